@@ -1,0 +1,220 @@
+"""Canonical records passed between stages: every kind of evidence ends up as one of these.
+
+Collectors turn JUnit dialects, agent traces and GitHub reviews into ``TestRun``, ``Trace`` and
+``Feedback`` inside one ``Sample`` per agent pull request; ``targets`` loads prompt files into a
+``PromptSet``; the trainer returns a ``Candidate``. All records are frozen pydantic models, so a
+stage can never mutate what an earlier one produced, and they serialize to the JSONL store as-is.
+No PyGithub object, DSPy prediction or XML element crosses a stage boundary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TestStatus = Literal["passed", "failed", "error", "skipped"]
+FeedbackKind = Literal["review", "review_comment", "comment"]
+
+
+class Record(BaseModel):
+    """Base of every record: immutable, and strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Skipped(Record):
+    """A piece of evidence that could not be used, and why (a value, never an exception)."""
+
+    source: str
+    reason: str
+
+
+class TestCase(Record):
+    """One executed test case, normalized across JUnit dialects."""
+
+    __test__ = False  # not a pytest test class
+
+    suite: str = ""
+    classname: str = ""
+    name: str
+    status: TestStatus
+    message: str = ""
+    type: str = ""
+    text: str = ""
+    duration_s: float | None = None
+    file: str | None = None
+    line: int | None = None
+    flaky: bool = False
+    attempt: int = 1
+
+    @property
+    def id(self) -> str:
+        """A stable identity for citing this case as evidence."""
+        return f"{self.classname}::{self.name}" if self.classname else self.name
+
+
+class TestRun(Record):
+    """The cases of one JUnit report (one file inside one artifact)."""
+
+    __test__ = False
+
+    source: str
+    cases: tuple[TestCase, ...] = ()
+
+    def count(self, status: TestStatus) -> int:
+        """Number of cases with the given status."""
+        return sum(1 for case in self.cases if case.status == status)
+
+    @property
+    def tests(self) -> int:
+        return len(self.cases)
+
+    @property
+    def problems(self) -> tuple[TestCase, ...]:
+        """Failed and erroring cases: the evidence the trainer reads."""
+        return tuple(c for c in self.cases if c.status in ("failed", "error"))
+
+
+class Feedback(Record):
+    """A review, a review comment on a line, or a conversation comment on a pull request."""
+
+    kind: FeedbackKind
+    id: str
+    author: str
+    author_association: str = "NONE"
+    is_bot: bool = False
+    trusted: bool = False
+    state: str | None = None
+    body: str
+    path: str | None = None
+    line: int | None = None
+    url: str | None = None
+    created_at: datetime | None = None
+
+
+class TraceStep(Record):
+    """One step of an agent transcript, reduced to what the trainer needs."""
+
+    role: str
+    text: str = ""
+    tool: str | None = None
+    is_error: bool = False
+
+
+class Trace(Record):
+    """An agent's transcript with its totals, whatever tool wrote it."""
+
+    source: str
+    format: str
+    model: str | None = None
+    session_id: str | None = None
+    steps: tuple[TraceStep, ...] = ()
+    turns: int | None = None
+    tool_calls: int = 0
+    tool_errors: int = 0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    duration_s: float | None = None
+    result: str | None = None
+    is_error: bool = False
+
+
+class PullRequestInfo(Record):
+    """What a sample needs to know about the agent's pull request."""
+
+    number: int | None = None
+    title: str = ""
+    author: str = ""
+    url: str | None = None
+    merged: bool = False
+    base_sha: str | None = None
+    head_sha: str | None = None
+    labels: tuple[str, ...] = ()
+    created_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+class Sample(Record):
+    """All evidence about one agent pull request, attributed to the prompt versions it ran on."""
+
+    id: str
+    pull: PullRequestInfo
+    prompt_versions: dict[str, str] = Field(default_factory=dict)
+    test_runs: tuple[TestRun, ...] = ()
+    traces: tuple[Trace, ...] = ()
+    feedback: tuple[Feedback, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    collected_at: datetime
+
+
+class PromptFile(Record):
+    """A prompt file by its repository-relative POSIX path."""
+
+    path: str
+    content: str
+
+
+class Subagent(Record):
+    """A Claude Code style subagent: YAML frontmatter ``name``/``description`` and a body."""
+
+    name: str
+    description: str
+    prompt: str
+    path: str
+    frontmatter: dict[str, Any] = Field(default_factory=dict)
+
+
+class PromptSet(Record):
+    """The prompt files of one target at one point in time."""
+
+    target: str
+    main: PromptFile
+    subagents: tuple[Subagent, ...] = ()
+    files: tuple[PromptFile, ...] = ()
+
+    @property
+    def version(self) -> str:
+        """Content hash of every file of the target: equal content, equal version."""
+        return content_hash(self.files)
+
+
+class TokenUsage(Record):
+    """Tokens and calls spent talking to the language model."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class Candidate(Record):
+    """A proposed prompt set for one target, with the analysis that motivated it."""
+
+    target: str
+    base_version: str
+    files: tuple[PromptFile, ...]
+    removed: tuple[str, ...] = ()
+    analysis_summary: str
+    usage: TokenUsage
+    sample_ids: tuple[str, ...]
+
+    @property
+    def fingerprint(self) -> str:
+        """Content hash of the candidate files (what a rerun compares against)."""
+        return content_hash(self.files)
+
+
+def content_hash(files: tuple[PromptFile, ...]) -> str:
+    """A short, order-independent sha256 over file paths and contents."""
+    digest = hashlib.sha256()
+    for item in sorted(files, key=lambda f: f.path):
+        digest.update(item.path.encode() + b"\0" + item.content.encode() + b"\0")
+    return digest.hexdigest()[:12]

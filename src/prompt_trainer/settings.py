@@ -1,0 +1,307 @@
+"""Configuration: ``.github/prompt-trainer.yml`` plus the environment, read once into typed values.
+
+``Settings.load(path, env)`` is the only place that reads the configuration file and the process
+environment; every stage receives the small frozen section it needs. Invalid input raises
+``ConfigError`` naming the key, the value and the fix. The JSON Schema committed under ``schema/``
+is generated from ``ConfigFile`` (``prompt-trainer schema``), so editors validate the same rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from prompt_trainer.errors import ConfigError, MissingPromptError
+
+DEFAULT_CONFIG_PATH = ".github/prompt-trainer.yml"
+DEFAULT_API_URL = "https://api.github.com"
+TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+#: Environment variables that carry the API key of each LiteLLM provider prefix.
+PROVIDER_KEY_VARS: dict[str, str] = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+    "azure": "AZURE_API_KEY",
+    "mistral": "MISTRAL_API_KEY",
+    "groq": "GROQ_API_KEY",
+    "deepseek": "DEEPSEEK_API_KEY",
+    "together_ai": "TOGETHERAI_API_KEY",
+    "xai": "XAI_API_KEY",
+}
+
+
+class Section(BaseModel):
+    """A configuration section: frozen, and unknown keys are errors (typos must not pass)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AgentRules(Section):
+    """Which pull requests are the agent's work: either rule matching is enough."""
+
+    authors: tuple[str, ...] = Field(
+        default=("claude[bot]",), description="PR author logins that are coding agents."
+    )
+    labels: tuple[str, ...] = Field(
+        default=("agent",), description="PR labels that mark a PR as the agent's work."
+    )
+
+
+class ArtifactGlobs(Section):
+    """Workflow-artifact name globs (fnmatch) for each kind of evidence."""
+
+    junit: tuple[str, ...] = Field(default=("*junit*", "test-results*"))
+    traces: tuple[str, ...] = Field(default=("*trace*", "claude-execution*"))
+
+
+class Target(Section):
+    """A set of prompt files trained together: a main prompt and optional subagents."""
+
+    name: str = Field(description="Short name; used in the branch prompt-trainer/<name>.")
+    main: str = Field(description="Main prompt or rules file, relative to the repository root.")
+    subagents: str | None = Field(
+        default=None, description="Directory of subagent .md files (YAML frontmatter)."
+    )
+    max_subagents: int = Field(default=5, ge=0, le=50)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_branch_safe(cls, value: str) -> str:
+        if not TARGET_NAME.match(value):
+            raise ValueError("must be lowercase letters, digits, '.', '_' or '-'")
+        return value
+
+
+class PullRequestOptions(Section):
+    """How proposals are opened."""
+
+    labels: tuple[str, ...] = Field(default=("prompt-trainer",))
+
+
+class ReviewOptions(Section):
+    """Whose review text counts as trusted feedback."""
+
+    trusted_associations: tuple[str, ...] = Field(
+        default=("OWNER", "MEMBER", "COLLABORATOR"),
+        description="author_association values whose comments are trusted feedback.",
+    )
+    include_bots: bool = Field(default=False, description="Keep comments written by bots.")
+
+
+class Limits(Section):
+    """Caps that keep hostile or huge inputs from exhausting the runner."""
+
+    max_artifact_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    max_extracted_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
+    max_extracted_files: int = Field(default=10_000, gt=0)
+    max_report_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    max_text_chars: int = Field(default=2_000, gt=0, description="Per message/excerpt cap.")
+
+
+class ConfigFile(Section):
+    """The whole ``.github/prompt-trainer.yml``."""
+
+    model: str = Field(default="openai/gpt-4.1", description="Any LiteLLM model id.")
+    api_base: str | None = Field(default=None, description="OpenAI-compatible endpoint.")
+    agent: AgentRules = AgentRules()
+    artifacts: ArtifactGlobs = ArtifactGlobs()
+    targets: tuple[Target, ...] = Field(min_length=1)
+    pull_request: PullRequestOptions = PullRequestOptions()
+    reviews: ReviewOptions = ReviewOptions()
+    limits: Limits = Limits()
+
+    @field_validator("targets")
+    @classmethod
+    def _unique_names(cls, value: tuple[Target, ...]) -> tuple[Target, ...]:
+        names = [t.name for t in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"target names must be unique; repeated: {', '.join(duplicates)}")
+        return value
+
+
+class Environment(Section):
+    """What the process environment contributes (GitHub Actions variables and secrets)."""
+
+    github_token: str | None = None
+    github_api_url: str = DEFAULT_API_URL
+    github_repository: str | None = None
+    github_event_name: str | None = None
+    github_event_path: str | None = None
+    github_step_summary: str | None = None
+    github_output: str | None = None
+    model_override: str | None = None
+    api_base_override: str | None = None
+    api_keys: dict[str, str] = Field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> Environment:
+        """Pick the variables prompt-trainer uses; empty strings count as unset."""
+
+        def get(name: str) -> str | None:
+            return env.get(name) or None
+
+        return cls(
+            github_token=get("GITHUB_TOKEN"),
+            github_api_url=(get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"),
+            github_repository=get("GITHUB_REPOSITORY"),
+            github_event_name=get("GITHUB_EVENT_NAME"),
+            github_event_path=get("GITHUB_EVENT_PATH"),
+            github_step_summary=get("GITHUB_STEP_SUMMARY"),
+            github_output=get("GITHUB_OUTPUT"),
+            model_override=get("PROMPT_TRAINER_MODEL"),
+            api_base_override=get("PROMPT_TRAINER_API_BASE"),
+            api_keys={k: v for k, v in env.items() if k.endswith("_API_KEY") and v},
+        )
+
+
+class LLMSettings(Section):
+    """The resolved model, endpoint and key (flag > environment > file > default)."""
+
+    model: str
+    api_base: str | None = None
+    api_key: str | None = None
+
+    @property
+    def key_var(self) -> str:
+        return provider_key_var(self.model)
+
+    @property
+    def available(self) -> bool:
+        """A call can be attempted: there is a key, or a custom endpoint that may need none."""
+        return bool(self.api_key or self.api_base)
+
+
+class Settings(Section):
+    """Everything a run needs to know, resolved once."""
+
+    config: ConfigFile
+    env: Environment
+    root: Path = Field(description="Repository checkout the prompt paths are relative to.")
+    config_path: Path
+
+    @classmethod
+    def load(cls, path: Path, env: Mapping[str, str], *, root: Path | None = None) -> Settings:
+        """Read and validate the configuration file; check the prompt files exist under root."""
+        config = parse_config(read_config_text(path), source=str(path))
+        root = (root or Path.cwd()).resolve()
+        check_prompt_files(config, root)
+        return cls(
+            config=config,
+            env=Environment.from_mapping(env),
+            root=root,
+            config_path=path,
+        )
+
+    def llm(self, *, model: str | None = None, api_base: str | None = None) -> LLMSettings:
+        """Resolve the model settings; command-line values win over the environment."""
+        chosen = model or self.env.model_override or self.config.model
+        return LLMSettings(
+            model=chosen,
+            api_base=api_base or self.env.api_base_override or self.config.api_base,
+            api_key=self.env.api_keys.get(provider_key_var(chosen)),
+        )
+
+    def target(self, name: str) -> Target:
+        """The target called ``name``, or a ConfigError listing the ones that exist."""
+        for target in self.config.targets:
+            if target.name == name:
+                return target
+        known = ", ".join(t.name for t in self.config.targets)
+        raise ConfigError(f"no target named {name!r}", fix=f"use one of: {known}")
+
+
+def provider_key_var(model: str) -> str:
+    """The conventional API-key variable for a LiteLLM model id (``openai/gpt-4.1``)."""
+    provider = model.split("/", 1)[0] if "/" in model else "openai"
+    return PROVIDER_KEY_VARS.get(provider, f"{provider.upper()}_API_KEY")
+
+
+def read_config_text(path: Path) -> str:
+    """The configuration file's text, or a ConfigError that says how to create one."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"configuration file not found: {path}",
+            fix=f"create {DEFAULT_CONFIG_PATH} (see README 'Configuration') or pass --config PATH",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
+
+
+def parse_config(text: str, *, source: str) -> ConfigFile:
+    """Validate YAML text into a ConfigFile; every problem is named by its key path."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {exc}", fix="fix the YAML syntax") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source} must be a YAML mapping, got {type(data).__name__}",
+            fix="start from the example in the README 'Configuration' section",
+        )
+    try:
+        return ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source=source)) from None
+
+
+def describe_validation_error(exc: ValidationError, *, source: str) -> str:
+    """One line per problem: the key path, the value found, and what to write instead."""
+    lines = [f"{source} has {exc.error_count()} problem(s):"]
+    for error in exc.errors():
+        key = key_path(error["loc"])
+        lines.append(f"  - {key}: {explain(error)}")
+    return "\n".join(lines)
+
+
+def key_path(loc: tuple[int | str, ...]) -> str:
+    """``('targets', 0, 'main')`` -> ``targets[0].main``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def explain(error: Mapping[str, Any]) -> str:
+    """A human sentence for one pydantic error, with the offending value and the fix."""
+    kind, value, msg = error["type"], error.get("input"), error["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key; remove it or check its spelling (see schema/prompt-trainer.schema.json)"
+    if kind == "missing":
+        return "required key is missing; add it"
+    shown = repr(value) if len(repr(value)) < 80 else repr(value)[:77] + "..."
+    return f"{msg} (got {shown})"
+
+
+def check_prompt_files(config: ConfigFile, root: Path) -> None:
+    """Fail early, naming the key, when a target's prompt file or directory is not there."""
+    for index, target in enumerate(config.targets):
+        main = root / target.main
+        if not main.is_file():
+            raise MissingPromptError(
+                f"targets[{index}].main: prompt file {target.main!r} not found under {root}",
+                fix="create the file, or point targets[].main at an existing file "
+                "(paths are relative to the repository root)",
+            )
+        if target.subagents and not (root / target.subagents).is_dir():
+            raise MissingPromptError(
+                f"targets[{index}].subagents: directory {target.subagents!r} not found under {root}",
+                fix="create the directory or remove the subagents key",
+            )
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of the configuration file, generated from the model."""
+    schema = ConfigFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "prompt-trainer configuration (.github/prompt-trainer.yml)"
+    return schema

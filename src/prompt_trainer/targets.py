@@ -1,0 +1,115 @@
+"""Prompt targets: load a target's main prompt and subagent files into a versioned ``PromptSet``.
+
+The same loader reads the working-tree checkout (``LocalSource``) and the repository at a past
+commit through the GitHub adapter (any object with ``read_text``/``list_files``), so the version a
+sample is attributed to and the version being trained are hashed the same way. Subagents follow
+Claude Code's format: YAML frontmatter with ``name`` and ``description``, then the prompt body.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+import yaml
+
+from prompt_trainer.errors import MissingPromptError
+from prompt_trainer.models import PromptFile, PromptSet, Subagent
+from prompt_trainer.settings import Target
+
+DEFAULT_SUBAGENT_DIR = ".claude/agents"
+
+
+class PromptSource(Protocol):
+    """Read access to a repository tree at one point in time."""
+
+    def read_text(self, path: str) -> str | None:
+        """The file's text, or None when it does not exist."""
+
+    def list_files(self, directory: str) -> list[str]:
+        """Repository-relative paths of the files directly inside ``directory`` (may be empty)."""
+
+
+class LocalSource:
+    """A checkout on disk."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def read_text(self, path: str) -> str | None:
+        file = self.root / path
+        return file.read_text(encoding="utf-8") if file.is_file() else None
+
+    def list_files(self, directory: str) -> list[str]:
+        folder = self.root / directory
+        if not folder.is_dir():
+            return []
+        return sorted(str(PurePosixPath(directory) / p.name) for p in folder.iterdir() if p.is_file())
+
+
+def load_prompt_set(target: Target, source: PromptSource, *, required: bool = True) -> PromptSet:
+    """Read the target's files; a missing main file raises when ``required``, else is empty."""
+    text = source.read_text(target.main)
+    if text is None:
+        if required:
+            raise MissingPromptError(
+                f"prompt file {target.main!r} of target {target.name!r} not found",
+                fix="create it or fix targets[].main in the configuration",
+            )
+        text = ""
+    main = PromptFile(path=target.main, content=text)
+    raw = load_subagent_files(target, source)
+    subagents = tuple(parse_subagent(f.path, f.content) for f in raw)
+    return PromptSet(target=target.name, main=main, subagents=subagents, files=(main, *raw))
+
+
+def load_subagent_files(target: Target, source: PromptSource) -> tuple[PromptFile, ...]:
+    """Every ``*.md`` file of the target's subagent directory, as written, sorted by path."""
+    if not target.subagents:
+        return ()
+    files = []
+    for path in source.list_files(target.subagents):
+        text = source.read_text(path) if path.endswith(".md") else None
+        if text is not None:
+            files.append(PromptFile(path=path, content=text))
+    return tuple(files)
+
+
+def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
+    """Split ``---`` YAML frontmatter from the body; invalid frontmatter is left in the body."""
+    if not text.startswith("---"):
+        return {}, text
+    lines = text.splitlines(keepends=True)
+    for index in range(1, len(lines)):
+        if lines[index].rstrip() == "---":
+            try:
+                meta = yaml.safe_load("".join(lines[1:index])) or {}
+            except yaml.YAMLError:
+                return {}, text
+            if not isinstance(meta, dict):
+                return {}, text
+            return meta, "".join(lines[index + 1 :]).lstrip("\n")
+    return {}, text
+
+
+def parse_subagent(path: str, text: str) -> Subagent:
+    """A subagent record; the name falls back to the file stem when frontmatter lacks one."""
+    meta, body = split_frontmatter(text)
+    name = str(meta.get("name") or PurePosixPath(path).stem)
+    description = str(meta.get("description") or "")
+    extra = {k: v for k, v in meta.items() if k not in ("name", "description")}
+    return Subagent(name=name, description=description, prompt=body, path=path, frontmatter=extra)
+
+
+def render_subagent(subagent: Subagent) -> str:
+    """The subagent file text: frontmatter (name, description, then other keys) and body."""
+    meta: dict[str, Any] = {"name": subagent.name, "description": subagent.description}
+    meta.update(subagent.frontmatter)
+    header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1_000).strip()
+    body = subagent.prompt if subagent.prompt.endswith("\n") else subagent.prompt + "\n"
+    return f"---\n{header}\n---\n\n{body}"
+
+
+def subagent_path(target: Target, name: str) -> str:
+    """Where a subagent called ``name`` lives for this target."""
+    return str(PurePosixPath(target.subagents or DEFAULT_SUBAGENT_DIR) / f"{name}.md")
