@@ -138,6 +138,17 @@ class PullRequestInfo(Record):
     closed_at: datetime | None = None
 
 
+class ArtifactRef(Record):
+    """A workflow-run artifact as listed by the API (not yet downloaded)."""
+
+    id: int
+    name: str
+    run_id: int
+    size_bytes: int = 0
+    expired: bool = False
+    download_url: str
+
+
 class Sample(Record):
     """All evidence about one agent pull request, attributed to the prompt versions it ran on."""
 

@@ -1,0 +1,148 @@
+"""Command line: parse arguments, load settings, call the pipeline, print, and map exit codes.
+
+The only place that catches ``PromptTrainerError``: it prints ``diagnostics()`` (as a GitHub
+``::error::`` annotation inside Actions) and exits with the error's code. Progress goes to
+stderr; results (the PR body on ``--dry-run``) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from prompt_trainer import __version__
+from prompt_trainer.errors import ConfigError, PromptTrainerError
+from prompt_trainer.pipeline import RunOptions, RunOutcome, run
+from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema
+
+EXIT_CODES = """exit codes:
+  0  success, or nothing to do (the reason is printed)
+  1  unexpected failure
+  2  invalid configuration or arguments, or a missing prompt file
+  3  GitHub API failure
+  4  LLM failure"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prompt-trainer",
+        description="Learn from CI evidence (JUnit results, PR reviews, agent traces) and propose "
+        "better prompts for coding agents as pull requests.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"prompt-trainer {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_run(commands)
+    schema = commands.add_parser(
+        "schema", help="print the JSON Schema of .github/prompt-trainer.yml",
+        description="Print the JSON Schema of the configuration file (for editors and CI).")
+    schema.set_defaults(handler=cmd_schema)
+    return parser
+
+
+def add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run_parser = commands.add_parser(
+        "run", help="collect evidence, train, and open or update the pull request",
+        description="The whole loop: collect the evidence of an agent PR (or of a local "
+        "directory), store it, train a candidate per target, check it, and open or update one "
+        "pull request per target on the branch prompt-trainer/<target>.",
+        epilog="environment: GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL (default "
+        "https://api.github.com); PROMPT_TRAINER_MODEL and PROMPT_TRAINER_API_BASE override the "
+        "config; the LLM key comes from the provider's variable (OPENAI_API_KEY, "
+        "ANTHROPIC_API_KEY, ...).\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run_parser.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)")
+    run_parser.add_argument("--pr", type=int, metavar="N", help="the agent pull request to learn from")
+    run_parser.add_argument("--local", type=Path, metavar="DIR",
+                            help="learn from JUnit, trace and reviews files in DIR (no GitHub)")
+    run_parser.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG_PATH),
+                            help=f"configuration file (default: {DEFAULT_CONFIG_PATH})")
+    run_parser.add_argument("--model", help="LiteLLM model id, e.g. openai/gpt-4.1")
+    run_parser.add_argument("--api-base", metavar="URL", help="OpenAI-compatible endpoint")
+    run_parser.add_argument("--dry-run", action="store_true",
+                            help="write nothing to GitHub; print the PR body and the files")
+    run_parser.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.local is None and args.pr is None:
+        raise ConfigError("nothing to learn from", fix="pass --pr N or --local DIR")
+    if args.local is not None and args.pr is not None:
+        raise ConfigError("--pr and --local exclude each other", fix="pass only one of them")
+    settings = Settings.load(args.config, env)
+    options = RunOptions(repo=args.repo, pr=args.pr, local=args.local, dry_run=args.dry_run,
+                         model=args.model, api_base=args.api_base)
+    outcome = run(settings, options, log=progress)
+    report(outcome, dry_run=args.dry_run)
+    write_step_summary(outcome, settings.env.github_step_summary)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    print(json.dumps(config_schema(), indent=2))
+    return 0
+
+
+def progress(message: str) -> None:
+    print(f"prompt-trainer: {message}", file=sys.stderr, flush=True)
+
+
+def report(outcome: RunOutcome, *, dry_run: bool) -> None:
+    """Print what happened; on a dry run, the PR body and files that would be committed."""
+    if outcome.message:
+        progress(outcome.message)
+    for sk in outcome.skipped:
+        progress(f"skipped {sk.source}: {sk.reason}")
+    for target, problems in outcome.gate_failures.items():
+        progress(f"{target}: candidate rejected by guardrails: " + "; ".join(problems))
+    for candidate in outcome.candidates:
+        usage = candidate.usage
+        progress(f"{candidate.target}: {usage.calls} LLM call(s), {usage.input_tokens} input + "
+                 f"{usage.output_tokens} output = {usage.total_tokens} tokens")
+    for proposal in outcome.proposals:
+        where = proposal.url or proposal.candidate_dir
+        progress(f"{proposal.target}: {proposal.operation} {where or ''}".rstrip())
+    if dry_run:
+        for candidate in outcome.candidates:
+            print(outcome.bodies.get(candidate.target, ""))
+            for file in candidate.files:
+                print(f"\n===== {file.path} =====\n{file.content}", end="")
+
+
+def write_step_summary(outcome: RunOutcome, path: str | None) -> None:
+    """Append the rendered bodies (or the reason nothing happened) to the step summary."""
+    if not path:
+        return
+    parts = list(outcome.bodies.values()) or [f"**prompt-trainer:** {outcome.message}\n"]
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write("\n\n".join(parts))
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    environ = os.environ if env is None else env
+    in_actions = environ.get("GITHUB_ACTIONS") == "true"
+    try:
+        code: int = args.handler(args, environ)
+    except PromptTrainerError as exc:
+        text = exc.diagnostics()
+        if in_actions:
+            print("::error title=prompt-trainer::" + _escape(text), file=sys.stderr)
+        else:
+            print(f"prompt-trainer: error: {text}", file=sys.stderr)
+        return exc.exit_code
+    return code
+
+
+def _escape(text: str) -> str:
+    """Escape workflow-command data (``%``, CR, LF)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")

@@ -1,0 +1,84 @@
+"""Classify evidence files and parse each with the right collector.
+
+Shared by the GitHub collector (files extracted from artifacts) and the local collector (files in
+a directory): JUnit reports are ``*.xml``; a reviews file is JSON named ``reviews*.json``; every
+other text file is offered to the trace registry. Results are records or ``Skipped`` values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prompt_trainer.collect.junit import parse_report
+from prompt_trainer.collect.traces import parse_trace
+from prompt_trainer.models import Feedback, Skipped, TestRun, Trace
+from prompt_trainer.redact import excerpt
+from prompt_trainer.settings import Limits
+
+TRACE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".traj", ".txt", ".md", ".log")
+
+
+@dataclass
+class Evidence:
+    """Everything parsed from a set of files."""
+
+    test_runs: list[TestRun] = field(default_factory=list)
+    traces: list[Trace] = field(default_factory=list)
+    feedback: list[Feedback] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def add(self, item: TestRun | Trace | Skipped) -> None:
+        if isinstance(item, TestRun):
+            self.test_runs.append(item)
+        elif isinstance(item, Trace):
+            self.traces.append(item)
+        else:
+            self.skipped.append(item)
+
+
+def parse_junit_file(path: Path, *, source: str, limits: Limits) -> TestRun | Skipped:
+    return parse_report(path, source=source, max_bytes=limits.max_report_bytes,
+                        max_text=limits.max_text_chars)
+
+
+def parse_trace_file(path: Path, *, source: str, limits: Limits) -> Trace | Skipped:
+    return parse_trace(path, source=source, max_bytes=limits.max_report_bytes,
+                       max_text=limits.max_text_chars)
+
+
+def is_reviews_file(path: Path) -> bool:
+    return path.suffix == ".json" and path.name.startswith("reviews")
+
+
+def load_reviews(path: Path, *, trusted: tuple[str, ...], limits: Limits) -> list[Feedback] | Skipped:
+    """A JSON list of comments: GitHub's REST shape (``user.login``, ``author_association``,
+    ``html_url``...) or a simple one (``author``, ``body``, ``path``, ``line``, ``state``)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return Skipped(source=str(path), reason=f"reviews file is not valid JSON: {exc}")
+    if not isinstance(data, list):
+        return Skipped(source=str(path), reason="reviews file must hold a JSON list of comments")
+    items = [i for i in data if isinstance(i, dict) and isinstance(i.get("body"), str)]
+    return [_feedback(item, n, trusted=trusted, limits=limits) for n, item in enumerate(items)]
+
+
+def _feedback(item: dict[str, Any], index: int, *, trusted: tuple[str, ...],
+              limits: Limits) -> Feedback:
+    user = item.get("user") if isinstance(item.get("user"), dict) else {}
+    author = str(user.get("login") or item.get("author") or "unknown")
+    association = str(item.get("author_association") or "NONE")
+    is_bot = author.endswith("[bot]") or user.get("type") == "Bot"
+    kind = "review_comment" if item.get("path") else ("review" if item.get("state") else "comment")
+    line = item.get("line") or item.get("original_line")
+    return Feedback(
+        kind=kind, id=f"{kind.replace('_', '-')}-{item.get('id', index)}", author=author,
+        author_association=association, is_bot=is_bot,
+        trusted=association in trusted and not is_bot,
+        state=item.get("state"), body=excerpt(item["body"], limits.max_text_chars),
+        path=item.get("path"), line=line if isinstance(line, int) else None,
+        url=item.get("html_url") or item.get("url"), created_at=item.get("created_at"),
+    )

@@ -1,0 +1,118 @@
+"""Collect one agent pull request from GitHub into a ``Sample``.
+
+Reads the PR, its reviews and comments, the artifacts of every workflow run of its head commit
+(filtered by the configured name globs, downloaded and extracted safely), parses the JUnit reports
+and traces inside, and attributes the sample to the prompt versions at the PR's base commit
+(prompt files read through the API at that commit). Problems with single pieces of evidence are
+kept as ``Skipped`` on the sample; only failures of the API itself raise.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prompt_trainer.collect.artifacts import ZipLimits, extract_zip
+from prompt_trainer.collect.evidence import Evidence, parse_junit_file, parse_trace_file
+from prompt_trainer.github import GitHubClient
+from prompt_trainer.models import ArtifactRef, Feedback, PullRequestInfo, Sample, Skipped
+from prompt_trainer.redact import excerpt
+from prompt_trainer.settings import AgentRules, ArtifactGlobs, Settings
+from prompt_trainer.targets import load_prompt_set
+
+
+class CommitSource:
+    """The repository at one commit, read through the API (a ``targets.PromptSource``)."""
+
+    def __init__(self, client: GitHubClient, sha: str) -> None:
+        self.client = client
+        self.sha = sha
+
+    def read_text(self, path: str) -> str | None:
+        return self.client.read_text(path, ref=self.sha)
+
+    def list_files(self, directory: str) -> list[str]:
+        return self.client.list_files(directory, ref=self.sha)
+
+
+def is_agent_pull(pull: PullRequestInfo, rules: AgentRules) -> bool:
+    """The PR is the agent's work if its author or one of its labels matches."""
+    return pull.author in rules.authors or any(label in rules.labels for label in pull.labels)
+
+
+def artifact_kind(name: str, globs: ArtifactGlobs) -> str | None:
+    """``junit``, ``traces`` or None, by the artifact's name."""
+    if any(fnmatch.fnmatch(name, g) for g in globs.junit):
+        return "junit"
+    if any(fnmatch.fnmatch(name, g) for g in globs.traces):
+        return "traces"
+    return None
+
+
+def collect_pull(client: GitHubClient, number: int, *, settings: Settings,
+                 repository: str) -> Sample:
+    """Assemble the sample of PR ``number``."""
+    pull = client.pull(number)
+    config = settings.config
+    feedback = [
+        _clean(f, settings.config.limits.max_text_chars)
+        for f in client.feedback(number, trusted=config.reviews.trusted_associations)
+        if config.reviews.include_bots or not f.is_bot
+    ]
+    evidence = Evidence()
+    if pull.head_sha:
+        _collect_artifacts(client, pull.head_sha, settings=settings, evidence=evidence)
+    versions = {}
+    if pull.base_sha:
+        source = CommitSource(client, pull.base_sha)
+        for target in config.targets:
+            versions[target.name] = load_prompt_set(target, source, required=False).version
+    return Sample(
+        id=f"{repository}#{number}", pull=pull, prompt_versions=versions,
+        test_runs=tuple(evidence.test_runs), traces=tuple(evidence.traces),
+        feedback=tuple(feedback), skipped=tuple(evidence.skipped),
+        collected_at=datetime.now(UTC),
+    )
+
+
+def _clean(item: Feedback, limit: int) -> Feedback:
+    """Redact and cap review text before it is stored or sent anywhere."""
+    return item.model_copy(update={"body": excerpt(item.body, limit)})
+
+
+def _collect_artifacts(client: GitHubClient, sha: str, *, settings: Settings,
+                       evidence: Evidence) -> None:
+    refs = [(r, artifact_kind(r.name, settings.config.artifacts))
+            for r in client.artifacts_for_commit(sha)]
+    wanted = [(r, kind) for r, kind in refs if kind]
+    if not wanted:
+        names = ", ".join(sorted(r.name for r, _ in refs)) or "none"
+        evidence.skipped.append(Skipped(
+            source=f"commit {sha[:12]}",
+            reason=f"no artifact matches the configured globs (artifacts found: {names})"))
+    with tempfile.TemporaryDirectory(prefix="prompt-trainer-") as tmp:
+        for ref, kind in wanted:
+            _collect_artifact(client, ref, kind or "", Path(tmp), settings, evidence)
+
+
+def _collect_artifact(client: GitHubClient, ref: ArtifactRef, kind: str, tmp: Path,
+                      settings: Settings, evidence: Evidence) -> None:
+    limits = settings.config.limits
+    label = f"artifact {ref.name} (run {ref.run_id})"
+    downloaded = client.download_artifact(ref, tmp / f"{ref.id}.zip",
+                                          max_bytes=limits.max_artifact_bytes)
+    if isinstance(downloaded, Skipped):
+        evidence.skipped.append(downloaded)
+        return
+    zip_limits = ZipLimits(max_total_bytes=limits.max_extracted_bytes,
+                           max_files=limits.max_extracted_files)
+    extracted = extract_zip(downloaded, tmp / str(ref.id), limits=zip_limits, label=label)
+    evidence.skipped.extend(extracted.skipped)
+    for path in extracted.files:
+        source = f"{ref.name}/{path.relative_to(tmp / str(ref.id)).as_posix()}"
+        if kind == "junit" and path.suffix.lower() == ".xml":
+            evidence.add(parse_junit_file(path, source=source, limits=limits))
+        elif kind == "traces":
+            evidence.add(parse_trace_file(path, source=source, limits=limits))

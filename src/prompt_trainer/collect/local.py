@@ -1,0 +1,84 @@
+"""Collect evidence from a local directory (no GitHub): ``prompt-trainer run --local DIR``.
+
+Files directly in ``DIR`` form one sample; each subdirectory (searched recursively) forms one
+more, so ``DIR/pr-12/`` and ``DIR/pr-13/`` are two pull requests. In each: ``*.xml`` are JUnit
+reports, ``reviews*.json`` holds review comments, ``pr.json`` optional PR metadata (number,
+title, author, merged, url, labels), and other text files are agent traces. With no base commit
+to read, local samples are attributed to the prompt versions of the working tree.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prompt_trainer.collect.evidence import (
+    TRACE_SUFFIXES,
+    Evidence,
+    is_reviews_file,
+    load_reviews,
+    parse_junit_file,
+    parse_trace_file,
+)
+from prompt_trainer.errors import ConfigError
+from prompt_trainer.models import PullRequestInfo, Sample, Skipped
+from prompt_trainer.settings import Settings
+
+
+def collect_directory(directory: Path, *, settings: Settings,
+                      versions: dict[str, str]) -> list[Sample]:
+    """One sample per evidence group under ``directory``."""
+    if not directory.is_dir():
+        raise ConfigError(f"--local {directory}: not a directory",
+                          fix="pass a directory holding JUnit XML, trace and reviews files")
+    groups = [directory] if _files(directory, recursive=False) else []
+    groups += sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return [_sample(group, directory, settings, versions) for group in groups
+            if _files(group, recursive=group != directory)]
+
+
+def _files(folder: Path, *, recursive: bool) -> list[Path]:
+    pattern = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in pattern if p.is_file() and not p.name.startswith("."))
+
+
+def _sample(group: Path, root: Path, settings: Settings, versions: dict[str, str]) -> Sample:
+    evidence = Evidence()
+    limits = settings.config.limits
+    pull = PullRequestInfo(title=group.name)
+    for path in _files(group, recursive=group != root):
+        source = path.relative_to(root).as_posix()
+        if path.name == "pr.json":
+            pull = _pull_info(path, evidence, default=pull)
+        elif is_reviews_file(path):
+            loaded = load_reviews(path, trusted=settings.config.reviews.trusted_associations,
+                                  limits=limits)
+            if isinstance(loaded, Skipped):
+                evidence.skipped.append(loaded)
+            else:
+                evidence.feedback.extend(loaded)
+        elif path.suffix.lower() == ".xml":
+            evidence.add(parse_junit_file(path, source=source, limits=limits))
+        elif path.suffix.lower() in TRACE_SUFFIXES:
+            evidence.add(parse_trace_file(path, source=source, limits=limits))
+        else:
+            evidence.skipped.append(Skipped(source=source, reason="unknown file type"))
+    name = "." if group == root else group.relative_to(root).as_posix()
+    return Sample(
+        id=f"local:{name}", pull=pull, prompt_versions=versions,
+        test_runs=tuple(evidence.test_runs), traces=tuple(evidence.traces),
+        feedback=tuple(evidence.feedback), skipped=tuple(evidence.skipped),
+        collected_at=datetime.now(UTC),
+    )
+
+
+def _pull_info(path: Path, evidence: Evidence, *, default: PullRequestInfo) -> PullRequestInfo:
+    """PR metadata from ``pr.json``; a bad file is Skipped and the default kept."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        fields = set(PullRequestInfo.model_fields)
+        return PullRequestInfo.model_validate({k: v for k, v in data.items() if k in fields})
+    except (OSError, ValueError, AttributeError) as exc:
+        evidence.skipped.append(Skipped(source=path.name, reason=f"invalid pr.json: {exc}"))
+        return default

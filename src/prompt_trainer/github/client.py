@@ -1,0 +1,319 @@
+"""PyGithub wrapper for the endpoints prompt-trainer uses, with errors that say what to fix.
+
+Reads: pull requests, reviews and comments, workflow runs and artifacts of a commit, file contents
+at a commit. Writes: blobs/tree/commit/ref through the Git Data API on the bot's own branch, and
+one pull request per branch (looked up before it is created, because PyGithub may send a POST
+twice). Artifacts are downloaded with ``requests`` in two steps: the API answers 302 to a storage
+host, which is fetched without the token.
+
+PyGithub's default retry re-sends POSTs and waits without backoff; this client retries only
+idempotent methods, with exponential backoff, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from github import Auth, Github, GithubException, GithubRetry, InputGitTreeElement
+from github.PullRequest import PullRequest
+from github.Repository import Repository
+from pydantic import BaseModel, ConfigDict
+from urllib3.util.retry import Retry
+
+from prompt_trainer.errors import GitHubError
+from prompt_trainer.models import ArtifactRef, Feedback, PullRequestInfo, Skipped
+
+TIMEOUT_S = 30
+DOWNLOAD_CHUNK = 1024 * 1024
+
+
+class RepoInfo(BaseModel):
+    """What the pipeline needs to know about the repository itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    full_name: str
+    owner: str
+    default_branch: str
+
+
+@contextlib.contextmanager
+def translate_errors(action: str) -> Iterator[None]:
+    """Turn PyGithub and requests failures into a ``GitHubError`` that names a fix."""
+    try:
+        yield
+    except GithubException as exc:
+        raise GitHubError(f"GitHub API error while {action}: {exc.status} {_message(exc)}",
+                          fix=_fix_for_status(exc.status)) from exc
+    except requests.exceptions.RequestException as exc:
+        raise GitHubError(f"cannot reach the GitHub API while {action}: {exc}",
+                          fix="check GITHUB_API_URL and the network; retry the run") from exc
+
+
+def _message(exc: GithubException) -> str:
+    data = exc.data
+    if isinstance(data, dict):
+        return str(data.get("message", ""))
+    return str(data or "")
+
+
+def _fix_for_status(status: int) -> str:
+    fixes = {
+        401: "the token is missing or invalid: set GITHUB_TOKEN (in a workflow, pass "
+        "github-token: ${{ secrets.GITHUB_TOKEN }})",
+        403: "the token lacks a permission: grant contents: write, pull-requests: write and "
+        "actions: read under permissions:, or wait for the rate limit to reset",
+        404: "check the repository name (--repo / GITHUB_REPOSITORY), the PR number, and that "
+        "the token can see the repository",
+        422: "GitHub rejected the request as invalid; see the message above",
+    }
+    return fixes.get(status, "retry the run; if it persists, check githubstatus.com")
+
+
+class GitHubClient:
+    """One repository, reached through PyGithub with a bounded, backing-off retry."""
+
+    def __init__(self, *, api_url: str, token: str | None, repository: str) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.token = token
+        retry = GithubRetry(
+            total=3, backoff_factor=0.5, allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
+            secondary_rate_wait=5, max_rate_limit_wait=120,
+        )
+        self._github = Github(
+            base_url=self.api_url, auth=Auth.Token(token) if token else None, timeout=TIMEOUT_S,
+            retry=retry, seconds_between_requests=0, seconds_between_writes=0,
+        )
+        with translate_errors(f"opening repository {repository}"):
+            self._repo: Repository = self._github.get_repo(repository)
+
+    def info(self) -> RepoInfo:
+        repo = self._repo
+        return RepoInfo(full_name=repo.full_name, owner=repo.owner.login,
+                        default_branch=repo.default_branch)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def pull(self, number: int) -> PullRequestInfo:
+        with translate_errors(f"reading pull request #{number}"):
+            return _pull_info(self._repo.get_pull(number))
+
+    def feedback(self, number: int, *, trusted: tuple[str, ...]) -> list[Feedback]:
+        """Reviews, review comments and conversation comments, oldest first."""
+        with translate_errors(f"reading reviews and comments of #{number}"):
+            pull = self._repo.get_pull(number)
+            items = [_review(r, trusted) for r in pull.get_reviews()]
+            items += [_review_comment(c, trusted) for c in pull.get_review_comments()]
+            items += [_issue_comment(c, trusted) for c in pull.get_issue_comments()]
+        return sorted(items, key=lambda f: (f.created_at or datetime.min.astimezone(), f.id))
+
+    def artifacts_for_commit(self, sha: str) -> list[ArtifactRef]:
+        """Artifacts of every workflow run (all attempts) whose head is ``sha``."""
+        refs: list[ArtifactRef] = []
+        with translate_errors(f"listing workflow runs of {sha[:12]}"):
+            for run in self._repo.get_workflow_runs(head_sha=sha):
+                refs += [_artifact(a, run.id) for a in run.get_artifacts()]
+        return refs
+
+    def download_artifact(self, ref: ArtifactRef, dest: Path, *, max_bytes: int) -> Path | Skipped:
+        """Save the artifact zip to ``dest``; expired, missing or oversized ones are Skipped."""
+        source = f"artifact {ref.name} (run {ref.run_id})"
+        if ref.expired:
+            return Skipped(source=source, reason="artifact expired (past its retention period)")
+        if ref.size_bytes > max_bytes:
+            return Skipped(source=source, reason=f"artifact is {ref.size_bytes} bytes, over the cap")
+        try:
+            response = self._open_download(ref.download_url)
+        except requests.exceptions.RequestException as exc:
+            return Skipped(source=source, reason=f"download failed: {exc}")
+        if response.status_code in (404, 410):
+            gone = "expired" if response.status_code == 410 else "not found (deleted?)"
+            return Skipped(source=source, reason=f"artifact {gone}: HTTP {response.status_code}")
+        if response.status_code != 200:
+            return Skipped(source=source, reason=f"download failed: HTTP {response.status_code}")
+        return _save_capped(response, dest, max_bytes=max_bytes, source=source)
+
+    def _open_download(self, url: str) -> requests.Response:
+        """GET the API URL with the token, then follow its redirect *without* the token."""
+        headers = {"Accept": "application/vnd.github+json", "User-Agent": "prompt-trainer"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        first = requests.get(url, headers=headers, allow_redirects=False, timeout=TIMEOUT_S,
+                             stream=True)
+        if first.status_code not in (301, 302, 303, 307, 308):
+            return first
+        location = first.headers.get("Location", "")
+        first.close()
+        return requests.get(location, headers={"User-Agent": "prompt-trainer"},
+                            allow_redirects=True, timeout=TIMEOUT_S, stream=True)
+
+    def read_text(self, path: str, *, ref: str) -> str | None:
+        """A file's text at ``ref``; None if it does not exist there."""
+        with translate_errors(f"reading {path} at {ref[:12]}"):
+            try:
+                content = self._repo.get_contents(path, ref=ref)
+            except GithubException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+        if isinstance(content, list) or content.type != "file":
+            return None
+        return content.decoded_content.decode("utf-8", errors="replace")
+
+    def list_files(self, directory: str, *, ref: str) -> list[str]:
+        """Paths of the files directly inside ``directory`` at ``ref`` (empty if none)."""
+        with translate_errors(f"listing {directory} at {ref[:12]}"):
+            try:
+                content = self._repo.get_contents(directory, ref=ref)
+            except GithubException as exc:
+                if exc.status == 404:
+                    return []
+                raise
+        items = content if isinstance(content, list) else [content]
+        return sorted(item.path for item in items if item.type == "file")
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def find_open_pull(self, branch: str) -> tuple[int, str] | None:
+        """The open PR whose head is ``branch`` in this repository, if any."""
+        info = self.info()
+        with translate_errors(f"looking up the open pull request of {branch}"):
+            pulls = self._repo.get_pulls(state="open", head=f"{info.owner}:{branch}",
+                                         base=info.default_branch)
+            for pull in pulls:
+                if pull.head.ref == branch:
+                    return pull.number, pull.html_url
+        return None
+
+    def commit_files(self, *, branch: str, files: dict[str, str | None], message: str) -> str:
+        """One commit on top of the default branch holding ``files`` (None deletes a path);
+        creates ``branch`` or force-moves it there. Returns the commit sha."""
+        info = self.info()
+        if branch in (info.default_branch, f"refs/heads/{info.default_branch}"):
+            raise GitHubError(f"refusing to write to the default branch {branch!r}",
+                              fix="proposals go to prompt-trainer/<target> branches")
+        with translate_errors(f"committing {len(files)} file(s) to {branch}"):
+            base_sha = self._repo.get_git_ref(f"heads/{info.default_branch}").object.sha
+            base = self._repo.get_git_commit(base_sha)
+            elements = [self._tree_element(path, text) for path, text in sorted(files.items())]
+            tree = self._repo.create_git_tree(elements, base_tree=base.tree)
+            commit = self._repo.create_git_commit(message, tree, [base])
+            self._move_branch(branch, commit.sha)
+        return commit.sha
+
+    def _tree_element(self, path: str, text: str | None) -> InputGitTreeElement:
+        if text is None:
+            return InputGitTreeElement(path, "100644", "blob", sha=None)
+        blob = self._repo.create_git_blob(text, "utf-8")
+        return InputGitTreeElement(path, "100644", "blob", sha=blob.sha)
+
+    def _move_branch(self, branch: str, sha: str) -> None:
+        try:
+            self._repo.get_git_ref(f"heads/{branch}").edit(sha, force=True)
+        except GithubException as exc:
+            if exc.status != 404:
+                raise
+            self._repo.create_git_ref(f"refs/heads/{branch}", sha)
+
+    def open_or_update_pull(
+        self, *, branch: str, title: str, body: str, labels: tuple[str, ...]
+    ) -> tuple[int, str, str]:
+        """Edit the open PR of ``branch`` or create one; returns (number, url, operation)."""
+        existing = self.find_open_pull(branch)
+        with translate_errors(f"opening or updating the pull request of {branch}"):
+            if existing:
+                pull = self._repo.get_pull(existing[0])
+                pull.edit(title=title, body=body)
+                operation = "updated"
+            else:
+                pull = self._create_pull(branch=branch, title=title, body=body)
+                operation = "created"
+            missing = [label for label in labels if label not in {lb.name for lb in pull.labels}]
+            if missing:
+                pull.add_to_labels(*missing)
+        return pull.number, pull.html_url, operation
+
+    def _create_pull(self, *, branch: str, title: str, body: str) -> PullRequest:
+        base = self.info().default_branch
+        try:
+            return self._repo.create_pull(title=title, body=body, head=branch, base=base)
+        except GithubException as exc:
+            # A retried or concurrent POST already created it: find it instead of failing.
+            if exc.status == 422 and "already exists" in str(exc.data):
+                found = self.find_open_pull(branch)
+                if found:
+                    pull = self._repo.get_pull(found[0])
+                    pull.edit(title=title, body=body)
+                    return pull
+            raise
+
+
+def _pull_info(pull: PullRequest) -> PullRequestInfo:
+    return PullRequestInfo(
+        number=pull.number, title=pull.title or "", author=pull.user.login if pull.user else "",
+        url=pull.html_url, merged=bool(pull.merged), base_sha=pull.base.sha,
+        head_sha=pull.head.sha, labels=tuple(label.name for label in pull.labels),
+        created_at=pull.created_at, closed_at=pull.closed_at,
+    )
+
+
+def _author(obj: Any, trusted: tuple[str, ...]) -> dict[str, Any]:
+    """Author fields shared by reviews and comments."""
+    user = obj.user
+    login = user.login if user else "ghost"
+    is_bot = bool(user and (user.type == "Bot" or login.endswith("[bot]")))
+    association = getattr(obj, "author_association", None) or "NONE"
+    return {"author": login, "author_association": association, "is_bot": is_bot,
+            "trusted": association in trusted and not is_bot}
+
+
+def _review(review: Any, trusted: tuple[str, ...]) -> Feedback:
+    return Feedback(kind="review", id=f"review-{review.id}", state=review.state,
+                    body=review.body or "", url=review.html_url, created_at=review.submitted_at,
+                    **_author(review, trusted))
+
+
+def _review_comment(comment: Any, trusted: tuple[str, ...]) -> Feedback:
+    return Feedback(kind="review_comment", id=f"review-comment-{comment.id}",
+                    body=comment.body or "", path=comment.path,
+                    line=comment.line or comment.original_line, url=comment.html_url,
+                    created_at=comment.created_at, **_author(comment, trusted))
+
+
+def _issue_comment(comment: Any, trusted: tuple[str, ...]) -> Feedback:
+    return Feedback(kind="comment", id=f"comment-{comment.id}", body=comment.body or "",
+                    url=comment.html_url, created_at=comment.created_at,
+                    **_author(comment, trusted))
+
+
+def _artifact(artifact: Any, run_id: int) -> ArtifactRef:
+    return ArtifactRef(id=artifact.id, name=artifact.name, run_id=run_id,
+                       size_bytes=artifact.size_in_bytes or 0, expired=bool(artifact.expired),
+                       download_url=artifact.archive_download_url)
+
+
+def _save_capped(response: requests.Response, dest: Path, *, max_bytes: int,
+                 source: str) -> Path | Skipped:
+    """Stream the body to ``dest``, giving up (and deleting it) past ``max_bytes``."""
+    written = 0
+    try:
+        with dest.open("wb") as handle:
+            for chunk in response.iter_content(DOWNLOAD_CHUNK):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise OverflowError
+                handle.write(chunk)
+    except OverflowError:
+        dest.unlink(missing_ok=True)
+        return Skipped(source=source, reason=f"download exceeded the {max_bytes}-byte cap")
+    except requests.exceptions.RequestException as exc:
+        dest.unlink(missing_ok=True)
+        return Skipped(source=source, reason=f"download interrupted: {exc}")
+    finally:
+        response.close()
+    return dest

@@ -1,0 +1,136 @@
+"""The whole loop in one screen: collect -> store -> train -> evaluate -> render -> propose.
+
+Each stage lives in its own module; this file only calls them in order, decides when there is
+nothing to do, and reports progress through the ``log`` callable the CLI passes in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prompt_trainer import evaluate, propose, render
+from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
+from prompt_trainer.collect.local import collect_directory
+from prompt_trainer.errors import ConfigError
+from prompt_trainer.github import GitHubClient
+from prompt_trainer.models import Candidate, PromptSet, Sample, Skipped
+from prompt_trainer.settings import LLMSettings, Settings
+from prompt_trainer.store import SampleStore
+from prompt_trainer.targets import LocalSource, load_prompt_set
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the command line asked for."""
+
+    repo: str | None = None
+    pr: int | None = None
+    local: Path | None = None
+    dry_run: bool = False
+    model: str | None = None
+    api_base: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    """What the run did, for the CLI to print and summarize."""
+
+    samples: list[Sample] = field(default_factory=list)
+    proposals: list[propose.Proposal] = field(default_factory=list)
+    bodies: dict[str, str] = field(default_factory=dict)
+    candidates: list[Candidate] = field(default_factory=list)
+    gate_failures: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def skipped(self) -> list[Skipped]:
+        return [sk for s in self.samples for sk in s.skipped]
+
+
+def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
+    """Run the loop once and report what happened."""
+    current = {t.name: load_prompt_set(t, LocalSource(settings.root)) for t in settings.config.targets}
+    client = None if options.local else connect(settings, options)
+    outcome = RunOutcome(samples=collect(settings, options, client, current, log))
+    if not outcome.samples:
+        outcome.message = outcome.message or "nothing to train: no samples were collected"
+        return outcome
+    stored = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl").upsert(outcome.samples)
+    log(f"store: {stored.added} added, {stored.replaced} replaced, {stored.total} in the ledger")
+    llm = settings.llm(model=options.model, api_base=options.api_base)
+    if not llm.available:
+        outcome.message = (f"training skipped: no API key for {llm.model} (set {llm.key_var}, or "
+                           "--api-base for an OpenAI-compatible server); evidence was stored")
+        return outcome
+    for target in settings.config.targets:
+        train_and_propose(settings, options, llm, current[target.name], outcome, client, log)
+    return outcome
+
+
+def connect(settings: Settings, options: RunOptions) -> GitHubClient:
+    repo = options.repo or settings.env.github_repository
+    if not repo:
+        raise ConfigError("no repository given", fix="pass --repo OWNER/NAME or set GITHUB_REPOSITORY")
+    return GitHubClient(api_url=settings.env.github_api_url, token=settings.env.github_token,
+                        repository=repo)
+
+
+def collect(settings: Settings, options: RunOptions, client: GitHubClient | None,
+            current: dict[str, PromptSet], log: Log) -> list[Sample]:
+    """Local evidence, or the one PR asked for (if it is the agent's)."""
+    if options.local:
+        versions = {name: prompt_set.version for name, prompt_set in current.items()}
+        samples = collect_directory(options.local, settings=settings, versions=versions)
+    elif client is None or options.pr is None:
+        raise ConfigError("no evidence source", fix="pass --pr N (GitHub) or --local DIR")
+    else:
+        pull = client.pull(options.pr)
+        if not is_agent_pull(pull, settings.config.agent):
+            log(f"#{options.pr} by {pull.author} is not an agent PR (see agent: in the config)")
+            return []
+        samples = [collect_pull(client, options.pr, settings=settings,
+                                repository=client.info().full_name)]
+    for sample in samples:
+        tests = sum(r.tests for r in sample.test_runs)
+        log(f"collect: {sample.id}: {tests} test case(s), {len(sample.feedback)} comment(s), "
+            f"{len(sample.traces)} trace(s), {len(sample.skipped)} skipped")
+    return samples
+
+
+def train_and_propose(settings: Settings, options: RunOptions, llm: LLMSettings,
+                      current: PromptSet, outcome: RunOutcome, client: GitHubClient | None,
+                      log: Log) -> None:
+    """Train one target, check the candidate, render it and propose it."""
+    from prompt_trainer.train import TrainRequest, train_candidate  # heavy: DSPy
+
+    target = settings.target(current.target)
+    log(f"train: {target.name} with {llm.model} on {len(outcome.samples)} sample(s)")
+    candidate = train_candidate(TrainRequest(
+        target=target, current=current, samples=outcome.samples, llm=llm,
+        cache_dir=settings.root / ".prompt-trainer" / "cache"))
+    outcome.candidates.append(candidate)
+    gate = evaluate.check_candidate(candidate, current, target)
+    view = render.ProposalView(candidate=candidate, current=current, samples=outcome.samples,
+                               model=llm.model, skipped=outcome.skipped,
+                               gate_problems=gate.problems)
+    body = render.render_body(view)
+    outcome.bodies[target.name] = body
+    folder = propose.write_candidate(candidate, root=settings.root, body=body)
+    log(f"candidate: {folder}")
+    if not gate.passed:
+        outcome.gate_failures[target.name] = gate.problems
+        outcome.proposals.append(propose.Proposal(target.name, "rejected", candidate_dir=folder))
+    elif candidate.fingerprint == current.version:
+        outcome.proposals.append(propose.Proposal(target.name, "none", candidate_dir=folder))
+    elif options.dry_run or client is None:
+        outcome.proposals.append(propose.Proposal(target.name, "dry-run" if options.dry_run
+                                                  else "written", candidate_dir=folder))
+    else:
+        made = propose.open_pull_request(client, candidate, title=render.render_title(view),
+                                         body=body, labels=settings.config.pull_request.labels)
+        outcome.proposals.append(propose.Proposal(made.target, made.operation, made.number,
+                                                  made.url, folder))

@@ -1,0 +1,171 @@
+"""The ``PromptTrainer`` DSPy signature and the call that turns evidence into a ``Candidate``.
+
+Inputs are typed: the evidence of each sample (``train.evidence``), the current main prompt and
+subagents, and ``max_subagents``. Outputs are typed too: the candidate main prompt, subagents to
+add or change (kebab-case name, description, prompt) and an analysis summary. The signature's
+instructions are this repository's ``prompts/trainer.md``, read at run time, so the bot can train
+its own instructions. The LM is passed explicitly through ``dspy.context`` (no global
+configuration); DSPy's disk cache lives under ``.prompt-trainer/cache`` so an identical rerun is
+free. DSPy and LiteLLM errors are translated into ``LLMError`` here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import dspy
+from dspy.utils.exceptions import AdapterParseError, DSPyError, LMAuthError, LMTransportError
+from pydantic import BaseModel, ConfigDict, Field
+
+from prompt_trainer.errors import LLMError
+from prompt_trainer.models import Candidate, PromptFile, PromptSet, Sample, Subagent, TokenUsage
+from prompt_trainer.settings import LLMSettings, Target
+from prompt_trainer.targets import render_subagent, subagent_path
+from prompt_trainer.train.evidence import EvidenceSample, evidence_view
+
+INSTRUCTIONS_FILE = "trainer.md"
+
+
+class SubagentSpec(BaseModel):
+    """A subagent as the model reads and writes it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="kebab-case, e.g. test-runner")
+    description: str = Field(description="one line: when the main agent should use it")
+    prompt: str = Field(description="the subagent's full instructions (markdown)")
+
+
+class PromptTrainer(dspy.Signature):  # type: ignore[misc]
+    """Placeholder; the real instructions are loaded from prompts/trainer.md at run time."""
+
+    samples: list[EvidenceSample] = dspy.InputField(desc="evidence from agent pull requests")
+    current_main_prompt: str = dspy.InputField(desc="the main prompt file as it is now")
+    current_subagents: list[SubagentSpec] = dspy.InputField(desc="subagents as they are now")
+    max_subagents: int = dspy.InputField(desc="the most subagents the target may have in total")
+    candidate_main_prompt: str = dspy.OutputField(desc="the full improved main prompt file")
+    candidate_subagents: list[SubagentSpec] = dspy.OutputField(
+        desc="only subagents to add or change; [] if none"
+    )
+    analysis_summary: str = dspy.OutputField(desc="markdown; each change with evidence ids")
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """Everything one training call needs."""
+
+    target: Target
+    current: PromptSet
+    samples: list[Sample]
+    llm: LLMSettings
+    cache_dir: Path
+
+
+def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:
+    """The trainer's instructions: the repository's ``prompts/`` in a checkout, else the copy
+    packaged into the wheel."""
+    checkout = Path(__file__).resolve().parents[3] / "prompts" / name
+    if checkout.is_file():
+        return checkout.read_text(encoding="utf-8")
+    packaged = resources.files("prompt_trainer") / "_prompts" / name
+    return packaged.read_text(encoding="utf-8")
+
+
+def train_candidate(request: TrainRequest) -> Candidate:
+    """One ``PromptTrainer`` call; returns the candidate with its token usage."""
+    lm = build_lm(request.llm, cache_dir=request.cache_dir)
+    program = dspy.Predict(PromptTrainer.with_instructions(load_instructions()))
+    current = request.current
+    with translate_llm_errors(request.llm), dspy.context(lm=lm):
+        prediction = program(
+            samples=[evidence_view(s) for s in request.samples],
+            current_main_prompt=current.main.content,
+            current_subagents=[_spec(s) for s in current.subagents],
+            max_subagents=request.target.max_subagents,
+        )
+    return _candidate(request, prediction, usage=usage_of(lm))
+
+
+def build_lm(llm: LLMSettings, *, cache_dir: Path) -> Any:
+    """A ``dspy.LM`` for the configured model and endpoint, with the disk cache in place."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True,
+                         disk_cache_dir=str(cache_dir))
+    key = llm.api_key or ("unused" if llm.api_base else None)
+    return dspy.LM(llm.model, api_base=llm.api_base, api_key=key, num_retries=2)
+
+
+def usage_of(lm: Any) -> TokenUsage:
+    """Calls, tokens and cost recorded in the LM's history (cached calls report none)."""
+    input_tokens = output_tokens = calls = 0
+    cost: float | None = None
+    for entry in lm.history:
+        usage = entry.get("usage") or {}
+        if usage:
+            calls += 1
+        input_tokens += int(usage.get("prompt_tokens") or 0)
+        output_tokens += int(usage.get("completion_tokens") or 0)
+        if entry.get("cost") is not None:
+            cost = (cost or 0.0) + float(entry["cost"])
+    return TokenUsage(calls=calls, input_tokens=input_tokens, output_tokens=output_tokens,
+                      cost_usd=cost)
+
+
+@contextlib.contextmanager
+def translate_llm_errors(llm: LLMSettings) -> Iterator[None]:
+    """Map DSPy/LiteLLM failures to ``LLMError`` with a fix."""
+    try:
+        yield
+    except AdapterParseError as exc:
+        raise LLMError(f"the model {llm.model} did not answer in the expected format",
+                       fix="retry, or use a stronger model (--model)") from exc
+    except LMAuthError as exc:
+        raise LLMError(f"the LLM provider rejected the credentials for {llm.model}",
+                       fix=f"check {llm.key_var}") from exc
+    except LMTransportError as exc:
+        raise LLMError(f"cannot reach the LLM endpoint for {llm.model}: {exc}",
+                       fix="check --api-base / api_base and the network") from exc
+    except DSPyError as exc:
+        raise LLMError(f"the LLM call failed: {exc}", fix="retry the run") from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("litellm"):
+            raise LLMError(f"the LLM call failed: {exc}", fix="retry the run") from exc
+        raise
+
+
+def _spec(subagent: Subagent) -> SubagentSpec:
+    return SubagentSpec(name=subagent.name, description=subagent.description,
+                        prompt=subagent.prompt)
+
+
+def _candidate(request: TrainRequest, prediction: Any, *, usage: TokenUsage) -> Candidate:
+    """Merge the model's answer into the current files: returned subagents replace those of the
+    same name or are added; subagents it does not mention stay as they are."""
+    current = request.current
+    main = PromptFile(path=current.main.path, content=_with_newline(prediction.candidate_main_prompt))
+    by_name = {s.name: s for s in current.subagents}
+    files = {f.path: f for f in current.files}
+    files[main.path] = main
+    for spec in prediction.candidate_subagents or []:
+        existing = by_name.get(spec.name)
+        sub = Subagent(
+            name=spec.name, description=spec.description, prompt=spec.prompt,
+            path=existing.path if existing else subagent_path(request.target, spec.name),
+            frontmatter=existing.frontmatter if existing else {},
+        )
+        files[sub.path] = PromptFile(path=sub.path, content=render_subagent(sub))
+    return Candidate(
+        target=request.target.name, base_version=current.version,
+        files=tuple(sorted(files.values(), key=lambda f: f.path)),
+        analysis_summary=str(prediction.analysis_summary).strip(), usage=usage,
+        sample_ids=tuple(s.id for s in request.samples),
+    )
+
+
+def _with_newline(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"
