@@ -1,0 +1,86 @@
+"""Shared fixtures: the local GitHub and LM servers, a repository checkout, a network guard.
+
+The guard fails any test that opens a socket to a non-loopback address, and the environment
+given to the CLI never carries a real token or key.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers.github import FakeGitHub
+from tests.servers.llm import FakeLLM
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+LOOPBACK = ("127.", "::1", "localhost")
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse connections outside loopback (a test must never reach the internet)."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if isinstance(host, str) and not host.startswith(LOOPBACK) and self.family != socket.AF_UNIX:
+            raise AssertionError(f"test tried to reach {address}: only loopback is allowed")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    server = FakeGitHub()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeLLM]:
+    server = FakeLLM()
+    yield server
+    server.close()
+
+
+def make_zip(files: dict[str, str | bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+CONFIG = """\
+model: openai/test-model
+agent:
+  authors: ["claude[bot]"]
+  labels: ["agent"]
+targets:
+  - name: coder
+    main: CLAUDE.md
+    subagents: .claude/agents
+    max_subagents: 2
+"""
+
+MAIN_PROMPT = "# Rules\n\n- Write tests with pytest.\n- Keep functions small.\n"
+SUBAGENT = "---\nname: test-runner\ndescription: Runs the tests.\n---\n\nRun `pytest -q`.\n"
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A repository checkout with a config, a main prompt and one subagent."""
+    root = tmp_path / "repo"
+    (root / ".github").mkdir(parents=True)
+    (root / ".claude" / "agents").mkdir(parents=True)
+    (root / ".github" / "prompt-trainer.yml").write_text(CONFIG)
+    (root / "CLAUDE.md").write_text(MAIN_PROMPT)
+    (root / ".claude" / "agents" / "test-runner.md").write_text(SUBAGENT)
+    return root

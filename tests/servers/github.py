@@ -1,0 +1,449 @@
+"""A local HTTP server speaking the subset of GitHub's REST API that prompt-trainer uses.
+
+Response shapes follow GitHub's OpenAPI description (``../shared/realdata/github-api/openapi``;
+``test_github_server_conformance`` validates them against it) and keep ``url`` fields consistent,
+because PyGithub fetches a partial object's ``url`` when a missing attribute is touched. State is
+plain Python data on ``FakeGitHub``; tests arrange it directly and inspect it after the run.
+Artifact downloads answer 302 to a second server (``storage``), which records request headers so
+tests can prove the token never reaches it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+Json = Any
+NOW = "2026-11-20T12:00:00Z"
+
+
+def sha_of(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()  # noqa: S324 - a git-like id, not security
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Json
+
+
+@dataclass
+class Pull:
+    number: int
+    title: str
+    head_ref: str
+    head_sha: str
+    base_ref: str
+    base_sha: str
+    author: str = "claude[bot]"
+    body: str | None = None
+    state: str = "open"
+    merged: bool = False
+    labels: list[str] = field(default_factory=list)
+    reviews: list[Json] = field(default_factory=list)
+    review_comments: list[Json] = field(default_factory=list)
+    issue_comments: list[Json] = field(default_factory=list)
+
+
+@dataclass
+class Artifact:
+    id: int
+    name: str
+    data: bytes
+    expired: bool = False
+    status: int = 200
+
+
+class FakeGitHub:
+    """In-memory repository state plus the HTTP servers exposing it."""
+
+    def __init__(self, owner: str = "octo-org", name: str = "agent-repo") -> None:
+        self.owner, self.name, self.default_branch = owner, name, "main"
+        self.blobs: dict[str, bytes] = {}
+        self.trees: dict[str, dict[str, str]] = {}
+        self.commits: dict[str, Json] = {}
+        self.refs: dict[str, str] = {}
+        self.pulls: dict[int, Pull] = {}
+        self.runs: list[tuple[int, str, list[Artifact]]] = []
+        self.requests: list[Request] = []
+        self.storage_requests: list[Request] = []
+        self.token = "test-token"
+        self._ids = 1000
+        self._lock = threading.Lock()
+        self.api = _serve(self._handle)
+        self.storage = _serve(self._handle_storage)
+
+    # -- arranging state -------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api.server_port}"
+
+    @property
+    def repo_url(self) -> str:
+        return f"{self.api_url}/repos/{self.owner}/{self.name}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    def next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def commit(self, files: dict[str, str | None], *, parent: str | None = None,
+               branch: str | None = None, message: str = "commit") -> str:
+        """Make a commit whose tree is the parent's with ``files`` applied (None deletes)."""
+        tree = dict(self.trees[self.commits[parent]["tree"]]) if parent else {}
+        for path, text in files.items():
+            if text is None:
+                tree.pop(path, None)
+            else:
+                tree[path] = self._blob(text.encode())
+        tree_sha = self._tree(tree)
+        sha = sha_of(f"{tree_sha}{parent}{message}{len(self.commits)}".encode())
+        self.commits[sha] = {"tree": tree_sha, "parents": [parent] if parent else [],
+                             "message": message}
+        if branch:
+            self.refs[f"heads/{branch}"] = sha
+        return sha
+
+    def files_at(self, ref_or_sha: str) -> dict[str, str]:
+        sha = self.refs.get(f"heads/{ref_or_sha}", ref_or_sha)
+        tree = self.trees[self.commits[sha]["tree"]]
+        return {path: self.blobs[blob].decode() for path, blob in tree.items()}
+
+    def add_pull(self, pull: Pull) -> Pull:
+        self.pulls[pull.number] = pull
+        return pull
+
+    def add_run(self, head_sha: str, artifacts: list[Artifact]) -> int:
+        run_id = self.next_id()
+        self.runs.append((run_id, head_sha, artifacts))
+        return run_id
+
+    def _blob(self, data: bytes) -> str:
+        sha = sha_of(b"blob" + data)
+        self.blobs[sha] = data
+        return sha
+
+    def _tree(self, entries: dict[str, str]) -> str:
+        sha = sha_of(json.dumps(sorted(entries.items())).encode())
+        self.trees[sha] = entries
+        return sha
+
+    def close(self) -> None:
+        for server in (self.api, self.storage):
+            server.shutdown()
+            server.server_close()
+
+    # -- shapes ----------------------------------------------------------------------------
+
+    def user(self, login: str) -> Json:
+        kind = "Bot" if login.endswith("[bot]") else "User"
+        return {"login": login, "id": abs(hash(login)) % 10**6, "node_id": "U_x",
+                "type": kind, "site_admin": False, "url": f"{self.api_url}/users/{login}",
+                "html_url": f"https://github.com/{login}", "avatar_url": "", "gravatar_id": "",
+                "followers_url": "", "following_url": "", "gists_url": "", "starred_url": "",
+                "subscriptions_url": "", "organizations_url": "", "repos_url": "",
+                "events_url": "", "received_events_url": ""}
+
+    def repo_json(self) -> Json:
+        return {"id": 1, "node_id": "R_x", "name": self.name, "full_name": self.full_name,
+                "private": False, "owner": self.user(self.owner),
+                "html_url": f"https://github.com/{self.full_name}", "url": self.repo_url,
+                "default_branch": self.default_branch, "description": None, "fork": False}
+
+    def pull_json(self, pull: Pull) -> Json:
+        url = f"{self.repo_url}/pulls/{pull.number}"
+        return {
+            "url": url, "id": pull.number * 7, "node_id": "PR_x", "number": pull.number,
+            "html_url": f"https://github.com/{self.full_name}/pull/{pull.number}",
+            "issue_url": f"{self.repo_url}/issues/{pull.number}",
+            "state": pull.state, "locked": False, "title": pull.title, "body": pull.body,
+            "user": self.user(pull.author), "labels": [self.label(n) for n in pull.labels],
+            "created_at": "2026-11-01T09:00:00Z", "updated_at": NOW,
+            "closed_at": None if pull.state == "open" else NOW,
+            "merged_at": NOW if pull.merged else None, "merged": pull.merged,
+            "draft": False, "author_association": "NONE",
+            "head": self.branch_json(pull.head_ref, pull.head_sha),
+            "base": self.branch_json(pull.base_ref, pull.base_sha),
+            "comments_url": f"{self.repo_url}/issues/{pull.number}/comments",
+            "review_comments_url": f"{url}/comments", "commits_url": f"{url}/commits",
+        }
+
+    def branch_json(self, ref: str, sha: str) -> Json:
+        return {"label": f"{self.owner}:{ref}", "ref": ref, "sha": sha,
+                "user": self.user(self.owner), "repo": self.repo_json()}
+
+    def label(self, name: str) -> Json:
+        return {"id": abs(hash(name)) % 10**6, "node_id": "L_x", "name": name,
+                "url": f"{self.repo_url}/labels/{name}", "color": "ededed",
+                "default": False, "description": None}
+
+    def ref_json(self, ref: str) -> Json:
+        return {"ref": f"refs/{ref}", "node_id": "REF_x", "url": f"{self.repo_url}/git/refs/{ref}",
+                "object": {"type": "commit", "sha": self.refs[ref],
+                           "url": f"{self.repo_url}/git/commits/{self.refs[ref]}"}}
+
+    def commit_json(self, sha: str) -> Json:
+        data = self.commits[sha]
+        person = {"name": "prompt-trainer", "email": "bot@example.com", "date": NOW}
+        return {"sha": sha, "node_id": "C_x", "url": f"{self.repo_url}/git/commits/{sha}",
+                "html_url": f"https://github.com/{self.full_name}/commit/{sha}",
+                "author": person, "committer": person, "message": data["message"],
+                "tree": {"sha": data["tree"], "url": f"{self.repo_url}/git/trees/{data['tree']}"},
+                "parents": [{"sha": p, "url": f"{self.repo_url}/git/commits/{p}",
+                             "html_url": ""} for p in data["parents"]],
+                "verification": {"verified": False, "reason": "unsigned", "signature": None,
+                                 "payload": None, "verified_at": None}}
+
+    def artifact_json(self, artifact: Artifact, run_id: int, head_sha: str) -> Json:
+        url = f"{self.repo_url}/actions/artifacts/{artifact.id}"
+        return {"id": artifact.id, "node_id": "A_x", "name": artifact.name,
+                "size_in_bytes": len(artifact.data), "url": url,
+                "archive_download_url": f"{url}/zip", "expired": artifact.expired,
+                "created_at": NOW, "expires_at": NOW, "updated_at": NOW, "digest": None,
+                "workflow_run": {"id": run_id, "repository_id": 1, "head_repository_id": 1,
+                                 "head_branch": "agent/x", "head_sha": head_sha}}
+
+    def run_json(self, run_id: int, head_sha: str) -> Json:
+        url = f"{self.repo_url}/actions/runs/{run_id}"
+        return {"id": run_id, "name": "CI", "node_id": "WR_x", "head_branch": "agent/x",
+                "head_sha": head_sha, "path": ".github/workflows/ci.yml", "run_number": 1,
+                "event": "pull_request", "status": "completed", "conclusion": "failure",
+                "workflow_id": 1, "url": url, "html_url": f"https://github.com/{self.full_name}/actions/runs/{run_id}",
+                "artifacts_url": f"{url}/artifacts", "run_attempt": 1, "pull_requests": [],
+                "created_at": NOW, "updated_at": NOW, "display_title": "CI"}
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def _handle(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        with self._lock:
+            self.requests.append(req)
+            if req.headers.get("authorization", "").split(" ")[-1] != self.token:
+                return 401, {"message": "Bad credentials"}, {}
+            prefix = f"/repos/{self.owner}/{self.name}"
+            if not req.path.startswith(prefix):
+                return 404, {"message": "Not Found"}, {}
+            route = req.path[len(prefix):]
+            for method, pattern, handler in self._routes():
+                match = re.fullmatch(pattern, route)
+                if match and method == req.method:
+                    return handler(req, *match.groups())
+            return 404, {"message": f"Not Found: {req.method} {route}"}, {}
+
+    def _routes(self) -> list[tuple[str, str, Callable[..., tuple[int, Json, dict[str, str]]]]]:
+        return [
+            ("GET", r"", lambda r: (200, self.repo_json(), {})),
+            ("GET", r"/pulls", self._list_pulls),
+            ("POST", r"/pulls", self._create_pull),
+            ("GET", r"/pulls/(\d+)", lambda r, n: self._pull(int(n), lambda p: self.pull_json(p))),
+            ("PATCH", r"/pulls/(\d+)", self._edit_pull),
+            ("GET", r"/pulls/(\d+)/reviews", lambda r, n: self._pull(int(n), lambda p: p.reviews)),
+            ("GET", r"/pulls/(\d+)/comments", lambda r, n: self._pull(int(n), lambda p: p.review_comments)),
+            ("GET", r"/issues/(\d+)/comments", lambda r, n: self._pull(int(n), lambda p: p.issue_comments)),
+            ("POST", r"/issues/(\d+)/labels", self._add_labels),
+            ("GET", r"/actions/runs", self._list_runs),
+            ("GET", r"/actions/runs/(\d+)/artifacts", self._list_artifacts),
+            ("GET", r"/actions/artifacts/(\d+)/zip", self._download),
+            ("GET", r"/contents/(.+)", self._contents),
+            ("GET", r"/git/refs?/(.+)", self._get_ref),
+            ("PATCH", r"/git/refs/(.+)", self._update_ref),
+            ("POST", r"/git/refs", self._create_ref),
+            ("GET", r"/git/commits/(\w+)", lambda r, s: self._known(s in self.commits, lambda: self.commit_json(s))),
+            ("POST", r"/git/blobs", self._create_blob),
+            ("POST", r"/git/trees", self._create_tree),
+            ("POST", r"/git/commits", self._create_commit),
+        ]
+
+    def _known(self, ok: bool, make: Callable[[], Json]) -> tuple[int, Json, dict[str, str]]:
+        return (200, make(), {}) if ok else (404, {"message": "Not Found"}, {})
+
+    def _pull(self, number: int, make: Callable[[Pull], Json]) -> tuple[int, Json, dict[str, str]]:
+        pull = self.pulls.get(number)
+        return self._known(pull is not None, lambda: make(pull))  # type: ignore[arg-type]
+
+    def _list_pulls(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        state = req.query.get("state", ["open"])[0]
+        head = req.query.get("head", [None])[0]
+        base = req.query.get("base", [None])[0]
+        found = [p for p in self.pulls.values() if state in ("all", p.state)]
+        if head and ":" in head:  # like GitHub: without the owner prefix the filter is ignored
+            found = [p for p in found if f"{self.owner}:{p.head_ref}" == head]
+        if base:
+            found = [p for p in found if p.base_ref == base]
+        return 200, [self.pull_json(p) for p in found], {}
+
+    def _create_pull(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        body = req.body
+        head, base = body["head"], body["base"]
+        if f"heads/{head}" not in self.refs:
+            return 422, {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "field": "head", "code": "invalid"}]}, {}
+        if any(p.head_ref == head and p.base_ref == base and p.state == "open" for p in self.pulls.values()):
+            message = f"A pull request already exists for {self.owner}:{head}."
+            return 422, {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom", "message": message}]}, {}
+        number = max(self.pulls, default=0) + 1
+        pull = self.add_pull(Pull(number=number, title=body["title"], body=body.get("body"),
+                                  head_ref=head, head_sha=self.refs[f"heads/{head}"],
+                                  base_ref=base, base_sha=self.refs[f"heads/{base}"],
+                                  author="github-actions[bot]"))
+        return 201, self.pull_json(pull), {"Location": f"{self.repo_url}/pulls/{number}"}
+
+    def _edit_pull(self, req: Request, number: str) -> tuple[int, Json, dict[str, str]]:
+        pull = self.pulls.get(int(number))
+        if pull is None:
+            return 404, {"message": "Not Found"}, {}
+        for key in ("title", "body", "state"):
+            if key in req.body:
+                setattr(pull, key, req.body[key])
+        return 200, self.pull_json(pull), {}
+
+    def _add_labels(self, req: Request, number: str) -> tuple[int, Json, dict[str, str]]:
+        pull = self.pulls.get(int(number))
+        if pull is None:
+            return 404, {"message": "Not Found"}, {}
+        names = req.body["labels"] if isinstance(req.body, dict) else req.body
+        for name in names:
+            if name not in pull.labels:
+                pull.labels.append(name)
+        return 200, [self.label(n) for n in pull.labels], {}
+
+    def _list_runs(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        head = req.query.get("head_sha", [None])[0]
+        runs = [self.run_json(i, s) for i, s, _ in self.runs if head in (None, s)]
+        return 200, {"total_count": len(runs), "workflow_runs": runs}, {}
+
+    def _list_artifacts(self, req: Request, run_id: str) -> tuple[int, Json, dict[str, str]]:
+        for rid, sha, artifacts in self.runs:
+            if rid == int(run_id):
+                items = [self.artifact_json(a, rid, sha) for a in artifacts]
+                return 200, {"total_count": len(items), "artifacts": items}, {}
+        return 404, {"message": "Not Found"}, {}
+
+    def _download(self, req: Request, artifact_id: str) -> tuple[int, Json, dict[str, str]]:
+        for _, _, artifacts in self.runs:
+            for artifact in artifacts:
+                if artifact.id == int(artifact_id):
+                    if artifact.expired:
+                        return 410, {"message": "Artifact has expired"}, {}
+                    location = f"http://localhost:{self.storage.server_port}/blob/{artifact.id}?sig=abc"
+                    return 302, None, {"Location": location}
+        return 404, {"message": "Not Found"}, {}
+
+    def _contents(self, req: Request, path: str) -> tuple[int, Json, dict[str, str]]:
+        ref = req.query.get("ref", [self.default_branch])[0]
+        sha = self.refs.get(f"heads/{ref}", ref)
+        if sha not in self.commits:
+            return 404, {"message": "No commit found for the ref"}, {}
+        tree = self.trees[self.commits[sha]["tree"]]
+        path = unquote(path).strip("/")
+        if path in tree:
+            return 200, self._content_json(path, tree[path], ref, with_content=True), {}
+        children = [p for p in tree if p.startswith(path + "/") and "/" not in p[len(path) + 1:]]
+        if not children:
+            return 404, {"message": "Not Found"}, {}
+        return 200, [self._content_json(p, tree[p], ref, with_content=False) for p in sorted(children)], {}
+
+    def _content_json(self, path: str, blob: str, ref: str, *, with_content: bool) -> Json:
+        url = f"{self.repo_url}/contents/{path}?ref={ref}"
+        data = {"type": "file", "size": len(self.blobs[blob]), "name": path.rsplit("/", 1)[-1],
+                "path": path, "sha": blob, "url": url, "git_url": None, "html_url": None,
+                "download_url": None, "_links": {"self": url, "git": None, "html": None}}
+        if with_content:
+            data["encoding"] = "base64"
+            data["content"] = base64.b64encode(self.blobs[blob]).decode()
+        return data
+
+    def _get_ref(self, req: Request, ref: str) -> tuple[int, Json, dict[str, str]]:
+        ref = unquote(ref)
+        return self._known(ref in self.refs, lambda: self.ref_json(ref))
+
+    def _update_ref(self, req: Request, ref: str) -> tuple[int, Json, dict[str, str]]:
+        ref = unquote(ref)
+        if ref not in self.refs:
+            return 422, {"message": "Reference does not exist"}, {}
+        self.refs[ref] = req.body["sha"]
+        return 200, self.ref_json(ref), {}
+
+    def _create_ref(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        ref = req.body["ref"].removeprefix("refs/")
+        if ref in self.refs:
+            return 422, {"message": "Reference already exists"}, {}
+        self.refs[ref] = req.body["sha"]
+        return 201, self.ref_json(ref), {}
+
+    def _create_blob(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        content = req.body["content"]
+        data = base64.b64decode(content) if req.body.get("encoding") == "base64" else content.encode()
+        sha = self._blob(data)
+        return 201, {"sha": sha, "url": f"{self.repo_url}/git/blobs/{sha}"}, {}
+
+    def _create_tree(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        base = req.body.get("base_tree")
+        entries = dict(self.trees.get(base, {}))
+        for item in req.body["tree"]:
+            if item.get("sha") is None and "content" not in item:
+                entries.pop(item["path"], None)
+            else:
+                entries[item["path"]] = item["sha"] if item.get("sha") else self._blob(item["content"].encode())
+        sha = self._tree(entries)
+        tree = [{"path": p, "mode": "100644", "type": "blob", "sha": s, "size": len(self.blobs[s]),
+                 "url": f"{self.repo_url}/git/blobs/{s}"} for p, s in sorted(entries.items())]
+        return 201, {"sha": sha, "url": f"{self.repo_url}/git/trees/{sha}", "tree": tree, "truncated": False}, {}
+
+    def _create_commit(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        body = req.body
+        sha = sha_of(f"{body['tree']}{body['parents']}{body['message']}{len(self.commits)}".encode())
+        self.commits[sha] = {"tree": body["tree"], "parents": body["parents"], "message": body["message"]}
+        return 201, self.commit_json(sha), {}
+
+    def _handle_storage(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        with self._lock:
+            self.storage_requests.append(req)
+            match = re.fullmatch(r"/blob/(\d+)", req.path)
+            for _, _, artifacts in self.runs:
+                for artifact in artifacts:
+                    if match and artifact.id == int(match.group(1)):
+                        return artifact.status, artifact.data, {"Content-Type": "application/zip"}
+            return 404, {"message": "BlobNotFound"}, {}
+
+
+def _serve(handle: Callable[[Request], tuple[int, Json, dict[str, str]]]) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def _dispatch(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body = json.loads(raw) if raw else None
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, payload, extra = handle(Request(self.command, parts.path, parse_qs(parts.query), headers, body))
+            data = payload if isinstance(payload, bytes) else (b"" if payload is None else json.dumps(payload).encode())
+            self.send_response(status)
+            if not isinstance(payload, bytes):
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
