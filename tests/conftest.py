@@ -29,7 +29,11 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def guarded(self: socket.socket, address: Any) -> Any:
         host = address[0] if isinstance(address, tuple) else str(address)
-        if isinstance(host, str) and not host.startswith(LOOPBACK) and self.family != socket.AF_UNIX:
+        if (
+            isinstance(host, str)
+            and not host.startswith(LOOPBACK)
+            and self.family != socket.AF_UNIX
+        ):
             raise AssertionError(f"test tried to reach {address}: only loopback is allowed")
         return real_connect(self, address)
 

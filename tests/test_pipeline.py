@@ -28,45 +28,105 @@ ANALYSIS = "Added a rounding rule (tests.test_fees::test_rounding, review-commen
 def trainer_reply(request: dict[str, object]) -> str:
     return chat_adapter_reply(
         candidate_main_prompt=NEW_MAIN,
-        candidate_subagents=[{"name": "money-checker", "description": "Checks money rounding.",
-                              "prompt": "Check every Decimal is quantized."}],
+        candidate_subagents=[
+            {
+                "name": "money-checker",
+                "description": "Checks money rounding.",
+                "prompt": "Check every Decimal is quantized.",
+            }
+        ],
         analysis_summary=ANALYSIS,
     )
 
 
 def arrange(github: FakeGitHub) -> None:
-    base = github.commit({"CLAUDE.md": MAIN_PROMPT, ".claude/agents/test-runner.md": SUBAGENT,
-                          "app.py": "print()\n"}, branch="main")
+    base = github.commit(
+        {
+            "CLAUDE.md": MAIN_PROMPT,
+            ".claude/agents/test-runner.md": SUBAGENT,
+            "app.py": "print()\n",
+        },
+        branch="main",
+    )
     head = github.commit({"app.py": "print(1)\n"}, parent=base, branch="agent/fees")
-    pull = github.add_pull(Pull(number=7, title="Add late fees", head_ref="agent/fees",
-                                head_sha=head, base_ref="main", base_sha=base,
-                                state="closed", merged=True))
-    member = {"author_association": "MEMBER", "user": github.user("maria"),
-              "created_at": "2026-11-02T10:00:00Z", "updated_at": "2026-11-02T10:00:00Z"}
-    for n, (path, text) in enumerate([("fees.py", "Round with quantize, not float math."),
-                                      ("billing.py", "Reuse ApiClient instead of a new client.")]):
+    pull = github.add_pull(
+        Pull(
+            number=7,
+            title="Add late fees",
+            head_ref="agent/fees",
+            head_sha=head,
+            base_ref="main",
+            base_sha=base,
+            state="closed",
+            merged=True,
+        )
+    )
+    member = {
+        "author_association": "MEMBER",
+        "user": github.user("maria"),
+        "created_at": "2026-11-02T10:00:00Z",
+        "updated_at": "2026-11-02T10:00:00Z",
+    }
+    for n, (path, text) in enumerate(
+        [
+            ("fees.py", "Round with quantize, not float math."),
+            ("billing.py", "Reuse ApiClient instead of a new client."),
+        ]
+    ):
         cid = 501 + n
-        pull.review_comments.append({
-            **member, "id": cid, "node_id": "C", "body": text, "path": path, "line": 3,
-            "original_line": 3, "diff_hunk": "@@ -1 +1 @@", "commit_id": head,
-            "original_commit_id": head, "pull_request_review_id": 1, "position": 1,
-            "url": f"{github.repo_url}/pulls/comments/{cid}",
-            "html_url": f"https://github.com/{github.full_name}/pull/7#discussion_r{cid}",
-            "pull_request_url": f"{github.repo_url}/pulls/7",
-            "_links": {"self": {"href": ""}, "html": {"href": ""}, "pull_request": {"href": ""}}})
-    github.add_run(head, [Artifact(id=github.next_id(), name="junit-results",
-                                   data=make_zip({"reports/junit.xml": JUNIT}))])
+        pull.review_comments.append(
+            {
+                **member,
+                "id": cid,
+                "node_id": "C",
+                "body": text,
+                "path": path,
+                "line": 3,
+                "original_line": 3,
+                "diff_hunk": "@@ -1 +1 @@",
+                "commit_id": head,
+                "original_commit_id": head,
+                "pull_request_review_id": 1,
+                "position": 1,
+                "url": f"{github.repo_url}/pulls/comments/{cid}",
+                "html_url": f"https://github.com/{github.full_name}/pull/7#discussion_r{cid}",
+                "pull_request_url": f"{github.repo_url}/pulls/7",
+                "_links": {
+                    "self": {"href": ""},
+                    "html": {"href": ""},
+                    "pull_request": {"href": ""},
+                },
+            }
+        )
+    github.add_run(
+        head,
+        [
+            Artifact(
+                id=github.next_id(),
+                name="junit-results",
+                data=make_zip({"reports/junit.xml": JUNIT}),
+            )
+        ],
+    )
 
 
 @pytest.fixture
 def env(github: FakeGitHub, llm: FakeLLM) -> dict[str, str]:
-    return {"GITHUB_TOKEN": github.token, "GITHUB_API_URL": github.api_url,
-            "GITHUB_REPOSITORY": github.full_name, "PROMPT_TRAINER_API_BASE": llm.api_base}
+    return {
+        "GITHUB_TOKEN": github.token,
+        "GITHUB_API_URL": github.api_url,
+        "GITHUB_REPOSITORY": github.full_name,
+        "PROMPT_TRAINER_API_BASE": llm.api_base,
+    }
 
 
 def test_run_opens_one_pull_request_and_updates_it_on_rerun(
-    github: FakeGitHub, llm: FakeLLM, checkout: Path, env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub,
+    llm: FakeLLM,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     arrange(github)
     llm.script = [trainer_reply]
@@ -86,12 +146,16 @@ def test_run_opens_one_pull_request_and_updates_it_on_rerun(
     assert github.files_at("main")["CLAUDE.md"] == MAIN_PROMPT  # default branch untouched
     body = pull.body or ""
     assert ANALYSIS in body
-    assert "| 3 | 1 | 1 | 1 | 0 | 2 | 0 |" in body  # tests, passed, failed, errors, skipped, reviews, traces
+    assert (
+        "| 3 | 1 | 1 | 1 | 0 | 2 | 0 |" in body
+    )  # tests, passed, failed, errors, skipped, reviews, traces
     assert "Reuse ApiClient instead of a new client." in body
     state = json.loads(body.split("<!-- prompt-trainer-state ")[1].split(" -->")[0])
     assert state["target"] == "coder" and state["sample_ids"] == [f"{github.full_name}#7"]
     # The artifact was fetched from the storage host without the token.
-    assert github.storage_requests and all("authorization" not in r.headers for r in github.storage_requests)
+    assert github.storage_requests and all(
+        "authorization" not in r.headers for r in github.storage_requests
+    )
     assert len(llm.requests) == 1
     assert "Reuse ApiClient" in json.dumps(llm.requests[0])
     first_commit = github.refs["heads/prompt-trainer/coder"]
@@ -102,15 +166,21 @@ def test_run_opens_one_pull_request_and_updates_it_on_rerun(
     assert len(bot_pulls) == 1
     assert len(llm.requests) == 1  # identical evidence: answered from DSPy's disk cache
     assert github.refs["heads/prompt-trainer/coder"] != first_commit  # force-updated
-    assert any(r.method == "PATCH" and r.path.endswith(f"/pulls/{pull.number}") for r in github.requests)
+    assert any(
+        r.method == "PATCH" and r.path.endswith(f"/pulls/{pull.number}") for r in github.requests
+    )
     ledger = (checkout / ".prompt-trainer" / "samples.jsonl").read_text().splitlines()
     assert len(ledger) == 1  # the same PR replaced, not duplicated
     assert "store: 0 added, 1 replaced" in capsys.readouterr().err
 
 
 def test_dry_run_writes_nothing_to_github(
-    github: FakeGitHub, llm: FakeLLM, checkout: Path, env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub,
+    llm: FakeLLM,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     arrange(github)
     llm.script = [trainer_reply]
@@ -125,8 +195,12 @@ def test_dry_run_writes_nothing_to_github(
 
 
 def test_pull_request_that_is_not_the_agents_is_left_alone(
-    github: FakeGitHub, llm: FakeLLM, checkout: Path, env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub,
+    llm: FakeLLM,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     arrange(github)
     github.pulls[7].author = "human-dev"
@@ -140,8 +214,12 @@ def test_pull_request_that_is_not_the_agents_is_left_alone(
 
 
 def test_pull_request_without_artifacts_still_trains_on_reviews(
-    github: FakeGitHub, llm: FakeLLM, checkout: Path, env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub,
+    llm: FakeLLM,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     arrange(github)
     github.runs.clear()
@@ -156,15 +234,27 @@ def test_pull_request_without_artifacts_still_trains_on_reviews(
 
 
 def test_expired_artifact_and_malformed_report_are_skipped_with_reasons(
-    github: FakeGitHub, llm: FakeLLM, checkout: Path, env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub,
+    llm: FakeLLM,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     arrange(github)
     run_id, head, _ = github.runs[0]
-    github.runs[0] = (run_id, head, [
-        Artifact(id=github.next_id(), name="junit-old", data=b"", expired=True),
-        Artifact(id=github.next_id(), name="test-results", data=make_zip({"bad.xml": "<testsuite><testcase"})),
-    ])
+    github.runs[0] = (
+        run_id,
+        head,
+        [
+            Artifact(id=github.next_id(), name="junit-old", data=b"", expired=True),
+            Artifact(
+                id=github.next_id(),
+                name="test-results",
+                data=make_zip({"bad.xml": "<testsuite><testcase"}),
+            ),
+        ],
+    )
     llm.script = [trainer_reply]
     monkeypatch.chdir(checkout)
 
@@ -176,7 +266,9 @@ def test_expired_artifact_and_malformed_report_are_skipped_with_reasons(
 
 
 def test_missing_prompt_file_stops_with_exit_2(
-    checkout: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    checkout: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     (checkout / "CLAUDE.md").unlink()
     monkeypatch.chdir(checkout)
@@ -188,12 +280,17 @@ def test_missing_prompt_file_stops_with_exit_2(
 
 
 def test_bad_token_gives_a_github_error_with_a_fix(
-    github: FakeGitHub, checkout: Path, monkeypatch: pytest.MonkeyPatch,
+    github: FakeGitHub,
+    checkout: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(checkout)
-    env = {"GITHUB_TOKEN": "wrong", "GITHUB_API_URL": github.api_url,
-           "GITHUB_REPOSITORY": github.full_name}
+    env = {
+        "GITHUB_TOKEN": "wrong",
+        "GITHUB_API_URL": github.api_url,
+        "GITHUB_REPOSITORY": github.full_name,
+    }
 
     assert main(["run", "--pr", "7"], env=env) == 3
 

@@ -32,21 +32,25 @@ def build_parser() -> argparse.ArgumentParser:
         prog="prompt-trainer",
         description="Learn from CI evidence (JUnit results, PR reviews, agent traces) and propose "
         "better prompts for coding agents as pull requests.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"prompt-trainer {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run(commands)
     schema = commands.add_parser(
-        "schema", help="print the JSON Schema of .github/prompt-trainer.yml",
-        description="Print the JSON Schema of the configuration file (for editors and CI).")
+        "schema",
+        help="print the JSON Schema of .github/prompt-trainer.yml",
+        description="Print the JSON Schema of the configuration file (for editors and CI).",
+    )
     schema.set_defaults(handler=cmd_schema)
     return parser
 
 
 def add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run_parser = commands.add_parser(
-        "run", help="collect evidence, train, and open or update the pull request",
+        "run",
+        help="collect evidence, train, and open or update the pull request",
         description="The whole loop: collect the evidence of an agent PR (or of a local "
         "directory), store it, train a candidate per target, check it, and open or update one "
         "pull request per target on the branch prompt-trainer/<target>.",
@@ -56,16 +60,31 @@ def add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "ANTHROPIC_API_KEY, ...).\n\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run_parser.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)")
-    run_parser.add_argument("--pr", type=int, metavar="N", help="the agent pull request to learn from")
-    run_parser.add_argument("--local", type=Path, metavar="DIR",
-                            help="learn from JUnit, trace and reviews files in DIR (no GitHub)")
-    run_parser.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG_PATH),
-                            help=f"configuration file (default: {DEFAULT_CONFIG_PATH})")
+    run_parser.add_argument(
+        "--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)"
+    )
+    run_parser.add_argument(
+        "--pr", type=int, metavar="N", help="the agent pull request to learn from"
+    )
+    run_parser.add_argument(
+        "--local",
+        type=Path,
+        metavar="DIR",
+        help="learn from JUnit, trace and reviews files in DIR (no GitHub)",
+    )
+    run_parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path(DEFAULT_CONFIG_PATH),
+        help=f"configuration file (default: {DEFAULT_CONFIG_PATH})",
+    )
     run_parser.add_argument("--model", help="LiteLLM model id, e.g. openai/gpt-4.1")
     run_parser.add_argument("--api-base", metavar="URL", help="OpenAI-compatible endpoint")
-    run_parser.add_argument("--dry-run", action="store_true",
-                            help="write nothing to GitHub; print the PR body and the files")
+    run_parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing to GitHub; print the PR body and the files",
+    )
     run_parser.set_defaults(handler=cmd_run)
 
 
@@ -75,8 +94,14 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.local is not None and args.pr is not None:
         raise ConfigError("--pr and --local exclude each other", fix="pass only one of them")
     settings = Settings.load(args.config, env)
-    options = RunOptions(repo=args.repo, pr=args.pr, local=args.local, dry_run=args.dry_run,
-                         model=args.model, api_base=args.api_base)
+    options = RunOptions(
+        repo=args.repo,
+        pr=args.pr,
+        local=args.local,
+        dry_run=args.dry_run,
+        model=args.model,
+        api_base=args.api_base,
+    )
     outcome = run(settings, options, log=progress)
     report(outcome, dry_run=args.dry_run)
     write_step_summary(outcome, settings.env.github_step_summary)
@@ -102,8 +127,10 @@ def report(outcome: RunOutcome, *, dry_run: bool) -> None:
         progress(f"{target}: candidate rejected by guardrails: " + "; ".join(problems))
     for candidate in outcome.candidates:
         usage = candidate.usage
-        progress(f"{candidate.target}: {usage.calls} LLM call(s), {usage.input_tokens} input + "
-                 f"{usage.output_tokens} output = {usage.total_tokens} tokens")
+        progress(
+            f"{candidate.target}: {usage.calls} LLM call(s), {usage.input_tokens} input + "
+            f"{usage.output_tokens} output = {usage.total_tokens} tokens"
+        )
     for proposal in outcome.proposals:
         where = proposal.url or proposal.candidate_dir
         progress(f"{proposal.target}: {proposal.operation} {where or ''}".rstrip())

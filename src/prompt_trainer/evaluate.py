@@ -39,7 +39,9 @@ def check_candidate(candidate: Candidate, current: PromptSet, target: Target) ->
     problems += _subagent_problems(candidate, current, target)
     for file in candidate.files:
         if len(file.content) > MAX_FILE_CHARS:
-            problems.append(f"{file.path} has {len(file.content)} characters (limit {MAX_FILE_CHARS})")
+            problems.append(
+                f"{file.path} has {len(file.content)} characters (limit {MAX_FILE_CHARS})"
+            )
         if redact(file.content) != file.content or "[REDACTED:" in file.content:
             problems.append(f"{file.path} contains a secret or a redaction marker")
     return GateResult(problems=tuple(problems))

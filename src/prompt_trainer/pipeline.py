@@ -53,34 +53,56 @@ class RunOutcome:
 
 def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
     """Run the loop once and report what happened."""
-    current = {t.name: load_prompt_set(t, LocalSource(settings.root)) for t in settings.config.targets}
+    current = {
+        t.name: load_prompt_set(t, LocalSource(settings.root)) for t in settings.config.targets
+    }
     client = None if options.local else connect(settings, options)
     outcome = RunOutcome(samples=collect(settings, options, client, current, log))
     if not outcome.samples:
         outcome.message = outcome.message or "nothing to train: no samples were collected"
         return outcome
-    stored = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl").upsert(outcome.samples)
+    stored = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl").upsert(
+        outcome.samples
+    )
     log(f"store: {stored.added} added, {stored.replaced} replaced, {stored.total} in the ledger")
     llm = settings.llm(model=options.model, api_base=options.api_base)
     if not llm.available:
-        outcome.message = (f"training skipped: no API key for {llm.model} (set {llm.key_var}, or "
-                           "--api-base for an OpenAI-compatible server); evidence was stored")
+        outcome.message = (
+            f"training skipped: no API key for {llm.model} (set {llm.key_var}, or "
+            "--api-base for an OpenAI-compatible server); evidence was stored"
+        )
         return outcome
     for target in settings.config.targets:
-        train_and_propose(settings, options, llm, current[target.name], outcome, client, log)
+        train_and_propose(
+            settings,
+            options,
+            llm=llm,
+            current=current[target.name],
+            outcome=outcome,
+            client=client,
+            log=log,
+        )
     return outcome
 
 
 def connect(settings: Settings, options: RunOptions) -> GitHubClient:
     repo = options.repo or settings.env.github_repository
     if not repo:
-        raise ConfigError("no repository given", fix="pass --repo OWNER/NAME or set GITHUB_REPOSITORY")
-    return GitHubClient(api_url=settings.env.github_api_url, token=settings.env.github_token,
-                        repository=repo)
+        raise ConfigError(
+            "no repository given", fix="pass --repo OWNER/NAME or set GITHUB_REPOSITORY"
+        )
+    return GitHubClient(
+        api_url=settings.env.github_api_url, token=settings.env.github_token, repository=repo
+    )
 
 
-def collect(settings: Settings, options: RunOptions, client: GitHubClient | None,
-            current: dict[str, PromptSet], log: Log) -> list[Sample]:
+def collect(
+    settings: Settings,
+    options: RunOptions,
+    client: GitHubClient | None,
+    current: dict[str, PromptSet],
+    log: Log,
+) -> list[Sample]:
     """Local evidence, or the one PR asked for (if it is the agent's)."""
     if options.local:
         versions = {name: prompt_set.version for name, prompt_set in current.items()}
@@ -92,31 +114,53 @@ def collect(settings: Settings, options: RunOptions, client: GitHubClient | None
         if not is_agent_pull(pull, settings.config.agent):
             log(f"#{options.pr} by {pull.author} is not an agent PR (see agent: in the config)")
             return []
-        samples = [collect_pull(client, options.pr, settings=settings,
-                                repository=client.info().full_name)]
+        samples = [
+            collect_pull(client, options.pr, settings=settings, repository=client.info().full_name)
+        ]
     for sample in samples:
         tests = sum(r.tests for r in sample.test_runs)
-        log(f"collect: {sample.id}: {tests} test case(s), {len(sample.feedback)} comment(s), "
-            f"{len(sample.traces)} trace(s), {len(sample.skipped)} skipped")
+        log(
+            f"collect: {sample.id}: {tests} test case(s), {len(sample.feedback)} comment(s), "
+            f"{len(sample.traces)} trace(s), {len(sample.skipped)} skipped"
+        )
     return samples
 
 
-def train_and_propose(settings: Settings, options: RunOptions, llm: LLMSettings,
-                      current: PromptSet, outcome: RunOutcome, client: GitHubClient | None,
-                      log: Log) -> None:
+def train_and_propose(
+    settings: Settings,
+    options: RunOptions,
+    *,
+    llm: LLMSettings,
+    current: PromptSet,
+    outcome: RunOutcome,
+    client: GitHubClient | None,
+    log: Log,
+) -> None:
     """Train one target, check the candidate, render it and propose it."""
-    from prompt_trainer.train import TrainRequest, train_candidate  # heavy: DSPy
+    # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
+    from prompt_trainer.train import TrainRequest, train_candidate  # noqa: PLC0415
 
     target = settings.target(current.target)
     log(f"train: {target.name} with {llm.model} on {len(outcome.samples)} sample(s)")
-    candidate = train_candidate(TrainRequest(
-        target=target, current=current, samples=outcome.samples, llm=llm,
-        cache_dir=settings.root / ".prompt-trainer" / "cache"))
+    candidate = train_candidate(
+        TrainRequest(
+            target=target,
+            current=current,
+            samples=outcome.samples,
+            llm=llm,
+            cache_dir=settings.root / ".prompt-trainer" / "cache",
+        )
+    )
     outcome.candidates.append(candidate)
     gate = evaluate.check_candidate(candidate, current, target)
-    view = render.ProposalView(candidate=candidate, current=current, samples=outcome.samples,
-                               model=llm.model, skipped=outcome.skipped,
-                               gate_problems=gate.problems)
+    view = render.ProposalView(
+        candidate=candidate,
+        current=current,
+        samples=outcome.samples,
+        model=llm.model,
+        skipped=outcome.skipped,
+        gate_problems=gate.problems,
+    )
     body = render.render_body(view)
     outcome.bodies[target.name] = body
     folder = propose.write_candidate(candidate, root=settings.root, body=body)
@@ -127,10 +171,19 @@ def train_and_propose(settings: Settings, options: RunOptions, llm: LLMSettings,
     elif candidate.fingerprint == current.version:
         outcome.proposals.append(propose.Proposal(target.name, "none", candidate_dir=folder))
     elif options.dry_run or client is None:
-        outcome.proposals.append(propose.Proposal(target.name, "dry-run" if options.dry_run
-                                                  else "written", candidate_dir=folder))
+        outcome.proposals.append(
+            propose.Proposal(
+                target.name, "dry-run" if options.dry_run else "written", candidate_dir=folder
+            )
+        )
     else:
-        made = propose.open_pull_request(client, candidate, title=render.render_title(view),
-                                         body=body, labels=settings.config.pull_request.labels)
-        outcome.proposals.append(propose.Proposal(made.target, made.operation, made.number,
-                                                  made.url, folder))
+        made = propose.open_pull_request(
+            client,
+            candidate,
+            title=render.render_title(view),
+            body=body,
+            labels=settings.config.pull_request.labels,
+        )
+        outcome.proposals.append(
+            propose.Proposal(made.target, made.operation, made.number, made.url, folder)
+        )

@@ -48,28 +48,40 @@ def write_candidate(candidate: Candidate, *, root: Path, body: str) -> Path:
     for file in candidate.files:
         relative = PurePosixPath(file.path)
         if relative.is_absolute() or ".." in relative.parts:
-            raise PromptTrainerError(f"refusing to write candidate file outside its folder: {file.path}")
+            raise PromptTrainerError(
+                f"refusing to write candidate file outside its folder: {file.path}"
+            )
         target = folder.joinpath(*relative.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(file.content, encoding="utf-8")
     (folder / "analysis.md").write_text(candidate.analysis_summary + "\n", encoding="utf-8")
     (folder / "body.md").write_text(body, encoding="utf-8")
-    meta = {"target": candidate.target, "fingerprint": candidate.fingerprint,
-            "base_version": candidate.base_version, "sample_ids": list(candidate.sample_ids),
-            "files": [f.path for f in candidate.files], "usage": candidate.usage.model_dump()}
+    meta = {
+        "target": candidate.target,
+        "fingerprint": candidate.fingerprint,
+        "base_version": candidate.base_version,
+        "sample_ids": list(candidate.sample_ids),
+        "files": [f.path for f in candidate.files],
+        "usage": candidate.usage.model_dump(),
+    }
     (folder / "candidate.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return folder
 
 
-def open_pull_request(client: GitHubClient, candidate: Candidate, *, title: str, body: str,
-                      labels: tuple[str, ...]) -> Proposal:
+def open_pull_request(
+    client: GitHubClient, candidate: Candidate, *, title: str, body: str, labels: tuple[str, ...]
+) -> Proposal:
     """Commit the candidate to the target's branch and create or update its pull request."""
     branch = branch_name(candidate.target)
-    message = (f"prompt-trainer: update {candidate.target} prompts\n\n"
-               f"From {len(candidate.sample_ids)} sample(s); candidate {candidate.fingerprint}, "
-               f"base version {candidate.base_version}.")
-    client.commit_files(branch=branch, files={f.path: f.content for f in candidate.files},
-                        message=message)
-    number, url, operation = client.open_or_update_pull(branch=branch, title=title, body=body,
-                                                        labels=labels)
+    message = (
+        f"prompt-trainer: update {candidate.target} prompts\n\n"
+        f"From {len(candidate.sample_ids)} sample(s); candidate {candidate.fingerprint}, "
+        f"base version {candidate.base_version}."
+    )
+    client.commit_files(
+        branch=branch, files={f.path: f.content for f in candidate.files}, message=message
+    )
+    number, url, operation = client.open_or_update_pull(
+        branch=branch, title=title, body=body, labels=labels
+    )
     return Proposal(target=candidate.target, operation=operation, number=number, url=url)

@@ -275,7 +275,9 @@ def explain(error: Mapping[str, Any]) -> str:
     """A human sentence for one pydantic error, with the offending value and the fix."""
     kind, value, msg = error["type"], error.get("input"), error["msg"]
     if kind == "extra_forbidden":
-        return "unknown key; remove it or check its spelling (see schema/prompt-trainer.schema.json)"
+        return (
+            "unknown key; remove it or check its spelling (see schema/prompt-trainer.schema.json)"
+        )
     if kind == "missing":
         return "required key is missing; add it"
     shown = repr(value) if len(repr(value)) < 80 else repr(value)[:77] + "..."
@@ -294,7 +296,8 @@ def check_prompt_files(config: ConfigFile, root: Path) -> None:
             )
         if target.subagents and not (root / target.subagents).is_dir():
             raise MissingPromptError(
-                f"targets[{index}].subagents: directory {target.subagents!r} not found under {root}",
+                f"targets[{index}].subagents: directory {target.subagents!r} "
+                f"not found under {root}",
                 fix="create the directory or remove the subagents key",
             )
 

@@ -44,7 +44,9 @@ class LocalSource:
         folder = self.root / directory
         if not folder.is_dir():
             return []
-        return sorted(str(PurePosixPath(directory) / p.name) for p in folder.iterdir() if p.is_file())
+        return sorted(
+            str(PurePosixPath(directory) / p.name) for p in folder.iterdir() if p.is_file()
+        )
 
 
 def load_prompt_set(target: Target, source: PromptSource, *, required: bool = True) -> PromptSet:

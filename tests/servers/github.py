@@ -26,7 +26,7 @@ NOW = "2026-11-20T12:00:00Z"
 
 
 def sha_of(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()  # noqa: S324 - a git-like id, not security
+    return hashlib.sha1(data).hexdigest()
 
 
 @dataclass
@@ -102,8 +102,14 @@ class FakeGitHub:
         self._ids += 1
         return self._ids
 
-    def commit(self, files: dict[str, str | None], *, parent: str | None = None,
-               branch: str | None = None, message: str = "commit") -> str:
+    def commit(
+        self,
+        files: dict[str, str | None],
+        *,
+        parent: str | None = None,
+        branch: str | None = None,
+        message: str = "commit",
+    ) -> str:
         """Make a commit whose tree is the parent's with ``files`` applied (None deletes)."""
         tree = dict(self.trees[self.commits[parent]["tree"]]) if parent else {}
         for path, text in files.items():
@@ -113,8 +119,11 @@ class FakeGitHub:
                 tree[path] = self._blob(text.encode())
         tree_sha = self._tree(tree)
         sha = sha_of(f"{tree_sha}{parent}{message}{len(self.commits)}".encode())
-        self.commits[sha] = {"tree": tree_sha, "parents": [parent] if parent else [],
-                             "message": message}
+        self.commits[sha] = {
+            "tree": tree_sha,
+            "parents": [parent] if parent else [],
+            "message": message,
+        }
         if branch:
             self.refs[f"heads/{branch}"] = sha
         return sha
@@ -152,80 +161,174 @@ class FakeGitHub:
 
     def user(self, login: str) -> Json:
         kind = "Bot" if login.endswith("[bot]") else "User"
-        return {"login": login, "id": abs(hash(login)) % 10**6, "node_id": "U_x",
-                "type": kind, "site_admin": False, "url": f"{self.api_url}/users/{login}",
-                "html_url": f"https://github.com/{login}", "avatar_url": "", "gravatar_id": "",
-                "followers_url": "", "following_url": "", "gists_url": "", "starred_url": "",
-                "subscriptions_url": "", "organizations_url": "", "repos_url": "",
-                "events_url": "", "received_events_url": ""}
+        return {
+            "login": login,
+            "id": abs(hash(login)) % 10**6,
+            "node_id": "U_x",
+            "type": kind,
+            "site_admin": False,
+            "url": f"{self.api_url}/users/{login}",
+            "html_url": f"https://github.com/{login}",
+            "avatar_url": "",
+            "gravatar_id": "",
+            "followers_url": "",
+            "following_url": "",
+            "gists_url": "",
+            "starred_url": "",
+            "subscriptions_url": "",
+            "organizations_url": "",
+            "repos_url": "",
+            "events_url": "",
+            "received_events_url": "",
+        }
 
     def repo_json(self) -> Json:
-        return {"id": 1, "node_id": "R_x", "name": self.name, "full_name": self.full_name,
-                "private": False, "owner": self.user(self.owner),
-                "html_url": f"https://github.com/{self.full_name}", "url": self.repo_url,
-                "default_branch": self.default_branch, "description": None, "fork": False}
+        return {
+            "id": 1,
+            "node_id": "R_x",
+            "name": self.name,
+            "full_name": self.full_name,
+            "private": False,
+            "owner": self.user(self.owner),
+            "html_url": f"https://github.com/{self.full_name}",
+            "url": self.repo_url,
+            "default_branch": self.default_branch,
+            "description": None,
+            "fork": False,
+        }
 
     def pull_json(self, pull: Pull) -> Json:
         url = f"{self.repo_url}/pulls/{pull.number}"
         return {
-            "url": url, "id": pull.number * 7, "node_id": "PR_x", "number": pull.number,
+            "url": url,
+            "id": pull.number * 7,
+            "node_id": "PR_x",
+            "number": pull.number,
             "html_url": f"https://github.com/{self.full_name}/pull/{pull.number}",
             "issue_url": f"{self.repo_url}/issues/{pull.number}",
-            "state": pull.state, "locked": False, "title": pull.title, "body": pull.body,
-            "user": self.user(pull.author), "labels": [self.label(n) for n in pull.labels],
-            "created_at": "2026-11-01T09:00:00Z", "updated_at": NOW,
+            "state": pull.state,
+            "locked": False,
+            "title": pull.title,
+            "body": pull.body,
+            "user": self.user(pull.author),
+            "labels": [self.label(n) for n in pull.labels],
+            "created_at": "2026-11-01T09:00:00Z",
+            "updated_at": NOW,
             "closed_at": None if pull.state == "open" else NOW,
-            "merged_at": NOW if pull.merged else None, "merged": pull.merged,
-            "draft": False, "author_association": "NONE",
+            "merged_at": NOW if pull.merged else None,
+            "merged": pull.merged,
+            "draft": False,
+            "author_association": "NONE",
             "head": self.branch_json(pull.head_ref, pull.head_sha),
             "base": self.branch_json(pull.base_ref, pull.base_sha),
             "comments_url": f"{self.repo_url}/issues/{pull.number}/comments",
-            "review_comments_url": f"{url}/comments", "commits_url": f"{url}/commits",
+            "review_comments_url": f"{url}/comments",
+            "commits_url": f"{url}/commits",
         }
 
     def branch_json(self, ref: str, sha: str) -> Json:
-        return {"label": f"{self.owner}:{ref}", "ref": ref, "sha": sha,
-                "user": self.user(self.owner), "repo": self.repo_json()}
+        return {
+            "label": f"{self.owner}:{ref}",
+            "ref": ref,
+            "sha": sha,
+            "user": self.user(self.owner),
+            "repo": self.repo_json(),
+        }
 
     def label(self, name: str) -> Json:
-        return {"id": abs(hash(name)) % 10**6, "node_id": "L_x", "name": name,
-                "url": f"{self.repo_url}/labels/{name}", "color": "ededed",
-                "default": False, "description": None}
+        return {
+            "id": abs(hash(name)) % 10**6,
+            "node_id": "L_x",
+            "name": name,
+            "url": f"{self.repo_url}/labels/{name}",
+            "color": "ededed",
+            "default": False,
+            "description": None,
+        }
 
     def ref_json(self, ref: str) -> Json:
-        return {"ref": f"refs/{ref}", "node_id": "REF_x", "url": f"{self.repo_url}/git/refs/{ref}",
-                "object": {"type": "commit", "sha": self.refs[ref],
-                           "url": f"{self.repo_url}/git/commits/{self.refs[ref]}"}}
+        return {
+            "ref": f"refs/{ref}",
+            "node_id": "REF_x",
+            "url": f"{self.repo_url}/git/refs/{ref}",
+            "object": {
+                "type": "commit",
+                "sha": self.refs[ref],
+                "url": f"{self.repo_url}/git/commits/{self.refs[ref]}",
+            },
+        }
 
     def commit_json(self, sha: str) -> Json:
         data = self.commits[sha]
         person = {"name": "prompt-trainer", "email": "bot@example.com", "date": NOW}
-        return {"sha": sha, "node_id": "C_x", "url": f"{self.repo_url}/git/commits/{sha}",
-                "html_url": f"https://github.com/{self.full_name}/commit/{sha}",
-                "author": person, "committer": person, "message": data["message"],
-                "tree": {"sha": data["tree"], "url": f"{self.repo_url}/git/trees/{data['tree']}"},
-                "parents": [{"sha": p, "url": f"{self.repo_url}/git/commits/{p}",
-                             "html_url": ""} for p in data["parents"]],
-                "verification": {"verified": False, "reason": "unsigned", "signature": None,
-                                 "payload": None, "verified_at": None}}
+        return {
+            "sha": sha,
+            "node_id": "C_x",
+            "url": f"{self.repo_url}/git/commits/{sha}",
+            "html_url": f"https://github.com/{self.full_name}/commit/{sha}",
+            "author": person,
+            "committer": person,
+            "message": data["message"],
+            "tree": {"sha": data["tree"], "url": f"{self.repo_url}/git/trees/{data['tree']}"},
+            "parents": [
+                {"sha": p, "url": f"{self.repo_url}/git/commits/{p}", "html_url": ""}
+                for p in data["parents"]
+            ],
+            "verification": {
+                "verified": False,
+                "reason": "unsigned",
+                "signature": None,
+                "payload": None,
+                "verified_at": None,
+            },
+        }
 
     def artifact_json(self, artifact: Artifact, run_id: int, head_sha: str) -> Json:
         url = f"{self.repo_url}/actions/artifacts/{artifact.id}"
-        return {"id": artifact.id, "node_id": "A_x", "name": artifact.name,
-                "size_in_bytes": len(artifact.data), "url": url,
-                "archive_download_url": f"{url}/zip", "expired": artifact.expired,
-                "created_at": NOW, "expires_at": NOW, "updated_at": NOW, "digest": None,
-                "workflow_run": {"id": run_id, "repository_id": 1, "head_repository_id": 1,
-                                 "head_branch": "agent/x", "head_sha": head_sha}}
+        return {
+            "id": artifact.id,
+            "node_id": "A_x",
+            "name": artifact.name,
+            "size_in_bytes": len(artifact.data),
+            "url": url,
+            "archive_download_url": f"{url}/zip",
+            "expired": artifact.expired,
+            "created_at": NOW,
+            "expires_at": NOW,
+            "updated_at": NOW,
+            "digest": None,
+            "workflow_run": {
+                "id": run_id,
+                "repository_id": 1,
+                "head_repository_id": 1,
+                "head_branch": "agent/x",
+                "head_sha": head_sha,
+            },
+        }
 
     def run_json(self, run_id: int, head_sha: str) -> Json:
         url = f"{self.repo_url}/actions/runs/{run_id}"
-        return {"id": run_id, "name": "CI", "node_id": "WR_x", "head_branch": "agent/x",
-                "head_sha": head_sha, "path": ".github/workflows/ci.yml", "run_number": 1,
-                "event": "pull_request", "status": "completed", "conclusion": "failure",
-                "workflow_id": 1, "url": url, "html_url": f"https://github.com/{self.full_name}/actions/runs/{run_id}",
-                "artifacts_url": f"{url}/artifacts", "run_attempt": 1, "pull_requests": [],
-                "created_at": NOW, "updated_at": NOW, "display_title": "CI"}
+        return {
+            "id": run_id,
+            "name": "CI",
+            "node_id": "WR_x",
+            "head_branch": "agent/x",
+            "head_sha": head_sha,
+            "path": ".github/workflows/ci.yml",
+            "run_number": 1,
+            "event": "pull_request",
+            "status": "completed",
+            "conclusion": "failure",
+            "workflow_id": 1,
+            "url": url,
+            "html_url": f"https://github.com/{self.full_name}/actions/runs/{run_id}",
+            "artifacts_url": f"{url}/artifacts",
+            "run_attempt": 1,
+            "pull_requests": [],
+            "created_at": NOW,
+            "updated_at": NOW,
+            "display_title": "CI",
+        }
 
     # -- routing ---------------------------------------------------------------------------
 
@@ -237,7 +340,7 @@ class FakeGitHub:
             prefix = f"/repos/{self.owner}/{self.name}"
             if not req.path.startswith(prefix):
                 return 404, {"message": "Not Found"}, {}
-            route = req.path[len(prefix):]
+            route = req.path[len(prefix) :]
             for method, pattern, handler in self._routes():
                 match = re.fullmatch(pattern, route)
                 if match and method == req.method:
@@ -249,11 +352,19 @@ class FakeGitHub:
             ("GET", r"", lambda r: (200, self.repo_json(), {})),
             ("GET", r"/pulls", self._list_pulls),
             ("POST", r"/pulls", self._create_pull),
-            ("GET", r"/pulls/(\d+)", lambda r, n: self._pull(int(n), lambda p: self.pull_json(p))),
+            ("GET", r"/pulls/(\d+)", lambda r, n: self._pull(int(n), self.pull_json)),
             ("PATCH", r"/pulls/(\d+)", self._edit_pull),
             ("GET", r"/pulls/(\d+)/reviews", lambda r, n: self._pull(int(n), lambda p: p.reviews)),
-            ("GET", r"/pulls/(\d+)/comments", lambda r, n: self._pull(int(n), lambda p: p.review_comments)),
-            ("GET", r"/issues/(\d+)/comments", lambda r, n: self._pull(int(n), lambda p: p.issue_comments)),
+            (
+                "GET",
+                r"/pulls/(\d+)/comments",
+                lambda r, n: self._pull(int(n), lambda p: p.review_comments),
+            ),
+            (
+                "GET",
+                r"/issues/(\d+)/comments",
+                lambda r, n: self._pull(int(n), lambda p: p.issue_comments),
+            ),
             ("POST", r"/issues/(\d+)/labels", self._add_labels),
             ("GET", r"/actions/runs", self._list_runs),
             ("GET", r"/actions/runs/(\d+)/artifacts", self._list_artifacts),
@@ -262,7 +373,11 @@ class FakeGitHub:
             ("GET", r"/git/refs?/(.+)", self._get_ref),
             ("PATCH", r"/git/refs/(.+)", self._update_ref),
             ("POST", r"/git/refs", self._create_ref),
-            ("GET", r"/git/commits/(\w+)", lambda r, s: self._known(s in self.commits, lambda: self.commit_json(s))),
+            (
+                "GET",
+                r"/git/commits/(\w+)",
+                lambda r, s: self._known(s in self.commits, lambda: self.commit_json(s)),
+            ),
             ("POST", r"/git/blobs", self._create_blob),
             ("POST", r"/git/trees", self._create_tree),
             ("POST", r"/git/commits", self._create_commit),
@@ -290,15 +405,40 @@ class FakeGitHub:
         body = req.body
         head, base = body["head"], body["base"]
         if f"heads/{head}" not in self.refs:
-            return 422, {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "field": "head", "code": "invalid"}]}, {}
-        if any(p.head_ref == head and p.base_ref == base and p.state == "open" for p in self.pulls.values()):
+            return (
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [{"resource": "PullRequest", "field": "head", "code": "invalid"}],
+                },
+                {},
+            )
+        if any(
+            p.head_ref == head and p.base_ref == base and p.state == "open"
+            for p in self.pulls.values()
+        ):
             message = f"A pull request already exists for {self.owner}:{head}."
-            return 422, {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom", "message": message}]}, {}
+            return (
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [{"resource": "PullRequest", "code": "custom", "message": message}],
+                },
+                {},
+            )
         number = max(self.pulls, default=0) + 1
-        pull = self.add_pull(Pull(number=number, title=body["title"], body=body.get("body"),
-                                  head_ref=head, head_sha=self.refs[f"heads/{head}"],
-                                  base_ref=base, base_sha=self.refs[f"heads/{base}"],
-                                  author="github-actions[bot]"))
+        pull = self.add_pull(
+            Pull(
+                number=number,
+                title=body["title"],
+                body=body.get("body"),
+                head_ref=head,
+                head_sha=self.refs[f"heads/{head}"],
+                base_ref=base,
+                base_sha=self.refs[f"heads/{base}"],
+                author="github-actions[bot]",
+            )
+        )
         return 201, self.pull_json(pull), {"Location": f"{self.repo_url}/pulls/{number}"}
 
     def _edit_pull(self, req: Request, number: str) -> tuple[int, Json, dict[str, str]]:
@@ -338,7 +478,9 @@ class FakeGitHub:
                 if artifact.id == int(artifact_id):
                     if artifact.expired:
                         return 410, {"message": "Artifact has expired"}, {}
-                    location = f"http://localhost:{self.storage.server_port}/blob/{artifact.id}?sig=abc"
+                    location = (
+                        f"http://localhost:{self.storage.server_port}/blob/{artifact.id}?sig=abc"
+                    )
                     return 302, None, {"Location": location}
         return 404, {"message": "Not Found"}, {}
 
@@ -351,16 +493,29 @@ class FakeGitHub:
         path = unquote(path).strip("/")
         if path in tree:
             return 200, self._content_json(path, tree[path], ref, with_content=True), {}
-        children = [p for p in tree if p.startswith(path + "/") and "/" not in p[len(path) + 1:]]
+        children = [p for p in tree if p.startswith(path + "/") and "/" not in p[len(path) + 1 :]]
         if not children:
             return 404, {"message": "Not Found"}, {}
-        return 200, [self._content_json(p, tree[p], ref, with_content=False) for p in sorted(children)], {}
+        return (
+            200,
+            [self._content_json(p, tree[p], ref, with_content=False) for p in sorted(children)],
+            {},
+        )
 
     def _content_json(self, path: str, blob: str, ref: str, *, with_content: bool) -> Json:
         url = f"{self.repo_url}/contents/{path}?ref={ref}"
-        data = {"type": "file", "size": len(self.blobs[blob]), "name": path.rsplit("/", 1)[-1],
-                "path": path, "sha": blob, "url": url, "git_url": None, "html_url": None,
-                "download_url": None, "_links": {"self": url, "git": None, "html": None}}
+        data = {
+            "type": "file",
+            "size": len(self.blobs[blob]),
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "sha": blob,
+            "url": url,
+            "git_url": None,
+            "html_url": None,
+            "download_url": None,
+            "_links": {"self": url, "git": None, "html": None},
+        }
         if with_content:
             data["encoding"] = "base64"
             data["content"] = base64.b64encode(self.blobs[blob]).decode()
@@ -386,7 +541,9 @@ class FakeGitHub:
 
     def _create_blob(self, req: Request) -> tuple[int, Json, dict[str, str]]:
         content = req.body["content"]
-        data = base64.b64decode(content) if req.body.get("encoding") == "base64" else content.encode()
+        data = (
+            base64.b64decode(content) if req.body.get("encoding") == "base64" else content.encode()
+        )
         sha = self._blob(data)
         return 201, {"sha": sha, "url": f"{self.repo_url}/git/blobs/{sha}"}, {}
 
@@ -397,16 +554,42 @@ class FakeGitHub:
             if item.get("sha") is None and "content" not in item:
                 entries.pop(item["path"], None)
             else:
-                entries[item["path"]] = item["sha"] if item.get("sha") else self._blob(item["content"].encode())
+                entries[item["path"]] = (
+                    item["sha"] if item.get("sha") else self._blob(item["content"].encode())
+                )
         sha = self._tree(entries)
-        tree = [{"path": p, "mode": "100644", "type": "blob", "sha": s, "size": len(self.blobs[s]),
-                 "url": f"{self.repo_url}/git/blobs/{s}"} for p, s in sorted(entries.items())]
-        return 201, {"sha": sha, "url": f"{self.repo_url}/git/trees/{sha}", "tree": tree, "truncated": False}, {}
+        tree = [
+            {
+                "path": p,
+                "mode": "100644",
+                "type": "blob",
+                "sha": s,
+                "size": len(self.blobs[s]),
+                "url": f"{self.repo_url}/git/blobs/{s}",
+            }
+            for p, s in sorted(entries.items())
+        ]
+        return (
+            201,
+            {
+                "sha": sha,
+                "url": f"{self.repo_url}/git/trees/{sha}",
+                "tree": tree,
+                "truncated": False,
+            },
+            {},
+        )
 
     def _create_commit(self, req: Request) -> tuple[int, Json, dict[str, str]]:
         body = req.body
-        sha = sha_of(f"{body['tree']}{body['parents']}{body['message']}{len(self.commits)}".encode())
-        self.commits[sha] = {"tree": body["tree"], "parents": body["parents"], "message": body["message"]}
+        sha = sha_of(
+            f"{body['tree']}{body['parents']}{body['message']}{len(self.commits)}".encode()
+        )
+        self.commits[sha] = {
+            "tree": body["tree"],
+            "parents": body["parents"],
+            "message": body["message"],
+        }
         return 201, self.commit_json(sha), {}
 
     def _handle_storage(self, req: Request) -> tuple[int, Json, dict[str, str]]:
@@ -428,8 +611,14 @@ def _serve(handle: Callable[[Request], tuple[int, Json, dict[str, str]]]) -> Thr
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, payload, extra = handle(Request(self.command, parts.path, parse_qs(parts.query), headers, body))
-            data = payload if isinstance(payload, bytes) else (b"" if payload is None else json.dumps(payload).encode())
+            status, payload, extra = handle(
+                Request(self.command, parts.path, parse_qs(parts.query), headers, body)
+            )
+            data = (
+                payload
+                if isinstance(payload, bytes)
+                else (b"" if payload is None else json.dumps(payload).encode())
+            )
             self.send_response(status)
             if not isinstance(payload, bytes):
                 self.send_header("Content-Type", "application/json; charset=utf-8")

@@ -46,17 +46,28 @@ class FakeLLM:
             index = len(self.requests)
             self.requests.append(request)
             if self.status != 200:
-                return self.status, {"error": {"message": "scripted failure", "type": "server_error"}}
+                return self.status, {
+                    "error": {"message": "scripted failure", "type": "server_error"}
+                }
             step = self.script[min(index, len(self.script) - 1)]
         content = step(request)
-        usage = {"prompt_tokens": sum(len(str(m.get("content", ""))) // 4 for m in request["messages"]),
-                 "completion_tokens": len(content) // 4}
+        usage = {
+            "prompt_tokens": sum(len(str(m.get("content", ""))) // 4 for m in request["messages"]),
+            "completion_tokens": len(content) // 4,
+        }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         return 200, {
-            "id": f"chatcmpl-{index}", "object": "chat.completion", "created": 1_700_000_000,
+            "id": f"chatcmpl-{index}",
+            "object": "chat.completion",
+            "created": 1_700_000_000,
             "model": request.get("model", "test"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content}}],
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": content},
+                }
+            ],
             "usage": usage,
         }
 

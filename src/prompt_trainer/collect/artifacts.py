@@ -84,8 +84,9 @@ def _member_problem(info: zipfile.ZipInfo, limits: ZipLimits) -> str | None:
     return None
 
 
-def _copy_member(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path,
-                 budget: int) -> int | None:
+def _copy_member(
+    bundle: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int
+) -> int | None:
     """Copy one member, counting real bytes; None (and no file) if the budget runs out."""
     target.parent.mkdir(parents=True, exist_ok=True)
     written = 0

@@ -40,20 +40,24 @@ class Evidence:
 
 
 def parse_junit_file(path: Path, *, source: str, limits: Limits) -> TestRun | Skipped:
-    return parse_report(path, source=source, max_bytes=limits.max_report_bytes,
-                        max_text=limits.max_text_chars)
+    return parse_report(
+        path, source=source, max_bytes=limits.max_report_bytes, max_text=limits.max_text_chars
+    )
 
 
 def parse_trace_file(path: Path, *, source: str, limits: Limits) -> Trace | Skipped:
-    return parse_trace(path, source=source, max_bytes=limits.max_report_bytes,
-                       max_text=limits.max_text_chars)
+    return parse_trace(
+        path, source=source, max_bytes=limits.max_report_bytes, max_text=limits.max_text_chars
+    )
 
 
 def is_reviews_file(path: Path) -> bool:
     return path.suffix == ".json" and path.name.startswith("reviews")
 
 
-def load_reviews(path: Path, *, trusted: tuple[str, ...], limits: Limits) -> list[Feedback] | Skipped:
+def load_reviews(
+    path: Path, *, trusted: tuple[str, ...], limits: Limits
+) -> list[Feedback] | Skipped:
     """A JSON list of comments: GitHub's REST shape (``user.login``, ``author_association``,
     ``html_url``...) or a simple one (``author``, ``body``, ``path``, ``line``, ``state``)."""
     try:
@@ -66,19 +70,27 @@ def load_reviews(path: Path, *, trusted: tuple[str, ...], limits: Limits) -> lis
     return [_feedback(item, n, trusted=trusted, limits=limits) for n, item in enumerate(items)]
 
 
-def _feedback(item: dict[str, Any], index: int, *, trusted: tuple[str, ...],
-              limits: Limits) -> Feedback:
-    user = item.get("user") if isinstance(item.get("user"), dict) else {}
+def _feedback(
+    item: dict[str, Any], index: int, *, trusted: tuple[str, ...], limits: Limits
+) -> Feedback:
+    raw_user = item.get("user")
+    user: dict[str, Any] = raw_user if isinstance(raw_user, dict) else {}
     author = str(user.get("login") or item.get("author") or "unknown")
     association = str(item.get("author_association") or "NONE")
     is_bot = author.endswith("[bot]") or user.get("type") == "Bot"
     kind = "review_comment" if item.get("path") else ("review" if item.get("state") else "comment")
     line = item.get("line") or item.get("original_line")
     return Feedback(
-        kind=kind, id=f"{kind.replace('_', '-')}-{item.get('id', index)}", author=author,
-        author_association=association, is_bot=is_bot,
+        kind=kind,
+        id=f"{kind.replace('_', '-')}-{item.get('id', index)}",
+        author=author,
+        author_association=association,
+        is_bot=is_bot,
         trusted=association in trusted and not is_bot,
-        state=item.get("state"), body=excerpt(item["body"], limits.max_text_chars),
-        path=item.get("path"), line=line if isinstance(line, int) else None,
-        url=item.get("html_url") or item.get("url"), created_at=item.get("created_at"),
+        state=item.get("state"),
+        body=excerpt(item["body"], limits.max_text_chars),
+        path=item.get("path"),
+        line=line if isinstance(line, int) else None,
+        url=item.get("html_url") or item.get("url"),
+        created_at=item.get("created_at"),
     )

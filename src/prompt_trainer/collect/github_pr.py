@@ -51,8 +51,9 @@ def artifact_kind(name: str, globs: ArtifactGlobs) -> str | None:
     return None
 
 
-def collect_pull(client: GitHubClient, number: int, *, settings: Settings,
-                 repository: str) -> Sample:
+def collect_pull(
+    client: GitHubClient, number: int, *, settings: Settings, repository: str
+) -> Sample:
     """Assemble the sample of PR ``number``."""
     pull = client.pull(number)
     config = settings.config
@@ -70,9 +71,13 @@ def collect_pull(client: GitHubClient, number: int, *, settings: Settings,
         for target in config.targets:
             versions[target.name] = load_prompt_set(target, source, required=False).version
     return Sample(
-        id=f"{repository}#{number}", pull=pull, prompt_versions=versions,
-        test_runs=tuple(evidence.test_runs), traces=tuple(evidence.traces),
-        feedback=tuple(feedback), skipped=tuple(evidence.skipped),
+        id=f"{repository}#{number}",
+        pull=pull,
+        prompt_versions=versions,
+        test_runs=tuple(evidence.test_runs),
+        traces=tuple(evidence.traces),
+        feedback=tuple(feedback),
+        skipped=tuple(evidence.skipped),
         collected_at=datetime.now(UTC),
     )
 
@@ -82,32 +87,49 @@ def _clean(item: Feedback, limit: int) -> Feedback:
     return item.model_copy(update={"body": excerpt(item.body, limit)})
 
 
-def _collect_artifacts(client: GitHubClient, sha: str, *, settings: Settings,
-                       evidence: Evidence) -> None:
-    refs = [(r, artifact_kind(r.name, settings.config.artifacts))
-            for r in client.artifacts_for_commit(sha)]
+def _collect_artifacts(
+    client: GitHubClient, sha: str, *, settings: Settings, evidence: Evidence
+) -> None:
+    refs = [
+        (r, artifact_kind(r.name, settings.config.artifacts))
+        for r in client.artifacts_for_commit(sha)
+    ]
     wanted = [(r, kind) for r, kind in refs if kind]
     if not wanted:
         names = ", ".join(sorted(r.name for r, _ in refs)) or "none"
-        evidence.skipped.append(Skipped(
-            source=f"commit {sha[:12]}",
-            reason=f"no artifact matches the configured globs (artifacts found: {names})"))
+        evidence.skipped.append(
+            Skipped(
+                source=f"commit {sha[:12]}",
+                reason=f"no artifact matches the configured globs (artifacts found: {names})",
+            )
+        )
     with tempfile.TemporaryDirectory(prefix="prompt-trainer-") as tmp:
         for ref, kind in wanted:
-            _collect_artifact(client, ref, kind or "", Path(tmp), settings, evidence)
+            _collect_artifact(
+                client, ref, kind=kind or "", tmp=Path(tmp), settings=settings, evidence=evidence
+            )
 
 
-def _collect_artifact(client: GitHubClient, ref: ArtifactRef, kind: str, tmp: Path,
-                      settings: Settings, evidence: Evidence) -> None:
+def _collect_artifact(
+    client: GitHubClient,
+    ref: ArtifactRef,
+    *,
+    kind: str,
+    tmp: Path,
+    settings: Settings,
+    evidence: Evidence,
+) -> None:
     limits = settings.config.limits
     label = f"artifact {ref.name} (run {ref.run_id})"
-    downloaded = client.download_artifact(ref, tmp / f"{ref.id}.zip",
-                                          max_bytes=limits.max_artifact_bytes)
+    downloaded = client.download_artifact(
+        ref, tmp / f"{ref.id}.zip", max_bytes=limits.max_artifact_bytes
+    )
     if isinstance(downloaded, Skipped):
         evidence.skipped.append(downloaded)
         return
-    zip_limits = ZipLimits(max_total_bytes=limits.max_extracted_bytes,
-                           max_files=limits.max_extracted_files)
+    zip_limits = ZipLimits(
+        max_total_bytes=limits.max_extracted_bytes, max_files=limits.max_extracted_files
+    )
     extracted = extract_zip(downloaded, tmp / str(ref.id), limits=zip_limits, label=label)
     evidence.skipped.extend(extracted.skipped)
     for path in extracted.files:

@@ -79,7 +79,7 @@ def _local(tag: str) -> str:
 
 def _case(elem: Element, *, suite: str, max_text: int) -> TestCase:
     """Normalize one ``<testcase>`` element using junitparser's result classes."""
-    case = xunit2.TestCase.fromelem(elem)
+    case = xunit2.TestCase.fromelem(elem)  # type: ignore[no-untyped-call]
     status, result = _status(case)
     flaky = status == "passed" and bool(case.flaky_failures() or case.flaky_errors())
     if flaky and result is None:

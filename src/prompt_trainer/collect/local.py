@@ -26,16 +26,22 @@ from prompt_trainer.models import PullRequestInfo, Sample, Skipped
 from prompt_trainer.settings import Settings
 
 
-def collect_directory(directory: Path, *, settings: Settings,
-                      versions: dict[str, str]) -> list[Sample]:
+def collect_directory(
+    directory: Path, *, settings: Settings, versions: dict[str, str]
+) -> list[Sample]:
     """One sample per evidence group under ``directory``."""
     if not directory.is_dir():
-        raise ConfigError(f"--local {directory}: not a directory",
-                          fix="pass a directory holding JUnit XML, trace and reviews files")
+        raise ConfigError(
+            f"--local {directory}: not a directory",
+            fix="pass a directory holding JUnit XML, trace and reviews files",
+        )
     groups = [directory] if _files(directory, recursive=False) else []
     groups += sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return [_sample(group, directory, settings, versions) for group in groups
-            if _files(group, recursive=group != directory)]
+    return [
+        _sample(group, directory, settings, versions)
+        for group in groups
+        if _files(group, recursive=group != directory)
+    ]
 
 
 def _files(folder: Path, *, recursive: bool) -> list[Path]:
@@ -52,8 +58,9 @@ def _sample(group: Path, root: Path, settings: Settings, versions: dict[str, str
         if path.name == "pr.json":
             pull = _pull_info(path, evidence, default=pull)
         elif is_reviews_file(path):
-            loaded = load_reviews(path, trusted=settings.config.reviews.trusted_associations,
-                                  limits=limits)
+            loaded = load_reviews(
+                path, trusted=settings.config.reviews.trusted_associations, limits=limits
+            )
             if isinstance(loaded, Skipped):
                 evidence.skipped.append(loaded)
             else:
@@ -66,9 +73,13 @@ def _sample(group: Path, root: Path, settings: Settings, versions: dict[str, str
             evidence.skipped.append(Skipped(source=source, reason="unknown file type"))
     name = "." if group == root else group.relative_to(root).as_posix()
     return Sample(
-        id=f"local:{name}", pull=pull, prompt_versions=versions,
-        test_runs=tuple(evidence.test_runs), traces=tuple(evidence.traces),
-        feedback=tuple(evidence.feedback), skipped=tuple(evidence.skipped),
+        id=f"local:{name}",
+        pull=pull,
+        prompt_versions=versions,
+        test_runs=tuple(evidence.test_runs),
+        traces=tuple(evidence.traces),
+        feedback=tuple(evidence.feedback),
+        skipped=tuple(evidence.skipped),
         collected_at=datetime.now(UTC),
     )
 

@@ -48,11 +48,15 @@ def translate_errors(action: str) -> Iterator[None]:
     try:
         yield
     except GithubException as exc:
-        raise GitHubError(f"GitHub API error while {action}: {exc.status} {_message(exc)}",
-                          fix=_fix_for_status(exc.status)) from exc
+        raise GitHubError(
+            f"GitHub API error while {action}: {exc.status} {_message(exc)}",
+            fix=_fix_for_status(exc.status),
+        ) from exc
     except requests.exceptions.RequestException as exc:
-        raise GitHubError(f"cannot reach the GitHub API while {action}: {exc}",
-                          fix="check GITHUB_API_URL and the network; retry the run") from exc
+        raise GitHubError(
+            f"cannot reach the GitHub API while {action}: {exc}",
+            fix="check GITHUB_API_URL and the network; retry the run",
+        ) from exc
 
 
 def _message(exc: GithubException) -> str:
@@ -82,20 +86,28 @@ class GitHubClient:
         self.api_url = api_url.rstrip("/")
         self.token = token
         retry = GithubRetry(
-            total=3, backoff_factor=0.5, allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
-            secondary_rate_wait=5, max_rate_limit_wait=120,
+            total=3,
+            backoff_factor=0.5,
+            allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
+            secondary_rate_wait=5,
+            max_rate_limit_wait=120,
         )
         self._github = Github(
-            base_url=self.api_url, auth=Auth.Token(token) if token else None, timeout=TIMEOUT_S,
-            retry=retry, seconds_between_requests=0, seconds_between_writes=0,
+            base_url=self.api_url,
+            auth=Auth.Token(token) if token else None,
+            timeout=TIMEOUT_S,
+            retry=retry,
+            seconds_between_requests=0,
+            seconds_between_writes=0,
         )
         with translate_errors(f"opening repository {repository}"):
             self._repo: Repository = self._github.get_repo(repository)
 
     def info(self) -> RepoInfo:
         repo = self._repo
-        return RepoInfo(full_name=repo.full_name, owner=repo.owner.login,
-                        default_branch=repo.default_branch)
+        return RepoInfo(
+            full_name=repo.full_name, owner=repo.owner.login, default_branch=repo.default_branch
+        )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -126,7 +138,9 @@ class GitHubClient:
         if ref.expired:
             return Skipped(source=source, reason="artifact expired (past its retention period)")
         if ref.size_bytes > max_bytes:
-            return Skipped(source=source, reason=f"artifact is {ref.size_bytes} bytes, over the cap")
+            return Skipped(
+                source=source, reason=f"artifact is {ref.size_bytes} bytes, over the cap"
+            )
         try:
             response = self._open_download(ref.download_url)
         except requests.exceptions.RequestException as exc:
@@ -143,14 +157,20 @@ class GitHubClient:
         headers = {"Accept": "application/vnd.github+json", "User-Agent": "prompt-trainer"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        first = requests.get(url, headers=headers, allow_redirects=False, timeout=TIMEOUT_S,
-                             stream=True)
+        first = requests.get(
+            url, headers=headers, allow_redirects=False, timeout=TIMEOUT_S, stream=True
+        )
         if first.status_code not in (301, 302, 303, 307, 308):
             return first
         location = first.headers.get("Location", "")
         first.close()
-        return requests.get(location, headers={"User-Agent": "prompt-trainer"},
-                            allow_redirects=True, timeout=TIMEOUT_S, stream=True)
+        return requests.get(
+            location,
+            headers={"User-Agent": "prompt-trainer"},
+            allow_redirects=True,
+            timeout=TIMEOUT_S,
+            stream=True,
+        )
 
     def read_text(self, path: str, *, ref: str) -> str | None:
         """A file's text at ``ref``; None if it does not exist there."""
@@ -183,8 +203,9 @@ class GitHubClient:
         """The open PR whose head is ``branch`` in this repository, if any."""
         info = self.info()
         with translate_errors(f"looking up the open pull request of {branch}"):
-            pulls = self._repo.get_pulls(state="open", head=f"{info.owner}:{branch}",
-                                         base=info.default_branch)
+            pulls = self._repo.get_pulls(
+                state="open", head=f"{info.owner}:{branch}", base=info.default_branch
+            )
             for pull in pulls:
                 if pull.head.ref == branch:
                     return pull.number, pull.html_url
@@ -195,8 +216,10 @@ class GitHubClient:
         creates ``branch`` or force-moves it there. Returns the commit sha."""
         info = self.info()
         if branch in (info.default_branch, f"refs/heads/{info.default_branch}"):
-            raise GitHubError(f"refusing to write to the default branch {branch!r}",
-                              fix="proposals go to prompt-trainer/<target> branches")
+            raise GitHubError(
+                f"refusing to write to the default branch {branch!r}",
+                fix="proposals go to prompt-trainer/<target> branches",
+            )
         with translate_errors(f"committing {len(files)} file(s) to {branch}"):
             base_sha = self._repo.get_git_ref(f"heads/{info.default_branch}").object.sha
             base = self._repo.get_git_commit(base_sha)
@@ -255,10 +278,16 @@ class GitHubClient:
 
 def _pull_info(pull: PullRequest) -> PullRequestInfo:
     return PullRequestInfo(
-        number=pull.number, title=pull.title or "", author=pull.user.login if pull.user else "",
-        url=pull.html_url, merged=bool(pull.merged), base_sha=pull.base.sha,
-        head_sha=pull.head.sha, labels=tuple(label.name for label in pull.labels),
-        created_at=pull.created_at, closed_at=pull.closed_at,
+        number=pull.number,
+        title=pull.title or "",
+        author=pull.user.login if pull.user else "",
+        url=pull.html_url,
+        merged=bool(pull.merged),
+        base_sha=pull.base.sha,
+        head_sha=pull.head.sha,
+        labels=tuple(label.name for label in pull.labels),
+        created_at=pull.created_at,
+        closed_at=pull.closed_at,
     )
 
 
@@ -268,37 +297,64 @@ def _author(obj: Any, trusted: tuple[str, ...]) -> dict[str, Any]:
     login = user.login if user else "ghost"
     is_bot = bool(user and (user.type == "Bot" or login.endswith("[bot]")))
     association = getattr(obj, "author_association", None) or "NONE"
-    return {"author": login, "author_association": association, "is_bot": is_bot,
-            "trusted": association in trusted and not is_bot}
+    return {
+        "author": login,
+        "author_association": association,
+        "is_bot": is_bot,
+        "trusted": association in trusted and not is_bot,
+    }
 
 
 def _review(review: Any, trusted: tuple[str, ...]) -> Feedback:
-    return Feedback(kind="review", id=f"review-{review.id}", state=review.state,
-                    body=review.body or "", url=review.html_url, created_at=review.submitted_at,
-                    **_author(review, trusted))
+    return Feedback(
+        kind="review",
+        id=f"review-{review.id}",
+        state=review.state,
+        body=review.body or "",
+        url=review.html_url,
+        created_at=review.submitted_at,
+        **_author(review, trusted),
+    )
 
 
 def _review_comment(comment: Any, trusted: tuple[str, ...]) -> Feedback:
-    return Feedback(kind="review_comment", id=f"review-comment-{comment.id}",
-                    body=comment.body or "", path=comment.path,
-                    line=comment.line or comment.original_line, url=comment.html_url,
-                    created_at=comment.created_at, **_author(comment, trusted))
+    return Feedback(
+        kind="review_comment",
+        id=f"review-comment-{comment.id}",
+        body=comment.body or "",
+        path=comment.path,
+        line=comment.line or comment.original_line,
+        url=comment.html_url,
+        created_at=comment.created_at,
+        **_author(comment, trusted),
+    )
 
 
 def _issue_comment(comment: Any, trusted: tuple[str, ...]) -> Feedback:
-    return Feedback(kind="comment", id=f"comment-{comment.id}", body=comment.body or "",
-                    url=comment.html_url, created_at=comment.created_at,
-                    **_author(comment, trusted))
+    return Feedback(
+        kind="comment",
+        id=f"comment-{comment.id}",
+        body=comment.body or "",
+        url=comment.html_url,
+        created_at=comment.created_at,
+        **_author(comment, trusted),
+    )
 
 
 def _artifact(artifact: Any, run_id: int) -> ArtifactRef:
-    return ArtifactRef(id=artifact.id, name=artifact.name, run_id=run_id,
-                       size_bytes=artifact.size_in_bytes or 0, expired=bool(artifact.expired),
-                       download_url=artifact.archive_download_url)
+    return ArtifactRef(
+        id=artifact.id,
+        name=artifact.name,
+        run_id=run_id,
+        size_bytes=artifact.size_in_bytes or 0,
+        expired=bool(artifact.expired),
+        download_url=artifact.archive_download_url,
+    )
 
 
-def _save_capped(response: requests.Response, dest: Path, *, max_bytes: int,
-                 source: str) -> Path | Skipped:
+def _save_capped(
+    response: requests.Response, dest: Path, *, max_bytes: int, source: str
+) -> Path | Skipped:
     """Stream the body to ``dest``, giving up (and deleting it) past ``max_bytes``."""
     written = 0
     try:

@@ -58,7 +58,9 @@ class ProposalView:
     def counts(sample: Sample) -> dict[str, int]:
         """Test totals of a sample across its reports, plus feedback and trace counts."""
         runs = sample.test_runs
-        totals = {st: sum(r.count(st) for r in runs) for st in ("passed", "failed", "error", "skipped")}
+        totals = {
+            st: sum(r.count(st) for r in runs) for st in ("passed", "failed", "error", "skipped")
+        }
         totals["tests"] = sum(r.tests for r in runs)
         totals["trusted_feedback"] = sum(1 for f in sample.feedback if f.trusted)
         totals["traces"] = len(sample.traces)
@@ -66,9 +68,12 @@ class ProposalView:
 
     @property
     def state_json(self) -> str:
-        state = {"target": self.candidate.target, "fingerprint": self.candidate.fingerprint,
-                 "base_version": self.candidate.base_version,
-                 "sample_ids": list(self.candidate.sample_ids)}
+        state = {
+            "target": self.candidate.target,
+            "fingerprint": self.candidate.fingerprint,
+            "base_version": self.candidate.base_version,
+            "sample_ids": list(self.candidate.sample_ids),
+        }
         return json.dumps(state, sort_keys=True).replace("--", "\\u002d\\u002d")
 
 
@@ -80,8 +85,15 @@ def file_changes(current: PromptSet, candidate: Candidate) -> list[FileChange]:
         old = before.get(file.path)
         if old == file.content:
             continue
-        diff = list(difflib.unified_diff((old or "").splitlines(), file.content.splitlines(),
-                                         f"a/{file.path}", f"b/{file.path}", lineterm=""))
+        diff = list(
+            difflib.unified_diff(
+                (old or "").splitlines(),
+                file.content.splitlines(),
+                f"a/{file.path}",
+                f"b/{file.path}",
+                lineterm="",
+            )
+        )
         added = sum(1 for d in diff if d.startswith("+") and not d.startswith("+++"))
         removed = sum(1 for d in diff if d.startswith("-") and not d.startswith("---"))
         status = "added" if old is None else "modified"
@@ -109,8 +121,11 @@ def inline(text: str, limit: int = 200) -> str:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("prompt_trainer.render", "templates"),
-        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
-        trim_blocks=True, lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 - markdown, not HTML; outside text goes through filters
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     env.filters.update(quote=quote, inline=inline, neutralize=neutralize)
     return env

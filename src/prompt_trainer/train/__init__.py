@@ -11,6 +11,6 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from prompt_trainer.train.trainer import TrainRequest, train_candidate  # noqa: E402
+from prompt_trainer.train.trainer import TrainRequest, train_candidate
 
 __all__ = ["TrainRequest", "train_candidate"]

@@ -79,19 +79,33 @@ def evidence_view(sample: Sample) -> EvidenceSample:
         title=sample.pull.title,
         merged=sample.pull.merged,
         tests=TestCounts(
-            total=sum(r.tests for r in runs), passed=sum(r.count("passed") for r in runs),
-            failed=sum(r.count("failed") for r in runs), errors=sum(r.count("error") for r in runs),
+            total=sum(r.tests for r in runs),
+            passed=sum(r.count("passed") for r in runs),
+            failed=sum(r.count("failed") for r in runs),
+            errors=sum(r.count("error") for r in runs),
             skipped=sum(r.count("skipped") for r in runs),
         ),
         failing_tests=[
-            FailingTest(id=c.id, status=c.status, message=(c.message or c.text)[:MESSAGE_CHARS],
-                        flaky=c.flaky)
+            FailingTest(
+                id=c.id,
+                status=c.status,
+                message=(c.message or c.text)[:MESSAGE_CHARS],
+                flaky=c.flaky,
+            )
             for c in problems[:MAX_FAILURES]
         ],
         review_feedback=[
-            ReviewNote(id=f.id, kind=f.kind, author=f.author, state=f.state, path=f.path,
-                       line=f.line, text=f.body)
-            for f in sample.feedback if f.trusted and (f.body.strip() or f.state)
+            ReviewNote(
+                id=f.id,
+                kind=f.kind,
+                author=f.author,
+                state=f.state,
+                path=f.path,
+                line=f.line,
+                text=f.body,
+            )
+            for f in sample.feedback
+            if f.trusted and (f.body.strip() or f.state)
         ],
         traces=[_trace_summary(t) for t in sample.traces],
     )
@@ -100,8 +114,12 @@ def evidence_view(sample: Sample) -> EvidenceSample:
 def _trace_summary(trace: Trace) -> TraceSummary:
     errors = [s.text[:MESSAGE_CHARS] for s in trace.steps if s.is_error][:MAX_TRACE_ERRORS]
     return TraceSummary(
-        source=trace.source, format=trace.format, turns=trace.turns, tool_calls=trace.tool_calls,
-        tool_errors=trace.tool_errors, error_steps=errors,
+        source=trace.source,
+        format=trace.format,
+        turns=trace.turns,
+        tool_calls=trace.tool_calls,
+        tool_errors=trace.tool_errors,
+        error_steps=errors,
         final_result=trace.result[:MESSAGE_CHARS] if trace.result else None,
         ended_in_error=trace.is_error,
     )

@@ -94,8 +94,9 @@ def train_candidate(request: TrainRequest) -> Candidate:
 def build_lm(llm: LLMSettings, *, cache_dir: Path) -> Any:
     """A ``dspy.LM`` for the configured model and endpoint, with the disk cache in place."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True,
-                         disk_cache_dir=str(cache_dir))
+    dspy.configure_cache(
+        enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=str(cache_dir)
+    )
     key = llm.api_key or ("unused" if llm.api_base else None)
     return dspy.LM(llm.model, api_base=llm.api_base, api_key=key, num_retries=2)
 
@@ -112,8 +113,9 @@ def usage_of(lm: Any) -> TokenUsage:
         output_tokens += int(usage.get("completion_tokens") or 0)
         if entry.get("cost") is not None:
             cost = (cost or 0.0) + float(entry["cost"])
-    return TokenUsage(calls=calls, input_tokens=input_tokens, output_tokens=output_tokens,
-                      cost_usd=cost)
+    return TokenUsage(
+        calls=calls, input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost
+    )
 
 
 @contextlib.contextmanager
@@ -122,14 +124,19 @@ def translate_llm_errors(llm: LLMSettings) -> Iterator[None]:
     try:
         yield
     except AdapterParseError as exc:
-        raise LLMError(f"the model {llm.model} did not answer in the expected format",
-                       fix="retry, or use a stronger model (--model)") from exc
+        raise LLMError(
+            f"the model {llm.model} did not answer in the expected format",
+            fix="retry, or use a stronger model (--model)",
+        ) from exc
     except LMAuthError as exc:
-        raise LLMError(f"the LLM provider rejected the credentials for {llm.model}",
-                       fix=f"check {llm.key_var}") from exc
+        raise LLMError(
+            f"the LLM provider rejected the credentials for {llm.model}", fix=f"check {llm.key_var}"
+        ) from exc
     except LMTransportError as exc:
-        raise LLMError(f"cannot reach the LLM endpoint for {llm.model}: {exc}",
-                       fix="check --api-base / api_base and the network") from exc
+        raise LLMError(
+            f"cannot reach the LLM endpoint for {llm.model}: {exc}",
+            fix="check --api-base / api_base and the network",
+        ) from exc
     except DSPyError as exc:
         raise LLMError(f"the LLM call failed: {exc}", fix="retry the run") from exc
     except Exception as exc:
@@ -139,30 +146,37 @@ def translate_llm_errors(llm: LLMSettings) -> Iterator[None]:
 
 
 def _spec(subagent: Subagent) -> SubagentSpec:
-    return SubagentSpec(name=subagent.name, description=subagent.description,
-                        prompt=subagent.prompt)
+    return SubagentSpec(
+        name=subagent.name, description=subagent.description, prompt=subagent.prompt
+    )
 
 
 def _candidate(request: TrainRequest, prediction: Any, *, usage: TokenUsage) -> Candidate:
     """Merge the model's answer into the current files: returned subagents replace those of the
     same name or are added; subagents it does not mention stay as they are."""
     current = request.current
-    main = PromptFile(path=current.main.path, content=_with_newline(prediction.candidate_main_prompt))
+    main = PromptFile(
+        path=current.main.path, content=_with_newline(prediction.candidate_main_prompt)
+    )
     by_name = {s.name: s for s in current.subagents}
     files = {f.path: f for f in current.files}
     files[main.path] = main
     for spec in prediction.candidate_subagents or []:
         existing = by_name.get(spec.name)
         sub = Subagent(
-            name=spec.name, description=spec.description, prompt=spec.prompt,
+            name=spec.name,
+            description=spec.description,
+            prompt=spec.prompt,
             path=existing.path if existing else subagent_path(request.target, spec.name),
             frontmatter=existing.frontmatter if existing else {},
         )
         files[sub.path] = PromptFile(path=sub.path, content=render_subagent(sub))
     return Candidate(
-        target=request.target.name, base_version=current.version,
+        target=request.target.name,
+        base_version=current.version,
         files=tuple(sorted(files.values(), key=lambda f: f.path)),
-        analysis_summary=str(prediction.analysis_summary).strip(), usage=usage,
+        analysis_summary=str(prediction.analysis_summary).strip(),
+        usage=usage,
         sample_ids=tuple(s.id for s in request.samples),
     )
 

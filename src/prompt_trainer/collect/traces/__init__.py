@@ -18,7 +18,9 @@ FORMATS: dict[str, ModuleType] = {"claude-code": claude, "text": text}
 HEAD_BYTES = 64 * 1024
 
 
-def parse_trace(path: Path, *, source: str, max_bytes: int, max_text: int = 2_000) -> Trace | Skipped:
+def parse_trace(
+    path: Path, *, source: str, max_bytes: int, max_text: int = 2_000
+) -> Trace | Skipped:
     """Recognize the file's format by content and parse it; problems become ``Skipped``."""
     try:
         size = path.stat().st_size

@@ -111,7 +111,9 @@ class _State:
             elif block.get("type") == "text":
                 self._step("user", str(block.get("text", "")))
 
-    def _step(self, role: str, text: str, *, tool: str | None = None, is_error: bool = False) -> None:
+    def _step(
+        self, role: str, text: str, *, tool: str | None = None, is_error: bool = False
+    ) -> None:
         self.steps.append(
             TraceStep(role=role, text=excerpt(text, self.max_text), tool=tool, is_error=is_error)
         )
