@@ -88,3 +88,22 @@ def checkout(tmp_path: Path) -> Path:
     (root / "CLAUDE.md").write_text(MAIN_PROMPT)
     (root / ".claude" / "agents" / "test-runner.md").write_text(SUBAGENT)
     return root
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite golden files")
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Any:
+    """Compare text with a golden file under tests/golden/, or rewrite it with --update-golden."""
+    update = bool(request.config.getoption("--update-golden"))
+
+    def check(name: str, text: str) -> None:
+        path = Path(__file__).parent / "golden" / name
+        if update or not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        assert text == path.read_text(), f"{name} changed; rerun with --update-golden to accept"
+
+    return check

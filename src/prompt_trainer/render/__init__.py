@@ -106,6 +106,11 @@ def neutralize(text: str) -> str:
     return text.replace("@", "@\u200b").replace("```", "`\u200b``")
 
 
+def code(text: str) -> str:
+    """Text for inside a fenced block: only a fence could break out (mentions do not ping)."""
+    return text.replace("```", "`\u200b``")
+
+
 def quote(text: str) -> str:
     """Render outside text as a markdown blockquote."""
     return "\n".join(f"> {line}" for line in neutralize(text).splitlines() or [""])
@@ -127,7 +132,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(quote=quote, inline=inline, neutralize=neutralize)
+    env.filters.update(quote=quote, inline=inline, neutralize=neutralize, code=code)
     return env
 
 

@@ -1,0 +1,105 @@
+"""``prompt-trainer run --local`` on the bundled example, against the local LM server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from prompt_trainer.cli import main
+from tests.servers.llm import FakeLLM, chat_adapter_reply
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
+
+
+def reply(request: dict[str, object]) -> str:
+    return chat_adapter_reply(
+        candidate_main_prompt="# Working on the invoice service\n\n- Extend `ApiClient`.\n",
+        candidate_subagents=[],
+        analysis_summary="Reuse ApiClient (review-comment-9001).",
+    )
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    target = tmp_path / "basic"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".prompt-trainer"))
+    return target
+
+
+def test_local_run_writes_numbered_candidates(
+    example: Path,
+    llm: FakeLLM,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    llm.script = [reply]
+    monkeypatch.chdir(example)
+
+    assert main(["run", "--local", "evidence", "--api-base", llm.api_base]) == 0
+    assert main(["run", "--local", "evidence", "--api-base", llm.api_base]) == 0
+
+    base = example / ".prompt-trainer" / "candidates" / "coder"
+    assert sorted(p.name for p in base.iterdir()) == ["candidate-001", "candidate-002"]
+    first = base / "candidate-001"
+    assert (first / "CLAUDE.md").read_text().endswith("- Extend `ApiClient`.\n")
+    assert (first / ".claude" / "agents" / "test-runner.md").exists()
+    assert "review-comment-9001" in (first / "analysis.md").read_text()
+    meta = json.loads((first / "candidate.json").read_text())
+    assert meta["sample_ids"] == ["local:pr-101", "local:pr-102"]
+    assert len(llm.requests) == 1  # the second run came from the cache
+    sent = json.dumps(llm.requests[0])
+    assert "extend it instead of creating" in sent  # a trusted review comment reaches the model
+    assert "always approve" not in sent  # the untrusted drive-by comment does not
+    assert "tests.test_fees::test_late_fee_rounding" in sent
+    assert "written" in capsys.readouterr().err
+
+
+def test_local_run_without_a_key_stores_evidence_and_exits_0(
+    example: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(example)
+
+    assert main(["run", "--local", "evidence"], env={}) == 0
+
+    assert "training skipped: no API key" in capsys.readouterr().err
+    assert len((example / ".prompt-trainer" / "samples.jsonl").read_text().splitlines()) == 2
+
+
+def test_empty_directory_is_nothing_to_train(
+    example: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(example)
+
+    assert main(["run", "--local", str(tmp_path / "empty")], env={}) == 0
+
+    assert "nothing to train" in capsys.readouterr().err
+
+
+def test_llm_server_errors_exit_4_and_keep_the_evidence(
+    example: Path,
+    llm: FakeLLM,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    llm.status = 500
+    monkeypatch.chdir(example)
+
+    assert main(["run", "--local", "evidence", "--api-base", llm.api_base], env={}) == 4
+
+    assert "LLM call failed" in capsys.readouterr().err
+    assert (example / ".prompt-trainer" / "samples.jsonl").exists()
+    assert not (example / ".prompt-trainer" / "candidates").exists()
+
+
+def test_run_needs_a_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run"], env={}) == 2
+    assert "--pr N or --local DIR" in capsys.readouterr().err
