@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from prompt_trainer.cli import main
-from tests.conftest import MAIN_PROMPT, SUBAGENT, make_zip
+from prompt_trainer.cli import main, pull_number_from_event
+from tests.conftest import MAIN_PROMPT, REALDATA, SUBAGENT, make_zip
 from tests.servers.github import Artifact, FakeGitHub, Pull
 from tests.servers.llm import FakeLLM, chat_adapter_reply
 
@@ -296,3 +296,48 @@ def test_bad_token_gives_a_github_error_with_a_fix(
 
     err = capsys.readouterr().err
     assert "401" in err and "GITHUB_TOKEN" in err
+
+
+def test_pull_request_number_comes_from_the_event_payload(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    checkout: Path,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    arrange(github)
+    llm.script = [trainer_reply]
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps({"action": "closed", "number": 7, "pull_request": {"number": 7, "merged": True}})
+    )
+    monkeypatch.chdir(checkout)
+
+    code = main(
+        ["run", "--dry-run"],
+        env={**env, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event)},
+    )
+
+    assert code == 0
+    assert any(r.path.endswith("/pulls/7") for r in github.requests)
+
+
+def test_real_pull_request_payloads_give_their_number(tmp_path: Path) -> None:
+    folder = REALDATA / "events" / "pull_request"
+    if not folder.exists():
+        pytest.skip("../shared/realdata not present")
+    expected = {
+        "closed.merged.release-please.json": 12,
+        "closed.not-merged.with-organization.octokit.json": 2,
+    }
+    for name, number in expected.items():
+        assert pull_number_from_event("pull_request", str(folder / name)) == number
+    assert (
+        pull_number_from_event("schedule", str(folder / "closed.merged.release-please.json"))
+        is None
+    )
+    garbled = tmp_path / "garbled.json"
+    garbled.write_text("{not json")
+    with pytest.raises(Exception, match="cannot read the event payload"):
+        pull_number_from_event("pull_request", str(garbled))

@@ -13,11 +13,14 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prompt_trainer import __version__
 from prompt_trainer.errors import ConfigError, PromptTrainerError
-from prompt_trainer.pipeline import RunOptions, RunOutcome, run
 from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema
+
+if TYPE_CHECKING:
+    from prompt_trainer.pipeline import RunOutcome
 
 EXIT_CODES = """exit codes:
   0  success, or nothing to do (the reason is printed)
@@ -89,14 +92,23 @@ def add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    if args.local is None and args.pr is None:
-        raise ConfigError("nothing to learn from", fix="pass --pr N or --local DIR")
     if args.local is not None and args.pr is not None:
         raise ConfigError("--pr and --local exclude each other", fix="pass only one of them")
     settings = Settings.load(args.config, env)
+    pr = args.pr
+    if args.local is None and pr is None:
+        pr = pull_number_from_event(settings.env.github_event_name, settings.env.github_event_path)
+    if args.local is None and pr is None:
+        raise ConfigError(
+            "nothing to learn from",
+            fix="pass --pr N or --local DIR (or run on a pull_request event)",
+        )
+    # The pipeline pulls in PyGithub (~0.7 s): only commands that need it import it.
+    from prompt_trainer.pipeline import RunOptions, run  # noqa: PLC0415
+
     options = RunOptions(
         repo=args.repo,
-        pr=args.pr,
+        pr=pr,
         local=args.local,
         dry_run=args.dry_run,
         model=args.model,
@@ -106,6 +118,21 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     report(outcome, dry_run=args.dry_run)
     write_step_summary(outcome, settings.env.github_step_summary)
     return 0
+
+
+def pull_number_from_event(name: str | None, path: str | None) -> int | None:
+    """The PR number of a ``pull_request*`` event payload (``GITHUB_EVENT_PATH``), if any."""
+    if not path or not (name or "").startswith("pull_request"):
+        return None
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot read the event payload {path}: {exc}", fix="pass --pr N explicitly"
+        ) from None
+    pull = payload.get("pull_request") if isinstance(payload, dict) else None
+    number = pull.get("number") if isinstance(pull, dict) else None
+    return number if isinstance(number, int) else None
 
 
 def cmd_schema(args: argparse.Namespace, env: Mapping[str, str]) -> int:
