@@ -29,6 +29,68 @@ def sha_of(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
+REPO_LINKS = (
+    "archive",
+    "assignees",
+    "blobs",
+    "branches",
+    "collaborators",
+    "comments",
+    "commits",
+    "compare",
+    "contents",
+    "contributors",
+    "deployments",
+    "downloads",
+    "events",
+    "forks",
+    "git_commits",
+    "git_refs",
+    "git_tags",
+    "hooks",
+    "issue_comment",
+    "issue_events",
+    "issues",
+    "keys",
+    "labels",
+    "languages",
+    "merges",
+    "milestones",
+    "notifications",
+    "pulls",
+    "releases",
+    "stargazers",
+    "statuses",
+    "subscribers",
+    "subscription",
+    "tags",
+    "teams",
+    "trees",
+)
+REPO_COUNTS = (
+    "forks",
+    "forks_count",
+    "open_issues",
+    "open_issues_count",
+    "size",
+    "stargazers_count",
+    "watchers",
+    "watchers_count",
+    "network_count",
+    "subscribers_count",
+)
+PULL_LINKS = (
+    "self",
+    "html",
+    "issue",
+    "comments",
+    "review_comments",
+    "review_comment",
+    "commits",
+    "statuses",
+)
+
+
 @dataclass
 class Request:
     method: str
@@ -78,6 +140,7 @@ class FakeGitHub:
         self.runs: list[tuple[int, str, list[Artifact]]] = []
         self.requests: list[Request] = []
         self.storage_requests: list[Request] = []
+        self.exchanges: list[tuple[Request, int, Json]] = []
         self.token = "test-token"
         self._ids = 1000
         self._lock = threading.Lock()
@@ -183,18 +246,37 @@ class FakeGitHub:
         }
 
     def repo_json(self) -> Json:
+        url = self.repo_url
+        links = {f"{name}_url": f"{url}/{name}" for name in REPO_LINKS}
+        flags = dict.fromkeys(("archived", "disabled", "has_discussions", "has_pages"), False)
+        flags |= dict.fromkeys(("has_issues", "has_projects", "has_wiki", "has_downloads"), True)
         return {
+            **links,
+            **flags,
+            **dict.fromkeys(REPO_COUNTS, 0),
             "id": 1,
             "node_id": "R_x",
             "name": self.name,
             "full_name": self.full_name,
             "private": False,
             "owner": self.user(self.owner),
+            "url": url,
             "html_url": f"https://github.com/{self.full_name}",
-            "url": self.repo_url,
-            "default_branch": self.default_branch,
             "description": None,
             "fork": False,
+            "default_branch": self.default_branch,
+            "homepage": None,
+            "language": None,
+            "license": None,
+            "mirror_url": None,
+            "visibility": "public",
+            "clone_url": f"https://github.com/{self.full_name}.git",
+            "git_url": f"git://github.com/{self.full_name}.git",
+            "ssh_url": f"git@github.com:{self.full_name}.git",
+            "svn_url": f"https://github.com/{self.full_name}",
+            "created_at": NOW,
+            "updated_at": NOW,
+            "pushed_at": NOW,
         }
 
     def pull_json(self, pull: Pull) -> Json:
@@ -224,6 +306,26 @@ class FakeGitHub:
             "comments_url": f"{self.repo_url}/issues/{pull.number}/comments",
             "review_comments_url": f"{url}/comments",
             "commits_url": f"{url}/commits",
+            "review_comment_url": f"{self.repo_url}/pulls/comments{{/number}}",
+            "statuses_url": f"{self.repo_url}/statuses/{pull.head_sha}",
+            "diff_url": f"https://github.com/{self.full_name}/pull/{pull.number}.diff",
+            "patch_url": f"https://github.com/{self.full_name}/pull/{pull.number}.patch",
+            "_links": {name: {"href": f"{url}/{name}"} for name in PULL_LINKS},
+            "assignee": None,
+            "assignees": [],
+            "milestone": None,
+            "auto_merge": None,
+            "merge_commit_sha": None,
+            "mergeable": None,
+            "mergeable_state": "clean",
+            "merged_by": None,
+            "maintainer_can_modify": False,
+            "additions": 0,
+            "deletions": 0,
+            "changed_files": 0,
+            "comments": 0,
+            "commits": 1,
+            "review_comments": len(pull.review_comments),
         }
 
     def branch_json(self, ref: str, sha: str) -> Json:
@@ -243,7 +345,7 @@ class FakeGitHub:
             "url": f"{self.repo_url}/labels/{name}",
             "color": "ededed",
             "default": False,
-            "description": None,
+            "description": "",
         }
 
     def ref_json(self, ref: str) -> Json:
@@ -323,6 +425,15 @@ class FakeGitHub:
             "url": url,
             "html_url": f"https://github.com/{self.full_name}/actions/runs/{run_id}",
             "artifacts_url": f"{url}/artifacts",
+            "cancel_url": f"{url}/cancel",
+            "rerun_url": f"{url}/rerun",
+            "jobs_url": f"{url}/jobs",
+            "logs_url": f"{url}/logs",
+            "check_suite_url": f"{self.repo_url}/check-suites/1",
+            "workflow_url": f"{self.repo_url}/actions/workflows/1",
+            "head_commit": None,
+            "repository": self.repo_json(),
+            "head_repository": self.repo_json(),
             "run_attempt": 1,
             "pull_requests": [],
             "created_at": NOW,
@@ -333,6 +444,11 @@ class FakeGitHub:
     # -- routing ---------------------------------------------------------------------------
 
     def _handle(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        status, payload, headers = self._route(req)
+        self.exchanges.append((req, status, payload))
+        return status, payload, headers
+
+    def _route(self, req: Request) -> tuple[int, Json, dict[str, str]]:
         with self._lock:
             self.requests.append(req)
             if req.headers.get("authorization", "").split(" ")[-1] != self.token:
