@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from prompt_trainer.collect.junit import parse_report
 from prompt_trainer.collect.traces import parse_trace
-from prompt_trainer.models import Feedback, Skipped, TestRun, Trace
+from prompt_trainer.models import Feedback, PullRequestInfo, Sample, Skipped, TestRun, Trace
 from prompt_trainer.redact import excerpt
 from prompt_trainer.settings import Limits
 
@@ -37,6 +38,21 @@ class Evidence:
             self.traces.append(item)
         else:
             self.skipped.append(item)
+
+    def to_sample(
+        self, sample_id: str, *, pull: PullRequestInfo, versions: dict[str, str]
+    ) -> Sample:
+        """Freeze what was gathered into one ``Sample``."""
+        return Sample(
+            id=sample_id,
+            pull=pull,
+            prompt_versions=versions,
+            test_runs=tuple(self.test_runs),
+            traces=tuple(self.traces),
+            feedback=tuple(self.feedback),
+            skipped=tuple(self.skipped),
+            collected_at=datetime.now(UTC),
+        )
 
 
 def parse_junit_file(path: Path, *, source: str, limits: Limits) -> TestRun | Skipped:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prompt_trainer.collect.artifacts import ZipLimits, extract_zip
@@ -70,16 +69,8 @@ def collect_pull(
         source = CommitSource(client, pull.base_sha)
         for target in config.targets:
             versions[target.name] = load_prompt_set(target, source, required=False).version
-    return Sample(
-        id=f"{repository}#{number}",
-        pull=pull,
-        prompt_versions=versions,
-        test_runs=tuple(evidence.test_runs),
-        traces=tuple(evidence.traces),
-        feedback=tuple(feedback),
-        skipped=tuple(evidence.skipped),
-        collected_at=datetime.now(UTC),
-    )
+    evidence.feedback.extend(feedback)
+    return evidence.to_sample(f"{repository}#{number}", pull=pull, versions=versions)
 
 
 def _clean(item: Feedback, limit: int) -> Feedback:

@@ -10,7 +10,6 @@ to read, local samples are attributed to the prompt versions of the working tree
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prompt_trainer.collect.evidence import (
@@ -72,16 +71,7 @@ def _sample(group: Path, root: Path, settings: Settings, versions: dict[str, str
         else:
             evidence.skipped.append(Skipped(source=source, reason="unknown file type"))
     name = "." if group == root else group.relative_to(root).as_posix()
-    return Sample(
-        id=f"local:{name}",
-        pull=pull,
-        prompt_versions=versions,
-        test_runs=tuple(evidence.test_runs),
-        traces=tuple(evidence.traces),
-        feedback=tuple(evidence.feedback),
-        skipped=tuple(evidence.skipped),
-        collected_at=datetime.now(UTC),
-    )
+    return evidence.to_sample(f"local:{name}", pull=pull, versions=versions)
 
 
 def _pull_info(path: Path, evidence: Evidence, *, default: PullRequestInfo) -> PullRequestInfo:
