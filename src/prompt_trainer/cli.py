@@ -41,6 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prompt-trainer {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run(commands)
+    inspect = commands.add_parser(
+        "inspect",
+        help="show what prompt-trainer makes of JUnit reports and trace files",
+        description="Parse each file as prompt-trainer would (JUnit XML or an agent trace, "
+        "recognized by content) and print its counts. Unusable files are reported with the "
+        "reason; the exit code is 0 even then.",
+    )
+    inspect.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    inspect.add_argument("--json", action="store_true", help="one JSON object per line")
+    inspect.set_defaults(handler=cmd_inspect)
     schema = commands.add_parser(
         "schema",
         help="print the JSON Schema of .github/prompt-trainer.yml",
@@ -133,6 +143,22 @@ def pull_number_from_event(name: str | None, path: str | None) -> int | None:
     pull = payload.get("pull_request") if isinstance(payload, dict) else None
     number = pull.get("number") if isinstance(pull, dict) else None
     return number if isinstance(number, int) else None
+
+
+def cmd_inspect(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from prompt_trainer.collect.inspect import inspect_file  # noqa: PLC0415
+    from prompt_trainer.settings import Limits  # noqa: PLC0415
+
+    for path in args.paths:
+        info = inspect_file(path, limits=Limits())
+        if args.json:
+            print(json.dumps(info))
+        elif "skipped" in info and "kind" not in info:
+            print(f"{info['path']}: skipped: {info['skipped']}")
+        else:
+            details = ", ".join(f"{k}={v}" for k, v in info.items() if k not in ("path", "kind"))
+            print(f"{info['path']}: {info['kind']}: {details}")
+    return 0
 
 
 def cmd_schema(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -1,0 +1,61 @@
+"""``prompt-trainer inspect``: what the collectors make of individual files.
+
+Each file is recognized by content: XML (after an optional BOM and whitespace) is read as a JUnit
+report, anything else is offered to the trace registry. The result is one flat JSON-ready dict
+per file, in the shape documented for ``inspect --json``; unusable files give ``skipped``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prompt_trainer.collect.evidence import parse_junit_file, parse_trace_file
+from prompt_trainer.models import Skipped, TestRun
+from prompt_trainer.settings import Limits
+
+XML_HEAD = 1024
+
+
+def inspect_file(path: Path, *, limits: Limits) -> dict[str, Any]:
+    """Describe one file as a JUnit report, a trace, or a skipped input with its reason."""
+    if not path.is_file():
+        return {"path": str(path), "skipped": "not a file"}
+    if _looks_like_xml(path):
+        report = parse_junit_file(path, source=str(path), limits=limits)
+        if isinstance(report, Skipped):
+            return {"path": str(path), "skipped": report.reason}
+        return _junit(path, report)
+    trace = parse_trace_file(path, source=str(path), limits=limits)
+    if isinstance(trace, Skipped):
+        return {"path": str(path), "skipped": trace.reason}
+    return {
+        "path": str(path),
+        "kind": "trace",
+        "format": trace.format,
+        "turns": trace.turns,
+        "tool_calls": trace.tool_calls,
+        "tool_errors": trace.tool_errors,
+        "input_tokens": trace.input_tokens,
+        "output_tokens": trace.output_tokens,
+        "cost_usd": trace.cost_usd,
+    }
+
+
+def _junit(path: Path, run: TestRun) -> dict[str, Any]:
+    return {
+        "path": str(path),
+        "kind": "junit",
+        "tests": run.tests,
+        "passed": run.count("passed"),
+        "failed": run.count("failed"),
+        "errors": run.count("error"),
+        "skipped": run.count("skipped"),
+        "flaky": sum(1 for c in run.cases if c.flaky),
+    }
+
+
+def _looks_like_xml(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(XML_HEAD)
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")

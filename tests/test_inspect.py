@@ -1,0 +1,56 @@
+"""``prompt-trainer inspect``: one JSON line per file, skipped files with reasons, exit 0."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prompt_trainer.cli import main
+from tests.conftest import REALDATA
+
+JUNIT = '<testsuite><testcase name="a"/><testcase name="b"><failure/></testcase><testcase name="c"><error/></testcase><testcase name="d"><skipped/></testcase><testcase name="e"><flakyFailure/></testcase></testsuite>'
+TRACE = '{"type": "result", "subtype": "success", "is_error": false, "num_turns": 3, "total_cost_usd": 0.5, "usage": {"input_tokens": 7, "output_tokens": 2}}\n'
+
+
+def test_inspect_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "r.xml").write_text(JUNIT)
+    (tmp_path / "t.jsonl").write_text(TRACE)
+    (tmp_path / "bad.xml").write_text("<testsuite>")
+    paths = [str(tmp_path / n) for n in ("r.xml", "t.jsonl", "bad.xml", "missing.xml")]
+
+    assert main(["inspect", *paths, "--json"]) == 0
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0] == {
+        "path": paths[0],
+        "kind": "junit",
+        "tests": 5,
+        "passed": 2,
+        "failed": 1,
+        "errors": 1,
+        "skipped": 1,
+        "flaky": 1,
+    }
+    assert lines[1] == {
+        "path": paths[1],
+        "kind": "trace",
+        "format": "claude-code",
+        "turns": 3,
+        "tool_calls": 0,
+        "tool_errors": 0,
+        "input_tokens": 7,
+        "output_tokens": 2,
+        "cost_usd": 0.5,
+    }
+    assert lines[2]["path"] == paths[2] and "malformed XML" in lines[2]["skipped"]
+    assert lines[3] == {"path": paths[3], "skipped": "not a file"}
+
+
+def test_inspect_real_xxe_file_is_skipped(capsys: pytest.CaptureFixture[str]) -> None:
+    xxe = REALDATA / "junit" / "jenkins" / "testXxe-xxe.xml"
+    if not xxe.exists():
+        pytest.skip("../shared/realdata not present")
+    assert main(["inspect", str(xxe)]) == 0
+    assert "skipped: refused unsafe XML" in capsys.readouterr().out
