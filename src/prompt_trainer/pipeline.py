@@ -59,7 +59,7 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
     client = None if options.local else connect(settings, options)
     outcome = RunOutcome(samples=collect(settings, options, client, current, log))
     if not outcome.samples:
-        outcome.message = outcome.message or "nothing to train: no samples were collected"
+        outcome.message = "nothing to train: no samples were collected"
         return outcome
     stored = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl").upsert(
         outcome.samples
