@@ -33,7 +33,7 @@ class Skipped(Record):
 
 
 class TestCase(Record):
-    """One executed test case, normalized across JUnit dialects."""
+    """One test, normalized across JUnit dialects (its final outcome in one report)."""
 
     __test__ = False  # not a pytest test class
 
@@ -44,10 +44,14 @@ class TestCase(Record):
     message: str = ""
     type: str = ""
     text: str = ""
+    system_out: str = ""
+    system_err: str = ""
     duration_s: float | None = None
     file: str | None = None
     line: int | None = None
+    properties: dict[str, str] = Field(default_factory=dict)
     flaky: bool = False
+    #: Executions of this test in the report (reruns and repeated elements); 1 if it ran once.
     attempt: int = 1
 
     @property
@@ -57,20 +61,51 @@ class TestCase(Record):
 
 
 class TestRun(Record):
-    """The cases of one JUnit report (one file inside one artifact)."""
+    """The tests of one JUnit report (one file inside one artifact).
+
+    ``cases`` holds every test that did not simply pass (failed, error, skipped, and flaky
+    passes, which keep their interim failure as evidence); plain passes are only counted in
+    ``plain_passes``. A 100k-case report thus stays small in memory and in the store, and the
+    trainer, which reads problems only, loses nothing. ``passed_ids`` (the identities of the
+    passing tests) lives in memory during collection, to find tests that failed in one run of a
+    commit and passed in another; it is not stored.
+    """
 
     __test__ = False
 
     source: str
     cases: tuple[TestCase, ...] = ()
+    plain_passes: int = 0
+    suites: tuple[str, ...] = ()
+    declared_tests: int | None = None
+    notes: tuple[str, ...] = ()
+    run_id: int | None = None
+    run_attempt: int | None = None
+    passed_ids: frozenset[str] = Field(default=frozenset(), exclude=True, repr=False)
 
     def count(self, status: TestStatus) -> int:
-        """Number of cases with the given status."""
-        return sum(1 for case in self.cases if case.status == status)
+        """Number of tests with the given final status."""
+        extra = self.plain_passes if status == "passed" else 0
+        return extra + sum(1 for case in self.cases if case.status == status)
 
     @property
     def tests(self) -> int:
-        return len(self.cases)
+        return len(self.cases) + self.plain_passes
+
+    @property
+    def flaky(self) -> int:
+        return sum(1 for case in self.cases if case.flaky)
+
+    def counts(self) -> dict[str, int]:
+        """The counts ``inspect --json`` prints (see docs/junit.md for the rules)."""
+        return {
+            "tests": self.tests,
+            "passed": self.count("passed"),
+            "failed": self.count("failed"),
+            "errors": self.count("error"),
+            "skipped": self.count("skipped"),
+            "flaky": self.flaky,
+        }
 
     @property
     def problems(self) -> tuple[TestCase, ...]:

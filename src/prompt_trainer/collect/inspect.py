@@ -43,16 +43,7 @@ def inspect_file(path: Path, *, limits: Limits) -> dict[str, Any]:
 
 
 def _junit(path: Path, run: TestRun) -> dict[str, Any]:
-    return {
-        "path": str(path),
-        "kind": "junit",
-        "tests": run.tests,
-        "passed": run.count("passed"),
-        "failed": run.count("failed"),
-        "errors": run.count("error"),
-        "skipped": run.count("skipped"),
-        "flaky": sum(1 for c in run.cases if c.flaky),
-    }
+    return {"path": str(path), "kind": "junit", **run.counts()}
 
 
 def _looks_like_xml(path: Path) -> bool:

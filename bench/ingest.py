@@ -1,0 +1,234 @@
+"""Ingest benchmark: throughput and peak RSS of the JUnit and trace collectors.
+
+Run with ``.venv/bin/python bench/ingest.py`` (``--keep DIR`` reuses generated inputs). It writes
+the inputs into a temporary directory, then measures each case in a fresh subprocess so that
+peak RSS (``ru_maxrss``) belongs to that case alone. Throughput is over the parse only; the
+one-off import time is printed beside it as ``import_s``:
+
+(a) one ~50 MB JUnit report with 100,000 cases (5% failing, with messages and system-out);
+(b) 1,000 small JUnit reports;
+(c) one ~200 MB Claude Code transcript (JSONL), with tool calls, results and usage;
+and, as the baseline, junitparser's whole-tree parse of (a).
+
+Targets (issue 3): (a) >= 40 MB/s with peak RSS <= 100 MB; (c) >= 50 MB/s, peak RSS <= 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CASES = 100_000
+SMALL_FILES = 1_000
+TRACE_BYTES = 200 * 1024 * 1024
+
+
+def make_big_junit(path: Path) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        out.write('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n')
+        for suite in range(CASES // 1000):
+            out.write(f'<testsuite name="pkg.module{suite}" tests="1000">\n')
+            for case in range(1000):
+                n = suite * 1000 + case
+                out.write(
+                    f'  <testcase classname="pkg.module{suite}.TestThing" name="test_case_{n}" '
+                    f'file="pkg/module{suite}/test_thing.py" line="{case + 10}" time="0.{n % 997:03d}">\n'
+                )
+                if n % 20 == 0:
+                    out.write(
+                        '    <failure message="AssertionError: expected 3 == 4" type="AssertionError">'
+                        + "Traceback (most recent call last):\n  File &quot;x.py&quot;, line 3\n"
+                        * 4
+                        + "</failure>\n"
+                    )
+                out.write(
+                    "    <system-out>"
+                    + f"log line for case {n}: doing some work with value {n * 7}\n" * 6
+                    + "</system-out>\n"
+                )
+                out.write("  </testcase>\n")
+            out.write("</testsuite>\n")
+        out.write("</testsuites>\n")
+
+
+def make_small_junit(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in range(SMALL_FILES):
+        cases = "".join(
+            f'<testcase classname="m{i}.T" name="t{j}" time="0.01">'
+            + ('<failure message="boom">tb</failure>' if j == 0 and i % 10 == 0 else "")
+            + "</testcase>"
+            for j in range(20)
+        )
+        (directory / f"TEST-{i}.xml").write_text(
+            f'<?xml version="1.0"?><testsuite name="m{i}" tests="20">{cases}</testsuite>'
+        )
+
+
+def make_trace(path: Path) -> None:
+    text = "x" * 200
+    with path.open("w", encoding="utf-8") as out:
+        out.write(
+            json.dumps(
+                {
+                    "type": "system",
+                    "subtype": "init",
+                    "model": "claude-sonnet-4-5",
+                    "session_id": "s1",
+                }
+            )
+            + "\n"
+        )
+        written, n = 0, 0
+        while written < TRACE_BYTES:
+            n += 1
+            mid = f"msg_{n}"
+            usage = {
+                "input_tokens": 10,
+                "output_tokens": 20,
+                "cache_read_input_tokens": 1000,
+                "cache_creation_input_tokens": 5,
+            }
+            lines = [
+                {
+                    "type": "assistant",
+                    "sessionId": "s1",
+                    "message": {
+                        "id": mid,
+                        "model": "claude-sonnet-4-5",
+                        "role": "assistant",
+                        "usage": usage,
+                        "content": [{"type": "text", "text": f"Step {n}: {text}"}],
+                    },
+                },
+                {
+                    "type": "assistant",
+                    "sessionId": "s1",
+                    "message": {
+                        "id": mid,
+                        "model": "claude-sonnet-4-5",
+                        "role": "assistant",
+                        "usage": usage,
+                        "content": [
+                            {
+                                "type": "tool_use",
+                                "id": f"tu_{n}",
+                                "name": "Bash",
+                                "input": {"command": f"pytest -k case_{n}"},
+                            }
+                        ],
+                    },
+                },
+                {
+                    "type": "user",
+                    "sessionId": "s1",
+                    "message": {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": f"tu_{n}",
+                                "is_error": n % 10 == 0,
+                                "content": "output " + text * 3,
+                            }
+                        ],
+                    },
+                },
+            ]
+            for line in lines:
+                encoded = json.dumps(line) + "\n"
+                out.write(encoded)
+                written += len(encoded)
+
+
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+case, target = sys.argv[1], Path(sys.argv[2])
+imported = time.perf_counter()
+if case == "junitparser":
+    from junitparser import JUnitXml
+else:
+    from prompt_trainer.collect.junit import parse_report
+    from prompt_trainer.collect.traces import parse_trace
+start = time.perf_counter()
+import_s = start - imported
+if case == "junitparser":
+    xml = JUnitXml.fromfile(str(target))
+    tests = sum(1 for suite in xml for _ in suite)
+    detail = {"tests": tests}
+elif case == "junit-many":
+    tests = 0
+    for path in sorted(target.iterdir()):
+        run = parse_report(path, source=path.name, max_bytes=10**9)
+        tests += run.tests
+    detail = {"tests": tests}
+elif case == "junit":
+    run = parse_report(target, source=target.name, max_bytes=10**9)
+    detail = {"tests": run.tests, "failed": run.count("failed")}
+else:
+    trace = parse_trace(target, source=target.name, max_bytes=10**10)
+    detail = {"format": trace.format, "tool_calls": trace.tool_calls, "steps": len(trace.steps)}
+elapsed = time.perf_counter() - start
+print(json.dumps({"seconds": elapsed, "import_s": round(import_s, 2), "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, **detail}))
+"""
+
+
+def measure(case: str, target: Path, size: int) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, case, str(target)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(out.stdout)
+    seconds = float(result["seconds"])
+    result["mb"] = round(size / 1e6, 1)
+    result["mb_per_s"] = round(size / 1e6 / seconds, 1)
+    result["peak_rss_mb"] = round(int(result.pop("rss_kb")) / 1024, 1)
+    result["seconds"] = round(seconds, 2)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--keep", type=Path, help="generate inputs here (once) and reuse them")
+    parser.add_argument(
+        "--only", choices=["junit", "junit-many", "junitparser", "trace"], action="append"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        root = args.keep or Path(scratch)
+        root.mkdir(parents=True, exist_ok=True)
+        big, many, trace = root / "big.xml", root / "many", root / "trace.jsonl"
+        started = time.perf_counter()
+        if not big.exists():
+            make_big_junit(big)
+        if not many.exists():
+            make_small_junit(many)
+        if not trace.exists():
+            make_trace(trace)
+        print(f"inputs ready in {time.perf_counter() - started:.1f}s under {root}", file=sys.stderr)
+        many_size = sum(p.stat().st_size for p in many.iterdir())
+        cases = {
+            "junit": ("(a) one JUnit report, 100k cases", big, big.stat().st_size),
+            "junitparser": ("(a) baseline: junitparser whole-tree parse", big, big.stat().st_size),
+            "junit-many": ("(b) 1,000 small JUnit reports", many, many_size),
+            "trace": ("(c) one Claude Code JSONL trace", trace, trace.stat().st_size),
+        }
+        for key, (label, target, size) in cases.items():
+            if args.only and key not in args.only:
+                continue
+            result = measure(key, target, size)
+            print(f"{label:45s} " + " ".join(f"{k}={v}" for k, v in result.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
