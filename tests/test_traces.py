@@ -1,10 +1,11 @@
-"""Agent traces: Claude Code formats by content, usage counted once per message, and the real
-Claude transcripts against their ground truth."""
+"""Agent traces: every format recognized by content, its counting rules on written cases,
+hostile and truncated input, bounded steps, and the real corpus against its ground truth."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,24 +99,389 @@ def test_text_fallback_and_empty_and_binary(tmp_path: Path) -> None:
     assert isinstance(parse(binary), Skipped)
 
 
-def _claude_transcripts() -> list[dict[str, object]]:
+def write_lines(path: Path, records: list[Any], tail: str = "") -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n" + tail)
+    return path
+
+
+def test_unknown_records_counted_and_truncated_last_line_tolerated(tmp_path: Path) -> None:
+    path = write_lines(
+        tmp_path / "session.jsonl",
+        [
+            {"type": "user", "message": {"role": "user", "content": "fix it"}},
+            {"type": "brand-new-record", "x": 1},
+            [1, 2],
+            assistant("m1", [{"type": "text", "text": "done"}], 5),
+        ],
+        tail='{"type": "assistant", "message": {"id": "m2", "cont',
+    )
+    trace = parse(path)
+    assert isinstance(trace, Trace) and trace.format == "claude-code"
+    assert trace.unknown_records == {"brand-new-record": 1, "non-object list": 1}
+    assert trace.bad_lines == 1 and trace.turns == 1 and trace.output_tokens == 5
+
+
+def test_pretty_printed_stream_json_object(tmp_path: Path) -> None:
+    path = tmp_path / "result.json"
+    path.write_text(
+        json.dumps(
+            {"type": "result", "subtype": "error_max_turns", "is_error": True, "num_turns": 9},
+            indent=2,
+        )
+    )
+    trace = parse(path)
+    assert isinstance(trace, Trace) and trace.format == "claude-code"
+    assert trace.is_error and trace.turns == 9 and trace.result == "error_max_turns"
+
+
+def test_codex_rollout_repeated_cumulative_totals_and_failed_calls(tmp_path: Path) -> None:
+    def tokens(total: int) -> dict[str, Any]:
+        usage = {
+            "input_tokens": total,
+            "cached_input_tokens": 1,
+            "output_tokens": 2,
+            "total_tokens": total + 2,
+        }
+        info = {"total_token_usage": usage, "last_token_usage": usage}
+        return {"type": "event_msg", "payload": {"type": "token_count", "info": info}}
+
+    call = {
+        "type": "function_call",
+        "name": "shell",
+        "arguments": '{"command": ["pytest"]}',
+        "call_id": "c1",
+    }
+    output = {
+        "type": "function_call_output",
+        "call_id": "c1",
+        "output": json.dumps({"output": "FAILED", "metadata": {"exit_code": 1}}),
+    }
+    plain = {
+        "type": "function_call_output",
+        "call_id": "c2",
+        "output": "Exit code: 2\nWall time: 1s",
+    }
+    path = write_lines(
+        tmp_path / "rollout.jsonl",
+        [
+            {"type": "session_meta", "payload": {"id": "sess"}},
+            {"type": "turn_context", "payload": {"model": "gpt-5-codex"}},
+            {"type": "response_item", "payload": call},
+            tokens(100),
+            tokens(100),  # repeated: not a new turn, never summed
+            {"type": "response_item", "payload": output},
+            {"type": "response_item", "payload": {**call, "call_id": "c2"}},
+            {"type": "response_item", "payload": plain},
+            tokens(250),
+            {"type": "event_msg", "payload": {"type": "future_event"}},
+        ],
+    )
+    trace = parse(path)
+    assert isinstance(trace, Trace) and trace.format == "codex-rollout"
+    assert (trace.input_tokens, trace.turns, trace.session_id) == (250, 2, "sess")
+    assert (trace.tool_calls, trace.tool_errors) == (2, 2)
+    assert trace.unknown_records == {"event_msg/future_event": 1}
+    failing = [step for step in trace.steps if step.is_error]
+    assert failing[0].tool == "shell" and failing[0].text == "FAILED"
+
+
+def test_codex_exec_failed_command_and_failed_turn(tmp_path: Path) -> None:
+    command = {
+        "id": "i1",
+        "type": "command_execution",
+        "command": "npm test",
+        "aggregated_output": "1 failing",
+        "exit_code": 1,
+        "status": "failed",
+    }
+    path = write_lines(
+        tmp_path / "exec.jsonl",
+        [
+            {"type": "thread.started", "thread_id": "t1"},
+            {"type": "turn.started"},
+            {"type": "item.completed", "item": command},
+            {"type": "turn.failed", "error": {"message": "stream disconnected"}},
+        ],
+    )
+    trace = parse(path)
+    assert isinstance(trace, Trace) and trace.format == "codex-exec"
+    assert (trace.tool_calls, trace.tool_errors, trace.is_error) == (1, 1, True)
+    assert trace.result == "stream disconnected" and trace.session_id == "t1"
+
+
+def test_otlp_json_spans(tmp_path: Path) -> None:
+    def attr(key: str, value: Any) -> dict[str, Any]:
+        kind = "intValue" if isinstance(value, int) else "stringValue"
+        return {"key": key, "value": {kind: str(value) if kind == "intValue" else value}}
+
+    chat = {
+        "name": "chat gpt-4o",
+        "startTimeUnixNano": "1000000000",
+        "endTimeUnixNano": "2000000000",
+        "attributes": [
+            attr("gen_ai.operation.name", "chat"),
+            attr("gen_ai.response.model", "gpt-4o"),
+            attr("gen_ai.usage.input_tokens", 100),
+            attr("gen_ai.usage.output_tokens", 7),
+        ],
+        "status": {},
+    }
+    tool = {
+        "name": "execute_tool run_tests",
+        "startTimeUnixNano": "2000000000",
+        "endTimeUnixNano": "3500000000",
+        "attributes": [
+            attr("gen_ai.operation.name", "execute_tool"),
+            attr("gen_ai.tool.name", "run_tests"),
+            attr("error.type", "ToolError"),
+        ],
+        "status": {"code": 2},
+    }
+    path = tmp_path / "otlp.json"
+    path.write_text(
+        json.dumps(
+            {
+                "resourceSpans": [
+                    {"resource": {}, "scopeSpans": [{"scope": {}, "spans": [chat, tool]}]}
+                ]
+            }
+        )
+    )
+    trace = parse(path)
+    assert isinstance(trace, Trace) and trace.format == "otel-genai"
+    assert (trace.turns, trace.input_tokens, trace.output_tokens) == (1, 100, 7)
+    assert (trace.tool_calls, trace.tool_errors, trace.model, trace.duration_s) == (
+        1,
+        1,
+        "gpt-4o",
+        2.5,
+    )
+
+
+def test_swe_agent_exit_without_submission_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "run.traj"
+    history = [
+        {"role": "system", "content": "sys"},
+        {"role": "assistant", "content": "look", "action": "ls -la"},
+        {"role": "tool", "content": "a b"},
+    ]
+    path.write_text(
+        json.dumps(
+            {
+                "trajectory": [],
+                "history": history,
+                "info": {
+                    "exit_status": "exit_cost",
+                    "model_stats": {
+                        "instance_cost": 3.0,
+                        "tokens_sent": 10,
+                        "tokens_received": 2,
+                        "api_calls": 1,
+                    },
+                },
+            }
+        )
+    )
+    trace = parse(path)
+    assert isinstance(trace, Trace) and trace.format == "swe-agent"
+    assert trace.is_error and trace.result == "exit_cost" and trace.tool_calls == 1
+    assert trace.steps[1].tool == "ls" and trace.cost_usd == 3.0
+
+
+def test_openhands_error_observation(tmp_path: Path) -> None:
+    events = [
+        {"id": 0, "source": "user", "action": "message", "args": {"content": "add tests"}},
+        {
+            "id": 1,
+            "source": "agent",
+            "action": "run",
+            "args": {"command": "pytest", "thought": "run them"},
+        },
+        {
+            "id": 2,
+            "source": "agent",
+            "observation": "run",
+            "content": "1 failed",
+            "extras": {"metadata": {"exit_code": 1}},
+        },
+        {"id": 3, "source": "agent", "action": "finish", "args": {"final_thought": "gave up"}},
+    ]
+    path = tmp_path / "traj.json"
+    path.write_text(json.dumps(events))
+    trace = parse(path)
+    assert isinstance(trace, Trace) and trace.format == "openhands"
+    assert (trace.tool_calls, trace.tool_errors, trace.result) == (1, 1, "gave up")
+
+
+def test_long_traces_keep_a_bounded_selection_of_steps(tmp_path: Path) -> None:
+    records: list[Any] = []
+    for i in range(2_000):
+        tool_use = {
+            "type": "tool_use",
+            "id": f"t{i}",
+            "name": "Bash",
+            "input": {"command": f"step {i}"},
+        }
+        records.append(assistant(f"m{i}", [tool_use], 1))
+        result = {
+            "type": "tool_result",
+            "tool_use_id": f"t{i}",
+            "content": f"out {i}",
+            "is_error": i == 1_000,
+        }
+        records.append({"type": "user", "message": {"role": "user", "content": [result]}})
+    trace = parse(write_lines(tmp_path / "long.jsonl", records))
+    assert isinstance(trace, Trace) and trace.steps_total == 4_000 and trace.tool_calls == 2_000
+    assert len(trace.steps) <= 40 + 40 + 3
+    errors = [step for step in trace.steps if step.is_error]
+    assert errors[0].text == "out 1000" and errors[0].tool == "Bash"
+    texts = [step.tool_input or step.text for step in trace.steps]
+    assert '{"command": "step 1000"}' in texts  # the call that failed is kept beside it
+    assert trace.steps[-1].text == "out 1999"
+
+
+def _real_traces() -> list[dict[str, Any]]:
     manifest = REALDATA / "traces" / "EXPECTED.json"
     if not manifest.exists():
         return []
-    files = json.loads(manifest.read_text())["files"]
-    return [f for f in files if str(f["format"]).startswith("claude-code-transcript")]
+    return list(json.loads(manifest.read_text())["files"])
+
+
+#: EXPECTED.json format label (prefix) -> the format our registry must recognize.
+FORMAT_OF = {
+    "claude-code-transcript": "claude-code",
+    "claude ": "claude-code",
+    "claude-code-action": "claude-code",
+    "codex-rollout": "codex-rollout",
+    "codex exec --json": "codex-exec",
+    "swe-agent": "swe-agent",
+    "openhands": "openhands",
+    "OTel GenAI": "otel-genai",
+}
+
+
+def _check_claude(trace: Trace, facts: dict[str, Any]) -> None:
+    if "tool_use_total" in facts:
+        assert trace.tool_calls == facts["tool_use_total"]
+        assert trace.tool_errors == facts["tool_result_is_error_true"]
+    usage = facts.get("usage_sum_last_record_per_message_id") or facts.get(
+        "usage_naive_sum_over_records"
+    )
+    if usage:  # deduplicated by message.id (the naive sum when no record has an id)
+        assert trace.input_tokens == usage["input_tokens"]
+        assert trace.output_tokens == usage["output_tokens"]
+        assert trace.cache_read_tokens == usage["cache_read_input_tokens"]
+        assert trace.cache_write_tokens == usage["cache_creation_input_tokens"]
+    if facts.get("unique_assistant_message_ids"):
+        assert trace.turns == facts["unique_assistant_message_ids"]
+    if facts.get("models"):
+        assert trace.model in facts["models"]
+    result = facts.get("result")
+    if isinstance(result, dict):
+        assert trace.cost_usd == result.get("total_cost_usd")
+        assert trace.duration_s == result["duration_ms"] / 1000
+        assert trace.result == result.get("result")
+        if "usage" in result:
+            assert trace.input_tokens == result["usage"]["input_tokens"]
+            assert trace.output_tokens == result["usage"]["output_tokens"]
+        if "num_turns" in result:
+            assert trace.turns == result["num_turns"]
+    if "tool_use_by_name" in facts and "tool_use_total" not in facts:
+        assert trace.tool_calls == sum(facts["tool_use_by_name"].values())
+
+
+def _check_codex_rollout(trace: Trace, facts: dict[str, Any]) -> None:
+    assert trace.tool_calls == sum(facts["tool_calls_by_name"].values())
+    last = facts.get("last_total_token_usage")
+    if last is None:
+        assert trace.input_tokens is None
+    elif facts["records"] < 100:
+        assert (trace.input_tokens, trace.output_tokens) == (
+            last["input_tokens"],
+            last["output_tokens"],
+        )
+        assert trace.cache_read_tokens == last["cached_input_tokens"]
+    else:
+        # The long rollout's counter restarts before its last event (1,363,408 -> 37,543
+        # total tokens): the session is both segments, and the last one is EXPECTED's figure.
+        assert trace.input_tokens is not None and trace.input_tokens > last["input_tokens"]
+        assert trace.turns == facts["token_count_events"]
+    if facts.get("models(turn_context)"):
+        assert trace.model == facts["models(turn_context)"][-1]
+
+
+def _check_codex_exec(trace: Trace, facts: dict[str, Any]) -> None:
+    usage = facts["turn_completed_usage_sum"]
+    assert (trace.input_tokens, trace.output_tokens, trace.cache_read_tokens) == (
+        usage["input_tokens"],
+        usage["output_tokens"],
+        usage["cached_input_tokens"],
+    )
+    assert trace.tool_calls == facts["items"].get("item.completed/command_execution", 0)
+    assert trace.turns == facts["event_types"].get("turn.completed")
+    assert trace.result  # the last agent message
+
+
+def _check_swe_agent(trace: Trace, facts: dict[str, Any]) -> None:
+    stats = facts.get("model_stats")
+    if stats:
+        assert trace.cost_usd == stats["instance_cost"]
+        assert (trace.input_tokens, trace.output_tokens) == (
+            stats["tokens_sent"],
+            stats["tokens_received"],
+        )
+    assert trace.result == facts["exit_status"]
+    assistant = facts["history_roles"].get("assistant", 0)
+    assert trace.tool_calls == assistant
+    assert trace.is_error is False
+
+
+def _check_openhands(trace: Trace, facts: dict[str, Any]) -> None:
+    if "per_record" in facts:
+        expected = sum(r["accumulated_cost"] for r in facts["per_record"])
+        assert trace.cost_usd == pytest.approx(expected)
+        return
+    kinds = facts["kinds"]
+    tools = sum(
+        n
+        for k, n in kinds.items()
+        if k.startswith("action:") and k not in ("action:message", "action:finish")
+    )
+    assert trace.tool_calls == tools
+    assert trace.result  # the finish action's text
+
+
+def _check_otel(trace: Trace, facts: dict[str, Any]) -> None:
+    sums = facts["token_sums"]
+    assert trace.input_tokens == sums["gen_ai.usage.input_tokens"]
+    assert trace.output_tokens == sums["gen_ai.usage.output_tokens"]
+    assert trace.tool_calls == sum(facts["tool_names"].values())
+    assert trace.turns == facts["gen_ai.operation.name"]["call_llm"]
+    assert trace.cost_usd is not None and trace.cost_usd > 0
+
+
+CHECKS = {
+    "claude-code": _check_claude,
+    "codex-rollout": _check_codex_rollout,
+    "codex-exec": _check_codex_exec,
+    "swe-agent": _check_swe_agent,
+    "openhands": _check_openhands,
+    "otel-genai": _check_otel,
+}
 
 
 @pytest.mark.skipif(not (REALDATA / "traces").exists(), reason="../shared/realdata not present")
-@pytest.mark.parametrize("entry", _claude_transcripts(), ids=lambda e: str(e["file"]))
-def test_real_claude_transcripts_match_ground_truth(entry: dict[str, object]) -> None:
-    facts = entry["derived_facts"]
-    assert isinstance(facts, dict)
+@pytest.mark.parametrize("entry", _real_traces(), ids=lambda e: str(e["file"]))
+def test_real_traces_match_ground_truth(entry: dict[str, Any]) -> None:
+    """Every real trace is recognized by content as its format, and its totals equal the
+    curator's derived facts in EXPECTED.json."""
+    label = str(entry["format"])
+    expected = next(
+        fmt for prefix, fmt in FORMAT_OF.items() if label.startswith(prefix) or prefix in label
+    )
     trace = parse(REALDATA / "traces" / str(entry["file"]))
-    assert isinstance(trace, Trace) and trace.format == "claude-code"
-    assert trace.tool_calls == facts["tool_use_total"]
-    assert trace.tool_errors == facts["tool_result_is_error_true"]
-    usage = facts.get("usage_sum_last_record_per_message_id")
-    if isinstance(usage, dict) and facts.get("unique_assistant_message_ids"):
-        assert trace.output_tokens == usage["output_tokens"]
-        assert trace.input_tokens == usage["input_tokens"]
+    assert isinstance(trace, Trace), trace
+    assert trace.format == expected
+    assert trace.bad_lines == len(entry["derived_facts"].get("unparseable_lines", []))
+    assert trace.unknown_records == {}
+    CHECKS[expected](trace, entry["derived_facts"])

@@ -131,31 +131,49 @@ class Feedback(Record):
 
 
 class TraceStep(Record):
-    """One step of an agent transcript, reduced to what the trainer needs."""
+    """One step of an agent transcript, reduced to what the trainer needs.
+
+    ``role`` is ``user``, ``assistant`` (text or a tool call), ``tool`` (a tool's result: ``text``
+    is the output excerpt) or ``transcript`` (free text). ``tokens`` is the output tokens of the
+    model response the step belongs to, when the format says.
+    """
 
     role: str
     text: str = ""
     tool: str | None = None
+    tool_input: str | None = None
     is_error: bool = False
+    tokens: int | None = None
 
 
 class Trace(Record):
-    """An agent's transcript with its totals, whatever tool wrote it."""
+    """An agent's transcript with its totals, whatever tool wrote it.
+
+    ``steps`` is a bounded selection (the opening steps, every error with its neighbours, the
+    closing steps); ``steps_total`` says how many there were. Token counts are as the format
+    reports them: OpenAI-family formats include cached tokens in ``input_tokens``, Anthropic's
+    do not (``cache_read_tokens`` is separate in both). Unset means the format did not say.
+    """
 
     source: str
     format: str
     model: str | None = None
     session_id: str | None = None
     steps: tuple[TraceStep, ...] = ()
+    steps_total: int = 0
     turns: int | None = None
     tool_calls: int = 0
     tool_errors: int = 0
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
     cost_usd: float | None = None
     duration_s: float | None = None
     result: str | None = None
     is_error: bool = False
+    unknown_records: dict[str, int] = Field(default_factory=dict)
+    bad_lines: int = 0
 
 
 class PullRequestInfo(Record):

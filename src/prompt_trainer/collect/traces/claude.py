@@ -1,156 +1,192 @@
-"""Claude Code traces: session transcripts, ``stream-json`` output, ``json`` results, and
-claude-code-action's execution file (a JSON array of the same messages).
+"""Claude Code: session transcripts (JSONL), ``claude -p --output-format stream-json`` and
+``json``, and claude-code-action's execution file (a JSON array of the stream-json messages).
 
-One API response is written over several lines sharing ``message.id``; its usage is counted
-once (the last record of each id wins). Unknown record and block types are skipped; a line that
-is not JSON (e.g. a truncated last line) is skipped too.
+One API response is written over several lines sharing ``message.id``, each with a usage
+object; its usage is counted once (the last line of each id wins). Lines of one response are
+adjacent, so only a window of recent ids is remembered (bounded memory on huge transcripts).
+When a ``result`` record carries the session's usage, that is used instead of the sum.
+Unknown record types are counted and skipped; ``isMeta`` user lines (CLI caveats) are skipped.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from prompt_trainer.models import Trace, TraceStep
-from prompt_trainer.redact import excerpt
+from prompt_trainer.collect.traces._builder import (
+    Head,
+    TraceBuilder,
+    as_float,
+    as_int,
+    json_records,
+    text_of,
+)
+from prompt_trainer.models import Trace
 
-RECORD_TYPES = ("user", "assistant", "system", "result", "summary", "file-history-snapshot")
+NAME = "claude-code"
+MESSAGE_TYPES = frozenset({"user", "assistant", "system", "result"})
+#: Record types that carry nothing for the trainer.
+IGNORED_TYPES = frozenset({"summary", "file-history-snapshot", "queue-operation", "progress"})
+USAGE_WINDOW = 256
 
 
-def sniff(head: str) -> bool:
-    """A JSON array or JSONL stream whose first object has a Claude Code record type."""
-    stripped = head.lstrip()
-    if stripped.startswith("["):
-        return '"type"' in stripped[:4096] and any(f'"{t}"' in stripped for t in RECORD_TYPES)
-    first = stripped.split("\n", 1)[0]
-    try:
-        record = json.loads(first)
-    except ValueError:
+def sniff(head: Head) -> bool:
+    """The first record is a Claude Code message (or a transcript bookkeeping record)."""
+    first = head.first
+    if first is None:
         return False
-    return isinstance(record, dict) and record.get("type") in RECORD_TYPES
+    kind = first.get("type")
+    if kind in IGNORED_TYPES:
+        return True
+    if kind not in MESSAGE_TYPES:
+        return False
+    return "message" in first or "subtype" in first or kind == "result"
 
 
 def parse(path: Path, *, source: str, max_text: int) -> Trace:
-    """Fold every record into totals and steps."""
-    state = _State(max_text=max_text)
-    for record in _records(path):
+    state = _State(TraceBuilder(format=NAME, max_text=max_text))
+    for record in json_records(path, state.builder):
         state.add(record)
-    return state.trace(source=source)
-
-
-def _records(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of a JSON array file or of a JSONL file, line by line."""
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        first = handle.read(1)
-        while first.isspace():
-            first = handle.read(1)
-        handle.seek(0)
-        if first == "[":
-            data = json.load(handle)
-            yield from (r for r in data if isinstance(r, dict))
-            return
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield record
+    return state.finish(source=source)
 
 
 class _State:
-    """Accumulates a trace while records stream past."""
-
-    def __init__(self, *, max_text: int) -> None:
-        self.max_text = max_text
-        self.steps: list[TraceStep] = []
-        self.usage_by_message: dict[str, dict[str, Any]] = {}
-        self.tool_calls = 0
-        self.tool_errors = 0
-        self.model: str | None = None
-        self.session_id: str | None = None
+    def __init__(self, builder: TraceBuilder) -> None:
+        self.builder = builder
+        self.recent: OrderedDict[str, tuple[int, int, int, int]] = OrderedDict()
+        self.totals = [0, 0, 0, 0]
+        self.usage_seen = False
+        self.responses = 0
+        self.tool_names: dict[str, str] = {}
         self.result: dict[str, Any] | None = None
+        self.anonymous = 0
 
     def add(self, record: dict[str, Any]) -> None:
-        self.session_id = self.session_id or record.get("session_id") or record.get("sessionId")
+        builder = self.builder
+        builder.session_id = (
+            builder.session_id or record.get("session_id") or record.get("sessionId")
+        )
+        builder.saw_time(record.get("timestamp"))
         kind = record.get("type")
-        if kind == "system" and record.get("subtype") == "init":
-            self.model = self.model or record.get("model")
-        elif kind == "assistant":
-            self._assistant(record.get("message") or {})
+        if kind == "assistant":
+            self._assistant(record.get("message"))
         elif kind == "user":
-            self._user(record.get("message") or {})
+            if not record.get("isMeta"):
+                self._user(record.get("message"))
+        elif kind == "system":
+            if record.get("subtype") == "init":
+                builder.model = builder.model or record.get("model")
         elif kind == "result":
             self.result = record
+        elif kind not in IGNORED_TYPES:
+            builder.unknown[str(kind)] += 1
 
-    def _assistant(self, message: dict[str, Any]) -> None:
-        self.model = message.get("model") or self.model
-        key = str(message.get("id") or len(self.usage_by_message))
-        if isinstance(message.get("usage"), dict):
-            self.usage_by_message[key] = message["usage"]
+    def _assistant(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
+        model = message.get("model")
+        if isinstance(model, str) and model != "<synthetic>":
+            self.builder.model = model
+        usage = message.get("usage")
+        message_id = message.get("id")
+        if not isinstance(message_id, str):
+            self.anonymous += 1
+            message_id = f"#anonymous-{self.anonymous}"
+        output = self._usage(message_id, usage if isinstance(usage, dict) else None)
         for block in _blocks(message.get("content")):
-            if block.get("type") == "tool_use":
-                self.tool_calls += 1
-                summary = json.dumps(block.get("input"), ensure_ascii=False)[:300]
-                self._step("assistant", summary, tool=str(block.get("name")))
-            elif block.get("type") == "text":
-                self._step("assistant", str(block.get("text", "")))
+            kind = block.get("type")
+            if kind == "tool_use":
+                name = str(block.get("name") or "tool")
+                if isinstance(block.get("id"), str):
+                    self.tool_names[block["id"]] = name
+                self.builder.tool_call(name, block.get("input"), tokens=output)
+            elif kind == "text":
+                self.builder.step("assistant", str(block.get("text") or ""), tokens=output)
 
-    def _user(self, message: dict[str, Any]) -> None:
+    def _usage(self, message_id: str, usage: dict[str, Any] | None) -> int | None:
+        """Count the response once and remember this line's usage for it (the last line of
+        an id wins)."""
+        recent = self.recent
+        if message_id not in recent:
+            self.responses += 1
+        elif usage is None:
+            return None
+        if usage is None:
+            values = self.recent.get(message_id, (0, 0, 0, 0))
+        else:
+            self.usage_seen = True
+            values = (
+                as_int(usage.get("input_tokens")) or 0,
+                as_int(usage.get("output_tokens")) or 0,
+                as_int(usage.get("cache_read_input_tokens")) or 0,
+                as_int(usage.get("cache_creation_input_tokens")) or 0,
+            )
+        if message_id in recent:
+            recent.move_to_end(message_id)
+        recent[message_id] = values
+        if len(recent) > USAGE_WINDOW:
+            _, old = recent.popitem(last=False)
+            self._commit(old)
+        return values[1] if usage is not None else None
+
+    def _commit(self, values: tuple[int, int, int, int]) -> None:
+        for i, value in enumerate(values):
+            self.totals[i] += value
+
+    def _user(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
         content = message.get("content")
         if isinstance(content, str):
-            self._step("user", content)
+            self.builder.step("user", content)
             return
         for block in _blocks(content):
-            if block.get("type") == "tool_result":
-                failed = bool(block.get("is_error"))
-                self.tool_errors += failed
-                self._step("tool", _text(block.get("content")), is_error=failed)
-            elif block.get("type") == "text":
-                self._step("user", str(block.get("text", "")))
+            kind = block.get("type")
+            if kind == "tool_result":
+                name = self.tool_names.pop(str(block.get("tool_use_id")), None)
+                output = text_of(block.get("content"))
+                self.builder.tool_result(name, output, is_error=bool(block.get("is_error")))
+            elif kind == "text":
+                self.builder.step("user", str(block.get("text") or ""))
 
-    def _step(
-        self, role: str, text: str, *, tool: str | None = None, is_error: bool = False
-    ) -> None:
-        self.steps.append(
-            TraceStep(role=role, text=excerpt(text, self.max_text), tool=tool, is_error=is_error)
-        )
+    def finish(self, *, source: str) -> Trace:
+        builder = self.builder
+        for values in self.recent.values():
+            self._commit(values)
+        if self.usage_seen:
+            builder.add_tokens(
+                input=self.totals[0],
+                output=self.totals[1],
+                cache_read=self.totals[2],
+                cache_write=self.totals[3],
+            )
+        builder.turns = self.responses or None
+        result = self.result
+        if result is not None:
+            self._result(result)
+        return builder.build(source=source)
 
-    def trace(self, *, source: str) -> Trace:
-        result = self.result or {}
-        usages = list(self.usage_by_message.values()) or [result.get("usage") or {}]
-        duration = result.get("duration_ms")
-        assistant_turns = len(self.usage_by_message) or None
-        return Trace(
-            source=source,
-            format="claude-code",
-            model=self.model,
-            session_id=self.session_id,
-            steps=tuple(self.steps),
-            turns=result.get("num_turns") or assistant_turns,
-            tool_calls=self.tool_calls,
-            tool_errors=self.tool_errors,
-            input_tokens=_sum(usages, "input_tokens"),
-            output_tokens=_sum(usages, "output_tokens"),
-            cost_usd=result.get("total_cost_usd"),
-            duration_s=duration / 1000 if isinstance(duration, int | float) else None,
-            result=excerpt(str(result["result"]), self.max_text) if "result" in result else None,
-            is_error=bool(result.get("is_error")),
-        )
+    def _result(self, result: dict[str, Any]) -> None:
+        builder = self.builder
+        usage = result.get("usage")
+        if isinstance(usage, dict):  # the session's own total: trust it over the sum
+            builder.input_tokens = as_int(usage.get("input_tokens"))
+            builder.output_tokens = as_int(usage.get("output_tokens"))
+            builder.cache_read_tokens = as_int(usage.get("cache_read_input_tokens"))
+            builder.cache_write_tokens = as_int(usage.get("cache_creation_input_tokens"))
+        builder.turns = as_int(result.get("num_turns")) or builder.turns
+        builder.cost_usd = as_float(result.get("total_cost_usd"))
+        duration = as_float(result.get("duration_ms"))
+        if duration is not None:
+            builder.duration_s = duration / 1000
+        if isinstance(result.get("result"), str):
+            builder.result = result["result"]
+        subtype = str(result.get("subtype") or "")
+        builder.is_error = bool(result.get("is_error")) or subtype.startswith("error")
+        if builder.is_error and builder.result is None:
+            builder.result = subtype or "error"
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
     return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "\n".join(str(b.get("text", "")) for b in _blocks(content) if b.get("type") == "text")
-
-
-def _sum(usages: list[dict[str, Any]], key: str) -> int | None:
-    values = [u[key] for u in usages if isinstance(u.get(key), int)]
-    return sum(values) if values else None

@@ -1,25 +1,27 @@
 """Plain text or markdown transcripts: the fallback when no structured format matches.
 
-The whole file becomes one step; there are no reliable totals in free text, so they stay unset.
+The text becomes one step (redacted and capped); free text has no reliable totals, so they
+stay unset. Only the first ``4 * max_text`` characters are read.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prompt_trainer.models import Trace, TraceStep
-from prompt_trainer.redact import excerpt
+from prompt_trainer.collect.traces._builder import Head, TraceBuilder
+from prompt_trainer.models import Trace
 
+NAME = "text"
 BINARY_MARKERS = ("\x00",)
 
 
-def sniff(head: str) -> bool:
+def sniff(head: Head) -> bool:
     """Any text that is not binary."""
-    return not any(marker in head for marker in BINARY_MARKERS)
+    return not any(marker in head.text for marker in BINARY_MARKERS)
 
 
 def parse(path: Path, *, source: str, max_text: int) -> Trace:
-    """One step holding the (redacted, capped) text."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    step = TraceStep(role="transcript", text=excerpt(text, max_text * 4))
-    return Trace(source=source, format="text", steps=(step,))
+    builder = TraceBuilder(format=NAME, max_text=max_text * 4)
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        builder.step("transcript", handle.read(max_text * 4 + 1024))
+    return builder.build(source=source)
