@@ -6,25 +6,73 @@ import pytest
 
 from prompt_trainer.redact import excerpt, redact
 
+# Built by concatenation so that no literal secret sits in the repository.
 SECRETS = [
     ("ghp_" + "a1B2" * 9, "github-token"),
     ("gho_" + "Z9" * 18, "github-token"),
     ("ghs_" + "x" * 36, "github-token"),
     ("ghu_" + "Q" * 36, "github-token"),
+    ("ghr_" + "7k" * 18, "github-token"),
     ("github_pat_11ABCDEFG0" + "a" * 40, "github-token"),
+    ("glpat-" + "xY3" * 7, "gitlab-token"),
     ("sk-proj-" + "Ab3" * 10, "openai-key"),
     ("sk-" + "a" * 48, "openai-key"),
+    ("sk-svcacct-" + "Q1w" * 10, "openai-key"),
+    ("sk-admin-" + "Z0" * 15, "openai-key"),
     ("sk-ant-api03-" + "b" * 40, "anthropic-key"),
+    ("sk-ant-admin01-" + "c9" * 20, "anthropic-key"),
     ("sk-or-v1-" + "0f" * 32, "openrouter-key"),
+    ("sk_live_" + "4eC39HqLyjWD" * 2, "stripe-key"),
     ("AIza" + "S" * 35, "google-api-key"),
-    ("AKIAIOSFODNN7EXAMPLE", "aws-access-key"),
-    ("xoxb-123456789012-abcdefghij", "slack-token"),
+    ("GOCSPX-" + "gh7" * 9, "google-oauth"),
+    ("ya29." + "a0AfH6" * 6, "google-oauth"),
+    ("AKIA" + "IOSFODNN7EXAMPLE", "aws-access-key"),
+    ("ASIA" + "Y34FZKBOKMUTVV7A", "aws-access-key"),
+    ("xoxb-123456789012-" + "abcdefghij", "slack-token"),
+    ("xoxp-" + "1234-5678-abcdef0123", "slack-token"),
+    ("https://hooks.slack.com/services/" + "T000/B000/XXXXXXXX", "slack-webhook"),
+    ("npm_" + "aB1" * 12, "npm-token"),
+    ("hf_" + "Kq" * 17, "huggingface-token"),
     (
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "eyJhbGciOiJIUzI1NiJ9."
+        + "eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
         "jwt",
     ),
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "private-key"),
+    (
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----",
+        "private-key",
+    ),
+    ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----", "private-key"),
+    (
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBO\n-----END ENCRYPTED PRIVATE KEY-----",
+        "private-key",
+    ),
+    (
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF\n-----END PGP PRIVATE KEY BLOCK-----",
+        "private-key",
+    ),
+    ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN (truncated log)", "private-key"),
+    ("Authorization: Bearer " + "abcDEF123456ghiJKL7890xyz", "bearer-token"),
+    ("postgres://app:" + "S3cretPass@db.internal:5432/x", "url-credentials"),
+    ("redis://:" + "hunter2hunter2@cache:6379", "url-credentials"),
 ]
+#: ``NAME=value`` shapes (the value is hidden, the name is kept).
+ASSIGNMENTS = [
+    "GITHUB_TOKEN=abcd1234efgh",
+    "DB_PASSWORD: 'hunter22'",
+    "export AWS_SECRET=zzzzzzzz",
+    "api_key = s3cr3tvalue",
+    "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    '"password": "correct horse battery"',
+    "OPENAI_API_KEY=not-a-known-shape-1234",
+    "STRIPE_WEBHOOK_SECRET='whsec_abcdefgh'",
+    "MYSQL_ROOT_PASSWD=toor1234",
+]
+
+
+def test_the_corpus_has_at_least_thirty_shapes() -> None:
+    assert len(SECRETS) + len(ASSIGNMENTS) >= 30
 
 
 @pytest.mark.parametrize(("secret", "kind"), SECRETS)
@@ -33,17 +81,11 @@ def test_secret_shapes_are_replaced(secret: str, kind: str) -> None:
     assert secret not in text and f"[REDACTED:{kind}]" in text
 
 
-@pytest.mark.parametrize(
-    "line",
-    [
-        "GITHUB_TOKEN=abcd1234efgh",
-        "DB_PASSWORD: 'hunter22'",
-        "export AWS_SECRET=zzzzzzzz",
-        "api_key = s3cr3tvalue",
-    ],
-)
+@pytest.mark.parametrize("line", ASSIGNMENTS)
 def test_assignments_hide_the_value(line: str) -> None:
-    assert "[REDACTED:" in redact(line)
+    value = line.split("=", 1)[-1] if "=" in line else line.split(":", 1)[-1]
+    redacted = redact(line)
+    assert "[REDACTED:" in redacted and value.strip(" '\"") not in redacted
 
 
 def test_credentials_in_urls() -> None:
@@ -63,6 +105,17 @@ def test_credentials_in_urls() -> None:
         "key=value1",
         "the token is missing",
         "monkey: banana",
+        "sha512-9q2Kx5mIgkxGn1lJtMZGMqWvAzpOQ+PRlL2nfG2R5HzpXhN9YxOWDb8lbXLAb7pc3nMzOUiP5BTf3o/Yd0cg==",
+        "docker.io/library/python@sha256:9d0d0a2e4f9b5f1c8e3a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e",
+        "max_tokens=4096 and TOKEN_COUNT=12",
+        "cache_key: v1-deps-3f786850e387550fdab836ed7e6dc881",
+        "password: ${{ secrets.DB_PASSWORD }}",
+        "env: GITHUB_TOKEN: $GITHUB_TOKEN",
+        "from sklearn import svm  # sk-learn",
+        "AKIA is the prefix of AWS access key ids",
+        "ghp_ tokens are classic personal access tokens",
+        'ETag: W/"5e8f4b2a7c1d9e3f6a0b8c2d4e6f8a0b"',
+        "https://user@github.com/org/repo.git",
     ],
 )
 def test_look_alikes_are_kept(text: str) -> None:
