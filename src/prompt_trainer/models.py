@@ -128,6 +128,13 @@ class Feedback(Record):
     line: int | None = None
     url: str | None = None
     created_at: datetime | None = None
+    #: The review comment this one answers (a reply thread), as a feedback id.
+    in_reply_to: str | None = None
+    diff_hunk: str | None = None
+    #: Replacement text of each ```suggestion block in the body.
+    suggestions: tuple[str, ...] = ()
+    #: Written by prompt-trainer itself (never used as feedback).
+    is_own: bool = False
 
 
 class TraceStep(Record):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from prompt_trainer.collect.junit import parse_report
+from prompt_trainer.collect.reviews import is_own, suggestions
 from prompt_trainer.collect.traces import parse_trace
 from prompt_trainer.models import Feedback, PullRequestInfo, Sample, Skipped, TestRun, Trace
 from prompt_trainer.redact import excerpt
@@ -96,6 +97,8 @@ def _feedback(
     is_bot = author.endswith("[bot]") or user.get("type") == "Bot"
     kind = "review_comment" if item.get("path") else ("review" if item.get("state") else "comment")
     line = item.get("line") or item.get("original_line")
+    body = str(item["body"])
+    reply = item.get("in_reply_to_id") or item.get("in_reply_to")
     return Feedback(
         kind=kind,
         id=f"{kind.replace('_', '-')}-{item.get('id', index)}",
@@ -104,7 +107,13 @@ def _feedback(
         is_bot=is_bot,
         trusted=association in trusted and not is_bot,
         state=item.get("state"),
-        body=excerpt(item["body"], limits.max_text_chars),
+        body=excerpt(body, limits.max_text_chars),
+        in_reply_to=f"review-comment-{reply}" if reply else None,
+        diff_hunk=excerpt(str(item["diff_hunk"]), limits.max_text_chars)
+        if item.get("diff_hunk")
+        else None,
+        suggestions=tuple(excerpt(s, limits.max_text_chars) for s in suggestions(body)),
+        is_own=is_own(body),
         path=item.get("path"),
         line=line if isinstance(line, int) else None,
         url=item.get("html_url") or item.get("url"),

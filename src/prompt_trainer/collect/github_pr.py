@@ -15,6 +15,8 @@ from pathlib import Path
 
 from prompt_trainer.collect.artifacts import ZipLimits, extract_zip
 from prompt_trainer.collect.evidence import Evidence, parse_junit_file, parse_trace_file
+from prompt_trainer.collect.junit import flag_flaky_across_runs
+from prompt_trainer.collect.reviews import is_own, keep, suggestions
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.models import ArtifactRef, Feedback, PullRequestInfo, Sample, Skipped
 from prompt_trainer.redact import excerpt
@@ -57,13 +59,17 @@ def collect_pull(
     pull = client.pull(number)
     config = settings.config
     feedback = [
-        _clean(f, settings.config.limits.max_text_chars)
-        for f in client.feedback(number, trusted=config.reviews.trusted_associations)
-        if config.reviews.include_bots or not f.is_bot
+        item
+        for item in (
+            _clean(f, settings.config.limits.max_text_chars)
+            for f in client.feedback(number, trusted=config.reviews.trusted_associations)
+        )
+        if keep(item, include_bots=config.reviews.include_bots)
     ]
     evidence = Evidence()
     if pull.head_sha:
         _collect_artifacts(client, pull.head_sha, settings=settings, evidence=evidence)
+        evidence.test_runs = list(flag_flaky_across_runs(evidence.test_runs))
     versions = {}
     if pull.base_sha:
         source = CommitSource(client, pull.base_sha)
@@ -74,8 +80,16 @@ def collect_pull(
 
 
 def _clean(item: Feedback, limit: int) -> Feedback:
-    """Redact and cap review text before it is stored or sent anywhere."""
-    return item.model_copy(update={"body": excerpt(item.body, limit)})
+    """Read suggestions and the own-comment marker, then redact and cap every text before it
+    is stored or sent anywhere."""
+    return item.model_copy(
+        update={
+            "body": excerpt(item.body, limit),
+            "suggestions": tuple(excerpt(s, limit) for s in suggestions(item.body)),
+            "is_own": is_own(item.body),
+            "diff_hunk": excerpt(item.diff_hunk, limit) if item.diff_hunk else None,
+        }
+    )
 
 
 def _collect_artifacts(
@@ -126,6 +140,9 @@ def _collect_artifact(
     for path in extracted.files:
         source = f"{ref.name}/{path.relative_to(tmp / str(ref.id)).as_posix()}"
         if kind == "junit" and path.suffix.lower() == ".xml":
-            evidence.add(parse_junit_file(path, source=source, limits=limits))
+            report = parse_junit_file(path, source=source, limits=limits)
+            if not isinstance(report, Skipped):
+                report = report.model_copy(update={"run_id": ref.run_id})
+            evidence.add(report)
         elif kind == "traces":
             evidence.add(parse_trace_file(path, source=source, limits=limits))

@@ -20,6 +20,8 @@ from prompt_trainer.collect.evidence import (
     parse_junit_file,
     parse_trace_file,
 )
+from prompt_trainer.collect.junit import flag_flaky_across_runs
+from prompt_trainer.collect.reviews import keep
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.models import PullRequestInfo, Sample, Skipped
 from prompt_trainer.settings import Settings
@@ -63,13 +65,15 @@ def _sample(group: Path, root: Path, settings: Settings, versions: dict[str, str
             if isinstance(loaded, Skipped):
                 evidence.skipped.append(loaded)
             else:
-                evidence.feedback.extend(loaded)
+                include_bots = settings.config.reviews.include_bots
+                evidence.feedback.extend(f for f in loaded if keep(f, include_bots=include_bots))
         elif path.suffix.lower() == ".xml":
             evidence.add(parse_junit_file(path, source=source, limits=limits))
         elif path.suffix.lower() in TRACE_SUFFIXES:
             evidence.add(parse_trace_file(path, source=source, limits=limits))
         else:
             evidence.skipped.append(Skipped(source=source, reason="unknown file type"))
+    evidence.test_runs = list(flag_flaky_across_runs(evidence.test_runs))
     name = "." if group == root else group.relative_to(root).as_posix()
     return evidence.to_sample(f"local:{name}", pull=pull, versions=versions)
 

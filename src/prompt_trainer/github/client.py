@@ -326,8 +326,27 @@ def _review_comment(comment: Any, trusted: tuple[str, ...]) -> Feedback:
         line=comment.line or comment.original_line,
         url=comment.html_url,
         created_at=comment.created_at,
+        in_reply_to=_reply_to(comment),
+        diff_hunk=_listed(comment).get("diff_hunk"),
         **_author(comment, trusted),
     )
+
+
+def _listed(obj: Any) -> dict[str, Any]:
+    """The JSON a list endpoint returned for ``obj``.
+
+    PyGithub's public ``raw_data`` (and any attribute the list omitted, such as
+    ``in_reply_to_id`` on a comment that is not a reply) re-fetches the object: one extra request
+    per comment. The listed JSON already holds everything we read, so it is used directly.
+    """
+    data = getattr(obj, "_rawData", None)
+    return data if isinstance(data, dict) else {}
+
+
+def _reply_to(comment: Any) -> str | None:
+    """The id of the review comment this one replies to (``in_reply_to_id`` in the API)."""
+    raw = _listed(comment).get("in_reply_to_id")
+    return f"review-comment-{raw}" if raw else None
 
 
 def _issue_comment(comment: Any, trusted: tuple[str, ...]) -> Feedback:
