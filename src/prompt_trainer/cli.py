@@ -11,7 +11,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prompt-trainer {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run(commands)
+    add_collect(commands)
     inspect = commands.add_parser(
         "inspect",
         help="show what prompt-trainer makes of JUnit reports and trace files",
@@ -99,6 +101,89 @@ def add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="write nothing to GitHub; print the PR body and the files",
     )
     run_parser.set_defaults(handler=cmd_run)
+
+
+def add_collect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "collect",
+        help="collect evidence into the store, without training",
+        description="Collect the evidence of agent pull requests (JUnit reports, traces, "
+        "reviews) into .prompt-trainer/samples.jsonl. Each sample is stored as soon as it is "
+        "collected; collecting a PR again replaces its sample. Ends with a table of what was "
+        "collected and what was skipped, and why.",
+        epilog="environment: GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL.\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--pr", type=int, action="append", metavar="N", help="a pull request (repeat for several)"
+    )
+    source.add_argument(
+        "--since",
+        metavar="YYYY-MM-DD",
+        type=_date,
+        help="every agent PR closed (merged or not) since this date",
+    )
+    source.add_argument(
+        "--local",
+        type=Path,
+        metavar="DIR",
+        help="JUnit, trace and reviews files in DIR (each subdirectory is a PR)",
+    )
+    parser.add_argument(
+        "--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path(DEFAULT_CONFIG_PATH),
+        help=f"configuration file (default: {DEFAULT_CONFIG_PATH})",
+    )
+    parser.set_defaults(handler=cmd_collect)
+
+
+def _date(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-01-31") from None
+
+
+def cmd_collect(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = Settings.load(args.config, env)
+    # PyGithub (~0.7 s) is imported only by commands that talk to GitHub.
+    from prompt_trainer.collect.batch import (  # noqa: PLC0415
+        closing_table,
+        collect_local,
+        collect_pulls,
+    )
+    from prompt_trainer.pipeline import RunOptions, connect  # noqa: PLC0415
+    from prompt_trainer.store import SampleStore  # noqa: PLC0415
+
+    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
+    if args.local is not None:
+        outcome = collect_local(args.local, settings=settings, store=store)
+    else:
+        client = connect(settings, RunOptions(repo=args.repo))
+        outcome = collect_pulls(
+            client,
+            args.pr,
+            since=args.since,
+            settings=settings,
+            store=store,
+            log=progress,
+            progress=_progress_bar,
+        )
+    print(closing_table(outcome))
+    return 0
+
+
+def _progress_bar(numbers: list[int]) -> Iterable[int]:
+    """A progress bar on an interactive terminal; plain per-PR log lines otherwise."""
+    from tqdm import tqdm  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    bar: Iterable[int] = tqdm(numbers, desc="collecting", unit="PR", file=sys.stderr, disable=None)
+    return bar
 
 
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:

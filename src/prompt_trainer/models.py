@@ -196,6 +196,7 @@ class PullRequestInfo(Record):
     labels: tuple[str, ...] = ()
     created_at: datetime | None = None
     closed_at: datetime | None = None
+    merged_at: datetime | None = None
 
 
 class ArtifactRef(Record):

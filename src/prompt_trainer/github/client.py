@@ -115,6 +115,21 @@ class GitHubClient:
         with translate_errors(f"reading pull request #{number}"):
             return _pull_info(self._repo.get_pull(number))
 
+    def closed_pulls_since(self, since: datetime) -> list[PullRequestInfo]:
+        """Pull requests closed (merged or not) at or after ``since``, newest update first.
+
+        Listed by last update, descending, so the walk stops at the first PR updated before
+        ``since``: a PR closed after ``since`` was necessarily updated after it too.
+        """
+        found: list[PullRequestInfo] = []
+        with translate_errors("listing closed pull requests"):
+            for pull in self._repo.get_pulls(state="closed", sort="updated", direction="desc"):
+                if pull.updated_at and pull.updated_at < since:
+                    break
+                if pull.closed_at and pull.closed_at >= since:
+                    found.append(_pull_info(pull))
+        return found
+
     def feedback(self, number: int, *, trusted: tuple[str, ...]) -> list[Feedback]:
         """Reviews, review comments and conversation comments, oldest first."""
         with translate_errors(f"reading reviews and comments of #{number}"):
@@ -288,6 +303,7 @@ def _pull_info(pull: PullRequest) -> PullRequestInfo:
         labels=tuple(label.name for label in pull.labels),
         created_at=pull.created_at,
         closed_at=pull.closed_at,
+        merged_at=pull.merged_at,
     )
 
 

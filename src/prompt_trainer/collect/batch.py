@@ -1,0 +1,118 @@
+"""``prompt-trainer collect``: gather samples from one PR, every agent PR closed since a date,
+or a local directory, and store each sample as soon as it is collected.
+
+Storing per sample means an API failure halfway through a backfill loses nothing already
+collected: the error is raised after the samples before it are in the store, and a rerun
+replaces them (the store upserts by sample id) instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
+from prompt_trainer.collect.local import collect_directory
+from prompt_trainer.models import Sample
+from prompt_trainer.settings import Settings
+from prompt_trainer.store import SampleStore, UpsertResult
+from prompt_trainer.targets import LocalSource, load_prompt_set
+
+if TYPE_CHECKING:
+    from prompt_trainer.github import GitHubClient
+
+Log = Callable[[str], None]
+#: Wraps an iterable to show progress (tqdm in the CLI; identity in tests).
+Progress = Callable[[list[int]], Iterable[int]]
+
+
+@dataclass
+class CollectOutcome:
+    samples: list[Sample] = field(default_factory=list)
+    not_agent: list[str] = field(default_factory=list)
+    added: int = 0
+    replaced: int = 0
+    total: int = 0
+
+    def record(self, result: UpsertResult) -> None:
+        self.added += result.added
+        self.replaced += result.replaced
+        self.total = result.total
+
+
+def collect_local(directory: Path, *, settings: Settings, store: SampleStore) -> CollectOutcome:
+    """Every sample of a local evidence directory, attributed to the checkout's prompts."""
+    versions = {
+        t.name: load_prompt_set(t, LocalSource(settings.root), required=False).version
+        for t in settings.config.targets
+    }
+    outcome = CollectOutcome()
+    for sample in collect_directory(directory, settings=settings, versions=versions):
+        outcome.samples.append(sample)
+        outcome.record(store.upsert([sample]))
+    return outcome
+
+
+def collect_pulls(
+    client: GitHubClient,
+    numbers: list[int] | None,
+    *,
+    since: datetime | None,
+    settings: Settings,
+    store: SampleStore,
+    log: Log,
+    progress: Progress,
+) -> CollectOutcome:
+    """The agent PRs among ``numbers`` (or among those closed since ``since``), one by one."""
+    outcome = CollectOutcome()
+    if numbers is None:
+        closed = client.closed_pulls_since(since) if since else []
+        agent = [p for p in closed if is_agent_pull(p, settings.config.agent)]
+        outcome.not_agent = [f"#{p.number} by {p.author}" for p in closed if p not in agent]
+        numbers = [p.number for p in agent if p.number is not None]
+        if since is not None:
+            log(f"collect: {len(numbers)} agent PR(s) closed since {since:%Y-%m-%d}")
+    repository = client.info().full_name
+    for number in progress(numbers):
+        pull = client.pull(number)
+        if not is_agent_pull(pull, settings.config.agent):
+            outcome.not_agent.append(f"#{number} by {pull.author}")
+            continue
+        sample = collect_pull(client, number, settings=settings, repository=repository)
+        outcome.samples.append(sample)
+        outcome.record(store.upsert([sample]))
+        log(f"collect: {sample.id}: stored")
+    return outcome
+
+
+def closing_table(outcome: CollectOutcome) -> str:
+    """What was collected per sample, then every skipped piece of evidence and why."""
+    lines = [
+        "| sample | tests | passed | failed | errors | skipped | flaky | traces | comments "
+        "| skipped evidence |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for sample in outcome.samples:
+        counts = {k: 0 for k in ("tests", "passed", "failed", "errors", "skipped", "flaky")}
+        for run in sample.test_runs:
+            for key, value in run.counts().items():
+                counts[key] += value
+        lines.append(
+            f"| {sample.id} | "
+            + " | ".join(str(counts[k]) for k in counts)
+            + f" | {len(sample.traces)} | {len(sample.feedback)} | {len(sample.skipped)} |"
+        )
+    skipped = [(s.id, sk) for s in outcome.samples for sk in s.skipped]
+    if skipped:
+        lines += ["", "Skipped evidence:"]
+        lines += [f"- {sample_id}: {sk.source}: {sk.reason}" for sample_id, sk in skipped]
+    if outcome.not_agent:
+        lines += ["", "Not agent PRs (see `agent:` in the config): " + ", ".join(outcome.not_agent)]
+    lines += [
+        "",
+        f"Store: {outcome.added} added, {outcome.replaced} replaced, {outcome.total} in total.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""``prompt-trainer collect``: --pr, --since and --local, stored per sample, idempotent, with a
+closing table of what was collected and what was skipped."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from prompt_trainer.cli import main
+from tests.servers.github import FakeGitHub, Pull
+from tests.test_pipeline import arrange
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
+
+
+@pytest.fixture
+def env(github: FakeGitHub) -> dict[str, str]:
+    return {
+        "GITHUB_TOKEN": github.token,
+        "GITHUB_API_URL": github.api_url,
+        "GITHUB_REPOSITORY": github.full_name,
+    }
+
+
+def stored(root: Path) -> list[dict[str, object]]:
+    path = root / ".prompt-trainer" / "samples.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_collect_pr_twice_stores_one_sample(
+    github: FakeGitHub,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    arrange(github)
+    monkeypatch.chdir(checkout)
+    assert main(["collect", "--pr", "7"], env=env) == 0
+    assert main(["collect", "--pr", "7"], env=env) == 0
+    out = capsys.readouterr().out
+    assert "| octo-org/agent-repo#7 |" in out
+    assert "Store: 0 added, 1 replaced, 1 in total." in out
+    samples = stored(checkout)
+    assert [s["id"] for s in samples] == ["octo-org/agent-repo#7"]
+    assert not any(req.method != "GET" for req, _, _ in github.exchanges)  # collect never writes
+
+
+def test_collect_since_takes_closed_agent_prs_only(
+    github: FakeGitHub,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    arrange(github)
+    base = github.pulls[7].base_sha
+    github.add_pull(
+        Pull(
+            number=8,
+            title="Human PR",
+            head_ref="human",
+            head_sha=base,
+            base_ref="main",
+            base_sha=base,
+            state="closed",
+            merged=False,
+            author="someone-else",
+        )
+    )
+    github.add_pull(
+        Pull(
+            number=9,
+            title="Still open",
+            head_ref="open",
+            head_sha=base,
+            base_ref="main",
+            base_sha=base,
+            state="open",
+        )
+    )
+    monkeypatch.chdir(checkout)
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    captured = capsys.readouterr()
+    assert "1 agent PR(s) closed since 2020-01-01" in captured.err
+    assert "#8 by someone-else" in captured.out
+    assert [s["id"] for s in stored(checkout)] == ["octo-org/agent-repo#7"]
+
+
+def test_collect_local_prints_the_table_with_skipped_reasons(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
+    (root / "evidence" / "pr-102" / "broken.xml").write_text("<testsuite><testcase")
+    monkeypatch.chdir(root)
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    out = capsys.readouterr().out
+    assert "| local:pr-101 | 6 |" in out and "| local:pr-102 |" in out
+    assert "pr-102/broken.xml: malformed XML" in out
+    assert len(stored(root)) == 2
+
+
+def test_collect_needs_a_source(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["collect"], env={})
+    assert exit_info.value.code == 2
+    assert "one of the arguments --pr --since --local is required" in capsys.readouterr().err
+
+
+def test_collect_rejects_a_bad_date(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["collect", "--since", "last week"], env={})
+    assert "is not a date like 2026-01-31" in capsys.readouterr().err
