@@ -316,7 +316,7 @@ def test_openhands_error_observation(tmp_path: Path) -> None:
 def test_long_traces_keep_a_bounded_selection_of_steps(tmp_path: Path) -> None:
     records: list[Any] = []
     for i in range(2_000):
-        tool_use = {
+        tool_use: dict[str, object] = {
             "type": "tool_use",
             "id": f"t{i}",
             "name": "Bash",
