@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path(DEFAULT_CONFIG_PATH),
+        help=f"configuration file (default: {DEFAULT_CONFIG_PATH})",
+    )
+
+
 def add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run_parser = commands.add_parser(
         "run",
@@ -87,12 +96,7 @@ def add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         metavar="DIR",
         help="learn from JUnit, trace and reviews files in DIR (no GitHub)",
     )
-    run_parser.add_argument(
-        "--config",
-        type=Path,
-        default=Path(DEFAULT_CONFIG_PATH),
-        help=f"configuration file (default: {DEFAULT_CONFIG_PATH})",
-    )
+    add_config_option(run_parser)
     run_parser.add_argument("--model", help="LiteLLM model id, e.g. openai/gpt-4.1")
     run_parser.add_argument("--api-base", metavar="URL", help="OpenAI-compatible endpoint")
     run_parser.add_argument(
@@ -133,12 +137,7 @@ def add_collect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument(
         "--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)"
     )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=Path(DEFAULT_CONFIG_PATH),
-        help=f"configuration file (default: {DEFAULT_CONFIG_PATH})",
-    )
+    add_config_option(parser)
     parser.set_defaults(handler=cmd_collect)
 
 

@@ -68,19 +68,22 @@ def collect_pulls(
 ) -> CollectOutcome:
     """The agent PRs among ``numbers`` (or among those closed since ``since``), one by one."""
     outcome = CollectOutcome()
+    checked = False  # pulls listed by --since are already known to be the agent's
     if numbers is None:
         closed = client.closed_pulls_since(since) if since else []
         agent = [p for p in closed if is_agent_pull(p, settings.config.agent)]
         outcome.not_agent = [f"#{p.number} by {p.author}" for p in closed if p not in agent]
         numbers = [p.number for p in agent if p.number is not None]
+        checked = True
         if since is not None:
             log(f"collect: {len(numbers)} agent PR(s) closed since {since:%Y-%m-%d}")
     repository = client.info().full_name
     for number in progress(numbers):
-        pull = client.pull(number)
-        if not is_agent_pull(pull, settings.config.agent):
-            outcome.not_agent.append(f"#{number} by {pull.author}")
-            continue
+        if not checked:
+            pull = client.pull(number)
+            if not is_agent_pull(pull, settings.config.agent):
+                outcome.not_agent.append(f"#{number} by {pull.author}")
+                continue
         sample = collect_pull(client, number, settings=settings, repository=repository)
         outcome.samples.append(sample)
         outcome.record(store.upsert([sample]))

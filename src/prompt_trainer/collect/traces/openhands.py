@@ -108,9 +108,7 @@ class _State:
         text = str(event.get("message") or args.get("content") or args.get("thought") or "")
         if action == "message":
             # Old flat histories have no ``source``: the opening message is the user's.
-            agent = source == "agent" or (
-                source is None and (self.turns > 0 or builder_has_steps(builder))
-            )
+            agent = source == "agent" or (source is None and builder.steps_seen > 0)
             if agent:
                 self.turns += 1
             builder.step("assistant" if agent else "user", text)
@@ -146,10 +144,6 @@ class _State:
         builder.cost_usd = self.metrics_cost if self.metrics_cost is not None else self.event_cost
         builder.turns = self.turns or None
         return builder.build(source=source)
-
-
-def builder_has_steps(builder: TraceBuilder) -> bool:
-    return builder.steps_seen > 0
 
 
 def _str(value: Any) -> str | None:
