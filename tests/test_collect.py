@@ -46,7 +46,11 @@ def test_collect_pr_twice_stores_one_sample(
     assert "Store: 0 added, 1 replaced, 1 in total." in out
     samples = stored(checkout)
     assert [s["id"] for s in samples] == ["octo-org/agent-repo#7"]
-    assert not any(req.method != "GET" for req, _, _ in github.exchanges)  # collect never writes
+    # The only writes are the ledger's commits on the data branch.
+    writes = [r.path.split("/git/")[-1] for r, _, _ in github.exchanges if r.method != "GET"]
+    assert writes and {w.split("/")[0] for w in writes} <= {"blobs", "trees", "commits", "refs"}
+    ledger = github.files_at("prompt-trainer-data")[".prompt-trainer/samples.jsonl"]
+    assert [json.loads(line)["id"] for line in ledger.splitlines()] == ["octo-org/agent-repo#7"]
 
 
 def test_collect_since_takes_closed_agent_prs_only(

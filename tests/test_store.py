@@ -35,3 +35,18 @@ def test_lines_it_cannot_read_are_kept(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     assert lines[:2] == ['{"id": "future", "new_field": 1}', "not json"] and len(lines) == 3
     assert [s.id for s in store.load()] == ["a"]
+
+
+def test_new_samples_are_appended_after_a_torn_last_line(tmp_path: Path) -> None:
+    """An interrupted append leaves a line without its newline: the next append starts a fresh
+    line, so the torn one stays on its own (kept verbatim, never glued to a sample)."""
+    path = tmp_path / "s.jsonl"
+    store = SampleStore(path)
+    store.upsert([sample("a", "x")])
+    with path.open("a") as handle:
+        handle.write('{"id": "b", "pu')
+    store = SampleStore(path)
+    result = store.upsert([sample("c", "y")])
+    assert (result.added, result.replaced) == (1, 0)
+    assert [s.id for s in store.load()] == ["a", "c"]
+    assert path.read_text().splitlines()[1] == '{"id": "b", "pu'

@@ -96,6 +96,7 @@ def add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         metavar="DIR",
         help="learn from JUnit, trace and reviews files in DIR (no GitHub)",
     )
+    add_evidence_option(run_parser)
     add_config_option(run_parser)
     run_parser.add_argument("--model", help="LiteLLM model id, e.g. openai/gpt-4.1")
     run_parser.add_argument("--api-base", metavar="URL", help="OpenAI-compatible endpoint")
@@ -137,8 +138,26 @@ def add_collect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument(
         "--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)"
     )
+    add_evidence_option(parser)
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing to GitHub: the data branch is read but not written",
+    )
     add_config_option(parser)
     parser.set_defaults(handler=cmd_collect)
+
+
+def add_evidence_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--evidence",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a JUnit report, trace, or directory of them produced by this job (not uploaded "
+        "as an artifact); added to the sample of the single --pr (repeatable)",
+    )
 
 
 def _date(text: str) -> datetime:
@@ -156,14 +175,21 @@ def cmd_collect(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         collect_local,
         collect_pulls,
     )
-    from prompt_trainer.pipeline import RunOptions, connect  # noqa: PLC0415
+    from prompt_trainer.pipeline import RunOptions, connect, sync_store  # noqa: PLC0415
     from prompt_trainer.store import SampleStore  # noqa: PLC0415
 
+    if args.evidence and (args.pr is None or len(args.pr) != 1):
+        raise ConfigError(
+            "--evidence belongs to one pull request", fix="pass it with exactly one --pr N"
+        )
     store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
     if args.local is not None:
         outcome = collect_local(args.local, settings=settings, store=store)
-    else:
-        client = connect(settings, RunOptions(repo=args.repo))
+        print(closing_table(outcome))
+        return 0
+    client = connect(settings, RunOptions(repo=args.repo))
+    failed = True
+    try:
         outcome = collect_pulls(
             client,
             args.pr,
@@ -172,7 +198,18 @@ def cmd_collect(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             store=store,
             log=progress,
             progress=_progress_bar,
+            local_paths=tuple(args.evidence),
         )
+        failed = False
+    finally:
+        # Samples stored before a failure reach the data branch too; a sync failure then must
+        # not hide the error that stopped the collection.
+        try:
+            sync_store(store, client, settings, push=not args.dry_run, log=progress)
+        except PromptTrainerError as exc:
+            if not failed:
+                raise
+            progress(f"store: the data branch was not updated: {exc.diagnostics()}")
     print(closing_table(outcome))
     return 0
 
@@ -188,6 +225,11 @@ def _progress_bar(numbers: list[int]) -> Iterable[int]:
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.local is not None and args.pr is not None:
         raise ConfigError("--pr and --local exclude each other", fix="pass only one of them")
+    if args.local is not None and args.evidence:
+        raise ConfigError(
+            "--evidence adds files to a GitHub PR's sample",
+            fix="with --local, put the files in the directory instead",
+        )
     settings = Settings.load(args.config, env)
     pr = args.pr
     if args.local is None and pr is None:
@@ -207,6 +249,7 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         dry_run=args.dry_run,
         model=args.model,
         api_base=args.api_base,
+        evidence=tuple(args.evidence),
     )
     outcome = run(settings, options, log=progress)
     report(outcome, dry_run=args.dry_run)

@@ -183,8 +183,21 @@ class Trace(Record):
     bad_lines: int = 0
 
 
+class CommitInfo(Record):
+    """One commit of a pull request, and whether the agent's side or a human pushed it."""
+
+    sha: str
+    author: str = ""
+    date: datetime | None = None
+    by_agent: bool = True
+
+
 class PullRequestInfo(Record):
-    """What a sample needs to know about the agent's pull request."""
+    """What a sample needs to know about the agent's pull request.
+
+    ``commits`` is empty when they were not read (local evidence); ``rework`` is then empty too,
+    and the measurement stage treats rework as unknown rather than absent.
+    """
 
     number: int | None = None
     title: str = ""
@@ -197,6 +210,17 @@ class PullRequestInfo(Record):
     created_at: datetime | None = None
     closed_at: datetime | None = None
     merged_at: datetime | None = None
+    commits: tuple[CommitInfo, ...] = ()
+    #: Conclusion of CI on the agent's first pushed commit: success, failure, or None (unknown).
+    first_push_ci: str | None = None
+
+    @property
+    def rework(self) -> tuple[CommitInfo, ...]:
+        """Commits humans pushed after the agent's first commit."""
+        first = next((n for n, c in enumerate(self.commits) if c.by_agent), None)
+        if first is None:
+            return ()
+        return tuple(c for c in self.commits[first + 1 :] if not c.by_agent)
 
 
 class ArtifactRef(Record):
@@ -205,6 +229,7 @@ class ArtifactRef(Record):
     id: int
     name: str
     run_id: int
+    run_attempts: int = 1
     size_bytes: int = 0
     expired: bool = False
     download_url: str

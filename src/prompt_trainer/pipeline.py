@@ -17,7 +17,7 @@ from prompt_trainer.errors import ConfigError
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.models import Candidate, PromptSet, Sample, Skipped
 from prompt_trainer.settings import LLMSettings, Settings
-from prompt_trainer.store import SampleStore
+from prompt_trainer.store import SampleStore, sync_with_branch
 from prompt_trainer.targets import LocalSource, load_prompt_set
 
 Log = Callable[[str], None]
@@ -33,6 +33,7 @@ class RunOptions:
     dry_run: bool = False
     model: str | None = None
     api_base: str | None = None
+    evidence: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -61,10 +62,11 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
     if not outcome.samples:
         outcome.message = "nothing to train: no samples were collected"
         return outcome
-    stored = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl").upsert(
-        outcome.samples
-    )
+    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
+    stored = store.upsert(outcome.samples)
     log(f"store: {stored.added} added, {stored.replaced} replaced, {stored.total} in the ledger")
+    if client is not None:
+        sync_store(store, client, settings, push=not options.dry_run, log=log)
     llm = settings.llm(model=options.model, api_base=options.api_base)
     if not llm.available:
         outcome.message = (
@@ -96,6 +98,21 @@ def connect(settings: Settings, options: RunOptions) -> GitHubClient:
     )
 
 
+def sync_store(
+    store: SampleStore, client: GitHubClient, settings: Settings, *, push: bool, log: Log
+) -> None:
+    """Merge the data branch's ledger into the local one and (unless ``push`` is off) write the
+    union back; nothing happens when ``store.branch`` is null."""
+    branch = settings.config.store.branch
+    if not branch:
+        return
+    result = sync_with_branch(store, client, branch, push=push)
+    wrote = f"wrote {result.commit[:12]}" if result.commit else "nothing to write"
+    if not push:
+        wrote = "not written (dry run)"
+    log(f"store: data branch {branch}: {result.pulled} sample(s) taken, {wrote}")
+
+
 def collect(
     settings: Settings,
     options: RunOptions,
@@ -115,7 +132,13 @@ def collect(
             log(f"#{options.pr} by {pull.author} is not an agent PR (see agent: in the config)")
             return []
         samples = [
-            collect_pull(client, options.pr, settings=settings, repository=client.info().full_name)
+            collect_pull(
+                client,
+                options.pr,
+                settings=settings,
+                repository=client.info().full_name,
+                local_paths=options.evidence,
+            )
         ]
     for sample in samples:
         tests = sum(r.tests for r in sample.test_runs)

@@ -105,6 +105,23 @@ class Limits(Section):
     max_text_chars: int = Field(default=2_000, gt=0, description="Per message/excerpt cap.")
 
 
+class StoreOptions(Section):
+    """Where collected evidence is kept between workflow runs."""
+
+    branch: str | None = Field(
+        default="prompt-trainer-data",
+        description="Data branch holding .prompt-trainer/samples.jsonl, written through the Git "
+        "Data API so evidence outlives artifact retention; null keeps the ledger local only.",
+    )
+
+    @field_validator("branch")
+    @classmethod
+    def _branch_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9._/-]+", value):
+            raise ValueError("must be a branch name (letters, digits, '.', '_', '-', '/')")
+        return value
+
+
 class ConfigFile(Section):
     """The whole ``.github/prompt-trainer.yml``."""
 
@@ -116,6 +133,7 @@ class ConfigFile(Section):
     pull_request: PullRequestOptions = PullRequestOptions()
     reviews: ReviewOptions = ReviewOptions()
     limits: Limits = Limits()
+    store: StoreOptions = StoreOptions()
 
     @field_validator("targets")
     @classmethod

@@ -1,23 +1,37 @@
-"""Store stage: the JSONL ledger of samples under ``.prompt-trainer/``.
+"""Store stage: the JSONL ledger of samples under ``.prompt-trainer/``, and its copy on the data
+branch.
 
 One JSON object per line, one line per sample id. Writing the same PR again replaces its line
-(never duplicates it); the file is rewritten through a temporary file and an atomic rename, so an
-interrupted run leaves the previous ledger intact. Lines that no longer validate (e.g. written by
-a newer version) are kept verbatim and reported, never dropped.
+(never duplicates it). New samples are appended (a backfill of n PRs writes each line once);
+replacing one rewrites the file through a temporary file and an atomic rename, so an interrupted
+run leaves the previous ledger intact. Lines that no longer validate (e.g. written by a newer
+version) are kept verbatim, never dropped.
+
+The ledger outlives the runner on a data branch (default ``prompt-trainer-data``), read and
+written through the Git Data API (``BranchFiles``, implemented by the GitHub client). The branch
+holds only the ledger, in its own history. ``sync_with_branch`` merges the branch's samples into
+the local file and writes the union back as one commit that fast-forwards the branch; when another
+run moved the branch in between, it reads again, merges again and retries, so concurrent runs
+never lose each other's samples. When both sides hold a sample, the one collected last wins.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import ValidationError
 
+from prompt_trainer.errors import GitHubError
 from prompt_trainer.models import Sample
 
 DEFAULT_STORE = Path(".prompt-trainer") / "samples.jsonl"
+BRANCH_PATH = DEFAULT_STORE.as_posix()
+SYNC_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -27,20 +41,53 @@ class UpsertResult:
     total: int
 
 
+@dataclass(frozen=True)
+class SyncResult:
+    """What a sync did: samples taken from the branch, and whether a commit was written."""
+
+    branch: str
+    pulled: int
+    pushed: bool
+    total: int
+    commit: str | None = None
+
+
+class BranchFiles(Protocol):
+    """Reads and writes one file on a branch (the GitHub client, or a test double on disk)."""
+
+    def read_branch_file(self, branch: str, path: str) -> tuple[str | None, str | None]:
+        """(the file's text or None, the branch head or None when the branch does not exist)."""
+        ...
+
+    def write_branch_file(
+        self, branch: str, path: str, text: str, *, parent: str | None, message: str
+    ) -> str | None:
+        """Commit ``text`` on top of ``parent`` and fast-forward ``branch`` (creating it when
+        ``parent`` is None); the new commit, or None when the branch moved meanwhile."""
+        ...
+
+
 class SampleStore:
     """A JSONL file of samples keyed by ``Sample.id``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._ids: set[str] | None = None  # ids in the file, while this object alone wrote it
+        self._unkeyed = 0
 
     def load(self) -> list[Sample]:
         """Every sample that validates, in file order."""
-        return [s for s in (self._parse(line) for line in self._lines()) if s is not None]
+        return [s for s in (self._parse(line) for line in self.lines()) if s is not None]
 
     def upsert(self, samples: list[Sample]) -> UpsertResult:
         """Add new samples and replace those whose id is already stored."""
-        lines = self._lines()
-        index = {self._id(line): n for n, line in enumerate(lines)}
+        ids = self._known_ids()
+        if not any(s.id in ids for s in samples) and len({s.id for s in samples}) == len(samples):
+            self._append([s.model_dump_json() for s in samples])
+            ids.update(s.id for s in samples)
+            return UpsertResult(added=len(samples), replaced=0, total=len(ids) + self._unkeyed)
+        lines = self.lines()
+        index = {line_id(line): n for n, line in enumerate(lines)}
         added = replaced = 0
         for sample in samples:
             line = sample.model_dump_json()
@@ -51,22 +98,38 @@ class SampleStore:
                 index[sample.id] = len(lines)
                 lines.append(line)
                 added += 1
-        self._write(lines)
+        self.write_lines(lines)
         return UpsertResult(added=added, replaced=replaced, total=len(lines))
 
-    def _lines(self) -> list[str]:
+    def lines(self) -> list[str]:
+        """The non-empty lines of the file, as stored."""
         if not self.path.exists():
             return []
         text = self.path.read_text(encoding="utf-8")
         return [line for line in text.splitlines() if line.strip()]
 
-    @staticmethod
-    def _id(line: str) -> str | None:
-        try:
-            data = json.loads(line)
-        except ValueError:
-            return None
-        return data.get("id") if isinstance(data, dict) else None
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """Replace the file atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        os.replace(tmp, self.path)
+        self._ids = None
+
+    def _known_ids(self) -> set[str]:
+        if self._ids is None:
+            lines = self.lines()
+            self._ids = {i for i in (line_id(line) for line in lines) if i is not None}
+            self._unkeyed = len(lines) - len(self._ids)
+        return self._ids
+
+    def _append(self, lines: list[str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("ab") as handle:
+            # An interrupted earlier append may have left a last line without its newline.
+            if handle.tell() and not _ends_with_newline(self.path):
+                handle.write(b"\n")
+            handle.write("".join(f"{line}\n" for line in lines).encode("utf-8"))
 
     @staticmethod
     def _parse(line: str) -> Sample | None:
@@ -75,8 +138,82 @@ class SampleStore:
         except ValidationError:
             return None
 
-    def _write(self, lines: list[str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-        os.replace(tmp, self.path)
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def line_id(line: str) -> str | None:
+    """The ``id`` of a ledger line, or None for a line that is not a JSON object with one."""
+    data = _json(line)
+    value = data.get("id") if data else None
+    return value if isinstance(value, str) else None
+
+
+def _json(line: str) -> dict[str, object] | None:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def merge_lines(local: list[str], remote: list[str]) -> tuple[list[str], int]:
+    """The union of two ledgers: local order first, then samples only the remote has. For an id
+    on both sides the later ``collected_at`` wins (local on a tie). Returns the merged lines and
+    how many came from the remote."""
+    merged = list(local)
+    index = {line_id(line): n for n, line in enumerate(merged)}
+    verbatim = set(local)
+    taken = 0
+    for line in remote:
+        key = line_id(line)
+        if key is None:
+            if line not in verbatim:
+                merged.append(line)
+                verbatim.add(line)
+            continue
+        if key not in index:
+            index[key] = len(merged)
+            merged.append(line)
+            taken += 1
+        elif _collected_at(line) > _collected_at(merged[index[key]]):
+            merged[index[key]] = line
+            taken += 1
+    return merged, taken
+
+
+def _collected_at(line: str) -> str:
+    """ISO timestamps in UTC (as pydantic writes them) compare correctly as strings."""
+    data = _json(line)
+    value = data.get("collected_at") if data else None
+    return value if isinstance(value, str) else ""
+
+
+def sync_with_branch(
+    store: SampleStore, files: BranchFiles, branch: str, *, push: bool = True
+) -> SyncResult:
+    """Merge the branch's ledger into the local one and, with ``push``, write the union back."""
+    for _ in range(SYNC_ATTEMPTS):
+        remote_text, head = files.read_branch_file(branch, BRANCH_PATH)
+        remote = [line for line in (remote_text or "").splitlines() if line.strip()]
+        merged, pulled = merge_lines(store.lines(), remote)
+        if pulled:
+            store.write_lines(merged)
+        if not push or merged == remote:
+            return SyncResult(branch=branch, pulled=pulled, pushed=False, total=len(merged))
+        text = "".join(f"{line}\n" for line in merged)
+        message = f"prompt-trainer: store {len(merged)} sample(s)"
+        commit = files.write_branch_file(branch, BRANCH_PATH, text, parent=head, message=message)
+        if commit is not None:
+            return SyncResult(
+                branch=branch, pulled=pulled, pushed=True, total=len(merged), commit=commit
+            )
+    raise GitHubError(
+        f"the data branch {branch} kept moving while this run wrote to it "
+        f"({SYNC_ATTEMPTS} attempts)",
+        fix="another prompt-trainer run is writing; give the workflow a concurrency group "
+        "and run again (the local ledger under .prompt-trainer/ is intact)",
+    )

@@ -116,6 +116,9 @@ class Pull:
     reviews: list[Json] = field(default_factory=list)
     review_comments: list[Json] = field(default_factory=list)
     issue_comments: list[Json] = field(default_factory=list)
+    #: (sha, GitHub login or None, git author name), oldest first; empty means one commit, the
+    #: head, by the PR's author.
+    commits: list[tuple[str, str | None, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -138,6 +141,10 @@ class FakeGitHub:
         self.refs: dict[str, str] = {}
         self.pulls: dict[int, Pull] = {}
         self.runs: list[tuple[int, str, list[Artifact]]] = []
+        self.run_meta: dict[int, tuple[str, int]] = {}  # run id -> (conclusion, attempts)
+        #: Files larger than this are served by the contents API without content, as GitHub
+        #: does above 1 MB; clients must then read the blob.
+        self.contents_inline_limit = 1024 * 1024
         self.requests: list[Request] = []
         self.storage_requests: list[Request] = []
         self.exchanges: list[tuple[Request, int, Json]] = []
@@ -196,13 +203,34 @@ class FakeGitHub:
         tree = self.trees[self.commits[sha]["tree"]]
         return {path: self.blobs[blob].decode() for path, blob in tree.items()}
 
+    def descends(self, sha: str, ancestor: str) -> bool:
+        """Whether ``ancestor`` is ``sha`` or one of its ancestors."""
+        todo, seen = [sha], set()
+        while todo:
+            current = todo.pop()
+            if current == ancestor:
+                return True
+            if current in seen or current not in self.commits:
+                continue
+            seen.add(current)
+            todo += self.commits[current]["parents"]
+        return False
+
     def add_pull(self, pull: Pull) -> Pull:
         self.pulls[pull.number] = pull
         return pull
 
-    def add_run(self, head_sha: str, artifacts: list[Artifact]) -> int:
+    def add_run(
+        self,
+        head_sha: str,
+        artifacts: list[Artifact],
+        *,
+        conclusion: str = "failure",
+        attempts: int = 1,
+    ) -> int:
         run_id = self.next_id()
         self.runs.append((run_id, head_sha, artifacts))
+        self.run_meta[run_id] = (conclusion, attempts)
         return run_id
 
     def _blob(self, data: bytes) -> str:
@@ -385,6 +413,29 @@ class FakeGitHub:
             },
         }
 
+    def pull_commit_json(self, sha: str, login: str | None, name: str) -> Json:
+        """One item of ``GET /pulls/{n}/commits`` (GitHub's ``commit`` schema)."""
+        person = {"name": name, "email": f"{name}@example.com", "date": NOW}
+        account = self.user(login) if login else None
+        return {
+            "url": f"{self.repo_url}/commits/{sha}",
+            "sha": sha,
+            "node_id": "C_x",
+            "html_url": f"https://github.com/{self.full_name}/commit/{sha}",
+            "comments_url": f"{self.repo_url}/commits/{sha}/comments",
+            "commit": {
+                "url": f"{self.repo_url}/git/commits/{sha}",
+                "author": person,
+                "committer": person,
+                "message": "work",
+                "comment_count": 0,
+                "tree": {"sha": "0" * 40, "url": f"{self.repo_url}/git/trees/{'0' * 40}"},
+            },
+            "author": account,
+            "committer": account,
+            "parents": [],
+        }
+
     def artifact_json(self, artifact: Artifact, run_id: int, head_sha: str) -> Json:
         url = f"{self.repo_url}/actions/artifacts/{artifact.id}"
         return {
@@ -420,7 +471,7 @@ class FakeGitHub:
             "run_number": 1,
             "event": "pull_request",
             "status": "completed",
-            "conclusion": "failure",
+            "conclusion": self.run_meta.get(run_id, ("failure", 1))[0],
             "workflow_id": 1,
             "url": url,
             "html_url": f"https://github.com/{self.full_name}/actions/runs/{run_id}",
@@ -434,7 +485,7 @@ class FakeGitHub:
             "head_commit": None,
             "repository": self.repo_json(),
             "head_repository": self.repo_json(),
-            "run_attempt": 1,
+            "run_attempt": self.run_meta.get(run_id, ("failure", 1))[1],
             "pull_requests": [],
             "created_at": NOW,
             "updated_at": NOW,
@@ -482,6 +533,8 @@ class FakeGitHub:
                 lambda r, n: self._pull(int(n), lambda p: p.issue_comments),
             ),
             ("POST", r"/issues/(\d+)/labels", self._add_labels),
+            ("GET", r"/pulls/(\d+)/commits", self._list_commits),
+            ("GET", r"/git/blobs/(\w+)", self._get_blob),
             ("GET", r"/actions/runs", self._list_runs),
             ("GET", r"/actions/runs/(\d+)/artifacts", self._list_artifacts),
             ("GET", r"/actions/artifacts/(\d+)/zip", self._download),
@@ -576,6 +629,30 @@ class FakeGitHub:
                 pull.labels.append(name)
         return 200, [self.label(n) for n in pull.labels], {}
 
+    def _list_commits(self, req: Request, number: str) -> tuple[int, Json, dict[str, str]]:
+        pull = self.pulls.get(int(number))
+        if pull is None:
+            return 404, {"message": "Not Found"}, {}
+        commits = pull.commits or [(pull.head_sha, pull.author, pull.author)]
+        return 200, [self.pull_commit_json(*c) for c in commits], {}
+
+    def _get_blob(self, req: Request, sha: str) -> tuple[int, Json, dict[str, str]]:
+        if sha not in self.blobs:
+            return 404, {"message": "Not Found"}, {}
+        data = self.blobs[sha]
+        return (
+            200,
+            {
+                "sha": sha,
+                "node_id": "B_x",
+                "url": f"{self.repo_url}/git/blobs/{sha}",
+                "size": len(data),
+                "encoding": "base64",
+                "content": base64.b64encode(data).decode(),
+            },
+            {},
+        )
+
     def _list_runs(self, req: Request) -> tuple[int, Json, dict[str, str]]:
         head = req.query.get("head_sha", [None])[0]
         runs = [self.run_json(i, s) for i, s, _ in self.runs if head in (None, s)]
@@ -632,7 +709,10 @@ class FakeGitHub:
             "download_url": None,
             "_links": {"self": url, "git": None, "html": None},
         }
-        if with_content:
+        if with_content and len(self.blobs[blob]) > self.contents_inline_limit:
+            data["encoding"] = "none"
+            data["content"] = ""
+        elif with_content:
             data["encoding"] = "base64"
             data["content"] = base64.b64encode(self.blobs[blob]).decode()
         return data
@@ -645,6 +725,8 @@ class FakeGitHub:
         ref = unquote(ref)
         if ref not in self.refs:
             return 422, {"message": "Reference does not exist"}, {}
+        if not req.body.get("force") and not self.descends(req.body["sha"], self.refs[ref]):
+            return 422, {"message": "Update is not a fast forward"}, {}
         self.refs[ref] = req.body["sha"]
         return 200, self.ref_json(ref), {}
 

@@ -65,8 +65,13 @@ def collect_pulls(
     store: SampleStore,
     log: Log,
     progress: Progress,
+    local_paths: tuple[Path, ...] = (),
 ) -> CollectOutcome:
-    """The agent PRs among ``numbers`` (or among those closed since ``since``), one by one."""
+    """The agent PRs among ``numbers`` (or among those closed since ``since``), one by one.
+
+    ``local_paths`` (files the current job produced) belong to a single PR: they are added to
+    the sample only when exactly one PR is collected.
+    """
     outcome = CollectOutcome()
     checked = False  # pulls listed by --since are already known to be the agent's
     if numbers is None:
@@ -84,7 +89,10 @@ def collect_pulls(
             if not is_agent_pull(pull, settings.config.agent):
                 outcome.not_agent.append(f"#{number} by {pull.author}")
                 continue
-        sample = collect_pull(client, number, settings=settings, repository=repository)
+        extra = local_paths if len(numbers) == 1 else ()
+        sample = collect_pull(
+            client, number, settings=settings, repository=repository, local_paths=extra
+        )
         outcome.samples.append(sample)
         outcome.record(store.upsert([sample]))
         log(f"collect: {sample.id}: stored")

@@ -68,6 +68,16 @@ def parse_trace_file(path: Path, *, source: str, limits: Limits) -> Trace | Skip
     )
 
 
+def parse_evidence_file(path: Path, *, source: str, limits: Limits) -> TestRun | Trace | Skipped:
+    """A file of unknown kind: ``*.xml`` as JUnit, other text suffixes as a trace."""
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
+        return parse_junit_file(path, source=source, limits=limits)
+    if suffix in TRACE_SUFFIXES:
+        return parse_trace_file(path, source=source, limits=limits)
+    return Skipped(source=source, reason="unknown file type")
+
+
 def is_reviews_file(path: Path) -> bool:
     return path.suffix == ".json" and path.name.startswith("reviews")
 

@@ -14,11 +14,23 @@ import tempfile
 from pathlib import Path
 
 from prompt_trainer.collect.artifacts import ZipLimits, extract_zip
-from prompt_trainer.collect.evidence import Evidence, parse_junit_file, parse_trace_file
+from prompt_trainer.collect.evidence import (
+    Evidence,
+    parse_evidence_file,
+    parse_junit_file,
+    parse_trace_file,
+)
 from prompt_trainer.collect.junit import flag_flaky_across_runs
 from prompt_trainer.collect.reviews import is_own, keep, suggestions
 from prompt_trainer.github import GitHubClient
-from prompt_trainer.models import ArtifactRef, Feedback, PullRequestInfo, Sample, Skipped
+from prompt_trainer.models import (
+    ArtifactRef,
+    Feedback,
+    PullRequestInfo,
+    Sample,
+    Skipped,
+    TestRun,
+)
 from prompt_trainer.redact import excerpt
 from prompt_trainer.settings import AgentRules, ArtifactGlobs, Settings
 from prompt_trainer.targets import load_prompt_set
@@ -53,10 +65,19 @@ def artifact_kind(name: str, globs: ArtifactGlobs) -> str | None:
 
 
 def collect_pull(
-    client: GitHubClient, number: int, *, settings: Settings, repository: str
+    client: GitHubClient,
+    number: int,
+    *,
+    settings: Settings,
+    repository: str,
+    local_paths: tuple[Path, ...] = (),
 ) -> Sample:
-    """Assemble the sample of PR ``number``."""
-    pull = client.pull(number)
+    """Assemble the sample of PR ``number``.
+
+    ``local_paths`` are files or directories the same workflow job produced (JUnit reports and
+    traces not uploaded as artifacts yet); they are parsed like extracted artifact files.
+    """
+    pull = with_commits(client, client.pull(number), settings.config.agent)
     config = settings.config
     feedback = [
         item
@@ -69,7 +90,8 @@ def collect_pull(
     evidence = Evidence()
     if pull.head_sha:
         _collect_artifacts(client, pull.head_sha, settings=settings, evidence=evidence)
-        evidence.test_runs = list(flag_flaky_across_runs(evidence.test_runs))
+    add_local_files(local_paths, settings=settings, evidence=evidence)
+    evidence.test_runs = list(flag_flaky_across_runs(evidence.test_runs))
     versions = {}
     if pull.base_sha:
         source = CommitSource(client, pull.base_sha)
@@ -77,6 +99,29 @@ def collect_pull(
             versions[target.name] = load_prompt_set(target, source, required=False).version
     evidence.feedback.extend(feedback)
     return evidence.to_sample(f"{repository}#{number}", pull=pull, versions=versions)
+
+
+def with_commits(client: GitHubClient, pull: PullRequestInfo, rules: AgentRules) -> PullRequestInfo:
+    """The PR with its commits (agent's or human rework) and the CI outcome of the agent's first
+    pushed commit."""
+    if pull.number is None:
+        return pull
+    commits = client.commits(pull.number, agent=(pull.author, *rules.authors))
+    first = next((c for c in commits if c.by_agent), None)
+    first_ci = client.ci_conclusion(first.sha) if first else None
+    return pull.model_copy(update={"commits": commits, "first_push_ci": first_ci})
+
+
+def add_local_files(paths: tuple[Path, ...], *, settings: Settings, evidence: Evidence) -> None:
+    """Parse local evidence files (``--evidence``): ``*.xml`` as JUnit, other text as traces."""
+    limits = settings.config.limits
+    for root in paths:
+        if not root.exists():
+            evidence.skipped.append(Skipped(source=str(root), reason="path does not exist"))
+            continue
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            evidence.add(parse_evidence_file(path, source=path.as_posix(), limits=limits))
 
 
 def _clean(item: Feedback, limit: int) -> Feedback:
@@ -142,7 +187,19 @@ def _collect_artifact(
         if kind == "junit" and path.suffix.lower() == ".xml":
             report = parse_junit_file(path, source=source, limits=limits)
             if not isinstance(report, Skipped):
-                report = report.model_copy(update={"run_id": ref.run_id})
+                report = _with_run(report, ref)
             evidence.add(report)
         elif kind == "traces":
             evidence.add(parse_trace_file(path, source=source, limits=limits))
+
+
+def _with_run(report: TestRun, ref: ArtifactRef) -> TestRun:
+    """Tie a report to its workflow run. Its attempt is known only when the run had one: the
+    API does not say which attempt of a re-run uploaded an artifact."""
+    if ref.run_attempts == 1:
+        return report.model_copy(update={"run_id": ref.run_id, "run_attempt": 1})
+    note = (
+        f"run {ref.run_id} had {ref.run_attempts} attempts; the API does not say which one "
+        "uploaded this report"
+    )
+    return report.model_copy(update={"run_id": ref.run_id, "notes": (*report.notes, note)})

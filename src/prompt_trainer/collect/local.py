@@ -13,12 +13,10 @@ import json
 from pathlib import Path
 
 from prompt_trainer.collect.evidence import (
-    TRACE_SUFFIXES,
     Evidence,
     is_reviews_file,
     load_reviews,
-    parse_junit_file,
-    parse_trace_file,
+    parse_evidence_file,
 )
 from prompt_trainer.collect.junit import flag_flaky_across_runs
 from prompt_trainer.collect.reviews import keep
@@ -67,12 +65,8 @@ def _sample(group: Path, root: Path, settings: Settings, versions: dict[str, str
             else:
                 include_bots = settings.config.reviews.include_bots
                 evidence.feedback.extend(f for f in loaded if keep(f, include_bots=include_bots))
-        elif path.suffix.lower() == ".xml":
-            evidence.add(parse_junit_file(path, source=source, limits=limits))
-        elif path.suffix.lower() in TRACE_SUFFIXES:
-            evidence.add(parse_trace_file(path, source=source, limits=limits))
         else:
-            evidence.skipped.append(Skipped(source=source, reason="unknown file type"))
+            evidence.add(parse_evidence_file(path, source=source, limits=limits))
     evidence.test_runs = list(flag_flaky_across_runs(evidence.test_runs))
     name = "." if group == root else group.relative_to(root).as_posix()
     return evidence.to_sample(f"local:{name}", pull=pull, versions=versions)

@@ -12,6 +12,7 @@ idempotent methods, with exponential backoff, a bounded number of times.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from urllib3.util.retry import Retry
 
 from prompt_trainer.errors import GitHubError
-from prompt_trainer.models import ArtifactRef, Feedback, PullRequestInfo, Skipped
+from prompt_trainer.models import ArtifactRef, CommitInfo, Feedback, PullRequestInfo, Skipped
 
 TIMEOUT_S = 30
 DOWNLOAD_CHUNK = 1024 * 1024
@@ -139,12 +140,45 @@ class GitHubClient:
             items += [_issue_comment(c, trusted) for c in pull.get_issue_comments()]
         return sorted(items, key=lambda f: (f.created_at or datetime.min.astimezone(), f.id))
 
+    def commits(self, number: int, *, agent: tuple[str, ...]) -> tuple[CommitInfo, ...]:
+        """The PR's commits, oldest first, each marked as the agent's side or a human's.
+
+        A commit is on the agent's side when its GitHub author is in ``agent`` (the PR author and
+        the configured agent logins) or is a bot; otherwise a human pushed it. Commits without a
+        linked GitHub account are judged by their git author name the same way.
+        """
+        with translate_errors(f"reading the commits of #{number}"):
+            listed = [_listed(c) for c in self._repo.get_pull(number).get_commits()]
+        return tuple(_commit_info(data, agent) for data in listed)
+
+    def ci_conclusion(self, sha: str) -> str | None:
+        """``failure`` if any completed workflow run of ``sha`` failed, ``success`` if all that
+        completed succeeded (or were skipped/neutral), None when none completed."""
+        with translate_errors(f"listing workflow runs of {sha[:12]}"):
+            conclusions = [
+                _listed(run).get("conclusion") for run in self._repo.get_workflow_runs(head_sha=sha)
+            ]
+        done = [c for c in conclusions if c and c != "cancelled"]
+        if not done:
+            return None
+        failed = any(c in ("failure", "timed_out", "startup_failure") for c in done)
+        return "failure" if failed else "success"
+
     def artifacts_for_commit(self, sha: str) -> list[ArtifactRef]:
-        """Artifacts of every workflow run (all attempts) whose head is ``sha``."""
+        """Artifacts of every workflow run whose head is ``sha``.
+
+        The API lists one entry per run, at its latest attempt, and an artifact belongs to the
+        run rather than to an attempt, so the artifacts uploaded by earlier attempts (re-runs)
+        are in the same list. ``run_attempts`` records how many attempts the run had.
+        """
         refs: list[ArtifactRef] = []
         with translate_errors(f"listing workflow runs of {sha[:12]}"):
             for run in self._repo.get_workflow_runs(head_sha=sha):
-                refs += [_artifact(a, run.id) for a in run.get_artifacts()]
+                attempts = _listed(run).get("run_attempt")
+                refs += [
+                    _artifact(a, run.id, attempts if isinstance(attempts, int) else 1)
+                    for a in run.get_artifacts()
+                ]
         return refs
 
     def download_artifact(self, ref: ArtifactRef, dest: Path, *, max_bytes: int) -> Path | Skipped:
@@ -198,7 +232,14 @@ class GitHubClient:
                 raise
         if isinstance(content, list) or content.type != "file":
             return None
+        if content.encoding == "none":  # over 1 MB: the contents API omits it; read the blob
+            return self._blob_text(content.sha)
         return content.decoded_content.decode("utf-8", errors="replace")
+
+    def _blob_text(self, sha: str) -> str:
+        with translate_errors(f"reading blob {sha[:12]}"):
+            blob = self._repo.get_git_blob(sha)
+        return base64.b64decode(blob.content).decode("utf-8", errors="replace")
 
     def list_files(self, directory: str, *, ref: str) -> list[str]:
         """Paths of the files directly inside ``directory`` at ``ref`` (empty if none)."""
@@ -211,6 +252,57 @@ class GitHubClient:
                 raise
         items = content if isinstance(content, list) else [content]
         return sorted(item.path for item in items if item.type == "file")
+
+    # -- the data branch (``store.BranchFiles``) ---------------------------------------------
+
+    def read_branch_file(self, branch: str, path: str) -> tuple[str | None, str | None]:
+        """(the text of ``path`` on ``branch`` or None, the branch head or None)."""
+        with translate_errors(f"reading the data branch {branch}"):
+            try:
+                head = self._repo.get_git_ref(f"heads/{branch}").object.sha
+            except GithubException as exc:
+                if exc.status == 404:
+                    return None, None
+                raise
+        return self.read_text(path, ref=head), head
+
+    def write_branch_file(
+        self, branch: str, path: str, text: str, *, parent: str | None, message: str
+    ) -> str | None:
+        """One commit holding ``text`` at ``path`` on top of ``parent`` (a new root commit when
+        None), then a fast-forward of ``branch``; None when the branch moved meanwhile."""
+        self._refuse_default_branch(branch)
+        with translate_errors(f"writing {path} to the data branch {branch}"):
+            blob = self._repo.create_git_blob(
+                base64.b64encode(text.encode("utf-8")).decode("ascii"), "base64"
+            )
+            element = InputGitTreeElement(path, "100644", "blob", sha=blob.sha)
+            if parent is None:
+                tree = self._repo.create_git_tree([element])
+                commit = self._repo.create_git_commit(message, tree, [])
+            else:
+                base = self._repo.get_git_commit(parent)
+                tree = self._repo.create_git_tree([element], base_tree=base.tree)
+                commit = self._repo.create_git_commit(message, tree, [base])
+            try:
+                if parent is None:
+                    self._repo.create_git_ref(f"refs/heads/{branch}", commit.sha)
+                else:
+                    self._repo.get_git_ref(f"heads/{branch}").edit(commit.sha, force=False)
+            except GithubException as exc:
+                if exc.status == 422:  # not a fast-forward, or created meanwhile: reread
+                    return None
+                raise
+        return commit.sha
+
+    def _refuse_default_branch(self, branch: str) -> None:
+        info = self.info()
+        if branch in (info.default_branch, f"refs/heads/{info.default_branch}"):
+            raise GitHubError(
+                f"refusing to write to the default branch {branch!r}",
+                fix="proposals go to prompt-trainer/<target> branches and evidence to the "
+                "data branch (store.branch in the config); neither may be the default branch",
+            )
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -229,12 +321,8 @@ class GitHubClient:
     def commit_files(self, *, branch: str, files: dict[str, str | None], message: str) -> str:
         """One commit on top of the default branch holding ``files`` (None deletes a path);
         creates ``branch`` or force-moves it there. Returns the commit sha."""
+        self._refuse_default_branch(branch)
         info = self.info()
-        if branch in (info.default_branch, f"refs/heads/{info.default_branch}"):
-            raise GitHubError(
-                f"refusing to write to the default branch {branch!r}",
-                fix="proposals go to prompt-trainer/<target> branches",
-            )
         with translate_errors(f"committing {len(files)} file(s) to {branch}"):
             base_sha = self._repo.get_git_ref(f"heads/{info.default_branch}").object.sha
             base = self._repo.get_git_commit(base_sha)
@@ -376,11 +464,30 @@ def _issue_comment(comment: Any, trusted: tuple[str, ...]) -> Feedback:
     )
 
 
-def _artifact(artifact: Any, run_id: int) -> ArtifactRef:
+def _commit_info(data: dict[str, Any], agent: tuple[str, ...]) -> CommitInfo:
+    """A commit from the pull-request commits listing (JSON, to avoid a fetch per commit)."""
+    account = data.get("author") if isinstance(data.get("author"), dict) else None
+    git = data.get("commit", {}) if isinstance(data.get("commit"), dict) else {}
+    git_author = git.get("author") or {}
+    committer = git.get("committer") or {}
+    login = str(account.get("login", "")) if account else ""
+    name = login or str(git_author.get("name", ""))
+    is_bot = bool(account and account.get("type") == "Bot") or name.endswith("[bot]")
+    date = committer.get("date") or git_author.get("date")
+    return CommitInfo(
+        sha=str(data.get("sha", "")),
+        author=name,
+        date=datetime.fromisoformat(date.replace("Z", "+00:00")) if date else None,
+        by_agent=is_bot or name in agent,
+    )
+
+
+def _artifact(artifact: Any, run_id: int, attempts: int) -> ArtifactRef:
     return ArtifactRef(
         id=artifact.id,
         name=artifact.name,
         run_id=run_id,
+        run_attempts=attempts,
         size_bytes=artifact.size_in_bytes or 0,
         expired=bool(artifact.expired),
         download_url=artifact.archive_download_url,
