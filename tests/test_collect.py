@@ -105,7 +105,7 @@ def test_collect_local_prints_the_table_with_skipped_reasons(
     out = capsys.readouterr().out
     assert "| local:pr-101 | 6 |" in out and "| local:pr-102 |" in out
     assert "pr-102/broken.xml: malformed XML" in out
-    assert len(stored(root)) == 2
+    assert len(stored(root)) == 12
 
 
 def test_collect_needs_a_source(capsys: pytest.CaptureFixture[str]) -> None:

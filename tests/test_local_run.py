@@ -48,7 +48,7 @@ def test_local_run_writes_numbered_candidates(
     assert (first / ".claude" / "agents" / "test-runner.md").exists()
     assert "review-comment-9001" in (first / "analysis.md").read_text()
     meta = json.loads((first / "candidate.json").read_text())
-    assert meta["sample_ids"] == ["local:pr-101", "local:pr-102"]
+    assert meta["sample_ids"] == [f"local:pr-{n}" for n in range(101, 113)]
     assert len(llm.requests) == 1  # the second run came from the cache
     sent = json.dumps(llm.requests[0])
     assert "extend it instead of creating" in sent  # a trusted review comment reaches the model
@@ -67,7 +67,7 @@ def test_local_run_without_a_key_stores_evidence_and_exits_0(
     assert main(["run", "--local", "evidence"], env={}) == 0
 
     assert "training skipped: no API key" in capsys.readouterr().err
-    assert len((example / ".prompt-trainer" / "samples.jsonl").read_text().splitlines()) == 2
+    assert len((example / ".prompt-trainer" / "samples.jsonl").read_text().splitlines()) == 12
 
 
 def test_empty_directory_is_nothing_to_train(

@@ -21,6 +21,8 @@ from prompt_trainer.errors import ConfigError, PromptTrainerError
 from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema
 
 if TYPE_CHECKING:
+    from prompt_trainer.measure.report import TargetReport
+    from prompt_trainer.measure.versions import CommitLister
     from prompt_trainer.pipeline import RunOutcome
 
 EXIT_CODES = """exit codes:
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run(commands)
     add_collect(commands)
+    add_report(commands)
+    add_versions(commands)
     inspect = commands.add_parser(
         "inspect",
         help="show what prompt-trainer makes of JUnit reports and trace files",
@@ -146,6 +150,122 @@ def add_collect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     add_config_option(parser)
     parser.set_defaults(handler=cmd_collect)
+
+
+def add_measure_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", metavar="NAME", help="only this target (default: all)")
+    parser.add_argument(
+        "--history",
+        choices=("auto", "git", "api", "none"),
+        default="auto",
+        help="where prompt-file history comes from to label versions: a full local clone "
+        "(git), the GitHub API (api; for shallow clones), or auto (git, else api when "
+        "GITHUB_TOKEN and the repository are set, else none) (default: auto)",
+    )
+    parser.add_argument(
+        "--repo",
+        metavar="OWNER/NAME",
+        help="repository for --history api (default: $GITHUB_REPOSITORY)",
+    )
+    add_config_option(parser)
+
+
+def add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "report",
+        help="measure every prompt version from the stored evidence (no LLM)",
+        description="Read the samples in .prompt-trainer/samples.jsonl and report, per target: "
+        "its prompt versions, metrics per version with 95%% intervals, the latest version "
+        "compared with the previous one (delta, interval, p-value), and recurring patterns. "
+        "Needs no LLM and, with a local clone, no network.",
+        epilog="Markdown goes to stdout (or --output), and is appended to $GITHUB_STEP_SUMMARY "
+        "when that is set. --format json prints a list with one object per target.\n\n"
+        + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_measure_options(parser)
+    parser.add_argument(
+        "--compare",
+        metavar="FROM..TO",
+        help="versions to compare, by label or hash prefix (default: the last two versions "
+        "that have samples)",
+    )
+    parser.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    parser.add_argument("--output", type=Path, metavar="FILE", help="write the report to FILE")
+    parser.set_defaults(handler=cmd_report)
+
+
+def add_versions(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "versions",
+        help="list the prompt versions of each target and their samples",
+        description="List each target's prompt versions (label: the commit that introduced the "
+        "content; date; files; samples attributed to it), oldest first.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_measure_options(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object per version")
+    parser.set_defaults(handler=cmd_versions)
+
+
+def _reports(args: argparse.Namespace, env: Mapping[str, str]) -> list[TargetReport]:
+    settings = Settings.load(args.config, env)
+    from prompt_trainer.measure import choose_history, load_reports  # noqa: PLC0415
+
+    def connect() -> CommitLister:
+        from prompt_trainer.pipeline import RunOptions  # noqa: PLC0415
+        from prompt_trainer.pipeline import connect as open_client  # noqa: PLC0415
+
+        return open_client(settings, RunOptions(repo=args.repo))
+
+    history = choose_history(settings, args.history, connect)
+    return load_reports(
+        settings, target=args.target, compare=getattr(args, "compare", None), history=history
+    )
+
+
+def cmd_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from prompt_trainer.measure.report import to_json  # noqa: PLC0415
+    from prompt_trainer.render.report import render_report  # noqa: PLC0415
+
+    reports = _reports(args, env)
+    markdown = render_report(reports)
+    text = (
+        json.dumps([to_json(r) for r in reports], indent=2) + "\n"
+        if args.format == "json"
+        else markdown
+    )
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        progress(f"report written to {args.output}")
+    else:
+        sys.stdout.write(text)
+    summary = env.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(markdown)
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from prompt_trainer.measure.report import version_json  # noqa: PLC0415
+
+    for report in _reports(args, env):
+        for item in report.versions:
+            if args.json:
+                data = {"target": report.target, **version_json(item)}
+                data.pop("metrics")
+                print(json.dumps(data))
+                continue
+            v = item.version
+            when = v.introduced_at.strftime("%Y-%m-%d") if v.introduced_at else "-"
+            files = ", ".join(v.files) or "-"
+            print(
+                f"{report.target}\t{v.label}\t{when}\t{item.samples} sample(s)\t{files}\t"
+                f"{v.subject}"
+            )
+    return 0
 
 
 def add_evidence_option(parser: argparse.ArgumentParser) -> None:

@@ -192,6 +192,14 @@ class CommitInfo(Record):
     by_agent: bool = True
 
 
+class CommitRef(Record):
+    """A commit of the default branch that touched a target's prompt paths."""
+
+    sha: str
+    date: datetime | None = None
+    subject: str = ""
+
+
 class PullRequestInfo(Record):
     """What a sample needs to know about the agent's pull request.
 

@@ -122,6 +122,17 @@ class StoreOptions(Section):
         return value
 
 
+class ReportOptions(Section):
+    """How versions are measured and compared."""
+
+    min_samples: int = Field(
+        default=5,
+        ge=1,
+        description="Samples needed on each side before a comparison shows a delta instead of "
+        "'not enough data'.",
+    )
+
+
 class ConfigFile(Section):
     """The whole ``.github/prompt-trainer.yml``."""
 
@@ -134,6 +145,7 @@ class ConfigFile(Section):
     reviews: ReviewOptions = ReviewOptions()
     limits: Limits = Limits()
     store: StoreOptions = StoreOptions()
+    report: ReportOptions = ReportOptions()
 
     @field_validator("targets")
     @classmethod

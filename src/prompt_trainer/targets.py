@@ -1,13 +1,15 @@
 """Prompt targets: load a target's main prompt and subagent files into a versioned ``PromptSet``.
 
-The same loader reads the working-tree checkout (``LocalSource``) and the repository at a past
-commit through the GitHub adapter (any object with ``read_text``/``list_files``), so the version a
+The same loader reads the working-tree checkout (``LocalSource``), a local clone at a past commit
+(``GitSource``, through the ``git`` command) and the repository at a past commit through the
+GitHub adapter (any object with ``read_text``/``list_files``), so the version a
 sample is attributed to and the version being trained are hashed the same way. Subagents follow
 Claude Code's format: YAML frontmatter with ``name`` and ``description``, then the prompt body.
 """
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
@@ -47,6 +49,45 @@ class LocalSource:
         return sorted(
             str(PurePosixPath(directory) / p.name) for p in folder.iterdir() if p.is_file()
         )
+
+
+class GitSource:
+    """The tree of a local clone at one commit (a ``targets.PromptSource``)."""
+
+    def __init__(self, root: Path, sha: str) -> None:
+        self.root, self.sha = root, sha
+
+    def read_text(self, path: str) -> str | None:
+        return git(self.root, "show", f"{self.sha}:./{path}")
+
+    def list_files(self, directory: str) -> list[str]:
+        out = git(self.root, "ls-tree", "--name-only", self.sha, f"./{directory.rstrip('/')}/")
+        base = PurePosixPath(directory)
+        return sorted(str(base / PurePosixPath(line).name) for line in (out or "").splitlines())
+
+    @classmethod
+    def at(cls, root: Path, sha: str) -> GitSource | None:
+        """The clone's tree at ``sha``, or None when the commit is not in the clone (a shallow
+        clone, a commit never fetched) or ``root`` is not a clone."""
+        known = git(root, "cat-file", "-e", f"{sha}^{{commit}}") is not None
+        return cls(root, sha) if known else None
+
+
+def git(root: Path, *args: str) -> str | None:
+    """``git -C root args``: its stdout, or None when it fails or git is not installed."""
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed git subcommands, no shell
+            ["git", "-C", str(root), *args],  # noqa: S607 - git from PATH, like any user
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
 
 
 def load_prompt_set(target: Target, source: PromptSource, *, required: bool = True) -> PromptSet:

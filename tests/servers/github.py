@@ -17,12 +17,14 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 Json = Any
 NOW = "2026-11-20T12:00:00Z"
+EPOCH = datetime(2026, 10, 1, tzinfo=UTC)  # fake commits are an hour apart from here
 
 
 def sha_of(data: bytes) -> str:
@@ -179,6 +181,7 @@ class FakeGitHub:
         parent: str | None = None,
         branch: str | None = None,
         message: str = "commit",
+        date: str | None = None,
     ) -> str:
         """Make a commit whose tree is the parent's with ``files`` applied (None deletes)."""
         tree = dict(self.trees[self.commits[parent]["tree"]]) if parent else {}
@@ -193,6 +196,8 @@ class FakeGitHub:
             "tree": tree_sha,
             "parents": [parent] if parent else [],
             "message": message,
+            "date": date
+            or (EPOCH + timedelta(hours=len(self.commits))).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         if branch:
             self.refs[f"heads/{branch}"] = sha
@@ -534,6 +539,7 @@ class FakeGitHub:
             ),
             ("POST", r"/issues/(\d+)/labels", self._add_labels),
             ("GET", r"/pulls/(\d+)/commits", self._list_commits),
+            ("GET", r"/commits", self._history),
             ("GET", r"/git/blobs/(\w+)", self._get_blob),
             ("GET", r"/actions/runs", self._list_runs),
             ("GET", r"/actions/runs/(\d+)/artifacts", self._list_artifacts),
@@ -635,6 +641,34 @@ class FakeGitHub:
             return 404, {"message": "Not Found"}, {}
         commits = pull.commits or [(pull.head_sha, pull.author, pull.author)]
         return 200, [self.pull_commit_json(*c) for c in commits], {}
+
+    def _history(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        """``GET /commits?path=P``: first-parent history of the default branch that changed P,
+        newest first (enough for prompt-file histories)."""
+        path = req.query.get("path", [""])[0].strip("/")
+        sha: str | None = self.refs.get(f"heads/{self.default_branch}")
+        found = []
+        while sha:
+            data = self.commits[sha]
+            parent = data["parents"][0] if data["parents"] else None
+            mine = self._under(self.trees[data["tree"]], path)
+            before = self._under(self.trees[self.commits[parent]["tree"]], path) if parent else {}
+            if mine != before:
+                found.append(self.history_json(sha))
+            sha = parent
+        return 200, found, {}
+
+    @staticmethod
+    def _under(tree: dict[str, str], path: str) -> dict[str, str]:
+        return {p: b for p, b in tree.items() if p == path or p.startswith(path + "/")}
+
+    def history_json(self, sha: str) -> Json:
+        data = self.commits[sha]
+        item = self.pull_commit_json(sha, "maria", "Maria")
+        item["commit"]["message"] = data["message"]
+        item["commit"]["committer"]["date"] = data.get("date", NOW)
+        item["commit"]["author"]["date"] = data.get("date", NOW)
+        return item
 
     def _get_blob(self, req: Request, sha: str) -> tuple[int, Json, dict[str, str]]:
         if sha not in self.blobs:

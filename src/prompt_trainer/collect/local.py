@@ -3,8 +3,10 @@
 Files directly in ``DIR`` form one sample; each subdirectory (searched recursively) forms one
 more, so ``DIR/pr-12/`` and ``DIR/pr-13/`` are two pull requests. In each: ``*.xml`` are JUnit
 reports, ``reviews*.json`` holds review comments, ``pr.json`` optional PR metadata (number,
-title, author, merged, url, labels), and other text files are agent traces. With no base commit
-to read, local samples are attributed to the prompt versions of the working tree.
+title, author, merged, url, labels, base_sha), and other text files are agent traces. A sample
+whose ``pr.json`` gives ``base_sha`` is attributed to the prompt versions at that commit of the
+local clone; without one (or when the clone lacks that commit, e.g. a shallow clone, which is
+noted as skipped evidence) it is attributed to the prompt versions of the working tree.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from prompt_trainer.collect.reviews import keep
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.models import PullRequestInfo, Sample, Skipped
 from prompt_trainer.settings import Settings
+from prompt_trainer.targets import GitSource, load_prompt_set
 
 
 def collect_directory(
     directory: Path, *, settings: Settings, versions: dict[str, str]
 ) -> list[Sample]:
-    """One sample per evidence group under ``directory``."""
+    """One sample per evidence group under ``directory``; ``versions`` are the working tree's."""
     if not directory.is_dir():
         raise ConfigError(
             f"--local {directory}: not a directory",
@@ -69,7 +72,27 @@ def _sample(group: Path, root: Path, settings: Settings, versions: dict[str, str
             evidence.add(parse_evidence_file(path, source=source, limits=limits))
     evidence.test_runs = list(flag_flaky_across_runs(evidence.test_runs))
     name = "." if group == root else group.relative_to(root).as_posix()
+    if pull.base_sha:
+        versions = _versions_at(pull.base_sha, settings, evidence, default=versions)
     return evidence.to_sample(f"local:{name}", pull=pull, versions=versions)
+
+
+def _versions_at(
+    sha: str, settings: Settings, evidence: Evidence, *, default: dict[str, str]
+) -> dict[str, str]:
+    source = GitSource.at(settings.root, sha)
+    if source is None:
+        evidence.skipped.append(
+            Skipped(
+                source="pr.json base_sha",
+                reason=f"commit {sha[:12]} is not in the local clone (shallow?); the sample is "
+                "attributed to the working tree's prompts",
+            )
+        )
+        return default
+    return {
+        t.name: load_prompt_set(t, source, required=False).version for t in settings.config.targets
+    }
 
 
 def _pull_info(path: Path, evidence: Evidence, *, default: PullRequestInfo) -> PullRequestInfo:

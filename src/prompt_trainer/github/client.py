@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import contextlib
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,14 @@ from pydantic import BaseModel, ConfigDict
 from urllib3.util.retry import Retry
 
 from prompt_trainer.errors import GitHubError
-from prompt_trainer.models import ArtifactRef, CommitInfo, Feedback, PullRequestInfo, Skipped
+from prompt_trainer.models import (
+    ArtifactRef,
+    CommitInfo,
+    CommitRef,
+    Feedback,
+    PullRequestInfo,
+    Skipped,
+)
 
 TIMEOUT_S = 30
 DOWNLOAD_CHUNK = 1024 * 1024
@@ -150,6 +157,23 @@ class GitHubClient:
         with translate_errors(f"reading the commits of #{number}"):
             listed = [_listed(c) for c in self._repo.get_pull(number).get_commits()]
         return tuple(_commit_info(data, agent) for data in listed)
+
+    def commits_touching(self, paths: tuple[str, ...]) -> list[CommitRef]:
+        """Commits of the default branch that changed any of ``paths``, oldest first."""
+        found: dict[str, CommitRef] = {}
+        with translate_errors("reading the history of the prompt files"):
+            for path in paths:
+                for commit in reversed(list(self._repo.get_commits(path=path))):
+                    data = _listed(commit)
+                    git = data.get("commit") or {}
+                    date = (git.get("committer") or {}).get("date")
+                    found[commit.sha] = CommitRef(
+                        sha=commit.sha,
+                        date=datetime.fromisoformat(date.replace("Z", "+00:00")) if date else None,
+                        subject=str(git.get("message", "")).split("\n", 1)[0],
+                    )
+        # Stable: commits with equal dates keep the API's order (oldest first).
+        return sorted(found.values(), key=lambda c: c.date or datetime.max.replace(tzinfo=UTC))
 
     def ci_conclusion(self, sha: str) -> str | None:
         """``failure`` if any completed workflow run of ``sha`` failed, ``success`` if all that

@@ -1,0 +1,72 @@
+"""Measure stage: prompt versions, metrics with intervals, comparisons and patterns, from the
+stored evidence alone (no LLM). ``load_reports`` is the entry point the CLI and the Action use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from prompt_trainer.errors import ConfigError
+from prompt_trainer.measure.index import SampleIndex
+from prompt_trainer.measure.report import TargetReport, build_report
+from prompt_trainer.measure.versions import ApiHistory, CommitLister, GitHistory, HashCache, History
+from prompt_trainer.settings import Settings
+from prompt_trainer.targets import LocalSource, load_prompt_set
+
+HISTORY_MODES = ("auto", "git", "api", "none")
+
+
+def ledger_path(settings: Settings) -> Path:
+    return settings.root / ".prompt-trainer" / "samples.jsonl"
+
+
+def choose_history(
+    settings: Settings, mode: str, connect: Callable[[], CommitLister] | None
+) -> History | None:
+    """``git`` (a full local clone), ``api`` (through GitHub), ``none``, or ``auto``: git when
+    the clone is complete, else the API when a token and repository are known, else none."""
+    if mode in ("auto", "git"):
+        local = GitHistory.open(settings.root)
+        if local is not None:
+            return local
+        if mode == "git":
+            raise ConfigError(
+                f"{settings.root} is not a complete git clone (missing or shallow)",
+                fix="clone with full history (actions/checkout: fetch-depth: 0) or use "
+                "--history api",
+            )
+    known = mode == "api" or (settings.env.github_token and settings.env.github_repository)
+    if mode in ("auto", "api") and connect is not None and known:
+        return ApiHistory(connect())
+    if mode == "api":
+        raise ConfigError("--history api needs GitHub", fix="set GITHUB_TOKEN and --repo")
+    return None
+
+
+def load_reports(
+    settings: Settings,
+    *,
+    target: str | None = None,
+    compare: str | None = None,
+    history: History | None,
+) -> list[TargetReport]:
+    """One report per target (or the one asked for), from the ledger's index."""
+    targets = [settings.target(target)] if target else list(settings.config.targets)
+    ledger = ledger_path(settings)
+    index = SampleIndex(ledger, ledger.with_name("index.sqlite"))
+    cache = HashCache(ledger.with_name("versions.json"))
+    try:
+        return [
+            build_report(
+                t,
+                index,
+                history=history,
+                cache=cache,
+                current=load_prompt_set(t, LocalSource(settings.root), required=False),
+                min_samples=settings.config.report.min_samples,
+                compare_spec=compare,
+            )
+            for t in targets
+        ]
+    finally:
+        index.close()

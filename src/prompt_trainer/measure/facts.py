@@ -1,0 +1,214 @@
+"""Per-sample facts: what one agent PR contributes to each metric and each pattern.
+
+``facts_of(sample)`` reduces a stored ``Sample`` to small frozen values, computed once (they are
+what the SQLite index keeps), so that measuring 100,000 samples never re-reads the evidence.
+A fact is None when no evidence supports it (no test run, no trace, commits not read): metrics
+then count only the samples that have it, and show "missing" rather than zero when none does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import NamedTuple, TypeVar
+
+from prompt_trainer.models import Feedback, Sample, TestCase
+
+#: Pattern kinds, in report order.
+FAILING_TEST = "failing_test"
+FAILURE_MESSAGE = "failure_message"
+REVIEW_FILE = "review_file"
+REVIEW_KEYWORDS = "review_keywords"
+TOOL_ERROR = "tool_error"
+RERUN = "rerun"
+
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+_UUID = re.compile(
+    r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+)
+_HEX = re.compile(
+    r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{7,}\b"
+)
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.@+-]+){2,}[\\/]?|\b[\w.-]+(?:/[\w.-]+)+\.\w+\b")
+_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?")
+_QUOTED = re.compile(r"'[^'\n]{0,80}'|\"[^\"\n]{0,80}\"")
+_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"[a-z][a-z_-]{3,}")
+STOPWORDS = frozenset(
+    """
+    adds added adding again already anything everything nothing something lgtm looks
+    about above after again also because been before being below both can't change changed
+    changes code could does doesn't doing don't down during each file files from further good
+    have here instead into isn't it's just let's like line lines look looks made make maybe
+    might more most must need needs nice only other over please same seems shall should some
+    still such test tests than thank thanks that that's their them then there these they think
+    this those used using very want wants were what when where which while will with would
+    your yours
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+MESSAGE_CHARS = 160
+Num = TypeVar("Num", int, float)
+
+
+def normalize_message(text: str) -> str:
+    """A failure message with its run-specific parts replaced, so recurrences compare equal:
+    timestamps, UUIDs, hex ids, paths, quoted values and numbers; first line, spaces collapsed."""
+    line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    for pattern, token in (
+        (_ISO_TIME, "<time>"),
+        (_UUID, "<uuid>"),
+        (_HEX, "<hex>"),
+        (_PATH, "<path>"),
+        (_QUOTED, "<str>"),
+        (_NUMBER, "<n>"),
+    ):
+        line = pattern.sub(token, line)
+    return _SPACE.sub(" ", line).strip()[:MESSAGE_CHARS]
+
+
+def keywords(text: str, limit: int = 8) -> tuple[str, ...]:
+    """Distinct content words of a review comment (code blocks dropped), in order."""
+    prose = re.sub(r"```.*?```", " ", text, flags=re.DOTALL).lower()
+    found: list[str] = []
+    for raw in _WORD.findall(prose):
+        word = raw.strip("-_")
+        if len(word) >= 4 and word not in STOPWORDS and word not in found:
+            found.append(word)
+    return tuple(found[:limit])
+
+
+@dataclass(frozen=True)
+class Event:
+    """One occurrence of a pattern in a sample: a kind, a key and a link or id to show."""
+
+    kind: str
+    key: str
+    example: str
+
+
+class Facts(NamedTuple):
+    """One sample, reduced to the numbers the metrics use.
+
+    A NamedTuple rather than a frozen dataclass: it is as immutable, and the index builds
+    100,000 of them per report from SQLite rows (``Facts(*row, versions)``), several times
+    faster. Flags read back from SQLite are 0/1, which every use treats as booleans.
+    """
+
+    sample_id: str
+    url: str | None
+    #: When the PR closed (else merged, opened, or was collected), ISO 8601 in UTC: text that
+    #: sorts in time order and needs no parsing when 100,000 facts are read back.
+    happened_at: str | None
+    tests_passed: bool | None = None
+    flaky_tests: int | None = None
+    first_push_passed: bool | None = None
+    comments: int = 0
+    changes_requested: bool = False
+    merged: bool | None = None
+    rework: bool | None = None
+    turns: int | None = None
+    tool_calls: int | None = None
+    tool_errors: int | None = None
+    tokens: int | None = None
+    cost_usd: float | None = None
+    duration_s: float | None = None
+    versions: Mapping[str, str] = MappingProxyType({})
+    events: tuple[Event, ...] = ()
+
+
+def counted_feedback(item: Feedback) -> bool:
+    """Trusted human feedback with words in it (the bot's own comments never count)."""
+    return item.trusted and not item.is_bot and not item.is_own and bool(item.body.strip())
+
+
+def facts_of(sample: Sample) -> Facts:
+    """The facts of one sample."""
+    pull = sample.pull
+    link = pull.url or sample.id
+    cases = [c for run in sample.test_runs for c in run.cases]
+    real_failures = [c for c in cases if c.status in ("failed", "error") and not c.flaky]
+    feedback = [f for f in sample.feedback if counted_feedback(f)]
+    traces = sample.traces
+    return Facts(
+        sample_id=sample.id,
+        url=pull.url,
+        happened_at=_utc(
+            pull.closed_at or pull.merged_at or pull.created_at or sample.collected_at
+        ),
+        versions=MappingProxyType(dict(sample.prompt_versions)),
+        tests_passed=(not real_failures) if sample.test_runs else None,
+        flaky_tests=len({c.id for c in cases if c.flaky}) if sample.test_runs else None,
+        first_push_passed=None if pull.first_push_ci is None else pull.first_push_ci == "success",
+        comments=sum(1 for f in feedback if f.kind != "review" or f.body.strip()),
+        changes_requested=any(
+            f.kind == "review" and f.state == "CHANGES_REQUESTED" and f.trusted and not f.is_bot
+            for f in sample.feedback
+        ),
+        merged=_merged(sample),
+        rework=bool(pull.rework) if pull.commits else None,
+        turns=_total([t.turns for t in traces]),
+        tool_calls=_total([t.tool_calls for t in traces]) if traces else None,
+        tool_errors=_total([t.tool_errors for t in traces]) if traces else None,
+        tokens=_total(
+            [
+                None
+                if t.input_tokens is None and t.output_tokens is None
+                else (t.input_tokens or 0) + (t.output_tokens or 0)
+                for t in traces
+            ]
+        ),
+        cost_usd=_total([t.cost_usd for t in traces]),
+        duration_s=_total([t.duration_s for t in traces]),
+        events=tuple(_events(sample, cases, feedback, link)),
+    )
+
+
+def _utc(moment: datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat()
+
+
+def _merged(sample: Sample) -> bool | None:
+    """Merged or not, for a closed PR; None for one still open (or of unknown state)."""
+    pull = sample.pull
+    if pull.merged:
+        return True
+    if pull.closed_at is not None or (pull.number is not None and pull.created_at is None):
+        return False  # closed on GitHub, or a local pr.json that says it was not merged
+    return None
+
+
+def _total(values: list[Num | None]) -> Num | None:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    return sum(present[1:], present[0])
+
+
+def _events(
+    sample: Sample, cases: list[TestCase], feedback: list[Feedback], link: str
+) -> list[Event]:
+    events: list[Event] = []
+    for case in cases:
+        if case.status in ("failed", "error") and not case.flaky:
+            events.append(Event(FAILING_TEST, case.id, link))
+            message = normalize_message(case.message or case.text or case.type)
+            if message:
+                events.append(Event(FAILURE_MESSAGE, message, f"{link} ({case.id})"))
+        if case.flaky or case.attempt > 1:
+            events.append(Event(RERUN, case.id, link))
+    for item in feedback:
+        where = item.url or f"{link} ({item.id})"
+        if item.path:
+            events.append(Event(REVIEW_FILE, item.path, where))
+        words = keywords(item.body)
+        if words:
+            events.append(Event(REVIEW_KEYWORDS, " ".join(words), where))
+    for trace in sample.traces:
+        for step in trace.steps:
+            if step.is_error and step.tool:
+                events.append(Event(TOOL_ERROR, step.tool, f"{link} ({trace.source})"))
+    return events

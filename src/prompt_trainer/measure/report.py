@@ -1,0 +1,202 @@
+"""The measurement of every target: versions, metrics per version, a comparison, and patterns.
+
+``build_reports`` is what ``prompt-trainer report`` and ``prompt-trainer versions`` print, and what
+the PR body's metric table and chart (issue 6) read. ``to_json`` gives the machine shape
+documented in the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prompt_trainer.errors import ConfigError
+from prompt_trainer.measure.facts import Facts
+from prompt_trainer.measure.index import SampleIndex
+from prompt_trainer.measure.metrics import (
+    METRICS,
+    Comparison,
+    columns,
+    compare_columns,
+    measure_all,
+)
+from prompt_trainer.measure.patterns import Pattern, find_patterns
+from prompt_trainer.measure.stats import Estimate
+from prompt_trainer.measure.versions import HashCache, History, Version, resolve_versions
+from prompt_trainer.models import PromptSet
+from prompt_trainer.settings import Target
+
+
+@dataclass(frozen=True)
+class VersionReport:
+    version: Version
+    facts: tuple[Facts, ...]
+    metrics: dict[str, Estimate]
+
+    @property
+    def samples(self) -> int:
+        return len(self.facts)
+
+
+@dataclass(frozen=True)
+class ComparisonReport:
+    before: Version
+    after: Version
+    metrics: dict[str, Comparison]
+
+
+@dataclass(frozen=True)
+class TargetReport:
+    target: str
+    versions: tuple[VersionReport, ...]
+    comparison: ComparisonReport | None
+    patterns: tuple[Pattern, ...]
+    min_samples: int
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def measured(self) -> tuple[VersionReport, ...]:
+        """Versions that have samples, oldest first."""
+        return tuple(v for v in self.versions if v.samples)
+
+
+def build_report(
+    target: Target,
+    index: SampleIndex,
+    *,
+    history: History | None,
+    cache: HashCache,
+    current: PromptSet | None,
+    min_samples: int,
+    compare_spec: str | None = None,
+) -> TargetReport:
+    by_version = index.facts_by_version(target.name)
+    first_seen = {
+        digest: datetime.fromisoformat(first)
+        for digest, facts in by_version.items()
+        if (first := min((f.happened_at for f in facts if f.happened_at), default=None))
+    }
+    versions = resolve_versions(
+        target,
+        history=history,
+        cache=cache,
+        current=current,
+        seen=by_version,
+        first_seen=first_seen,
+    )
+    reports = tuple(
+        VersionReport(v, tuple(by_version.get(v.hash, ())), measure_all(by_version.get(v.hash, ())))
+        for v in versions
+    )
+    notes = []
+    if history is None:
+        notes.append(
+            "no history: versions are labelled by hash (use a full clone, fetch-depth: 0, or "
+            "give a GitHub token so the history is read through the API)"
+        )
+    chosen = _choose(reports, compare_spec)
+    comparison = None
+    if chosen is not None:
+        before, after = chosen
+        comparison = ComparisonReport(
+            before.version,
+            after.version,
+            _compare_all(before.facts, after.facts, min_samples),
+        )
+    else:
+        notes.append("only one version has samples: nothing to compare yet")
+    all_facts = [f for r in reports for f in r.facts]
+    return TargetReport(
+        target=target.name,
+        versions=reports,
+        comparison=comparison,
+        patterns=tuple(find_patterns(index, target.name, all_facts)),
+        min_samples=min_samples,
+        notes=tuple(notes),
+    )
+
+
+def _compare_all(
+    before: tuple[Facts, ...], after: tuple[Facts, ...], min_samples: int
+) -> dict[str, Comparison]:
+    a, b = columns(before), columns(after)
+    return {m.name: compare_columns(m, a, b, min_samples=min_samples) for m in METRICS}
+
+
+def _choose(
+    reports: tuple[VersionReport, ...], spec: str | None
+) -> tuple[VersionReport, VersionReport] | None:
+    """``FROM..TO`` (labels or hash prefixes), or the last two versions that have samples."""
+    if spec:
+        if ".." not in spec:
+            raise ConfigError(
+                f"--compare {spec!r}: expected FROM..TO", fix="e.g. --compare a1b2c3d..e4f5a6b"
+            )
+        left, right = spec.split("..", 1)
+        return _find(reports, left), _find(reports, right)
+    measured = [r for r in reports if r.samples]
+    return (measured[-2], measured[-1]) if len(measured) >= 2 else None
+
+
+def _find(reports: tuple[VersionReport, ...], key: str) -> VersionReport:
+    hits = [
+        r for r in reports if key and (r.version.label == key or r.version.hash.startswith(key))
+    ]
+    if len(hits) == 1:
+        return hits[0]
+    known = ", ".join(r.version.label for r in reports) or "none"
+    problem = "matches several versions" if hits else "matches no version"
+    raise ConfigError(f"--compare: {key!r} {problem}", fix=f"use a label or hash prefix: {known}")
+
+
+def _estimate(e: Estimate) -> dict[str, Any]:
+    return {"value": e.value, "n": e.n, "low": e.low, "high": e.high}
+
+
+def version_json(report: VersionReport) -> dict[str, Any]:
+    v = report.version
+    return {
+        "label": v.label,
+        "hash": v.hash,
+        "introduced_at": v.introduced_at.isoformat() if v.introduced_at else None,
+        "commit": v.commit,
+        "subject": v.subject,
+        "files": list(v.files),
+        "samples": report.samples,
+        "metrics": {name: _estimate(e) for name, e in report.metrics.items()},
+    }
+
+
+def to_json(report: TargetReport) -> dict[str, Any]:
+    """The documented machine shape of one target's report."""
+    comparison = None
+    if report.comparison:
+        c = report.comparison
+        comparison = {
+            "from": c.before.label,
+            "to": c.after.label,
+            "metrics": {
+                name: {
+                    "delta": m.delta,
+                    "low": m.low,
+                    "high": m.high,
+                    "p_value": m.p_value,
+                    "enough_data": m.enough_data,
+                    "n_from": m.n_from,
+                    "n_to": m.n_to,
+                }
+                for name, m in c.metrics.items()
+            },
+        }
+    return {
+        "target": report.target,
+        "versions": [version_json(v) for v in report.versions],
+        "comparison": comparison,
+        "patterns": [
+            {"kind": p.kind, "key": p.key, "count": p.count, "examples": list(p.examples)}
+            for p in report.patterns
+        ],
+        "min_samples": report.min_samples,
+        "notes": list(report.notes),
+    }

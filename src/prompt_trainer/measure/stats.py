@@ -1,0 +1,167 @@
+"""Statistics for comparing prompt versions, in plain Python (no numpy: it is not a dependency).
+
+- Rates: the Wilson score interval (good at small n and near 0 or 1), the two-proportion z-test
+  (pooled) for p-values, and Newcombe's hybrid score interval (method 10) for a difference of two
+  rates, which is built from the two Wilson intervals.
+- Means: a percentile bootstrap interval (``BOOTSTRAP_RESAMPLES`` resamples, seeded, so a report
+  is reproducible); above ``BOOTSTRAP_MAX_N`` values the normal interval is used instead, which the
+  bootstrap converges to and which costs nothing at 100,000 samples. The p-value of a difference
+  of means is the Mann-Whitney U test (normal approximation with tie and continuity corrections),
+  which does not assume normal data: token counts and costs are heavily skewed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+Z95 = 1.959963984540054
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_MAX_N = 1000
+SEED = 20261121
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A value with its sample size and 95% interval; ``value`` None when nothing supports it."""
+
+    value: float | None
+    n: int
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``b - a`` with its 95% interval and a two-sided p-value."""
+
+    delta: float
+    low: float
+    high: float
+    p_value: float
+
+
+def normal_sf(z: float) -> float:
+    """P(Z > z) for a standard normal Z."""
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> Estimate:
+    """The proportion ``successes / n`` with its Wilson score interval."""
+    if n <= 0:
+        return Estimate(value=None, n=0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Estimate(value=p, n=n, low=max(0.0, centre - half), high=min(1.0, centre + half))
+
+
+def two_proportion_p(s1: int, n1: int, s2: int, n2: int) -> float:
+    """Two-sided p-value of the pooled two-proportion z-test (1.0 when it is undefined)."""
+    if n1 <= 0 or n2 <= 0:
+        return 1.0
+    pooled = (s1 + s2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0
+    z = abs(s2 / n2 - s1 / n1) / se
+    return min(1.0, 2 * normal_sf(z))
+
+
+def rate_difference(s1: int, n1: int, s2: int, n2: int) -> Difference:
+    """``p2 - p1`` with Newcombe's hybrid score interval and the two-proportion p-value."""
+    a, b = wilson(s1, n1), wilson(s2, n2)
+    assert a.value is not None and b.value is not None
+    assert a.low is not None and a.high is not None and b.low is not None and b.high is not None
+    delta = b.value - a.value
+    low = delta - math.sqrt((b.value - b.low) ** 2 + (a.high - a.value) ** 2)
+    high = delta + math.sqrt((b.high - b.value) ** 2 + (a.value - a.low) ** 2)
+    return Difference(
+        delta=delta,
+        low=max(-1.0, low),
+        high=min(1.0, high),
+        p_value=two_proportion_p(s1, n1, s2, n2),
+    )
+
+
+def mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def _stdev(values: Sequence[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    m = mean(values)
+    return math.sqrt(math.fsum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def _percentiles(sorted_values: list[float]) -> tuple[float, float]:
+    count = len(sorted_values)
+    low = sorted_values[int(0.025 * count)]
+    high = sorted_values[min(count - 1, math.ceil(0.975 * count) - 1)]
+    return low, high
+
+
+def mean_estimate(values: Sequence[float], *, seed: int = SEED) -> Estimate:
+    """The mean with a 95% bootstrap (or, for large n, normal) interval."""
+    n = len(values)
+    if n == 0:
+        return Estimate(value=None, n=0)
+    m = mean(values)
+    if n == 1:
+        return Estimate(value=m, n=1, low=m, high=m)
+    if n > BOOTSTRAP_MAX_N:
+        half = Z95 * _stdev(values) / math.sqrt(n)
+        return Estimate(value=m, n=n, low=m - half, high=m + half)
+    rng = random.Random(seed)  # noqa: S311 - resampling, not secrecy
+    data = list(values)
+    means = sorted(math.fsum(rng.choices(data, k=n)) / n for _ in range(BOOTSTRAP_RESAMPLES))
+    low, high = _percentiles(means)
+    return Estimate(value=m, n=n, low=low, high=high)
+
+
+def mean_difference(a: Sequence[float], b: Sequence[float], *, seed: int = SEED) -> Difference:
+    """``mean(b) - mean(a)``: bootstrap (or normal) interval, Mann-Whitney p-value."""
+    delta = mean(b) - mean(a)
+    p_value = mann_whitney_p(a, b)
+    if len(a) + len(b) > BOOTSTRAP_MAX_N:
+        se = math.sqrt(_stdev(a) ** 2 / len(a) + _stdev(b) ** 2 / len(b))
+        return Difference(delta, delta - Z95 * se, delta + Z95 * se, p_value)
+    rng = random.Random(seed)  # noqa: S311 - resampling, not secrecy
+    la, lb = list(a), list(b)
+    deltas = sorted(
+        math.fsum(rng.choices(lb, k=len(lb))) / len(lb)
+        - math.fsum(rng.choices(la, k=len(la))) / len(la)
+        for _ in range(BOOTSTRAP_RESAMPLES)
+    )
+    low, high = _percentiles(deltas)
+    return Difference(delta, low, high, p_value)
+
+
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p-value of the Mann-Whitney U test (normal approximation, tie-corrected
+    variance, continuity correction); 1.0 when every value is tied."""
+    n1, n2 = len(a), len(b)
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    in_a, in_b = Counter(a), Counter(b)
+    rank_sum_a = 0.0
+    tie_term = 0.0
+    below = 0  # values ranked before the current group
+    for value in sorted(in_a.keys() | in_b.keys()):
+        size = in_a[value] + in_b[value]
+        rank = below + (size + 1) / 2  # ranks are 1-based; ties share the average rank
+        rank_sum_a += rank * in_a[value]
+        tie_term += size**3 - size
+        below += size
+    u = rank_sum_a - n1 * (n1 + 1) / 2
+    n = n1 + n2
+    variance = n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1)))
+    if variance <= 0:
+        return 1.0
+    z = max(0.0, abs(u - n1 * n2 / 2) - 0.5) / math.sqrt(variance)
+    return min(1.0, 2 * normal_sf(z))

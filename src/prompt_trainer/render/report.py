@@ -1,0 +1,94 @@
+"""Render ``prompt-trainer report`` as Markdown: tables and a mermaid ``xychart-beta`` chart.
+
+Numbers are formatted here (rates as percentages, deltas of rates in percentage points, means
+with three significant digits); the template ``report.md.j2`` only lays them out. Pattern keys
+and examples are outside text and go through the ``inline`` filter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prompt_trainer.measure.metrics import BY_NAME, MEAN, METRICS, Comparison
+from prompt_trainer.measure.report import TargetReport
+from prompt_trainer.measure.stats import Estimate
+from prompt_trainer.render import _environment
+
+#: Rates drawn in the chart, with their legend names.
+CHART = (
+    ("tests.pass_rate", "CI pass rate"),
+    ("tests.first_push_pass_rate", "first-push pass rate"),
+    ("pr.merge_rate", "merge rate"),
+    ("review.changes_requested_rate", "changes-requested rate"),
+    ("pr.human_rework_rate", "human rework rate"),
+)
+
+
+def _number(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def estimate(name: str, e: Estimate) -> str:
+    """``62.5% (41-80%, n=16)``, ``1.25 (0.8-1.9, n=16)`` or ``missing``."""
+    if e.value is None:
+        return "missing"
+    if BY_NAME[name].kind == MEAN:
+        low, high = _number(e.low or 0), _number(e.high or 0)
+        return f"{_number(e.value)} ({low}–{high}, n={e.n})"
+    return f"{e.value:.0%} ({(e.low or 0):.0%}–{(e.high or 0):.0%}, n={e.n})"
+
+
+def delta(name: str, c: Comparison, min_samples: int) -> str:
+    if not c.enough_data or c.delta is None:
+        return f"not enough data (n={c.n_from}/{c.n_to}, need {min_samples})"
+    if BY_NAME[name].kind == MEAN:
+        text = f"{c.delta:+.3g} ({c.low:+.3g} to {c.high:+.3g})"
+    else:
+        text = f"{c.delta * 100:+.1f} pp ({(c.low or 0) * 100:+.1f} to {(c.high or 0) * 100:+.1f})"
+    return f"{text}, p={c.p_value:.2g}"
+
+
+def direction(name: str, c: Comparison) -> str:
+    """✅ better / ❌ worse when the interval excludes zero, else ·."""
+    if not c.enough_data or c.low is None or c.high is None or (c.low <= 0 <= c.high):
+        return "·"
+    improved = (c.low > 0) == BY_NAME[name].higher_is_better
+    return "better" if improved else "worse"
+
+
+@dataclass(frozen=True)
+class Chart:
+    labels: tuple[str, ...]
+    lines: tuple[tuple[str, tuple[int, ...]], ...]
+
+
+def chart(report: TargetReport) -> Chart | None:
+    """Key rates (percent) across the versions that have samples; a rate is drawn only when
+    every such version has a value for it (the chart has no way to show a gap)."""
+    measured = report.measured
+    if not measured:
+        return None
+    lines = []
+    for name, legend in CHART:
+        values = [v.metrics[name].value for v in measured]
+        if all(value is not None for value in values):
+            lines.append((legend, tuple(round((value or 0) * 100) for value in values)))
+    if not lines:
+        return None
+    return Chart(tuple(v.version.label for v in measured), tuple(lines))
+
+
+def render_report(reports: list[TargetReport]) -> str:
+    template = _environment().get_template("report.md.j2")
+    return template.render(
+        reports=reports,
+        metrics=METRICS,
+        estimate=estimate,
+        delta=delta,
+        direction=direction,
+        chart=chart,
+    )
