@@ -72,6 +72,7 @@ targets:
     main: CLAUDE.md
     subagents: .claude/agents
     max_subagents: 2
+    strategy: rewrite  # the pipeline tests script PromptTrainer; evolve/rules: test_strategies
 """
 
 MAIN_PROMPT = "# Rules\n\n- Write tests with pytest.\n- Keep functions small.\n"

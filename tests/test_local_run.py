@@ -35,6 +35,10 @@ def test_local_run_writes_numbered_candidates(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    config = example / ".github" / "prompt-trainer.yml"
+    config.write_text(
+        config.read_text().replace("max_subagents: 5", "max_subagents: 5\n    strategy: rewrite")
+    )
     llm.script = [reply]
     monkeypatch.chdir(example)
 
@@ -47,6 +51,7 @@ def test_local_run_writes_numbered_candidates(
     assert (first / "CLAUDE.md").read_text().endswith("- Extend `ApiClient`.\n")
     assert (first / ".claude" / "agents" / "test-runner.md").exists()
     assert "review-comment-9001" in (first / "analysis.md").read_text()
+    assert json.loads((first / "evaluation.json").read_text())["guardrails"]["passed"]
     meta = json.loads((first / "candidate.json").read_text())
     assert meta["sample_ids"] == [f"local:pr-{n}" for n in range(101, 113)]
     assert len(llm.requests) == 1  # the second run came from the cache

@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run(commands)
     add_collect(commands)
+    add_train(commands)
     add_report(commands)
     add_versions(commands)
     inspect = commands.add_parser(
@@ -150,6 +151,42 @@ def add_collect(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     add_config_option(parser)
     parser.set_defaults(handler=cmd_collect)
+
+
+def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train candidates from the stored samples and write them locally",
+        description="For each target, train on the stored samples that ran on its current "
+        "prompts (the working tree's version) and write "
+        ".prompt-trainer/candidates/<target>/candidate-NNN/ with the candidate files, "
+        "analysis.md, body.md, candidate.json and evaluation.json. Nothing is written to "
+        "GitHub.",
+        epilog="strategies: evolve (default) reflects on each sample with a problem, then turns "
+        "the reflections into itemized edits; rules appends preventive rules under "
+        "'## Learned rules'; rewrite returns whole files in one call.\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--target", metavar="NAME", help="only this target (default: all)")
+    parser.add_argument(
+        "--strategy",
+        choices=("evolve", "rules", "rewrite"),
+        help="override targets[].strategy from the config",
+    )
+    parser.add_argument("--model", help="LiteLLM model id, e.g. openai/gpt-4.1")
+    parser.add_argument("--api-base", metavar="URL", help="OpenAI-compatible endpoint")
+    add_config_option(parser)
+    parser.set_defaults(handler=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = Settings.load(args.config, env)
+    from prompt_trainer.pipeline import RunOptions, train_from_store  # noqa: PLC0415
+
+    options = RunOptions(model=args.model, api_base=args.api_base, strategy=args.strategy)
+    outcome = train_from_store(settings, options, target=args.target, log=progress)
+    report(outcome, dry_run=False)
+    return 0
 
 
 def add_measure_options(parser: argparse.ArgumentParser) -> None:

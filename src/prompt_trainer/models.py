@@ -300,6 +300,16 @@ class TokenUsage(Record):
         return self.input_tokens + self.output_tokens
 
 
+class Change(Record):
+    """One applied edit of a candidate, with the evidence that motivated it."""
+
+    path: str
+    op: str
+    text: str
+    evidence: tuple[str, ...]
+    reason: str = ""
+
+
 class Candidate(Record):
     """A proposed prompt set for one target, with the analysis that motivated it."""
 
@@ -310,6 +320,8 @@ class Candidate(Record):
     analysis_summary: str
     usage: TokenUsage
     sample_ids: tuple[str, ...]
+    changes: tuple[Change, ...] = ()
+    dropped: tuple[str, ...] = ()
 
     @property
     def fingerprint(self) -> str:

@@ -34,6 +34,7 @@ class RunOptions:
     model: str | None = None
     api_base: str | None = None
     evidence: tuple[Path, ...] = ()
+    strategy: str | None = None
 
 
 @dataclass
@@ -84,6 +85,43 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
             client=client,
             log=log,
         )
+    return outcome
+
+
+def train_from_store(
+    settings: Settings, options: RunOptions, *, target: str | None, log: Log
+) -> RunOutcome:
+    """``prompt-trainer train``: train on the stored samples of each target's current version
+    and write the candidates locally (no GitHub)."""
+    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
+    stored = store.load()
+    outcome = RunOutcome()
+    llm = settings.llm(model=options.model, api_base=options.api_base)
+    if not llm.available:
+        outcome.message = (
+            f"training skipped: no API key for {llm.model} (set {llm.key_var}, or "
+            "--api-base for an OpenAI-compatible server)"
+        )
+        return outcome
+    targets = [settings.target(target)] if target else list(settings.config.targets)
+    for chosen in targets:
+        current = load_prompt_set(chosen, LocalSource(settings.root))
+        samples = [s for s in stored if s.prompt_versions.get(chosen.name) == current.version]
+        need = settings.config.training.min_samples
+        if len(samples) < need:
+            log(
+                f"train: {chosen.name}: {len(samples)} stored sample(s) ran on the current "
+                f"prompts ({current.version}); {need} needed (training.min_samples). Collect "
+                "more with `prompt-trainer collect`; nothing proposed"
+            )
+            continue
+        outcome.samples = samples
+        train_and_propose(
+            settings, options, llm=llm, current=current, outcome=outcome, client=None, log=log
+        )
+    outcome.samples = []
+    if not outcome.candidates and not outcome.message:
+        outcome.message = "no target had enough samples to train"
     return outcome
 
 
@@ -161,18 +199,24 @@ def train_and_propose(
 ) -> None:
     """Train one target, check the candidate, render it and propose it."""
     # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
-    from prompt_trainer.train import TrainRequest, train_candidate  # noqa: PLC0415
+    from prompt_trainer.train import TrainRequest, train  # noqa: PLC0415
 
     target = settings.target(current.target)
-    log(f"train: {target.name} with {llm.model} on {len(outcome.samples)} sample(s)")
-    candidate = train_candidate(
+    strategy = options.strategy or target.strategy
+    log(f"train: {target.name} with {llm.model} ({strategy}) on {len(outcome.samples)} sample(s)")
+    budget = settings.config.training
+    candidate = train(
         TrainRequest(
             target=target,
             current=current,
             samples=outcome.samples,
             llm=llm,
             cache_dir=settings.root / ".prompt-trainer" / "cache",
-        )
+            max_calls=budget.max_calls,
+            max_usd=budget.max_usd,
+            max_evidence_tokens=budget.max_evidence_tokens,
+        ),
+        strategy,
     )
     outcome.candidates.append(candidate)
     gate = evaluate.check_candidate(candidate, current, target)
@@ -186,7 +230,9 @@ def train_and_propose(
     )
     body = render.render_body(view)
     outcome.bodies[target.name] = body
-    folder = propose.write_candidate(candidate, root=settings.root, body=body)
+    folder = propose.write_candidate(
+        candidate, root=settings.root, body=body, gate_problems=gate.problems
+    )
     log(f"candidate: {folder}")
     if not gate.passed:
         outcome.gate_failures[target.name] = gate.problems

@@ -38,8 +38,13 @@ def branch_name(target: str) -> str:
     return f"{BRANCH_PREFIX}{target}"
 
 
-def write_candidate(candidate: Candidate, *, root: Path, body: str) -> Path:
-    """Write the next ``candidate-NNN`` directory for the target and return it."""
+def write_candidate(
+    candidate: Candidate, *, root: Path, body: str, gate_problems: tuple[str, ...] = ()
+) -> Path:
+    """Write the next ``candidate-NNN`` directory for the target and return it.
+
+    ``evaluation.json`` records the guardrail verdict, every applied change with the evidence
+    it cites, the edits dropped and why, and the LM usage."""
     base = root / ".prompt-trainer" / "candidates" / candidate.target
     base.mkdir(parents=True, exist_ok=True)
     numbers = [int(m.group(1)) for p in base.iterdir() if (m := CANDIDATE_DIR.match(p.name))]
@@ -65,6 +70,15 @@ def write_candidate(candidate: Candidate, *, root: Path, body: str) -> Path:
         "usage": candidate.usage.model_dump(),
     }
     (folder / "candidate.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    evaluation = {
+        "guardrails": {"passed": not gate_problems, "problems": list(gate_problems)},
+        "changes": [c.model_dump(mode="json") for c in candidate.changes],
+        "dropped": list(candidate.dropped),
+        "usage": candidate.usage.model_dump(),
+    }
+    (folder / "evaluation.json").write_text(
+        json.dumps(evaluation, indent=2) + "\n", encoding="utf-8"
+    )
     return folder
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -70,6 +70,11 @@ class Target(Section):
         default=None, description="Directory of subagent .md files (YAML frontmatter)."
     )
     max_subagents: int = Field(default=5, ge=0, le=50)
+    strategy: Literal["evolve", "rules", "rewrite"] = Field(
+        default="evolve",
+        description="evolve: reflect per sample, then itemized edits; rules: root causes become "
+        "rules under '## Learned rules'; rewrite: one call returns whole files.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -133,6 +138,21 @@ class ReportOptions(Section):
     )
 
 
+class TrainingOptions(Section):
+    """How much evidence a candidate needs and how much a run may spend."""
+
+    min_samples: int = Field(
+        default=1, ge=1, description="Samples of the current version needed before training."
+    )
+    max_calls: int = Field(default=25, ge=1, description="LM calls per target per run, at most.")
+    max_usd: float | None = Field(
+        default=None, gt=0, description="Stop before a target's LM cost exceeds this (USD)."
+    )
+    max_evidence_tokens: int = Field(
+        default=4000, ge=200, description="Evidence of one sample is shrunk to this many tokens."
+    )
+
+
 class ConfigFile(Section):
     """The whole ``.github/prompt-trainer.yml``."""
 
@@ -146,6 +166,7 @@ class ConfigFile(Section):
     limits: Limits = Limits()
     store: StoreOptions = StoreOptions()
     report: ReportOptions = ReportOptions()
+    training: TrainingOptions = TrainingOptions()
 
     @field_validator("targets")
     @classmethod

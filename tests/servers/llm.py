@@ -26,6 +26,26 @@ def chat_adapter_reply(**fields: Any) -> str:
     return "\n\n".join([*parts, "[[ ## completed ## ]]"])
 
 
+def by_signature(**replies: Reply) -> Reply:
+    """One reply per DSPy signature, chosen by an output field the request's system message
+    names (``what_went_wrong=...`` answers Reflect, ``edits=...`` Curate, ``rules=...``
+    RootCauses, ``candidate_main_prompt=...`` PromptTrainer)."""
+
+    def reply(request: dict[str, Any]) -> str:
+        system = str(request["messages"][0].get("content", ""))
+        for field_name, answer in replies.items():
+            if f"[[ ## {field_name} ## ]]" in system:
+                return answer(request)
+        raise AssertionError(f"no scripted reply for this signature: {system[:300]}")
+
+    return reply
+
+
+def user_text(request: dict[str, Any]) -> str:
+    """The last user message (where DSPy puts the inputs)."""
+    return str(request["messages"][-1].get("content", ""))
+
+
 class FakeLLM:
     """Serves ``POST /v1/chat/completions``; records requests; replies from the script."""
 

@@ -11,6 +11,7 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from prompt_trainer.train.strategies import train
 from prompt_trainer.train.trainer import TrainRequest, train_candidate
 
-__all__ = ["TrainRequest", "train_candidate"]
+__all__ = ["TrainRequest", "train", "train_candidate"]

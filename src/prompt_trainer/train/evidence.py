@@ -2,7 +2,9 @@
 
 Only failing and erroring test cases (with trimmed messages), trusted human feedback, and trace
 totals with their error steps and final result are kept; every id is preserved so the model can
-cite it. Untrusted comments are left out entirely: they are never feedback for the trainer.
+cite it (a test id, a review comment's URL, ``trace:<source>#<step>``), and ``evidence_ids``
+lists them so edits citing anything else are dropped. ``fit_budget`` shrinks a sample to a token
+budget. Untrusted comments are left out entirely: they are never feedback for the trainer.
 """
 
 from __future__ import annotations
@@ -37,13 +39,19 @@ class ReviewNote(View):
     text: str
 
 
+class ErrorStep(View):
+    id: str
+    tool: str | None = None
+    text: str
+
+
 class TraceSummary(View):
     source: str
     format: str
     turns: int | None = None
     tool_calls: int
     tool_errors: int
-    error_steps: list[str]
+    error_steps: list[ErrorStep]
     final_result: str | None = None
     ended_in_error: bool
 
@@ -96,7 +104,7 @@ def evidence_view(sample: Sample) -> EvidenceSample:
         ],
         review_feedback=[
             ReviewNote(
-                id=f.id,
+                id=f.url or f.id,
                 kind=f.kind,
                 author=f.author,
                 state=f.state,
@@ -112,7 +120,11 @@ def evidence_view(sample: Sample) -> EvidenceSample:
 
 
 def _trace_summary(trace: Trace) -> TraceSummary:
-    errors = [s.text[:MESSAGE_CHARS] for s in trace.steps if s.is_error][:MAX_TRACE_ERRORS]
+    errors = [
+        ErrorStep(id=f"trace:{trace.source}#{n}", tool=step.tool, text=step.text[:MESSAGE_CHARS])
+        for n, step in enumerate(trace.steps)
+        if step.is_error
+    ][:MAX_TRACE_ERRORS]
     return TraceSummary(
         source=trace.source,
         format=trace.format,
@@ -123,3 +135,56 @@ def _trace_summary(trace: Trace) -> TraceSummary:
         final_result=trace.result[:MESSAGE_CHARS] if trace.result else None,
         ended_in_error=trace.is_error,
     )
+
+
+def evidence_ids(views: list[EvidenceSample]) -> set[str]:
+    """Every id an edit may cite: failing tests, review comments, trace error steps."""
+    ids: set[str] = set()
+    for view in views:
+        ids.update(t.id for t in view.failing_tests)
+        ids.update(r.id for r in view.review_feedback)
+        ids.update(step.id for trace in view.traces for step in trace.error_steps)
+    return ids
+
+
+def estimate_tokens(view: BaseModel) -> int:
+    """About four characters per token, over the JSON the model will read."""
+    return len(view.model_dump_json()) // 4
+
+
+def fit_budget(view: EvidenceSample, max_tokens: int) -> EvidenceSample:
+    """Shrink one sample's evidence until it fits ``max_tokens``, dropping the least telling
+    parts first: trace error steps beyond the first three and their text, then message length,
+    then failing tests beyond the first ten. Trusted review comments are kept whole: they are
+    the scarcest evidence. Ids survive every step, so what is cited can still be found."""
+    steps: list[dict[str, object]] = [
+        {"traces": [t.model_copy(update={"error_steps": t.error_steps[:3]}) for t in view.traces]},
+        {
+            "failing_tests": [
+                t.model_copy(update={"message": t.message[:200]}) for t in view.failing_tests
+            ]
+        },
+        {
+            "traces": [
+                t.model_copy(
+                    update={
+                        "error_steps": [
+                            e.model_copy(update={"text": e.text[:120]}) for e in t.error_steps[:3]
+                        ],
+                        "final_result": (t.final_result or "")[:200] or None,
+                    }
+                )
+                for t in view.traces
+            ]
+        },
+        {
+            "failing_tests": [
+                t.model_copy(update={"message": t.message[:120]}) for t in view.failing_tests[:10]
+            ]
+        },
+    ]
+    for update in steps:
+        if estimate_tokens(view) <= max_tokens:
+            break
+        view = view.model_copy(update=update)
+    return view

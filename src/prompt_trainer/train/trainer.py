@@ -64,6 +64,9 @@ class TrainRequest:
     samples: list[Sample]
     llm: LLMSettings
     cache_dir: Path
+    max_calls: int = 25
+    max_usd: float | None = None
+    max_evidence_tokens: int = 4000
 
 
 def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:
