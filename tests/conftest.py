@@ -73,6 +73,8 @@ targets:
     subagents: .claude/agents
     max_subagents: 2
     strategy: rewrite  # the pipeline tests script PromptTrainer; evolve/rules: test_strategies
+training:
+  holdout: 0  # one PR per test: nothing to hold out (held-out evaluation: test_strategies)
 """
 
 MAIN_PROMPT = "# Rules\n\n- Write tests with pytest.\n- Keep functions small.\n"

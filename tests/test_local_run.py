@@ -38,6 +38,7 @@ def test_local_run_writes_numbered_candidates(
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(
         config.read_text().replace("max_subagents: 5", "max_subagents: 5\n    strategy: rewrite")
+        + "training:\n  holdout: 0\n"
     )
     llm.script = [reply]
     monkeypatch.chdir(example)

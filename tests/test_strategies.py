@@ -209,13 +209,25 @@ def candidate_dir(root: Path, n: int = 1) -> Path:
     return root / ".prompt-trainer" / "candidates" / "coder" / f"candidate-{n:03d}"
 
 
+NEW_RULE = "Run the money tests (`pytest tests/test_fees.py`) before pushing."
+
+
+def score(request: dict[str, object]) -> str:
+    """The judge: 0.9 for prompts that carry the new rule, 0.4 for the others."""
+    return chat_adapter_reply(
+        score=0.9 if NEW_RULE.replace("`", "") in user_text(request).replace("`", "") else 0.4,
+        feedback="The money rule addresses the rounding failures.",
+    )
+
+
 def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: FakeLLM) -> None:
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score=score)]
     before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    # 7 of the 12 PRs show a problem (the others passed and were approved): 7 reflections + 1
-    # curation.
-    assert len(llm.requests) == 8
+    # The newest 4 of 12 PRs (30%) are held out. Of the 8 older ones, 6 show a problem (the
+    # others passed and were approved): 6 reflections + 1 curation + 2 judge calls per held-out
+    # PR (current and candidate).
+    assert len(llm.requests) == 6 + 1 + 8
     folder = candidate_dir(example)
     after = (folder / "CLAUDE.md").read_text()
     anchor = "- Write tests with pytest under `tests/`, mirroring the module you change.\n"
@@ -227,6 +239,15 @@ def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: Fak
     assert [c["evidence"] for c in evaluation["changes"]] == [[ROUNDING]]
     assert len(evaluation["dropped"]) == 2
     assert "cites no evidence id" in evaluation["dropped"][0]
+    held_out = evaluation["held_out"]
+    assert held_out["sample_ids"] == [f"local:pr-{n}" for n in range(109, 113)]
+    assert (held_out["current_mean"], held_out["candidate_mean"]) == (0.4, 0.9)
+    assert held_out["delta"] == pytest.approx(0.5) and (held_out["wins"], held_out["losses"]) == (
+        4,
+        0,
+    )
+    training_requests = json.dumps(llm.requests[:7])
+    assert "pr-109" not in training_requests and "pull/112" not in training_requests  # held out
     sent = json.dumps(llm.requests)
     assert "always approve" not in sent.lower().replace(
         "always approve.", ""
@@ -235,18 +256,20 @@ def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: Fak
     assert "discussion_r9001" in sent  # trusted comments are cited by URL
     # An identical rerun is answered from DSPy's disk cache: no new LM call.
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    assert len(llm.requests) == 8
+    assert len(llm.requests) == 15
     assert (candidate_dir(example, 2) / "CLAUDE.md").read_text() == after
 
 
 def test_max_calls_stops_cleanly_and_says_what_was_done(example: Path, llm: FakeLLM) -> None:
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  max_calls: 3\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score=score)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     assert len(llm.requests) == 3
     analysis = (candidate_dir(example) / "analysis.md").read_text()
-    assert "reflected on 2 of 7 samples with problems" in analysis
+    assert "reflected on 2 of 6 samples with problems" in analysis
+    held_out = json.loads((candidate_dir(example) / "evaluation.json").read_text())["held_out"]
+    assert "budget" in held_out["skipped"] and held_out["scores"] == []
 
 
 def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: FakeLLM) -> None:
@@ -279,6 +302,8 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
         )
 
     llm.script = [by_signature(rules=rules)]
+    config = example / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text() + "training:\n  holdout: 0\n")
     before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--strategy", "rules", "--api-base", llm.api_base], env={}) == 0
     assert len(llm.requests) == 1
@@ -304,3 +329,13 @@ def test_too_few_samples_of_the_current_version_proposes_nothing(
     err = capsys.readouterr().err
     assert "12 stored sample(s) ran on the current prompts" in err and "50 needed" in err
     assert not (example / ".prompt-trainer" / "candidates").exists()
+
+
+def test_no_held_out_sample_proposes_nothing(
+    example: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = example / ".prompt-trainer" / "samples.jsonl"
+    ledger.write_text(ledger.read_text().splitlines()[0] + "\n")  # one sample left
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    assert not llm.requests
+    assert "held-out evaluation needs at least 2 samples" in capsys.readouterr().err

@@ -47,3 +47,9 @@ class LLMError(PromptTrainerError):
     """The language model could not be reached or gave no usable answer."""
 
     exit_code = 4
+
+
+class NotEnoughEvidence(PromptTrainerError):
+    """Training cannot be trusted with the samples at hand; nothing is proposed (exit 0)."""
+
+    exit_code = 0

@@ -310,6 +310,31 @@ class Change(Record):
     reason: str = ""
 
 
+class HeldOutScore(Record):
+    """The judge's scores of the current prompts and the candidate on one held-out sample."""
+
+    sample: str
+    current: float
+    candidate: float
+    feedback: str = ""
+
+
+class HeldOutResult(Record):
+    """Held-out evaluation of a candidate; ``skipped`` says why when it could not run."""
+
+    sample_ids: tuple[str, ...] = ()
+    scores: tuple[HeldOutScore, ...] = ()
+    current_mean: float | None = None
+    candidate_mean: float | None = None
+    delta: float | None = None
+    low: float | None = None
+    high: float | None = None
+    wins: int = 0
+    losses: int = 0
+    ties: int = 0
+    skipped: str | None = None
+
+
 class Candidate(Record):
     """A proposed prompt set for one target, with the analysis that motivated it."""
 
@@ -322,6 +347,7 @@ class Candidate(Record):
     sample_ids: tuple[str, ...]
     changes: tuple[Change, ...] = ()
     dropped: tuple[str, ...] = ()
+    evaluation: HeldOutResult | None = None
 
     @property
     def fingerprint(self) -> str:

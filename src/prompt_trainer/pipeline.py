@@ -13,7 +13,7 @@ from pathlib import Path
 from prompt_trainer import evaluate, propose, render
 from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
 from prompt_trainer.collect.local import collect_directory
-from prompt_trainer.errors import ConfigError
+from prompt_trainer.errors import ConfigError, NotEnoughEvidence
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.models import Candidate, PromptSet, Sample, Skipped
 from prompt_trainer.settings import LLMSettings, Settings
@@ -46,6 +46,7 @@ class RunOutcome:
     bodies: dict[str, str] = field(default_factory=dict)
     candidates: list[Candidate] = field(default_factory=list)
     gate_failures: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    blocked: dict[str, str] = field(default_factory=dict)
     message: str = ""
 
     @property
@@ -75,17 +76,38 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
             "--api-base for an OpenAI-compatible server); evidence was stored"
         )
         return outcome
+    ledger = store.load()
     for target in settings.config.targets:
-        train_and_propose(
-            settings,
-            options,
-            llm=llm,
-            current=current[target.name],
-            outcome=outcome,
-            client=client,
-            log=log,
-        )
+        samples = training_samples(settings, ledger, current[target.name], log=log)
+        if samples:
+            train_and_propose(
+                settings,
+                options,
+                llm=llm,
+                current=current[target.name],
+                samples=samples,
+                outcome=outcome,
+                client=client,
+                log=log,
+            )
     return outcome
+
+
+def training_samples(
+    settings: Settings, stored: list[Sample], current: PromptSet, *, log: Log
+) -> list[Sample]:
+    """The stored samples that ran on the target's current prompts, or [] (with the reason
+    logged) when there are fewer than ``training.min_samples``."""
+    samples = [s for s in stored if s.prompt_versions.get(current.target) == current.version]
+    need = settings.config.training.min_samples
+    if len(samples) < need:
+        log(
+            f"train: {current.target}: {len(samples)} stored sample(s) ran on the current "
+            f"prompts ({current.version}); {need} needed (training.min_samples). Collect "
+            "more with `prompt-trainer collect`; nothing proposed"
+        )
+        return []
+    return samples
 
 
 def train_from_store(
@@ -106,20 +128,18 @@ def train_from_store(
     targets = [settings.target(target)] if target else list(settings.config.targets)
     for chosen in targets:
         current = load_prompt_set(chosen, LocalSource(settings.root))
-        samples = [s for s in stored if s.prompt_versions.get(chosen.name) == current.version]
-        need = settings.config.training.min_samples
-        if len(samples) < need:
-            log(
-                f"train: {chosen.name}: {len(samples)} stored sample(s) ran on the current "
-                f"prompts ({current.version}); {need} needed (training.min_samples). Collect "
-                "more with `prompt-trainer collect`; nothing proposed"
+        samples = training_samples(settings, stored, current, log=log)
+        if samples:
+            train_and_propose(
+                settings,
+                options,
+                llm=llm,
+                current=current,
+                samples=samples,
+                outcome=outcome,
+                client=None,
+                log=log,
             )
-            continue
-        outcome.samples = samples
-        train_and_propose(
-            settings, options, llm=llm, current=current, outcome=outcome, client=None, log=log
-        )
-    outcome.samples = []
     if not outcome.candidates and not outcome.message:
         outcome.message = "no target had enough samples to train"
     return outcome
@@ -193,37 +213,44 @@ def train_and_propose(
     *,
     llm: LLMSettings,
     current: PromptSet,
+    samples: list[Sample],
     outcome: RunOutcome,
     client: GitHubClient | None,
     log: Log,
 ) -> None:
-    """Train one target, check the candidate, render it and propose it."""
+    """Train one target on ``samples``, check the candidate, render it and propose it."""
     # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
     from prompt_trainer.train import TrainRequest, train  # noqa: PLC0415
 
     target = settings.target(current.target)
     strategy = options.strategy or target.strategy
-    log(f"train: {target.name} with {llm.model} ({strategy}) on {len(outcome.samples)} sample(s)")
+    log(f"train: {target.name} with {llm.model} ({strategy}) on {len(samples)} sample(s)")
     budget = settings.config.training
-    candidate = train(
-        TrainRequest(
-            target=target,
-            current=current,
-            samples=outcome.samples,
-            llm=llm,
-            cache_dir=settings.root / ".prompt-trainer" / "cache",
-            max_calls=budget.max_calls,
-            max_usd=budget.max_usd,
-            max_evidence_tokens=budget.max_evidence_tokens,
-        ),
-        strategy,
-    )
+    try:
+        candidate = train(
+            TrainRequest(
+                target=target,
+                current=current,
+                samples=samples,
+                llm=llm,
+                cache_dir=settings.root / ".prompt-trainer" / "cache",
+                max_calls=budget.max_calls,
+                max_usd=budget.max_usd,
+                max_evidence_tokens=budget.max_evidence_tokens,
+                holdout=budget.holdout,
+            ),
+            strategy,
+        )
+    except NotEnoughEvidence as exc:
+        log(exc.diagnostics())
+        outcome.blocked[target.name] = exc.message
+        return
     outcome.candidates.append(candidate)
     gate = evaluate.check_candidate(candidate, current, target)
     view = render.ProposalView(
         candidate=candidate,
         current=current,
-        samples=outcome.samples,
+        samples=samples,
         model=llm.model,
         skipped=outcome.skipped,
         gate_problems=gate.problems,

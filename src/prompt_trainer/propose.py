@@ -74,6 +74,7 @@ def write_candidate(
         "guardrails": {"passed": not gate_problems, "problems": list(gate_problems)},
         "changes": [c.model_dump(mode="json") for c in candidate.changes],
         "dropped": list(candidate.dropped),
+        "held_out": candidate.evaluation.model_dump(mode="json") if candidate.evaluation else None,
         "usage": candidate.usage.model_dump(),
     }
     (folder / "evaluation.json").write_text(

@@ -151,6 +151,13 @@ class TrainingOptions(Section):
     max_evidence_tokens: int = Field(
         default=4000, ge=200, description="Evidence of one sample is shrunk to this many tokens."
     )
+    holdout: float = Field(
+        default=0.3,
+        ge=0,
+        lt=1,
+        description="Newest fraction of the samples held out to judge the candidate (at least "
+        "one); 0 proposes without held-out evaluation.",
+    )
 
 
 class ConfigFile(Section):

@@ -17,13 +17,13 @@ shrunk to ``training.max_evidence_tokens`` first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import dspy
 from pydantic import BaseModel, ConfigDict, Field
 
-from prompt_trainer.errors import LLMError
+from prompt_trainer.errors import LLMError, NotEnoughEvidence
 from prompt_trainer.models import Candidate, Change, PromptSet, TokenUsage
 from prompt_trainer.train.edits import Edit, add_learned_rules, apply_edits, bullets, files_of
 from prompt_trainer.train.evidence import (
@@ -32,6 +32,7 @@ from prompt_trainer.train.evidence import (
     evidence_view,
     fit_budget,
 )
+from prompt_trainer.train.heldout import judge, split_by_time
 from prompt_trainer.train.trainer import (
     TrainRequest,
     build_lm,
@@ -142,18 +143,39 @@ def prompt_files(current: PromptSet) -> list[PromptFileView]:
 
 
 def train(request: TrainRequest, strategy: str) -> Candidate:
-    """Run ``strategy`` (``evolve``, ``rules`` or ``rewrite``)."""
-    if strategy == "rewrite":
-        return train_candidate(request)
+    """Run ``strategy`` (``evolve``, ``rules`` or ``rewrite``) on the older samples, then judge
+    the candidate on the newest ones (``request.holdout``)."""
+    if strategy not in ("evolve", "rules", "rewrite"):
+        raise LLMError(f"unknown strategy {strategy!r}", fix="use evolve, rules or rewrite")
+    training, held_out = split_by_time(request.samples, request.holdout)
+    if request.holdout > 0 and not held_out:
+        raise NotEnoughEvidence(
+            f"{request.target.name}: held-out evaluation needs at least 2 samples of the current "
+            f"prompts, there is {len(request.samples)}; nothing proposed",
+            fix="collect more agent PRs (prompt-trainer collect --since ...), or set "
+            "training.holdout: 0 to propose without held-out evaluation",
+        )
     lm = build_lm(request.llm, cache_dir=request.cache_dir)
     budget = Budget(request.max_calls, request.max_usd, lm)
-    views = [fit_budget(evidence_view(s), request.max_evidence_tokens) for s in request.samples]
+    fitted = replace(request, samples=training)
+    views = [fit_budget(evidence_view(s), request.max_evidence_tokens) for s in training]
     with translate_llm_errors(request.llm), dspy.context(lm=lm):
-        if strategy == "rules":
-            return _rules(request, views, budget)
-        if strategy == "evolve":
-            return _evolve(request, views, budget)
-    raise LLMError(f"unknown strategy {strategy!r}", fix="use evolve, rules or rewrite")
+        if strategy == "rewrite":
+            candidate = train_candidate(fitted, lm)
+        elif strategy == "rules":
+            candidate = _rules(fitted, views, budget)
+        else:
+            candidate = _evolve(fitted, views, budget)
+        if held_out and candidate.fingerprint != request.current.version:
+            result = judge(
+                request.current,
+                candidate,
+                held_out,
+                max_evidence_tokens=request.max_evidence_tokens,
+                budget=budget,
+            )
+            candidate = candidate.model_copy(update={"evaluation": result, "usage": budget.spent()})
+    return candidate
 
 
 def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -> Candidate:

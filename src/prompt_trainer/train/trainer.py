@@ -67,6 +67,7 @@ class TrainRequest:
     max_calls: int = 25
     max_usd: float | None = None
     max_evidence_tokens: int = 4000
+    holdout: float = 0.0
 
 
 def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:
@@ -79,9 +80,9 @@ def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:
     return packaged.read_text(encoding="utf-8")
 
 
-def train_candidate(request: TrainRequest) -> Candidate:
+def train_candidate(request: TrainRequest, lm: Any = None) -> Candidate:
     """One ``PromptTrainer`` call; returns the candidate with its token usage."""
-    lm = build_lm(request.llm, cache_dir=request.cache_dir)
+    lm = lm or build_lm(request.llm, cache_dir=request.cache_dir)
     program = dspy.Predict(PromptTrainer.with_instructions(load_instructions()))
     current = request.current
     with translate_llm_errors(request.llm), dspy.context(lm=lm):
