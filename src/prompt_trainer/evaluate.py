@@ -1,8 +1,12 @@
 """Evaluate stage: guardrails a candidate must pass before anything is proposed.
 
 Checks what can be checked without another LLM call: a non-empty main prompt, valid subagent
-frontmatter with unique kebab-case names, at most ``max_subagents`` subagents, a size limit, and
-no secrets. A failing candidate is reported with its reasons and never proposed.
+frontmatter with unique kebab-case names, at most ``max_subagents`` subagents, a size limit in
+characters and estimated tokens (about four characters each), growth within a percentage of the
+current size (growth under ``GROWTH_FLOOR`` characters always passes), no secrets, no verbatim copy of long outside text (untrusted comments, test output,
+trace text: ``COPY_CHARS`` characters or more), and every line marked ``prompt-trainer: keep``
+in the current files still present, unchanged. A failing candidate is reported with its reasons
+and never proposed.
 """
 
 from __future__ import annotations
@@ -10,13 +14,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from prompt_trainer.models import Candidate, PromptSet
+from prompt_trainer.models import Candidate, PromptSet, Sample
 from prompt_trainer.redact import redact
-from prompt_trainer.settings import Target
+from prompt_trainer.settings import Target, TrainingOptions
 from prompt_trainer.targets import split_frontmatter
 
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-MAX_FILE_CHARS = 100_000
+KEEP_MARKER = "prompt-trainer: keep"
+COPY_CHARS = 80
+#: Growth below this many characters always passes: a 100-character rules file may double.
+GROWTH_FLOOR = 1_000
 
 
 @dataclass(frozen=True)
@@ -30,21 +37,85 @@ class GateResult:
         return not self.problems
 
 
-def check_candidate(candidate: Candidate, current: PromptSet, target: Target) -> GateResult:
+def check_candidate(
+    candidate: Candidate,
+    current: PromptSet,
+    target: Target,
+    *,
+    samples: list[Sample] | None = None,
+    limits: TrainingOptions | None = None,
+) -> GateResult:
     """Run every guardrail; collect all problems rather than stopping at the first."""
+    limits = limits or TrainingOptions()
     problems: list[str] = []
     main = next((f for f in candidate.files if f.path == current.main.path), None)
     if main is None or not main.content.strip():
         problems.append(f"the candidate main prompt {current.main.path} is empty")
     problems += _subagent_problems(candidate, current, target)
     for file in candidate.files:
-        if len(file.content) > MAX_FILE_CHARS:
+        if len(file.content) > limits.max_prompt_chars:
             problems.append(
-                f"{file.path} has {len(file.content)} characters (limit {MAX_FILE_CHARS})"
+                f"{file.path} has {len(file.content)} characters "
+                f"(limit training.max_prompt_chars={limits.max_prompt_chars})"
             )
         if redact(file.content) != file.content or "[REDACTED:" in file.content:
             problems.append(f"{file.path} contains a secret or a redaction marker")
+    problems += _size_problems(candidate, current, limits)
+    problems += _keep_problems(candidate, current)
+    problems += _copy_problems(candidate, samples or [])
     return GateResult(problems=tuple(problems))
+
+
+def _size_problems(candidate: Candidate, current: PromptSet, limits: TrainingOptions) -> list[str]:
+    before = sum(len(f.content) for f in current.files)
+    after = sum(len(f.content) for f in candidate.files)
+    problems = []
+    if after // 4 > limits.max_prompt_tokens:
+        problems.append(
+            f"the candidate is about {after // 4} tokens "
+            f"(limit training.max_prompt_tokens={limits.max_prompt_tokens})"
+        )
+    grown = after - before
+    if before and grown > GROWTH_FLOOR and grown * 100 > limits.max_growth_pct * before:
+        problems.append(
+            f"the candidate grows the prompts by {(after - before) * 100 // before}% "
+            f"(limit training.max_growth_pct={limits.max_growth_pct})"
+        )
+    return problems
+
+
+def _keep_problems(candidate: Candidate, current: PromptSet) -> list[str]:
+    """Lines marked ``prompt-trainer: keep`` must survive verbatim in the same file."""
+    after = {f.path: f.content.split("\n") for f in candidate.files}
+    problems = []
+    for file in current.files:
+        for line in file.content.split("\n"):
+            if KEEP_MARKER in line and line not in after.get(file.path, []):
+                problems.append(f"{file.path}: a line marked '{KEEP_MARKER}' was changed: {line}")
+    return problems
+
+
+def _outside_texts(samples: list[Sample]) -> list[str]:
+    """Text written outside the trusted circle: untrusted comments, test output, traces."""
+    texts = [f.body for s in samples for f in s.feedback if not f.trusted]
+    texts += [c.message or c.text for s in samples for r in s.test_runs for c in r.cases]
+    texts += [step.text for s in samples for t in s.traces for step in t.steps]
+    return [t for t in texts if len(t) >= COPY_CHARS]
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _copy_problems(candidate: Candidate, samples: list[Sample]) -> list[str]:
+    written = _squash(" ".join(f.content for f in candidate.files))
+    for text in _outside_texts(samples):
+        flat = _squash(text)
+        for start in range(0, max(1, len(flat) - COPY_CHARS + 1), COPY_CHARS // 4):
+            window = flat[start : start + COPY_CHARS]
+            if len(window) == COPY_CHARS and window in written:
+                return [f"the candidate copies outside text verbatim: {window[:60]!r}..."]
+    return []
 
 
 def _subagent_problems(candidate: Candidate, current: PromptSet, target: Target) -> list[str]:

@@ -246,7 +246,9 @@ def train_and_propose(
         outcome.blocked[target.name] = exc.message
         return
     outcome.candidates.append(candidate)
-    gate = evaluate.check_candidate(candidate, current, target)
+    gate = evaluate.check_candidate(
+        candidate, current, target, samples=samples, limits=settings.config.training
+    )
     view = render.ProposalView(
         candidate=candidate,
         current=current,

@@ -151,6 +151,15 @@ class TrainingOptions(Section):
     max_evidence_tokens: int = Field(
         default=4000, ge=200, description="Evidence of one sample is shrunk to this many tokens."
     )
+    max_prompt_chars: int = Field(
+        default=100_000, gt=0, description="Guardrail: characters per candidate file."
+    )
+    max_prompt_tokens: int = Field(
+        default=25_000, gt=0, description="Guardrail: estimated tokens of all candidate files."
+    )
+    max_growth_pct: int = Field(
+        default=50, ge=0, description="Guardrail: growth of the prompts' size, in percent."
+    )
     holdout: float = Field(
         default=0.3,
         ge=0,
