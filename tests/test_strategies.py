@@ -339,3 +339,56 @@ def test_no_held_out_sample_proposes_nothing(
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     assert not llm.requests
     assert "held-out evaluation needs at least 2 samples" in capsys.readouterr().err
+
+
+EVAL = (
+    'if grep -q "money tests" "$PROMPT_TRAINER_PROMPTS_DIR/CLAUDE.md"; then {good}; else {bad}; fi; '
+    'printf \'<testsuite tests="4"><testcase name="a"/><testcase name="b"/>%s</testsuite>\' '
+    '"$(for i in $(seq $FAILS); do printf \'<testcase name="f%s"><failure/></testcase>\' $i; done)"'
+    ' > "$PROMPT_TRAINER_JUNIT"'
+)
+
+
+@pytest.mark.parametrize(
+    ("good", "bad", "proposed"),
+    [("FAILS=0", "FAILS=2", True), ("FAILS=2", "FAILS=0", False)],
+)
+def test_eval_command_pass_rate_is_authoritative(
+    example: Path,
+    llm: FakeLLM,
+    capsys: pytest.CaptureFixture[str],
+    good: str,
+    bad: str,
+    proposed: bool,
+) -> None:
+    config = example / ".github" / "prompt-trainer.yml"
+    command = EVAL.format(good=good, bad=bad).replace("'", "''")
+    config.write_text(
+        config.read_text() + f"training:\n  holdout: 0\n  eval_command: '{command}'\n"
+    )
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
+    result = evaluation["eval_command"]
+    assert result["problem"] is None
+    if proposed:
+        assert (result["current_pass_rate"], result["candidate_pass_rate"]) == (0.5, 1.0)
+        assert evaluation["guardrails"]["passed"]
+    else:
+        assert result["delta"] == -0.5
+        assert not evaluation["guardrails"]["passed"]
+        assert "candidate rejected by guardrails: eval_command" in capsys.readouterr().err
+
+
+def test_an_eval_command_that_writes_no_report_blocks_with_its_output(
+    example: Path, llm: FakeLLM
+) -> None:
+    config = example / ".github" / "prompt-trainer.yml"
+    config.write_text(
+        config.read_text() + "training:\n  holdout: 0\n  eval_command: 'echo boom >&2; exit 3'\n"
+    )
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
+    assert evaluation["eval_command"]["problem"].startswith("eval_command exited 3")
+    assert "boom" in evaluation["guardrails"]["problems"][0]

@@ -1,20 +1,37 @@
-"""Evaluate stage: guardrails a candidate must pass before anything is proposed.
+"""Evaluate stage: guardrails a candidate must pass before anything is proposed, and the
+repository's own evaluation command.
 
-Checks what can be checked without another LLM call: a non-empty main prompt, valid subagent
-frontmatter with unique kebab-case names, at most ``max_subagents`` subagents, a size limit in
-characters and estimated tokens (about four characters each), growth within a percentage of the
-current size (growth under ``GROWTH_FLOOR`` characters always passes), no secrets, no verbatim copy of long outside text (untrusted comments, test output,
-trace text: ``COPY_CHARS`` characters or more), and every line marked ``prompt-trainer: keep``
-in the current files still present, unchanged. A failing candidate is reported with its reasons
-and never proposed.
+Guardrails check what can be checked without another LLM call: a non-empty main prompt, valid
+subagent frontmatter with unique kebab-case names, at most ``max_subagents`` subagents, a size
+limit in characters and estimated tokens (about four characters each), growth within a
+percentage of the current size (growth under ``GROWTH_FLOOR`` characters always passes), no
+secrets, no verbatim copy of long outside text (untrusted comments, test output, trace text:
+``COPY_CHARS`` characters or more), and every line marked ``prompt-trainer: keep`` in the
+current files still present, unchanged. A failing candidate is reported with its reasons and
+never proposed.
+
+``run_eval_command`` runs ``training.eval_command`` for the current prompts and for the
+candidate; its JUnit pass-rate delta is authoritative (``eval_problems``).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
-from prompt_trainer.models import Candidate, PromptSet, Sample
+from prompt_trainer.collect.junit import parse_report
+from prompt_trainer.models import (
+    Candidate,
+    EvalCommandResult,
+    PromptFile,
+    PromptSet,
+    Sample,
+    Skipped,
+)
 from prompt_trainer.redact import redact
 from prompt_trainer.settings import Target, TrainingOptions
 from prompt_trainer.targets import split_frontmatter
@@ -138,3 +155,90 @@ def _subagent_problems(candidate: Candidate, current: PromptSet, target: Target)
     if len(names) > target.max_subagents:
         problems.append(f"{len(names)} subagents, more than max_subagents={target.max_subagents}")
     return problems
+
+
+def run_eval_command(
+    command: str,
+    current: PromptSet,
+    candidate: Candidate,
+    *,
+    root: Path,
+    timeout_s: int,
+    max_report_bytes: int,
+) -> EvalCommandResult:
+    """Run ``command`` for the current prompts, then for the candidate; parse each JUnit file."""
+    rates: list[tuple[float | None, int]] = []
+    for files in (current.files, candidate.files):
+        outcome = _one_eval(command, files, root, timeout_s, max_report_bytes)
+        if isinstance(outcome, str):
+            return EvalCommandResult(command=command, problem=outcome)
+        rates.append(outcome)
+    (before, n_before), (after, n_after) = rates
+    return EvalCommandResult(
+        command=command,
+        current_pass_rate=before,
+        candidate_pass_rate=after,
+        current_tests=n_before,
+        candidate_tests=n_after,
+    )
+
+
+def _one_eval(
+    command: str,
+    files: tuple[PromptFile, ...],
+    root: Path,
+    timeout_s: int,
+    max_report_bytes: int,
+) -> tuple[float | None, int] | str:
+    with tempfile.TemporaryDirectory(prefix="prompt-trainer-eval-") as tmp:
+        prompts = Path(tmp) / "prompts"
+        for file in files:
+            path = prompts.joinpath(*PurePosixPath(file.path).parts)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(file.content, encoding="utf-8")
+        junit = Path(tmp) / "junit.xml"
+        env = {
+            **os.environ,
+            "PROMPT_TRAINER_PROMPTS_DIR": str(prompts),
+            "PROMPT_TRAINER_JUNIT": str(junit),
+        }
+        try:
+            done = subprocess.run(  # noqa: S603 - the repository's own configured command
+                ["bash", "-c", command],  # noqa: S607
+                cwd=root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return f"eval_command timed out after {timeout_s} s"
+        except OSError as exc:
+            return f"eval_command could not start: {exc}"
+        if not junit.exists():
+            tail = (done.stderr or done.stdout).strip()[-300:]
+            return (
+                f"eval_command exited {done.returncode} without writing $PROMPT_TRAINER_JUNIT"
+                + (f": {tail}" if tail else "")
+            )
+        report = parse_report(
+            junit, source="eval_command", max_bytes=max_report_bytes, max_text=200
+        )
+    if isinstance(report, Skipped):
+        return f"eval_command's JUnit report is unusable: {report.reason}"
+    counts = report.counts()
+    ran = counts["tests"] - counts["skipped"]
+    return (counts["passed"] / ran if ran else None), ran
+
+
+def eval_problems(result: EvalCommandResult) -> list[str]:
+    """The authoritative verdict: a failed evaluation, or a lower pass rate, blocks."""
+    if result.problem:
+        return [result.problem]
+    if result.delta is not None and result.delta < 0:
+        return [
+            f"eval_command: the candidate passes {result.candidate_pass_rate:.0%} of "
+            f"{result.candidate_tests} tests, the current prompts {result.current_pass_rate:.0%}"
+        ]
+    return []

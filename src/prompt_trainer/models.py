@@ -335,6 +335,23 @@ class HeldOutResult(Record):
     skipped: str | None = None
 
 
+class EvalCommandResult(Record):
+    """The repository's own evaluation (``training.eval_command``) run on both prompt sets."""
+
+    command: str
+    current_pass_rate: float | None = None
+    candidate_pass_rate: float | None = None
+    current_tests: int = 0
+    candidate_tests: int = 0
+    problem: str | None = None
+
+    @property
+    def delta(self) -> float | None:
+        if self.current_pass_rate is None or self.candidate_pass_rate is None:
+            return None
+        return self.candidate_pass_rate - self.current_pass_rate
+
+
 class Candidate(Record):
     """A proposed prompt set for one target, with the analysis that motivated it."""
 
@@ -348,6 +365,7 @@ class Candidate(Record):
     changes: tuple[Change, ...] = ()
     dropped: tuple[str, ...] = ()
     evaluation: HeldOutResult | None = None
+    eval_command: EvalCommandResult | None = None
 
     @property
     def fingerprint(self) -> str:

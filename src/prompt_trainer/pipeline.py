@@ -246,9 +246,21 @@ def train_and_propose(
         outcome.blocked[target.name] = exc.message
         return
     outcome.candidates.append(candidate)
-    gate = evaluate.check_candidate(
-        candidate, current, target, samples=samples, limits=settings.config.training
-    )
+    training = settings.config.training
+    gate = evaluate.check_candidate(candidate, current, target, samples=samples, limits=training)
+    if training.eval_command and candidate.fingerprint != current.version:
+        log(f"evaluate: running eval_command for {target.name} (current, then candidate)")
+        result = evaluate.run_eval_command(
+            training.eval_command,
+            current,
+            candidate,
+            root=settings.root,
+            timeout_s=training.eval_timeout_s,
+            max_report_bytes=settings.config.limits.max_report_bytes,
+        )
+        candidate = candidate.model_copy(update={"eval_command": result})
+        outcome.candidates[-1] = candidate
+        gate = evaluate.GateResult(gate.problems + tuple(evaluate.eval_problems(result)))
     view = render.ProposalView(
         candidate=candidate,
         current=current,

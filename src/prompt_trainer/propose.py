@@ -75,12 +75,27 @@ def write_candidate(
         "changes": [c.model_dump(mode="json") for c in candidate.changes],
         "dropped": list(candidate.dropped),
         "held_out": candidate.evaluation.model_dump(mode="json") if candidate.evaluation else None,
+        "eval_command": (
+            {
+                **candidate.eval_command.model_dump(mode="json"),
+                "delta": candidate.eval_command.delta,
+            }
+            if candidate.eval_command
+            else None
+        ),
         "usage": candidate.usage.model_dump(),
     }
     (folder / "evaluation.json").write_text(
         json.dumps(evaluation, indent=2) + "\n", encoding="utf-8"
     )
     return folder
+
+
+def _eval_json(candidate: Candidate) -> dict[str, object] | None:
+    result = candidate.eval_command
+    if result is None:
+        return None
+    return {**result.model_dump(mode="json"), "delta": result.delta}
 
 
 def open_pull_request(

@@ -160,6 +160,15 @@ class TrainingOptions(Section):
     max_growth_pct: int = Field(
         default=50, ge=0, description="Guardrail: growth of the prompts' size, in percent."
     )
+    eval_command: str | None = Field(
+        default=None,
+        description="A shell command that evaluates a prompt set, run once with the current "
+        "prompts and once with the candidate. It finds the prompt files under "
+        "$PROMPT_TRAINER_PROMPTS_DIR (at their repository paths) and writes JUnit XML to "
+        "$PROMPT_TRAINER_JUNIT; its pass-rate delta is authoritative: a candidate that passes "
+        "fewer tests is not proposed.",
+    )
+    eval_timeout_s: int = Field(default=1800, gt=0, description="Timeout of one eval_command run.")
     holdout: float = Field(
         default=0.3,
         ge=0,
