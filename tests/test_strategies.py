@@ -268,6 +268,7 @@ def test_max_calls_stops_cleanly_and_says_what_was_done(example: Path, llm: Fake
     assert len(llm.requests) == 3
     analysis = (candidate_dir(example) / "analysis.md").read_text()
     assert "reflected on 2 of 6 samples with problems" in analysis
+    assert "training.max_calls=3" in analysis
     held_out = json.loads((candidate_dir(example) / "evaluation.json").read_text())["held_out"]
     assert "budget" in held_out["skipped"] and held_out["scores"] == []
 
@@ -392,3 +393,20 @@ def test_an_eval_command_that_writes_no_report_blocks_with_its_output(
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     assert evaluation["eval_command"]["problem"].startswith("eval_command exited 3")
     assert "boom" in evaluation["guardrails"]["problems"][0]
+
+
+def test_max_usd_stops_before_the_next_call_would_exceed_it(
+    example: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Prices come from LiteLLM's table for openai/gpt-4.1. Each call is priced before it is
+    made at its input size and 1,500 output tokens (about $0.015 here): $0.05 pays for the
+    reflections and the curation, but not for the eight judge calls, which are skipped."""
+    config = example / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text() + "training:\n  max_usd: 0.05\n")
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score=score)]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    meta = json.loads((candidate_dir(example) / "candidate.json").read_text())
+    assert 0 < meta["usage"]["cost_usd"] <= 0.05
+    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
+    assert "training.max_usd=0.05" in evaluation["held_out"]["skipped"]
+    assert "$0.0" in capsys.readouterr().err

@@ -464,9 +464,10 @@ def report(outcome: RunOutcome, *, dry_run: bool) -> None:
         progress(f"{target}: candidate rejected by guardrails: " + "; ".join(problems))
     for candidate in outcome.candidates:
         usage = candidate.usage
+        cost = f", ${usage.cost_usd:.4f}" if usage.cost_usd is not None else ""
         progress(
             f"{candidate.target}: {usage.calls} LLM call(s), {usage.input_tokens} input + "
-            f"{usage.output_tokens} output = {usage.total_tokens} tokens"
+            f"{usage.output_tokens} output = {usage.total_tokens} tokens{cost}"
         )
     for proposal in outcome.proposals:
         where = proposal.url or proposal.candidate_dir

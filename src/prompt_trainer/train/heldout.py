@@ -60,16 +60,19 @@ def judge(
     budget: Any,
 ) -> HeldOutResult:
     """Score current and candidate on every held-out sample (two calls each)."""
-    if not budget.allows(calls=2 * len(held_out)):
+    views = [fit_budget(evidence_view(s), max_evidence_tokens) for s in held_out]
+    prompt_chars = sum(len(f.content) for f in candidate.files)
+    sizes = [len(v.model_dump_json()) + prompt_chars for v in views for _ in (0, 1)]
+    if not budget.allows(calls=2 * len(held_out), input_chars=sizes):
         return HeldOutResult(
             sample_ids=tuple(s.id for s in held_out),
             skipped=f"held-out evaluation needs {2 * len(held_out)} LM calls; the budget "
-            f"(training.max_calls={budget.max_calls}) does not allow them",
+            f"(training.max_calls={budget.max_calls}, training.max_usd={budget.max_usd}) does "
+            "not allow them",
         )
     program = dspy.Predict(JudgePrompt.with_instructions(load_instructions("judge.md")))
     scores = []
-    for sample in held_out:
-        view = fit_budget(evidence_view(sample), max_evidence_tokens)
+    for sample, view in zip(held_out, views, strict=True):
         before = program(sample=view, prompt_files=_files(current))
         after = program(sample=view, prompt_files=_files(candidate))
         scores.append(

@@ -17,10 +17,12 @@ shrunk to ``training.max_evidence_tokens`` first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import dspy
+import litellm
 from pydantic import BaseModel, ConfigDict, Field
 
 from prompt_trainer.errors import LLMError, NotEnoughEvidence
@@ -110,24 +112,66 @@ class RootCauses(dspy.Signature):  # type: ignore[misc]
     analysis_summary: str = dspy.OutputField(desc="markdown; each rule with its evidence ids")
 
 
+#: Output tokens assumed for a call when estimating its price before it is made.
+EXPECTED_OUTPUT_TOKENS = 1500
+#: Characters DSPy adds around the inputs (field descriptions, format instructions).
+PROMPT_OVERHEAD_CHARS = 3000
+
+
+def prices(model: str) -> tuple[float, float] | None:
+    """(input, output) USD per token from LiteLLM's bundled price table; None when unknown."""
+    try:
+        info = litellm.get_model_info(model)
+    except Exception:
+        return None
+    inp, out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    return (float(inp), float(out)) if inp is not None and out is not None else None
+
+
 @dataclass
 class Budget:
-    """LM calls and dollars a run may spend; checked before each call."""
+    """LM calls and dollars a run may spend; checked before each call.
+
+    The price of a call is known only after it is made, so before each call its cost is
+    estimated from the size of its inputs (about four characters a token, plus DSPy's framing)
+    and ``EXPECTED_OUTPUT_TOKENS``, at the model's prices in LiteLLM's table. With no known price
+    only ``max_calls`` applies, and ``max_usd`` is checked against the cost reported so far.
+    """
 
     max_calls: int
     max_usd: float | None
     lm: Any
+    model: str = ""
     notes: list[str] = field(default_factory=list)
 
     def spent(self) -> TokenUsage:
         return usage_of(self.lm)
 
-    def allows(self, calls: int = 1) -> bool:
-        used = len(self.lm.history)
-        if used + calls > self.max_calls:
+    def estimate(self, input_chars: int) -> float | None:
+        price = prices(self.model)
+        if price is None:
+            return None
+        tokens_in = (input_chars + PROMPT_OVERHEAD_CHARS) / 4
+        return tokens_in * price[0] + EXPECTED_OUTPUT_TOKENS * price[1]
+
+    def allows(self, calls: int = 1, *, input_chars: Sequence[int] = ()) -> bool:
+        """Whether ``calls`` more calls (of the given input sizes, when known) fit."""
+        if len(self.lm.history) + calls > self.max_calls:
             return False
-        cost = self.spent().cost_usd
-        return self.max_usd is None or cost is None or cost < self.max_usd
+        if self.max_usd is None:
+            return True
+        cost = self.spent().cost_usd or 0.0
+        sizes = list(input_chars) + [0] * (calls - len(input_chars))
+        estimates = [self.estimate(size) for size in sizes]
+        if any(e is None for e in estimates):
+            return cost < self.max_usd
+        return cost + sum(e or 0.0 for e in estimates) <= self.max_usd
+
+
+def _chars(*values: Any) -> int:
+    return sum(
+        len(v.model_dump_json()) if isinstance(v, BaseModel) else len(str(v)) for v in values
+    )
 
 
 def has_problem(view: EvidenceSample) -> bool:
@@ -156,7 +200,7 @@ def train(request: TrainRequest, strategy: str) -> Candidate:
             "training.holdout: 0 to propose without held-out evaluation",
         )
     lm = build_lm(request.llm, cache_dir=request.cache_dir)
-    budget = Budget(request.max_calls, request.max_usd, lm)
+    budget = Budget(request.max_calls, request.max_usd, lm, model=request.llm.model)
     fitted = replace(request, samples=training)
     views = [fit_budget(evidence_view(s), request.max_evidence_tokens) for s in training]
     with translate_llm_errors(request.llm), dspy.context(lm=lm):
@@ -180,16 +224,19 @@ def train(request: TrainRequest, strategy: str) -> Candidate:
 
 def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -> Candidate:
     files = prompt_files(request.current)
+    files_chars = sum(len(f.text) for f in files)
     reflect = dspy.Predict(Reflect.with_instructions(load_instructions("reflect.md")))
     reflections: list[Reflection] = []
     troubled = [v for v in views if has_problem(v)]
     for view in troubled:
-        if not budget.allows(calls=2):  # keep one call for curation
+        # Keep enough for the curation, which reads every reflection and the files.
+        curation = files_chars + 800 * (len(reflections) + 1)
+        if not budget.allows(calls=2, input_chars=[_chars(view) + files_chars, curation]):
             skipped = len(troubled) - len(reflections)
             budget.notes.append(
                 f"reflected on {len(reflections)} of {len(troubled)} samples with problems; "
-                f"{skipped} skipped to stay within max_calls={budget.max_calls}"
-                + (f" / max_usd={budget.max_usd}" if budget.max_usd is not None else "")
+                f"{skipped} skipped to stay within training.max_calls={budget.max_calls}"
+                + (f" / training.max_usd={budget.max_usd}" if budget.max_usd is not None else "")
             )
             break
         answer = reflect(sample=view, prompt_files=files)
@@ -205,6 +252,9 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
     useful = [r for r in reflections if any(e in known for e in r.evidence)]
     if not useful:
         note = "no sample showed a problem with evidence to cite; nothing to change"
+        return _candidate(request, request.current, budget, summary=note, applied=[], dropped=[])
+    if not budget.allows(input_chars=[files_chars + _chars(*useful)]):
+        note = "the budget (training.max_calls / training.max_usd) left nothing for curation"
         return _candidate(request, request.current, budget, summary=note, applied=[], dropped=[])
     curate = dspy.Predict(Curate.with_instructions(load_instructions("curate.md")))
     answer = curate(
@@ -237,8 +287,12 @@ def _rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -
     current = request.current
     existing = bullets(current.main.content)
     troubled = [v for v in views if has_problem(v)]
-    if not troubled or not budget.allows():
-        note = "no sample showed a problem" if not troubled else "max_calls reached"
+    if not troubled or not budget.allows(input_chars=[_chars(*troubled, current.main.content)]):
+        note = (
+            "no sample showed a problem"
+            if not troubled
+            else "the budget (training.max_calls / training.max_usd) does not allow the call"
+        )
         return _candidate(request, current, budget, summary=note, applied=[], dropped=[])
     program = dspy.Predict(RootCauses.with_instructions(load_instructions("rules.md")))
     answer = program(samples=troubled, existing_rules=existing)
