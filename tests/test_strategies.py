@@ -410,3 +410,32 @@ def test_max_usd_stops_before_the_next_call_would_exceed_it(
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     assert "training.max_usd=0.05" in evaluation["held_out"]["skipped"]
     assert "$0.0" in capsys.readouterr().err
+
+
+def test_several_candidates_elect_the_best_by_held_out_score(example: Path, llm: FakeLLM) -> None:
+    """The second candidate samples at temperature 1 under its own cache key; the scripted
+    curation then proposes a vaguer rule, which the judge scores lower: the first is elected,
+    the second is kept."""
+
+    def curate_by_temperature(request: dict[str, object]) -> str:
+        if request.get("temperature") != 1.0:
+            return curate(request)
+        return chat_adapter_reply(
+            edits=[{"op": "add", "new_text": "Be careful with money.", "evidence": [ROUNDING]}],
+            analysis_summary="A vaguer rule.",
+        )
+
+    config = example / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text() + "training:\n  candidates: 2\n  max_calls: 40\n")
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_by_temperature, score=score)]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    assert len(llm.requests) == 2 * (6 + 1 + 8)
+    loser, winner = candidate_dir(example, 1), candidate_dir(example, 2)
+    assert "Be careful with money." in (loser / "CLAUDE.md").read_text()
+    assert json.loads((loser / "evaluation.json").read_text())["guardrails"]["problems"] == [
+        "not elected"
+    ]
+    assert NEW_RULE in (winner / "CLAUDE.md").read_text()
+    elected = json.loads((winner / "evaluation.json").read_text())
+    assert elected["held_out"]["candidate_mean"] == 0.9 and elected["guardrails"]["passed"]
+    assert elected["usage"]["calls"] == 30  # the run's usage, both candidates

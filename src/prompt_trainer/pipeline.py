@@ -227,7 +227,7 @@ def train_and_propose(
     log(f"train: {target.name} with {llm.model} ({strategy}) on {len(samples)} sample(s)")
     budget = settings.config.training
     try:
-        candidate = train(
+        ranked = train(
             TrainRequest(
                 target=target,
                 current=current,
@@ -238,6 +238,7 @@ def train_and_propose(
                 max_usd=budget.max_usd,
                 max_evidence_tokens=budget.max_evidence_tokens,
                 holdout=budget.holdout,
+                candidates=budget.candidates,
             ),
             strategy,
         )
@@ -245,6 +246,12 @@ def train_and_propose(
         log(exc.diagnostics())
         outcome.blocked[target.name] = exc.message
         return
+    candidate, *others = ranked
+    for other in others:
+        folder = propose.write_candidate(
+            other, root=settings.root, body="", gate_problems=("not elected",)
+        )
+        log(f"candidate (not elected, kept): {folder}")
     outcome.candidates.append(candidate)
     training = settings.config.training
     gate = evaluate.check_candidate(candidate, current, target, samples=samples, limits=training)

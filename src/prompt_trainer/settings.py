@@ -160,6 +160,13 @@ class TrainingOptions(Section):
     max_growth_pct: int = Field(
         default=50, ge=0, description="Guardrail: growth of the prompts' size, in percent."
     )
+    candidates: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="Candidates made per target; the best by held-out score is proposed and "
+        "the others are kept under .prompt-trainer/candidates/.",
+    )
     eval_command: str | None = Field(
         default=None,
         description="A shell command that evaluates a prompt set, run once with the current "

@@ -140,12 +140,20 @@ class Budget:
 
     max_calls: int
     max_usd: float | None
-    lm: Any
+    lms: list[Any]
     model: str = ""
     notes: list[str] = field(default_factory=list)
 
     def spent(self) -> TokenUsage:
-        return usage_of(self.lm)
+        """Usage over every LM of the run (one per candidate)."""
+        parts = [usage_of(lm) for lm in self.lms]
+        costs = [p.cost_usd for p in parts if p.cost_usd is not None]
+        return TokenUsage(
+            calls=sum(p.calls for p in parts),
+            input_tokens=sum(p.input_tokens for p in parts),
+            output_tokens=sum(p.output_tokens for p in parts),
+            cost_usd=sum(costs) if costs else None,
+        )
 
     def estimate(self, input_chars: int) -> float | None:
         price = prices(self.model)
@@ -156,7 +164,7 @@ class Budget:
 
     def allows(self, calls: int = 1, *, input_chars: Sequence[int] = ()) -> bool:
         """Whether ``calls`` more calls (of the given input sizes, when known) fit."""
-        if len(self.lm.history) + calls > self.max_calls:
+        if sum(len(lm.history) for lm in self.lms) + calls > self.max_calls:
             return False
         if self.max_usd is None:
             return True
@@ -186,9 +194,10 @@ def prompt_files(current: PromptSet) -> list[PromptFileView]:
     return [PromptFileView(path=f.path, text=f.content) for f in current.files if f.content]
 
 
-def train(request: TrainRequest, strategy: str) -> Candidate:
-    """Run ``strategy`` (``evolve``, ``rules`` or ``rewrite``) on the older samples, then judge
-    the candidate on the newest ones (``request.holdout``)."""
+def train(request: TrainRequest, strategy: str) -> list[Candidate]:
+    """Run ``strategy`` (``evolve``, ``rules`` or ``rewrite``) on the older samples
+    ``request.candidates`` times, judge each candidate on the newest samples
+    (``request.holdout``), and return them best first (the first is the elected one)."""
     if strategy not in ("evolve", "rules", "rewrite"):
         raise LLMError(f"unknown strategy {strategy!r}", fix="use evolve, rules or rewrite")
     training, held_out = split_by_time(request.samples, request.holdout)
@@ -200,26 +209,63 @@ def train(request: TrainRequest, strategy: str) -> Candidate:
             "training.holdout: 0 to propose without held-out evaluation",
         )
     lm = build_lm(request.llm, cache_dir=request.cache_dir)
-    budget = Budget(request.max_calls, request.max_usd, lm, model=request.llm.model)
+    budget = Budget(request.max_calls, request.max_usd, [lm], model=request.llm.model)
     fitted = replace(request, samples=training)
     views = [fit_budget(evidence_view(s), request.max_evidence_tokens) for s in training]
-    with translate_llm_errors(request.llm), dspy.context(lm=lm):
-        if strategy == "rewrite":
-            candidate = train_candidate(fitted, lm)
-        elif strategy == "rules":
-            candidate = _rules(fitted, views, budget)
-        else:
-            candidate = _evolve(fitted, views, budget)
-        if held_out and candidate.fingerprint != request.current.version:
-            result = judge(
-                request.current,
-                candidate,
-                held_out,
-                max_evidence_tokens=request.max_evidence_tokens,
-                budget=budget,
-            )
-            candidate = candidate.model_copy(update={"evaluation": result, "usage": budget.spent()})
-    return candidate
+    found: list[Candidate] = []
+    with translate_llm_errors(request.llm):
+        for attempt in range(request.candidates):
+            if attempt and not budget.allows():
+                budget.notes.append(
+                    f"made {attempt} of {request.candidates} candidates within the budget"
+                )
+                break
+            # Later candidates sample at temperature 1 under their own cache key (rollout_id),
+            # so they differ from the first and reruns still hit the cache.
+            this_lm = lm if not attempt else lm.copy(rollout_id=attempt, temperature=1.0)
+            if attempt:
+                budget.lms.append(this_lm)
+            with dspy.context(lm=this_lm):
+                candidate = _one(strategy, fitted, views, budget, this_lm)
+                if held_out and candidate.fingerprint != request.current.version:
+                    result = judge(
+                        request.current,
+                        candidate,
+                        held_out,
+                        max_evidence_tokens=request.max_evidence_tokens,
+                        budget=budget,
+                    )
+                    candidate = candidate.model_copy(update={"evaluation": result})
+            found.append(candidate)
+    ranked = elect(found)
+    usage = budget.spent()
+    return [c.model_copy(update={"usage": usage}) for c in ranked]
+
+
+def _one(
+    strategy: str,
+    request: TrainRequest,
+    views: list[EvidenceSample],
+    budget: Budget,
+    lm: Any,
+) -> Candidate:
+    if strategy == "rewrite":
+        return train_candidate(request, lm)
+    if strategy == "rules":
+        return _rules(request, views, budget)
+    return _evolve(request, views, budget)
+
+
+def elect(candidates: list[Candidate]) -> list[Candidate]:
+    """Best first: by the held-out mean score of the candidate (unevaluated last), then in the
+    order made. The others are kept for the run's artifacts."""
+
+    def key(pair: tuple[int, Candidate]) -> tuple[float, int]:
+        n, candidate = pair
+        score = candidate.evaluation.candidate_mean if candidate.evaluation else None
+        return (-(score if score is not None else -1.0), n)
+
+    return [c for _, c in sorted(enumerate(candidates), key=key)]
 
 
 def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -> Candidate:

@@ -68,6 +68,7 @@ class TrainRequest:
     max_usd: float | None = None
     max_evidence_tokens: int = 4000
     holdout: float = 0.0
+    candidates: int = 1
 
 
 def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:
