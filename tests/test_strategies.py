@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from prompt_trainer.cli import main
-from prompt_trainer.models import PromptFile, PromptSet
+from prompt_trainer.collect.traces import parse_trace
+from prompt_trainer.models import PromptFile, PromptSet, PullRequestInfo, Sample, Trace
 from prompt_trainer.settings import Target
 from prompt_trainer.train.edits import Edit, add_learned_rules, apply_edits
 from prompt_trainer.train.evidence import (
@@ -21,11 +23,14 @@ from prompt_trainer.train.evidence import (
     TestCounts,
     TraceSummary,
     estimate_tokens,
+    evidence_view,
     fit_budget,
 )
+from tests.conftest import REALDATA
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
+WHEN = datetime(2026, 11, 1, tzinfo=UTC)
 MAIN = (
     "# Rules\n\n"
     "- Money is `Decimal` end to end: parse with `Decimal(str)`,\n"
@@ -148,8 +153,9 @@ def test_fit_budget_shrinks_but_keeps_every_id() -> None:
     )
     small = fit_budget(view, 1500)
     assert estimate_tokens(small) < estimate_tokens(view) / 3
-    assert [t.id for t in small.failing_tests] == [f"t::{n}" for n in range(10)]
-    assert [s.id for s in small.traces[0].error_steps] == ["trace:tr#0", "trace:tr#1", "trace:tr#2"]
+    assert [t.id for t in small.failing_tests] == [f"t::{n}" for n in range(40)]
+    assert [bool(t.message) for t in small.failing_tests] == [True] * 10 + [False] * 30
+    assert [s.id for s in small.traces[0].error_steps] == [f"trace:tr#{n}" for n in range(9)]
 
 
 # -- strategies end to end ------------------------------------------------------------------
@@ -439,3 +445,22 @@ def test_several_candidates_elect_the_best_by_held_out_score(example: Path, llm:
     elected = json.loads((winner / "evaluation.json").read_text())
     assert elected["held_out"]["candidate_mean"] == 0.9 and elected["guardrails"]["passed"]
     assert elected["usage"]["calls"] == 30  # the run's usage, both candidates
+
+
+TRACES = REALDATA / "traces"
+
+
+@pytest.mark.skipif(not TRACES.exists(), reason="../shared/realdata not present")
+def test_compression_keeps_every_tool_error_of_every_real_trace() -> None:
+    checked = 0
+    for path in sorted(p for p in TRACES.rglob("*") if p.is_file() and p.suffix != ".md"):
+        trace = parse_trace(path, source=path.name, max_bytes=2**28, max_text=2000)
+        if not isinstance(trace, Trace):
+            continue
+        sample = Sample(id="s", pull=PullRequestInfo(), traces=(trace,), collected_at=WHEN)
+        view = fit_budget(evidence_view(sample), 400)  # a tight budget
+        wanted = {f"trace:{path.name}#{n}" for n, s in enumerate(trace.steps) if s.is_error}
+        assert wanted <= {e.id for t in view.traces for e in t.error_steps}, path
+        assert view.traces[0].tool_errors == trace.tool_errors
+        checked += 1
+    assert checked >= 30

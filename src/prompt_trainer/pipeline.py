@@ -71,10 +71,7 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
         sync_store(store, client, settings, push=not options.dry_run, log=log)
     llm = settings.llm(model=options.model, api_base=options.api_base)
     if not llm.available:
-        outcome.message = (
-            f"training skipped: no API key for {llm.model} (set {llm.key_var}, or "
-            "--api-base for an OpenAI-compatible server); evidence was stored"
-        )
+        outcome.message = no_key(llm) + "; evidence was stored"
         return outcome
     ledger = store.load()
     for target in settings.config.targets:
@@ -91,6 +88,13 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
                 log=log,
             )
     return outcome
+
+
+def no_key(llm: LLMSettings) -> str:
+    return (
+        f"training skipped: no API key for {llm.model} (set {llm.key_var}, or "
+        "--api-base for an OpenAI-compatible server)"
+    )
 
 
 def training_samples(
@@ -120,10 +124,7 @@ def train_from_store(
     outcome = RunOutcome()
     llm = settings.llm(model=options.model, api_base=options.api_base)
     if not llm.available:
-        outcome.message = (
-            f"training skipped: no API key for {llm.model} (set {llm.key_var}, or "
-            "--api-base for an OpenAI-compatible server)"
-        )
+        outcome.message = no_key(llm)
         return outcome
     targets = [settings.target(target)] if target else list(settings.config.targets)
     for chosen in targets:

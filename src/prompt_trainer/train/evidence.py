@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from prompt_trainer.models import Sample, Trace
+from prompt_trainer.models import Sample, Trace, TraceStep
 
-MAX_FAILURES = 20
-MAX_TRACE_ERRORS = 10
+#: Failing tests listed by name (all of them up to this many; the count says if there are more).
+MAX_FAILURES = 500
+#: Failing tests whose message is shown; the others are listed by name only.
+MAX_MESSAGES = 20
 MESSAGE_CHARS = 500
+CONTEXT_CHARS = 200
 
 
 class View(BaseModel):
@@ -43,6 +46,8 @@ class ErrorStep(View):
     id: str
     tool: str | None = None
     text: str
+    #: The step just before (what the agent tried), for the neighbourhood of the failure.
+    before: str = ""
 
 
 class TraceSummary(View):
@@ -97,10 +102,10 @@ def evidence_view(sample: Sample) -> EvidenceSample:
             FailingTest(
                 id=c.id,
                 status=c.status,
-                message=(c.message or c.text)[:MESSAGE_CHARS],
+                message=(c.message or c.text)[:MESSAGE_CHARS] if n < MAX_MESSAGES else "",
                 flaky=c.flaky,
             )
-            for c in problems[:MAX_FAILURES]
+            for n, c in enumerate(problems[:MAX_FAILURES])
         ],
         review_feedback=[
             ReviewNote(
@@ -120,11 +125,17 @@ def evidence_view(sample: Sample) -> EvidenceSample:
 
 
 def _trace_summary(trace: Trace) -> TraceSummary:
+    steps = trace.steps
     errors = [
-        ErrorStep(id=f"trace:{trace.source}#{n}", tool=step.tool, text=step.text[:MESSAGE_CHARS])
-        for n, step in enumerate(trace.steps)
+        ErrorStep(
+            id=f"trace:{trace.source}#{n}",
+            tool=step.tool,
+            text=step.text[:MESSAGE_CHARS],
+            before=_step_line(steps[n - 1]) if n else "",
+        )
+        for n, step in enumerate(steps)
         if step.is_error
-    ][:MAX_TRACE_ERRORS]
+    ]
     return TraceSummary(
         source=trace.source,
         format=trace.format,
@@ -135,6 +146,12 @@ def _trace_summary(trace: Trace) -> TraceSummary:
         final_result=trace.result[:MESSAGE_CHARS] if trace.result else None,
         ended_in_error=trace.is_error,
     )
+
+
+def _step_line(step: TraceStep) -> str:
+    what = f"{step.role}/{step.tool}" if step.tool else step.role
+    detail = step.tool_input or step.text
+    return f"{what}: {detail}"[:CONTEXT_CHARS]
 
 
 def evidence_ids(views: list[EvidenceSample]) -> set[str]:
@@ -154,37 +171,45 @@ def estimate_tokens(view: BaseModel) -> int:
 
 def fit_budget(view: EvidenceSample, max_tokens: int) -> EvidenceSample:
     """Shrink one sample's evidence until it fits ``max_tokens``, dropping the least telling
-    parts first: trace error steps beyond the first three and their text, then message length,
-    then failing tests beyond the first ten. Trusted review comments are kept whole: they are
-    the scarcest evidence. Ids survive every step, so what is cited can still be found."""
-    steps: list[dict[str, object]] = [
-        {"traces": [t.model_copy(update={"error_steps": t.error_steps[:3]}) for t in view.traces]},
-        {
-            "failing_tests": [
-                t.model_copy(update={"message": t.message[:200]}) for t in view.failing_tests
-            ]
-        },
-        {
-            "traces": [
-                t.model_copy(
-                    update={
-                        "error_steps": [
-                            e.model_copy(update={"text": e.text[:120]}) for e in t.error_steps[:3]
-                        ],
-                        "final_result": (t.final_result or "")[:200] or None,
-                    }
-                )
-                for t in view.traces
-            ]
-        },
-        {
-            "failing_tests": [
-                t.model_copy(update={"message": t.message[:120]}) for t in view.failing_tests[:10]
-            ]
-        },
-    ]
-    for update in steps:
+    text first: the text of trace error steps after the first three, then long test messages,
+    then the final result and the remaining error text, then the messages of failing tests
+    after the first ten. Every failing test's name, every error step's id and tool, and every
+    trusted review comment (whole: the scarcest evidence) survive every step, so nothing that
+    signals a failure is lost and everything cited can still be found."""
+
+    def steps(keep: int, chars: int) -> list[TraceSummary]:
+        return [
+            t.model_copy(
+                update={
+                    "error_steps": [
+                        e.model_copy(
+                            update={
+                                "text": e.text[:chars] if n < keep else "",
+                                "before": e.before[:chars] if n < keep else "",
+                            }
+                        )
+                        for n, e in enumerate(t.error_steps)
+                    ],
+                    "final_result": (t.final_result or "")[: chars * 2] or None,
+                }
+            )
+            for t in view.traces
+        ]
+
+    def messages(keep: int, chars: int) -> list[FailingTest]:
+        return [
+            t.model_copy(update={"message": t.message[:chars] if n < keep else ""})
+            for n, t in enumerate(view.failing_tests)
+        ]
+
+    for update in (
+        lambda: {"traces": steps(3, MESSAGE_CHARS)},
+        lambda: {"failing_tests": messages(MAX_MESSAGES, 200)},
+        lambda: {"traces": steps(3, 120)},
+        lambda: {"failing_tests": messages(10, 120)},
+        lambda: {"traces": steps(0, 0)},
+    ):
         if estimate_tokens(view) <= max_tokens:
             break
-        view = view.model_copy(update=update)
+        view = view.model_copy(update=update())
     return view
