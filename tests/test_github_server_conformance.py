@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from prompt_trainer.cli import main
 from tests.conftest import REALDATA
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM
-from tests.test_pipeline import arrange, trainer_reply
+from tests.test_pipeline import arrange, other_reply, trainer_reply
 
 OPENAPI = REALDATA / "github-api" / "openapi" / "github-rest-operations.deref.json"
 
@@ -72,6 +73,9 @@ def test_every_response_matches_githubs_schema(
         "PROMPT_TRAINER_API_BASE": llm.api_base,
     }
     assert main(["run", "--pr", "7"], env=env) == 0
+    # A different candidate on the next run updates the PR (pulls/update, git/update-ref).
+    shutil.rmtree(checkout / ".prompt-trainer" / "cache")
+    llm.script = [other_reply]
     assert main(["run", "--pr", "7"], env=env) == 0
 
     checked: set[str] = set()

@@ -39,6 +39,15 @@ def trainer_reply(request: dict[str, object]) -> str:
     )
 
 
+def other_reply(request: dict[str, object]) -> str:
+    """A second, different candidate (for updates)."""
+    return chat_adapter_reply(
+        candidate_main_prompt=NEW_MAIN + "- Parse amounts with Decimal(str).\n",
+        candidate_subagents=[],
+        analysis_summary=ANALYSIS,
+    )
+
+
 def arrange(github: FakeGitHub) -> None:
     base = github.commit(
         {
@@ -120,7 +129,7 @@ def env(github: FakeGitHub, llm: FakeLLM) -> dict[str, str]:
     }
 
 
-def test_run_opens_one_pull_request_and_updates_it_on_rerun(
+def test_run_opens_one_pull_request_and_a_rerun_changes_nothing(
     github: FakeGitHub,
     llm: FakeLLM,
     checkout: Path,
@@ -165,8 +174,10 @@ def test_run_opens_one_pull_request_and_updates_it_on_rerun(
     bot_pulls = [p for p in github.pulls.values() if p.head_ref == "prompt-trainer/coder"]
     assert len(bot_pulls) == 1
     assert len(llm.requests) == 1  # identical evidence: answered from DSPy's disk cache
-    assert github.refs["heads/prompt-trainer/coder"] != first_commit  # force-updated
-    assert any(
+    # The same candidate: no new commit and no edit of the PR.
+    assert github.refs["heads/prompt-trainer/coder"] == first_commit
+    assert state["commit"] == first_commit
+    assert not any(
         r.method == "PATCH" and r.path.endswith(f"/pulls/{pull.number}") for r in github.requests
     )
     ledger = (checkout / ".prompt-trainer" / "samples.jsonl").read_text().splitlines()

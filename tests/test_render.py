@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
+from prompt_trainer.measure.facts import Facts
+from prompt_trainer.measure.metrics import METRICS, columns, compare_columns, measure_all
+from prompt_trainer.measure.report import ComparisonReport, TargetReport, VersionReport
+from prompt_trainer.measure.versions import Version
 from prompt_trainer.models import (
     Candidate,
+    Change,
     Feedback,
+    HeldOutResult,
     PromptFile,
     PromptSet,
     PullRequestInfo,
@@ -16,7 +23,13 @@ from prompt_trainer.models import (
     TestRun,
     TokenUsage,
 )
-from prompt_trainer.render import BODY_LIMIT, ProposalView, render_body, render_title
+from prompt_trainer.render import (
+    BODY_LIMIT,
+    ProposalView,
+    read_state,
+    render_body,
+    render_title,
+)
 
 CURRENT = PromptSet(
     target="coder",
@@ -88,3 +101,90 @@ def test_body_fits_githubs_limit_and_keeps_the_state_block() -> None:
     body = render_body(view(analysis="x" * 100_000))
     assert len(body) <= BODY_LIMIT
     assert body.rstrip().endswith("-->") and "prompt-trainer-state" in body
+
+
+def measured_report() -> TargetReport:
+    """Two versions with six PRs each: 1/6 then 4/6 passing CI."""
+
+    def facts(version: str, n: int, passing: int) -> tuple[Facts, ...]:
+        return tuple(
+            Facts(
+                sample_id=f"{version}-{k}",
+                url=None,
+                happened_at=None,
+                tests_passed=k < passing,
+                merged=True,
+                comments=1,
+            )
+            for k in range(n)
+        )
+
+    before, after = facts("v1", 6, 1), facts("v2", 6, 4)
+    v1 = Version("coder", "aaaaaaaaaaaa", "416943b", None, "416943b" * 5, "First rules", ())
+    v2 = Version("coder", "bbbbbbbbbbbb", "e270efb", None, "e270efb" * 5, "Learned rules", ())
+    reports = (
+        VersionReport(v1, before, measure_all(before)),
+        VersionReport(v2, after, measure_all(after)),
+    )
+    a, b = columns(before), columns(after)
+    comparison = ComparisonReport(
+        v1, v2, {m.name: compare_columns(m, a, b, min_samples=5) for m in METRICS}
+    )
+    return TargetReport("coder", reports, comparison, (), min_samples=5)
+
+
+def evolve_view(*, gate: tuple[str, ...] = ()) -> ProposalView:
+    base = view()
+    candidate = base.candidate.model_copy(
+        update={
+            "changes": (
+                Change(
+                    path="CLAUDE.md",
+                    op="add",
+                    text="b",
+                    evidence=("t::x", "https://github.com/o/r/pull/7#discussion_r5"),
+                    reason="rounding fails and a reviewer asked for it",
+                ),
+            ),
+            "evaluation": HeldOutResult(
+                sample_ids=("o/r#8", "o/r#9"),
+                current_mean=0.4,
+                candidate_mean=0.85,
+                delta=0.45,
+                low=0.4,
+                high=0.5,
+                wins=2,
+            ),
+        }
+    )
+    return replace(base, candidate=candidate, report=measured_report(), gate_problems=gate)
+
+
+def test_evolve_proposal_with_metrics_and_held_out_evaluation(golden: object) -> None:
+    body = render_body(evolve_view())
+    assert "[review comment 5](https://github.com/o/r/pull/7#discussion_r5)" in body
+    assert "[t::x](https://github.com/o/r/pull/7)" in body
+    assert "| tests.pass_rate | 17% (3%–56%, n=6) | 67% (30%–90%, n=6) | +50.0 pp" in body
+    assert "xychart-beta" in body and "0.85 against 0.40" in body
+    golden("pr_body/evolve_with_metrics.md", body)  # type: ignore[operator]
+
+
+def test_gate_failed_body(golden: object) -> None:
+    body = render_body(evolve_view(gate=("CLAUDE.md contains a secret or a redaction marker",)))
+    assert "[!WARNING]" in body and "must not be merged" in body
+    golden("pr_body/gate_failed.md", body)  # type: ignore[operator]
+
+
+def test_the_state_block_reads_back() -> None:
+    body = render_body(replace(evolve_view(), commit="abc123"))
+    state = read_state(body)
+    assert state is not None and state["commit"] == "abc123"
+    assert state["changes"] == [
+        {
+            "path": "CLAUDE.md",
+            "op": "add",
+            "text": "b",
+            "evidence": ["t::x", "https://github.com/o/r/pull/7#discussion_r5"],
+        }
+    ]
+    assert read_state("no state here") is None

@@ -411,7 +411,45 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     outcome = run(settings, options, log=progress)
     report(outcome, dry_run=args.dry_run)
     write_step_summary(outcome, settings.env.github_step_summary)
+    write_outputs(outcome, settings.env.github_output)
     return 0
+
+
+def write_outputs(outcome: RunOutcome, path: str | None) -> None:
+    """The Action's outputs (``$GITHUB_OUTPUT``), for the first target proposed, plus
+    ``proposals``: every target's, as JSON."""
+    if not path:
+        return
+    first = outcome.proposals[0] if outcome.proposals else None
+    candidate = outcome.candidates[0] if outcome.candidates else None
+    usage = candidate.usage if candidate else None
+    values = {
+        "pull-request-number": str(first.number) if first and first.number else "",
+        "pull-request-url": (first.url or "") if first else "",
+        # The contract is created | updated | closed | none; a rejected, dry-run or local-only
+        # candidate opened nothing.
+        "operation": first.operation
+        if first and first.operation in ("created", "updated", "closed")
+        else "none",
+        "candidate-dir": str(first.candidate_dir or "") if first else "",
+        "tokens": str(usage.total_tokens) if usage else "0",
+        "cost-usd": f"{usage.cost_usd:.6f}" if usage and usage.cost_usd is not None else "",
+        "proposals": json.dumps(
+            [
+                {
+                    "target": p.target,
+                    "operation": p.operation,
+                    "number": p.number,
+                    "url": p.url,
+                    "candidate_dir": str(p.candidate_dir or ""),
+                }
+                for p in outcome.proposals
+            ]
+        ),
+    }
+    with open(path, "a", encoding="utf-8") as handle:
+        for name, value in values.items():
+            handle.write(f"{name}={value}\n")
 
 
 def pull_number_from_event(name: str | None, path: str | None) -> int | None:

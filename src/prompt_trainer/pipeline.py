@@ -7,14 +7,15 @@ nothing to do, and reports progress through the ``log`` callable the CLI passes 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from prompt_trainer import evaluate, propose, render
 from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
 from prompt_trainer.collect.local import collect_directory
-from prompt_trainer.errors import ConfigError, NotEnoughEvidence
+from prompt_trainer.errors import ConfigError, NotEnoughEvidence, PromptTrainerError
 from prompt_trainer.github import GitHubClient
+from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import Candidate, PromptSet, Sample, Skipped
 from prompt_trainer.settings import LLMSettings, Settings
 from prompt_trainer.store import SampleStore, sync_with_branch
@@ -88,6 +89,36 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
                 log=log,
             )
     return outcome
+
+
+def measured(
+    settings: Settings, target: str, client: GitHubClient | None, *, log: Log
+) -> TargetReport | None:
+    """The target's measurement for the PR body's metric table and chart (None if it fails:
+    the body then says there is no history yet; the proposal does not depend on it)."""
+    from prompt_trainer.measure import choose_history, load_reports  # noqa: PLC0415
+
+    try:
+        history = choose_history(settings, "auto", (lambda: client) if client else None)
+        (report,) = load_reports(settings, target=target, history=history)
+    except PromptTrainerError as exc:
+        log(f"report: {target}: no measurement for the PR body: {exc.message}")
+        return None
+    return report
+
+
+def user_template(settings: Settings) -> str | None:
+    """The text of ``pull_request.template``, if configured."""
+    path = settings.config.pull_request.template
+    if not path:
+        return None
+    try:
+        return (settings.root / path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"pull_request.template {path}: cannot read it: {exc}",
+            fix="fix the path (relative to the repository root) or remove the key",
+        ) from None
 
 
 def no_key(llm: LLMSettings) -> str:
@@ -274,10 +305,12 @@ def train_and_propose(
         current=current,
         samples=samples,
         model=llm.model,
-        skipped=outcome.skipped,
+        skipped=[sk for s in samples for sk in s.skipped],
         gate_problems=gate.problems,
+        report=measured(settings, target.name, client, log=log),
     )
-    body = render.render_body(view)
+    template = user_template(settings)
+    body = render.render_body(view, template_text=template)
     outcome.bodies[target.name] = body
     folder = propose.write_candidate(
         candidate, root=settings.root, body=body, gate_problems=gate.problems
@@ -286,8 +319,6 @@ def train_and_propose(
     if not gate.passed:
         outcome.gate_failures[target.name] = gate.problems
         outcome.proposals.append(propose.Proposal(target.name, "rejected", candidate_dir=folder))
-    elif candidate.fingerprint == current.version:
-        outcome.proposals.append(propose.Proposal(target.name, "none", candidate_dir=folder))
     elif options.dry_run or client is None:
         outcome.proposals.append(
             propose.Proposal(
@@ -299,8 +330,11 @@ def train_and_propose(
             client,
             candidate,
             title=render.render_title(view),
-            body=body,
+            render=lambda sha: render.render_body(
+                replace(view, commit=sha), template_text=template
+            ),
             labels=settings.config.pull_request.labels,
+            current_version=current.version,
         )
         outcome.proposals.append(
             propose.Proposal(made.target, made.operation, made.number, made.url, folder)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.models import Candidate
+from prompt_trainer.render import read_state
 
 BRANCH_PREFIX = "prompt-trainer/"
 CANDIDATE_DIR = re.compile(r"^candidate-(\d{3,})$")
@@ -99,19 +101,64 @@ def _eval_json(candidate: Candidate) -> dict[str, object] | None:
 
 
 def open_pull_request(
-    client: GitHubClient, candidate: Candidate, *, title: str, body: str, labels: tuple[str, ...]
+    client: GitHubClient,
+    candidate: Candidate,
+    *,
+    title: str,
+    render: Callable[[str | None], str],
+    labels: tuple[str, ...],
+    current_version: str,
 ) -> Proposal:
-    """Commit the candidate to the target's branch and create or update its pull request."""
-    branch = branch_name(candidate.target)
+    """Create, update or close the target's one pull request, idempotently.
+
+    - The candidate equals the current prompts: close the open PR with a comment (``closed``),
+      or do nothing (``none``).
+    - The open PR already carries this candidate (fingerprint in its state block): no new
+      commit, no edit (``none``).
+    - People pushed to the bot's branch since its last commit: never force-push over them;
+      comment instead (``none``).
+    - Otherwise one commit on the branch (force-moved) and the PR created or edited
+      (``created`` / ``updated``). ``render`` makes the body once the commit is known, so the
+      state block records it.
+    """
+    target = candidate.target
+    branch = branch_name(target)
+    existing = client.find_open_pull(branch)
+    number, url = existing if existing else (None, None)
+    state = read_state(client.pull_body(number)) if number else None
+    if candidate.fingerprint == current_version:
+        if number is None:
+            return Proposal(target, "none")
+        client.comment_once(
+            number,
+            "Closing: the latest evidence no longer supports changing the prompts of "
+            f"`{target}` (the new candidate equals the current prompts).",
+            key=f"close:{candidate.fingerprint}",
+        )
+        client.close_pull(number)
+        return Proposal(target, "closed", number, url)
+    if number is not None and state and state.get("fingerprint") == candidate.fingerprint:
+        return Proposal(target, "none", number, url)
+    recorded = state.get("commit") if state else None
+    if number is not None and recorded and client.branch_head(branch) != recorded:
+        client.comment_once(
+            number,
+            f"prompt-trainer has a new candidate for `{target}` (`{candidate.fingerprint}`), "
+            "but people have pushed to this branch since its last commit, so it will not "
+            "force-push over their work. Comment `/prompt-trainer revise` to have it revise "
+            "on top of your commits, or close this PR to let it open a fresh one.",
+            key=f"human-pushed:{candidate.fingerprint}",
+        )
+        return Proposal(target, "none", number, url)
     message = (
-        f"prompt-trainer: update {candidate.target} prompts\n\n"
+        f"prompt-trainer: update {target} prompts\n\n"
         f"From {len(candidate.sample_ids)} sample(s); candidate {candidate.fingerprint}, "
         f"base version {candidate.base_version}."
     )
-    client.commit_files(
+    sha = client.commit_files(
         branch=branch, files={f.path: f.content for f in candidate.files}, message=message
     )
     number, url, operation = client.open_or_update_pull(
-        branch=branch, title=title, body=body, labels=labels
+        branch=branch, title=title, body=render(sha), labels=labels
     )
-    return Proposal(target=candidate.target, operation=operation, number=number, url=url)
+    return Proposal(target=target, operation=operation, number=number, url=url)

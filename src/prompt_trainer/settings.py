@@ -88,6 +88,11 @@ class PullRequestOptions(Section):
     """How proposals are opened."""
 
     labels: tuple[str, ...] = Field(default=("prompt-trainer",))
+    template: str | None = Field(
+        default=None,
+        description="A Jinja2 template for the PR body, relative to the repository root, "
+        "rendered in Jinja2's sandbox with the same view as the built-in one.",
+    )
 
 
 class ReviewOptions(Section):

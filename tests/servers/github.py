@@ -538,6 +538,7 @@ class FakeGitHub:
                 lambda r, n: self._pull(int(n), lambda p: p.issue_comments),
             ),
             ("POST", r"/issues/(\d+)/labels", self._add_labels),
+            ("POST", r"/issues/(\d+)/comments", self._create_comment),
             ("GET", r"/pulls/(\d+)/commits", self._list_commits),
             ("GET", r"/commits", self._history),
             ("GET", r"/git/blobs/(\w+)", self._get_blob),
@@ -624,6 +625,33 @@ class FakeGitHub:
             if key in req.body:
                 setattr(pull, key, req.body[key])
         return 200, self.pull_json(pull), {}
+
+    def issue_comment_json(
+        self, number: int, cid: int, body: str, *, login: str, association: str = "NONE"
+    ) -> Json:
+        """An issue (conversation) comment, GitHub's ``issue-comment`` schema."""
+        return {
+            "id": cid,
+            "node_id": "IC_x",
+            "url": f"{self.repo_url}/issues/comments/{cid}",
+            "html_url": f"https://github.com/{self.full_name}/pull/{number}#issuecomment-{cid}",
+            "issue_url": f"{self.repo_url}/issues/{number}",
+            "body": body,
+            "user": self.user(login),
+            "author_association": association,
+            "created_at": NOW,
+            "updated_at": NOW,
+        }
+
+    def _create_comment(self, req: Request, number: str) -> tuple[int, Json, dict[str, str]]:
+        pull = self.pulls.get(int(number))
+        if pull is None:
+            return 404, {"message": "Not Found"}, {}
+        comment = self.issue_comment_json(
+            pull.number, self.next_id(), req.body["body"], login="github-actions[bot]"
+        )
+        pull.issue_comments.append(comment)
+        return 201, comment, {}
 
     def _add_labels(self, req: Request, number: str) -> tuple[int, Json, dict[str, str]]:
         pull = self.pulls.get(int(number))

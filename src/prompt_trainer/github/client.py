@@ -342,6 +342,36 @@ class GitHubClient:
                     return pull.number, pull.html_url
         return None
 
+    def pull_body(self, number: int) -> str:
+        with translate_errors(f"reading pull request #{number}"):
+            return self._repo.get_pull(number).body or ""
+
+    def branch_head(self, branch: str) -> str | None:
+        """The commit ``branch`` points at, or None when it does not exist."""
+        with translate_errors(f"reading the branch {branch}"):
+            try:
+                return self._repo.get_git_ref(f"heads/{branch}").object.sha
+            except GithubException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+
+    def comment_once(self, number: int, body: str, *, key: str) -> bool:
+        """Post ``body`` on #``number`` unless a comment with ``key`` is there already (a POST
+        that PyGithub retried, or a rerun). The key travels as a hidden HTML comment. Returns
+        whether a comment was posted."""
+        marker = f"<!-- prompt-trainer comment:{key} -->"
+        with translate_errors(f"commenting on #{number}"):
+            pull = self._repo.get_pull(number)
+            if any(marker in (c.body or "") for c in pull.get_issue_comments()):
+                return False
+            pull.create_issue_comment(f"{body}\n\n{marker}")
+        return True
+
+    def close_pull(self, number: int) -> None:
+        with translate_errors(f"closing pull request #{number}"):
+            self._repo.get_pull(number).edit(state="closed")
+
     def commit_files(self, *, branch: str, files: dict[str, str | None], message: str) -> str:
         """One commit on top of the default branch holding ``files`` (None deletes a path);
         creates ``branch`` or force-moves it there. Returns the commit sha."""

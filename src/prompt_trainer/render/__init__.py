@@ -14,10 +14,31 @@ from dataclasses import dataclass, field
 
 import jinja2
 
-from prompt_trainer.models import Candidate, Feedback, PromptSet, Sample, Skipped, TestCase
+from prompt_trainer.errors import ConfigError
+from prompt_trainer.measure.report import TargetReport
+from prompt_trainer.models import (
+    Candidate,
+    Change,
+    Feedback,
+    PromptSet,
+    Sample,
+    Skipped,
+    TestCase,
+)
+from prompt_trainer.render.filters import environment
+from prompt_trainer.render.report import Chart, chart, delta, direction, estimate
 
 BODY_LIMIT = 65_536
 STATE_MARKER = "prompt-trainer-state"
+#: Observed metrics shown in the PR body's table (the full list is in ``prompt-trainer report``).
+KEY_METRICS = (
+    "tests.pass_rate",
+    "tests.first_push_pass_rate",
+    "review.comments_per_pr",
+    "review.changes_requested_rate",
+    "pr.merge_rate",
+    "pr.human_rework_rate",
+)
 
 
 @dataclass(frozen=True)
@@ -32,8 +53,48 @@ class FileChange:
 
 
 @dataclass(frozen=True)
+class EvidenceLink:
+    """An evidence id as the body shows it: the id and, when known, where to read it."""
+
+    id: str
+    url: str | None
+
+    @property
+    def label(self) -> str:
+        if self.id.startswith("http") and "#discussion_r" in self.id:
+            return "review comment " + self.id.rsplit("#discussion_r", 1)[1]
+        if self.id.startswith("http") and "#pullrequestreview-" in self.id:
+            return "review " + self.id.rsplit("#pullrequestreview-", 1)[1]
+        if self.id.startswith("http"):
+            return "comment " + self.id.rsplit("#", 1)[-1]
+        return self.id
+
+
+@dataclass(frozen=True)
+class ChangeView:
+    change: Change
+    evidence: tuple[EvidenceLink, ...]
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One observed metric, previous vs current version, formatted."""
+
+    name: str
+    before: str
+    after: str
+    change: str
+    direction: str
+
+
+@dataclass(frozen=True)
 class ProposalView:
-    """Everything the PR body template shows."""
+    """Everything the PR body template shows.
+
+    ``report`` is the measurement of the target (``measure.report``): its comparison gives the
+    observed metric table and its versions the chart. Without it (no stored history yet) those
+    parts say so.
+    """
 
     candidate: Candidate
     current: PromptSet
@@ -41,6 +102,60 @@ class ProposalView:
     model: str
     skipped: list[Skipped] = field(default_factory=list)
     gate_problems: tuple[str, ...] = ()
+    report: TargetReport | None = None
+    commit: str | None = None
+
+    def link(self, evidence_id: str) -> EvidenceLink:
+        """Where an evidence id can be read: a URL as is; a test or trace step at its PR."""
+        if evidence_id.startswith("http"):
+            return EvidenceLink(evidence_id, evidence_id)
+        for sample in self.samples:
+            tests = {c.id for run in sample.test_runs for c in run.cases}
+            traces = {f"trace:{t.source}#" for t in sample.traces}
+            if evidence_id in tests or any(evidence_id.startswith(t) for t in traces):
+                return EvidenceLink(evidence_id, sample.pull.url)
+            if any(f.id == evidence_id for f in sample.feedback):
+                url = next(f.url for f in sample.feedback if f.id == evidence_id)
+                return EvidenceLink(evidence_id, url or sample.pull.url)
+        return EvidenceLink(evidence_id, None)
+
+    @property
+    def explained(self) -> dict[str, list[ChangeView]]:
+        """Applied changes by file, each with its evidence links."""
+        found: dict[str, list[ChangeView]] = {}
+        for change in self.candidate.changes:
+            links = tuple(self.link(e) for e in change.evidence)
+            found.setdefault(change.path, []).append(ChangeView(change, links))
+        return found
+
+    @property
+    def metric_rows(self) -> list[MetricRow]:
+        comparison = self.report.comparison if self.report else None
+        if comparison is None or self.report is None:
+            return []
+        by_hash = {v.version.hash: v for v in self.report.versions}
+        before, after = by_hash[comparison.before.hash], by_hash[comparison.after.hash]
+        rows = []
+        for name in KEY_METRICS:
+            c = comparison.metrics[name]
+            rows.append(
+                MetricRow(
+                    name=name,
+                    before=estimate(name, before.metrics[name]),
+                    after=estimate(name, after.metrics[name]),
+                    change=delta(name, c, self.report.min_samples),
+                    direction=direction(name, c),
+                )
+            )
+        return rows
+
+    @property
+    def chart(self) -> Chart | None:
+        return chart(self.report) if self.report else None
+
+    @property
+    def trace_errors(self) -> int:
+        return sum(1 for s in self.samples for t in s.traces for st in t.steps if st.is_error)
 
     @property
     def changes(self) -> list[FileChange]:
@@ -68,13 +183,38 @@ class ProposalView:
 
     @property
     def state_json(self) -> str:
-        state = {
-            "target": self.candidate.target,
-            "fingerprint": self.candidate.fingerprint,
-            "base_version": self.candidate.base_version,
-            "sample_ids": list(self.candidate.sample_ids),
-        }
+        state = state_of(self.candidate, commit=self.commit)
         return json.dumps(state, sort_keys=True).replace("--", "\\u002d\\u002d")
+
+
+def state_of(candidate: Candidate, *, commit: str | None = None) -> dict[str, object]:
+    """The machine-readable state a later run reads back from the PR body."""
+    return {
+        "target": candidate.target,
+        "fingerprint": candidate.fingerprint,
+        "base_version": candidate.base_version,
+        "sample_ids": list(candidate.sample_ids),
+        "commit": commit,
+        "changes": [
+            {"path": c.path, "op": c.op, "text": c.text[:200], "evidence": list(c.evidence)}
+            for c in candidate.changes[:50]
+        ],
+    }
+
+
+def read_state(body: str | None) -> dict[str, object] | None:
+    """The state block of a PR body written by ``render_body``, or None."""
+    if not body:
+        return None
+    start = body.rfind(f"<!-- {STATE_MARKER} ")
+    end = body.find(" -->", start)
+    if start < 0 or end < 0:
+        return None
+    try:
+        data = json.loads(body[start + len(STATE_MARKER) + 6 : end])
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def file_changes(current: PromptSet, candidate: Candidate) -> list[FileChange]:
@@ -101,51 +241,31 @@ def file_changes(current: PromptSet, candidate: Candidate) -> list[FileChange]:
     return changes
 
 
-def neutralize(text: str) -> str:
-    """Stop @mentions from notifying and fences from breaking out of quotes."""
-    return text.replace("@", "@\u200b").replace("```", "`\u200b``")
-
-
-def code(text: str) -> str:
-    """Text for inside a fenced block: only a fence could break out (mentions do not ping)."""
-    return text.replace("```", "`\u200b``")
-
-
-def quote(text: str) -> str:
-    """Render outside text as a markdown blockquote."""
-    return "\n".join(f"> {line}" for line in neutralize(text).splitlines() or [""])
-
-
-def inline(text: str, limit: int = 200) -> str:
-    """A single line of outside text, capped, for tables and bullets."""
-    line = " ".join(neutralize(text).split())
-    line = line if len(line) <= limit else line[: limit - 1] + "…"
-    return line.replace("|", "\\|")
-
-
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("prompt_trainer.render", "templates"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # noqa: S701 - markdown, not HTML; outside text goes through filters
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(quote=quote, inline=inline, neutralize=neutralize, code=code)
-    return env
-
-
 def render_title(view: ProposalView) -> str:
     return f"prompt-trainer: improve {view.candidate.target} ({len(view.samples)} samples)"
 
 
-def render_body(view: ProposalView) -> str:
-    """The PR body, cut down (diffs first, then evidence details) to fit GitHub's limit."""
-    template = _environment().get_template("pr_body.md.j2")
-    for detail in ("full", "no_diffs", "minimal"):
-        body = template.render(view=view, detail=detail, state_marker=STATE_MARKER)
-        if len(body) <= BODY_LIMIT:
-            return body
+def render_body(view: ProposalView, *, template_text: str | None = None) -> str:
+    """The PR body, cut down (diffs first, then evidence details) to fit GitHub's limit.
+
+    ``template_text`` is a user's template (``pull_request.template``), rendered in Jinja2's
+    sandbox with the same view, filters and ``detail`` levels; a template that fails or reaches
+    for Python internals is a ``ConfigError``."""
+    try:
+        if template_text is not None:
+            template = environment(sandboxed=True).from_string(template_text)
+        else:
+            template = environment().get_template("pr_body.md.j2")
+        for detail in ("full", "no_diffs", "minimal"):
+            body = template.render(view=view, detail=detail, state_marker=STATE_MARKER)
+            if len(body) <= BODY_LIMIT:
+                return body
+    except jinja2.TemplateError as exc:
+        if template_text is None:
+            raise
+        raise ConfigError(
+            f"pull_request.template cannot be rendered: {exc}",
+            fix="fix the template (it runs in Jinja2's sandbox: no attributes starting with _)",
+        ) from None
     marker = f"\n\n… (cut to fit GitHub's limit)\n\n<!-- {STATE_MARKER} {view.state_json} -->\n"
     return body[: BODY_LIMIT - len(marker)] + marker

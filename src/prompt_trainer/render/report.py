@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from prompt_trainer.measure.metrics import BY_NAME, MEAN, METRICS, Comparison
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.measure.stats import Estimate
-from prompt_trainer.render import _environment
+from prompt_trainer.render.filters import environment
 
 #: Rates drawn in the chart, with their legend names.
 CHART = (
@@ -83,7 +83,7 @@ def chart(report: TargetReport) -> Chart | None:
 
 
 def render_report(reports: list[TargetReport]) -> str:
-    template = _environment().get_template("report.md.j2")
+    template = environment().get_template("report.md.j2")
     return template.render(
         reports=reports,
         metrics=METRICS,

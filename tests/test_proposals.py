@@ -1,0 +1,140 @@
+"""One pull request per target, created, updated, left alone or closed, idempotently, through
+PyGithub against the local GitHub server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from prompt_trainer.cli import main
+from tests.conftest import MAIN_PROMPT, SUBAGENT
+from tests.servers.github import FakeGitHub
+from tests.servers.llm import FakeLLM, chat_adapter_reply
+from tests.test_pipeline import arrange, other_reply, trainer_reply
+
+BRANCH = "prompt-trainer/coder"
+
+
+@pytest.fixture
+def env(github: FakeGitHub, llm: FakeLLM) -> dict[str, str]:
+    return {
+        "GITHUB_TOKEN": github.token,
+        "GITHUB_API_URL": github.api_url,
+        "GITHUB_REPOSITORY": github.full_name,
+        "PROMPT_TRAINER_API_BASE": llm.api_base,
+    }
+
+
+def rerun(checkout: Path, env: dict[str, str], llm: FakeLLM, reply: object) -> None:
+    """Run again with a different model answer (the DSPy cache would repeat the last one)."""
+    shutil.rmtree(checkout / ".prompt-trainer" / "cache", ignore_errors=True)
+    llm.script = [reply]  # type: ignore[list-item]
+    assert main(["run", "--pr", "7"], env=env) == 0
+
+
+def bot_pull(github: FakeGitHub) -> object:
+    (pull,) = [p for p in github.pulls.values() if p.head_ref == BRANCH]
+    return pull
+
+
+@pytest.fixture
+def proposed(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    arrange(github)
+    monkeypatch.chdir(checkout)
+    llm.script = [trainer_reply]
+    assert main(["run", "--pr", "7"], env=env) == 0
+    return checkout
+
+
+def test_a_different_candidate_force_updates_the_branch_and_edits_the_body(
+    github: FakeGitHub, llm: FakeLLM, proposed: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    first = github.refs[f"heads/{BRANCH}"]
+    outputs = tmp_path / "outputs"
+    rerun(proposed, {**env, "GITHUB_OUTPUT": str(outputs)}, llm, other_reply)
+    pull = bot_pull(github)
+    head = github.refs[f"heads/{BRANCH}"]
+    assert head != first and github.commits[head]["parents"] == [github.refs["heads/main"]]
+    assert "Parse amounts with Decimal(str)." in github.files_at(BRANCH)["CLAUDE.md"]
+    state = json.loads(pull.body.split("<!-- prompt-trainer-state ")[1].split(" -->")[0])  # type: ignore[attr-defined]
+    assert state["commit"] == head
+    assert "operation=updated" in outputs.read_text()
+
+
+def test_after_a_human_pushes_the_bot_comments_instead_of_force_pushing(
+    github: FakeGitHub, llm: FakeLLM, proposed: Path, env: dict[str, str]
+) -> None:
+    human = github.commit(
+        {"CLAUDE.md": "# Rules\n\n- Edited by a maintainer.\n"},
+        parent=github.refs[f"heads/{BRANCH}"],
+        branch=BRANCH,
+        message="tweak wording",
+    )
+    rerun(proposed, env, llm, other_reply)
+    rerun(proposed, env, llm, other_reply)  # twice: still one comment
+    assert github.refs[f"heads/{BRANCH}"] == human  # their work is untouched
+    pull = bot_pull(github)
+    comments = [c["body"] for c in pull.issue_comments]  # type: ignore[attr-defined]
+    assert len(comments) == 1 and "will not force-push" in comments[0]
+
+
+def test_a_candidate_equal_to_the_current_prompts_closes_the_pr_with_a_comment(
+    github: FakeGitHub, llm: FakeLLM, proposed: Path, env: dict[str, str]
+) -> None:
+    def unchanged(request: dict[str, object]) -> str:
+        return chat_adapter_reply(
+            candidate_main_prompt=MAIN_PROMPT, candidate_subagents=[], analysis_summary="Nothing."
+        )
+
+    rerun(proposed, env, llm, unchanged)
+    pull = bot_pull(github)
+    assert pull.state == "closed"  # type: ignore[attr-defined]
+    assert "no longer supports changing" in pull.issue_comments[0]["body"]  # type: ignore[attr-defined]
+    assert github.files_at("main")[".claude/agents/test-runner.md"] == SUBAGENT
+
+
+def test_a_user_template_is_rendered_in_the_sandbox(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    arrange(github)
+    (checkout / "pr.md.j2").write_text(
+        "Custom body for {{ view.candidate.target }} ({{ view.samples | length }} samples).\n"
+        "<!-- {{ state_marker }} {{ view.state_json }} -->\n"
+    )
+    config = checkout / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text() + "pull_request:\n  template: pr.md.j2\n")
+    monkeypatch.chdir(checkout)
+    llm.script = [trainer_reply]
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert bot_pull(github).body.startswith("Custom body for coder (1 samples).")  # type: ignore[attr-defined]
+
+
+def test_a_template_reaching_python_internals_is_refused(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    arrange(github)
+    (checkout / "evil.j2").write_text("{{ view.__class__.__init__.__globals__ }}\n")
+    config = checkout / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text() + "pull_request:\n  template: evil.j2\n")
+    monkeypatch.chdir(checkout)
+    llm.script = [trainer_reply]
+    assert main(["run", "--pr", "7", "--dry-run"], env=env) == 2
+    assert "pull_request.template" in capsys.readouterr().err
