@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run(commands)
     add_collect(commands)
     add_train(commands)
+    add_respond(commands)
     add_report(commands)
     add_versions(commands)
     inspect = commands.add_parser(
@@ -187,6 +188,81 @@ def cmd_train(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     outcome = train_from_store(settings, options, target=args.target, log=progress)
     report(outcome, dry_run=False)
     return 0
+
+
+def add_respond(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "respond",
+        help="act on a review or a /prompt-trainer command on one of the bot's PRs",
+        description="Handle a pull_request_review, pull_request_review_comment or "
+        "issue_comment event on one of prompt-trainer's own pull requests: revise the candidate "
+        "with the trusted review feedback and push a new commit, explain the evidence behind a "
+        "part (/prompt-trainer explain FILE[:LINE]), or close it (/prompt-trainer close). "
+        "Commands from untrusted users get a short notice. With --pr N (no event), revise "
+        "that PR now.",
+        epilog="environment: GITHUB_EVENT_NAME and GITHUB_EVENT_PATH (set by Actions), "
+        "GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL, and the LLM key.\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--pr", type=int, metavar="N", help="revise this bot PR now")
+    parser.add_argument(
+        "--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)"
+    )
+    parser.add_argument("--model", help="LiteLLM model id, e.g. openai/gpt-4.1")
+    parser.add_argument("--api-base", metavar="URL", help="OpenAI-compatible endpoint")
+    add_config_option(parser)
+    parser.set_defaults(handler=cmd_respond)
+
+
+def cmd_respond(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = Settings.load(args.config, env)
+    from prompt_trainer.pipeline import RunOptions, connect  # noqa: PLC0415
+    from prompt_trainer.respond import (  # noqa: PLC0415
+        ReviewEvent,
+        parse_event,
+        respond,
+    )
+
+    llm = settings.llm(model=args.model, api_base=args.api_base)
+    if args.pr is not None:
+        event: ReviewEvent | None = ReviewEvent(
+            name="pull_request_review",
+            number=args.pr,
+            author="cli",
+            association=settings.config.reviews.trusted_associations[0],
+            is_bot=False,
+            body="",
+            comment_id=None,
+            review_state="commented",
+        )
+    else:
+        payload = read_event(settings.env.github_event_path)
+        event = parse_event(settings.env.github_event_name, payload)
+    if event is None:
+        progress(
+            f"respond: nothing to do for event {settings.env.github_event_name or '(none)'} "
+            "(only review events and comments on pull requests)"
+        )
+        return 0
+    client = connect(settings, RunOptions(repo=args.repo))
+    response = respond(settings, client, event, llm=llm, log=progress)
+    progress(f"respond: {response.action}: {response.message.splitlines()[0]}")
+    return 0
+
+
+def read_event(path: str | None) -> dict[str, object]:
+    """The webhook payload at ``GITHUB_EVENT_PATH``."""
+    if not path:
+        raise ConfigError(
+            "no event payload (GITHUB_EVENT_PATH is not set)", fix="pass --pr N to revise a PR"
+        )
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the event payload {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"the event payload {path} is not a JSON object")
+    return data
 
 
 def add_measure_options(parser: argparse.ArgumentParser) -> None:

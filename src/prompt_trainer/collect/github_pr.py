@@ -82,7 +82,7 @@ def collect_pull(
     feedback = [
         item
         for item in (
-            _clean(f, settings.config.limits.max_text_chars)
+            clean_feedback(f, settings.config.limits.max_text_chars)
             for f in client.feedback(number, trusted=config.reviews.trusted_associations)
         )
         if keep(item, include_bots=config.reviews.include_bots)
@@ -124,7 +124,7 @@ def add_local_files(paths: tuple[Path, ...], *, settings: Settings, evidence: Ev
             evidence.add(parse_evidence_file(path, source=path.as_posix(), limits=limits))
 
 
-def _clean(item: Feedback, limit: int) -> Feedback:
+def clean_feedback(item: Feedback, limit: int) -> Feedback:
     """Read suggestions and the own-comment marker, then redact and cap every text before it
     is stored or sent anywhere."""
     return item.model_copy(

@@ -386,6 +386,29 @@ class GitHubClient:
             self._move_branch(branch, commit.sha)
         return commit.sha
 
+    def commit_on_top(
+        self, *, branch: str, files: dict[str, str | None], message: str, parent: str
+    ) -> str | None:
+        """One commit on top of ``parent``, fast-forwarding ``branch`` (never a force-push);
+        None when the branch moved meanwhile."""
+        self._refuse_default_branch(branch)
+        with translate_errors(f"committing {len(files)} file(s) to {branch}"):
+            base = self._repo.get_git_commit(parent)
+            elements = [self._tree_element(path, text) for path, text in sorted(files.items())]
+            tree = self._repo.create_git_tree(elements, base_tree=base.tree)
+            commit = self._repo.create_git_commit(message, tree, [base])
+            try:
+                self._repo.get_git_ref(f"heads/{branch}").edit(commit.sha, force=False)
+            except GithubException as exc:
+                if exc.status == 422:
+                    return None
+                raise
+        return commit.sha
+
+    def edit_pull_body(self, number: int, body: str) -> None:
+        with translate_errors(f"editing pull request #{number}"):
+            self._repo.get_pull(number).edit(body=body)
+
     def _tree_element(self, path: str, text: str | None) -> InputGitTreeElement:
         if text is None:
             return InputGitTreeElement(path, "100644", "blob", sha=None)

@@ -183,8 +183,7 @@ class ProposalView:
 
     @property
     def state_json(self) -> str:
-        state = state_of(self.candidate, commit=self.commit)
-        return json.dumps(state, sort_keys=True).replace("--", "\\u002d\\u002d")
+        return state_text(state_of(self.candidate, commit=self.commit))
 
 
 def state_of(candidate: Candidate, *, commit: str | None = None) -> dict[str, object]:
@@ -200,6 +199,11 @@ def state_of(candidate: Candidate, *, commit: str | None = None) -> dict[str, ob
             for c in candidate.changes[:50]
         ],
     }
+
+
+def state_text(state: dict[str, object]) -> str:
+    """JSON safe inside an HTML comment (no ``--``)."""
+    return json.dumps(state, sort_keys=True).replace("--", "\\u002d\\u002d")
 
 
 def read_state(body: str | None) -> dict[str, object] | None:
