@@ -352,6 +352,14 @@ class EvalCommandResult(Record):
         return self.candidate_pass_rate - self.current_pass_rate
 
 
+class Rejection(Record):
+    """An edit of a proposal that people closed without merging."""
+
+    text: str
+    evidence: frozenset[str]
+    pull: int
+
+
 class Candidate(Record):
     """A proposed prompt set for one target, with the analysis that motivated it."""
 

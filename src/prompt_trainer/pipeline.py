@@ -14,9 +14,10 @@ from prompt_trainer import evaluate, propose, render
 from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
 from prompt_trainer.collect.local import collect_directory
 from prompt_trainer.errors import ConfigError, NotEnoughEvidence, PromptTrainerError
+from prompt_trainer.followup import follow_up
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.measure.report import TargetReport
-from prompt_trainer.models import Candidate, PromptSet, Sample, Skipped
+from prompt_trainer.models import Candidate, PromptSet, Rejection, Sample, Skipped
 from prompt_trainer.settings import LLMSettings, Settings
 from prompt_trainer.store import SampleStore, sync_with_branch
 from prompt_trainer.targets import LocalSource, load_prompt_set
@@ -75,6 +76,21 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
         outcome.message = no_key(llm) + "; evidence was stored"
         return outcome
     ledger = store.load()
+    rejected: dict[str, list[Rejection]] = {}
+    if client is not None:
+        reports = {
+            t.name: r
+            for t in settings.config.targets
+            if (r := measured(settings, t.name, client, log=log)) is not None
+        }
+        follow = follow_up(
+            client,
+            reports,
+            labels=settings.config.pull_request.labels,
+            write=not options.dry_run,
+            log=log,
+        )
+        rejected = follow.rejections
     for target in settings.config.targets:
         samples = training_samples(settings, ledger, current[target.name], log=log)
         if samples:
@@ -87,6 +103,7 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
                 outcome=outcome,
                 client=client,
                 log=log,
+                rejected=tuple(rejected.get(target.name, ())),
             )
     return outcome
 
@@ -249,6 +266,7 @@ def train_and_propose(
     outcome: RunOutcome,
     client: GitHubClient | None,
     log: Log,
+    rejected: tuple[Rejection, ...] = (),
 ) -> None:
     """Train one target on ``samples``, check the candidate, render it and propose it."""
     # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
@@ -271,6 +289,8 @@ def train_and_propose(
                 max_evidence_tokens=budget.max_evidence_tokens,
                 holdout=budget.holdout,
                 candidates=budget.candidates,
+                rejected=rejected,
+                rejected_threshold=budget.rejected_evidence_threshold,
             ),
             strategy,
         )

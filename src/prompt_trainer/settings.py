@@ -172,6 +172,12 @@ class TrainingOptions(Section):
         description="Candidates made per target; the best by held-out score is proposed and "
         "the others are kept under .prompt-trainer/candidates/.",
     )
+    rejected_evidence_threshold: int = Field(
+        default=2,
+        ge=0,
+        description="An edit like one in a proposal closed without merge is proposed again "
+        "only when it cites at least this many new pieces of evidence.",
+    )
     eval_command: str | None = Field(
         default=None,
         description="A shell command that evaluates a prompt set, run once with the current "

@@ -37,6 +37,8 @@ from prompt_trainer.models import (
 )
 
 TIMEOUT_S = 30
+#: (number, merged, body, url) of a closed pull request.
+ClosedPull = tuple[int, bool, str, str]
 DOWNLOAD_CHUNK = 1024 * 1024
 
 
@@ -341,6 +343,24 @@ class GitHubClient:
                 if pull.head.ref == branch:
                     return pull.number, pull.html_url
         return None
+
+    def closed_pulls_from(
+        self, prefix: str, *, limit: int = 30
+    ) -> list[tuple[int, bool, str, str]]:
+        """(number, merged, body, url) of the most recently updated closed PRs whose head
+        branch starts with ``prefix`` (the bot's own)."""
+        found: list[ClosedPull] = []
+        with translate_errors("listing closed pull requests"):
+            pulls = self._repo.get_pulls(state="closed", sort="updated", direction="desc")
+            for n, pull in enumerate(pulls):
+                if n >= limit * 5 or len(found) >= limit:
+                    break
+                data = _listed(pull)
+                head = (data.get("head") or {}).get("ref", "")
+                if str(head).startswith(prefix):
+                    merged = bool(data.get("merged_at"))
+                    found.append((pull.number, merged, data.get("body") or "", pull.html_url))
+        return found
 
     def pull_body(self, number: int) -> str:
         with translate_errors(f"reading pull request #{number}"):

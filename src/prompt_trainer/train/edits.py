@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prompt_trainer.models import PromptFile, PromptSet, Subagent
+from prompt_trainer.models import PromptFile, PromptSet, Rejection, Subagent
 from prompt_trainer.settings import Target
 from prompt_trainer.targets import render_subagent, subagent_path
 
@@ -123,16 +123,45 @@ def _one_line(text: str) -> str:
     return " ".join(BULLET.sub(r"\3", text.strip()).split())
 
 
+def rejected_reason(
+    edit: Edit, cited: tuple[str, ...], rejected: Iterable[Rejection], *, threshold: int
+) -> str | None:
+    """Why ``edit`` may not be proposed again: it repeats a rejected edit and cites fewer than
+    ``threshold`` pieces of evidence that the rejected one did not already have."""
+    words = set(normalize(edit.new_text or edit.target_text).split())
+    for old in rejected:
+        if words and _jaccard(words, set(normalize(old.text).split())) >= DUPLICATE:
+            new = [e for e in cited if e not in old.evidence]
+            if len(new) < threshold:
+                return (
+                    f"repeats an edit rejected in #{old.pull} and cites {len(new)} new piece(s) "
+                    f"of evidence (training.rejected_evidence_threshold={threshold})"
+                )
+    return None
+
+
 def apply_edits(
-    current: PromptSet, target: Target, edits: Iterable[Edit], *, evidence_ids: set[str]
+    current: PromptSet,
+    target: Target,
+    edits: Iterable[Edit],
+    *,
+    evidence_ids: set[str],
+    rejected: Iterable[Rejection] = (),
+    threshold: int = 2,
 ) -> EditResult:
-    """Apply every edit that cites known evidence and finds its place; drop the others."""
+    """Apply every edit that cites known evidence, is not a rejected one repeated without new
+    evidence, and finds its place; drop the others with the reason."""
     files = {f.path: f.content for f in current.files}
     result = EditResult(files=files)
+    rejected = list(rejected)
     for edit in edits:
         cited = tuple(e for e in edit.evidence if e in evidence_ids)
         if not cited:
             result.dropped.append((edit, "cites no evidence id from the samples"))
+            continue
+        refused = rejected_reason(edit, cited, rejected, threshold=threshold)
+        if refused:
+            result.dropped.append((edit, refused))
             continue
         problem = _apply(edit, current, target, files)
         if problem:

@@ -27,7 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prompt_trainer.errors import LLMError, NotEnoughEvidence
 from prompt_trainer.models import Candidate, Change, PromptSet, TokenUsage
-from prompt_trainer.train.edits import Edit, add_learned_rules, apply_edits, bullets, files_of
+from prompt_trainer.train.edits import (
+    Edit,
+    add_learned_rules,
+    apply_edits,
+    bullets,
+    files_of,
+    rejected_reason,
+)
 from prompt_trainer.train.evidence import (
     EvidenceSample,
     evidence_ids,
@@ -306,7 +313,14 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
     answer = curate(
         reflections=useful, prompt_files=files, max_subagents=request.target.max_subagents
     )
-    result = apply_edits(request.current, request.target, answer.edits or [], evidence_ids=known)
+    result = apply_edits(
+        request.current,
+        request.target,
+        answer.edits or [],
+        evidence_ids=known,
+        rejected=request.rejected,
+        threshold=request.rejected_threshold,
+    )
     changes = [
         Change(
             path=a.edit.file or request.current.main.path,
@@ -347,10 +361,16 @@ def _rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -
     dropped = []
     for rule in answer.rules or []:
         ids = tuple(e for e in rule.evidence if e in known)
-        if ids:
-            cited.append((rule, ids))
-        else:
+        as_edit = Edit(op="add", new_text=rule.rule, evidence=list(ids))
+        refused = rejected_reason(
+            as_edit, ids, request.rejected, threshold=request.rejected_threshold
+        )
+        if not ids:
             dropped.append(f"rule {rule.rule!r}: cites no evidence id from the samples")
+        elif refused:
+            dropped.append(f"rule {rule.rule!r}: {refused}")
+        else:
+            cited.append((rule, ids))
     texts = [f"{r.rule} (when: {r.when.rstrip('.')}; why: {r.why.rstrip('.')})" for r, _ in cited]
     text, added, repeated = add_learned_rules(current.main.content, texts)
     dropped += [f"rule {r!r}: repeats an existing rule" for r in repeated]

@@ -23,7 +23,15 @@ from dspy.utils.exceptions import AdapterParseError, DSPyError, LMAuthError, LMT
 from pydantic import BaseModel, ConfigDict, Field
 
 from prompt_trainer.errors import LLMError
-from prompt_trainer.models import Candidate, PromptFile, PromptSet, Sample, Subagent, TokenUsage
+from prompt_trainer.models import (
+    Candidate,
+    PromptFile,
+    PromptSet,
+    Rejection,
+    Sample,
+    Subagent,
+    TokenUsage,
+)
 from prompt_trainer.settings import LLMSettings, Target
 from prompt_trainer.targets import render_subagent, subagent_path
 from prompt_trainer.train.evidence import EvidenceSample, evidence_view
@@ -69,6 +77,8 @@ class TrainRequest:
     max_evidence_tokens: int = 4000
     holdout: float = 0.0
     candidates: int = 1
+    rejected: tuple[Rejection, ...] = ()
+    rejected_threshold: int = 2
 
 
 def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:

@@ -1,0 +1,178 @@
+"""After a proposal is closed: learn from the rejection, or check what the merge did.
+
+Each run reads the bot's recently closed pull requests (their state blocks):
+
+- **Closed without merge**: its edits become ``Rejection``s, which the trainer will not propose
+  again unless a new edit cites at least ``training.rejected_evidence_threshold`` pieces of
+  evidence the rejected one did not have.
+- **Merged**: its candidate fingerprint is the content hash of the new prompt version. Once that
+  version has ``report.min_samples`` samples, the bot comments once on the merged PR with the
+  realized deltas (new vs previous version). If ``tests.pass_rate`` or ``pr.merge_rate`` is
+  significantly worse (the 95% interval of the delta entirely below zero), it opens a revert PR
+  on ``prompt-trainer/revert-<target>`` restoring the previous version's files, with the
+  evidence; never more than one, and never a merge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from prompt_trainer.github import GitHubClient
+from prompt_trainer.measure.metrics import METRICS, columns, compare_columns
+from prompt_trainer.measure.report import TargetReport, VersionReport
+from prompt_trainer.models import Rejection
+from prompt_trainer.propose import BRANCH_PREFIX
+from prompt_trainer.render import read_state
+from prompt_trainer.render.report import delta, direction, estimate
+
+Log = Callable[[str], None]
+GUARDED = ("tests.pass_rate", "pr.merge_rate")
+REVERT_PREFIX = f"{BRANCH_PREFIX}revert-"
+
+
+@dataclass
+class FollowUp:
+    rejections: dict[str, list[Rejection]] = field(default_factory=dict)
+    commented: list[int] = field(default_factory=list)
+    reverts: list[int] = field(default_factory=list)
+
+
+def rejections_of(closed: list[tuple[int, bool, str, str]]) -> dict[str, list[Rejection]]:
+    """The edits of every bot PR closed without merge, by target."""
+    found: dict[str, list[Rejection]] = {}
+    for number, merged, body, _ in closed:
+        state = read_state(body)
+        if merged or not state or not isinstance(state.get("target"), str):
+            continue
+        changes = state.get("changes")
+        for change in changes if isinstance(changes, list) else []:
+            if isinstance(change, dict) and change.get("text"):
+                found.setdefault(str(state["target"]), []).append(
+                    Rejection(
+                        text=str(change["text"]),
+                        evidence=frozenset(str(e) for e in change.get("evidence") or []),
+                        pull=number,
+                    )
+                )
+    return found
+
+
+def follow_up(
+    client: GitHubClient,
+    reports: dict[str, TargetReport],
+    *,
+    labels: tuple[str, ...],
+    write: bool,
+    log: Log,
+) -> FollowUp:
+    """Read the closed proposals; comment realized deltas and open reverts when ``write``."""
+    closed = [c for c in client.closed_pulls_from(BRANCH_PREFIX) if not _is_revert(c[2])]
+    outcome = FollowUp(rejections=rejections_of(closed))
+    for number, merged, body, _ in closed:
+        state = read_state(body)
+        if not merged or not state:
+            continue
+        report = reports.get(str(state.get("target")))
+        realized = _realized(report, str(state.get("fingerprint", ""))) if report else None
+        if realized is None or report is None or not write:
+            continue
+        before, after = realized
+        text, worse = _deltas_comment(report, before, after)
+        if client.comment_once(number, text, key=f"realized:{after.version.hash}"):
+            outcome.commented.append(number)
+            log(f"follow-up: realized deltas commented on #{number}")
+        if worse:
+            reverted = _open_revert(client, report, before, after, number, worse, labels)
+            if reverted:
+                outcome.reverts.append(reverted)
+                log(f"follow-up: revert PR #{reverted} for {report.target}")
+    return outcome
+
+
+def _is_revert(body: str) -> bool:
+    state = read_state(body)
+    return bool(state and state.get("revert"))
+
+
+def _realized(report: TargetReport, fingerprint: str) -> tuple[VersionReport, VersionReport] | None:
+    """(previous, merged) versions, once the merged one has enough samples."""
+    measured = list(report.measured)
+    for n, version in enumerate(measured):
+        if version.version.hash == fingerprint and n > 0 and version.samples >= report.min_samples:
+            return measured[n - 1], version
+    return None
+
+
+def _deltas_comment(
+    report: TargetReport, before: VersionReport, after: VersionReport
+) -> tuple[str, list[str]]:
+    a, b = columns(before.facts), columns(after.facts)
+    lines = [
+        f"**Realized effect** of this change on `{report.target}`, measured on agent PRs: "
+        f"`{before.version.label}` ({before.samples} PRs) → `{after.version.label}` "
+        f"({after.samples} PRs), 95% intervals.",
+        "",
+        "| metric | before | after | change | |",
+        "|---|---|---|---|---|",
+    ]
+    worse = []
+    for metric in METRICS:
+        c = compare_columns(metric, a, b, min_samples=report.min_samples)
+        verdict = direction(metric.name, c)
+        lines.append(
+            f"| {metric.name} | {estimate(metric.name, before.metrics[metric.name])} | "
+            f"{estimate(metric.name, after.metrics[metric.name])} | "
+            f"{delta(metric.name, c, report.min_samples)} | {verdict} |"
+        )
+        if metric.name in GUARDED and verdict == "worse":
+            worse.append(metric.name)
+    if worse:
+        lines += ["", f"Significantly worse: {', '.join(worse)}. A revert PR is proposed."]
+    return "\n".join(lines), worse
+
+
+def _open_revert(  # noqa: PLR0917 - one call site, every value distinct
+    client: GitHubClient,
+    report: TargetReport,
+    before: VersionReport,
+    after: VersionReport,
+    merged_pr: int,
+    worse: list[str],
+    labels: tuple[str, ...],
+) -> int | None:
+    """A PR restoring the previous version's files (read at the commit that introduced it)."""
+    if before.version.commit is None:
+        return None
+    branch = f"{REVERT_PREFIX}{report.target}"
+    if client.find_open_pull(branch):
+        return None
+    files: dict[str, str | None] = {}
+    for path in before.version.files:
+        text = client.read_text(path, ref=before.version.commit)
+        files[path] = text
+    for path in after.version.files:
+        files.setdefault(path, None)  # files the merged version added
+    if not files:
+        return None
+    sha = client.commit_files(
+        branch=branch,
+        files=files,
+        message=f"prompt-trainer: revert {report.target} to {before.version.label}\n\n"
+        f"#{merged_pr} made {', '.join(worse)} significantly worse.",
+    )
+    body = (
+        f"Restores the prompts of `{report.target}` to version `{before.version.label}`: since "
+        f"#{merged_pr} was merged, {', '.join(worse)} got significantly worse "
+        f"({after.samples} PRs on the new version, {before.samples} before; see the comment on "
+        f"#{merged_pr} for the numbers). Merge to revert, close to keep the change.\n\n"
+        f'<!-- prompt-trainer-state {{"revert": true, "target": "{report.target}", '
+        f'"commit": "{sha}"}} -->\n'
+    )
+    number, _, _ = client.open_or_update_pull(
+        branch=branch,
+        title=f"prompt-trainer: revert {report.target} to {before.version.label}",
+        body=body,
+        labels=labels,
+    )
+    return number
