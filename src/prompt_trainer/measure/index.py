@@ -190,11 +190,12 @@ class SampleIndex:
         rows = self.db.execute(KEY_COUNTS, bound).fetchall()
         if examples <= 1:
             return [(key, count, (first,)) for key, count, first in rows]
-        found = []
-        for key, count, _ in rows:
-            shown = self.db.execute(KEY_EXAMPLES, (kind, key, target, examples))
-            found.append((key, count, tuple(example for (example,) in shown)))
-        return found
+        return [(key, count, self.examples(target, kind, key, examples)) for key, count, _ in rows]
+
+    def examples(self, target: str, kind: str, key: str, limit: int = EXAMPLES) -> tuple[str, ...]:
+        """Up to ``limit`` distinct examples of one event key."""
+        shown = self.db.execute(KEY_EXAMPLES, (kind, key, target, limit))
+        return tuple(example for (example,) in shown)
 
 
 def _column(value: object) -> object:

@@ -50,7 +50,10 @@ def find_patterns(index: SampleIndex, target: str, facts: Sequence[Facts]) -> li
     for kind in (kinds.FAILING_TEST, kinds.REVIEW_FILE, kinds.TOOL_ERROR, kinds.RERUN):
         found += [Pattern(kind, *row) for row in index.key_counts(target, kind, limit=TOP)]
     messages = index.key_counts(target, kinds.FAILURE_MESSAGE, limit=MAX_CLUSTERED, examples=1)
-    found += [Pattern(kinds.FAILURE_MESSAGE, *row) for row in cluster_messages(messages)[:TOP]]
+    for head, count, shown in cluster_messages(messages)[:TOP]:
+        more = index.examples(target, kinds.FAILURE_MESSAGE, head)
+        examples = tuple(dict.fromkeys((*more, *shown)))[:3]
+        found.append(Pattern(kinds.FAILURE_MESSAGE, head, count, examples))
     comments = index.key_counts(target, kinds.REVIEW_KEYWORDS, examples=1)
     found += [Pattern("review_theme", *row) for row in review_themes(comments)[:TOP]]
     found += token_hogs(facts)[:TOP]
