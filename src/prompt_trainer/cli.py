@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prompt_trainer import __version__
 from prompt_trainer.errors import ConfigError, PromptTrainerError
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run(commands)
     add_collect(commands)
+    add_action(commands)
     add_train(commands)
     add_respond(commands)
     add_report(commands)
@@ -188,6 +189,108 @@ def cmd_train(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     outcome = train_from_store(settings, options, target=args.target, log=progress)
     report(outcome, dry_run=False)
     return 0
+
+
+def add_action(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "action",
+        help="what the GitHub Action runs: decide from the event what to do, and do it",
+        description="Read GITHUB_EVENT_NAME and GITHUB_EVENT_PATH and act: a closed agent PR "
+        "is collected (then each target with enough samples is trained and proposed); "
+        "schedule and workflow_dispatch backfill, report, train and propose; reviews and "
+        "comments on the bot's PRs run the review loop; anything else is explained and "
+        "skipped (exit 0). PRs from forks are collected without LLM calls.",
+        epilog="Outputs go to $GITHUB_OUTPUT (pull-request-number, pull-request-url, operation, "
+        "candidate-dir, tokens, cost-usd, proposals) and a summary to $GITHUB_STEP_SUMMARY.\n\n"
+        + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("auto", "collect", "report", "train", "propose", "revise"),
+        default="auto",
+        help="override the decision taken from the event (default: auto)",
+    )
+    parser.add_argument("--target", metavar="NAME", help="only this target")
+    parser.add_argument(
+        "--backfill-days",
+        type=int,
+        default=30,
+        metavar="N",
+        help="on schedule/workflow_dispatch, collect agent PRs closed in the last N days "
+        "(default: 30)",
+    )
+    parser.add_argument("--repo", metavar="OWNER/NAME", help="default: $GITHUB_REPOSITORY")
+    parser.add_argument("--model", help="LiteLLM model id, e.g. openai/gpt-4.1")
+    parser.add_argument("--api-base", metavar="URL", help="OpenAI-compatible endpoint")
+    parser.add_argument("--dry-run", action="store_true", help="write nothing to GitHub")
+    add_config_option(parser)
+    parser.set_defaults(handler=cmd_action)
+
+
+def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = Settings.load(args.config, env)
+    from prompt_trainer.action import run_action  # noqa: PLC0415
+    from prompt_trainer.pipeline import RunOptions  # noqa: PLC0415
+
+    name = settings.env.github_event_name
+    payload = read_event(settings.env.github_event_path) if name else {}
+    options = RunOptions(
+        repo=args.repo,
+        dry_run=args.dry_run,
+        model=args.model,
+        api_base=args.api_base,
+        target=args.target,
+    )
+    result = run_action(
+        settings, options, payload, mode=args.mode, backfill_days=args.backfill_days, log=progress
+    )
+    report(result.outcome, dry_run=args.dry_run)
+    if result.report_markdown:
+        print(result.report_markdown)
+    summary = settings.env.github_step_summary
+    if summary:
+        done = "; ".join(result.did) or "nothing"
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(f"**prompt-trainer** ({name or 'no event'}): {done}.\n\n")
+            if result.outcome.message:
+                handle.write(f"{result.outcome.message}\n\n")
+            handle.write(result.report_markdown)
+    write_step_summary(result.outcome, summary, message_fallback=False)
+    write_outputs(result.outcome, settings.env.github_output)
+    for line in warning_annotations(result.outcome):
+        print(line, file=sys.stderr)
+    return 0
+
+
+#: GitHub shows at most 10 warning annotations per step.
+MAX_ANNOTATIONS = 10
+
+
+def warning_annotations(outcome: RunOutcome) -> list[str]:
+    """``::warning`` lines for the most recurring real failures among the collected samples,
+    with file and line where the report gives them."""
+    counts: dict[str, list[Any]] = {}
+    for sample in outcome.samples:
+        for run in sample.test_runs:
+            for case in run.problems:
+                if not case.flaky:
+                    counts.setdefault(case.id, []).append(case)
+    ranked = sorted(counts.items(), key=lambda item: (-len(item[1]), item[0]))
+    lines = []
+    for test_id, cases in ranked[:MAX_ANNOTATIONS]:
+        case = cases[0]
+        where = f"file={_escape_property(case.file)}," if case.file else ""
+        where += f"line={case.line}," if case.file and case.line else ""
+        title = f"prompt-trainer: {case.status} in {len(cases)} run(s)"
+        message = f"{test_id}: {case.message or case.type}"[:500]
+        lines.append(f"::warning {where}title={_escape_property(title)}::{_escape(message)}")
+    return lines
+
+
+def _escape_property(text: str) -> str:
+    """Escape an annotation property (``%``, CR, LF, ``:`` and ``,``)."""
+    return _escape(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def add_respond(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -593,11 +696,14 @@ def report(outcome: RunOutcome, *, dry_run: bool) -> None:
                 print(f"\n===== {file.path} =====\n{file.content}", end="")
 
 
-def write_step_summary(outcome: RunOutcome, path: str | None) -> None:
+def write_step_summary(
+    outcome: RunOutcome, path: str | None, *, message_fallback: bool = True
+) -> None:
     """Append the rendered bodies (or the reason nothing happened) to the step summary."""
     if not path:
         return
-    parts = list(outcome.bodies.values()) or [f"**prompt-trainer:** {outcome.message}\n"]
+    fallback = [f"**prompt-trainer:** {outcome.message}\n"] if message_fallback else []
+    parts = list(outcome.bodies.values()) or fallback
     with open(path, "a", encoding="utf-8") as handle:
         handle.write("\n\n".join(parts))
 

@@ -37,6 +37,7 @@ class RunOptions:
     api_base: str | None = None
     evidence: tuple[Path, ...] = ()
     strategy: str | None = None
+    target: str | None = None
 
 
 @dataclass
@@ -71,10 +72,29 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
     log(f"store: {stored.added} added, {stored.replaced} replaced, {stored.total} in the ledger")
     if client is not None:
         sync_store(store, client, settings, push=not options.dry_run, log=log)
+    propose_all(settings, options, client, store, outcome, log=log, stored_note=True)
+    return outcome
+
+
+def propose_all(
+    settings: Settings,
+    options: RunOptions,
+    client: GitHubClient | None,
+    store: SampleStore,
+    outcome: RunOutcome,
+    *,
+    log: Log,
+    stored_note: bool = False,
+) -> None:
+    """Follow up on closed proposals, then train and propose every target (or the one in
+    ``options.target``) from the stored samples of its current prompts."""
     llm = settings.llm(model=options.model, api_base=options.api_base)
     if not llm.available:
-        outcome.message = no_key(llm) + "; evidence was stored"
-        return outcome
+        outcome.message = no_key(llm) + ("; evidence was stored" if stored_note else "")
+        return
+    current = {
+        t.name: load_prompt_set(t, LocalSource(settings.root)) for t in settings.config.targets
+    }
     ledger = store.load()
     rejected: dict[str, list[Rejection]] = {}
     if client is not None:
@@ -91,7 +111,8 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
             log=log,
         )
         rejected = follow.rejections
-    for target in settings.config.targets:
+    targets = [settings.target(options.target)] if options.target else settings.config.targets
+    for target in targets:
         samples = training_samples(settings, ledger, current[target.name], log=log)
         if samples:
             train_and_propose(
@@ -105,7 +126,6 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
                 log=log,
                 rejected=tuple(rejected.get(target.name, ())),
             )
-    return outcome
 
 
 def measured(

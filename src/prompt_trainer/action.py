@@ -1,0 +1,181 @@
+"""``prompt-trainer action``: what the GitHub Action runs; decides from the event what to do.
+
+- ``pull_request`` or ``pull_request_target`` closed, the agent's: collect the PR, then train
+  and propose each target that has enough samples of its current prompts;
+- the same from a fork: collect only (through the API; the fork's code is never run), no LLM;
+- ``schedule``, ``workflow_dispatch``: backfill the agent PRs closed in the last
+  ``backfill-days``, report to the step summary, train, propose;
+- ``pull_request_review``, ``pull_request_review_comment``, ``issue_comment``: the review loop
+  (``respond``) on the bot's own PRs;
+- anything else, or a PR that is not the agent's: say why nothing is done, exit 0.
+
+``mode`` overrides the decision: ``collect``, ``report``, ``train`` (local candidates only),
+``propose`` or ``revise``. Without an LLM key, everything that needs no LLM still happens and the
+rest is skipped with a notice. DSPy and LiteLLM are imported only by the modes that call an LLM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prompt_trainer.collect.batch import collect_pulls
+from prompt_trainer.collect.github_pr import is_agent_pull
+from prompt_trainer.models import PullRequestInfo
+from prompt_trainer.pipeline import (
+    RunOptions,
+    RunOutcome,
+    connect,
+    propose_all,
+    sync_store,
+    train_from_store,
+)
+from prompt_trainer.settings import Settings
+from prompt_trainer.store import SampleStore
+
+Log = Callable[[str], None]
+MODES = ("auto", "collect", "report", "train", "propose", "revise")
+REVIEW_EVENTS = ("pull_request_review", "pull_request_review_comment", "issue_comment")
+
+
+@dataclass
+class ActionResult:
+    """What the Action did, for the step summary and the outputs."""
+
+    did: list[str] = field(default_factory=list)
+    outcome: RunOutcome = field(default_factory=RunOutcome)
+    report_markdown: str = ""
+
+
+def decide(name: str | None, payload: Mapping[str, Any], mode: str) -> str:
+    """The plan for an event: one of ``MODES`` minus ``auto``, ``pr`` (collect one PR, then
+    propose), ``pr-fork`` (collect only), ``backfill`` or ``none:<reason>``."""
+    if mode != "auto":
+        return mode
+    if name in ("pull_request", "pull_request_target"):
+        pull = payload.get("pull_request") or {}
+        if payload.get("action") != "closed":
+            return f"none:pull_request {payload.get('action')}: only closed PRs are evidence"
+        head = ((pull.get("head") or {}).get("repo") or {}).get("full_name")
+        base = ((pull.get("base") or {}).get("repo") or {}).get("full_name")
+        return "pr-fork" if head and base and head != base else "pr"
+    if name in ("schedule", "workflow_dispatch"):
+        return "backfill"
+    if name in REVIEW_EVENTS:
+        return "revise"
+    return f"none:nothing to do for the {name or 'unknown'} event"
+
+
+def run_action(
+    settings: Settings,
+    options: RunOptions,
+    payload: Mapping[str, Any],
+    *,
+    mode: str,
+    backfill_days: int,
+    log: Log,
+) -> ActionResult:
+    """Carry out the plan for this event."""
+    result = ActionResult()
+    plan = decide(settings.env.github_event_name, payload, mode)
+    log(f"action: event {settings.env.github_event_name or '(none)'}, plan {plan}")
+    if plan.startswith("none:"):
+        result.outcome.message = plan.removeprefix("none:")
+        return result
+    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
+    if plan == "train":
+        result.outcome = train_from_store(settings, options, target=options.target, log=log)
+        result.did.append("trained from the store (candidates written locally)")
+        return result
+    if plan == "report":
+        result.report_markdown = _report(settings, log)
+        result.did.append("reported")
+        return result
+    client = connect(settings, options)
+    if plan == "revise":
+        from prompt_trainer.respond import parse_event, respond  # noqa: PLC0415
+
+        event = parse_event(settings.env.github_event_name, payload)
+        if event is None:
+            result.outcome.message = "not a review or comment on a pull request"
+            return result
+        llm = settings.llm(model=options.model, api_base=options.api_base)
+        response = respond(settings, client, event, llm=llm, log=log)
+        result.outcome.message = f"{response.action}: {response.message.splitlines()[0]}"
+        result.did.append(f"review loop: {response.action}")
+        return result
+    number = _event_pull(payload)
+    if plan in ("pr", "pr-fork", "collect") and number is not None:
+        pull = _pull_info(payload)
+        if pull and not is_agent_pull(pull, settings.config.agent):
+            result.outcome.message = (
+                f"#{number} by {pull.author} is not an agent PR (see agent: in the config)"
+            )
+            return result
+        collected = collect_pulls(
+            client,
+            [number],
+            since=None,
+            settings=settings,
+            store=store,
+            log=log,
+            progress=lambda n: n,
+        )
+        result.outcome.samples = collected.samples
+        result.did.append(f"collected #{number}")
+    elif plan in ("backfill", "collect"):
+        since = datetime.now(UTC) - timedelta(days=backfill_days)
+        collected = collect_pulls(
+            client,
+            None,
+            since=since,
+            settings=settings,
+            store=store,
+            log=log,
+            progress=lambda n: n,
+        )
+        result.outcome.samples = collected.samples
+        result.did.append(
+            f"collected {len(collected.samples)} agent PR(s) closed since {since:%Y-%m-%d}"
+        )
+    # A fork's PR runs with a read-only token: read the data branch, do not write it.
+    push = not options.dry_run and plan != "pr-fork"
+    sync_store(store, client, settings, push=push, log=log)
+    if plan == "pr-fork":
+        result.outcome.message = "PR from a fork: evidence collected; no LLM call is made for it"
+        return result
+    if plan == "collect":
+        return result
+    if plan == "backfill":
+        result.report_markdown = _report(settings, log)
+        result.did.append("reported")
+    propose_all(settings, options, client, store, result.outcome, log=log)
+    result.did.append("trained and proposed")
+    return result
+
+
+def _event_pull(payload: Mapping[str, Any]) -> int | None:
+    number = (payload.get("pull_request") or {}).get("number")
+    return number if isinstance(number, int) else None
+
+
+def _pull_info(payload: Mapping[str, Any]) -> PullRequestInfo | None:
+    pull = payload.get("pull_request")
+    if not isinstance(pull, dict):
+        return None
+    labels = tuple(str(lb.get("name")) for lb in pull.get("labels") or [] if isinstance(lb, dict))
+    return PullRequestInfo(
+        number=pull.get("number"),
+        author=str((pull.get("user") or {}).get("login", "")),
+        labels=labels,
+    )
+
+
+def _report(settings: Settings, log: Log) -> str:
+    from prompt_trainer.measure import choose_history, load_reports  # noqa: PLC0415
+    from prompt_trainer.render.report import render_report  # noqa: PLC0415
+
+    history = choose_history(settings, "auto", None)
+    return render_report(load_reports(settings, history=history))

@@ -1,0 +1,212 @@
+"""``action.yml`` executed the way the runner does (``tests/runner.py``), with every real event
+payload in ``../shared/realdata/events``, against the local GitHub and LM servers; and
+``prompt-trainer action``'s decisions."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from prompt_trainer.action import decide
+from tests.conftest import REALDATA
+from tests.runner import install_replacement, run_action
+from tests.servers.github import FakeGitHub, Pull
+from tests.servers.llm import FakeLLM
+from tests.test_pipeline import arrange, trainer_reply
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = REALDATA / "events"
+README = ROOT / "README.md"
+
+
+def payloads() -> list[tuple[str, Path]]:
+    if not EVENTS.exists():
+        return []
+    return sorted((p.parent.name, p) for p in EVENTS.rglob("*.json") if p.name != "EXPECTED.json")
+
+
+def execute(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    checkout: Path,
+    tmp_path: Path,
+    *,
+    event: str,
+    payload: dict[str, Any],
+    inputs: dict[str, str] | None = None,
+    key: bool = True,
+) -> Any:
+    event_path = tmp_path / "event.json"
+    event_path.write_text(json.dumps(payload))
+    temp = tmp_path / "runner-temp"
+    temp.mkdir(exist_ok=True)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": event,
+        "GITHUB_EVENT_PATH": str(event_path),
+        "GITHUB_REPOSITORY": github.full_name,
+        "GITHUB_API_URL": github.api_url,
+    }
+    if key:
+        env["OPENAI_API_KEY"] = "sk-test"  # the local LM server ignores it
+    return run_action(
+        ROOT,
+        workspace=checkout,
+        with_inputs={"api-base": llm.api_base, **(inputs or {})},
+        env=env,
+        github={"token": github.token, "run_id": "1", "run_attempt": "1"},
+        temp=temp,
+        replace=install_replacement(temp),
+    )
+
+
+@pytest.mark.skipif(not EVENTS.exists(), reason="../shared/realdata not present")
+@pytest.mark.parametrize(("event", "path"), payloads(), ids=lambda v: getattr(v, "name", v))
+def test_every_real_event_runs_and_exits_0(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    checkout: Path,
+    tmp_path: Path,
+    event: str,
+    path: Path,
+) -> None:
+    """The numbers in these payloads are other repositories' PRs: they exist here as plain PRs
+    by their authors, so each event takes its real branch and ends with the reason it stops."""
+    arrange(github)
+    llm.script = [trainer_reply]
+    payload = json.loads(path.read_text())
+    for section in ("pull_request", "issue"):
+        number = (payload.get(section) or {}).get("number")
+        if isinstance(number, int) and number not in github.pulls:
+            user = ((payload.get(section) or {}).get("user") or {}).get("login", "someone")
+            head = github.refs["heads/main"]
+            github.add_pull(
+                Pull(number, "theirs", "feature", head, "main", head, author=user, state="closed")
+            )
+    run = execute(github, llm, checkout, tmp_path, event=event, payload=payload)
+    assert run.returncode == 0, run.log
+    assert run.outputs["operation"] in ("created", "updated", "closed", "none")
+    summary = (tmp_path / "runner-temp" / "step-summary.md").read_text()
+    assert f"**prompt-trainer** ({event})" in summary
+    assert ".prompt-trainer/cache" in run.cached_paths
+    if event in ("push", "workflow_run"):
+        assert "nothing to do for the" in run.log
+    if event == "pull_request":
+        assert "not an agent PR" in run.log
+
+
+def test_a_closed_agent_pr_is_collected_and_proposed_with_outputs(
+    github: FakeGitHub, llm: FakeLLM, checkout: Path, tmp_path: Path
+) -> None:
+    arrange(github)
+    llm.script = [trainer_reply]
+    payload = {
+        "action": "closed",
+        "pull_request": {
+            "number": 7,
+            "user": {"login": "claude[bot]"},
+            "labels": [],
+            "head": {"repo": {"full_name": github.full_name}},
+            "base": {"repo": {"full_name": github.full_name}},
+        },
+    }
+    run = execute(github, llm, checkout, tmp_path, event="pull_request", payload=payload)
+    assert run.returncode == 0, run.log
+    assert run.outputs["operation"] == "created"
+    pull = github.pulls[int(run.outputs["pull-request-number"])]
+    assert pull.head_ref == "prompt-trainer/coder"
+    assert run.outputs["pull-request-url"].endswith(f"/pull/{pull.number}")
+    assert int(run.outputs["tokens"]) > 0 and run.outputs["candidate-dir"]
+    assert json.loads(run.outputs["proposals"])[0]["operation"] == "created"
+    warnings = [ln for ln in run.log.splitlines() if ln.startswith("::warning ")]
+    assert warnings and len(warnings) <= 10
+    assert "title=prompt-trainer%3A failed in 1 run(s)::tests.test_fees::test_rounding" in run.log
+
+
+def test_a_pr_from_a_fork_is_collected_without_llm_calls(
+    github: FakeGitHub, llm: FakeLLM, checkout: Path, tmp_path: Path
+) -> None:
+    arrange(github)
+    payload = {
+        "action": "closed",
+        "pull_request": {
+            "number": 7,
+            "user": {"login": "claude[bot]"},
+            "head": {"repo": {"full_name": "someone/fork"}},
+            "base": {"repo": {"full_name": github.full_name}},
+        },
+    }
+    run = execute(github, llm, checkout, tmp_path, event="pull_request", payload=payload)
+    assert run.returncode == 0, run.log
+    assert "PR from a fork" in run.log and not llm.requests
+    assert (checkout / ".prompt-trainer" / "samples.jsonl").exists()
+
+
+def test_without_the_llm_secret_evidence_is_still_collected(
+    github: FakeGitHub, llm: FakeLLM, checkout: Path, tmp_path: Path
+) -> None:
+    arrange(github)
+    payload = {"action": "closed", "pull_request": {"number": 7, "user": {"login": "claude[bot]"}}}
+    run = execute(
+        github,
+        llm,
+        checkout,
+        tmp_path,
+        event="pull_request",
+        payload=payload,
+        inputs={"api-base": ""},
+        key=False,
+    )
+    assert run.returncode == 0, run.log
+    assert "training skipped: no API key" in run.log and not llm.requests
+    assert "prompt-trainer-data" in {r.removeprefix("heads/") for r in github.refs}
+
+
+def test_schedule_backfills_reports_and_proposes(
+    github: FakeGitHub, llm: FakeLLM, checkout: Path, tmp_path: Path
+) -> None:
+    arrange(github)
+    llm.script = [trainer_reply]
+    run = execute(
+        github, llm, checkout, tmp_path, event="schedule", payload={"schedule": "0 6 * * 1"}
+    )
+    assert run.returncode == 0, run.log
+    summary = (tmp_path / "runner-temp" / "step-summary.md").read_text()
+    assert "collected 1 agent PR(s)" in summary and "# prompt-trainer report: `coder`" in summary
+    assert run.outputs["operation"] == "created"
+
+
+def test_inputs_reach_code_only_through_env() -> None:
+    spec = yaml.safe_load((ROOT / "action.yml").read_text())
+    for step in spec["runs"]["steps"]:
+        assert "${{" not in step.get("run", ""), step.get("name")
+
+
+def test_action_inputs_are_documented_in_the_readme_table() -> None:
+    spec = yaml.safe_load((ROOT / "action.yml").read_text())
+    table = re.findall(
+        r"^\| `([a-z-]+)` \|",
+        README.read_text().split("Action inputs:")[1].split("\n\n", 2)[1],
+        re.M,
+    )
+    assert table == list(spec["inputs"])
+    outputs = README.read_text().split("Action outputs:")[1].split("\n\n", 2)[1]
+    assert re.findall(r"^\| `([a-z-]+)` \|", outputs, re.M) == list(spec["outputs"])
+
+
+def test_decisions() -> None:
+    closed = {"action": "closed", "pull_request": {"number": 1}}
+    assert decide("pull_request", closed, "auto") == "pr"
+    assert decide("pull_request", {"action": "opened"}, "auto").startswith("none:")
+    assert decide("pull_request_target", closed, "auto") == "pr"
+    assert decide("schedule", {}, "auto") == "backfill"
+    assert decide("issue_comment", {}, "auto") == "revise"
+    assert decide("push", {}, "auto") == "none:nothing to do for the push event"
+    assert decide("push", {}, "report") == "report"
