@@ -10,7 +10,8 @@ prompt-trainer's ``action.yml`` uses.
   ``GITHUB_OUTPUT``/``GITHUB_ENV`` files; ``GITHUB_STEP_SUMMARY`` is shared. ``name=value`` and
   ``name<<DELIM`` output lines become ``steps.<id>.outputs``; ``GITHUB_ENV`` lines join the
   environment of later steps. A failing step stops the action.
-- ``uses:`` steps: ``actions/setup-python`` is satisfied by the interpreter running the tests and
+- ``uses:`` steps: ``actions/setup-python`` puts the interpreter behind the tests on ``PATH`` as
+  ``python``, and
   ``actions/cache`` is recorded (no cache service here). Any other is an error.
 - The install step downloads from PyPI; tests replace it (``replace``) by a launcher for the
   package under test, unless ``PROMPT_TRAINER_TEST_INSTALL=1``.
@@ -125,6 +126,13 @@ def run_action(
                 result.cached_paths += with_["path"].split()
                 continue
             assert name == "actions/setup-python", f"no stand-in for {name}"
+            # Like setup-python: a `python` on PATH (the interpreter behind the tests' venv).
+            tools = temp / "setup-python"
+            tools.mkdir(exist_ok=True)
+            link = tools / "python"
+            if not link.exists():
+                link.symlink_to(getattr(sys, "_base_executable", sys.executable))
+            job_env["PATH"] = f"{tools}:{job_env.get('PATH', '')}"
             continue
         script = (replace or {}).get(step.get("name", ""), step["run"])
         step_env = {k: evaluate(str(v), context) for k, v in step.get("env", {}).items()}

@@ -5,6 +5,7 @@ payload in ``../shared/realdata/events``, against the local GitHub and LM server
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,12 @@ def execute(
     }
     if key:
         env["OPENAI_API_KEY"] = "sk-test"  # the local LM server ignores it
+    # A real install (PROMPT_TRAINER_TEST_INSTALL=1) needs the machine's network settings.
+    env |= {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(("UV_", "PIP_", "SSL_", "REQUESTS_", "CURL_", "HTTP", "NO_PROXY"))
+    }
     return run_action(
         ROOT,
         workspace=checkout,
