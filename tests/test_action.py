@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from prompt_trainer.action import decide
+from prompt_trainer.cli import main
 from tests.conftest import REALDATA
 from tests.runner import install_replacement, run_action
 from tests.servers.github import FakeGitHub, Pull
@@ -217,3 +218,21 @@ def test_decisions() -> None:
     assert decide("issue_comment", {}, "auto") == "revise"
     assert decide("push", {}, "auto") == "none:nothing to do for the push event"
     assert decide("push", {}, "report") == "report"
+
+
+@pytest.mark.parametrize("content", [None, "{not json", "[1, 2]"])
+def test_a_missing_or_garbled_event_file_does_nothing_and_says_why(
+    checkout: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    content: str | None,
+) -> None:
+    path = tmp_path / "event.json"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.chdir(checkout)
+    env = {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(path)}
+    assert main(["action"], env=env) == 0
+    err = capsys.readouterr().err
+    assert "action: nothing done: " in err and str(path) in err

@@ -234,7 +234,12 @@ def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from prompt_trainer.pipeline import RunOptions  # noqa: PLC0415
 
     name = settings.env.github_event_name
-    payload = read_event(settings.env.github_event_path) if name else {}
+    try:
+        payload = read_event(settings.env.github_event_path) if name else {}
+    except ConfigError as exc:
+        # Without a readable event there is nothing safe to do: say so, and do not fail the job.
+        progress(f"action: nothing done: {exc.diagnostics()}")
+        return 0
     options = RunOptions(
         repo=args.repo,
         dry_run=args.dry_run,

@@ -69,8 +69,8 @@ def parse_event(name: str | None, payload: Mapping[str, Any]) -> ReviewEvent | N
         return None
     if name == "issue_comment":
         issue = payload.get("issue") or {}
-        if not issue.get("pull_request"):
-            return None  # a comment on an issue, not on a PR
+        if not isinstance(issue, dict) or issue.get("pull_request") is None:
+            return None  # a comment on an issue, not on a PR (GitHub omits the key then)
         item, number = payload.get("comment") or {}, issue.get("number")
     elif name == "pull_request_review":
         item, number = (

@@ -124,6 +124,22 @@ class Pull:
 
 
 @dataclass
+class Fault:
+    """A scripted failure: the next ``times`` requests matching ``method`` and ``path`` (a regex
+    over the path after ``/repos/{owner}/{repo}``) answer ``status``. With ``after``, the request
+    is carried out first (the write happens) and only the answer fails, like a 502 from a proxy
+    after GitHub created the pull request."""
+
+    method: str
+    path: str
+    status: int
+    times: int = 1
+    after: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    message: str = "scripted fault"
+
+
+@dataclass
 class Artifact:
     id: int
     name: str
@@ -147,6 +163,7 @@ class FakeGitHub:
         #: Files larger than this are served by the contents API without content, as GitHub
         #: does above 1 MB; clients must then read the blob.
         self.contents_inline_limit = 1024 * 1024
+        self.faults: list[Fault] = []
         self.requests: list[Request] = []
         self.storage_requests: list[Request] = []
         self.exchanges: list[tuple[Request, int, Json]] = []
@@ -500,9 +517,30 @@ class FakeGitHub:
     # -- routing ---------------------------------------------------------------------------
 
     def _handle(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        fault = self._fault(req)
+        if fault is not None and not fault.after:
+            with self._lock:
+                self.requests.append(req)
+            return fault.status, {"message": fault.message}, fault.headers
         status, payload, headers = self._route(req)
+        if fault is not None:
+            return fault.status, {"message": fault.message}, fault.headers
         self.exchanges.append((req, status, payload))
         return status, payload, headers
+
+    def _fault(self, req: Request) -> Fault | None:
+        prefix = f"/repos/{self.owner}/{self.name}"
+        route = req.path[len(prefix) :] if req.path.startswith(prefix) else req.path
+        with self._lock:
+            for fault in self.faults:
+                if (
+                    fault.times > 0
+                    and fault.method == req.method
+                    and re.fullmatch(fault.path, route)
+                ):
+                    fault.times -= 1
+                    return fault
+        return None
 
     def _route(self, req: Request) -> tuple[int, Json, dict[str, str]]:
         with self._lock:

@@ -54,6 +54,9 @@ class FakeLLM:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.status = 200
+        #: The next ``fail_next`` requests answer ``fail_status`` (then ``status`` again).
+        self.fail_next = 0
+        self.fail_status = 500
         self._lock = threading.Lock()
         self.server = self._serve()
 
@@ -65,10 +68,12 @@ class FakeLLM:
         with self._lock:
             index = len(self.requests)
             self.requests.append(request)
-            if self.status != 200:
-                return self.status, {
-                    "error": {"message": "scripted failure", "type": "server_error"}
-                }
+            status = self.status
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                status = self.fail_status
+            if status != 200:
+                return status, {"error": {"message": "scripted failure", "type": "server_error"}}
             step = self.script[min(index, len(self.script) - 1)]
         content = step(request)
         usage = {

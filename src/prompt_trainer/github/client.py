@@ -37,6 +37,7 @@ from prompt_trainer.models import (
 )
 
 TIMEOUT_S = 30
+RETRIES = 3
 #: (number, merged, body, url) of a closed pull request.
 ClosedPull = tuple[int, bool, str, str]
 DOWNLOAD_CHUNK = 1024 * 1024
@@ -61,6 +62,13 @@ def translate_errors(action: str) -> Iterator[None]:
         raise GitHubError(
             f"GitHub API error while {action}: {exc.status} {_message(exc)}",
             fix=_fix_for_status(exc.status),
+        ) from exc
+    except requests.exceptions.RetryError as exc:
+        raise GitHubError(
+            f"GitHub kept failing while {action}, after {RETRIES} retries with backoff: "
+            f"{exc.args[0].reason if exc.args and hasattr(exc.args[0], 'reason') else exc}",
+            fix="GitHub may be degraded (githubstatus.com); run again later. Evidence "
+            "collected so far is kept",
         ) from exc
     except requests.exceptions.RequestException as exc:
         raise GitHubError(
@@ -96,8 +104,11 @@ class GitHubClient:
         self.api_url = api_url.rstrip("/")
         self.token = token
         retry = GithubRetry(
-            total=3,
+            total=RETRIES,
             backoff_factor=0.5,
+            # 5xx and 429 (GithubRetry adds 403, for secondary rate limits); Retry-After is
+            # honoured. Only idempotent methods: a POST is never re-sent blindly.
+            status_forcelist=[*range(500, 600), 429],
             allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
             secondary_rate_wait=5,
             max_rate_limit_wait=120,
@@ -385,7 +396,14 @@ class GitHubClient:
             pull = self._repo.get_pull(number)
             if any(marker in (c.body or "") for c in pull.get_issue_comments()):
                 return False
-            pull.create_issue_comment(f"{body}\n\n{marker}")
+            try:
+                pull.create_issue_comment(f"{body}\n\n{marker}")
+            except GithubException as exc:
+                # The answer failed, but the comment may exist: look before calling it lost.
+                if exc.status < 500 or not any(
+                    marker in (c.body or "") for c in pull.get_issue_comments()
+                ):
+                    raise
         return True
 
     def close_pull(self, number: int) -> None:
@@ -466,8 +484,10 @@ class GitHubClient:
         try:
             return self._repo.create_pull(title=title, body=body, head=branch, base=base)
         except GithubException as exc:
-            # A retried or concurrent POST already created it: find it instead of failing.
-            if exc.status == 422 and "already exists" in str(exc.data):
+            # A retried or concurrent POST already created it, or the answer was lost after
+            # GitHub created it (a 5xx): find it instead of failing or creating a second one.
+            created = exc.status >= 500 or (exc.status == 422 and "already exists" in str(exc.data))
+            if created:
                 found = self.find_open_pull(branch)
                 if found:
                     pull = self._repo.get_pull(found[0])

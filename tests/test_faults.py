@@ -1,0 +1,208 @@
+"""Faults injected at the local GitHub and LM servers: bounded retries, no duplicates, clear
+errors, and nothing already collected lost. Each case is listed in docs/reliability.md."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from prompt_trainer.cli import main
+from tests.conftest import make_zip
+from tests.servers.github import Artifact, FakeGitHub, Fault
+from tests.servers.llm import FakeLLM, chat_adapter_reply
+from tests.test_pipeline import arrange, trainer_reply
+
+BRANCH = "prompt-trainer/coder"
+
+
+@pytest.fixture
+def env(github: FakeGitHub, llm: FakeLLM) -> dict[str, str]:
+    return {
+        "GITHUB_TOKEN": github.token,
+        "GITHUB_API_URL": github.api_url,
+        "GITHUB_REPOSITORY": github.full_name,
+        "PROMPT_TRAINER_API_BASE": llm.api_base,
+    }
+
+
+@pytest.fixture
+def ready(
+    github: FakeGitHub, llm: FakeLLM, checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    arrange(github)
+    llm.script = [trainer_reply]
+    monkeypatch.chdir(checkout)
+    return checkout
+
+
+def bot_pulls(github: FakeGitHub) -> list[int]:
+    return [n for n, p in github.pulls.items() if p.head_ref == BRANCH]
+
+
+def hits(github: FakeGitHub, method: str, suffix: str) -> int:
+    return sum(1 for r in github.requests if r.method == method and r.path.endswith(suffix))
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 429])
+def test_a_failing_read_is_retried(
+    github: FakeGitHub, ready: Path, env: dict[str, str], status: int
+) -> None:
+    github.faults.append(Fault("GET", r"/pulls/7/reviews", status, times=2))
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert hits(github, "GET", "/pulls/7/reviews") == 3  # two failures, then the answer
+    assert len(bot_pulls(github)) == 1
+
+
+def test_a_secondary_rate_limit_with_retry_after_waits_and_goes_on(
+    github: FakeGitHub, ready: Path, env: dict[str, str]
+) -> None:
+    github.faults.append(
+        Fault(
+            "GET",
+            r"/pulls/7/comments",
+            403,
+            headers={"Retry-After": "1"},
+            message="You have exceeded a secondary rate limit.",
+        )
+    )
+    start = time.monotonic()
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert time.monotonic() - start >= 1
+    assert hits(github, "GET", "/pulls/7/comments") == 2
+
+
+def test_an_exhausted_primary_rate_limit_waits_for_the_reset(
+    github: FakeGitHub, ready: Path, env: dict[str, str]
+) -> None:
+    reset = str(int(time.time()) + 1)
+    github.faults.append(
+        Fault(
+            "GET",
+            r"/pulls/7",
+            403,
+            headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset},
+            message="API rate limit exceeded for installation ID 1.",
+        )
+    )
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert len(bot_pulls(github)) == 1
+
+
+def test_a_502_after_github_created_the_pr_makes_no_duplicate(
+    github: FakeGitHub, ready: Path, env: dict[str, str]
+) -> None:
+    github.faults.append(Fault("POST", r"/pulls", 502, after=True))
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert len(bot_pulls(github)) == 1
+    assert hits(github, "POST", "/pulls") == 1  # looked up, not re-sent
+    github.pulls[bot_pulls(github)[0]].body = None  # a rerun finds it again
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert len(bot_pulls(github)) == 1
+
+
+def test_a_502_after_a_comment_was_posted_makes_no_duplicate(
+    github: FakeGitHub, ready: Path, env: dict[str, str], llm: FakeLLM, tmp_path: Path
+) -> None:
+    assert main(["run", "--pr", "7"], env=env) == 0
+    (number,) = bot_pulls(github)
+    github.faults.append(Fault("POST", rf"/issues/{number}/comments", 502, after=True))
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps(
+            {
+                "issue": {"number": number, "pull_request": {}},
+                "comment": {
+                    "id": 1,
+                    "body": "/prompt-trainer close",
+                    "author_association": "OWNER",
+                    "user": {"login": "maria"},
+                },
+            }
+        )
+    )
+    command = {"GITHUB_EVENT_NAME": "issue_comment", "GITHUB_EVENT_PATH": str(event)}
+    assert main(["respond"], env={**env, **command}) == 0
+    assert main(["respond"], env={**env, **command}) == 0
+    assert len(github.pulls[number].issue_comments) == 1
+    assert github.pulls[number].state == "closed"
+
+
+def test_a_read_that_keeps_failing_stops_with_a_clear_error_and_keeps_the_evidence(
+    github: FakeGitHub, ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    github.faults.append(Fault("GET", r"/pulls/8", 500, times=99))
+    assert main(["collect", "--pr", "7", "--pr", "8"], env=env) == 3
+    err = capsys.readouterr().err
+    assert "GitHub kept failing while reading pull request #8, after 3 retries" in err
+    assert "fix:" in err
+    ledger = github.files_at("prompt-trainer-data")[".prompt-trainer/samples.jsonl"]
+    assert "octo-org/agent-repo#7" in ledger  # collected before the fault, kept
+    assert hits(github, "GET", "/pulls/8") == 4  # bounded: one try and three retries
+
+
+@pytest.mark.parametrize(("status", "reason"), [(404, "not found"), (410, "expired")])
+def test_a_listed_artifact_that_is_gone_is_skipped_with_the_reason(
+    github: FakeGitHub, ready: Path, env: dict[str, str], status: int, reason: str
+) -> None:
+    head = github.pulls[7].head_sha
+    github.add_run(
+        head, [Artifact(id=github.next_id(), name="junit-late", data=make_zip({"a.xml": "x"}))]
+    )
+    github.runs[-1][2][0].status = status
+    if status == 410:
+        github.runs[-1][2][0].expired = True
+    assert main(["collect", "--pr", "7"], env=env) == 0
+    data = json.loads((ready / ".prompt-trainer" / "samples.jsonl").read_text())
+    assert any(reason in s["reason"] for s in data["skipped"]), data["skipped"]
+
+
+def test_a_flaky_llm_is_retried(
+    github: FakeGitHub, ready: Path, env: dict[str, str], llm: FakeLLM
+) -> None:
+    llm.fail_next, llm.fail_status = 1, 500
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert len(llm.requests) == 2 and len(bot_pulls(github)) == 1
+
+
+@pytest.mark.parametrize("status", [500, 429])
+def test_an_llm_down_for_the_whole_run_fails_clearly_and_keeps_the_evidence(
+    github: FakeGitHub,
+    ready: Path,
+    env: dict[str, str],
+    llm: FakeLLM,
+    capsys: pytest.CaptureFixture[str],
+    status: int,
+) -> None:
+    llm.status = status
+    assert main(["run", "--pr", "7"], env=env) == 4
+    assert "LLM" in capsys.readouterr().err
+    assert 1 < len(llm.requests) <= 4  # bounded retries
+    assert not bot_pulls(github)  # no partial candidate proposed
+    assert not (ready / ".prompt-trainer" / "candidates").exists()
+    assert "octo-org/agent-repo#7" in (ready / ".prompt-trainer" / "samples.jsonl").read_text()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "not the expected fields at all",
+        "[[ ## candidate_main_prompt ## ]]\n# Rules",  # truncated
+        chat_adapter_reply(candidate_main_prompt="x", candidate_subagents="not a list"),
+    ],
+)
+def test_a_malformed_reply_proposes_nothing(
+    github: FakeGitHub,
+    ready: Path,
+    env: dict[str, str],
+    llm: FakeLLM,
+    capsys: pytest.CaptureFixture[str],
+    reply: str,
+) -> None:
+    llm.script = [lambda request: reply]
+    assert main(["run", "--pr", "7"], env=env) == 4
+    assert "did not answer in the expected format" in capsys.readouterr().err
+    assert not bot_pulls(github)
+    assert (ready / ".prompt-trainer" / "samples.jsonl").exists()
