@@ -27,6 +27,7 @@ CATEGORIES = {
         "tests/test_store.py",
     ],
     "hostile archives and XML": ["tests/test_artifacts.py", "tests/test_junit.py"],
+    "fuzzed parsers (mutated real files)": ["tests/test_fuzz.py"],
     "prompt injection and secret canaries (end to end)": ["tests/test_hostile.py"],
     "untrusted events and commands": ["tests/test_review_loop.py", "tests/test_action.py"],
     "invalid configuration": ["tests/test_settings.py"],

@@ -206,3 +206,33 @@ def test_a_malformed_reply_proposes_nothing(
     assert "did not answer in the expected format" in capsys.readouterr().err
     assert not bot_pulls(github)
     assert (ready / ".prompt-trainer" / "samples.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", r"/git/blobs"),
+        ("POST", r"/git/trees"),
+        ("POST", r"/git/commits"),
+        ("POST", r"/git/refs"),
+        ("POST", r"/pulls"),
+        ("POST", r"/issues/\d+/labels"),
+    ],
+)
+def test_a_run_stopped_at_any_write_leaves_a_state_the_next_run_completes(
+    github: FakeGitHub, ready: Path, env: dict[str, str], method: str, path: str
+) -> None:
+    """A run that dies at one write (here: the write fails for good, which stops the run at
+    that point, like a kill) leaves no half-made branch or PR behind that the next run
+    trips on: the rerun ends with one PR, the candidate's files on its branch, one sample."""
+    github.faults.append(Fault(method, path, 400, times=99, message="stopped here"))
+    assert main(["run", "--pr", "7"], env=env) == 3
+    github.faults.clear()
+    assert main(["run", "--pr", "7"], env=env) == 0
+    (number,) = bot_pulls(github)
+    files = github.files_at(BRANCH)
+    assert "Round money with Decimal.quantize." in files["CLAUDE.md"]
+    assert github.pulls[number].labels == ["prompt-trainer"]
+    ledger = github.files_at("prompt-trainer-data")[".prompt-trainer/samples.jsonl"]
+    assert ledger.count('"id":"octo-org/agent-repo#7"') == 1
+    assert (ready / ".prompt-trainer" / "samples.jsonl").read_text().count("\n") == 1

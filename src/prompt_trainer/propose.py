@@ -138,6 +138,7 @@ def open_pull_request(
         client.close_pull(number)
         return Proposal(target, "closed", number, url)
     if number is not None and state and state.get("fingerprint") == candidate.fingerprint:
+        client.ensure_labels(number, labels)  # in case an earlier run stopped before them
         return Proposal(target, "none", number, url)
     recorded = state.get("commit") if state else None
     if number is not None and recorded and client.branch_head(branch) != recorded:

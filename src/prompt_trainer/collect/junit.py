@@ -55,6 +55,10 @@ def parse_report(
         return Skipped(source=source, reason=str(exc))
     except pyexpat.ExpatError as exc:
         return Skipped(source=source, reason=f"malformed XML: {exc}")
+    except LookupError as exc:  # found by fuzzing: a prolog naming an unknown encoding
+        return Skipped(source=source, reason=f"malformed XML: {exc}")
+    except RecursionError:
+        return Skipped(source=source, reason="malformed XML: nested too deeply")
 
 
 class _Refused(Exception):

@@ -406,6 +406,14 @@ class GitHubClient:
                     raise
         return True
 
+    def ensure_labels(self, number: int, labels: tuple[str, ...]) -> None:
+        """Add the labels #``number`` is missing (a run stopped before adding them)."""
+        with translate_errors(f"labelling #{number}"):
+            pull = self._repo.get_pull(number)
+            missing = [label for label in labels if label not in {lb.name for lb in pull.labels}]
+            if missing:
+                pull.add_to_labels(*missing)
+
     def close_pull(self, number: int) -> None:
         with translate_errors(f"closing pull request #{number}"):
             self._repo.get_pull(number).edit(state="closed")

@@ -1,0 +1,142 @@
+"""Mutation fuzzing of the JUnit and trace parsers over the real files in ``../shared/realdata``.
+
+Property: whatever bytes arrive, a parser returns a record or a ``Skipped`` with a reason; it
+never raises, never expands an entity, never fetches anything. Mutations are seeded (so a
+failure reproduces): truncation at a random point, flipped bytes, a duplicated or deleted span,
+an injected DOCTYPE with entities, deep nesting, an oversized attribute, invalid UTF-8, and a
+JSON line broken in the middle. ``FUZZ_ROUNDS`` (default 12) sets mutations per file.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from prompt_trainer.collect.junit import parse_report
+from prompt_trainer.collect.traces import parse_trace
+from prompt_trainer.models import Skipped, TestRun, Trace
+from tests.conftest import REALDATA
+
+ROUNDS = int(os.environ.get("FUZZ_ROUNDS", "12"))
+JUNIT = sorted((REALDATA / "junit").rglob("*.xml")) if REALDATA.exists() else []
+TRACES = (
+    sorted(p for p in (REALDATA / "traces").rglob("*") if p.is_file() and p.suffix != ".md")
+    if REALDATA.exists()
+    else []
+)
+BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+)
+
+
+def _truncate(data: bytes, rng: random.Random) -> bytes:
+    return data[: rng.randrange(len(data) + 1)]
+
+
+def _flip(data: bytes, rng: random.Random) -> bytes:
+    out = bytearray(data)
+    for _ in range(max(1, len(out) // 200)):
+        if out:
+            out[rng.randrange(len(out))] = rng.randrange(256)
+    return bytes(out)
+
+
+def _span(data: bytes, rng: random.Random) -> bytes:
+    if len(data) < 2:
+        return data * 2
+    a, b = sorted(rng.sample(range(len(data)), 2))
+    return data[:b] + data[a:b] + data[b:] if rng.random() < 0.5 else data[:a] + data[b:]
+
+
+def _doctype(data: bytes, rng: random.Random) -> bytes:
+    body = data.split(b"?>", 1)[-1]
+    return BOMB + body.replace(b">", b">&lol2;", 1)
+
+
+def _nest(data: bytes, rng: random.Random) -> bytes:
+    depth = rng.randrange(1000, 20000)
+    return b"<testsuites>" + b"<testsuite>" * depth + b"</testsuite>" * depth + b"</testsuites>"
+
+
+def _attribute(data: bytes, rng: random.Random) -> bytes:
+    return data.replace(b'name="', b'name="' + b"A" * 2_000_000, 1)
+
+
+def _utf8(data: bytes, rng: random.Random) -> bytes:
+    cut = rng.randrange(len(data) + 1)
+    return data[:cut] + b"\xff\xfe\xc3\x28" + data[cut:]
+
+
+def _json_line(data: bytes, rng: random.Random) -> bytes:
+    lines = data.split(b"\n")
+    n = rng.randrange(len(lines))
+    lines[n] = lines[n][: len(lines[n]) // 2]
+    return b"\n".join(lines)
+
+
+MUTATIONS: list[Callable[[bytes, random.Random], bytes]] = [
+    _truncate,
+    _flip,
+    _span,
+    _doctype,
+    _nest,
+    _attribute,
+    _utf8,
+    _json_line,
+]
+
+
+def mutants(path: Path) -> list[tuple[str, bytes]]:
+    rng = random.Random(f"{path.name}:{path.stat().st_size}")
+    data = path.read_bytes()[: 2 * 2**20]
+    return [
+        (f"{m.__name__}#{n}", m(data, rng))
+        for n in range(ROUNDS)
+        for m in [MUTATIONS[n % len(MUTATIONS)]]
+    ]
+
+
+@pytest.mark.skipif(not JUNIT, reason="../shared/realdata not present")
+def test_junit_parser_survives_mutations(tmp_path: Path) -> None:
+    tried = 0
+    for path in JUNIT:
+        for name, data in mutants(path):
+            target = tmp_path / "m.xml"
+            target.write_bytes(data)
+            result = parse_report(
+                target, source=f"{path.name}:{name}", max_bytes=2**24, max_text=500
+            )
+            assert isinstance(result, (TestRun, Skipped)), (path, name)
+            if isinstance(result, Skipped):
+                assert result.reason, (path, name)
+            else:
+                assert "lollol" not in " ".join(c.message for c in result.cases)
+            tried += 1
+    assert tried >= len(JUNIT) * ROUNDS
+
+
+@pytest.mark.skipif(not TRACES, reason="../shared/realdata not present")
+def test_trace_parsers_survive_mutations(tmp_path: Path) -> None:
+    for path in TRACES:
+        for name, data in mutants(path):
+            target = tmp_path / f"m{path.suffix}"
+            target.write_bytes(data)
+            result = parse_trace(
+                target, source=f"{path.name}:{name}", max_bytes=2**24, max_text=500
+            )
+            assert isinstance(result, (Trace, Skipped)), (path, name)
+            if isinstance(result, Trace):
+                assert result.steps_total >= len(result.steps) >= 0
+
+
+def test_an_unknown_encoding_in_the_prolog_is_skipped(tmp_path: Path) -> None:
+    """Found by the fuzzer: ``LookupError`` escaped the parser."""
+    path = tmp_path / "r.xml"
+    path.write_bytes(b'<?xml version="1.0" encoding="UTFr8"?><testsuite/>')
+    result = parse_report(path, source="r.xml", max_bytes=2**20)
+    assert isinstance(result, Skipped) and "malformed XML" in result.reason
