@@ -236,3 +236,35 @@ def test_a_run_stopped_at_any_write_leaves_a_state_the_next_run_completes(
     ledger = github.files_at("prompt-trainer-data")[".prompt-trainer/samples.jsonl"]
     assert ledger.count('"id":"octo-org/agent-repo#7"') == 1
     assert (ready / ".prompt-trainer" / "samples.jsonl").read_text().count("\n") == 1
+
+
+def test_a_slow_read_times_out_and_is_retried(
+    github: FakeGitHub, ready: Path, env: dict[str, str]
+) -> None:
+    github.faults.append(Fault("GET", r"/pulls/7/reviews", 200, delay=2.5))
+    assert main(["run", "--pr", "7"], env={**env, "PROMPT_TRAINER_HTTP_TIMEOUT": "1"}) == 0
+    assert hits(github, "GET", "/pulls/7/reviews") == 2  # timed out once, then answered
+    assert len(bot_pulls(github)) == 1
+
+
+def test_lists_are_read_across_pages(github: FakeGitHub, ready: Path, env: dict[str, str]) -> None:
+    github.page_size = 1
+    assert main(["collect", "--pr", "7"], env=env) == 0
+    data = json.loads((ready / ".prompt-trainer" / "samples.jsonl").read_text())
+    assert len([f for f in data["feedback"] if f["kind"] == "review_comment"]) == 2
+    assert any(r.query.get("page") == ["2"] for r in github.requests)
+
+
+def test_a_page_that_fails_once_is_retried_and_one_that_is_missing_stops_clearly(
+    github: FakeGitHub, ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    github.page_size = 1
+    github.faults.append(Fault("GET", r"/pulls/7/comments", 502, query={"page": "2"}))
+    assert main(["collect", "--pr", "7"], env=env) == 0
+    github.faults.append(Fault("GET", r"/pulls/7/comments", 404, times=9, query={"page": "2"}))
+    assert main(["collect", "--pr", "7"], env=env) == 3
+    err = capsys.readouterr().err
+    assert "while reading reviews and comments of #7: 404" in err and "fix:" in err
+    # The sample from the first collection is still stored, unchanged.
+    data = json.loads((ready / ".prompt-trainer" / "samples.jsonl").read_text())
+    assert len([f for f in data["feedback"] if f["kind"] == "review_comment"]) == 2

@@ -221,7 +221,10 @@ def connect(settings: Settings, options: RunOptions) -> GitHubClient:
             "no repository given", fix="pass --repo OWNER/NAME or set GITHUB_REPOSITORY"
         )
     return GitHubClient(
-        api_url=settings.env.github_api_url, token=settings.env.github_token, repository=repo
+        api_url=settings.env.github_api_url,
+        token=settings.env.github_token,
+        repository=repo,
+        timeout_s=settings.env.http_timeout_s,
     )
 
 

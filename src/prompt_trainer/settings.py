@@ -233,6 +233,7 @@ class Environment(Section):
     github_output: str | None = None
     model_override: str | None = None
     api_base_override: str | None = None
+    http_timeout_s: int = 30
     api_keys: dict[str, str] = Field(default_factory=dict, repr=False)
 
     @classmethod
@@ -250,10 +251,27 @@ class Environment(Section):
             github_event_path=get("GITHUB_EVENT_PATH"),
             github_step_summary=get("GITHUB_STEP_SUMMARY"),
             github_output=get("GITHUB_OUTPUT"),
+            http_timeout_s=_seconds(get("PROMPT_TRAINER_HTTP_TIMEOUT"), default=30),
             model_override=get("PROMPT_TRAINER_MODEL"),
             api_base_override=get("PROMPT_TRAINER_API_BASE"),
             api_keys={k: v for k, v in env.items() if k.endswith("_API_KEY") and v},
         )
+
+
+def _seconds(text: str | None, *, default: int) -> int:
+    """Whole seconds (PyGithub takes an int timeout)."""
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(
+            f"PROMPT_TRAINER_HTTP_TIMEOUT={text!r} is not a whole number of seconds",
+            fix="set it to a positive whole number, e.g. 30",
+        ) from None
+    if value <= 0:
+        raise ConfigError("PROMPT_TRAINER_HTTP_TIMEOUT must be positive", fix="e.g. 30")
+    return value
 
 
 class LLMSettings(Section):

@@ -15,12 +15,13 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 Json = Any
 NOW = "2026-11-20T12:00:00Z"
@@ -137,6 +138,10 @@ class Fault:
     after: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     message: str = "scripted fault"
+    #: Query parameters the request must carry (e.g. {"page": "2"}).
+    query: dict[str, str] = field(default_factory=dict)
+    #: Seconds to wait before answering (a slow server; with status 200 the answer is normal).
+    delay: float = 0.0
 
 
 @dataclass
@@ -164,6 +169,8 @@ class FakeGitHub:
         #: does above 1 MB; clients must then read the blob.
         self.contents_inline_limit = 1024 * 1024
         self.faults: list[Fault] = []
+        #: Items per page of list answers (None: everything on one page), with Link headers.
+        self.page_size: int | None = None
         self.requests: list[Request] = []
         self.storage_requests: list[Request] = []
         self.exchanges: list[tuple[Request, int, Json]] = []
@@ -518,6 +525,10 @@ class FakeGitHub:
 
     def _handle(self, req: Request) -> tuple[int, Json, dict[str, str]]:
         fault = self._fault(req)
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        if fault is not None and fault.status == 200:
+            fault = None  # only slow
         if fault is not None and not fault.after:
             with self._lock:
                 self.requests.append(req)
@@ -525,8 +536,26 @@ class FakeGitHub:
         status, payload, headers = self._route(req)
         if fault is not None:
             return fault.status, {"message": fault.message}, fault.headers
+        if self.page_size and req.method == "GET" and status == 200 and isinstance(payload, list):
+            payload, headers = self._page(req, payload, headers)
         self.exchanges.append((req, status, payload))
         return status, payload, headers
+
+    def _page(
+        self, req: Request, items: list[Json], headers: dict[str, str]
+    ) -> tuple[list[Json], dict[str, str]]:
+        """One page of a list, with GitHub's ``Link`` header (rel next and last)."""
+        size = self.page_size or len(items) or 1
+        page = int(req.query.get("page", ["1"])[0])
+        last = max(1, -(-len(items) // size))
+
+        def url(n: int) -> str:
+            query = {k: v[0] for k, v in req.query.items()} | {"page": str(n)}
+            return f"{self.api_url}{req.path}?{urlencode(query)}"
+
+        links = [f'<{url(page + 1)}>; rel="next"', f'<{url(last)}>; rel="last"']
+        extra = {"Link": ", ".join(links)} if page < last else {}
+        return items[(page - 1) * size : page * size], {**headers, **extra}
 
     def _fault(self, req: Request) -> Fault | None:
         prefix = f"/repos/{self.owner}/{self.name}"

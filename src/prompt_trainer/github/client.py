@@ -100,9 +100,12 @@ def _fix_for_status(status: int) -> str:
 class GitHubClient:
     """One repository, reached through PyGithub with a bounded, backing-off retry."""
 
-    def __init__(self, *, api_url: str, token: str | None, repository: str) -> None:
+    def __init__(
+        self, *, api_url: str, token: str | None, repository: str, timeout_s: int = TIMEOUT_S
+    ) -> None:
         self.api_url = api_url.rstrip("/")
         self.token = token
+        self.timeout_s = timeout_s
         retry = GithubRetry(
             total=RETRIES,
             backoff_factor=0.5,
@@ -116,7 +119,7 @@ class GitHubClient:
         self._github = Github(
             base_url=self.api_url,
             auth=Auth.Token(token) if token else None,
-            timeout=TIMEOUT_S,
+            timeout=timeout_s,
             retry=retry,
             seconds_between_requests=0,
             seconds_between_writes=0,
@@ -244,7 +247,7 @@ class GitHubClient:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         first = requests.get(
-            url, headers=headers, allow_redirects=False, timeout=TIMEOUT_S, stream=True
+            url, headers=headers, allow_redirects=False, timeout=self.timeout_s, stream=True
         )
         if first.status_code not in (301, 302, 303, 307, 308):
             return first
@@ -254,7 +257,7 @@ class GitHubClient:
             location,
             headers={"User-Agent": "prompt-trainer"},
             allow_redirects=True,
-            timeout=TIMEOUT_S,
+            timeout=self.timeout_s,
             stream=True,
         )
 
