@@ -142,6 +142,8 @@ class Fault:
     query: dict[str, str] = field(default_factory=dict)
     #: Seconds to wait before answering (a slow server; with status 200 the answer is normal).
     delay: float = 0.0
+    #: Set once a delayed answer has been sent (a client that gave up never waited for it).
+    finished: bool = False
 
 
 @dataclass
@@ -527,6 +529,7 @@ class FakeGitHub:
         fault = self._fault(req)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
+            fault.finished = True
         if fault is not None and fault.status == 200:
             fault = None  # only slow
         if fault is not None and not fault.after:
