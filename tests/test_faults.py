@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.cli import main
+from prompt_trainer.github import GitHubClient
 from tests.conftest import make_zip
 from tests.servers.github import Artifact, FakeGitHub, Fault
 from tests.servers.llm import FakeLLM, chat_adapter_reply
@@ -270,3 +271,35 @@ def test_a_page_that_fails_once_is_retried_and_one_that_is_missing_stops_clearly
     # The sample from the first collection is still stored, unchanged.
     data = json.loads((ready / ".prompt-trainer" / "samples.jsonl").read_text())
     assert len([f for f in data["feedback"] if f["kind"] == "review_comment"]) == 2
+
+
+def test_a_second_run_while_one_holds_the_lock_stops_without_writing(
+    github: FakeGitHub, ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = GitHubClient(api_url=github.api_url, token=github.token, repository=github.full_name)
+    assert client.acquire_lock("prompt-trainer/lock", holder="run 41", stale_after_s=3600) is None
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert "another prompt-trainer run is in progress (run 41 since" in capsys.readouterr().err
+    assert not bot_pulls(github) and "heads/prompt-trainer-data" not in github.refs
+    assert main(["collect", "--pr", "7"], env=env) == 0  # collect too
+    assert "heads/prompt-trainer-data" not in github.refs
+    client.release_lock("prompt-trainer/lock", holder="run 41")
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert len(bot_pulls(github)) == 1
+    assert "prompt-trainer/lock" not in github.refs  # released when the run ended
+
+
+def test_a_stale_lock_of_a_run_that_died_is_taken_over(
+    github: FakeGitHub, ready: Path, env: dict[str, str]
+) -> None:
+    client = GitHubClient(api_url=github.api_url, token=github.token, repository=github.full_name)
+    assert client.acquire_lock("prompt-trainer/lock", holder="run 40", stale_after_s=1) is None
+    config = ready / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text() + "store:\n  lock_stale_minutes: 1\n")
+    sha = github.refs["prompt-trainer/lock"]
+    github.commits[sha]["message"] = github.commits[sha]["message"].replace(
+        "since: 20",
+        "since: 19",  # a hundred years old
+    )
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert len(bot_pulls(github)) == 1 and "prompt-trainer/lock" not in github.refs

@@ -23,11 +23,14 @@ from typing import Any
 
 from prompt_trainer.collect.batch import collect_pulls
 from prompt_trainer.collect.github_pr import is_agent_pull
+from prompt_trainer.github import GitHubClient
 from prompt_trainer.models import PullRequestInfo
 from prompt_trainer.pipeline import (
     RunOptions,
     RunOutcome,
+    busy_message,
     connect,
+    exclusive,
     propose_all,
     sync_store,
     train_from_store,
@@ -84,7 +87,6 @@ def run_action(
     if plan.startswith("none:"):
         result.outcome.message = plan.removeprefix("none:")
         return result
-    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
     if plan == "train":
         result.outcome = train_from_store(settings, options, target=options.target, log=log)
         result.did.append("trained from the store (candidates written locally)")
@@ -94,18 +96,38 @@ def run_action(
         result.did.append("reported")
         return result
     client = connect(settings, options)
-    if plan == "revise":
-        from prompt_trainer.respond import parse_event, respond  # noqa: PLC0415
+    if plan != "revise":
+        with exclusive(client, settings, dry_run=options.dry_run, log=log) as held_by:
+            if held_by:
+                result.outcome.message = busy_message(held_by)
+                return result
+            return _write_plan(settings, options, payload, plan, client, result, backfill_days, log)
+    # The review loop commits with fast-forwards only, so it needs no lock.
+    from prompt_trainer.respond import parse_event, respond  # noqa: PLC0415
 
-        event = parse_event(settings.env.github_event_name, payload)
-        if event is None:
-            result.outcome.message = "not a review or comment on a pull request"
-            return result
-        llm = settings.llm(model=options.model, api_base=options.api_base)
-        response = respond(settings, client, event, llm=llm, log=log)
-        result.outcome.message = f"{response.action}: {response.message.splitlines()[0]}"
-        result.did.append(f"review loop: {response.action}")
+    event = parse_event(settings.env.github_event_name, payload)
+    if event is None:
+        result.outcome.message = "not a review or comment on a pull request"
         return result
+    llm = settings.llm(model=options.model, api_base=options.api_base)
+    response = respond(settings, client, event, llm=llm, log=log)
+    result.outcome.message = f"{response.action}: {response.message.splitlines()[0]}"
+    result.did.append(f"review loop: {response.action}")
+    return result
+
+
+def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
+    settings: Settings,
+    options: RunOptions,
+    payload: Mapping[str, Any],
+    plan: str,
+    client: GitHubClient,
+    result: ActionResult,
+    backfill_days: int,
+    log: Log,
+) -> ActionResult:
+    """Collect, and then (by plan) report, train and propose, holding the run lock."""
+    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
     number = _event_pull(payload)
     if plan in ("pr", "pr-fork", "collect") and number is not None:
         pull = _pull_info(payload)

@@ -21,9 +21,11 @@ from prompt_trainer.errors import ConfigError, PromptTrainerError
 from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema
 
 if TYPE_CHECKING:
+    from prompt_trainer.github import GitHubClient
     from prompt_trainer.measure.report import TargetReport
     from prompt_trainer.measure.versions import CommitLister
     from prompt_trainer.pipeline import RunOutcome
+    from prompt_trainer.store import SampleStore
 
 EXIT_CODES = """exit codes:
   0  success, or nothing to do (the reason is printed)
@@ -514,9 +516,13 @@ def cmd_collect(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from prompt_trainer.collect.batch import (  # noqa: PLC0415
         closing_table,
         collect_local,
-        collect_pulls,
     )
-    from prompt_trainer.pipeline import RunOptions, connect, sync_store  # noqa: PLC0415
+    from prompt_trainer.pipeline import (  # noqa: PLC0415
+        RunOptions,
+        busy_message,
+        connect,
+        exclusive,
+    )
     from prompt_trainer.store import SampleStore  # noqa: PLC0415
 
     if args.evidence and (args.pr is None or len(args.pr) != 1):
@@ -529,6 +535,21 @@ def cmd_collect(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         print(closing_table(outcome))
         return 0
     client = connect(settings, RunOptions(repo=args.repo))
+    # collect writes only the data branch: with none (or a dry run) there is nothing to lock.
+    writes = not args.dry_run and bool(settings.config.store.branch)
+    with exclusive(client, settings, dry_run=not writes, log=progress) as held_by:
+        if held_by:
+            progress(busy_message(held_by))
+            return 0
+        return _collect_pulls(args, settings, client, store)
+
+
+def _collect_pulls(
+    args: argparse.Namespace, settings: Settings, client: GitHubClient, store: SampleStore
+) -> int:
+    from prompt_trainer.collect.batch import closing_table, collect_pulls  # noqa: PLC0415
+    from prompt_trainer.pipeline import sync_store  # noqa: PLC0415
+
     failed = True
     try:
         outcome = collect_pulls(

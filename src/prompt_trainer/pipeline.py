@@ -6,7 +6,9 @@ nothing to do, and reports progress through the ``log`` callable the CLI passes 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -57,12 +59,57 @@ class RunOutcome:
         return [sk for s in self.samples for sk in s.skipped]
 
 
+LOCK_REF = "prompt-trainer/lock"
+
+
+@contextlib.contextmanager
+def exclusive(
+    client: GitHubClient | None, settings: Settings, *, dry_run: bool, log: Log
+) -> Iterator[str | None]:
+    """Hold the repository's run lock (``refs/prompt-trainer/lock``) while writing to GitHub.
+
+    Yields None when this run may go on, or who holds the lock. A lock older than
+    ``store.lock_stale_minutes`` belonged to a run that died and is taken over. Dry runs and
+    local runs take no lock."""
+    if client is None or dry_run:
+        yield None
+        return
+    holder = f"run {settings.env.github_run_id or 'local'} ({uuid.uuid4().hex[:8]})"
+    stale = settings.config.store.lock_stale_minutes * 60
+    held_by = client.acquire_lock(LOCK_REF, holder=holder, stale_after_s=stale)
+    if held_by:
+        log(f"another prompt-trainer run holds the lock: {held_by}")
+        yield held_by
+        return
+    try:
+        yield None
+    finally:
+        client.release_lock(LOCK_REF, holder=holder)
+
+
+def busy_message(held_by: str) -> str:
+    return (
+        f"another prompt-trainer run is in progress ({held_by}); this one stops without "
+        "writing. The next run collects what it would have (give the workflow a concurrency "
+        "group to queue runs instead)"
+    )
+
+
 def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
     """Run the loop once and report what happened."""
+    client = None if options.local else connect(settings, options)
+    with exclusive(client, settings, dry_run=options.dry_run, log=log) as held_by:
+        if held_by:
+            return RunOutcome(message=busy_message(held_by))
+        return _run(settings, options, client, log)
+
+
+def _run(
+    settings: Settings, options: RunOptions, client: GitHubClient | None, log: Log
+) -> RunOutcome:
     current = {
         t.name: load_prompt_set(t, LocalSource(settings.root)) for t in settings.config.targets
     }
-    client = None if options.local else connect(settings, options)
     outcome = RunOutcome(samples=collect(settings, options, client, current, log))
     if not outcome.samples:
         outcome.message = "nothing to train: no samples were collected"

@@ -124,6 +124,13 @@ class StoreOptions(Section):
         "Data API so evidence outlives artifact retention; null keeps the ledger local only.",
     )
 
+    lock_stale_minutes: int = Field(
+        default=120,
+        gt=0,
+        description="A run lock (refs/prompt-trainer/lock) older than this belonged to a run "
+        "that died and is taken over.",
+    )
+
     @field_validator("branch")
     @classmethod
     def _branch_name(cls, value: str | None) -> str | None:
@@ -234,6 +241,7 @@ class Environment(Section):
     model_override: str | None = None
     api_base_override: str | None = None
     http_timeout_s: int = 30
+    github_run_id: str | None = None
     api_keys: dict[str, str] = Field(default_factory=dict, repr=False)
 
     @classmethod
@@ -248,6 +256,7 @@ class Environment(Section):
             github_api_url=(get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"),
             github_repository=get("GITHUB_REPOSITORY"),
             github_event_name=get("GITHUB_EVENT_NAME"),
+            github_run_id=get("GITHUB_RUN_ID"),
             github_event_path=get("GITHUB_EVENT_PATH"),
             github_step_summary=get("GITHUB_STEP_SUMMARY"),
             github_output=get("GITHUB_OUTPUT"),

@@ -618,6 +618,7 @@ class FakeGitHub:
             ("GET", r"/contents/(.+)", self._contents),
             ("GET", r"/git/refs?/(.+)", self._get_ref),
             ("PATCH", r"/git/refs/(.+)", self._update_ref),
+            ("DELETE", r"/git/refs/(.+)", self._delete_ref),
             ("POST", r"/git/refs", self._create_ref),
             (
                 "GET",
@@ -861,6 +862,12 @@ class FakeGitHub:
             return 422, {"message": "Update is not a fast forward"}, {}
         self.refs[ref] = req.body["sha"]
         return 200, self.ref_json(ref), {}
+
+    def _delete_ref(self, req: Request, ref: str) -> tuple[int, Json, dict[str, str]]:
+        ref = unquote(ref)
+        if self.refs.pop(ref, None) is None:
+            return 422, {"message": "Reference does not exist"}, {}
+        return 204, None, {}
 
     def _create_ref(self, req: Request) -> tuple[int, Json, dict[str, str]]:
         ref = req.body["ref"].removeprefix("refs/")

@@ -344,6 +344,45 @@ class GitHubClient:
                 "data branch (store.branch in the config); neither may be the default branch",
             )
 
+    # -- the run lock --------------------------------------------------------------------------
+
+    def acquire_lock(self, name: str, *, holder: str, stale_after_s: int) -> str | None:
+        """Create the ref ``refs/<name>`` pointing at a new root commit whose message names
+        ``holder`` and the time. Returns None when we hold it; otherwise who holds it and
+        since when. A lock older than ``stale_after_s`` (a run that died) is taken over."""
+        now = datetime.now(UTC)
+        with translate_errors(f"taking the lock {name}"):
+            head = self._repo.get_git_ref(f"heads/{self.info().default_branch}").object.sha
+            tree = self._repo.get_git_commit(head).tree
+            message = f"prompt-trainer lock\n\nholder: {holder}\nsince: {now.isoformat()}"
+            commit = self._repo.create_git_commit(message, tree, [])
+            try:
+                self._repo.create_git_ref(f"refs/{name}", commit.sha)
+                return None
+            except GithubException as exc:
+                if exc.status != 422:
+                    raise
+            ref = self._repo.get_git_ref(name)
+            held = self._repo.get_git_commit(ref.object.sha).message
+            since = _lock_time(held)
+            if since is not None and (now - since).total_seconds() < stale_after_s:
+                who = held.split("holder: ", 1)[-1].split("\n", 1)[0]
+                return f"{who} since {since:%Y-%m-%d %H:%M} UTC"
+            ref.edit(commit.sha, force=True)  # a stale lock: its run died
+            return None
+
+    def release_lock(self, name: str, *, holder: str) -> None:
+        """Delete the lock if we still hold it."""
+        with translate_errors(f"releasing the lock {name}"):
+            try:
+                ref = self._repo.get_git_ref(name)
+            except GithubException as exc:
+                if exc.status == 404:
+                    return
+                raise
+            if f"holder: {holder}\n" in self._repo.get_git_commit(ref.object.sha).message + "\n":
+                ref.delete()
+
     # -- writing ---------------------------------------------------------------------------
 
     def find_open_pull(self, branch: str) -> tuple[int, str] | None:
@@ -505,6 +544,16 @@ class GitHubClient:
                     pull.edit(title=title, body=body)
                     return pull
             raise
+
+
+def _lock_time(message: str) -> datetime | None:
+    for line in message.splitlines():
+        if line.startswith("since: "):
+            try:
+                return datetime.fromisoformat(line.removeprefix("since: "))
+            except ValueError:
+                return None
+    return None
 
 
 def _pull_info(pull: PullRequest) -> PullRequestInfo:
