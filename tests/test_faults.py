@@ -303,3 +303,17 @@ def test_a_stale_lock_of_a_run_that_died_is_taken_over(
     )
     assert main(["run", "--pr", "7"], env=env) == 0
     assert len(bot_pulls(github)) == 1 and "prompt-trainer/lock" not in github.refs
+
+
+def test_a_slow_llm_call_times_out_and_is_retried(
+    github: FakeGitHub, ready: Path, env: dict[str, str], llm: FakeLLM
+) -> None:
+    config = ready / ".github" / "prompt-trainer.yml"
+    config.write_text(
+        config.read_text().replace("  holdout: 0", "  holdout: 0\n  llm_timeout_s: 1")
+    )
+    llm.slow_next, llm.slow_s = 1, 6.0
+    assert main(["run", "--pr", "7"], env=env) == 0
+    # The run gave up on the slow call after 1 s and retried: it never waited for the answer.
+    assert llm.arrived == 2 and not llm.slow_finished
+    assert len(bot_pulls(github)) == 1

@@ -185,6 +185,9 @@ class TrainingOptions(Section):
         description="An edit like one in a proposal closed without merge is proposed again "
         "only when it cites at least this many new pieces of evidence.",
     )
+    llm_timeout_s: float = Field(
+        default=600, gt=0, description="Seconds one LM call may take before it is retried."
+    )
     eval_command: str | None = Field(
         default=None,
         description="A shell command that evaluates a prompt set, run once with the current "
@@ -289,6 +292,7 @@ class LLMSettings(Section):
     model: str
     api_base: str | None = None
     api_key: str | None = None
+    timeout_s: float = 600.0
 
     @property
     def key_var(self) -> str:
@@ -325,6 +329,7 @@ class Settings(Section):
         """Resolve the model settings; command-line values win over the environment."""
         chosen = model or self.env.model_override or self.config.model
         return LLMSettings(
+            timeout_s=self.config.training.llm_timeout_s,
             model=chosen,
             api_base=api_base or self.env.api_base_override or self.config.api_base,
             api_key=self.env.api_keys.get(provider_key_var(chosen)),

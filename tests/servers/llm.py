@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -57,6 +58,11 @@ class FakeLLM:
         #: The next ``fail_next`` requests answer ``fail_status`` (then ``status`` again).
         self.fail_next = 0
         self.fail_status = 500
+        #: The next ``slow_next`` requests wait ``slow_s`` seconds before answering.
+        self.slow_next = 0
+        self.slow_s = 0.0
+        self.slow_finished = False  # set when a slow answer was finally sent
+        self.arrived = 0  # requests received, counted on arrival
         self._lock = threading.Lock()
         self.server = self._serve()
 
@@ -65,6 +71,13 @@ class FakeLLM:
         return f"http://127.0.0.1:{self.server.server_port}/v1"
 
     def reply(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.arrived += 1
+            slow = self.slow_next > 0
+            self.slow_next -= 1 if slow else 0
+        if slow:
+            time.sleep(self.slow_s)
+            self.slow_finished = True
         with self._lock:
             index = len(self.requests)
             self.requests.append(request)

@@ -113,7 +113,9 @@ def build_lm(llm: LLMSettings, *, cache_dir: Path) -> Any:
         enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=str(cache_dir)
     )
     key = llm.api_key or ("unused" if llm.api_base else None)
-    return dspy.LM(llm.model, api_base=llm.api_base, api_key=key, num_retries=2)
+    return dspy.LM(
+        llm.model, api_base=llm.api_base, api_key=key, num_retries=2, timeout=llm.timeout_s
+    )
 
 
 def usage_of(lm: Any) -> TokenUsage:
