@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run(commands)
     add_collect(commands)
     add_action(commands)
+    add_report_failure(commands)
     add_train(commands)
     add_respond(commands)
     add_report(commands)
@@ -298,6 +299,67 @@ def warning_annotations(outcome: RunOutcome) -> list[str]:
 def _escape_property(text: str) -> str:
     """Escape an annotation property (``%``, CR, LF, ``:`` and ``,``)."""
     return _escape(text).replace(":", "%3A").replace(",", "%2C")
+
+
+FAILURE_TYPES = (
+    "planning_error",
+    "integration_error",
+    "scope_error",
+    "architecture_error",
+    "config_error",
+    "wrong_pattern",
+    "test_failure",
+    "other",
+)
+
+
+def add_report_failure(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "report-failure",
+        help="record a failure no test catches on an agent PR, as evidence",
+        description="Record, on the stored sample of agent PR N, a failure that no test "
+        "catches (a planning error, a duplicated system, a scope error, a wrong pattern). It "
+        "is evidence like a trusted review comment: attributed to the PR's prompt version, "
+        "shown by `report` (pattern reported_failure) and read by the trainer. Collect the PR "
+        "first (`prompt-trainer collect --pr N`).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--pr", type=int, required=True, metavar="N", help="the agent PR")
+    parser.add_argument("--type", required=True, choices=FAILURE_TYPES, help="the category")
+    parser.add_argument("--description", required=True, help="what went wrong, one sentence")
+    parser.add_argument("--context", default="", help="where, or what should have happened")
+    parser.add_argument("--author", default="", help="who reports it (default: $USER)")
+    add_config_option(parser)
+    parser.set_defaults(handler=cmd_report_failure)
+
+
+def cmd_report_failure(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = Settings.load(args.config, env)
+    from prompt_trainer.models import FailureReport  # noqa: PLC0415
+    from prompt_trainer.redact import excerpt  # noqa: PLC0415
+    from prompt_trainer.store import SampleStore  # noqa: PLC0415
+
+    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
+    matches = [s for s in store.load() if s.pull.number == args.pr or s.id.endswith(f"#{args.pr}")]
+    if not matches:
+        raise ConfigError(
+            f"no stored sample for PR #{args.pr}",
+            fix=f"collect it first: prompt-trainer collect --pr {args.pr}",
+        )
+    sample = matches[-1]
+    limit = settings.config.limits.max_text_chars
+    report_ = FailureReport(
+        id=f"failure:{sample.id}#{len(sample.failures) + 1}",
+        type=args.type,
+        description=excerpt(args.description, limit),
+        context=excerpt(args.context, limit),
+        author=args.author or env.get("USER", ""),
+        created_at=datetime.now(UTC),
+    )
+    store.upsert([sample.model_copy(update={"failures": (*sample.failures, report_)})])
+    progress(f"recorded {report_.id} ({args.type}) on {sample.id}")
+    return 0
 
 
 def add_respond(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

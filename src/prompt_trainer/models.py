@@ -243,6 +243,29 @@ class ArtifactRef(Record):
     download_url: str
 
 
+FailureType = Literal[
+    "planning_error",
+    "integration_error",
+    "scope_error",
+    "architecture_error",
+    "config_error",
+    "wrong_pattern",
+    "test_failure",
+    "other",
+]
+
+
+class FailureReport(Record):
+    """A failure no test catches, reported by a person (``prompt-trainer report-failure``)."""
+
+    id: str
+    type: FailureType
+    description: str
+    context: str = ""
+    author: str = ""
+    created_at: datetime | None = None
+
+
 class Sample(Record):
     """All evidence about one agent pull request, attributed to the prompt versions it ran on."""
 
@@ -254,6 +277,8 @@ class Sample(Record):
     feedback: tuple[Feedback, ...] = ()
     skipped: tuple[Skipped, ...] = ()
     collected_at: datetime
+    #: Reported by people; kept when the PR is collected again.
+    failures: tuple[FailureReport, ...] = ()
 
 
 class PromptFile(Record):

@@ -92,6 +92,7 @@ class SampleStore:
         for sample in samples:
             line = sample.model_dump_json()
             if sample.id in index:
+                line = _keep_failures(lines[index[sample.id]], sample).model_dump_json()
                 lines[index[sample.id]] = line
                 replaced += 1
             else:
@@ -137,6 +138,17 @@ class SampleStore:
             return Sample.model_validate_json(line)
         except ValidationError:
             return None
+
+
+def _keep_failures(old_line: str, new: Sample) -> Sample:
+    """Failures people reported on a PR survive collecting it again."""
+    try:
+        old = Sample.model_validate_json(old_line)
+    except ValidationError:
+        return new
+    known = {f.id for f in new.failures}
+    kept = tuple(f for f in old.failures if f.id not in known)
+    return new.model_copy(update={"failures": kept + new.failures}) if kept else new
 
 
 def _ends_with_newline(path: Path) -> bool:

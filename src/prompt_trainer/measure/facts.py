@@ -24,6 +24,7 @@ REVIEW_FILE = "review_file"
 REVIEW_KEYWORDS = "review_keywords"
 TOOL_ERROR = "tool_error"
 RERUN = "rerun"
+REPORTED_FAILURE = "reported_failure"
 
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 _UUID = re.compile(
@@ -207,6 +208,8 @@ def _events(
         words = keywords(item.body)
         if words:
             events.append(Event(REVIEW_KEYWORDS, " ".join(words), where))
+    for failure in sample.failures:
+        events.append(Event(REPORTED_FAILURE, failure.type, f"{link} ({failure.description[:80]})"))
     for trace in sample.traces:
         for step in trace.steps:
             if step.is_error and step.tool:

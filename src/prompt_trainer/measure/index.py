@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from prompt_trainer.measure.facts import Facts, facts_of
 from prompt_trainer.models import Sample
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 EXAMPLES = 3
 #: Facts columns, in ``Facts`` order (sample_id ... duration_s); versions and events have tables.
 COLUMNS = tuple(name for name in Facts._fields if name not in ("versions", "events"))

@@ -10,6 +10,7 @@
 - ``tool_error``: tools whose calls failed in the most PRs.
 - ``token_hog``: PRs that used over ``HOG_FACTOR`` times the median tokens.
 - ``rerun``: tests that were rerun or were flaky in the most PRs.
+- ``reported_failure``: failures people reported (``report-failure``), by type.
 
 Counts are numbers of PRs (samples), so one noisy PR cannot dominate a pattern.
 """
@@ -47,7 +48,13 @@ KeyCounts = list[tuple[str, int, tuple[str, ...]]]
 def find_patterns(index: SampleIndex, target: str, facts: Sequence[Facts]) -> list[Pattern]:
     """Every pattern kind for ``target``, each limited to the ``TOP`` most frequent."""
     found: list[Pattern] = []
-    for kind in (kinds.FAILING_TEST, kinds.REVIEW_FILE, kinds.TOOL_ERROR, kinds.RERUN):
+    for kind in (
+        kinds.REPORTED_FAILURE,
+        kinds.FAILING_TEST,
+        kinds.REVIEW_FILE,
+        kinds.TOOL_ERROR,
+        kinds.RERUN,
+    ):
         found += [Pattern(kind, *row) for row in index.key_counts(target, kind, limit=TOP)]
     messages = index.key_counts(target, kinds.FAILURE_MESSAGE, limit=MAX_CLUSTERED, examples=1)
     for head, count, shown in cluster_messages(messages)[:TOP]:

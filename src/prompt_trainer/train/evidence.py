@@ -71,6 +71,15 @@ class TestCounts(View):
     skipped: int
 
 
+class ReportedFailure(View):
+    """A failure a person reported (no test caught it): weighted like a review comment."""
+
+    id: str
+    type: str
+    description: str
+    context: str = ""
+
+
 class EvidenceSample(View):
     """One pull request's evidence, as the model sees it."""
 
@@ -81,6 +90,7 @@ class EvidenceSample(View):
     failing_tests: list[FailingTest]
     review_feedback: list[ReviewNote]
     traces: list[TraceSummary]
+    reported_failures: list[ReportedFailure] = []
 
 
 def evidence_view(sample: Sample) -> EvidenceSample:
@@ -121,6 +131,10 @@ def evidence_view(sample: Sample) -> EvidenceSample:
             if f.trusted and (f.body.strip() or f.state)
         ],
         traces=[_trace_summary(t) for t in sample.traces],
+        reported_failures=[
+            ReportedFailure(id=f.id, type=f.type, description=f.description, context=f.context)
+            for f in sample.failures
+        ],
     )
 
 
@@ -161,6 +175,7 @@ def evidence_ids(views: list[EvidenceSample]) -> set[str]:
         ids.update(t.id for t in view.failing_tests)
         ids.update(r.id for r in view.review_feedback)
         ids.update(step.id for trace in view.traces for step in trace.error_steps)
+        ids.update(f.id for f in view.reported_failures)
     return ids
 
 
