@@ -14,10 +14,11 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from prompt_trainer import __version__
 from prompt_trainer.errors import ConfigError, PromptTrainerError
+from prompt_trainer.models import FailureType
 from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema
 
 if TYPE_CHECKING:
@@ -301,16 +302,7 @@ def _escape_property(text: str) -> str:
     return _escape(text).replace(":", "%3A").replace(",", "%2C")
 
 
-FAILURE_TYPES = (
-    "planning_error",
-    "integration_error",
-    "scope_error",
-    "architecture_error",
-    "config_error",
-    "wrong_pattern",
-    "test_failure",
-    "other",
-)
+FAILURE_TYPES: tuple[str, ...] = get_args(FailureType)
 
 
 def add_report_failure(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
