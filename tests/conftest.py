@@ -54,6 +54,22 @@ def llm() -> Iterator[FakeLLM]:
     server.close()
 
 
+@pytest.fixture
+def github_env(github: FakeGitHub) -> dict[str, str]:
+    """The environment a run needs to reach the local GitHub server."""
+    return {
+        "GITHUB_TOKEN": github.token,
+        "GITHUB_API_URL": github.api_url,
+        "GITHUB_REPOSITORY": github.full_name,
+    }
+
+
+@pytest.fixture
+def env(github_env: dict[str, str], llm: FakeLLM) -> dict[str, str]:
+    """``github_env`` plus the local LM server as the model endpoint."""
+    return {**github_env, "PROMPT_TRAINER_API_BASE": llm.api_base}
+
+
 def make_zip(files: dict[str, str | bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -22,12 +22,8 @@ BRANCH = "prompt-trainer-data"
 
 
 @pytest.fixture
-def env(github: FakeGitHub) -> dict[str, str]:
-    return {
-        "GITHUB_TOKEN": github.token,
-        "GITHUB_API_URL": github.api_url,
-        "GITHUB_REPOSITORY": github.full_name,
-    }
+def env(github_env: dict[str, str]) -> dict[str, str]:
+    return github_env  # collection needs no model
 
 
 def client_for(github: FakeGitHub) -> GitHubClient:

@@ -20,16 +20,6 @@ BRANCH = "prompt-trainer/coder"
 
 
 @pytest.fixture
-def env(github: FakeGitHub, llm: FakeLLM) -> dict[str, str]:
-    return {
-        "GITHUB_TOKEN": github.token,
-        "GITHUB_API_URL": github.api_url,
-        "GITHUB_REPOSITORY": github.full_name,
-        "PROMPT_TRAINER_API_BASE": llm.api_base,
-    }
-
-
-@pytest.fixture
 def ready(
     github: FakeGitHub, llm: FakeLLM, checkout: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Path:

@@ -119,16 +119,6 @@ def arrange(github: FakeGitHub) -> None:
     )
 
 
-@pytest.fixture
-def env(github: FakeGitHub, llm: FakeLLM) -> dict[str, str]:
-    return {
-        "GITHUB_TOKEN": github.token,
-        "GITHUB_API_URL": github.api_url,
-        "GITHUB_REPOSITORY": github.full_name,
-        "PROMPT_TRAINER_API_BASE": llm.api_base,
-    }
-
-
 def test_run_opens_one_pull_request_and_a_rerun_changes_nothing(
     github: FakeGitHub,
     llm: FakeLLM,

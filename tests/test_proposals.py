@@ -18,16 +18,6 @@ from tests.test_pipeline import arrange, other_reply, trainer_reply
 BRANCH = "prompt-trainer/coder"
 
 
-@pytest.fixture
-def env(github: FakeGitHub, llm: FakeLLM) -> dict[str, str]:
-    return {
-        "GITHUB_TOKEN": github.token,
-        "GITHUB_API_URL": github.api_url,
-        "GITHUB_REPOSITORY": github.full_name,
-        "PROMPT_TRAINER_API_BASE": llm.api_base,
-    }
-
-
 def rerun(checkout: Path, env: dict[str, str], llm: FakeLLM, reply: object) -> None:
     """Run again with a different model answer (the DSPy cache would repeat the last one)."""
     shutil.rmtree(checkout / ".prompt-trainer" / "cache", ignore_errors=True)

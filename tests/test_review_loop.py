@@ -23,16 +23,6 @@ EVENTS = REALDATA / "events"
 
 
 @pytest.fixture
-def env(github: FakeGitHub, llm: FakeLLM, tmp_path: Path) -> dict[str, str]:
-    return {
-        "GITHUB_TOKEN": github.token,
-        "GITHUB_API_URL": github.api_url,
-        "GITHUB_REPOSITORY": github.full_name,
-        "PROMPT_TRAINER_API_BASE": llm.api_base,
-    }
-
-
-@pytest.fixture
 def bot_pr(
     github: FakeGitHub,
     llm: FakeLLM,
