@@ -143,13 +143,14 @@ def propose_all(
         t.name: load_prompt_set(t, LocalSource(settings.root)) for t in settings.config.targets
     }
     ledger = store.load()
+    # Measured once per target: for the follow-up and for the PR body's metrics and chart.
+    reports = {
+        t.name: r
+        for t in settings.config.targets
+        if (r := measured(settings, t.name, client, log=log)) is not None
+    }
     rejected: dict[str, list[Rejection]] = {}
     if client is not None:
-        reports = {
-            t.name: r
-            for t in settings.config.targets
-            if (r := measured(settings, t.name, client, log=log)) is not None
-        }
         follow = follow_up(
             client,
             reports,
@@ -172,6 +173,7 @@ def propose_all(
                 client=client,
                 log=log,
                 rejected=tuple(rejected.get(target.name, ())),
+                report=reports.get(target.name),
             )
 
 
@@ -235,27 +237,8 @@ def train_from_store(
     """``prompt-trainer train``: train on the stored samples of each target's current version
     and write the candidates locally (no GitHub)."""
     store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
-    stored = store.load()
     outcome = RunOutcome()
-    llm = settings.llm(model=options.model, api_base=options.api_base)
-    if not llm.available:
-        outcome.message = no_key(llm)
-        return outcome
-    targets = [settings.target(target)] if target else list(settings.config.targets)
-    for chosen in targets:
-        current = load_prompt_set(chosen, LocalSource(settings.root))
-        samples = training_samples(settings, stored, current, log=log)
-        if samples:
-            train_and_propose(
-                settings,
-                options,
-                llm=llm,
-                current=current,
-                samples=samples,
-                outcome=outcome,
-                client=None,
-                log=log,
-            )
+    propose_all(settings, replace(options, target=target), None, store, outcome, log=log)
     if not outcome.candidates and not outcome.message:
         outcome.message = "no target had enough samples to train"
     return outcome
@@ -337,8 +320,10 @@ def train_and_propose(
     client: GitHubClient | None,
     log: Log,
     rejected: tuple[Rejection, ...] = (),
+    report: TargetReport | None = None,
 ) -> None:
-    """Train one target on ``samples``, check the candidate, render it and propose it."""
+    """Train one target on ``samples``, check the candidate, render it and propose it;
+    ``report`` is the target's measurement, for the PR body."""
     # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
     from prompt_trainer.train import TrainRequest, train  # noqa: PLC0415
 
@@ -397,7 +382,7 @@ def train_and_propose(
         model=llm.model,
         skipped=[sk for s in samples for sk in s.skipped],
         gate_problems=gate.problems,
-        report=measured(settings, target.name, client, log=log),
+        report=report,
     )
     template = user_template(settings)
     body = render.render_body(view, template_text=template)
