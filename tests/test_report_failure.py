@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from prompt_trainer.cli import main
+from prompt_trainer.failures import failure_type
+from prompt_trainer.models import FailureReport, PullRequestInfo, Sample
+from prompt_trainer.store import BRANCH_PATH, merge_lines
+from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text
+from tests.test_pipeline import arrange
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
 
@@ -106,3 +112,139 @@ def test_reporting_on_a_pr_that_was_not_collected_says_how(
     args[2] = "999"
     assert main(args, env={}) == 2
     assert "collect it first: prompt-trainer collect --pr 999" in capsys.readouterr().err
+
+
+# --- the comment command on agent PRs, through the local GitHub server ---------------------
+
+
+def report_event(
+    tmp_path: Path, number: int, body: str, *, association: str = "MEMBER", cid: int = 9001
+) -> dict[str, str]:
+    payload = {
+        "action": "created",
+        "issue": {"number": number, "pull_request": {"url": "x"}},
+        "comment": {
+            "id": cid,
+            "body": body,
+            "author_association": association,
+            "user": {"login": "maria", "type": "User"},
+        },
+    }
+    path = tmp_path / f"event-{cid}.json"
+    path.write_text(json.dumps(payload))
+    return {"GITHUB_EVENT_NAME": "issue_comment", "GITHUB_EVENT_PATH": str(path)}
+
+
+COMMENT = (
+    "/prompt-trainer report planning: created a new client instead of extending ApiClient\n"
+    "ApiClient in billing/api.py already retries."
+)
+
+
+def test_a_report_comment_collects_the_agent_pr_records_and_stores_it_once(
+    github: FakeGitHub,
+    github_env: dict[str, str],
+    checkout: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    arrange(github)
+    monkeypatch.chdir(checkout)
+    event = {**github_env, **report_event(tmp_path, 7, COMMENT)}
+    assert main(["action"], env=event) == 0
+    ledger = github.files_at("prompt-trainer-data")[BRANCH_PATH]
+    (sample,) = [json.loads(line) for line in ledger.splitlines()]
+    assert sample["id"].endswith("#7") and sample["test_runs"]  # collected, evidence and all
+    (failure,) = sample["failures"]
+    assert failure["id"] == f"failure:{sample['id']}#c9001"
+    assert (failure["type"], failure["author"]) == ("planning_error", "maria")
+    assert failure["description"] == "created a new client instead of extending ApiClient"
+    assert failure["context"] == "ApiClient in billing/api.py already retries."
+    (ack,) = [c["body"] for c in github.pulls[7].issue_comments]
+    assert "Recorded a `planning_error` report on #7" in ack
+    assert sample["prompt_versions"]["coder"][:12] in ack
+    # The same event again (a re-run): no second report, no second comment, no new commit.
+    head = github.refs["heads/prompt-trainer-data"]
+    assert main(["action"], env=event) == 0
+    assert github.refs["heads/prompt-trainer-data"] == head
+    assert len(github.pulls[7].issue_comments) == 1
+    # A second report on the now stored sample is added next to the first.
+    second = report_event(tmp_path, 7, "/prompt-trainer report scope_error: touched CI", cid=9002)
+    assert main(["respond"], env={**github_env, **second}) == 0
+    (sample,) = [
+        json.loads(line)
+        for line in github.files_at("prompt-trainer-data")[BRANCH_PATH].splitlines()
+    ]
+    assert [f["type"] for f in sample["failures"]] == ["planning_error", "scope_error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "association", "answer"),
+    [
+        ("/prompt-trainer report vibes: bad", "MEMBER", "Unknown failure type `vibes`"),
+        ("/prompt-trainer report planning_error:", "MEMBER", "needs a description"),
+        (COMMENT, "NONE", "only maintainers"),
+    ],
+)
+def test_bad_or_untrusted_reports_get_one_answer_and_record_nothing(
+    github: FakeGitHub,
+    github_env: dict[str, str],
+    checkout: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    body: str,
+    association: str,
+    answer: str,
+) -> None:
+    arrange(github)
+    monkeypatch.chdir(checkout)
+    event = {**github_env, **report_event(tmp_path, 7, body, association=association)}
+    assert main(["action"], env=event) == 0
+    assert main(["action"], env=event) == 0
+    (reply,) = [c["body"] for c in github.pulls[7].issue_comments]
+    assert answer in reply
+    assert "heads/prompt-trainer-data" not in github.refs
+    assert not (checkout / ".prompt-trainer" / "samples.jsonl").exists()
+
+
+def test_a_report_on_a_pr_that_is_not_the_agents_is_declined(
+    github: FakeGitHub,
+    github_env: dict[str, str],
+    checkout: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    arrange(github)
+    github.pulls[7].author = "maria"
+    monkeypatch.chdir(checkout)
+    assert main(["respond"], env={**github_env, **report_event(tmp_path, 7, COMMENT)}) == 0
+    (reply,) = [c["body"] for c in github.pulls[7].issue_comments]
+    assert "is not an agent PR" in reply
+
+
+def test_the_data_branch_merge_keeps_reports_from_both_sides() -> None:
+    base = Sample(id="s", pull=PullRequestInfo(), collected_at=datetime(2026, 1, 1, tzinfo=UTC))
+    report = FailureReport(id="failure:s#c1", type="scope_error", description="touched CI")
+    reported = base.model_copy(update={"failures": (report,)}).model_dump_json()
+    recollected = base.model_copy(
+        update={"collected_at": datetime(2026, 1, 2, tzinfo=UTC)}
+    ).model_dump_json()
+    for local, remote in ((recollected, reported), (reported, recollected)):
+        (line,), _ = merge_lines([local], [remote])
+        merged = Sample.model_validate_json(line)
+        assert merged.collected_at == datetime(2026, 1, 2, tzinfo=UTC)
+        assert [f.id for f in merged.failures] == ["failure:s#c1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("planning", "planning_error"),
+        ("Planning-Error", "planning_error"),
+        ("wrong pattern", "wrong_pattern"),
+        ("other", "other"),
+        ("nope", None),
+    ],
+)
+def test_failure_type_names(text: str, expected: str | None) -> None:
+    assert failure_type(text) == expected

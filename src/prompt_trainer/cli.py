@@ -14,11 +14,11 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
 from prompt_trainer import __version__
 from prompt_trainer.errors import ConfigError, PromptTrainerError
-from prompt_trainer.models import FailureType
+from prompt_trainer.failures import FAILURE_TYPES, failure_type
 from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema
 
 if TYPE_CHECKING:
@@ -302,9 +302,6 @@ def _escape_property(text: str) -> str:
     return _escape(text).replace(":", "%3A").replace(",", "%2C")
 
 
-FAILURE_TYPES: tuple[str, ...] = get_args(FailureType)
-
-
 def add_report_failure(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "report-failure",
@@ -318,7 +315,14 @@ def add_report_failure(commands: argparse._SubParsersAction[argparse.ArgumentPar
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--pr", type=int, required=True, metavar="N", help="the agent PR")
-    parser.add_argument("--type", required=True, choices=FAILURE_TYPES, help="the category")
+    parser.add_argument(
+        "--type",
+        required=True,
+        type=_failure_type,
+        choices=FAILURE_TYPES,
+        help="the category (planning, integration, scope and so on; the _error suffix may be "
+        "left out)",
+    )
     parser.add_argument("--description", required=True, help="what went wrong, one sentence")
     parser.add_argument("--context", default="", help="where, or what should have happened")
     parser.add_argument("--author", default="", help="who reports it (default: $USER)")
@@ -326,30 +330,28 @@ def add_report_failure(commands: argparse._SubParsersAction[argparse.ArgumentPar
     parser.set_defaults(handler=cmd_report_failure)
 
 
+def _failure_type(text: str) -> str:
+    """``--type``: a failure type, with or without its ``_error`` suffix."""
+    return failure_type(text) or text  # argparse's choices= reports an unknown one
+
+
 def cmd_report_failure(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.load(args.config, env)
-    from prompt_trainer.models import FailureReport  # noqa: PLC0415
-    from prompt_trainer.redact import excerpt  # noqa: PLC0415
+    from prompt_trainer import failures  # noqa: PLC0415
     from prompt_trainer.store import SampleStore  # noqa: PLC0415
 
     store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
-    matches = [s for s in store.load() if s.pull.number == args.pr or s.id.endswith(f"#{args.pr}")]
-    if not matches:
-        raise ConfigError(
-            f"no stored sample for PR #{args.pr}",
-            fix=f"collect it first: prompt-trainer collect --pr {args.pr}",
-        )
-    sample = matches[-1]
-    limit = settings.config.limits.max_text_chars
-    report_ = FailureReport(
-        id=f"failure:{sample.id}#{len(sample.failures) + 1}",
-        type=args.type,
-        description=excerpt(args.description, limit),
-        context=excerpt(args.context, limit),
-        author=args.author or env.get("USER", ""),
-        created_at=datetime.now(UTC),
+    sample = failures.stored_sample(store, args.pr)
+    parsed = failures.ParsedReport(
+        type=args.type, description=args.description, context=args.context
     )
-    store.upsert([sample.model_copy(update={"failures": (*sample.failures, report_)})])
+    report_, _ = failures.record(
+        store,
+        sample,
+        parsed,
+        author=args.author or env.get("USER", ""),
+        max_chars=settings.config.limits.max_text_chars,
+    )
     progress(f"recorded {report_.id} ({args.type}) on {sample.id}")
     return 0
 

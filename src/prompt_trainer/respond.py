@@ -4,11 +4,13 @@ Events (``GITHUB_EVENT_NAME`` and the payload at ``GITHUB_EVENT_PATH``):
 
 - ``issue_comment`` on a pull request, with a slash command on its first line:
   ``/prompt-trainer revise``, ``/prompt-trainer explain <file>[:line]``, ``/prompt-trainer close``;
+- ``/prompt-trainer report <type>: <description>`` in a comment or review on an *agent* PR (not
+  the bot's): a failure no test catches, recorded as evidence on the PR's sample (``failures``);
 - ``pull_request_review`` submitted with changes requested or comments: a revision;
 - ``pull_request_review_comment``: kept as feedback for the next revision (nothing is pushed for
   each single comment).
 
-Only the bot's own PRs (a body with the prompt-trainer state block) are handled, and only by
+Apart from ``report``, only the bot's own PRs (a body with the state block) are handled, and only by
 trusted users (``reviews.trusted_associations``, not bots); a command from anyone else gets a
 short notice, once. A revision reads every trusted comment not answered yet (suggestion blocks
 included), asks the model for itemized edits that each cite the comment they answer, pushes one
@@ -24,18 +26,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prompt_trainer.collect.github_pr import clean_feedback
+from prompt_trainer.collect.github_pr import clean_feedback, collect_pull, is_agent_pull
 from prompt_trainer.collect.reviews import keep
 from prompt_trainer.errors import ConfigError
+from prompt_trainer.failures import find_sample, parse_report, record
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.models import Feedback, PromptFile, PromptSet
 from prompt_trainer.propose import branch_name
 from prompt_trainer.render import STATE_MARKER, read_state, state_text
 from prompt_trainer.settings import LLMSettings, Settings
+from prompt_trainer.store import SampleStore
 from prompt_trainer.targets import load_prompt_set
 
 Log = Callable[[str], None]
-COMMAND = re.compile(r"^\s*/prompt-trainer\s+(revise|explain|close)\b[ \t]*(\S*)", re.I)
+COMMAND = re.compile(r"^\s*/prompt-trainer\s+(revise|explain|close|report)\b[ \t]*(.*)", re.I)
 REVIEW_EVENTS = ("issue_comment", "pull_request_review", "pull_request_review_comment")
 
 
@@ -99,10 +103,11 @@ def parse_event(name: str | None, payload: Mapping[str, Any]) -> ReviewEvent | N
 
 
 def parse_command(body: str) -> tuple[str, str] | None:
-    """``(verb, argument)`` of a ``/prompt-trainer`` command on the first line, if any."""
+    """``(verb, argument)`` of a ``/prompt-trainer`` command on the first line, if any; the
+    argument is the rest of that line (``explain`` reads its first word)."""
     first = body.strip().splitlines()[0] if body.strip() else ""
     match = COMMAND.match(first)
-    return (match.group(1).lower(), match.group(2)) if match else None
+    return (match.group(1).lower(), match.group(2).strip()) if match else None
 
 
 def respond(
@@ -113,30 +118,29 @@ def respond(
     llm: LLMSettings,
     log: Log,
 ) -> Response:
-    """Handle one review event on one of the bot's PRs."""
+    """Handle one review event: a failure report on any agent PR, the rest on the bot's PRs."""
+    trusted = event.association in settings.config.reviews.trusted_associations and not event.is_bot
+    command = parse_command(event.body)
+    if command and command[0] == "report":
+        if not trusted:
+            return _untrusted(client, event, command)
+        return report_command(settings, client, event, command[1], log=log)
     body = client.pull_body(event.number)
     state = read_state(body)
     if not state or not isinstance(state.get("target"), str):
         return Response("none", f"#{event.number} is not a prompt-trainer pull request")
-    command = parse_command(event.body) if event.name == "issue_comment" else None
+    command = command if event.name == "issue_comment" else None
     if event.name == "issue_comment" and command is None:
         return Response("none", "a comment without a /prompt-trainer command: kept as feedback")
-    trusted = event.association in settings.config.reviews.trusted_associations and not event.is_bot
     if not trusted:
-        if command:
-            client.comment_once(
-                event.number,
-                f"@{event.author}: only maintainers (trusted associations) can run "
-                "prompt-trainer commands; this one was ignored.",
-                key=f"untrusted:{event.comment_id}",
-            )
-        return Response("ignored", f"{event.author} ({event.association}) is not trusted")
+        return _untrusted(client, event, command)
     if command and command[0] == "close":
         client.comment_once(event.number, "Closing as requested.", key=f"close:{event.comment_id}")
         client.close_pull(event.number)
         return Response("closed", f"#{event.number} closed on request")
     if command and command[0] == "explain":
-        answer = explain(state, command[1], client=client, number=event.number)
+        where = command[1].split()[0] if command[1].split() else ""
+        answer = explain(state, where, client=client, number=event.number)
         client.comment_once(event.number, answer, key=f"explain:{event.comment_id}")
         return Response("explained", answer)
     if event.name == "pull_request_review_comment":
@@ -144,6 +148,73 @@ def respond(
     if event.name == "pull_request_review" and event.review_state == "approved":
         return Response("none", "approved: nothing to revise")
     return revise_pull(settings, client, event.number, body, state, llm=llm, log=log)
+
+
+def _untrusted(
+    client: GitHubClient, event: ReviewEvent, command: tuple[str, str] | None
+) -> Response:
+    """One notice for a command from someone who may not run it; reviews are just ignored."""
+    if command:
+        client.comment_once(
+            event.number,
+            f"@{event.author}: only maintainers (trusted associations) can run "
+            "prompt-trainer commands; this one was ignored.",
+            key=f"untrusted:{event.comment_id}",
+        )
+    return Response("ignored", f"{event.author} ({event.association}) is not trusted")
+
+
+def report_command(
+    settings: Settings, client: GitHubClient, event: ReviewEvent, argument: str, *, log: Log
+) -> Response:
+    """``/prompt-trainer report <type>: <description>`` on an agent PR: record the failure on
+    the PR's sample (collecting the PR first when it is not stored yet), write the data branch,
+    and acknowledge once."""
+    lines = event.body.strip().splitlines()
+    parsed = parse_report(argument, "\n".join(lines[1:]))
+    key = f"report:{event.comment_id}"
+    if isinstance(parsed, str):
+        client.comment_once(event.number, f"@{event.author}: {parsed}", key=key)
+        return Response("none", parsed)
+    # The pipeline pulls in the collectors; only this command needs them here.
+    from prompt_trainer.pipeline import sync_store  # noqa: PLC0415
+
+    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
+    sync_store(store, client, settings, push=False, log=log)
+    sample = find_sample(store.load(), event.number)
+    if sample is None:
+        pull = client.pull(event.number)
+        if not is_agent_pull(pull, settings.config.agent):
+            text = (
+                f"@{event.author}: #{event.number} by {pull.author} is not an agent PR (see "
+                "`agent:` in the prompt-trainer config), so the report was not recorded."
+            )
+            client.comment_once(event.number, text, key=key)
+            return Response("none", text)
+        log(f"report: #{event.number} is not stored yet; collecting it")
+        sample = collect_pull(
+            client, event.number, settings=settings, repository=client.info().full_name
+        )
+        store.upsert([sample])
+        sample = find_sample(store.load(), event.number) or sample
+    failure, new = record(
+        store,
+        sample,
+        parsed,
+        author=event.author,
+        max_chars=settings.config.limits.max_text_chars,
+        key=str(event.comment_id) if event.comment_id is not None else None,
+    )
+    sync_store(store, client, settings, push=True, log=log)
+    versions = ", ".join(f"{t} `{v[:12]}`" for t, v in sorted(sample.prompt_versions.items()))
+    text = (
+        f"Recorded a `{failure.type}` report on #{event.number} ({failure.id}), attributed to "
+        f"the prompt version(s) it ran on: {versions or 'unknown'}. It is evidence for the next "
+        "training run and shows in `prompt-trainer report`."
+    )
+    client.comment_once(event.number, text, key=key)
+    log(f"report: {failure.id} {'recorded' if new else 'was already recorded'}")
+    return Response("reported" if new else "none", text)
 
 
 def explain(state: dict[str, Any], where: str, *, client: GitHubClient, number: int) -> str:

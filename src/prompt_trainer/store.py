@@ -174,8 +174,8 @@ def _json(line: str) -> dict[str, object] | None:
 
 def merge_lines(local: list[str], remote: list[str]) -> tuple[list[str], int]:
     """The union of two ledgers: local order first, then samples only the remote has. For an id
-    on both sides the later ``collected_at`` wins (local on a tie). Returns the merged lines and
-    how many came from the remote."""
+    on both sides the later ``collected_at`` wins (local on a tie), keeping the failure reports
+    of both. Returns the merged lines and how many changed because of the remote."""
     merged = list(local)
     index = {line_id(line): n for n, line in enumerate(merged)}
     verbatim = set(local)
@@ -191,10 +191,26 @@ def merge_lines(local: list[str], remote: list[str]) -> tuple[list[str], int]:
             index[key] = len(merged)
             merged.append(line)
             taken += 1
-        elif _collected_at(line) > _collected_at(merged[index[key]]):
-            merged[index[key]] = line
-            taken += 1
+        elif line != merged[index[key]]:
+            here = merged[index[key]]
+            newer = _collected_at(line) > _collected_at(here)
+            winner, other = (line, here) if newer else (here, line)
+            merged[index[key]] = _with_failures_of(other, winner)
+            taken += merged[index[key]] != here
     return merged, taken
+
+
+def _with_failures_of(other: str, winner: str) -> str:
+    """``winner`` with the failure reports only ``other`` has: a report made on one runner is
+    not lost when another runner collected the PR again meanwhile."""
+    if '"failures":[]' in other:
+        return winner
+    try:
+        sample = Sample.model_validate_json(winner)
+    except ValidationError:
+        return winner
+    kept = _keep_failures(other, sample)
+    return winner if kept is sample else kept.model_dump_json()
 
 
 def _collected_at(line: str) -> str:
