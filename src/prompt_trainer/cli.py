@@ -70,7 +70,73 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the JSON Schema of the configuration file (for editors and CI).",
     )
     schema.set_defaults(handler=cmd_schema)
+    add_completion(commands)
+    add_output_options(parser, default=False)
+    for sub in commands.choices.values():
+        add_output_options(sub, default=argparse.SUPPRESS)
     return parser
+
+
+def add_output_options(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """``-q``/``-v`` before or after the command (a subcommand's default must not overwrite
+    what was given before it, hence ``SUPPRESS`` there)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="print only results and errors (no progress)",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="also print each GitHub request, retries, and a traceback on unexpected errors",
+    )
+
+
+def add_completion(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "completion",
+        help="print or install shell completion for bash, zsh or fish",
+        description="Print the completion script for SHELL (subcommands, options, and the "
+        "values of options that have a fixed set). Load it for this session with "
+        "`source <(prompt-trainer completion bash)` (zsh: the same; fish: "
+        "`prompt-trainer completion fish | source`), or write it where the shell finds it "
+        "with --install.",
+    )
+    parser.add_argument("shell", choices=("bash", "zsh", "fish"))
+    parser.add_argument(
+        "--install",
+        action="store_true",
+        help="write it to the user's completion directory (bash: ~/.local/share/"
+        "bash-completion/completions; zsh: ~/.zfunc; fish: ~/.config/fish/completions)",
+    )
+    parser.set_defaults(handler=cmd_completion)
+
+
+def cmd_completion(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from prompt_trainer.completion import install_path, script  # noqa: PLC0415
+
+    text = script(args.shell, build_parser())
+    if not args.install:
+        sys.stdout.write(text)
+        return 0
+    home = env.get("HOME")
+    if not home:
+        raise ConfigError("HOME is not set", fix="print the script instead and save it yourself")
+    path = install_path(args.shell, Path(home))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    hint = {
+        "bash": "new bash sessions load it (with the bash-completion package)",
+        "zsh": "add `fpath=(~/.zfunc $fpath)` before `compinit` in ~/.zshrc",
+        "fish": "new fish sessions load it",
+    }[args.shell]
+    progress(f"completion written to {path}; {hint}")
+    return 0
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -320,8 +386,7 @@ def add_report_failure(commands: argparse._SubParsersAction[argparse.ArgumentPar
         required=True,
         type=_failure_type,
         choices=FAILURE_TYPES,
-        help="the category (planning, integration, scope and so on; the _error suffix may be "
-        "left out)",
+        help="the category (the _error suffix may be left out: planning, integration, ...)",
     )
     parser.add_argument("--description", required=True, help="what went wrong, one sentence")
     parser.add_argument("--context", default="", help="where, or what should have happened")
@@ -470,6 +535,9 @@ def add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "that have samples)",
     )
     parser.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    parser.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="same as --format json"
+    )
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the report to FILE")
     parser.set_defaults(handler=cmd_report)
 
@@ -636,7 +704,13 @@ def _progress_bar(numbers: list[int]) -> Iterable[int]:
     """A progress bar on an interactive terminal; plain per-PR log lines otherwise."""
     from tqdm import tqdm  # type: ignore[import-untyped]  # noqa: PLC0415
 
-    bar: Iterable[int] = tqdm(numbers, desc="collecting", unit="PR", file=sys.stderr, disable=None)
+    bar: Iterable[int] = tqdm(
+        numbers,
+        desc="collecting",
+        unit="PR",
+        file=sys.stderr,
+        disable=True if VERBOSITY == 0 else None,
+    )
     return bar
 
 
@@ -749,8 +823,32 @@ def cmd_schema(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+#: 0 quiet, 1 normal, 2 verbose; set by ``main`` from ``-q``/``-v``.
+VERBOSITY = 1
+
+
 def progress(message: str) -> None:
-    print(f"prompt-trainer: {message}", file=sys.stderr, flush=True)
+    """A progress line on stderr (not with ``--quiet``)."""
+    if VERBOSITY > 0:
+        print(f"prompt-trainer: {message}", file=sys.stderr, flush=True)
+
+
+def set_verbosity(args: argparse.Namespace) -> None:
+    """Apply ``-q``/``-v``; verbose also shows PyGithub's requests and urllib3's retries."""
+    global VERBOSITY  # noqa: PLW0603 - one setting for the whole process, like logging's
+    VERBOSITY = 0 if getattr(args, "quiet", False) else 2 if getattr(args, "verbose", False) else 1
+    import logging  # noqa: PLC0415
+
+    for name in ("github", "urllib3"):
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if getattr(h, "prompt_trainer", False)]:
+            logger.removeHandler(handler)
+        if VERBOSITY == 2:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("prompt-trainer: debug: %(name)s: %(message)s"))
+            handler.prompt_trainer = True  # type: ignore[attr-defined]
+            logger.addHandler(handler)
+            logger.setLevel(logging.DEBUG)
 
 
 def report(outcome: RunOutcome, *, dry_run: bool) -> None:
@@ -798,6 +896,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 2
     environ = os.environ if env is None else env
     in_actions = environ.get("GITHUB_ACTIONS") == "true"
+    set_verbosity(args)
     try:
         code: int = args.handler(args, environ)
     except PromptTrainerError as exc:
@@ -807,6 +906,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         else:
             print(f"prompt-trainer: error: {text}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:
+        if VERBOSITY == 2:
+            raise
+        print(
+            f"prompt-trainer: error: unexpected {type(exc).__name__}: {exc}\n"
+            "  this is a bug in prompt-trainer; rerun with --verbose for the traceback and "
+            "report it with that output",
+            file=sys.stderr,
+        )
+        return 1
     return code
 
 

@@ -1,0 +1,162 @@
+"""CLI habits: shell completion (executed by a real bash), --quiet and --verbose, unexpected
+errors, and the exit codes in --help."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from prompt_trainer import cli
+from prompt_trainer.cli import build_parser, main
+from prompt_trainer.completion import script
+from tests.servers.github import FakeGitHub
+from tests.test_pipeline import arrange
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
+
+
+def bash_complete(words: list[str], tmp_path: Path) -> list[str]:
+    """COMPREPLY of the generated bash function for the command line ``words`` (the last word
+    is the one being completed)."""
+    path = tmp_path / "completion.bash"
+    path.write_text(script("bash", build_parser()))
+    line = " ".join(words)
+    quoted = " ".join(f"'{w}'" for w in words)
+    program = (
+        f"source {path}\n"
+        f"COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}; COMP_LINE='{line}'\n"
+        '_prompt_trainer; printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    done = subprocess.run(
+        ["bash", "--norc", "-c", program], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    return [w for w in done.stdout.splitlines() if w]
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["prompt-trainer", "re"], ["report-failure", "respond", "report"]),
+        (["prompt-trainer", "-q", "ver"], ["versions"]),
+        (["prompt-trainer", "report", "--for"], ["--format"]),
+        (["prompt-trainer", "report", "--format", ""], ["markdown", "json"]),
+        (["prompt-trainer", "report-failure", "--type", "pl"], ["planning_error"]),
+        (["prompt-trainer", "action", "--mode", "re"], ["report", "revise"]),
+        (["prompt-trainer", "completion", ""], ["bash", "zsh", "fish"]),
+        (["prompt-trainer", "run", "--pr", ""], []),
+        (["prompt-trainer", "collect", "--lo"], ["--local"]),
+    ],
+)
+def test_bash_completion(words: list[str], expected: list[str], tmp_path: Path) -> None:
+    assert sorted(bash_complete(words, tmp_path)) == sorted(expected)
+
+
+def test_bash_completes_paths_for_path_options(tmp_path: Path) -> None:
+    (tmp_path / "evidence").mkdir()
+    assert bash_complete(["prompt-trainer", "run", "--local", "evi"], tmp_path) == ["evidence"]
+    assert bash_complete(["prompt-trainer", "inspect", "evi"], tmp_path) == ["evidence"]
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_scripts(shell: str) -> None:
+    text = script(shell, build_parser())
+    if shell == "fish":
+        assert "complete -c prompt-trainer -n '__fish_use_subcommand' -a versions" in text
+        assert "-l type -x -a 'planning_error integration_error" in text
+    else:
+        assert text.startswith("#compdef prompt-trainer") and "bashcompinit" in text
+    binary = shutil.which(shell)
+    if binary is None:
+        pytest.skip(f"{shell} is not installed: syntax not checked")
+    subprocess.run([binary, "-n", "-c", text], check=True)
+    if shell == "fish":  # fish completes a command line for us: check what it offers
+        asked = "complete -C 'prompt-trainer report-failure --type pl'"
+        done = subprocess.run(
+            [binary, "-c", f"{text}\n{asked}"], capture_output=True, text=True, check=True
+        )
+        assert done.stdout.split("\t")[0] == "planning_error"
+
+
+def test_completion_install_writes_where_the_shell_looks(tmp_path: Path) -> None:
+    assert main(["completion", "fish", "--install"], env={"HOME": str(tmp_path)}) == 0
+    installed = tmp_path / ".config" / "fish" / "completions" / "prompt-trainer.fish"
+    assert installed.read_text() == script("fish", build_parser())
+
+
+@pytest.fixture
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "basic"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_quiet_keeps_results_and_drops_progress(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    loud = capsys.readouterr()
+    assert main(["collect", "-q", "--local", "evidence"], env={}) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and quiet.out.splitlines()[0] == loud.out.splitlines()[0]  # results
+    report = ["report-failure", "--pr", "101", "--type", "scope", "--description", "x"]
+    assert main(report, env={}) == 0
+    assert "recorded failure:local:pr-101#1" in capsys.readouterr().err
+    assert main(["-q", *report], env={}) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["-q", "report", "--history", "none", "--json"], env={}) == 0
+    assert capsys.readouterr().out.startswith("[")
+
+
+def test_errors_are_printed_even_when_quiet(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            ["report-failure", "-q", "--pr", "999", "--type", "other", "--description", "x"], env={}
+        )
+        == 2
+    )
+    assert "no stored sample for PR #999" in capsys.readouterr().err
+
+
+def test_verbose_shows_each_github_request(
+    github: FakeGitHub,
+    github_env: dict[str, str],
+    checkout: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    arrange(github)
+    monkeypatch.chdir(checkout)
+    assert main(["collect", "--pr", "7", "--verbose"], env=github_env) == 0
+    err = capsys.readouterr().err
+    assert "prompt-trainer: debug: github" in err and "/pulls/7" in err
+    assert main(["collect", "--pr", "7"], env=github_env) == 0
+    assert "debug:" not in capsys.readouterr().err  # the handler does not outlive the run
+
+
+def test_an_unexpected_error_is_one_line_unless_verbose(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*_: object) -> int:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(cli, "cmd_schema", broken)
+    assert main(["schema"], env={}) == 1
+    err = capsys.readouterr().err
+    assert "unexpected KeyError: 'boom'" in err and "--verbose" in err
+    assert "Traceback" not in err
+    with pytest.raises(KeyError):
+        main(["schema", "-v"], env={})
+
+
+def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"], env={})
+    out = capsys.readouterr().out
+    for code in ("0  success", "2  invalid configuration", "3  GitHub API", "4  LLM failure"):
+        assert code in out
