@@ -11,8 +11,11 @@ prompt-trainer's ``action.yml`` uses.
   ``name<<DELIM`` output lines become ``steps.<id>.outputs``; ``GITHUB_ENV`` lines join the
   environment of later steps. A failing step stops the action.
 - ``uses:`` steps: ``actions/setup-python`` puts the interpreter behind the tests on ``PATH`` as
-  ``python``, and
-  ``actions/cache`` is recorded (no cache service here). Any other is an error.
+  ``python``; ``actions/cache`` (and its ``restore``/``save``) and ``actions/upload-artifact``
+  are recorded (no cache or artifact service here). Any other is an error.
+- ``if:``: ``always()``, ``success()``, ``failure()`` and ``<expression> != ''`` / ``== ''``
+  joined by ``&&``; without ``always()`` or ``failure()`` a step runs only while every step
+  before it succeeded, as on the runner.
 - The install step downloads from PyPI; tests replace it (``replace``) by a launcher for the
   package under test, unless ``PROMPT_TRAINER_TEST_INSTALL=1``.
 - The action's ``outputs:`` are evaluated at the end.
@@ -40,6 +43,8 @@ class ActionRun:
     returncode: int
     log: str
     cached_paths: list[str] = field(default_factory=list)
+    saved_paths: list[str] = field(default_factory=list)
+    uploaded: dict[str, str] = field(default_factory=dict)  # artifact name -> path
 
 
 def _lookup(path: str, context: dict[str, Any]) -> str:
@@ -66,6 +71,24 @@ def evaluate(text: str, context: dict[str, Any]) -> str:
         return ""
 
     return EXPRESSION.sub(one, text)
+
+
+def condition(text: str, context: dict[str, Any], *, failed: bool) -> bool:
+    """A step's ``if:`` (the forms this action uses; anything else is an error)."""
+    expression = EXPRESSION.sub(lambda m: m.group(1), text.strip())
+    status = "success()"
+    verdict = True
+    for raw in expression.split("&&"):
+        term = raw.strip()
+        if term in ("always()", "success()", "failure()"):
+            status = term
+        elif (match := re.fullmatch(r"([\w.-]+)\s*(!=|==)\s*''", term)) is not None:
+            empty = _lookup(match.group(1), context) == ""
+            verdict = verdict and (empty if match.group(2) == "==" else not empty)
+        else:
+            raise AssertionError(f"no stand-in for the condition {term!r}")
+    runs = {"always()": True, "success()": not failed, "failure()": failed}[status]
+    return runs and verdict
 
 
 def _read_outputs(path: Path) -> dict[str, str]:
@@ -119,11 +142,19 @@ def run_action(
     job_env["GITHUB_STEP_SUMMARY"] = str(summary)
     result = ActionRun(outputs={}, step_outputs={}, returncode=0, log="")
     for n, step in enumerate(spec["runs"]["steps"]):
+        if not condition(str(step.get("if", "success()")), context, failed=result.returncode != 0):
+            continue
         if "uses" in step:
             name = step["uses"].split("@")[0]
-            if name == "actions/cache":
-                with_ = {k: evaluate(str(v), context) for k, v in step.get("with", {}).items()}
+            with_ = {k: evaluate(str(v), context) for k, v in step.get("with", {}).items()}
+            if name in ("actions/cache", "actions/cache/restore"):
                 result.cached_paths += with_["path"].split()
+                continue
+            if name == "actions/cache/save":
+                result.saved_paths += with_["path"].split()
+                continue
+            if name == "actions/upload-artifact":
+                result.uploaded[with_["name"]] = with_["path"]
                 continue
             assert name == "actions/setup-python", f"no stand-in for {name}"
             # Like setup-python: a `python` on PATH (the interpreter behind the tests' venv).
@@ -159,9 +190,10 @@ def run_action(
             context["steps"][step["id"]] = {"outputs": _read_outputs(output_file)}
             result.step_outputs[step["id"]] = context["steps"][step["id"]]["outputs"]
         job_env.update(_read_outputs(env_file))
-        if done.returncode != 0:
+        if done.returncode != 0 and result.returncode == 0:
             result.returncode = done.returncode
-            return result
+    if result.returncode != 0:
+        return result
     result.outputs = {
         name: evaluate(str(meta["value"]), context) for name, meta in spec["outputs"].items()
     }

@@ -17,7 +17,7 @@ from prompt_trainer.action import decide
 from prompt_trainer.cli import main
 from tests.conftest import REALDATA
 from tests.runner import install_replacement, run_action
-from tests.servers.github import FakeGitHub, Pull
+from tests.servers.github import FakeGitHub, Fault, Pull
 from tests.servers.llm import FakeLLM
 from tests.test_pipeline import arrange, trainer_reply
 
@@ -69,7 +69,7 @@ def execute(
         workspace=checkout,
         with_inputs={"api-base": llm.api_base, **(inputs or {})},
         env=env,
-        github={"token": github.token, "run_id": "1", "run_attempt": "1"},
+        github={"token": github.token, "run_id": "1", "run_attempt": "1", "job": "propose"},
         temp=temp,
         replace=install_replacement(temp),
     )
@@ -136,6 +136,25 @@ def test_a_closed_agent_pr_is_collected_and_proposed_with_outputs(
     warnings = [ln for ln in run.log.splitlines() if ln.startswith("::warning ")]
     assert warnings and len(warnings) <= 10
     assert "title=prompt-trainer%3A failed in 1 run(s)::tests.test_fees::test_rounding" in run.log
+    run_dir = Path(run.outputs["run-dir"])
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "done"
+    assert run.uploaded == {f"prompt-trainer-run-propose-{run_dir.name}": str(run_dir)}
+    assert ".prompt-trainer/runs" in run.saved_paths
+
+
+def test_a_failing_run_still_saves_and_uploads_its_run_directory(
+    github: FakeGitHub, llm: FakeLLM, checkout: Path, tmp_path: Path
+) -> None:
+    arrange(github)
+    llm.script = [trainer_reply]
+    github.faults.append(Fault("POST", r"/pulls", 400, times=99, message="stopped here"))
+    payload = {"action": "closed", "pull_request": {"number": 7, "user": {"login": "claude[bot]"}}}
+    run = execute(github, llm, checkout, tmp_path, event="pull_request", payload=payload)
+    assert run.returncode == 3
+    ((_name, path),) = run.uploaded.items()
+    status = json.loads((Path(path) / "status.json").read_text())
+    assert status["state"] == "failed" and "stopped here" in status["message"]
+    assert ".prompt-trainer/runs" in run.saved_paths  # so that a re-run of the job resumes
 
 
 def test_a_pr_from_a_fork_is_collected_without_llm_calls(

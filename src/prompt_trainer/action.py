@@ -144,6 +144,7 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
             store=store,
             log=log,
             progress=lambda n: n,
+            **_resume(options),
         )
         result.outcome.samples = collected.samples
         result.did.append(f"collected #{number}")
@@ -157,6 +158,7 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
             store=store,
             log=log,
             progress=lambda n: n,
+            **_resume(options),
         )
         result.outcome.samples = collected.samples
         result.did.append(
@@ -176,6 +178,18 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
     propose_all(settings, options, client, store, result.outcome, log=log)
     result.did.append("trained and proposed")
     return result
+
+
+def _resume(options: RunOptions) -> dict[str, Any]:
+    """``collect_pulls`` arguments that skip the PRs the resumed run collected and record each
+    one this run collects."""
+    record = options.run
+    if record is None:
+        return {}
+    return {
+        "skip": record.collected(),
+        "on_stored": lambda number: record.mark(f"collect:#{number}"),
+    }
 
 
 def _event_pull(payload: Mapping[str, Any]) -> int | None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from prompt_trainer import __version__
 from prompt_trainer.errors import ConfigError, PromptTrainerError
 from prompt_trainer.failures import FAILURE_TYPES, failure_type
+from prompt_trainer.runs import recorded
 from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from prompt_trainer.measure.report import TargetReport
     from prompt_trainer.measure.versions import CommitLister
     from prompt_trainer.pipeline import RunOutcome
+    from prompt_trainer.runs import RunRecord
     from prompt_trainer.store import SampleStore
 
 EXIT_CODES = """exit codes:
@@ -70,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the JSON Schema of the configuration file (for editors and CI).",
     )
     schema.set_defaults(handler=cmd_schema)
+    add_runs(commands)
     add_completion(commands)
     add_output_options(parser, default=False)
     for sub in commands.choices.values():
@@ -95,6 +98,39 @@ def add_output_options(parser: argparse.ArgumentParser, *, default: object) -> N
         default=default,
         help="also print each GitHub request, retries, and a traceback on unexpected errors",
     )
+
+
+def add_runs(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "runs",
+        help="list the runs kept under .prompt-trainer/runs/ (newest first)",
+        description="List the run directories under .prompt-trainer/runs/, newest first: "
+        "id (its timestamp), command, state (running, done, failed), steps done, and the "
+        "final message. A failed or running one is resumed by the next run with the same "
+        "inputs (see runs.resume_within_hours).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per run")
+    add_config_option(parser)
+    parser.set_defaults(handler=cmd_runs)
+
+
+def cmd_runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from prompt_trainer.runs import list_runs  # noqa: PLC0415
+
+    settings = Settings.load(args.config, env)
+    for record in list_runs(settings.root):
+        status = record.status
+        steps = sorted(status.get("steps") or {})
+        if args.json:
+            print(json.dumps({"path": str(record.path), **status, "steps": steps}))
+            continue
+        print(
+            f"{record.path.name}\t{status.get('command', '?')}\t{status.get('state', '?')}\t"
+            f"{len(steps)} step(s)\t{status.get('message') or ''}".rstrip()
+        )
+    return 0
 
 
 def add_completion(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -255,8 +291,18 @@ def cmd_train(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.load(args.config, env)
     from prompt_trainer.pipeline import RunOptions, train_from_store  # noqa: PLC0415
 
-    options = RunOptions(model=args.model, api_base=args.api_base, strategy=args.strategy)
-    outcome = train_from_store(settings, options, target=args.target, log=progress)
+    record = open_run(
+        settings,
+        "train",
+        key=f"train:{args.target or '*'}:{args.strategy or ''}",
+        inputs={"target": args.target, "strategy": args.strategy, "model": args.model},
+    )
+    options = RunOptions(
+        model=args.model, api_base=args.api_base, strategy=args.strategy, run=record
+    )
+    with recorded(record):
+        outcome = train_from_store(settings, options, target=args.target, log=progress)
+        close_run(record, outcome)
     report(outcome, dry_run=False)
     return 0
 
@@ -310,16 +356,41 @@ def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         # Without a readable event there is nothing safe to do: say so, and do not fail the job.
         progress(f"action: nothing done: {exc.diagnostics()}")
         return 0
+    number = pull_number(payload)
+    record = open_run(
+        settings,
+        "action",
+        # A re-run of a failed workflow keeps its run id: that is what resumes.
+        key=f"action:{name}:{number}:{args.mode}:{args.target or '*'}:{args.backfill_days}:"
+        f"{settings.env.github_run_id or ''}:{args.dry_run}",
+        inputs={
+            "event": name,
+            "pull_request": number,
+            "mode": args.mode,
+            "target": args.target,
+            "backfill_days": args.backfill_days,
+            "dry_run": args.dry_run,
+            "workflow_run": settings.env.github_run_id,
+        },
+    )
     options = RunOptions(
         repo=args.repo,
         dry_run=args.dry_run,
         model=args.model,
         api_base=args.api_base,
         target=args.target,
+        run=record,
     )
-    result = run_action(
-        settings, options, payload, mode=args.mode, backfill_days=args.backfill_days, log=progress
-    )
+    with recorded(record):
+        result = run_action(
+            settings,
+            options,
+            payload,
+            mode=args.mode,
+            backfill_days=args.backfill_days,
+            log=progress,
+        )
+        close_run(record, result.outcome, did=result.did)
     report(result.outcome, dry_run=args.dry_run)
     if result.report_markdown:
         print(result.report_markdown)
@@ -665,11 +736,23 @@ def cmd_collect(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         if held_by:
             progress(busy_message(held_by))
             return 0
-        return _collect_pulls(args, settings, client, store)
+        prs = ",".join(str(n) for n in args.pr or [])
+        record = open_run(
+            settings,
+            "collect",
+            key=f"collect:{prs}:{args.since or ''}:{args.dry_run}",
+            inputs={"pull_requests": args.pr, "since": args.since, "dry_run": args.dry_run},
+        )
+        with recorded(record):
+            return _collect_pulls(args, settings, client, store, record)
 
 
 def _collect_pulls(
-    args: argparse.Namespace, settings: Settings, client: GitHubClient, store: SampleStore
+    args: argparse.Namespace,
+    settings: Settings,
+    client: GitHubClient,
+    store: SampleStore,
+    record: RunRecord,
 ) -> int:
     from prompt_trainer.collect.batch import closing_table, collect_pulls  # noqa: PLC0415
     from prompt_trainer.pipeline import sync_store  # noqa: PLC0415
@@ -685,6 +768,8 @@ def _collect_pulls(
             log=progress,
             progress=_progress_bar,
             local_paths=tuple(args.evidence),
+            skip=record.collected(),
+            on_stored=lambda number: record.mark(f"collect:#{number}"),
         )
         failed = False
     finally:
@@ -696,6 +781,7 @@ def _collect_pulls(
             if not failed:
                 raise
             progress(f"store: the data branch was not updated: {exc.diagnostics()}")
+    record.write_json("outcome.json", {"collected": [s.id for s in outcome.samples]})
     print(closing_table(outcome))
     return 0
 
@@ -734,6 +820,18 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     # The pipeline pulls in PyGithub (~0.7 s): only commands that need it import it.
     from prompt_trainer.pipeline import RunOptions, run  # noqa: PLC0415
 
+    record = open_run(
+        settings,
+        "run",
+        key=f"run:{pr}:{args.local or ''}:{args.dry_run}:{settings.env.github_run_id or ''}",
+        inputs={
+            "pull_request": pr,
+            "local": str(args.local) if args.local else None,
+            "evidence": [str(p) for p in args.evidence],
+            "dry_run": args.dry_run,
+            "model": args.model,
+        },
+    )
     options = RunOptions(
         repo=args.repo,
         pr=pr,
@@ -742,17 +840,76 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         model=args.model,
         api_base=args.api_base,
         evidence=tuple(args.evidence),
+        run=record,
     )
-    outcome = run(settings, options, log=progress)
+    with recorded(record):
+        outcome = run(settings, options, log=progress)
+        close_run(record, outcome)
     report(outcome, dry_run=args.dry_run)
     write_step_summary(outcome, settings.env.github_step_summary)
     write_outputs(outcome, settings.env.github_output)
     return 0
 
 
+def open_run(settings: Settings, command: str, *, key: str, inputs: dict[str, Any]) -> RunRecord:
+    """Start (or resume) this run's directory under .prompt-trainer/runs/."""
+    from prompt_trainer import runs  # noqa: PLC0415
+
+    record = runs.start(
+        settings.root,
+        command=command,
+        key=key,
+        inputs={"command": command, "config": str(settings.config_path), **inputs},
+        keep_days=settings.config.runs.keep_days,
+        resume_within_hours=settings.config.runs.resume_within_hours,
+        log=progress,
+    )
+    progress(f"run directory: {record.path}")
+    if settings.env.github_output:
+        # Written now, so that a failing run's directory is uploaded too.
+        with open(settings.env.github_output, "a", encoding="utf-8") as handle:
+            handle.write(f"run-dir={record.path}\nrun-id={record.path.name}\n")
+    return record
+
+
+def close_run(record: RunRecord, outcome: RunOutcome, *, did: Sequence[str] = ()) -> None:
+    """What the run did, next to its status (``outcome.json``)."""
+    record.status["message"] = outcome.message
+    record.write_json(
+        "outcome.json",
+        {
+            "did": list(did),
+            "message": outcome.message,
+            "evidence": [
+                {
+                    "sample": s.id,
+                    "test_cases": sum(r.tests for r in s.test_runs),
+                    "comments": len(s.feedback),
+                    "traces": len(s.traces),
+                    "reported_failures": len(s.failures),
+                    "skipped": len(s.skipped),
+                }
+                for s in outcome.samples
+            ],
+            "proposals": [
+                {
+                    "target": p.target,
+                    "operation": p.operation,
+                    "number": p.number,
+                    "url": p.url,
+                    "candidate_dir": str(p.candidate_dir or ""),
+                }
+                for p in outcome.proposals
+            ],
+            "blocked": outcome.blocked,
+            "guardrail_failures": {k: list(v) for k, v in outcome.gate_failures.items()},
+        },
+    )
+
+
 def write_outputs(outcome: RunOutcome, path: str | None) -> None:
     """The Action's outputs (``$GITHUB_OUTPUT``), for the first target proposed, plus
-    ``proposals``: every target's, as JSON."""
+    ``proposals``: every target's, as JSON (``run-dir`` is written when the run starts)."""
     if not path:
         return
     first = outcome.proposals[0] if outcome.proposals else None
@@ -785,6 +942,15 @@ def write_outputs(outcome: RunOutcome, path: str | None) -> None:
     with open(path, "a", encoding="utf-8") as handle:
         for name, value in values.items():
             handle.write(f"{name}={value}\n")
+
+
+def pull_number(payload: Mapping[str, Any]) -> int | None:
+    """The PR (or issue) number an event payload is about, if any."""
+    for key in ("pull_request", "issue"):
+        item = payload.get(key)
+        if isinstance(item, dict) and isinstance(item.get("number"), int):
+            return int(item["number"])
+    return None
 
 
 def pull_number_from_event(name: str | None, path: str | None) -> int | None:

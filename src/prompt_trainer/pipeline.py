@@ -16,12 +16,14 @@ from prompt_trainer import evaluate, propose, render
 from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
 from prompt_trainer.collect.local import collect_directory
 from prompt_trainer.errors import ConfigError, NotEnoughEvidence, PromptTrainerError
+from prompt_trainer.failures import find_sample
 from prompt_trainer.followup import follow_up
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import Candidate, PromptSet, Rejection, Sample, Skipped
+from prompt_trainer.runs import RunRecord, training_inputs
 from prompt_trainer.settings import LLMSettings, Settings
-from prompt_trainer.store import SampleStore, sync_with_branch
+from prompt_trainer.store import DEFAULT_STORE, SampleStore, sync_with_branch
 from prompt_trainer.targets import LocalSource, load_prompt_set
 
 Log = Callable[[str], None]
@@ -40,6 +42,8 @@ class RunOptions:
     evidence: tuple[Path, ...] = ()
     strategy: str | None = None
     target: str | None = None
+    #: This run's directory (``runs.py``): steps done, candidates, bodies; None keeps no record.
+    run: RunRecord | None = None
 
 
 @dataclass
@@ -286,6 +290,13 @@ def collect(
         samples = collect_directory(options.local, settings=settings, versions=versions)
     elif client is None or options.pr is None:
         raise ConfigError("no evidence source", fix="pass --pr N (GitHub) or --local DIR")
+    elif (
+        options.run
+        and options.pr in options.run.collected()
+        and (stored := find_sample(SampleStore(settings.root / DEFAULT_STORE).load(), options.pr))
+    ):
+        log(f"collect: #{options.pr} was collected by the resumed run; using the stored sample")
+        samples = [stored]
     else:
         pull = client.pull(options.pr)
         if not is_agent_pull(pull, settings.config.agent):
@@ -301,6 +312,8 @@ def collect(
             )
         ]
     for sample in samples:
+        if options.run and sample.pull.number is not None:
+            options.run.mark(f"collect:#{sample.pull.number}", sample=sample.id)
         tests = sum(r.tests for r in sample.test_runs)
         log(
             f"collect: {sample.id}: {tests} test case(s), {len(sample.feedback)} comment(s), "
@@ -331,29 +344,39 @@ def train_and_propose(
     strategy = options.strategy or target.strategy
     log(f"train: {target.name} with {llm.model} ({strategy}) on {len(samples)} sample(s)")
     budget = settings.config.training
+    inputs = training_inputs(current.version, [s.id for s in samples])
+    stored = options.run.stored_candidate(target.name, inputs) if options.run else None
+    if stored is not None:
+        log(f"train: {target.name}: reusing the candidate the interrupted run trained")
     try:
-        ranked = train(
-            TrainRequest(
-                target=target,
-                current=current,
-                samples=samples,
-                llm=llm,
-                cache_dir=settings.root / ".prompt-trainer" / "cache",
-                max_calls=budget.max_calls,
-                max_usd=budget.max_usd,
-                max_evidence_tokens=budget.max_evidence_tokens,
-                holdout=budget.holdout,
-                candidates=budget.candidates,
-                rejected=rejected,
-                rejected_threshold=budget.rejected_evidence_threshold,
-            ),
-            strategy,
+        ranked = (
+            [stored]
+            if stored is not None
+            else train(
+                TrainRequest(
+                    target=target,
+                    current=current,
+                    samples=samples,
+                    llm=llm,
+                    cache_dir=settings.root / ".prompt-trainer" / "cache",
+                    max_calls=budget.max_calls,
+                    max_usd=budget.max_usd,
+                    max_evidence_tokens=budget.max_evidence_tokens,
+                    holdout=budget.holdout,
+                    candidates=budget.candidates,
+                    rejected=rejected,
+                    rejected_threshold=budget.rejected_evidence_threshold,
+                ),
+                strategy,
+            )
         )
     except NotEnoughEvidence as exc:
         log(exc.diagnostics())
         outcome.blocked[target.name] = exc.message
         return
     candidate, *others = ranked
+    if options.run and stored is None:
+        options.run.save_candidate(candidate, inputs, body="", gate=())
     for other in others:
         folder = propose.write_candidate(
             other, root=settings.root, body="", gate_problems=("not elected",)
@@ -362,7 +385,11 @@ def train_and_propose(
     outcome.candidates.append(candidate)
     training = settings.config.training
     gate = evaluate.check_candidate(candidate, current, target, samples=samples, limits=training)
-    if training.eval_command and candidate.fingerprint != current.version:
+    if (
+        training.eval_command
+        and candidate.fingerprint != current.version
+        and candidate.eval_command is None
+    ):
         log(f"evaluate: running eval_command for {target.name} (current, then candidate)")
         result = evaluate.run_eval_command(
             training.eval_command,
@@ -391,6 +418,8 @@ def train_and_propose(
         candidate, root=settings.root, body=body, gate_problems=gate.problems
     )
     log(f"candidate: {folder}")
+    if options.run:
+        options.run.save_candidate(candidate, inputs, body=body, gate=gate.problems)
     if not gate.passed:
         outcome.gate_failures[target.name] = gate.problems
         outcome.proposals.append(propose.Proposal(target.name, "rejected", candidate_dir=folder))
@@ -413,4 +442,9 @@ def train_and_propose(
         )
         outcome.proposals.append(
             propose.Proposal(made.target, made.operation, made.number, made.url, folder)
+        )
+    if options.run:
+        last = outcome.proposals[-1]
+        options.run.mark(
+            f"propose:{target.name}", operation=last.operation, number=last.number, url=last.url
         )

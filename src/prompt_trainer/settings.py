@@ -150,6 +150,37 @@ class ReportOptions(Section):
     )
 
 
+class RunsOptions(Section):
+    """The per-run working directories under ``.prompt-trainer/runs/``."""
+
+    keep_days: int = Field(
+        default=30,
+        ge=1,
+        description="Run directories older than this are deleted when a new run starts.",
+    )
+    resume_within_hours: int = Field(
+        default=24,
+        ge=0,
+        description="An interrupted run this recent, with the same inputs, is resumed (steps "
+        "already done are skipped) instead of started over; 0 never resumes.",
+    )
+
+
+class DashboardOptions(Section):
+    """The dashboard issue: one per repository, kept up to date by the bot."""
+
+    enabled: bool = Field(
+        default=True, description="Create and update the dashboard issue on runs with GitHub."
+    )
+    title: str = Field(default="prompt-trainer dashboard", min_length=1, max_length=200)
+    label: str = Field(
+        default="prompt-trainer-dashboard",
+        min_length=1,
+        max_length=50,
+        description="Label that marks the dashboard issue (how it is found again).",
+    )
+
+
 class TrainingOptions(Section):
     """How much evidence a candidate needs and how much a run may spend."""
 
@@ -220,6 +251,8 @@ class ConfigFile(Section):
     store: StoreOptions = StoreOptions()
     report: ReportOptions = ReportOptions()
     training: TrainingOptions = TrainingOptions()
+    runs: RunsOptions = RunsOptions()
+    dashboard: DashboardOptions = DashboardOptions()
 
     @field_validator("targets")
     @classmethod

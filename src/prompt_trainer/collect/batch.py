@@ -66,11 +66,15 @@ def collect_pulls(
     log: Log,
     progress: Progress,
     local_paths: tuple[Path, ...] = (),
+    skip: frozenset[int] = frozenset(),
+    on_stored: Callable[[int], None] | None = None,
 ) -> CollectOutcome:
     """The agent PRs among ``numbers`` (or among those closed since ``since``), one by one.
 
     ``local_paths`` (files the current job produced) belong to a single PR: they are added to
-    the sample only when exactly one PR is collected.
+    the sample only when exactly one PR is collected. PRs in ``skip`` (already collected by the
+    interrupted run this one resumes) are not collected again; ``on_stored`` hears of each PR
+    once its sample is stored.
     """
     outcome = CollectOutcome()
     checked = False  # pulls listed by --since are already known to be the agent's
@@ -83,6 +87,9 @@ def collect_pulls(
         if since is not None:
             log(f"collect: {len(numbers)} agent PR(s) closed since {since:%Y-%m-%d}")
     repository = client.info().full_name
+    if skip & set(numbers):
+        log(f"collect: {len(skip & set(numbers))} PR(s) already collected by the resumed run")
+        numbers = [n for n in numbers if n not in skip]
     for number in progress(numbers):
         if not checked:
             pull = client.pull(number)
@@ -96,6 +103,8 @@ def collect_pulls(
         outcome.samples.append(sample)
         outcome.record(store.upsert([sample]))
         log(f"collect: {sample.id}: stored")
+        if on_stored is not None:
+            on_stored(number)
     return outcome
 
 

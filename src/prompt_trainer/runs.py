@@ -1,0 +1,280 @@
+"""Run hygiene: each run's working directory under ``.prompt-trainer/runs/<timestamp>/``.
+
+A run directory keeps what a person needs to see what a run did, and what the next run needs to
+resume an interrupted one:
+
+- ``status.json``: the command, the inputs key, the state (``running``, ``done``, ``failed``),
+  timestamps, and the steps done (``collect:#12``, ``train:coder``, ``propose:coder``), each
+  with what it produced;
+- ``inputs.json``: the inputs summary (command, event, plan, options, targets, the evidence
+  counts collected);
+- ``usage.json``: LM usage per target (calls, tokens, cost);
+- ``targets/<name>/``: the elected candidate (``candidate.json``, the full record: files,
+  analysis, changes, held-out evaluation), ``evaluation.json`` and the rendered ``body.md``;
+- ``outcome.json``: proposals, blocked targets, guardrail failures and the final message.
+
+Resuming: a run that finds a ``running`` or ``failed`` run with the same inputs key started
+less than ``runs.resume_within_hours`` ago continues in that directory. Collected PRs are not
+collected again, and a target trained on the same prompt version and samples reuses its stored
+candidate instead of calling the LLM again; proposing is idempotent and always runs. Run
+directories older than ``runs.keep_days`` are deleted when a new run starts.
+
+The steps are recorded with an atomic replace of ``status.json``, so a run killed at any point
+leaves a readable status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from prompt_trainer.errors import PromptTrainerError
+from prompt_trainer.models import Candidate
+
+Log = Callable[[str], None]
+STAMP = "%Y%m%dT%H%M%SZ"
+STATUS = "status.json"
+
+
+def runs_dir(root: Path) -> Path:
+    return root / ".prompt-trainer" / "runs"
+
+
+@dataclass
+class RunRecord:
+    """One run's directory and status; every write goes to disk at once."""
+
+    path: Path
+    status: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resumed(self) -> bool:
+        return int(self.status.get("resumed", 0)) > 0
+
+    def done(self, step: str) -> dict[str, Any] | None:
+        """What ``step`` recorded, if it is done."""
+        value = (self.status.get("steps") or {}).get(step)
+        return value if isinstance(value, dict) else None
+
+    def mark(self, step: str, **info: Any) -> None:
+        """Record ``step`` as done, with what it produced."""
+        self.status.setdefault("steps", {})[step] = {"at": _now_text(), **info}
+        self._save()
+
+    def write_json(self, name: str, data: Any) -> Path:
+        return self.write_text(name, json.dumps(data, indent=2, default=str) + "\n")
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, text)
+        return path
+
+    def finish(self, state: str, message: str = "") -> None:
+        self.status.update(state=state, finished_at=_now_text(), message=message)
+        self._save()
+
+    def save_candidate(
+        self, candidate: Candidate, inputs: str, body: str, gate: tuple[str, ...]
+    ) -> None:
+        """Keep the elected candidate, its evaluation and body; ``inputs`` says what it was
+        trained on (prompt version and samples), so a resumed run reuses it only for those."""
+        base = f"targets/{candidate.target}"
+        self.write_text(f"{base}/candidate.json", candidate.model_dump_json(indent=2) + "\n")
+        self.write_json(
+            f"{base}/evaluation.json",
+            {
+                "guardrails": list(gate) or "passed",
+                "held_out": candidate.evaluation.model_dump() if candidate.evaluation else None,
+                "eval_command": candidate.eval_command.model_dump()
+                if candidate.eval_command
+                else None,
+                "changes": [c.model_dump() for c in candidate.changes],
+                "dropped": list(candidate.dropped),
+            },
+        )
+        self.write_text(f"{base}/body.md", body)
+        usage = self._read("usage.json")
+        usage[candidate.target] = candidate.usage.model_dump()
+        self.write_json("usage.json", usage)
+        self.mark(f"train:{candidate.target}", inputs=inputs, fingerprint=candidate.fingerprint)
+
+    def stored_candidate(self, target: str, inputs: str) -> Candidate | None:
+        """The candidate an interrupted run already trained on the same inputs."""
+        step = self.done(f"train:{target}")
+        path = self.path / "targets" / target / "candidate.json"
+        if step is None or step.get("inputs") != inputs or not path.exists():
+            return None
+        try:
+            return Candidate.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return None
+
+    def collected(self) -> frozenset[int]:
+        """The PRs this run (or the run it resumes) already collected and stored."""
+        steps = self.status.get("steps") or {}
+        return frozenset(int(k[len("collect:#") :]) for k in steps if k.startswith("collect:#"))
+
+    def _read(self, name: str) -> dict[str, Any]:
+        try:
+            data = json.loads((self.path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _save(self) -> None:
+        self.status["updated_at"] = _now_text()
+        self.write_json(STATUS, self.status)
+
+
+def training_inputs(version: str, sample_ids: list[str]) -> str:
+    """What a candidate was trained on, as a short hash (the prompt version and the samples)."""
+    digest = hashlib.sha256("\n".join([version, *sorted(sample_ids)]).encode()).hexdigest()
+    return f"{version}:{digest[:12]}"
+
+
+def start(
+    root: Path,
+    *,
+    command: str,
+    key: str,
+    inputs: dict[str, Any],
+    keep_days: int,
+    resume_within_hours: int,
+    log: Log,
+    now: datetime | None = None,
+) -> RunRecord:
+    """Prune old runs, then resume the interrupted run with the same ``key`` or start one."""
+    now = now or datetime.now(UTC)
+    base = runs_dir(root)
+    pruned = prune(base, keep_days=keep_days, now=now)
+    if pruned:
+        log(
+            f"runs: deleted {len(pruned)} run director{'y' if len(pruned) == 1 else 'ies'} "
+            f"older than {keep_days} days"
+        )
+    earlier = resumable(base, key=key, now=now, within=timedelta(hours=resume_within_hours))
+    if earlier is not None:
+        earlier.status["resumed"] = int(earlier.status.get("resumed", 0)) + 1
+        earlier.status["state"] = "running"
+        earlier._save()
+        steps = ", ".join(sorted(earlier.status.get("steps") or {})) or "none"
+        log(f"runs: resuming the interrupted run {earlier.path.name} (steps done: {steps})")
+        return earlier
+    path = _new_dir(base, now)
+    record = RunRecord(
+        path,
+        {
+            "id": path.name,
+            "command": command,
+            "key": key,
+            "state": "running",
+            "started_at": now.isoformat(),
+            "resumed": 0,
+            "steps": {},
+        },
+    )
+    record._save()
+    record.write_json("inputs.json", inputs)
+    return record
+
+
+@contextlib.contextmanager
+def recorded(record: RunRecord) -> Iterator[RunRecord]:
+    """Mark the run ``done`` when the block ends, ``failed`` (resumable) when it raises."""
+    try:
+        yield record
+    except PromptTrainerError as exc:
+        record.finish("failed", exc.message)
+        raise
+    except BaseException as exc:
+        record.finish("failed", f"{type(exc).__name__}: {exc}")
+        raise
+    record.finish("done", str(record.status.get("message", "")))
+
+
+def resumable(base: Path, *, key: str, now: datetime, within: timedelta) -> RunRecord | None:
+    """The latest unfinished run with the same key started within ``within``."""
+    if within <= timedelta(0):
+        return None
+    for path in sorted(_run_dirs(base), reverse=True):
+        record = read(path)
+        if record is None or record.status.get("key") != key:
+            continue
+        started = _stamp(path.name)
+        if (
+            record.status.get("state") in ("running", "failed")
+            and started
+            and now - started <= within
+        ):
+            return record
+        return None  # the latest run with this key finished: start afresh
+    return None
+
+
+def read(path: Path) -> RunRecord | None:
+    try:
+        status = json.loads((path / STATUS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return RunRecord(path, status) if isinstance(status, dict) else None
+
+
+def list_runs(root: Path) -> list[RunRecord]:
+    """Every run with a readable status, newest first."""
+    return [r for r in (read(p) for p in sorted(_run_dirs(runs_dir(root)), reverse=True)) if r]
+
+
+def prune(base: Path, *, keep_days: int, now: datetime) -> list[Path]:
+    """Delete run directories whose timestamp is older than ``keep_days``."""
+    old = [
+        path
+        for path in _run_dirs(base)
+        if (stamp := _stamp(path.name)) is not None and now - stamp > timedelta(days=keep_days)
+    ]
+    for path in old:
+        shutil.rmtree(path, ignore_errors=True)
+    return old
+
+
+def _run_dirs(base: Path) -> list[Path]:
+    if not base.is_dir():
+        return []
+    return [p for p in base.iterdir() if p.is_dir() and _stamp(p.name) is not None]
+
+
+def _stamp(name: str) -> datetime | None:
+    try:
+        return datetime.strptime(name[:16], STAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _new_dir(base: Path, now: datetime) -> Path:
+    stamp = now.strftime(STAMP)
+    for n in range(1000):
+        path = base / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return path
+    raise PromptTrainerError(f"cannot create a run directory under {base}")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).isoformat()
