@@ -20,7 +20,7 @@ from prompt_trainer import __version__
 from prompt_trainer.errors import ConfigError, PromptTrainerError
 from prompt_trainer.failures import FAILURE_TYPES, failure_type
 from prompt_trainer.runs import recorded
-from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema
+from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema, parse_config
 
 if TYPE_CHECKING:
     from prompt_trainer.github import GitHubClient
@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"prompt-trainer {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_init(commands)
+    add_doctor(commands)
     add_run(commands)
     add_collect(commands)
     add_action(commands)
@@ -98,6 +100,117 @@ def add_output_options(parser: argparse.ArgumentParser, *, default: object) -> N
         default=default,
         help="also print each GitHub request, retries, and a traceback on unexpected errors",
     )
+
+
+def add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "init",
+        help="detect the agent setup and write the config and the workflow",
+        description="Run in a repository. Detects the prompt files agents read (CLAUDE.md and "
+        ".claude/agents/, AGENTS.md, .github/copilot-instructions.md, prompts/*.md) and the "
+        "workflows that run the agent or the tests, then writes a commented "
+        ".github/prompt-trainer.yml and .github/workflows/prompt-trainer.yml (merged-PR, "
+        "review, comment, weekly and manual triggers; least-privilege permissions per job), "
+        "and prints as a diff the artifact-upload steps to add to the agent's and CI's "
+        "workflows (printed, not applied). Existing files are kept unless --force.",
+        epilog="next: set the LLM key as a repository secret, apply the printed diff, and run "
+        "`prompt-trainer doctor`.\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite existing files")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the files and the diff; write nothing"
+    )
+    parser.add_argument(
+        "--action-ref",
+        default="OWNER/prompt-trainer@main",
+        metavar="REF",
+        help="the `uses:` of the Action in the workflow (default: %(default)s, to replace)",
+    )
+    parser.add_argument(
+        "--root", type=Path, default=Path("."), metavar="DIR", help="repository root (default: .)"
+    )
+    parser.set_defaults(handler=cmd_init)
+
+
+def cmd_init(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from prompt_trainer import onboard  # noqa: PLC0415
+
+    root = args.root.resolve()
+    detection = onboard.detect(root)
+    for target in detection.targets:
+        progress(f"init: found {target.why}: target {target.name}")
+    for note in detection.notes:
+        progress(f"init: {note}")
+    if not detection.targets:
+        progress("init: no prompt file found; the config names CLAUDE.md: edit targets:")
+    made = onboard.plan(root, detection, action_ref=args.action_ref)
+    # The config is checked the way a run reads it, before anything is written.
+    parse_config(made.files[DEFAULT_CONFIG_PATH], source=f"the generated {DEFAULT_CONFIG_PATH}")
+    for relative, text in made.files.items():
+        path = root / relative
+        if args.dry_run:
+            print(f"===== {relative} =====\n{text}")
+            continue
+        if path.exists() and not args.force:
+            progress(f"init: {relative} exists; kept (--force overwrites it)")
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        progress(f"init: wrote {relative}")
+    if made.diff:
+        progress("init: add these upload steps to your workflows (a diff; not applied):")
+        print(made.diff, end="")
+    else:
+        progress("init: no agent or test workflow to add upload steps to; see docs/workflows.md")
+    if "OWNER/" in args.action_ref:
+        progress(f"init: replace {args.action_ref} in {onboard.WORKFLOW_PATH} with your Action ref")
+    return 0
+
+
+def add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "doctor",
+        help="check the repository's setup and say what to fix",
+        description="Check: the config is valid; every target's prompt files exist; a workflow "
+        "runs prompt-trainer with the permissions it needs; the token reaches the repository "
+        "and can write; the data branch; the model answers (one one-token request); the last "
+        "agent PRs have JUnit and trace artifacts. Each problem comes with its fix.",
+        epilog="exits 2 when a check fails, 0 otherwise (warnings included).\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--offline", action="store_true", help="skip the checks that reach GitHub or the model"
+    )
+    parser.add_argument(
+        "--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per check")
+    add_config_option(parser)
+    parser.set_defaults(handler=cmd_doctor)
+
+
+def cmd_doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from prompt_trainer.doctor import render, run_checks  # noqa: PLC0415
+
+    def connect(settings: Settings) -> GitHubClient:
+        from prompt_trainer.pipeline import RunOptions  # noqa: PLC0415
+        from prompt_trainer.pipeline import connect as open_client  # noqa: PLC0415
+
+        return open_client(settings, RunOptions(repo=args.repo))
+
+    def ping(settings: Settings) -> str | None:
+        from prompt_trainer.train.trainer import ping as ping_model  # noqa: PLC0415
+
+        return ping_model(settings.llm())
+
+    checks = run_checks(args.config, env, offline=args.offline, connect=connect, ping_model=ping)
+    if args.json:
+        for check in checks:
+            print(json.dumps(check.as_json()))
+    else:
+        sys.stdout.write(render(checks))
+    return 2 if any(c.status == "fail" for c in checks) else 0
 
 
 def add_runs(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

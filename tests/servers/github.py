@@ -160,6 +160,11 @@ class FakeGitHub:
 
     def __init__(self, owner: str = "octo-org", name: str = "agent-repo") -> None:
         self.owner, self.name, self.default_branch = owner, name, "main"
+        #: What GET /repos answers under `permissions` (a PAT or App user token); None omits it,
+        #: as for the Actions GITHUB_TOKEN.
+        self.permissions: dict[str, bool] | None = dict(
+            admin=False, maintain=False, push=True, triage=True, pull=True
+        )
         self.blobs: dict[str, bytes] = {}
         self.trees: dict[str, dict[str, str]] = {}
         self.commits: dict[str, Json] = {}
@@ -324,6 +329,7 @@ class FakeGitHub:
             "description": None,
             "fork": False,
             "default_branch": self.default_branch,
+            **({"permissions": self.permissions} if self.permissions is not None else {}),
             "homepage": None,
             "language": None,
             "license": None,

@@ -133,6 +133,13 @@ class GitHubClient:
             full_name=repo.full_name, owner=repo.owner.login, default_branch=repo.default_branch
         )
 
+    def can_push(self) -> bool | None:
+        """Whether the token may write to the repository (None when GitHub does not say, as
+        for the Actions ``GITHUB_TOKEN``, whose permissions come from the workflow)."""
+        with translate_errors("reading the repository's permissions"):
+            permissions = self._repo.permissions
+        return None if permissions is None else bool(permissions.push)
+
     # -- reading ---------------------------------------------------------------------------
 
     def pull(self, number: int) -> PullRequestInfo:

@@ -200,3 +200,28 @@ def _candidate(request: TrainRequest, prediction: Any, *, usage: TokenUsage) -> 
 
 def _with_newline(text: str) -> str:
     return text if text.endswith("\n") else text + "\n"
+
+
+def ping(llm: LLMSettings) -> str | None:
+    """One uncached, tiny request: None when the model answers, else why not."""
+    key = llm.api_key or ("unused" if llm.api_base else None)
+    options: dict[str, Any] = {"max_tokens": 1}
+    try:
+        try:
+            lm = dspy.LM(
+                llm.model,
+                api_base=llm.api_base,
+                api_key=key,
+                num_retries=0,
+                timeout=min(llm.timeout_s, 60),
+                cache=False,
+                **options,
+            )
+        except ValueError:  # DSPy asks reasoning models for temperature 1 and room to think
+            options = {"max_tokens": 16_000, "temperature": 1.0}
+            lm = dspy.LM(llm.model, api_base=llm.api_base, api_key=key, cache=False, **options)
+        lm(messages=[{"role": "user", "content": "Reply with: ok"}])
+    except Exception as exc:  # any provider error is the answer to "reachable?"
+        first = str(exc).splitlines()[0][:300] if str(exc) else ""
+        return f"{type(exc).__name__}: {first}"
+    return None

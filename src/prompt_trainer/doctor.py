@@ -1,0 +1,287 @@
+"""``prompt-trainer doctor``: check a repository's setup and say what to fix.
+
+Each check is a value (``Check``): ``ok``, ``warn`` (works, but something is missing),
+``fail`` (a run would stop) or ``skipped`` (with why). A failing check never stops the others:
+a broken config still lets the workflow and token checks run where they can.
+
+Checks: the config loads; every target's prompt files are there; a workflow runs the Action
+with the permissions it needs; the token reaches the repository and may write; the data branch;
+the model answers a one-token request; the last agent PRs have evidence artifacts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from prompt_trainer.errors import PromptTrainerError
+from prompt_trainer.settings import Environment, Settings, parse_config, read_config_text
+
+NEEDED_PERMISSIONS = {
+    "contents": "write",
+    "pull-requests": "write",
+    "actions": "read",
+    "issues": "write",
+}
+LAST_PULLS = 5
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok | warn | fail | skipped
+    detail: str
+    fix: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def run_checks(
+    config_path: Path,
+    env: Mapping[str, str],
+    *,
+    offline: bool,
+    connect: Callable[[Settings], Any],
+    ping_model: Callable[[Settings], str | None],
+) -> list[Check]:
+    """Every check, in order; ``connect`` opens the GitHub client and ``ping_model`` returns an
+    error text or None (both injected so the CLI keeps PyGithub and DSPy imports lazy)."""
+    checks: list[Check] = []
+    root = Path.cwd().resolve()
+    try:
+        config = parse_config(read_config_text(config_path), source=str(config_path))
+    except PromptTrainerError as exc:
+        checks.append(Check("config", "fail", exc.message, exc.fix or "fix the file"))
+        checks.append(workflow_check(root))
+        return checks
+    # Not Settings.load: it stops at the first missing prompt file, and each is a check here.
+    settings = Settings(
+        config=config, env=Environment.from_mapping(env), root=root, config_path=config_path
+    )
+    targets = ", ".join(t.name for t in settings.config.targets)
+    checks.append(Check("config", "ok", f"{config_path} is valid (targets: {targets})"))
+    checks += prompt_checks(settings)
+    checks.append(workflow_check(settings.root))
+    if offline:
+        why = "--offline"
+        checks += [
+            Check(n, "skipped", why) for n in ("github", "data branch", "model", "artifacts")
+        ]
+        return checks
+    checks += github_checks(settings, connect)
+    checks.append(model_check(settings, ping_model))
+    return checks
+
+
+def prompt_checks(settings: Settings) -> list[Check]:
+    from prompt_trainer.targets import LocalSource, load_prompt_set  # noqa: PLC0415
+
+    out = []
+    for target in settings.config.targets:
+        try:
+            prompt_set = load_prompt_set(target, LocalSource(settings.root))
+        except PromptTrainerError as exc:
+            out.append(Check(f"prompts: {target.name}", "fail", exc.message, exc.fix or ""))
+            continue
+        files = ", ".join(f.path for f in prompt_set.files)
+        out.append(
+            Check(f"prompts: {target.name}", "ok", f"{len(prompt_set.files)} file(s): {files}")
+        )
+    return out
+
+
+def workflow_check(root: Path) -> Check:
+    """A workflow runs the Action (or the CLI), with the permissions each job needs."""
+    directory = root / ".github" / "workflows"
+    paths = (
+        sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]) if directory.is_dir() else []
+    )
+    for path in paths:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if not re.search(r"uses:\s*\S*prompt-trainer|prompt-trainer (action|run)\b", text):
+            continue
+        name = path.relative_to(root).as_posix()
+        missing = _missing_permissions(text)
+        if "OWNER/prompt-trainer" in text:
+            return Check(
+                "workflow",
+                "fail",
+                f"{name} uses the placeholder OWNER/prompt-trainer",
+                "replace OWNER/prompt-trainer@main with where you get the Action",
+            )
+        if missing:
+            return Check(
+                "workflow",
+                "warn",
+                f"{name}: the job running prompt-trainer lacks " + ", ".join(missing),
+                "add them under the job's permissions: (see the README)",
+            )
+        return Check("workflow", "ok", f"{name} runs prompt-trainer with the permissions it needs")
+    return Check(
+        "workflow",
+        "warn",
+        "no workflow runs prompt-trainer",
+        "run `prompt-trainer init` to write .github/workflows/prompt-trainer.yml",
+    )
+
+
+def _missing_permissions(text: str) -> list[str]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return ["(the workflow is not valid YAML)"]
+    if not isinstance(data, dict):
+        return []
+    top = data.get("permissions")
+    granted: dict[str, str] = {}
+    for job in (data.get("jobs") or {}).values():
+        if not isinstance(job, dict) or "prompt-trainer" not in yaml.safe_dump(
+            job.get("steps") or []
+        ):
+            continue
+        perms = job.get("permissions", top)
+        if perms is None or perms == "write-all":
+            return []  # the repository's default token permissions, or all: fine or unknowable
+        if perms == "read-all":
+            perms = dict.fromkeys(NEEDED_PERMISSIONS, "read")
+        if isinstance(perms, dict):
+            for key, value in perms.items():
+                if granted.get(str(key)) != "write":
+                    granted[str(key)] = str(value)
+    return [
+        f"{key}: {level}"
+        for key, level in NEEDED_PERMISSIONS.items()
+        if granted.get(key) not in (level, "write")
+    ]
+
+
+def github_checks(settings: Settings, connect: Callable[[Settings], Any]) -> list[Check]:
+    if not settings.env.github_token:
+        return [
+            Check(
+                "github", "skipped", "GITHUB_TOKEN is not set", "export GITHUB_TOKEN to check it"
+            ),
+            Check("data branch", "skipped", "no token"),
+            Check("artifacts", "skipped", "no token"),
+        ]
+    try:
+        client = connect(settings)
+        info = client.info()
+        can_push = client.can_push()
+    except PromptTrainerError as exc:
+        return [
+            Check("github", "fail", exc.message, exc.fix or "check the token"),
+            Check("data branch", "skipped", "GitHub is not reachable"),
+            Check("artifacts", "skipped", "GitHub is not reachable"),
+        ]
+    out = [
+        Check("github", "ok", f"{info.full_name} reached; the token can write")
+        if can_push is not False
+        else Check(
+            "github",
+            "fail",
+            f"{info.full_name} reached, but the token cannot write to it",
+            "use a token with contents: write and pull-requests: write",
+        )
+    ]
+    branch = settings.config.store.branch
+    if branch:
+        head = client.branch_head(branch)
+        out.append(
+            Check("data branch", "ok", f"{branch} exists ({head[:12]})")
+            if head
+            else Check(
+                "data branch", "ok", f"{branch} does not exist yet; the first run creates it"
+            )
+        )
+    else:
+        out.append(Check("data branch", "skipped", "store.branch is null: the ledger stays local"))
+    out.append(artifact_check(settings, client))
+    return out
+
+
+def artifact_check(settings: Settings, client: Any) -> Check:
+    """Do the last agent PRs have artifacts matching the globs?"""
+    from prompt_trainer.collect.github_pr import artifact_kind, is_agent_pull  # noqa: PLC0415
+
+    try:
+        closed = client.closed_pulls_since(datetime.now(UTC) - timedelta(days=90))
+        agent = [p for p in closed if is_agent_pull(p, settings.config.agent)][:LAST_PULLS]
+        if not agent:
+            return Check(
+                "artifacts",
+                "warn",
+                "no agent PR closed in the last 90 days",
+                "check agent.authors and agent.labels, or wait for the agent's first PR",
+            )
+        found: dict[int, set[str]] = {}
+        for pull in agent:
+            refs = client.artifacts_for_commit(pull.head_sha) if pull.head_sha else []
+            kinds = {
+                kind for r in refs if (kind := artifact_kind(r.name, settings.config.artifacts))
+            }
+            found[pull.number or 0] = kinds
+    except PromptTrainerError as exc:
+        return Check("artifacts", "fail", exc.message, exc.fix or "")
+    listing = ", ".join(f"#{n}: {'+'.join(sorted(k)) or 'none'}" for n, k in found.items())
+    if all(not kinds for kinds in found.values()):
+        return Check(
+            "artifacts",
+            "fail",
+            f"none of the last {len(found)} agent PR(s) has evidence artifacts ({listing})",
+            "add the upload steps `prompt-trainer init --dry-run` prints, or match artifacts: "
+            "globs to your artifact names",
+        )
+    partial = [n for n, kinds in found.items() if kinds != {"junit", "traces"}]
+    if partial:
+        return Check(
+            "artifacts",
+            "warn",
+            f"some agent PRs lack JUnit reports or traces ({listing})",
+            "upload both from the agent's and the CI's workflows (see docs/workflows.md)",
+        )
+    return Check("artifacts", "ok", f"JUnit reports and traces found ({listing})")
+
+
+def model_check(settings: Settings, ping_model: Callable[[Settings], str | None]) -> Check:
+    llm = settings.llm()
+    if not llm.available:
+        return Check(
+            "model",
+            "warn",
+            f"no API key for {llm.model}: training would be skipped",
+            f"set {llm.key_var} (in Actions: a secret passed through env:)",
+        )
+    error = ping_model(settings)
+    if error:
+        return Check(
+            "model",
+            "fail",
+            f"{llm.model} did not answer: {error}",
+            "check the model id, key and api_base",
+        )
+    return Check(
+        "model", "ok", f"{llm.model} answered" + (f" at {llm.api_base}" if llm.api_base else "")
+    )
+
+
+def render(checks: list[Check]) -> str:
+    marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL", "skipped": "skip"}
+    lines = []
+    for check in checks:
+        lines.append(f"[{marks[check.status]}] {check.name}: {check.detail}")
+        if check.fix and check.status in ("warn", "fail"):
+            lines.append(f"       fix: {check.fix}")
+    failed = sum(c.status == "fail" for c in checks)
+    warned = sum(c.status == "warn" for c in checks)
+    lines.append(
+        f"{failed} problem(s), {warned} warning(s)" if failed or warned else "everything is set up"
+    )
+    return "\n".join(lines) + "\n"
