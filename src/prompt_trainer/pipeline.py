@@ -10,9 +10,10 @@ import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
-from prompt_trainer import evaluate, propose, render
+from prompt_trainer import dashboard, evaluate, propose, render
 from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
 from prompt_trainer.collect.local import collect_directory
 from prompt_trainer.errors import ConfigError, NotEnoughEvidence, PromptTrainerError
@@ -57,6 +58,8 @@ class RunOutcome:
     gate_failures: dict[str, tuple[str, ...]] = field(default_factory=dict)
     blocked: dict[str, str] = field(default_factory=dict)
     message: str = ""
+    #: Why a target was not trained this run (no key, too few samples, ...), for the dashboard.
+    skipped_targets: dict[str, str] = field(default_factory=dict)
 
     @property
     def skipped(self) -> list[Skipped]:
@@ -138,10 +141,85 @@ def propose_all(
     stored_note: bool = False,
 ) -> None:
     """Follow up on closed proposals, then train and propose every target (or the one in
-    ``options.target``) from the stored samples of its current prompts."""
+    ``options.target``) from the stored samples of its current prompts; with GitHub, read the
+    dashboard's commands first and update it last."""
+    board = settings.config.dashboard
+    if client is None or not board.enabled or options.dry_run:
+        _propose_all(settings, options, client, store, outcome, log=log, stored_note=stored_note)
+        return
+    try:
+        number, commands = dashboard.read(client, label=board.label)
+    except PromptTrainerError as exc:
+        log(f"dashboard: not read: {exc.diagnostics()}")
+        number, commands = None, dashboard.Commands()
+    if commands.retrain or commands.allowed:
+        log(
+            f"dashboard: retrain {sorted(commands.retrain) or 'none'}; "
+            f"{len(commands.allowed)} rejected edit(s) allowed again"
+        )
+    view = dashboard.DashboardView(
+        repository=client.info().full_name,
+        when=datetime.now(UTC),
+        event=settings.env.github_event_name or "cli",
+        targets=[t.name for t in settings.config.targets],
+        allowed=commands.allowed,
+    )
+    try:
+        _propose_all(
+            settings,
+            options,
+            client,
+            store,
+            outcome,
+            log=log,
+            stored_note=stored_note,
+            commands=commands,
+            view=view,
+        )
+    except PromptTrainerError as exc:
+        outcome.message = outcome.message or f"the run failed: {exc.message}"
+        raise
+    finally:
+        _fill_view(view, client, outcome, store)
+        dashboard.publish(
+            client, view, number=number, title=board.title, label=board.label, log=log
+        )
+
+
+def _fill_view(
+    view: dashboard.DashboardView, client: GitHubClient, outcome: RunOutcome, store: SampleStore
+) -> None:
+    view.skipped = dict(outcome.skipped_targets)
+    view.message = outcome.message
+    view.collected = list(outcome.samples)
+    view.ledger_total = len(store.lines())
+    for target in view.targets:
+        try:
+            found = client.find_open_pull(propose.branch_name(target))
+        except PromptTrainerError:
+            continue
+        if found:
+            view.proposals[target] = found
+
+
+def _propose_all(
+    settings: Settings,
+    options: RunOptions,
+    client: GitHubClient | None,
+    store: SampleStore,
+    outcome: RunOutcome,
+    *,
+    log: Log,
+    stored_note: bool = False,
+    commands: dashboard.Commands | None = None,
+    view: dashboard.DashboardView | None = None,
+) -> None:
+    commands = commands or dashboard.Commands()
+    targets = [settings.target(options.target)] if options.target else settings.config.targets
     llm = settings.llm(model=options.model, api_base=options.api_base)
     if not llm.available:
         outcome.message = no_key(llm) + ("; evidence was stored" if stored_note else "")
+        outcome.skipped_targets.update(dict.fromkeys((t.name for t in targets), no_key(llm)))
         return
     current = {
         t.name: load_prompt_set(t, LocalSource(settings.root)) for t in settings.config.targets
@@ -162,23 +240,36 @@ def propose_all(
             write=not options.dry_run,
             log=log,
         )
-        rejected = follow.rejections
-    targets = [settings.target(options.target)] if options.target else settings.config.targets
+        rejected = dashboard.without_allowed(follow.rejections, commands.allowed)
+        if view is not None:
+            view.rejections = follow.rejections
+    if view is not None:
+        view.reports = reports
     for target in targets:
-        samples = training_samples(settings, ledger, current[target.name], log=log)
-        if samples:
-            train_and_propose(
-                settings,
-                options,
-                llm=llm,
-                current=current[target.name],
-                samples=samples,
-                outcome=outcome,
-                client=client,
-                log=log,
-                rejected=tuple(rejected.get(target.name, ())),
-                report=reports.get(target.name),
-            )
+        forced = target.name in commands.retrain
+        samples, why = training_samples(
+            settings, ledger, current[target.name], log=log, need=1 if forced else None
+        )
+        if not samples:
+            outcome.skipped_targets[target.name] = why
+            continue
+        train_and_propose(
+            settings,
+            options,
+            llm=llm,
+            current=current[target.name],
+            samples=samples,
+            outcome=outcome,
+            client=client,
+            log=log,
+            rejected=tuple(rejected.get(target.name, ())),
+            report=reports.get(target.name),
+        )
+        if target.name in outcome.blocked:
+            outcome.skipped_targets[target.name] = outcome.blocked[target.name]
+        elif target.name in outcome.gate_failures:
+            problems = "; ".join(outcome.gate_failures[target.name])
+            outcome.skipped_targets[target.name] = f"candidate rejected by guardrails: {problems}"
 
 
 def measured(
@@ -219,20 +310,28 @@ def no_key(llm: LLMSettings) -> str:
 
 
 def training_samples(
-    settings: Settings, stored: list[Sample], current: PromptSet, *, log: Log
-) -> list[Sample]:
-    """The stored samples that ran on the target's current prompts, or [] (with the reason
-    logged) when there are fewer than ``training.min_samples``."""
+    settings: Settings,
+    stored: list[Sample],
+    current: PromptSet,
+    *,
+    log: Log,
+    need: int | None = None,
+) -> tuple[list[Sample], str]:
+    """The stored samples that ran on the target's current prompts, or [] and the reason
+    (logged) when there are fewer than ``need`` (default ``training.min_samples``)."""
     samples = [s for s in stored if s.prompt_versions.get(current.target) == current.version]
-    need = settings.config.training.min_samples
+    need = settings.config.training.min_samples if need is None else need
     if len(samples) < need:
-        log(
-            f"train: {current.target}: {len(samples)} stored sample(s) ran on the current "
-            f"prompts ({current.version}); {need} needed (training.min_samples). Collect "
-            "more with `prompt-trainer collect`; nothing proposed"
+        why = (
+            f"{len(samples)} stored sample(s) ran on the current prompts ({current.version}); "
+            f"{need} needed (training.min_samples)"
         )
-        return []
-    return samples
+        log(
+            f"train: {current.target}: {why}. Collect more with `prompt-trainer collect`; "
+            "nothing proposed"
+        )
+        return [], why
+    return samples, ""
 
 
 def train_from_store(

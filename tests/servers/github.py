@@ -125,6 +125,17 @@ class Pull:
 
 
 @dataclass
+class Issue:
+    number: int
+    title: str
+    body: str | None
+    labels: list[str] = field(default_factory=list)
+    state: str = "open"
+    author: str = "github-actions[bot]"
+    edits: int = 0
+
+
+@dataclass
 class Fault:
     """A scripted failure: the next ``times`` requests matching ``method`` and ``path`` (a regex
     over the path after ``/repos/{owner}/{repo}``) answer ``status``. With ``after``, the request
@@ -170,6 +181,7 @@ class FakeGitHub:
         self.commits: dict[str, Json] = {}
         self.refs: dict[str, str] = {}
         self.pulls: dict[int, Pull] = {}
+        self.issues: dict[int, Issue] = {}  # plain issues; PRs share their numbers
         self.runs: list[tuple[int, str, list[Artifact]]] = []
         self.run_meta: dict[int, tuple[str, int]] = {}  # run id -> (conclusion, attempts)
         #: Files larger than this are served by the contents API without content, as GitHub
@@ -613,6 +625,10 @@ class FakeGitHub:
                 r"/issues/(\d+)/comments",
                 lambda r, n: self._pull(int(n), lambda p: p.issue_comments),
             ),
+            ("GET", r"/issues", self._list_issues),
+            ("POST", r"/issues", self._create_issue),
+            ("GET", r"/issues/(\d+)", self._get_issue),
+            ("PATCH", r"/issues/(\d+)", self._edit_issue),
             ("POST", r"/issues/(\d+)/labels", self._add_labels),
             ("POST", r"/issues/(\d+)/comments", self._create_comment),
             ("GET", r"/pulls/(\d+)/commits", self._list_commits),
@@ -679,7 +695,7 @@ class FakeGitHub:
                 },
                 {},
             )
-        number = max(self.pulls, default=0) + 1
+        number = self.next_number()
         pull = self.add_pull(
             Pull(
                 number=number,
@@ -702,6 +718,78 @@ class FakeGitHub:
             if key in req.body:
                 setattr(pull, key, req.body[key])
         return 200, self.pull_json(pull), {}
+
+    def next_number(self) -> int:
+        """Issues and pull requests are numbered in one sequence."""
+        return max([*self.pulls, *self.issues], default=0) + 1
+
+    def issue_json(self, issue: Issue) -> Json:
+        """GitHub's ``issue`` schema (the fields PyGithub and the client read)."""
+        return {
+            "id": issue.number * 11,
+            "node_id": "I_x",
+            "url": f"{self.repo_url}/issues/{issue.number}",
+            "repository_url": self.repo_url,
+            "labels_url": f"{self.repo_url}/issues/{issue.number}/labels{{/name}}",
+            "comments_url": f"{self.repo_url}/issues/{issue.number}/comments",
+            "events_url": f"{self.repo_url}/issues/{issue.number}/events",
+            "html_url": f"https://github.com/{self.full_name}/issues/{issue.number}",
+            "number": issue.number,
+            "state": issue.state,
+            "title": issue.title,
+            "body": issue.body,
+            "user": self.user(issue.author),
+            "labels": [self.label(n) for n in issue.labels],
+            "assignee": None,
+            "assignees": [],
+            "milestone": None,
+            "locked": False,
+            "comments": 0,
+            "closed_at": None,
+            "created_at": NOW,
+            "updated_at": NOW,
+            "author_association": "NONE",
+        }
+
+    def _list_issues(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        """Issues and PRs (with ``pull_request``), filtered by state and labels, as GitHub."""
+        state = req.query.get("state", ["open"])[0]
+        wanted = [x for x in req.query.get("labels", [""])[0].split(",") if x]
+        items: list[Json] = []
+        for issue in self.issues.values():
+            if state in ("all", issue.state) and all(w in issue.labels for w in wanted):
+                items.append(self.issue_json(issue))
+        for pull in self.pulls.values():
+            if state in ("all", pull.state) and all(w in pull.labels for w in wanted):
+                item = self.issue_json(Issue(pull.number, pull.title, pull.body, pull.labels))
+                items.append(
+                    {**item, "pull_request": {"url": f"{self.repo_url}/pulls/{pull.number}"}}
+                )
+        return 200, sorted(items, key=lambda i: -int(i["number"])), {}
+
+    def _create_issue(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        issue = Issue(
+            self.next_number(),
+            req.body["title"],
+            req.body.get("body"),
+            labels=list(req.body.get("labels") or []),
+        )
+        self.issues[issue.number] = issue
+        return 201, self.issue_json(issue), {}
+
+    def _get_issue(self, req: Request, number: str) -> tuple[int, Json, dict[str, str]]:
+        issue = self.issues.get(int(number))
+        return self._known(issue is not None, lambda: self.issue_json(issue))  # type: ignore[arg-type]
+
+    def _edit_issue(self, req: Request, number: str) -> tuple[int, Json, dict[str, str]]:
+        issue = self.issues.get(int(number))
+        if issue is None:
+            return 404, {"message": "Not Found"}, {}
+        for key in ("title", "body", "state"):
+            if key in req.body:
+                setattr(issue, key, req.body[key])
+        issue.edits += 1
+        return 200, self.issue_json(issue), {}
 
     def issue_comment_json(
         self, number: int, cid: int, body: str, *, login: str, association: str = "NONE"

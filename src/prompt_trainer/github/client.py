@@ -404,6 +404,40 @@ class GitHubClient:
                     return pull.number, pull.html_url
         return None
 
+    # -- the dashboard issue -----------------------------------------------------------------
+
+    def find_issue(self, *, label: str, marker: str) -> tuple[int, str] | None:
+        """The lowest-numbered issue (open or closed, not a PR) with ``label`` whose body holds
+        ``marker``: the dashboard, found again whatever its title became."""
+        with translate_errors(f"looking up the issue labelled {label}"):
+            found = [
+                (issue.number, issue.body or "")
+                for issue in self._repo.get_issues(state="all", labels=[label])
+                if issue.pull_request is None and marker in (issue.body or "")
+            ]
+        return min(found) if found else None
+
+    def create_issue(self, *, title: str, body: str, label: str, marker: str) -> int:
+        """Open the issue; a 5xx after GitHub created it is answered by finding it (never a
+        second one)."""
+        with translate_errors("creating the dashboard issue"):
+            try:
+                return int(self._repo.create_issue(title=title, body=body, labels=[label]).number)
+            except GithubException as exc:
+                if exc.status < 500:
+                    raise
+        found = self.find_issue(label=label, marker=marker)
+        if found is None:
+            raise GitHubError(
+                "GitHub failed while creating the dashboard issue",
+                fix="run again; the next run creates it (or finds it, if it was made)",
+            )
+        return found[0]
+
+    def edit_issue(self, number: int, body: str) -> None:
+        with translate_errors(f"updating issue #{number}"):
+            self._repo.get_issue(number).edit(body=body)
+
     def closed_pulls_from(
         self, prefix: str, *, limit: int = 30
     ) -> list[tuple[int, bool, str, str]]:

@@ -1,0 +1,177 @@
+"""The dashboard issue: one per repository, kept up to date by the bot, edited in place.
+
+Found again by its label (``dashboard.label``) and a hidden marker in its body, open or closed,
+so it is never duplicated; created on the first run with GitHub that may write. It shows, per
+target, the prompt versions with their key metrics and a trend; the open proposals; the edits
+people rejected (closed without merging), each with a checkbox to allow it again; why targets
+were skipped this run (no key, too few samples, held-out evidence, guardrails); and the last
+run's evidence counts.
+
+Checkboxes are commands, read at the start of the next run (``read_commands``):
+
+- ``retrain <target> now``: train that target on this run even below ``training.min_samples``
+  (at least one sample of its current prompts);
+- ``allow again``: the rejected edit is no longer held back; it stays allowed while checked.
+
+Only the bot writes the issue; a person ticks boxes. The body is rebuilt each run from what the
+run measured and from the boxes ticked in the current body, so a ticked "allow again" stays
+ticked, and a "retrain" box is cleared once acted upon.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from prompt_trainer.errors import PromptTrainerError
+from prompt_trainer.github import GitHubClient
+from prompt_trainer.measure.report import TargetReport
+from prompt_trainer.models import Rejection, Sample
+from prompt_trainer.render.filters import environment
+from prompt_trainer.render.report import estimate
+
+Log = Callable[[str], None]
+MARKER = "<!-- prompt-trainer-dashboard -->"
+CHECKBOX = re.compile(
+    r"^\s*[-*]\s+\[(?P<mark>[ xX])\][^\n]*?<!--\s*prompt-trainer:(?P<verb>retrain|allow):"
+    r"(?P<arg>[\w.:-]+)\s*-->",
+    re.M,
+)
+KEY_METRICS = ("tests.pass_rate", "pr.merge_rate", "review.comments_per_pr")
+BARS = "▁▂▃▄▅▆▇█"
+
+
+@dataclass(frozen=True)
+class Commands:
+    """What the ticked boxes ask for."""
+
+    retrain: frozenset[str] = frozenset()
+    allowed: frozenset[str] = frozenset()
+
+
+@dataclass
+class DashboardView:
+    """What one run knows, for the template."""
+
+    repository: str
+    when: datetime
+    event: str
+    targets: list[str]
+    reports: dict[str, TargetReport] = field(default_factory=dict)
+    proposals: dict[str, tuple[int, str]] = field(default_factory=dict)
+    rejections: dict[str, list[Rejection]] = field(default_factory=dict)
+    allowed: frozenset[str] = frozenset()
+    skipped: dict[str, str] = field(default_factory=dict)
+    message: str = ""
+    collected: list[Sample] = field(default_factory=list)
+    ledger_total: int = 0
+
+
+def read_commands(body: str | None) -> Commands:
+    """The ticked boxes of a dashboard body."""
+    retrain: set[str] = set()
+    allowed: set[str] = set()
+    for match in CHECKBOX.finditer(body or ""):
+        if match.group("mark").lower() != "x":
+            continue
+        (retrain if match.group("verb") == "retrain" else allowed).add(match.group("arg"))
+    return Commands(frozenset(retrain), frozenset(allowed))
+
+
+def rejection_key(rejection: Rejection) -> str:
+    """A stable id for a rejected edit: its PR and a hash of its text."""
+    digest = hashlib.sha256(rejection.text.encode("utf-8")).hexdigest()[:10]
+    return f"{rejection.pull}-{digest}"
+
+
+def without_allowed(
+    rejections: dict[str, list[Rejection]], allowed: frozenset[str]
+) -> dict[str, list[Rejection]]:
+    """The rejections still held back (those not ticked "allow again")."""
+    return {
+        target: [r for r in items if rejection_key(r) not in allowed]
+        for target, items in rejections.items()
+    }
+
+
+def trend(report: TargetReport, metric: str = "tests.pass_rate") -> str:
+    """A sparkline of ``metric`` over the measured versions, oldest first."""
+    values = [v.metrics[metric].value for v in report.measured if metric in v.metrics]
+    known = [v for v in values if v is not None]
+    if len(known) < 2:  # a trend needs two points
+        return ""
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    return "".join(
+        "·" if v is None else BARS[round((v - low) / span * (len(BARS) - 1))] for v in values
+    )
+
+
+def render(view: DashboardView) -> str:
+    rows = {
+        target: [
+            {
+                "label": v.version.label,
+                "date": v.version.introduced_at.strftime("%Y-%m-%d")
+                if v.version.introduced_at
+                else "-",
+                "samples": v.samples,
+                "metrics": [estimate(m, v.metrics[m]) for m in KEY_METRICS if m in v.metrics],
+            }
+            for v in report.measured[-6:]
+        ]
+        for target, report in view.reports.items()
+    }
+    evidence = {
+        "samples": len(view.collected),
+        "tests": sum(r.tests for s in view.collected for r in s.test_runs),
+        "comments": sum(len(s.feedback) for s in view.collected),
+        "traces": sum(len(s.traces) for s in view.collected),
+        "failures": sum(len(s.failures) for s in view.collected),
+        "skipped": sum(len(s.skipped) for s in view.collected),
+    }
+    template = environment().get_template("dashboard.md.j2")
+    return template.render(
+        view=view,
+        marker=MARKER,
+        rows=rows,
+        trends={t: trend(r) for t, r in view.reports.items()},
+        key_metrics=KEY_METRICS,
+        evidence=evidence,
+        rejection_key=rejection_key,
+    )
+
+
+def read(client: GitHubClient, *, label: str) -> tuple[int | None, Commands]:
+    """The dashboard's number and ticked commands (none when there is no dashboard yet)."""
+    found = client.find_issue(label=label, marker=MARKER)
+    if found is None:
+        return None, Commands()
+    return found[0], read_commands(found[1])
+
+
+def publish(
+    client: GitHubClient,
+    view: DashboardView,
+    *,
+    number: int | None,
+    title: str,
+    label: str,
+    log: Log,
+) -> int | None:
+    """Create or edit the dashboard; a failure is logged, never fatal (the run's work is done)."""
+    body = render(view)
+    try:
+        if number is None:
+            number = client.create_issue(title=title, body=body, label=label, marker=MARKER)
+            log(f"dashboard: created issue #{number}")
+        else:
+            client.edit_issue(number, body)
+            log(f"dashboard: updated issue #{number}")
+    except PromptTrainerError as exc:
+        log(f"dashboard: not updated: {exc.diagnostics()}")
+        return None
+    return number

@@ -1,0 +1,147 @@
+"""The dashboard issue: created once, edited in place, never duplicated; shows versions,
+proposals, rejections, skips and evidence; its checkboxes are commands for the next run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prompt_trainer.cli import main
+from prompt_trainer.dashboard import (
+    MARKER,
+    read_commands,
+    rejection_key,
+    without_allowed,
+)
+from prompt_trainer.models import Rejection
+from tests.servers.github import FakeGitHub, Fault, Issue
+from tests.servers.llm import FakeLLM
+from tests.test_followup import bot_pull
+from tests.test_pipeline import arrange, trainer_reply
+
+LABEL = "prompt-trainer-dashboard"
+
+
+@pytest.fixture
+def ready(
+    github: FakeGitHub, llm: FakeLLM, checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    arrange(github)
+    llm.script = [trainer_reply]
+    monkeypatch.chdir(checkout)
+    return checkout
+
+
+def dashboards(github: FakeGitHub) -> list[Issue]:
+    return [i for i in github.issues.values() if LABEL in i.labels]
+
+
+def test_the_first_run_creates_it_and_later_runs_edit_it_in_place(
+    github: FakeGitHub, ready: Path, env: dict[str, str]
+) -> None:
+    assert main(["run", "--pr", "7"], env=env) == 0
+    (board,) = dashboards(github)
+    body = board.body or ""
+    assert body.startswith(MARKER) and board.title == "prompt-trainer dashboard"
+    assert "### `coder`" in body
+    assert "| version | introduced | samples | tests.pass_rate |" in body
+    (proposal,) = [n for n, p in github.pulls.items() if p.head_ref == "prompt-trainer/coder"]
+    assert (
+        f"- `coder`: [#{proposal}](https://github.com/octo-org/agent-repo/pull/{proposal})" in body
+    )
+    assert "Evidence collected: 1 PR(s)" in body and "The ledger holds 1 sample(s)." in body
+    assert "- [ ] retrain `coder` now" in body
+    assert main(["run", "--pr", "7"], env=env) == 0
+    (again,) = dashboards(github)
+    assert again.number == board.number and again.edits == 1
+
+
+def test_a_skipped_target_is_explained_and_the_retrain_box_trains_it(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, env: dict[str, str]
+) -> None:
+    config = ready / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text().replace("training:\n", "training:\n  min_samples: 5\n"))
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert not llm.requests
+    (board,) = dashboards(github)
+    assert "- `coder`: 1 stored sample(s) ran on the current prompts" in (board.body or "")
+    assert "5 needed (training.min_samples)" in (board.body or "")
+    board.body = (board.body or "").replace("- [ ] retrain `coder`", "- [x] retrain `coder`")
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert llm.requests  # trained although below min_samples
+    assert any(p.head_ref == "prompt-trainer/coder" for p in github.pulls.values())
+    assert "- [ ] retrain `coder` now" in (board.body or "")  # acted upon: cleared
+
+
+def test_without_a_key_the_dashboard_says_why_nothing_was_trained(
+    github: FakeGitHub, github_env: dict[str, str], ready: Path
+) -> None:
+    assert main(["run", "--pr", "7"], env=github_env) == 0
+    (board,) = dashboards(github)
+    assert "- `coder`: training skipped: no API key for openai/test-model" in (board.body or "")
+
+
+def test_rejected_edits_are_listed_and_a_ticked_one_stays_allowed(
+    github: FakeGitHub, ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    change = {"path": "CLAUDE.md", "op": "add", "text": "Skip slow tests.", "evidence": ["t::a"]}
+    bot_pull(github, 9, merged=False, state={"target": "coder", "changes": [change]})
+    assert main(["run", "--pr", "7"], env=env) == 0
+    (board,) = dashboards(github)
+    key = rejection_key(Rejection(text="Skip slow tests.", evidence=frozenset({"t::a"}), pull=9))
+    line = f"- [ ] allow again: `coder` «Skip slow tests.» (closed in #9) <!-- prompt-trainer:allow:{key} -->"
+    assert line in (board.body or "")
+    board.body = (board.body or "").replace(line, line.replace("[ ]", "[x]"))
+    capsys.readouterr()
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert "1 rejected edit(s) allowed again" in capsys.readouterr().err
+    assert line.replace("[ ]", "[x]") in (board.body or "")  # still ticked after the re-render
+
+
+def test_a_lost_answer_to_the_create_does_not_make_a_second_issue(
+    github: FakeGitHub, ready: Path, env: dict[str, str]
+) -> None:
+    github.faults.append(Fault("POST", r"/issues", 502, after=True))
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert len(dashboards(github)) == 1
+
+
+def test_a_dashboard_failure_never_fails_the_run(
+    github: FakeGitHub, ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    github.faults.append(Fault("POST", r"/issues", 403, times=99, message="no issues: write"))
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert "dashboard: not updated" in capsys.readouterr().err
+    assert any(p.head_ref == "prompt-trainer/coder" for p in github.pulls.values())
+
+
+def test_dry_runs_and_disabled_dashboards_write_no_issue(
+    github: FakeGitHub, ready: Path, env: dict[str, str]
+) -> None:
+    assert main(["run", "--pr", "7", "--dry-run"], env=env) == 0
+    config = ready / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text() + "dashboard:\n  enabled: false\n")
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert not github.issues
+
+
+def test_commands_are_read_from_ticked_boxes_only() -> None:
+    body = "\n".join(
+        [
+            "- [x] retrain `coder` now <!-- prompt-trainer:retrain:coder -->",
+            "- [ ] retrain `docs` now <!-- prompt-trainer:retrain:docs -->",
+            "* [X] allow again: x <!-- prompt-trainer:allow:9-abc -->",
+            "- [x] something else <!-- prompt-trainer:delete:all -->",
+            "> - [x] quoted <!-- prompt-trainer:retrain:quoted -->",
+        ]
+    )
+    commands = read_commands(body)
+    assert commands.retrain == {"coder"} and commands.allowed == {"9-abc"}
+    rejected = Rejection(text="x", evidence=frozenset(), pull=9)
+    assert without_allowed({"coder": [rejected]}, frozenset({rejection_key(rejected)})) == {
+        "coder": []
+    }
+    assert json.dumps(sorted(commands.retrain)) == '["coder"]'
