@@ -3,6 +3,7 @@ errors, and the exit codes in --help."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -160,3 +161,31 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     for code in ("0  success", "2  invalid configuration", "3  GitHub API", "4  LLM failure"):
         assert code in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report", "--history", "none"],
+        ["versions", "--history", "none"],
+        ["runs"],
+        ["doctor", "--offline"],
+        ["inspect", "evidence/pr-101"],
+    ],
+)
+def test_every_read_command_prints_json(
+    example: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    (example / ".prompt-trainer" / "runs" / "20261121T000000Z").mkdir(parents=True)
+    (example / ".prompt-trainer" / "runs" / "20261121T000000Z" / "status.json").write_text(
+        '{"command": "run", "state": "done"}'
+    )
+    capsys.readouterr()
+    main([*command, "--json"], env={})
+    out = capsys.readouterr().out
+    assert out.strip()
+    if command[0] == "report":
+        assert isinstance(json.loads(out), list)
+    else:
+        assert all(isinstance(json.loads(line), dict) for line in out.splitlines())
