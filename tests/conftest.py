@@ -70,6 +70,20 @@ def env(github_env: dict[str, str], llm: FakeLLM) -> dict[str, str]:
     return {**github_env, "PROMPT_TRAINER_API_BASE": llm.api_base}
 
 
+@pytest.fixture
+def ready(
+    github: FakeGitHub, llm: FakeLLM, checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The pipeline tests' repository (agent PR #7 with its evidence) on the local GitHub
+    server, the scripted trainer reply, and the checkout as working directory."""
+    from tests.test_pipeline import arrange, trainer_reply  # noqa: PLC0415 - imports conftest
+
+    arrange(github)
+    llm.script = [trainer_reply]
+    monkeypatch.chdir(checkout)
+    return checkout
+
+
 def make_zip(files: dict[str, str | bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -19,19 +19,8 @@ from prompt_trainer.models import Rejection
 from tests.servers.github import FakeGitHub, Fault, Issue
 from tests.servers.llm import FakeLLM
 from tests.test_followup import bot_pull
-from tests.test_pipeline import arrange, trainer_reply
 
 LABEL = "prompt-trainer-dashboard"
-
-
-@pytest.fixture
-def ready(
-    github: FakeGitHub, llm: FakeLLM, checkout: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    arrange(github)
-    llm.script = [trainer_reply]
-    monkeypatch.chdir(checkout)
-    return checkout
 
 
 def dashboards(github: FakeGitHub) -> list[Issue]:

@@ -14,19 +14,8 @@ from prompt_trainer.github import GitHubClient
 from tests.conftest import make_zip
 from tests.servers.github import Artifact, FakeGitHub, Fault
 from tests.servers.llm import FakeLLM, chat_adapter_reply
-from tests.test_pipeline import arrange, trainer_reply
 
 BRANCH = "prompt-trainer/coder"
-
-
-@pytest.fixture
-def ready(
-    github: FakeGitHub, llm: FakeLLM, checkout: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    arrange(github)
-    llm.script = [trainer_reply]
-    monkeypatch.chdir(checkout)
-    return checkout
 
 
 def bot_pulls(github: FakeGitHub) -> list[int]:

@@ -16,17 +16,6 @@ from prompt_trainer.cli import main
 from tests.servers.github import FakeGitHub, Fault, Pull
 from tests.servers.llm import FakeLLM
 from tests.test_faults import bot_pulls, hits
-from tests.test_pipeline import arrange, trainer_reply
-
-
-@pytest.fixture
-def ready(
-    github: FakeGitHub, llm: FakeLLM, checkout: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    arrange(github)
-    llm.script = [trainer_reply]
-    monkeypatch.chdir(checkout)
-    return checkout
 
 
 def only_run(root: Path) -> Path:
