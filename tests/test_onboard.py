@@ -109,6 +109,7 @@ def test_init_detects_the_setup_and_writes_a_valid_config_and_workflow(
     }
     uses = [s["uses"] for s in workflow["jobs"]["train"]["steps"]]
     assert uses[-1] == "acme/prompt-trainer@v1"
+    assert (repo / ".gitignore").read_text() == ".prompt-trainer/\n"
     actionlint = shutil.which("actionlint")
     if actionlint:
         subprocess.run([actionlint, ".github/workflows/prompt-trainer.yml"], check=True)
@@ -154,6 +155,7 @@ def test_init_keeps_existing_files_unless_forced_and_dry_run_writes_nothing(
     assert "===== .github/workflows/prompt-trainer.yml =====" in out
     assert config.read_text() == "# mine\n"
     assert not (repo / ".github" / "workflows" / "prompt-trainer.yml").exists()
+    assert not (repo / ".gitignore").exists()
     assert main(["init"], env={}) == 0
     assert "prompt-trainer.yml exists; kept (--force overwrites it)" in capsys.readouterr().err
     assert config.read_text() == "# mine\n"

@@ -158,6 +158,15 @@ def cmd_init(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         progress(f"init: wrote {relative}")
+    ignore = root / ".gitignore"
+    ignored = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
+    if ".prompt-trainer" not in ignored:
+        if args.dry_run:
+            progress("init: would add .prompt-trainer/ (local ledger, cache, runs) to .gitignore")
+        else:
+            prefix = "" if not ignored or ignored.endswith("\n") else "\n"
+            ignore.write_text(f"{ignored}{prefix}.prompt-trainer/\n", encoding="utf-8")
+            progress("init: added .prompt-trainer/ (local ledger, cache, runs) to .gitignore")
     if made.diff:
         progress("init: add these upload steps to your workflows (a diff; not applied):")
         print(made.diff, end="")
