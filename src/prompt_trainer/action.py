@@ -36,7 +36,7 @@ from prompt_trainer.pipeline import (
     train_from_store,
 )
 from prompt_trainer.settings import Settings
-from prompt_trainer.store import SampleStore
+from prompt_trainer.store import DEFAULT_STORE, SampleStore
 
 Log = Callable[[str], None]
 MODES = ("auto", "collect", "report", "train", "propose", "revise")
@@ -127,7 +127,7 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
     log: Log,
 ) -> ActionResult:
     """Collect, and then (by plan) report, train and propose, holding the run lock."""
-    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
+    store = SampleStore(settings.root / DEFAULT_STORE)
     number = _event_pull(payload)
     if plan in ("pr", "pr-fork", "collect") and number is not None:
         pull = _pull_info(payload)

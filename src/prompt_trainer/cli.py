@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from prompt_trainer.measure.report import TargetReport
     from prompt_trainer.measure.versions import CommitLister
     from prompt_trainer.pipeline import RunOutcome
+    from prompt_trainer.propose import Proposal
     from prompt_trainer.runs import RunRecord
     from prompt_trainer.store import SampleStore
 
@@ -596,9 +597,9 @@ def _failure_type(text: str) -> str:
 def cmd_report_failure(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.load(args.config, env)
     from prompt_trainer import failures  # noqa: PLC0415
-    from prompt_trainer.store import SampleStore  # noqa: PLC0415
+    from prompt_trainer.store import DEFAULT_STORE, SampleStore  # noqa: PLC0415
 
-    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
+    store = SampleStore(settings.root / DEFAULT_STORE)
     sample = failures.stored_sample(store, args.pr)
     parsed = failures.ParsedReport(
         type=args.type, description=args.description, context=args.context
@@ -840,13 +841,13 @@ def cmd_collect(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         connect,
         exclusive,
     )
-    from prompt_trainer.store import SampleStore  # noqa: PLC0415
+    from prompt_trainer.store import DEFAULT_STORE, SampleStore  # noqa: PLC0415
 
     if args.evidence and (args.pr is None or len(args.pr) != 1):
         raise ConfigError(
             "--evidence belongs to one pull request", fix="pass it with exactly one --pr N"
         )
-    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
+    store = SampleStore(settings.root / DEFAULT_STORE)
     if args.local is not None:
         outcome = collect_local(args.local, settings=settings, store=store)
         print(closing_table(outcome))
@@ -1013,20 +1014,22 @@ def close_run(record: RunRecord, outcome: RunOutcome, *, did: Sequence[str] = ()
                 }
                 for s in outcome.samples
             ],
-            "proposals": [
-                {
-                    "target": p.target,
-                    "operation": p.operation,
-                    "number": p.number,
-                    "url": p.url,
-                    "candidate_dir": str(p.candidate_dir or ""),
-                }
-                for p in outcome.proposals
-            ],
+            "proposals": [proposal_json(p) for p in outcome.proposals],
             "blocked": outcome.blocked,
             "guardrail_failures": {k: list(v) for k, v in outcome.gate_failures.items()},
         },
     )
+
+
+def proposal_json(proposal: Proposal) -> dict[str, Any]:
+    """One proposal, as the ``proposals`` output and ``outcome.json`` give it."""
+    return {
+        "target": proposal.target,
+        "operation": proposal.operation,
+        "number": proposal.number,
+        "url": proposal.url,
+        "candidate_dir": str(proposal.candidate_dir or ""),
+    }
 
 
 def write_outputs(outcome: RunOutcome, path: str | None) -> None:
@@ -1048,18 +1051,7 @@ def write_outputs(outcome: RunOutcome, path: str | None) -> None:
         "candidate-dir": str(first.candidate_dir or "") if first else "",
         "tokens": str(usage.total_tokens) if usage else "0",
         "cost-usd": f"{usage.cost_usd:.6f}" if usage and usage.cost_usd is not None else "",
-        "proposals": json.dumps(
-            [
-                {
-                    "target": p.target,
-                    "operation": p.operation,
-                    "number": p.number,
-                    "url": p.url,
-                    "candidate_dir": str(p.candidate_dir or ""),
-                }
-                for p in outcome.proposals
-            ]
-        ),
+        "proposals": json.dumps([proposal_json(p) for p in outcome.proposals]),
     }
     with open(path, "a", encoding="utf-8") as handle:
         for name, value in values.items():

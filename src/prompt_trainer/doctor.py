@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from prompt_trainer.errors import PromptTrainerError
+from prompt_trainer.onboard import workflow_files
 from prompt_trainer.settings import Environment, Settings, parse_config, read_config_text
 
 NEEDED_PERMISSIONS = {
@@ -99,11 +100,7 @@ def prompt_checks(settings: Settings) -> list[Check]:
 
 def workflow_check(root: Path) -> Check:
     """A workflow runs the Action (or the CLI), with the permissions each job needs."""
-    directory = root / ".github" / "workflows"
-    paths = (
-        sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]) if directory.is_dir() else []
-    )
-    for path in paths:
+    for path in workflow_files(root):
         text = path.read_text(encoding="utf-8", errors="replace")
         if not re.search(r"uses:\s*\S*prompt-trainer|prompt-trainer (action|run)\b", text):
             continue

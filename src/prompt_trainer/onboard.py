@@ -106,15 +106,19 @@ def detect(root: Path) -> Detection:
     )
 
 
+def workflow_files(root: Path) -> list[Path]:
+    """The repository's workflow files, by name."""
+    directory = root / ".github" / "workflows"
+    if not directory.is_dir():
+        return []
+    return sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
+
+
 def _workflows(root: Path) -> tuple[tuple[Path, ...], tuple[Path, ...], tuple[str, ...]]:
     agent: list[Path] = []
     tests: list[Path] = []
     authors: list[str] = []
-    directory = root / ".github" / "workflows"
-    paths = (
-        sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")]) if directory.is_dir() else []
-    )
-    for path in paths:
+    for path in workflow_files(root):
         if path.name in ("prompt-trainer.yml", "prompt-trainer.yaml"):
             continue
         text = path.read_text(encoding="utf-8", errors="replace")

@@ -121,7 +121,7 @@ def _run(
     if not outcome.samples:
         outcome.message = "nothing to train: no samples were collected"
         return outcome
-    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
+    store = SampleStore(settings.root / DEFAULT_STORE)
     stored = store.upsert(outcome.samples)
     log(f"store: {stored.added} added, {stored.replaced} replaced, {stored.total} in the ledger")
     if client is not None:
@@ -339,7 +339,7 @@ def train_from_store(
 ) -> RunOutcome:
     """``prompt-trainer train``: train on the stored samples of each target's current version
     and write the candidates locally (no GitHub)."""
-    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
+    store = SampleStore(settings.root / DEFAULT_STORE)
     outcome = RunOutcome()
     propose_all(settings, replace(options, target=target), None, store, outcome, log=log)
     if not outcome.candidates and not outcome.message:
@@ -475,6 +475,7 @@ def train_and_propose(
         return
     candidate, *others = ranked
     if options.run and stored is None:
+        # Kept at once: an eval_command or a proposal that fails next does not cost the LLM work.
         options.run.save_candidate(candidate, inputs, body="", gate=())
     for other in others:
         folder = propose.write_candidate(

@@ -35,7 +35,7 @@ from prompt_trainer.models import Feedback, PromptFile, PromptSet
 from prompt_trainer.propose import branch_name
 from prompt_trainer.render import STATE_MARKER, read_state, state_text
 from prompt_trainer.settings import LLMSettings, Settings
-from prompt_trainer.store import SampleStore
+from prompt_trainer.store import DEFAULT_STORE, SampleStore
 from prompt_trainer.targets import load_prompt_set
 
 Log = Callable[[str], None]
@@ -179,7 +179,7 @@ def report_command(
     # The pipeline pulls in the collectors; only this command needs them here.
     from prompt_trainer.pipeline import sync_store  # noqa: PLC0415
 
-    store = SampleStore(settings.root / ".prompt-trainer" / "samples.jsonl")
+    store = SampleStore(settings.root / DEFAULT_STORE)
     sync_store(store, client, settings, push=False, log=log)
     sample = find_sample(store.load(), event.number)
     if sample is None:

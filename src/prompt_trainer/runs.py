@@ -55,10 +55,6 @@ class RunRecord:
     path: Path
     status: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def resumed(self) -> bool:
-        return int(self.status.get("resumed", 0)) > 0
-
     def done(self, step: str) -> dict[str, Any] | None:
         """What ``step`` recorded, if it is done."""
         value = (self.status.get("steps") or {}).get(step)
@@ -192,11 +188,9 @@ def recorded(record: RunRecord) -> Iterator[RunRecord]:
     """Mark the run ``done`` when the block ends, ``failed`` (resumable) when it raises."""
     try:
         yield record
-    except PromptTrainerError as exc:
-        record.finish("failed", exc.message)
-        raise
     except BaseException as exc:
-        record.finish("failed", f"{type(exc).__name__}: {exc}")
+        why = exc.message if isinstance(exc, PromptTrainerError) else f"{type(exc).__name__}: {exc}"
+        record.finish("failed", why)
         raise
     record.finish("done", str(record.status.get("message", "")))
 

@@ -11,13 +11,14 @@ from prompt_trainer.measure.index import SampleIndex
 from prompt_trainer.measure.report import TargetReport, build_report
 from prompt_trainer.measure.versions import ApiHistory, CommitLister, GitHistory, HashCache, History
 from prompt_trainer.settings import Settings
+from prompt_trainer.store import DEFAULT_STORE
 from prompt_trainer.targets import LocalSource, load_prompt_set
 
 HISTORY_MODES = ("auto", "git", "api", "none")
 
 
 def ledger_path(settings: Settings) -> Path:
-    return settings.root / ".prompt-trainer" / "samples.jsonl"
+    return settings.root / DEFAULT_STORE
 
 
 def choose_history(
