@@ -539,7 +539,10 @@ def train_and_propose(
             ),
             labels=settings.config.pull_request.labels,
             current_version=current.version,
+            prompts=target,
         )
+        if made.reason:
+            log(f"propose: {target.name} skipped: {made.reason}")
         outcome.proposals.append(
             propose.Proposal(made.target, made.operation, made.number, made.url, folder)
         )
