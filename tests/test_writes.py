@@ -6,6 +6,7 @@ lock has one winner, and only the base repository's (named) workflow runs supply
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,9 @@ import pytest
 from prompt_trainer.cli import main
 from prompt_trainer.github import GitHubClient
 from tests.conftest import MAIN_PROMPT, make_zip
-from tests.servers.github import Artifact, Fault, FakeGitHub, Hook
+from tests.servers.github import Artifact, FakeGitHub, Fault, Hook
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
-from tests.test_pipeline import JUNIT, arrange, other_reply, trainer_reply
+from tests.test_pipeline import arrange, other_reply, trainer_reply
 from tests.test_proposals import rerun
 from tests.test_review_loop import command_event, review_comment
 
@@ -175,7 +176,9 @@ def test_a_prompt_edit_merged_after_training_is_not_reverted(
 def make_stale(github: FakeGitHub) -> None:
     assert client_of(github).acquire_lock(LOCK, holder="run 40", stale_after_s=3600) is None
     sha = github.refs[LOCK]
-    github.commits[sha]["message"] = github.commits[sha]["message"].replace("since: 20", "since: 19")
+    github.commits[sha]["message"] = github.commits[sha]["message"].replace(
+        "since: 20", "since: 19"
+    )
 
 
 def test_two_runs_taking_over_a_stale_lock_at_once_cannot_both_win(github: FakeGitHub) -> None:
@@ -192,6 +195,26 @@ def test_two_runs_taking_over_a_stale_lock_at_once_cannot_both_win(github: FakeG
     assert results["b"] is None  # run 42 won
     assert results["a"] is not None and results["a"].startswith("run 42 since")
     assert "holder: run 42\n" in github.commits[github.refs[LOCK]]["message"]
+
+
+def test_runs_racing_in_threads_for_a_stale_lock_have_one_winner(github: FakeGitHub) -> None:
+    arrange(github)
+    make_stale(github)
+    clients = [client_of(github) for _ in range(4)]
+    start = threading.Barrier(len(clients))
+    results: dict[int, str | None] = {}
+
+    def race(n: int) -> None:
+        start.wait()
+        results[n] = clients[n].acquire_lock(LOCK, holder=f"run {n}", stale_after_s=3600)
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (winner,) = [n for n, held_by in results.items() if held_by is None]
+    assert f"holder: run {winner}\n" in github.commits[github.refs[LOCK]]["message"]
 
 
 def test_a_502_after_the_lock_was_created_is_resolved_by_reading_it_back(

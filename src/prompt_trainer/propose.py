@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.collect.github_pr import CommitSource
+from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.github import ForeignCommitsError, GitHubClient
 from prompt_trainer.models import Candidate
 from prompt_trainer.render import read_state
