@@ -135,6 +135,9 @@ def test_a_branch_with_someone_elses_commits_is_not_force_moved(
     assert github.refs[f"heads/{BRANCH}"] == theirs
     err = capsys.readouterr().err
     assert "has commits not written by prompt-trainer" in err and theirs[:7] in err
+    if gone == "state-block-removed":  # the PR is still open: its people are told too
+        (notice,) = [c["body"] for c in pull.issue_comments]
+        assert f"holds commits it did not write ({theirs[:7]} (Maria))" in notice
 
 
 def test_a_branch_with_only_the_bots_commits_is_still_force_updated(

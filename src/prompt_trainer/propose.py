@@ -159,7 +159,8 @@ def open_pull_request(
             f"prompt-trainer has a new candidate for `{target}` (`{candidate.fingerprint}`), "
             "but people have pushed to this branch since its last commit, so it will not "
             "force-push over their work. Comment `/prompt-trainer revise` to have it revise "
-            "on top of your commits, or close this PR to let it open a fresh one.",
+            "on top of your commits, or close this PR and delete the branch to let it open a "
+            "fresh one.",
             key=f"human-pushed:{candidate.fingerprint}",
         )
         return Proposal(target, "none", number, url)
@@ -169,15 +170,9 @@ def open_pull_request(
         f"base version {candidate.base_version}."
     )
     base = client.branch_head(client.info().default_branch)
-    on_base = load_prompt_set(prompts, CommitSource(client, base or ""), required=False).version
-    if base is None or on_base != candidate.base_version:
-        reason = (
-            f"the prompt files of `{target}` changed on the default branch since this "
-            f"candidate was trained (version {candidate.base_version[:12]}, now "
-            f"{on_base[:12]}); not proposed, so those edits are kept: the next run retrains "
-            "on the new version"
-        )
-        return Proposal(target, "skipped", number, url, reason=reason)
+    moved = _prompts_moved(client, candidate, prompts=prompts, base=base)
+    if base is None or moved:
+        return Proposal(target, "skipped", number, url, reason=moved or "no default branch")
     try:
         sha = client.commit_files(
             branch=branch,
@@ -186,8 +181,35 @@ def open_pull_request(
             base=base,
         )
     except ForeignCommitsError as exc:
+        if number is not None:
+            client.comment_once(
+                number,
+                f"prompt-trainer has a new candidate for `{target}` (`{candidate.fingerprint}`), "
+                f"but `{branch}` holds commits it did not write ({', '.join(exc.commits)}), so "
+                "it will not force-push over them. Comment `/prompt-trainer revise` to revise "
+                "on top of them, or close this PR and delete the branch to let it open a fresh "
+                "one.",
+                key=f"foreign:{candidate.fingerprint}",
+            )
         return Proposal(target, "skipped", number, url, reason=exc.diagnostics())
     number, url, operation = client.open_or_update_pull(
         branch=branch, title=title, body=render(sha), labels=labels
     )
     return Proposal(target=target, operation=operation, number=number, url=url)
+
+
+def _prompts_moved(
+    client: GitHubClient, candidate: Candidate, *, prompts: Target, base: str | None
+) -> str | None:
+    """Why the candidate may not be committed on ``base``: its prompt files there are not the
+    version it was trained on (someone merged an edit meanwhile). None when they are."""
+    if base is None:
+        return None
+    now = load_prompt_set(prompts, CommitSource(client, base), required=False).version
+    if now == candidate.base_version:
+        return None
+    return (
+        f"the prompt files of `{candidate.target}` changed on the default branch since this "
+        f"candidate was trained (version {candidate.base_version[:12]}, now {now[:12]}); not "
+        "proposed, so those edits are kept: the next run retrains on the new version"
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -621,7 +622,7 @@ class GitHubClient:
         data = _listed(self._repo.compare(base, head))
         listed = [c for c in data.get("commits") or [] if isinstance(c, dict)]
         foreign = [
-            f"{str(c.get('sha', ''))[:7]} ({_identity(c.get('commit') or {})[0]})"
+            f"{str(c.get('sha', ''))[:7]} ({_author_name(c.get('commit') or {})})"
             for c in listed
             if _identity(c.get("commit") or {}) != ours
         ]
@@ -707,6 +708,14 @@ def _identity(commit: dict[str, Any]) -> tuple[str, str]:
     author = commit.get("author") if isinstance(commit.get("author"), dict) else {}
     committer = commit.get("committer") if isinstance(commit.get("committer"), dict) else {}
     return str((author or {}).get("email", "")), str((committer or {}).get("email", ""))
+
+
+def _author_name(commit: dict[str, Any]) -> str:
+    """A commit's git author name, reduced to plain word characters (it is shown in comments,
+    so no mentions or markup), at most 40 of them."""
+    author = commit.get("author")
+    name = str(author.get("name") or "") if isinstance(author, dict) else ""
+    return re.sub(r"[^\w .-]", "", name)[:40].strip() or "unknown"
 
 
 def _holder_text(message: str, since: datetime | None) -> str:
