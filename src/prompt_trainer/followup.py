@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from prompt_trainer.github import GitHubClient
+from prompt_trainer.github import ForeignCommitsError, GitHubClient
 from prompt_trainer.measure.metrics import METRICS, columns, compare_columns
 from prompt_trainer.measure.report import TargetReport, VersionReport
 from prompt_trainer.models import Rejection
@@ -155,12 +155,15 @@ def _open_revert(  # noqa: PLR0917 - one call site, every value distinct
         files.setdefault(path, None)  # files the merged version added
     if not files:
         return None
-    sha = client.commit_files(
-        branch=branch,
-        files=files,
-        message=f"prompt-trainer: revert {report.target} to {before.version.label}\n\n"
-        f"#{merged_pr} made {', '.join(worse)} significantly worse.",
-    )
+    try:
+        sha = client.commit_files(
+            branch=branch,
+            files=files,
+            message=f"prompt-trainer: revert {report.target} to {before.version.label}\n\n"
+            f"#{merged_pr} made {', '.join(worse)} significantly worse.",
+        )
+    except ForeignCommitsError:
+        return None  # someone else's work is on the revert branch: it is not force-moved
     body = (
         f"Restores the prompts of `{report.target}` to version `{before.version.label}`: since "
         f"#{merged_pr} was merged, {', '.join(worse)} got significantly worse "

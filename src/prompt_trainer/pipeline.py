@@ -76,7 +76,8 @@ def exclusive(
     """Hold the repository's run lock (``refs/prompt-trainer/lock``) while writing to GitHub.
 
     Yields None when this run may go on, or who holds the lock. A lock older than
-    ``store.lock_stale_minutes`` belonged to a run that died and is taken over. Dry runs and
+    ``store.lock_stale_minutes`` belonged to a run that died and is taken over (atomically: of
+    two runs taking it over at once, one wins; see ``GitHubClient.acquire_lock``). Dry runs and
     local runs take no lock."""
     if client is None or dry_run:
         yield None
@@ -539,7 +540,10 @@ def train_and_propose(
             ),
             labels=settings.config.pull_request.labels,
             current_version=current.version,
+            prompts=target,
         )
+        if made.reason:
+            log(f"propose: {target.name} skipped: {made.reason}")
         outcome.proposals.append(
             propose.Proposal(made.target, made.operation, made.number, made.url, folder)
         )

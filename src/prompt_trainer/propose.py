@@ -5,7 +5,10 @@ files at their repository paths, ``analysis.md``, ``body.md`` and ``candidate.js
 sequentially. On GitHub, the candidate becomes one commit on ``prompt-trainer/<target>`` (made
 through the Git Data API on top of the default branch) and one pull request from that branch:
 created the first time, force-updated and edited afterwards, never duplicated. The bot never
-writes to the default branch and never merges.
+writes to the default branch and never merges. A candidate is committed only on a default-branch
+head whose prompt files are the ones it was trained on (edits merged meanwhile are never
+reverted: the target is skipped and retrained), and the branch is force-moved only over the
+bot's own commits.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from prompt_trainer.collect.github_pr import CommitSource
 from prompt_trainer.errors import PromptTrainerError
-from prompt_trainer.github import GitHubClient
+from prompt_trainer.github import ForeignCommitsError, GitHubClient
 from prompt_trainer.models import Candidate
 from prompt_trainer.render import read_state
+from prompt_trainer.settings import Target
+from prompt_trainer.targets import load_prompt_set
 
 BRANCH_PREFIX = "prompt-trainer/"
 CANDIDATE_DIR = re.compile(r"^candidate-(\d{3,})$")
@@ -34,6 +40,8 @@ class Proposal:
     number: int | None = None
     url: str | None = None
     candidate_dir: Path | None = None
+    #: Why nothing was pushed (``skipped``), for the log.
+    reason: str | None = None
 
 
 def branch_name(target: str) -> str:
@@ -108,6 +116,7 @@ def open_pull_request(
     render: Callable[[str | None], str],
     labels: tuple[str, ...],
     current_version: str,
+    prompts: Target,
 ) -> Proposal:
     """Create, update or close the target's one pull request, idempotently.
 
@@ -117,6 +126,9 @@ def open_pull_request(
       commit, no edit (``none``).
     - People pushed to the bot's branch since its last commit: never force-push over them;
       comment instead (``none``).
+    - The default branch's prompt files of ``prompts`` are no longer those the candidate was
+      trained on (an edit was merged meanwhile), or the branch holds commits the bot did not
+      write: nothing is pushed (``skipped``, with the reason).
     - Otherwise one commit on the branch (force-moved) and the PR created or edited
       (``created`` / ``updated``). ``render`` makes the body once the commit is known, so the
       state block records it.
@@ -147,7 +159,8 @@ def open_pull_request(
             f"prompt-trainer has a new candidate for `{target}` (`{candidate.fingerprint}`), "
             "but people have pushed to this branch since its last commit, so it will not "
             "force-push over their work. Comment `/prompt-trainer revise` to have it revise "
-            "on top of your commits, or close this PR to let it open a fresh one.",
+            "on top of your commits, or close this PR and delete the branch to let it open a "
+            "fresh one.",
             key=f"human-pushed:{candidate.fingerprint}",
         )
         return Proposal(target, "none", number, url)
@@ -156,10 +169,47 @@ def open_pull_request(
         f"From {len(candidate.sample_ids)} sample(s); candidate {candidate.fingerprint}, "
         f"base version {candidate.base_version}."
     )
-    sha = client.commit_files(
-        branch=branch, files={f.path: f.content for f in candidate.files}, message=message
-    )
+    base = client.branch_head(client.info().default_branch)
+    moved = _prompts_moved(client, candidate, prompts=prompts, base=base)
+    if base is None or moved:
+        return Proposal(target, "skipped", number, url, reason=moved or "no default branch")
+    try:
+        sha = client.commit_files(
+            branch=branch,
+            files={f.path: f.content for f in candidate.files},
+            message=message,
+            base=base,
+        )
+    except ForeignCommitsError as exc:
+        if number is not None:
+            client.comment_once(
+                number,
+                f"prompt-trainer has a new candidate for `{target}` (`{candidate.fingerprint}`), "
+                f"but `{branch}` holds commits it did not write ({', '.join(exc.commits)}), so "
+                "it will not force-push over them. Comment `/prompt-trainer revise` to revise "
+                "on top of them, or close this PR and delete the branch to let it open a fresh "
+                "one.",
+                key=f"foreign:{candidate.fingerprint}",
+            )
+        return Proposal(target, "skipped", number, url, reason=exc.diagnostics())
     number, url, operation = client.open_or_update_pull(
         branch=branch, title=title, body=render(sha), labels=labels
     )
     return Proposal(target=target, operation=operation, number=number, url=url)
+
+
+def _prompts_moved(
+    client: GitHubClient, candidate: Candidate, *, prompts: Target, base: str | None
+) -> str | None:
+    """Why the candidate may not be committed on ``base``: its prompt files there are not the
+    version it was trained on (someone merged an edit meanwhile). None when they are."""
+    if base is None:
+        return None
+    now = load_prompt_set(prompts, CommitSource(client, base), required=False).version
+    if now == candidate.base_version:
+        return None
+    return (
+        f"the prompt files of `{candidate.target}` changed on the default branch since this "
+        f"candidate was trained (version {candidate.base_version[:12]}, now {now[:12]}); not "
+        "proposed, so those edits are kept: the next run retrains on the new version"
+    )

@@ -308,15 +308,21 @@ def revise_pull(
     }
     commit = None
     if changed:
-        commit = client.commit_on_top(
-            branch=branch,
-            files=dict(changed),
-            message=f"prompt-trainer: revise {target_name} after review\n\n"
-            + "\n".join(f"Answers {i}" for i in ids),
-            parent=head,
+        message = f"prompt-trainer: revise {target_name} after review\n\n" + "\n".join(
+            f"Answers {i}" for i in ids
+        )
+        commit = _commit_revision(
+            settings, client, proposed, files=dict(changed), message=message, head=head
         )
         if commit is None:
-            return Response("none", f"{branch} moved while revising; run the revision again")
+            text = (
+                f"`{branch}` moved while this revision was being made (someone pushed to it), "
+                "and the new commits touch the prompt files: nothing was overwritten. Comment "
+                "`/prompt-trainer revise` again to revise on top of them."
+            )
+            client.comment_once(number, text, key=f"moved:{','.join(sorted(ids))}")
+            log(f"revise: {branch} moved meanwhile; nothing was pushed")
+            return Response("none", text)
     files = tuple(PromptFile(path=p, content=t) for p, t in sorted(revision.result.files.items()))
     new_state = {
         **state,
@@ -338,6 +344,31 @@ def revise_pull(
     reply = _reply(fresh, revision.replies, commit, revision.result.dropped)
     client.comment_once(number, reply, key=f"revised:{','.join(sorted(ids))}")
     return Response("revised" if commit else "none", reply, commit=commit, replies=revision.replies)
+
+
+def _commit_revision(
+    settings: Settings,
+    client: GitHubClient,
+    proposed: PromptSet,
+    *,
+    files: dict[str, str | None],
+    message: str,
+    head: str,
+) -> str | None:
+    """Commit ``files`` with ``head`` (the head the revision was made from) as parent, by
+    compare-and-swap: the ref moves only as a fast-forward of ``head``. When the branch moved
+    meanwhile, retry once on the new head if its prompt files are still those revised (the
+    push touched other files); None when the revision cannot be applied without overwriting."""
+    branch = branch_name(proposed.target)
+    commit = client.commit_on_top(branch=branch, files=files, message=message, parent=head)
+    if commit is not None:
+        return commit
+    moved = client.branch_head(branch)
+    if moved is None or moved == head:
+        return None
+    if _proposed(settings, client, proposed.target, moved).version != proposed.version:
+        return None
+    return client.commit_on_top(branch=branch, files=files, message=message, parent=moved)
 
 
 def _asks(item: Feedback) -> bool:

@@ -59,6 +59,12 @@ class ArtifactGlobs(Section):
 
     junit: tuple[str, ...] = Field(default=("*junit*", "test-results*"))
     traces: tuple[str, ...] = Field(default=("*trace*", "claude-execution*"))
+    workflows: tuple[str, ...] = Field(
+        default=(),
+        description="Workflows whose runs may supply artifacts and CI conclusions: names "
+        "(`CI`), file paths (`.github/workflows/ci.yml`) or file names (`ci.yml`); empty means "
+        "every workflow. Runs from forks never count.",
+    )
 
 
 class Target(Section):

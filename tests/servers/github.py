@@ -158,6 +158,23 @@ class Fault:
 
 
 @dataclass
+class Hook:
+    """Something that happens on the server just before the next ``times`` requests matching
+    ``method`` and ``path`` (as in ``Fault``) are handled: a person pushing, or a second run
+    taking the lock, exactly between two requests of the code under test. ``action`` runs in
+    the handler thread, outside the server's lock, so it may make requests itself."""
+
+    method: str
+    path: str
+    action: Callable[[], None]
+    times: int = 1
+
+
+#: The identity GitHub gives commits made through the API with the Actions token.
+BOT_IDENTITY = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
+
+
+@dataclass
 class Artifact:
     id: int
     name: str
@@ -188,6 +205,9 @@ class FakeGitHub:
         #: does above 1 MB; clients must then read the blob.
         self.contents_inline_limit = 1024 * 1024
         self.faults: list[Fault] = []
+        self.hooks: list[Hook] = []
+        #: run id -> (head repository full name, workflow name, workflow file path)
+        self.run_origin: dict[int, tuple[str, str, str]] = {}
         #: Items per page of list answers (None: everything on one page), with Link headers.
         self.page_size: int | None = None
         self.requests: list[Request] = []
@@ -225,8 +245,10 @@ class FakeGitHub:
         branch: str | None = None,
         message: str = "commit",
         date: str | None = None,
+        author: tuple[str, str] = BOT_IDENTITY,
     ) -> str:
-        """Make a commit whose tree is the parent's with ``files`` applied (None deletes)."""
+        """Make a commit whose tree is the parent's with ``files`` applied (None deletes);
+        ``author`` is the (name, email) it carries as author and committer."""
         tree = dict(self.trees[self.commits[parent]["tree"]]) if parent else {}
         for path, text in files.items():
             if text is None:
@@ -241,6 +263,7 @@ class FakeGitHub:
             "message": message,
             "date": date
             or (EPOCH + timedelta(hours=len(self.commits))).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "author": author,
         }
         if branch:
             self.refs[f"heads/{branch}"] = sha
@@ -275,10 +298,16 @@ class FakeGitHub:
         *,
         conclusion: str = "failure",
         attempts: int = 1,
+        head_repository: str | None = None,
+        workflow: tuple[str, str] = ("CI", ".github/workflows/ci.yml"),
     ) -> int:
+        """A workflow run of ``head_sha``; ``head_repository`` (``owner/name``, this repository
+        when None) is where its head commit came from, a fork for a fork's PR; ``workflow`` is
+        its (name, file path)."""
         run_id = self.next_id()
         self.runs.append((run_id, head_sha, artifacts))
         self.run_meta[run_id] = (conclusion, attempts)
+        self.run_origin[run_id] = (head_repository or self.full_name, *workflow)
         return run_id
 
     def _blob(self, data: bytes) -> str:
@@ -439,7 +468,8 @@ class FakeGitHub:
 
     def commit_json(self, sha: str) -> Json:
         data = self.commits[sha]
-        person = {"name": "prompt-trainer", "email": "bot@example.com", "date": NOW}
+        name, email = data.get("author", BOT_IDENTITY)
+        person = {"name": name, "email": email, "date": NOW}
         return {
             "sha": sha,
             "node_id": "C_x",
@@ -510,13 +540,16 @@ class FakeGitHub:
 
     def run_json(self, run_id: int, head_sha: str) -> Json:
         url = f"{self.repo_url}/actions/runs/{run_id}"
+        head_repo, workflow_name, workflow_path = self.run_origin.get(
+            run_id, (self.full_name, "CI", ".github/workflows/ci.yml")
+        )
         return {
             "id": run_id,
-            "name": "CI",
+            "name": workflow_name,
             "node_id": "WR_x",
             "head_branch": "agent/x",
             "head_sha": head_sha,
-            "path": ".github/workflows/ci.yml",
+            "path": workflow_path,
             "run_number": 1,
             "event": "pull_request",
             "status": "completed",
@@ -533,7 +566,7 @@ class FakeGitHub:
             "workflow_url": f"{self.repo_url}/actions/workflows/1",
             "head_commit": None,
             "repository": self.repo_json(),
-            "head_repository": self.repo_json(),
+            "head_repository": self.fork_json(head_repo),
             "run_attempt": self.run_meta.get(run_id, ("failure", 1))[1],
             "pull_requests": [],
             "created_at": NOW,
@@ -541,9 +574,100 @@ class FakeGitHub:
             "display_title": "CI",
         }
 
+    def fork_json(self, full_name: str) -> Json:
+        """This repository's JSON, or a fork of it named ``full_name``."""
+        if full_name == self.full_name:
+            return self.repo_json()
+        owner, name = full_name.split("/", 1)
+        url = f"{self.api_url}/repos/{full_name}"
+        return {
+            **self.repo_json(),
+            **{f"{link}_url": f"{url}/{link}" for link in REPO_LINKS},
+            "id": 2,
+            "name": name,
+            "full_name": full_name,
+            "owner": self.user(owner),
+            "url": url,
+            "html_url": f"https://github.com/{full_name}",
+            "fork": True,
+        }
+
+    def ancestors(self, sha: str) -> list[str]:
+        """``sha`` and every commit it descends from, newest first (parents after children)."""
+        order, todo, seen = [], [sha], set()
+        while todo:
+            current = todo.pop(0)
+            if current in seen or current not in self.commits:
+                continue
+            seen.add(current)
+            order.append(current)
+            todo += self.commits[current]["parents"]
+        return order
+
+    def _compare(self, req: Request, base: str, head: str) -> tuple[int, Json, dict[str, str]]:
+        """``GET /compare/{base}...{head}``: the commits of ``head`` that ``base`` lacks."""
+        base_sha = self.refs.get(f"heads/{unquote(base)}", unquote(base))
+        head_sha = self.refs.get(f"heads/{unquote(head)}", unquote(head))
+        if base_sha not in self.commits or head_sha not in self.commits:
+            return 404, {"message": "Not Found"}, {}
+        behind_set, ahead_set = self.ancestors(base_sha), self.ancestors(head_sha)
+        ahead = [c for c in ahead_set if c not in set(behind_set)][::-1]
+        behind = [c for c in behind_set if c not in set(ahead_set)]
+        merge_base = next((c for c in ahead_set if c in set(behind_set)), base_sha)
+        status = (
+            "identical"
+            if not ahead and not behind
+            else "ahead"
+            if not behind
+            else "behind"
+            if not ahead
+            else "diverged"
+        )
+        url = f"{self.repo_url}/compare/{base}...{head}"
+        html = f"https://github.com/{self.full_name}/compare/{base}...{head}"
+        return (
+            200,
+            {
+                "url": url,
+                "html_url": html,
+                "permalink_url": html,
+                "diff_url": f"{html}.diff",
+                "patch_url": f"{html}.patch",
+                "base_commit": self.listed_commit_json(base_sha),
+                "merge_base_commit": self.listed_commit_json(merge_base),
+                "status": status,
+                "ahead_by": len(ahead),
+                "behind_by": len(behind),
+                "total_commits": len(ahead),
+                "commits": [self.listed_commit_json(c) for c in ahead],
+                "files": [],
+            },
+            {},
+        )
+
+    def listed_commit_json(self, sha: str) -> Json:
+        """A commit as listings show it (GitHub's ``commit`` schema), with its git identity."""
+        data = self.commits[sha]
+        name, email = data.get("author", BOT_IDENTITY)
+        login = name if name.endswith("[bot]") else None
+        item = self.pull_commit_json(sha, login, name)
+        for role in ("author", "committer"):
+            item["commit"][role] = {"name": name, "email": email, "date": data.get("date", NOW)}
+        item["commit"]["message"] = data["message"]
+        item["commit"]["tree"] = {
+            "sha": data["tree"],
+            "url": f"{self.repo_url}/git/trees/{data['tree']}",
+        }
+        item["parents"] = [
+            {"sha": p, "url": f"{self.repo_url}/commits/{p}", "html_url": ""}
+            for p in data["parents"]
+        ]
+        return item
+
     # -- routing ---------------------------------------------------------------------------
 
     def _handle(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        self._run_hooks(req)
         fault = self._fault(req)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
@@ -577,6 +701,20 @@ class FakeGitHub:
         links = [f'<{url(page + 1)}>; rel="next"', f'<{url(last)}>; rel="last"']
         extra = {"Link": ", ".join(links)} if page < last else {}
         return items[(page - 1) * size : page * size], {**headers, **extra}
+
+    def _run_hooks(self, req: Request) -> None:
+        prefix = f"/repos/{self.owner}/{self.name}"
+        route = req.path[len(prefix) :] if req.path.startswith(prefix) else req.path
+        with self._lock:
+            due = [
+                h
+                for h in self.hooks
+                if h.times > 0 and h.method == req.method and re.fullmatch(h.path, route)
+            ]
+            for hook in due:
+                hook.times -= 1
+        for hook in due:
+            hook.action()
 
     def _fault(self, req: Request) -> Fault | None:
         prefix = f"/repos/{self.owner}/{self.name}"
@@ -650,6 +788,7 @@ class FakeGitHub:
             ("POST", r"/git/blobs", self._create_blob),
             ("POST", r"/git/trees", self._create_tree),
             ("POST", r"/git/commits", self._create_commit),
+            ("GET", r"/compare/(.+?)\.\.\.(.+)", self._compare),
         ]
 
     def _known(self, ok: bool, make: Callable[[], Json]) -> tuple[int, Json, dict[str, str]]:
@@ -1016,10 +1155,12 @@ class FakeGitHub:
         sha = sha_of(
             f"{body['tree']}{body['parents']}{body['message']}{len(self.commits)}".encode()
         )
+        given = body.get("author") or {}
         self.commits[sha] = {
             "tree": body["tree"],
             "parents": body["parents"],
             "message": body["message"],
+            "author": (given["name"], given["email"]) if given else BOT_IDENTITY,
         }
         return 201, self.commit_json(sha), {}
 

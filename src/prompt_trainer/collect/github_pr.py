@@ -1,7 +1,9 @@
 """Collect one agent pull request from GitHub into a ``Sample``.
 
 Reads the PR, its reviews and comments, the artifacts of every workflow run of its head commit
-(filtered by the configured name globs, downloaded and extracted safely), parses the JUnit reports
+in this repository (never a fork's run, whose workflow files the fork controls; only the
+configured ``artifacts.workflows`` when set; filtered by the configured name globs, downloaded
+and extracted safely), parses the JUnit reports
 and traces inside, and attributes the sample to the prompt versions at the PR's base commit
 (prompt files read through the API at that commit). Problems with single pieces of evidence are
 kept as ``Skipped`` on the sample; only failures of the API itself raise.
@@ -77,7 +79,9 @@ def collect_pull(
     ``local_paths`` are files or directories the same workflow job produced (JUnit reports and
     traces not uploaded as artifacts yet); they are parsed like extracted artifact files.
     """
-    pull = with_commits(client, client.pull(number), settings.config.agent)
+    pull = with_commits(
+        client, client.pull(number), settings.config.agent, settings.config.artifacts.workflows
+    )
     config = settings.config
     feedback = [
         item
@@ -101,14 +105,19 @@ def collect_pull(
     return evidence.to_sample(f"{repository}#{number}", pull=pull, versions=versions)
 
 
-def with_commits(client: GitHubClient, pull: PullRequestInfo, rules: AgentRules) -> PullRequestInfo:
+def with_commits(
+    client: GitHubClient,
+    pull: PullRequestInfo,
+    rules: AgentRules,
+    workflows: tuple[str, ...] = (),
+) -> PullRequestInfo:
     """The PR with its commits (agent's or human rework) and the CI outcome of the agent's first
-    pushed commit."""
+    pushed commit (from this repository's runs of ``workflows``, all when empty)."""
     if pull.number is None:
         return pull
     commits = client.commits(pull.number, agent=(pull.author, *rules.authors))
     first = next((c for c in commits if c.by_agent), None)
-    first_ci = client.ci_conclusion(first.sha) if first else None
+    first_ci = client.ci_conclusion(first.sha, workflows=workflows) if first else None
     return pull.model_copy(update={"commits": commits, "first_push_ci": first_ci})
 
 
@@ -142,7 +151,7 @@ def _collect_artifacts(
 ) -> None:
     refs = [
         (r, artifact_kind(r.name, settings.config.artifacts))
-        for r in client.artifacts_for_commit(sha)
+        for r in client.artifacts_for_commit(sha, workflows=settings.config.artifacts.workflows)
     ]
     wanted = [(r, kind) for r, kind in refs if kind]
     if not wanted:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,20 @@ class RepoInfo(BaseModel):
     full_name: str
     owner: str
     default_branch: str
+
+
+class ForeignCommitsError(GitHubError):
+    """The bot's branch holds commits someone else wrote: it is not force-moved over them."""
+
+    def __init__(self, branch: str, commits: list[str]) -> None:
+        self.branch = branch
+        self.commits = tuple(commits)
+        super().__init__(
+            f"{branch} has commits not written by prompt-trainer ({', '.join(commits)}); "
+            "it was not force-moved over them",
+            fix=f"merge or move that work elsewhere, or delete the branch {branch} if it is "
+            "not needed; the next run then proposes again",
+        )
 
 
 @contextlib.contextmanager
@@ -198,21 +213,24 @@ class GitHubClient:
         # Stable: commits with equal dates keep the API's order (oldest first).
         return sorted(found.values(), key=lambda c: c.date or datetime.max.replace(tzinfo=UTC))
 
-    def ci_conclusion(self, sha: str) -> str | None:
+    def ci_conclusion(self, sha: str, *, workflows: tuple[str, ...] = ()) -> str | None:
         """``failure`` if any completed workflow run of ``sha`` failed, ``success`` if all that
-        completed succeeded (or were skipped/neutral), None when none completed."""
+        completed succeeded (or were skipped/neutral), None when none completed. Only runs of
+        this repository (not a fork's) count, and only of ``workflows`` when given."""
         with translate_errors(f"listing workflow runs of {sha[:12]}"):
-            conclusions = [
-                _listed(run).get("conclusion") for run in self._repo.get_workflow_runs(head_sha=sha)
-            ]
+            conclusions = [_listed(run).get("conclusion") for run in self._runs(sha, workflows)]
         done = [c for c in conclusions if c and c != "cancelled"]
         if not done:
             return None
         failed = any(c in ("failure", "timed_out", "startup_failure") for c in done)
         return "failure" if failed else "success"
 
-    def artifacts_for_commit(self, sha: str) -> list[ArtifactRef]:
-        """Artifacts of every workflow run whose head is ``sha``.
+    def artifacts_for_commit(
+        self, sha: str, *, workflows: tuple[str, ...] = ()
+    ) -> list[ArtifactRef]:
+        """Artifacts of every workflow run of this repository whose head is ``sha`` (a run
+        from a fork, whose workflow files the fork controls, supplies none), and only of
+        ``workflows`` (names or file paths) when given.
 
         The API lists one entry per run, at its latest attempt, and an artifact belongs to the
         run rather than to an attempt, so the artifacts uploaded by earlier attempts (re-runs)
@@ -220,13 +238,24 @@ class GitHubClient:
         """
         refs: list[ArtifactRef] = []
         with translate_errors(f"listing workflow runs of {sha[:12]}"):
-            for run in self._repo.get_workflow_runs(head_sha=sha):
+            for run in self._runs(sha, workflows):
                 attempts = _listed(run).get("run_attempt")
                 refs += [
                     _artifact(a, run.id, attempts if isinstance(attempts, int) else 1)
                     for a in run.get_artifacts()
                 ]
         return refs
+
+    def _runs(self, sha: str, workflows: tuple[str, ...]) -> list[Any]:
+        """The workflow runs of ``sha`` whose head repository is this one (not a fork) and,
+        when ``workflows`` is not empty, whose workflow name or file is listed there."""
+        own = self._repo.full_name.lower()
+        return [
+            run
+            for run in self._repo.get_workflow_runs(head_sha=sha)
+            if _head_repository(_listed(run)) == own
+            and (not workflows or _workflow_listed(_listed(run), workflows))
+        ]
 
     def download_artifact(self, ref: ArtifactRef, dest: Path, *, max_bytes: int) -> Path | Skipped:
         """Save the artifact zip to ``dest``; expired, missing or oversized ones are Skipped."""
@@ -356,27 +385,80 @@ class GitHubClient:
     def acquire_lock(self, name: str, *, holder: str, stale_after_s: int) -> str | None:
         """Create the ref ``refs/<name>`` pointing at a new root commit whose message names
         ``holder`` and the time. Returns None when we hold it; otherwise who holds it and
-        since when. A lock older than ``stale_after_s`` (a run that died) is taken over."""
+        since when.
+
+        A lock older than ``stale_after_s`` (a run that died) is taken over by compare-and-swap:
+        a commit whose parent is the stale lock commit, moved to with a non-forced update, which
+        GitHub accepts only as a fast-forward, so only from the stale commit that was read: of
+        two runs taking over at once, one wins. A 5xx answer to a write is resolved by reading
+        the ref back (it names the holder)."""
         now = datetime.now(UTC)
+        message = f"prompt-trainer lock\n\nholder: {holder}\nsince: {now.isoformat()}"
         with translate_errors(f"taking the lock {name}"):
             head = self._repo.get_git_ref(f"heads/{self.info().default_branch}").object.sha
             tree = self._repo.get_git_commit(head).tree
-            message = f"prompt-trainer lock\n\nholder: {holder}\nsince: {now.isoformat()}"
             commit = self._repo.create_git_commit(message, tree, [])
-            try:
-                self._repo.create_git_ref(f"refs/{name}", commit.sha)
+            if self._create_lock(name, commit.sha):
                 return None
-            except GithubException as exc:
+            held = self._lock_commit(name)
+            if held is None:  # released between our create and the read: try once more
+                return None if self._create_lock(name, commit.sha) else self._lock_holder(name)
+            since = _lock_time(held.message)
+            if since is not None and (now - since).total_seconds() < stale_after_s:
+                return _holder_text(held.message, since)
+            takeover = self._repo.create_git_commit(message, tree, [held])
+            if self._swap_lock(name, takeover.sha):
+                return None  # a stale lock: its run died
+            return self._lock_holder(name)
+
+    def _create_lock(self, name: str, sha: str) -> bool:
+        """POST the ref: GitHub refuses (422) when it exists, so one creator wins."""
+        try:
+            self._repo.create_git_ref(f"refs/{name}", sha)
+            return True
+        except GithubException as exc:
+            if exc.status < 500:
                 if exc.status != 422:
                     raise
-            ref = self._repo.get_git_ref(name)
-            held = self._repo.get_git_commit(ref.object.sha).message
-            since = _lock_time(held)
-            if since is not None and (now - since).total_seconds() < stale_after_s:
-                who = held.split("holder: ", 1)[-1].split("\n", 1)[0]
-                return f"{who} since {since:%Y-%m-%d %H:%M} UTC"
-            ref.edit(commit.sha, force=True)  # a stale lock: its run died
+                return False
+        return self._points_at(name, sha)
+
+    def _swap_lock(self, name: str, sha: str) -> bool:
+        """Move the ref to ``sha`` (a child of the commit it held) only as a fast-forward."""
+        try:
+            self._repo.get_git_ref(name).edit(sha, force=False)
+            return True
+        except GithubException as exc:
+            if exc.status < 500:
+                if exc.status not in (404, 422):
+                    raise
+                return False
+        return self._points_at(name, sha)
+
+    def _points_at(self, name: str, sha: str) -> bool:
+        """After a 5xx: did the write happen? The ref says."""
+        try:
+            return bool(self._repo.get_git_ref(name).object.sha == sha)
+        except GithubException as exc:
+            if exc.status != 404:
+                raise
+            return False
+
+    def _lock_commit(self, name: str) -> Any:
+        try:
+            sha = self._repo.get_git_ref(name).object.sha
+        except GithubException as exc:
+            if exc.status != 404:
+                raise
             return None
+        return self._repo.get_git_commit(sha)
+
+    def _lock_holder(self, name: str) -> str:
+        """Who holds the lock another run just took."""
+        held = self._lock_commit(name)
+        if held is None:
+            return "another run (it released the lock meanwhile)"
+        return _holder_text(held.message, _lock_time(held.message))
 
     def release_lock(self, name: str, *, holder: str) -> None:
         """Delete the lock if we still hold it."""
@@ -501,19 +583,53 @@ class GitHubClient:
         with translate_errors(f"closing pull request #{number}"):
             self._repo.get_pull(number).edit(state="closed")
 
-    def commit_files(self, *, branch: str, files: dict[str, str | None], message: str) -> str:
-        """One commit on top of the default branch holding ``files`` (None deletes a path);
-        creates ``branch`` or force-moves it there. Returns the commit sha."""
+    def commit_files(
+        self,
+        *,
+        branch: str,
+        files: dict[str, str | None],
+        message: str,
+        base: str | None = None,
+    ) -> str:
+        """One commit on top of ``base`` (the default branch's head when None) holding
+        ``files`` (None deletes a path); creates ``branch`` or force-moves it there. Returns
+        the commit sha.
+
+        The branch is force-moved only when every commit it has beyond the default branch
+        carries the identity GitHub gives the bot's own commits (the author and committer of
+        the commit just made); otherwise ``ForeignCommitsError``, and nothing is moved."""
         self._refuse_default_branch(branch)
         info = self.info()
         with translate_errors(f"committing {len(files)} file(s) to {branch}"):
-            base_sha = self._repo.get_git_ref(f"heads/{info.default_branch}").object.sha
-            base = self._repo.get_git_commit(base_sha)
+            base_sha = base or self._repo.get_git_ref(f"heads/{info.default_branch}").object.sha
+            parent = self._repo.get_git_commit(base_sha)
             elements = [self._tree_element(path, text) for path, text in sorted(files.items())]
-            tree = self._repo.create_git_tree(elements, base_tree=base.tree)
-            commit = self._repo.create_git_commit(message, tree, [base])
+            tree = self._repo.create_git_tree(elements, base_tree=parent.tree)
+            commit = self._repo.create_git_commit(message, tree, [parent])
+            foreign = self._foreign_commits(branch, base_sha, ours=_identity(_listed(commit)))
+            if foreign:
+                raise ForeignCommitsError(branch, foreign)
             self._move_branch(branch, commit.sha)
         return commit.sha
+
+    def _foreign_commits(self, branch: str, base: str, *, ours: tuple[str, str]) -> list[str]:
+        """``sha (author)`` of the commits on ``branch`` beyond ``base`` that the bot did not
+        write (empty when the branch does not exist). A branch too far ahead to list counts as
+        foreign."""
+        head = self.branch_head(branch)
+        if head is None:
+            return []
+        data = _listed(self._repo.compare(base, head))
+        listed = [c for c in data.get("commits") or [] if isinstance(c, dict)]
+        foreign = [
+            f"{str(c.get('sha', ''))[:7]} ({_author_name(c.get('commit') or {})})"
+            for c in listed
+            if _identity(c.get("commit") or {}) != ours
+        ]
+        ahead = data.get("ahead_by")
+        if isinstance(ahead, int) and ahead > len(listed):
+            foreign.append(f"{ahead - len(listed)} more commit(s) not listed")
+        return foreign
 
     def commit_on_top(
         self, *, branch: str, files: dict[str, str | None], message: str, parent: str
@@ -585,6 +701,39 @@ class GitHubClient:
                     pull.edit(title=title, body=body)
                     return pull
             raise
+
+
+def _identity(commit: dict[str, Any]) -> tuple[str, str]:
+    """(author email, committer email) of a git commit's JSON."""
+    author = commit.get("author") if isinstance(commit.get("author"), dict) else {}
+    committer = commit.get("committer") if isinstance(commit.get("committer"), dict) else {}
+    return str((author or {}).get("email", "")), str((committer or {}).get("email", ""))
+
+
+def _author_name(commit: dict[str, Any]) -> str:
+    """A commit's git author name, reduced to plain word characters (it is shown in comments,
+    so no mentions or markup), at most 40 of them."""
+    author = commit.get("author")
+    name = str(author.get("name") or "") if isinstance(author, dict) else ""
+    return re.sub(r"[^\w .-]", "", name)[:40].strip() or "unknown"
+
+
+def _holder_text(message: str, since: datetime | None) -> str:
+    who = message.split("holder: ", 1)[-1].split("\n", 1)[0]
+    return f"{who} since {since:%Y-%m-%d %H:%M} UTC" if since else who
+
+
+def _head_repository(run: dict[str, Any]) -> str:
+    """``owner/name`` of the repository a workflow run's head commit came from, lower-case."""
+    head = run.get("head_repository")
+    return str(head.get("full_name") or "").lower() if isinstance(head, dict) else ""
+
+
+def _workflow_listed(run: dict[str, Any], workflows: tuple[str, ...]) -> bool:
+    """Whether the run's workflow name, file path or file name is one of ``workflows``."""
+    path = str(run.get("path") or "").split("@", 1)[0]
+    names = {str(run.get("name") or ""), path, path.rsplit("/", 1)[-1]} - {""}
+    return any(w in names for w in workflows)
 
 
 def _lock_time(message: str) -> datetime | None:
