@@ -4,6 +4,6 @@ Everything it returns is a record from ``models`` or a plain value; PyGithub obj
 it, and PyGithub / ``requests`` exceptions are translated into ``GitHubError`` here.
 """
 
-from prompt_trainer.github.client import GitHubClient, RepoInfo
+from prompt_trainer.github.client import Access, GitHubClient, PullHead, RepoInfo
 
-__all__ = ["GitHubClient", "RepoInfo"]
+__all__ = ["Access", "GitHubClient", "PullHead", "RepoInfo"]
