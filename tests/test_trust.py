@@ -241,3 +241,12 @@ def test_a_strangers_comment_quoting_the_marker_is_still_feedback(
     ]
     (quoted,) = [f for f in sample["feedback"] if "use Decimal." in f["body"]]
     assert not quoted["is_own"] and quoted["trusted"]
+
+
+def test_respond_from_a_terminal_is_the_token_holders_and_asks_no_permission(
+    github: FakeGitHub, bot_pr: int, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["respond", "--pr", str(bot_pr)], env=env) == 0
+    assert "respond: none: no new review feedback" in capsys.readouterr().err
+    assert permission_lookups(github, "cli") == 0
