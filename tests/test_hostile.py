@@ -82,7 +82,10 @@ def planted(github: FakeGitHub, checkout: Path, monkeypatch: pytest.MonkeyPatch)
         ]
     ):
         comment = dict(pull.review_comments[0])
-        comment.update(id=900 + n, body=text, author_association=association)
+        login = "maria" if association == "MEMBER" else "eve"  # eve cannot write
+        comment.update(
+            id=900 + n, body=text, author_association=association, user=github.user(login)
+        )
         pull.review_comments.append(comment)
     monkeypatch.chdir(checkout)
     return checkout

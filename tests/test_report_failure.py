@@ -118,7 +118,13 @@ def test_reporting_on_a_pr_that_was_not_collected_says_how(
 
 
 def report_event(
-    tmp_path: Path, number: int, body: str, *, association: str = "MEMBER", cid: int = 9001
+    tmp_path: Path,
+    number: int,
+    body: str,
+    *,
+    association: str = "MEMBER",
+    cid: int = 9001,
+    login: str = "maria",
 ) -> dict[str, str]:
     payload = {
         "action": "created",
@@ -127,7 +133,7 @@ def report_event(
             "id": cid,
             "body": body,
             "author_association": association,
-            "user": {"login": "maria", "type": "User"},
+            "user": {"login": login, "type": "User"},
         },
     }
     path = tmp_path / f"event-{cid}.json"
@@ -198,7 +204,11 @@ def test_bad_or_untrusted_reports_get_one_answer_and_record_nothing(
 ) -> None:
     arrange(github)
     monkeypatch.chdir(checkout)
-    event = {**github_env, **report_event(tmp_path, 7, body, association=association)}
+    login = "eve" if association == "NONE" else "maria"  # eve has no write access
+    event = {
+        **github_env,
+        **report_event(tmp_path, 7, body, association=association, login=login),
+    }
     assert main(["action"], env=event) == 0
     assert main(["action"], env=event) == 0
     (reply,) = [c["body"] for c in github.pulls[7].issue_comments]

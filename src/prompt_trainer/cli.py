@@ -659,6 +659,7 @@ def cmd_respond(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             body="",
             comment_id=None,
             review_state="commented",
+            by_operator=True,
         )
     else:
         payload = read_event(settings.env.github_event_path)

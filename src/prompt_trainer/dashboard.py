@@ -1,11 +1,12 @@
 """The dashboard issue: one per repository, kept up to date by the bot, edited in place.
 
 Found again by its label (``dashboard.label``) and a hidden marker in its body, open or closed,
-so it is never duplicated; created on the first run with GitHub that may write. It shows, per
-target, the prompt versions with their key metrics and a trend; the open proposals; the edits
-people rejected (closed without merging), each with a checkbox to allow it again; why targets
-were skipped this run (no key, too few samples, held-out evidence, guardrails); and the last
-run's evidence counts.
+and only among issues the bot's logins opened (anyone can type the marker), so it is never
+duplicated; created on the first run with GitHub that may write. It shows, per target, the
+prompt versions with their key metrics and a trend; the open proposals; the edits people
+rejected (the bot's own PRs closed without merging, see ``followup``), each with a checkbox to
+allow it again; why targets were skipped this run (no key, too few samples, held-out evidence,
+guardrails); and the last run's evidence counts.
 
 Checkboxes are commands, read at the start of the next run (``read_commands``):
 

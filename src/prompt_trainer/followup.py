@@ -1,6 +1,9 @@
 """After a proposal is closed: learn from the rejection, or check what the merge did.
 
-Each run reads the bot's recently closed pull requests (their state blocks):
+Each run reads the bot's recently closed pull requests (their state blocks): only those one of
+the bot's logins opened from ``prompt-trainer/<target>`` of this repository, for a configured
+target (``GitHubClient.closed_own_pulls``); anyone else's PR, whatever its branch or body says, is
+neither a rejection nor a merged proposal.
 
 - **Closed without merge**: its edits become ``Rejection``s, which the trainer will not propose
   again unless a new edit cites at least ``training.rejected_evidence_threshold`` pieces of
@@ -22,7 +25,7 @@ from prompt_trainer.github import ForeignCommitsError, GitHubClient
 from prompt_trainer.measure.metrics import METRICS, columns, compare_columns
 from prompt_trainer.measure.report import TargetReport, VersionReport
 from prompt_trainer.models import Rejection
-from prompt_trainer.propose import BRANCH_PREFIX
+from prompt_trainer.propose import BRANCH_PREFIX, branch_name
 from prompt_trainer.render import read_state
 from prompt_trainer.render.report import delta, direction, estimate
 
@@ -65,9 +68,13 @@ def follow_up(
     labels: tuple[str, ...],
     write: bool,
     log: Log,
+    targets: tuple[str, ...] | None = None,
 ) -> FollowUp:
-    """Read the closed proposals; comment realized deltas and open reverts when ``write``."""
-    closed = [c for c in client.closed_pulls_from(BRANCH_PREFIX) if not _is_revert(c[2])]
+    """Read the closed proposals of ``targets`` (default: those of ``reports``); comment
+    realized deltas and open reverts when ``write``."""
+    names = tuple(reports) if targets is None else targets
+    own = client.closed_own_pulls(tuple(branch_name(t) for t in names))
+    closed = [c for c in own if not _is_revert(c[2]) and _target_of(c[2]) in names]
     outcome = FollowUp(rejections=rejections_of(closed))
     for number, merged, body, _ in closed:
         state = read_state(body)
@@ -88,6 +95,12 @@ def follow_up(
                 outcome.reverts.append(reverted)
                 log(f"follow-up: revert PR #{reverted} for {report.target}")
     return outcome
+
+
+def _target_of(body: str) -> str | None:
+    state = read_state(body)
+    target = state.get("target") if state else None
+    return target if isinstance(target, str) else None
 
 
 def _is_revert(body: str) -> bool:

@@ -240,6 +240,7 @@ def _propose_all(
             labels=settings.config.pull_request.labels,
             write=not options.dry_run,
             log=log,
+            targets=tuple(t.name for t in settings.config.targets),
         )
         rejected = dashboard.without_allowed(follow.rejections, commands.allowed)
         if view is not None:
@@ -359,6 +360,7 @@ def connect(settings: Settings, options: RunOptions) -> GitHubClient:
         token=settings.env.github_token,
         repository=repo,
         timeout_s=settings.env.http_timeout_s,
+        bot_logins=settings.config.pull_request.bot_logins,
     )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from prompt_trainer.collect.github_pr import CommitSource
 from prompt_trainer.errors import PromptTrainerError
-from prompt_trainer.github import ForeignCommitsError, GitHubClient
+from prompt_trainer.github import ForeignCommitsError, GitHubClient, PullHead
 from prompt_trainer.models import Candidate
 from prompt_trainer.render import read_state
 from prompt_trainer.settings import Target
@@ -46,6 +46,15 @@ class Proposal:
 
 def branch_name(target: str) -> str:
     return f"{BRANCH_PREFIX}{target}"
+
+
+def own_target(pull: PullHead, targets: tuple[str, ...]) -> str | None:
+    """The target ``pull`` proposes, when it is the bot's own: opened by the bot's login from
+    ``prompt-trainer/<target>`` of this repository for a configured target. None for any other
+    PR, whatever its branch is called or its body (which anyone opening a PR writes) says."""
+    if not pull.by_bot:
+        return None
+    return next((t for t in targets if pull.head_ref == branch_name(t)), None)
 
 
 def write_candidate(

@@ -10,13 +10,16 @@ Events (``GITHUB_EVENT_NAME`` and the payload at ``GITHUB_EVENT_PATH``):
 - ``pull_request_review_comment``: kept as feedback for the next revision (nothing is pushed for
   each single comment).
 
-Apart from ``report``, only the bot's own PRs (a body with the state block) are handled, and only by
-trusted users (``reviews.trusted_associations``, not bots); a command from anyone else gets a
-short notice, once. A revision reads every trusted comment not answered yet (suggestion blocks
-included), asks the model for itemized edits that each cite the comment they answer, pushes one
-new commit on top of the branch (never a force-push), records the answered comments in the state
-block, and replies with what changed for each comment. Replies are posted once per comment set,
-so a rerun does not repeat them.
+Apart from ``report``, only the bot's own PRs are handled: opened by one of its logins
+(``pull_request.bot_logins``) from ``prompt-trainer/<target>`` of this repository, with the state
+block in the body; a PR that only looks like one (its branch name, a state block anyone can type)
+is not. Commands count only from people with write access to the repository (write, maintain or
+admin, asked of the collaborator-permission API; never bots); a command from anyone else gets a
+short notice, once, and changes nothing. A revision reads every trusted comment not answered
+yet (suggestion blocks included), asks the model for itemized edits that each cite the comment
+they answer, pushes one new commit on top of the branch (never a force-push), records the
+answered comments in the state block, and replies with what changed for each comment. Replies
+are posted once per comment set, so a rerun does not repeat them.
 """
 
 from __future__ import annotations
@@ -26,13 +29,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prompt_trainer.collect.github_pr import clean_feedback, collect_pull, is_agent_pull
+from prompt_trainer.collect.github_pr import (
+    clean_feedback,
+    collect_pull,
+    is_agent_pull,
+    trust_by_access,
+)
 from prompt_trainer.collect.reviews import keep
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.failures import find_sample, parse_report, record
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.models import Feedback, PromptFile, PromptSet
-from prompt_trainer.propose import branch_name
+from prompt_trainer.propose import branch_name, own_target
 from prompt_trainer.render import STATE_MARKER, read_state, state_text
 from prompt_trainer.settings import LLMSettings, Settings
 from prompt_trainer.store import DEFAULT_STORE, SampleStore
@@ -55,6 +63,8 @@ class ReviewEvent:
     body: str
     comment_id: int | None
     review_state: str | None = None
+    #: Run from a terminal by whoever holds the token (``respond --pr``), not by a webhook.
+    by_operator: bool = False
 
 
 @dataclass
@@ -119,20 +129,22 @@ def respond(
     log: Log,
 ) -> Response:
     """Handle one review event: a failure report on any agent PR, the rest on the bot's PRs."""
-    trusted = event.association in settings.config.reviews.trusted_associations and not event.is_bot
     command = parse_command(event.body)
     if command and command[0] == "report":
-        if not trusted:
+        if not may_command(client, event, log=log):
             return _untrusted(client, event, command)
         return report_command(settings, client, event, command[1], log=log)
-    body = client.pull_body(event.number)
-    state = read_state(body)
-    if not state or not isinstance(state.get("target"), str):
+    pull = client.pull_head(event.number)
+    target = own_target(pull, tuple(t.name for t in settings.config.targets))
+    body = pull.body
+    state = read_state(body) if target else None
+    if target is None or not state:
         return Response("none", f"#{event.number} is not a prompt-trainer pull request")
+    state = {**state, "target": target}  # the branch names it; the body may not disagree
     command = command if event.name == "issue_comment" else None
     if event.name == "issue_comment" and command is None:
         return Response("none", "a comment without a /prompt-trainer command: kept as feedback")
-    if not trusted:
+    if not may_command(client, event, log=log):
         return _untrusted(client, event, command)
     if command and command[0] == "close":
         client.comment_once(event.number, "Closing as requested.", key=f"close:{event.comment_id}")
@@ -150,6 +162,19 @@ def respond(
     return revise_pull(settings, client, event.number, body, state, llm=llm, log=log)
 
 
+def may_command(client: GitHubClient, event: ReviewEvent, *, log: Log) -> bool:
+    """The event's author may run commands: write access to the repository (never a bot; the
+    operator of ``respond --pr`` holds the token already)."""
+    if event.by_operator:
+        return True
+    if event.is_bot:
+        return False
+    access = client.write_access(event.author)
+    if access.problem:
+        log(f"respond: write access of @{event.author} unknown ({access.problem}): untrusted")
+    return access.trusted
+
+
 def _untrusted(
     client: GitHubClient, event: ReviewEvent, command: tuple[str, str] | None
 ) -> Response:
@@ -157,11 +182,11 @@ def _untrusted(
     if command:
         client.comment_once(
             event.number,
-            f"@{event.author}: only maintainers (trusted associations) can run "
-            "prompt-trainer commands; this one was ignored.",
+            f"@{event.author}: only maintainers (people with write access to this repository) "
+            "can run prompt-trainer commands; this one was ignored.",
             key=f"untrusted:{event.comment_id}",
         )
-    return Response("ignored", f"{event.author} ({event.association}) is not trusted")
+    return Response("ignored", f"{event.author} has no write access: not trusted")
 
 
 def report_command(
@@ -273,14 +298,20 @@ def revise_pull(
     target_name = str(state["target"])
     answered = {str(a) for a in state.get("answered") or []}
     config = settings.config
-    feedback = [
+    comments = [
         item
         for item in (
-            clean_feedback(f, config.limits.max_text_chars)
+            clean_feedback(
+                f, config.limits.max_text_chars, bot_logins=config.pull_request.bot_logins
+            )
             for f in client.feedback(number, trusted=config.reviews.trusted_associations)
         )
-        if keep(item, include_bots=False) and item.trusted and _asks(item)
+        if keep(item, include_bots=False)
     ]
+    judged, unknown = trust_by_access(client, comments)
+    for skipped in unknown:
+        log(f"revise: {skipped.source}: {skipped.reason}")
+    feedback = [item for item in judged if item.trusted and _asks(item)]
     fresh = [f for f in feedback if (f.url or f.id) not in answered]
     if not fresh:
         return Response("none", "no new review feedback to act on")

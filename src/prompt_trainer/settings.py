@@ -21,6 +21,8 @@ from prompt_trainer.errors import ConfigError, MissingPromptError
 DEFAULT_CONFIG_PATH = ".github/prompt-trainer.yml"
 DEFAULT_API_URL = "https://api.github.com"
 TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+#: The login of the workflow's GITHUB_TOKEN (its PRs and comments are the bot's own).
+DEFAULT_BOT_LOGINS = ("github-actions[bot]",)
 
 #: Environment variables that carry the API key of each LiteLLM provider prefix.
 PROVIDER_KEY_VARS: dict[str, str] = {
@@ -99,6 +101,13 @@ class PullRequestOptions(Section):
         description="A Jinja2 template for the PR body, relative to the repository root, "
         "rendered in Jinja2's sandbox with the same view as the built-in one.",
     )
+    bot_logins: tuple[str, ...] = Field(
+        default=DEFAULT_BOT_LOGINS,
+        min_length=1,
+        description="Logins the bot writes as: a PR is its own only when one of them opened it "
+        "from prompt-trainer/<target> in this repository, and only their comments and bodies "
+        "are read for its markers. A GitHub App token writes as '<app-slug>[bot]'.",
+    )
 
 
 class ReviewOptions(Section):
@@ -106,7 +115,9 @@ class ReviewOptions(Section):
 
     trusted_associations: tuple[str, ...] = Field(
         default=("OWNER", "MEMBER", "COLLABORATOR"),
-        description="author_association values whose comments are trusted feedback.",
+        description="author_association values whose comments are trusted feedback in local "
+        "evidence (collect --local, reviews.json). With GitHub, trust is write access to the "
+        "repository (write, maintain or admin), asked of the collaborator-permission API.",
     )
     include_bots: bool = Field(default=False, description="Keep comments written by bots.")
 

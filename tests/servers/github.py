@@ -5,7 +5,9 @@ Response shapes follow GitHub's OpenAPI description (``../shared/realdata/github
 because PyGithub fetches a partial object's ``url`` when a missing attribute is touched. State is
 plain Python data on ``FakeGitHub``; tests arrange it directly and inspect it after the run.
 Artifact downloads answer 302 to a second server (``storage``), which records request headers so
-tests can prove the token never reaches it.
+tests can prove the token never reaches it. ``collaborators`` is the table the collaborator-permission
+route answers from (login -> admin, maintain, write, triage or read; 404 for anyone else): maria,
+the maintainer of the fixtures, has write access unless a test says otherwise.
 """
 
 from __future__ import annotations
@@ -122,6 +124,8 @@ class Pull:
     #: (sha, GitHub login or None, git author name), oldest first; empty means one commit, the
     #: head, by the PR's author.
     commits: list[tuple[str, str | None, str]] = field(default_factory=list)
+    #: The head repository's full name when the PR comes from a fork (None: this repository).
+    head_repo: str | None = None
 
 
 @dataclass
@@ -208,6 +212,8 @@ class FakeGitHub:
         self.hooks: list[Hook] = []
         #: run id -> (head repository full name, workflow name, workflow file path)
         self.run_origin: dict[int, tuple[str, str, str]] = {}
+        #: login -> repository role, for GET /collaborators/{login}/permission (404 otherwise).
+        self.collaborators: dict[str, str] = {"maria": "write"}
         #: Items per page of list answers (None: everything on one page), with Link headers.
         self.page_size: int | None = None
         self.requests: list[Request] = []
@@ -407,7 +413,7 @@ class FakeGitHub:
             "merged": pull.merged,
             "draft": False,
             "author_association": "NONE",
-            "head": self.branch_json(pull.head_ref, pull.head_sha),
+            "head": self.branch_json(pull.head_ref, pull.head_sha, repo=pull.head_repo),
             "base": self.branch_json(pull.base_ref, pull.base_sha),
             "comments_url": f"{self.repo_url}/issues/{pull.number}/comments",
             "review_comments_url": f"{url}/comments",
@@ -434,14 +440,24 @@ class FakeGitHub:
             "review_comments": len(pull.review_comments),
         }
 
-    def branch_json(self, ref: str, sha: str) -> Json:
+    def branch_json(self, ref: str, sha: str, *, repo: str | None = None) -> Json:
+        """A PR's ``head`` or ``base``; ``repo`` names a fork (the head of a fork's PR)."""
+        owner = (repo or self.full_name).split("/")[0]
         return {
-            "label": f"{self.owner}:{ref}",
+            "label": f"{owner}:{ref}",
             "ref": ref,
             "sha": sha,
-            "user": self.user(self.owner),
-            "repo": self.repo_json(),
+            "user": self.user(owner),
+            "repo": self.fork_json(repo) if repo and repo != self.full_name else self.repo_json(),
         }
+
+    def permission_json(self, login: str) -> Json:
+        """``GET /collaborators/{login}/permission``: GitHub's ``repository-collaborator-permission``
+        (``permission`` is admin, write, read or none; maintain reads as write, triage as read,
+        and ``role_name`` keeps the finer role)."""
+        role = self.collaborators[login]
+        permission = {"maintain": "write", "triage": "read"}.get(role, role)
+        return {"permission": permission, "role_name": role, "user": self.user(login)}
 
     def label(self, name: str) -> Json:
         return {
@@ -789,7 +805,18 @@ class FakeGitHub:
             ("POST", r"/git/trees", self._create_tree),
             ("POST", r"/git/commits", self._create_commit),
             ("GET", r"/compare/(.+?)\.\.\.(.+)", self._compare),
+            *self._trust_routes(),
         ]
+
+    def _trust_routes(
+        self,
+    ) -> list[tuple[str, str, Callable[..., tuple[int, Json, dict[str, str]]]]]:
+        """Who may do what: the collaborator-permission lookup."""
+        return [("GET", r"/collaborators/([^/]+)/permission", self._permission)]
+
+    def _permission(self, req: Request, login: str) -> tuple[int, Json, dict[str, str]]:
+        login = unquote(login)
+        return self._known(login in self.collaborators, lambda: self.permission_json(login))
 
     def _known(self, ok: bool, make: Callable[[], Json]) -> tuple[int, Json, dict[str, str]]:
         return (200, make(), {}) if ok else (404, {"message": "Not Found"}, {})
@@ -804,7 +831,11 @@ class FakeGitHub:
         base = req.query.get("base", [None])[0]
         found = [p for p in self.pulls.values() if state in ("all", p.state)]
         if head and ":" in head:  # like GitHub: without the owner prefix the filter is ignored
-            found = [p for p in found if f"{self.owner}:{p.head_ref}" == head]
+            found = [
+                p
+                for p in found
+                if f"{(p.head_repo or self.full_name).split('/')[0]}:{p.head_ref}" == head
+            ]
         if base:
             found = [p for p in found if p.base_ref == base]
         return 200, [self.pull_json(p) for p in found], {}
@@ -822,7 +853,10 @@ class FakeGitHub:
                 {},
             )
         if any(
-            p.head_ref == head and p.base_ref == base and p.state == "open"
+            p.head_ref == head
+            and p.head_repo in (None, self.full_name)
+            and p.base_ref == base
+            and p.state == "open"
             for p in self.pulls.values()
         ):
             message = f"A pull request already exists for {self.owner}:{head}."

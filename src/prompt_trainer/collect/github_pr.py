@@ -7,6 +7,11 @@ and extracted safely), parses the JUnit reports
 and traces inside, and attributes the sample to the prompt versions at the PR's base commit
 (prompt files read through the API at that commit). Problems with single pieces of evidence are
 kept as ``Skipped`` on the sample; only failures of the API itself raise.
+
+Feedback is trusted when its author has write access to the repository (``trust_by_access``:
+write, maintain or admin, asked once per login), never by ``author_association``, which an
+organisation member or a read-only collaborator also carries; a failed lookup is untrusted, with
+the reason kept as a ``Skipped``. Bots are never trusted.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from prompt_trainer.collect.evidence import (
     parse_trace_file,
 )
 from prompt_trainer.collect.junit import flag_flaky_across_runs
-from prompt_trainer.collect.reviews import is_own, keep, suggestions
+from prompt_trainer.collect.reviews import is_own_comment, keep, suggestions
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.models import (
     ArtifactRef,
@@ -34,7 +39,7 @@ from prompt_trainer.models import (
     TestRun,
 )
 from prompt_trainer.redact import excerpt
-from prompt_trainer.settings import AgentRules, ArtifactGlobs, Settings
+from prompt_trainer.settings import DEFAULT_BOT_LOGINS, AgentRules, ArtifactGlobs, Settings
 from prompt_trainer.targets import load_prompt_set
 
 
@@ -83,15 +88,21 @@ def collect_pull(
         client, client.pull(number), settings.config.agent, settings.config.artifacts.workflows
     )
     config = settings.config
-    feedback = [
+    kept = [
         item
         for item in (
-            clean_feedback(f, settings.config.limits.max_text_chars)
+            clean_feedback(
+                f,
+                settings.config.limits.max_text_chars,
+                bot_logins=config.pull_request.bot_logins,
+            )
             for f in client.feedback(number, trusted=config.reviews.trusted_associations)
         )
         if keep(item, include_bots=config.reviews.include_bots)
     ]
+    feedback, unknown = trust_by_access(client, kept)
     evidence = Evidence()
+    evidence.skipped.extend(unknown)
     if pull.head_sha:
         _collect_artifacts(client, pull.head_sha, settings=settings, evidence=evidence)
     add_local_files(local_paths, settings=settings, evidence=evidence)
@@ -133,14 +144,34 @@ def add_local_files(paths: tuple[Path, ...], *, settings: Settings, evidence: Ev
             evidence.add(parse_evidence_file(path, source=path.as_posix(), limits=limits))
 
 
-def clean_feedback(item: Feedback, limit: int) -> Feedback:
-    """Read suggestions and the own-comment marker, then redact and cap every text before it
-    is stored or sent anywhere."""
+def trust_by_access(
+    client: GitHubClient, items: list[Feedback]
+) -> tuple[list[Feedback], list[Skipped]]:
+    """The feedback with ``trusted`` set from its author's write access (bots: never), and a
+    ``Skipped`` per login whose access could not be read (its feedback stays untrusted)."""
+    judged: list[Feedback] = []
+    unknown: dict[str, Skipped] = {}
+    for item in items:
+        access = None if item.is_bot else client.write_access(item.author)
+        if access is not None and access.problem and item.author not in unknown:
+            unknown[item.author] = Skipped(
+                source=f"write access of @{item.author}",
+                reason=f"permission lookup failed ({access.problem}); treated as untrusted",
+            )
+        judged.append(item.model_copy(update={"trusted": bool(access and access.trusted)}))
+    return judged, list(unknown.values())
+
+
+def clean_feedback(
+    item: Feedback, limit: int, *, bot_logins: tuple[str, ...] = DEFAULT_BOT_LOGINS
+) -> Feedback:
+    """Read suggestions and the own-comment marker (the bot's only when one of ``bot_logins``
+    wrote it), then redact and cap every text before it is stored or sent anywhere."""
     return item.model_copy(
         update={
             "body": excerpt(item.body, limit),
             "suggestions": tuple(excerpt(s, limit) for s in suggestions(item.body)),
-            "is_own": is_own(item.body),
+            "is_own": is_own_comment(item.body, item.author, bot_logins=bot_logins),
             "diff_hunk": excerpt(item.diff_hunk, limit) if item.diff_hunk else None,
         }
     )

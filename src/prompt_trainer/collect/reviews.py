@@ -3,6 +3,8 @@
 GitHub writes a suggested change as a fenced block whose info string is ``suggestion``; the
 block's body is the replacement for the commented lines. prompt-trainer's own comments and PR
 bodies carry an HTML marker (``<!-- prompt-trainer``); they are never feedback on themselves.
+Anyone can type the marker, so from GitHub a comment is the bot's own only when one of the bot's
+logins wrote it too (``is_own_comment``); local evidence files are judged by the marker alone.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ def suggestions(body: str) -> tuple[str, ...]:
 def is_own(body: str) -> bool:
     """A comment prompt-trainer wrote itself (it always embeds its marker)."""
     return OWN_MARKER in body
+
+
+def is_own_comment(body: str, author: str, *, bot_logins: tuple[str, ...]) -> bool:
+    """A comment the bot wrote: one of its logins, and its marker (the same login may be other
+    workflows' too, whose comments are not its own)."""
+    return author in bot_logins and is_own(body)
 
 
 def keep(item: Feedback, *, include_bots: bool) -> bool:

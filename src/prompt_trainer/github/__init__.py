@@ -4,6 +4,12 @@ Everything it returns is a record from ``models`` or a plain value; PyGithub obj
 it, and PyGithub / ``requests`` exceptions are translated into ``GitHubError`` here.
 """
 
-from prompt_trainer.github.client import ForeignCommitsError, GitHubClient, RepoInfo
+from prompt_trainer.github.client import (
+    Access,
+    ForeignCommitsError,
+    GitHubClient,
+    PullHead,
+    RepoInfo,
+)
 
-__all__ = ["ForeignCommitsError", "GitHubClient", "RepoInfo"]
+__all__ = ["Access", "ForeignCommitsError", "GitHubClient", "PullHead", "RepoInfo"]

@@ -8,6 +8,11 @@ host, which is fetched without the token.
 
 PyGithub's default retry re-sends POSTs and waits without backoff; this client retries only
 idempotent methods, with exponential backoff, a bounded number of times.
+
+Who counts: trust is write access (``write_access``: the collaborator-permission endpoint, asked
+once per login for the life of the client), and a PR, comment or issue is the bot's own only when
+one of ``bot_logins`` wrote it (a PR also only from a branch of this repository). Markers in text
+anyone can write (comment keys, the dashboard marker) are looked for only in the bot's own.
 """
 
 from __future__ import annotations
@@ -36,12 +41,16 @@ from prompt_trainer.models import (
     PullRequestInfo,
     Skipped,
 )
+from prompt_trainer.settings import DEFAULT_BOT_LOGINS
 
 TIMEOUT_S = 30
 RETRIES = 3
 #: (number, merged, body, url) of a closed pull request.
 ClosedPull = tuple[int, bool, str, str]
 DOWNLOAD_CHUNK = 1024 * 1024
+#: Repository permissions that make a person's feedback and commands trusted (GitHub reports the
+#: maintain role as ``write``; ``maintain`` is accepted should it say so).
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 
 
 class RepoInfo(BaseModel):
@@ -66,6 +75,41 @@ class ForeignCommitsError(GitHubError):
             fix=f"merge or move that work elsewhere, or delete the branch {branch} if it is "
             "not needed; the next run then proposes again",
         )
+
+
+class Access(BaseModel):
+    """What the collaborator-permission endpoint says of one login.
+
+    ``permission`` is ``admin``, ``write``, ``read`` or ``none`` (also for someone who is no
+    collaborator: a 404); None with a ``problem`` when the lookup failed, which is never trust."""
+
+    model_config = ConfigDict(frozen=True)
+
+    login: str
+    permission: str | None
+    problem: str | None = None
+
+    @property
+    def trusted(self) -> bool:
+        return self.permission in WRITE_PERMISSIONS
+
+
+class PullHead(BaseModel):
+    """Who opened a pull request and from where: what decides whether it is the bot's own."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int
+    author: str
+    head_ref: str
+    #: Full name of the head repository (a fork's, for a PR from a fork; None if deleted).
+    head_repo: str | None
+    base_repo: str
+    body: str
+    merged: bool
+    url: str
+    #: Opened by one of the bot's logins from a branch of this repository (not a fork).
+    by_bot: bool
 
 
 @contextlib.contextmanager
@@ -116,11 +160,19 @@ class GitHubClient:
     """One repository, reached through PyGithub with a bounded, backing-off retry."""
 
     def __init__(
-        self, *, api_url: str, token: str | None, repository: str, timeout_s: int = TIMEOUT_S
+        self,
+        *,
+        api_url: str,
+        token: str | None,
+        repository: str,
+        timeout_s: int = TIMEOUT_S,
+        bot_logins: tuple[str, ...] = DEFAULT_BOT_LOGINS,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.token = token
         self.timeout_s = timeout_s
+        self.bot_logins = bot_logins
+        self._access: dict[str, Access] = {}
         retry = GithubRetry(
             total=RETRIES,
             backoff_factor=0.5,
@@ -482,7 +534,7 @@ class GitHubClient:
                 state="open", head=f"{info.owner}:{branch}", base=info.default_branch
             )
             for pull in pulls:
-                if pull.head.ref == branch:
+                if pull.head.ref == branch and self._by_bot(_listed(pull)):
                     return pull.number, pull.html_url
         return None
 
@@ -495,7 +547,9 @@ class GitHubClient:
             found = [
                 (issue.number, issue.body or "")
                 for issue in self._repo.get_issues(state="all", labels=[label])
-                if issue.pull_request is None and marker in (issue.body or "")
+                if issue.pull_request is None
+                and marker in (issue.body or "")
+                and self._is_bot_login(_listed(issue).get("user"))
             ]
         return min(found) if found else None
 
@@ -533,7 +587,7 @@ class GitHubClient:
                     break
                 data = _listed(pull)
                 head = (data.get("head") or {}).get("ref", "")
-                if str(head).startswith(prefix):
+                if str(head).startswith(prefix) and self._by_bot(data):
                     merged = bool(data.get("merged_at"))
                     found.append((pull.number, merged, data.get("body") or "", pull.html_url))
         return found
@@ -559,15 +613,13 @@ class GitHubClient:
         marker = f"<!-- prompt-trainer comment:{key} -->"
         with translate_errors(f"commenting on #{number}"):
             pull = self._repo.get_pull(number)
-            if any(marker in (c.body or "") for c in pull.get_issue_comments()):
+            if self._has_own_comment(pull, marker):
                 return False
             try:
                 pull.create_issue_comment(f"{body}\n\n{marker}")
             except GithubException as exc:
                 # The answer failed, but the comment may exist: look before calling it lost.
-                if exc.status < 500 or not any(
-                    marker in (c.body or "") for c in pull.get_issue_comments()
-                ):
+                if exc.status < 500 or not self._has_own_comment(pull, marker):
                     raise
         return True
 
@@ -701,6 +753,79 @@ class GitHubClient:
                     pull.edit(title=title, body=body)
                     return pull
             raise
+
+    # -- who counts: write access and the bot's own ------------------------------------------
+
+    def write_access(self, login: str) -> Access:
+        """What ``login`` may do in the repository (``GET /collaborators/{login}/permission``),
+        asked once per login for the life of this client (one run)."""
+        if login not in self._access:
+            self._access[login] = self._ask_permission(login)
+        return self._access[login]
+
+    def _ask_permission(self, login: str) -> Access:
+        try:
+            permission = self._repo.get_collaborator_permission(login)
+        except GithubException as exc:
+            if exc.status == 404:  # not a collaborator (or no such user)
+                return Access(login=login, permission="none")
+            return Access(login=login, permission=None, problem=f"{exc.status} {_message(exc)}")
+        except requests.exceptions.RequestException as exc:
+            return Access(login=login, permission=None, problem=str(exc))
+        return Access(login=login, permission=str(permission))
+
+    def pull_head(self, number: int) -> PullHead:
+        """Who opened #``number``, from which branch of which repository, and its body."""
+        with translate_errors(f"reading pull request #{number}"):
+            data = _listed(self._repo.get_pull(number))
+        head, base = data.get("head") or {}, data.get("base") or {}
+        return PullHead(
+            number=number,
+            author=str((data.get("user") or {}).get("login") or ""),
+            head_ref=str(head.get("ref") or ""),
+            head_repo=(head.get("repo") or {}).get("full_name"),
+            base_repo=str((base.get("repo") or {}).get("full_name") or ""),
+            body=str(data.get("body") or ""),
+            merged=bool(data.get("merged_at")),
+            url=str(data.get("html_url") or ""),
+            by_bot=self._by_bot(data),
+        )
+
+    def closed_own_pulls(self, branches: tuple[str, ...], *, limit: int = 30) -> list[ClosedPull]:
+        """(number, merged, body, url) of the most recently updated closed PRs the bot opened
+        from one of ``branches`` of this repository; anyone else's PR is left out, whatever its
+        branch is called or its body says."""
+        found: list[ClosedPull] = []
+        with translate_errors("listing closed pull requests"):
+            pulls = self._repo.get_pulls(state="closed", sort="updated", direction="desc")
+            for n, pull in enumerate(pulls):
+                if n >= limit * 5 or len(found) >= limit:
+                    break
+                data = _listed(pull)
+                if (data.get("head") or {}).get("ref") in branches and self._by_bot(data):
+                    merged = bool(data.get("merged_at"))
+                    found.append((pull.number, merged, data.get("body") or "", pull.html_url))
+        return found
+
+    def _by_bot(self, data: dict[str, Any]) -> bool:
+        """A PR's JSON says one of the bot's logins opened it from this repository."""
+        head_repo = ((data.get("head") or {}).get("repo") or {}).get("full_name")
+        base_repo = ((data.get("base") or {}).get("repo") or {}).get("full_name")
+        return (
+            self._is_bot_login(data.get("user"))
+            and head_repo == base_repo
+            and head_repo == self._repo.full_name
+        )
+
+    def _is_bot_login(self, user: object) -> bool:
+        return isinstance(user, dict) and user.get("login") in self.bot_logins
+
+    def _has_own_comment(self, pull: PullRequest, marker: str) -> bool:
+        """A comment by the bot holding ``marker`` is on the PR (anyone else's does not count)."""
+        return any(
+            marker in str(data.get("body") or "") and self._is_bot_login(data.get("user"))
+            for data in (_listed(c) for c in pull.get_issue_comments())
+        )
 
 
 def _identity(commit: dict[str, Any]) -> tuple[str, str]:

@@ -207,7 +207,10 @@ def state_text(state: dict[str, object]) -> str:
 
 
 def read_state(body: str | None) -> dict[str, object] | None:
-    """The state block of a PR body written by ``render_body``, or None."""
+    """The state block of a PR body written by ``render_body``, or None.
+
+    Anyone who opens a PR writes its body: read it only from the bot's own PRs (``PullHead.by_bot``
+    and the ``prompt-trainer/<target>`` branch: ``propose.own_target``)."""
     if not body:
         return None
     start = body.rfind(f"<!-- {STATE_MARKER} ")
