@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from diskcache import FanoutCache
+from diskcache import FanoutCache  # type: ignore[import-untyped]
 
 from prompt_trainer import evaluate
 from prompt_trainer.cli import main

@@ -428,9 +428,7 @@ class Settings(Section):
 
     def command_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """``command_environment`` with the variables ``training.eval_pass_env`` names."""
-        return command_environment(
-            self.env, passed=self.config.training.eval_pass_env, extra=extra
-        )
+        return command_environment(self.env, passed=self.config.training.eval_pass_env, extra=extra)
 
     def llm(self, *, model: str | None = None, api_base: str | None = None) -> LLMSettings:
         """Resolve the model settings; command-line values win over the environment."""
