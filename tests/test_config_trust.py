@@ -29,8 +29,9 @@ from prompt_trainer.settings import (
 from prompt_trainer.targets import LocalSource, load_prompt_set
 from tests.conftest import CONFIG
 from tests.servers.github import FakeGitHub, Fault
-from tests.servers.llm import FakeLLM
+from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
 from tests.test_faults import bot_pulls
+from tests.test_review_loop import command_event, review_comment
 
 JUNIT_ONE_PASS = (
     'printf \'<testsuite tests="1"><testcase name="a"/></testsuite>\' > "$PROMPT_TRAINER_JUNIT"'
@@ -329,3 +330,38 @@ def test_the_training_inputs_hash_covers_sample_content_options_and_strategy(
     assert key(options=TrainingOptions(max_calls=3)) != same
     assert key(llm=llm.model_copy(update={"api_key": "sk-other"})) == same  # never the key
     assert "sk-" not in same
+
+
+def test_respond_on_a_comment_event_uses_the_default_branch_config_too(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    attacker: FakeLLM,
+    ready: Path,
+    env: dict[str, str],
+    github_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    assert main(["run", "--pr", "7"], env=env) == 0
+    (bot_pr,) = bot_pulls(github)
+    checkout = ready
+    set_default_branch_config(github, f"api_base: {llm.api_base}\n{CONFIG}")
+    (checkout / ".github" / "prompt-trainer.yml").write_text(
+        f"api_base: {attacker.api_base}\n{CONFIG}"
+    )
+    review_comment(github, bot_pr, "Say how to round money.", association="MEMBER")
+    llm.script = [by_signature(replies=lambda _: chat_adapter_reply(edits=[], replies=[]))]
+    before = len(llm.requests)
+    event = command_event(tmp_path, bot_pr, "/prompt-trainer revise")
+    env = {
+        **github_env,
+        **event,
+        "OPENAI_API_KEY": "sk-test",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }
+    assert main(["respond"], env=env) == 0
+    assert not attacker.requests and len(llm.requests) > before
+    summary = (tmp_path / "summary.md").read_text()
+    assert (
+        "this issue_comment run uses the configuration of main; ignored from the checkout: "
+        "api_base" in summary
+    )
