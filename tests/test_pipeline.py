@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.cli import main, pull_number_from_event
-from tests.conftest import MAIN_PROMPT, REALDATA, SUBAGENT, make_zip
+from tests.conftest import CONFIG, MAIN_PROMPT, REALDATA, SUBAGENT, make_zip
 from tests.servers.github import Artifact, FakeGitHub, Pull
 from tests.servers.llm import FakeLLM, chat_adapter_reply
 
@@ -51,6 +51,7 @@ def other_reply(request: dict[str, object]) -> str:
 def arrange(github: FakeGitHub) -> None:
     base = github.commit(
         {
+            ".github/prompt-trainer.yml": CONFIG,  # the checkout's: trusted on PR events
             "CLAUDE.md": MAIN_PROMPT,
             ".claude/agents/test-runner.md": SUBAGENT,
             "app.py": "print()\n",

@@ -12,6 +12,12 @@
 ``mode`` overrides the decision: ``collect``, ``report``, ``train`` (local candidates only),
 ``propose`` or ``revise``. Without an LLM key, everything that needs no LLM still happens and the
 rest is skipped with a notice. DSPy and LiteLLM are imported only by the modes that call an LLM.
+
+On the events a pull request can steer (``GUARDED_EVENTS``: the checkout may be the PR's merge
+ref), ``trusted_settings`` compares the configuration file in the checkout with the default
+branch's, read through the API: when they differ the run uses the default branch's (and says so
+in the log and the step summary), so ``SENSITIVE_KEYS`` (``eval_command``, ``api_base``,
+``model``, trust lists) never come from a PR; when the default branch has none, nothing is done.
 """
 
 from __future__ import annotations
@@ -35,12 +41,31 @@ from prompt_trainer.pipeline import (
     sync_store,
     train_from_store,
 )
-from prompt_trainer.settings import Settings
+from prompt_trainer.settings import (
+    DEFAULT_CONFIG_PATH,
+    SENSITIVE_KEYS,
+    ConfigFile,
+    Settings,
+    config_value,
+    parse_config,
+)
 from prompt_trainer.store import DEFAULT_STORE, SampleStore
 
 Log = Callable[[str], None]
 MODES = ("auto", "collect", "report", "train", "propose", "revise")
 REVIEW_EVENTS = ("pull_request_review", "pull_request_review_comment", "issue_comment")
+#: Events whose checkout a pull request can steer: only the default branch's config counts.
+GUARDED_EVENTS = ("pull_request", "pull_request_target", *REVIEW_EVENTS)
+
+
+@dataclass(frozen=True)
+class TrustedSettings:
+    """The settings a run may use, and what was done about the checkout's config file.
+
+    ``settings`` is None when nothing may be done (the default branch has no config file)."""
+
+    settings: Settings | None
+    notice: str | None = None
 
 
 @dataclass
@@ -69,6 +94,64 @@ def decide(name: str | None, payload: Mapping[str, Any], mode: str) -> str:
     if name in REVIEW_EVENTS:
         return "revise"
     return f"none:nothing to do for the {name or 'unknown'} event"
+
+
+def trusted_settings(
+    settings: Settings,
+    payload: Mapping[str, Any],
+    *,
+    mode: str,
+    connect_client: Callable[[], GitHubClient],
+    log: Log,
+) -> TrustedSettings:
+    """On ``GUARDED_EVENTS``, the settings with the default branch's configuration unless the
+    checkout's file is byte for byte the default branch's; other events keep ``settings``."""
+    name = settings.env.github_event_name
+    if name not in GUARDED_EVENTS or decide(name, payload, mode).startswith("none:"):
+        return TrustedSettings(settings)
+    client = connect_client()
+    branch = client.info().default_branch
+    path, local = _checkout_config(settings)
+    text = client.read_text(path, ref=branch)
+    if text is None:
+        notice = (
+            f"nothing done: the default branch {branch} has no {path}, and on {name} events "
+            "prompt-trainer uses only the default branch's configuration (a pull request may "
+            "have written the one in the checkout); merge the configuration first"
+        )
+        log(f"action: {notice}")
+        return TrustedSettings(None, notice)
+    if local == text.encode("utf-8"):
+        log(f"action: {path} is the default branch's ({branch})")
+        return TrustedSettings(settings)
+    trusted = parse_config(text, source=f"{path} on {branch}")
+    notice = _swap_notice(settings.config, trusted, path=path, branch=branch, event=name)
+    log(f"action: {notice}")
+    return TrustedSettings(settings.with_config(trusted), notice)
+
+
+def _checkout_config(settings: Settings) -> tuple[str, bytes | None]:
+    """The config file's path in the repository, and its bytes in the checkout (None when it
+    cannot be read or lies outside the checkout: then it cannot be the default branch's)."""
+    try:
+        relative = settings.config_path.resolve().relative_to(settings.root)
+    except ValueError:
+        return DEFAULT_CONFIG_PATH, None
+    try:
+        return relative.as_posix(), settings.config_path.read_bytes()
+    except OSError:
+        return relative.as_posix(), None
+
+
+def _swap_notice(
+    checkout: ConfigFile, trusted: ConfigFile, *, path: str, branch: str, event: str
+) -> str:
+    changed = [k for k in SENSITIVE_KEYS if config_value(checkout, k) != config_value(trusted, k)]
+    ignored = f"; ignored from the checkout: {', '.join(changed)}" if changed else ""
+    return (
+        f"{path} in the checkout is not the default branch's: this {event} run uses the "
+        f"configuration of {branch}{ignored}"
+    )
 
 
 def run_action(

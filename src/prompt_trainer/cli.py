@@ -479,6 +479,10 @@ def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         # Without a readable event there is nothing safe to do: say so, and do not fail the job.
         progress(f"action: nothing done: {exc.diagnostics()}")
         return 0
+    trusted = action_settings(settings, payload, mode=args.mode, repo=args.repo)
+    if trusted is None:
+        return 0
+    settings = trusted
     number = pull_number(payload)
     record = open_run(
         settings,
@@ -530,6 +534,32 @@ def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     for line in warning_annotations(result.outcome):
         print(line, file=sys.stderr)
     return 0
+
+
+def action_settings(
+    settings: Settings, payload: Mapping[str, Any], *, mode: str, repo: str | None
+) -> Settings | None:
+    """The settings ``action`` (and ``respond`` on an event) may use on this event
+    (``action.trusted_settings``), with its notice in the step summary; None when nothing may
+    be done."""
+    from prompt_trainer.action import trusted_settings  # noqa: PLC0415
+    from prompt_trainer.pipeline import RunOptions, RunOutcome, connect  # noqa: PLC0415
+
+    trusted = trusted_settings(
+        settings,
+        payload,
+        mode=mode,
+        connect_client=lambda: connect(settings, RunOptions(repo=repo)),
+        log=progress,
+    )
+    summary = settings.env.github_step_summary
+    if trusted.notice and summary:
+        name = settings.env.github_event_name
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(f"**prompt-trainer** ({name}): {trusted.notice}.\n\n")
+    if trusted.settings is None:
+        write_outputs(RunOutcome(message=trusted.notice or ""), settings.env.github_output)
+    return trusted.settings
 
 
 #: GitHub shows at most 10 warning annotations per step.
@@ -648,7 +678,6 @@ def cmd_respond(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         respond,
     )
 
-    llm = settings.llm(model=args.model, api_base=args.api_base)
     if args.pr is not None:
         event: ReviewEvent | None = ReviewEvent(
             name="pull_request_review",
@@ -670,6 +699,12 @@ def cmd_respond(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             "(only review events and comments on pull requests)"
         )
         return 0
+    if args.pr is None:
+        trusted = action_settings(settings, payload, mode="revise", repo=args.repo)
+        if trusted is None:
+            return 0
+        settings = trusted
+    llm = settings.llm(model=args.model, api_base=args.api_base)
     client = connect(settings, RunOptions(repo=args.repo))
     response = respond(settings, client, event, llm=llm, log=progress)
     progress(f"respond: {response.action}: {response.message.splitlines()[0]}")

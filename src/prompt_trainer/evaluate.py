@@ -11,15 +11,17 @@ current files still present, unchanged. A failing candidate is reported with its
 never proposed.
 
 ``run_eval_command`` runs ``training.eval_command`` for the current prompts and for the
-candidate; its JUnit pass-rate delta is authoritative (``eval_problems``).
+candidate, in the environment it is given (``Settings.command_env``: no tokens, API keys or
+``ACTIONS_*`` variables unless ``training.eval_pass_env`` names them); its JUnit pass-rate delta
+is authoritative (``eval_problems``).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -165,11 +167,13 @@ def run_eval_command(
     root: Path,
     timeout_s: int,
     max_report_bytes: int,
+    env: Mapping[str, str],
 ) -> EvalCommandResult:
-    """Run ``command`` for the current prompts, then for the candidate; parse each JUnit file."""
+    """Run ``command`` for the current prompts, then for the candidate; parse each JUnit file.
+    ``env`` is the whole environment the command gets (see ``Settings.command_env``)."""
     rates: list[tuple[float | None, int]] = []
     for files in (current.files, candidate.files):
-        outcome = _one_eval(command, files, root, timeout_s, max_report_bytes)
+        outcome = _one_eval(command, files, root, timeout_s, max_report_bytes, base_env=env)
         if isinstance(outcome, str):
             return EvalCommandResult(command=command, problem=outcome)
         rates.append(outcome)
@@ -189,6 +193,8 @@ def _one_eval(
     root: Path,
     timeout_s: int,
     max_report_bytes: int,
+    *,
+    base_env: Mapping[str, str],
 ) -> tuple[float | None, int] | str:
     with tempfile.TemporaryDirectory(prefix="prompt-trainer-eval-") as tmp:
         prompts = Path(tmp) / "prompts"
@@ -198,7 +204,7 @@ def _one_eval(
             path.write_text(file.content, encoding="utf-8")
         junit = Path(tmp) / "junit.xml"
         env = {
-            **os.environ,
+            **base_env,
             "PROMPT_TRAINER_PROMPTS_DIR": str(prompts),
             "PROMPT_TRAINER_JUNIT": str(junit),
         }

@@ -446,7 +446,9 @@ def train_and_propose(
     strategy = options.strategy or target.strategy
     log(f"train: {target.name} with {llm.model} ({strategy}) on {len(samples)} sample(s)")
     budget = settings.config.training
-    inputs = training_inputs(current.version, [s.id for s in samples])
+    inputs = training_inputs(
+        current, samples, llm=llm, strategy=strategy, target=target, options=budget
+    )
     stored = options.run.stored_candidate(target.name, inputs) if options.run else None
     if stored is not None:
         log(f"train: {target.name}: reusing the candidate the interrupted run trained")
@@ -501,6 +503,7 @@ def train_and_propose(
             root=settings.root,
             timeout_s=training.eval_timeout_s,
             max_report_bytes=settings.config.limits.max_report_bytes,
+            env=settings.command_env(),
         )
         candidate = candidate.model_copy(update={"eval_command": result})
         outcome.candidates[-1] = candidate

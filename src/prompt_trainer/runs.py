@@ -15,8 +15,10 @@ resume an interrupted one:
 
 Resuming: a run that finds a ``running`` or ``failed`` run with the same inputs key started
 less than ``runs.resume_within_hours`` ago continues in that directory. Collected PRs are not
-collected again, and a target trained on the same prompt version and samples reuses its stored
-candidate instead of calling the LLM again; proposing is idempotent and always runs. Run
+collected again, and a target whose training inputs hash the same (``training_inputs``: the
+prompt files' contents, each sample's id and content, the model id, the endpoint, the strategy,
+the target's and the ``training`` options) reuses its stored candidate instead of calling the
+LLM again; any difference trains afresh. Proposing is idempotent and always runs. Run
 directories older than ``runs.keep_days`` are deleted when a new run starts.
 
 The steps are recorded with an atomic replace of ``status.json``, so a run killed at any point
@@ -37,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from prompt_trainer.errors import PromptTrainerError
-from prompt_trainer.models import Candidate
+from prompt_trainer.models import Candidate, PromptSet, Sample
+from prompt_trainer.settings import LLMSettings, Target, TrainingOptions
 
 Log = Callable[[str], None]
 STAMP = "%Y%m%dT%H%M%SZ"
@@ -81,8 +84,8 @@ class RunRecord:
     def save_candidate(
         self, candidate: Candidate, inputs: str, body: str, gate: tuple[str, ...]
     ) -> None:
-        """Keep the elected candidate, its evaluation and body; ``inputs`` says what it was
-        trained on (prompt version and samples), so a resumed run reuses it only for those."""
+        """Keep the elected candidate, its evaluation and body; ``inputs`` is the hash of what it
+        was trained on (``training_inputs``), so a resumed run reuses it only for those."""
         base = f"targets/{candidate.target}"
         self.write_text(f"{base}/candidate.json", candidate.model_dump_json(indent=2) + "\n")
         self.write_json(
@@ -131,10 +134,32 @@ class RunRecord:
         self.write_json(STATUS, self.status)
 
 
-def training_inputs(version: str, sample_ids: list[str]) -> str:
-    """What a candidate was trained on, as a short hash (the prompt version and the samples)."""
-    digest = hashlib.sha256("\n".join([version, *sorted(sample_ids)]).encode()).hexdigest()
-    return f"{version}:{digest[:12]}"
+def training_inputs(
+    current: PromptSet,
+    samples: list[Sample],
+    *,
+    llm: LLMSettings,
+    strategy: str,
+    target: Target,
+    options: TrainingOptions,
+) -> str:
+    """What a candidate was trained on, as ``<prompt version>:<hash>``: the hash covers every
+    prompt file (path and content), each sample (id and a hash of its whole record), the model
+    id and endpoint (never the key), the strategy, the target and the training options."""
+    parts = {
+        "files": [[f.path, f.content] for f in current.files],
+        "samples": sorted([s.id, _digest(s.model_dump_json())] for s in samples),
+        "model": llm.model,
+        "api_base": llm.api_base,
+        "strategy": strategy,
+        "target": target.model_dump(mode="json"),
+        "training": options.model_dump(mode="json"),
+    }
+    return f"{current.version}:{_digest(json.dumps(parts, sort_keys=True))[:16]}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def start(

@@ -24,6 +24,32 @@ TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 #: The login of the workflow's GITHUB_TOKEN (its PRs and comments are the bot's own).
 DEFAULT_BOT_LOGINS = ("github-actions[bot]",)
 
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+#: Dotted key paths of the settings that run commands, choose where requests and keys go, or
+#: decide whom to trust. On events a pull request can steer (``action.GUARDED_EVENTS``) they
+#: are honoured only from the default branch's configuration file; add every new such key here.
+SENSITIVE_KEYS: tuple[str, ...] = (
+    "model",
+    "api_base",
+    "training.eval_command",
+    "training.eval_pass_env",
+    "reviews.trusted_associations",
+    "reviews.include_bots",
+    "agent.authors",
+    "agent.labels",
+    "store.branch",
+    "pull_request.template",
+    "pull_request.bot_logins",
+    "artifacts.workflows",
+)
+
+#: Variables never given to a command prompt-trainer runs for the user (``command_environment``)
+#: unless ``training.eval_pass_env`` names them: exact names, prefixes and suffixes.
+SECRET_NAMES = ("GITHUB_TOKEN", "GH_TOKEN")
+SECRET_PREFIXES = ("ACTIONS_",)
+SECRET_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_CREDENTIALS")
+
 #: Environment variables that carry the API key of each LiteLLM provider prefix.
 PROVIDER_KEY_VARS: dict[str, str] = {
     "openai": "OPENAI_API_KEY",
@@ -245,6 +271,12 @@ class TrainingOptions(Section):
         "fewer tests is not proposed.",
     )
     eval_timeout_s: int = Field(default=1800, gt=0, description="Timeout of one eval_command run.")
+    eval_pass_env: tuple[str, ...] = Field(
+        default=(),
+        description="Environment variables passed to eval_command although they look like "
+        "secrets (tokens, API keys, ACTIONS_* variables are removed otherwise), e.g. "
+        "[OPENAI_API_KEY] for an evaluation that runs the agent.",
+    )
     holdout: float = Field(
         default=0.3,
         ge=0,
@@ -252,6 +284,14 @@ class TrainingOptions(Section):
         description="Newest fraction of the samples held out to judge the candidate (at least "
         "one); 0 proposes without held-out evaluation.",
     )
+
+    @field_validator("eval_pass_env")
+    @classmethod
+    def _variable_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not ENV_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"not environment variable names: {', '.join(bad)}")
+        return value
 
 
 class ConfigFile(Section):
@@ -296,6 +336,8 @@ class Environment(Section):
     http_timeout_s: int = 30
     github_run_id: str | None = None
     api_keys: dict[str, str] = Field(default_factory=dict, repr=False)
+    #: The whole process environment, the base of ``command_environment`` (never logged).
+    variables: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Environment:
@@ -317,7 +359,30 @@ class Environment(Section):
             model_override=get("PROMPT_TRAINER_MODEL"),
             api_base_override=get("PROMPT_TRAINER_API_BASE"),
             api_keys={k: v for k, v in env.items() if k.endswith("_API_KEY") and v},
+            variables=dict(env),
         )
+
+
+def is_secret_name(name: str) -> bool:
+    """A variable that may hold a credential: the token, a provider key, ``ACTIONS_*``."""
+    upper = name.upper()
+    return (
+        upper in SECRET_NAMES
+        or upper in PROVIDER_KEY_VARS.values()
+        or upper.startswith(SECRET_PREFIXES)
+        or upper.endswith(SECRET_SUFFIXES)
+        or "SECRET" in upper
+    )
+
+
+def command_environment(
+    env: Environment, *, passed: tuple[str, ...] = (), extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a command run for the user (``training.eval_command``, and any
+    later one): the process environment without what ``is_secret_name`` matches, except the
+    names in ``passed``, plus ``extra``."""
+    kept = {k: v for k, v in env.variables.items() if k in passed or not is_secret_name(k)}
+    return {**kept, **(extra or {})}
 
 
 def _seconds(text: str | None, *, default: int) -> int:
@@ -375,6 +440,16 @@ class Settings(Section):
             config_path=path,
         )
 
+    def with_config(self, config: ConfigFile) -> Settings:
+        """The same environment and checkout with another configuration (e.g. the default
+        branch's); its prompt files are checked under the same root."""
+        check_prompt_files(config, self.root)
+        return self.model_copy(update={"config": config})
+
+    def command_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """``command_environment`` with the variables ``training.eval_pass_env`` names."""
+        return command_environment(self.env, passed=self.config.training.eval_pass_env, extra=extra)
+
     def llm(self, *, model: str | None = None, api_base: str | None = None) -> LLMSettings:
         """Resolve the model settings; command-line values win over the environment."""
         chosen = model or self.env.model_override or self.config.model
@@ -392,6 +467,14 @@ class Settings(Section):
                 return target
         known = ", ".join(t.name for t in self.config.targets)
         raise ConfigError(f"no target named {name!r}", fix=f"use one of: {known}")
+
+
+def config_value(config: ConfigFile, key: str) -> Any:
+    """The value at a dotted key path of ``SENSITIVE_KEYS`` (``training.eval_command``)."""
+    value: Any = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def provider_key_var(model: str) -> str:

@@ -6,7 +6,10 @@ add or change (kebab-case name, description, prompt) and an analysis summary. Th
 instructions are this repository's ``prompts/trainer.md``, read at run time, so the bot can train
 its own instructions. The LM is passed explicitly through ``dspy.context`` (no global
 configuration); DSPy's disk cache lives under ``.prompt-trainer/cache`` so an identical rerun is
-free. DSPy and LiteLLM errors are translated into ``LLMError`` here.
+free. The cache directory travels between workflow runs (``actions/cache``), so it is opened with
+DSPy's restricted unpickler: only LiteLLM/OpenAI response types load, and an entry that names
+anything else is dropped (and the call made again) instead of run. DSPy and LiteLLM errors are
+translated into ``LLMError`` here.
 """
 
 from __future__ import annotations
@@ -110,7 +113,11 @@ def build_lm(llm: LLMSettings, *, cache_dir: Path) -> Any:
     """A ``dspy.LM`` for the configured model and endpoint, with the disk cache in place."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     dspy.configure_cache(
-        enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=str(cache_dir)
+        enable_disk_cache=True,
+        enable_memory_cache=True,
+        disk_cache_dir=str(cache_dir),
+        # A cache restored from another run is not trusted to name the classes it unpickles.
+        restrict_pickle=True,
     )
     key = llm.api_key or ("unused" if llm.api_base else None)
     return dspy.LM(
