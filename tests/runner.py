@@ -259,7 +259,7 @@ def condition(text: str, context: dict[str, Any], *, failed: bool) -> bool:
     return _truthy(expression(text, context, failed=failed))
 
 
-def _triggers(workflow: dict[str, Any]) -> dict[str, Any]:
+def _triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
     on = workflow.get("on", workflow.get(True))  # PyYAML reads the key `on` as True
     if isinstance(on, str):
         return {on: None}
@@ -269,7 +269,7 @@ def _triggers(workflow: dict[str, Any]) -> dict[str, Any]:
 
 
 def job_starts(
-    workflow: dict[str, Any],
+    workflow: dict[Any, Any],
     job: str,
     *,
     event_name: str,

@@ -95,7 +95,9 @@ def privileged_checkouts(document: Any) -> int:
     )
 
 
-@pytest.mark.parametrize(("name", "document"), shipped(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("name", "document"), shipped(), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_a_job_with_write_permissions_or_secrets_checks_out_the_default_branch(
     name: str, document: Any
 ) -> None:
@@ -179,16 +181,24 @@ needs_events = pytest.mark.skipif(not EVENTS.exists(), reason="../shared/realdat
 
 
 @needs_events
-@pytest.mark.parametrize(("label", "workflow"), review_loops(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("label", "workflow"), review_loops(), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_no_real_event_starts_the_review_loop(label: str, workflow: dict[str, Any]) -> None:
     """None of the real payloads is a `/prompt-trainer` command or an event on a bot PR: the
     `/retest` comment on a PR, an ordinary review and review comment start no privileged job."""
-    started = [event for event, payload in real_events() if starts(workflow, review_job(workflow), event, payload)]
+    started = [
+        event
+        for event, payload in real_events()
+        if starts(workflow, review_job(workflow), event, payload)
+    ]
     assert started == []
 
 
 @needs_events
-@pytest.mark.parametrize(("label", "workflow"), review_loops(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("label", "workflow"), review_loops(), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_the_training_job_starts_for_closed_prs_the_schedule_and_manual_runs(
     label: str, workflow: dict[str, Any]
 ) -> None:
@@ -204,7 +214,9 @@ def comment(body: str, *, on_pr: bool = True, sender: str = "chmouel") -> dict[s
     return payload
 
 
-def on_pr(event: str, *, head_ref: str, fork: bool = False, body: str | None = None) -> dict[str, Any]:
+def on_pr(
+    event: str, *, head_ref: str, fork: bool = False, body: str | None = None
+) -> dict[str, Any]:
     payload = real(event, "")
     payload["pull_request"]["head"]["ref"] = head_ref
     if fork:
@@ -215,7 +227,9 @@ def on_pr(event: str, *, head_ref: str, fork: bool = False, body: str | None = N
 
 
 @needs_events
-@pytest.mark.parametrize(("label", "workflow"), review_loops(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("label", "workflow"), review_loops(), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_the_review_loop_starts_only_for_commands_and_the_bots_own_prs(
     label: str, workflow: dict[str, Any]
 ) -> None:
@@ -224,7 +238,11 @@ def test_the_review_loop_starts_only_for_commands_and_the_bots_own_prs(
         "report on a PR": ("issue_comment", comment("/prompt-trainer report bug: x"), True),
         "ordinary PR comment": ("issue_comment", comment("looks good to me"), False),
         "command not first": ("issue_comment", comment("see /prompt-trainer revise"), False),
-        "command on an issue": ("issue_comment", comment("/prompt-trainer revise", on_pr=False), False),
+        "command on an issue": (
+            "issue_comment",
+            comment("/prompt-trainer revise", on_pr=False),
+            False,
+        ),
         "command by a bot": (
             "issue_comment",
             comment("/prompt-trainer revise", sender="github-actions[bot]"),
@@ -233,7 +251,11 @@ def test_the_review_loop_starts_only_for_commands_and_the_bots_own_prs(
     }
     for event in ("pull_request_review", "pull_request_review_comment"):
         cases |= {
-            f"{event} on the bot's PR": (event, on_pr(event, head_ref="prompt-trainer/coder"), True),
+            f"{event} on the bot's PR": (
+                event,
+                on_pr(event, head_ref="prompt-trainer/coder"),
+                True,
+            ),
             f"{event} on a fork's prompt-trainer/ branch": (
                 event,
                 on_pr(event, head_ref="prompt-trainer/coder", fork=True),
@@ -246,7 +268,9 @@ def test_the_review_loop_starts_only_for_commands_and_the_bots_own_prs(
                 True,
             ),
         }
-    verdicts = {case: starts(workflow, review_job(workflow), e, p) for case, (e, p, _) in cases.items()}
+    verdicts = {
+        case: starts(workflow, review_job(workflow), e, p) for case, (e, p, _) in cases.items()
+    }
     assert verdicts == {case: expected for case, (_e, _p, expected) in cases.items()}
 
 
@@ -272,7 +296,9 @@ def action() -> dict[str, Any]:
 
 def cache_keys(*, run_id: str, attempt: str, job: str = "train") -> tuple[str, list[str], str]:
     """(restore key, restore-keys prefixes, save key) of one attempt of one run."""
-    steps = {str(s.get("uses", "")).split("@")[0]: s.get("with", {}) for s in action()["runs"]["steps"]}
+    steps = {
+        str(s.get("uses", "")).split("@")[0]: s.get("with", {}) for s in action()["runs"]["steps"]
+    }
     restore, save = steps["actions/cache/restore"], steps["actions/cache/save"]
     context = {
         "runner": {"os": "Linux"},
@@ -306,7 +332,9 @@ def test_uv_is_installed_only_with_a_sha256_per_wheel() -> None:
     hashes = [ln.split("sha256:")[1].rstrip(" \\") for ln in lines[1:]]
     assert len(hashes) >= 8 and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes)
     pinned = "--require-hashes --no-deps --only-binary :all: -r"
-    install = next(s for s in action()["runs"]["steps"] if "uv-requirements.txt" in s.get("run", ""))
+    install = next(
+        s for s in action()["runs"]["steps"] if "uv-requirements.txt" in s.get("run", "")
+    )
     assert f'{pinned} "$ACTION_PATH/action/uv-requirements.txt"' in install["run"]
     setup = (ROOT / "scripts" / "setup").read_text()
     assert f"{pinned} action/uv-requirements.txt" in setup
@@ -319,14 +347,24 @@ def test_uv_is_installed_only_with_a_sha256_per_wheel() -> None:
 
 def zizmor(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN / "zizmor"), "--offline", "--min-severity", "medium", "--format", "plain", str(path)],
+        [
+            str(BIN / "zizmor"),
+            "--offline",
+            "--min-severity",
+            "medium",
+            "--format",
+            "plain",
+            str(path),
+        ],
         capture_output=True,
         text=True,
         check=False,
     )
 
 
-def test_zizmor_finds_nothing_of_medium_severity_in_the_workflow_init_writes(tmp_path: Path) -> None:
+def test_zizmor_finds_nothing_of_medium_severity_in_the_workflow_init_writes(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / ".github" / "workflows" / "prompt-trainer.yml"
     path.parent.mkdir(parents=True)
     path.write_text(render_workflow("acme/prompt-trainer@0123456789abcdef0123456789abcdef01234567"))
@@ -350,18 +388,26 @@ def run_scripts() -> list[tuple[str, str]]:
         steps = [s for job in workflow["jobs"].values() for s in job.get("steps", [])]
         documents.append((path.name, steps))
     return [
-        (f"{name}: {step.get('name', step['run'][:30])}", re.sub(r"\$\{\{.*?\}\}", "x", step["run"]))
+        (
+            f"{name}: {step.get('name', step['run'][:30])}",
+            re.sub(r"\$\{\{.*?\}\}", "x", step["run"]),
+        )
         for name, steps in documents
         for step in steps
         if "run" in step
     ]
 
 
-@pytest.mark.parametrize(("name", "script"), run_scripts(), ids=lambda v: v if "\n" not in v else "")
+@pytest.mark.parametrize(
+    ("name", "script"), run_scripts(), ids=lambda v: v if "\n" not in v else ""
+)
 def test_shellcheck_passes_every_run_script(name: str, script: str, tmp_path: Path) -> None:
     path = tmp_path / "step.sh"
     path.write_text(script)
     done = subprocess.run(
-        [str(BIN / "shellcheck"), "--shell=bash", str(path)], capture_output=True, text=True, check=False
+        [str(BIN / "shellcheck"), "--shell=bash", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout
