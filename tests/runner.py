@@ -13,9 +13,14 @@ prompt-trainer's ``action.yml`` uses.
 - ``uses:`` steps: ``actions/setup-python`` puts the interpreter behind the tests on ``PATH`` as
   ``python``; ``actions/cache`` (and its ``restore``/``save``) and ``actions/upload-artifact``
   are recorded (no cache or artifact service here). Any other is an error.
-- ``if:``: ``always()``, ``success()``, ``failure()`` and ``<expression> != ''`` / ``== ''``
-  joined by ``&&``; without ``always()`` or ``failure()`` a step runs only while every step
-  before it succeeded, as on the runner.
+- ``if:`` (steps here, jobs in ``job_starts``): GitHub's expression language for what the
+  workflows use: literals, property access (``a.b``, ``a['b']``; a missing one is ``null``),
+  ``!``, ``==``/``!=`` (strings case-insensitively, other types compared as numbers), ``&&`` and
+  ``||`` (returning an operand, as GitHub does), parentheses, ``startsWith``, ``endsWith``,
+  ``contains`` (case-insensitive) and ``always()``/``success()``/``failure()``. Without a status
+  function a step runs only while every step before it succeeded, as on the runner.
+- ``job_starts`` says whether an event (name and real payload) starts a workflow's job: the
+  event and its ``types:`` must be among the triggers and the job's ``if:`` must hold.
 - The install step downloads from PyPI; tests replace it (``replace``) by a launcher for the
   package under test, unless ``PROMPT_TRAINER_TEST_INSTALL=1``.
 - The action's ``outputs:`` are evaluated at the end.
@@ -73,22 +78,222 @@ def evaluate(text: str, context: dict[str, Any]) -> str:
     return EXPRESSION.sub(one, text)
 
 
+TOKEN = re.compile(
+    r"\s*(?:(?P<string>'(?:[^']|'')*')|(?P<number>-?\d+(?:\.\d+)?)"
+    r"|(?P<op>&&|\|\||==|!=|<=|>=|[!<>()\[\],.])|(?P<name>[A-Za-z_][\w-]*))"
+)
+STATUS = ("always", "success", "failure", "cancelled")
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    tokens, position = [], 0
+    while position < len(text.rstrip()):
+        match = TOKEN.match(text, position)
+        if match is None or match.lastgroup is None:
+            raise AssertionError(f"cannot read the expression at {text[position:]!r}")
+        tokens.append((match.lastgroup, match.group(match.lastgroup)))
+        position = match.end()
+    return tokens
+
+
+def _number(value: Any) -> float:
+    if value is None or value is False:
+        return 0.0
+    if value is True:
+        return 1.0
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip() or 0)
+        except ValueError:
+            return float("nan")
+    return float("nan")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, float):
+        return value == value and value != 0  # NaN is falsy
+    return value not in (None, False, 0, "")
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if isinstance(left, str) and isinstance(right, str):
+        return left.casefold() == right.casefold()
+    if type(left) is type(right) and isinstance(left, dict | list):
+        return left is right
+    return _number(left) == _number(right)
+
+
+def _contains(haystack: Any, needle: Any) -> bool:
+    if isinstance(haystack, list):
+        return any(_equal(item, needle) for item in haystack)
+    return _text(needle).casefold() in _text(haystack).casefold()
+
+
+FUNCTIONS: dict[str, Any] = {
+    "startswith": lambda a, b: _text(a).casefold().startswith(_text(b).casefold()),
+    "endswith": lambda a, b: _text(a).casefold().endswith(_text(b).casefold()),
+    "contains": _contains,
+}
+
+
+class _Parser:
+    """Recursive descent over GitHub's precedence: ``||`` < ``&&`` < ``==``/``!=`` < ``!``."""
+
+    def __init__(self, text: str, context: dict[str, Any], status: dict[str, bool]) -> None:
+        self.tokens = _tokens(text)
+        self.n = 0
+        self.context = context
+        self.status = status
+
+    def peek(self) -> str:
+        return self.tokens[self.n][1] if self.n < len(self.tokens) else ""
+
+    def take(self, expected: str | None = None) -> tuple[str, str]:
+        token = self.tokens[self.n]
+        if expected is not None and token[1] != expected:
+            raise AssertionError(f"expected {expected!r}, found {token[1]!r}")
+        self.n += 1
+        return token
+
+    def parse(self) -> Any:
+        value = self.disjunction()
+        if self.n != len(self.tokens):
+            raise AssertionError(f"unexpected {self.peek()!r}")
+        return value
+
+    def disjunction(self) -> Any:
+        value = self.conjunction()
+        while self.peek() == "||":
+            self.take()
+            right = self.conjunction()
+            value = value if _truthy(value) else right
+        return value
+
+    def conjunction(self) -> Any:
+        value = self.comparison()
+        while self.peek() == "&&":
+            self.take()
+            right = self.comparison()
+            value = right if _truthy(value) else value
+        return value
+
+    def comparison(self) -> Any:
+        value = self.unary()
+        while self.peek() in ("==", "!="):
+            op = self.take()[1]
+            equal = _equal(value, self.unary())
+            value = equal if op == "==" else not equal
+        return value
+
+    def unary(self) -> Any:
+        if self.peek() == "!":
+            self.take()
+            return not _truthy(self.unary())
+        return self.postfix(self.primary())
+
+    def primary(self) -> Any:
+        kind, text = self.take()
+        if kind == "string":
+            return text[1:-1].replace("''", "'")
+        if kind == "number":
+            return float(text)
+        if text == "(":
+            value = self.disjunction()
+            self.take(")")
+            return value
+        if kind != "name":
+            raise AssertionError(f"unexpected {text!r}")
+        if self.peek() == "(":
+            return self.call(text.lower())
+        literals = {"true": True, "false": False, "null": None}
+        return literals[text] if text in literals else self.context.get(text)
+
+    def call(self, name: str) -> Any:
+        self.take("(")
+        args = []
+        while self.peek() != ")":
+            args.append(self.disjunction())
+            if self.peek() == ",":
+                self.take()
+        self.take(")")
+        if name in STATUS:
+            return self.status[name]
+        if name not in FUNCTIONS:
+            raise AssertionError(f"no stand-in for the function {name}()")
+        return FUNCTIONS[name](*args)
+
+    def postfix(self, value: Any) -> Any:
+        while self.peek() in (".", "["):
+            if self.take()[1] == ".":
+                key: Any = self.take()[1]
+            else:
+                key = self.disjunction()
+                self.take("]")
+            value = value.get(_text(key)) if isinstance(value, dict) else None
+        return value
+
+
+def expression(text: str, context: dict[str, Any], *, failed: bool = False) -> Any:
+    """The value of an ``if:`` (with or without ``${{ }}``); without a status function it is
+    ``success() && (...)``, as on the runner."""
+    body = EXPRESSION.sub(lambda m: m.group(1), text.strip())
+    status = {"always": True, "success": not failed, "failure": failed, "cancelled": False}
+    names = {t.lower() for kind, t in _tokens(body) if kind == "name"}
+    if not names & set(STATUS):
+        body = f"success() && ({body})"
+    return _Parser(body, context, status).parse()
+
+
 def condition(text: str, context: dict[str, Any], *, failed: bool) -> bool:
-    """A step's ``if:`` (the forms this action uses; anything else is an error)."""
-    expression = EXPRESSION.sub(lambda m: m.group(1), text.strip())
-    status = "success()"
-    verdict = True
-    for raw in expression.split("&&"):
-        term = raw.strip()
-        if term in ("always()", "success()", "failure()"):
-            status = term
-        elif (match := re.fullmatch(r"([\w.-]+)\s*(!=|==)\s*''", term)) is not None:
-            empty = _lookup(match.group(1), context) == ""
-            verdict = verdict and (empty if match.group(2) == "==" else not empty)
-        else:
-            raise AssertionError(f"no stand-in for the condition {term!r}")
-    runs = {"always()": True, "success()": not failed, "failure()": failed}[status]
-    return runs and verdict
+    """A step's ``if:``."""
+    return _truthy(expression(text, context, failed=failed))
+
+
+def _triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    on = workflow.get("on", workflow.get(True))  # PyYAML reads the key `on` as True
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return dict.fromkeys(on)
+    return dict(on or {})
+
+
+def job_starts(
+    workflow: dict[Any, Any],
+    job: str,
+    *,
+    event_name: str,
+    payload: dict[str, Any],
+    repository: str,
+) -> bool:
+    """Whether the event starts ``job``: a trigger of the workflow (with the payload's
+    ``action`` among its ``types:``) and the job's ``if:`` true in the event's ``github``
+    context (``actor`` is the sender, as for the events here)."""
+    triggers = _triggers(workflow)
+    if event_name not in triggers:
+        return False
+    settings = triggers[event_name]  # `schedule:` holds a list of crons
+    types = settings.get("types") if isinstance(settings, dict) else None
+    if types is not None and payload.get("action") not in types:
+        return False
+    github = {
+        "event_name": event_name,
+        "event": payload,
+        "repository": repository,
+        "actor": (payload.get("sender") or {}).get("login", ""),
+    }
+    spec = workflow["jobs"][job]
+    return "if" not in spec or condition(str(spec["if"]), {"github": github}, failed=False)
 
 
 def _read_outputs(path: Path) -> dict[str, str]:
