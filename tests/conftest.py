@@ -56,11 +56,13 @@ def llm() -> Iterator[FakeLLM]:
 
 @pytest.fixture
 def github_env(github: FakeGitHub) -> dict[str, str]:
-    """The environment a run needs to reach the local GitHub server."""
+    """The environment a run needs to reach the local GitHub server; retries do not back off
+    (a Retry-After or a rate-limit reset from the server is still honoured)."""
     return {
         "GITHUB_TOKEN": github.token,
         "GITHUB_API_URL": github.api_url,
         "GITHUB_REPOSITORY": github.full_name,
+        "PROMPT_TRAINER_BACKOFF_S": "0",
     }
 
 

@@ -358,6 +358,7 @@ def connect(settings: Settings, options: RunOptions) -> GitHubClient:
         token=settings.env.github_token,
         repository=repo,
         timeout_s=settings.env.http_timeout_s,
+        backoff_s=settings.env.backoff_s,
     )
 
 
