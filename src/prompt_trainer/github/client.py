@@ -39,7 +39,7 @@ from prompt_trainer.models import (
 
 TIMEOUT_S = 30
 RETRIES = 3
-#: urllib3's backoff factor: retries wait 0, 2 x, 4 x this many seconds (settings.DEFAULT_BACKOFF_S).
+#: urllib3's backoff factor: retries wait 0, 2x, 4x this (as settings.DEFAULT_BACKOFF_S).
 BACKOFF_S = 0.5
 #: (number, merged, body, url) of a closed pull request.
 ClosedPull = tuple[int, bool, str, str]
