@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dspy
-import litellm
 from pydantic import BaseModel, ConfigDict, Field
 
 from prompt_trainer.errors import LLMError, NotEnoughEvidence
@@ -116,7 +115,10 @@ PROMPT_OVERHEAD_CHARS = 3000
 
 
 def prices(model: str) -> tuple[float, float] | None:
-    """(input, output) USD per token from LiteLLM's bundled price table; None when unknown."""
+    """(input, output) USD per token from LiteLLM's bundled price table; None when unknown.
+    LiteLLM is imported here, only when ``max_usd`` is set: its import takes about 4 s."""
+    import litellm  # noqa: PLC0415
+
     try:
         info = litellm.get_model_info(model)
     except Exception:
