@@ -160,7 +160,7 @@ def retry_wait(exc: Exception, attempt: int, *, backoff_s: float) -> float:
     hint = getattr(exc, "retry_after", None)
     if isinstance(hint, int | float) and math.isfinite(hint) and hint >= 0:
         return min(float(hint), MAX_RETRY_WAIT_S)
-    return min(backoff_s * 2 ** (attempt + 1), MAX_RETRY_WAIT_S)
+    return min(backoff_s * 2.0 ** (attempt + 1), MAX_RETRY_WAIT_S)
 
 
 def usage_of(lm: Any) -> TokenUsage:
