@@ -65,9 +65,9 @@ def main() -> None:
             held = counts["passed"]
             skipped = f", {counts['skipped']} skipped" if counts["skipped"] else ""
             if "fuzz" in label:
-                from tests.test_fuzz import JUNIT, ROUNDS, TRACES  # noqa: PLC0415
+                from tests.test_fuzz import JUNIT, TRACES, mutant_count  # noqa: PLC0415
 
-                mutants = (len(JUNIT) + len(TRACES)) * ROUNDS
+                mutants = mutant_count()
                 verdict = "all held" if held == tried else f"{tried - held} test(s) failed"
                 print(f"{label}: {mutants} mutants of {len(JUNIT) + len(TRACES)} files, {verdict}")
                 continue

@@ -19,6 +19,7 @@ from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+GOLDEN = Path(__file__).parent / "golden"
 LOOPBACK = ("127.", "::1", "localhost")
 
 
@@ -56,11 +57,13 @@ def llm() -> Iterator[FakeLLM]:
 
 @pytest.fixture
 def github_env(github: FakeGitHub) -> dict[str, str]:
-    """The environment a run needs to reach the local GitHub server."""
+    """The environment a run needs to reach the local GitHub server; retries do not back off
+    (a Retry-After or a rate-limit reset from the server is still honoured)."""
     return {
         "GITHUB_TOKEN": github.token,
         "GITHUB_API_URL": github.api_url,
         "GITHUB_REPOSITORY": github.full_name,
+        "PROMPT_TRAINER_BACKOFF_S": "0",
     }
 
 
@@ -129,14 +132,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture
 def golden(request: pytest.FixtureRequest) -> Any:
-    """Compare text with a golden file under tests/golden/, or rewrite it with --update-golden."""
+    """Compare text with a golden file under tests/golden/, or rewrite it with --update-golden;
+    a missing golden file fails the test."""
     update = bool(request.config.getoption("--update-golden"))
 
     def check(name: str, text: str) -> None:
-        path = Path(__file__).parent / "golden" / name
-        if update or not path.exists():
+        path = GOLDEN / name
+        if update:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
+        assert path.exists(), f"no golden file {name}; rerun with --update-golden to write it"
         assert text == path.read_text(), f"{name} changed; rerun with --update-golden to accept"
 
     return check

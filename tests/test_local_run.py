@@ -99,7 +99,8 @@ def test_llm_server_errors_exit_4_and_keep_the_evidence(
     llm.status = 500
     monkeypatch.chdir(example)
 
-    assert main(["run", "--local", "evidence", "--api-base", llm.api_base], env={}) == 4
+    no_backoff = {"PROMPT_TRAINER_BACKOFF_S": "0"}  # the retries do not sleep
+    assert main(["run", "--local", "evidence", "--api-base", llm.api_base], env=no_backoff) == 4
 
     assert "LLM call failed" in capsys.readouterr().err
     assert (example / ".prompt-trainer" / "samples.jsonl").exists()

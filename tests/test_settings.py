@@ -101,6 +101,18 @@ def test_environment_overrides_and_provider_key(checkout: Path) -> None:
     assert not no_key.available and no_key.key_var == "OPENAI_API_KEY"
 
 
+def test_the_retry_backoff_comes_from_the_environment(checkout: Path) -> None:
+    config = checkout / ".github" / "prompt-trainer.yml"
+    default = Settings.load(config, {}, root=checkout)
+    assert default.env.backoff_s == 0.5 and default.llm().backoff_s == 0.5
+    none = Settings.load(config, {"PROMPT_TRAINER_BACKOFF_S": "0"}, root=checkout)
+    assert none.env.backoff_s == 0 and none.llm().backoff_s == 0
+    for bad in ("soon", "-1", "nan", "61"):
+        with pytest.raises(ConfigError, match="PROMPT_TRAINER_BACKOFF_S") as info:
+            Settings.load(config, {"PROMPT_TRAINER_BACKOFF_S": bad}, root=checkout)
+        assert "0.5" in info.value.diagnostics()
+
+
 def test_committed_schema_matches_the_model() -> None:
     committed = json.loads(SCHEMA_FILE.read_text())
     assert committed == config_schema(), "regenerate: prompt-trainer schema > " + str(SCHEMA_FILE)

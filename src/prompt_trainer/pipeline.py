@@ -361,6 +361,7 @@ def connect(settings: Settings, options: RunOptions) -> GitHubClient:
         repository=repo,
         timeout_s=settings.env.http_timeout_s,
         bot_logins=settings.config.pull_request.bot_logins,
+        backoff_s=settings.env.backoff_s,
     )
 
 

@@ -20,6 +20,8 @@ from prompt_trainer.errors import ConfigError, MissingPromptError
 
 DEFAULT_CONFIG_PATH = ".github/prompt-trainer.yml"
 DEFAULT_API_URL = "https://api.github.com"
+#: Retries wait about this times 2^n seconds (GitHub and LLM calls); PROMPT_TRAINER_BACKOFF_S.
+DEFAULT_BACKOFF_S = 0.5
 TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 #: The login of the workflow's GITHUB_TOKEN (its PRs and comments are the bot's own).
 DEFAULT_BOT_LOGINS = ("github-actions[bot]",)
@@ -334,6 +336,11 @@ class Environment(Section):
     model_override: str | None = None
     api_base_override: str | None = None
     http_timeout_s: int = 30
+    backoff_s: float = Field(
+        default=DEFAULT_BACKOFF_S,
+        description="Retries of GitHub and LLM calls wait about backoff_s x 2^n seconds "
+        "(PROMPT_TRAINER_BACKOFF_S); a Retry-After or rate-limit reset is honoured regardless.",
+    )
     github_run_id: str | None = None
     api_keys: dict[str, str] = Field(default_factory=dict, repr=False)
     #: The whole process environment, the base of ``command_environment`` (never logged).
@@ -356,6 +363,7 @@ class Environment(Section):
             github_step_summary=get("GITHUB_STEP_SUMMARY"),
             github_output=get("GITHUB_OUTPUT"),
             http_timeout_s=_seconds(get("PROMPT_TRAINER_HTTP_TIMEOUT"), default=30),
+            backoff_s=_backoff(get("PROMPT_TRAINER_BACKOFF_S")),
             model_override=get("PROMPT_TRAINER_MODEL"),
             api_base_override=get("PROMPT_TRAINER_API_BASE"),
             api_keys={k: v for k, v in env.items() if k.endswith("_API_KEY") and v},
@@ -401,6 +409,22 @@ def _seconds(text: str | None, *, default: int) -> int:
     return value
 
 
+def _backoff(text: str | None) -> float:
+    """Seconds, zero or more (tests set 0 so that retries do not sleep)."""
+    if text is None:
+        return DEFAULT_BACKOFF_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 60:  # also refuses nan
+        raise ConfigError(
+            f"PROMPT_TRAINER_BACKOFF_S={text!r} is not a number of seconds from 0 to 60",
+            fix=f"leave it unset (default {DEFAULT_BACKOFF_S}) or set e.g. 0.5",
+        )
+    return value
+
+
 class LLMSettings(Section):
     """The resolved model, endpoint and key (flag > environment > file > default)."""
 
@@ -408,6 +432,7 @@ class LLMSettings(Section):
     api_base: str | None = None
     api_key: str | None = None
     timeout_s: float = 600.0
+    backoff_s: float = DEFAULT_BACKOFF_S
 
     @property
     def key_var(self) -> str:
@@ -455,6 +480,7 @@ class Settings(Section):
         chosen = model or self.env.model_override or self.config.model
         return LLMSettings(
             timeout_s=self.config.training.llm_timeout_s,
+            backoff_s=self.env.backoff_s,
             model=chosen,
             api_base=api_base or self.env.api_base_override or self.config.api_base,
             api_key=self.env.api_keys.get(provider_key_var(chosen)),

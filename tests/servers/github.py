@@ -159,6 +159,10 @@ class Fault:
     delay: float = 0.0
     #: Set once a delayed answer has been sent (a client that gave up never waited for it).
     finished: bool = False
+    #: Seconds after the last scripted answer during which matching requests get it again, like
+    #: GitHub refusing a client that retries before its Retry-After has passed.
+    hold_s: float = 0.0
+    held_until: float = 0.0
 
 
 @dataclass
@@ -736,13 +740,13 @@ class FakeGitHub:
         prefix = f"/repos/{self.owner}/{self.name}"
         route = req.path[len(prefix) :] if req.path.startswith(prefix) else req.path
         with self._lock:
+            now = time.monotonic()
             for fault in self.faults:
-                if (
-                    fault.times > 0
-                    and fault.method == req.method
-                    and re.fullmatch(fault.path, route)
-                ):
-                    fault.times -= 1
+                if fault.method != req.method or not re.fullmatch(fault.path, route):
+                    continue
+                if fault.times > 0 or now < fault.held_until:
+                    fault.times = max(0, fault.times - 1)
+                    fault.held_until = now + fault.hold_s if fault.hold_s else 0.0
                     return fault
         return None
 

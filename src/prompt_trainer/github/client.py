@@ -7,7 +7,8 @@ twice). Artifacts are downloaded with ``requests`` in two steps: the API answers
 host, which is fetched without the token.
 
 PyGithub's default retry re-sends POSTs and waits without backoff; this client retries only
-idempotent methods, with exponential backoff, a bounded number of times.
+idempotent methods, with exponential backoff (``backoff_s``, from the caller), a bounded number
+of times; a Retry-After or rate-limit reset from GitHub is honoured whatever the backoff.
 
 Who counts: trust is write access (``write_access``: the collaborator-permission endpoint, asked
 once per login for the life of the client), and a PR, comment or issue is the bot's own only when
@@ -45,6 +46,8 @@ from prompt_trainer.settings import DEFAULT_BOT_LOGINS
 
 TIMEOUT_S = 30
 RETRIES = 3
+#: urllib3's backoff factor: retries wait 0, 2x, 4x this (as settings.DEFAULT_BACKOFF_S).
+BACKOFF_S = 0.5
 #: (number, merged, body, url) of a closed pull request.
 ClosedPull = tuple[int, bool, str, str]
 DOWNLOAD_CHUNK = 1024 * 1024
@@ -167,6 +170,7 @@ class GitHubClient:
         repository: str,
         timeout_s: int = TIMEOUT_S,
         bot_logins: tuple[str, ...] = DEFAULT_BOT_LOGINS,
+        backoff_s: float = BACKOFF_S,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.token = token
@@ -175,12 +179,12 @@ class GitHubClient:
         self._access: dict[str, Access] = {}
         retry = GithubRetry(
             total=RETRIES,
-            backoff_factor=0.5,
+            backoff_factor=backoff_s,
             # 5xx and 429 (GithubRetry adds 403, for secondary rate limits); Retry-After is
             # honoured. Only idempotent methods: a POST is never re-sent blindly.
             status_forcelist=[*range(500, 600), 429],
             allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
-            secondary_rate_wait=5,
+            secondary_rate_wait=10 * backoff_s,  # without Retry-After; 5 s by default
             max_rate_limit_wait=120,
         )
         self._github = Github(

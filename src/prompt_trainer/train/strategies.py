@@ -19,14 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import dspy
-import litellm
 from pydantic import BaseModel, ConfigDict, Field
 
 from prompt_trainer.errors import LLMError, NotEnoughEvidence
-from prompt_trainer.models import Candidate, Change, PromptSet, TokenUsage
+from prompt_trainer.models import Candidate, Change, FailureType, PromptSet, TokenUsage
 from prompt_trainer.train.edits import (
     Edit,
     add_learned_rules,
@@ -51,16 +50,6 @@ from prompt_trainer.train.trainer import (
     usage_of,
 )
 
-Category = Literal[
-    "test_failure",
-    "planning_error",
-    "integration_error",
-    "scope_error",
-    "architecture_error",
-    "config_error",
-    "other",
-]
-
 
 class PromptFileView(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -81,7 +70,7 @@ class Reflection(BaseModel):
 class LearnedRule(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    category: Category
+    category: FailureType
     rule: str
     when: str
     why: str
@@ -126,7 +115,10 @@ PROMPT_OVERHEAD_CHARS = 3000
 
 
 def prices(model: str) -> tuple[float, float] | None:
-    """(input, output) USD per token from LiteLLM's bundled price table; None when unknown."""
+    """(input, output) USD per token from LiteLLM's bundled price table; None when unknown.
+    LiteLLM is imported here, only when ``max_usd`` is set: its import takes about 4 s."""
+    import litellm  # noqa: PLC0415
+
     try:
         info = litellm.get_model_info(model)
     except Exception:

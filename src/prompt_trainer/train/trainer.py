@@ -9,12 +9,16 @@ configuration); DSPy's disk cache lives under ``.prompt-trainer/cache`` so an id
 free. The cache directory travels between workflow runs (``actions/cache``), so it is opened with
 DSPy's restricted unpickler: only LiteLLM/OpenAI response types load, and an entry that names
 anything else is dropped (and the call made again) instead of run. DSPy and LiteLLM errors are
-translated into ``LLMError`` here.
+translated into ``LLMError`` here. Transient LM errors are retried ``LM_RETRIES`` times, waiting
+``backoff_s x 2^(n+1)`` seconds (or the provider's Retry-After), so the caller sets the backoff
+(DSPy's own retry has a fixed 1 s, 2 s...).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -22,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import dspy
-from dspy.utils.exceptions import AdapterParseError, DSPyError, LMAuthError, LMTransportError
+from dspy.utils.exceptions import (
+    AdapterParseError,
+    DSPyError,
+    LMAuthError,
+    LMTransportError,
+    is_retryable_lm_error,
+)
 from pydantic import BaseModel, ConfigDict, Field
 
 from prompt_trainer.errors import LLMError
@@ -40,6 +50,8 @@ from prompt_trainer.targets import render_subagent, subagent_path
 from prompt_trainer.train.evidence import EvidenceSample, evidence_view
 
 INSTRUCTIONS_FILE = "trainer.md"
+LM_RETRIES = 2
+MAX_RETRY_WAIT_S = 60.0
 
 
 class SubagentSpec(BaseModel):
@@ -120,9 +132,42 @@ def build_lm(llm: LLMSettings, *, cache_dir: Path) -> Any:
         restrict_pickle=True,
     )
     key = llm.api_key or ("unused" if llm.api_base else None)
-    return dspy.LM(
-        llm.model, api_base=llm.api_base, api_key=key, num_retries=2, timeout=llm.timeout_s
+    return RetryingLM(
+        llm.model,
+        api_base=llm.api_base,
+        api_key=key,
+        timeout=llm.timeout_s,
+        retries=LM_RETRIES,
+        backoff_s=llm.backoff_s,
     )
+
+
+class RetryingLM(dspy.LM):  # type: ignore[misc]
+    """A ``dspy.LM`` whose transient failures (rate limit, timeout, 5xx, transport) are retried
+    here with the caller's backoff instead of DSPy's fixed one; DSPy itself makes one attempt."""
+
+    def __init__(self, model: str, *, retries: int, backoff_s: float, **options: Any) -> None:
+        super().__init__(model, num_retries=0, **options)
+        self.retries = retries
+        self.backoff_s = backoff_s
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        for attempt in range(self.retries):
+            try:
+                return super().__call__(*args, **kwargs)
+            except Exception as exc:
+                if not is_retryable_lm_error(exc):
+                    raise
+                time.sleep(retry_wait(exc, attempt, backoff_s=self.backoff_s))
+        return super().__call__(*args, **kwargs)
+
+
+def retry_wait(exc: Exception, attempt: int, *, backoff_s: float) -> float:
+    """The provider's Retry-After when it sent one, else ``backoff_s x 2^(attempt+1)``."""
+    hint = getattr(exc, "retry_after", None)
+    if isinstance(hint, int | float) and math.isfinite(hint) and hint >= 0:
+        return min(float(hint), MAX_RETRY_WAIT_S)
+    return min(backoff_s * 2.0 ** (attempt + 1), MAX_RETRY_WAIT_S)
 
 
 def usage_of(lm: Any) -> TokenUsage:
