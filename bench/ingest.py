@@ -14,6 +14,7 @@ Each case runs ``--repeat`` times (default 3) in fresh processes; the fastest ru
 with the largest peak RSS of all runs.
 
 Targets (issue 3): (a) >= 40 MB/s with peak RSS <= 100 MB; (c) >= 50 MB/s, peak RSS <= 150 MB.
+(c), issue 17: the trace parse within 2x the bare json.loads pass (``x_bare``), peak RSS <= 80 MB.
 """
 
 from __future__ import annotations
@@ -174,9 +175,22 @@ elif case == "junit-many":
 elif case == "junit":
     run = parse_report(target, source=target.name, max_bytes=10**9)
     detail = {"tests": run.tests, "failed": run.count("failed")}
+elif case == "trace-bare":
+    lines = 0
+    with target.open("rb") as handle:
+        for line in handle:
+            json.loads(line)
+            lines += 1
+    detail = {"lines": lines}
 else:
-    trace = parse_trace(target, source=target.name, max_bytes=10**10)
-    detail = {"format": trace.format, "tool_calls": trace.tool_calls, "steps": len(trace.steps)}
+    from prompt_trainer.settings import Limits
+
+    cap = getattr(Limits(), "max_trace_bytes", Limits().max_report_bytes)  # the default setting
+    trace = parse_trace(target, source=target.name, max_bytes=cap)
+    if not hasattr(trace, "format"):
+        detail = {"skipped": trace.reason}
+    else:
+        detail = {"format": trace.format, "tool_calls": trace.tool_calls, "steps": len(trace.steps)}
 elapsed = time.perf_counter() - start
 print(json.dumps({"seconds": elapsed, "import_s": round(import_s, 2), "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, **detail}))
 """
@@ -211,7 +225,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="generate inputs here (once) and reuse them")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the best is shown")
     parser.add_argument(
-        "--only", choices=["junit", "junit-many", "junitparser", "trace"], action="append"
+        "--only",
+        choices=["junit", "junit-many", "junitparser", "trace-bare", "trace"],
+        action="append",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -231,13 +247,23 @@ def main() -> None:
             "junit": ("(a) one JUnit report, 100k cases", big, big.stat().st_size),
             "junitparser": ("(a) baseline: junitparser whole-tree parse", big, big.stat().st_size),
             "junit-many": ("(b) 1,000 small JUnit reports", many, many_size),
+            "trace-bare": ("(c) baseline: bare json.loads per line", trace, trace.stat().st_size),
             "trace": ("(c) one Claude Code JSONL trace", trace, trace.stat().st_size),
         }
+        seconds: dict[str, float] = {}
         for key, (label, target, size) in cases.items():
             if args.only and key not in args.only:
                 continue
             result = measure(key, target, size, args.repeat)
+            seconds[key] = float(str(result["seconds"]))
+            if key == "trace" and "trace-bare" in seconds:
+                result["x_bare"] = trace_ratio(seconds)
             print(f"{label:45s} " + " ".join(f"{k}={v}" for k, v in result.items()), flush=True)
+
+
+def trace_ratio(seconds: dict[str, float]) -> float:
+    """The trace parse's wall time over the bare ``json.loads`` pass on the same file."""
+    return round(seconds["trace"] / max(seconds["trace-bare"], 1e-9), 2)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from prompt_trainer.collect.traces import parse_trace
+from prompt_trainer.collect.evidence import parse_trace_file
+from prompt_trainer.collect.traces import _reader, parse_trace
 from prompt_trainer.models import Skipped, Trace
+from prompt_trainer.settings import Limits
 from tests.conftest import REALDATA
 
 
@@ -485,3 +487,104 @@ def test_real_traces_match_ground_truth(entry: dict[str, Any]) -> None:
     assert trace.bad_lines == len(entry["derived_facts"].get("unparseable_lines", []))
     assert trace.unknown_records == {}
     CHECKS[expected](trace, entry["derived_facts"])
+
+
+# --- Size: any size streams; over the cap the first and last parts are kept ----------------
+
+
+def _session(n: int) -> list[dict[str, Any]]:
+    """``n`` Claude responses, each a tool call and its result (response ``i`` fails when
+    ``i % 10 == 0``)."""
+    records: list[dict[str, Any]] = [{"type": "system", "subtype": "init", "model": "claude-x"}]
+    for i in range(n):
+        call: dict[str, object] = {
+            "type": "tool_use",
+            "id": f"t{i}",
+            "name": "Bash",
+            "input": {"command": f"s{i}"},
+        }
+        records.append(assistant(f"m{i}", [call], 1))
+        result: dict[str, object] = {"type": "tool_result", "tool_use_id": f"t{i}"}
+        result.update(content=f"out {i}", is_error=i % 10 == 0)
+        records.append({"type": "user", "message": {"role": "user", "content": [result]}})
+    return records
+
+
+def test_a_trace_over_the_cap_keeps_its_first_and_last_parts_with_a_note(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "long.jsonl", _session(1_000))
+    size = path.stat().st_size
+    whole = parse_trace(path, source="t", max_bytes=size)
+    part = parse_trace(path, source="t", max_bytes=size // 4)
+    assert isinstance(whole, Trace) and isinstance(part, Trace)
+    assert whole.tool_calls == 1_000 and whole.notes == ()
+    assert 200 <= part.tool_calls <= 300  # a quarter of the file: its first and last eighths
+    assert f"trace is {size} bytes, over the {size // 4}-byte cap" in part.notes[0]
+    assert part.steps[0].tool_input == '{"command": "s0"}'  # the opening part
+    assert part.steps[-1].text == "out 999"  # and the closing part
+    assert part.model == "claude-x" and part.bad_lines == 0  # cut at line boundaries
+
+
+def test_the_trace_cap_is_a_setting(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "long.jsonl", _session(200))
+    limits = Limits(max_trace_bytes=path.stat().st_size // 2)
+    trace = parse_trace_file(path, source="t", limits=limits)
+    assert isinstance(trace, Trace) and trace.notes and trace.tool_calls < 200
+    assert Limits().max_trace_bytes == 2 * 1024**3
+
+
+def test_a_json_array_over_the_cap_keeps_its_first_elements(tmp_path: Path) -> None:
+    path = tmp_path / "claude-execution-output.json"
+    path.write_text(json.dumps(_session(500), indent=1))
+    trace = parse_trace(path, source="t", max_bytes=path.stat().st_size // 3)
+    assert isinstance(trace, Trace) and trace.format == "claude-code"
+    assert 100 <= trace.tool_calls <= 250 and "array elements" in trace.notes[0]
+    whole = parse(path)
+    assert isinstance(whole, Trace) and whole.tool_calls == 500 and whole.notes == ()
+
+
+def test_a_json_array_cut_short_keeps_the_elements_before_the_cut(tmp_path: Path) -> None:
+    path = tmp_path / "claude-execution-output.json"
+    text = json.dumps(_session(50))
+    path.write_text(text[: len(text) // 2])
+    trace = parse(path)
+    assert isinstance(trace, Trace) and 15 <= trace.tool_calls <= 35
+    assert trace.bad_lines == 1 and "not JSON" in trace.notes[-1]
+
+
+# --- Bad input: a reason and a position --------------------------------------------------
+
+
+def test_unusable_lines_are_counted_with_the_first_position(tmp_path: Path) -> None:
+    records = _session(5)
+    path = tmp_path / "session.jsonl"
+    lines = [json.dumps(r) for r in records]
+    lines.insert(3, "INFO: some log noise")
+    lines.insert(6, '{"type": "assistant", "mess')
+    path.write_bytes("\n".join(lines).encode() + b'\n{"type": "user", "x": "\xff\xfe"}\n')
+    trace = parse(path)
+    assert isinstance(trace, Trace) and trace.tool_calls == 5
+    assert trace.bad_lines == 2
+    assert trace.notes == ("2 unusable line(s); the first at line 4: not JSON",)
+
+
+def test_a_record_of_an_unexpected_shape_is_skipped_with_its_line(tmp_path: Path) -> None:
+    path = write_lines(
+        tmp_path / "spans.jsonl",
+        [
+            {"resourceSpans": [{"scopeSpans": []}], "gen_ai.x": 1},
+            {"resourceSpans": ["not an object"]},
+        ],
+    )
+    skipped = parse(path)
+    assert isinstance(skipped, Skipped)
+    assert skipped.reason.startswith("unreadable otel-genai trace at line 2: AttributeError")
+
+
+def test_a_whole_document_over_its_cap_is_skipped_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "run.traj"
+    path.write_text(json.dumps({"history": [], "info": {"exit_status": "submitted"}}, indent=2))
+    monkeypatch.setattr(_reader, "MAX_DOCUMENT_BYTES", 10)
+    skipped = parse(path)
+    assert isinstance(skipped, Skipped) and "over the 10-byte cap for documents" in skipped.reason

@@ -44,8 +44,8 @@ def sniff(head: Head) -> bool:
     return "message" in first or "subtype" in first or kind == "result"
 
 
-def parse(path: Path, *, source: str, max_text: int) -> Trace:
-    state = _State(TraceBuilder(format=NAME, max_text=max_text))
+def parse(path: Path, *, source: str, builder: TraceBuilder) -> Trace:
+    state = _State(builder)
     for record in json_records(path, state.builder):
         state.add(record)
     return state.finish(source=source)

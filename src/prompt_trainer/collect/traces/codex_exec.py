@@ -26,8 +26,7 @@ def sniff(head: Head) -> bool:
     return isinstance(kind, str) and kind.startswith(PREFIXES) and "payload" not in (first or {})
 
 
-def parse(path: Path, *, source: str, max_text: int) -> Trace:
-    builder = TraceBuilder(format=NAME, max_text=max_text)
+def parse(path: Path, *, source: str, builder: TraceBuilder) -> Trace:
     turns = 0
     for event in json_records(path, builder):
         kind = event.get("type")

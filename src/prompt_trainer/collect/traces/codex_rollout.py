@@ -56,8 +56,7 @@ def sniff(head: Head) -> bool:
     return first is not None and first.get("type") in RECORD_TYPES and "payload" in first
 
 
-def parse(path: Path, *, source: str, max_text: int) -> Trace:
-    builder = TraceBuilder(format=NAME, max_text=max_text)
+def parse(path: Path, *, source: str, builder: TraceBuilder) -> Trace:
     state = _State(builder)
     for record in json_records(path, builder):
         builder.saw_time(record.get("timestamp"))

@@ -45,8 +45,7 @@ def sniff(head: Head) -> bool:
     return bool(RESOLVER.match(head.text)) and '"history"' in head.text
 
 
-def parse(path: Path, *, source: str, max_text: int) -> Trace:
-    builder = TraceBuilder(format=NAME, max_text=max_text)
+def parse(path: Path, *, source: str, builder: TraceBuilder) -> Trace:
     state = _State(builder)
     for record in json_records(path, builder):
         if isinstance(record.get("history"), list):

@@ -41,8 +41,7 @@ def sniff(head: Head) -> bool:
     return first is None and bool(SPANS_KEY.search(head.text[:4096])) and '"gen_ai.' in head.text
 
 
-def parse(path: Path, *, source: str, max_text: int) -> Trace:
-    builder = TraceBuilder(format=NAME, max_text=max_text)
+def parse(path: Path, *, source: str, builder: TraceBuilder) -> Trace:
     spans: list[dict[str, Any]] = []
     final: Any = None
     for record in json_records(path, builder):
