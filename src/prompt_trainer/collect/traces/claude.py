@@ -4,12 +4,15 @@
 One API response is written over several lines sharing ``message.id``, each with a usage
 object; its usage is counted once (the last line of each id wins). Lines of one response are
 adjacent, so only a window of recent ids is remembered (bounded memory on huge transcripts).
-When a ``result`` record carries the session's usage, that is used instead of the sum.
+When a ``result`` record carries the session's usage, that is used instead of the sum. A tool
+result is an error when it says so (``is_error``) or when its text is Claude Code's error wrapper
+or a permission denial; the ``result``'s ``permission_denials`` add those not already counted.
 Unknown record types are counted and skipped; ``isMeta`` user lines (CLI caveats) are skipped.
 """
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,14 @@ MESSAGE_TYPES = frozenset({"user", "assistant", "system", "result"})
 #: Record types that carry nothing for the trainer.
 IGNORED_TYPES = frozenset({"summary", "file-history-snapshot", "queue-operation", "progress"})
 USAGE_WINDOW = 256
+#: A tool result that says the tool did not run, even without ``is_error``: Claude Code's error
+#: wrapper and its permission-denial texts (see ``docs/traces.md``).
+DENIAL = re.compile(
+    r"^\s*<tool_use_error>|haven't granted it yet|doesn't want to proceed with this tool use"
+    r"|tool use was rejected"
+)
+#: Errored tool_use ids remembered so a ``permission_denials`` entry is not counted twice.
+ERROR_IDS = 10_000
 
 
 def sniff(head: Head) -> bool:
@@ -61,6 +72,7 @@ class _State:
         self.tool_names: dict[str, str] = {}
         self.result: dict[str, Any] | None = None
         self.anonymous = 0
+        self.error_ids: set[str] = set()
 
     def add(self, record: dict[str, Any]) -> None:
         builder = self.builder
@@ -144,9 +156,13 @@ class _State:
         for block in _blocks(content):
             kind = block.get("type")
             if kind == "tool_result":
-                name = self.tool_names.pop(str(block.get("tool_use_id")), None)
+                use_id = str(block.get("tool_use_id"))
+                name = self.tool_names.pop(use_id, None)
                 output = text_of(block.get("content"))
-                self.builder.tool_result(name, output, is_error=bool(block.get("is_error")))
+                failed = bool(block.get("is_error")) or bool(DENIAL.search(output[:2_000]))
+                if failed and len(self.error_ids) < ERROR_IDS:
+                    self.error_ids.add(use_id)
+                self.builder.tool_result(name, output, is_error=failed)
             elif kind == "text":
                 self.builder.step("user", str(block.get("text") or ""))
 
@@ -182,10 +198,22 @@ class _State:
             builder.duration_s = duration / 1000
         if isinstance(result.get("result"), str):
             builder.result = result["result"]
+        self._denials(result.get("permission_denials"))
         subtype = str(result.get("subtype") or "")
         builder.is_error = bool(result.get("is_error")) or subtype.startswith("error")
         if builder.is_error and builder.result is None:
             builder.result = subtype or "error"
+
+    def _denials(self, denials: Any) -> None:
+        """Tools the permission mode refused, as the ``result`` lists them; each is a tool
+        error unless its ``tool_result`` already was one."""
+        for denial in denials if isinstance(denials, list) else []:
+            if not isinstance(denial, dict):
+                continue
+            if str(denial.get("tool_use_id")) in self.error_ids:
+                continue
+            name = str(denial.get("tool_name") or "tool")
+            self.builder.tool_result(name, f"permission denied: {name}", is_error=True)
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
