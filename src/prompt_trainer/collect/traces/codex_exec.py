@@ -4,7 +4,8 @@ mcp_tool_call, web_search, agent_message, todo_list, error) and ``error``.
 
 Each ``turn.completed`` carries that turn's usage; they are summed. Items are counted when
 completed; a command with a non-zero exit code, or any item whose status is ``failed`` or
-``declined`` (refused by the user or the approval policy), is a tool error. Unknown event and item types are counted and skipped.
+``declined`` (refused by the user or the approval policy), is a tool error. Unknown event and
+item types are counted and skipped.
 """
 
 from __future__ import annotations
