@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from prompt_trainer.cli import main
-from prompt_trainer.collect.artifacts import ZipLimits, extract_zip
+from prompt_trainer.collect.artifacts import ZipLimits, extract_zip, listed_members
 from tests.conftest import make_zip
 from tests.servers.github import Artifact, FakeGitHub
 from tests.servers.llm import FakeLLM, chat_adapter_reply, user_text
@@ -291,3 +291,27 @@ def test_a_hostile_artifact_costs_its_members_and_the_pull_request_is_still_stor
     assert sources == ["junit-mixed/more.xml", "junit-results/j.xml"]
     reasons = " ".join(s["reason"] for s in sample["skipped"])
     assert "CRC" in reasons and "encrypted" in reasons and "collides" in reasons
+
+
+def test_an_archive_listing_millions_of_members_is_not_opened(tmp_path: Path) -> None:
+    data = bytearray(_zip([("a.xml", b"x", STORED)]))
+    eocd = data.rfind(b"PK\x05\x06")
+    data[eocd + 8 : eocd + 12] = (3_000_000 % 0x10000).to_bytes(2, "little") * 2  # a forged count
+    archive = tmp_path / "many.zip"
+    archive.write_bytes(bytes(data))
+    result = extract_zip(archive, tmp_path / "out", limits=ZIP_LIMITS, label="art")
+    assert not result.files and "members, over 10x the 100-file cap" in result.skipped[0].reason
+    plain = _zip([("a.xml", b"x", STORED)])
+    at = plain.rfind(b"PK\x05\x06")
+    record = (
+        b"PK\x06\x06"
+        + (44).to_bytes(8, "little")
+        + bytes(12)
+        + (5_000_000).to_bytes(8, "little") * 2
+    )
+    record += bytes(16)
+    locator = b"PK\x06\x07" + bytes(4) + at.to_bytes(8, "little") + (1).to_bytes(4, "little")
+    end = plain[at : at + 8] + b"\xff\xff" * 2 + plain[at + 12 :]
+    forged = tmp_path / "zip64.zip"
+    forged.write_bytes(plain[:at] + record + locator + end)
+    assert listed_members(forged) == 5_000_000

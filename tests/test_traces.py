@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from prompt_trainer.cli import main
 from prompt_trainer.collect.evidence import parse_trace_file
 from prompt_trainer.collect.traces import _reader, parse_trace
 from prompt_trainer.models import Skipped, Trace
@@ -730,3 +731,34 @@ def test_real_traces_count_failures_stated_in_words(entry: dict[str, Any]) -> No
     trace = parse(REALDATA / "traces" / str(entry["file"]))
     assert isinstance(trace, Trace)
     assert trace.tool_errors == REAL_TOOL_ERRORS.get(str(entry["file"]), 0)
+
+
+def test_inspect_counts_failures_stated_in_words_and_shows_notes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    denied = "failed in sandbox Seatbelt with execution error: sandbox denied exec error, exit code: 1"
+    call = {"type": "function_call", "name": "shell", "arguments": "{}", "call_id": "c"}
+    answer = {"type": "function_call_output", "call_id": "c", "output": denied}
+    path = write_lines(
+        tmp_path / "rollout.jsonl",
+        [{"type": "response_item", "payload": p} for p in (call, answer)],
+        tail="{truncated",
+    )
+    assert main(["inspect", str(path), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["tool_calls"], shown["tool_errors"]) == (1, 1)
+    assert shown["notes"] == ["1 unusable line(s); the first at line 3: not JSON"]
+
+
+def test_a_deeply_nested_line_costs_that_line_only(tmp_path: Path) -> None:
+    records = [json.dumps(r) for r in _session(3)]
+    records.insert(2, '{"a": ' * 100_000 + "1" + "}" * 100_000)
+    path = tmp_path / "session.jsonl"
+    path.write_text("\n".join(records) + "\n")
+    trace = parse(path)
+    assert isinstance(trace, Trace) and trace.tool_calls == 3 and trace.bad_lines == 1
+    array = tmp_path / "deep.json"
+    array.write_text("[" + json.dumps(_session(2))[1:-1] + ", " + "[" * 100_000 + "]" * 100_000 + "]")
+    trace = parse(array)
+    assert isinstance(trace, Trace) and trace.tool_calls == 2
+    assert "nested too deeply" in trace.notes[-1]

@@ -36,6 +36,15 @@ ENCRYPTED_FLAG = 0x1
 CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
 
 
+#: An archive listing more than this many times ``max_files`` members is not opened at all:
+#: ``zipfile`` holds a ``ZipInfo`` (some 500 bytes) per member listed, ten times a member's
+#: 46-byte directory entry, so a listing of millions would grow memory faster than the input.
+LISTING_FACTOR = 10
+EOCD = b"PK\x05\x06"
+ZIP64_LOCATOR = b"PK\x06\x07"
+EOCD_SEARCH = 65_536 + 22
+
+
 @dataclass(frozen=True)
 class ZipLimits:
     """Caps applied to one archive."""
@@ -60,6 +69,14 @@ class _Overflow(Exception):
 def extract_zip(archive: Path, dest: Path, *, limits: ZipLimits, label: str) -> Extraction:
     """Extract ``archive`` under ``dest`` following the safety rules above."""
     result = Extraction()
+    listed = listed_members(archive)
+    if listed is not None and listed > limits.max_files * LISTING_FACTOR:
+        reason = (
+            f"archive lists {listed} members, over {LISTING_FACTOR}x the {limits.max_files}-file "
+            "cap; not opened (its directory alone would fill memory)"
+        )
+        result.skipped.append(Skipped(source=label, reason=reason))
+        return result
     try:
         bundle = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
@@ -157,6 +174,29 @@ def _copy_member(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, b
         target.unlink(missing_ok=True)
         raise
     return written
+
+
+def listed_members(archive: Path) -> int | None:
+    """The member count the archive's end-of-central-directory record declares (ZIP64 too),
+    read before ``zipfile`` loads the directory; None when there is no such record."""
+    try:
+        with archive.open("rb") as handle:
+            size = handle.seek(0, 2)
+            start = max(0, size - EOCD_SEARCH)
+            handle.seek(start)
+            tail = handle.read()
+            at = tail.rfind(EOCD)
+            if at < 0 or len(tail) < at + 22:
+                return None
+            count = int.from_bytes(tail[at + 10 : at + 12], "little")
+            locator = tail.rfind(ZIP64_LOCATOR, 0, at)
+            if count != 0xFFFF or locator < 0:
+                return count
+            handle.seek(int.from_bytes(tail[locator + 8 : locator + 16], "little"))
+            record = handle.read(40)
+            return int.from_bytes(record[32:40], "little") if len(record) == 40 else None
+    except OSError:
+        return None
 
 
 def _shown(name: str) -> str:

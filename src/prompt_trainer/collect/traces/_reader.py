@@ -99,7 +99,7 @@ def _lines(
             continue
         try:
             value = loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             value = _lenient(line)
             if value is None:
                 if builder.line == 1 and line.lstrip().startswith((b"{", codecs.BOM_UTF8)):
@@ -119,7 +119,7 @@ def _lenient(line: bytes) -> Any:
     """A line with invalid UTF-8 (or a BOM) decoded with replacement characters, or None."""
     try:
         return json.loads(line.decode("utf-8", errors="replace").removeprefix("\ufeff"))
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's stack
         return None
 
 
@@ -169,6 +169,10 @@ def _array(handle: IO[bytes], builder: TraceBuilder, *, size: int) -> Iterator[d
             return
         try:
             value, end = decoder.raw_decode(buffer, position)
+        except RecursionError:
+            builder.line = index + 1
+            builder.bad_line("nested too deeply; the rest of the array was not read")
+            return
         except ValueError as exc:
             pending = len(buffer) - position
             if eof or pending > MAX_LINE_BYTES:
