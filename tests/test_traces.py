@@ -762,3 +762,10 @@ def test_a_deeply_nested_line_costs_that_line_only(tmp_path: Path) -> None:
     trace = parse(array)
     assert isinstance(trace, Trace) and trace.tool_calls == 2
     assert "nested too deeply" in trace.notes[-1]
+
+
+def test_a_pretty_printed_document_over_the_cap_is_read_once(tmp_path: Path) -> None:
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps({"type": "result", "subtype": "success", "num_turns": 4}, indent=2))
+    trace = parse_trace(path, source="t", max_bytes=20)
+    assert isinstance(trace, Trace) and trace.turns == 4 and trace.unknown_records == {}

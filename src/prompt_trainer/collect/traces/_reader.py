@@ -15,7 +15,7 @@ import codecs
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -47,7 +47,9 @@ def json_records(path: Path, builder: TraceBuilder) -> Iterator[dict[str, Any]]:
             yield from _lines(handle, builder, stop=None, document_size=size)
             return
         head = cap // 2
-        yield from _lines(handle, builder, stop=head, document_size=size)
+        whole = yield from _lines(handle, builder, stop=head, document_size=size)
+        if whole:  # it was one pretty-printed document, read at once
+            return
         tail = cap - head
         handle.seek(size - tail)
         handle.readline(MAX_LINE_BYTES)  # the line the tail starts inside of
@@ -82,15 +84,16 @@ def _first_byte(handle: IO[bytes]) -> bytes:
 
 def _lines(
     handle: IO[bytes], builder: TraceBuilder, *, stop: int | None, document_size: int
-) -> Iterator[dict[str, Any]]:
-    """Records of JSONL from the handle's position, to ``stop`` bytes read (or the end)."""
+) -> Generator[dict[str, Any], None, bool]:
+    """Records of JSONL from the handle's position, to ``stop`` bytes read (or the end).
+    Returns True when the file turned out to be one pretty-printed document, read whole."""
     loads = json.loads
     readline = handle.readline
     consumed = 0
     while stop is None or consumed < stop:
         line = readline(MAX_LINE_BYTES)
         if not line:
-            return
+            return False
         consumed += len(line)
         builder.line += 1
         if len(line) == MAX_LINE_BYTES and not line.endswith(b"\n"):
@@ -105,7 +108,7 @@ def _lines(
                 if builder.line == 1 and line.lstrip().startswith((b"{", codecs.BOM_UTF8)):
                     handle.seek(0)  # one pretty-printed document
                     yield from _document(handle, builder, size=document_size)
-                    return
+                    return True
                 if line.strip():
                     builder.bad_line("not JSON")
                 continue
@@ -113,6 +116,7 @@ def _lines(
             yield value
         else:
             builder.unknown[f"non-object {type(value).__name__}"] += 1
+    return False
 
 
 def _lenient(line: bytes) -> Any:
