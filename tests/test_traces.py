@@ -736,7 +736,9 @@ def test_real_traces_count_failures_stated_in_words(entry: dict[str, Any]) -> No
 def test_inspect_counts_failures_stated_in_words_and_shows_notes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    denied = "failed in sandbox Seatbelt with execution error: sandbox denied exec error, exit code: 1"
+    denied = (
+        "failed in sandbox Seatbelt with execution error: sandbox denied exec error, exit code: 1"
+    )
     call = {"type": "function_call", "name": "shell", "arguments": "{}", "call_id": "c"}
     answer = {"type": "function_call_output", "call_id": "c", "output": denied}
     path = write_lines(
@@ -758,7 +760,9 @@ def test_a_deeply_nested_line_costs_that_line_only(tmp_path: Path) -> None:
     trace = parse(path)
     assert isinstance(trace, Trace) and trace.tool_calls == 3 and trace.bad_lines == 1
     array = tmp_path / "deep.json"
-    array.write_text("[" + json.dumps(_session(2))[1:-1] + ", " + "[" * 100_000 + "]" * 100_000 + "]")
+    array.write_text(
+        "[" + json.dumps(_session(2))[1:-1] + ", " + "[" * 100_000 + "]" * 100_000 + "]"
+    )
     trace = parse(array)
     assert isinstance(trace, Trace) and trace.tool_calls == 2
     assert "nested too deeply" in trace.notes[-1]

@@ -86,8 +86,12 @@ def _lines(
     handle: IO[bytes], builder: TraceBuilder, *, stop: int | None, document_size: int
 ) -> Generator[dict[str, Any], None, bool]:
     """Records of JSONL from the handle's position, to ``stop`` bytes read (or the end).
-    Returns True when the file turned out to be one pretty-printed document, read whole."""
-    loads = json.loads
+    Returns True when the file turned out to be one pretty-printed document, read whole.
+
+    The fast path decodes the line and calls ``raw_decode`` on it, which is ``json.loads``
+    without its per-call encoding sniff and whitespace scans; anything unusual (leading
+    whitespace, a BOM, invalid UTF-8, trailing data) falls back to the lenient reading."""
+    decode = json.JSONDecoder().raw_decode
     readline = handle.readline
     consumed = 0
     while stop is None or consumed < stop:
@@ -101,7 +105,10 @@ def _lines(
             builder.bad_line(f"longer than {MAX_LINE_BYTES} bytes")
             continue
         try:
-            value = loads(line)
+            text = line.decode()
+            value, end = decode(text)
+            if end != len(text) and not text[end:].isspace():
+                raise ValueError("extra data after the JSON value")
         except (ValueError, RecursionError):
             value = _lenient(line)
             if value is None:
