@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -155,6 +156,7 @@ def make_trace(path: Path) -> None:
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
+import os
 case, target = sys.argv[1], Path(sys.argv[2])
 imported = time.perf_counter()
 if case == "junitparser":
@@ -187,7 +189,8 @@ elif case == "trace-bare":
 else:
     from prompt_trainer.settings import Limits
 
-    cap = getattr(Limits(), "max_trace_bytes", Limits().max_report_bytes)  # the default setting
+    default = getattr(Limits(), "max_trace_bytes", Limits().max_report_bytes)  # older trees
+    cap = int(os.environ.get("BENCH_TRACE_CAP") or default)
     trace = parse_trace(target, source=target.name, max_bytes=cap)
     if not hasattr(trace, "format"):
         detail = {"skipped": trace.reason}
@@ -231,7 +234,15 @@ def main() -> None:
         choices=["junit", "junit-many", "junitparser", "trace-bare", "trace"],
         action="append",
     )
+    parser.add_argument(
+        "--trace-cap",
+        type=int,
+        metavar="BYTES",
+        help="trace cap for (c) (default: limits.max_trace_bytes's default)",
+    )
     args = parser.parse_args()
+    if args.trace_cap:
+        os.environ["BENCH_TRACE_CAP"] = str(args.trace_cap)  # read by the child processes
     with tempfile.TemporaryDirectory() as scratch:
         root = args.keep or Path(scratch)
         root.mkdir(parents=True, exist_ok=True)
