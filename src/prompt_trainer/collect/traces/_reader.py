@@ -50,13 +50,16 @@ def json_records(path: Path, builder: TraceBuilder) -> Iterator[dict[str, Any]]:
         whole = yield from _lines(handle, builder, stop=head, document_size=size)
         if whole:  # it was one pretty-printed document, read at once
             return
-        tail = cap - head
-        handle.seek(size - tail)
-        handle.readline(MAX_LINE_BYTES)  # the line the tail starts inside of
+        read_to = handle.tell()
+        if size - (cap - head) > read_to:  # the head's last line may already reach the tail
+            handle.seek(size - (cap - head))
+            handle.readline(MAX_LINE_BYTES)  # the line the tail starts inside of
+        tail_from = handle.tell()
         builder.line_known = False
         builder.notes.append(
-            f"trace is {size} bytes, over the {cap}-byte cap: read its first {head} and last "
-            f"{tail} bytes of lines; the {size - cap} bytes between were not read"
+            f"trace is {size} bytes, over the {cap}-byte cap: read its first {read_to} and "
+            f"last {size - tail_from} bytes, at line boundaries; the {tail_from - read_to} "
+            "bytes between were not read"
         )
         yield from _lines(handle, builder, stop=None, document_size=size)
 
