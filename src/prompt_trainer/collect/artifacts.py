@@ -111,7 +111,7 @@ def _extract_members(
             result.skipped.append(Skipped(source=label, reason=reason))
             return
         except CORRUPT as exc:
-            reason = f"corrupt member, not extracted: {exc}"
+            reason = f"corrupt or unreadable member, not extracted: {exc}"
             result.skipped.append(Skipped(source=source, reason=reason))
             continue
         budget -= written
