@@ -11,15 +11,19 @@ one-off import time is printed beside it as ``import_s``:
 and, as the baseline, junitparser's whole-tree parse of (a).
 
 Each case runs ``--repeat`` times (default 3) in fresh processes; the fastest run is printed
-with the largest peak RSS of all runs.
+with the largest peak RSS of all runs. The trace parse (c) and its baseline, a bare
+``json.loads`` per line of the same file, run in turns so both see the same machine load; (c)
+uses the default ``limits.max_trace_bytes``, and ``x_bare`` is its time over the baseline's.
 
 Targets (issue 3): (a) >= 40 MB/s with peak RSS <= 100 MB; (c) >= 50 MB/s, peak RSS <= 150 MB.
+(c), issue 17: the trace parse within 2x the bare json.loads pass (``x_bare``), peak RSS <= 80 MB.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -152,6 +156,7 @@ def make_trace(path: Path) -> None:
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
+import os
 case, target = sys.argv[1], Path(sys.argv[2])
 imported = time.perf_counter()
 if case == "junitparser":
@@ -174,9 +179,23 @@ elif case == "junit-many":
 elif case == "junit":
     run = parse_report(target, source=target.name, max_bytes=10**9)
     detail = {"tests": run.tests, "failed": run.count("failed")}
+elif case == "trace-bare":
+    lines = 0
+    with target.open("rb") as handle:
+        for line in handle:
+            json.loads(line)
+            lines += 1
+    detail = {"lines": lines}
 else:
-    trace = parse_trace(target, source=target.name, max_bytes=10**10)
-    detail = {"format": trace.format, "tool_calls": trace.tool_calls, "steps": len(trace.steps)}
+    from prompt_trainer.settings import Limits
+
+    default = getattr(Limits(), "max_trace_bytes", Limits().max_report_bytes)  # older trees
+    cap = int(os.environ.get("BENCH_TRACE_CAP") or default)
+    trace = parse_trace(target, source=target.name, max_bytes=cap)
+    if not hasattr(trace, "format"):
+        detail = {"skipped": trace.reason}
+    else:
+        detail = {"format": trace.format, "tool_calls": trace.tool_calls, "steps": len(trace.steps)}
 elapsed = time.perf_counter() - start
 print(json.dumps({"seconds": elapsed, "import_s": round(import_s, 2), "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, **detail}))
 """
@@ -211,9 +230,19 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="generate inputs here (once) and reuse them")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the best is shown")
     parser.add_argument(
-        "--only", choices=["junit", "junit-many", "junitparser", "trace"], action="append"
+        "--only",
+        choices=["junit", "junit-many", "junitparser", "trace-bare", "trace"],
+        action="append",
+    )
+    parser.add_argument(
+        "--trace-cap",
+        type=int,
+        metavar="BYTES",
+        help="trace cap for (c) (default: limits.max_trace_bytes's default)",
     )
     args = parser.parse_args()
+    if args.trace_cap:
+        os.environ["BENCH_TRACE_CAP"] = str(args.trace_cap)  # read by the child processes
     with tempfile.TemporaryDirectory() as scratch:
         root = args.keep or Path(scratch)
         root.mkdir(parents=True, exist_ok=True)
@@ -231,13 +260,44 @@ def main() -> None:
             "junit": ("(a) one JUnit report, 100k cases", big, big.stat().st_size),
             "junitparser": ("(a) baseline: junitparser whole-tree parse", big, big.stat().st_size),
             "junit-many": ("(b) 1,000 small JUnit reports", many, many_size),
+            "trace-bare": ("(c) baseline: bare json.loads per line", trace, trace.stat().st_size),
             "trace": ("(c) one Claude Code JSONL trace", trace, trace.stat().st_size),
         }
+        pair = ("trace-bare", "trace")
         for key, (label, target, size) in cases.items():
-            if args.only and key not in args.only:
+            if (args.only and key not in args.only) or key in pair:
                 continue
             result = measure(key, target, size, args.repeat)
             print(f"{label:45s} " + " ".join(f"{k}={v}" for k, v in result.items()), flush=True)
+        wanted = [key for key in pair if not args.only or key in args.only]
+        results = measure_alternating(wanted, trace, trace.stat().st_size, args.repeat)
+        if len(results) == 2:
+            results["trace"]["x_bare"] = round(
+                float(str(results["trace"]["seconds"]))
+                / max(float(str(results["trace-bare"]["seconds"])), 1e-9),
+                2,
+            )
+        for key, result in results.items():
+            label = cases[key][0]
+            print(f"{label:45s} " + " ".join(f"{k}={v}" for k, v in result.items()), flush=True)
+
+
+def measure_alternating(
+    keys: list[str], target: Path, size: int, repeat: int
+) -> dict[str, dict[str, object]]:
+    """The trace parse and its bare ``json.loads`` baseline, run in turns (bare, parse, bare,
+    parse...) so that both see the same machine load; best time and largest RSS of each."""
+    runs: dict[str, list[dict[str, object]]] = {key: [] for key in keys}
+    for _ in range(repeat):
+        for key in keys:
+            runs[key].append(measure(key, target, size, 1))
+    best: dict[str, dict[str, object]] = {}
+    for key, results in runs.items():
+        chosen = dict(min(results, key=lambda r: float(str(r["seconds"]))))
+        chosen["peak_rss_mb"] = max(float(str(r["peak_rss_mb"])) for r in results)
+        chosen["runs"] = repeat
+        best[key] = chosen
+    return best
 
 
 if __name__ == "__main__":

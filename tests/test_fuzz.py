@@ -4,22 +4,26 @@ Property: whatever bytes arrive, a parser returns a record or a ``Skipped`` with
 never raises, never expands an entity, never fetches anything. Mutations are seeded (so a
 failure reproduces): truncation at a random point, flipped bytes, a duplicated or deleted span,
 an injected DOCTYPE with entities, deep nesting, an oversized attribute, invalid UTF-8, and a
-JSON line broken in the middle. Every file gets each input-dependent kind once per round
-(``FUZZ_ROUNDS``, default 1; set it higher for a longer search). Deep nesting ignores its input,
-so it is one case per depth (``NEST_DEPTHS``, plus ``FUZZ_ROUNDS - 1`` seeded depths up to 20,000),
-not one per file.
+JSON line broken in the middle; traces are also read over a small cap (the first and last parts),
+and artifact zips are mutated the same way (extraction returns files and reasons, never raises).
+Every file gets each input-dependent kind once per round (``FUZZ_ROUNDS``, default 1; set it
+higher for a longer search). Deep nesting ignores its input, so it is one case per depth
+(``NEST_DEPTHS``, plus ``FUZZ_ROUNDS - 1`` seeded depths up to 20,000), not one per file.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import tracemalloc
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from prompt_trainer.collect.artifacts import ZipLimits, extract_zip
 from prompt_trainer.collect.junit import parse_report
 from prompt_trainer.collect.traces import parse_trace
 from prompt_trainer.models import Skipped, TestRun, Trace
@@ -165,6 +169,48 @@ def test_a_deeply_nested_report_costs_memory_in_proportion_to_its_size(tmp_path:
     finally:
         tracemalloc.stop()
     assert peak < 50 * target.stat().st_size  # today ~45 MB: 500 times the file
+
+
+@pytest.mark.skipif(not TRACES, reason="../shared/realdata not present")
+def test_trace_parsers_survive_mutations_over_a_small_cap(tmp_path: Path) -> None:
+    """The over-cap path (first and last parts, cut mid-file) under the same mutations."""
+    for path in TRACES:
+        for name, data in mutants(path)[:4]:
+            target = tmp_path / f"m{path.suffix}"
+            target.write_bytes(data)
+            cap = max(1, len(data) // 3)
+            result = parse_trace(target, source=f"{path.name}:{name}", max_bytes=cap)
+            assert isinstance(result, (Trace, Skipped)), (path, name)
+            if isinstance(result, Skipped):
+                assert result.reason, (path, name)
+
+
+def _archive() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for n, method in enumerate([zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED] * 3):
+            data = f"<testsuite name='s{n}'>" + "<testcase name='t'/>" * 50 + "</testsuite>"
+            bundle.writestr(f"dir{n % 2}/r{n}.xml", data, compress_type=method)
+    return buffer.getvalue()
+
+
+def test_archive_extraction_survives_mutations(tmp_path: Path) -> None:
+    """Whatever bytes an artifact zip holds, extraction returns files and reasons; it never
+    raises (a bad CRC, a broken stream, a mangled header or directory)."""
+    rng = random.Random("zip")
+    data = _archive()
+    limits = ZipLimits(max_total_bytes=1_000_000, max_files=50)
+    members = data.find(b"PK\x01\x02")  # damage the members, keep the directory readable
+    for n in range(ROUNDS * 4):
+        if n % 2:
+            mutated = [_truncate, _flip, _span][n % 3](data, rng)
+        else:
+            mutated = _flip(data[:members], rng) + data[members:]
+        archive = tmp_path / f"m{n}.zip"
+        archive.write_bytes(mutated)
+        result = extract_zip(archive, tmp_path / f"out{n}", limits=limits, label="art")
+        assert all(skip.reason for skip in result.skipped), n
+        assert all(path.is_file() for path in result.files), n
 
 
 def test_an_unknown_encoding_in_the_prolog_is_skipped(tmp_path: Path) -> None:

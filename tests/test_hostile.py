@@ -4,13 +4,16 @@ outside text never reaches a proposed prompt, even with a model that echoes what
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from prompt_trainer.cli import main
+from prompt_trainer.collect.artifacts import ZipLimits, extract_zip, listed_members
 from tests.conftest import make_zip
 from tests.servers.github import Artifact, FakeGitHub
 from tests.servers.llm import FakeLLM, chat_adapter_reply, user_text
@@ -144,3 +147,174 @@ def test_an_echoing_model_cannot_carry_an_injection_into_a_proposal(
     assert "candidate rejected by guardrails" in capsys.readouterr().err
     assert not [p for p in github.pulls.values() if p.head_ref == "prompt-trainer/coder"]
     assert "prompt-trainer/coder" not in {r.removeprefix("heads/") for r in github.refs}
+
+
+# --- Hostile archives cost a member, not the run ---------------------------------------------
+
+JUNIT_OK = '<testsuite name="s" tests="1"><testcase classname="c" name="t"/></testsuite>'
+ZIP_LIMITS = ZipLimits(max_total_bytes=10_000_000, max_files=100)
+
+
+def _zip(members: list[tuple[str, bytes, int]]) -> bytes:
+    """A zip of ``(name, data, compress_type)`` members, in that order."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, data, method in members:
+            bundle.writestr(zipfile.ZipInfo(name), data, compress_type=method)
+    return buffer.getvalue()
+
+
+def _patch_headers(data: bytes, name: str, *, flag: int = 0, method: int | None = None) -> bytes:
+    """Set a general-purpose flag bit and/or the method id of ``name`` in both its local header
+    and its central-directory entry, the way a hand-crafted archive would."""
+    raw = bytearray(data)
+    encoded = name.encode()
+    for signature, flag_at, method_at, name_at in (
+        (b"PK\x03\x04", 6, 8, 30),
+        (b"PK\x01\x02", 8, 10, 46),
+    ):
+        start = 0
+        while (start := raw.find(signature, start)) != -1:
+            if raw[start + name_at : start + name_at + len(encoded)] == encoded:
+                flags = int.from_bytes(raw[start + flag_at : start + flag_at + 2], "little") | flag
+                raw[start + flag_at : start + flag_at + 2] = flags.to_bytes(2, "little")
+                if method is not None:
+                    raw[start + method_at : start + method_at + 2] = method.to_bytes(2, "little")
+            start += 4
+    return bytes(raw)
+
+
+def _extract(tmp_path: Path, data: bytes) -> tuple[list[str], dict[str, str]]:
+    archive = tmp_path / "hostile.zip"
+    archive.write_bytes(data)
+    out = tmp_path / "out"
+    result = extract_zip(archive, out, limits=ZIP_LIMITS, label="art")
+    files = sorted(p.relative_to(out).as_posix() for p in result.files)
+    return files, {s.source: s.reason for s in result.skipped}
+
+
+STORED = zipfile.ZIP_STORED
+
+
+def test_a_member_with_a_bad_crc_is_skipped_and_the_rest_extracted(tmp_path: Path) -> None:
+    data = _zip([("bad.txt", b"hello world " * 20, STORED), ("ok.xml", JUNIT_OK.encode(), STORED)])
+    data = data.replace(b"hello world", b"jello world", 1)  # the stored CRC no longer matches
+    files, skipped = _extract(tmp_path, data)
+    assert files == ["ok.xml"]
+    assert "CRC" in skipped["art:bad.txt"]
+    assert not (tmp_path / "out" / "bad.txt").exists()  # no half-written file is left behind
+
+
+def test_an_encrypted_member_is_skipped(tmp_path: Path) -> None:
+    data = _zip([("secret.xml", JUNIT_OK.encode(), STORED), ("ok.xml", JUNIT_OK.encode(), STORED)])
+    files, skipped = _extract(tmp_path, _patch_headers(data, "secret.xml", flag=0x1))
+    assert files == ["ok.xml"]
+    assert "encrypted" in skipped["art:secret.xml"]
+
+
+def test_an_unsupported_compression_method_is_skipped(tmp_path: Path) -> None:
+    data = _zip([("odd.xml", JUNIT_OK.encode(), STORED), ("ok.xml", JUNIT_OK.encode(), STORED)])
+    files, skipped = _extract(tmp_path, _patch_headers(data, "odd.xml", method=97))
+    assert files == ["ok.xml"]
+    assert "compression method 97" in skipped["art:odd.xml"]
+
+
+def test_a_file_and_a_directory_of_the_same_name_collide_without_aborting(tmp_path: Path) -> None:
+    data = _zip([("a", b"file", STORED), ("a/b", b"member", STORED), ("ok.xml", b"x", STORED)])
+    files, skipped = _extract(tmp_path, data)
+    assert files == ["a", "ok.xml"]
+    assert "collides" in skipped["art:a/b"]
+    data = _zip([("d/e", b"member", STORED), ("d", b"file", STORED)])  # the other order
+    (tmp_path / "second").mkdir()
+    files, skipped = _extract(tmp_path / "second", data)
+    assert files == ["d/e"] and "collides" in skipped["art:d"]
+
+
+def test_a_member_named_dot_and_an_overlong_name_are_skipped(tmp_path: Path) -> None:
+    long_name = "n" * 5_000 + ".xml"
+    data = _zip([(".", b"x", STORED), (long_name, b"x", STORED), ("ok.xml", b"x", STORED)])
+    files, skipped = _extract(tmp_path, data)
+    assert files == ["ok.xml"]
+    assert "no file name" in skipped["art:."]
+    reason = next(r for s, r in skipped.items() if s.startswith("art:nnn"))
+    assert "name is 5004 characters" in reason
+    assert all(len(s) < 300 for s in skipped)  # the reported source is capped too
+
+
+def test_a_corrupt_deflate_stream_costs_only_its_member(tmp_path: Path) -> None:
+    data = bytearray(make_zip({"ok.xml": JUNIT_OK, "big.txt": bytes(range(256)) * 400}))
+    start = data.find(b"PK\x03\x04", 4) + 30 + len("big.txt")  # big.txt's compressed bytes
+    data[start + 2 : start + 40] = b"\xff" * 38
+    files, skipped = _extract(tmp_path, bytes(data))
+    assert files == ["ok.xml"]
+    assert "corrupt" in skipped["art:big.txt"]
+
+
+@pytest.fixture
+def hostile_pr(github: FakeGitHub, checkout: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """PR 7 with three artifacts: a good JUnit report, a trace artifact whose members are all
+    hostile, and a JUnit artifact that mixes a bad CRC with a good report."""
+    arrange(github)
+    head = github.pulls[7].head_sha
+    github.runs.clear()
+    crc = _zip([("bad.xml", b"<testsuite " + b"x" * 50 + b"/>", STORED)])
+    crc = crc.replace(b"xxxxx", b"yyyyy", 1)
+    mixed = _zip([("more.xml", JUNIT.encode(), STORED), ("bad.xml", b"<testsuite/>", STORED)])
+    mixed = _patch_headers(mixed, "bad.xml", flag=0x1)
+    hostile = _zip(
+        [(".", b"x", STORED), ("t", b"x", STORED), ("t/t.jsonl", TRACE.encode(), STORED)]
+    )
+    github.add_run(
+        head,
+        [
+            Artifact(id=github.next_id(), name="junit-results", data=make_zip({"j.xml": JUNIT})),
+            Artifact(id=github.next_id(), name="junit-crc", data=crc),
+            Artifact(id=github.next_id(), name="junit-mixed", data=mixed),
+            Artifact(id=github.next_id(), name="agent-trace", data=hostile),
+        ],
+    )
+    monkeypatch.chdir(checkout)
+    return checkout
+
+
+def test_a_hostile_artifact_costs_its_members_and_the_pull_request_is_still_stored(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    hostile_pr: Path,
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    llm.script = [trainer_reply]
+    assert main(["collect", "--pr", "7"], env=env) == 0
+    assert "agent-repo#7: stored" in capsys.readouterr().err
+    ledger = hostile_pr / ".prompt-trainer" / "samples.jsonl"
+    samples = [json.loads(line) for line in ledger.read_text().splitlines()]
+    sample = next(s for s in samples if s["pull"]["number"] == 7)
+    sources = sorted(run["source"] for run in sample["test_runs"])
+    assert sources == ["junit-mixed/more.xml", "junit-results/j.xml"]
+    reasons = " ".join(s["reason"] for s in sample["skipped"])
+    assert "CRC" in reasons and "encrypted" in reasons and "collides" in reasons
+
+
+def test_an_archive_listing_millions_of_members_is_not_opened(tmp_path: Path) -> None:
+    data = bytearray(_zip([("a.xml", b"x", STORED)]))
+    eocd = data.rfind(b"PK\x05\x06")
+    data[eocd + 8 : eocd + 12] = (3_000_000 % 0x10000).to_bytes(2, "little") * 2  # a forged count
+    archive = tmp_path / "many.zip"
+    archive.write_bytes(bytes(data))
+    result = extract_zip(archive, tmp_path / "out", limits=ZIP_LIMITS, label="art")
+    assert not result.files and "members, over 10x the 100-file cap" in result.skipped[0].reason
+    plain = _zip([("a.xml", b"x", STORED)])
+    at = plain.rfind(b"PK\x05\x06")
+    record = (
+        b"PK\x06\x06"
+        + (44).to_bytes(8, "little")
+        + bytes(12)
+        + (5_000_000).to_bytes(8, "little") * 2
+    )
+    record += bytes(16)
+    locator = b"PK\x06\x07" + bytes(4) + at.to_bytes(8, "little") + (1).to_bytes(4, "little")
+    end = plain[at : at + 8] + b"\xff\xff" * 2 + plain[at + 12 :]
+    forged = tmp_path / "zip64.zip"
+    forged.write_bytes(plain[:at] + record + locator + end)
+    assert listed_members(forged) == 5_000_000

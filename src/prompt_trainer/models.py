@@ -181,6 +181,9 @@ class Trace(Record):
     is_error: bool = False
     unknown_records: dict[str, int] = Field(default_factory=dict)
     bad_lines: int = 0
+    #: What the reader left out or could not use: the parts of an over-cap file that were not
+    #: read, the first unusable line's position and reason.
+    notes: tuple[str, ...] = ()
 
 
 class CommitInfo(Record):

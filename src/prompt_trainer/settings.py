@@ -158,6 +158,13 @@ class Limits(Section):
     max_extracted_files: int = Field(default=10_000, gt=0)
     max_report_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
     max_text_chars: int = Field(default=2_000, gt=0, description="Per message/excerpt cap.")
+    max_trace_bytes: int = Field(
+        default=2 * 1024**3,
+        gt=0,
+        description="Agent traces are streamed in bounded memory up to this size; a larger one "
+        "keeps its first and last halves of this many bytes (JSON arrays: the first part), with "
+        "a note saying what was left out.",
+    )
 
 
 class StoreOptions(Section):

@@ -1,16 +1,21 @@
 """Safe extraction of downloaded artifact zips.
 
 Every member is checked before a byte is written: no absolute paths, no ``..`` components, no
-symbolic links, and caps on the number of files, the total uncompressed size (counted while
-writing, not trusted from the header) and the compression ratio. A member that breaks a rule is
-reported as ``Skipped`` and the rest of the archive is still extracted; an archive that breaks a
-global cap stops there, keeping what was extracted before.
+symbolic links, no empty name (``.``), no name too long for the file system, no encrypted member
+and no compression method this Python cannot read; caps on the number of files, the total
+uncompressed size (counted while writing, not trusted from the header) and the compression
+ratio. A member that breaks a rule, collides with a file or directory already extracted, or turns
+out corrupt while it is read (a bad CRC, a broken deflate stream) is reported as ``Skipped`` with
+its reason, no partial file is left, and the rest of the archive is still extracted; an archive
+that breaks a global cap stops there, keeping what was extracted before. Nothing an archive holds
+raises out of ``extract_zip``.
 """
 
 from __future__ import annotations
 
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -18,6 +23,26 @@ from prompt_trainer.models import Skipped
 
 MAX_RATIO = 200
 CHUNK = 1024 * 1024
+#: Longest member name, and longest path component in bytes (Linux's NAME_MAX).
+MAX_NAME_CHARS = 1024
+MAX_PART_BYTES = 255
+#: Longest member name quoted in a ``Skipped.source``.
+SHOWN_NAME_CHARS = 120
+READABLE_METHODS = frozenset(
+    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+)
+ENCRYPTED_FLAG = 0x1
+#: What a damaged member raises while it is read (zlib/bz2/lzma errors, a short read).
+CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
+
+
+#: An archive listing more than this many times ``max_files`` members is not opened at all:
+#: ``zipfile`` holds a ``ZipInfo`` (some 500 bytes) per member listed, ten times a member's
+#: 46-byte directory entry, so a listing of millions would grow memory faster than the input.
+LISTING_FACTOR = 10
+EOCD = b"PK\x05\x06"
+ZIP64_LOCATOR = b"PK\x06\x07"
+EOCD_SEARCH = 65_536 + 22
 
 
 @dataclass(frozen=True)
@@ -37,36 +62,60 @@ class Extraction:
     skipped: list[Skipped] = field(default_factory=list)
 
 
+class _Overflow(Exception):
+    """The archive's uncompressed-size budget ran out inside a member."""
+
+
 def extract_zip(archive: Path, dest: Path, *, limits: ZipLimits, label: str) -> Extraction:
     """Extract ``archive`` under ``dest`` following the safety rules above."""
     result = Extraction()
+    listed = listed_members(archive)
+    if listed is not None and listed > limits.max_files * LISTING_FACTOR:
+        reason = (
+            f"archive lists {listed} members, over {LISTING_FACTOR}x the {limits.max_files}-file "
+            "cap; not opened (its directory alone would fill memory)"
+        )
+        result.skipped.append(Skipped(source=label, reason=reason))
+        return result
     try:
         bundle = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         result.skipped.append(Skipped(source=label, reason=f"not a valid zip archive: {exc}"))
         return result
     with bundle:
-        budget = limits.max_total_bytes
-        for info in bundle.infolist():
-            if info.is_dir():
-                continue
-            if len(result.files) >= limits.max_files:
-                reason = f"archive has more than {limits.max_files} files; stopped there"
-                result.skipped.append(Skipped(source=label, reason=reason))
-                break
-            problem = _member_problem(info, limits)
-            if problem:
-                result.skipped.append(Skipped(source=f"{label}:{info.filename}", reason=problem))
-                continue
-            target = dest.joinpath(*PurePosixPath(info.filename).parts)
-            written = _copy_member(bundle, info, target, budget)
-            if written is None:
-                reason = f"uncompressed size exceeds {limits.max_total_bytes} bytes; stopped there"
-                result.skipped.append(Skipped(source=label, reason=reason))
-                break
-            budget -= written
-            result.files.append(target)
+        _extract_members(bundle, dest, limits=limits, label=label, result=result)
     return result
+
+
+def _extract_members(
+    bundle: zipfile.ZipFile, dest: Path, *, limits: ZipLimits, label: str, result: Extraction
+) -> None:
+    budget = limits.max_total_bytes
+    for info in bundle.infolist():
+        if info.is_dir():
+            continue
+        if len(result.files) >= limits.max_files:
+            reason = f"archive has more than {limits.max_files} files; stopped there"
+            result.skipped.append(Skipped(source=label, reason=reason))
+            return
+        source = f"{label}:{_shown(info.filename)}"
+        problem = _member_problem(info, limits) or _collision(dest, info.filename)
+        if problem:
+            result.skipped.append(Skipped(source=source, reason=problem))
+            continue
+        target = dest.joinpath(*PurePosixPath(info.filename.replace("\\", "/")).parts)
+        try:
+            written = _copy_member(bundle, info, target, budget)
+        except _Overflow:
+            reason = f"uncompressed size exceeds {limits.max_total_bytes} bytes; stopped there"
+            result.skipped.append(Skipped(source=label, reason=reason))
+            return
+        except CORRUPT as exc:
+            reason = f"corrupt or unreadable member, not extracted: {exc}"
+            result.skipped.append(Skipped(source=source, reason=reason))
+            continue
+        budget -= written
+        result.files.append(target)
 
 
 def _member_problem(info: zipfile.ZipInfo, limits: ZipLimits) -> str | None:
@@ -77,26 +126,81 @@ def _member_problem(info: zipfile.ZipInfo, limits: ZipLimits) -> str | None:
         return "absolute path in archive"
     if ".." in path.parts:
         return "path traversal ('..') in archive"
+    if not path.parts:
+        return "member has no file name ('.')"
+    if len(name) > MAX_NAME_CHARS:
+        return f"name is {len(name)} characters, over the {MAX_NAME_CHARS} cap"
+    if any(len(part.encode("utf-8", "replace")) > MAX_PART_BYTES for part in path.parts):
+        return f"a path component is longer than {MAX_PART_BYTES} bytes"
     if stat.S_ISLNK(info.external_attr >> 16):
         return "symbolic link in archive"
+    if info.flag_bits & ENCRYPTED_FLAG:
+        return "encrypted member (password-protected); not extracted"
+    if info.compress_type not in READABLE_METHODS:
+        return f"unsupported compression method {info.compress_type}"
     if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
         return f"compression ratio over {limits.max_ratio}:1 (possible zip bomb)"
     return None
 
 
-def _copy_member(
-    bundle: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int
-) -> int | None:
-    """Copy one member, counting real bytes; None (and no file) if the budget runs out."""
+def _collision(dest: Path, name: str) -> str | None:
+    """Why the member's path cannot be created: an earlier member took it or one of its parents
+    with the other kind (file vs directory), or wrote the same name already."""
+    target = dest.joinpath(*PurePosixPath(name.replace("\\", "/")).parts)
+    if target.is_dir():
+        return "name collides with a directory already extracted"
+    if target.exists():
+        return "duplicate member name; the first one is kept"
+    for parent in target.parents:
+        if parent == dest:
+            break
+        if parent.exists() and not parent.is_dir():
+            return f"path collides with the file {parent.relative_to(dest).as_posix()!r}"
+    return None
+
+
+def _copy_member(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int) -> int:
+    """Copy one member, counting real bytes; on overflow or damage no file is left behind."""
     target.parent.mkdir(parents=True, exist_ok=True)
     written = 0
-    with bundle.open(info) as source, target.open("wb") as sink:
-        while chunk := source.read(CHUNK):
-            written += len(chunk)
-            if written > budget:
-                break
-            sink.write(chunk)
-    if written > budget:
-        target.unlink()
-        return None
+    try:
+        with bundle.open(info) as source, target.open("wb") as sink:
+            while chunk := source.read(CHUNK):
+                written += len(chunk)
+                if written > budget:
+                    raise _Overflow
+                sink.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     return written
+
+
+def listed_members(archive: Path) -> int | None:
+    """The member count the archive's end-of-central-directory record declares (ZIP64 too),
+    read before ``zipfile`` loads the directory; None when there is no such record."""
+    try:
+        with archive.open("rb") as handle:
+            size = handle.seek(0, 2)
+            start = max(0, size - EOCD_SEARCH)
+            handle.seek(start)
+            tail = handle.read()
+            at = tail.rfind(EOCD)
+            if at < 0 or len(tail) < at + 22:
+                return None
+            count = int.from_bytes(tail[at + 10 : at + 12], "little")
+            locator = tail.rfind(ZIP64_LOCATOR, 0, at)
+            if count != 0xFFFF or locator < 0:
+                return count
+            handle.seek(int.from_bytes(tail[locator + 8 : locator + 16], "little"))
+            record = handle.read(40)
+            return int.from_bytes(record[32:40], "little") if len(record) == 40 else None
+    except OSError:
+        return None
+
+
+def _shown(name: str) -> str:
+    """A member name short enough to quote in a report."""
+    if len(name) <= SHOWN_NAME_CHARS:
+        return name
+    return f"{name[:SHOWN_NAME_CHARS]}… ({len(name)} characters)"

@@ -63,8 +63,9 @@ def parse_junit_file(path: Path, *, source: str, limits: Limits) -> TestRun | Sk
 
 
 def parse_trace_file(path: Path, *, source: str, limits: Limits) -> Trace | Skipped:
+    """A trace of any size: streamed up to ``limits.max_trace_bytes``, read in part beyond."""
     return parse_trace(
-        path, source=source, max_bytes=limits.max_report_bytes, max_text=limits.max_text_chars
+        path, source=source, max_bytes=limits.max_trace_bytes, max_text=limits.max_text_chars
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from prompt_trainer.collect.evidence import parse_junit_file, parse_trace_file
-from prompt_trainer.models import Skipped, TestRun
+from prompt_trainer.models import Skipped, TestRun, Trace
 from prompt_trainer.settings import Limits
 
 XML_HEAD = 1024
@@ -29,7 +29,13 @@ def inspect_file(path: Path, *, limits: Limits) -> dict[str, Any]:
     trace = parse_trace_file(path, source=str(path), limits=limits)
     if isinstance(trace, Skipped):
         return {"path": str(path), "skipped": trace.reason}
-    return {
+    return _trace(path, trace)
+
+
+def _trace(path: Path, trace: Trace) -> dict[str, Any]:
+    """A trace's counts; ``tool_errors`` includes failures the format states in words.
+    ``notes`` (what an over-cap or damaged file left out) appears only when there are some."""
+    shown: dict[str, Any] = {
         "path": str(path),
         "kind": "trace",
         "format": trace.format,
@@ -40,6 +46,9 @@ def inspect_file(path: Path, *, limits: Limits) -> dict[str, Any]:
         "output_tokens": trace.output_tokens,
         "cost_usd": trace.cost_usd,
     }
+    if trace.notes:
+        shown["notes"] = list(trace.notes)
+    return shown
 
 
 def _junit(path: Path, run: TestRun) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """Agent traces -> ``Trace``: a registry of small format modules, recognized by content.
 
 Each module offers ``NAME``, ``sniff(head: Head) -> bool`` (the first 64 KiB of the file,
-decoded, with its first JSON value) and ``parse(path, *, source, max_text) -> Trace``.
-``parse_trace`` asks them in order (most specific first, plain text last); anything unreadable
-becomes ``Skipped``. Adding a format is adding a module and a line here.
+decoded, with its first JSON value) and ``parse(path, *, source, builder) -> Trace``, folding
+the records it reads (``json_records``) into the ``TraceBuilder`` it is handed. ``parse_trace``
+asks them in order (most specific first, plain text last) and owns the builder, so a file that
+cannot be used becomes ``Skipped`` with the position the reader had reached. A file over
+``max_bytes`` is read in part (its first and last parts), with a note on the ``Trace``. Adding a
+format is adding a module and a line here.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from prompt_trainer.collect.traces import (
     swe_agent,
     text,
 )
-from prompt_trainer.collect.traces._builder import Head
+from prompt_trainer.collect.traces._builder import Head, TraceBuilder
 from prompt_trainer.models import Skipped, Trace
 
 #: Format name -> module; order matters (most specific first, plain text last).
@@ -31,14 +34,16 @@ FORMATS: dict[str, ModuleType] = {
 HEAD_BYTES = 64 * 1024
 
 
+#: What a format module may raise on input it did not expect; it becomes ``Skipped``.
+UNREADABLE = (OSError, ValueError, RecursionError, TypeError, AttributeError, KeyError, IndexError)
+
+
 def parse_trace(
     path: Path, *, source: str, max_bytes: int, max_text: int = 2_000
 ) -> Trace | Skipped:
     """Recognize the file's format by content and parse it; problems become ``Skipped``."""
     try:
         size = path.stat().st_size
-        if size > max_bytes:
-            return Skipped(source=source, reason=f"trace is {size} bytes, over the {max_bytes} cap")
         with path.open("rb") as handle:
             raw = handle.read(HEAD_BYTES)
     except OSError as exc:
@@ -49,9 +54,12 @@ def parse_trace(
     head = Head.of(text, complete=size <= HEAD_BYTES)
     for name, module in FORMATS.items():
         if module.sniff(head):
+            builder = TraceBuilder(format=name, max_text=max_text, max_bytes=max_bytes)
             try:
-                trace: Trace = module.parse(path, source=source, max_text=max_text)
-            except (OSError, ValueError, RecursionError) as exc:
-                return Skipped(source=source, reason=f"unreadable {name} trace: {exc}")
+                trace: Trace = module.parse(path, source=source, builder=builder)
+            except UNREADABLE as exc:
+                where = f" at {builder.position()}" if builder.line else ""
+                reason = f"unreadable {name} trace{where}: {type(exc).__name__}: {exc}"
+                return Skipped(source=source, reason=reason)
             return trace
     return Skipped(source=source, reason="not a recognized trace format (binary content)")

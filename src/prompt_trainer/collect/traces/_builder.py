@@ -1,24 +1,26 @@
-"""What every trace format module shares: reading JSON records leniently, sniffing heads, and
-``TraceBuilder``, which folds steps and totals in bounded memory.
+"""What every trace format module shares: reading JSON records leniently (``_reader``),
+sniffing heads, and ``TraceBuilder``, which folds steps and totals in bounded memory.
 
 Steps are kept as raw tuples and redacted only when the ``Trace`` is built, and only those that
 are kept: the first ``HEAD_STEPS``, the last ``TAIL_STEPS``, and every error with the step
 before and after it (up to ``ERROR_STEPS``). A 200 MB transcript thus costs the memory of a few
-hundred steps, and redaction runs over a few hundred texts instead of every line.
+hundred steps, and redaction runs over a few hundred texts instead of every line. Reading the
+records themselves (JSONL, arrays, documents, the over-cap window) is ``_reader``'s.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter, deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, NamedTuple
 
+from prompt_trainer.collect.traces._reader import json_records, load_document
 from prompt_trainer.models import Trace, TraceStep
 from prompt_trainer.redact import excerpt
+
+__all__ = ["Head", "TraceBuilder", "json_records", "load_document"]
 
 HEAD_STEPS = 40
 TAIL_STEPS = 40
@@ -26,6 +28,8 @@ ERROR_STEPS = 160
 TOOL_INPUT_CHARS = 300
 #: Raw characters kept per text before redaction (so a secret is never cut in half first).
 RAW_MARGIN = 512
+#: Default trace cap (``limits.max_trace_bytes``): beyond it only the first and last parts are read.
+DEFAULT_MAX_BYTES = 2 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,17 @@ class _Step(NamedTuple):
 class TraceBuilder:
     """Accumulates one trace while its records stream past."""
 
-    def __init__(self, *, format: str, max_text: int) -> None:
+    def __init__(self, *, format: str, max_text: int, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.format = format
         self.max_text = max_text
+        self.max_bytes = max_bytes
+        #: What the reader could not use or left out, for ``Trace.notes``.
+        self.notes: list[str] = []
+        #: Position of the record being read (a line, or an array element), for reports.
+        self.line = 0
+        self.unit = "line"
+        self.line_known = True
+        self._first_bad: str | None = None
         self.model: str | None = None
         self.session_id: str | None = None
         self.turns: int | None = None
@@ -138,6 +150,26 @@ class TraceBuilder:
                 self._errors.append(step)
                 self._after_error = False
         self._previous = step
+
+    def bad_line(self, why: str) -> None:
+        """Count an unusable line; the first one's position and reason go into the notes."""
+        self.bad_lines += 1
+        if self._first_bad is None:
+            self._first_bad = f"{self.position()}: {why}"
+
+    def position(self) -> str:
+        """Where the reader is, e.g. ``line 12`` (unknown past the cut of an over-cap file)."""
+        if not self.line_known:
+            return f"a {self.unit} in the last part"
+        return f"{self.unit} {self.line}"
+
+    def all_notes(self) -> tuple[str, ...]:
+        notes = list(self.notes)
+        if self._first_bad is not None:
+            notes.append(
+                f"{self.bad_lines} unusable {self.unit}(s); the first at {self._first_bad}"
+            )
+        return tuple(notes)
 
     @property
     def steps_seen(self) -> int:
@@ -200,6 +232,7 @@ class TraceBuilder:
             is_error=self.is_error,
             unknown_records=dict(self.unknown),
             bad_lines=self.bad_lines,
+            notes=self.all_notes(),
         )
 
     def _finish(self, step: _Step) -> TraceStep:
@@ -211,58 +244,6 @@ class TraceBuilder:
             is_error=step.is_error,
             tokens=step.tokens,
         )
-
-
-def json_records(path: Path, builder: TraceBuilder) -> Iterator[dict[str, Any]]:
-    """The JSON objects of a JSONL file, a JSON array, or a single (pretty-printed) document.
-
-    Lines that are not JSON (a truncated last line, log noise) are counted in
-    ``builder.bad_lines`` and skipped; JSON values that are not objects are counted as unknown.
-    """
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        start = handle.read(1)
-        while start.isspace():
-            start = handle.read(1)
-        handle.seek(0)
-        if start == "[":
-            data = json.load(handle)
-            values = data if isinstance(data, list) else [data]
-            yield from _objects(values, builder)
-            return
-        loads = json.loads
-        first_line = True
-        for line in handle:
-            try:
-                value = loads(line)
-            except ValueError:
-                stripped = line.strip()
-                if not stripped:
-                    continue
-                if first_line and stripped.startswith("{"):  # one pretty-printed document
-                    handle.seek(0)
-                    yield from _objects([json.load(handle)], builder)
-                    return
-                builder.bad_lines += 1
-                continue
-            first_line = False
-            if type(value) is dict:
-                yield value
-            else:
-                builder.unknown[f"non-object {type(value).__name__}"] += 1
-
-
-def load_document(path: Path) -> Any:
-    """A whole JSON document (for formats written as one object, such as SWE-agent's)."""
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        return json.load(handle)
-
-
-def _objects(values: list[Any], builder: TraceBuilder) -> Iterator[dict[str, Any]]:
-    for value in values:
-        if isinstance(value, dict):
-            yield value
-        else:
-            builder.unknown[f"non-object {type(value).__name__}"] += 1
 
 
 def obj(value: Any) -> dict[str, Any]:

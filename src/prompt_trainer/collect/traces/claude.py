@@ -4,7 +4,9 @@
 One API response is written over several lines sharing ``message.id``, each with a usage
 object; its usage is counted once (the last line of each id wins). Lines of one response are
 adjacent, so only a window of recent ids is remembered (bounded memory on huge transcripts).
-When a ``result`` record carries the session's usage, that is used instead of the sum.
+When a ``result`` record carries the session's usage, that is used instead of the sum. A tool
+result is an error when it says so (``is_error``) or when its text is Claude Code's error wrapper
+or a permission denial; the ``result``'s ``permission_denials`` add those not already counted.
 Unknown record types are counted and skipped; ``isMeta`` user lines (CLI caveats) are skipped.
 """
 
@@ -29,6 +31,16 @@ MESSAGE_TYPES = frozenset({"user", "assistant", "system", "result"})
 #: Record types that carry nothing for the trainer.
 IGNORED_TYPES = frozenset({"summary", "file-history-snapshot", "queue-operation", "progress"})
 USAGE_WINDOW = 256
+#: A tool result that says the tool did not run, even without ``is_error``: Claude Code's error
+#: wrapper and its permission-denial texts (see ``docs/traces.md``).
+DENIALS = (
+    "haven't granted it yet",
+    "doesn't want to proceed with this tool use",
+    "tool use was rejected",
+)
+ERROR_WRAPPER = "<tool_use_error>"
+#: Errored tool_use ids remembered so a ``permission_denials`` entry is not counted twice.
+ERROR_IDS = 10_000
 
 
 def sniff(head: Head) -> bool:
@@ -44,8 +56,8 @@ def sniff(head: Head) -> bool:
     return "message" in first or "subtype" in first or kind == "result"
 
 
-def parse(path: Path, *, source: str, max_text: int) -> Trace:
-    state = _State(TraceBuilder(format=NAME, max_text=max_text))
+def parse(path: Path, *, source: str, builder: TraceBuilder) -> Trace:
+    state = _State(builder)
     for record in json_records(path, state.builder):
         state.add(record)
     return state.finish(source=source)
@@ -61,13 +73,15 @@ class _State:
         self.tool_names: dict[str, str] = {}
         self.result: dict[str, Any] | None = None
         self.anonymous = 0
+        self.error_ids: set[str] = set()
 
     def add(self, record: dict[str, Any]) -> None:
         builder = self.builder
-        builder.session_id = (
-            builder.session_id or record.get("session_id") or record.get("sessionId")
-        )
-        builder.saw_time(record.get("timestamp"))
+        if builder.session_id is None:
+            builder.session_id = record.get("session_id") or record.get("sessionId")
+        stamp = record.get("timestamp")
+        if stamp is not None:
+            builder.saw_time(stamp)
         kind = record.get("type")
         if kind == "assistant":
             self._assistant(record.get("message"))
@@ -117,10 +131,10 @@ class _State:
         else:
             self.usage_seen = True
             values = (
-                as_int(usage.get("input_tokens")) or 0,
-                as_int(usage.get("output_tokens")) or 0,
-                as_int(usage.get("cache_read_input_tokens")) or 0,
-                as_int(usage.get("cache_creation_input_tokens")) or 0,
+                _count(usage.get("input_tokens")),
+                _count(usage.get("output_tokens")),
+                _count(usage.get("cache_read_input_tokens")),
+                _count(usage.get("cache_creation_input_tokens")),
             )
         if message_id in recent:
             recent.move_to_end(message_id)
@@ -131,8 +145,11 @@ class _State:
         return values[1] if usage is not None else None
 
     def _commit(self, values: tuple[int, int, int, int]) -> None:
-        for i, value in enumerate(values):
-            self.totals[i] += value
+        totals = self.totals
+        totals[0] += values[0]
+        totals[1] += values[1]
+        totals[2] += values[2]
+        totals[3] += values[3]
 
     def _user(self, message: Any) -> None:
         if not isinstance(message, dict):
@@ -144,9 +161,13 @@ class _State:
         for block in _blocks(content):
             kind = block.get("type")
             if kind == "tool_result":
-                name = self.tool_names.pop(str(block.get("tool_use_id")), None)
+                use_id = str(block.get("tool_use_id"))
+                name = self.tool_names.pop(use_id, None)
                 output = text_of(block.get("content"))
-                self.builder.tool_result(name, output, is_error=bool(block.get("is_error")))
+                failed = bool(block.get("is_error")) or _denied(output)
+                if failed and len(self.error_ids) < ERROR_IDS:
+                    self.error_ids.add(use_id)
+                self.builder.tool_result(name, output, is_error=failed)
             elif kind == "text":
                 self.builder.step("user", str(block.get("text") or ""))
 
@@ -182,10 +203,36 @@ class _State:
             builder.duration_s = duration / 1000
         if isinstance(result.get("result"), str):
             builder.result = result["result"]
+        self._denials(result.get("permission_denials"))
         subtype = str(result.get("subtype") or "")
         builder.is_error = bool(result.get("is_error")) or subtype.startswith("error")
         if builder.is_error and builder.result is None:
             builder.result = subtype or "error"
+
+    def _denials(self, denials: Any) -> None:
+        """Tools the permission mode refused, as the ``result`` lists them; each is a tool
+        error unless its ``tool_result`` already was one."""
+        for denial in denials if isinstance(denials, list) else []:
+            if not isinstance(denial, dict):
+                continue
+            if str(denial.get("tool_use_id")) in self.error_ids:
+                continue
+            name = str(denial.get("tool_name") or "tool")
+            self.builder.tool_result(name, f"permission denied: {name}", is_error=True)
+
+
+def _count(value: Any) -> int:
+    """A token count, 0 when absent (plain ints skip ``as_int``'s checks: this runs per line)."""
+    if type(value) is int:
+        return value
+    return as_int(value) or 0
+
+
+def _denied(output: str) -> bool:
+    """Claude Code's error wrapper or a permission denial, in a result's opening text (plain
+    substring tests: a regex here cost a tenth of a 200 MB transcript's parse)."""
+    head = output[:2_000]
+    return head.lstrip().startswith(ERROR_WRAPPER) or any(text in head for text in DENIALS)
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:

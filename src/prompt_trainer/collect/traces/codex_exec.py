@@ -3,8 +3,9 @@
 mcp_tool_call, web_search, agent_message, todo_list, error) and ``error``.
 
 Each ``turn.completed`` carries that turn's usage; they are summed. Items are counted when
-completed; a command with a non-zero exit code, or any item whose status is ``failed``, is a
-tool error. Unknown event and item types are counted and skipped.
+completed; a command with a non-zero exit code, or any item whose status is ``failed`` or
+``declined`` (refused by the user or the approval policy), is a tool error. Unknown event and
+item types are counted and skipped.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ def sniff(head: Head) -> bool:
     return isinstance(kind, str) and kind.startswith(PREFIXES) and "payload" not in (first or {})
 
 
-def parse(path: Path, *, source: str, max_text: int) -> Trace:
-    builder = TraceBuilder(format=NAME, max_text=max_text)
+def parse(path: Path, *, source: str, builder: TraceBuilder) -> Trace:
     turns = 0
     for event in json_records(path, builder):
         kind = event.get("type")
@@ -61,7 +61,7 @@ def _item(builder: TraceBuilder, item: Any) -> None:
     if not isinstance(item, dict):
         return
     kind = item.get("type")
-    failed = item.get("status") == "failed"
+    failed = item.get("status") in ("failed", "declined")
     if kind == "agent_message":
         text = str(item.get("text") or "")
         builder.step("assistant", text)

@@ -6,8 +6,11 @@ total drops (the counter restarted, as when a rollout continues with a fresh con
 segment before it is closed: the session's usage is the sum of each segment's last total.
 
 Tool calls are ``function_call`` and ``custom_tool_call`` items (and ``web_search_call``). A
-call's output is an error when its exit code is non-zero: CLI 0.40 wraps it as JSON
-``{"output", "metadata": {"exit_code"}}``, later ones print ``Exit code: N``. Unknown record
+call's output is an error when its exit code is non-zero or it reports a denial: CLI 0.40 wraps
+it as JSON ``{"output", "metadata": {"exit_code"}}``, later ones print ``Exit code: N`` or
+``Process exited with code N`` in a preamble, 2026 rollouts may write a list of content items
+(code mode's ``exec`` puts the code in a last block of its own), and sandbox denials and user
+refusals are plain text. The rules and their sources are in ``docs/traces.md``. Unknown record
 and payload types are counted and skipped.
 """
 
@@ -48,7 +51,19 @@ QUIET_EVENTS = frozenset(
         "mcp_tool_call_end",
     }
 )
-EXIT_CODE = re.compile(r"^Exit code:\s*(-?\d+)", re.M)
+#: ``Exit code: N`` (the shell tool's freeform output) and ``Process exited with code N``
+#: (unified exec: ``exec_command`` / ``write_stdin``), at the start of a line of the preamble.
+EXIT_CODE = re.compile(r"^(?:Exit code:|Process exited with code)\s*(-?\d+)", re.M | re.I)
+#: Sandbox denials and refusals: ``failed in sandbox <kind> with execution error: sandbox denied
+#: exec error, exit code: N, ...``, ``exec command rejected by user``, ``patch rejected by user``.
+DENIED = re.compile(
+    r"^failed in sandbox|sandbox denied exec error|^(?:exec command|patch) rejected by user"
+    r"|rejected by user approval settings",
+    re.M,
+)
+SCRIPT_PREAMBLE = re.compile(r"^Script (?:completed|running[^\n]*)\nWall time")
+SCRIPT_TRAILER = re.compile(r"^(?:exit_code=)?(-?\d{1,3})$")
+HEADER_CHARS = 600
 
 
 def sniff(head: Head) -> bool:
@@ -56,8 +71,7 @@ def sniff(head: Head) -> bool:
     return first is not None and first.get("type") in RECORD_TYPES and "payload" in first
 
 
-def parse(path: Path, *, source: str, max_text: int) -> Trace:
-    builder = TraceBuilder(format=NAME, max_text=max_text)
+def parse(path: Path, *, source: str, builder: TraceBuilder) -> Trace:
     state = _State(builder)
     for record in json_records(path, builder):
         builder.saw_time(record.get("timestamp"))
@@ -159,18 +173,41 @@ def _triple(usage: dict[str, Any]) -> tuple[int, int, int]:
 
 
 def _output(raw: Any) -> tuple[str, bool]:
-    """A tool output's text and whether it failed (non-zero exit code)."""
+    """A tool output's text and whether it failed (see ``docs/traces.md`` for each rule)."""
     if isinstance(raw, dict):
         text = str(raw.get("output") or raw.get("content") or "")
-        return text, bool(raw.get("success") is False)
+        return text, bool(raw.get("success") is False) or _text_failed(text)
+    if isinstance(raw, list):  # 2026: a list of content items
+        return _items(raw)
     text = raw if isinstance(raw, str) else json.dumps(raw)
     try:
-        wrapped = json.loads(text)
+        wrapped = json.loads(text) if text.startswith("{") else None
     except ValueError:
         wrapped = None
-    if isinstance(wrapped, dict) and "output" in wrapped:
+    if isinstance(wrapped, dict) and "output" in wrapped:  # CLI 0.40: JSON with metadata
         metadata = wrapped.get("metadata")
         code = as_int(metadata.get("exit_code")) if isinstance(metadata, dict) else None
         return str(wrapped["output"]), bool(code)
-    match = EXIT_CODE.search(text[:200])
-    return text, bool(match and int(match.group(1)) != 0)
+    return text, _text_failed(text)
+
+
+def _items(items: list[Any]) -> tuple[str, bool]:
+    """Content items (``input_text`` blocks): code mode's ``exec`` writes a preamble block, the
+    output, and a last block holding only the exit code (``exit_code=1`` or ``1``)."""
+    texts = [str(item.get("text") or "") for item in items if isinstance(item, dict)]
+    text = "\n".join(texts)
+    if len(texts) >= 3 and SCRIPT_PREAMBLE.match(texts[0]):
+        trailer = SCRIPT_TRAILER.match(texts[-1].strip())
+        if trailer:
+            return "\n".join(texts[1:-1]), int(trailer.group(1)) != 0
+    return text, _text_failed(text)
+
+
+def _text_failed(text: str) -> bool:
+    """A failure the output states in words, read from its preamble (the lines before
+    ``Output:``), so that a command's own output cannot trigger it."""
+    head = text[:HEADER_CHARS].split("\nOutput:", 1)[0]
+    match = EXIT_CODE.search(head)
+    if match:
+        return int(match.group(1)) != 0
+    return bool(DENIED.search(head))

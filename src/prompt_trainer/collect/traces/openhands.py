@@ -3,8 +3,10 @@ observation, args | content, extras, tool_call_metadata}``) or an evaluation/res
 ``output.jsonl`` (one object per instance with ``history``, ``metrics``, ``error``). Older
 histories write the event fields flat (``{"action": "run", "command": ...}``); both are read.
 
-Actions other than conversation bookkeeping are tool calls; an ``error`` observation, or a
-command observation with a non-zero exit code, is a tool error. Cost and tokens come from
+Actions other than conversation bookkeeping are tool calls; an ``error`` or ``user_rejected``
+observation, a command observation with a non-zero exit code (structured, or the
+``[... exit code N]`` suffix), or an observation opening with a rejected-edit banner is a tool
+error (rules and sources in ``docs/traces.md``). Cost and tokens come from
 ``metrics`` (summed over instances when a file holds several) or from the events' own
 ``llm_metrics``.
 """
@@ -31,6 +33,17 @@ NOT_TOOLS = frozenset(
     {"message", "finish", "system", "recall", "think", "change_agent_state", "null", "reject"}
 )
 QUIET_OBSERVATIONS = frozenset({"agent_state_changed", "null", "recall", "think"})
+#: Observation texts that say an edit was rejected or a command failed (``docs/traces.md``):
+#: the agent-skills lint and match banners, the file editor's ``ERROR:`` prefix, and the exit
+#: code suffixes of command observations.
+REJECTED = re.compile(
+    r"^\s*\[?Your proposed edit has introduced new syntax error\(s\)"
+    r"|^\s*\[?No exact match found in |^ERROR:\n"
+)
+EXIT_SUFFIX = re.compile(
+    r"\[(?:The command completed with exit code|Command finished with exit code) (-?\d+)\.?\]"
+)
+FAILED_OBSERVATIONS = frozenset({"error", "user_rejected"})
 RESOLVER = re.compile(r'^\s*\{\s*"(issue|instance_id|instruction|instance)"\s*:')
 
 
@@ -45,8 +58,7 @@ def sniff(head: Head) -> bool:
     return bool(RESOLVER.match(head.text)) and '"history"' in head.text
 
 
-def parse(path: Path, *, source: str, max_text: int) -> Trace:
-    builder = TraceBuilder(format=NAME, max_text=max_text)
+def parse(path: Path, *, source: str, builder: TraceBuilder) -> Trace:
     state = _State(builder)
     for record in json_records(path, builder):
         if isinstance(record.get("history"), list):
@@ -135,8 +147,11 @@ class _State:
         extras = obj(event.get("extras"))
         metadata = obj(extras.get("metadata"))
         code = as_int(metadata.get("exit_code", extras.get("exit_code", flat.get("exit_code"))))
-        failed = kind == "error" or bool(code and code != 0)
         content = str(event.get("content") or event.get("message") or "")
+        if code is None:
+            suffix = EXIT_SUFFIX.findall(content[-500:])
+            code = int(suffix[-1]) if suffix else None
+        failed = kind in FAILED_OBSERVATIONS or bool(code) or bool(REJECTED.search(content[:200]))
         self.builder.tool_result(kind, content, is_error=failed)
 
     def finish(self, *, source: str) -> Trace:

@@ -29,6 +29,33 @@ from prompt_trainer.models import Trace
 NAME = "otel-genai"
 MODEL_CALLS = frozenset({"chat", "text_completion", "generate_content", "call_llm"})
 QUIET_OPERATIONS = frozenset({"invoke_agent", "create_agent", "embeddings"})
+#: The attributes this module reads; the others are dropped as each span is read.
+READ_ATTRIBUTES = frozenset(
+    {
+        "gen_ai.operation.name",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "gen_ai.usage.completion_tokens",
+        "gen_ai.usage.cache_read_input_tokens",
+        "gen_ai.usage.input_cost",
+        "gen_ai.usage.output_cost",
+        "gen_ai.usage.cost",
+        "gen_ai.output",
+        "gen_ai.output.messages",
+        "gen_ai.tool.name",
+        "gen_ai.tool.args",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "gen_ai.conversation.id",
+        "error.type",
+    }
+)
+#: Longest attribute text kept: more than any step or tool-input excerpt uses (texts are cut
+#: again, and redacted, when the ``Trace`` is built).
+CLIP_CHARS = 16_384
 SPANS_KEY = re.compile(r'"(resourceSpans|scopeSpans)"|"spans"\s*:\s*\[')
 
 
@@ -41,8 +68,7 @@ def sniff(head: Head) -> bool:
     return first is None and bool(SPANS_KEY.search(head.text[:4096])) and '"gen_ai.' in head.text
 
 
-def parse(path: Path, *, source: str, max_text: int) -> Trace:
-    builder = TraceBuilder(format=NAME, max_text=max_text)
+def parse(path: Path, *, source: str, builder: TraceBuilder) -> Trace:
     spans: list[dict[str, Any]] = []
     final: Any = None
     for record in json_records(path, builder):
@@ -126,12 +152,16 @@ def _otlp_spans(resource_spans: Any) -> list[dict[str, Any]]:
 
 
 def _flat(span: dict[str, Any]) -> dict[str, Any]:
-    """One span, whatever the dump: name, attributes as a dict, start/end in ns, failed."""
+    """One span, whatever the dump: name, the attributes read here (long texts clipped, so the
+    spans held until they are sorted cost little), start/end in ns, failed."""
     attributes = span.get("attributes")
     if isinstance(attributes, list):  # OTLP: [{"key", "value": {"stringValue": ...}}]
-        attrs = {a.get("key"): _value(a.get("value")) for a in attributes if isinstance(a, dict)}
+        pairs = [(a.get("key"), a.get("value")) for a in attributes if isinstance(a, dict)]
+        attrs = {key: _clip(_value(value)) for key, value in pairs if key in READ_ATTRIBUTES}
+    elif isinstance(attributes, dict):
+        attrs = {key: _clip(value) for key, value in attributes.items() if key in READ_ATTRIBUTES}
     else:
-        attrs = attributes if isinstance(attributes, dict) else {}
+        attrs = {}
     status = obj(span.get("status"))
     code = str(status.get("code", status.get("status_code", ""))).lower()
     return {
@@ -141,6 +171,12 @@ def _flat(span: dict[str, Any]) -> dict[str, Any]:
         "end": as_int(span.get("endTimeUnixNano", span.get("end_time"))),
         "error": code in ("2", "error", "status_code_error"),
     }
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > CLIP_CHARS:
+        return value[:CLIP_CHARS]
+    return value
 
 
 def _value(value: Any) -> Any:

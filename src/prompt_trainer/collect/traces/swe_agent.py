@@ -37,8 +37,7 @@ def sniff(head: Head) -> bool:
     return head.container != "array" and bool(TOP_KEYS.match(head.text))
 
 
-def parse(path: Path, *, source: str, max_text: int) -> Trace:
-    builder = TraceBuilder(format=NAME, max_text=max_text)
+def parse(path: Path, *, source: str, builder: TraceBuilder) -> Trace:
     data = load_document(path)
     if not isinstance(data, dict):
         raise ValueError("a SWE-agent trajectory is a JSON object")
