@@ -60,6 +60,21 @@ class TestCase(Record):
         return f"{self.classname}::{self.name}" if self.classname else self.name
 
 
+class TestCounts(Record):
+    """Exact counts of one report, kept even when only some of its cases are stored."""
+
+    __test__ = False
+
+    tests: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    flaky: int = 0
+    #: Executions: ``<testcase>`` elements plus reruns written inside one element.
+    attempts: int = 0
+
+
 class TestRun(Record):
     """The tests of one JUnit report (one file inside one artifact).
 
@@ -81,20 +96,37 @@ class TestRun(Record):
     notes: tuple[str, ...] = ()
     run_id: int | None = None
     run_attempt: int | None = None
-    passed_ids: frozenset[str] = Field(default=frozenset(), exclude=True, repr=False)
+    #: Identities (hashes, valid within one process) of the tests that passed.
+    passed_ids: frozenset[int | str] = Field(default=frozenset(), exclude=True, repr=False)
+    #: Exact counts when ``cases`` holds only some of the problem cases (see docs/junit.md).
+    totals: TestCounts | None = None
 
     def count(self, status: TestStatus) -> int:
         """Number of tests with the given final status."""
+        if self.totals is not None:
+            field = "errors" if status == "error" else status
+            return int(getattr(self.totals, field))
         extra = self.plain_passes if status == "passed" else 0
         return extra + sum(1 for case in self.cases if case.status == status)
 
     @property
     def tests(self) -> int:
+        if self.totals is not None:
+            return self.totals.tests
         return len(self.cases) + self.plain_passes
 
     @property
     def flaky(self) -> int:
+        if self.totals is not None:
+            return self.totals.flaky
         return sum(1 for case in self.cases if case.flaky)
+
+    @property
+    def attempts(self) -> int:
+        """Executions in the report (at least one per test)."""
+        if self.totals is not None:
+            return self.totals.attempts
+        return sum(case.attempt for case in self.cases) + self.plain_passes
 
     def counts(self) -> dict[str, int]:
         """The counts ``inspect --json`` prints (see docs/junit.md for the rules)."""

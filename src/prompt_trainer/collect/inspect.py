@@ -43,7 +43,8 @@ def inspect_file(path: Path, *, limits: Limits) -> dict[str, Any]:
 
 
 def _junit(path: Path, run: TestRun) -> dict[str, Any]:
-    return {"path": str(path), "kind": "junit", **run.counts()}
+    """The documented counts, plus ``attempts`` (executions, reruns included)."""
+    return {"path": str(path), "kind": "junit", **run.counts(), "attempts": run.attempts}
 
 
 def _looks_like_xml(path: Path) -> bool:
