@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prompt_trainer.models import Skipped, TestCase, TestCounts, TestRun, TestStatus
+from prompt_trainer.models import Identities, Skipped, TestCase, TestCounts, TestRun, TestStatus
 from prompt_trainer.redact import excerpt
 
 ROOT_TAGS = ("testsuites", "testsuite")
@@ -159,8 +159,9 @@ class _Reader:
     counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     flaky: int = 0
     executions: int = 0
-    #: Test identity (a hash) -> its attempt, or ``None`` for a plain pass seen once.
-    first: dict[int, _Attempt | None] = field(default_factory=dict)
+    #: Every test identity (a hash) seen; ``first`` holds the ones that did not plainly pass.
+    seen: Identities = field(default_factory=Identities)
+    first: dict[int, _Attempt] = field(default_factory=dict)
     groups: dict[int, list[_Attempt]] = field(default_factory=dict)
     #: Repeated identity -> True when its suite's declared count says "attempts".
     modes: dict[int, bool] = field(default_factory=dict)
@@ -196,15 +197,16 @@ class _Reader:
         return self._run()
 
     def _start(self, name: str, attrs: dict[str, str]) -> None:
+        """An element outside any ``<testcase>``; inside one, ``_case_start`` is installed."""
         depth = self._depth = self._depth + 1
         tag = name if ":" not in name else name.rsplit(":", 1)[-1]
-        case = self._case
-        if case is not None:
-            self._case_child(case, tag, attrs, depth)
-            return
         if tag == "testcase":
             self._case = _RawCase(attrs)
             self._case_depth = depth
+            parser = self._parser
+            if parser is not None:
+                parser.StartElementHandler = self._case_start
+                parser.EndElementHandler = self._case_end
         elif tag == "testsuite":
             self._open_suite(attrs, depth)
         if depth == 1:
@@ -232,9 +234,32 @@ class _Reader:
         if depth == 2 and declared is not None:
             self.declared_sum = (self.declared_sum or 0) + declared
 
+    def _case_start(self, name: str, attrs: dict[str, str]) -> None:
+        depth = self._depth = self._depth + 1
+        case = self._case
+        if self._sink is None and case is not None:  # else markup inside a captured text
+            self._case_child(case, name if ":" not in name else _local(name), attrs, depth)
+
+    def _case_end(self, name: str) -> None:
+        depth = self._depth
+        self._depth = depth - 1
+        if depth == self._sink_depth and self._sink is not None:
+            self._sink = None
+            if self._parser is not None:
+                self._parser.CharacterDataHandler = None
+        case = self._case
+        if depth == self._case_depth and case is not None:
+            self._case = None
+            parser = self._parser
+            if parser is not None:
+                parser.StartElementHandler = self._start
+                parser.EndElementHandler = self._end
+            self._add(case)
+
     def _case_child(self, case: _RawCase, tag: str, attrs: dict[str, str], depth: int) -> None:
-        if self._sink is not None:
-            return  # markup inside a captured text (rare): its text is captured too
+        """Results, texts and properties of a case. Output is captured only once the case
+        has a result (every writer puts ``system-out`` after it): a passing case's output
+        is never read."""
         relative = depth - self._case_depth
         if relative == 1 and tag in RESULT_TAGS:
             result = _Result(tag, attrs)
@@ -242,9 +267,9 @@ class _Reader:
             self._capture(result.text, depth)
         elif relative == 2 and tag == "stackTrace" and case.results:
             self._capture(case.results[-1].text, depth)
-        elif relative == 1 and tag == "system-out":
+        elif relative == 1 and tag == "system-out" and (case.results or _marked(case)):
             self._capture(case.system_out, depth)
-        elif relative == 1 and tag == "system-err":
+        elif relative == 1 and tag == "system-err" and (case.results or _marked(case)):
             self._capture(case.system_err, depth)
         elif (
             relative == 2
@@ -270,16 +295,6 @@ class _Reader:
     def _end(self, name: str) -> None:
         depth = self._depth
         self._depth = depth - 1
-        if self._sink is not None and depth == self._sink_depth:
-            self._sink = None
-            if self._parser is not None:
-                self._parser.CharacterDataHandler = None
-        case = self._case
-        if case is not None:
-            if depth == self._case_depth:
-                self._case = None
-                self._add(case)
-            return
         stack = self._suite_stack
         if stack and depth == stack[-1].depth:
             self._close_suite(stack.pop())
@@ -302,23 +317,25 @@ class _Reader:
     def _add(self, raw: _RawCase) -> None:
         """Fold one ``<testcase>``: settle a test seen once, hold back a repeated identity."""
         self.elements += 1
-        if self._suite_stack:
-            self._suite_stack[-1].count += 1
+        stack = self._suite_stack
+        if stack:
+            stack[-1].count += 1
         attrs = raw.attrs
         name = attrs.get("name")
         plain = not raw.results and "status" not in attrs and "result" not in attrs
         if name is None:  # no name: a distinct test, never merged with another
             self._count(self._attempt(raw, plain=plain), 1)
             return
-        key = hash((self._suite, _classname(raw), name, _file(raw)))
-        first = self.first
-        if key not in first:
+        classname = attrs.get("classname") or attrs.get("class") or ""
+        key = hash(
+            (self._suite, classname, name, attrs.get("file") or attrs.get("filepath") or None)
+        )
+        if not self.seen.add(key):
             if plain:  # the hot path: a plain pass seen once
-                first[key] = None
                 self.counts[0] += 1
                 self.executions += 1
                 return
-            attempt = first[key] = self._attempt(raw, plain=False)
+            attempt = self.first[key] = self._attempt(raw, plain=False)
             self._count(attempt, 1)
             return
         self._repeat(key, self._attempt(raw, plain=plain, always=True))
@@ -326,7 +343,7 @@ class _Reader:
     def _repeat(self, key: int, attempt: _Attempt) -> None:
         group = self.groups.get(key)
         if group is None:
-            prior = self.first[key] or _Attempt("passed", 1, False, None)
+            prior = self.first.get(key) or _Attempt("passed", 1, False, None)
             self._count(prior, -1)
             group = self.groups[key] = [prior]
             stack = self._suite_stack
@@ -410,8 +427,8 @@ class _Reader:
         return True if mode is None else mode
 
     def _settle(self) -> set[int]:
-        """Settle every repeated identity; returns the keys that passed."""
-        passed: set[int] = set()
+        """Settle every repeated identity; returns the keys that never passed."""
+        failing: set[int] = set()
         fallback = self._report_mode()
         distinct_writer = self.writer in DISTINCT_WRITERS
         for key, group in self.groups.items():
@@ -419,18 +436,17 @@ class _Reader:
             settled = [_verdict(group)] if attempts else group
             for attempt in settled:
                 self._count(attempt, 1)
-            if any(a.status == "passed" for a in settled):
-                passed.add(key)
-        return passed
+            if not any(a.status == "passed" for a in settled):
+                failing.add(key)
+        return failing
 
     def _run(self) -> TestRun:
-        groups = self.groups
-        passed = self._settle()
-        passed.update(
-            k
-            for k, a in self.first.items()
-            if (a is None or a.status == "passed") and k not in groups
-        )
+        groups, seen = self.groups, self.seen
+        for key in self._settle():
+            seen.exclude(key)
+        for key, attempt in self.first.items():
+            if attempt.status != "passed" and key not in groups:
+                seen.exclude(key)
         declared = self.declared_root if self.declared_root is not None else self.declared_sum
         cases = tuple(c for c in self.kept if c is not None)
         tests = sum(self.counts)
@@ -441,7 +457,7 @@ class _Reader:
             suites=tuple(self.suites),
             declared_tests=declared,
             notes=tuple(self._notes(declared, tests, len(cases))),
-            passed_ids=frozenset(passed),
+            passed_ids=seen,
             totals=TestCounts(
                 tests=tests,
                 passed=self.counts[0],
@@ -499,6 +515,11 @@ def _verdict(group: list[_Attempt]) -> _Attempt:
             update.update(message=evidence.message, type=evidence.type, text=evidence.text)
         base = base.model_copy(update=update)
     return _Attempt(last.status, executions, flaky, base)
+
+
+def _marked(case: _RawCase) -> bool:
+    """A ``status=``/``result=`` attribute (GoogleTest, CTest): the case may not be a pass."""
+    return "status" in case.attrs or "result" in case.attrs
 
 
 def _doctype(name: str, system_id: str | None, public_id: str | None, internal: int) -> None:
@@ -559,17 +580,14 @@ def flag_flaky_across_runs(runs: Sequence[TestRun]) -> tuple[TestRun, ...]:
     stays a failure (it is evidence) but gets ``flaky=True`` so that metrics and the trainer can
     set it apart.
     """
-    passed_in: dict[int | str, set[int]] = {}
-    for index, run in enumerate(runs):
-        for key in run.passed_ids:
-            passed_in.setdefault(key, set()).add(index)
     out: list[TestRun] = []
-    for index, run in enumerate(runs):
+    for run in runs:
+        others = [other.passed_ids for other in runs if other is not run]
         changed = False
         cases: list[TestCase] = []
         for case in run.cases:
-            elsewhere = passed_in.get(_key(case), set()) - {index}
-            if case.status in ("failed", "error") and not case.flaky and elsewhere:
+            failing = case.status in ("failed", "error") and not case.flaky
+            if failing and any(_key(case) in passed for passed in others):
                 cases.append(case.model_copy(update={"flaky": True}))
                 changed = True
             else:
