@@ -73,8 +73,8 @@ class Identities:
     __slots__ = ("_excluded", "_filled", "_mask", "_table")
 
     def __init__(self) -> None:
-        self._table = array("q", bytes(8 * 1024))
-        self._mask = 1023
+        self._table = array("q", bytes(8 * 4096))
+        self._mask = 4095
         self._filled = 0
         self._excluded: set[int] = set()
 
@@ -114,13 +114,17 @@ class Identities:
         return self._filled - len(self._excluded)
 
     def _grow(self) -> None:
+        """Four times the slots, so that a table is rebuilt only a few times."""
         old = self._table
-        self._table = array("q", bytes(16 * len(old)))
-        self._mask = 2 * len(old) - 1
-        self._filled = 0
+        size = 4 * len(old)
+        table = self._table = array("q", bytes(8 * size))
+        mask = self._mask = size - 1
         for key in old:
             if key:
-                self.add(key)
+                slot = key & mask
+                while table[slot] != 0:
+                    slot = (slot + 1) & mask
+                table[slot] = key
 
     @classmethod
     def __get_pydantic_core_schema__(

@@ -32,13 +32,13 @@ RESULT_TAGS = frozenset(
     {"failure", "error", "skipped", "flakyFailure", "flakyError", "rerunFailure", "rerunError"}
 )
 #: Problem cases kept as records per report (failures, errors, flaky passes); counts stay exact.
-MAX_KEPT_CASES = 1_000
+MAX_KEPT_CASES = 500
 #: Skipped cases kept as records per report (they are counted, rarely read).
 MAX_KEPT_SKIPPED = 100
 #: Case records kept over all the reports of one sample (``cap_sample_cases``).
 MAX_SAMPLE_CASES = 2_000
 #: Kept cases with full texts; later ones keep a short message only (bounded memory).
-DETAILED_CASES = 500
+DETAILED_CASES = 200
 SHORT_MESSAGE = 300
 MAX_PROPERTIES = 50
 #: Raw characters captured per text before redaction and the final cut.
@@ -267,10 +267,12 @@ class _Reader:
             self._capture(result.text, depth)
         elif relative == 2 and tag == "stackTrace" and case.results:
             self._capture(case.results[-1].text, depth)
-        elif relative == 1 and tag == "system-out" and (case.results or _marked(case)):
-            self._capture(case.system_out, depth)
-        elif relative == 1 and tag == "system-err" and (case.results or _marked(case)):
-            self._capture(case.system_err, depth)
+        elif relative == 1 and tag == "system-out":
+            if case.results or "status" in case.attrs or "result" in case.attrs:
+                self._capture(case.system_out, depth)
+        elif relative == 1 and tag == "system-err":
+            if case.results or "status" in case.attrs or "result" in case.attrs:
+                self._capture(case.system_err, depth)
         elif (
             relative == 2
             and tag == "property"
@@ -408,11 +410,11 @@ class _Reader:
             classname=_classname(raw),
             name=raw.get("name") or "",
             status=status,
-            message=excerpt(message, limit),
+            message=excerpt(message, limit) if message else "",
             type=(result.attrs.get("type") or "") if result is not None else "",
             text=excerpt(text, limit) if text else "",
-            system_out=excerpt("".join(raw.system_out).strip(), limit) if detailed else "",
-            system_err=excerpt("".join(raw.system_err).strip(), limit) if detailed else "",
+            system_out=_text_of(raw.system_out, limit) if detailed else "",
+            system_err=_text_of(raw.system_err, limit) if detailed else "",
             duration_s=_float(raw.get("time")),
             file=_file(raw),
             line=_int(raw.get("line") or raw.get("lineno")),
@@ -517,9 +519,9 @@ def _verdict(group: list[_Attempt]) -> _Attempt:
     return _Attempt(last.status, executions, flaky, base)
 
 
-def _marked(case: _RawCase) -> bool:
-    """A ``status=``/``result=`` attribute (GoogleTest, CTest): the case may not be a pass."""
-    return "status" in case.attrs or "result" in case.attrs
+def _text_of(parts: list[str], limit: int) -> str:
+    text = "".join(parts).strip()
+    return excerpt(text, limit) if text else ""
 
 
 def _doctype(name: str, system_id: str | None, public_id: str | None, internal: int) -> None:
