@@ -433,3 +433,18 @@ def test_deeply_nested_suites_cost_memory_linear_in_the_input(tmp_path: Path) ->
         assert isinstance(run, TestRun) and run.count("failed") == 1
     assert max(peaks) < 30  # bytes of Python memory per input byte (the old parse: ~600)
     assert peaks[1] < peaks[0] * 1.5  # four times the input, not sixteen times the memory
+
+
+def test_gotestsum_reruns_are_attempts_even_when_every_element_is_declared(tmp_path: Path) -> None:
+    """gotestsum --rerun-fails writes each run as another <testcase> and counts it in tests=
+    (gotestsum#384: by design); a Go test name is unique within its package."""
+    run = parse(
+        tmp_path,
+        '<testsuites tests="3"><testsuite name="pkg" tests="3"><properties>'
+        '<property name="go.version" value="go1.22"/></properties>'
+        '<testcase classname="pkg" name="TestA"><failure message="once"/></testcase>'
+        '<testcase classname="pkg" name="TestA"/><testcase classname="pkg" name="TestB"/>'
+        "</testsuite></testsuites>",
+    )
+    assert isinstance(run, TestRun)
+    assert (run.tests, run.count("passed"), run.count("failed"), run.flaky) == (2, 2, 0, 1)

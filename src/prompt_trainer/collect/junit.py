@@ -169,6 +169,8 @@ class _Reader:
     suites: dict[str, None] = field(default_factory=dict)
     elements: int = 0
     writer: str = ""
+    #: Written by a Go tool (a ``go.version`` suite property): repeats are reruns.
+    go: bool = False
     declared_root: int | None = None
     declared_sum: int | None = None
     _depth: int = 0
@@ -209,6 +211,8 @@ class _Reader:
                 parser.EndElementHandler = self._case_end
         elif tag == "testsuite":
             self._open_suite(attrs, depth)
+        elif tag == "property" and attrs.get("name") == "go.version":
+            self.go = True  # gotestsum / go-junit-report: a Go test name is unique per package
         if depth == 1:
             if tag not in ROOT_TAGS:
                 raise _Refused(f"not a JUnit report: root element is <{name}>")
@@ -434,7 +438,7 @@ class _Reader:
         fallback = self._report_mode()
         distinct_writer = self.writer in DISTINCT_WRITERS
         for key, group in self.groups.items():
-            attempts = not distinct_writer and self.modes.get(key, fallback)
+            attempts = self.go or (not distinct_writer and self.modes.get(key, fallback))
             settled = [_verdict(group)] if attempts else group
             for attempt in settled:
                 self._count(attempt, 1)
