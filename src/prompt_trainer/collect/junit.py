@@ -2,8 +2,10 @@
 
 A report is streamed through expat (C) in 256 KiB chunks with small Python handlers; no element
 tree is built. Each ``<testcase>`` is reduced to a ``_RawCase`` (attributes, result elements,
-capped texts) and folded into the run as soon as it closes, so memory stays bounded on huge
-reports. Safety: a DTD with an internal subset or an external id, and any entity declaration,
+capped texts) and folded into exact counts as soon as it closes; a test whose name repeats is
+held back until its suite (or the report) tells whether the repeats are distinct tests or
+attempts of one. Only a bounded number of problem cases become ``TestCase`` records, and suite
+paths stop growing at a cap, so memory is linear in the input and small on huge reports. Safety: a DTD with an internal subset or an external id, and any entity declaration,
 stop the parse (``refused unsafe XML``); parameter entities are never parsed, so nothing is
 expanded or fetched, and an undefined entity is a parse error. The first element must be
 ``<testsuites>`` or ``<testsuite>`` (namespaced or not).
@@ -53,7 +55,8 @@ DISTINCT_WRITERS = frozenset({"jest tests"})
 #: Root ``name=`` of writers that put every retry's error into one ``<testcase>`` (Vitest).
 RETRY_CHILDREN_WRITERS = frozenset({"vitest tests"})
 _STATUS_INDEX: dict[str, int] = {"passed": 0, "failed": 1, "error": 2, "skipped": 3}
-_STATUSES: tuple[TestStatus, ...] = ("passed", "failed", "error", "skipped")
+#: Result elements that fail a case, strongest first.
+_FAILING: tuple[tuple[str, TestStatus], ...] = (("failure", "failed"), ("error", "error"))
 
 
 def parse_report(
@@ -555,7 +558,7 @@ def _outcome(
     ).lower() in NOT_RUN
     if not_run:
         return "skipped", next(iter(found.get("skipped", raw.results)), None), 1, False
-    for tag, status in (("failure", "failed"), ("error", "error")):
+    for tag, status in _FAILING:
         if tag in found:
             tries = len(found[tag]) if retry_children else 1
             return status, found[tag][-1 if retry_children else 0], tries + reruns, False
