@@ -19,6 +19,7 @@ Each case runs ``--repeat`` times (default 3) in fresh processes; the fastest ru
 with the largest peak RSS of all runs.
 
 Targets (issue 3): (a) >= 40 MB/s with peak RSS <= 100 MB; (c) >= 50 MB/s, peak RSS <= 150 MB.
+``--only inspect --only bare`` runs just the issue 17 JUnit comparison.
 """
 
 from __future__ import annotations

@@ -5,10 +5,12 @@ tree is built. Each ``<testcase>`` is reduced to a ``_RawCase`` (attributes, res
 capped texts) and folded into exact counts as soon as it closes; a test whose name repeats is
 held back until its suite (or the report) tells whether the repeats are distinct tests or
 attempts of one. Only a bounded number of problem cases become ``TestCase`` records, and suite
-paths stop growing at a cap, so memory is linear in the input and small on huge reports. Safety: a DTD with an internal subset or an external id, and any entity declaration,
-stop the parse (``refused unsafe XML``); parameter entities are never parsed, so nothing is
-expanded or fetched, and an undefined entity is a parse error. The first element must be
-``<testsuites>`` or ``<testsuite>`` (namespaced or not).
+paths stop growing at a cap, so memory is linear in the input and small on huge reports.
+
+Safety: a DTD with an internal subset or an external id, and any entity declaration, stop the
+parse (``refused unsafe XML``); parameter entities are never parsed, so nothing is expanded or
+fetched, and an undefined entity is a parse error. The first element must be ``<testsuites>``
+or ``<testsuite>`` (namespaced or not).
 
 Departure from the one-module-per-dependency rule: junitparser is not used to read reports.
 Building its element tree and wrapping each case in its classes is several times slower than
@@ -406,7 +408,7 @@ class _Reader:
         executions: int,
         flaky: bool,
     ) -> TestCase:
-        detailed = self.live < DETAILED_CASES
+        detailed = self.live < DETAILED_CASES and status != "skipped"  # a reason is enough
         limit = self.max_text if detailed else SHORT_MESSAGE
         message = (result.attrs.get("message") or "") if result is not None else ""
         text = "".join(result.text).strip() if result is not None else ""
