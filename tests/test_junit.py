@@ -18,7 +18,7 @@ from prompt_trainer.collect.junit import (
     flag_flaky_across_runs,
     parse_report,
 )
-from prompt_trainer.models import Skipped, TestRun
+from prompt_trainer.models import Identities, Skipped, TestRun
 from prompt_trainer.settings import Limits
 from tests.conftest import REALDATA
 
@@ -448,3 +448,22 @@ def test_gotestsum_reruns_are_attempts_even_when_every_element_is_declared(tmp_p
     )
     assert isinstance(run, TestRun)
     assert (run.tests, run.count("passed"), run.count("failed"), run.flaky) == (2, 2, 0, 1)
+
+
+def test_identities_hold_many_keys_and_leave_out_excluded_ones() -> None:
+    ids = Identities()
+    keys = [hash(("suite", "C", f"t{i}", None)) for i in range(20_000)] + [0, -1, 1]
+    assert not any(ids.add(k) for k in keys[:-1])  # 0 and 1 share a slot: 1 is a repeat
+    assert ids.add(1) and ids.add(keys[5])
+    ids.exclude(keys[7])
+    assert all(k in ids for k in keys if k != keys[7]) and keys[7] not in ids
+    assert "a string" not in ids and len(ids) == len(keys) - 2
+
+
+def test_flaky_across_runs_keeps_the_counts_consistent(tmp_path: Path) -> None:
+    failing = parse(tmp_path, '<testsuite><testcase name="t"><failure/></testcase></testsuite>')
+    passing = parse(tmp_path, '<testsuite><testcase name="t"/></testsuite>', name="b.xml")
+    assert isinstance(failing, TestRun) and isinstance(passing, TestRun)
+    marked = flag_flaky_across_runs([failing, passing])[0]
+    assert marked.cases[0].flaky and marked.counts()["flaky"] == 1
+    assert marked.count("failed") == 1 and marked.tests == 1
