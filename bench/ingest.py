@@ -8,7 +8,12 @@ one-off import time is printed beside it as ``import_s``:
 (a) one ~50 MB JUnit report with 100,000 cases (5% failing, with messages and system-out);
 (b) 1,000 small JUnit reports;
 (c) one ~200 MB Claude Code transcript (JSONL), with tool calls, results and usage;
-and, as the baseline, junitparser's whole-tree parse of (a).
+and, as the baselines, junitparser's whole-tree parse of (a) and a bare expat pass over (a)
+that only counts ``testcase``/``failure`` elements.
+
+JUnit target (issue 17): ``prompt-trainer inspect --json`` on (a), timed as a whole command in a
+fresh process like the bare pass, takes at most 3x the bare pass's wall time (``ratio_to_bare``)
+at a peak RSS of at most 50 MB. The two are run alternately, so machine noise hits both.
 
 Each case runs ``--repeat`` times (default 3) in fresh processes; the fastest run is printed
 with the largest peak RSS of all runs. The trace parse (c) and its baseline, a bare
@@ -17,6 +22,7 @@ uses the default ``limits.max_trace_bytes``, and ``x_bare`` is its time over the
 
 Targets (issue 3): (a) >= 40 MB/s with peak RSS <= 100 MB; (c) >= 50 MB/s, peak RSS <= 150 MB.
 (c), issue 17: the trace parse within 2x the bare json.loads pass (``x_bare``), peak RSS <= 80 MB.
+``--only inspect --only bare`` runs just the issue 17 JUnit comparison.
 """
 
 from __future__ import annotations
@@ -159,14 +165,28 @@ from pathlib import Path
 import os
 case, target = sys.argv[1], Path(sys.argv[2])
 imported = time.perf_counter()
-if case == "junitparser":
+if case == "bare":
+    import pyexpat
+elif case == "junitparser":
     from junitparser import JUnitXml
 else:
     from prompt_trainer.collect.junit import parse_report
     from prompt_trainer.collect.traces import parse_trace
 start = time.perf_counter()
 import_s = start - imported
-if case == "junitparser":
+if case == "bare":
+    counts = {"testcase": 0, "failure": 0}
+    def count_start(name, attrs):
+        if name in counts:
+            counts[name] += 1
+    parser = pyexpat.ParserCreate()
+    parser.StartElementHandler = count_start
+    with target.open("rb") as handle:
+        while chunk := handle.read(256 * 1024):
+            parser.Parse(chunk, False)
+    parser.Parse(b"", True)
+    detail = {"tests": counts["testcase"], "failed": counts["failure"]}
+elif case == "junitparser":
     xml = JUnitXml.fromfile(str(target))
     tests = sum(1 for suite in xml for _ in suite)
     detail = {"tests": tests}
@@ -223,6 +243,57 @@ def measure(case: str, target: Path, size: int, repeat: int) -> dict[str, object
     return result
 
 
+def _one_process(command: list[str]) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB) of one fresh process running ``command``."""
+    script = (
+        "import resource, subprocess, sys, time; start = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+        "print(time.perf_counter() - start, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, *command], capture_output=True, text=True, check=True
+    )
+    seconds, rss = out.stdout.split()
+    return float(seconds), int(rss)
+
+
+BARE = r"""
+import pyexpat, sys
+counts = {"testcase": 0, "failure": 0}
+def start(name, attrs):
+    if name in counts:
+        counts[name] += 1
+parser = pyexpat.ParserCreate()
+parser.StartElementHandler = start
+with open(sys.argv[1], "rb") as handle:
+    while chunk := handle.read(256 * 1024):
+        parser.Parse(chunk, False)
+parser.Parse(b"", True)
+print(counts)
+"""
+
+
+def measure_inspect(big: Path, repeat: int) -> dict[str, object]:
+    """``prompt-trainer inspect --json`` against the bare expat pass, each a whole fresh
+    process (interpreter start and imports included), alternated; best wall time of each."""
+    cli = Path(sys.executable).with_name("prompt-trainer")
+    bare: list[tuple[float, int]] = []
+    inspect: list[tuple[float, int]] = []
+    for _ in range(repeat):
+        bare.append(_one_process([sys.executable, "-c", BARE, str(big)]))
+        inspect.append(_one_process([str(cli), "inspect", "--json", str(big)]))
+    bare_s, inspect_s = min(t for t, _ in bare), min(t for t, _ in inspect)
+    return {
+        "seconds": round(inspect_s, 2),
+        "bare_s": round(bare_s, 2),
+        "ratio_to_bare": round(inspect_s / bare_s, 2),
+        "peak_rss_mb": round(max(r for _, r in inspect) / 1024, 1),
+        "bare_rss_mb": round(max(r for _, r in bare) / 1024, 1),
+        "runs": repeat,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -231,7 +302,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the best is shown")
     parser.add_argument(
         "--only",
-        choices=["junit", "junit-many", "junitparser", "trace-bare", "trace"],
+        choices=["inspect", "junit", "bare", "junitparser", "junit-many", "trace-bare", "trace"],
         action="append",
     )
     parser.add_argument(
@@ -256,8 +327,13 @@ def main() -> None:
             make_trace(trace)
         print(f"inputs ready in {time.perf_counter() - started:.1f}s under {root}", file=sys.stderr)
         many_size = sum(p.stat().st_size for p in many.iterdir())
+        if not args.only or "inspect" in args.only:
+            result = measure_inspect(big, args.repeat)
+            label = "(a) prompt-trainer inspect --json vs bare expat"
+            print(f"{label:45s} " + " ".join(f"{k}={v}" for k, v in result.items()), flush=True)
         cases = {
             "junit": ("(a) one JUnit report, 100k cases", big, big.stat().st_size),
+            "bare": ("(a) baseline: bare expat count", big, big.stat().st_size),
             "junitparser": ("(a) baseline: junitparser whole-tree parse", big, big.stat().st_size),
             "junit-many": ("(b) 1,000 small JUnit reports", many, many_size),
             "trace-bare": ("(c) baseline: bare json.loads per line", trace, trace.stat().st_size),

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from prompt_trainer.collect.inspect import inspect_file
-from prompt_trainer.collect.junit import DETAILED_CASES, flag_flaky_across_runs, parse_report
-from prompt_trainer.models import Skipped, TestRun
+from prompt_trainer.collect.junit import (
+    DETAILED_CASES,
+    MAX_KEPT_CASES,
+    MAX_KEPT_SKIPPED,
+    cap_sample_cases,
+    flag_flaky_across_runs,
+    parse_report,
+)
+from prompt_trainer.models import Identities, Skipped, TestRun
 from prompt_trainer.settings import Limits
 from tests.conftest import REALDATA
 
@@ -67,7 +75,8 @@ def test_surefire_flaky_failure_is_passed_and_flaky(tmp_path: Path) -> None:
 
 
 def test_repeated_testcases_are_attempts_of_one_test(tmp_path: Path) -> None:
-    """Gradle test-retry, pytest-rerunfailures and friends repeat the <testcase> element."""
+    """Gradle test-retry, pytest-rerunfailures and friends repeat the <testcase> element; with
+    no declared count to say otherwise, the repeats are attempts and the last one decides."""
     run = parse(
         tmp_path,
         """<testsuite name="s">
@@ -83,16 +92,17 @@ def test_repeated_testcases_are_attempts_of_one_test(tmp_path: Path) -> None:
     by_name = {c.name: c for c in run.cases}
     assert run.counts() == {
         "tests": 3,
-        "passed": 2,
-        "failed": 0,
+        "passed": 1,
+        "failed": 1,
         "errors": 1,
         "skipped": 0,
-        "flaky": 2,
+        "flaky": 1,
     }
+    assert run.attempts == 6
     assert by_name["eventually"].status == "passed" and by_name["eventually"].flaky
     assert by_name["eventually"].message == "first" and by_name["eventually"].attempt == 2
     assert by_name["never"].status == "error" and by_name["never"].message == "two"
-    assert by_name["ok-then-bad"].status == "passed" and by_name["ok-then-bad"].flaky
+    assert by_name["ok-then-bad"].status == "failed" and not by_name["ok-then-bad"].flaky
 
 
 @pytest.mark.parametrize(
@@ -215,6 +225,9 @@ DEVIATIONS = {
     "has no <testcase>; we count the cases (0) and note the disagreement",
     "mikepenz/junit-web-test/expected.xml": "a reporter's expected-output template with "
     'time="<<computed>>": not well-formed XML, so refused as malformed',
+    "mikepenz/flaky_retries/flaky_success_first.xml": "a hand-written fixture for mikepenz's "
+    "optional checkRetries mode; it declares tests=3 for its three elements, which under the "
+    "declared-count rule (docs/junit.md) are three distinct tests, as mikepenz's default counts",
 }
 #: Dialect rules beyond element counting, checked where the curator only counted elements.
 DIALECT_RULES = {
@@ -314,4 +327,143 @@ def test_inspect_json_counts(tmp_path: Path) -> None:
         "errors": 1,
         "skipped": 0,
         "flaky": 0,
+        "attempts": 2,
     }
+
+
+def test_cases_without_a_name_are_distinct_tests(tmp_path: Path) -> None:
+    run = parse(tmp_path, "<testsuite>" + "<testcase classname='C'/>" * 4 + "</testsuite>")
+    assert isinstance(run, TestRun) and run.tests == 4 and run.count("passed") == 4
+
+
+def test_a_case_with_several_result_children_is_failed(tmp_path: Path) -> None:
+    run = parse(
+        tmp_path,
+        '<testsuite><testcase name="t"><skipped/><error message="e"/><failure message="f"/>'
+        "</testcase></testsuite>",
+    )
+    assert isinstance(run, TestRun) and run.counts()["failed"] == 1
+    assert run.cases[0].status == "failed" and run.cases[0].message == "f"
+
+
+def test_declared_count_equal_to_the_elements_makes_repeats_distinct(tmp_path: Path) -> None:
+    """TestNG data providers: one name per method, one <testcase> per data row."""
+    rows = '<testcase classname="C" name="row"/>' * 2 + (
+        '<testcase classname="C" name="row"><failure message="row 3"/></testcase>'
+    )
+    run = parse(
+        tmp_path, f'<testsuites tests="3"><testsuite tests="3">{rows}</testsuite></testsuites>'
+    )
+    assert isinstance(run, TestRun)
+    assert (run.tests, run.count("passed"), run.count("failed"), run.flaky) == (3, 2, 1, 0)
+
+
+def test_declared_count_below_the_elements_makes_repeats_attempts(tmp_path: Path) -> None:
+    """pytest-rerunfailures: earlier attempts are bare elements; the last one decides."""
+    run = parse(
+        tmp_path,
+        '<testsuites><testsuite name="pytest" tests="2">'
+        '<testcase classname="m" name="always"/><testcase classname="m" name="always"/>'
+        '<testcase classname="m" name="always"><failure message="3rd"/></testcase>'
+        '<testcase classname="m" name="flaky"/><testcase classname="m" name="flaky"/>'
+        "</testsuite></testsuites>",
+    )
+    assert isinstance(run, TestRun)
+    assert run.counts() == {
+        "tests": 2,
+        "passed": 1,
+        "failed": 1,
+        "errors": 0,
+        "skipped": 0,
+        "flaky": 1,
+    }
+    assert run.attempts == 5
+    assert {c.name: (c.status, c.attempt) for c in run.cases} == {
+        "always": ("failed", 3),
+        "flaky": ("passed", 2),
+    }
+
+
+def test_vitest_retries_are_failure_children_of_one_case(tmp_path: Path) -> None:
+    fails = '<failure message="no"/>' * 3
+    run = parse(
+        tmp_path,
+        f'<testsuites name="vitest tests"><testsuite><testcase name="t">{fails}</testcase>'
+        "</testsuite></testsuites>",
+    )
+    assert isinstance(run, TestRun) and run.tests == 1 and run.attempts == 3
+
+
+def test_case_records_are_capped_per_report_and_counts_stay_exact(tmp_path: Path) -> None:
+    failing = '<testcase name="f{0}"><failure message="m"/></testcase>'
+    skipped = '<testcase name="s{0}"><skipped/></testcase>'
+    body = "".join(failing.format(i) for i in range(MAX_KEPT_CASES + 50))
+    body += "".join(skipped.format(i) for i in range(MAX_KEPT_SKIPPED + 20))
+    run = parse(tmp_path, f"<testsuite>{body}</testsuite>")
+    assert isinstance(run, TestRun)
+    assert run.count("failed") == MAX_KEPT_CASES + 50
+    assert run.count("skipped") == MAX_KEPT_SKIPPED + 20
+    assert len(run.cases) == MAX_KEPT_CASES + MAX_KEPT_SKIPPED
+    assert any("counts are exact" in note for note in run.notes)
+
+
+def test_case_records_are_capped_per_sample(tmp_path: Path) -> None:
+    body = "".join(f'<testcase name="t{i}"><failure message="m"/></testcase>' for i in range(30))
+    runs = [parse(tmp_path, f"<testsuite>{body}</testsuite>", name=f"r{n}.xml") for n in range(3)]
+    assert all(isinstance(r, TestRun) for r in runs)
+    capped = cap_sample_cases([r for r in runs if isinstance(r, TestRun)], limit=50)
+    assert [len(r.cases) for r in capped] == [30, 20, 0]
+    assert [r.count("failed") for r in capped] == [30, 30, 30]
+
+
+def test_deeply_nested_suites_cost_memory_linear_in_the_input(tmp_path: Path) -> None:
+    """40,000 nested suites used 1.6 GB when every level stored its joined path."""
+    peaks = []
+    for levels in (2_000, 8_000):
+        path = tmp_path / f"deep{levels}.xml"
+        path.write_text(
+            '<testsuite name="suite-level-name">' * levels
+            + '<testcase name="deep"><failure message="m"/></testcase>'
+            + "</testsuite>" * levels
+        )
+        tracemalloc.start()
+        run = parse_report(path, source=path.name, max_bytes=10**8)
+        peaks.append(tracemalloc.get_traced_memory()[1] / path.stat().st_size)
+        tracemalloc.stop()
+        assert isinstance(run, TestRun) and run.count("failed") == 1
+    assert max(peaks) < 30  # bytes of Python memory per input byte (the old parse: ~600)
+    assert peaks[1] < peaks[0] * 1.5  # four times the input, not sixteen times the memory
+
+
+def test_gotestsum_reruns_are_attempts_even_when_every_element_is_declared(tmp_path: Path) -> None:
+    """gotestsum --rerun-fails writes each run as another <testcase> and counts it in tests=
+    (gotestsum#384: by design); a Go test name is unique within its package."""
+    run = parse(
+        tmp_path,
+        '<testsuites tests="3"><testsuite name="pkg" tests="3"><properties>'
+        '<property name="go.version" value="go1.22"/></properties>'
+        '<testcase classname="pkg" name="TestA"><failure message="once"/></testcase>'
+        '<testcase classname="pkg" name="TestA"/><testcase classname="pkg" name="TestB"/>'
+        "</testsuite></testsuites>",
+    )
+    assert isinstance(run, TestRun)
+    assert (run.tests, run.count("passed"), run.count("failed"), run.flaky) == (2, 2, 0, 1)
+
+
+def test_identities_hold_many_keys_and_leave_out_excluded_ones() -> None:
+    ids = Identities()
+    keys = [hash(("suite", "C", f"t{i}", None)) for i in range(20_000)] + [0, -1, 1]
+    assert not any(ids.add(k) for k in keys[:-1])  # 0 and 1 share a slot: 1 is a repeat
+    assert ids.add(1) and ids.add(keys[5])
+    ids.exclude(keys[7])
+    assert all(k in ids for k in keys if k != keys[7]) and keys[7] not in ids
+    assert "a string" not in ids and len(ids) == len(keys) - 2
+
+
+def test_flaky_across_runs_keeps_the_counts_consistent(tmp_path: Path) -> None:
+    failing = parse(tmp_path, '<testsuite><testcase name="t"><failure/></testcase></testsuite>')
+    passing = parse(tmp_path, '<testsuite><testcase name="t"/></testsuite>', name="b.xml")
+    assert isinstance(failing, TestRun) and isinstance(passing, TestRun)
+    marked = flag_flaky_across_runs([failing, passing])[0]
+    assert marked.cases[0].flaky and marked.counts()["flaky"] == 1
+    assert marked.count("failed") == 1 and marked.tests == 1

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prompt_trainer.collect.junit import parse_report
+from prompt_trainer.collect.junit import cap_sample_cases, parse_report
 from prompt_trainer.collect.reviews import is_own, suggestions
 from prompt_trainer.collect.traces import parse_trace
 from prompt_trainer.models import Feedback, PullRequestInfo, Sample, Skipped, TestRun, Trace
@@ -43,12 +43,12 @@ class Evidence:
     def to_sample(
         self, sample_id: str, *, pull: PullRequestInfo, versions: dict[str, str]
     ) -> Sample:
-        """Freeze what was gathered into one ``Sample``."""
+        """Freeze what was gathered into one ``Sample`` (test case records capped per sample)."""
         return Sample(
             id=sample_id,
             pull=pull,
             prompt_versions=versions,
-            test_runs=tuple(self.test_runs),
+            test_runs=cap_sample_cases(self.test_runs),
             traces=tuple(self.traces),
             feedback=tuple(self.feedback),
             skipped=tuple(self.skipped),

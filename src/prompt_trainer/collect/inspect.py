@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prompt_trainer.collect.evidence import parse_junit_file, parse_trace_file
+from prompt_trainer.collect.junit import parse_report
 from prompt_trainer.models import Skipped, TestRun, Trace
 from prompt_trainer.settings import Limits
 
@@ -22,10 +22,17 @@ def inspect_file(path: Path, *, limits: Limits) -> dict[str, Any]:
     if not path.is_file():
         return {"path": str(path), "skipped": "not a file"}
     if _looks_like_xml(path):
-        report = parse_junit_file(path, source=str(path), limits=limits)
+        report = parse_report(
+            path,
+            source=str(path),
+            max_bytes=limits.max_report_bytes,
+            max_text=limits.max_text_chars,
+        )
         if isinstance(report, Skipped):
             return {"path": str(path), "skipped": report.reason}
         return _junit(path, report)
+    from prompt_trainer.collect.evidence import parse_trace_file  # noqa: PLC0415 (JUnit needs none)
+
     trace = parse_trace_file(path, source=str(path), limits=limits)
     if isinstance(trace, Skipped):
         return {"path": str(path), "skipped": trace.reason}
@@ -52,7 +59,8 @@ def _trace(path: Path, trace: Trace) -> dict[str, Any]:
 
 
 def _junit(path: Path, run: TestRun) -> dict[str, Any]:
-    return {"path": str(path), "kind": "junit", **run.counts()}
+    """The documented counts, plus ``attempts`` (executions, reruns included)."""
+    return {"path": str(path), "kind": "junit", **run.counts(), "attempts": run.attempts}
 
 
 def _looks_like_xml(path: Path) -> bool:

@@ -2,11 +2,15 @@
 
 A report is streamed through expat (C) in 256 KiB chunks with small Python handlers; no element
 tree is built. Each ``<testcase>`` is reduced to a ``_RawCase`` (attributes, result elements,
-capped texts) and folded into the run as soon as it closes, so memory stays bounded on huge
-reports. Safety: a DTD with an internal subset or an external id, and any entity declaration,
-stop the parse (``refused unsafe XML``); parameter entities are never parsed, so nothing is
-expanded or fetched, and an undefined entity is a parse error. The first element must be
-``<testsuites>`` or ``<testsuite>`` (namespaced or not).
+capped texts) and folded into exact counts as soon as it closes; a test whose name repeats is
+held back until its suite (or the report) tells whether the repeats are distinct tests or
+attempts of one. Only a bounded number of problem cases become ``TestCase`` records, and suite
+paths stop growing at a cap, so memory is linear in the input and small on huge reports.
+
+Safety: a DTD with an internal subset or an external id, and any entity declaration, stop the
+parse (``refused unsafe XML``); parameter entities are never parsed, so nothing is expanded or
+fetched, and an undefined entity is a parse error. The first element must be ``<testsuites>``
+or ``<testsuite>`` (namespaced or not).
 
 Departure from the one-module-per-dependency rule: junitparser is not used to read reports.
 Building its element tree and wrapping each case in its classes is several times slower than
@@ -21,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prompt_trainer.models import Skipped, TestCase, TestRun, TestStatus
+from prompt_trainer.models import Identities, Skipped, TestCase, TestCounts, TestRun, TestStatus
 from prompt_trainer.redact import excerpt
 
 ROOT_TAGS = ("testsuites", "testsuite")
@@ -31,12 +35,30 @@ NOT_RUN = frozenset({"notrun", "disabled", "skipped", "skip", "suppressed", "ign
 RESULT_TAGS = frozenset(
     {"failure", "error", "skipped", "flakyFailure", "flakyError", "rerunFailure", "rerunError"}
 )
-#: Problem cases kept with full texts; later ones keep a short message only (bounded memory).
-DETAILED_CASES = 500
+#: Problem cases kept as records per report (failures, errors, flaky passes); counts stay exact.
+MAX_KEPT_CASES = 500
+#: Skipped cases kept as records per report (they are counted, rarely read).
+MAX_KEPT_SKIPPED = 100
+#: Case records kept over all the reports of one sample (``cap_sample_cases``).
+MAX_SAMPLE_CASES = 2_000
+#: Kept cases with full texts; later ones keep a short message only (bounded memory).
+DETAILED_CASES = 200
 SHORT_MESSAGE = 300
 MAX_PROPERTIES = 50
 #: Raw characters captured per text before redaction and the final cut.
 CAPTURE_MARGIN = 512
+#: Suite paths listed per report, and the length of one path or label (deep nesting is hostile).
+MAX_SUITES = 1_000
+MAX_SUITE_PATH = 1_000
+MAX_LABEL = 200
+#: Root ``name=`` of writers whose repeated names are distinct tests (they never write reruns
+#: as elements): jest-junit (``jest tests``). See docs/junit.md for the evidence.
+DISTINCT_WRITERS = frozenset({"jest tests"})
+#: Root ``name=`` of writers that put every retry's error into one ``<testcase>`` (Vitest).
+RETRY_CHILDREN_WRITERS = frozenset({"vitest tests"})
+_STATUS_INDEX: dict[str, int] = {"passed": 0, "failed": 1, "error": 2, "skipped": 3}
+#: Result elements that fail a case, strongest first.
+_FAILING: tuple[tuple[str, TestStatus], ...] = (("failure", "failed"), ("error", "error"))
 
 
 def parse_report(
@@ -97,26 +119,69 @@ class _RawCase:
         return self.attrs.get(name)
 
 
+class _Attempt:
+    """One ``<testcase>`` element's verdict, and its record when one is kept."""
+
+    __slots__ = ("case", "executions", "flaky", "index", "status")
+
+    def __init__(
+        self, status: TestStatus, executions: int, flaky: bool, case: TestCase | None
+    ) -> None:
+        self.status = status
+        self.executions = executions
+        self.flaky = flaky
+        self.case = case
+        self.index = -1  # position in ``_Reader.kept`` while counted there
+
+
+class _Suite:
+    """An open ``<testsuite>``: its path, declared ``tests=``, the elements seen inside it so
+    far, and the repeated identities first repeated inside it (settled when it closes)."""
+
+    __slots__ = ("count", "declared", "depth", "path", "pending")
+
+    def __init__(self, depth: int, path: str, declared: int | None) -> None:
+        self.depth = depth
+        self.path = path
+        self.declared = declared
+        self.count = 0
+        self.pending: list[int] = []
+
+
 @dataclass
 class _Reader:
-    """Expat handlers that stream one report into counts and problem cases."""
+    """Expat handlers that stream one report into exact counts and a bounded set of cases.
+
+    A test seen once is settled when its element closes. A test whose identity repeats is
+    held in ``groups`` until the end, where the writer and the declared counts decide whether
+    the repeats are distinct tests or attempts of one (``_settle``)."""
 
     source: str
     max_text: int
-    cases: list[TestCase] = field(default_factory=list)
-    #: Test identity -> its position in ``cases``, or -1 while it is a plain pass.
-    seen: dict[str, int] = field(default_factory=dict)
-    #: Executions of identities seen more than once (absent means 1).
-    executions: dict[str, int] = field(default_factory=dict)
-    plain_passes: int = 0
-    suites: list[str] = field(default_factory=list)
+    kept: list[TestCase | None] = field(default_factory=list)
+    live: int = 0
+    skipped_kept: int = 0
+    counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    flaky: int = 0
+    executions: int = 0
+    #: Every test identity (a hash) seen; ``first`` holds the ones that did not plainly pass.
+    seen: Identities = field(default_factory=Identities)
+    first: dict[int, _Attempt] = field(default_factory=dict)
+    groups: dict[int, list[_Attempt]] = field(default_factory=dict)
+    #: Repeated identity -> True when its suite's declared count says "attempts".
+    modes: dict[int, bool] = field(default_factory=dict)
+    pending: list[int] = field(default_factory=list)
+    suites: dict[str, None] = field(default_factory=dict)
     elements: int = 0
+    writer: str = ""
+    #: Written by a Go tool (a ``go.version`` suite property): repeats are reruns.
+    go: bool = False
     declared_root: int | None = None
     declared_sum: int | None = None
     _depth: int = 0
-    _suite_path: list[str] = field(default_factory=list)
+    #: Open suites, innermost last.
+    _suite_stack: list[_Suite] = field(default_factory=list)
     _suite: str = ""
-    _suite_depths: list[int] = field(default_factory=list)
     _case: _RawCase | None = None
     _case_depth: int = 0
     _sink: list[str] | None = None
@@ -139,32 +204,71 @@ class _Reader:
         return self._run()
 
     def _start(self, name: str, attrs: dict[str, str]) -> None:
-        tag = _local(name)
-        self._depth += 1
-        depth = self._depth
+        """An element outside any ``<testcase>``; inside one, ``_case_start`` is installed."""
+        depth = self._depth = self._depth + 1
+        tag = name if ":" not in name else name.rsplit(":", 1)[-1]
+        if tag == "testcase":
+            self._case = _RawCase(attrs)
+            self._case_depth = depth
+            parser = self._parser
+            if parser is not None:
+                parser.StartElementHandler = self._case_start
+                parser.EndElementHandler = self._case_end
+        elif tag == "testsuite":
+            self._open_suite(attrs, depth)
+        elif tag == "property" and attrs.get("name") == "go.version":
+            self.go = True  # gotestsum / go-junit-report: a Go test name is unique per package
         if depth == 1:
             if tag not in ROOT_TAGS:
                 raise _Refused(f"not a JUnit report: root element is <{name}>")
             self.declared_root = _int(attrs.get("tests"))
+            self.writer = attrs.get("name") or ""
+
+    def _open_suite(self, attrs: dict[str, str], depth: int) -> None:
+        """Push a suite. Its dotted path is built once, from its parent's, and stops growing at
+        ``MAX_SUITE_PATH``: 40,000 nested suites cost memory linear in the input."""
+        label = attrs.get("name") or attrs.get("id") or f"#{len(self._suite_stack) + 1}"
+        parent = self._suite
+        if len(parent) >= MAX_SUITE_PATH:
+            path = parent
+        else:
+            path = (f"{parent}.{label[:MAX_LABEL]}" if parent else label[:MAX_LABEL])[
+                :MAX_SUITE_PATH
+            ]
+        declared = _int(attrs.get("tests"))
+        self._suite_stack.append(_Suite(depth, path, declared))
+        self._suite = path
+        if len(self.suites) < MAX_SUITES:
+            self.suites[path] = None
+        if depth == 2 and declared is not None:
+            self.declared_sum = (self.declared_sum or 0) + declared
+
+    def _case_start(self, name: str, attrs: dict[str, str]) -> None:
+        depth = self._depth = self._depth + 1
         case = self._case
-        if case is not None:
-            self._case_child(case, tag, attrs, depth)
-        elif tag == "testcase":
-            self._case = _RawCase(attrs)
-            self._case_depth = depth
-        elif tag == "testsuite":
-            label = attrs.get("name") or attrs.get("id") or f"#{len(self.suites) + 1}"
-            self._suite_path.append(label)
-            self._suite_depths.append(depth)
-            self._suite = ".".join(self._suite_path)
-            self.suites.append(self._suite)
-            declared = _int(attrs.get("tests"))
-            if depth == 2 and declared is not None:
-                self.declared_sum = (self.declared_sum or 0) + declared
+        if self._sink is None and case is not None:  # else markup inside a captured text
+            self._case_child(case, name if ":" not in name else _local(name), attrs, depth)
+
+    def _case_end(self, name: str) -> None:
+        depth = self._depth
+        self._depth = depth - 1
+        if depth == self._sink_depth and self._sink is not None:
+            self._sink = None
+            if self._parser is not None:
+                self._parser.CharacterDataHandler = None
+        case = self._case
+        if depth == self._case_depth and case is not None:
+            self._case = None
+            parser = self._parser
+            if parser is not None:
+                parser.StartElementHandler = self._start
+                parser.EndElementHandler = self._end
+            self._add(case)
 
     def _case_child(self, case: _RawCase, tag: str, attrs: dict[str, str], depth: int) -> None:
-        if self._sink is not None:
-            return  # markup inside a captured text (rare): its text is captured too
+        """Results, texts and properties of a case. Output is captured only once the case
+        has a result (every writer puts ``system-out`` after it): a passing case's output
+        is never read."""
         relative = depth - self._case_depth
         if relative == 1 and tag in RESULT_TAGS:
             result = _Result(tag, attrs)
@@ -173,9 +277,11 @@ class _Reader:
         elif relative == 2 and tag == "stackTrace" and case.results:
             self._capture(case.results[-1].text, depth)
         elif relative == 1 and tag == "system-out":
-            self._capture(case.system_out, depth)
+            if case.results or "status" in case.attrs or "result" in case.attrs:
+                self._capture(case.system_out, depth)
         elif relative == 1 and tag == "system-err":
-            self._capture(case.system_err, depth)
+            if case.results or "status" in case.attrs or "result" in case.attrs:
+                self._capture(case.system_err, depth)
         elif (
             relative == 2
             and tag == "property"
@@ -199,114 +305,125 @@ class _Reader:
 
     def _end(self, name: str) -> None:
         depth = self._depth
-        self._depth -= 1
-        if self._sink is not None and depth == self._sink_depth:
-            self._sink = None
-            if self._parser is not None:
-                self._parser.CharacterDataHandler = None
-        case = self._case
-        if case is not None:
-            if depth == self._case_depth:
-                self._case = None
-                self._add(case, self._suite)
-            return
-        if self._suite_depths and depth == self._suite_depths[-1]:
-            self._suite_depths.pop()
-            self._suite_path.pop()
-            self._suite = ".".join(self._suite_path)
+        self._depth = depth - 1
+        stack = self._suite_stack
+        if stack and depth == stack[-1].depth:
+            self._close_suite(stack.pop())
 
-    def _add(self, raw: _RawCase, suite: str) -> None:
-        """Fold one ``<testcase>`` into the run, merging repeats of the same test."""
-        self.elements += 1
-        attrs = raw.attrs
-        key = f"{suite}::{_classname(raw)}::{attrs.get('name') or ''}::{_file(raw) or ''}"
-        known = self.seen.get(key)
-        if known is None and not raw.results and "status" not in attrs and "result" not in attrs:
-            self.seen[key] = -1  # the common case: a plain pass, seen once
-            self.plain_passes += 1
+    def _close_suite(self, suite: _Suite) -> None:
+        """Pass the suite's counts up; settle how its repeated names read, or defer upwards
+        when its declared count says nothing."""
+        stack = self._suite_stack
+        self._suite = stack[-1].path if stack else ""
+        if stack:
+            stack[-1].count += suite.count
+        if not suite.pending:
             return
-        status, result, executions, flaky = _outcome(raw)
-        if known is None:
-            if executions > 1:
-                self.executions[key] = executions
-            if status == "passed" and not flaky:
-                self.seen[key] = -1
-                self.plain_passes += 1
-                return
-            self.seen[key] = len(self.cases)
-            case = self._make(raw, suite, status, result, executions=executions, flaky=flaky)
-            self.cases.append(case)
-            return
-        self._repeat(
-            key=key,
-            index=known,
-            raw=raw,
-            suite=suite,
-            status=status,
-            result=result,
-            executions=executions,
-        )
-
-    def _repeat(
-        self,
-        *,
-        key: str,
-        index: int,
-        raw: _RawCase,
-        suite: str,
-        status: TestStatus,
-        result: _Result | None,
-        executions: int,
-    ) -> None:
-        """A test reported again in the same file is a rerun: passed once means passed (and
-        flaky if another execution failed); otherwise the last execution that ran decides."""
-        total = self.executions[key] = self.executions.get(key, 1) + executions
-        failed_now = status in ("failed", "error")
-        if index < 0:  # every earlier execution passed
-            if failed_now:
-                self.plain_passes -= 1
-                self.seen[key] = len(self.cases)
-                case = self._make(raw, suite, "passed", result, executions=total, flaky=True)
-                self.cases.append(case)
-            return
-        previous = self.cases[index]
-        update: dict[str, object] = {"attempt": total}
-        if previous.status == "passed" or status == "skipped":
-            pass  # a pass already decided it, or this execution did not run
-        elif status == "passed":
-            update.update(status="passed", flaky=previous.status != "skipped")
+        mode = _mode(suite.declared, suite.count)
+        if mode is None:
+            (stack[-1].pending if stack else self.pending).extend(suite.pending)
         else:
-            fresh = self._make(raw, suite, status, result, executions=total, flaky=False)
-            self.cases[index] = fresh
+            self.modes.update(dict.fromkeys(suite.pending, mode))
+
+    def _add(self, raw: _RawCase) -> None:
+        """Fold one ``<testcase>``: settle a test seen once, hold back a repeated identity."""
+        self.elements += 1
+        stack = self._suite_stack
+        if stack:
+            stack[-1].count += 1
+        attrs = raw.attrs
+        name = attrs.get("name")
+        plain = not raw.results and "status" not in attrs and "result" not in attrs
+        if name is None:  # no name: a distinct test, never merged with another
+            self._count(self._attempt(raw, plain=plain), 1)
             return
-        self.cases[index] = previous.model_copy(update=update)
+        classname = attrs.get("classname") or attrs.get("class") or ""
+        key = hash(
+            (self._suite, classname, name, attrs.get("file") or attrs.get("filepath") or None)
+        )
+        if not self.seen.add(key):
+            if plain:  # the hot path: a plain pass seen once
+                self.counts[0] += 1
+                self.executions += 1
+                return
+            attempt = self.first[key] = self._attempt(raw, plain=False)
+            self._count(attempt, 1)
+            return
+        self._repeat(key, self._attempt(raw, plain=plain, always=True))
+
+    def _repeat(self, key: int, attempt: _Attempt) -> None:
+        group = self.groups.get(key)
+        if group is None:
+            prior = self.first.get(key) or _Attempt("passed", 1, False, None)
+            self._count(prior, -1)
+            group = self.groups[key] = [prior]
+            stack = self._suite_stack
+            (stack[-1].pending if stack else self.pending).append(key)
+        group.append(attempt)
+
+    def _count(self, attempt: _Attempt, sign: int) -> None:
+        """Add (``sign=1``) or take back (``-1``) one settled test."""
+        self.counts[_STATUS_INDEX[attempt.status]] += sign
+        self.flaky += sign * attempt.flaky
+        self.executions += sign * attempt.executions
+        if sign < 0 and attempt.index >= 0:
+            self.kept[attempt.index] = None
+            self.live -= 1
+            self.skipped_kept -= attempt.status == "skipped"
+            attempt.index = -1
+        elif sign > 0 and attempt.case is not None and self._room(attempt.status, attempt.flaky):
+            attempt.index = len(self.kept)
+            self.kept.append(attempt.case)
+            self.live += 1
+            self.skipped_kept += attempt.status == "skipped"
+
+    def _room(self, status: TestStatus, flaky: bool) -> bool:
+        if status == "passed" and not flaky:
+            return False
+        if status == "skipped":
+            return self.skipped_kept < MAX_KEPT_SKIPPED
+        return self.live - self.skipped_kept < MAX_KEPT_CASES
+
+    def _attempt(self, raw: _RawCase, *, plain: bool, always: bool = False) -> _Attempt:
+        """One element's verdict; its record is built when it may be kept (or, for a repeat,
+        always: a plain pass that turns out to be an earlier attempt needs its name)."""
+        if plain:
+            status: TestStatus = "passed"
+            result, executions, flaky = None, 1, False
+        else:
+            status, result, executions, flaky = _outcome(
+                raw, retry_children=self.writer in RETRY_CHILDREN_WRITERS
+            )
+        case = None
+        if always or self._room(status, flaky):
+            case = self._make(raw, status, result, executions=executions, flaky=flaky)
+        return _Attempt(status, executions, flaky, case)
 
     def _make(
         self,
         raw: _RawCase,
-        suite: str,
         status: TestStatus,
         result: _Result | None,
         *,
         executions: int,
         flaky: bool,
     ) -> TestCase:
-        detailed = len(self.cases) < DETAILED_CASES
+        detailed = self.live < DETAILED_CASES and status != "skipped"  # a reason is enough
         limit = self.max_text if detailed else SHORT_MESSAGE
         message = (result.attrs.get("message") or "") if result is not None else ""
         text = "".join(result.text).strip() if result is not None else ""
         if not detailed:
             message, text = message or text, ""
         return TestCase(
-            suite=suite,
+            suite=self._suite,
             classname=_classname(raw),
             name=raw.get("name") or "",
             status=status,
-            message=excerpt(message, limit),
+            message=excerpt(message, limit) if message else "",
             type=(result.attrs.get("type") or "") if result is not None else "",
             text=excerpt(text, limit) if text else "",
-            system_out=excerpt("".join(raw.system_out).strip(), limit) if detailed else "",
-            system_err=excerpt("".join(raw.system_err).strip(), limit) if detailed else "",
+            system_out=_text_of(raw.system_out, limit) if detailed else "",
+            system_err=_text_of(raw.system_err, limit) if detailed else "",
             duration_s=_float(raw.get("time")),
             file=_file(raw),
             line=_int(raw.get("line") or raw.get("lineno")),
@@ -315,30 +432,105 @@ class _Reader:
             attempt=executions,
         )
 
+    def _report_mode(self) -> bool:
+        """How repeats read where no suite's declared count decided (docs/junit.md)."""
+        mode = _mode(self.declared_root, self.elements)
+        return True if mode is None else mode
+
+    def _settle(self) -> set[int]:
+        """Settle every repeated identity; returns the keys that never passed."""
+        failing: set[int] = set()
+        fallback = self._report_mode()
+        distinct_writer = self.writer in DISTINCT_WRITERS
+        for key, group in self.groups.items():
+            attempts = self.go or (not distinct_writer and self.modes.get(key, fallback))
+            settled = [_verdict(group)] if attempts else group
+            for attempt in settled:
+                self._count(attempt, 1)
+            if not any(a.status == "passed" for a in settled):
+                failing.add(key)
+        return failing
+
     def _run(self) -> TestRun:
+        groups, seen = self.groups, self.seen
+        for key in self._settle():
+            seen.exclude(key)
+        for key, attempt in self.first.items():
+            if attempt.status != "passed" and key not in groups:
+                seen.exclude(key)
         declared = self.declared_root if self.declared_root is not None else self.declared_sum
+        cases = tuple(c for c in self.kept if c is not None)
+        tests = sum(self.counts)
+        return TestRun(
+            source=self.source,
+            cases=cases,
+            plain_passes=self.counts[0] - sum(1 for c in cases if c.status == "passed"),
+            suites=tuple(self.suites),
+            declared_tests=declared,
+            notes=tuple(self._notes(declared, tests, len(cases))),
+            passed_ids=seen,
+            totals=TestCounts(
+                tests=tests,
+                passed=self.counts[0],
+                failed=self.counts[1],
+                errors=self.counts[2],
+                skipped=self.counts[3],
+                flaky=self.flaky,
+                attempts=self.executions,
+            ),
+        )
+
+    def _notes(self, declared: int | None, tests: int, kept: int) -> list[str]:
         notes: list[str] = []
-        if declared is not None and declared != self.elements:
+        if declared is not None and declared not in (self.elements, tests):
             notes.append(
                 f"the report declares tests={declared} but holds {self.elements} <testcase> "
                 "element(s); the elements were counted"
             )
-        if len(self.cases) > DETAILED_CASES:
+        if self.groups:
+            notes.append(f"{len(self.groups)} test name(s) repeat; read per docs/junit.md")
+        problems = tests - self.counts[0] + self.flaky
+        if kept < problems:
+            notes.append(f"{kept} of {problems} problem cases kept as records; counts are exact")
+        if kept > DETAILED_CASES:
             notes.append(
-                f"full texts kept for the first {DETAILED_CASES} of {len(self.cases)} cases; "
+                f"full texts kept for the first {DETAILED_CASES} of {kept} cases; "
                 "the rest keep a short message"
             )
-        passed = frozenset(k for k, index in self.seen.items() if index < 0)
-        passed |= {_key(c) for c in self.cases if c.status == "passed"}
-        return TestRun(
-            source=self.source,
-            cases=tuple(self.cases),
-            plain_passes=self.plain_passes,
-            suites=tuple(dict.fromkeys(self.suites)),
-            declared_tests=declared,
-            notes=tuple(notes),
-            passed_ids=passed,
+        if len(self.suites) >= MAX_SUITES:
+            notes.append(f"only the first {MAX_SUITES} suite paths are listed")
+        return notes
+
+
+def _mode(declared: int | None, elements: int) -> bool | None:
+    """What a declared ``tests=`` says about repeated names among ``elements`` test cases:
+    equal means distinct tests (False), fewer means attempts (True), else nothing (None)."""
+    if declared is None or declared > elements:
+        return None
+    return declared < elements
+
+
+def _verdict(group: list[_Attempt]) -> _Attempt:
+    """Attempts of one test: the last one decides; a pass after a rerun is flaky, and keeps
+    the last failure as evidence (pytest-rerunfailures writes earlier attempts bare)."""
+    last = group[-1]
+    executions = sum(a.executions for a in group)
+    flaky = last.status == "passed"
+    base = next((a.case for a in reversed(group) if a.case is not None), None)
+    if base is not None:
+        update: dict[str, object] = {"attempt": executions, "flaky": flaky, "status": last.status}
+        evidence = next(
+            (a.case for a in reversed(group) if a.case and a.status in ("failed", "error")), None
         )
+        if flaky and evidence is not None:
+            update.update(message=evidence.message, type=evidence.type, text=evidence.text)
+        base = base.model_copy(update=update)
+    return _Attempt(last.status, executions, flaky, base)
+
+
+def _text_of(parts: list[str], limit: int) -> str:
+    text = "".join(parts).strip()
+    return excerpt(text, limit) if text else ""
 
 
 def _doctype(name: str, system_id: str | None, public_id: str | None, internal: int) -> None:
@@ -350,8 +542,14 @@ def _entity(*_: object) -> None:
     raise _Refused("refused unsafe XML (entity declaration)")
 
 
-def _outcome(raw: _RawCase) -> tuple[TestStatus, _Result | None, int, bool]:
-    """Final status, the result that decided it, executions, and whether a rerun passed."""
+def _outcome(
+    raw: _RawCase, *, retry_children: bool = False
+) -> tuple[TestStatus, _Result | None, int, bool]:
+    """Final status, the result that decided it, executions, and whether a rerun passed.
+
+    Several result children of one element make it failed (``failure`` wins, then ``error``),
+    not skipped; only a ``status=``/``result=`` that says the test did not run (GoogleTest's
+    disabled tests carry a ``<failure>`` too) or a lone ``<skipped>`` make it skipped."""
     found: dict[str, list[_Result]] = {}
     for result in raw.results:
         found.setdefault(_local(result.tag), []).append(result)
@@ -360,20 +558,21 @@ def _outcome(raw: _RawCase) -> tuple[TestStatus, _Result | None, int, bool]:
     not_run = (raw.get("status") or "").lower() in NOT_RUN or (
         raw.get("result") or ""
     ).lower() in NOT_RUN
-    if "skipped" in found or not_run:
-        first = found["skipped"][0] if "skipped" in found else next(iter(raw.results), None)
-        return "skipped", first, 1, False
-    if "error" in found:
-        return "error", found["error"][0], 1 + reruns, False
-    if "failure" in found:
-        return "failed", found["failure"][0], 1 + reruns, False
+    if not_run:
+        return "skipped", next(iter(found.get("skipped", raw.results)), None), 1, False
+    for tag, status in _FAILING:
+        if tag in found:
+            tries = len(found[tag]) if retry_children else 1
+            return status, found[tag][-1 if retry_children else 0], tries + reruns, False
+    if "skipped" in found:
+        return "skipped", found["skipped"][0], 1, False
     if flakes:
         return "passed", flakes[0], 1 + len(flakes), True
     return "passed", None, 1, False
 
 
-def _key(case: TestCase) -> str:
-    return f"{case.suite}::{case.classname}::{case.name}::{case.file or ''}"
+def _key(case: TestCase) -> int:
+    return hash((case.suite, case.classname, case.name, case.file))
 
 
 def _classname(raw: _RawCase) -> str:
@@ -392,22 +591,55 @@ def flag_flaky_across_runs(runs: Sequence[TestRun]) -> tuple[TestRun, ...]:
     stays a failure (it is evidence) but gets ``flaky=True`` so that metrics and the trainer can
     set it apart.
     """
-    passed_in: dict[str, set[int]] = {}
-    for index, run in enumerate(runs):
-        for key in run.passed_ids:
-            passed_in.setdefault(key, set()).add(index)
     out: list[TestRun] = []
-    for index, run in enumerate(runs):
+    for run in runs:
+        others = [other.passed_ids for other in runs if other is not run]
         changed = False
         cases: list[TestCase] = []
         for case in run.cases:
-            elsewhere = passed_in.get(_key(case), set()) - {index}
-            if case.status in ("failed", "error") and not case.flaky and elsewhere:
+            failing = case.status in ("failed", "error") and not case.flaky
+            if failing and any(_key(case) in passed for passed in others):
                 cases.append(case.model_copy(update={"flaky": True}))
                 changed = True
             else:
                 cases.append(case)
-        out.append(run.model_copy(update={"cases": tuple(cases)}) if changed else run)
+        out.append(_with_cases(run, tuple(cases)) if changed else run)
+    return tuple(out)
+
+
+def _with_cases(run: TestRun, cases: tuple[TestCase, ...]) -> TestRun:
+    """``run`` with other records, its exact counts carried over (flaky ones recounted)."""
+    totals = run.totals or _totals(run)
+    flaky = totals.flaky + sum(c.flaky for c in cases) - sum(c.flaky for c in run.cases)
+    update = {"cases": cases, "totals": totals.model_copy(update={"flaky": flaky})}
+    return run.model_copy(update=update)
+
+
+def _totals(run: TestRun) -> TestCounts:
+    counts = run.counts()
+    return TestCounts(**counts, attempts=run.attempts)
+
+
+def cap_sample_cases(
+    runs: Sequence[TestRun], *, limit: int = MAX_SAMPLE_CASES
+) -> tuple[TestRun, ...]:
+    """Keep at most ``limit`` case records over all the reports of one sample, failures and
+    errors first; each report's counts stay exact and a note says how many were dropped."""
+    problems = sum(1 for run in runs for c in run.cases if c.status in ("failed", "error"))
+    budget_fail, budget_other = min(problems, limit), max(0, limit - problems)
+    out: list[TestRun] = []
+    for run in runs:
+        failing = [c for c in run.cases if c.status in ("failed", "error")][:budget_fail]
+        other = [c for c in run.cases if c.status not in ("failed", "error")][:budget_other]
+        budget_fail -= len(failing)
+        budget_other -= len(other)
+        if len(failing) + len(other) == len(run.cases):
+            out.append(run)
+            continue
+        kept = tuple(c for c in run.cases if c in failing or c in other)
+        note = f"{len(run.cases) - len(kept)} case record(s) dropped by the per-sample cap"
+        capped = _with_cases(run, kept)
+        out.append(capped.model_copy(update={"notes": (*run.notes, note)}))
     return tuple(out)
 
 
