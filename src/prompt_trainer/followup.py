@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from prompt_trainer.github import ForeignCommitsError, GitHubClient
+from prompt_trainer.github import ClosedPull, ForeignCommitsError, GitHubClient
 from prompt_trainer.measure.metrics import METRICS, columns, compare_columns
 from prompt_trainer.measure.report import TargetReport, VersionReport
 from prompt_trainer.models import Rejection
@@ -41,11 +41,11 @@ class FollowUp:
     reverts: list[int] = field(default_factory=list)
 
 
-def rejections_of(closed: list[tuple[int, bool, str, str]]) -> dict[str, list[Rejection]]:
+def rejections_of(closed: list[ClosedPull]) -> dict[str, list[Rejection]]:
     """The edits of every bot PR closed without merge, by target."""
     found: dict[str, list[Rejection]] = {}
-    for number, merged, body, _ in closed:
-        state = read_state(body)
+    for pull in closed:
+        number, merged, state = pull.number, pull.merged, read_state(pull.body)
         if merged or not state or not isinstance(state.get("target"), str):
             continue
         changes = state.get("changes")
@@ -74,10 +74,10 @@ def follow_up(
     realized deltas and open reverts when ``write``."""
     names = tuple(reports) if targets is None else targets
     own = client.closed_own_pulls(tuple(branch_name(t) for t in names))
-    closed = [c for c in own if not _is_revert(c[2]) and _target_of(c[2]) in names]
+    closed = [c for c in own if not _is_revert(c.body) and _target_of(c.body) in names]
     outcome = FollowUp(rejections=rejections_of(closed))
-    for number, merged, body, _ in closed:
-        state = read_state(body)
+    for pull in closed:
+        number, merged, state = pull.number, pull.merged, read_state(pull.body)
         if not merged or not state:
             continue
         report = reports.get(str(state.get("target")))
@@ -185,10 +185,10 @@ def _open_revert(  # noqa: PLR0917 - one call site, every value distinct
         f'<!-- prompt-trainer-state {{"revert": true, "target": "{report.target}", '
         f'"commit": "{sha}"}} -->\n'
     )
-    number, _, _ = client.open_or_update_pull(
+    made = client.open_or_update_pull(
         branch=branch,
         title=f"prompt-trainer: revert {report.target} to {before.version.label}",
         body=body,
         labels=labels,
     )
-    return number
+    return made.number

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from prompt_trainer.collect.github_pr import CommitSource
 from prompt_trainer.errors import PromptTrainerError
@@ -29,6 +30,12 @@ from prompt_trainer.targets import load_prompt_set
 
 BRANCH_PREFIX = "prompt-trainer/"
 CANDIDATE_DIR = re.compile(r"^candidate-(\d{3,})$")
+#: What happened to a target's proposal. ``created`` / ``updated`` / ``closed`` / ``none`` are
+#: the Action's ``operation`` output; ``skipped`` (nothing pushed, see ``reason``), ``rejected``
+#: (the guardrails failed), ``dry-run`` and ``written`` (no GitHub client) report as ``none``.
+Operation = Literal[
+    "created", "updated", "closed", "none", "skipped", "rejected", "dry-run", "written"
+]
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class Proposal:
     """What happened to one target's pull request."""
 
     target: str
-    operation: str
+    operation: Operation
     number: int | None = None
     url: str | None = None
     candidate_dir: Path | None = None
@@ -145,7 +152,7 @@ def open_pull_request(
     target = candidate.target
     branch = branch_name(target)
     existing = client.find_open_pull(branch)
-    number, url = existing if existing else (None, None)
+    number, url = (existing.number, existing.url) if existing else (None, None)
     state = read_state(client.pull_body(number)) if number else None
     if candidate.fingerprint == current_version:
         if number is None:
@@ -201,10 +208,8 @@ def open_pull_request(
                 key=f"foreign:{candidate.fingerprint}",
             )
         return Proposal(target, "skipped", number, url, reason=exc.diagnostics())
-    number, url, operation = client.open_or_update_pull(
-        branch=branch, title=title, body=render(sha), labels=labels
-    )
-    return Proposal(target=target, operation=operation, number=number, url=url)
+    made = client.open_or_update_pull(branch=branch, title=title, body=render(sha), labels=labels)
+    return Proposal(target=target, operation=made.operation, number=made.number, url=made.url)
 
 
 def _prompts_moved(
