@@ -24,7 +24,7 @@ from prompt_trainer.collect.github_pr import CommitSource
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.github import ForeignCommitsError, GitHubClient, PullHead
 from prompt_trainer.models import Candidate
-from prompt_trainer.render import read_state
+from prompt_trainer.render.state import read_state
 from prompt_trainer.settings import Target
 from prompt_trainer.targets import load_prompt_set
 
@@ -165,10 +165,10 @@ def open_pull_request(
         )
         client.close_pull(number)
         return Proposal(target, "closed", number, url)
-    if number is not None and state and state.get("fingerprint") == candidate.fingerprint:
+    if number is not None and state and state.fingerprint == candidate.fingerprint:
         client.ensure_labels(number, labels)  # in case an earlier run stopped before them
         return Proposal(target, "none", number, url)
-    recorded = state.get("commit") if state else None
+    recorded = state.commit if state else None
     if number is not None and recorded and client.branch_head(branch) != recorded:
         client.comment_once(
             number,
