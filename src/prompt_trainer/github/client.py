@@ -1,11 +1,12 @@
 """GitHub adapter, the one entry point: ``GitHubClient``, one repository and every call we make.
 
-Callers hold one object; each method delegates to the module that owns the endpoint, over a
-shared ``Connection``: ``pulls`` (pull requests, the bot's own, comments), ``reviews`` (feedback,
-a PR's commits, write access), ``contents`` (files, history, branch heads), ``gitdata`` (every
-write: one Git Data API commit), ``lock`` (the run lock), ``actions`` (runs and artifacts) and
-``issues`` (the dashboard). Everything returned is a record from ``github.records`` or
-``models``, or a plain value; errors are ``GitHubError`` with a fix.
+Callers hold one object. It is the ``Connection`` (PyGithub, retry, the bot's logins), and each
+method hands itself to the module that owns the endpoint: ``pulls`` (pull requests, the bot's
+own, comments), ``reviews`` (feedback, a PR's commits, write access), ``contents`` (files,
+history, branch heads), ``gitdata`` (every write: one Git Data API commit), ``lock`` (the run
+lock), ``actions`` (runs and artifacts) and ``issues`` (the dashboard). Everything returned is a
+record from ``github.records`` or ``models``, or a plain value; errors are ``GitHubError`` with
+a fix.
 
 Who counts: trust is write access (``write_access``: the collaborator-permission endpoint, asked
 once per login for the life of the client), and a PR, comment or issue is the bot's own only when
@@ -19,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from prompt_trainer.github import actions, contents, gitdata, issues, lock, pulls, reviews
-from prompt_trainer.github.connection import BACKOFF_S, TIMEOUT_S, Connection, translate_errors
+from prompt_trainer.github.connection import Connection, translate_errors
 from prompt_trainer.github.records import (
     Access,
     ClosedPull,
@@ -27,7 +28,6 @@ from prompt_trainer.github.records import (
     OpenPull,
     PullHead,
     PullWrite,
-    RepoInfo,
 )
 from prompt_trainer.models import (
     ArtifactRef,
@@ -37,113 +37,88 @@ from prompt_trainer.models import (
     PullRequestInfo,
     Skipped,
 )
-from prompt_trainer.settings import DEFAULT_BOT_LOGINS
 from prompt_trainer.store import BranchFile
 
 
-class GitHubClient:
-    """One repository: reads, the bot's writes, the lock and the dashboard, in one object."""
-
-    def __init__(
-        self,
-        *,
-        api_url: str,
-        token: str | None,
-        repository: str,
-        timeout_s: int = TIMEOUT_S,
-        bot_logins: tuple[str, ...] = DEFAULT_BOT_LOGINS,
-        backoff_s: float = BACKOFF_S,
-    ) -> None:
-        self._conn = Connection(
-            api_url=api_url,
-            token=token,
-            repository=repository,
-            timeout_s=timeout_s,
-            bot_logins=bot_logins,
-            backoff_s=backoff_s,
-        )
-        self._access: dict[str, Access] = {}
-
-    def info(self) -> RepoInfo:
-        return self._conn.info()
+class GitHubClient(Connection):
+    """One repository: reads, the bot's writes, the lock and the dashboard, in one object (the
+    ``Connection`` it is, with a method per call, each handed to the module that owns it)."""
 
     def can_push(self) -> bool | None:
         """Whether the token may write to the repository (None when GitHub does not say, as
         for the Actions ``GITHUB_TOKEN``, whose permissions come from the workflow)."""
         with translate_errors("reading the repository's permissions"):
-            permissions = self._conn.repo.permissions
+            permissions = self.repo.permissions
         return None if permissions is None else bool(permissions.push)
 
     # -- pull requests (``pulls``) ----------------------------------------------------------
 
     def pull(self, number: int) -> PullRequestInfo:
-        return pulls.pull(self._conn, number)
+        return pulls.pull(self, number)
 
     def closed_pulls_since(self, since: datetime) -> list[PullRequestInfo]:
-        return pulls.closed_pulls_since(self._conn, since)
+        return pulls.closed_pulls_since(self, since)
 
     def pull_head(self, number: int) -> PullHead:
-        return pulls.pull_head(self._conn, number)
+        return pulls.pull_head(self, number)
 
     def closed_own_pulls(self, branches: tuple[str, ...], *, limit: int = 30) -> list[ClosedPull]:
-        return pulls.closed_own_pulls(self._conn, branches, limit=limit)
+        return pulls.closed_own_pulls(self, branches, limit=limit)
 
     def find_open_pull(self, branch: str) -> OpenPull | None:
-        return pulls.find_open_pull(self._conn, branch)
+        return pulls.find_open_pull(self, branch)
 
     def open_or_update_pull(
         self, *, branch: str, title: str, body: str, labels: tuple[str, ...]
     ) -> PullWrite:
-        return pulls.open_or_update_pull(
-            self._conn, branch=branch, title=title, body=body, labels=labels
-        )
+        return pulls.open_or_update_pull(self, branch=branch, title=title, body=body, labels=labels)
 
     def ensure_labels(self, number: int, labels: tuple[str, ...]) -> None:
-        pulls.ensure_labels(self._conn, number, labels)
+        pulls.ensure_labels(self, number, labels)
 
     def pull_body(self, number: int) -> str:
-        return pulls.pull_body(self._conn, number)
+        return pulls.pull_body(self, number)
 
     def edit_pull_body(self, number: int, body: str) -> None:
-        pulls.edit_pull_body(self._conn, number, body)
+        pulls.edit_pull_body(self, number, body)
 
     def close_pull(self, number: int) -> None:
-        pulls.close_pull(self._conn, number)
+        pulls.close_pull(self, number)
 
     def comment_once(self, number: int, body: str, *, key: str) -> bool:
-        return pulls.comment_once(self._conn, number, body, key=key)
+        return pulls.comment_once(self, number, body, key=key)
 
     # -- what people said, and whose word counts (``reviews``) -------------------------------
 
     def feedback(self, number: int, *, trusted: tuple[str, ...]) -> list[Feedback]:
-        return reviews.feedback(self._conn, number, trusted=trusted)
+        return reviews.feedback(self, number, trusted=trusted)
 
     def commits(self, number: int, *, agent: tuple[str, ...]) -> tuple[CommitInfo, ...]:
-        return reviews.commits(self._conn, number, agent=agent)
+        return reviews.commits(self, number, agent=agent)
 
     def write_access(self, login: str) -> Access:
         """What ``login`` may do in the repository, asked once per login for the life of this
         client (one run)."""
-        if login not in self._access:
-            self._access[login] = reviews.ask_permission(self._conn, login)
-        return self._access[login]
+        if login not in self.access:
+            self.access[login] = reviews.ask_permission(self, login)
+        return self.access[login]
 
     # -- files and history (``contents``) ----------------------------------------------------
 
     def read_text(self, path: str, *, ref: str) -> str | None:
-        return contents.read_text(self._conn, path, ref=ref)
+        return contents.read_text(self, path, ref=ref)
 
     def list_files(self, directory: str, *, ref: str) -> list[str]:
-        return contents.list_files(self._conn, directory, ref=ref)
+        return contents.list_files(self, directory, ref=ref)
 
     def commits_touching(self, paths: tuple[str, ...]) -> list[CommitRef]:
-        return contents.commits_touching(self._conn, paths)
+        return contents.commits_touching(self, paths)
 
     def branch_head(self, branch: str) -> str | None:
-        return contents.branch_head(self._conn, branch)
+        return contents.branch_head(self, branch)
 
     def read_branch_file(self, branch: str, path: str) -> BranchFile:
-        return contents.read_branch_file(self._conn, branch, path)
+        return contents.read_branch_file(self, branch, path)
 
     # -- writes: one Git Data API commit each (``gitdata``) ---------------------------------
 
@@ -153,7 +128,7 @@ class GitHubClient:
         """The data branch: ``text`` at ``path`` on top of ``parent`` (a new root commit when
         None), then a fast-forward of ``branch``; None when the branch moved meanwhile."""
         made = gitdata.commit(
-            self._conn,
+            self,
             branch=branch,
             files={path: text},
             message=message,
@@ -171,9 +146,9 @@ class GitHubClient:
         bot's own commits (``ForeignCommitsError`` otherwise). Returns the commit sha."""
         default = self.info().default_branch
         with translate_errors(f"committing {len(files)} file(s) to {branch}"):
-            parent = base or self._conn.repo.get_git_ref(f"heads/{default}").object.sha
+            parent = base or self.repo.get_git_ref(f"heads/{default}").object.sha
         made = gitdata.commit(
-            self._conn, branch=branch, files=files, message=message, parent=parent, move="force-own"
+            self, branch=branch, files=files, message=message, parent=parent, move="force-own"
         )
         return made.sha
 
@@ -183,7 +158,7 @@ class GitHubClient:
         """A revision: one commit on top of ``parent``, fast-forwarding ``branch`` (never a
         force-push); None when the branch moved meanwhile."""
         made = gitdata.commit(
-            self._conn,
+            self,
             branch=branch,
             files=files,
             message=message,
@@ -196,31 +171,31 @@ class GitHubClient:
 
     def acquire_lock(self, name: str, *, holder: str, stale_after_s: int) -> str | None:
         """None when we now hold ``refs/<name>``; otherwise who holds it and since when."""
-        return lock.acquire(self._conn, name, holder=holder, stale_after_s=stale_after_s)
+        return lock.acquire(self, name, holder=holder, stale_after_s=stale_after_s)
 
     def release_lock(self, name: str, *, holder: str) -> None:
-        lock.release(self._conn, name, holder=holder)
+        lock.release(self, name, holder=holder)
 
     # -- workflow runs and artifacts (``actions``) -------------------------------------------
 
     def ci_conclusion(self, sha: str, *, workflows: tuple[str, ...] = ()) -> str | None:
-        return actions.ci_conclusion(self._conn, sha, workflows=workflows)
+        return actions.ci_conclusion(self, sha, workflows=workflows)
 
     def artifacts_for_commit(
         self, sha: str, *, workflows: tuple[str, ...] = ()
     ) -> list[ArtifactRef]:
-        return actions.artifacts_for_commit(self._conn, sha, workflows=workflows)
+        return actions.artifacts_for_commit(self, sha, workflows=workflows)
 
     def download_artifact(self, ref: ArtifactRef, dest: Path, *, max_bytes: int) -> Path | Skipped:
-        return actions.download_artifact(self._conn, ref, dest, max_bytes=max_bytes)
+        return actions.download_artifact(self, ref, dest, max_bytes=max_bytes)
 
     # -- the dashboard issue (``issues``) ----------------------------------------------------
 
     def find_issue(self, *, label: str, marker: str) -> FoundIssue | None:
-        return issues.find_issue(self._conn, label=label, marker=marker)
+        return issues.find_issue(self, label=label, marker=marker)
 
     def create_issue(self, *, title: str, body: str, label: str, marker: str) -> int:
-        return issues.create_issue(self._conn, title=title, body=body, label=label, marker=marker)
+        return issues.create_issue(self, title=title, body=body, label=label, marker=marker)
 
     def edit_issue(self, number: int, body: str) -> None:
-        issues.edit_issue(self._conn, number, body)
+        issues.edit_issue(self, number, body)

@@ -22,7 +22,8 @@ from github.Repository import Repository
 from urllib3.util.retry import Retry
 
 from prompt_trainer.errors import GitHubError
-from prompt_trainer.github.records import RepoInfo
+from prompt_trainer.github.records import Access, RepoInfo
+from prompt_trainer.settings import DEFAULT_BOT_LOGINS
 
 TIMEOUT_S = 30
 RETRIES = 3
@@ -31,7 +32,8 @@ BACKOFF_S = 0.5
 
 
 class Connection:
-    """One repository, reached through PyGithub with a bounded, backing-off retry."""
+    """One repository, reached through PyGithub with a bounded, backing-off retry. ``repo`` is
+    the PyGithub object, for the ``github/`` modules only."""
 
     def __init__(
         self,
@@ -39,14 +41,16 @@ class Connection:
         api_url: str,
         token: str | None,
         repository: str,
-        timeout_s: int,
-        bot_logins: tuple[str, ...],
-        backoff_s: float,
+        timeout_s: int = TIMEOUT_S,
+        bot_logins: tuple[str, ...] = DEFAULT_BOT_LOGINS,
+        backoff_s: float = BACKOFF_S,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.token = token
         self.timeout_s = timeout_s
         self.bot_logins = bot_logins
+        #: What the collaborator-permission endpoint said, per login, for the life of the client.
+        self.access: dict[str, Access] = {}
         retry = GithubRetry(
             total=RETRIES,
             backoff_factor=backoff_s,

@@ -11,30 +11,26 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from prompt_trainer.models import Record
 
 #: Repository permissions that make a person's feedback and commands trusted (GitHub reports the
 #: maintain role as ``write``; ``maintain`` is accepted should it say so).
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 
 
-class RepoInfo(BaseModel):
+class RepoInfo(Record):
     """What the pipeline needs to know about the repository itself."""
-
-    model_config = ConfigDict(frozen=True)
 
     full_name: str
     owner: str
     default_branch: str
 
 
-class Access(BaseModel):
+class Access(Record):
     """What the collaborator-permission endpoint says of one login.
 
     ``permission`` is ``admin``, ``write``, ``read`` or ``none`` (also for someone who is no
     collaborator: a 404); None with a ``problem`` when the lookup failed, which is never trust."""
-
-    model_config = ConfigDict(frozen=True)
 
     login: str
     permission: str | None
@@ -45,10 +41,8 @@ class Access(BaseModel):
         return self.permission in WRITE_PERMISSIONS
 
 
-class PullHead(BaseModel):
+class PullHead(Record):
     """Who opened a pull request and from where: what decides whether it is the bot's own."""
-
-    model_config = ConfigDict(frozen=True)
 
     number: int
     author: str
@@ -63,19 +57,15 @@ class PullHead(BaseModel):
     by_bot: bool
 
 
-class OpenPull(BaseModel):
+class OpenPull(Record):
     """The bot's open pull request of a branch."""
-
-    model_config = ConfigDict(frozen=True)
 
     number: int
     url: str
 
 
-class ClosedPull(BaseModel):
+class ClosedPull(Record):
     """A closed pull request the bot opened: whether it was merged, and its body (state block)."""
-
-    model_config = ConfigDict(frozen=True)
 
     number: int
     merged: bool
@@ -83,20 +73,16 @@ class ClosedPull(BaseModel):
     url: str
 
 
-class PullWrite(BaseModel):
+class PullWrite(Record):
     """What ``open_or_update_pull`` did: the PR, and whether it was ``created`` or ``updated``."""
-
-    model_config = ConfigDict(frozen=True)
 
     number: int
     url: str
     operation: Literal["created", "updated"]
 
 
-class FoundIssue(BaseModel):
+class FoundIssue(Record):
     """An issue found by its label and marker (the dashboard), with its body."""
-
-    model_config = ConfigDict(frozen=True)
 
     number: int
     body: str

@@ -82,17 +82,14 @@ def _review(review: Any, trusted: tuple[str, ...]) -> Feedback:
 
 
 def _review_comment(comment: Any, trusted: tuple[str, ...]) -> Feedback:
-    return Feedback(
+    where = {"path": comment.path, "line": comment.line or comment.original_line}
+    return _comment(
+        comment,
+        trusted,
         kind="review_comment",
-        id=f"review-comment-{comment.id}",
-        body=comment.body or "",
-        path=comment.path,
-        line=comment.line or comment.original_line,
-        url=comment.html_url,
-        created_at=comment.created_at,
+        **where,
         in_reply_to=_reply_to(comment),
         diff_hunk=listed(comment).get("diff_hunk"),
-        **_author(comment, trusted),
     )
 
 
@@ -103,12 +100,18 @@ def _reply_to(comment: Any) -> str | None:
 
 
 def _issue_comment(comment: Any, trusted: tuple[str, ...]) -> Feedback:
+    return _comment(comment, trusted, kind="comment")
+
+
+def _comment(comment: Any, trusted: tuple[str, ...], *, kind: str, **extra: Any) -> Feedback:
+    """A review comment or a conversation comment (ids ``review-comment-N``, ``comment-N``)."""
     return Feedback(
-        kind="comment",
-        id=f"comment-{comment.id}",
+        kind=kind,
+        id=f"{kind.replace('_', '-')}-{comment.id}",
         body=comment.body or "",
         url=comment.html_url,
         created_at=comment.created_at,
+        **extra,
         **_author(comment, trusted),
     )
 
