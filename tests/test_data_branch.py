@@ -13,7 +13,13 @@ from prompt_trainer.cli import main
 from prompt_trainer.errors import GitHubError
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.models import PullRequestInfo, Sample
-from prompt_trainer.store import BRANCH_PATH, SampleStore, merge_lines, sync_with_branch
+from prompt_trainer.store import (
+    BRANCH_PATH,
+    BranchFile,
+    SampleStore,
+    merge_lines,
+    sync_with_branch,
+)
 from tests.conftest import make_zip
 from tests.servers.github import Artifact, FakeGitHub
 from tests.test_pipeline import JUNIT, arrange
@@ -87,7 +93,7 @@ def test_a_concurrent_writer_is_merged_not_overwritten(github: FakeGitHub, tmp_p
 
         raced = False
 
-        def read_branch_file(self, branch: str, path: str) -> tuple[str | None, str | None]:
+        def read_branch_file(self, branch: str, path: str) -> BranchFile:
             seen = client.read_branch_file(branch, path)
             if not self.raced:
                 self.raced = True

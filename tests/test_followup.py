@@ -66,7 +66,7 @@ def test_closed_proposals_are_read_back_from_github(github: FakeGitHub) -> None:
     change = {"path": "CLAUDE.md", "op": "add", "text": "Skip slow tests.", "evidence": ["t::a"]}
     bot_pull(github, 9, merged=False, state={"target": "coder", "changes": [change]})
     client = GitHubClient(api_url=github.api_url, token=github.token, repository=github.full_name)
-    found = rejections_of(client.closed_pulls_from("prompt-trainer/"))
+    found = rejections_of(client.closed_own_pulls(("prompt-trainer/coder",)))
     assert found == {
         "coder": [Rejection(text="Skip slow tests.", evidence=frozenset({"t::a"}), pull=9)]
     }

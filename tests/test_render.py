@@ -26,10 +26,10 @@ from prompt_trainer.models import (
 from prompt_trainer.render import (
     BODY_LIMIT,
     ProposalView,
-    read_state,
     render_body,
     render_title,
 )
+from prompt_trainer.render.state import StateChange, read_state
 
 CURRENT = PromptSet(
     target="coder",
@@ -178,13 +178,13 @@ def test_gate_failed_body(golden: object) -> None:
 def test_the_state_block_reads_back() -> None:
     body = render_body(replace(evolve_view(), commit="abc123"))
     state = read_state(body)
-    assert state is not None and state["commit"] == "abc123"
-    assert state["changes"] == [
-        {
-            "path": "CLAUDE.md",
-            "op": "add",
-            "text": "b",
-            "evidence": ["t::x", "https://github.com/o/r/pull/7#discussion_r5"],
-        }
-    ]
+    assert state is not None and state.commit == "abc123"
+    assert state.changes == (
+        StateChange(
+            path="CLAUDE.md",
+            op="add",
+            text="b",
+            evidence=("t::x", "https://github.com/o/r/pull/7#discussion_r5"),
+        ),
+    )
     assert read_state("no state here") is None

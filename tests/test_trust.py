@@ -18,7 +18,7 @@ import pytest
 from prompt_trainer.cli import main
 from prompt_trainer.dashboard import MARKER
 from prompt_trainer.followup import follow_up
-from prompt_trainer.github import GitHubClient
+from prompt_trainer.github import GitHubClient, OpenPull
 from prompt_trainer.store import BRANCH_PATH
 from tests.servers.github import FakeGitHub, Fault, Issue, Pull
 from tests.test_followup import state_body
@@ -188,7 +188,9 @@ def test_a_strangers_open_fork_pr_on_the_bots_branch_name_is_not_taken_for_the_p
     assert f"[#{mine.number}]" in (board.body or "") and "[#60]" not in (board.body or "")
     # Nor is a PR the bot did not open, from a branch of this repository called like its own.
     stranger.head_repo = None
-    assert client_of(github).find_open_pull(BRANCH) == (mine.number, mine_url(github, mine))
+    assert client_of(github).find_open_pull(BRANCH) == OpenPull(
+        number=mine.number, url=mine_url(github, mine)
+    )
     github.pulls[mine.number].state = "closed"
     assert client_of(github).find_open_pull(BRANCH) is None
     github.pulls[mine.number].state = "open"

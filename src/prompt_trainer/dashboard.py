@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from prompt_trainer.errors import PromptTrainerError
-from prompt_trainer.github import GitHubClient
+from prompt_trainer.github import GitHubClient, OpenPull
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import Rejection, Sample
 from prompt_trainer.render.filters import environment
@@ -62,7 +62,7 @@ class DashboardView:
     event: str
     targets: list[str]
     reports: dict[str, TargetReport] = field(default_factory=dict)
-    proposals: dict[str, tuple[int, str]] = field(default_factory=dict)
+    proposals: dict[str, OpenPull] = field(default_factory=dict)
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)
     allowed: frozenset[str] = frozenset()
     skipped: dict[str, str] = field(default_factory=dict)
@@ -151,7 +151,7 @@ def read(client: GitHubClient, *, label: str) -> tuple[int | None, Commands]:
     found = client.find_issue(label=label, marker=MARKER)
     if found is None:
         return None, Commands()
-    return found[0], read_commands(found[1])
+    return found.number, read_commands(found.body)
 
 
 def publish(

@@ -21,13 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from prompt_trainer.github import ForeignCommitsError, GitHubClient
+from prompt_trainer.github import ClosedPull, ForeignCommitsError, GitHubClient
 from prompt_trainer.measure.metrics import METRICS, columns, compare_columns
 from prompt_trainer.measure.report import TargetReport, VersionReport
 from prompt_trainer.models import Rejection
 from prompt_trainer.propose import BRANCH_PREFIX, branch_name
-from prompt_trainer.render import read_state
 from prompt_trainer.render.report import delta, direction, estimate
+from prompt_trainer.render.state import STATE_MARKER, read_state, revert_state, state_text
 
 Log = Callable[[str], None]
 GUARDED = ("tests.pass_rate", "pr.merge_rate")
@@ -41,21 +41,18 @@ class FollowUp:
     reverts: list[int] = field(default_factory=list)
 
 
-def rejections_of(closed: list[tuple[int, bool, str, str]]) -> dict[str, list[Rejection]]:
+def rejections_of(closed: list[ClosedPull]) -> dict[str, list[Rejection]]:
     """The edits of every bot PR closed without merge, by target."""
     found: dict[str, list[Rejection]] = {}
-    for number, merged, body, _ in closed:
-        state = read_state(body)
-        if merged or not state or not isinstance(state.get("target"), str):
+    for pull in closed:
+        state = read_state(pull.body)
+        if pull.merged or state is None:
             continue
-        changes = state.get("changes")
-        for change in changes if isinstance(changes, list) else []:
-            if isinstance(change, dict) and change.get("text"):
-                found.setdefault(str(state["target"]), []).append(
+        for change in state.changes:
+            if change.text:
+                found.setdefault(state.target, []).append(
                     Rejection(
-                        text=str(change["text"]),
-                        evidence=frozenset(str(e) for e in change.get("evidence") or []),
-                        pull=number,
+                        text=change.text, evidence=frozenset(change.evidence), pull=pull.number
                     )
                 )
     return found
@@ -74,14 +71,14 @@ def follow_up(
     realized deltas and open reverts when ``write``."""
     names = tuple(reports) if targets is None else targets
     own = client.closed_own_pulls(tuple(branch_name(t) for t in names))
-    closed = [c for c in own if not _is_revert(c[2]) and _target_of(c[2]) in names]
+    closed = [c for c in own if not _is_revert(c.body) and _target_of(c.body) in names]
     outcome = FollowUp(rejections=rejections_of(closed))
-    for number, merged, body, _ in closed:
-        state = read_state(body)
-        if not merged or not state:
+    for pull in closed:
+        number, state = pull.number, read_state(pull.body)
+        if not pull.merged or not state:
             continue
-        report = reports.get(str(state.get("target")))
-        realized = _realized(report, str(state.get("fingerprint", ""))) if report else None
+        report = reports.get(state.target)
+        realized = _realized(report, state.fingerprint or "") if report else None
         if realized is None or report is None or not write:
             continue
         before, after = realized
@@ -99,13 +96,12 @@ def follow_up(
 
 def _target_of(body: str) -> str | None:
     state = read_state(body)
-    target = state.get("target") if state else None
-    return target if isinstance(target, str) else None
+    return state.target if state else None
 
 
 def _is_revert(body: str) -> bool:
     state = read_state(body)
-    return bool(state and state.get("revert"))
+    return bool(state and state.revert)
 
 
 def _realized(report: TargetReport, fingerprint: str) -> tuple[VersionReport, VersionReport] | None:
@@ -182,13 +178,12 @@ def _open_revert(  # noqa: PLR0917 - one call site, every value distinct
         f"#{merged_pr} was merged, {', '.join(worse)} got significantly worse "
         f"({after.samples} PRs on the new version, {before.samples} before; see the comment on "
         f"#{merged_pr} for the numbers). Merge to revert, close to keep the change.\n\n"
-        f'<!-- prompt-trainer-state {{"revert": true, "target": "{report.target}", '
-        f'"commit": "{sha}"}} -->\n'
+        f"<!-- {STATE_MARKER} {state_text(revert_state(target=report.target, commit=sha))} -->\n"
     )
-    number, _, _ = client.open_or_update_pull(
+    made = client.open_or_update_pull(
         branch=branch,
         title=f"prompt-trainer: revert {report.target} to {before.version.label}",
         body=body,
         labels=labels,
     )
-    return number
+    return made.number

@@ -18,17 +18,24 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from prompt_trainer.collect.github_pr import CommitSource
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.github import ForeignCommitsError, GitHubClient, PullHead
 from prompt_trainer.models import Candidate
-from prompt_trainer.render import read_state
+from prompt_trainer.render.state import read_state
 from prompt_trainer.settings import Target
 from prompt_trainer.targets import load_prompt_set
 
 BRANCH_PREFIX = "prompt-trainer/"
 CANDIDATE_DIR = re.compile(r"^candidate-(\d{3,})$")
+#: What happened to a target's proposal. ``created`` / ``updated`` / ``closed`` / ``none`` are
+#: the Action's ``operation`` output; ``skipped`` (nothing pushed, see ``reason``), ``rejected``
+#: (the guardrails failed), ``dry-run`` and ``written`` (no GitHub client) report as ``none``.
+Operation = Literal[
+    "created", "updated", "closed", "none", "skipped", "rejected", "dry-run", "written"
+]
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class Proposal:
     """What happened to one target's pull request."""
 
     target: str
-    operation: str
+    operation: Operation
     number: int | None = None
     url: str | None = None
     candidate_dir: Path | None = None
@@ -145,7 +152,7 @@ def open_pull_request(
     target = candidate.target
     branch = branch_name(target)
     existing = client.find_open_pull(branch)
-    number, url = existing if existing else (None, None)
+    number, url = (existing.number, existing.url) if existing else (None, None)
     state = read_state(client.pull_body(number)) if number else None
     if candidate.fingerprint == current_version:
         if number is None:
@@ -158,10 +165,10 @@ def open_pull_request(
         )
         client.close_pull(number)
         return Proposal(target, "closed", number, url)
-    if number is not None and state and state.get("fingerprint") == candidate.fingerprint:
+    if number is not None and state and state.fingerprint == candidate.fingerprint:
         client.ensure_labels(number, labels)  # in case an earlier run stopped before them
         return Proposal(target, "none", number, url)
-    recorded = state.get("commit") if state else None
+    recorded = state.commit if state else None
     if number is not None and recorded and client.branch_head(branch) != recorded:
         client.comment_once(
             number,
@@ -201,10 +208,8 @@ def open_pull_request(
                 key=f"foreign:{candidate.fingerprint}",
             )
         return Proposal(target, "skipped", number, url, reason=exc.diagnostics())
-    number, url, operation = client.open_or_update_pull(
-        branch=branch, title=title, body=render(sha), labels=labels
-    )
-    return Proposal(target=target, operation=operation, number=number, url=url)
+    made = client.open_or_update_pull(branch=branch, title=title, body=render(sha), labels=labels)
+    return Proposal(target=target, operation=made.operation, number=made.number, url=made.url)
 
 
 def _prompts_moved(

@@ -41,7 +41,13 @@ from prompt_trainer.failures import find_sample, parse_report, record
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.models import Feedback, PromptFile, PromptSet
 from prompt_trainer.propose import branch_name, own_target
-from prompt_trainer.render import STATE_MARKER, read_state, state_text
+from prompt_trainer.render.state import (
+    ProposalState,
+    StateChange,
+    read_state,
+    replace_state,
+    revised,
+)
 from prompt_trainer.settings import LLMSettings, Settings
 from prompt_trainer.store import DEFAULT_STORE, SampleStore
 from prompt_trainer.targets import load_prompt_set
@@ -140,7 +146,7 @@ def respond(
     state = read_state(body) if target else None
     if target is None or not state:
         return Response("none", f"#{event.number} is not a prompt-trainer pull request")
-    state = {**state, "target": target}  # the branch names it; the body may not disagree
+    state = state.model_copy(update={"target": target})  # the branch names it, not the body
     command = command if event.name == "issue_comment" else None
     if event.name == "issue_comment" and command is None:
         return Response("none", "a comment without a /prompt-trainer command: kept as feedback")
@@ -242,30 +248,27 @@ def report_command(
     return Response("reported" if new else "none", text)
 
 
-def explain(state: dict[str, Any], where: str, *, client: GitHubClient, number: int) -> str:
+def explain(state: ProposalState, where: str, *, client: GitHubClient, number: int) -> str:
     """The evidence behind the changes to ``file[:line]`` (from the state block)."""
     path, _, line_text = where.partition(":")
     if not path:
         return "Usage: `/prompt-trainer explain <file>[:line]`."
-    changes = [
-        c for c in state.get("changes") or [] if isinstance(c, dict) and c.get("path") == path
-    ]
+    changes = [c for c in state.changes if c.path == path]
     if line_text.isdigit() and changes:
-        head = client.branch_head(branch_name(str(state["target"])))
+        head = client.branch_head(branch_name(state.target))
         text = client.read_text(path, ref=head) if head else None
         lines = (text or "").splitlines()
         wanted = int(line_text)
         target_line = lines[wanted - 1] if 0 < wanted <= len(lines) else ""
-        near = [c for c in changes if str(c.get("text", ""))[:40] in target_line]
+        near = [c for c in changes if c.text[:40] in target_line]
         changes = near or changes
     if not changes:
         return f"No recorded change touches `{path}`: it is as it was before this PR."
     out = [f"Evidence behind the changes to `{where}`:"]
     for c in changes:
-        evidence = ", ".join(
-            f"[{e}]({e})" if str(e).startswith("http") else f"`{e}`" for e in c.get("evidence", [])
-        )
-        out.append(f"- **{c.get('op')}**: {str(c.get('text', ''))[:200]} — {evidence}")
+        links = (f"[{e}]({e})" if e.startswith("http") else f"`{e}`" for e in c.evidence)
+        evidence = ", ".join(links)
+        out.append(f"- **{c.op}**: {c.text[:200]} — {evidence}")
     return "\n".join(out)
 
 
@@ -287,7 +290,7 @@ def revise_pull(
     client: GitHubClient,
     number: int,
     body: str,
-    state: dict[str, Any],
+    state: ProposalState,
     *,
     llm: LLMSettings,
     log: Log,
@@ -295,8 +298,8 @@ def revise_pull(
     """Revise the candidate on the PR's branch with the trusted comments not answered yet."""
     if not llm.available:
         return Response("none", f"revision skipped: no API key for {llm.model} ({llm.key_var})")
-    target_name = str(state["target"])
-    answered = {str(a) for a in state.get("answered") or []}
+    target_name = state.target
+    answered = set(state.answered)
     config = settings.config
     comments = [
         item
@@ -355,22 +358,21 @@ def revise_pull(
             log(f"revise: {branch} moved meanwhile; nothing was pushed")
             return Response("none", text)
     files = tuple(PromptFile(path=p, content=t) for p, t in sorted(revision.result.files.items()))
-    new_state = {
-        **state,
-        "fingerprint": proposed.model_copy(update={"files": files}).version,
-        "commit": commit or head,
-        "answered": sorted(answered | set(ids)),
-        "changes": list(state.get("changes") or [])
-        + [
-            {
-                "path": a.edit.file or proposed.main.path,
-                "op": a.edit.op,
-                "text": (a.edit.new_text or a.edit.target_text)[:200],
-                "evidence": list(a.evidence),
-            }
+    new_state = revised(
+        state,
+        fingerprint=proposed.model_copy(update={"files": files}).version,
+        commit=commit or head,
+        answered=tuple(sorted(answered | set(ids))),
+        changes=tuple(
+            StateChange(
+                path=a.edit.file or proposed.main.path,
+                op=a.edit.op,
+                text=(a.edit.new_text or a.edit.target_text)[:200],
+                evidence=tuple(a.evidence),
+            )
             for a in revision.result.applied
-        ],
-    }
+        ),
+    )
     client.edit_pull_body(number, replace_state(body, new_state))
     reply = _reply(fresh, revision.replies, commit, revision.result.dropped)
     client.comment_once(number, reply, key=f"revised:{','.join(sorted(ids))}")
@@ -407,16 +409,6 @@ def _asks(item: Feedback) -> bool:
     if item.kind == "comment" and parse_command(item.body):
         return item.body.strip().count("\n") > 0  # a command with more text after it
     return bool(item.body.strip()) and not (item.kind == "review" and item.state == "APPROVED")
-
-
-def replace_state(body: str, state: dict[str, Any]) -> str:
-    """The body with its state block replaced (or appended)."""
-    block = f"<!-- {STATE_MARKER} {state_text(state)} -->"
-    start = body.rfind(f"<!-- {STATE_MARKER} ")
-    if start < 0:
-        return f"{body}\n\n{block}\n"
-    end = body.find(" -->", start) + len(" -->")
-    return body[:start] + block + body[end:]
 
 
 def _reply(

@@ -52,11 +52,21 @@ class SyncResult:
     commit: str | None = None
 
 
+@dataclass(frozen=True)
+class BranchFile:
+    """One file read from a branch, and the head it was read at."""
+
+    #: The file's text, or None when the file (or the branch) does not exist.
+    text: str | None
+    #: The commit the branch pointed at, or None when the branch does not exist.
+    head: str | None
+
+
 class BranchFiles(Protocol):
     """Reads and writes one file on a branch (the GitHub client, or a test double on disk)."""
 
-    def read_branch_file(self, branch: str, path: str) -> tuple[str | None, str | None]:
-        """(the file's text or None, the branch head or None when the branch does not exist)."""
+    def read_branch_file(self, branch: str, path: str) -> BranchFile:
+        """The file's text and the branch head, either None when absent."""
         ...
 
     def write_branch_file(
@@ -225,8 +235,8 @@ def sync_with_branch(
 ) -> SyncResult:
     """Merge the branch's ledger into the local one and, with ``push``, write the union back."""
     for _ in range(SYNC_ATTEMPTS):
-        remote_text, head = files.read_branch_file(branch, BRANCH_PATH)
-        remote = [line for line in (remote_text or "").splitlines() if line.strip()]
+        read = files.read_branch_file(branch, BRANCH_PATH)
+        remote = [line for line in (read.text or "").splitlines() if line.strip()]
         merged, pulled = merge_lines(store.lines(), remote)
         if pulled:
             store.write_lines(merged)
@@ -234,7 +244,9 @@ def sync_with_branch(
             return SyncResult(branch=branch, pulled=pulled, pushed=False, total=len(merged))
         text = "".join(f"{line}\n" for line in merged)
         message = f"prompt-trainer: store {len(merged)} sample(s)"
-        commit = files.write_branch_file(branch, BRANCH_PATH, text, parent=head, message=message)
+        commit = files.write_branch_file(
+            branch, BRANCH_PATH, text, parent=read.head, message=message
+        )
         if commit is not None:
             return SyncResult(
                 branch=branch, pulled=pulled, pushed=True, total=len(merged), commit=commit

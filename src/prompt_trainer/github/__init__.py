@@ -1,15 +1,15 @@
 """GitHub adapter: the only package that imports PyGithub (and talks HTTP to GitHub).
 
-Everything it returns is a record from ``models`` or a plain value; PyGithub objects never leave
+Callers use one object, ``GitHubClient`` (``client``): a ``Connection`` (``connection``:
+PyGithub, retry with backoff, error translation) whose methods hand it to small modules that each
+own a group of endpoints: ``pulls``, ``reviews``, ``contents``, ``gitdata`` (the one commit
+sequence every write uses), ``lock``, ``actions`` and ``issues``. Everything it returns
+is a record from ``github.records`` or ``models``, or a plain value; PyGithub objects never leave
 it, and PyGithub / ``requests`` exceptions are translated into ``GitHubError`` here.
 """
 
-from prompt_trainer.github.client import (
-    Access,
-    ForeignCommitsError,
-    GitHubClient,
-    PullHead,
-    RepoInfo,
-)
+from prompt_trainer.github.client import GitHubClient
+from prompt_trainer.github.gitdata import ForeignCommitsError
+from prompt_trainer.github.records import ClosedPull, OpenPull, PullHead
 
-__all__ = ["Access", "ForeignCommitsError", "GitHubClient", "PullHead", "RepoInfo"]
+__all__ = ["ClosedPull", "ForeignCommitsError", "GitHubClient", "OpenPull", "PullHead"]

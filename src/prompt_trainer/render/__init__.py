@@ -3,13 +3,13 @@
 The only module that imports Jinja2. Templates live in ``render/templates/`` and run with
 ``StrictUndefined``. Text written by others (test messages, review comments, model output) goes
 through the ``quote``/``inline`` filters, which neutralize @mentions and fences. The body is kept
-under GitHub's 65,536-character limit by dropping the least important parts first.
+under GitHub's 65,536-character limit by dropping the least important parts first. The state
+block a later run reads back from the body is ``render.state``.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass, field
 
 import jinja2
@@ -27,9 +27,9 @@ from prompt_trainer.models import (
 )
 from prompt_trainer.render.filters import environment
 from prompt_trainer.render.report import Chart, chart, delta, direction, estimate
+from prompt_trainer.render.state import STATE_MARKER, state_of, state_text
 
 BODY_LIMIT = 65_536
-STATE_MARKER = "prompt-trainer-state"
 #: Observed metrics shown in the PR body's table (the full list is in ``prompt-trainer report``).
 KEY_METRICS = (
     "tests.pass_rate",
@@ -184,44 +184,6 @@ class ProposalView:
     @property
     def state_json(self) -> str:
         return state_text(state_of(self.candidate, commit=self.commit))
-
-
-def state_of(candidate: Candidate, *, commit: str | None = None) -> dict[str, object]:
-    """The machine-readable state a later run reads back from the PR body."""
-    return {
-        "target": candidate.target,
-        "fingerprint": candidate.fingerprint,
-        "base_version": candidate.base_version,
-        "sample_ids": list(candidate.sample_ids),
-        "commit": commit,
-        "changes": [
-            {"path": c.path, "op": c.op, "text": c.text[:200], "evidence": list(c.evidence)}
-            for c in candidate.changes[:50]
-        ],
-    }
-
-
-def state_text(state: dict[str, object]) -> str:
-    """JSON safe inside an HTML comment (no ``--``)."""
-    return json.dumps(state, sort_keys=True).replace("--", "\\u002d\\u002d")
-
-
-def read_state(body: str | None) -> dict[str, object] | None:
-    """The state block of a PR body written by ``render_body``, or None.
-
-    Anyone who opens a PR writes its body: read it only from the bot's own PRs (``PullHead.by_bot``
-    and the ``prompt-trainer/<target>`` branch: ``propose.own_target``)."""
-    if not body:
-        return None
-    start = body.rfind(f"<!-- {STATE_MARKER} ")
-    end = body.find(" -->", start)
-    if start < 0 or end < 0:
-        return None
-    try:
-        data = json.loads(body[start + len(STATE_MARKER) + 6 : end])
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def file_changes(current: PromptSet, candidate: Candidate) -> list[FileChange]:

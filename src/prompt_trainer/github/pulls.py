@@ -1,0 +1,199 @@
+"""GitHub adapter, pull requests: reading them, the bot's own, and the bot's writes to them.
+
+Takes a ``Connection`` and a PR number or branch; returns ``PullRequestInfo`` (an agent's PR, as
+evidence), ``PullHead`` (who opened a PR and from where), the bot's own open PR of a branch
+(``OpenPull``) and its recently closed ones (``ClosedPull``). A PR is the bot's own only when
+one of ``bot_logins`` opened it from a branch of this repository. Writes: one PR per branch
+(looked up before it is created, and after a 5xx or a 422 "already exists", because a POST may
+have gone through), labels, the body, closing, and a comment posted once per key (the key is a
+hidden marker, looked for only in the bot's own comments).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from github import GithubException
+from github.PullRequest import PullRequest
+
+from prompt_trainer.github.connection import Connection, listed, translate_errors
+from prompt_trainer.github.records import ClosedPull, OpenPull, PullHead, PullWrite
+from prompt_trainer.models import PullRequestInfo
+
+
+def pull(conn: Connection, number: int) -> PullRequestInfo:
+    with translate_errors(f"reading pull request #{number}"):
+        return _pull_info(conn.repo.get_pull(number))
+
+
+def closed_pulls_since(conn: Connection, since: datetime) -> list[PullRequestInfo]:
+    """Pull requests closed (merged or not) at or after ``since``, newest update first.
+
+    Listed by last update, descending, so the walk stops at the first PR updated before
+    ``since``: a PR closed after ``since`` was necessarily updated after it too.
+    """
+    found: list[PullRequestInfo] = []
+    with translate_errors("listing closed pull requests"):
+        for each in conn.repo.get_pulls(state="closed", sort="updated", direction="desc"):
+            if each.updated_at and each.updated_at < since:
+                break
+            if each.closed_at and each.closed_at >= since:
+                found.append(_pull_info(each))
+    return found
+
+
+def pull_head(conn: Connection, number: int) -> PullHead:
+    """Who opened #``number``, from which branch of which repository, and its body."""
+    with translate_errors(f"reading pull request #{number}"):
+        data = listed(conn.repo.get_pull(number))
+    head, base = data.get("head") or {}, data.get("base") or {}
+    return PullHead(
+        number=number,
+        author=str((data.get("user") or {}).get("login") or ""),
+        head_ref=str(head.get("ref") or ""),
+        head_repo=(head.get("repo") or {}).get("full_name"),
+        base_repo=str((base.get("repo") or {}).get("full_name") or ""),
+        body=str(data.get("body") or ""),
+        merged=bool(data.get("merged_at")),
+        url=str(data.get("html_url") or ""),
+        by_bot=conn.by_bot(data),
+    )
+
+
+def closed_own_pulls(
+    conn: Connection, branches: tuple[str, ...], *, limit: int = 30
+) -> list[ClosedPull]:
+    """The most recently updated closed PRs the bot opened from one of ``branches`` of this
+    repository; anyone else's PR is left out, whatever its branch is called or its body says."""
+    found: list[ClosedPull] = []
+    with translate_errors("listing closed pull requests"):
+        pulls = conn.repo.get_pulls(state="closed", sort="updated", direction="desc")
+        for n, each in enumerate(pulls):
+            if n >= limit * 5 or len(found) >= limit:
+                break
+            data = listed(each)
+            if (data.get("head") or {}).get("ref") in branches and conn.by_bot(data):
+                found.append(
+                    ClosedPull(
+                        number=each.number,
+                        merged=bool(data.get("merged_at")),
+                        body=data.get("body") or "",
+                        url=each.html_url,
+                    )
+                )
+    return found
+
+
+def find_open_pull(conn: Connection, branch: str) -> OpenPull | None:
+    """The bot's open PR whose head is ``branch`` in this repository, if any."""
+    info = conn.info()
+    with translate_errors(f"looking up the open pull request of {branch}"):
+        pulls = conn.repo.get_pulls(
+            state="open", head=f"{info.owner}:{branch}", base=info.default_branch
+        )
+        for each in pulls:
+            if each.head.ref == branch and conn.by_bot(listed(each)):
+                return OpenPull(number=each.number, url=each.html_url)
+    return None
+
+
+def open_or_update_pull(
+    conn: Connection, *, branch: str, title: str, body: str, labels: tuple[str, ...]
+) -> PullWrite:
+    """Edit the open PR of ``branch`` or create one, and add the labels it is missing."""
+    existing = find_open_pull(conn, branch)
+    with translate_errors(f"opening or updating the pull request of {branch}"):
+        if existing:
+            made = conn.repo.get_pull(existing.number)
+            made.edit(title=title, body=body)
+        else:
+            made = _create_pull(conn, branch=branch, title=title, body=body)
+        _add_missing_labels(made, labels)
+    return PullWrite(
+        number=made.number, url=made.html_url, operation="updated" if existing else "created"
+    )
+
+
+def _create_pull(conn: Connection, *, branch: str, title: str, body: str) -> PullRequest:
+    base = conn.info().default_branch
+    try:
+        return conn.repo.create_pull(title=title, body=body, head=branch, base=base)
+    except GithubException as exc:
+        # A retried or concurrent POST already created it, or the answer was lost after
+        # GitHub created it (a 5xx): find it instead of failing or creating a second one.
+        created = exc.status >= 500 or (exc.status == 422 and "already exists" in str(exc.data))
+        found = find_open_pull(conn, branch) if created else None
+        if found is None:
+            raise
+        made = conn.repo.get_pull(found.number)
+        made.edit(title=title, body=body)
+        return made
+
+
+def _add_missing_labels(made: PullRequest, labels: tuple[str, ...]) -> None:
+    missing = [label for label in labels if label not in {lb.name for lb in made.labels}]
+    if missing:
+        made.add_to_labels(*missing)
+
+
+def ensure_labels(conn: Connection, number: int, labels: tuple[str, ...]) -> None:
+    """Add the labels #``number`` is missing (a run stopped before adding them)."""
+    with translate_errors(f"labelling #{number}"):
+        _add_missing_labels(conn.repo.get_pull(number), labels)
+
+
+def pull_body(conn: Connection, number: int) -> str:
+    with translate_errors(f"reading pull request #{number}"):
+        return conn.repo.get_pull(number).body or ""
+
+
+def edit_pull_body(conn: Connection, number: int, body: str) -> None:
+    with translate_errors(f"editing pull request #{number}"):
+        conn.repo.get_pull(number).edit(body=body)
+
+
+def close_pull(conn: Connection, number: int) -> None:
+    with translate_errors(f"closing pull request #{number}"):
+        conn.repo.get_pull(number).edit(state="closed")
+
+
+def comment_once(conn: Connection, number: int, body: str, *, key: str) -> bool:
+    """Post ``body`` on #``number`` unless a comment with ``key`` is there already (a POST
+    that PyGithub retried, or a rerun). The key travels as a hidden HTML comment. Returns
+    whether a comment was posted."""
+    marker = f"<!-- prompt-trainer comment:{key} -->"
+    with translate_errors(f"commenting on #{number}"):
+        target = conn.repo.get_pull(number)
+        if _has_own_comment(conn, target, marker):
+            return False
+        try:
+            target.create_issue_comment(f"{body}\n\n{marker}")
+        except GithubException as exc:
+            # The answer failed, but the comment may exist: look before calling it lost.
+            if exc.status < 500 or not _has_own_comment(conn, target, marker):
+                raise
+    return True
+
+
+def _has_own_comment(conn: Connection, target: PullRequest, marker: str) -> bool:
+    """A comment by the bot holding ``marker`` is on the PR (anyone else's does not count)."""
+    return any(
+        marker in str(data.get("body") or "") and conn.is_bot_login(data.get("user"))
+        for data in (listed(c) for c in target.get_issue_comments())
+    )
+
+
+def _pull_info(each: PullRequest) -> PullRequestInfo:
+    return PullRequestInfo(
+        number=each.number,
+        title=each.title or "",
+        author=each.user.login if each.user else "",
+        url=each.html_url,
+        merged=bool(each.merged),
+        base_sha=each.base.sha,
+        head_sha=each.head.sha,
+        labels=tuple(label.name for label in each.labels),
+        created_at=each.created_at,
+        closed_at=each.closed_at,
+        merged_at=each.merged_at,
+    )

@@ -1,0 +1,88 @@
+"""GitHub adapter, its records: the frozen values ``GitHubClient`` returns besides ``models``.
+
+No PyGithub object leaves ``github/``; what callers get back is one of these (or a record from
+``models``, or a plain value): the repository itself, what the collaborator-permission endpoint
+says of a login, who opened a pull request and from where, an open or closed PR of the bot's, the
+dashboard issue, and the outcome of opening or updating a PR. Built by the other ``github/``
+modules from API JSON; read by the loop (``propose``, ``followup``, ``respond``, ``dashboard``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prompt_trainer.models import Record
+
+#: Repository permissions that make a person's feedback and commands trusted (GitHub reports the
+#: maintain role as ``write``; ``maintain`` is accepted should it say so).
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+
+
+class RepoInfo(Record):
+    """What the pipeline needs to know about the repository itself."""
+
+    full_name: str
+    owner: str
+    default_branch: str
+
+
+class Access(Record):
+    """What the collaborator-permission endpoint says of one login.
+
+    ``permission`` is ``admin``, ``write``, ``read`` or ``none`` (also for someone who is no
+    collaborator: a 404); None with a ``problem`` when the lookup failed, which is never trust."""
+
+    login: str
+    permission: str | None
+    problem: str | None = None
+
+    @property
+    def trusted(self) -> bool:
+        return self.permission in WRITE_PERMISSIONS
+
+
+class PullHead(Record):
+    """Who opened a pull request and from where: what decides whether it is the bot's own."""
+
+    number: int
+    author: str
+    head_ref: str
+    #: Full name of the head repository (a fork's, for a PR from a fork; None if deleted).
+    head_repo: str | None
+    base_repo: str
+    body: str
+    merged: bool
+    url: str
+    #: Opened by one of the bot's logins from a branch of this repository (not a fork).
+    by_bot: bool
+
+
+class OpenPull(Record):
+    """The bot's open pull request of a branch."""
+
+    number: int
+    url: str
+
+
+class ClosedPull(Record):
+    """A closed pull request the bot opened: whether it was merged, and its body (state block)."""
+
+    number: int
+    merged: bool
+    body: str
+    url: str
+
+
+class PullWrite(Record):
+    """What ``open_or_update_pull`` did: the PR, and whether it was ``created`` or ``updated``."""
+
+    number: int
+    url: str
+    operation: Literal["created", "updated"]
+
+
+class FoundIssue(Record):
+    """An issue found by its label and marker (the dashboard), with its body."""
+
+    number: int
+    body: str
