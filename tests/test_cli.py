@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from prompt_trainer import cli
-from prompt_trainer.cli import build_parser, main
-from prompt_trainer.completion import script
+from prompt_trainer.cli import main
+from prompt_trainer.cli.commands import setup
+from prompt_trainer.cli.completion import script
+from prompt_trainer.cli.parser import build_parser
 from tests.servers.github import FakeGitHub
 from tests.test_pipeline import arrange
 
@@ -146,7 +147,7 @@ def test_an_unexpected_error_is_one_line_unless_verbose(
     def broken(*_: object) -> int:
         raise KeyError("boom")
 
-    monkeypatch.setattr(cli, "cmd_schema", broken)
+    monkeypatch.setattr(setup, "cmd_schema", broken)
     assert main(["schema"], env={}) == 1
     err = capsys.readouterr().err
     assert "unexpected KeyError: 'boom'" in err and "--verbose" in err
