@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import TypeAlias
 
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -179,6 +179,8 @@ def _measure(config: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def since_date(text: str) -> datetime:
     """``--since``: a date like 2026-01-31 (UTC midnight)."""
+    from datetime import UTC, datetime  # noqa: PLC0415 - only when --since is given
+
     try:
         return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:

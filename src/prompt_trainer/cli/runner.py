@@ -12,7 +12,6 @@ Actions (no files set) outputs and summaries are dropped. Standard library only:
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -42,6 +41,8 @@ def output_lines(name: str, value: str) -> str:
     """One ``$GITHUB_OUTPUT`` entry: ``name=value``, or the heredoc form for a multi-line value."""
     if "\n" not in value and "\r" not in value:
         return f"{name}={value}\n"
+    import uuid  # noqa: PLC0415 - rare; not worth its import time on every --help
+
     delimiter = f"ghadelimiter_{uuid.uuid4()}"
     while delimiter in value:  # pragma: no cover - a random UUID in the value
         delimiter = f"ghadelimiter_{uuid.uuid4()}"
