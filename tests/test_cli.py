@@ -225,8 +225,8 @@ def test_help_and_version_import_neither_pydantic_nor_dspy(argv: list[str]) -> N
 
 
 def test_the_defaults_help_shows_are_the_settings_and_models_values() -> None:
-    assert DEFAULT_CONFIG_PATH == settings.DEFAULT_CONFIG_PATH
-    assert FAILURE_TYPES == get_args(models.FailureType)
+    assert settings.DEFAULT_CONFIG_PATH == DEFAULT_CONFIG_PATH
+    assert get_args(models.FailureType) == FAILURE_TYPES
 
 
 def test_a_multi_line_output_value_cannot_add_an_output(
