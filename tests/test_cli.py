@@ -1,18 +1,25 @@
 """CLI habits: shell completion (executed by a real bash), --quiet and --verbose, unexpected
-errors, and the exit codes in --help."""
+errors, the exit codes in --help, --help and --version without pydantic or DSPy, and the
+runner's outputs (a multi-line value in the heredoc form)."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
-from prompt_trainer import cli
-from prompt_trainer.cli import build_parser, main
-from prompt_trainer.completion import script
+from prompt_trainer import models, settings
+from prompt_trainer.cli import main
+from prompt_trainer.cli.commands import setup
+from prompt_trainer.cli.completion import script
+from prompt_trainer.cli.options import DEFAULT_CONFIG_PATH, FAILURE_TYPES
+from prompt_trainer.cli.parser import build_parser
+from tests.runner import _read_outputs
 from tests.servers.github import FakeGitHub
 from tests.test_pipeline import arrange
 
@@ -146,7 +153,7 @@ def test_an_unexpected_error_is_one_line_unless_verbose(
     def broken(*_: object) -> int:
         raise KeyError("boom")
 
-    monkeypatch.setattr(cli, "cmd_schema", broken)
+    monkeypatch.setattr(setup, "cmd_schema", broken)
     assert main(["schema"], env={}) == 1
     err = capsys.readouterr().err
     assert "unexpected KeyError: 'boom'" in err and "--verbose" in err
@@ -189,3 +196,46 @@ def test_every_read_command_prints_json(
         assert isinstance(json.loads(out), list)
     else:
         assert all(isinstance(json.loads(line), dict) for line in out.splitlines())
+
+
+#: Runs the CLI in a fresh interpreter, then prints which heavy packages it imported.
+IMPORTED = """
+import json, sys
+from prompt_trainer.cli import main
+try:
+    main(sys.argv[1:], env={})
+except SystemExit:
+    pass
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"pydantic", "dspy", "github", "yaml"})
+print("\\nimported:", json.dumps(heavy))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["--help"], ["run", "--help"], ["report-failure", "--help"], []],
+)
+def test_help_and_version_import_neither_pydantic_nor_dspy(argv: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTED, *argv], capture_output=True, text=True, check=True
+    )
+    text, _, imported = done.stdout.rpartition("\nimported: ")
+    assert json.loads(imported) == []
+    assert text.startswith("prompt-trainer 0.1.0" if argv == ["--version"] else "usage:")
+
+
+def test_the_defaults_help_shows_are_the_settings_and_models_values() -> None:
+    assert settings.DEFAULT_CONFIG_PATH == DEFAULT_CONFIG_PATH
+    assert get_args(models.FailureType) == FAILURE_TYPES
+
+
+def test_a_multi_line_output_value_cannot_add_an_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "repo\ninjected=1"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
+    monkeypatch.chdir(root)
+    output = tmp_path / "output"
+    assert main(["train"], env={"GITHUB_OUTPUT": str(output)}) == 0
+    (run,) = (root / ".prompt-trainer" / "runs").iterdir()
+    assert _read_outputs(output) == {"run-dir": str(run), "run-id": run.name}

@@ -1,10 +1,12 @@
 """Shell completion for bash, zsh and fish, generated from the argparse parser itself.
 
-Why not argcomplete or shtab: argcomplete runs Python on every <Tab> (0.2 s here, since the
-parser imports pydantic), and shtab has no fish. The parser is small and static, so the scripts
-are generated once from it: subcommands, each one's options, the choices of options that have
-them (``--type``, ``--format``, ``--mode``, ...) and file names for options that take paths.
-zsh reuses the bash function through ``bashcompinit``, as argcomplete does.
+Why not argcomplete or shtab: argcomplete runs Python on every <Tab> (about 0.1 s here, the
+time of ``prompt-trainer --help``), and shtab has no fish. The parser is small and static, so
+the scripts are generated once from it: subcommands, each one's options, the choices of options
+that have them (``--type``, ``--format``, ``--mode``, ...) and file names for options that take
+paths. zsh reuses the bash function through ``bashcompinit``, as argcomplete does. Takes the
+parser (``parser.build_parser``) and returns the script's text; ``install_path`` says where
+each shell looks for it.
 """
 
 from __future__ import annotations

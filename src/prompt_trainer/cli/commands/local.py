@@ -1,0 +1,52 @@
+"""Commands on local files: ``inspect`` (what prompt-trainer makes of a report or trace) and
+``report-failure`` (a failure no test catches, recorded on a stored sample).
+
+Each takes its parsed arguments and the ``Invocation``, reads (``report-failure``: writes the
+ledger under ``.prompt-trainer/``) and prints; neither reaches GitHub or an LLM. Returns the exit
+code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from prompt_trainer.cli.console import Invocation
+from prompt_trainer.settings import Settings
+
+
+def cmd_inspect(args: argparse.Namespace, ctx: Invocation) -> int:
+    from prompt_trainer.collect.inspect import inspect_file  # noqa: PLC0415
+    from prompt_trainer.settings import Limits  # noqa: PLC0415
+
+    for path in args.paths:
+        info = inspect_file(path, limits=Limits())
+        if args.json:
+            print(json.dumps(info))
+        elif "skipped" in info and "kind" not in info:
+            print(f"{info['path']}: skipped: {info['skipped']}")
+        else:
+            details = ", ".join(f"{k}={v}" for k, v in info.items() if k not in ("path", "kind"))
+            print(f"{info['path']}: {info['kind']}: {details}")
+    return 0
+
+
+def cmd_report_failure(args: argparse.Namespace, ctx: Invocation) -> int:
+    settings = Settings.load(args.config, ctx.env)
+    from prompt_trainer import failures  # noqa: PLC0415
+    from prompt_trainer.store import DEFAULT_STORE, SampleStore  # noqa: PLC0415
+
+    store = SampleStore(settings.root / DEFAULT_STORE)
+    sample = failures.stored_sample(store, args.pr)
+    parsed = failures.ParsedReport(
+        type=args.type, description=args.description, context=args.context
+    )
+    report_, _ = failures.record(
+        store,
+        sample,
+        parsed,
+        author=args.author or ctx.env.get("USER", ""),
+        max_chars=settings.config.limits.max_text_chars,
+    )
+    ctx.console.progress(f"recorded {report_.id} ({args.type}) on {sample.id}")
+    return 0

@@ -1,0 +1,126 @@
+"""The loop's commands: ``run`` (collect, train, propose), ``train`` (from the stored samples,
+locally) and ``runs`` (the run directories they leave).
+
+Each takes its parsed arguments and the ``Invocation``, loads ``Settings``, opens its run
+directory, calls the pipeline (imported when the command runs: it pulls in PyGithub) and prints
+the outcome; ``run`` also writes the step summary and the Action's outputs. Returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from prompt_trainer.cli.console import Invocation
+from prompt_trainer.cli.events import pull_number_from_event
+from prompt_trainer.cli.outcome import (
+    action_outputs,
+    close_run,
+    open_run,
+    outcome_summary,
+    print_outcome,
+)
+from prompt_trainer.errors import ConfigError
+from prompt_trainer.runs import recorded
+from prompt_trainer.settings import Settings
+
+
+def cmd_run(args: argparse.Namespace, ctx: Invocation) -> int:
+    _check_sources(args)
+    settings = Settings.load(args.config, ctx.env)
+    pr = _pull_request(args, settings)
+    # The pipeline pulls in PyGithub (~0.7 s): only commands that need it import it.
+    from prompt_trainer.pipeline import RunOptions, run  # noqa: PLC0415
+
+    record = open_run(
+        settings,
+        "run",
+        key=f"run:{pr}:{args.local or ''}:{args.dry_run}:{settings.env.github_run_id or ''}",
+        inputs={
+            "pull_request": pr,
+            "local": str(args.local) if args.local else None,
+            "evidence": [str(p) for p in args.evidence],
+            "dry_run": args.dry_run,
+            "model": args.model,
+        },
+        ctx=ctx,
+    )
+    options = RunOptions(
+        repo=args.repo,
+        pr=pr,
+        local=args.local,
+        dry_run=args.dry_run,
+        model=args.model,
+        api_base=args.api_base,
+        evidence=tuple(args.evidence),
+        run=record,
+    )
+    with recorded(record):
+        outcome = run(settings, options, log=ctx.console.progress)
+        close_run(record, outcome)
+    print_outcome(outcome, ctx.console, dry_run=args.dry_run)
+    ctx.runner.summary(outcome_summary(outcome))
+    ctx.runner.set_outputs(action_outputs(outcome))
+    return 0
+
+
+def _check_sources(args: argparse.Namespace) -> None:
+    """``--pr``, ``--local`` and ``--evidence`` that do not go together."""
+    if args.local is not None and args.pr is not None:
+        raise ConfigError("--pr and --local exclude each other", fix="pass only one of them")
+    if args.local is not None and args.evidence:
+        raise ConfigError(
+            "--evidence adds files to a GitHub PR's sample",
+            fix="with --local, put the files in the directory instead",
+        )
+
+
+def _pull_request(args: argparse.Namespace, settings: Settings) -> int | None:
+    """``--pr``, else the PR of a ``pull_request`` event; None with ``--local``."""
+    pr: int | None = args.pr
+    if args.local is None and pr is None:
+        pr = pull_number_from_event(settings.env.github_event_name, settings.env.github_event_path)
+    if args.local is None and pr is None:
+        raise ConfigError(
+            "nothing to learn from",
+            fix="pass --pr N or --local DIR (or run on a pull_request event)",
+        )
+    return pr
+
+
+def cmd_train(args: argparse.Namespace, ctx: Invocation) -> int:
+    settings = Settings.load(args.config, ctx.env)
+    from prompt_trainer.pipeline import RunOptions, train_from_store  # noqa: PLC0415
+
+    record = open_run(
+        settings,
+        "train",
+        key=f"train:{args.target or '*'}:{args.strategy or ''}",
+        inputs={"target": args.target, "strategy": args.strategy, "model": args.model},
+        ctx=ctx,
+    )
+    options = RunOptions(
+        model=args.model, api_base=args.api_base, strategy=args.strategy, run=record
+    )
+    with recorded(record):
+        outcome = train_from_store(settings, options, target=args.target, log=ctx.console.progress)
+        close_run(record, outcome)
+    print_outcome(outcome, ctx.console, dry_run=False)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, ctx: Invocation) -> int:
+    from prompt_trainer.runs import list_runs  # noqa: PLC0415
+
+    settings = Settings.load(args.config, ctx.env)
+    for record in list_runs(settings.root):
+        status = record.status
+        steps = sorted(status.get("steps") or {})
+        if args.json:
+            print(json.dumps({"path": str(record.path), **status, "steps": steps}))
+            continue
+        print(
+            f"{record.path.name}\t{status.get('command', '?')}\t{status.get('state', '?')}\t"
+            f"{len(steps)} step(s)\t{status.get('message') or ''}".rstrip()
+        )
+    return 0

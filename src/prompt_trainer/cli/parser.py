@@ -1,0 +1,394 @@
+"""The command line's grammar: every command, its options in help order, its help text.
+
+Takes nothing and returns the ``argparse`` parser (``build_parser``), which ``main`` parses with
+and ``completion`` describes. Each command is one ``CommandLine.add`` call over option blocks from
+``options`` (shared ones in ``CommandLine``, a command's own beside it) and names the function that
+runs it (``"<module>:<function>"`` under ``prompt_trainer.cli.commands``), so building the parser
+imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from prompt_trainer import __version__
+from prompt_trainer.cli.options import (
+    EXIT_CODES,
+    FAILURE_TYPES,
+    GITHUB_ENV,
+    REPO_DEFAULT,
+    CommandLine,
+    add_output_options,
+    failure_type,
+    flag,
+    options,
+    repo_option,
+    since_date,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (``prompt-trainer [-q|-v] COMMAND ...``)."""
+    parser = argparse.ArgumentParser(
+        prog="prompt-trainer",
+        description="Learn from CI evidence (JUnit results, PR reviews, agent traces) and propose "
+        "better prompts for coding agents as pull requests.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"prompt-trainer {__version__}")
+    cli = CommandLine.build(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    for add in (
+        add_init,
+        add_doctor,
+        add_run,
+        add_collect,
+        add_action,
+        add_report_failure,
+        add_train,
+        add_respond,
+        add_report,
+        add_versions,
+        add_inspect,
+        add_schema,
+        add_runs,
+        add_completion,
+    ):
+        add(cli)
+    add_output_options(parser, default=False)
+    return parser
+
+
+def add_init(cli: CommandLine) -> None:
+    init = options()
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
+    init.add_argument(
+        "--dry-run", action="store_true", help="print the files and the diff; write nothing"
+    )
+    init.add_argument(
+        "--action-ref",
+        default="OWNER/prompt-trainer@main",
+        metavar="REF",
+        help="the `uses:` of the Action in the workflow (default: %(default)s, to replace)",
+    )
+    init.add_argument(
+        "--root", type=Path, default=Path("."), metavar="DIR", help="repository root (default: .)"
+    )
+    cli.add(
+        "init",
+        "setup:cmd_init",
+        help="detect the agent setup and write the config and the workflow",
+        description="Run in a repository. Detects the prompt files agents read (CLAUDE.md and "
+        ".claude/agents/, AGENTS.md, .github/copilot-instructions.md, prompts/*.md) and the "
+        "workflows that run the agent or the tests, then writes a commented "
+        ".github/prompt-trainer.yml and .github/workflows/prompt-trainer.yml (merged-PR, "
+        "review, comment, weekly and manual triggers; least-privilege permissions per job), "
+        "and prints as a diff the artifact-upload steps to add to the agent's and CI's "
+        "workflows (printed, not applied). Existing files are kept unless --force.",
+        epilog="next: set the LLM key as a repository secret, apply the printed diff, and run "
+        "`prompt-trainer doctor`.",
+        parents=[init],
+    )
+
+
+def add_doctor(cli: CommandLine) -> None:
+    cli.add(
+        "doctor",
+        "setup:cmd_doctor",
+        help="check the repository's setup and say what to fix",
+        description="Check: the config is valid; every target's prompt files exist; a workflow "
+        "runs prompt-trainer with the permissions it needs; the token reaches the repository "
+        "and can write; the data branch; the model answers (one one-token request); the last "
+        "agent PRs have JUnit and trace artifacts. Each problem comes with its fix.",
+        epilog="exits 2 when a check fails, 0 otherwise (warnings included).",
+        parents=[
+            flag("--offline", "skip the checks that reach GitHub or the model"),
+            cli.repo,
+            flag("--json", "one JSON object per check"),
+            cli.config,
+        ],
+    )
+
+
+def add_run(cli: CommandLine) -> None:
+    source = options()
+    source.add_argument("--pr", type=int, metavar="N", help="the agent pull request to learn from")
+    source.add_argument(
+        "--local",
+        type=Path,
+        metavar="DIR",
+        help="learn from JUnit, trace and reviews files in DIR (no GitHub)",
+    )
+    cli.add(
+        "run",
+        "loop:cmd_run",
+        help="collect evidence, train, and open or update the pull request",
+        description="The whole loop: collect the evidence of an agent PR (or of a local "
+        "directory), store it, train a candidate per target, check it, and open or update one "
+        "pull request per target on the branch prompt-trainer/<target>.",
+        epilog=f"environment: {GITHUB_ENV} (default "
+        "https://api.github.com); PROMPT_TRAINER_MODEL and PROMPT_TRAINER_API_BASE override the "
+        "config; the LLM key comes from the provider's variable (OPENAI_API_KEY, "
+        "ANTHROPIC_API_KEY, ...).",
+        parents=[
+            cli.repo,
+            source,
+            cli.evidence,
+            cli.config,
+            cli.llm,
+            flag("--dry-run", "write nothing to GitHub; print the PR body and the files"),
+        ],
+    )
+
+
+def add_collect(cli: CommandLine) -> None:
+    cli.add(
+        "collect",
+        "collect:cmd_collect",
+        help="collect evidence into the store, without training",
+        description="Collect the evidence of agent pull requests (JUnit reports, traces, "
+        "reviews) into .prompt-trainer/samples.jsonl. Each sample is stored as soon as it is "
+        "collected; collecting a PR again replaces its sample. Ends with a table of what was "
+        "collected and what was skipped, and why.",
+        epilog=f"environment: {GITHUB_ENV}.",
+        parents=[
+            _collect_sources(),
+            cli.repo,
+            cli.evidence,
+            flag("--dry-run", "write nothing to GitHub: the data branch is read but not written"),
+            cli.config,
+        ],
+    )
+
+
+def _collect_sources() -> argparse.ArgumentParser:
+    block = options()
+    source = block.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--pr", type=int, action="append", metavar="N", help="a pull request (repeat for several)"
+    )
+    source.add_argument(
+        "--since",
+        metavar="YYYY-MM-DD",
+        type=since_date,
+        help="every agent PR closed (merged or not) since this date",
+    )
+    source.add_argument(
+        "--local",
+        type=Path,
+        metavar="DIR",
+        help="JUnit, trace and reviews files in DIR (each subdirectory is a PR)",
+    )
+    return block
+
+
+def add_action(cli: CommandLine) -> None:
+    cli.add(
+        "action",
+        "action:cmd_action",
+        help="what the GitHub Action runs: decide from the event what to do, and do it",
+        description="Read GITHUB_EVENT_NAME and GITHUB_EVENT_PATH and act: a closed agent PR "
+        "is collected (then each target with enough samples is trained and proposed); "
+        "schedule and workflow_dispatch backfill, report, train and propose; reviews and "
+        "comments on the bot's PRs run the review loop; anything else is explained and "
+        "skipped (exit 0). PRs from forks are collected without LLM calls.",
+        epilog="Outputs go to $GITHUB_OUTPUT (pull-request-number, pull-request-url, operation, "
+        "candidate-dir, tokens, cost-usd, proposals) and a summary to $GITHUB_STEP_SUMMARY.",
+        parents=[
+            _action_options(),
+            repo_option(REPO_DEFAULT),
+            cli.llm,
+            flag("--dry-run", "write nothing to GitHub"),
+            cli.config,
+        ],
+    )
+
+
+def add_report_failure(cli: CommandLine) -> None:
+    cli.add(
+        "report-failure",
+        "local:cmd_report_failure",
+        help="record a failure no test catches on an agent PR, as evidence",
+        description="Record, on the stored sample of agent PR N, a failure that no test "
+        "catches (a planning error, a duplicated system, a scope error, a wrong pattern). It "
+        "is evidence like a trusted review comment: attributed to the PR's prompt version, "
+        "shown by `report` (pattern reported_failure) and read by the trainer. Collect the PR "
+        "first (`prompt-trainer collect --pr N`).",
+        parents=[_report_failure_options(), cli.config],
+    )
+
+
+def add_train(cli: CommandLine) -> None:
+    train = options()
+    train.add_argument("--target", metavar="NAME", help="only this target (default: all)")
+    train.add_argument(
+        "--strategy",
+        choices=("evolve", "rules", "rewrite"),
+        help="override targets[].strategy from the config",
+    )
+    cli.add(
+        "train",
+        "loop:cmd_train",
+        help="train candidates from the stored samples and write them locally",
+        description="For each target, train on the stored samples that ran on its current "
+        "prompts (the working tree's version) and write "
+        ".prompt-trainer/candidates/<target>/candidate-NNN/ with the candidate files, "
+        "analysis.md, body.md, candidate.json and evaluation.json. Nothing is written to "
+        "GitHub.",
+        epilog="strategies: evolve (default) reflects on each sample with a problem, then turns "
+        "the reflections into itemized edits; rules appends preventive rules under "
+        "'## Learned rules'; rewrite returns whole files in one call.",
+        parents=[train, cli.llm, cli.config],
+    )
+
+
+def add_respond(cli: CommandLine) -> None:
+    pr = options()
+    pr.add_argument("--pr", type=int, metavar="N", help="revise this bot PR now")
+    cli.add(
+        "respond",
+        "action:cmd_respond",
+        help="act on a review or a /prompt-trainer command on one of the bot's PRs",
+        description="Handle a pull_request_review, pull_request_review_comment or "
+        "issue_comment event on one of prompt-trainer's own pull requests: revise the candidate "
+        "with the trusted review feedback and push a new commit, explain the evidence behind a "
+        "part (/prompt-trainer explain FILE[:LINE]), or close it (/prompt-trainer close). "
+        "Commands from untrusted users get a short notice. With --pr N (no event), revise "
+        "that PR now.",
+        epilog="environment: GITHUB_EVENT_NAME and GITHUB_EVENT_PATH (set by Actions), "
+        f"{GITHUB_ENV}, and the LLM key.",
+        parents=[pr, cli.repo, cli.llm, cli.config],
+    )
+
+
+def _action_options() -> argparse.ArgumentParser:
+    block = options()
+    block.add_argument(
+        "--mode",
+        choices=("auto", "collect", "report", "train", "propose", "revise"),
+        default="auto",
+        help="override the decision taken from the event (default: auto)",
+    )
+    block.add_argument("--target", metavar="NAME", help="only this target")
+    block.add_argument(
+        "--backfill-days",
+        type=int,
+        default=30,
+        metavar="N",
+        help="on schedule/workflow_dispatch, collect agent PRs closed in the last N days "
+        "(default: 30)",
+    )
+    return block
+
+
+def _report_failure_options() -> argparse.ArgumentParser:
+    block = options()
+    block.add_argument("--pr", type=int, required=True, metavar="N", help="the agent PR")
+    block.add_argument(
+        "--type",
+        required=True,
+        type=failure_type,
+        choices=FAILURE_TYPES,
+        help="the category (the _error suffix may be left out: planning, integration, ...)",
+    )
+    block.add_argument("--description", required=True, help="what went wrong, one sentence")
+    block.add_argument("--context", default="", help="where, or what should have happened")
+    block.add_argument("--author", default="", help="who reports it (default: $USER)")
+    return block
+
+
+def add_report(cli: CommandLine) -> None:
+    report = options()
+    report.add_argument(
+        "--compare",
+        metavar="FROM..TO",
+        help="versions to compare, by label or hash prefix (default: the last two versions "
+        "that have samples)",
+    )
+    report.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    report.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="same as --format json"
+    )
+    report.add_argument("--output", type=Path, metavar="FILE", help="write the report to FILE")
+    cli.add(
+        "report",
+        "measure:cmd_report",
+        help="measure every prompt version from the stored evidence (no LLM)",
+        description="Read the samples in .prompt-trainer/samples.jsonl and report, per target: "
+        "its prompt versions, metrics per version with 95%% intervals, the latest version "
+        "compared with the previous one (delta, interval, p-value), and recurring patterns. "
+        "Needs no LLM and, with a local clone, no network.",
+        epilog="Markdown goes to stdout (or --output), and is appended to $GITHUB_STEP_SUMMARY "
+        "when that is set. --format json prints a list with one object per target.",
+        parents=[cli.measure, report],
+    )
+
+
+def add_versions(cli: CommandLine) -> None:
+    cli.add(
+        "versions",
+        "measure:cmd_versions",
+        help="list the prompt versions of each target and their samples",
+        description="List each target's prompt versions (label: the commit that introduced the "
+        "content; date; files; samples attributed to it), oldest first.",
+        parents=[cli.measure, flag("--json", "one JSON object per version")],
+    )
+
+
+def add_inspect(cli: CommandLine) -> None:
+    inspect = cli.add(
+        "inspect",
+        "local:cmd_inspect",
+        help="show what prompt-trainer makes of JUnit reports and trace files",
+        description="Parse each file as prompt-trainer would (JUnit XML or an agent trace, "
+        "recognized by content) and print its counts. Unusable files are reported with the "
+        "reason; the exit code is 0 even then.",
+        parents=[flag("--json", "one JSON object per line")],
+        exit_codes=False,
+    )
+    inspect.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+
+
+def add_schema(cli: CommandLine) -> None:
+    cli.add(
+        "schema",
+        "setup:cmd_schema",
+        help="print the JSON Schema of .github/prompt-trainer.yml",
+        description="Print the JSON Schema of the configuration file (for editors and CI).",
+        exit_codes=False,
+    )
+
+
+def add_runs(cli: CommandLine) -> None:
+    cli.add(
+        "runs",
+        "loop:cmd_runs",
+        help="list the runs kept under .prompt-trainer/runs/ (newest first)",
+        description="List the run directories under .prompt-trainer/runs/, newest first: "
+        "id (its timestamp), command, state (running, done, failed), steps done, and the "
+        "final message. A failed or running one is resumed by the next run with the same "
+        "inputs (see runs.resume_within_hours).",
+        parents=[flag("--json", "one JSON object per run"), cli.config],
+    )
+
+
+def add_completion(cli: CommandLine) -> None:
+    install = flag(
+        "--install",
+        "write it to the user's completion directory (bash: ~/.local/share/"
+        "bash-completion/completions; zsh: ~/.zfunc; fish: ~/.config/fish/completions)",
+    )
+    completion = cli.add(
+        "completion",
+        "setup:cmd_completion",
+        help="print or install shell completion for bash, zsh or fish",
+        description="Print the completion script for SHELL (subcommands, options, and the "
+        "values of options that have a fixed set). Load it for this session with "
+        "`source <(prompt-trainer completion bash)` (zsh: the same; fish: "
+        "`prompt-trainer completion fish | source`), or write it where the shell finds it "
+        "with --install.",
+        parents=[install],
+        exit_codes=False,
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
