@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from prompt_trainer.action import decide
 from prompt_trainer.cli import main
+from prompt_trainer.loop.action import decide
 from tests.conftest import REALDATA
 from tests.runner import install_replacement, run_action
 from tests.servers.github import FakeGitHub, Fault, Pull

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from prompt_trainer.cli import main
-from prompt_trainer.respond import parse_command, parse_event
+from prompt_trainer.loop.respond import parse_command, parse_event
 from tests.conftest import REALDATA
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply

@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from prompt_trainer import __version__
 from prompt_trainer.errors import ConfigError, PromptTrainerError
-from prompt_trainer.failures import FAILURE_TYPES, failure_type
-from prompt_trainer.runs import recorded
+from prompt_trainer.loop.failures import FAILURE_TYPES, failure_type
+from prompt_trainer.loop.runs import recorded
 from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema, parse_config
 
 if TYPE_CHECKING:
     from prompt_trainer.github import GitHubClient
+    from prompt_trainer.loop.runs import RunRecord
     from prompt_trainer.measure.report import TargetReport
     from prompt_trainer.measure.versions import CommitLister
     from prompt_trainer.pipeline import RunOutcome
     from prompt_trainer.propose import Proposal
-    from prompt_trainer.runs import RunRecord
     from prompt_trainer.store import SampleStore
 
 EXIT_CODES = """exit codes:
@@ -240,7 +240,7 @@ def add_runs(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def cmd_runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from prompt_trainer.runs import list_runs  # noqa: PLC0415
+    from prompt_trainer.loop.runs import list_runs  # noqa: PLC0415
 
     settings = Settings.load(args.config, env)
     for record in list_runs(settings.root):
@@ -469,7 +469,7 @@ def add_action(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.load(args.config, env)
-    from prompt_trainer.action import run_action  # noqa: PLC0415
+    from prompt_trainer.loop.action import run_action  # noqa: PLC0415
     from prompt_trainer.pipeline import RunOptions  # noqa: PLC0415
 
     name = settings.env.github_event_name
@@ -542,7 +542,7 @@ def action_settings(
     """The settings ``action`` (and ``respond`` on an event) may use on this event
     (``action.trusted_settings``), with its notice in the step summary; None when nothing may
     be done."""
-    from prompt_trainer.action import trusted_settings  # noqa: PLC0415
+    from prompt_trainer.loop.action import trusted_settings  # noqa: PLC0415
     from prompt_trainer.pipeline import RunOptions, RunOutcome, connect  # noqa: PLC0415
 
     trusted = trusted_settings(
@@ -626,7 +626,7 @@ def _failure_type(text: str) -> str:
 
 def cmd_report_failure(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.load(args.config, env)
-    from prompt_trainer import failures  # noqa: PLC0415
+    from prompt_trainer.loop import failures  # noqa: PLC0415
     from prompt_trainer.store import DEFAULT_STORE, SampleStore  # noqa: PLC0415
 
     store = SampleStore(settings.root / DEFAULT_STORE)
@@ -671,12 +671,12 @@ def add_respond(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def cmd_respond(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.load(args.config, env)
-    from prompt_trainer.pipeline import RunOptions, connect  # noqa: PLC0415
-    from prompt_trainer.respond import (  # noqa: PLC0415
+    from prompt_trainer.loop.respond import (  # noqa: PLC0415
         ReviewEvent,
         parse_event,
         respond,
     )
+    from prompt_trainer.pipeline import RunOptions, connect  # noqa: PLC0415
 
     if args.pr is not None:
         event: ReviewEvent | None = ReviewEvent(
@@ -1012,7 +1012,7 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def open_run(settings: Settings, command: str, *, key: str, inputs: dict[str, Any]) -> RunRecord:
     """Start (or resume) this run's directory under .prompt-trainer/runs/."""
-    from prompt_trainer import runs  # noqa: PLC0415
+    from prompt_trainer.loop import runs  # noqa: PLC0415
 
     record = runs.start(
         settings.root,

@@ -13,16 +13,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prompt_trainer import dashboard, evaluate, propose, render
+from prompt_trainer import evaluate, propose, render
 from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
 from prompt_trainer.collect.local import collect_directory
 from prompt_trainer.errors import ConfigError, NotEnoughEvidence, PromptTrainerError
-from prompt_trainer.failures import find_sample
-from prompt_trainer.followup import follow_up
 from prompt_trainer.github import GitHubClient
+from prompt_trainer.loop import dashboard
+from prompt_trainer.loop.failures import find_sample
+from prompt_trainer.loop.followup import follow_up
+from prompt_trainer.loop.runs import RunRecord, training_inputs
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import Candidate, PromptSet, Rejection, Sample, Skipped
-from prompt_trainer.runs import RunRecord, training_inputs
 from prompt_trainer.settings import LLMSettings, Settings
 from prompt_trainer.store import DEFAULT_STORE, SampleStore, sync_with_branch
 from prompt_trainer.targets import LocalSource, load_prompt_set

@@ -186,7 +186,7 @@ def run_action(
                 return result
             return _write_plan(settings, options, payload, plan, client, result, backfill_days, log)
     # The review loop commits with fast-forwards only, so it needs no lock.
-    from prompt_trainer.respond import parse_event, respond  # noqa: PLC0415
+    from prompt_trainer.loop.respond import parse_event, respond  # noqa: PLC0415
 
     event = parse_event(settings.env.github_event_name, payload)
     if event is None:

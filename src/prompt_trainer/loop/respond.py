@@ -37,8 +37,8 @@ from prompt_trainer.collect.github_pr import (
 )
 from prompt_trainer.collect.reviews import keep
 from prompt_trainer.errors import ConfigError
-from prompt_trainer.failures import find_sample, parse_report, record
 from prompt_trainer.github import GitHubClient
+from prompt_trainer.loop.failures import find_sample, parse_report, record
 from prompt_trainer.models import Feedback, PromptFile, PromptSet
 from prompt_trainer.propose import branch_name, own_target
 from prompt_trainer.render import STATE_MARKER, read_state, state_text
