@@ -24,10 +24,11 @@ from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema
 
 if TYPE_CHECKING:
     from prompt_trainer.github import GitHubClient
+    from prompt_trainer.loop.events import Event
+    from prompt_trainer.loop.outcome import RunOutcome
     from prompt_trainer.loop.runs import RunRecord
     from prompt_trainer.measure.report import TargetReport
     from prompt_trainer.measure.versions import CommitLister
-    from prompt_trainer.pipeline import RunOutcome
     from prompt_trainer.propose import Proposal
     from prompt_trainer.store import SampleStore
 
@@ -204,10 +205,9 @@ def cmd_doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from prompt_trainer.doctor import render, run_checks  # noqa: PLC0415
 
     def connect(settings: Settings) -> GitHubClient:
-        from prompt_trainer.pipeline import RunOptions  # noqa: PLC0415
-        from prompt_trainer.pipeline import connect as open_client  # noqa: PLC0415
+        from prompt_trainer.github.connect import connect as open_client  # noqa: PLC0415
 
-        return open_client(settings, RunOptions(repo=args.repo))
+        return open_client(settings, args.repo)
 
     def ping(settings: Settings) -> str | None:
         from prompt_trainer.train.trainer import ping as ping_model  # noqa: PLC0415
@@ -470,20 +470,21 @@ def add_action(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.load(args.config, env)
     from prompt_trainer.loop.action import run_action  # noqa: PLC0415
+    from prompt_trainer.loop.events import parse, read_event  # noqa: PLC0415
     from prompt_trainer.pipeline import RunOptions  # noqa: PLC0415
 
     name = settings.env.github_event_name
     try:
-        payload = read_event(settings.env.github_event_path) if name else {}
+        event = parse(name, read_event(settings.env.github_event_path) if name else {})
     except ConfigError as exc:
         # Without a readable event there is nothing safe to do: say so, and do not fail the job.
         progress(f"action: nothing done: {exc.diagnostics()}")
         return 0
-    trusted = action_settings(settings, payload, mode=args.mode, repo=args.repo)
+    trusted = action_settings(settings, event, mode=args.mode, repo=args.repo)
     if trusted is None:
         return 0
     settings = trusted
-    number = pull_number(payload)
+    number = event.number
     record = open_run(
         settings,
         "action",
@@ -512,7 +513,7 @@ def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         result = run_action(
             settings,
             options,
-            payload,
+            event,
             mode=args.mode,
             backfill_days=args.backfill_days,
             log=progress,
@@ -537,19 +538,20 @@ def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def action_settings(
-    settings: Settings, payload: Mapping[str, Any], *, mode: str, repo: str | None
+    settings: Settings, event: Event, *, mode: str, repo: str | None
 ) -> Settings | None:
     """The settings ``action`` (and ``respond`` on an event) may use on this event
     (``action.trusted_settings``), with its notice in the step summary; None when nothing may
     be done."""
+    from prompt_trainer.github.connect import connect  # noqa: PLC0415
     from prompt_trainer.loop.action import trusted_settings  # noqa: PLC0415
-    from prompt_trainer.pipeline import RunOptions, RunOutcome, connect  # noqa: PLC0415
+    from prompt_trainer.loop.outcome import RunOutcome  # noqa: PLC0415
 
     trusted = trusted_settings(
         settings,
-        payload,
+        event,
         mode=mode,
-        connect_client=lambda: connect(settings, RunOptions(repo=repo)),
+        connect_client=lambda: connect(settings, repo),
         log=progress,
     )
     summary = settings.env.github_step_summary
@@ -671,15 +673,12 @@ def add_respond(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def cmd_respond(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.load(args.config, env)
-    from prompt_trainer.loop.respond import (  # noqa: PLC0415
-        ReviewEvent,
-        parse_event,
-        respond,
-    )
-    from prompt_trainer.pipeline import RunOptions, connect  # noqa: PLC0415
+    from prompt_trainer.github.connect import connect  # noqa: PLC0415
+    from prompt_trainer.loop.events import ReviewEvent, parse, read_event  # noqa: PLC0415
+    from prompt_trainer.loop.respond import respond  # noqa: PLC0415
 
     if args.pr is not None:
-        event: ReviewEvent | None = ReviewEvent(
+        review: ReviewEvent | None = ReviewEvent(
             name="pull_request_review",
             number=args.pr,
             author="cli",
@@ -691,39 +690,24 @@ def cmd_respond(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             by_operator=True,
         )
     else:
-        payload = read_event(settings.env.github_event_path)
-        event = parse_event(settings.env.github_event_name, payload)
-    if event is None:
+        event = parse(settings.env.github_event_name, read_event(settings.env.github_event_path))
+        review = event.review()
+    if review is None:
         progress(
             f"respond: nothing to do for event {settings.env.github_event_name or '(none)'} "
             "(only review events and comments on pull requests)"
         )
         return 0
     if args.pr is None:
-        trusted = action_settings(settings, payload, mode="revise", repo=args.repo)
+        trusted = action_settings(settings, event, mode="revise", repo=args.repo)
         if trusted is None:
             return 0
         settings = trusted
     llm = settings.llm(model=args.model, api_base=args.api_base)
-    client = connect(settings, RunOptions(repo=args.repo))
-    response = respond(settings, client, event, llm=llm, log=progress)
+    client = connect(settings, args.repo)
+    response = respond(settings, client, review, llm=llm, log=progress)
     progress(f"respond: {response.action}: {response.message.splitlines()[0]}")
     return 0
-
-
-def read_event(path: str | None) -> dict[str, object]:
-    """The webhook payload at ``GITHUB_EVENT_PATH``."""
-    if not path:
-        raise ConfigError(
-            "no event payload (GITHUB_EVENT_PATH is not set)", fix="pass --pr N to revise a PR"
-        )
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read the event payload {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"the event payload {path} is not a JSON object")
-    return data
 
 
 def add_measure_options(parser: argparse.ArgumentParser) -> None:
@@ -791,10 +775,9 @@ def _reports(args: argparse.Namespace, env: Mapping[str, str]) -> list[TargetRep
     from prompt_trainer.measure import choose_history, load_reports  # noqa: PLC0415
 
     def connect() -> CommitLister:
-        from prompt_trainer.pipeline import RunOptions  # noqa: PLC0415
-        from prompt_trainer.pipeline import connect as open_client  # noqa: PLC0415
+        from prompt_trainer.github.connect import connect as open_client  # noqa: PLC0415
 
-        return open_client(settings, RunOptions(repo=args.repo))
+        return open_client(settings, args.repo)
 
     history = choose_history(settings, args.history, connect)
     return load_reports(
@@ -871,12 +854,8 @@ def cmd_collect(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         closing_table,
         collect_local,
     )
-    from prompt_trainer.pipeline import (  # noqa: PLC0415
-        RunOptions,
-        busy_message,
-        connect,
-        exclusive,
-    )
+    from prompt_trainer.github.connect import connect  # noqa: PLC0415
+    from prompt_trainer.loop.lock import busy_message, exclusive  # noqa: PLC0415
     from prompt_trainer.store import DEFAULT_STORE, SampleStore  # noqa: PLC0415
 
     if args.evidence and (args.pr is None or len(args.pr) != 1):
@@ -888,7 +867,7 @@ def cmd_collect(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         outcome = collect_local(args.local, settings=settings, store=store)
         print(closing_table(outcome))
         return 0
-    client = connect(settings, RunOptions(repo=args.repo))
+    client = connect(settings, args.repo)
     # collect writes only the data branch: with none (or a dry run) there is nothing to lock.
     writes = not args.dry_run and bool(settings.config.store.branch)
     with exclusive(client, settings, dry_run=not writes, log=progress) as held_by:
@@ -914,7 +893,7 @@ def _collect_pulls(
     record: RunRecord,
 ) -> int:
     from prompt_trainer.collect.batch import closing_table, collect_pulls  # noqa: PLC0415
-    from prompt_trainer.pipeline import sync_store  # noqa: PLC0415
+    from prompt_trainer.store import sync_store  # noqa: PLC0415
 
     failed = True
     try:
@@ -935,7 +914,9 @@ def _collect_pulls(
         # Samples stored before a failure reach the data branch too; a sync failure then must
         # not hide the error that stopped the collection.
         try:
-            sync_store(store, client, settings, push=not args.dry_run, log=progress)
+            sync_store(
+                store, client, settings.config.store.branch, push=not args.dry_run, log=progress
+            )
         except PromptTrainerError as exc:
             if not failed:
                 raise
@@ -970,6 +951,8 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.load(args.config, env)
     pr = args.pr
     if args.local is None and pr is None:
+        from prompt_trainer.loop.events import pull_number_from_event  # noqa: PLC0415
+
         pr = pull_number_from_event(settings.env.github_event_name, settings.env.github_event_path)
     if args.local is None and pr is None:
         raise ConfigError(
@@ -1092,30 +1075,6 @@ def write_outputs(outcome: RunOutcome, path: str | None) -> None:
     with open(path, "a", encoding="utf-8") as handle:
         for name, value in values.items():
             handle.write(f"{name}={value}\n")
-
-
-def pull_number(payload: Mapping[str, Any]) -> int | None:
-    """The PR (or issue) number an event payload is about, if any."""
-    for key in ("pull_request", "issue"):
-        item = payload.get(key)
-        if isinstance(item, dict) and isinstance(item.get("number"), int):
-            return int(item["number"])
-    return None
-
-
-def pull_number_from_event(name: str | None, path: str | None) -> int | None:
-    """The PR number of a ``pull_request*`` event payload (``GITHUB_EVENT_PATH``), if any."""
-    if not path or not (name or "").startswith("pull_request"):
-        return None
-    try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot read the event payload {path}: {exc}", fix="pass --pr N explicitly"
-        ) from None
-    pull = payload.get("pull_request") if isinstance(payload, dict) else None
-    number = pull.get("number") if isinstance(pull, dict) else None
-    return number if isinstance(number, int) else None
 
 
 def cmd_inspect(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -22,25 +22,19 @@ in the log and the step summary), so ``SENSITIVE_KEYS`` (``eval_command``, ``api
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from prompt_trainer.collect.batch import collect_pulls
 from prompt_trainer.collect.github_pr import is_agent_pull
 from prompt_trainer.github import GitHubClient
-from prompt_trainer.models import PullRequestInfo
-from prompt_trainer.pipeline import (
-    RunOptions,
-    RunOutcome,
-    busy_message,
-    connect,
-    exclusive,
-    propose_all,
-    sync_store,
-    train_from_store,
-)
+from prompt_trainer.github.connect import connect
+from prompt_trainer.loop.events import PULL_EVENTS, REVIEW_EVENTS, Event
+from prompt_trainer.loop.lock import busy_message, exclusive
+from prompt_trainer.loop.outcome import RunOutcome
+from prompt_trainer.pipeline import RunOptions, propose_all, train_from_store
 from prompt_trainer.settings import (
     DEFAULT_CONFIG_PATH,
     SENSITIVE_KEYS,
@@ -49,13 +43,36 @@ from prompt_trainer.settings import (
     config_value,
     parse_config,
 )
-from prompt_trainer.store import DEFAULT_STORE, SampleStore
+from prompt_trainer.store import DEFAULT_STORE, SampleStore, sync_store
 
 Log = Callable[[str], None]
 MODES = ("auto", "collect", "report", "train", "propose", "revise")
-REVIEW_EVENTS = ("pull_request_review", "pull_request_review_comment", "issue_comment")
 #: Events whose checkout a pull request can steer: only the default branch's config counts.
-GUARDED_EVENTS = ("pull_request", "pull_request_target", *REVIEW_EVENTS)
+GUARDED_EVENTS = (*PULL_EVENTS, *REVIEW_EVENTS)
+PlanKind = Literal[
+    "pr", "pr-fork", "backfill", "collect", "report", "train", "propose", "revise", "none"
+]
+
+#: What each ``mode`` other than ``auto`` plans, whatever the event.
+MODE_PLANS: dict[str, PlanKind] = {
+    "collect": "collect",
+    "report": "report",
+    "train": "train",
+    "propose": "propose",
+    "revise": "revise",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the Action does on an event; ``reason`` says why when the kind is ``none``."""
+
+    kind: PlanKind
+    reason: str = ""
+
+    def __str__(self) -> str:
+        """As the log shows it: the kind, and for ``none`` its reason (``none:<reason>``)."""
+        return f"none:{self.reason}" if self.kind == "none" else self.kind
 
 
 @dataclass(frozen=True)
@@ -68,37 +85,34 @@ class TrustedSettings:
     notice: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class ActionResult:
     """What the Action did, for the step summary and the outputs."""
 
-    did: list[str] = field(default_factory=list)
+    did: tuple[str, ...] = ()
     outcome: RunOutcome = field(default_factory=RunOutcome)
     report_markdown: str = ""
 
 
-def decide(name: str | None, payload: Mapping[str, Any], mode: str) -> str:
-    """The plan for an event: one of ``MODES`` minus ``auto``, ``pr`` (collect one PR, then
-    propose), ``pr-fork`` (collect only), ``backfill`` or ``none:<reason>``."""
+def decide(event: Event, mode: str) -> Plan:
+    """The plan for an event: the ``mode`` when it is not ``auto``; else ``pr`` (collect one PR,
+    then propose), ``pr-fork`` (collect only), ``backfill``, ``revise`` or ``none``."""
     if mode != "auto":
-        return mode
-    if name in ("pull_request", "pull_request_target"):
-        pull = payload.get("pull_request") or {}
-        if payload.get("action") != "closed":
-            return f"none:pull_request {payload.get('action')}: only closed PRs are evidence"
-        head = ((pull.get("head") or {}).get("repo") or {}).get("full_name")
-        base = ((pull.get("base") or {}).get("repo") or {}).get("full_name")
-        return "pr-fork" if head and base and head != base else "pr"
-    if name in ("schedule", "workflow_dispatch"):
-        return "backfill"
-    if name in REVIEW_EVENTS:
-        return "revise"
-    return f"none:nothing to do for the {name or 'unknown'} event"
+        return Plan(MODE_PLANS[mode])
+    if event.name in PULL_EVENTS:
+        if event.action != "closed":
+            return Plan("none", f"pull_request {event.action}: only closed PRs are evidence")
+        return Plan("pr-fork" if event.from_fork else "pr")
+    if event.name in ("schedule", "workflow_dispatch"):
+        return Plan("backfill")
+    if event.name in REVIEW_EVENTS:
+        return Plan("revise")
+    return Plan("none", f"nothing to do for the {event.name or 'unknown'} event")
 
 
 def trusted_settings(
     settings: Settings,
-    payload: Mapping[str, Any],
+    event: Event,
     *,
     mode: str,
     connect_client: Callable[[], GitHubClient],
@@ -107,7 +121,7 @@ def trusted_settings(
     """On ``GUARDED_EVENTS``, the settings with the default branch's configuration unless the
     checkout's file is byte for byte the default branch's; other events keep ``settings``."""
     name = settings.env.github_event_name
-    if name not in GUARDED_EVENTS or decide(name, payload, mode).startswith("none:"):
+    if name not in GUARDED_EVENTS or decide(event, mode).kind == "none":
         return TrustedSettings(settings)
     client = connect_client()
     branch = client.info().default_branch
@@ -157,110 +171,93 @@ def _swap_notice(
 def run_action(
     settings: Settings,
     options: RunOptions,
-    payload: Mapping[str, Any],
+    event: Event,
     *,
     mode: str,
     backfill_days: int,
     log: Log,
 ) -> ActionResult:
     """Carry out the plan for this event."""
-    result = ActionResult()
-    plan = decide(settings.env.github_event_name, payload, mode)
+    plan = decide(event, mode)
     log(f"action: event {settings.env.github_event_name or '(none)'}, plan {plan}")
-    if plan.startswith("none:"):
-        result.outcome.message = plan.removeprefix("none:")
-        return result
-    if plan == "train":
-        result.outcome = train_from_store(settings, options, target=options.target, log=log)
-        result.did.append("trained from the store (candidates written locally)")
-        return result
-    if plan == "report":
-        result.report_markdown = _report(settings, log)
-        result.did.append("reported")
-        return result
-    client = connect(settings, options)
-    if plan != "revise":
-        with exclusive(client, settings, dry_run=options.dry_run, log=log) as held_by:
-            if held_by:
-                result.outcome.message = busy_message(held_by)
-                return result
-            return _write_plan(settings, options, payload, plan, client, result, backfill_days, log)
-    # The review loop commits with fast-forwards only, so it needs no lock.
-    from prompt_trainer.loop.respond import parse_event, respond  # noqa: PLC0415
+    if plan.kind == "none":
+        return ActionResult(outcome=RunOutcome(message=plan.reason))
+    if plan.kind == "train":
+        outcome = train_from_store(settings, options, target=options.target, log=log)
+        return ActionResult(("trained from the store (candidates written locally)",), outcome)
+    if plan.kind == "report":
+        return ActionResult(("reported",), report_markdown=_report(settings))
+    client = connect(settings, options.repo)
+    if plan.kind == "revise":
+        # The review loop commits with fast-forwards only, so it needs no lock.
+        return _revise(settings, options, event, client, log)
+    with exclusive(client, settings, dry_run=options.dry_run, log=log) as held_by:
+        if held_by:
+            return ActionResult(outcome=RunOutcome(message=busy_message(held_by)))
+        return _write_plan(settings, options, event, plan, client, backfill_days, log)
 
-    event = parse_event(settings.env.github_event_name, payload)
-    if event is None:
-        result.outcome.message = "not a review or comment on a pull request"
-        return result
+
+def _revise(
+    settings: Settings, options: RunOptions, event: Event, client: GitHubClient, log: Log
+) -> ActionResult:
+    from prompt_trainer.loop.respond import respond  # noqa: PLC0415
+
+    review = event.review()
+    if review is None:
+        return ActionResult(outcome=RunOutcome(message="not a review or comment on a pull request"))
     llm = settings.llm(model=options.model, api_base=options.api_base)
-    response = respond(settings, client, event, llm=llm, log=log)
-    result.outcome.message = f"{response.action}: {response.message.splitlines()[0]}"
-    result.did.append(f"review loop: {response.action}")
-    return result
+    response = respond(settings, client, review, llm=llm, log=log)
+    message = f"{response.action}: {response.message.splitlines()[0]}"
+    return ActionResult((f"review loop: {response.action}",), RunOutcome(message=message))
 
 
 def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
     settings: Settings,
     options: RunOptions,
-    payload: Mapping[str, Any],
-    plan: str,
+    event: Event,
+    plan: Plan,
     client: GitHubClient,
-    result: ActionResult,
     backfill_days: int,
     log: Log,
 ) -> ActionResult:
     """Collect, and then (by plan) report, train and propose, holding the run lock."""
     store = SampleStore(settings.root / DEFAULT_STORE)
-    number = _event_pull(payload)
-    if plan in ("pr", "pr-fork", "collect") and number is not None:
-        pull = _pull_info(payload)
-        if pull and not is_agent_pull(pull, settings.config.agent):
-            result.outcome.message = (
-                f"#{number} by {pull.author} is not an agent PR (see agent: in the config)"
+    pull = event.pull_info()
+    if plan.kind in ("pr", "pr-fork", "collect") and pull is not None and event.pull is not None:
+        if not is_agent_pull(pull, settings.config.agent):
+            message = (
+                f"#{pull.number} by {pull.author} is not an agent PR (see agent: in the config)"
             )
-            return result
-        collected = collect_pulls(
-            client,
-            [number],
-            since=None,
-            settings=settings,
-            store=store,
-            log=log,
-            progress=lambda n: n,
-            **_resume(options),
-        )
-        result.outcome.samples = collected.samples
-        result.did.append(f"collected #{number}")
-    elif plan in ("backfill", "collect"):
-        since = datetime.now(UTC) - timedelta(days=backfill_days)
-        collected = collect_pulls(
-            client,
-            None,
-            since=since,
-            settings=settings,
-            store=store,
-            log=log,
-            progress=lambda n: n,
-            **_resume(options),
-        )
-        result.outcome.samples = collected.samples
-        result.did.append(
-            f"collected {len(collected.samples)} agent PR(s) closed since {since:%Y-%m-%d}"
-        )
+            return ActionResult(outcome=RunOutcome(message=message))
+        numbers, since = [event.pull], None
+        did = [f"collected #{pull.number}"]
+    elif plan.kind in ("backfill", "collect"):
+        numbers, since = None, datetime.now(UTC) - timedelta(days=backfill_days)
+        did = []
+    else:
+        numbers, since, did = None, None, []
+    samples = []
+    if numbers or since:
+        samples = collect_pulls(
+            client, numbers, since=since, settings=settings, store=store, log=log,
+            progress=lambda n: n, **_resume(options),
+        ).samples  # fmt: skip
+    if since is not None:
+        did.append(f"collected {len(samples)} agent PR(s) closed since {since:%Y-%m-%d}")
     # A fork's PR runs with a read-only token: read the data branch, do not write it.
-    push = not options.dry_run and plan != "pr-fork"
-    sync_store(store, client, settings, push=push, log=log)
-    if plan == "pr-fork":
-        result.outcome.message = "PR from a fork: evidence collected; no LLM call is made for it"
-        return result
-    if plan == "collect":
-        return result
-    if plan == "backfill":
-        result.report_markdown = _report(settings, log)
-        result.did.append("reported")
-    propose_all(settings, options, client, store, result.outcome, log=log)
-    result.did.append("trained and proposed")
-    return result
+    push = not options.dry_run and plan.kind != "pr-fork"
+    sync_store(store, client, settings.config.store.branch, push=push, log=log)
+    if plan.kind == "pr-fork":
+        message = "PR from a fork: evidence collected; no LLM call is made for it"
+        return ActionResult(tuple(did), RunOutcome(samples=samples, message=message))
+    if plan.kind == "collect":
+        return ActionResult(tuple(did), RunOutcome(samples=samples))
+    report = ""
+    if plan.kind == "backfill":
+        report = _report(settings)
+        did.append("reported")
+    outcome = propose_all(settings, options, client, store, samples=samples, log=log)
+    return ActionResult((*did, "trained and proposed"), outcome, report)
 
 
 def _resume(options: RunOptions) -> dict[str, Any]:
@@ -275,24 +272,7 @@ def _resume(options: RunOptions) -> dict[str, Any]:
     }
 
 
-def _event_pull(payload: Mapping[str, Any]) -> int | None:
-    number = (payload.get("pull_request") or {}).get("number")
-    return number if isinstance(number, int) else None
-
-
-def _pull_info(payload: Mapping[str, Any]) -> PullRequestInfo | None:
-    pull = payload.get("pull_request")
-    if not isinstance(pull, dict):
-        return None
-    labels = tuple(str(lb.get("name")) for lb in pull.get("labels") or [] if isinstance(lb, dict))
-    return PullRequestInfo(
-        number=pull.get("number"),
-        author=str((pull.get("user") or {}).get("login", "")),
-        labels=labels,
-    )
-
-
-def _report(settings: Settings, log: Log) -> str:
+def _report(settings: Settings) -> str:
     from prompt_trainer.measure import choose_history, load_reports  # noqa: PLC0415
     from prompt_trainer.render.report import render_report  # noqa: PLC0415
 

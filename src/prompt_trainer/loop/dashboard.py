@@ -16,7 +16,9 @@ Checkboxes are commands, read at the start of the next run (``read_commands``):
 
 Only the bot writes the issue; a person ticks boxes. The body is rebuilt each run from what the
 run measured and from the boxes ticked in the current body, so a ticked "allow again" stays
-ticked, and a "retrain" box is cleared once acted upon.
+ticked, and a "retrain" box is cleared once acted upon. A run opens the board first
+(``open_board``: its number and commands, or none when it cannot be read) and publishes one
+``DashboardView`` last (``publish``), built from what the run returned.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import Rejection, Sample
+from prompt_trainer.propose import branch_name
 from prompt_trainer.render.filters import environment
 from prompt_trainer.render.report import estimate
+from prompt_trainer.settings import Settings
 
 Log = Callable[[str], None]
 MARKER = "<!-- prompt-trainer-dashboard -->"
@@ -154,6 +158,44 @@ def read(client: GitHubClient, *, label: str) -> tuple[int | None, Commands]:
     return found[0], read_commands(found[1])
 
 
+@dataclass(frozen=True)
+class Board:
+    """The dashboard as a run found it: the issue (None before the first run), the ticked
+    commands, and when the run started."""
+
+    number: int | None
+    commands: Commands
+    when: datetime
+
+
+def open_board(client: GitHubClient, *, label: str, log: Log) -> Board:
+    """Read the dashboard at the start of a run; a failure is logged and reads as no commands."""
+    try:
+        number, commands = read(client, label=label)
+    except PromptTrainerError as exc:
+        log(f"dashboard: not read: {exc.diagnostics()}")
+        number, commands = None, Commands()
+    if commands.retrain or commands.allowed:
+        log(
+            f"dashboard: retrain {sorted(commands.retrain) or 'none'}; "
+            f"{len(commands.allowed)} rejected edit(s) allowed again"
+        )
+    return Board(number, commands, datetime.now(UTC))
+
+
+def open_proposals(client: GitHubClient, targets: list[str]) -> dict[str, tuple[int, str]]:
+    """Each target's open pull request (number, URL); one that cannot be read is left out."""
+    found: dict[str, tuple[int, str]] = {}
+    for target in targets:
+        try:
+            pull = client.find_open_pull(branch_name(target))
+        except PromptTrainerError:
+            continue
+        if pull:
+            found[target] = pull
+    return found
+
+
 def publish(
     client: GitHubClient,
     view: DashboardView,
@@ -176,3 +218,36 @@ def publish(
         log(f"dashboard: not updated: {exc.diagnostics()}")
         return None
     return number
+
+
+def publish_run(
+    client: GitHubClient,
+    board: Board,
+    settings: Settings,
+    *,
+    reports: dict[str, TargetReport],
+    rejections: dict[str, list[Rejection]],
+    skipped: dict[str, str],
+    message: str,
+    collected: list[Sample],
+    ledger_total: int,
+    log: Log,
+) -> None:
+    """Rebuild the dashboard from what the run returned and publish it (``publish``)."""
+    targets = [t.name for t in settings.config.targets]
+    view = DashboardView(
+        repository=client.info().full_name,
+        when=board.when,
+        event=settings.env.github_event_name or "cli",
+        targets=targets,
+        reports=reports,
+        proposals=open_proposals(client, targets),
+        rejections=rejections,
+        allowed=board.commands.allowed,
+        skipped=skipped,
+        message=message,
+        collected=collected,
+        ledger_total=ledger_total,
+    )
+    options = settings.config.dashboard
+    publish(client, view, number=board.number, title=options.title, label=options.label, log=log)
