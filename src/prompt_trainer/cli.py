@@ -24,8 +24,8 @@ from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema
 
 if TYPE_CHECKING:
     from prompt_trainer.github import GitHubClient
+    from prompt_trainer.loop.contract import RunOutcome
     from prompt_trainer.loop.events import Event
-    from prompt_trainer.loop.outcome import RunOutcome
     from prompt_trainer.loop.runs import RunRecord
     from prompt_trainer.measure.report import TargetReport
     from prompt_trainer.measure.versions import CommitLister
@@ -412,7 +412,8 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def cmd_train(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.load(args.config, env)
-    from prompt_trainer.pipeline import RunOptions, train_from_store  # noqa: PLC0415
+    from prompt_trainer.loop.contract import RunOptions  # noqa: PLC0415
+    from prompt_trainer.pipeline import train_from_store  # noqa: PLC0415
 
     record = open_run(
         settings,
@@ -470,8 +471,8 @@ def add_action(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.load(args.config, env)
     from prompt_trainer.loop.action import run_action  # noqa: PLC0415
+    from prompt_trainer.loop.contract import RunOptions  # noqa: PLC0415
     from prompt_trainer.loop.events import parse, read_event  # noqa: PLC0415
-    from prompt_trainer.pipeline import RunOptions  # noqa: PLC0415
 
     name = settings.env.github_event_name
     try:
@@ -545,7 +546,7 @@ def action_settings(
     be done."""
     from prompt_trainer.github.connect import connect  # noqa: PLC0415
     from prompt_trainer.loop.action import trusted_settings  # noqa: PLC0415
-    from prompt_trainer.loop.outcome import RunOutcome  # noqa: PLC0415
+    from prompt_trainer.loop.contract import RunOutcome  # noqa: PLC0415
 
     trusted = trusted_settings(
         settings,
@@ -960,7 +961,8 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             fix="pass --pr N or --local DIR (or run on a pull_request event)",
         )
     # The pipeline pulls in PyGithub (~0.7 s): only commands that need it import it.
-    from prompt_trainer.pipeline import RunOptions, run  # noqa: PLC0415
+    from prompt_trainer.loop.contract import RunOptions  # noqa: PLC0415
+    from prompt_trainer.pipeline import run  # noqa: PLC0415
 
     record = open_run(
         settings,

@@ -1,17 +1,16 @@
 """The whole loop in one screen: collect -> store -> train -> evaluate -> render -> propose.
 
 Takes the settings, what the command line asked for (``RunOptions``) and a ``log`` callable;
-returns a ``RunOutcome``, built once from one ``TargetResult`` per target. Each stage lives in its
-own module and returns a value; this file only calls them in order and decides when there is
-nothing to do. The loop's operations around it (the run lock, the dashboard, the follow-up, the
-run records) live in ``loop/``.
+returns a ``RunOutcome`` built once from one ``TargetResult`` per target (``loop.contract``).
+Each stage lives in its own module and returns a value; this file only calls them in order and
+decides when there is nothing to do. The loop's operations around it (the run lock, the
+dashboard, the follow-up, the run records) live in ``loop/``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from prompt_trainer import evaluate, propose, render
 from prompt_trainer.collect.step import collect_run
@@ -19,10 +18,9 @@ from prompt_trainer.errors import NotEnoughEvidence, PromptTrainerError
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.github.connect import connect
 from prompt_trainer.loop import dashboard
+from prompt_trainer.loop.contract import RunOptions, RunOutcome, TargetResult
 from prompt_trainer.loop.followup import Known, before_training
 from prompt_trainer.loop.lock import busy_message, exclusive
-from prompt_trainer.loop.outcome import RunOutcome, TargetResult
-from prompt_trainer.loop.runs import RunRecord
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import PromptSet, Rejection, Sample
 from prompt_trainer.settings import LLMSettings, Settings, Target
@@ -30,23 +28,6 @@ from prompt_trainer.store import DEFAULT_STORE, SampleStore, sync_store, trainin
 from prompt_trainer.targets import current_prompt_sets
 
 Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What the command line asked for."""
-
-    repo: str | None = None
-    pr: int | None = None
-    local: Path | None = None
-    dry_run: bool = False
-    model: str | None = None
-    api_base: str | None = None
-    evidence: tuple[Path, ...] = ()
-    strategy: str | None = None
-    target: str | None = None
-    #: This run's directory (``loop.runs``): steps done, candidates, bodies; None keeps no record.
-    run: RunRecord | None = None
 
 
 def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
@@ -89,6 +70,17 @@ def train_from_store(
     return outcome
 
 
+@dataclass(frozen=True)
+class Context:
+    """One run's fixed inputs, as each target's steps need them."""
+
+    settings: Settings
+    options: RunOptions
+    client: GitHubClient | None
+    llm: LLMSettings
+    log: Log
+
+
 def propose_all(
     settings: Settings,
     options: RunOptions,
@@ -103,89 +95,73 @@ def propose_all(
     """Follow up on closed proposals, then train and propose every target (or the one in
     ``options.target``) from the stored samples of its current prompts; with GitHub, read the
     dashboard's commands first and publish it last, also when the run fails."""
+    on_board = settings.config.dashboard.enabled and not options.dry_run
     label = settings.config.dashboard.label
-    on_board = client is not None and settings.config.dashboard.enabled and not options.dry_run
     board = dashboard.open_board(client, label=label, log=log) if client and on_board else None
-    llm = settings.llm(model=options.model, api_base=options.api_base)
+    ctx = Context(
+        settings, options, client, settings.llm(model=options.model, api_base=options.api_base), log
+    )
     known, results, message = Known(), list[TargetResult](), ""
     try:
-        if not llm.available:
-            message = no_key(llm) + ("; evidence was stored" if stored_note else "")
-            results = [
-                TargetResult(t.name, skipped=no_key(llm)) for t in targets_of(settings, options)
-            ]
+        if not ctx.llm.available:
+            message = ctx.llm.missing + ("; evidence was stored" if stored_note else "")
+            results = [TargetResult(t.name, skipped=ctx.llm.missing) for t in targets_of(ctx)]
             return RunOutcome.of(results, samples=samples, message=message)
         known = before_training(settings, client, write=not options.dry_run, log=log)
-        commands = board.commands if board else dashboard.Commands()
         current = current or current_prompt_sets(settings.root, settings.config.targets)
-        for result in train_targets(
-            settings, options, client, store.load(), current,
-            known=known, commands=commands, llm=llm, log=log,
-        ):  # fmt: skip
-            results.append(result)
+        commands = board.commands if board else dashboard.Commands()
+        results.extend(train_targets(ctx, store.load(), current, known=known, commands=commands))
     except PromptTrainerError as exc:
         message = f"the run failed: {exc.message}"
         raise
     finally:
         if board is not None and client is not None:
             dashboard.publish_run(
-                client, board, settings, reports=known.reports, rejections=known.rejections,
-                skipped={r.target: r.why_not for r in results if r.why_not}, message=message,
-                collected=list(samples), ledger_total=len(store.lines()), log=log,
+                client, board, settings, known=known, results=results, message=message,
+                collected=samples, ledger_total=len(store.lines()), log=log,
             )  # fmt: skip
     return RunOutcome.of(results, samples=samples, message=message)
 
 
 def train_targets(
-    settings: Settings,
-    options: RunOptions,
-    client: GitHubClient | None,
+    ctx: Context,
     ledger: list[Sample],
     current: dict[str, PromptSet],
     *,
     known: Known,
     commands: dashboard.Commands,
-    llm: LLMSettings,
-    log: Log,
 ) -> Iterator[TargetResult]:
     """One result per target, in order: skipped with too few samples, else trained and proposed."""
     rejected = dashboard.without_allowed(known.rejections, commands.allowed)
-    for target in targets_of(settings, options):
-        need = 1 if target.name in commands.retrain else settings.config.training.min_samples
-        samples, why = training_samples(ledger, current[target.name], need=need, log=log)
+    for target in targets_of(ctx):
+        need = 1 if target.name in commands.retrain else ctx.settings.config.training.min_samples
+        samples, why = training_samples(ledger, current[target.name], need=need, log=ctx.log)
         if not samples:
             yield TargetResult(target.name, skipped=why)
             continue
-        yield propose_target(
-            settings, options, client, target=target, current=current[target.name],
-            samples=samples, llm=llm,
-            rejected=tuple(rejected.get(target.name, ())), report=known.reports.get(target.name),
-            log=log,
-        )  # fmt: skip
+        rejections = tuple(rejected.get(target.name, ()))
+        report = known.reports.get(target.name)
+        yield propose_target(ctx, target, current[target.name], samples, rejections, report)
 
 
-def propose_target(
-    settings: Settings,
-    options: RunOptions,
-    client: GitHubClient | None,
-    *,
+def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
+    ctx: Context,
     target: Target,
     current: PromptSet,
     samples: list[Sample],
-    llm: LLMSettings,
     rejected: tuple[Rejection, ...],
     report: TargetReport | None,
-    log: Log,
 ) -> TargetResult:
     """Train one target, check the candidate, render it, write it and propose it."""
     # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
     from prompt_trainer.train.step import train_target  # noqa: PLC0415
 
+    settings, options, log = ctx.settings, ctx.options, ctx.log
     strategy = options.strategy or target.strategy
     try:
         trained = train_target(
-            settings, target, current, samples, llm=llm, strategy=strategy, rejected=rejected,
-            run=options.run, log=log,
+            settings, target, current, samples, llm=ctx.llm, strategy=strategy,
+            rejected=rejected, run=options.run, log=log,
         )  # fmt: skip
     except NotEnoughEvidence as exc:
         log(exc.diagnostics())
@@ -195,7 +171,7 @@ def propose_target(
     )
     candidate, problems = checked.candidate, checked.gate.problems
     view = render.ProposalView(
-        candidate=candidate, current=current, samples=samples, model=llm.model,
+        candidate=candidate, current=current, samples=samples, model=ctx.llm.model,
         skipped=[sk for s in samples for sk in s.skipped], gate_problems=problems, report=report,
     )  # fmt: skip
     template = render.user_template(settings.root, settings.config.pull_request.template)
@@ -207,27 +183,17 @@ def propose_target(
     if options.run:
         options.run.save_candidate(candidate, trained.inputs, body=body, gate=problems)
     proposal = propose.propose_candidate(
-        client, candidate, view=view, template=template, folder=folder, problems=problems,
+        ctx.client, candidate, view=view, template=template, folder=folder, problems=problems,
         dry_run=options.dry_run, labels=settings.config.pull_request.labels, prompts=target,
         log=log,
     )  # fmt: skip
     if options.run:
-        options.run.mark(
-            f"propose:{target.name}", operation=proposal.operation, number=proposal.number,
-            url=proposal.url,
-        )  # fmt: skip
+        options.run.mark_proposal(proposal)
     return TargetResult(target.name, candidate=candidate, body=body, gate_problems=problems,
                         proposal=proposal)  # fmt: skip
 
 
-def targets_of(settings: Settings, options: RunOptions) -> list[Target]:
+def targets_of(ctx: Context) -> list[Target]:
     """The targets this run trains: the one in ``options.target``, else all of them."""
-    return [settings.target(options.target)] if options.target else list(settings.config.targets)
-
-
-def no_key(llm: LLMSettings) -> str:
-    """Why nothing is trained without an API key."""
-    return (
-        f"training skipped: no API key for {llm.model} (set {llm.key_var}, or "
-        "--api-base for an OpenAI-compatible server)"
-    )
+    name = ctx.options.target
+    return [ctx.settings.target(name)] if name else list(ctx.settings.config.targets)

@@ -31,10 +31,10 @@ from prompt_trainer.collect.batch import collect_pulls
 from prompt_trainer.collect.github_pr import is_agent_pull
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.github.connect import connect
+from prompt_trainer.loop.contract import RunOptions, RunOutcome
 from prompt_trainer.loop.events import PULL_EVENTS, REVIEW_EVENTS, Event
 from prompt_trainer.loop.lock import busy_message, exclusive
-from prompt_trainer.loop.outcome import RunOutcome
-from prompt_trainer.pipeline import RunOptions, propose_all, train_from_store
+from prompt_trainer.pipeline import propose_all, train_from_store
 from prompt_trainer.settings import (
     DEFAULT_CONFIG_PATH,
     SENSITIVE_KEYS,

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.github import GitHubClient
+from prompt_trainer.loop.contract import TargetResult
+from prompt_trainer.loop.followup import Known
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import Rejection, Sample
 from prompt_trainer.propose import branch_name
@@ -225,11 +227,10 @@ def publish_run(
     board: Board,
     settings: Settings,
     *,
-    reports: dict[str, TargetReport],
-    rejections: dict[str, list[Rejection]],
-    skipped: dict[str, str],
+    known: Known,
+    results: list[TargetResult],
     message: str,
-    collected: list[Sample],
+    collected: Sequence[Sample],
     ledger_total: int,
     log: Log,
 ) -> None:
@@ -240,13 +241,13 @@ def publish_run(
         when=board.when,
         event=settings.env.github_event_name or "cli",
         targets=targets,
-        reports=reports,
+        reports=known.reports,
         proposals=open_proposals(client, targets),
-        rejections=rejections,
+        rejections=known.rejections,
         allowed=board.commands.allowed,
-        skipped=skipped,
+        skipped={r.target: r.why_not for r in results if r.why_not},
         message=message,
-        collected=collected,
+        collected=list(collected),
         ledger_total=ledger_total,
     )
     options = settings.config.dashboard

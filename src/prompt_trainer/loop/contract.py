@@ -1,19 +1,39 @@
-"""What a run returns: one ``TargetResult`` per target, and the ``RunOutcome`` built from them.
+"""The run's contract: what it is asked (``RunOptions``) and what it returns.
 
-The pipeline's stages return values; ``pipeline.propose_target`` turns one target's into a
+``RunOptions`` is what the command line asked for, with the run's record (``loop.runs``). The
+pipeline's stages return values; ``pipeline.propose_target`` turns one target's into a
 ``TargetResult`` (skipped, blocked, or trained with its candidate, body, guardrail problems and
 proposal), and ``RunOutcome.of`` builds the run's outcome once from those and the samples
 collected, for the CLI (print, step summary, ``$GITHUB_OUTPUT``, ``outcome.json``) and the
-dashboard. Both are frozen.
+dashboard. All three are frozen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from prompt_trainer.loop.runs import RunRecord
 from prompt_trainer.models import Candidate, Sample, Skipped
 from prompt_trainer.propose import Proposal
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the command line asked for."""
+
+    repo: str | None = None
+    pr: int | None = None
+    local: Path | None = None
+    dry_run: bool = False
+    model: str | None = None
+    api_base: str | None = None
+    evidence: tuple[Path, ...] = ()
+    strategy: str | None = None
+    target: str | None = None
+    #: This run's directory (``loop.runs``): steps done, candidates, bodies; None keeps no record.
+    run: RunRecord | None = None
 
 
 @dataclass(frozen=True)
