@@ -23,8 +23,9 @@ from prompt_trainer.loop.followup import Known, before_training
 from prompt_trainer.loop.lock import busy_message, exclusive
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import PromptSet, Rejection, Sample
+from prompt_trainer.render import ProposalView
 from prompt_trainer.settings import LLMSettings, Settings, Target
-from prompt_trainer.store import DEFAULT_STORE, SampleStore, sync_store, training_samples
+from prompt_trainer.store import DEFAULT_STORE, SampleStore, keep_samples, training_samples
 from prompt_trainer.targets import current_prompt_sets
 
 Log = Callable[[str], None]
@@ -45,13 +46,8 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
         if not samples:
             return RunOutcome(message="nothing to train: no samples were collected")
         store = SampleStore(settings.root / DEFAULT_STORE)
-        stored = store.upsert(samples)
-        log(
-            f"store: {stored.added} added, {stored.replaced} replaced, {stored.total} in the ledger"
-        )
-        if client is not None:
-            branch = settings.config.store.branch
-            sync_store(store, client, branch, push=not options.dry_run, log=log)
+        branch = settings.config.store.branch
+        keep_samples(store, samples, client, branch, push=not options.dry_run, log=log)
         return propose_all(
             settings, options, client, store, samples=samples, current=current, log=log,
             stored_note=True,
@@ -95,9 +91,7 @@ def propose_all(
     """Follow up on closed proposals, then train and propose every target (or the one in
     ``options.target``) from the stored samples of its current prompts; with GitHub, read the
     dashboard's commands first and publish it last, also when the run fails."""
-    on_board = settings.config.dashboard.enabled and not options.dry_run
-    label = settings.config.dashboard.label
-    board = dashboard.open_board(client, label=label, log=log) if client and on_board else None
+    board = dashboard.open_board(client, settings, dry_run=options.dry_run, log=log)
     ctx = Context(
         settings, options, client, settings.llm(model=options.model, api_base=options.api_base), log
     )
@@ -152,45 +146,52 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
     rejected: tuple[Rejection, ...],
     report: TargetReport | None,
 ) -> TargetResult:
-    """Train one target, check the candidate, render it, write it and propose it."""
+    """Train one target and check its candidate, then write and propose it (``publish``)."""
     # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
     from prompt_trainer.train.step import train_target  # noqa: PLC0415
 
-    settings, options, log = ctx.settings, ctx.options, ctx.log
-    strategy = options.strategy or target.strategy
+    strategy = ctx.options.strategy or target.strategy
     try:
         trained = train_target(
-            settings, target, current, samples, llm=ctx.llm, strategy=strategy,
-            rejected=rejected, run=options.run, log=log,
+            ctx.settings, target, current, samples, llm=ctx.llm, strategy=strategy,
+            rejected=rejected, run=ctx.options.run, log=ctx.log,
         )  # fmt: skip
     except NotEnoughEvidence as exc:
-        log(exc.diagnostics())
+        ctx.log(exc.diagnostics())
         return TargetResult(target.name, blocked=exc.message)
     checked = evaluate.evaluate_candidate(
-        trained.candidate, current, target, samples=samples, settings=settings, log=log
+        trained.candidate, current, target, samples=samples, settings=ctx.settings, log=ctx.log
     )
-    candidate, problems = checked.candidate, checked.gate.problems
-    view = render.ProposalView(
-        candidate=candidate, current=current, samples=samples, model=ctx.llm.model,
-        skipped=[sk for s in samples for sk in s.skipped], gate_problems=problems, report=report,
+    view = ProposalView(
+        candidate=checked.candidate, current=current, samples=samples, model=ctx.llm.model,
+        skipped=[sk for s in samples for sk in s.skipped], gate_problems=checked.gate.problems,
+        report=report,
     )  # fmt: skip
+    return publish(ctx, target, view, inputs=trained.inputs)
+
+
+def publish(ctx: Context, target: Target, view: ProposalView, *, inputs: str) -> TargetResult:
+    """Render the body, write the candidate's folder, propose it, and keep both in the record."""
+    settings, options, candidate = ctx.settings, ctx.options, view.candidate
     template = render.user_template(settings.root, settings.config.pull_request.template)
     body = render.render_body(view, template_text=template)
+    problems = view.gate_problems
     folder = propose.write_candidate(
         candidate, root=settings.root, body=body, gate_problems=problems
     )
-    log(f"candidate: {folder}")
+    ctx.log(f"candidate: {folder}")
     if options.run:
-        options.run.save_candidate(candidate, trained.inputs, body=body, gate=problems)
+        options.run.save_candidate(candidate, inputs, body=body, gate=problems)
     proposal = propose.propose_candidate(
         ctx.client, candidate, view=view, template=template, folder=folder, problems=problems,
         dry_run=options.dry_run, labels=settings.config.pull_request.labels, prompts=target,
-        log=log,
+        log=ctx.log,
     )  # fmt: skip
     if options.run:
         options.run.mark_proposal(proposal)
-    return TargetResult(target.name, candidate=candidate, body=body, gate_problems=problems,
-                        proposal=proposal)  # fmt: skip
+    return TargetResult(
+        target.name, candidate=candidate, body=body, gate_problems=problems, proposal=proposal
+    )
 
 
 def targets_of(ctx: Context) -> list[Target]:

@@ -13,7 +13,8 @@ holds only the ledger, in its own history. ``sync_with_branch`` merges the branc
 the local file and writes the union back as one commit that fast-forwards the branch; when another
 run moved the branch in between, it reads again, merges again and retries, so concurrent runs
 never lose each other's samples. When both sides hold a sample, the one collected last wins.
-``sync_store`` is that merge as a run does it: skipped without a data branch, logged.
+``sync_store`` is that merge as a run does it: skipped without a data branch, logged;
+``keep_samples`` is the run's store step (add the samples, then sync).
 ``training_samples`` picks the stored samples a target trains on: those of its current prompts.
 """
 
@@ -286,3 +287,20 @@ def training_samples(
         )
         return [], why
     return samples, ""
+
+
+def keep_samples(
+    store: SampleStore,
+    samples: list[Sample],
+    files: BranchFiles | None,
+    branch: str | None,
+    *,
+    push: bool,
+    log: Callable[[str], None],
+) -> None:
+    """The store step of a run: add this run's samples to the ledger, then (with GitHub,
+    ``files``) merge it with the data branch (``sync_store``)."""
+    stored = store.upsert(samples)
+    log(f"store: {stored.added} added, {stored.replaced} replaced, {stored.total} in the ledger")
+    if files is not None:
+        sync_store(store, files, branch, push=push, log=log)

@@ -5,6 +5,7 @@ The stages (``collect/``, ``store``, ``measure/``, ``train/``, ``evaluate``, ``r
 the operations around them: ``events`` (webhook payloads -> one typed ``Event``), ``action``
 (the Action's planner and its plans), ``respond`` (the review loop on the bot's PRs),
 ``dashboard`` (the dashboard issue), ``followup`` (closed proposals -> rejections), ``runs``
-(the run directories and resume), ``lock`` (the repository's run lock) and ``failures``
-(reported failures as evidence). Nothing here is imported by the stages.
+(the run directories and resume), ``lock`` (the repository's run lock), ``failures``
+(reported failures as evidence) and ``contract`` (what a run is asked and returns). The stages
+import nothing from here but the run record's type (for resuming) and ``find_sample``.
 """

@@ -9,7 +9,9 @@
   (``respond``) on the bot's own PRs;
 - anything else, or a PR that is not the agent's: say why nothing is done, exit 0.
 
-``mode`` overrides the decision: ``collect``, ``report``, ``train`` (local candidates only),
+``decide`` reads the typed ``Event`` (``loop.events``) and returns a ``Plan`` (its ``kind``, and
+for ``none`` the reason); ``run_action`` carries it out and returns an ``ActionResult``. ``mode``
+overrides the decision: ``collect``, ``report``, ``train`` (local candidates only),
 ``propose`` or ``revise``. Without an LLM key, everything that needs no LLM still happens and the
 rest is skipped with a notice. DSPy and LiteLLM are imported only by the modes that call an LLM.
 
@@ -34,6 +36,7 @@ from prompt_trainer.github.connect import connect
 from prompt_trainer.loop.contract import RunOptions, RunOutcome
 from prompt_trainer.loop.events import PULL_EVENTS, REVIEW_EVENTS, Event
 from prompt_trainer.loop.lock import busy_message, exclusive
+from prompt_trainer.models import Sample
 from prompt_trainer.pipeline import propose_all, train_from_store
 from prompt_trainer.settings import (
     DEFAULT_CONFIG_PATH,
@@ -222,42 +225,62 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
 ) -> ActionResult:
     """Collect, and then (by plan) report, train and propose, holding the run lock."""
     store = SampleStore(settings.root / DEFAULT_STORE)
-    pull = event.pull_info()
-    if plan.kind in ("pr", "pr-fork", "collect") and pull is not None and event.pull is not None:
-        if not is_agent_pull(pull, settings.config.agent):
-            message = (
-                f"#{pull.number} by {pull.author} is not an agent PR (see agent: in the config)"
-            )
-            return ActionResult(outcome=RunOutcome(message=message))
-        numbers, since = [event.pull], None
-        did = [f"collected #{pull.number}"]
-    elif plan.kind in ("backfill", "collect"):
-        numbers, since = None, datetime.now(UTC) - timedelta(days=backfill_days)
-        did = []
-    else:
-        numbers, since, did = None, None, []
-    samples = []
-    if numbers or since:
-        samples = collect_pulls(
-            client, numbers, since=since, settings=settings, store=store, log=log,
-            progress=lambda n: n, **_resume(options),
-        ).samples  # fmt: skip
-    if since is not None:
-        did.append(f"collected {len(samples)} agent PR(s) closed since {since:%Y-%m-%d}")
+    since = datetime.now(UTC) - timedelta(days=backfill_days)
+    collected = _collect(settings, options, event, plan, client, store, since=since, log=log)
+    if collected.stop:
+        return ActionResult(outcome=RunOutcome(message=collected.stop))
+    samples, did = collected.samples, collected.did
     # A fork's PR runs with a read-only token: read the data branch, do not write it.
     push = not options.dry_run and plan.kind != "pr-fork"
     sync_store(store, client, settings.config.store.branch, push=push, log=log)
     if plan.kind == "pr-fork":
         message = "PR from a fork: evidence collected; no LLM call is made for it"
-        return ActionResult(tuple(did), RunOutcome(samples=samples, message=message))
+        return ActionResult(did, RunOutcome(samples=samples, message=message))
     if plan.kind == "collect":
-        return ActionResult(tuple(did), RunOutcome(samples=samples))
-    report = ""
-    if plan.kind == "backfill":
-        report = _report(settings)
-        did.append("reported")
+        return ActionResult(did, RunOutcome(samples=samples))
+    report = _report(settings) if plan.kind == "backfill" else ""
+    did = (*did, "reported") if plan.kind == "backfill" else did
     outcome = propose_all(settings, options, client, store, samples=samples, log=log)
     return ActionResult((*did, "trained and proposed"), outcome, report)
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What a plan's collect step gathered and says it did, or why the plan stops (``stop``)."""
+
+    samples: list[Sample] = field(default_factory=list)
+    did: tuple[str, ...] = ()
+    stop: str = ""
+
+
+def _collect(  # noqa: PLR0917 - the plan's state, passed on once
+    settings: Settings,
+    options: RunOptions,
+    event: Event,
+    plan: Plan,
+    client: GitHubClient,
+    store: SampleStore,
+    *,
+    since: datetime,
+    log: Log,
+) -> Collected:
+    """The event's PR (when it is the agent's) or, on a backfill, the PRs closed ``since``."""
+    pull = event.pull_info()
+    numbers: list[int] | None = None
+    if plan.kind in ("pr", "pr-fork", "collect") and pull is not None and event.pull is not None:
+        if not is_agent_pull(pull, settings.config.agent):
+            why = f"#{pull.number} by {pull.author} is not an agent PR (see agent: in the config)"
+            return Collected(stop=why)
+        numbers = [event.pull]
+    elif plan.kind not in ("backfill", "collect"):
+        return Collected()
+    found = collect_pulls(
+        client, numbers, since=None if numbers else since, settings=settings, store=store,
+        log=log, progress=lambda n: n, **_resume(options),
+    ).samples  # fmt: skip
+    if numbers:
+        return Collected(found, (f"collected #{event.pull}",))
+    return Collected(found, (f"collected {len(found)} agent PR(s) closed since {since:%Y-%m-%d}",))
 
 
 def _resume(options: RunOptions) -> dict[str, Any]:

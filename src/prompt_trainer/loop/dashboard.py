@@ -170,10 +170,15 @@ class Board:
     when: datetime
 
 
-def open_board(client: GitHubClient, *, label: str, log: Log) -> Board:
-    """Read the dashboard at the start of a run; a failure is logged and reads as no commands."""
+def open_board(
+    client: GitHubClient | None, settings: Settings, *, dry_run: bool, log: Log
+) -> Board | None:
+    """Read the dashboard at the start of a run (None without GitHub, when ``dashboard.enabled``
+    is off, or on a dry run); a failure to read is logged and reads as no commands."""
+    if client is None or not settings.config.dashboard.enabled or dry_run:
+        return None
     try:
-        number, commands = read(client, label=label)
+        number, commands = read(client, label=settings.config.dashboard.label)
     except PromptTrainerError as exc:
         log(f"dashboard: not read: {exc.diagnostics()}")
         number, commands = None, Commands()

@@ -1,6 +1,7 @@
 """The review loop: what the bot does when people review or comment on its own pull requests.
 
-Events (``GITHUB_EVENT_NAME`` and the payload at ``GITHUB_EVENT_PATH``):
+Events (``GITHUB_EVENT_NAME`` and the payload at ``GITHUB_EVENT_PATH``, read by ``loop.events``
+into a ``ReviewEvent``):
 
 - ``issue_comment`` on a pull request, with a slash command on its first line:
   ``/prompt-trainer revise``, ``/prompt-trainer explain <file>[:line]``, ``/prompt-trainer close``;

@@ -74,9 +74,16 @@ def train_target(
     candidate, *others = train(request, strategy)
     if run:
         run.save_candidate(candidate, inputs, body="", gate=())
+    _keep_others(others, settings, log=log)
+    return Trained(candidate, inputs)
+
+
+def _keep_others(
+    others: list[Candidate], settings: Settings, *, log: Callable[[str], None]
+) -> None:
+    """Write the candidates not elected, so that a person can still read them."""
     for other in others:
         folder = propose.write_candidate(
             other, root=settings.root, body="", gate_problems=("not elected",)
         )
         log(f"candidate (not elected, kept): {folder}")
-    return Trained(candidate, inputs)
