@@ -136,7 +136,7 @@ def add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def cmd_init(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from prompt_trainer import onboard  # noqa: PLC0415
+    from prompt_trainer.setup import onboard  # noqa: PLC0415
 
     root = args.root.resolve()
     detection = onboard.detect(root)
@@ -202,7 +202,7 @@ def add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cmd_doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from prompt_trainer.doctor import render, run_checks  # noqa: PLC0415
+    from prompt_trainer.setup.doctor import render, run_checks  # noqa: PLC0415
 
     def connect(settings: Settings) -> GitHubClient:
         from prompt_trainer.github.connect import connect as open_client  # noqa: PLC0415
