@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from prompt_trainer.action import decide
 from prompt_trainer.cli import main
+from prompt_trainer.loop.action import Plan, decide
+from prompt_trainer.loop.events import parse
 from tests.conftest import REALDATA
 from tests.runner import install_replacement, run_action
 from tests.servers.github import FakeGitHub, Fault, Pull
@@ -233,13 +234,15 @@ def test_action_inputs_are_documented_in_the_readme_table() -> None:
 
 def test_decisions() -> None:
     closed = {"action": "closed", "pull_request": {"number": 1}}
-    assert decide("pull_request", closed, "auto") == "pr"
-    assert decide("pull_request", {"action": "opened"}, "auto").startswith("none:")
-    assert decide("pull_request_target", closed, "auto") == "pr"
-    assert decide("schedule", {}, "auto") == "backfill"
-    assert decide("issue_comment", {}, "auto") == "revise"
-    assert decide("push", {}, "auto") == "none:nothing to do for the push event"
-    assert decide("push", {}, "report") == "report"
+    assert decide(parse("pull_request", closed), "auto") == Plan("pr")
+    opened = decide(parse("pull_request", {"action": "opened"}), "auto")
+    assert opened == Plan("none", "pull_request opened: only closed PRs are evidence")
+    assert decide(parse("pull_request_target", closed), "auto") == Plan("pr")
+    assert decide(parse("schedule", {}), "auto") == Plan("backfill")
+    assert decide(parse("issue_comment", {}), "auto") == Plan("revise")
+    assert decide(parse("push", {}), "auto") == Plan("none", "nothing to do for the push event")
+    assert str(decide(parse("push", {}), "auto")) == "none:nothing to do for the push event"
+    assert decide(parse("push", {}), "report") == Plan("report")
 
 
 @pytest.mark.parametrize("content", [None, "{not json", "[1, 2]"])

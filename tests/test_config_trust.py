@@ -18,7 +18,7 @@ from diskcache import FanoutCache  # type: ignore[import-untyped]
 from prompt_trainer import evaluate
 from prompt_trainer.cli import main
 from prompt_trainer.errors import ConfigError
-from prompt_trainer.runs import training_inputs
+from prompt_trainer.loop.runs import training_inputs
 from prompt_trainer.settings import (
     SENSITIVE_KEYS,
     ConfigFile,

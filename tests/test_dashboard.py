@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.cli import main
-from prompt_trainer.dashboard import (
+from prompt_trainer.loop.dashboard import (
     MARKER,
     read_commands,
     rejection_key,

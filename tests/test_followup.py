@@ -7,8 +7,8 @@ import json
 import re
 from typing import Any
 
-from prompt_trainer.followup import follow_up, rejections_of
 from prompt_trainer.github import GitHubClient
+from prompt_trainer.loop.followup import follow_up, rejections_of
 from prompt_trainer.measure.facts import Facts
 from prompt_trainer.measure.metrics import METRICS, columns, compare_columns, measure_all
 from prompt_trainer.measure.report import ComparisonReport, TargetReport, VersionReport

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.cli import main
-from prompt_trainer.cli.events import pull_number_from_event
+from prompt_trainer.loop.events import pull_number_from_event
 from tests.conftest import CONFIG, MAIN_PROMPT, REALDATA, SUBAGENT, make_zip
 from tests.servers.github import Artifact, FakeGitHub, Pull
 from tests.servers.llm import FakeLLM, chat_adapter_reply

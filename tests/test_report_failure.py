@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.cli import main
-from prompt_trainer.failures import failure_type
+from prompt_trainer.loop.failures import failure_type
 from prompt_trainer.models import FailureReport, PullRequestInfo, Sample
 from prompt_trainer.store import BRANCH_PATH, merge_lines
 from tests.servers.github import FakeGitHub

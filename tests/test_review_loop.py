@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from prompt_trainer.cli import main
-from prompt_trainer.respond import parse_command, parse_event
+from prompt_trainer.loop.events import parse
+from prompt_trainer.loop.respond import parse_command
 from tests.conftest import REALDATA
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
@@ -210,17 +211,19 @@ def test_real_payloads_parse() -> None:
         data: dict[str, Any] = json.loads((EVENTS / name).read_text())
         return data
 
-    on_issue = parse_event("issue_comment", load("issue_comment/created.on-issue.octokit.json"))
+    on_issue = parse("issue_comment", load("issue_comment/created.on-issue.octokit.json")).review()
     assert on_issue is None  # a comment on an issue, not on a pull request
-    on_pr = parse_event(
+    on_pr = parse(
         "issue_comment", load("issue_comment/created.on-pr.retest.pipelines-as-code.json")
-    )
+    ).review()
     assert on_pr is not None and on_pr.number == 1 and on_pr.association == "OWNER"
     assert parse_command(on_pr.body) is None  # "/retest" is another bot's command
-    review = parse_event("pull_request_review", load("pull_request_review/submitted.octokit.json"))
+    review = parse(
+        "pull_request_review", load("pull_request_review/submitted.octokit.json")
+    ).review()
     assert review is not None and (review.number, review.review_state) == (2, "commented")
-    comment = parse_event(
+    comment = parse(
         "pull_request_review_comment", load("pull_request_review_comment/created.octokit.json")
-    )
+    ).review()
     assert comment is not None and comment.number == 2 and comment.author == "Codertocat"
-    assert parse_event("push", {}) is None
+    assert parse("push", {}).review() is None

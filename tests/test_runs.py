@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from prompt_trainer import runs
 from prompt_trainer.cli import main
+from prompt_trainer.loop import runs
 from tests.servers.github import FakeGitHub, Fault, Pull
 from tests.servers.llm import FakeLLM
 from tests.test_faults import bot_pulls, hits

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.cli import main
-from prompt_trainer.dashboard import MARKER
-from prompt_trainer.followup import follow_up
 from prompt_trainer.github import GitHubClient, OpenPull
+from prompt_trainer.loop.dashboard import MARKER
+from prompt_trainer.loop.followup import follow_up
 from prompt_trainer.store import BRANCH_PATH
 from tests.servers.github import FakeGitHub, Fault, Issue, Pull
 from tests.test_followup import state_body

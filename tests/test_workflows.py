@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from prompt_trainer.onboard import render_workflow
+from prompt_trainer.setup.onboard import render_workflow
 from tests.conftest import REALDATA
 from tests.runner import evaluate, expression, job_starts
 

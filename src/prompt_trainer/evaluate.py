@@ -13,7 +13,7 @@ never proposed.
 ``run_eval_command`` runs ``training.eval_command`` for the current prompts and for the
 candidate, in the environment it is given (``Settings.command_env``: no tokens, API keys or
 ``ACTIONS_*`` variables unless ``training.eval_pass_env`` names them); its JUnit pass-rate delta
-is authoritative (``eval_problems``).
+is authoritative (``eval_problems``). ``evaluate_candidate`` is the run's step: both, one verdict.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -35,7 +35,7 @@ from prompt_trainer.models import (
     Skipped,
 )
 from prompt_trainer.redact import redact
-from prompt_trainer.settings import Target, TrainingOptions
+from prompt_trainer.settings import Settings, Target, TrainingOptions
 from prompt_trainer.targets import split_frontmatter
 
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -248,3 +248,46 @@ def eval_problems(result: EvalCommandResult) -> list[str]:
             f"{result.candidate_tests} tests, the current prompts {result.current_pass_rate:.0%}"
         ]
     return []
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """The candidate (with its ``eval_command`` result, when one ran) and the verdict."""
+
+    candidate: Candidate
+    gate: GateResult
+
+
+def evaluate_candidate(
+    candidate: Candidate,
+    current: PromptSet,
+    target: Target,
+    *,
+    samples: list[Sample],
+    settings: Settings,
+    log: Callable[[str], None],
+) -> Evaluated:
+    """The evaluate step of a run: the guardrails, then ``training.eval_command`` (when set, the
+    candidate changes the prompts and no earlier run measured it), its problems added."""
+    training = settings.config.training
+    gate = check_candidate(candidate, current, target, samples=samples, limits=training)
+    if (
+        not training.eval_command
+        or candidate.fingerprint == current.version
+        or candidate.eval_command is not None
+    ):
+        return Evaluated(candidate, gate)
+    log(f"evaluate: running eval_command for {target.name} (current, then candidate)")
+    result = run_eval_command(
+        training.eval_command,
+        current,
+        candidate,
+        root=settings.root,
+        timeout_s=training.eval_timeout_s,
+        max_report_bytes=settings.config.limits.max_report_bytes,
+        env=settings.command_env(),
+    )
+    return Evaluated(
+        candidate.model_copy(update={"eval_command": result}),
+        GateResult(gate.problems + tuple(eval_problems(result))),
+    )

@@ -4,7 +4,8 @@ Collectors turn JUnit dialects, agent traces and GitHub reviews into ``TestRun``
 ``Feedback`` inside one ``Sample`` per agent pull request; ``targets`` loads prompt files into a
 ``PromptSet``; the trainer returns a ``Candidate``. All records are frozen pydantic models, so a
 stage can never mutate what an earlier one produced, and they serialize to the JSONL store as-is.
-No PyGithub object, DSPy prediction or XML element crosses a stage boundary.
+No PyGithub object, DSPy prediction or XML element crosses a stage boundary. ``is_bot_account``
+is the one rule for telling a bot's account from a person's.
 """
 
 from __future__ import annotations
@@ -522,3 +523,9 @@ def content_hash(files: tuple[PromptFile, ...]) -> str:
     for item in sorted(files, key=lambda f: f.path):
         digest.update(item.path.encode() + b"\0" + item.content.encode() + b"\0")
     return digest.hexdigest()[:12]
+
+
+def is_bot_account(login: str, account_type: object = None) -> bool:
+    """Whether a GitHub account is a bot: its type is ``Bot`` (GitHub Apps, ``github-actions``)
+    or its login ends in ``[bot]`` (how an App's login reads when the type is not given)."""
+    return account_type == "Bot" or login.endswith("[bot]")

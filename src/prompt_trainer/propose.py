@@ -8,7 +8,8 @@ created the first time, force-updated and edited afterwards, never duplicated. T
 writes to the default branch and never merges. A candidate is committed only on a default-branch
 head whose prompt files are the ones it was trained on (edits merged meanwhile are never
 reverted: the target is skipped and retrained), and the branch is force-moved only over the
-bot's own commits.
+bot's own commits. ``propose_candidate`` is the run's step: a rejected, dry-run, local or opened
+proposal for one rendered candidate.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -24,6 +25,7 @@ from prompt_trainer.collect.github_pr import CommitSource
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.github import ForeignCommitsError, GitHubClient, PullHead
 from prompt_trainer.models import Candidate
+from prompt_trainer.render import ProposalView, render_body, render_title
 from prompt_trainer.render.state import read_state
 from prompt_trainer.settings import Target
 from prompt_trainer.targets import load_prompt_set
@@ -227,3 +229,37 @@ def _prompts_moved(
         f"candidate was trained (version {candidate.base_version[:12]}, now {now[:12]}); not "
         "proposed, so those edits are kept: the next run retrains on the new version"
     )
+
+
+def propose_candidate(
+    client: GitHubClient | None,
+    candidate: Candidate,
+    *,
+    view: ProposalView,
+    template: str | None,
+    folder: Path,
+    problems: tuple[str, ...],
+    dry_run: bool,
+    labels: tuple[str, ...],
+    prompts: Target,
+    log: Callable[[str], None],
+) -> Proposal:
+    """The propose step of a run: ``rejected`` (guardrail ``problems``), ``dry-run``,
+    ``written`` (no GitHub), or what ``open_pull_request`` did; ``folder`` is the candidate's."""
+    if problems:
+        return Proposal(candidate.target, "rejected", candidate_dir=folder)
+    if dry_run or client is None:
+        operation: Operation = "dry-run" if dry_run else "written"
+        return Proposal(candidate.target, operation, candidate_dir=folder)
+    made = open_pull_request(
+        client,
+        candidate,
+        title=render_title(view),
+        render=lambda sha: render_body(replace(view, commit=sha), template_text=template),
+        labels=labels,
+        current_version=view.current.version,
+        prompts=prompts,
+    )
+    if made.reason:
+        log(f"propose: {candidate.target} skipped: {made.reason}")
+    return Proposal(made.target, made.operation, made.number, made.url, folder)

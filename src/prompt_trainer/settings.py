@@ -450,6 +450,14 @@ class LLMSettings(Section):
         """A call can be attempted: there is a key, or a custom endpoint that may need none."""
         return bool(self.api_key or self.api_base)
 
+    @property
+    def missing(self) -> str:
+        """Why nothing is trained when no call can be attempted (``available`` is false)."""
+        return (
+            f"training skipped: no API key for {self.model} (set {self.key_var}, or "
+            "--api-base for an OpenAI-compatible server)"
+        )
+
 
 class Settings(Section):
     """Everything a run needs to know, resolved once."""

@@ -13,13 +13,16 @@ holds only the ledger, in its own history. ``sync_with_branch`` merges the branc
 the local file and writes the union back as one commit that fast-forwards the branch; when another
 run moved the branch in between, it reads again, merges again and retries, so concurrent runs
 never lose each other's samples. When both sides hold a sample, the one collected last wins.
+``sync_store`` is that merge as a run does it: skipped without a data branch, logged;
+``keep_samples`` is the run's store step (add the samples, then sync).
+``training_samples`` picks the stored samples a target trains on: those of its current prompts.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,7 +30,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from prompt_trainer.errors import GitHubError
-from prompt_trainer.models import Sample
+from prompt_trainer.models import PromptSet, Sample
 
 DEFAULT_STORE = Path(".prompt-trainer") / "samples.jsonl"
 BRANCH_PATH = DEFAULT_STORE.as_posix()
@@ -257,3 +260,59 @@ def sync_with_branch(
         fix="another prompt-trainer run is writing; give the workflow a concurrency group "
         "and run again (the local ledger under .prompt-trainer/ is intact)",
     )
+
+
+def sync_store(
+    store: SampleStore,
+    files: BranchFiles,
+    branch: str | None,
+    *,
+    push: bool,
+    log: Callable[[str], None],
+) -> None:
+    """Merge the data branch's ledger into the local one and (unless ``push`` is off) write the
+    union back, saying what happened in ``log``; nothing happens when ``branch`` is None
+    (``store.branch: null``)."""
+    if not branch:
+        return
+    result = sync_with_branch(store, files, branch, push=push)
+    wrote = f"wrote {result.commit[:12]}" if result.commit else "nothing to write"
+    if not push:
+        wrote = "not written (dry run)"
+    log(f"store: data branch {branch}: {result.pulled} sample(s) taken, {wrote}")
+
+
+def training_samples(
+    stored: list[Sample], current: PromptSet, *, need: int, log: Callable[[str], None]
+) -> tuple[list[Sample], str]:
+    """The stored samples that ran on the target's current prompts, or [] and the reason
+    (logged) when there are fewer than ``need`` (``training.min_samples``, or 1 on request)."""
+    samples = [s for s in stored if s.prompt_versions.get(current.target) == current.version]
+    if len(samples) < need:
+        why = (
+            f"{len(samples)} stored sample(s) ran on the current prompts ({current.version}); "
+            f"{need} needed (training.min_samples)"
+        )
+        log(
+            f"train: {current.target}: {why}. Collect more with `prompt-trainer collect`; "
+            "nothing proposed"
+        )
+        return [], why
+    return samples, ""
+
+
+def keep_samples(
+    store: SampleStore,
+    samples: list[Sample],
+    files: BranchFiles | None,
+    branch: str | None,
+    *,
+    push: bool,
+    log: Callable[[str], None],
+) -> None:
+    """The store step of a run: add this run's samples to the ledger, then (with GitHub,
+    ``files``) merge it with the data branch (``sync_store``)."""
+    stored = store.upsert(samples)
+    log(f"store: {stored.added} added, {stored.replaced} replaced, {stored.total} in the ledger")
+    if files is not None:
+        sync_store(store, files, branch, push=push, log=log)

@@ -5,11 +5,13 @@ The same loader reads the working-tree checkout (``LocalSource``), a local clone
 GitHub adapter (any object with ``read_text``/``list_files``), so the version a
 sample is attributed to and the version being trained are hashed the same way. Subagents follow
 Claude Code's format: YAML frontmatter with ``name`` and ``description``, then the prompt body.
+``current_prompt_sets`` reads every target's from the checkout, once per run.
 """
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
@@ -156,3 +158,8 @@ def render_subagent(subagent: Subagent) -> str:
 def subagent_path(target: Target, name: str) -> str:
     """Where a subagent called ``name`` lives for this target."""
     return str(PurePosixPath(target.subagents or DEFAULT_SUBAGENT_DIR) / f"{name}.md")
+
+
+def current_prompt_sets(root: Path, targets: Iterable[Target]) -> dict[str, PromptSet]:
+    """Every target's prompt set in the checkout at ``root`` (a run reads them once)."""
+    return {t.name: load_prompt_set(t, LocalSource(root)) for t in targets}

@@ -4,7 +4,7 @@ Takes ``argv`` and the environment mapping and returns the exit code (``main``, 
 ``prompt-trainer`` console script). The package: ``parser`` (the grammar, over ``options``' blocks),
 ``commands/`` (one module per group of commands, imported only when one of them runs),
 ``console`` (``-q``/``-v``), ``runner`` (``$GITHUB_OUTPUT``, the step summary, annotations),
-``outcome`` (a run's record and what it prints), ``events`` (webhook payloads) and
+``outcome`` (a run's record and what it prints) and
 ``completion``. ``main`` is where a ``PromptTrainerError`` from a command is caught: it prints
 ``diagnostics()`` (as a GitHub ``::error::`` annotation inside Actions) and exits with the
 error's code. Progress goes to stderr; results (the PR body on ``--dry-run``) to stdout.

@@ -189,6 +189,6 @@ def since_date(text: str) -> datetime:
 
 def failure_type(text: str) -> str:
     """``--type``: a failure type, with or without its ``_error`` suffix."""
-    from prompt_trainer.failures import failure_type as normalized  # noqa: PLC0415
+    from prompt_trainer.loop.failures import failure_type as normalized  # noqa: PLC0415
 
     return normalized(text) or text  # argparse's choices= reports an unknown one

@@ -19,10 +19,10 @@ from prompt_trainer.cli.console import Console, Invocation
 from prompt_trainer.cli.runner import RunnerIO
 
 if TYPE_CHECKING:
+    from prompt_trainer.loop.contract import RunOutcome
+    from prompt_trainer.loop.runs import RunRecord
     from prompt_trainer.models import TestCase
-    from prompt_trainer.pipeline import RunOutcome
     from prompt_trainer.propose import Proposal
-    from prompt_trainer.runs import RunRecord
     from prompt_trainer.settings import Settings
 
 #: GitHub shows at most 10 warning annotations per step.
@@ -33,7 +33,7 @@ def open_run(
     settings: Settings, command: str, *, key: str, inputs: dict[str, Any], ctx: Invocation
 ) -> RunRecord:
     """Start (or resume) this run's directory under .prompt-trainer/runs/."""
-    from prompt_trainer import runs  # noqa: PLC0415
+    from prompt_trainer.loop import runs  # noqa: PLC0415
 
     record = runs.start(
         settings.root,

@@ -16,7 +16,15 @@ from typing import Any
 from prompt_trainer.collect.junit import cap_sample_cases, parse_report
 from prompt_trainer.collect.reviews import is_own, suggestions
 from prompt_trainer.collect.traces import parse_trace
-from prompt_trainer.models import Feedback, PullRequestInfo, Sample, Skipped, TestRun, Trace
+from prompt_trainer.models import (
+    Feedback,
+    PullRequestInfo,
+    Sample,
+    Skipped,
+    TestRun,
+    Trace,
+    is_bot_account,
+)
 from prompt_trainer.redact import excerpt
 from prompt_trainer.settings import Limits
 
@@ -105,7 +113,7 @@ def _feedback(
     user: dict[str, Any] = raw_user if isinstance(raw_user, dict) else {}
     author = str(user.get("login") or item.get("author") or "unknown")
     association = str(item.get("author_association") or "NONE")
-    is_bot = author.endswith("[bot]") or user.get("type") == "Bot"
+    is_bot = is_bot_account(author, user.get("type"))
     kind = "review_comment" if item.get("path") else ("review" if item.get("state") else "comment")
     line = item.get("line") or item.get("original_line")
     body = str(item["body"])

@@ -17,7 +17,7 @@ from github import GithubException
 
 from prompt_trainer.github.connection import Connection, listed, message_of, translate_errors
 from prompt_trainer.github.records import Access
-from prompt_trainer.models import CommitInfo, Feedback
+from prompt_trainer.models import CommitInfo, Feedback, is_bot_account
 
 
 def feedback(conn: Connection, number: int, *, trusted: tuple[str, ...]) -> list[Feedback]:
@@ -59,7 +59,7 @@ def _author(obj: Any, trusted: tuple[str, ...]) -> dict[str, Any]:
     """Author fields shared by reviews and comments."""
     user = obj.user
     login = user.login if user else "ghost"
-    is_bot = bool(user and (user.type == "Bot" or login.endswith("[bot]")))
+    is_bot = is_bot_account(login, user.type if user else None)
     association = getattr(obj, "author_association", None) or "NONE"
     return {
         "author": login,
@@ -124,7 +124,7 @@ def _commit_info(data: dict[str, Any], agent: tuple[str, ...]) -> CommitInfo:
     committer = git.get("committer") or {}
     login = str(account.get("login", "")) if account else ""
     name = login or str(git_author.get("name", ""))
-    is_bot = bool(account and account.get("type") == "Bot") or name.endswith("[bot]")
+    is_bot = is_bot_account(name, account.get("type") if account else None)
     date = committer.get("date") or git_author.get("date")
     return CommitInfo(
         sha=str(data.get("sha", "")),

@@ -1,12 +1,13 @@
 """Measure stage: prompt versions, metrics with intervals, comparisons and patterns, from the
-stored evidence alone (no LLM). ``load_reports`` is the entry point the CLI and the Action use."""
+stored evidence alone (no LLM). ``load_reports`` is the entry point the CLI and the Action use;
+``measured`` is one target's, for a run's PR body (None when it cannot be measured)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from prompt_trainer.errors import ConfigError
+from prompt_trainer.errors import ConfigError, PromptTrainerError
 from prompt_trainer.measure.index import SampleIndex
 from prompt_trainer.measure.report import TargetReport, build_report
 from prompt_trainer.measure.versions import ApiHistory, CommitLister, GitHistory, HashCache, History
@@ -71,3 +72,17 @@ def load_reports(
         ]
     finally:
         index.close()
+
+
+def measured(
+    settings: Settings, target: str, client: CommitLister | None, *, log: Callable[[str], None]
+) -> TargetReport | None:
+    """The target's measurement for the PR body's metric table and chart, and the follow-up
+    (None if it fails: the body then says there is no history yet; nothing depends on it)."""
+    try:
+        history = choose_history(settings, "auto", (lambda: client) if client else None)
+        (report,) = load_reports(settings, target=target, history=history)
+    except PromptTrainerError as exc:
+        log(f"report: {target}: no measurement for the PR body: {exc.message}")
+        return None
+    return report

@@ -4,13 +4,15 @@ The only module that imports Jinja2. Templates live in ``render/templates/`` and
 ``StrictUndefined``. Text written by others (test messages, review comments, model output) goes
 through the ``quote``/``inline`` filters, which neutralize @mentions and fences. The body is kept
 under GitHub's 65,536-character limit by dropping the least important parts first. The state
-block a later run reads back from the body is ``render.state``.
+block a later run reads back from the body is ``render.state``. A user's template
+(``pull_request.template``) is read by ``user_template``.
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import jinja2
 
@@ -238,3 +240,16 @@ def render_body(view: ProposalView, *, template_text: str | None = None) -> str:
         ) from None
     marker = f"\n\n… (cut to fit GitHub's limit)\n\n<!-- {STATE_MARKER} {view.state_json} -->\n"
     return body[: BODY_LIMIT - len(marker)] + marker
+
+
+def user_template(root: Path, path: str | None) -> str | None:
+    """The text of ``pull_request.template`` (``path``, relative to ``root``), if configured."""
+    if not path:
+        return None
+    try:
+        return (root / path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"pull_request.template {path}: cannot read it: {exc}",
+            fix="fix the path (relative to the repository root) or remove the key",
+        ) from None

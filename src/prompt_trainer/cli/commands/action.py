@@ -13,11 +13,9 @@ done: the reason is printed).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prompt_trainer.cli.console import Invocation
-from prompt_trainer.cli.events import pull_number, read_event
 from prompt_trainer.cli.outcome import (
     action_outputs,
     annotate_failures,
@@ -27,31 +25,33 @@ from prompt_trainer.cli.outcome import (
     print_outcome,
 )
 from prompt_trainer.errors import ConfigError
-from prompt_trainer.runs import recorded
+from prompt_trainer.loop.runs import recorded
 from prompt_trainer.settings import Settings
 
 if TYPE_CHECKING:
-    from prompt_trainer.action import ActionResult
-    from prompt_trainer.runs import RunRecord
+    from prompt_trainer.loop.action import ActionResult
+    from prompt_trainer.loop.events import Event
+    from prompt_trainer.loop.runs import RunRecord
 
 
 def cmd_action(args: argparse.Namespace, ctx: Invocation) -> int:
     settings = Settings.load(args.config, ctx.env)
-    from prompt_trainer.action import run_action  # noqa: PLC0415
-    from prompt_trainer.pipeline import RunOptions  # noqa: PLC0415
+    from prompt_trainer.loop.action import run_action  # noqa: PLC0415
+    from prompt_trainer.loop.contract import RunOptions  # noqa: PLC0415
+    from prompt_trainer.loop.events import parse, read_event  # noqa: PLC0415
 
     name = settings.env.github_event_name
     try:
-        payload = read_event(settings.env.github_event_path) if name else {}
+        event = parse(name, read_event(settings.env.github_event_path) if name else {})
     except ConfigError as exc:
         # Without a readable event there is nothing safe to do: say so, and do not fail the job.
         ctx.console.progress(f"action: nothing done: {exc.diagnostics()}")
         return 0
-    trusted = action_settings(settings, payload, mode=args.mode, repo=args.repo, ctx=ctx)
+    trusted = action_settings(settings, event, mode=args.mode, repo=args.repo, ctx=ctx)
     if trusted is None:
         return 0
     settings = trusted
-    record = _open_action_run(settings, args, pull_number(payload), ctx)
+    record = _open_action_run(settings, args, event.number, ctx)
     options = RunOptions(
         repo=args.repo,
         dry_run=args.dry_run,
@@ -64,7 +64,7 @@ def cmd_action(args: argparse.Namespace, ctx: Invocation) -> int:
         result = run_action(
             settings,
             options,
-            payload,
+            event,
             mode=args.mode,
             backfill_days=args.backfill_days,
             log=ctx.console.progress,
@@ -114,7 +114,7 @@ def _report(result: ActionResult, name: str | None, ctx: Invocation, *, dry_run:
 
 def action_settings(
     settings: Settings,
-    payload: Mapping[str, Any],
+    event: Event,
     *,
     mode: str,
     repo: str | None,
@@ -123,14 +123,15 @@ def action_settings(
     """The settings ``action`` (and ``respond`` on an event) may use on this event
     (``action.trusted_settings``), with its notice in the step summary; None when nothing may
     be done."""
-    from prompt_trainer.action import trusted_settings  # noqa: PLC0415
-    from prompt_trainer.pipeline import RunOptions, RunOutcome, connect  # noqa: PLC0415
+    from prompt_trainer.github.connect import connect  # noqa: PLC0415
+    from prompt_trainer.loop.action import trusted_settings  # noqa: PLC0415
+    from prompt_trainer.loop.contract import RunOutcome  # noqa: PLC0415
 
     trusted = trusted_settings(
         settings,
-        payload,
+        event,
         mode=mode,
-        connect_client=lambda: connect(settings, RunOptions(repo=repo)),
+        connect_client=lambda: connect(settings, repo),
         log=ctx.console.progress,
     )
     if trusted.notice:
@@ -143,15 +144,12 @@ def action_settings(
 
 def cmd_respond(args: argparse.Namespace, ctx: Invocation) -> int:
     settings = Settings.load(args.config, ctx.env)
-    from prompt_trainer.pipeline import RunOptions, connect  # noqa: PLC0415
-    from prompt_trainer.respond import (  # noqa: PLC0415
-        ReviewEvent,
-        parse_event,
-        respond,
-    )
+    from prompt_trainer.github.connect import connect  # noqa: PLC0415
+    from prompt_trainer.loop.events import ReviewEvent, parse, read_event  # noqa: PLC0415
+    from prompt_trainer.loop.respond import respond  # noqa: PLC0415
 
     if args.pr is not None:
-        event: ReviewEvent | None = ReviewEvent(
+        review: ReviewEvent | None = ReviewEvent(
             name="pull_request_review",
             number=args.pr,
             author="cli",
@@ -163,21 +161,21 @@ def cmd_respond(args: argparse.Namespace, ctx: Invocation) -> int:
             by_operator=True,
         )
     else:
-        payload = read_event(settings.env.github_event_path)
-        event = parse_event(settings.env.github_event_name, payload)
-    if event is None:
+        event = parse(settings.env.github_event_name, read_event(settings.env.github_event_path))
+        review = event.review()
+    if review is None:
         ctx.console.progress(
             f"respond: nothing to do for event {settings.env.github_event_name or '(none)'} "
             "(only review events and comments on pull requests)"
         )
         return 0
     if args.pr is None:
-        trusted = action_settings(settings, payload, mode="revise", repo=args.repo, ctx=ctx)
+        trusted = action_settings(settings, event, mode="revise", repo=args.repo, ctx=ctx)
         if trusted is None:
             return 0
         settings = trusted
     llm = settings.llm(model=args.model, api_base=args.api_base)
-    client = connect(settings, RunOptions(repo=args.repo))
-    response = respond(settings, client, event, llm=llm, log=ctx.console.progress)
+    client = connect(settings, args.repo)
+    response = respond(settings, client, review, llm=llm, log=ctx.console.progress)
     ctx.console.progress(f"respond: {response.action}: {response.message.splitlines()[0]}")
     return 0

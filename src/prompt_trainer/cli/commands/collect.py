@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 from prompt_trainer.cli.console import Console, Invocation
 from prompt_trainer.cli.outcome import open_run
 from prompt_trainer.errors import ConfigError, PromptTrainerError
-from prompt_trainer.runs import recorded
+from prompt_trainer.loop.runs import recorded
 from prompt_trainer.settings import Settings
 
 if TYPE_CHECKING:
     from prompt_trainer.github import GitHubClient
-    from prompt_trainer.runs import RunRecord
+    from prompt_trainer.loop.runs import RunRecord
     from prompt_trainer.store import SampleStore
 
 
@@ -32,12 +32,8 @@ def cmd_collect(args: argparse.Namespace, ctx: Invocation) -> int:
         closing_table,
         collect_local,
     )
-    from prompt_trainer.pipeline import (  # noqa: PLC0415
-        RunOptions,
-        busy_message,
-        connect,
-        exclusive,
-    )
+    from prompt_trainer.github.connect import connect  # noqa: PLC0415
+    from prompt_trainer.loop.lock import busy_message, exclusive  # noqa: PLC0415
     from prompt_trainer.store import DEFAULT_STORE, SampleStore  # noqa: PLC0415
 
     progress = ctx.console.progress
@@ -50,7 +46,7 @@ def cmd_collect(args: argparse.Namespace, ctx: Invocation) -> int:
         outcome = collect_local(args.local, settings=settings, store=store)
         print(closing_table(outcome))
         return 0
-    client = connect(settings, RunOptions(repo=args.repo))
+    client = connect(settings, args.repo)
     # collect writes only the data branch: with none (or a dry run) there is nothing to lock.
     writes = not args.dry_run and bool(settings.config.store.branch)
     with exclusive(client, settings, dry_run=not writes, log=progress) as held_by:
@@ -79,7 +75,7 @@ def _collect_pulls(
     console: Console,
 ) -> int:
     from prompt_trainer.collect.batch import closing_table, collect_pulls  # noqa: PLC0415
-    from prompt_trainer.pipeline import sync_store  # noqa: PLC0415
+    from prompt_trainer.store import sync_store  # noqa: PLC0415
 
     failed = True
     try:
@@ -100,7 +96,13 @@ def _collect_pulls(
         # Samples stored before a failure reach the data branch too; a sync failure then must
         # not hide the error that stopped the collection.
         try:
-            sync_store(store, client, settings, push=not args.dry_run, log=console.progress)
+            sync_store(
+                store,
+                client,
+                settings.config.store.branch,
+                push=not args.dry_run,
+                log=console.progress,
+            )
         except PromptTrainerError as exc:
             if not failed:
                 raise

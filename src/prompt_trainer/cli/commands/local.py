@@ -33,7 +33,7 @@ def cmd_inspect(args: argparse.Namespace, ctx: Invocation) -> int:
 
 def cmd_report_failure(args: argparse.Namespace, ctx: Invocation) -> int:
     settings = Settings.load(args.config, ctx.env)
-    from prompt_trainer import failures  # noqa: PLC0415
+    from prompt_trainer.loop import failures  # noqa: PLC0415
     from prompt_trainer.store import DEFAULT_STORE, SampleStore  # noqa: PLC0415
 
     store = SampleStore(settings.root / DEFAULT_STORE)

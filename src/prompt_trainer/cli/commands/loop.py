@@ -12,7 +12,6 @@ import argparse
 import json
 
 from prompt_trainer.cli.console import Invocation
-from prompt_trainer.cli.events import pull_number_from_event
 from prompt_trainer.cli.outcome import (
     action_outputs,
     close_run,
@@ -21,7 +20,7 @@ from prompt_trainer.cli.outcome import (
     print_outcome,
 )
 from prompt_trainer.errors import ConfigError
-from prompt_trainer.runs import recorded
+from prompt_trainer.loop.runs import recorded
 from prompt_trainer.settings import Settings
 
 
@@ -30,7 +29,8 @@ def cmd_run(args: argparse.Namespace, ctx: Invocation) -> int:
     settings = Settings.load(args.config, ctx.env)
     pr = _pull_request(args, settings)
     # The pipeline pulls in PyGithub (~0.7 s): only commands that need it import it.
-    from prompt_trainer.pipeline import RunOptions, run  # noqa: PLC0415
+    from prompt_trainer.loop.contract import RunOptions  # noqa: PLC0415
+    from prompt_trainer.pipeline import run  # noqa: PLC0415
 
     record = open_run(
         settings,
@@ -79,6 +79,8 @@ def _pull_request(args: argparse.Namespace, settings: Settings) -> int | None:
     """``--pr``, else the PR of a ``pull_request`` event; None with ``--local``."""
     pr: int | None = args.pr
     if args.local is None and pr is None:
+        from prompt_trainer.loop.events import pull_number_from_event  # noqa: PLC0415
+
         pr = pull_number_from_event(settings.env.github_event_name, settings.env.github_event_path)
     if args.local is None and pr is None:
         raise ConfigError(
@@ -90,7 +92,8 @@ def _pull_request(args: argparse.Namespace, settings: Settings) -> int | None:
 
 def cmd_train(args: argparse.Namespace, ctx: Invocation) -> int:
     settings = Settings.load(args.config, ctx.env)
-    from prompt_trainer.pipeline import RunOptions, train_from_store  # noqa: PLC0415
+    from prompt_trainer.loop.contract import RunOptions  # noqa: PLC0415
+    from prompt_trainer.pipeline import train_from_store  # noqa: PLC0415
 
     record = open_run(
         settings,
@@ -110,7 +113,7 @@ def cmd_train(args: argparse.Namespace, ctx: Invocation) -> int:
 
 
 def cmd_runs(args: argparse.Namespace, ctx: Invocation) -> int:
-    from prompt_trainer.runs import list_runs  # noqa: PLC0415
+    from prompt_trainer.loop.runs import list_runs  # noqa: PLC0415
 
     settings = Settings.load(args.config, ctx.env)
     for record in list_runs(settings.root):

@@ -26,10 +26,9 @@ def _reports(args: argparse.Namespace, ctx: Invocation) -> list[TargetReport]:
     from prompt_trainer.measure import choose_history, load_reports  # noqa: PLC0415
 
     def connect() -> CommitLister:
-        from prompt_trainer.pipeline import RunOptions  # noqa: PLC0415
-        from prompt_trainer.pipeline import connect as open_client  # noqa: PLC0415
+        from prompt_trainer.github.connect import connect as open_client  # noqa: PLC0415
 
-        return open_client(settings, RunOptions(repo=args.repo))
+        return open_client(settings, args.repo)
 
     history = choose_history(settings, args.history, connect)
     return load_reports(

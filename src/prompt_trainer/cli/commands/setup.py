@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def cmd_init(args: argparse.Namespace, ctx: Invocation) -> int:
-    from prompt_trainer import onboard  # noqa: PLC0415
+    from prompt_trainer.setup import onboard  # noqa: PLC0415
 
     progress = ctx.console.progress
     root = args.root.resolve()
@@ -75,13 +75,12 @@ def _ignore_workdir(root: Path, *, dry_run: bool, ctx: Invocation) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace, ctx: Invocation) -> int:
-    from prompt_trainer.doctor import render, run_checks  # noqa: PLC0415
+    from prompt_trainer.setup.doctor import render, run_checks  # noqa: PLC0415
 
     def connect(settings: Settings) -> GitHubClient:
-        from prompt_trainer.pipeline import RunOptions  # noqa: PLC0415
-        from prompt_trainer.pipeline import connect as open_client  # noqa: PLC0415
+        from prompt_trainer.github.connect import connect as open_client  # noqa: PLC0415
 
-        return open_client(settings, RunOptions(repo=args.repo))
+        return open_client(settings, args.repo)
 
     def ping(settings: Settings) -> str | None:
         from prompt_trainer.train.trainer import ping as ping_model  # noqa: PLC0415

@@ -16,23 +16,29 @@ Checkboxes are commands, read at the start of the next run (``read_commands``):
 
 Only the bot writes the issue; a person ticks boxes. The body is rebuilt each run from what the
 run measured and from the boxes ticked in the current body, so a ticked "allow again" stays
-ticked, and a "retrain" box is cleared once acted upon.
+ticked, and a "retrain" box is cleared once acted upon. A run opens the board first
+(``open_board``: its number and commands, or none when it cannot be read) and publishes one
+``DashboardView`` last (``publish``), built from what the run returned.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.github import GitHubClient, OpenPull
+from prompt_trainer.loop.contract import TargetResult
+from prompt_trainer.loop.followup import Known
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import Rejection, Sample
+from prompt_trainer.propose import branch_name
 from prompt_trainer.render.filters import environment
 from prompt_trainer.render.report import estimate
+from prompt_trainer.settings import Settings
 
 Log = Callable[[str], None]
 MARKER = "<!-- prompt-trainer-dashboard -->"
@@ -154,6 +160,49 @@ def read(client: GitHubClient, *, label: str) -> tuple[int | None, Commands]:
     return found.number, read_commands(found.body)
 
 
+@dataclass(frozen=True)
+class Board:
+    """The dashboard as a run found it: the issue (None before the first run), the ticked
+    commands, and when the run started."""
+
+    number: int | None
+    commands: Commands
+    when: datetime
+
+
+def open_board(
+    client: GitHubClient | None, settings: Settings, *, dry_run: bool, log: Log
+) -> Board | None:
+    """Read the dashboard at the start of a run (None without GitHub, when ``dashboard.enabled``
+    is off, or on a dry run); a failure to read is logged and reads as no commands."""
+    if client is None or not settings.config.dashboard.enabled or dry_run:
+        return None
+    try:
+        number, commands = read(client, label=settings.config.dashboard.label)
+    except PromptTrainerError as exc:
+        log(f"dashboard: not read: {exc.diagnostics()}")
+        number, commands = None, Commands()
+    if commands.retrain or commands.allowed:
+        log(
+            f"dashboard: retrain {sorted(commands.retrain) or 'none'}; "
+            f"{len(commands.allowed)} rejected edit(s) allowed again"
+        )
+    return Board(number, commands, datetime.now(UTC))
+
+
+def open_proposals(client: GitHubClient, targets: list[str]) -> dict[str, OpenPull]:
+    """Each target's open pull request (number, URL); one that cannot be read is left out."""
+    found: dict[str, OpenPull] = {}
+    for target in targets:
+        try:
+            pull = client.find_open_pull(branch_name(target))
+        except PromptTrainerError:
+            continue
+        if pull:
+            found[target] = pull
+    return found
+
+
 def publish(
     client: GitHubClient,
     view: DashboardView,
@@ -176,3 +225,35 @@ def publish(
         log(f"dashboard: not updated: {exc.diagnostics()}")
         return None
     return number
+
+
+def publish_run(
+    client: GitHubClient,
+    board: Board,
+    settings: Settings,
+    *,
+    known: Known,
+    results: list[TargetResult],
+    message: str,
+    collected: Sequence[Sample],
+    ledger_total: int,
+    log: Log,
+) -> None:
+    """Rebuild the dashboard from what the run returned and publish it (``publish``)."""
+    targets = [t.name for t in settings.config.targets]
+    view = DashboardView(
+        repository=client.info().full_name,
+        when=board.when,
+        event=settings.env.github_event_name or "cli",
+        targets=targets,
+        reports=known.reports,
+        proposals=open_proposals(client, targets),
+        rejections=known.rejections,
+        allowed=board.commands.allowed,
+        skipped={r.target: r.why_not for r in results if r.why_not},
+        message=message,
+        collected=list(collected),
+        ledger_total=ledger_total,
+    )
+    options = settings.config.dashboard
+    publish(client, view, number=board.number, title=options.title, label=options.label, log=log)

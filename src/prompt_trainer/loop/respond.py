@@ -1,6 +1,7 @@
 """The review loop: what the bot does when people review or comment on its own pull requests.
 
-Events (``GITHUB_EVENT_NAME`` and the payload at ``GITHUB_EVENT_PATH``):
+Events (``GITHUB_EVENT_NAME`` and the payload at ``GITHUB_EVENT_PATH``, read by ``loop.events``
+into a ``ReviewEvent``):
 
 - ``issue_comment`` on a pull request, with a slash command on its first line:
   ``/prompt-trainer revise``, ``/prompt-trainer explain <file>[:line]``, ``/prompt-trainer close``;
@@ -25,7 +26,7 @@ are posted once per comment set, so a rerun does not repeat them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +38,9 @@ from prompt_trainer.collect.github_pr import (
 )
 from prompt_trainer.collect.reviews import keep
 from prompt_trainer.errors import ConfigError
-from prompt_trainer.failures import find_sample, parse_report, record
 from prompt_trainer.github import GitHubClient
+from prompt_trainer.loop.events import ReviewEvent
+from prompt_trainer.loop.failures import find_sample, parse_report, record
 from prompt_trainer.models import Feedback, PromptFile, PromptSet
 from prompt_trainer.propose import branch_name, own_target
 from prompt_trainer.render.state import (
@@ -49,28 +51,11 @@ from prompt_trainer.render.state import (
     revised,
 )
 from prompt_trainer.settings import LLMSettings, Settings
-from prompt_trainer.store import DEFAULT_STORE, SampleStore
+from prompt_trainer.store import DEFAULT_STORE, SampleStore, sync_store
 from prompt_trainer.targets import load_prompt_set
 
 Log = Callable[[str], None]
 COMMAND = re.compile(r"^\s*/prompt-trainer\s+(revise|explain|close|report)\b[ \t]*(.*)", re.I)
-REVIEW_EVENTS = ("issue_comment", "pull_request_review", "pull_request_review_comment")
-
-
-@dataclass(frozen=True)
-class ReviewEvent:
-    """What happened, read from a webhook payload."""
-
-    name: str
-    number: int
-    author: str
-    association: str
-    is_bot: bool
-    body: str
-    comment_id: int | None
-    review_state: str | None = None
-    #: Run from a terminal by whoever holds the token (``respond --pr``), not by a webhook.
-    by_operator: bool = False
 
 
 @dataclass
@@ -81,41 +66,6 @@ class Response:
     message: str
     commit: str | None = None
     replies: dict[str, str] = field(default_factory=dict)
-
-
-def parse_event(name: str | None, payload: Mapping[str, Any]) -> ReviewEvent | None:
-    """The review event in a payload, or None when it is not one on a pull request."""
-    if name not in REVIEW_EVENTS:
-        return None
-    if name == "issue_comment":
-        issue = payload.get("issue") or {}
-        if not isinstance(issue, dict) or issue.get("pull_request") is None:
-            return None  # a comment on an issue, not on a PR (GitHub omits the key then)
-        item, number = payload.get("comment") or {}, issue.get("number")
-    elif name == "pull_request_review":
-        item, number = (
-            payload.get("review") or {},
-            (payload.get("pull_request") or {}).get("number"),
-        )
-    else:
-        item, number = (
-            payload.get("comment") or {},
-            (payload.get("pull_request") or {}).get("number"),
-        )
-    if not isinstance(number, int) or not isinstance(item, dict):
-        return None
-    user = item.get("user") or {}
-    login = str(user.get("login") or "ghost")
-    return ReviewEvent(
-        name=name,
-        number=number,
-        author=login,
-        association=str(item.get("author_association") or "NONE"),
-        is_bot=user.get("type") == "Bot" or login.endswith("[bot]"),
-        body=str(item.get("body") or ""),
-        comment_id=item.get("id") if isinstance(item.get("id"), int) else None,
-        review_state=str(item.get("state") or "").lower() or None,
-    )
 
 
 def parse_command(body: str) -> tuple[str, str] | None:
@@ -207,11 +157,8 @@ def report_command(
     if isinstance(parsed, str):
         client.comment_once(event.number, f"@{event.author}: {parsed}", key=key)
         return Response("none", parsed)
-    # The pipeline pulls in the collectors; only this command needs them here.
-    from prompt_trainer.pipeline import sync_store  # noqa: PLC0415
-
     store = SampleStore(settings.root / DEFAULT_STORE)
-    sync_store(store, client, settings, push=False, log=log)
+    sync_store(store, client, settings.config.store.branch, push=False, log=log)
     sample = find_sample(store.load(), event.number)
     if sample is None:
         pull = client.pull(event.number)
@@ -236,7 +183,7 @@ def report_command(
         max_chars=settings.config.limits.max_text_chars,
         key=str(event.comment_id) if event.comment_id is not None else None,
     )
-    sync_store(store, client, settings, push=True, log=log)
+    sync_store(store, client, settings.config.store.branch, push=True, log=log)
     versions = ", ".join(f"{t} `{v[:12]}`" for t, v in sorted(sample.prompt_versions.items()))
     text = (
         f"Recorded a `{failure.type}` report on #{event.number} ({failure.id}), attributed to "

@@ -36,11 +36,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.models import Candidate, PromptSet, Sample
 from prompt_trainer.settings import LLMSettings, Target, TrainingOptions
+
+if TYPE_CHECKING:
+    from prompt_trainer.propose import Proposal
 
 Log = Callable[[str], None]
 STAMP = "%Y%m%dT%H%M%SZ"
@@ -67,6 +70,11 @@ class RunRecord:
         """Record ``step`` as done, with what it produced."""
         self.status.setdefault("steps", {})[step] = {"at": _now_text(), **info}
         self._save()
+
+    def mark_proposal(self, proposal: Proposal) -> None:
+        """Record the target's ``propose:<target>`` step with what was done."""
+        info = {"operation": proposal.operation, "number": proposal.number, "url": proposal.url}
+        self.mark(f"propose:{proposal.target}", **info)
 
     def write_json(self, name: str, data: Any) -> Path:
         return self.write_text(name, json.dumps(data, indent=2, default=str) + "\n")

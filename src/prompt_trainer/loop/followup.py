@@ -14,6 +14,9 @@ neither a rejection nor a merged proposal.
   significantly worse (the 95% interval of the delta entirely below zero), it opens a revert PR
   on ``prompt-trainer/revert-<target>`` restoring the previous version's files, with the
   evidence; never more than one, and never a merge.
+
+``before_training`` is a run's step before it trains: each target's measurement (``measured``)
+and, with GitHub, the follow-up above; it returns both as one ``Known`` record.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prompt_trainer.github import ClosedPull, ForeignCommitsError, GitHubClient
+from prompt_trainer.measure import measured
 from prompt_trainer.measure.metrics import METRICS, columns, compare_columns
 from prompt_trainer.measure.report import TargetReport, VersionReport
 from prompt_trainer.models import Rejection
 from prompt_trainer.propose import BRANCH_PREFIX, branch_name
 from prompt_trainer.render.report import delta, direction, estimate
 from prompt_trainer.render.state import STATE_MARKER, read_state, revert_state, state_text
+from prompt_trainer.settings import Settings
 
 Log = Callable[[str], None]
 GUARDED = ("tests.pass_rate", "pr.merge_rate")
@@ -187,3 +192,29 @@ def _open_revert(  # noqa: PLR0917 - one call site, every value distinct
         labels=labels,
     )
     return made.number
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a run knows before it trains: each target's measurement and the rejected edits."""
+
+    reports: dict[str, TargetReport] = field(default_factory=dict)
+    rejections: dict[str, list[Rejection]] = field(default_factory=dict)
+
+
+def before_training(
+    settings: Settings, client: GitHubClient | None, *, write: bool, log: Log
+) -> Known:
+    """Measure every target (for the follow-up and the PR bodies), then follow up on the bot's
+    closed proposals when there is GitHub (commenting and reverting when ``write``)."""
+    names = tuple(t.name for t in settings.config.targets)
+    reports = {
+        name: report
+        for name in names
+        if (report := measured(settings, name, client, log=log)) is not None
+    }
+    if client is None:
+        return Known(reports)
+    labels = settings.config.pull_request.labels
+    follow = follow_up(client, reports, labels=labels, write=write, log=log, targets=names)
+    return Known(reports, follow.rejections)

@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from prompt_trainer.errors import PromptTrainerError
-from prompt_trainer.onboard import workflow_files
 from prompt_trainer.settings import Environment, Settings, parse_config, read_config_text
+from prompt_trainer.setup.onboard import workflow_files
 
 NEEDED_PERMISSIONS = {
     "contents": "write",

@@ -1,0 +1,303 @@
+"""``prompt-trainer action``: what the GitHub Action runs; decides from the event what to do.
+
+- ``pull_request`` or ``pull_request_target`` closed, the agent's: collect the PR, then train
+  and propose each target that has enough samples of its current prompts;
+- the same from a fork: collect only (through the API; the fork's code is never run), no LLM;
+- ``schedule``, ``workflow_dispatch``: backfill the agent PRs closed in the last
+  ``backfill-days``, report to the step summary, train, propose;
+- ``pull_request_review``, ``pull_request_review_comment``, ``issue_comment``: the review loop
+  (``respond``) on the bot's own PRs;
+- anything else, or a PR that is not the agent's: say why nothing is done, exit 0.
+
+``decide`` reads the typed ``Event`` (``loop.events``) and returns a ``Plan`` (its ``kind``, and
+for ``none`` the reason); ``run_action`` carries it out and returns an ``ActionResult``. ``mode``
+overrides the decision: ``collect``, ``report``, ``train`` (local candidates only),
+``propose`` or ``revise``. Without an LLM key, everything that needs no LLM still happens and the
+rest is skipped with a notice. DSPy and LiteLLM are imported only by the modes that call an LLM.
+
+On the events a pull request can steer (``GUARDED_EVENTS``: the checkout may be the PR's merge
+ref), ``trusted_settings`` compares the configuration file in the checkout with the default
+branch's, read through the API: when they differ the run uses the default branch's (and says so
+in the log and the step summary), so ``SENSITIVE_KEYS`` (``eval_command``, ``api_base``,
+``model``, trust lists) never come from a PR; when the default branch has none, nothing is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from prompt_trainer.collect.batch import collect_pulls
+from prompt_trainer.collect.github_pr import is_agent_pull
+from prompt_trainer.github import GitHubClient
+from prompt_trainer.github.connect import connect
+from prompt_trainer.loop.contract import RunOptions, RunOutcome
+from prompt_trainer.loop.events import PULL_EVENTS, REVIEW_EVENTS, Event
+from prompt_trainer.loop.lock import busy_message, exclusive
+from prompt_trainer.models import Sample
+from prompt_trainer.pipeline import propose_all, train_from_store
+from prompt_trainer.settings import (
+    DEFAULT_CONFIG_PATH,
+    SENSITIVE_KEYS,
+    ConfigFile,
+    Settings,
+    config_value,
+    parse_config,
+)
+from prompt_trainer.store import DEFAULT_STORE, SampleStore, sync_store
+
+Log = Callable[[str], None]
+MODES = ("auto", "collect", "report", "train", "propose", "revise")
+#: Events whose checkout a pull request can steer: only the default branch's config counts.
+GUARDED_EVENTS = (*PULL_EVENTS, *REVIEW_EVENTS)
+PlanKind = Literal[
+    "pr", "pr-fork", "backfill", "collect", "report", "train", "propose", "revise", "none"
+]
+
+#: What each ``mode`` other than ``auto`` plans, whatever the event.
+MODE_PLANS: dict[str, PlanKind] = {
+    "collect": "collect",
+    "report": "report",
+    "train": "train",
+    "propose": "propose",
+    "revise": "revise",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the Action does on an event; ``reason`` says why when the kind is ``none``."""
+
+    kind: PlanKind
+    reason: str = ""
+
+    def __str__(self) -> str:
+        """As the log shows it: the kind, and for ``none`` its reason (``none:<reason>``)."""
+        return f"none:{self.reason}" if self.kind == "none" else self.kind
+
+
+@dataclass(frozen=True)
+class TrustedSettings:
+    """The settings a run may use, and what was done about the checkout's config file.
+
+    ``settings`` is None when nothing may be done (the default branch has no config file)."""
+
+    settings: Settings | None
+    notice: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What the Action did, for the step summary and the outputs."""
+
+    did: tuple[str, ...] = ()
+    outcome: RunOutcome = field(default_factory=RunOutcome)
+    report_markdown: str = ""
+
+
+def decide(event: Event, mode: str) -> Plan:
+    """The plan for an event: the ``mode`` when it is not ``auto``; else ``pr`` (collect one PR,
+    then propose), ``pr-fork`` (collect only), ``backfill``, ``revise`` or ``none``."""
+    if mode != "auto":
+        return Plan(MODE_PLANS[mode])
+    if event.name in PULL_EVENTS:
+        if event.action != "closed":
+            return Plan("none", f"pull_request {event.action}: only closed PRs are evidence")
+        return Plan("pr-fork" if event.from_fork else "pr")
+    if event.name in ("schedule", "workflow_dispatch"):
+        return Plan("backfill")
+    if event.name in REVIEW_EVENTS:
+        return Plan("revise")
+    return Plan("none", f"nothing to do for the {event.name or 'unknown'} event")
+
+
+def trusted_settings(
+    settings: Settings,
+    event: Event,
+    *,
+    mode: str,
+    connect_client: Callable[[], GitHubClient],
+    log: Log,
+) -> TrustedSettings:
+    """On ``GUARDED_EVENTS``, the settings with the default branch's configuration unless the
+    checkout's file is byte for byte the default branch's; other events keep ``settings``."""
+    name = settings.env.github_event_name
+    if name not in GUARDED_EVENTS or decide(event, mode).kind == "none":
+        return TrustedSettings(settings)
+    client = connect_client()
+    branch = client.info().default_branch
+    path, local = _checkout_config(settings)
+    text = client.read_text(path, ref=branch)
+    if text is None:
+        notice = (
+            f"nothing done: the default branch {branch} has no {path}, and on {name} events "
+            "prompt-trainer uses only the default branch's configuration (a pull request may "
+            "have written the one in the checkout); merge the configuration first"
+        )
+        log(f"action: {notice}")
+        return TrustedSettings(None, notice)
+    if local == text.encode("utf-8"):
+        log(f"action: {path} is the default branch's ({branch})")
+        return TrustedSettings(settings)
+    trusted = parse_config(text, source=f"{path} on {branch}")
+    notice = _swap_notice(settings.config, trusted, path=path, branch=branch, event=name)
+    log(f"action: {notice}")
+    return TrustedSettings(settings.with_config(trusted), notice)
+
+
+def _checkout_config(settings: Settings) -> tuple[str, bytes | None]:
+    """The config file's path in the repository, and its bytes in the checkout (None when it
+    cannot be read or lies outside the checkout: then it cannot be the default branch's)."""
+    try:
+        relative = settings.config_path.resolve().relative_to(settings.root)
+    except ValueError:
+        return DEFAULT_CONFIG_PATH, None
+    try:
+        return relative.as_posix(), settings.config_path.read_bytes()
+    except OSError:
+        return relative.as_posix(), None
+
+
+def _swap_notice(
+    checkout: ConfigFile, trusted: ConfigFile, *, path: str, branch: str, event: str
+) -> str:
+    changed = [k for k in SENSITIVE_KEYS if config_value(checkout, k) != config_value(trusted, k)]
+    ignored = f"; ignored from the checkout: {', '.join(changed)}" if changed else ""
+    return (
+        f"{path} in the checkout is not the default branch's: this {event} run uses the "
+        f"configuration of {branch}{ignored}"
+    )
+
+
+def run_action(
+    settings: Settings,
+    options: RunOptions,
+    event: Event,
+    *,
+    mode: str,
+    backfill_days: int,
+    log: Log,
+) -> ActionResult:
+    """Carry out the plan for this event."""
+    plan = decide(event, mode)
+    log(f"action: event {settings.env.github_event_name or '(none)'}, plan {plan}")
+    if plan.kind == "none":
+        return ActionResult(outcome=RunOutcome(message=plan.reason))
+    if plan.kind == "train":
+        outcome = train_from_store(settings, options, target=options.target, log=log)
+        return ActionResult(("trained from the store (candidates written locally)",), outcome)
+    if plan.kind == "report":
+        return ActionResult(("reported",), report_markdown=_report(settings))
+    client = connect(settings, options.repo)
+    if plan.kind == "revise":
+        # The review loop commits with fast-forwards only, so it needs no lock.
+        return _revise(settings, options, event, client, log)
+    with exclusive(client, settings, dry_run=options.dry_run, log=log) as held_by:
+        if held_by:
+            return ActionResult(outcome=RunOutcome(message=busy_message(held_by)))
+        return _write_plan(settings, options, event, plan, client, backfill_days, log)
+
+
+def _revise(
+    settings: Settings, options: RunOptions, event: Event, client: GitHubClient, log: Log
+) -> ActionResult:
+    from prompt_trainer.loop.respond import respond  # noqa: PLC0415
+
+    review = event.review()
+    if review is None:
+        return ActionResult(outcome=RunOutcome(message="not a review or comment on a pull request"))
+    llm = settings.llm(model=options.model, api_base=options.api_base)
+    response = respond(settings, client, review, llm=llm, log=log)
+    message = f"{response.action}: {response.message.splitlines()[0]}"
+    return ActionResult((f"review loop: {response.action}",), RunOutcome(message=message))
+
+
+def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
+    settings: Settings,
+    options: RunOptions,
+    event: Event,
+    plan: Plan,
+    client: GitHubClient,
+    backfill_days: int,
+    log: Log,
+) -> ActionResult:
+    """Collect, and then (by plan) report, train and propose, holding the run lock."""
+    store = SampleStore(settings.root / DEFAULT_STORE)
+    since = datetime.now(UTC) - timedelta(days=backfill_days)
+    collected = _collect(settings, options, event, plan, client, store, since=since, log=log)
+    if collected.stop:
+        return ActionResult(outcome=RunOutcome(message=collected.stop))
+    samples, did = collected.samples, collected.did
+    # A fork's PR runs with a read-only token: read the data branch, do not write it.
+    push = not options.dry_run and plan.kind != "pr-fork"
+    sync_store(store, client, settings.config.store.branch, push=push, log=log)
+    if plan.kind == "pr-fork":
+        message = "PR from a fork: evidence collected; no LLM call is made for it"
+        return ActionResult(did, RunOutcome(samples=samples, message=message))
+    if plan.kind == "collect":
+        return ActionResult(did, RunOutcome(samples=samples))
+    report = _report(settings) if plan.kind == "backfill" else ""
+    did = (*did, "reported") if plan.kind == "backfill" else did
+    outcome = propose_all(settings, options, client, store, samples=samples, log=log)
+    return ActionResult((*did, "trained and proposed"), outcome, report)
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What a plan's collect step gathered and says it did, or why the plan stops (``stop``)."""
+
+    samples: list[Sample] = field(default_factory=list)
+    did: tuple[str, ...] = ()
+    stop: str = ""
+
+
+def _collect(  # noqa: PLR0917 - the plan's state, passed on once
+    settings: Settings,
+    options: RunOptions,
+    event: Event,
+    plan: Plan,
+    client: GitHubClient,
+    store: SampleStore,
+    *,
+    since: datetime,
+    log: Log,
+) -> Collected:
+    """The event's PR (when it is the agent's) or, on a backfill, the PRs closed ``since``."""
+    pull = event.pull_info()
+    numbers: list[int] | None = None
+    if plan.kind in ("pr", "pr-fork", "collect") and pull is not None and event.pull is not None:
+        if not is_agent_pull(pull, settings.config.agent):
+            why = f"#{pull.number} by {pull.author} is not an agent PR (see agent: in the config)"
+            return Collected(stop=why)
+        numbers = [event.pull]
+    elif plan.kind not in ("backfill", "collect"):
+        return Collected()
+    found = collect_pulls(
+        client, numbers, since=None if numbers else since, settings=settings, store=store,
+        log=log, progress=lambda n: n, **_resume(options),
+    ).samples  # fmt: skip
+    if numbers:
+        return Collected(found, (f"collected #{event.pull}",))
+    return Collected(found, (f"collected {len(found)} agent PR(s) closed since {since:%Y-%m-%d}",))
+
+
+def _resume(options: RunOptions) -> dict[str, Any]:
+    """``collect_pulls`` arguments that skip the PRs the resumed run collected and record each
+    one this run collects."""
+    record = options.run
+    if record is None:
+        return {}
+    return {
+        "skip": record.collected(),
+        "on_stored": lambda number: record.mark(f"collect:#{number}"),
+    }
+
+
+def _report(settings: Settings) -> str:
+    from prompt_trainer.measure import choose_history, load_reports  # noqa: PLC0415
+    from prompt_trainer.render.report import render_report  # noqa: PLC0415
+
+    history = choose_history(settings, "auto", None)
+    return render_report(load_reports(settings, history=history))

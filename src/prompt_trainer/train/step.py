@@ -1,0 +1,89 @@
+"""Train stage, as one step of a run: the elected candidate for one target.
+
+Takes the settings (``training`` budgets, the cache directory), the target, its current prompt
+set, the samples that ran on it, the model and the edits people rejected, plus the run's record
+(``loop.runs``) when it keeps one. Returns ``Trained``: the elected candidate and the hash of its
+inputs. The candidate is the one an interrupted run already trained on the same inputs, or a new
+one from ``train``, kept in the record at once (a failure later costs no LLM work); those not
+elected are written under ``.prompt-trainer/candidates/`` too. Raises ``NotEnoughEvidence``
+when the evidence is held out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prompt_trainer import propose
+from prompt_trainer.models import Candidate, PromptSet, Rejection, Sample
+from prompt_trainer.settings import LLMSettings, Settings, Target
+from prompt_trainer.train.strategies import train
+from prompt_trainer.train.trainer import TrainRequest
+
+if TYPE_CHECKING:
+    from prompt_trainer.loop.runs import RunRecord
+
+
+@dataclass(frozen=True)
+class Trained:
+    """The elected candidate, and the hash of what it was trained on (``training_inputs``)."""
+
+    candidate: Candidate
+    inputs: str
+
+
+def train_target(
+    settings: Settings,
+    target: Target,
+    current: PromptSet,
+    samples: list[Sample],
+    *,
+    llm: LLMSettings,
+    strategy: str,
+    rejected: tuple[Rejection, ...],
+    run: RunRecord | None,
+    log: Callable[[str], None],
+) -> Trained:
+    """The elected candidate for ``target`` (reused from ``run`` when it trained it already)."""
+    from prompt_trainer.loop.runs import training_inputs  # noqa: PLC0415 - the loop's record
+
+    log(f"train: {target.name} with {llm.model} ({strategy}) on {len(samples)} sample(s)")
+    budget = settings.config.training
+    inputs = training_inputs(
+        current, samples, llm=llm, strategy=strategy, target=target, options=budget
+    )
+    stored = run.stored_candidate(target.name, inputs) if run else None
+    if stored is not None:
+        log(f"train: {target.name}: reusing the candidate the interrupted run trained")
+        return Trained(stored, inputs)
+    request = TrainRequest(
+        target=target,
+        current=current,
+        samples=samples,
+        llm=llm,
+        cache_dir=settings.root / ".prompt-trainer" / "cache",
+        max_calls=budget.max_calls,
+        max_usd=budget.max_usd,
+        max_evidence_tokens=budget.max_evidence_tokens,
+        holdout=budget.holdout,
+        candidates=budget.candidates,
+        rejected=rejected,
+        rejected_threshold=budget.rejected_evidence_threshold,
+    )
+    candidate, *others = train(request, strategy)
+    if run:
+        run.save_candidate(candidate, inputs, body="", gate=())
+    _keep_others(others, settings, log=log)
+    return Trained(candidate, inputs)
+
+
+def _keep_others(
+    others: list[Candidate], settings: Settings, *, log: Callable[[str], None]
+) -> None:
+    """Write the candidates not elected, so that a person can still read them."""
+    for other in others:
+        folder = propose.write_candidate(
+            other, root=settings.root, body="", gate_problems=("not elected",)
+        )
+        log(f"candidate (not elected, kept): {folder}")
