@@ -49,7 +49,7 @@ from prompt_trainer.settings import (
     config_value,
     parse_config,
 )
-from prompt_trainer.store import DEFAULT_STORE, SampleStore
+from prompt_trainer.store import open_ledger
 
 Log = Callable[[str], None]
 MODES = ("auto", "collect", "report", "train", "propose", "revise")
@@ -210,7 +210,7 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
     log: Log,
 ) -> ActionResult:
     """Collect, and then (by plan) report, train and propose, holding the run lock."""
-    store = SampleStore(settings.root / DEFAULT_STORE)
+    store = open_ledger(settings.root)
     number = _event_pull(payload)
     if plan in ("pr", "pr-fork", "collect") and number is not None:
         pull = _pull_info(payload)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prompt_trainer import __version__
+from prompt_trainer import __version__, workdir
 from prompt_trainer.errors import ConfigError, PromptTrainerError
 from prompt_trainer.failures import FAILURE_TYPES, failure_type
 from prompt_trainer.runs import recorded
@@ -161,12 +161,12 @@ def cmd_init(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         progress(f"init: wrote {relative}")
     ignore = root / ".gitignore"
     ignored = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
-    if ".prompt-trainer" not in ignored:
+    if workdir.DIRNAME not in ignored:
         if args.dry_run:
             progress("init: would add .prompt-trainer/ (local ledger, cache, runs) to .gitignore")
         else:
             prefix = "" if not ignored or ignored.endswith("\n") else "\n"
-            ignore.write_text(f"{ignored}{prefix}.prompt-trainer/\n", encoding="utf-8")
+            ignore.write_text(f"{ignored}{prefix}{workdir.DIRNAME}/\n", encoding="utf-8")
             progress("init: added .prompt-trainer/ (local ledger, cache, runs) to .gitignore")
     if made.diff:
         progress("init: add these upload steps to your workflows (a diff; not applied):")
@@ -627,9 +627,9 @@ def _failure_type(text: str) -> str:
 def cmd_report_failure(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.load(args.config, env)
     from prompt_trainer import failures  # noqa: PLC0415
-    from prompt_trainer.store import DEFAULT_STORE, SampleStore  # noqa: PLC0415
+    from prompt_trainer.store import open_ledger  # noqa: PLC0415
 
-    store = SampleStore(settings.root / DEFAULT_STORE)
+    store = open_ledger(settings.root)
     sample = failures.stored_sample(store, args.pr)
     parsed = failures.ParsedReport(
         type=args.type, description=args.description, context=args.context
@@ -877,13 +877,13 @@ def cmd_collect(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         connect,
         exclusive,
     )
-    from prompt_trainer.store import DEFAULT_STORE, SampleStore  # noqa: PLC0415
+    from prompt_trainer.store import open_ledger  # noqa: PLC0415
 
     if args.evidence and (args.pr is None or len(args.pr) != 1):
         raise ConfigError(
             "--evidence belongs to one pull request", fix="pass it with exactly one --pr N"
         )
-    store = SampleStore(settings.root / DEFAULT_STORE)
+    store = open_ledger(settings.root)
     if args.local is not None:
         outcome = collect_local(args.local, settings=settings, store=store)
         print(closing_table(outcome))

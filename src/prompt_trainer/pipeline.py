@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prompt_trainer import dashboard, evaluate, propose, render
+from prompt_trainer import dashboard, evaluate, propose, render, workdir
 from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
 from prompt_trainer.collect.local import collect_directory
 from prompt_trainer.errors import ConfigError, NotEnoughEvidence, PromptTrainerError
@@ -24,7 +24,7 @@ from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import Candidate, PromptSet, Rejection, Sample, Skipped
 from prompt_trainer.runs import RunRecord, training_inputs
 from prompt_trainer.settings import LLMSettings, Settings
-from prompt_trainer.store import DEFAULT_STORE, SampleStore, sync_with_branch
+from prompt_trainer.store import SampleStore, open_ledger, sync_with_branch
 from prompt_trainer.targets import LocalSource, load_prompt_set
 
 Log = Callable[[str], None]
@@ -122,7 +122,7 @@ def _run(
     if not outcome.samples:
         outcome.message = "nothing to train: no samples were collected"
         return outcome
-    store = SampleStore(settings.root / DEFAULT_STORE)
+    store = open_ledger(settings.root)
     stored = store.upsert(outcome.samples)
     log(f"store: {stored.added} added, {stored.replaced} replaced, {stored.total} in the ledger")
     if client is not None:
@@ -341,7 +341,7 @@ def train_from_store(
 ) -> RunOutcome:
     """``prompt-trainer train``: train on the stored samples of each target's current version
     and write the candidates locally (no GitHub)."""
-    store = SampleStore(settings.root / DEFAULT_STORE)
+    store = open_ledger(settings.root)
     outcome = RunOutcome()
     propose_all(settings, replace(options, target=target), None, store, outcome, log=log)
     if not outcome.candidates and not outcome.message:
@@ -396,7 +396,7 @@ def collect(
     elif (
         options.run
         and options.pr in options.run.collected()
-        and (stored := find_sample(SampleStore(settings.root / DEFAULT_STORE).load(), options.pr))
+        and (stored := find_sample(open_ledger(settings.root).load(), options.pr))
     ):
         log(f"collect: #{options.pr} was collected by the resumed run; using the stored sample")
         samples = [stored]
@@ -463,7 +463,7 @@ def train_and_propose(
                     current=current,
                     samples=samples,
                     llm=llm,
-                    cache_dir=settings.root / ".prompt-trainer" / "cache",
+                    cache_dir=workdir.cache_dir(settings.root),
                     max_calls=budget.max_calls,
                     max_usd=budget.max_usd,
                     max_evidence_tokens=budget.max_evidence_tokens,

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from prompt_trainer import workdir
 from prompt_trainer.collect.github_pr import (
     clean_feedback,
     collect_pull,
@@ -43,7 +44,7 @@ from prompt_trainer.models import Feedback, PromptFile, PromptSet
 from prompt_trainer.propose import branch_name, own_target
 from prompt_trainer.render import STATE_MARKER, read_state, state_text
 from prompt_trainer.settings import LLMSettings, Settings
-from prompt_trainer.store import DEFAULT_STORE, SampleStore
+from prompt_trainer.store import open_ledger
 from prompt_trainer.targets import load_prompt_set
 
 Log = Callable[[str], None]
@@ -204,7 +205,7 @@ def report_command(
     # The pipeline pulls in the collectors; only this command needs them here.
     from prompt_trainer.pipeline import sync_store  # noqa: PLC0415
 
-    store = SampleStore(settings.root / DEFAULT_STORE)
+    store = open_ledger(settings.root)
     sync_store(store, client, settings, push=False, log=log)
     sample = find_sample(store.load(), event.number)
     if sample is None:
@@ -329,7 +330,7 @@ def revise_pull(
         settings.target(target_name),
         fresh,
         llm=llm,
-        cache_dir=settings.root / ".prompt-trainer" / "cache",
+        cache_dir=workdir.cache_dir(settings.root),
     )
     ids = [f.url or f.id for f in fresh]
     changed = {
