@@ -17,9 +17,9 @@ from prompt_trainer.action import decide
 from prompt_trainer.cli import main
 from tests.conftest import REALDATA
 from tests.runner import install_replacement, run_action
+from tests.scenarios import arrange, trainer_reply
 from tests.servers.github import FakeGitHub, Fault, Pull
 from tests.servers.llm import FakeLLM
-from tests.test_pipeline import arrange, trainer_reply
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = REALDATA / "events"

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from prompt_trainer.cli import main
-from tests.conftest import make_zip
+from tests.scenarios import make_zip
 from tests.servers.github import Artifact, FakeGitHub
 from tests.servers.llm import FakeLLM, chat_adapter_reply, user_text
-from tests.test_pipeline import arrange, trainer_reply
 
 TOKEN_CANARY = "ghp_" + "C4n4ry" * 6  # a GitHub token shape, 36 characters after the prefix
 KEY_CANARY = "sk-ant-api03-" + "CanaryKey" * 5
@@ -63,8 +62,7 @@ TRACE = "\n".join(
 
 
 @pytest.fixture
-def planted(github: FakeGitHub, checkout: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    arrange(github)
+def planted(github: FakeGitHub, ready: Path) -> Path:
     pull = github.pulls[7]
     head = pull.head_sha
     github.runs.clear()
@@ -87,8 +85,7 @@ def planted(github: FakeGitHub, checkout: Path, monkeypatch: pytest.MonkeyPatch)
             id=900 + n, body=text, author_association=association, user=github.user(login)
         )
         pull.review_comments.append(comment)
-    monkeypatch.chdir(checkout)
-    return checkout
+    return ready
 
 
 def everything_written(github: FakeGitHub, root: Path) -> str:
@@ -108,7 +105,6 @@ def everything_written(github: FakeGitHub, root: Path) -> str:
 def test_secret_canaries_never_leave_the_runner(
     github: FakeGitHub, llm: FakeLLM, planted: Path, env: dict[str, str]
 ) -> None:
-    llm.script = [trainer_reply]
     assert main(["run", "--pr", "7"], env=env) == 0
     sent = json.dumps(llm.requests)
     assert llm.requests and TOKEN_CANARY not in sent and KEY_CANARY not in sent
