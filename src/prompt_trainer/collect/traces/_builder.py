@@ -165,6 +165,14 @@ class TraceBuilder:
         self.cache_read_tokens = _plus(self.cache_read_tokens, cache_read)
         self.cache_write_tokens = _plus(self.cache_write_tokens, cache_write)
 
+    def add_usage(self, usage: dict[str, Any], *keys: str | None) -> None:
+        """Add a usage object's counts, read under the format's own key names (in the order
+        input, output, cache read, cache write; None for one the format does not write)."""
+        input, output, cache_read, cache_write = (
+            as_int(usage.get(key)) if key else None for key in (*keys, None, None, None)[:4]
+        )
+        self.add_tokens(input=input, output=output, cache_read=cache_read, cache_write=cache_write)
+
     def saw_time(self, value: Any) -> None:
         """Note a record's timestamp (ISO 8601 string, or epoch seconds) for the duration."""
         if isinstance(value, str | int | float) and not isinstance(value, bool):
