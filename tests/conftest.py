@@ -76,8 +76,8 @@ def env(github_env: dict[str, str], llm: FakeLLM) -> dict[str, str]:
 def ready(
     github: FakeGitHub, llm: FakeLLM, checkout: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    """The pipeline tests' repository (agent PR #7 with its evidence) on the local GitHub
-    server, the scripted trainer reply, and the checkout as working directory."""
+    """The shared scenario (``tests/scenarios.py``: agent PR #7 with its evidence) on the local
+    GitHub server, the scripted trainer reply, and the checkout as working directory."""
     arrange(github)
     llm.script = [trainer_reply]
     monkeypatch.chdir(checkout)
