@@ -72,6 +72,19 @@ class _Step(NamedTuple):
     tokens: int | None
 
 
+#: The totals the format modules add up, copied to the ``Trace`` under the same names.
+COUNTERS = (
+    "turns",
+    "tool_calls",
+    "tool_errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+)
+
+
 class TraceBuilder:
     """Accumulates one trace while its records stream past."""
 
@@ -195,14 +208,7 @@ class TraceBuilder:
             session_id=self.session_id,
             steps=steps,
             steps_total=self._count,
-            turns=self.turns,
-            tool_calls=self.tool_calls,
-            tool_errors=self.tool_errors,
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cache_read_tokens=self.cache_read_tokens,
-            cache_write_tokens=self.cache_write_tokens,
-            cost_usd=self.cost_usd,
+            **{name: getattr(self, name) for name in COUNTERS},
             duration_s=duration,
             result=excerpt(self.result, self.max_text) if self.result is not None else None,
             is_error=self.is_error,
