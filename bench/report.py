@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from prompt_trainer import workdir
 from prompt_trainer.models import (
     Feedback,
     PullRequestInfo,
@@ -113,7 +114,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="reuse (or create) the repository here")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-report-"))
-    ledger = root / ".prompt-trainer" / "samples.jsonl"
+    ledger = workdir.ledger_path(root)
     if not ledger.exists():
         (root / ".github").mkdir(parents=True, exist_ok=True)
         (root / ".github" / "prompt-trainer.yml").write_text(CONFIG)

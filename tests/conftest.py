@@ -6,15 +6,14 @@ given to the CLI never carries a real token or key.
 
 from __future__ import annotations
 
-import io
 import socket
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.scenarios import CONFIG, MAIN_PROMPT, SUBAGENT, arrange, trainer_reply
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM
 
@@ -77,41 +76,12 @@ def env(github_env: dict[str, str], llm: FakeLLM) -> dict[str, str]:
 def ready(
     github: FakeGitHub, llm: FakeLLM, checkout: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    """The pipeline tests' repository (agent PR #7 with its evidence) on the local GitHub
-    server, the scripted trainer reply, and the checkout as working directory."""
-    from tests.test_pipeline import arrange, trainer_reply  # noqa: PLC0415 - imports conftest
-
+    """The shared scenario (``tests/scenarios.py``: agent PR #7 with its evidence) on the local
+    GitHub server, the scripted trainer reply, and the checkout as working directory."""
     arrange(github)
     llm.script = [trainer_reply]
     monkeypatch.chdir(checkout)
     return checkout
-
-
-def make_zip(files: dict[str, str | bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-CONFIG = """\
-model: openai/test-model
-agent:
-  authors: ["claude[bot]"]
-  labels: ["agent"]
-targets:
-  - name: coder
-    main: CLAUDE.md
-    subagents: .claude/agents
-    max_subagents: 2
-    strategy: rewrite  # the pipeline tests script PromptTrainer; evolve/rules: test_strategies
-training:
-  holdout: 0  # one PR per test: nothing to hold out (held-out evaluation: test_strategies)
-"""
-
-MAIN_PROMPT = "# Rules\n\n- Write tests with pytest.\n- Keep functions small.\n"
-SUBAGENT = "---\nname: test-runner\ndescription: Runs the tests.\n---\n\nRun `pytest -q`.\n"
 
 
 @pytest.fixture

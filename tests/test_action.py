@@ -18,9 +18,9 @@ from prompt_trainer.loop.action import Plan, decide
 from prompt_trainer.loop.events import parse
 from tests.conftest import REALDATA
 from tests.runner import install_replacement, run_action
+from tests.scenarios import arrange, trainer_reply
 from tests.servers.github import FakeGitHub, Fault, Pull
 from tests.servers.llm import FakeLLM
-from tests.test_pipeline import arrange, trainer_reply
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = REALDATA / "events"

@@ -6,7 +6,7 @@ import zipfile
 from pathlib import Path
 
 from prompt_trainer.collect.artifacts import ZipLimits, extract_zip
-from tests.conftest import make_zip
+from tests.scenarios import make_zip
 
 LIMITS = ZipLimits(max_total_bytes=1_000_000, max_files=10)
 

@@ -21,7 +21,6 @@ from prompt_trainer.cli.options import DEFAULT_CONFIG_PATH, FAILURE_TYPES
 from prompt_trainer.cli.parser import build_parser
 from tests.runner import _read_outputs
 from tests.servers.github import FakeGitHub
-from tests.test_pipeline import arrange
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
 
@@ -132,14 +131,8 @@ def test_errors_are_printed_even_when_quiet(
 
 
 def test_verbose_shows_each_github_request(
-    github: FakeGitHub,
-    github_env: dict[str, str],
-    checkout: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub, github_env: dict[str, str], ready: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arrange(github)
-    monkeypatch.chdir(checkout)
     assert main(["collect", "--pr", "7", "--verbose"], env=github_env) == 0
     err = capsys.readouterr().err
     assert "prompt-trainer: debug: github" in err and "/pulls/7" in err

@@ -11,7 +11,6 @@ import pytest
 
 from prompt_trainer.cli import main
 from tests.servers.github import FakeGitHub, Pull
-from tests.test_pipeline import arrange
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
 
@@ -27,20 +26,14 @@ def stored(root: Path) -> list[dict[str, object]]:
 
 
 def test_collect_pr_twice_stores_one_sample(
-    github: FakeGitHub,
-    checkout: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub, ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arrange(github)
-    monkeypatch.chdir(checkout)
     assert main(["collect", "--pr", "7"], env=env) == 0
     assert main(["collect", "--pr", "7"], env=env) == 0
     out = capsys.readouterr().out
     assert "| octo-org/agent-repo#7 |" in out
     assert "Store: 0 added, 1 replaced, 1 in total." in out
-    samples = stored(checkout)
+    samples = stored(ready)
     assert [s["id"] for s in samples] == ["octo-org/agent-repo#7"]
     # The only writes are the ledger's commits on the data branch.
     writes = [r.path.split("/git/")[-1] for r, _, _ in github.exchanges if r.method != "GET"]
@@ -50,13 +43,8 @@ def test_collect_pr_twice_stores_one_sample(
 
 
 def test_collect_since_takes_closed_agent_prs_only(
-    github: FakeGitHub,
-    checkout: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub, ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arrange(github)
     base = github.pulls[7].base_sha
     github.add_pull(
         Pull(
@@ -82,12 +70,11 @@ def test_collect_since_takes_closed_agent_prs_only(
             state="open",
         )
     )
-    monkeypatch.chdir(checkout)
     assert main(["collect", "--since", "2020-01-01"], env=env) == 0
     captured = capsys.readouterr()
     assert "1 agent PR(s) closed since 2020-01-01" in captured.err
     assert "#8 by someone-else" in captured.out
-    assert [s["id"] for s in stored(checkout)] == ["octo-org/agent-repo#7"]
+    assert [s["id"] for s in stored(ready)] == ["octo-org/agent-repo#7"]
 
 
 def test_collect_local_prints_the_table_with_skipped_reasons(

@@ -27,7 +27,7 @@ from prompt_trainer.settings import (
     parse_config,
 )
 from prompt_trainer.targets import LocalSource, load_prompt_set
-from tests.conftest import CONFIG
+from tests.scenarios import CONFIG
 from tests.servers.github import FakeGitHub, Fault
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
 from tests.test_faults import bot_pulls

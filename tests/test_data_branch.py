@@ -20,9 +20,8 @@ from prompt_trainer.store import (
     merge_lines,
     sync_with_branch,
 )
-from tests.conftest import make_zip
+from tests.scenarios import JUNIT, make_zip
 from tests.servers.github import Artifact, FakeGitHub
-from tests.test_pipeline import JUNIT, arrange
 
 BRANCH = "prompt-trainer-data"
 
@@ -145,44 +144,33 @@ def test_a_ledger_over_one_megabyte_is_read_through_the_blob(
 
 
 def test_collect_dry_run_reads_the_branch_but_writes_nothing(
-    github: FakeGitHub, checkout: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    github: FakeGitHub, ready: Path, env: dict[str, str]
 ) -> None:
-    arrange(github)
-    monkeypatch.chdir(checkout)
     assert main(["collect", "--pr", "7", "--dry-run"], env=env) == 0
     assert not [r for r, _, _ in github.exchanges if r.method != "GET"]
     assert f"heads/{BRANCH}" not in github.refs
 
 
 def test_collect_keeps_samples_on_the_branch_when_a_later_pr_fails(
-    github: FakeGitHub,
-    checkout: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub, ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arrange(github)
-    monkeypatch.chdir(checkout)
     assert main(["collect", "--pr", "7", "--pr", "404"], env=env) == 3
     assert ledger_ids(github) == ["octo-org/agent-repo#7"]
     assert "#404" in capsys.readouterr().err
 
 
 def test_store_null_keeps_the_ledger_local(
-    github: FakeGitHub, checkout: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    github: FakeGitHub, ready: Path, env: dict[str, str]
 ) -> None:
-    arrange(github)
-    config = checkout / ".github" / "prompt-trainer.yml"
+    config = ready / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "store:\n  branch: null\n")
-    monkeypatch.chdir(checkout)
     assert main(["collect", "--pr", "7"], env=env) == 0
     assert not [r for r, _, _ in github.exchanges if r.method != "GET"]
 
 
 def test_rework_commits_and_the_first_push_ci(
-    github: FakeGitHub, checkout: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    github: FakeGitHub, ready: Path, env: dict[str, str]
 ) -> None:
-    arrange(github)
     pull = github.pulls[7]
     first = github.commit({"app.py": "v1\n"}, parent=pull.base_sha)
     github.add_run(first, [], conclusion="success")
@@ -192,9 +180,8 @@ def test_rework_commits_and_the_first_push_ci(
         ("c" * 40, "dependabot[bot]", "dependabot"),  # bots are not rework
         (pull.head_sha, None, "claude[bot]"),  # no linked account: judged by the git name
     ]
-    monkeypatch.chdir(checkout)
     assert main(["collect", "--pr", "7"], env=env) == 0
-    data = json.loads((checkout / ".prompt-trainer" / "samples.jsonl").read_text())
+    data = json.loads((ready / ".prompt-trainer" / "samples.jsonl").read_text())
     info = PullRequestInfo.model_validate(data["pull"])
     assert [c.author for c in info.rework] == ["maria"]
     assert [c.by_agent for c in info.commits] == [True, False, True, True]
@@ -202,37 +189,29 @@ def test_rework_commits_and_the_first_push_ci(
 
 
 def test_a_rerun_run_notes_that_its_attempt_is_unknown(
-    github: FakeGitHub, checkout: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    github: FakeGitHub, ready: Path, env: dict[str, str]
 ) -> None:
-    arrange(github)
     head = github.pulls[7].head_sha
     github.add_run(
         head,
         [Artifact(id=github.next_id(), name="junit-rerun", data=make_zip({"j.xml": JUNIT}))],
         attempts=2,
     )
-    monkeypatch.chdir(checkout)
     assert main(["collect", "--pr", "7"], env=env) == 0
-    data = json.loads((checkout / ".prompt-trainer" / "samples.jsonl").read_text())
+    data = json.loads((ready / ".prompt-trainer" / "samples.jsonl").read_text())
     attempts = {(r["run_attempt"], bool(r["notes"])) for r in data["test_runs"]}
     assert attempts == {(1, False), (None, True)}
 
 
 def test_evidence_files_of_the_current_job_join_the_sample(
-    github: FakeGitHub,
-    checkout: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    ready: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    arrange(github)
     local = tmp_path / "out"
     local.mkdir()
     (local / "extra-junit.xml").write_text(JUNIT)
     (local / "notes.bin").write_bytes(b"\x00")
-    monkeypatch.chdir(checkout)
     assert main(["collect", "--pr", "7", "--evidence", str(local)], env=env) == 0
-    data = json.loads((checkout / ".prompt-trainer" / "samples.jsonl").read_text())
+    data = json.loads((ready / ".prompt-trainer" / "samples.jsonl").read_text())
     sources = [r["source"] for r in data["test_runs"]]
     assert any(s.endswith("out/extra-junit.xml") for s in sources) and len(sources) == 2
     assert any(s["reason"] == "unknown file type" for s in data["skipped"])

@@ -11,7 +11,7 @@ import pytest
 
 from prompt_trainer.cli import main
 from prompt_trainer.github import GitHubClient
-from tests.conftest import make_zip
+from tests.scenarios import make_zip
 from tests.servers.github import Artifact, FakeGitHub, Fault
 from tests.servers.llm import FakeLLM, chat_adapter_reply
 

@@ -19,9 +19,9 @@ import pytest
 
 from prompt_trainer.cli import main
 from tests.conftest import REALDATA
+from tests.scenarios import other_reply
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM
-from tests.test_pipeline import arrange, other_reply, trainer_reply
 
 OPENAPI = REALDATA / "github-api" / "openapi" / "github-rest-operations.deref.json"
 
@@ -67,11 +67,8 @@ def validator(schema: Any) -> Any:
 
 @pytest.mark.skipif(not OPENAPI.exists(), reason="../shared/realdata not present")
 def test_every_response_matches_githubs_schema(
-    github: FakeGitHub, llm: FakeLLM, checkout: Path, monkeypatch: pytest.MonkeyPatch
+    github: FakeGitHub, llm: FakeLLM, ready: Path
 ) -> None:
-    arrange(github)
-    llm.script = [trainer_reply]
-    monkeypatch.chdir(checkout)
     env = {
         "GITHUB_TOKEN": github.token,
         "GITHUB_API_URL": github.api_url,
@@ -80,7 +77,7 @@ def test_every_response_matches_githubs_schema(
     }
     assert main(["run", "--pr", "7"], env=env) == 0
     # A different candidate on the next run updates the PR (pulls/update, git/update-ref).
-    shutil.rmtree(checkout / ".prompt-trainer" / "cache")
+    shutil.rmtree(ready / ".prompt-trainer" / "cache")
     llm.script = [other_reply]
     assert main(["run", "--pr", "7"], env=env) == 0
 

@@ -14,10 +14,9 @@ import pytest
 
 from prompt_trainer.cli import main
 from prompt_trainer.collect.artifacts import ZipLimits, extract_zip, listed_members
-from tests.conftest import make_zip
+from tests.scenarios import arrange, make_zip, trainer_reply
 from tests.servers.github import Artifact, FakeGitHub
 from tests.servers.llm import FakeLLM, chat_adapter_reply, user_text
-from tests.test_pipeline import arrange, trainer_reply
 
 TOKEN_CANARY = "ghp_" + "C4n4ry" * 6  # a GitHub token shape, 36 characters after the prefix
 KEY_CANARY = "sk-ant-api03-" + "CanaryKey" * 5
@@ -66,8 +65,7 @@ TRACE = "\n".join(
 
 
 @pytest.fixture
-def planted(github: FakeGitHub, checkout: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    arrange(github)
+def planted(github: FakeGitHub, ready: Path) -> Path:
     pull = github.pulls[7]
     head = pull.head_sha
     github.runs.clear()
@@ -90,8 +88,7 @@ def planted(github: FakeGitHub, checkout: Path, monkeypatch: pytest.MonkeyPatch)
             id=900 + n, body=text, author_association=association, user=github.user(login)
         )
         pull.review_comments.append(comment)
-    monkeypatch.chdir(checkout)
-    return checkout
+    return ready
 
 
 def everything_written(github: FakeGitHub, root: Path) -> str:
@@ -111,7 +108,6 @@ def everything_written(github: FakeGitHub, root: Path) -> str:
 def test_secret_canaries_never_leave_the_runner(
     github: FakeGitHub, llm: FakeLLM, planted: Path, env: dict[str, str]
 ) -> None:
-    llm.script = [trainer_reply]
     assert main(["run", "--pr", "7"], env=env) == 0
     sent = json.dumps(llm.requests)
     assert llm.requests and TOKEN_CANARY not in sent and KEY_CANARY not in sent

@@ -27,7 +27,6 @@ from prompt_trainer.models import (
 )
 from prompt_trainer.store import SampleStore
 from tests.servers.github import FakeGitHub
-from tests.test_pipeline import arrange
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
 WHEN = datetime(2026, 11, 1, tzinfo=UTC)
@@ -337,19 +336,14 @@ def test_report_with_no_samples_says_how_to_collect(
 
 
 def test_versions_through_the_api_label_the_base_commit(
-    github: FakeGitHub,
-    checkout: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub, ready: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A shallow clone has no history: the API gives it (``GET /commits?path=``)."""
-    arrange(github)
     env = {
         "GITHUB_TOKEN": github.token,
         "GITHUB_API_URL": github.api_url,
         "GITHUB_REPOSITORY": github.full_name,
     }
-    monkeypatch.chdir(checkout)
     assert main(["collect", "--pr", "7", "--dry-run"], env=env) == 0
     capsys.readouterr()
     assert main(["versions", "--json", "--history", "api"], env=env) == 0

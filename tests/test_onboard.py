@@ -17,7 +17,6 @@ from prompt_trainer.cli import main
 from prompt_trainer.settings import Settings
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM
-from tests.test_pipeline import arrange
 
 AGENT_WORKFLOW = """\
 name: claude
@@ -232,12 +231,9 @@ def test_doctor_online_against_github_and_the_model(
     github: FakeGitHub,
     llm: FakeLLM,
     env: dict[str, str],
-    checkout: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    ready: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    arrange(github)
-    monkeypatch.chdir(checkout)
     llm.script = [lambda request: "ok"]
     code, checks = doctor([], env, capsys)
     assert checks["github"]["status"] == "ok"

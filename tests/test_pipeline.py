@@ -10,129 +10,25 @@ import pytest
 
 from prompt_trainer.cli import main
 from prompt_trainer.loop.events import pull_number_from_event
-from tests.conftest import CONFIG, MAIN_PROMPT, REALDATA, SUBAGENT, make_zip
-from tests.servers.github import Artifact, FakeGitHub, Pull
-from tests.servers.llm import FakeLLM, chat_adapter_reply
-
-JUNIT = """<?xml version="1.0"?>
-<testsuite name="pytest" tests="3" failures="1" errors="1">
-  <testcase classname="tests.test_fees" name="test_rounding"><failure message="assert 10.004 == 10.00">trace</failure></testcase>
-  <testcase classname="tests.test_api" name="test_retry"><error message="ConnectionError">boom</error></testcase>
-  <testcase classname="tests.test_api" name="test_ok"/>
-</testsuite>
-"""
-
-NEW_MAIN = "# Rules\n\n- Write tests with pytest.\n- Keep functions small.\n- Round money with Decimal.quantize.\n"
-ANALYSIS = "Added a rounding rule (tests.test_fees::test_rounding, review-comment-501)."
-
-
-def trainer_reply(request: dict[str, object]) -> str:
-    return chat_adapter_reply(
-        candidate_main_prompt=NEW_MAIN,
-        candidate_subagents=[
-            {
-                "name": "money-checker",
-                "description": "Checks money rounding.",
-                "prompt": "Check every Decimal is quantized.",
-            }
-        ],
-        analysis_summary=ANALYSIS,
-    )
-
-
-def other_reply(request: dict[str, object]) -> str:
-    """A second, different candidate (for updates)."""
-    return chat_adapter_reply(
-        candidate_main_prompt=NEW_MAIN + "- Parse amounts with Decimal(str).\n",
-        candidate_subagents=[],
-        analysis_summary=ANALYSIS,
-    )
-
-
-def arrange(github: FakeGitHub) -> None:
-    base = github.commit(
-        {
-            ".github/prompt-trainer.yml": CONFIG,  # the checkout's: trusted on PR events
-            "CLAUDE.md": MAIN_PROMPT,
-            ".claude/agents/test-runner.md": SUBAGENT,
-            "app.py": "print()\n",
-        },
-        branch="main",
-    )
-    head = github.commit({"app.py": "print(1)\n"}, parent=base, branch="agent/fees")
-    pull = github.add_pull(
-        Pull(
-            number=7,
-            title="Add late fees",
-            head_ref="agent/fees",
-            head_sha=head,
-            base_ref="main",
-            base_sha=base,
-            state="closed",
-            merged=True,
-        )
-    )
-    member = {
-        "author_association": "MEMBER",
-        "user": github.user("maria"),
-        "created_at": "2026-11-02T10:00:00Z",
-        "updated_at": "2026-11-02T10:00:00Z",
-    }
-    for n, (path, text) in enumerate(
-        [
-            ("fees.py", "Round with quantize, not float math."),
-            ("billing.py", "Reuse ApiClient instead of a new client."),
-        ]
-    ):
-        cid = 501 + n
-        pull.review_comments.append(
-            {
-                **member,
-                "id": cid,
-                "node_id": "C",
-                "body": text,
-                "path": path,
-                "line": 3,
-                "original_line": 3,
-                "diff_hunk": "@@ -1 +1 @@",
-                "commit_id": head,
-                "original_commit_id": head,
-                "pull_request_review_id": 1,
-                "position": 1,
-                "url": f"{github.repo_url}/pulls/comments/{cid}",
-                "html_url": f"https://github.com/{github.full_name}/pull/7#discussion_r{cid}",
-                "pull_request_url": f"{github.repo_url}/pulls/7",
-                "_links": {
-                    "self": {"href": ""},
-                    "html": {"href": ""},
-                    "pull_request": {"href": ""},
-                },
-            }
-        )
-    github.add_run(
-        head,
-        [
-            Artifact(
-                id=github.next_id(),
-                name="junit-results",
-                data=make_zip({"reports/junit.xml": JUNIT}),
-            )
-        ],
-    )
+from tests.conftest import REALDATA
+from tests.scenarios import (
+    ANALYSIS,
+    MAIN_PROMPT,
+    NEW_MAIN,
+    SUBAGENT,
+    make_zip,
+)
+from tests.servers.github import Artifact, FakeGitHub
+from tests.servers.llm import FakeLLM
 
 
 def test_run_opens_one_pull_request_and_a_rerun_changes_nothing(
     github: FakeGitHub,
     llm: FakeLLM,
-    checkout: Path,
+    ready: Path,
     env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    arrange(github)
-    llm.script = [trainer_reply]
-    monkeypatch.chdir(checkout)
-
     assert main(["run", "--pr", "7"], env=env) == 0
 
     bot_pulls = [p for p in github.pulls.values() if p.head_ref == "prompt-trainer/coder"]
@@ -172,23 +68,14 @@ def test_run_opens_one_pull_request_and_a_rerun_changes_nothing(
     assert not any(
         r.method == "PATCH" and r.path.endswith(f"/pulls/{pull.number}") for r in github.requests
     )
-    ledger = (checkout / ".prompt-trainer" / "samples.jsonl").read_text().splitlines()
+    ledger = (ready / ".prompt-trainer" / "samples.jsonl").read_text().splitlines()
     assert len(ledger) == 1  # the same PR replaced, not duplicated
     assert "store: 0 added, 1 replaced" in capsys.readouterr().err
 
 
 def test_dry_run_writes_nothing_to_github(
-    github: FakeGitHub,
-    llm: FakeLLM,
-    checkout: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub, ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arrange(github)
-    llm.script = [trainer_reply]
-    monkeypatch.chdir(checkout)
-
     assert main(["run", "--pr", "7", "--dry-run"], env=env) == 0
 
     assert all(r.method == "GET" for r in github.requests)
@@ -200,14 +87,11 @@ def test_dry_run_writes_nothing_to_github(
 def test_pull_request_that_is_not_the_agents_is_left_alone(
     github: FakeGitHub,
     llm: FakeLLM,
-    checkout: Path,
+    ready: Path,
     env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    arrange(github)
     github.pulls[7].author = "human-dev"
-    monkeypatch.chdir(checkout)
 
     assert main(["run", "--pr", "7"], env=env) == 0
 
@@ -217,17 +101,9 @@ def test_pull_request_that_is_not_the_agents_is_left_alone(
 
 
 def test_pull_request_without_artifacts_still_trains_on_reviews(
-    github: FakeGitHub,
-    llm: FakeLLM,
-    checkout: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub, ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arrange(github)
     github.runs.clear()
-    llm.script = [trainer_reply]
-    monkeypatch.chdir(checkout)
 
     assert main(["run", "--pr", "7"], env=env) == 0
 
@@ -237,14 +113,8 @@ def test_pull_request_without_artifacts_still_trains_on_reviews(
 
 
 def test_expired_artifact_and_malformed_report_are_skipped_with_reasons(
-    github: FakeGitHub,
-    llm: FakeLLM,
-    checkout: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub, ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arrange(github)
     run_id, head, _ = github.runs[0]
     github.runs[0] = (
         run_id,
@@ -258,8 +128,6 @@ def test_expired_artifact_and_malformed_report_are_skipped_with_reasons(
             ),
         ],
     )
-    llm.script = [trainer_reply]
-    monkeypatch.chdir(checkout)
 
     assert main(["run", "--pr", "7", "--dry-run"], env=env) == 0
 
@@ -302,20 +170,12 @@ def test_bad_token_gives_a_github_error_with_a_fix(
 
 
 def test_pull_request_number_comes_from_the_event_payload(
-    github: FakeGitHub,
-    llm: FakeLLM,
-    checkout: Path,
-    env: dict[str, str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    github: FakeGitHub, ready: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    arrange(github)
-    llm.script = [trainer_reply]
     event = tmp_path / "event.json"
     event.write_text(
         json.dumps({"action": "closed", "number": 7, "pull_request": {"number": 7, "merged": True}})
     )
-    monkeypatch.chdir(checkout)
 
     code = main(
         ["run", "--dry-run"],

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.cli import main
-from tests.conftest import MAIN_PROMPT, SUBAGENT
+from tests.scenarios import MAIN_PROMPT, SUBAGENT, other_reply
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM, chat_adapter_reply
-from tests.test_pipeline import arrange, other_reply, trainer_reply
 
 BRANCH = "prompt-trainer/coder"
 
@@ -31,18 +30,9 @@ def bot_pull(github: FakeGitHub) -> object:
 
 
 @pytest.fixture
-def proposed(
-    github: FakeGitHub,
-    llm: FakeLLM,
-    checkout: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Path:
-    arrange(github)
-    monkeypatch.chdir(checkout)
-    llm.script = [trainer_reply]
+def proposed(ready: Path, env: dict[str, str]) -> Path:
     assert main(["run", "--pr", "7"], env=env) == 0
-    return checkout
+    return ready
 
 
 def test_a_different_candidate_force_updates_the_branch_and_edits_the_body(
@@ -93,38 +83,23 @@ def test_a_candidate_equal_to_the_current_prompts_closes_the_pr_with_a_comment(
 
 
 def test_a_user_template_is_rendered_in_the_sandbox(
-    github: FakeGitHub,
-    llm: FakeLLM,
-    checkout: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
+    github: FakeGitHub, ready: Path, env: dict[str, str]
 ) -> None:
-    arrange(github)
-    (checkout / "pr.md.j2").write_text(
+    (ready / "pr.md.j2").write_text(
         "Custom body for {{ view.candidate.target }} ({{ view.samples | length }} samples).\n"
         "<!-- {{ state_marker }} {{ view.state_json }} -->\n"
     )
-    config = checkout / ".github" / "prompt-trainer.yml"
+    config = ready / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "pull_request:\n  template: pr.md.j2\n")
-    monkeypatch.chdir(checkout)
-    llm.script = [trainer_reply]
     assert main(["run", "--pr", "7"], env=env) == 0
     assert bot_pull(github).body.startswith("Custom body for coder (1 samples).")  # type: ignore[attr-defined]
 
 
 def test_a_template_reaching_python_internals_is_refused(
-    github: FakeGitHub,
-    llm: FakeLLM,
-    checkout: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub, ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arrange(github)
-    (checkout / "evil.j2").write_text("{{ view.__class__.__init__.__globals__ }}\n")
-    config = checkout / ".github" / "prompt-trainer.yml"
+    (ready / "evil.j2").write_text("{{ view.__class__.__init__.__globals__ }}\n")
+    config = ready / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "pull_request:\n  template: evil.j2\n")
-    monkeypatch.chdir(checkout)
-    llm.script = [trainer_reply]
     assert main(["run", "--pr", "7", "--dry-run"], env=env) == 2
     assert "pull_request.template" in capsys.readouterr().err

@@ -16,7 +16,6 @@ from prompt_trainer.models import FailureReport, PullRequestInfo, Sample
 from prompt_trainer.store import BRANCH_PATH, merge_lines
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text
-from tests.test_pipeline import arrange
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
 
@@ -148,14 +147,8 @@ COMMENT = (
 
 
 def test_a_report_comment_collects_the_agent_pr_records_and_stores_it_once(
-    github: FakeGitHub,
-    github_env: dict[str, str],
-    checkout: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    github: FakeGitHub, github_env: dict[str, str], ready: Path, tmp_path: Path
 ) -> None:
-    arrange(github)
-    monkeypatch.chdir(checkout)
     event = {**github_env, **report_event(tmp_path, 7, COMMENT)}
     assert main(["action"], env=event) == 0
     ledger = github.files_at("prompt-trainer-data")[BRANCH_PATH]
@@ -195,15 +188,12 @@ def test_a_report_comment_collects_the_agent_pr_records_and_stores_it_once(
 def test_bad_or_untrusted_reports_get_one_answer_and_record_nothing(
     github: FakeGitHub,
     github_env: dict[str, str],
-    checkout: Path,
+    ready: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     body: str,
     association: str,
     answer: str,
 ) -> None:
-    arrange(github)
-    monkeypatch.chdir(checkout)
     login = "eve" if association == "NONE" else "maria"  # eve has no write access
     event = {
         **github_env,
@@ -214,19 +204,13 @@ def test_bad_or_untrusted_reports_get_one_answer_and_record_nothing(
     (reply,) = [c["body"] for c in github.pulls[7].issue_comments]
     assert answer in reply
     assert "heads/prompt-trainer-data" not in github.refs
-    assert not (checkout / ".prompt-trainer" / "samples.jsonl").exists()
+    assert not (ready / ".prompt-trainer" / "samples.jsonl").exists()
 
 
 def test_a_report_on_a_pr_that_is_not_the_agents_is_declined(
-    github: FakeGitHub,
-    github_env: dict[str, str],
-    checkout: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    github: FakeGitHub, github_env: dict[str, str], ready: Path, tmp_path: Path
 ) -> None:
-    arrange(github)
     github.pulls[7].author = "maria"
-    monkeypatch.chdir(checkout)
     assert main(["respond"], env={**github_env, **report_event(tmp_path, 7, COMMENT)}) == 0
     (reply,) = [c["body"] for c in github.pulls[7].issue_comments]
     assert "is not an agent PR" in reply

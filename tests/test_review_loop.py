@@ -17,23 +17,13 @@ from prompt_trainer.loop.respond import parse_command
 from tests.conftest import REALDATA
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
-from tests.test_pipeline import arrange, trainer_reply
 
 BRANCH = "prompt-trainer/coder"
 EVENTS = REALDATA / "events"
 
 
 @pytest.fixture
-def bot_pr(
-    github: FakeGitHub,
-    llm: FakeLLM,
-    checkout: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> int:
-    arrange(github)
-    monkeypatch.chdir(checkout)
-    llm.script = [trainer_reply]
+def bot_pr(github: FakeGitHub, ready: Path, env: dict[str, str]) -> int:
     assert main(["run", "--pr", "7"], env=env) == 0
     (pull,) = [p for p in github.pulls.values() if p.head_ref == BRANCH]
     return pull.number

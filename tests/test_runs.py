@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from prompt_trainer import workdir
 from prompt_trainer.cli import main
 from prompt_trainer.loop import runs
 from tests.servers.github import FakeGitHub, Fault, Pull
@@ -94,7 +95,7 @@ def test_an_interrupted_collection_resumes_after_the_prs_it_stored(
 
 def test_old_runs_are_pruned_and_stale_ones_are_not_resumed(tmp_path: Path) -> None:
     now = datetime(2026, 11, 21, 12, tzinfo=UTC)
-    base = runs.runs_dir(tmp_path)
+    base = workdir.runs_dir(tmp_path)
     for when, state in ((now - timedelta(days=40), "done"), (now - timedelta(days=2), "failed")):
         path = base / when.strftime(runs.STAMP)
         path.mkdir(parents=True)

@@ -14,10 +14,9 @@ import pytest
 
 from prompt_trainer.cli import main
 from prompt_trainer.github import GitHubClient
-from tests.conftest import MAIN_PROMPT, make_zip
+from tests.scenarios import MAIN_PROMPT, arrange, make_zip, other_reply
 from tests.servers.github import Artifact, FakeGitHub, Fault, Hook
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
-from tests.test_pipeline import arrange, other_reply, trainer_reply
 from tests.test_proposals import rerun
 from tests.test_review_loop import command_event, review_comment
 
@@ -28,16 +27,7 @@ MARIA = ("Maria", "maria@example.com")
 
 
 @pytest.fixture
-def bot_pr(
-    github: FakeGitHub,
-    llm: FakeLLM,
-    checkout: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> int:
-    arrange(github)
-    monkeypatch.chdir(checkout)
-    llm.script = [trainer_reply]
+def bot_pr(github: FakeGitHub, ready: Path, env: dict[str, str]) -> int:
     assert main(["run", "--pr", "7"], env=env) == 0
     (pull,) = [p for p in github.pulls.values() if p.head_ref == BRANCH]
     return pull.number
@@ -152,16 +142,8 @@ def test_a_branch_with_only_the_bots_commits_is_still_force_updated(
 
 
 def test_a_prompt_edit_merged_after_training_is_not_reverted(
-    github: FakeGitHub,
-    llm: FakeLLM,
-    checkout: Path,
-    env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub, ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arrange(github)
-    monkeypatch.chdir(checkout)
-    llm.script = [trainer_reply]
     # The checkout (what the run trains on) has MAIN_PROMPT; meanwhile a person merged an edit.
     human = MAIN_PROMPT + "- Never log card numbers.\n"
     github.commit({"CLAUDE.md": human}, parent=github.refs["heads/main"], branch="main")
@@ -259,9 +241,8 @@ FORGED = """<?xml version="1.0"?>
 
 
 def test_runs_from_a_fork_supply_no_artifacts_and_no_ci_conclusion(
-    github: FakeGitHub, checkout: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    github: FakeGitHub, ready: Path, env: dict[str, str]
 ) -> None:
-    arrange(github)
     github.runs.clear()  # only the fork's run of the head commit
     pull = github.pulls[7]
     github.add_run(
@@ -269,8 +250,7 @@ def test_runs_from_a_fork_supply_no_artifacts_and_no_ci_conclusion(
         [Artifact(id=github.next_id(), name="junit-forged", data=make_zip({"j.xml": FORGED}))],
         head_repository="mallory/agent-repo",
     )
-    monkeypatch.chdir(checkout)
-    data = collected(checkout, env)
+    data = collected(ready, env)
     assert not data["test_runs"]
     assert "test_planted" not in json.dumps(data)
     assert data["pull"]["first_push_ci"] is None

@@ -25,7 +25,7 @@ from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import PromptSet, Rejection, Sample
 from prompt_trainer.render import ProposalView
 from prompt_trainer.settings import LLMSettings, Settings, Target
-from prompt_trainer.store import DEFAULT_STORE, SampleStore, keep_samples, training_samples
+from prompt_trainer.store import SampleStore, keep_samples, open_ledger, training_samples
 from prompt_trainer.targets import current_prompt_sets
 
 Log = Callable[[str], None]
@@ -45,7 +45,7 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
         )  # fmt: skip
         if not samples:
             return RunOutcome(message="nothing to train: no samples were collected")
-        store = SampleStore(settings.root / DEFAULT_STORE)
+        store = open_ledger(settings.root)
         branch = settings.config.store.branch
         keep_samples(store, samples, client, branch, push=not options.dry_run, log=log)
         return propose_all(
@@ -59,7 +59,7 @@ def train_from_store(
 ) -> RunOutcome:
     """``prompt-trainer train``: train on the stored samples of each target's current version
     and write the candidates locally (no GitHub)."""
-    store = SampleStore(settings.root / DEFAULT_STORE)
+    store = open_ledger(settings.root)
     outcome = propose_all(settings, replace(options, target=target), None, store, log=log)
     if not outcome.candidates and not outcome.message:
         return replace(outcome, message="no target had enough samples to train")

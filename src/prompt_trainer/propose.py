@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from prompt_trainer import workdir
 from prompt_trainer.collect.github_pr import CommitSource
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.github import ForeignCommitsError, GitHubClient, PullHead
@@ -73,7 +74,7 @@ def write_candidate(
 
     ``evaluation.json`` records the guardrail verdict, every applied change with the evidence
     it cites, the edits dropped and why, and the LM usage."""
-    base = root / ".prompt-trainer" / "candidates" / candidate.target
+    base = workdir.candidates_dir(root, candidate.target)
     base.mkdir(parents=True, exist_ok=True)
     numbers = [int(m.group(1)) for p in base.iterdir() if (m := CANDIDATE_DIR.match(p.name))]
     folder = base / f"candidate-{max(numbers, default=0) + 1:03d}"

@@ -5,7 +5,8 @@ One JSON object per line, one line per sample id. Writing the same PR again repl
 (never duplicates it). New samples are appended (a backfill of n PRs writes each line once);
 replacing one rewrites the file through a temporary file and an atomic rename, so an interrupted
 run leaves the previous ledger intact. Lines that no longer validate (e.g. written by a newer
-version) are kept verbatim, never dropped.
+version) are kept verbatim, never dropped. ``open_ledger(root)`` is the one way to open a
+checkout's ledger (its path comes from ``workdir``).
 
 The ledger outlives the runner on a data branch (default ``prompt-trainer-data``), read and
 written through the Git Data API (``BranchFiles``, implemented by the GitHub client). The branch
@@ -29,11 +30,11 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
+from prompt_trainer import workdir
 from prompt_trainer.errors import GitHubError
 from prompt_trainer.models import PromptSet, Sample
 
-DEFAULT_STORE = Path(".prompt-trainer") / "samples.jsonl"
-BRANCH_PATH = DEFAULT_STORE.as_posix()
+BRANCH_PATH = workdir.LEDGER.as_posix()
 SYNC_ATTEMPTS = 4
 
 
@@ -80,6 +81,11 @@ class BranchFiles(Protocol):
         ...
 
 
+def open_ledger(root: Path) -> SampleStore:
+    """The checkout's ledger, ``.prompt-trainer/samples.jsonl`` under ``root``."""
+    return SampleStore(workdir.ledger_path(root))
+
+
 class SampleStore:
     """A JSONL file of samples keyed by ``Sample.id``."""
 
@@ -124,10 +130,7 @@ class SampleStore:
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """Replace the file atomically."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-        os.replace(tmp, self.path)
+        workdir.atomic_write(self.path, "".join(f"{line}\n" for line in lines))
         self._ids = None
 
     def _known_ids(self) -> set[str]:

@@ -19,7 +19,7 @@ from prompt_trainer.errors import ConfigError
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.models import Sample
 from prompt_trainer.settings import Settings
-from prompt_trainer.store import DEFAULT_STORE, SampleStore
+from prompt_trainer.store import open_ledger
 
 if TYPE_CHECKING:
     from prompt_trainer.loop.runs import RunRecord
@@ -68,4 +68,4 @@ def collect_run(
 def _stored(settings: Settings, pr: int) -> Sample | None:
     from prompt_trainer.loop.failures import find_sample  # noqa: PLC0415 - the loop's helper
 
-    return find_sample(SampleStore(settings.root / DEFAULT_STORE).load(), pr)
+    return find_sample(open_ledger(settings.root).load(), pr)

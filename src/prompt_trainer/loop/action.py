@@ -46,7 +46,7 @@ from prompt_trainer.settings import (
     config_value,
     parse_config,
 )
-from prompt_trainer.store import DEFAULT_STORE, SampleStore, sync_store
+from prompt_trainer.store import SampleStore, open_ledger, sync_store
 
 Log = Callable[[str], None]
 MODES = ("auto", "collect", "report", "train", "propose", "revise")
@@ -224,7 +224,7 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
     log: Log,
 ) -> ActionResult:
     """Collect, and then (by plan) report, train and propose, holding the run lock."""
-    store = SampleStore(settings.root / DEFAULT_STORE)
+    store = open_ledger(settings.root)
     since = datetime.now(UTC) - timedelta(days=backfill_days)
     collected = _collect(settings, options, event, plan, client, store, since=since, log=log)
     if collected.stop:

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from prompt_trainer import workdir
 from prompt_trainer.collect.github_pr import (
     clean_feedback,
     collect_pull,
@@ -51,7 +52,7 @@ from prompt_trainer.render.state import (
     revised,
 )
 from prompt_trainer.settings import LLMSettings, Settings
-from prompt_trainer.store import DEFAULT_STORE, SampleStore, sync_store
+from prompt_trainer.store import open_ledger, sync_store
 from prompt_trainer.targets import load_prompt_set
 
 Log = Callable[[str], None]
@@ -157,7 +158,7 @@ def report_command(
     if isinstance(parsed, str):
         client.comment_once(event.number, f"@{event.author}: {parsed}", key=key)
         return Response("none", parsed)
-    store = SampleStore(settings.root / DEFAULT_STORE)
+    store = open_ledger(settings.root)
     sync_store(store, client, settings.config.store.branch, push=False, log=log)
     sample = find_sample(store.load(), event.number)
     if sample is None:
@@ -279,7 +280,7 @@ def revise_pull(
         settings.target(target_name),
         fresh,
         llm=llm,
-        cache_dir=settings.root / ".prompt-trainer" / "cache",
+        cache_dir=workdir.cache_dir(settings.root),
     )
     ids = [f.url or f.id for f in fresh]
     changed = {

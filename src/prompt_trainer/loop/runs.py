@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.models import Candidate, PromptSet, Sample
 from prompt_trainer.settings import LLMSettings, Target, TrainingOptions
+from prompt_trainer.workdir import atomic_write, runs_dir
 
 if TYPE_CHECKING:
     from prompt_trainer.propose import Proposal
@@ -48,10 +48,6 @@ if TYPE_CHECKING:
 Log = Callable[[str], None]
 STAMP = "%Y%m%dT%H%M%SZ"
 STATUS = "status.json"
-
-
-def runs_dir(root: Path) -> Path:
-    return root / ".prompt-trainer" / "runs"
 
 
 @dataclass
@@ -82,7 +78,7 @@ class RunRecord:
     def write_text(self, name: str, text: str) -> Path:
         path = self.path / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, text)
+        atomic_write(path, text)
         return path
 
     def finish(self, state: str, message: str = "") -> None:
@@ -295,12 +291,6 @@ def _new_dir(base: Path, now: datetime) -> Path:
             continue
         return path
     raise PromptTrainerError(f"cannot create a run directory under {base}")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _now_text() -> str:

@@ -5,21 +5,16 @@ stored evidence alone (no LLM). ``load_reports`` is the entry point the CLI and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
+from prompt_trainer import workdir
 from prompt_trainer.errors import ConfigError, PromptTrainerError
 from prompt_trainer.measure.index import SampleIndex
 from prompt_trainer.measure.report import TargetReport, build_report
 from prompt_trainer.measure.versions import ApiHistory, CommitLister, GitHistory, HashCache, History
 from prompt_trainer.settings import Settings
-from prompt_trainer.store import DEFAULT_STORE
 from prompt_trainer.targets import LocalSource, load_prompt_set
 
 HISTORY_MODES = ("auto", "git", "api", "none")
-
-
-def ledger_path(settings: Settings) -> Path:
-    return settings.root / DEFAULT_STORE
 
 
 def choose_history(
@@ -54,9 +49,9 @@ def load_reports(
 ) -> list[TargetReport]:
     """One report per target (or the one asked for), from the ledger's index."""
     targets = [settings.target(target)] if target else list(settings.config.targets)
-    ledger = ledger_path(settings)
-    index = SampleIndex(ledger, ledger.with_name("index.sqlite"))
-    cache = HashCache(ledger.with_name("versions.json"))
+    root = settings.root
+    index = SampleIndex(workdir.ledger_path(root), workdir.index_path(root))
+    cache = HashCache(workdir.versions_path(root))
     try:
         return [
             build_report(

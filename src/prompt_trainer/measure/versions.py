@@ -22,6 +22,7 @@ from typing import Protocol
 from prompt_trainer.models import CommitRef, PromptSet
 from prompt_trainer.settings import Target
 from prompt_trainer.targets import GitSource, PromptSource, git, load_prompt_set
+from prompt_trainer.workdir import atomic_write
 
 WORKING_TREE = "working-tree"
 
@@ -107,8 +108,7 @@ class HashCache:
 
     def save(self) -> None:
         if self.dirty:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(self.data, indent=1, sort_keys=True), encoding="utf-8")
+            atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True))
             self.dirty = False
 
 

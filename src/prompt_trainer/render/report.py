@@ -82,13 +82,10 @@ def chart(report: TargetReport) -> Chart | None:
     return Chart(tuple(v.version.label for v in measured), tuple(lines))
 
 
+#: What ``report.md.j2`` calls besides the reports: the metric list and the formatters above.
+HELPERS = {"metrics": METRICS, "estimate": estimate, "delta": delta, "direction": direction}
+
+
 def render_report(reports: list[TargetReport]) -> str:
     template = environment().get_template("report.md.j2")
-    return template.render(
-        reports=reports,
-        metrics=METRICS,
-        estimate=estimate,
-        delta=delta,
-        direction=direction,
-        chart=chart,
-    )
+    return template.render(reports=reports, chart=chart, **HELPERS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from prompt_trainer.models import Sample, Trace, TraceStep
+from prompt_trainer.models import Feedback, Sample, Trace, TraceStep
 
 #: Failing tests listed by name (all of them up to this many; the count says if there are more).
 MAX_FAILURES = 500
@@ -19,6 +19,9 @@ MAX_FAILURES = 500
 MAX_MESSAGES = 20
 MESSAGE_CHARS = 500
 CONTEXT_CHARS = 200
+#: Fields a review note and a trace summary keep from the feedback and the trace, as they are.
+NOTE_FIELDS = frozenset({"kind", "author", "state", "path", "line"})
+SUMMARY_FIELDS = frozenset({"source", "format", "turns", "tool_calls", "tool_errors"})
 
 
 class View(BaseModel):
@@ -118,17 +121,7 @@ def evidence_view(sample: Sample) -> EvidenceSample:
             for n, c in enumerate(problems[:MAX_FAILURES])
         ],
         review_feedback=[
-            ReviewNote(
-                id=f.url or f.id,
-                kind=f.kind,
-                author=f.author,
-                state=f.state,
-                path=f.path,
-                line=f.line,
-                text=f.body,
-            )
-            for f in sample.feedback
-            if f.trusted and (f.body.strip() or f.state)
+            _review_note(f) for f in sample.feedback if f.trusted and (f.body.strip() or f.state)
         ],
         traces=[_trace_summary(t) for t in sample.traces],
         reported_failures=[
@@ -136,6 +129,12 @@ def evidence_view(sample: Sample) -> EvidenceSample:
             for f in sample.failures
         ],
     )
+
+
+def _review_note(feedback: Feedback) -> ReviewNote:
+    """The comment's URL as its id (what the model cites), its body as the text."""
+    same = feedback.model_dump(include=set(NOTE_FIELDS))
+    return ReviewNote(id=feedback.url or feedback.id, text=feedback.body, **same)
 
 
 def _trace_summary(trace: Trace) -> TraceSummary:
@@ -151,11 +150,7 @@ def _trace_summary(trace: Trace) -> TraceSummary:
         if step.is_error
     ]
     return TraceSummary(
-        source=trace.source,
-        format=trace.format,
-        turns=trace.turns,
-        tool_calls=trace.tool_calls,
-        tool_errors=trace.tool_errors,
+        **trace.model_dump(include=set(SUMMARY_FIELDS)),
         error_steps=errors,
         final_result=trace.result[:MESSAGE_CHARS] if trace.result else None,
         ended_in_error=trace.is_error,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from prompt_trainer import propose
+from prompt_trainer import propose, workdir
 from prompt_trainer.models import Candidate, PromptSet, Rejection, Sample
 from prompt_trainer.settings import LLMSettings, Settings, Target
 from prompt_trainer.train.strategies import train
@@ -62,7 +62,7 @@ def train_target(
         current=current,
         samples=samples,
         llm=llm,
-        cache_dir=settings.root / ".prompt-trainer" / "cache",
+        cache_dir=workdir.cache_dir(settings.root),
         max_calls=budget.max_calls,
         max_usd=budget.max_usd,
         max_evidence_tokens=budget.max_evidence_tokens,

@@ -324,15 +324,7 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
         for a in result.applied
     ]
     dropped = [f"{e.op} {e.new_text or e.target_text!r}: {why}" for e, why in result.dropped]
-    edited = request.current.model_copy(update={"files": files_of(request.current, result.files)})
-    return _candidate(
-        request,
-        edited,
-        budget,
-        summary=str(answer.analysis_summary),
-        applied=changes,
-        dropped=dropped,
-    )
+    return _edited(request, budget, result.files, answer=answer, applied=changes, dropped=dropped)
 
 
 def _rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -> Candidate:
@@ -378,15 +370,22 @@ def _rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -
         if " ".join(t.split()) in added
     ]
     files = {f.path: f.content for f in current.files} | {current.main.path: text}
-    edited = current.model_copy(update={"files": files_of(current, files)})
-    return _candidate(
-        request,
-        edited,
-        budget,
-        summary=str(answer.analysis_summary),
-        applied=changes,
-        dropped=dropped,
-    )
+    return _edited(request, budget, files, answer=answer, applied=changes, dropped=dropped)
+
+
+def _edited(
+    request: TrainRequest,
+    budget: Budget,
+    files: dict[str, str],
+    *,
+    answer: Any,
+    applied: list[Change],
+    dropped: list[str],
+) -> Candidate:
+    """The candidate whose files are ``files`` (path -> content), with the model's summary."""
+    edited = request.current.model_copy(update={"files": files_of(request.current, files)})
+    summary = str(answer.analysis_summary)
+    return _candidate(request, edited, budget, summary=summary, applied=applied, dropped=dropped)
 
 
 def _candidate(

@@ -189,29 +189,31 @@ def usage_of(lm: Any) -> TokenUsage:
 
 @contextlib.contextmanager
 def translate_llm_errors(llm: LLMSettings) -> Iterator[None]:
-    """Map DSPy/LiteLLM failures to ``LLMError`` with a fix."""
+    """Map DSPy/LiteLLM failures to ``LLMError`` with a fix; anything else passes through."""
     try:
         yield
-    except AdapterParseError as exc:
-        raise LLMError(
-            f"the model {llm.model} did not answer in the expected format",
-            fix="retry, or use a stronger model (--model)",
-        ) from exc
-    except LMAuthError as exc:
-        raise LLMError(
-            f"the LLM provider rejected the credentials for {llm.model}", fix=f"check {llm.key_var}"
-        ) from exc
-    except LMTransportError as exc:
-        raise LLMError(
-            f"cannot reach the LLM endpoint for {llm.model}: {exc}",
-            fix="check --api-base / api_base and the network",
-        ) from exc
-    except DSPyError as exc:
-        raise LLMError(f"the LLM call failed: {exc}", fix="retry the run") from exc
     except Exception as exc:
-        if type(exc).__module__.startswith("litellm"):
-            raise LLMError(f"the LLM call failed: {exc}", fix="retry the run") from exc
-        raise
+        error = _llm_error(exc, llm)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _llm_error(exc: Exception, llm: LLMSettings) -> LLMError | None:
+    """The ``LLMError`` (with its fix) for a DSPy or LiteLLM failure, None for any other."""
+    model = llm.model
+    if isinstance(exc, AdapterParseError):
+        what = f"the model {model} did not answer in the expected format"
+        return LLMError(what, fix="retry, or use a stronger model (--model)")
+    if isinstance(exc, LMAuthError):
+        what = f"the LLM provider rejected the credentials for {model}"
+        return LLMError(what, fix=f"check {llm.key_var}")
+    if isinstance(exc, LMTransportError):
+        what = f"cannot reach the LLM endpoint for {model}: {exc}"
+        return LLMError(what, fix="check --api-base / api_base and the network")
+    if isinstance(exc, DSPyError) or type(exc).__module__.startswith("litellm"):
+        return LLMError(f"the LLM call failed: {exc}", fix="retry the run")
+    return None
 
 
 def _spec(subagent: Subagent) -> SubagentSpec:

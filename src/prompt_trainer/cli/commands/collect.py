@@ -34,14 +34,14 @@ def cmd_collect(args: argparse.Namespace, ctx: Invocation) -> int:
     )
     from prompt_trainer.github.connect import connect  # noqa: PLC0415
     from prompt_trainer.loop.lock import busy_message, exclusive  # noqa: PLC0415
-    from prompt_trainer.store import DEFAULT_STORE, SampleStore  # noqa: PLC0415
+    from prompt_trainer.store import open_ledger  # noqa: PLC0415
 
     progress = ctx.console.progress
     if args.evidence and (args.pr is None or len(args.pr) != 1):
         raise ConfigError(
             "--evidence belongs to one pull request", fix="pass it with exactly one --pr N"
         )
-    store = SampleStore(settings.root / DEFAULT_STORE)
+    store = open_ledger(settings.root)
     if args.local is not None:
         outcome = collect_local(args.local, settings=settings, store=store)
         print(closing_table(outcome))

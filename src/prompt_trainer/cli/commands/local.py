@@ -34,9 +34,9 @@ def cmd_inspect(args: argparse.Namespace, ctx: Invocation) -> int:
 def cmd_report_failure(args: argparse.Namespace, ctx: Invocation) -> int:
     settings = Settings.load(args.config, ctx.env)
     from prompt_trainer.loop import failures  # noqa: PLC0415
-    from prompt_trainer.store import DEFAULT_STORE, SampleStore  # noqa: PLC0415
+    from prompt_trainer.store import open_ledger  # noqa: PLC0415
 
-    store = SampleStore(settings.root / DEFAULT_STORE)
+    store = open_ledger(settings.root)
     sample = failures.stored_sample(store, args.pr)
     parsed = failures.ParsedReport(
         type=args.type, description=args.description, context=args.context

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from prompt_trainer import workdir
 from prompt_trainer.cli.console import Invocation
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema, parse_config
@@ -62,7 +63,7 @@ def _ignore_workdir(root: Path, *, dry_run: bool, ctx: Invocation) -> None:
     """Add ``.prompt-trainer/`` to ``.gitignore`` unless it is there."""
     ignore = root / ".gitignore"
     ignored = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
-    if ".prompt-trainer" in ignored:
+    if workdir.DIRNAME in ignored:
         return
     if dry_run:
         ctx.console.progress(
@@ -70,7 +71,7 @@ def _ignore_workdir(root: Path, *, dry_run: bool, ctx: Invocation) -> None:
         )
         return
     prefix = "" if not ignored or ignored.endswith("\n") else "\n"
-    ignore.write_text(f"{ignored}{prefix}.prompt-trainer/\n", encoding="utf-8")
+    ignore.write_text(f"{ignored}{prefix}{workdir.DIRNAME}/\n", encoding="utf-8")
     ctx.console.progress("init: added .prompt-trainer/ (local ledger, cache, runs) to .gitignore")
 
 

@@ -76,6 +76,19 @@ class _Step(NamedTuple):
     tokens: int | None
 
 
+#: The totals the format modules add up, copied to the ``Trace`` under the same names.
+COUNTERS = (
+    "turns",
+    "tool_calls",
+    "tool_errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+)
+
+
 class TraceBuilder:
     """Accumulates one trace while its records stream past."""
 
@@ -197,6 +210,14 @@ class TraceBuilder:
         self.cache_read_tokens = _plus(self.cache_read_tokens, cache_read)
         self.cache_write_tokens = _plus(self.cache_write_tokens, cache_write)
 
+    def add_usage(self, usage: dict[str, Any], *keys: str | None) -> None:
+        """Add a usage object's counts, read under the format's own key names (in the order
+        input, output, cache read, cache write; None for one the format does not write)."""
+        input, output, cache_read, cache_write = (
+            as_int(usage.get(key)) if key else None for key in (*keys, None, None, None)[:4]
+        )
+        self.add_tokens(input=input, output=output, cache_read=cache_read, cache_write=cache_write)
+
     def saw_time(self, value: Any) -> None:
         """Note a record's timestamp (ISO 8601 string, or epoch seconds) for the duration."""
         if isinstance(value, str | int | float) and not isinstance(value, bool):
@@ -219,14 +240,7 @@ class TraceBuilder:
             session_id=self.session_id,
             steps=steps,
             steps_total=self._count,
-            turns=self.turns,
-            tool_calls=self.tool_calls,
-            tool_errors=self.tool_errors,
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cache_read_tokens=self.cache_read_tokens,
-            cache_write_tokens=self.cache_write_tokens,
-            cost_usd=self.cost_usd,
+            **{name: getattr(self, name) for name in COUNTERS},
             duration_s=duration,
             result=excerpt(self.result, self.max_text) if self.result is not None else None,
             is_error=self.is_error,

@@ -37,11 +37,7 @@ def parse(path: Path, *, source: str, builder: TraceBuilder) -> Trace:
             turns += 1
             usage = event.get("usage")
             if isinstance(usage, dict):
-                builder.add_tokens(
-                    input=as_int(usage.get("input_tokens")),
-                    output=as_int(usage.get("output_tokens")),
-                    cache_read=as_int(usage.get("cached_input_tokens")),
-                )
+                builder.add_usage(usage, "input_tokens", "output_tokens", "cached_input_tokens")
         elif kind in ("turn.failed", "error"):
             turns += kind == "turn.failed"
             error = event.get("error")

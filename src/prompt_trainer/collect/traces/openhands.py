@@ -87,11 +87,12 @@ class _State:
                 self.metrics_cost = (self.metrics_cost or 0.0) + cost
             usage = metrics.get("accumulated_token_usage")
             if isinstance(usage, dict):
-                builder.add_tokens(
-                    input=as_int(usage.get("prompt_tokens")),
-                    output=as_int(usage.get("completion_tokens")),
-                    cache_read=as_int(usage.get("cache_read_tokens")),
-                    cache_write=as_int(usage.get("cache_write_tokens")),
+                builder.add_usage(
+                    usage,
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "cache_read_tokens",
+                    "cache_write_tokens",
                 )
         if record.get("error"):
             builder.is_error = True

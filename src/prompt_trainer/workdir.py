@@ -1,0 +1,61 @@
+"""The working directory: every path under ``.prompt-trainer/`` in a checkout, and atomic writes.
+
+Not a stage but the floor they stand on: each stage that keeps something between runs asks this
+module where it goes, given the repository root (``settings.root``), and gets a ``Path`` back.
+The layout is a contract (``action.yml`` caches ``cache/``, ``index.sqlite``, ``versions.json``
+and ``runs/``; the data branch holds ``samples.jsonl`` at the same relative path; ``init`` adds
+the directory to ``.gitignore``):
+
+- ``samples.jsonl``: the ledger of samples (``store``; opened with ``store.open_ledger``);
+- ``index.sqlite`` and ``versions.json``: the measure stage's index and version-hash cache;
+- ``cache/``: DSPy's disk cache (``train``);
+- ``runs/<timestamp>/``: one directory per run (``runs``);
+- ``candidates/<target>/candidate-NNN/``: every candidate written (``propose``).
+
+``atomic_write`` replaces a file through a temporary sibling and a rename, so a run killed
+mid-write leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+DIRNAME = ".prompt-trainer"
+LEDGER = PurePosixPath(DIRNAME, "samples.jsonl")  # relative: the same path on the data branch
+
+
+def base_dir(root: Path) -> Path:
+    return root / DIRNAME
+
+
+def ledger_path(root: Path) -> Path:
+    return root / LEDGER
+
+
+def index_path(root: Path) -> Path:
+    return base_dir(root) / "index.sqlite"
+
+
+def versions_path(root: Path) -> Path:
+    return base_dir(root) / "versions.json"
+
+
+def cache_dir(root: Path) -> Path:
+    return base_dir(root) / "cache"
+
+
+def runs_dir(root: Path) -> Path:
+    return base_dir(root) / "runs"
+
+
+def candidates_dir(root: Path, target: str) -> Path:
+    return base_dir(root) / "candidates" / target
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) through ``<name>.tmp`` and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

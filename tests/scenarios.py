@@ -1,0 +1,152 @@
+"""The shared scenario of the end-to-end tests, as data and helpers (no fixtures: those are in
+``conftest.py``).
+
+- the checkout's files: ``CONFIG`` (one target ``coder``), ``MAIN_PROMPT``, ``SUBAGENT``;
+- ``arrange(github)``: merged agent PR #7 on the local GitHub server, with two review comments
+  and a CI run whose ``junit-results`` artifact holds ``JUNIT`` (one failure, one error);
+- ``trainer_reply`` / ``other_reply``: the local LM's scripted candidates (``NEW_MAIN``);
+- ``make_zip``: an artifact's zip from {name: content}.
+
+The ``ready`` fixture sets the whole scenario up and makes the checkout the working directory.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from tests.servers.github import Artifact, FakeGitHub, Pull
+from tests.servers.llm import chat_adapter_reply
+
+CONFIG = """\
+model: openai/test-model
+agent:
+  authors: ["claude[bot]"]
+  labels: ["agent"]
+targets:
+  - name: coder
+    main: CLAUDE.md
+    subagents: .claude/agents
+    max_subagents: 2
+    strategy: rewrite  # the pipeline tests script PromptTrainer; evolve/rules: test_strategies
+training:
+  holdout: 0  # one PR per test: nothing to hold out (held-out evaluation: test_strategies)
+"""
+
+MAIN_PROMPT = "# Rules\n\n- Write tests with pytest.\n- Keep functions small.\n"
+SUBAGENT = "---\nname: test-runner\ndescription: Runs the tests.\n---\n\nRun `pytest -q`.\n"
+
+
+def make_zip(files: dict[str, str | bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+JUNIT = """<?xml version="1.0"?>
+<testsuite name="pytest" tests="3" failures="1" errors="1">
+  <testcase classname="tests.test_fees" name="test_rounding"><failure message="assert 10.004 == 10.00">trace</failure></testcase>
+  <testcase classname="tests.test_api" name="test_retry"><error message="ConnectionError">boom</error></testcase>
+  <testcase classname="tests.test_api" name="test_ok"/>
+</testsuite>
+"""
+
+NEW_MAIN = "# Rules\n\n- Write tests with pytest.\n- Keep functions small.\n- Round money with Decimal.quantize.\n"
+ANALYSIS = "Added a rounding rule (tests.test_fees::test_rounding, review-comment-501)."
+
+
+def trainer_reply(request: dict[str, object]) -> str:
+    return chat_adapter_reply(
+        candidate_main_prompt=NEW_MAIN,
+        candidate_subagents=[
+            {
+                "name": "money-checker",
+                "description": "Checks money rounding.",
+                "prompt": "Check every Decimal is quantized.",
+            }
+        ],
+        analysis_summary=ANALYSIS,
+    )
+
+
+def other_reply(request: dict[str, object]) -> str:
+    """A second, different candidate (for updates)."""
+    return chat_adapter_reply(
+        candidate_main_prompt=NEW_MAIN + "- Parse amounts with Decimal(str).\n",
+        candidate_subagents=[],
+        analysis_summary=ANALYSIS,
+    )
+
+
+def arrange(github: FakeGitHub) -> None:
+    base = github.commit(
+        {
+            ".github/prompt-trainer.yml": CONFIG,  # the checkout's: trusted on PR events
+            "CLAUDE.md": MAIN_PROMPT,
+            ".claude/agents/test-runner.md": SUBAGENT,
+            "app.py": "print()\n",
+        },
+        branch="main",
+    )
+    head = github.commit({"app.py": "print(1)\n"}, parent=base, branch="agent/fees")
+    pull = github.add_pull(
+        Pull(
+            number=7,
+            title="Add late fees",
+            head_ref="agent/fees",
+            head_sha=head,
+            base_ref="main",
+            base_sha=base,
+            state="closed",
+            merged=True,
+        )
+    )
+    member = {
+        "author_association": "MEMBER",
+        "user": github.user("maria"),
+        "created_at": "2026-11-02T10:00:00Z",
+        "updated_at": "2026-11-02T10:00:00Z",
+    }
+    for n, (path, text) in enumerate(
+        [
+            ("fees.py", "Round with quantize, not float math."),
+            ("billing.py", "Reuse ApiClient instead of a new client."),
+        ]
+    ):
+        cid = 501 + n
+        pull.review_comments.append(
+            {
+                **member,
+                "id": cid,
+                "node_id": "C",
+                "body": text,
+                "path": path,
+                "line": 3,
+                "original_line": 3,
+                "diff_hunk": "@@ -1 +1 @@",
+                "commit_id": head,
+                "original_commit_id": head,
+                "pull_request_review_id": 1,
+                "position": 1,
+                "url": f"{github.repo_url}/pulls/comments/{cid}",
+                "html_url": f"https://github.com/{github.full_name}/pull/7#discussion_r{cid}",
+                "pull_request_url": f"{github.repo_url}/pulls/7",
+                "_links": {
+                    "self": {"href": ""},
+                    "html": {"href": ""},
+                    "pull_request": {"href": ""},
+                },
+            }
+        )
+    github.add_run(
+        head,
+        [
+            Artifact(
+                id=github.next_id(),
+                name="junit-results",
+                data=make_zip({"reports/junit.xml": JUNIT}),
+            )
+        ],
+    )
