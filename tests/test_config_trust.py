@@ -114,6 +114,29 @@ def test_a_pr_event_runs_with_the_default_branch_config_not_the_checkouts(
     assert said in capsys.readouterr().err
 
 
+def test_run_on_a_pr_event_also_uses_the_default_branch_config(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    attacker: FakeLLM,
+    ready: Path,
+    github_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The Action's ``pr`` input runs ``prompt-trainer run``: the same check applies."""
+    pwned = tmp_path / "pwned"
+    set_default_branch_config(
+        github, config_with(api_base=llm.api_base, eval_command=JUNIT_ONE_PASS)
+    )
+    (ready / ".github" / "prompt-trainer.yml").write_text(
+        config_with(api_base=attacker.api_base, eval_command=f"touch {pwned}; {JUNIT_ONE_PASS}")
+    )
+    env = pr_event(tmp_path, github_env)
+    assert main(["run", "--pr", "7"], env=env) == 0
+    assert not pwned.exists() and not attacker.requests
+    assert llm.requests and len(bot_pulls(github)) == 1
+    assert "uses the configuration of main" in (tmp_path / "summary.md").read_text()
+
+
 def test_the_checkouts_config_counts_when_it_is_the_default_branchs(
     github: FakeGitHub,
     llm: FakeLLM,

@@ -28,6 +28,10 @@ def cmd_run(args: argparse.Namespace, ctx: Invocation) -> int:
     _check_sources(args)
     settings = Settings.load(args.config, ctx.env)
     pr = _pull_request(args, settings)
+    if args.local is None and (guarded := _event_settings(settings, args, ctx)) is not settings:
+        if guarded is None:
+            return 0
+        settings = guarded
     # The pipeline pulls in PyGithub (~0.7 s): only commands that need it import it.
     from prompt_trainer.loop.contract import RunOptions  # noqa: PLC0415
     from prompt_trainer.pipeline import run  # noqa: PLC0415
@@ -73,6 +77,23 @@ def _check_sources(args: argparse.Namespace) -> None:
             "--evidence adds files to a GitHub PR's sample",
             fix="with --local, put the files in the directory instead",
         )
+
+
+def _event_settings(
+    settings: Settings, args: argparse.Namespace, ctx: Invocation
+) -> Settings | None:
+    """Inside a workflow on an event a pull request can steer (the Action's ``pr`` input runs
+    ``run``), the same configuration check as ``action``: the default branch's settings unless
+    the checkout's file is the default branch's; None when nothing may be done."""
+    from prompt_trainer.loop.action import GUARDED_EVENTS  # noqa: PLC0415
+
+    if settings.env.github_event_name not in GUARDED_EVENTS or not settings.env.github_event_path:
+        return settings
+    from prompt_trainer.cli.commands.action import action_settings  # noqa: PLC0415
+    from prompt_trainer.loop.events import parse, read_event  # noqa: PLC0415
+
+    event = parse(settings.env.github_event_name, read_event(settings.env.github_event_path))
+    return action_settings(settings, event, mode="collect", repo=args.repo, ctx=ctx)
 
 
 def _pull_request(args: argparse.Namespace, settings: Settings) -> int | None:
