@@ -40,7 +40,7 @@ from prompt_trainer.models import (
 )
 from prompt_trainer.redact import excerpt
 from prompt_trainer.settings import DEFAULT_BOT_LOGINS, AgentRules, ArtifactGlobs, Settings
-from prompt_trainer.targets import load_prompt_set
+from prompt_trainer.targets import version_at
 
 
 class CommitSource:
@@ -111,7 +111,7 @@ def collect_pull(
     if pull.base_sha:
         source = CommitSource(client, pull.base_sha)
         for target in config.targets:
-            versions[target.name] = load_prompt_set(target, source, required=False).version
+            versions[target.name] = version_at(target, source)
     evidence.feedback.extend(feedback)
     return evidence.to_sample(f"{repository}#{number}", pull=pull, versions=versions)
 

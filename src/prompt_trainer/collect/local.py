@@ -25,7 +25,7 @@ from prompt_trainer.collect.reviews import keep
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.models import PullRequestInfo, Sample, Skipped
 from prompt_trainer.settings import Settings
-from prompt_trainer.targets import GitSource, load_prompt_set
+from prompt_trainer.targets import GitSource, version_at
 
 
 def collect_directory(
@@ -90,9 +90,7 @@ def _versions_at(
             )
         )
         return default
-    return {
-        t.name: load_prompt_set(t, source, required=False).version for t in settings.config.targets
-    }
+    return {t.name: version_at(t, source) for t in settings.config.targets}
 
 
 def _pull_info(path: Path, evidence: Evidence, *, default: PullRequestInfo) -> PullRequestInfo:

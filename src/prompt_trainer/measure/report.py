@@ -56,6 +56,11 @@ class TargetReport:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
+    def known(self) -> int:
+        """How many versions are real contents of the repository (not only named by samples)."""
+        return sum(1 for v in self.versions if v.version.known)
+
+    @property
     def measured(self) -> tuple[VersionReport, ...]:
         """Versions that have samples, oldest first."""
         return tuple(v for v in self.versions if v.samples)
@@ -70,6 +75,7 @@ def build_report(
     current: PromptSet | None,
     min_samples: int,
     compare_spec: str | None = None,
+    unavailable: str | None = None,
 ) -> TargetReport:
     by_version = index.facts_by_version(target.name)
     first_seen = {
@@ -84,6 +90,7 @@ def build_report(
         current=current,
         seen=by_version,
         first_seen=first_seen,
+        unavailable=unavailable,
     )
     reports = tuple(
         VersionReport(v, tuple(by_version.get(v.hash, ())), measure_all(by_version.get(v.hash, ())))
@@ -92,9 +99,12 @@ def build_report(
     notes = []
     if history is None:
         notes.append(
-            "no history: versions are labelled by hash (use a full clone, fetch-depth: 0, or "
-            "give a GitHub token so the history is read through the API)"
+            f"no history ({unavailable or 'not read'}): versions are labelled by hash (use a "
+            "full clone, fetch-depth: 0, or give a GitHub token so the history is read through "
+            "the API)"
         )
+    if current is not None and not current.main.content:
+        notes.append(f"prompt file {target.main} is missing in the working tree")
     chosen = _choose(reports, compare_spec)
     comparison = None
     if chosen is not None:
