@@ -97,18 +97,18 @@ def test_a_link_that_leaves_the_repository_names_the_link(linked: Path, tmp_path
     (linked / "CLAUDE.md").unlink()
     (linked / "CLAUDE.md").symlink_to("../outside.md")
     run_git(linked, "commit", "-qam", "escape")
-    with pytest.raises(PromptLinkError, match="'CLAUDE.md'.*outside the repository"):
+    with pytest.raises(PromptLinkError, match=r"'CLAUDE.md'.*outside the repository"):
         GitSource(linked, run_git(linked, "rev-parse", "HEAD")).read_text("CLAUDE.md")
-    with pytest.raises(PromptLinkError, match="'CLAUDE.md'.*outside the repository"):
+    with pytest.raises(PromptLinkError, match=r"'CLAUDE.md'.*outside the repository"):
         load_prompt_set(CLAUDE, LocalSource(linked))
 
 
 def test_a_dangling_link_names_the_link_and_its_target(linked: Path) -> None:
     (linked / "AGENTS.md").unlink()
     run_git(linked, "commit", "-qam", "drop agents")
-    with pytest.raises(PromptLinkError, match="'CLAUDE.md' points at 'AGENTS.md'"):
+    with pytest.raises(PromptLinkError, match=r"'CLAUDE.md' points at 'AGENTS.md'"):
         GitSource(linked, run_git(linked, "rev-parse", "HEAD")).read_text("CLAUDE.md")
-    with pytest.raises(PromptLinkError, match="'CLAUDE.md' points at 'AGENTS.md'"):
+    with pytest.raises(PromptLinkError, match=r"'CLAUDE.md' points at 'AGENTS.md'"):
         LocalSource(linked).read_text("CLAUDE.md")
 
 

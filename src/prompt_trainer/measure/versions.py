@@ -170,12 +170,21 @@ def resolve_versions(
     """Every version of ``target``, ordered by the date it appeared (a commit's date, or its
     first sample's), then the uncommitted working tree. ``unavailable`` says why there is no
     history, for the versions only samples know."""
-    versions = _resolve(target, history, cache, current, seen, first_seen or {}, unavailable)
+    versions = _resolve(
+        target,
+        history=history,
+        cache=cache,
+        current=current,
+        seen=seen,
+        order=first_seen or {},
+        unavailable=unavailable,
+    )
     return sorted(versions, key=_order)
 
 
 def _resolve(
     target: Target,
+    *,
     history: History | None,
     cache: HashCache,
     current: PromptSet | None,
