@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.cli import main
-from tests.servers.github import FakeGitHub, Pull
+from tests.conftest import make_zip
+from tests.servers.github import Artifact, FakeGitHub, Pull
 from tests.test_pipeline import arrange
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
@@ -115,3 +116,36 @@ def test_collect_rejects_a_bad_date(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["collect", "--since", "last week"], env={})
     assert "is not a date like 2026-01-31" in capsys.readouterr().err
+
+
+def test_the_uploads_of_each_matrix_entry_of_one_run_are_all_collected(
+    github: FakeGitHub,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``init`` names each matrix entry's upload ``junit-results-test-<index>``: one run has
+    several JUnit artifacts holding files of the same name, and each is a test run."""
+    arrange(github)
+    github.runs.clear()
+    reports = [
+        f'<testsuite name="py3.{n}"><testcase classname="t" name="a{n}"><failure/></testcase>'
+        "</testsuite>"
+        for n in range(11, 14)
+    ]
+    artifacts = [
+        Artifact(
+            id=github.next_id(),
+            name=f"junit-results-test-{i}",
+            data=make_zip({"test-results/junit.xml": text}),
+        )
+        for i, text in enumerate(reports)
+    ]
+    github.add_run(github.pulls[7].head_sha, artifacts)
+    monkeypatch.chdir(checkout)
+    assert main(["collect", "--pr", "7"], env=env) == 0
+    (sample,) = stored(checkout)
+    runs = sample["test_runs"]
+    assert isinstance(runs, list) and len(runs) == 3
+    names = sorted(case["name"] for run in runs for case in run["cases"])
+    assert names == ["a11", "a12", "a13"]

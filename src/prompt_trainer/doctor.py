@@ -95,7 +95,28 @@ def prompt_checks(settings: Settings) -> list[Check]:
         out.append(
             Check(f"prompts: {target.name}", "ok", f"{len(prompt_set.files)} file(s): {files}")
         )
-    return out
+    overlap = overlap_check(settings)
+    return [*out, overlap] if overlap else out
+
+
+def overlap_check(settings: Settings) -> Check | None:
+    """Two targets whose main files are one file (a link and what it points at): each would
+    get its own PR editing that file."""
+    from prompt_trainer.targets import resolved_path  # noqa: PLC0415
+
+    owners: dict[str, list[str]] = {}
+    for target in settings.config.targets:
+        owners.setdefault(resolved_path(settings.root, target.main), []).append(target.name)
+    shared = {path: names for path, names in owners.items() if len(names) > 1}
+    if not shared:
+        return None
+    detail = "; ".join(f"{path} is the main file of {', '.join(n)}" for path, n in shared.items())
+    return Check(
+        "prompts: overlap",
+        "warn",
+        f"{detail}: their PRs would compete for one file",
+        "keep one target per file (merge them, with main: the real file)",
+    )
 
 
 def workflow_check(root: Path) -> Check:
