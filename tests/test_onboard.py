@@ -431,7 +431,7 @@ def test_doctor_reports_two_targets_on_one_file(
     config.write_text(
         "targets:\n  - name: claude\n    main: CLAUDE.md\n  - name: agents\n    main: AGENTS.md\n"
     )
-    code, checks = doctor(["--offline"], {}, capsys)
+    _, checks = doctor(["--offline"], {}, capsys)
     overlap = checks["prompts: overlap"]
     assert overlap["status"] == "warn"
     assert "AGENTS.md is the main file of claude, agents" in overlap["detail"]
