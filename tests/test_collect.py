@@ -149,3 +149,84 @@ def test_the_uploads_of_each_matrix_entry_of_one_run_are_all_collected(
     assert isinstance(runs, list) and len(runs) == 3
     names = sorted(case["name"] for run in runs for case in run["cases"])
     assert names == ["a11", "a12", "a13"]
+
+
+# -- evidence as users give it ------------------------------------------------------------------
+
+
+@pytest.fixture
+def example_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_a_folder_whose_every_file_was_skipped_is_not_a_sample(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = example_repo / "evidence" / "pr-999"
+    bad.mkdir()
+    (bad / "broken.xml").write_text("<testsuite><testcase")
+    (bad / "reviews.json").write_text("{not json")
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    out = capsys.readouterr().out
+    assert "| local:pr-999 |" not in out
+    assert "- local:pr-999: every file was skipped" in out and "malformed XML" in out
+    assert len(stored(example_repo)) == 12
+
+
+def test_pr_json_values_of_the_wrong_type_are_an_error_naming_the_key(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = example_repo / "evidence" / "pr-101" / "pr.json"
+    data = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**data, "merged": "yes"}))
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    out = capsys.readouterr().out
+    assert "pr-101/pr.json: invalid pr.json: merged: Input should be a valid boolean" in out
+    assert "(got 'yes')" in out
+    (sample,) = [s for s in stored(example_repo) if s["id"] == "local:pr-101"]
+    assert sample["pull"]["merged"] is False  # type: ignore[index]
+    assert sample["pull"]["number"] is None  # the whole file is skipped, not half read  # type: ignore[index]
+
+
+def test_collect_local_on_a_folder_without_evidence_says_so_and_counts_the_ledger(
+    example_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    empty = tmp_path / "nothing"
+    (empty / "sub").mkdir(parents=True)
+    capsys.readouterr()
+    assert main(["collect", "--local", str(empty)], env={}) == 0
+    out = capsys.readouterr().out
+    assert f"no evidence found in {empty}" in out
+    assert "Store: 0 added, 0 replaced, 12 in total." in out
+
+
+def test_a_line_comment_given_with_its_state_counts_as_changes_requested(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = example_repo / "evidence" / "pr-101"
+    for old in folder.glob("reviews*.json"):
+        old.unlink()
+    (folder / "reviews.json").write_text(
+        json.dumps(
+            [
+                {
+                    "author": "maria",
+                    "author_association": "MEMBER",
+                    "body": "Use Decimal here.",
+                    "path": "fees.py",
+                    "line": 3,
+                    "state": "CHANGES_REQUESTED",
+                }
+            ]
+        )
+    )
+    assert main(["collect", "--local", "evidence/pr-101"], env={}) == 0
+    capsys.readouterr()
+    assert main(["report", "--format", "json", "--history", "none"], env={}) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    (version,) = report["versions"]
+    assert version["metrics"]["review.changes_requested_rate"]["value"] == 1.0

@@ -145,8 +145,8 @@ def facts_of(sample: Sample) -> Facts:
         first_push_passed=None if pull.first_push_ci is None else pull.first_push_ci == "success",
         comments=sum(1 for f in feedback if f.kind != "review" or f.body.strip()),
         changes_requested=any(
-            f.kind == "review" and f.state == "CHANGES_REQUESTED" and f.trusted and not f.is_bot
-            for f in sample.feedback
+            (f.state or "").upper() == "CHANGES_REQUESTED" and f.trusted and not f.is_bot
+            for f in sample.feedback  # a review, or a line comment given with its state
         ),
         merged=_merged(sample),
         rework=bool(pull.rework) if pull.commits else None,
