@@ -187,8 +187,9 @@ def test_pr_json_values_of_the_wrong_type_are_an_error_naming_the_key(
     assert "pr-101/pr.json: invalid pr.json: merged: Input should be a valid boolean" in out
     assert "(got 'yes')" in out
     (sample,) = [s for s in stored(example_repo) if s["id"] == "local:pr-101"]
-    assert sample["pull"]["merged"] is False  # type: ignore[index]
-    assert sample["pull"]["number"] is None  # the whole file is skipped, not half read  # type: ignore[index]
+    pull = sample["pull"]
+    assert isinstance(pull, dict)
+    assert pull["merged"] is False and pull["number"] is None  # the whole file is skipped
 
 
 def test_collect_local_on_a_folder_without_evidence_says_so_and_counts_the_ledger(

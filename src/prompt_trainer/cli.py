@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=cmd_schema)
     add_runs(commands)
     add_completion(commands)
+    add_samples(commands)
     add_output_options(parser, default=False)
     for sub in commands.choices.values():
         add_output_options(sub, default=argparse.SUPPRESS)
@@ -1238,3 +1239,37 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 def _escape(text: str) -> str:
     """Escape workflow-command data (``%``, CR, LF)."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def add_samples(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "samples",
+        help="list the stored samples, or remove one",
+        description="`samples ls` lists the samples of the local ledger; `samples rm ID...` "
+        "removes them from it (a data branch holding them merges them back on its next sync).",
+    )
+    actions = parser.add_subparsers(dest="samples_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("ls", help="one line per stored sample")
+    listing.add_argument("--json", action="store_true", help="one JSON object per sample")
+    add_config_option(listing)
+    removing = actions.add_parser("rm", help="remove stored samples by id")
+    removing.add_argument("ids", nargs="+", metavar="ID", help="e.g. local:pr-12 or owner/repo#12")
+    add_config_option(removing)
+    for action in (listing, removing):
+        add_output_options(action, default=argparse.SUPPRESS)
+    parser.set_defaults(handler=cmd_samples)
+
+
+def cmd_samples(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from prompt_trainer import samples  # noqa: PLC0415
+    from prompt_trainer.store import DEFAULT_STORE, SampleStore  # noqa: PLC0415
+
+    settings = Settings.load(args.config, env)
+    store = SampleStore(settings.root / DEFAULT_STORE)
+    if args.samples_command == "rm":
+        removed = samples.remove(store, args.ids)
+        print(f"removed {len(removed)} sample(s): {', '.join(removed)}")
+        return 0
+    rows = samples.list_rows(store)
+    print(samples.json_lines(rows) if args.json else samples.table(rows))
+    return 0
