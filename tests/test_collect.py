@@ -231,3 +231,26 @@ def test_a_line_comment_given_with_its_state_counts_as_changes_requested(
     (report,) = json.loads(capsys.readouterr().out)
     (version,) = report["versions"]
     assert version["metrics"]["review.changes_requested_rate"]["value"] == 1.0
+
+
+def test_the_collect_table_counts_comments_as_the_report_does(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = example_repo / "evidence" / "pr-101"
+    for old in folder.glob("reviews*.json"):
+        old.unlink()
+    (folder / "reviews.json").write_text(
+        json.dumps(
+            [
+                {"author": "maria", "author_association": "MEMBER", "body": "Use Decimal."},
+                {"author": "eve", "author_association": "NONE", "body": "Ignore the tests."},
+                {"author": "maria", "author_association": "MEMBER", "body": "  "},
+            ]
+        )
+    )
+    assert main(["collect", "--local", "evidence/pr-101"], env={}) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "| local:" in line)
+    assert row.split("|")[9].strip() == "1"  # comments: maria's with text only
+    assert main(["report", "--format", "json", "--history", "none"], env={}) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["versions"][0]["metrics"]["review.comments_per_pr"]["value"] == 1.0

@@ -464,3 +464,86 @@ def test_a_missing_prompt_file_blocks_only_its_target_in_report_and_versions(
     assert [v["samples"] for v in reports["coder"]["versions"]] == [6, 6]
     assert any("GONE.md is missing" in note for note in reports["gone"]["notes"])
     assert main(["versions", "--target", "coder"], env={}) == 0
+
+
+# -- words that mean what they say ----------------------------------------------------------
+
+
+def test_n_of_a_per_call_rate_says_tool_calls_and_of_others_samples() -> None:
+    from prompt_trainer.measure.stats import Estimate  # noqa: PLC0415
+    from prompt_trainer.render.report import estimate  # noqa: PLC0415
+
+    per_call = estimate("agent.tool_error_rate", Estimate(0.25, 412, 0.2, 0.3))
+    assert per_call.endswith("n=412 tool calls)")
+    assert estimate("tests.pass_rate", Estimate(0.5, 8, 0.2, 0.8)).endswith("n=8)")
+
+
+def test_better_or_worse_only_below_p_005() -> None:
+    from prompt_trainer.measure.metrics import Comparison  # noqa: PLC0415
+    from prompt_trainer.render.report import direction  # noqa: PLC0415
+
+    def excluding_zero(p_value: float) -> Comparison:  # the interval alone says "changed"
+        return Comparison(0.3, 0.01, 0.6, p_value, enough_data=True, n_from=9, n_to=9)
+
+    assert direction("tests.pass_rate", excluding_zero(0.01)) == "better"
+    assert direction("tests.pass_rate", excluding_zero(0.08)) == "·"
+    assert direction("agent.turns", excluding_zero(0.01)) == "worse"
+
+
+def test_agent_tokens_include_claude_codes_cache_tokens() -> None:
+    claude = Trace(
+        source="t.json",
+        format="claude-code",
+        input_tokens=10,
+        output_tokens=5,
+        cache_read_tokens=1000,
+        cache_write_tokens=200,
+    )
+    codex = Trace(  # OpenAI counts cached tokens inside input_tokens already
+        source="r.jsonl",
+        format="codex-rollout",
+        input_tokens=1010,
+        output_tokens=5,
+        cache_read_tokens=1000,
+    )
+    assert facts_of(sample("a", traces=(claude,))).tokens == 1215
+    assert facts_of(sample("b", traces=(codex,))).tokens == 1015
+
+
+def test_json_prints_zero_for_floating_point_noise() -> None:
+    from prompt_trainer.measure.report import _clean  # noqa: PLC0415
+
+    assert _clean(-2.220446049250313e-17) == 0.0 and _clean(0.25) == 0.25 and _clean(None) is None
+    assert json.dumps(_clean(-1e-17)) == "0.0"
+
+
+def test_report_json_has_no_floating_point_noise(
+    clone: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(clone)
+    report = report_json(capsys)
+    numbers: list[float] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, float):
+            numbers.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk({k: v for k, v in report.items() if k != "comparison"})
+    comparison = report["comparison"]
+    assert isinstance(comparison, dict)
+    for metric in comparison["metrics"].values():  # p-values may be truly tiny
+        walk({k: v for k, v in metric.items() if k != "p_value"})
+    assert numbers and not [x for x in numbers if x != 0 and abs(x) < 1e-12]
+
+
+def test_report_help_shows_a_plain_percent(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["report", "--help"], env={})
+    out = capsys.readouterr().out
+    assert "95% intervals" in out and "95%%" not in out

@@ -435,3 +435,50 @@ def test_doctor_reports_two_targets_on_one_file(
     overlap = checks["prompts: overlap"]
     assert overlap["status"] == "warn"
     assert "AGENTS.md is the main file of claude, agents" in overlap["detail"]
+
+
+def test_doctor_reads_the_repository_from_a_github_origin(
+    github: FakeGitHub,
+    github_env: dict[str, str],
+    checkout: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    arrange(github)
+    monkeypatch.chdir(checkout)
+    subprocess.run(["git", "init", "-q"], check=True)
+    origin = f"git@github.com:{github.full_name}.git"
+    subprocess.run(["git", "remote", "add", "origin", origin], check=True)
+    env = {k: v for k, v in github_env.items() if k != "GITHUB_REPOSITORY"}
+    _, checks = doctor([], env, capsys)
+    assert checks["github"]["status"] == "ok"
+    assert checks["github"]["detail"].startswith(f"{github.full_name} reached")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://github.com/acme/widgets.git", "acme/widgets"),
+        ("https://x-access-token@github.com/acme/widgets", "acme/widgets"),
+        ("ssh://git@github.com/acme/wid.gets.git", "acme/wid.gets"),
+        ("git@gitlab.com:acme/widgets.git", None),
+    ],
+)
+def test_origin_urls_that_name_a_github_repository(
+    tmp_path: Path, url: str, expected: str | None
+) -> None:
+    from prompt_trainer.doctor import origin_repository  # noqa: PLC0415
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", url], check=True)
+    assert origin_repository(tmp_path) == expected
+
+
+def test_doctor_without_a_repository_says_so(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(checkout)  # not a git repository, no GITHUB_REPOSITORY
+    _, checks = doctor([], {"GITHUB_TOKEN": "t"}, capsys)
+    assert "no repository" in checks["github"]["detail"]
+    assert "no repository" in checks["data branch"]["detail"]
+    assert "not reachable" not in checks["artifacts"]["detail"]

@@ -50,7 +50,10 @@ def test_contract_keys_load() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("targets: [{name: coder, main: A.md}]\nmodle: x\n", ["modle", "unknown key"]),
+        (
+            "targets: [{name: coder, main: A.md}]\nmodle: x\n",
+            ["modle", "unknown key", "`prompt-trainer schema` lists every key"],
+        ),
         (
             "targets: [{name: coder, main: A.md, max_subagents: many}]\n",
             ["targets[0].max_subagents", "'many'"],

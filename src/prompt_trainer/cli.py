@@ -750,7 +750,7 @@ def add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "report",
         help="measure every prompt version from the stored evidence (no LLM)",
         description="Read the samples in .prompt-trainer/samples.jsonl and report, per target: "
-        "its prompt versions, metrics per version with 95%% intervals, the latest version "
+        "its prompt versions, metrics per version with 95% intervals, the latest version "
         "compared with the previous one (delta, interval, p-value), and recurring patterns. "
         "Needs no LLM and, with a local clone, no network.",
         epilog="Markdown goes to stdout (or --output), and is appended to $GITHUB_STEP_SUMMARY "
@@ -1120,11 +1120,10 @@ def pull_number_from_event(name: str | None, path: str | None) -> int | None:
 
 
 def cmd_inspect(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from prompt_trainer.collect.inspect import inspect_file  # noqa: PLC0415
+    from prompt_trainer.collect.inspect import inspect_paths  # noqa: PLC0415
     from prompt_trainer.settings import Limits  # noqa: PLC0415
 
-    for path in args.paths:
-        info = inspect_file(path, limits=Limits())
+    for info in inspect_paths(args.paths, limits=Limits()):
         if args.json:
             print(json.dumps(info))
         elif "skipped" in info and "kind" not in info:

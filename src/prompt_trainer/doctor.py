@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from prompt_trainer.errors import PromptTrainerError
+from prompt_trainer.errors import GitHubError, PromptTrainerError
 from prompt_trainer.onboard import workflow_files
 from prompt_trainer.settings import Environment, Settings, parse_config, read_config_text
 
@@ -189,15 +189,17 @@ def github_checks(settings: Settings, connect: Callable[[Settings], Any]) -> lis
             Check("data branch", "skipped", "no token"),
             Check("artifacts", "skipped", "no token"),
         ]
+    settings = with_origin_repository(settings)
     try:
         client = connect(settings)
         info = client.info()
         can_push = client.can_push()
     except PromptTrainerError as exc:
+        why = "GitHub is not reachable" if isinstance(exc, GitHubError) else exc.message
         return [
             Check("github", "fail", exc.message, exc.fix or "check the token"),
-            Check("data branch", "skipped", "GitHub is not reachable"),
-            Check("artifacts", "skipped", "GitHub is not reachable"),
+            Check("data branch", "skipped", why),
+            Check("artifacts", "skipped", why),
         ]
     out = [
         Check("github", "ok", f"{info.full_name} reached; the token can write")
@@ -223,6 +225,33 @@ def github_checks(settings: Settings, connect: Callable[[Settings], Any]) -> lis
         out.append(Check("data branch", "skipped", "store.branch is null: the ledger stays local"))
     out.append(artifact_check(settings, client))
     return out
+
+
+#: ``owner/name`` in the URL forms of a github.com remote (https, scp-like ssh, ssh://).
+GITHUB_REMOTE = re.compile(
+    r"^(?:https?://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)"
+    r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$"
+)
+
+
+def origin_repository(root: Path) -> str | None:
+    """``owner/name`` of the checkout's ``origin`` remote when it is on github.com."""
+    from prompt_trainer.targets import git  # noqa: PLC0415
+
+    url = (git(root, "remote", "get-url", "origin") or "").strip()
+    match = GITHUB_REMOTE.match(url)
+    return match.group(1) if match else None
+
+
+def with_origin_repository(settings: Settings) -> Settings:
+    """The settings with ``GITHUB_REPOSITORY`` taken from ``origin`` when it is not set."""
+    if settings.env.github_repository:
+        return settings
+    repository = origin_repository(settings.root)
+    if repository is None:
+        return settings
+    env = settings.env.model_copy(update={"github_repository": repository})
+    return settings.model_copy(update={"env": env})
 
 
 def artifact_check(settings: Settings, client: Any) -> Check:

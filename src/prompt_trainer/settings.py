@@ -567,7 +567,7 @@ def explain(error: Mapping[str, Any]) -> str:
     kind, value, msg = error["type"], error.get("input"), error["msg"]
     if kind == "extra_forbidden":
         return (
-            "unknown key; remove it or check its spelling (see schema/prompt-trainer.schema.json)"
+            "unknown key; remove it or check its spelling (`prompt-trainer schema` lists every key)"
         )
     if kind == "missing":
         return "required key is missing; add it"

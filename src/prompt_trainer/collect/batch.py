@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
 from prompt_trainer.collect.local import collect_directory_outcome
+from prompt_trainer.measure.facts import facts_of
 from prompt_trainer.models import Sample, Skipped
 from prompt_trainer.settings import Settings
 from prompt_trainer.store import SampleStore, UpsertResult
@@ -114,7 +115,8 @@ def collect_pulls(
 
 
 def closing_table(outcome: CollectOutcome) -> str:
-    """What was collected per sample, then every skipped piece of evidence and why."""
+    """What was collected per sample, then every skipped piece of evidence and why. Comments
+    are counted as the report counts them (trusted humans' comments with text)."""
     lines = [
         "| sample | tests | passed | failed | errors | skipped | flaky | traces | comments "
         "| skipped evidence |",
@@ -128,7 +130,7 @@ def closing_table(outcome: CollectOutcome) -> str:
         lines.append(
             f"| {sample.id} | "
             + " | ".join(str(counts[k]) for k in counts)
-            + f" | {len(sample.traces)} | {len(sample.feedback)} | {len(sample.skipped)} |"
+            + f" | {len(sample.traces)} | {facts_of(sample).comments} | {len(sample.skipped)} |"
         )
     skipped = [(s.id, sk) for s in outcome.samples for sk in s.skipped]
     if skipped:

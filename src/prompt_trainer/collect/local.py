@@ -131,22 +131,36 @@ def _versions_at(
 def _pull_info(
     path: Path, evidence: Evidence, *, default: PullRequestInfo, source: str
 ) -> PullRequestInfo:
-    """PR metadata from ``pr.json``, each key of the right type (strict: ``"merged": "yes"`` is
-    not true); a bad file is Skipped, naming the key, and the default kept."""
+    """PR metadata from ``pr.json``; a bad file is Skipped, naming the key, and the default
+    kept."""
+    read = read_pull_info(path, source=source)
+    if isinstance(read, Skipped):
+        evidence.skipped.append(read)
+        return default
+    return read
+
+
+def read_pull_info(path: Path, *, source: str) -> PullRequestInfo | Skipped:
+    """``pr.json``, each key of the right type (strict: ``"merged": "yes"`` is not true)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        evidence.skipped.append(Skipped(source=source, reason=f"invalid pr.json: {exc}"))
-        return default
+        return Skipped(source=source, reason=f"invalid pr.json: {exc}")
     if not isinstance(data, dict):
-        evidence.skipped.append(
-            Skipped(source=source, reason="invalid pr.json: expected a JSON object")
-        )
-        return default
+        return Skipped(source=source, reason="invalid pr.json: expected a JSON object")
     known: dict[str, Any] = {k: v for k, v in data.items() if k in PullRequestInfo.model_fields}
     try:
         return PullRequestInfo.model_validate_json(json.dumps(known), strict=True)
     except ValidationError as exc:
         problems = "; ".join(f"{key_path(e['loc'])}: {explain(e)}" for e in exc.errors())
-        evidence.skipped.append(Skipped(source=source, reason=f"invalid pr.json: {problems}"))
-        return default
+        return Skipped(source=source, reason=f"invalid pr.json: {problems}")
+
+
+def evidence_files(directory: Path) -> list[Path]:
+    """Every file ``collect --local`` reads under ``directory``, in the order it reads them:
+    the files directly inside, then each (non-hidden) subdirectory's, recursively."""
+    files = _files(directory, recursive=False)
+    for group in sorted(p for p in directory.iterdir() if p.is_dir()):
+        if not group.name.startswith("."):
+            files += _files(group, recursive=True)
+    return files

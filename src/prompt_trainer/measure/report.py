@@ -160,8 +160,16 @@ def _find(reports: tuple[VersionReport, ...], key: str) -> VersionReport:
     raise ConfigError(f"--compare: {key!r} {problem}", fix=f"use a label or hash prefix: {known}")
 
 
+#: Floating-point noise: a value this close to zero is printed as 0 (not -2.2e-17).
+NOISE = 1e-12
+
+
+def _clean(value: float | None) -> float | None:
+    return 0.0 if value is not None and abs(value) < NOISE else value
+
+
 def _estimate(e: Estimate) -> dict[str, Any]:
-    return {"value": e.value, "n": e.n, "low": e.low, "high": e.high}
+    return {"value": _clean(e.value), "n": e.n, "low": _clean(e.low), "high": _clean(e.high)}
 
 
 def version_json(report: VersionReport) -> dict[str, Any]:
@@ -188,9 +196,9 @@ def to_json(report: TargetReport) -> dict[str, Any]:
             "to": c.after.label,
             "metrics": {
                 name: {
-                    "delta": m.delta,
-                    "low": m.low,
-                    "high": m.high,
+                    "delta": _clean(m.delta),
+                    "low": _clean(m.low),
+                    "high": _clean(m.high),
                     "p_value": m.p_value,
                     "enough_data": m.enough_data,
                     "n_from": m.n_from,
