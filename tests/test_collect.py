@@ -254,3 +254,73 @@ def test_the_collect_table_counts_comments_as_the_report_does(
     assert main(["report", "--format", "json", "--history", "none"], env={}) == 0
     (report,) = json.loads(capsys.readouterr().out)
     assert report["versions"][0]["metrics"]["review.comments_per_pr"]["value"] == 1.0
+
+
+CLAUDE_TRACE = json.dumps(
+    [
+        {"type": "system", "subtype": "init", "session_id": "s"},
+        {
+            "type": "result",
+            "subtype": "success",
+            "is_error": False,
+            "num_turns": 4,
+            "result": "done",
+            "usage": {"input_tokens": 5, "output_tokens": 2},
+        },
+    ]
+)
+
+
+def test_traces_of_agents_started_from_comments_are_collected(
+    github: FakeGitHub,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """claude-code-action on ``issue_comment`` runs on the default branch's commit: its run is
+    found by event, the PR's title and the time the PR was open, not by the PR's head."""
+    arrange(github)
+    pull = github.pulls[7]
+    github.runs.clear()
+
+    def trace(name: str) -> list[Artifact]:
+        data = make_zip({"claude-execution-output.json": CLAUDE_TRACE})
+        return [Artifact(id=github.next_id(), name=name, data=data)]
+
+    main_head = pull.base_sha
+    github.add_event_run(
+        main_head,
+        trace("claude-execution-output"),
+        event="issue_comment",
+        head_branch="main",
+        display_title=pull.title,
+        created_at="2026-11-05T10:00:00Z",
+    )
+    github.add_event_run(
+        main_head,
+        trace("claude-execution-output-review"),
+        event="pull_request_review_comment",
+        head_branch=pull.head_ref,
+        display_title="anything",
+        created_at="2026-11-06T10:00:00Z",
+    )
+    for title, when in (
+        ("Another PR", "2026-11-05T11:00:00Z"),
+        (pull.title, "2026-10-01T10:00:00Z"),
+    ):
+        github.add_event_run(  # another PR's agent; this PR's title before it was opened
+            main_head,
+            trace("claude-execution-output-other"),
+            event="issue_comment",
+            head_branch="main",
+            display_title=title,
+            created_at=when,
+        )
+    monkeypatch.chdir(checkout)
+    assert main(["collect", "--pr", "7"], env=env) == 0
+    (sample,) = stored(checkout)
+    traces = sample["traces"]
+    assert isinstance(traces, list)
+    sources = sorted(t["source"] for t in traces)
+    assert len(sources) == 2 and all("other" not in s for s in sources)
+    assert any("review" in s for s in sources)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -831,6 +831,46 @@ class GitHubClient:
             for data in (_listed(c) for c in pull.get_issue_comments())
         )
 
+    def artifacts_of_event_runs(
+        self,
+        *,
+        events: tuple[str, ...],
+        since: datetime,
+        until: datetime,
+        match: Callable[[str, str, str], bool],
+        workflows: tuple[str, ...] = (),
+    ) -> list[ArtifactRef]:
+        """Artifacts of this repository's runs triggered by one of ``events`` and created in
+        ``since..until``, that ``match(event, head_branch, display_title)`` accepts.
+
+        Agents started from a comment (claude-code-action on ``issue_comment`` or ``issues``)
+        run on the default branch's commit, not the PR's head, so ``artifacts_for_commit`` never
+        finds their traces; the run's event, branch and title, within the PR's lifetime, do.
+        Runs from forks and of unlisted ``workflows`` are left out as there.
+        """
+        own = self._repo.full_name.lower()
+        stamp = "%Y-%m-%dT%H:%M:%SZ"
+        window = f"{since.astimezone(UTC):{stamp}}..{until.astimezone(UTC):{stamp}}"
+        refs: list[ArtifactRef] = []
+        with translate_errors("listing the workflow runs started by comments"):
+            for event in events:
+                for run in self._repo.get_workflow_runs(event=event, created=window):
+                    data = _listed(run)
+                    branch, title = (
+                        str(data.get("head_branch") or ""),
+                        str(data.get("display_title") or ""),
+                    )
+                    if _head_repository(data) != own or not match(event, branch, title):
+                        continue
+                    if workflows and not _workflow_listed(data, workflows):
+                        continue
+                    attempts = data.get("run_attempt")
+                    refs += [
+                        _artifact(a, run.id, attempts if isinstance(attempts, int) else 1)
+                        for a in run.get_artifacts()
+                    ]
+        return refs
+
 
 def _identity(commit: dict[str, Any]) -> tuple[str, str]:
     """(author email, committer email) of a git commit's JSON."""
@@ -884,6 +924,7 @@ def _pull_info(pull: PullRequest) -> PullRequestInfo:
         merged=bool(pull.merged),
         base_sha=pull.base.sha,
         head_sha=pull.head.sha,
+        head_ref=pull.head.ref,
         labels=tuple(label.name for label in pull.labels),
         created_at=pull.created_at,
         closed_at=pull.closed_at,
