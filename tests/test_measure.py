@@ -547,3 +547,18 @@ def test_report_help_shows_a_plain_percent(capsys: pytest.CaptureFixture[str]) -
         main(["report", "--help"], env={})
     out = capsys.readouterr().out
     assert "95% intervals" in out and "95%%" not in out
+
+
+def test_hashes_cached_by_an_older_release_are_computed_again(
+    linked_clone: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before links were followed a linked file hashed as its link text: such a cache is not
+    trusted."""
+    cache = linked_clone / ".prompt-trainer" / "versions.json"
+    cache.parent.mkdir()
+    first, second = git(linked_clone, "rev-parse", "HEAD~1"), git(linked_clone, "rev-parse", "HEAD")
+    cache.write_text(json.dumps({"coder": {first: "0" * 64, second: "1" * 64}}))
+    monkeypatch.chdir(linked_clone)
+    report = report_json(capsys)
+    assert [v["samples"] for v in report["versions"]] == [2, 4, 6]  # type: ignore[attr-defined]
+    assert json.loads(cache.read_text())["_format"] == 2

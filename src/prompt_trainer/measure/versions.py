@@ -106,8 +106,14 @@ class GitHistory:
         return GitSource(self.root, sha)
 
 
+#: Bumped when the hash of a commit's prompts is computed differently (2: links followed), so
+#: that hashes cached by an older release are computed again rather than trusted.
+CACHE_FORMAT = 2
+FORMAT_KEY = "_format"
+
+
 class HashCache:
-    """``.prompt-trainer/versions.json``: {target: {commit sha: version hash}}."""
+    """``.prompt-trainer/versions.json``: {target: {commit sha: version hash}}, and its format."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -115,7 +121,8 @@ class HashCache:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = {}
-        self.data: dict[str, dict[str, str]] = data if isinstance(data, dict) else {}
+        current = isinstance(data, dict) and data.pop(FORMAT_KEY, None) == CACHE_FORMAT
+        self.data: dict[str, dict[str, str]] = data if current else {}
         self.dirty = False
 
     def get(self, target: str, sha: str, compute: Callable[[], str]) -> str:
@@ -128,7 +135,8 @@ class HashCache:
     def save(self) -> None:
         if self.dirty:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(self.data, indent=1, sort_keys=True), encoding="utf-8")
+            data = {FORMAT_KEY: CACHE_FORMAT, **self.data}
+            self.path.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
             self.dirty = False
 
 
