@@ -435,6 +435,7 @@ def test_doctor_reports_two_targets_on_one_file(
     overlap = checks["prompts: overlap"]
     assert overlap["status"] == "warn"
     assert "AGENTS.md is the main file of claude, agents" in overlap["detail"]
+    assert "CLAUDE.md -> AGENTS.md" in checks["prompts: links"]["detail"]
 
 
 def test_doctor_reads_the_repository_from_a_github_origin(

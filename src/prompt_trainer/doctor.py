@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -95,8 +95,29 @@ def prompt_checks(settings: Settings) -> list[Check]:
         out.append(
             Check(f"prompts: {target.name}", "ok", f"{len(prompt_set.files)} file(s): {files}")
         )
-    overlap = overlap_check(settings)
-    return [*out, overlap] if overlap else out
+    extra = [overlap_check(settings), link_check(settings)]
+    return out + [check for check in extra if check is not None]
+
+
+def link_check(settings: Settings) -> Check | None:
+    """A main file that is a link: a proposal writes the file's path, which would replace the
+    link with a regular file, so the target should name the file the link points at."""
+    from prompt_trainer.targets import resolved_path  # noqa: PLC0415
+
+    links = [
+        (t.main, real)
+        for t in settings.config.targets
+        if (real := resolved_path(settings.root, t.main)) != PurePosixPath(t.main).as_posix()
+    ]
+    if not links:
+        return None
+    shown = ", ".join(f"{main} -> {real}" for main, real in links)
+    return Check(
+        "prompts: links",
+        "warn",
+        f"main file is a link ({shown}): a proposal would replace the link with a file",
+        "set targets[].main to the file the link points at",
+    )
 
 
 def overlap_check(settings: Settings) -> Check | None:
