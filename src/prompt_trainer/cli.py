@@ -20,7 +20,13 @@ from prompt_trainer import __version__
 from prompt_trainer.errors import ConfigError, PromptTrainerError
 from prompt_trainer.failures import FAILURE_TYPES, failure_type
 from prompt_trainer.runs import recorded
-from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema, parse_config
+from prompt_trainer.settings import (
+    DEFAULT_CONFIG_PATH,
+    Settings,
+    check_prompt_files,
+    config_schema,
+    parse_config,
+)
 
 if TYPE_CHECKING:
     from prompt_trainer.github import GitHubClient
@@ -413,6 +419,7 @@ def add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def cmd_train(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = Settings.load(args.config, env)
+    check_prompt_files(settings.config, settings.root, only=args.target)
     from prompt_trainer.pipeline import RunOptions, train_from_store  # noqa: PLC0415
 
     record = open_run(
@@ -969,6 +976,7 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             fix="with --local, put the files in the directory instead",
         )
     settings = Settings.load(args.config, env)
+    check_prompt_files(settings.config, settings.root)  # run trains every target
     pr = args.pr
     if args.local is None and pr is None:
         pr = pull_number_from_event(settings.env.github_event_name, settings.env.github_event_path)
