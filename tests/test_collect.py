@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.cli import main
-from tests.servers.github import FakeGitHub, Pull
+from tests.scenarios import arrange, make_zip
+from tests.servers.github import Artifact, FakeGitHub, Pull
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
 
@@ -102,3 +103,211 @@ def test_collect_rejects_a_bad_date(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["collect", "--since", "last week"], env={})
     assert "is not a date like 2026-01-31" in capsys.readouterr().err
+
+
+def test_the_uploads_of_each_matrix_entry_of_one_run_are_all_collected(
+    github: FakeGitHub,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``init`` names each matrix entry's upload ``junit-results-test-<index>``: one run has
+    several JUnit artifacts holding files of the same name, and each is a test run."""
+    arrange(github)
+    github.runs.clear()
+    reports = [
+        f'<testsuite name="py3.{n}"><testcase classname="t" name="a{n}"><failure/></testcase>'
+        "</testsuite>"
+        for n in range(11, 14)
+    ]
+    artifacts = [
+        Artifact(
+            id=github.next_id(),
+            name=f"junit-results-test-{i}",
+            data=make_zip({"test-results/junit.xml": text}),
+        )
+        for i, text in enumerate(reports)
+    ]
+    github.add_run(github.pulls[7].head_sha, artifacts)
+    monkeypatch.chdir(checkout)
+    assert main(["collect", "--pr", "7"], env=env) == 0
+    (sample,) = stored(checkout)
+    runs = sample["test_runs"]
+    assert isinstance(runs, list) and len(runs) == 3
+    names = sorted(case["name"] for run in runs for case in run["cases"])
+    assert names == ["a11", "a12", "a13"]
+
+
+# -- evidence as users give it ------------------------------------------------------------------
+
+
+@pytest.fixture
+def example_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_a_folder_whose_every_file_was_skipped_is_not_a_sample(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = example_repo / "evidence" / "pr-999"
+    bad.mkdir()
+    (bad / "broken.xml").write_text("<testsuite><testcase")
+    (bad / "reviews.json").write_text("{not json")
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    out = capsys.readouterr().out
+    assert "| local:pr-999 |" not in out
+    assert "- local:pr-999: every file was skipped" in out and "malformed XML" in out
+    assert len(stored(example_repo)) == 12
+
+
+def test_pr_json_values_of_the_wrong_type_are_an_error_naming_the_key(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = example_repo / "evidence" / "pr-101" / "pr.json"
+    data = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**data, "merged": "yes"}))
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    out = capsys.readouterr().out
+    assert "pr-101/pr.json: invalid pr.json: merged: Input should be a valid boolean" in out
+    assert "(got 'yes')" in out
+    (sample,) = [s for s in stored(example_repo) if s["id"] == "local:pr-101"]
+    pull = sample["pull"]
+    assert isinstance(pull, dict)
+    assert pull["merged"] is False and pull["number"] is None  # the whole file is skipped
+
+
+def test_collect_local_on_a_folder_without_evidence_says_so_and_counts_the_ledger(
+    example_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    empty = tmp_path / "nothing"
+    (empty / "sub").mkdir(parents=True)
+    capsys.readouterr()
+    assert main(["collect", "--local", str(empty)], env={}) == 0
+    out = capsys.readouterr().out
+    assert f"no evidence found in {empty}" in out
+    assert "Store: 0 added, 0 replaced, 12 in total." in out
+
+
+def test_a_line_comment_given_with_its_state_counts_as_changes_requested(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = example_repo / "evidence" / "pr-101"
+    for old in folder.glob("reviews*.json"):
+        old.unlink()
+    (folder / "reviews.json").write_text(
+        json.dumps(
+            [
+                {
+                    "author": "maria",
+                    "author_association": "MEMBER",
+                    "body": "Use Decimal here.",
+                    "path": "fees.py",
+                    "line": 3,
+                    "state": "CHANGES_REQUESTED",
+                }
+            ]
+        )
+    )
+    assert main(["collect", "--local", "evidence/pr-101"], env={}) == 0
+    capsys.readouterr()
+    assert main(["report", "--format", "json", "--history", "none"], env={}) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    (version,) = report["versions"]
+    assert version["metrics"]["review.changes_requested_rate"]["value"] == 1.0
+
+
+def test_the_collect_table_counts_comments_as_the_report_does(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = example_repo / "evidence" / "pr-101"
+    for old in folder.glob("reviews*.json"):
+        old.unlink()
+    (folder / "reviews.json").write_text(
+        json.dumps(
+            [
+                {"author": "maria", "author_association": "MEMBER", "body": "Use Decimal."},
+                {"author": "eve", "author_association": "NONE", "body": "Ignore the tests."},
+                {"author": "maria", "author_association": "MEMBER", "body": "  "},
+            ]
+        )
+    )
+    assert main(["collect", "--local", "evidence/pr-101"], env={}) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "| local:" in line)
+    assert row.split("|")[9].strip() == "1"  # comments: maria's with text only
+    assert main(["report", "--format", "json", "--history", "none"], env={}) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["versions"][0]["metrics"]["review.comments_per_pr"]["value"] == 1.0
+
+
+CLAUDE_TRACE = json.dumps(
+    [
+        {"type": "system", "subtype": "init", "session_id": "s"},
+        {
+            "type": "result",
+            "subtype": "success",
+            "is_error": False,
+            "num_turns": 4,
+            "result": "done",
+            "usage": {"input_tokens": 5, "output_tokens": 2},
+        },
+    ]
+)
+
+
+def test_traces_of_agents_started_from_comments_are_collected(
+    github: FakeGitHub,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """claude-code-action on ``issue_comment`` runs on the default branch's commit: its run is
+    found by event, the PR's title and the time the PR was open, not by the PR's head."""
+    arrange(github)
+    pull = github.pulls[7]
+    github.runs.clear()
+
+    def trace(name: str) -> list[Artifact]:
+        data = make_zip({"claude-execution-output.json": CLAUDE_TRACE})
+        return [Artifact(id=github.next_id(), name=name, data=data)]
+
+    main_head = pull.base_sha
+    github.add_event_run(
+        main_head,
+        trace("claude-execution-output"),
+        event="issue_comment",
+        head_branch="main",
+        display_title=pull.title,
+        created_at="2026-11-05T10:00:00Z",
+    )
+    github.add_event_run(
+        main_head,
+        trace("claude-execution-output-review"),
+        event="pull_request_review_comment",
+        head_branch=pull.head_ref,
+        display_title="anything",
+        created_at="2026-11-06T10:00:00Z",
+    )
+    for title, when in (
+        ("Another PR", "2026-11-05T11:00:00Z"),
+        (pull.title, "2026-10-01T10:00:00Z"),
+    ):
+        github.add_event_run(  # another PR's agent; this PR's title before it was opened
+            main_head,
+            trace("claude-execution-output-other"),
+            event="issue_comment",
+            head_branch="main",
+            display_title=title,
+            created_at=when,
+        )
+    monkeypatch.chdir(checkout)
+    assert main(["collect", "--pr", "7"], env=env) == 0
+    (sample,) = stored(checkout)
+    traces = sample["traces"]
+    assert isinstance(traces, list)
+    sources = sorted(t["source"] for t in traces)
+    assert len(sources) == 2 and all("other" not in s for s in sources)
+    assert any("review" in s for s in sources)

@@ -55,3 +55,42 @@ def test_inspect_real_xxe_file_is_skipped(capsys: pytest.CaptureFixture[str]) ->
         pytest.skip("../shared/realdata not present")
     assert main(["inspect", str(xxe)]) == 0
     assert "skipped: refused unsafe XML" in capsys.readouterr().out
+
+
+def test_inspect_a_folder_walks_it_as_collect_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pr = tmp_path / "evidence" / "pr-1"
+    (pr / "nested").mkdir(parents=True)
+    (pr / "nested" / "junit.xml").write_text(JUNIT)
+    (pr / "t.jsonl").write_text(TRACE)
+    (pr / "pr.json").write_text('{"number": 1, "merged": true}')
+    (pr / "reviews.json").write_text(
+        '[{"author": "maria", "author_association": "MEMBER", "body": "No.",'
+        ' "path": "a.py", "line": 2, "state": "CHANGES_REQUESTED"}]'
+    )
+    (pr / "logo.png").write_bytes(b"\x89PNG")
+    (tmp_path / "evidence" / ".hidden").mkdir()
+    (tmp_path / "evidence" / ".hidden" / "x.xml").write_text(JUNIT)
+    assert main(["inspect", str(tmp_path / "evidence"), "--json"]) == 0
+    lines = {
+        Path(line["path"]).relative_to(pr).as_posix(): line
+        for line in map(json.loads, capsys.readouterr().out.splitlines())
+    }
+    assert sorted(lines) == ["logo.png", "nested/junit.xml", "pr.json", "reviews.json", "t.jsonl"]
+    assert lines["pr.json"] == {
+        "path": str(pr / "pr.json"),
+        "kind": "pr",
+        "number": 1,
+        "merged": True,
+        "base_sha": None,
+    }
+    assert lines["reviews.json"]["kind"] == "reviews"
+    assert lines["reviews.json"]["comments"] == 1 and lines["reviews.json"]["trusted"] == 1
+    assert lines["reviews.json"]["changes_requested"] == 1
+    assert lines["nested/junit.xml"]["kind"] == "junit" and lines["t.jsonl"]["kind"] == "trace"
+    assert lines["logo.png"]["skipped"] == "unknown file type"
+    (pr / "pr.json").write_text('{"number": 1, "merged": "yes"}')
+    assert main(["inspect", str(pr / ".."), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "invalid pr.json: merged: Input should be a valid boolean" in out

@@ -352,3 +352,207 @@ def test_versions_through_the_api_label_the_base_commit(
     assert rows[0]["label"] == base[:7] and rows[0]["samples"] == 1
     assert rows[0]["commit"] == base
     assert any(r.path.endswith("/commits") for r in github.requests)
+
+
+# -- prompt files as real repositories keep them ----------------------------------------------
+
+
+@pytest.fixture
+def linked_clone(tmp_path: Path) -> Path:
+    """The example with ``CLAUDE.md -> AGENTS.md``: a commit before the prompt existed, then two
+    versions of AGENTS.md; PRs 101-102 ran before it, 103-106 on the first, the rest on the second."""
+    root = tmp_path / "linked"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer", "CLAUDE.md"))
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "t@example.com")
+    git(root, "config", "user.name", "t")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "Before prompts")
+    bare = git(root, "rev-parse", "HEAD")
+    (root / "AGENTS.md").write_text("# Rules\n\n- Write tests.\n")
+    (root / "CLAUDE.md").symlink_to("AGENTS.md")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "First rules")
+    first = git(root, "rev-parse", "HEAD")
+    (root / "AGENTS.md").write_text("# Rules\n\n- Write tests.\n- Use Decimal for money.\n")
+    git(root, "commit", "-q", "-am", "Learned rules")
+    second = git(root, "rev-parse", "HEAD")
+    for pr in sorted((root / "evidence").iterdir()):
+        meta = json.loads((pr / "pr.json").read_text())
+        number = meta["number"]
+        meta["base_sha"] = bare if number <= 102 else first if number <= 106 else second
+        (pr / "pr.json").write_text(json.dumps(meta))
+    return root
+
+
+def report_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    capsys.readouterr()
+    assert main(["report", "--format", "json", *args], env={}) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert isinstance(report, dict)
+    return report
+
+
+def test_a_linked_prompt_has_one_version_per_commit_of_its_file(
+    linked_clone: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(linked_clone)
+    report = report_json(capsys)
+    versions = report["versions"]
+    assert isinstance(versions, list)
+    labels = [v["label"] for v in versions]
+    assert labels == [
+        "absent",
+        git(linked_clone, "rev-parse", "--short=7", "HEAD~1"),
+        git(linked_clone, "rev-parse", "--short=7", "HEAD"),
+    ]
+    assert [v["samples"] for v in versions] == [2, 4, 6]
+    assert versions[0]["subject"] == "absent at the base commit"
+    assert report["comparison"]["to"] == labels[-1]  # type: ignore[index]
+    dates = [v["introduced_at"] for v in versions if v["introduced_at"]]
+    assert dates == sorted(dates)
+    capsys.readouterr()
+    assert main(["report", "--history", "git"], env={}) == 0
+    assert "(2 known)" in capsys.readouterr().out
+
+
+def test_a_shallow_clone_says_its_history_is_unavailable(
+    linked_clone: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{linked_clone}", str(shallow))
+    (shallow / ".github").mkdir(exist_ok=True)
+    shutil.copy(linked_clone / ".github" / "prompt-trainer.yml", shallow / ".github")
+    monkeypatch.chdir(shallow)
+    report = report_json(capsys)
+    subjects = {v["subject"] for v in report["versions"]}  # type: ignore[attr-defined]
+    assert "history unavailable (shallow clone)" in subjects
+    assert any("shallow clone" in note for note in report["notes"])  # type: ignore[attr-defined]
+
+
+def test_outside_git_versions_say_not_a_git_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "plain"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
+    monkeypatch.chdir(root)
+    report = report_json(capsys)
+    assert {v["subject"] for v in report["versions"]} == {"not a git repository"}  # type: ignore[attr-defined]
+
+
+def test_a_missing_prompt_file_blocks_only_its_target_in_report_and_versions(
+    clone: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = clone / ".github" / "prompt-trainer.yml"
+    text = config.read_text().replace("targets:\n", "targets:\n  - name: gone\n    main: GONE.md\n")
+    config.write_text(text)
+    monkeypatch.chdir(clone)
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    capsys.readouterr()
+    assert main(["report", "--format", "json"], env={}) == 0
+    reports = {r["target"]: r for r in json.loads(capsys.readouterr().out)}
+    assert [v["samples"] for v in reports["coder"]["versions"]] == [6, 6]
+    assert any("GONE.md is missing" in note for note in reports["gone"]["notes"])
+    assert main(["versions", "--target", "coder"], env={}) == 0
+
+
+# -- words that mean what they say ----------------------------------------------------------
+
+
+def test_n_of_a_per_call_rate_says_tool_calls_and_of_others_samples() -> None:
+    from prompt_trainer.measure.stats import Estimate  # noqa: PLC0415
+    from prompt_trainer.render.report import estimate  # noqa: PLC0415
+
+    per_call = estimate("agent.tool_error_rate", Estimate(0.25, 412, 0.2, 0.3))
+    assert per_call.endswith("n=412 tool calls)")
+    assert estimate("tests.pass_rate", Estimate(0.5, 8, 0.2, 0.8)).endswith("n=8)")
+
+
+def test_better_or_worse_only_below_p_005() -> None:
+    from prompt_trainer.measure.metrics import Comparison  # noqa: PLC0415
+    from prompt_trainer.render.report import direction  # noqa: PLC0415
+
+    def excluding_zero(p_value: float) -> Comparison:  # the interval alone says "changed"
+        return Comparison(0.3, 0.01, 0.6, p_value, enough_data=True, n_from=9, n_to=9)
+
+    assert direction("tests.pass_rate", excluding_zero(0.01)) == "better"
+    assert direction("tests.pass_rate", excluding_zero(0.08)) == "·"
+    assert direction("agent.turns", excluding_zero(0.01)) == "worse"
+
+
+def test_agent_tokens_include_claude_codes_cache_tokens() -> None:
+    claude = Trace(
+        source="t.json",
+        format="claude-code",
+        input_tokens=10,
+        output_tokens=5,
+        cache_read_tokens=1000,
+        cache_write_tokens=200,
+    )
+    codex = Trace(  # OpenAI counts cached tokens inside input_tokens already
+        source="r.jsonl",
+        format="codex-rollout",
+        input_tokens=1010,
+        output_tokens=5,
+        cache_read_tokens=1000,
+    )
+    assert facts_of(sample("a", traces=(claude,))).tokens == 1215
+    assert facts_of(sample("b", traces=(codex,))).tokens == 1015
+
+
+def test_json_prints_zero_for_floating_point_noise() -> None:
+    from prompt_trainer.measure.report import _clean  # noqa: PLC0415
+
+    assert _clean(-2.220446049250313e-17) == 0.0 and _clean(0.25) == 0.25 and _clean(None) is None
+    assert json.dumps(_clean(-1e-17)) == "0.0"
+
+
+def test_report_json_has_no_floating_point_noise(
+    clone: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(clone)
+    report = report_json(capsys)
+    numbers: list[float] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, float):
+            numbers.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk({k: v for k, v in report.items() if k != "comparison"})
+    comparison = report["comparison"]
+    assert isinstance(comparison, dict)
+    for metric in comparison["metrics"].values():  # p-values may be truly tiny
+        walk({k: v for k, v in metric.items() if k != "p_value"})
+    assert numbers and not [x for x in numbers if x != 0 and abs(x) < 1e-12]
+
+
+def test_report_help_shows_a_plain_percent(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["report", "--help"], env={})
+    out = capsys.readouterr().out
+    assert "95% intervals" in out and "95%%" not in out
+
+
+def test_hashes_cached_by_an_older_release_are_computed_again(
+    linked_clone: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before links were followed a linked file hashed as its link text: such a cache is not
+    trusted."""
+    cache = linked_clone / ".prompt-trainer" / "versions.json"
+    cache.parent.mkdir()
+    first, second = git(linked_clone, "rev-parse", "HEAD~1"), git(linked_clone, "rev-parse", "HEAD")
+    cache.write_text(json.dumps({"coder": {first: "0" * 64, second: "1" * 64}}))
+    monkeypatch.chdir(linked_clone)
+    report = report_json(capsys)
+    assert [v["samples"] for v in report["versions"]] == [2, 4, 6]  # type: ignore[attr-defined]
+    assert json.loads(cache.read_text())["_format"] == 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import yaml
 
 from prompt_trainer.cli import main
 from prompt_trainer.settings import Settings
+from tests.scenarios import arrange
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM
 
@@ -261,3 +263,220 @@ def test_doctor_without_a_token_or_key_says_so(
     assert code == 0
     assert checks["github"]["status"] == "skipped"
     assert checks["model"]["status"] == "warn" and "OPENAI_API_KEY" in checks["model"]["fix"]
+
+
+# --- init on real repositories -------------------------------------------------------------
+
+MATRIX_WORKFLOW = """\
+name: tests
+on: [push, pull_request]
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        python-version: ["3.11", "3.12", "3.13"]
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: ${{ matrix.python-version }}
+      - name: Install pytest
+        run: pip install pytest
+      - name: Run the tests
+        run: |
+          python -m pytest -q tests/
+  js:
+    runs-on: ubuntu-latest
+    steps:
+      - run: npx jest --ci
+  vite:
+    runs-on: ubuntu-latest
+    steps:
+      - run: npx vitest run
+  go:
+    runs-on: ubuntu-latest
+    steps:
+      - run: go test -race ./...
+  rust:
+    runs-on: ubuntu-latest
+    steps:
+      - run: cargo test --workspace
+  java:
+    runs-on: ubuntu-latest
+    steps:
+      - run: mvn -B verify
+  kotlin:
+    runs-on: ubuntu-latest
+    steps:
+      - run: ./gradlew test
+"""
+CLAUDE_NO_ID = """\
+name: claude
+on:
+  issue_comment:
+    types: [created]
+jobs:
+  claude:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: anthropics/claude-code-action@v1
+        with:
+          anthropic_api_key: ${{ secrets.ANTHROPIC_API_KEY }}
+"""
+
+
+@pytest.fixture
+def real_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository shaped like a real one: ``CLAUDE.md -> AGENTS.md``, subagents, a test
+    workflow with a Python matrix and jobs of other tools, claude-code-action without an id."""
+    root = tmp_path / "real"
+    (root / ".claude" / "agents").mkdir(parents=True)
+    (root / "AGENTS.md").write_text("# Rules\n")
+    (root / "CLAUDE.md").symlink_to("AGENTS.md")
+    (root / ".claude" / "agents" / "reviewer.md").write_text("---\nname: reviewer\n---\nR.\n")
+    workflows = root / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "tests.yml").write_text(MATRIX_WORKFLOW)
+    (workflows / "claude.yml").write_text(CLAUDE_NO_ID)
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_init_makes_one_target_of_a_linked_prompt_file(
+    real_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init"], env={}) == 0
+    settings = Settings.load(real_repo / ".github" / "prompt-trainer.yml", {}, root=real_repo)
+    targets = [(t.name, t.main, t.subagents) for t in settings.config.targets]
+    assert targets == [("claude", "AGENTS.md", ".claude/agents")]
+    config = (real_repo / ".github" / "prompt-trainer.yml").read_text()
+    assert "CLAUDE.md links to it" in config
+
+
+def apply_init_diff(root: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["init"], env={}) == 0
+    diff = capsys.readouterr().out
+    subprocess.run(["git", "init", "-q"], check=True, cwd=root)
+    subprocess.run(["git", "apply", "-"], input=diff, text=True, check=True, cwd=root)
+    return diff
+
+
+def valid_workflow(path: Path) -> dict[str, Any]:
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.github-workflows", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_init_diff_makes_each_test_tool_write_junit_and_uploads_unique_names(
+    real_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    apply_init_diff(real_repo, capsys)
+    jobs = valid_workflow(real_repo / ".github" / "workflows" / "tests.yml")["jobs"]
+    runs = {name: [s.get("run", "") for s in job["steps"]] for name, job in jobs.items()}
+    assert "python -m pytest --junitxml=test-results/junit.xml -q tests/" in runs["test"][3]
+    assert runs["test"][2] == "pip install pytest"  # installing is not running
+    assert runs["js"][0] == "npx jest --reporters=default --reporters=jest-junit --ci"
+    assert "--reporter=junit --outputFile.junit=test-results/junit.xml" in runs["vite"][0]
+    assert runs["go"][0].startswith("go run gotest.tools/gotestsum@v1.12.0 --junitfile")
+    assert runs["go"][0].endswith("-- -race ./...")
+    assert "cargo nextest run --profile ci --workspace" in runs["rust"][0]
+    assert (real_repo / ".config" / "nextest.toml").read_text().count("[profile.ci.junit]") == 1
+    uploads = {name: job["steps"][-1]["with"] for name, job in jobs.items()}
+    assert uploads["java"]["path"] == "**/target/surefire-reports/*.xml"
+    assert uploads["kotlin"]["path"] == "**/build/test-results/**/*.xml"
+    assert uploads["js"]["path"] == "junit.xml"
+    # One name per job and per matrix entry, as upload-artifact v4 requires.
+    matrix = jobs["test"]["strategy"]["matrix"]["python-version"]
+    names = [
+        u["name"].replace("${{ strategy.job-index }}", str(i))
+        for job, u in uploads.items()
+        for i in range(len(matrix) if job == "test" else 1)
+    ]
+    assert len(names) == len(set(names)) == len(jobs) + len(matrix) - 1
+    assert uploads["test"]["name"] == "junit-results-test-${{ strategy.job-index }}"
+    settings = Settings.load(real_repo / ".github" / "prompt-trainer.yml", {}, root=real_repo)
+    from prompt_trainer.collect.github_pr import artifact_kind  # noqa: PLC0415
+
+    assert {artifact_kind(n, settings.config.artifacts) for n in names} == {"junit"}
+    assert main(["init", "--force"], env={}) == 0  # applied: nothing more to propose
+    assert capsys.readouterr().out == ""
+
+
+def test_init_diff_gives_the_claude_step_its_id(
+    real_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    apply_init_diff(real_repo, capsys)
+    steps = valid_workflow(real_repo / ".github" / "workflows" / "claude.yml")["jobs"]["claude"][
+        "steps"
+    ]
+    assert steps[1]["id"] == "claude" and "claude-code-action" in steps[1]["uses"]
+    assert steps[-1]["with"]["path"] == "${{ steps.claude.outputs.execution_file }}"
+
+
+def test_doctor_reports_two_targets_on_one_file(
+    real_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = real_repo / ".github" / "prompt-trainer.yml"
+    config.write_text(
+        "targets:\n  - name: claude\n    main: CLAUDE.md\n  - name: agents\n    main: AGENTS.md\n"
+    )
+    _, checks = doctor(["--offline"], {}, capsys)
+    overlap = checks["prompts: overlap"]
+    assert overlap["status"] == "warn"
+    assert "AGENTS.md is the main file of claude, agents" in overlap["detail"]
+    assert "CLAUDE.md -> AGENTS.md" in checks["prompts: links"]["detail"]
+
+
+def test_doctor_reads_the_repository_from_a_github_origin(
+    github: FakeGitHub,
+    github_env: dict[str, str],
+    checkout: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    arrange(github)
+    monkeypatch.chdir(checkout)
+    subprocess.run(["git", "init", "-q"], check=True)
+    origin = f"git@github.com:{github.full_name}.git"
+    subprocess.run(["git", "remote", "add", "origin", origin], check=True)
+    env = {k: v for k, v in github_env.items() if k != "GITHUB_REPOSITORY"}
+    _, checks = doctor([], env, capsys)
+    assert checks["github"]["status"] == "ok"
+    assert checks["github"]["detail"].startswith(f"{github.full_name} reached")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://github.com/acme/widgets.git", "acme/widgets"),
+        ("https://x-access-token@github.com/acme/widgets", "acme/widgets"),
+        ("ssh://git@github.com/acme/wid.gets.git", "acme/wid.gets"),
+        ("git@gitlab.com:acme/widgets.git", None),
+    ],
+)
+def test_origin_urls_that_name_a_github_repository(
+    tmp_path: Path, url: str, expected: str | None
+) -> None:
+    from prompt_trainer.setup.doctor import origin_repository  # noqa: PLC0415
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", url], check=True)
+    assert origin_repository(tmp_path) == expected
+
+
+def test_doctor_without_a_repository_says_so(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(checkout)  # not a git repository, no GITHUB_REPOSITORY
+    _, checks = doctor([], {"GITHUB_TOKEN": "t"}, capsys)
+    assert "no repository" in checks["github"]["detail"]
+    assert "no repository" in checks["data branch"]["detail"]
+    assert "not reachable" not in checks["artifacts"]["detail"]

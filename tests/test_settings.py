@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.errors import ConfigError, MissingPromptError
-from prompt_trainer.settings import Settings, config_schema, parse_config
+from prompt_trainer.settings import (
+    Settings,
+    check_prompt_files,
+    config_schema,
+    missing_prompt_files,
+    parse_config,
+)
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema" / "prompt-trainer.schema.json"
 
@@ -44,7 +50,10 @@ def test_contract_keys_load() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("targets: [{name: coder, main: A.md}]\nmodle: x\n", ["modle", "unknown key"]),
+        (
+            "targets: [{name: coder, main: A.md}]\nmodle: x\n",
+            ["modle", "unknown key", "`prompt-trainer schema` lists every key"],
+        ),
         (
             "targets: [{name: coder, main: A.md, max_subagents: many}]\n",
             ["targets[0].max_subagents", "'many'"],
@@ -80,9 +89,22 @@ def test_missing_config_file_says_how_to_create_it(tmp_path: Path) -> None:
 def test_missing_prompt_file_names_the_key(tmp_path: Path) -> None:
     config = tmp_path / "c.yml"
     config.write_text("targets: [{name: coder, main: CLAUDE.md}]\n")
+    settings = Settings.load(config, {}, root=tmp_path)  # blocks only what reads the file
     with pytest.raises(MissingPromptError) as caught:
-        Settings.load(config, {}, root=tmp_path)
+        check_prompt_files(settings.config, tmp_path)
     assert "targets[0].main" in caught.value.message and caught.value.exit_code == 2
+
+
+def test_a_missing_prompt_file_is_told_per_target(tmp_path: Path) -> None:
+    (tmp_path / "AGENTS.md").write_text("rules\n")
+    config = tmp_path / "c.yml"
+    config.write_text(
+        "targets: [{name: coder, main: CLAUDE.md}, {name: agents, main: AGENTS.md}]\n"
+    )
+    settings = Settings.load(config, {}, root=tmp_path)
+    missing = missing_prompt_files(settings.config, tmp_path)
+    assert list(missing) == ["coder"] and "targets[0].main" in missing["coder"]
+    check_prompt_files(settings.config, tmp_path, only="agents")
 
 
 def test_environment_overrides_and_provider_key(checkout: Path) -> None:

@@ -37,6 +37,10 @@ class MissingPromptError(ConfigError):
     """A prompt file named in the configuration does not exist."""
 
 
+class PromptLinkError(MissingPromptError):
+    """A prompt file is a symbolic link that leaves the repository or points at nothing."""
+
+
 class GitHubError(PromptTrainerError):
     """A GitHub API call failed in a way that stops the run."""
 

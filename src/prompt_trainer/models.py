@@ -325,6 +325,8 @@ class PullRequestInfo(Record):
     merged: bool = False
     base_sha: str | None = None
     head_sha: str | None = None
+    #: The PR's branch (runs started by a review on the PR run there).
+    head_ref: str | None = None
     labels: tuple[str, ...] = ()
     created_at: datetime | None = None
     closed_at: datetime | None = None

@@ -469,10 +469,10 @@ class Settings(Section):
 
     @classmethod
     def load(cls, path: Path, env: Mapping[str, str], *, root: Path | None = None) -> Settings:
-        """Read and validate the configuration file; check the prompt files exist under root."""
+        """Read and validate the configuration file. A missing prompt file is not checked here:
+        it blocks only its own target, in the commands that read it (``check_prompt_files``)."""
         config = parse_config(read_config_text(path), source=str(path))
         root = (root or Path.cwd()).resolve()
-        check_prompt_files(config, root)
         return cls(
             config=config,
             env=Environment.from_mapping(env),
@@ -482,8 +482,7 @@ class Settings(Section):
 
     def with_config(self, config: ConfigFile) -> Settings:
         """The same environment and checkout with another configuration (e.g. the default
-        branch's); its prompt files are checked under the same root."""
-        check_prompt_files(config, self.root)
+        branch's); its prompt files are read under the same root."""
         return self.model_copy(update={"config": config})
 
     def command_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -576,7 +575,7 @@ def explain(error: Mapping[str, Any]) -> str:
     kind, value, msg = error["type"], error.get("input"), error["msg"]
     if kind == "extra_forbidden":
         return (
-            "unknown key; remove it or check its spelling (see schema/prompt-trainer.schema.json)"
+            "unknown key; remove it or check its spelling (`prompt-trainer schema` lists every key)"
         )
     if kind == "missing":
         return "required key is missing; add it"
@@ -584,10 +583,13 @@ def explain(error: Mapping[str, Any]) -> str:
     return f"{msg} (got {shown})"
 
 
-def check_prompt_files(config: ConfigFile, root: Path) -> None:
-    """Fail early, naming the key, when a target's prompt file or directory is not there."""
+def check_prompt_files(config: ConfigFile, root: Path, *, only: str | None = None) -> None:
+    """Fail, naming the key, when a target's prompt file or directory is not there (only the
+    target called ``only`` when given): for the commands that read or edit the prompts."""
     for index, target in enumerate(config.targets):
         main = root / target.main
+        if only is not None and target.name != only:
+            continue
         if not main.is_file():
             raise MissingPromptError(
                 f"targets[{index}].main: prompt file {target.main!r} not found under {root}",
@@ -600,6 +602,17 @@ def check_prompt_files(config: ConfigFile, root: Path) -> None:
                 f"not found under {root}",
                 fix="create the directory or remove the subagents key",
             )
+
+
+def missing_prompt_files(config: ConfigFile, root: Path) -> dict[str, str]:
+    """{target name: why it cannot be read} for the targets whose prompt files are missing."""
+    missing = {}
+    for target in config.targets:
+        try:
+            check_prompt_files(config, root, only=target.name)
+        except MissingPromptError as exc:
+            missing[target.name] = exc.message
+    return missing
 
 
 def config_schema() -> dict[str, Any]:

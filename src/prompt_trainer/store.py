@@ -121,6 +121,15 @@ class SampleStore:
         self.write_lines(lines)
         return UpsertResult(added=added, replaced=replaced, total=len(lines))
 
+    def remove(self, ids: set[str]) -> set[str]:
+        """Drop the samples with these ids from the file; the ids that were there."""
+        lines = self.lines()
+        kept = [line for line in lines if line_id(line) not in ids]
+        found = {i for i in (line_id(line) for line in lines) if i in ids}
+        if found:
+            self.write_lines(kept)
+        return found
+
     def lines(self) -> list[str]:
         """The non-empty lines of the file, as stored."""
         if not self.path.exists():

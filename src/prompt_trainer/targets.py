@@ -6,10 +6,16 @@ GitHub adapter (any object with ``read_text``/``list_files``), so the version a
 sample is attributed to and the version being trained are hashed the same way. Subagents follow
 Claude Code's format: YAML frontmatter with ``name`` and ``description``, then the prompt body.
 ``current_prompt_sets`` reads every target's from the checkout, once per run.
+
+Symbolic links (``CLAUDE.md -> AGENTS.md``) are followed inside the repository, in the working tree
+and at every commit alike, so a linked file has one content and one version; a link that leaves the
+repository or points at nothing raises ``PromptLinkError`` naming the link. ``resolved_path`` says
+which file a configured path really is, so two targets naming one file can be told apart.
 """
 
 from __future__ import annotations
 
+import posixpath
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -17,8 +23,8 @@ from typing import Any, Protocol
 
 import yaml
 
-from prompt_trainer.errors import MissingPromptError
-from prompt_trainer.models import PromptFile, PromptSet, Subagent
+from prompt_trainer.errors import MissingPromptError, PromptLinkError
+from prompt_trainer.models import PromptFile, PromptSet, Subagent, content_hash
 from prompt_trainer.settings import Target
 
 DEFAULT_SUBAGENT_DIR = ".claude/agents"
@@ -41,11 +47,11 @@ class LocalSource:
         self.root = root
 
     def read_text(self, path: str) -> str | None:
-        file = self.root / path
+        file = self.root / local_resolved(self.root, path)
         return file.read_text(encoding="utf-8") if file.is_file() else None
 
     def list_files(self, directory: str) -> list[str]:
-        folder = self.root / directory
+        folder = self.root / local_resolved(self.root, directory)
         if not folder.is_dir():
             return []
         return sorted(
@@ -60,10 +66,14 @@ class GitSource:
         self.root, self.sha = root, sha
 
     def read_text(self, path: str) -> str | None:
-        return git(self.root, "show", f"{self.sha}:./{path}")
+        real = self.resolve(path)
+        return None if real is None else git(self.root, "show", f"{self.sha}:./{real}")
 
     def list_files(self, directory: str) -> list[str]:
-        out = git(self.root, "ls-tree", "--name-only", self.sha, f"./{directory.rstrip('/')}/")
+        real = self.resolve(directory.rstrip("/"))
+        if real is None:
+            return []
+        out = git(self.root, "ls-tree", "--name-only", self.sha, f"./{real}/")
         base = PurePosixPath(directory)
         return sorted(str(base / PurePosixPath(line).name) for line in (out or "").splitlines())
 
@@ -73,6 +83,95 @@ class GitSource:
         clone, a commit never fetched) or ``root`` is not a clone."""
         known = git(root, "cat-file", "-e", f"{sha}^{{commit}}") is not None
         return cls(root, sha) if known else None
+
+    def resolve(self, path: str) -> str | None:
+        """The path with every symbolic link of the tree at this commit followed, or None when
+        nothing is there; a link that leaves the repository or dangles raises."""
+        parts, hops, link = _split(path), 0, None
+        while True:
+            entries = self._entries(parts)
+            for depth in range(1, len(parts) + 1):
+                entry = entries.get("/".join(parts[:depth]))
+                if entry is None and depth < len(parts):
+                    continue  # ls-tree lists what is inside a folder, not the folder
+                if entry is None:
+                    if link is not None:
+                        raise _dangling(link, "/".join(parts))
+                    return None
+                if entry[0] == "120000":
+                    hops += 1
+                    link = link or "/".join(parts[:depth])
+                    text = git(self.root, "cat-file", "blob", entry[1]) or ""
+                    parts = _follow(link, parts[: depth - 1], text, parts[depth:], hops)
+                    break
+            else:
+                return "/".join(parts)
+
+    def _entries(self, parts: list[str]) -> dict[str, tuple[str, str]]:
+        """{path: (mode, object)} of each prefix of ``parts`` in the tree at this commit."""
+        prefixes = ["/".join(parts[:d]) for d in range(1, len(parts) + 1)]
+        out = git(self.root, "ls-tree", "-z", self.sha, "--", *prefixes)
+        entries = {}
+        for record in (out or "").split("\0"):
+            meta, _, name = record.partition("\t")
+            fields = meta.split()
+            if len(fields) == 3:
+                entries[name] = (fields[0], fields[2])
+        return entries
+
+
+def _split(path: str) -> list[str]:
+    return [p for p in PurePosixPath(path).parts if p not in ("", ".")]
+
+
+def _follow(link: str, parent: list[str], text: str, rest: list[str], hops: int) -> list[str]:
+    """The parts a link's text points at (relative to the link's folder), kept in the tree."""
+    joined = posixpath.normpath(posixpath.join("/".join(parent) or ".", text.strip()))
+    if hops > 40 or text.startswith("/") or joined == ".." or joined.startswith("../"):
+        raise PromptLinkError(
+            f"symbolic link {link!r} points at {text.strip()!r}, outside the repository"
+            if hops <= 40
+            else f"symbolic link {link!r} is part of a loop of links",
+            fix=f"make {link} a regular file, or a relative link to a file inside the repository",
+        )
+    return [*_split(joined), *rest]
+
+
+def _dangling(link: str, target: str) -> PromptLinkError:
+    return PromptLinkError(
+        f"symbolic link {link!r} points at {target!r}, which does not exist",
+        fix=f"restore {target}, or point {link} at an existing file",
+    )
+
+
+def local_resolved(root: Path, path: str) -> str:
+    """``path`` with the working tree's links followed, relative to ``root``; links that
+    leave the checkout or dangle raise ``PromptLinkError``."""
+    base = root.resolve()
+    file = root / path
+    try:
+        real = file.resolve()
+    except (OSError, RuntimeError):
+        raise _dangling(path, path) from None
+    try:
+        relative = real.relative_to(base).as_posix()
+    except ValueError:
+        raise PromptLinkError(
+            f"symbolic link {path!r} points at {real}, outside the repository",
+            fix=f"make {path} a regular file, or a relative link to a file inside the repository",
+        ) from None
+    if relative != PurePosixPath(path).as_posix() and not real.exists():
+        raise _dangling(path, relative)
+    return relative
+
+
+def resolved_path(root: Path, path: str) -> str:
+    """Which file of the checkout ``path`` really is (links followed), for overlap checks;
+    a broken link gives the path itself (it is reported where it is read)."""
+    try:
+        return local_resolved(root, path)
+    except PromptLinkError:
+        return PurePosixPath(path).as_posix()
 
 
 def git(root: Path, *args: str) -> str | None:
@@ -106,6 +205,17 @@ def load_prompt_set(target: Target, source: PromptSource, *, required: bool = Tr
     raw = load_subagent_files(target, source)
     subagents = tuple(parse_subagent(f.path, f.content) for f in raw)
     return PromptSet(target=target.name, main=main, subagents=subagents, files=(main, *raw))
+
+
+def absent_hash(target: Target) -> str:
+    """The version a sample is attributed to when the target's main file did not exist."""
+    return content_hash((PromptFile(path=target.main, content=""),))
+
+
+def version_at(target: Target, source: PromptSource) -> str:
+    """The target's version in ``source``, or ``absent_hash`` when its main file is not there."""
+    prompt_set = load_prompt_set(target, source, required=False)
+    return prompt_set.version if prompt_set.main.content else absent_hash(target)
 
 
 def load_subagent_files(target: Target, source: PromptSource) -> tuple[PromptFile, ...]:

@@ -216,6 +216,9 @@ class FakeGitHub:
         self.hooks: list[Hook] = []
         #: run id -> (head repository full name, workflow name, workflow file path)
         self.run_origin: dict[int, tuple[str, str, str]] = {}
+        #: run id -> (event, head branch, display title, created_at) of runs started by an
+        #: event other than a push to the PR (``add_event_run``); others are pull_request runs.
+        self.run_trigger: dict[int, tuple[str, str, str, str]] = {}
         #: login -> repository role, for GET /collaborators/{login}/permission (404 otherwise).
         self.collaborators: dict[str, str] = {"maria": "write"}
         #: Items per page of list answers (None: everything on one page), with Link headers.
@@ -318,6 +321,22 @@ class FakeGitHub:
         self.runs.append((run_id, head_sha, artifacts))
         self.run_meta[run_id] = (conclusion, attempts)
         self.run_origin[run_id] = (head_repository or self.full_name, *workflow)
+        return run_id
+
+    def add_event_run(
+        self,
+        head_sha: str,
+        artifacts: list[Artifact],
+        *,
+        event: str,
+        head_branch: str,
+        display_title: str,
+        created_at: str = NOW,
+    ) -> int:
+        """A run started by ``event`` (``issue_comment`` runs on the default branch's commit,
+        with the issue's or PR's title as its display title)."""
+        run_id = self.add_run(head_sha, artifacts, conclusion="success")
+        self.run_trigger[run_id] = (event, head_branch, display_title, created_at)
         return run_id
 
     def _blob(self, data: bytes) -> str:
@@ -592,6 +611,19 @@ class FakeGitHub:
             "created_at": NOW,
             "updated_at": NOW,
             "display_title": "CI",
+            **self._trigger_json(run_id),
+        }
+
+    def _trigger_json(self, run_id: int) -> Json:
+        if run_id not in self.run_trigger:
+            return {}
+        event, branch, title, created = self.run_trigger[run_id]
+        return {
+            "event": event,
+            "head_branch": branch,
+            "display_title": title,
+            "created_at": created,
+            "updated_at": created,
         }
 
     def fork_json(self, full_name: str) -> Json:
@@ -1060,7 +1092,20 @@ class FakeGitHub:
     def _list_runs(self, req: Request) -> tuple[int, Json, dict[str, str]]:
         head = req.query.get("head_sha", [None])[0]
         runs = [self.run_json(i, s) for i, s, _ in self.runs if head in (None, s)]
+        runs = self._runs_by_event(req, runs)
         return 200, {"total_count": len(runs), "workflow_runs": runs}, {}
+
+    @staticmethod
+    def _runs_by_event(req: Request, runs: list[Json]) -> list[Json]:
+        """The ``event`` and ``created`` (``A..B``, ISO times) filters of ``GET /actions/runs``."""
+        event = req.query.get("event", [None])[0]
+        created = req.query.get("created", [None])[0]
+        if event is not None:
+            runs = [r for r in runs if r["event"] == event]
+        if created is not None and ".." in created:
+            low, high = (datetime.fromisoformat(t) for t in created.split("..", 1))
+            runs = [r for r in runs if low <= datetime.fromisoformat(r["created_at"]) <= high]
+        return runs
 
     def _list_artifacts(self, req: Request, run_id: str) -> tuple[int, Json, dict[str, str]]:
         for rid, sha, artifacts in self.runs:

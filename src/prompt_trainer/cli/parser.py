@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_inspect,
         add_schema,
         add_runs,
+        add_samples,
         add_completion,
     ):
         add(cli)
@@ -316,7 +317,7 @@ def add_report(cli: CommandLine) -> None:
         "measure:cmd_report",
         help="measure every prompt version from the stored evidence (no LLM)",
         description="Read the samples in .prompt-trainer/samples.jsonl and report, per target: "
-        "its prompt versions, metrics per version with 95%% intervals, the latest version "
+        "its prompt versions, metrics per version with 95% intervals, the latest version "
         "compared with the previous one (delta, interval, p-value), and recurring patterns. "
         "Needs no LLM and, with a local clone, no network.",
         epilog="Markdown goes to stdout (or --output), and is appended to $GITHUB_STEP_SUMMARY "
@@ -371,6 +372,26 @@ def add_runs(cli: CommandLine) -> None:
         "inputs (see runs.resume_within_hours).",
         parents=[flag("--json", "one JSON object per run"), cli.config],
     )
+
+
+def add_samples(cli: CommandLine) -> None:
+    samples = cli.add(
+        "samples",
+        "local:cmd_samples",
+        help="list the stored samples, or remove one",
+        description="`samples ls` lists the samples of the local ledger; `samples rm ID...` "
+        "removes them from it (a data branch holding them merges them back on its next sync).",
+    )
+    actions = samples.add_subparsers(dest="samples_command", metavar="ACTION", required=True)
+    actions.add_parser(
+        "ls",
+        help="one line per stored sample",
+        parents=[flag("--json", "one JSON object per sample"), cli.config, cli.output],
+    )
+    removing = actions.add_parser(
+        "rm", help="remove stored samples by id", parents=[cli.config, cli.output]
+    )
+    removing.add_argument("ids", nargs="+", metavar="ID", help="e.g. local:pr-12 or owner/repo#12")
 
 
 def add_completion(cli: CommandLine) -> None:

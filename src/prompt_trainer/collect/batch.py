@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
-from prompt_trainer.collect.local import collect_directory
-from prompt_trainer.models import Sample
+from prompt_trainer.collect.local import collect_directory_outcome
+from prompt_trainer.measure.facts import facts_of
+from prompt_trainer.models import Sample, Skipped
 from prompt_trainer.settings import Settings
 from prompt_trainer.store import SampleStore, UpsertResult
 from prompt_trainer.targets import LocalSource, load_prompt_set
@@ -36,6 +37,10 @@ class CollectOutcome:
     added: int = 0
     replaced: int = 0
     total: int = 0
+    #: Folders of a local directory that gave no evidence (each file skipped): not stored.
+    empty: list[Skipped] = field(default_factory=list)
+    #: The local directory collected, for "no evidence found in DIR".
+    directory: Path | None = None
 
     def record(self, result: UpsertResult) -> None:
         self.added += result.added
@@ -49,8 +54,9 @@ def collect_local(directory: Path, *, settings: Settings, store: SampleStore) ->
         t.name: load_prompt_set(t, LocalSource(settings.root), required=False).version
         for t in settings.config.targets
     }
-    outcome = CollectOutcome()
-    for sample in collect_directory(directory, settings=settings, versions=versions):
+    found = collect_directory_outcome(directory, settings=settings, versions=versions)
+    outcome = CollectOutcome(empty=found.empty, directory=directory, total=len(store.lines()))
+    for sample in found.samples:
         outcome.samples.append(sample)
         outcome.record(store.upsert([sample]))
     return outcome
@@ -109,7 +115,8 @@ def collect_pulls(
 
 
 def closing_table(outcome: CollectOutcome) -> str:
-    """What was collected per sample, then every skipped piece of evidence and why."""
+    """What was collected per sample, then every skipped piece of evidence and why. Comments
+    are counted as the report counts them (trusted humans' comments with text)."""
     lines = [
         "| sample | tests | passed | failed | errors | skipped | flaky | traces | comments "
         "| skipped evidence |",
@@ -123,12 +130,21 @@ def closing_table(outcome: CollectOutcome) -> str:
         lines.append(
             f"| {sample.id} | "
             + " | ".join(str(counts[k]) for k in counts)
-            + f" | {len(sample.traces)} | {len(sample.feedback)} | {len(sample.skipped)} |"
+            + f" | {len(sample.traces)} | {facts_of(sample).comments} | {len(sample.skipped)} |"
         )
     skipped = [(s.id, sk) for s in outcome.samples for sk in s.skipped]
     if skipped:
         lines += ["", "Skipped evidence:"]
         lines += [f"- {sample_id}: {sk.source}: {sk.reason}" for sample_id, sk in skipped]
+    if outcome.empty:
+        lines += ["", "Not stored (no evidence in the folder):"]
+        lines += [f"- {sk.source}: {sk.reason}" for sk in outcome.empty]
+    if outcome.directory is not None and not outcome.samples:
+        lines += [
+            "",
+            f"no evidence found in {outcome.directory} (JUnit *.xml, reviews*.json, pr.json, "
+            "trace files)",
+        ]
     if outcome.not_agent:
         lines += ["", "Not agent PRs (see `agent:` in the config): " + ", ".join(outcome.not_agent)]
     lines += [

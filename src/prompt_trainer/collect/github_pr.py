@@ -3,7 +3,9 @@
 Reads the PR, its reviews and comments, the artifacts of every workflow run of its head commit
 in this repository (never a fork's run, whose workflow files the fork controls; only the
 configured ``artifacts.workflows`` when set; filtered by the configured name globs, downloaded
-and extracted safely), parses the JUnit reports
+and extracted safely) and of the runs comments on it started while it was open (an agent on
+``issue_comment`` runs on the default branch's commit: found by event, branch, title and time
+window, ``comment_run_artifacts``), parses the JUnit reports
 and traces inside, and attributes the sample to the prompt versions at the PR's base commit
 (prompt files read through the API at that commit). Problems with single pieces of evidence are
 kept as ``Skipped`` on the sample; only failures of the API itself raise.
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import fnmatch
 import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prompt_trainer.collect.artifacts import ZipLimits, extract_zip
@@ -40,7 +44,7 @@ from prompt_trainer.models import (
 )
 from prompt_trainer.redact import excerpt
 from prompt_trainer.settings import DEFAULT_BOT_LOGINS, AgentRules, ArtifactGlobs, Settings
-from prompt_trainer.targets import load_prompt_set
+from prompt_trainer.targets import version_at
 
 
 class CommitSource:
@@ -104,14 +108,17 @@ def collect_pull(
     evidence = Evidence()
     evidence.skipped.extend(unknown)
     if pull.head_sha:
-        _collect_artifacts(client, pull.head_sha, settings=settings, evidence=evidence)
+        started = comment_run_artifacts(client, pull, settings=settings)
+        _collect_artifacts(
+            client, pull.head_sha, settings=settings, evidence=evidence, extra=started
+        )
     add_local_files(local_paths, settings=settings, evidence=evidence)
     evidence.test_runs = list(flag_flaky_across_runs(evidence.test_runs))
     versions = {}
     if pull.base_sha:
         source = CommitSource(client, pull.base_sha)
         for target in config.targets:
-            versions[target.name] = load_prompt_set(target, source, required=False).version
+            versions[target.name] = version_at(target, source)
     evidence.feedback.extend(feedback)
     return evidence.to_sample(f"{repository}#{number}", pull=pull, versions=versions)
 
@@ -177,13 +184,59 @@ def clean_feedback(
     )
 
 
+#: Events whose runs are not runs of the PR's head commit: an agent answering a comment on the
+#: PR (on the default branch's commit for ``issue_comment``), or started from an issue.
+COMMENT_EVENTS = ("issue_comment", "pull_request_review_comment", "pull_request_review", "issues")
+#: How long before the PR opened an agent started from an issue may have started.
+ISSUE_LEAD = timedelta(days=1)
+
+
+#: Events whose runs are on the PR's branch (a review of it), the others on the default branch.
+REVIEW_EVENTS = ("pull_request_review_comment", "pull_request_review")
+
+
+def started_for(pull: PullRequestInfo) -> Callable[[str, str, str], bool]:
+    """Whether a run (event, head branch, display title) answered ``pull``: a review event's
+    run is on the PR's branch; an ``issue_comment`` run is on the default branch and titled by
+    the PR; an ``issues`` run is titled by its issue, found when the PR kept that title."""
+
+    def match(event: str, branch: str, title: str) -> bool:
+        if event in REVIEW_EVENTS:
+            return bool(pull.head_ref) and branch == pull.head_ref
+        return bool(pull.title) and title == pull.title
+
+    return match
+
+
+def comment_run_artifacts(
+    client: GitHubClient, pull: PullRequestInfo, *, settings: Settings
+) -> list[ArtifactRef]:
+    """Artifacts of the runs started by comments on ``pull`` (or by its issue) while it was
+    open: found by event, title and time window, as they are not runs of its head commit."""
+    if pull.created_at is None:
+        return []
+    until = pull.closed_at or datetime.now(UTC)
+    return client.artifacts_of_event_runs(
+        events=COMMENT_EVENTS,
+        since=pull.created_at - ISSUE_LEAD,
+        until=until,
+        match=started_for(pull),
+        workflows=settings.config.artifacts.workflows,
+    )
+
+
 def _collect_artifacts(
-    client: GitHubClient, sha: str, *, settings: Settings, evidence: Evidence
+    client: GitHubClient,
+    sha: str,
+    *,
+    settings: Settings,
+    evidence: Evidence,
+    extra: list[ArtifactRef] | None = None,
 ) -> None:
-    refs = [
-        (r, artifact_kind(r.name, settings.config.artifacts))
-        for r in client.artifacts_for_commit(sha, workflows=settings.config.artifacts.workflows)
-    ]
+    """The artifacts of ``sha``'s runs and ``extra`` ones (each artifact once)."""
+    listed = client.artifacts_for_commit(sha, workflows=settings.config.artifacts.workflows)
+    unique = {r.id: r for r in [*listed, *(extra or [])]}
+    refs = [(r, artifact_kind(r.name, settings.config.artifacts)) for r in unique.values()]
     wanted = [(r, kind) for r, kind in refs if kind]
     if not wanted:
         names = ", ".join(sorted(r.name for r, _ in refs)) or "none"

@@ -1,8 +1,12 @@
 """``prompt-trainer inspect``: what the collectors make of individual files.
 
 Each file is recognized by content: XML (after an optional BOM and whitespace) is read as a JUnit
-report, anything else is offered to the trace registry. The result is one flat JSON-ready dict
-per file, in the shape documented for ``inspect --json``; unusable files give ``skipped``.
+report, anything else is offered to the trace registry. A directory is walked as
+``collect --local`` walks it, and its files are classified as collection classifies them:
+``pr.json`` is PR metadata (``kind: pr``), ``reviews*.json`` review comments (``kind: reviews``),
+``*.xml`` JUnit, other text files traces, anything else skipped as an unknown file type. The
+result is one flat JSON-ready dict per file, in the shape documented for ``inspect --json``;
+unusable files give ``skipped``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,69 @@ from prompt_trainer.models import Skipped, TestRun, Trace
 from prompt_trainer.settings import Limits
 
 XML_HEAD = 1024
+
+
+def inspect_paths(paths: list[Path], *, limits: Limits) -> list[dict[str, Any]]:
+    """``inspect_file`` of each path; a directory gives one result per evidence file in it."""
+    from prompt_trainer.collect.local import evidence_files  # noqa: PLC0415
+
+    out = []
+    for path in paths:
+        if path.is_dir():
+            out += [_in_folder(f, limits=limits) for f in evidence_files(path)]
+        else:
+            out.append(inspect_file(path, limits=limits))
+    return out
+
+
+def _in_folder(path: Path, *, limits: Limits) -> dict[str, Any]:
+    """A file of an evidence folder, classified by name as ``collect --local`` does."""
+    from prompt_trainer.collect.evidence import TRACE_SUFFIXES, is_reviews_file  # noqa: PLC0415
+
+    if path.name == "pr.json":
+        return _pull(path)
+    if is_reviews_file(path):
+        return _reviews(path, limits=limits)
+    if path.suffix.lower() != ".xml" and path.suffix.lower() not in TRACE_SUFFIXES:
+        return {"path": str(path), "skipped": "unknown file type"}
+    return inspect_file(path, limits=limits)
+
+
+def _pull(path: Path) -> dict[str, Any]:
+    from prompt_trainer.collect.local import read_pull_info  # noqa: PLC0415
+
+    pull = read_pull_info(path, source=str(path))
+    if isinstance(pull, Skipped):
+        return {"path": str(path), "skipped": pull.reason}
+    return {
+        "path": str(path),
+        "kind": "pr",
+        "number": pull.number,
+        "merged": pull.merged,
+        "base_sha": pull.base_sha,
+    }
+
+
+def _reviews(path: Path, *, limits: Limits) -> dict[str, Any]:
+    """Review comments: how many, how many count (trusted humans, with text, as the report
+    counts them under the default trusted associations) and how many request changes."""
+    from prompt_trainer.collect.evidence import load_reviews  # noqa: PLC0415
+    from prompt_trainer.measure.facts import counted_feedback  # noqa: PLC0415
+    from prompt_trainer.settings import ReviewOptions  # noqa: PLC0415
+
+    trusted = ReviewOptions().trusted_associations
+    loaded = load_reviews(path, trusted=trusted, limits=limits)
+    if isinstance(loaded, Skipped):
+        return {"path": str(path), "skipped": loaded.reason}
+    return {
+        "path": str(path),
+        "kind": "reviews",
+        "comments": len(loaded),
+        "trusted": sum(1 for f in loaded if counted_feedback(f)),
+        "changes_requested": sum(
+            1 for f in loaded if (f.state or "").upper() == "CHANGES_REQUESTED"
+        ),
+    }
 
 
 def inspect_file(path: Path, *, limits: Limits) -> dict[str, Any]:

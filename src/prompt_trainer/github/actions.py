@@ -10,6 +10,8 @@ API URL with the token, then the redirect *without* it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,45 @@ def artifacts_for_commit(
                 _artifact(a, run.id, attempts if isinstance(attempts, int) else 1)
                 for a in run.get_artifacts()
             ]
+    return refs
+
+
+def artifacts_of_event_runs(
+    conn: Connection,
+    *,
+    events: tuple[str, ...],
+    since: datetime,
+    until: datetime,
+    match: Callable[[str, str, str], bool],
+    workflows: tuple[str, ...] = (),
+) -> list[ArtifactRef]:
+    """Artifacts of this repository's runs triggered by one of ``events`` and created in
+    ``since..until``, that ``match(event, head_branch, display_title)`` accepts.
+
+    Agents started from a comment (claude-code-action on ``issue_comment`` or ``issues``) run on
+    the default branch's commit, not the PR's head, so ``artifacts_for_commit`` never finds their
+    traces; the run's event, branch and title, within the PR's lifetime, do. Runs from forks and
+    of unlisted ``workflows`` are left out as there.
+    """
+    own = conn.repo.full_name.lower()
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    window = f"{since.astimezone(UTC):{stamp}}..{until.astimezone(UTC):{stamp}}"
+    refs: list[ArtifactRef] = []
+    with translate_errors("listing the workflow runs started by comments"):
+        for event in events:
+            for run in conn.repo.get_workflow_runs(event=event, created=window):
+                data = listed(run)
+                branch = str(data.get("head_branch") or "")
+                title = str(data.get("display_title") or "")
+                if _head_repository(data) != own or not match(event, branch, title):
+                    continue
+                if workflows and not _workflow_listed(data, workflows):
+                    continue
+                attempts = data.get("run_attempt")
+                refs += [
+                    _artifact(a, run.id, attempts if isinstance(attempts, int) else 1)
+                    for a in run.get_artifacts()
+                ]
     return refs
 
 

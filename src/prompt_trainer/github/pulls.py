@@ -192,6 +192,7 @@ def _pull_info(each: PullRequest) -> PullRequestInfo:
         merged=bool(each.merged),
         base_sha=each.base.sha,
         head_sha=each.head.sha,
+        head_ref=each.head.ref,
         labels=tuple(label.name for label in each.labels),
         created_at=each.created_at,
         closed_at=each.closed_at,

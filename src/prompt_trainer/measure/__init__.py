@@ -10,7 +10,14 @@ from prompt_trainer import workdir
 from prompt_trainer.errors import ConfigError, PromptTrainerError
 from prompt_trainer.measure.index import SampleIndex
 from prompt_trainer.measure.report import TargetReport, build_report
-from prompt_trainer.measure.versions import ApiHistory, CommitLister, GitHistory, HashCache, History
+from prompt_trainer.measure.versions import (
+    ApiHistory,
+    CommitLister,
+    GitHistory,
+    HashCache,
+    History,
+    why_no_history,
+)
 from prompt_trainer.settings import Settings
 from prompt_trainer.targets import LocalSource, load_prompt_set
 
@@ -62,6 +69,7 @@ def load_reports(
                 current=load_prompt_set(t, LocalSource(settings.root), required=False),
                 min_samples=settings.config.report.min_samples,
                 compare_spec=compare,
+                unavailable=why_no_history(settings.root) if history is None else None,
             )
             for t in targets
         ]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import NamedTuple, TypeVar
 
-from prompt_trainer.models import Feedback, Sample, TestCase
+from prompt_trainer.models import Feedback, Sample, TestCase, Trace
 
 #: Pattern kinds, in report order.
 FAILING_TEST = "failing_test"
@@ -145,26 +145,35 @@ def facts_of(sample: Sample) -> Facts:
         first_push_passed=None if pull.first_push_ci is None else pull.first_push_ci == "success",
         comments=sum(1 for f in feedback if f.kind != "review" or f.body.strip()),
         changes_requested=any(
-            f.kind == "review" and f.state == "CHANGES_REQUESTED" and f.trusted and not f.is_bot
-            for f in sample.feedback
+            (f.state or "").upper() == "CHANGES_REQUESTED" and f.trusted and not f.is_bot
+            for f in sample.feedback  # a review, or a line comment given with its state
         ),
         merged=_merged(sample),
         rework=bool(pull.rework) if pull.commits else None,
         turns=_total([t.turns for t in traces]),
         tool_calls=_total([t.tool_calls for t in traces]) if traces else None,
         tool_errors=_total([t.tool_errors for t in traces]) if traces else None,
-        tokens=_total(
-            [
-                None
-                if t.input_tokens is None and t.output_tokens is None
-                else (t.input_tokens or 0) + (t.output_tokens or 0)
-                for t in traces
-            ]
-        ),
+        tokens=_total([trace_tokens(t) for t in traces]),
         cost_usd=_total([t.cost_usd for t in traces]),
         duration_s=_total([t.duration_s for t in traces]),
         events=tuple(_events(sample, cases, feedback, link)),
     )
+
+
+#: Formats whose ``input_tokens`` leave out the cached prompt (Anthropic's usage): their cache
+#: reads and writes are added, so ``agent.tokens`` is every token the model processed in every
+#: format (OpenAI-family formats count cached tokens inside ``input_tokens`` already).
+CACHE_APART = frozenset({"claude-code"})
+
+
+def trace_tokens(trace: Trace) -> int | None:
+    """Input + output tokens of a trace, cached prompt tokens included; None when unknown."""
+    if trace.input_tokens is None and trace.output_tokens is None:
+        return None
+    total = (trace.input_tokens or 0) + (trace.output_tokens or 0)
+    if trace.format in CACHE_APART:
+        total += (trace.cache_read_tokens or 0) + (trace.cache_write_tokens or 0)
+    return total
 
 
 def _utc(moment: datetime) -> str:

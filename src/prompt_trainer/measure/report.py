@@ -56,6 +56,11 @@ class TargetReport:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
+    def known(self) -> int:
+        """How many versions are real contents of the repository (not only named by samples)."""
+        return sum(1 for v in self.versions if v.version.known)
+
+    @property
     def measured(self) -> tuple[VersionReport, ...]:
         """Versions that have samples, oldest first."""
         return tuple(v for v in self.versions if v.samples)
@@ -70,6 +75,7 @@ def build_report(
     current: PromptSet | None,
     min_samples: int,
     compare_spec: str | None = None,
+    unavailable: str | None = None,
 ) -> TargetReport:
     by_version = index.facts_by_version(target.name)
     first_seen = {
@@ -84,6 +90,7 @@ def build_report(
         current=current,
         seen=by_version,
         first_seen=first_seen,
+        unavailable=unavailable,
     )
     reports = tuple(
         VersionReport(v, tuple(by_version.get(v.hash, ())), measure_all(by_version.get(v.hash, ())))
@@ -92,9 +99,12 @@ def build_report(
     notes = []
     if history is None:
         notes.append(
-            "no history: versions are labelled by hash (use a full clone, fetch-depth: 0, or "
-            "give a GitHub token so the history is read through the API)"
+            f"no history ({unavailable or 'not read'}): versions are labelled by hash (use a "
+            "full clone, fetch-depth: 0, or give a GitHub token so the history is read through "
+            "the API)"
         )
+    if current is not None and not current.main.content:
+        notes.append(f"prompt file {target.main} is missing in the working tree")
     chosen = _choose(reports, compare_spec)
     comparison = None
     if chosen is not None:
@@ -150,8 +160,16 @@ def _find(reports: tuple[VersionReport, ...], key: str) -> VersionReport:
     raise ConfigError(f"--compare: {key!r} {problem}", fix=f"use a label or hash prefix: {known}")
 
 
+#: Floating-point noise: a value this close to zero is printed as 0 (not -2.2e-17).
+NOISE = 1e-12
+
+
+def _clean(value: float | None) -> float | None:
+    return 0.0 if value is not None and abs(value) < NOISE else value
+
+
 def _estimate(e: Estimate) -> dict[str, Any]:
-    return {"value": e.value, "n": e.n, "low": e.low, "high": e.high}
+    return {"value": _clean(e.value), "n": e.n, "low": _clean(e.low), "high": _clean(e.high)}
 
 
 def version_json(report: VersionReport) -> dict[str, Any]:
@@ -178,9 +196,9 @@ def to_json(report: TargetReport) -> dict[str, Any]:
             "to": c.after.label,
             "metrics": {
                 name: {
-                    "delta": m.delta,
-                    "low": m.low,
-                    "high": m.high,
+                    "delta": _clean(m.delta),
+                    "low": _clean(m.low),
+                    "high": _clean(m.high),
                     "p_value": m.p_value,
                     "enough_data": m.enough_data,
                     "n_from": m.n_from,

@@ -5,8 +5,12 @@ collection attributes each sample to at its PR's base commit. It is labelled by 
 introduced it: the history of the target's paths is read from a local clone (``git log``) or,
 when the clone is shallow (as ``actions/checkout`` makes it by default) or absent, through the
 API. Hashes per commit are cached in ``.prompt-trainer/versions.json`` so that the API is asked
-about each commit once. A sample's version that no commit explains is labelled
-``unknown-<hash>``; the working tree's version, if uncommitted, ``working-tree``.
+about each commit once. Linked prompt files (``CLAUDE.md -> AGENTS.md``) are read through their
+links, and the history of the files they point at is read too. A sample's version that no commit
+explains is labelled ``unknown-<hash>`` and says why (no commit has that content, the history is
+unavailable in a shallow clone, the checkout is not a git repository); a sample taken when the
+target's main file did not exist is labelled ``absent``; the working tree's version, if
+uncommitted, ``working-tree``. Versions are ordered by the date they appeared, oldest first.
 """
 
 from __future__ import annotations
@@ -14,17 +18,26 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Protocol
 
 from prompt_trainer.models import CommitRef, PromptSet
 from prompt_trainer.settings import Target
-from prompt_trainer.targets import GitSource, PromptSource, git, load_prompt_set
+from prompt_trainer.targets import (
+    GitSource,
+    PromptSource,
+    absent_hash,
+    git,
+    load_prompt_set,
+    resolved_path,
+)
 from prompt_trainer.workdir import atomic_write
 
 WORKING_TREE = "working-tree"
+ABSENT = "absent"
+NO_COMMIT = "no commit in the history has this content"
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,12 @@ class Version:
     commit: str | None
     subject: str
     files: tuple[str, ...]
+
+    @property
+    def known(self) -> bool:
+        """Whether the version is a real content the repository had (a commit's, the working
+        tree's), not one only samples name."""
+        return self.commit is not None or self.label == WORKING_TREE
 
 
 class History(Protocol):
@@ -69,13 +88,14 @@ class GitHistory:
         return cls(root) if out is not None and out.strip() == "false" else None
 
     def commits(self, paths: tuple[str, ...]) -> list[CommitRef]:
+        real = dict.fromkeys([*paths, *(resolved_path(self.root, p) for p in paths)])
         out = git(
             self.root,
             "log",
             "--reverse",
             "--format=%H%x1f%cI%x1f%s",
             "--",
-            *[f"./{p}" for p in paths],
+            *[f"./{p}" for p in real],
         )
         refs = []
         for line in (out or "").splitlines():
@@ -87,8 +107,14 @@ class GitHistory:
         return GitSource(self.root, sha)
 
 
+#: Bumped when the hash of a commit's prompts is computed differently (2: links followed), so
+#: that hashes cached by an older release are computed again rather than trusted.
+CACHE_FORMAT = 2
+FORMAT_KEY = "_format"
+
+
 class HashCache:
-    """``.prompt-trainer/versions.json``: {target: {commit sha: version hash}}."""
+    """``.prompt-trainer/versions.json``: {target: {commit sha: version hash}}, and its format."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -96,7 +122,8 @@ class HashCache:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = {}
-        self.data: dict[str, dict[str, str]] = data if isinstance(data, dict) else {}
+        current = isinstance(data, dict) and data.pop(FORMAT_KEY, None) == CACHE_FORMAT
+        self.data: dict[str, dict[str, str]] = data if current else {}
         self.dirty = False
 
     def get(self, target: str, sha: str, compute: Callable[[], str]) -> str:
@@ -108,7 +135,8 @@ class HashCache:
 
     def save(self) -> None:
         if self.dirty:
-            atomic_write(self.path, json.dumps(self.data, indent=1, sort_keys=True))
+            data = {FORMAT_KEY: CACHE_FORMAT, **self.data}
+            atomic_write(self.path, json.dumps(data, indent=1, sort_keys=True))
             self.dirty = False
 
 
@@ -120,6 +148,23 @@ def _hash_at(target: Target, source: PromptSource) -> str:
     return prompt_set.version if prompt_set.main.content else EMPTY
 
 
+def why_no_history(root: Path) -> str:
+    """Why versions cannot be labelled by commit when no history was chosen for ``root``."""
+    out = git(root, "rev-parse", "--is-shallow-repository")
+    if out is None:
+        return "not a git repository"
+    if out.strip() == "true":
+        return "history unavailable (shallow clone)"
+    return "history not read (--history none, or no GitHub token for the API)"
+
+
+def _order(version: Version) -> tuple[bool, bool, datetime]:
+    """Oldest first; versions of unknown date, then the working tree, last."""
+    when = version.introduced_at or datetime.max.replace(tzinfo=UTC)
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return (version.label == WORKING_TREE, version.introduced_at is None, when)
+
+
 def resolve_versions(
     target: Target,
     *,
@@ -128,9 +173,33 @@ def resolve_versions(
     current: PromptSet | None,
     seen: Iterable[str],
     first_seen: dict[str, datetime] | None = None,
+    unavailable: str | None = None,
 ) -> list[Version]:
-    """Every version of ``target``: those introduced by a commit, oldest first, then those only
-    samples know (ordered by their first sample), then the uncommitted working tree."""
+    """Every version of ``target``, ordered by the date it appeared (a commit's date, or its
+    first sample's), then the uncommitted working tree. ``unavailable`` says why there is no
+    history, for the versions only samples know."""
+    versions = _resolve(
+        target,
+        history=history,
+        cache=cache,
+        current=current,
+        seen=seen,
+        order=first_seen or {},
+        unavailable=unavailable,
+    )
+    return sorted(versions, key=_order)
+
+
+def _resolve(
+    target: Target,
+    *,
+    history: History | None,
+    cache: HashCache,
+    current: PromptSet | None,
+    seen: Iterable[str],
+    order: dict[str, datetime],
+    unavailable: str | None,
+) -> list[Version]:
     versions: dict[str, Version] = {}
     for ref in history.commits(target_paths(target)) if history is not None else []:
         source = history.source_at(ref.sha)  # type: ignore[union-attr]
@@ -145,20 +214,20 @@ def resolve_versions(
                 subject=ref.subject,
                 files=_files(source, target),
             )
-    order = first_seen or {}
-    for digest in sorted(
-        set(seen) - set(versions), key=lambda d: (d not in order, order.get(d), d)
-    ):
+    absent = absent_hash(target)
+    for digest in sorted(set(seen) - set(versions)):
         versions[digest] = Version(
             target=target.name,
             hash=digest,
-            label=f"unknown-{digest[:7]}",
+            label=ABSENT if digest == absent else f"unknown-{digest[:7]}",
             introduced_at=order.get(digest),
             commit=None,
-            subject="no commit in the history has this content",
+            subject="absent at the base commit"
+            if digest == absent
+            else (NO_COMMIT if history is not None else unavailable or NO_COMMIT),
             files=(),
         )
-    if current is not None and current.version not in versions:
+    if current is not None and current.main.content and current.version not in versions:
         versions[current.version] = Version(
             target=target.name,
             hash=current.version,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prompt_trainer.measure.metrics import BY_NAME, MEAN, METRICS, Comparison
+from prompt_trainer.measure.metrics import BY_NAME, MEAN, METRICS, POOLED, Comparison
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.measure.stats import Estimate
 from prompt_trainer.render.filters import environment
@@ -32,14 +32,20 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
+#: A comparison is called better or worse only below this p-value.
+SIGNIFICANCE = 0.05
+
+
 def estimate(name: str, e: Estimate) -> str:
-    """``62.5% (41-80%, n=16)``, ``1.25 (0.8-1.9, n=16)`` or ``missing``."""
+    """``62.5% (41-80%, n=16)``, ``1.25 (0.8-1.9, n=16)`` or ``missing``; ``n`` is samples,
+    except for a rate pooled over calls (``n=412 tool calls``)."""
     if e.value is None:
         return "missing"
     if BY_NAME[name].kind == MEAN:
         low, high = _number(e.low or 0), _number(e.high or 0)
         return f"{_number(e.value)} ({low}–{high}, n={e.n})"
-    return f"{e.value:.0%} ({(e.low or 0):.0%}–{(e.high or 0):.0%}, n={e.n})"
+    unit = " tool calls" if BY_NAME[name].kind == POOLED else ""
+    return f"{e.value:.0%} ({(e.low or 0):.0%}–{(e.high or 0):.0%}, n={e.n}{unit})"
 
 
 def delta(name: str, c: Comparison, min_samples: int) -> str:
@@ -53,8 +59,10 @@ def delta(name: str, c: Comparison, min_samples: int) -> str:
 
 
 def direction(name: str, c: Comparison) -> str:
-    """✅ better / ❌ worse when the interval excludes zero, else ·."""
+    """better / worse when the interval excludes zero and p < 0.05, else ·."""
     if not c.enough_data or c.low is None or c.high is None or (c.low <= 0 <= c.high):
+        return "·"
+    if c.p_value is None or c.p_value >= SIGNIFICANCE:
         return "·"
     improved = (c.low > 0) == BY_NAME[name].higher_is_better
     return "better" if improved else "worse"

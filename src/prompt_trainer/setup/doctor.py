@@ -15,12 +15,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
-from prompt_trainer.errors import PromptTrainerError
+from prompt_trainer.errors import GitHubError, PromptTrainerError
 from prompt_trainer.settings import Environment, Settings, parse_config, read_config_text
 from prompt_trainer.setup.onboard import workflow_files
 
@@ -95,7 +95,49 @@ def prompt_checks(settings: Settings) -> list[Check]:
         out.append(
             Check(f"prompts: {target.name}", "ok", f"{len(prompt_set.files)} file(s): {files}")
         )
-    return out
+    extra = [overlap_check(settings), link_check(settings)]
+    return out + [check for check in extra if check is not None]
+
+
+def link_check(settings: Settings) -> Check | None:
+    """A main file that is a link: a proposal writes the file's path, which would replace the
+    link with a regular file, so the target should name the file the link points at."""
+    from prompt_trainer.targets import resolved_path  # noqa: PLC0415
+
+    links = [
+        (t.main, real)
+        for t in settings.config.targets
+        if (real := resolved_path(settings.root, t.main)) != PurePosixPath(t.main).as_posix()
+    ]
+    if not links:
+        return None
+    shown = ", ".join(f"{main} -> {real}" for main, real in links)
+    return Check(
+        "prompts: links",
+        "warn",
+        f"main file is a link ({shown}): a proposal would replace the link with a file",
+        "set targets[].main to the file the link points at",
+    )
+
+
+def overlap_check(settings: Settings) -> Check | None:
+    """Two targets whose main files are one file (a link and what it points at): each would
+    get its own PR editing that file."""
+    from prompt_trainer.targets import resolved_path  # noqa: PLC0415
+
+    owners: dict[str, list[str]] = {}
+    for target in settings.config.targets:
+        owners.setdefault(resolved_path(settings.root, target.main), []).append(target.name)
+    shared = {path: names for path, names in owners.items() if len(names) > 1}
+    if not shared:
+        return None
+    detail = "; ".join(f"{path} is the main file of {', '.join(n)}" for path, n in shared.items())
+    return Check(
+        "prompts: overlap",
+        "warn",
+        f"{detail}: their PRs would compete for one file",
+        "keep one target per file (merge them, with main: the real file)",
+    )
 
 
 def workflow_check(root: Path) -> Check:
@@ -168,15 +210,17 @@ def github_checks(settings: Settings, connect: Callable[[Settings], Any]) -> lis
             Check("data branch", "skipped", "no token"),
             Check("artifacts", "skipped", "no token"),
         ]
+    settings = with_origin_repository(settings)
     try:
         client = connect(settings)
         info = client.info()
         can_push = client.can_push()
     except PromptTrainerError as exc:
+        why = "GitHub is not reachable" if isinstance(exc, GitHubError) else exc.message
         return [
             Check("github", "fail", exc.message, exc.fix or "check the token"),
-            Check("data branch", "skipped", "GitHub is not reachable"),
-            Check("artifacts", "skipped", "GitHub is not reachable"),
+            Check("data branch", "skipped", why),
+            Check("artifacts", "skipped", why),
         ]
     out = [
         Check("github", "ok", f"{info.full_name} reached; the token can write")
@@ -202,6 +246,33 @@ def github_checks(settings: Settings, connect: Callable[[Settings], Any]) -> lis
         out.append(Check("data branch", "skipped", "store.branch is null: the ledger stays local"))
     out.append(artifact_check(settings, client))
     return out
+
+
+#: ``owner/name`` in the URL forms of a github.com remote (https, scp-like ssh, ssh://).
+GITHUB_REMOTE = re.compile(
+    r"^(?:https?://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)"
+    r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$"
+)
+
+
+def origin_repository(root: Path) -> str | None:
+    """``owner/name`` of the checkout's ``origin`` remote when it is on github.com."""
+    from prompt_trainer.targets import git  # noqa: PLC0415
+
+    url = (git(root, "remote", "get-url", "origin") or "").strip()
+    match = GITHUB_REMOTE.match(url)
+    return match.group(1) if match else None
+
+
+def with_origin_repository(settings: Settings) -> Settings:
+    """The settings with ``GITHUB_REPOSITORY`` taken from ``origin`` when it is not set."""
+    if settings.env.github_repository:
+        return settings
+    repository = origin_repository(settings.root)
+    if repository is None:
+        return settings
+    env = settings.env.model_copy(update={"github_repository": repository})
+    return settings.model_copy(update={"env": env})
 
 
 def artifact_check(settings: Settings, client: Any) -> Check:

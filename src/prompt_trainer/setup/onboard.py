@@ -5,8 +5,11 @@ Detection reads only the working tree: the prompt files coding agents load (``CL
 targets, and the workflows say which agent runs (claude-code-action, codex-action) and which jobs
 run tests. It writes a commented ``.github/prompt-trainer.yml`` (validated by loading it, as a
 run would) and ``.github/workflows/prompt-trainer.yml``, and prints, as a unified diff, the
-artifact-upload steps to add to the agent's and CI's workflows. Those are printed, not applied:
-they change workflows people own. Existing files are kept unless ``--force``.
+changes to the agent's and CI's workflows: the test command gains its JUnit flag, the
+claude-code-action step its ``id: claude``, and each job an artifact-upload step whose name is
+unique per job and matrix entry (``upload-artifact`` v4 rejects duplicates). Those are printed,
+not applied: they change workflows people own. Existing files are kept unless ``--force``. Files
+that are one file under two names (``CLAUDE.md -> AGENTS.md``) become one target.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import yaml
 
 from prompt_trainer.settings import DEFAULT_CONFIG_PATH
+from prompt_trainer.targets import resolved_path
 
 WORKFLOW_PATH = ".github/workflows/prompt-trainer.yml"
 ACTION_REF = "OWNER/prompt-trainer@main"
@@ -34,6 +38,50 @@ TEST_RUNNERS = (
     (re.compile(r"\bgo test\b"), "gotestsum --junitfile test-results/junit.xml"),
     (re.compile(r"\b(mvn|gradle|gradlew)\b"), "surefire/gradle write JUnit XML already"),
     (re.compile(r"\bcargo (test|nextest)\b"), "cargo nextest run --profile ci (JUnit output)"),
+)
+GOTESTSUM = "go run gotest.tools/gotestsum@v1.12.0 --junitfile test-results/junit.xml --"
+NEXTEST = "cargo install --locked cargo-nextest && cargo nextest run --profile ci"
+
+
+@dataclass(frozen=True)
+class Runner:
+    """How one test tool is made to write JUnit XML: a rewrite of its command (a pattern and
+    its replacement, None when the tool writes XML by default) and where the XML lands."""
+
+    pattern: re.Pattern[str]
+    replacement: str | None
+    path: str
+    note: str = ""
+
+
+#: In order of preference; the first whose pattern matches a job's ``run:`` text is used.
+RUNNERS = (
+    Runner(
+        re.compile(r"\bpytest\b(?![-.\w])"),
+        "pytest --junitxml=test-results/junit.xml",
+        "test-results/",
+    ),
+    Runner(
+        re.compile(r"\bvitest( run)?\b(?![-.\w])"),
+        "vitest run --reporter=default --reporter=junit --outputFile.junit=test-results/junit.xml",
+        "test-results/",
+    ),
+    Runner(
+        re.compile(r"\bjest\b(?![-.\w])"),
+        "jest --reporters=default --reporters=jest-junit",
+        "junit.xml",
+        "jest-junit writes ./junit.xml; add it: npm install --save-dev jest-junit",
+    ),
+    Runner(re.compile(r"\bgo test\b"), GOTESTSUM, "test-results/"),
+    Runner(
+        re.compile(r"\bcargo (test|nextest run)\b(?![-.\w])"),
+        NEXTEST,
+        "target/nextest/ci/junit.xml",
+        'nextest writes JUnit XML with [profile.ci.junit] path = "junit.xml" in '
+        ".config/nextest.toml",
+    ),
+    Runner(re.compile(r"\b(mvn|mvnw)\b"), None, "**/target/surefire-reports/*.xml"),
+    Runner(re.compile(r"\b(gradle|gradlew)\b"), None, "**/build/test-results/**/*.xml"),
 )
 
 
@@ -98,12 +146,33 @@ def detect(root: Path) -> Detection:
         )
     agent_workflows, test_workflows, authors = _workflows(root)
     return Detection(
-        targets=tuple(targets),
+        targets=merge_same_files(root, targets),
         agent_authors=authors,
         agent_workflows=agent_workflows,
         test_workflows=test_workflows,
         notes=tuple(notes),
     )
+
+
+def merge_same_files(root: Path, targets: list[DetectedTarget]) -> tuple[DetectedTarget, ...]:
+    """One target per file, naming the real file: a target whose main file is a link edits
+    what it points at, and targets that are one file (a link and its file) become the first of
+    them, so two PRs never compete for one file."""
+    merged: dict[str, tuple[DetectedTarget, list[str]]] = {}
+    for target in targets:
+        real = resolved_path(root, target.main)
+        first, links = merged.get(real, (target, []))
+        links += [target.main] if target.main != real else []
+        merged[real] = (first, links)
+    out = []
+    for real, (first, links) in merged.items():
+        if not links and first.main == real:
+            out.append(first)
+            continue
+        why = f"{real} ({', '.join(sorted(set(links)))} links to it)"
+        why += f" with {first.subagents}/" if first.subagents else ""
+        out.append(DetectedTarget(first.name, real, first.subagents, why))
+    return tuple(out)
 
 
 def workflow_files(root: Path) -> list[Path]:
@@ -234,39 +303,61 @@ JUNIT_STEP = """\
   if: always()   # failing runs are the interesting ones
   uses: {upload}
   with:
-    name: junit-results
-    path: test-results/   # make the test command write JUnit XML here: {hint}
+    name: {name}   # one per job and matrix entry (upload-artifact v4)
+    path: "{path}"
     if-no-files-found: ignore
     retention-days: 30
+"""
+NEXTEST_CONFIG = ".config/nextest.toml"
+NEXTEST_TOML = """\
+# JUnit XML for prompt-trainer: `cargo nextest run --profile ci` writes target/nextest/ci/junit.xml
+[profile.ci.junit]
+path = "junit.xml"
 """
 
 
 def upload_diff(root: Path, detection: Detection) -> str:
-    """A unified diff adding upload steps to the agent's and the tests' jobs."""
+    """A unified diff making the agent's and the tests' jobs upload their evidence: the test
+    command writes JUnit XML, the agent step has an id, and each job gains an upload step."""
     chunks: list[str] = []
+    cargo = False
     for path in sorted({*detection.agent_workflows, *detection.test_workflows}):
         text = path.read_text(encoding="utf-8", errors="replace")
         new = _with_uploads(
             text, agent=path in detection.agent_workflows, tests=path in detection.test_workflows
         )
         if new != text:
-            name = path.relative_to(root).as_posix()
-            chunks.append(
-                "".join(
-                    difflib.unified_diff(
-                        text.splitlines(keepends=True),
-                        new.splitlines(keepends=True),
-                        fromfile=f"a/{name}",
-                        tofile=f"b/{name}",
-                    )
-                )
-            )
+            cargo = cargo or (NEXTEST in new and NEXTEST not in text)
+            chunks.append(_unified(text, new, path.relative_to(root).as_posix()))
+    if cargo and not (root / NEXTEST_CONFIG).exists():
+        chunks.append(_unified("", NEXTEST_TOML, NEXTEST_CONFIG))
     return "".join(chunks)
 
 
+def _unified(old: str, new: str, name: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a/{name}" if old else "/dev/null",
+            tofile=f"b/{name}",
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One job of a workflow as ``_with_uploads`` edits it."""
+
+    name: str
+    steps: list[Any]
+    start: int
+    matrix: bool
+
+
 def _with_uploads(text: str, *, agent: bool, tests: bool) -> str:
-    """``text`` with upload steps appended to each job that runs the agent or the tests (and
-    does not upload that evidence already)."""
+    """``text`` with each job that runs the agent or the tests (and does not upload that
+    evidence already) changed to upload it."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -275,40 +366,125 @@ def _with_uploads(text: str, *, agent: bool, tests: bool) -> str:
     if not isinstance(jobs, dict):
         return text
     lines = text.splitlines(keepends=True)
-    inserts: list[tuple[int, str]] = []
-    for job_name, job in jobs.items():
-        steps = job.get("steps") if isinstance(job, dict) else None
-        if not isinstance(steps, list):
+    found = [job for name, value in jobs.items() if (job := _job(lines, str(name), value))]
+    testing = [j for j in found if tests and _needs_junit(j) and _runner(lines, j)]
+    inserts: list[tuple[int, int, str]] = []
+    for job in found:
+        end, indent = _job_steps_end(lines, job.name)
+        if end is None:
             continue
-        addition = _additions(steps, agent=agent, tests=tests)
+        addition = ""
+        if agent:
+            more, ids = _agent_steps(lines, job, end)
+            addition += more
+            inserts += ids
+        if job in testing:
+            addition += _junit_step(lines, job, end, unique=len(testing) > 1)
         if addition:
-            end, indent = _job_steps_end(lines, str(job_name))
-            if end is not None:
-                block = "".join(f"{indent}{ln}\n" if ln else "\n" for ln in addition.splitlines())
-                inserts.append((end, block))
-    for at, block in sorted(inserts, reverse=True):
+            block = "".join(f"{indent}{ln}\n" if ln else "\n" for ln in addition.splitlines())
+            inserts.append((end, 1, block))
+    for at, _, block in sorted(inserts, reverse=True):
         lines[at:at] = [block]
     return "".join(lines)
 
 
-def _additions(steps: list[Any], *, agent: bool, tests: bool) -> str:
-    """The upload steps a job with these ``steps`` lacks (unindented YAML)."""
-    body = yaml.safe_dump(steps)
-    addition = ""
-    if agent and "upload-artifact" not in body:
-        for step in steps:
-            uses = str(step.get("uses", "")) if isinstance(step, dict) else ""
-            if "anthropics/claude-code-action" in uses:
-                if "id" not in step:
-                    addition += "# give the claude-code-action step `id: claude`\n"
-                addition += AGENT_STEP.format(id=str(step.get("id") or "claude"), upload=UPLOAD)
-            elif "openai/codex-action" in uses:
-                addition += CODEX_STEP.format(upload=UPLOAD)
-    if tests and "junit" not in body.lower():
-        hint = next((h for p, h in TEST_RUNNERS if p.search(body)), None)
-        if hint:
-            addition += JUNIT_STEP.format(upload=UPLOAD, hint=hint)
-    return addition
+def _job(lines: list[str], name: str, value: Any) -> _Job | None:
+    steps = value.get("steps") if isinstance(value, dict) else None
+    start = _job_start(lines, name)
+    if not isinstance(steps, list) or start is None:
+        return None
+    strategy = value.get("strategy")
+    matrix = isinstance(strategy, dict) and strategy.get("matrix") is not None
+    return _Job(name=name, steps=steps, start=start, matrix=matrix)
+
+
+def _needs_junit(job: _Job) -> bool:
+    return "junit" not in yaml.safe_dump(job.steps).lower()
+
+
+def _agent_steps(lines: list[str], job: _Job, end: int) -> tuple[str, list[tuple[int, int, str]]]:
+    """The trace upload steps of the agent steps in ``job`` and, for a claude-code-action step
+    without one, the ``id: claude`` line its upload step refers to."""
+    if "upload-artifact" in yaml.safe_dump(job.steps):
+        return "", []
+    addition, ids = "", []
+    for step in job.steps:
+        uses = str(step.get("uses", "")) if isinstance(step, dict) else ""
+        if "anthropics/claude-code-action" in uses:
+            step_id = str(step.get("id") or "claude")
+            if "id" not in step:
+                ids += _id_line(lines, job.start, end, step_id)
+            addition += AGENT_STEP.format(id=step_id, upload=UPLOAD)
+        elif "openai/codex-action" in uses:
+            addition += CODEX_STEP.format(upload=UPLOAD)
+    return addition, ids
+
+
+def _id_line(lines: list[str], start: int, end: int, step_id: str) -> list[tuple[int, int, str]]:
+    """Insert ``id:`` under the claude-code-action step's ``uses:`` line, at its indent."""
+    for n in range(start, end):
+        match = re.match(r"^(\s*(?:- )?)uses:\s*[\"']?anthropics/claude-code-action", lines[n])
+        if match:
+            return [(n + 1, 0, " " * len(match.group(1)) + f"id: {step_id}\n")]
+    return []
+
+
+def _junit_step(lines: list[str], job: _Job, end: int, *, unique: bool) -> str:
+    """Rewrite the job's test command to write JUnit XML (in ``lines``) and return the upload
+    step, named uniquely when several jobs or matrix entries upload."""
+    found = _runner(lines, job)
+    if found is None:
+        return ""
+    runner, at = found
+    if runner.replacement is not None:
+        lines[at] = runner.pattern.sub(runner.replacement, lines[at], count=1)
+    name = "junit-results" + (f"-{job.name}" if unique else "")
+    name += "-${{ strategy.job-index }}" if job.matrix else ""
+    note = f"# {runner.note}\n" if runner.note else ""
+    return note + JUNIT_STEP.format(upload=UPLOAD, name=name, path=runner.path)
+
+
+def _runner(lines: list[str], job: _Job) -> tuple[Runner, int] | None:
+    """The first test tool the job's ``run:`` commands invoke, and the line that does."""
+    end, _ = _job_steps_end(lines, job.name)
+    commands = [
+        n
+        for n in _run_lines(lines, job.start, end or len(lines))
+        if not re.search(r"\b(install|add)\b", lines[n]) and not lines[n].lstrip().startswith("#")
+    ]
+    for runner in RUNNERS:
+        for n in commands:
+            if runner.pattern.search(lines[n]):
+                return runner, n
+    return None
+
+
+def _run_lines(lines: list[str], start: int, end: int) -> list[int]:
+    """Indices of the lines holding ``run:`` commands (one-line values and block scalars)."""
+    out, n = [], start
+    while n < end:
+        match = re.match(r"^(\s*)(- )?run:\s*(.*)$", lines[n])
+        n += 1
+        if match is None:
+            continue
+        if not match.group(3).startswith(("|", ">")):
+            out.append(n - 1)
+            continue
+        key_indent = len(match.group(1)) + (2 if match.group(2) else 0)
+        while n < end and (not lines[n].strip() or _indent(lines[n]) > key_indent):
+            out.append(n)
+            n += 1
+    return out
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _job_start(lines: list[str], job: str) -> int | None:
+    return next(
+        (n for n, ln in enumerate(lines) if re.match(rf"^\s+{re.escape(job)}:\s*(#.*)?$", ln)), None
+    )
 
 
 def _job_steps_end(lines: list[str], job: str) -> tuple[int | None, str]:

@@ -16,11 +16,10 @@ from prompt_trainer.settings import Settings
 
 
 def cmd_inspect(args: argparse.Namespace, ctx: Invocation) -> int:
-    from prompt_trainer.collect.inspect import inspect_file  # noqa: PLC0415
+    from prompt_trainer.collect.inspect import inspect_paths  # noqa: PLC0415
     from prompt_trainer.settings import Limits  # noqa: PLC0415
 
-    for path in args.paths:
-        info = inspect_file(path, limits=Limits())
+    for info in inspect_paths(args.paths, limits=Limits()):
         if args.json:
             print(json.dumps(info))
         elif "skipped" in info and "kind" not in info:
@@ -49,4 +48,20 @@ def cmd_report_failure(args: argparse.Namespace, ctx: Invocation) -> int:
         max_chars=settings.config.limits.max_text_chars,
     )
     ctx.console.progress(f"recorded {report_.id} ({args.type}) on {sample.id}")
+    return 0
+
+
+def cmd_samples(args: argparse.Namespace, ctx: Invocation) -> int:
+    from prompt_trainer import samples  # noqa: PLC0415
+    from prompt_trainer.settings import Settings  # noqa: PLC0415
+    from prompt_trainer.store import open_ledger  # noqa: PLC0415
+
+    settings = Settings.load(args.config, ctx.env)
+    store = open_ledger(settings.root)
+    if args.samples_command == "rm":
+        removed = samples.remove(store, args.ids)
+        print(f"removed {len(removed)} sample(s): {', '.join(removed)}")
+        return 0
+    rows = samples.list_rows(store)
+    print(samples.json_lines(rows) if args.json else samples.table(rows))
     return 0

@@ -21,7 +21,7 @@ from prompt_trainer.cli.outcome import (
 )
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.loop.runs import recorded
-from prompt_trainer.settings import Settings
+from prompt_trainer.settings import Settings, check_prompt_files
 
 
 def cmd_run(args: argparse.Namespace, ctx: Invocation) -> int:
@@ -32,6 +32,7 @@ def cmd_run(args: argparse.Namespace, ctx: Invocation) -> int:
         if guarded is None:
             return 0
         settings = guarded
+    check_prompt_files(settings.config, settings.root)  # run trains every target
     # The pipeline pulls in PyGithub (~0.7 s): only commands that need it import it.
     from prompt_trainer.loop.contract import RunOptions  # noqa: PLC0415
     from prompt_trainer.pipeline import run  # noqa: PLC0415
@@ -113,6 +114,7 @@ def _pull_request(args: argparse.Namespace, settings: Settings) -> int | None:
 
 def cmd_train(args: argparse.Namespace, ctx: Invocation) -> int:
     settings = Settings.load(args.config, ctx.env)
+    check_prompt_files(settings.config, settings.root, only=args.target)
     from prompt_trainer.loop.contract import RunOptions  # noqa: PLC0415
     from prompt_trainer.pipeline import train_from_store  # noqa: PLC0415
 
