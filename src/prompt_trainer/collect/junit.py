@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prompt_trainer.models import Skipped, TestCase, TestRun, TestStatus
-from prompt_trainer.redact import excerpt
+from prompt_trainer.redact import clean_name, excerpt
 
 ROOT_TAGS = ("testsuites", "testsuite")
 CHUNK = 256 * 1024
@@ -298,12 +298,12 @@ class _Reader:
         if not detailed:
             message, text = message or text, ""
         return TestCase(
-            suite=suite,
-            classname=_classname(raw),
-            name=raw.get("name") or "",
+            suite=clean_name(suite),
+            classname=clean_name(_classname(raw)),
+            name=clean_name(raw.get("name") or ""),
             status=status,
             message=excerpt(message, limit),
-            type=(result.attrs.get("type") or "") if result is not None else "",
+            type=clean_name(result.attrs.get("type") or "") if result is not None else "",
             text=excerpt(text, limit) if text else "",
             system_out=excerpt("".join(raw.system_out).strip(), limit) if detailed else "",
             system_err=excerpt("".join(raw.system_err).strip(), limit) if detailed else "",
@@ -334,7 +334,7 @@ class _Reader:
             source=self.source,
             cases=tuple(self.cases),
             plain_passes=self.plain_passes,
-            suites=tuple(dict.fromkeys(self.suites)),
+            suites=tuple(dict.fromkeys(clean_name(s) for s in self.suites)),
             declared_tests=declared,
             notes=tuple(notes),
             passed_ids=passed,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from prompt_trainer.collect.evidence import (
     Evidence,
+    clean_pull,
     is_reviews_file,
     load_reviews,
     parse_evidence_file,
@@ -100,7 +101,9 @@ def _pull_info(path: Path, evidence: Evidence, *, default: PullRequestInfo) -> P
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         fields = set(PullRequestInfo.model_fields)
-        return PullRequestInfo.model_validate({k: v for k, v in data.items() if k in fields})
+        return clean_pull(
+            PullRequestInfo.model_validate({k: v for k, v in data.items() if k in fields})
+        )
     except (OSError, ValueError, AttributeError) as exc:
         evidence.skipped.append(Skipped(source=path.name, reason=f"invalid pr.json: {exc}"))
         return default
