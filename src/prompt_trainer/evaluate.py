@@ -165,8 +165,8 @@ def _outside_texts(samples: list[Sample]) -> list[tuple[str, str]]:
         for run in s.test_runs:
             found.append((f"a suite name in {run.source}", " ".join(run.suites)))
             for c in run.cases:
-                texts = (c.suite, c.classname, c.name, c.message, c.type, c.text, c.system_out)
-                texts += (c.system_err, *c.properties.values())
+                texts = [c.suite, c.classname, c.name, c.message, c.type, c.text, c.system_out]
+                texts += [c.system_err, *c.properties.values()]
                 found += [(f"the test {c.id[:80]}", t) for t in texts]
         for t in s.traces:
             found.append((f"the result of trace {t.source}", t.result or ""))
