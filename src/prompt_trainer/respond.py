@@ -17,6 +17,10 @@ included), asks the model for itemized edits that each cite the comment they ans
 new commit on top of the branch (never a force-push), records the answered comments in the state
 block, and replies with what changed for each comment. Replies are posted once per comment set,
 so a rerun does not repeat them.
+
+A revision passes the same guardrails as a trained candidate (``evaluate.check_candidate``
+against the default branch's prompts) before it is pushed; one that fails is not pushed, and the
+reply says why.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ from typing import Any
 from prompt_trainer.collect.github_pr import clean_feedback, collect_pull, is_agent_pull
 from prompt_trainer.collect.reviews import keep
 from prompt_trainer.errors import ConfigError
+from prompt_trainer.evaluate import check_candidate
 from prompt_trainer.failures import find_sample, parse_report, record
 from prompt_trainer.github import GitHubClient
-from prompt_trainer.models import Feedback, PromptFile, PromptSet
+from prompt_trainer.models import Candidate, Feedback, PromptFile, PromptSet, TokenUsage
 from prompt_trainer.propose import branch_name
 from prompt_trainer.render import STATE_MARKER, read_state, state_text
+from prompt_trainer.render.filters import inline
 from prompt_trainer.settings import LLMSettings, Settings
 from prompt_trainer.store import DEFAULT_STORE, SampleStore
 from prompt_trainer.targets import load_prompt_set
@@ -301,6 +307,11 @@ def revise_pull(
         cache_dir=settings.root / ".prompt-trainer" / "cache",
     )
     ids = [f.url or f.id for f in fresh]
+    refused = _revision_problems(settings, client, target_name, revision.result.files)
+    if refused:
+        reply = _refused_reply(refused)
+        client.comment_once(number, reply, key=f"refused:{','.join(sorted(ids))}")
+        return Response("none", reply, replies=revision.replies)
     changed = {
         path: text
         for path, text in revision.result.files.items()
@@ -338,6 +349,33 @@ def revise_pull(
     reply = _reply(fresh, revision.replies, commit, revision.result.dropped)
     client.comment_once(number, reply, key=f"revised:{','.join(sorted(ids))}")
     return Response("revised" if commit else "none", reply, commit=commit, replies=revision.replies)
+
+
+def _revision_problems(
+    settings: Settings, client: GitHubClient, target_name: str, files: dict[str, str]
+) -> tuple[str, ...]:
+    """The guardrails training runs (``evaluate.check_candidate``: secrets, keep-lines, size and
+    growth, subagent names and paths), on the revised files against the default branch's
+    prompts. The revision model read only trusted comments, so there is no outside text to
+    compare for copies."""
+    target = settings.target(target_name)
+    base = _proposed(settings, client, target_name, client.info().default_branch)
+    candidate = Candidate(
+        target=target_name,
+        base_version=base.version,
+        files=tuple(PromptFile(path=p, content=t) for p, t in sorted(files.items())),
+        analysis_summary="",
+        usage=TokenUsage(),
+        sample_ids=(),
+    )
+    return check_candidate(candidate, base, target, limits=settings.config.training).problems
+
+
+def _refused_reply(problems: tuple[str, ...]) -> str:
+    lines = ["The revision was not pushed: it fails the guardrails a proposal must pass.", ""]
+    lines += [f"- {inline(p, 300)}" for p in problems]
+    lines += ["", "Comment again (or `/prompt-trainer revise`) with a narrower request."]
+    return "\n".join(lines)
 
 
 def _asks(item: Feedback) -> bool:
