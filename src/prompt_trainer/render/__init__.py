@@ -3,8 +3,8 @@
 The only module that imports Jinja2. Templates live in ``render/templates/`` and run with
 ``StrictUndefined``. Text written by others (test messages, review comments, model output) goes
 through the ``quote``/``inline``/``span`` filters, which neutralize @mentions, fences and HTML
-tags and comments. The body is kept
-under GitHub's 65,536-character limit by dropping the least important parts first.
+tags and comments. The body is kept under GitHub's 65,536-character limit by dropping the least
+important parts first.
 """
 
 from __future__ import annotations
