@@ -115,7 +115,7 @@ def outside(**where: str) -> Sample:
     ``tool_input``, ``result``, ``message``, ``system_out``, ``test_name``, ``title``)."""
     text = next(iter(where.values()))
     kind = next(iter(where))
-    feedback = ()
+    feedback: tuple[Feedback, ...] = ()
     if kind in ("comment", "trusted"):
         feedback = (
             Feedback(
