@@ -186,10 +186,12 @@ def excerpt(text: str, limit: int) -> str:
 
 def clean_name(text: str, cap: int = NAME_CHARS) -> str:
     """A name or title from outside (test, class, suite, PR title): redacted, then capped to
-    ``cap`` characters. A cut name ends with ``…`` and a hash of the whole, so two long names
-    that share their beginning stay apart."""
-    clean = redact(text)
+    ``cap`` characters. A cut name ends with ``…`` and a hash of what was redacted and of the
+    length, so two long names that share their beginning stay apart. Only the first
+    ``4 * cap`` characters are redacted (the rest is cut anyway), so a huge name costs little."""
+    clean = redact(text[: 4 * cap] if len(text) > 4 * cap else text)
     if len(clean) <= cap:
         return clean
-    digest = hashlib.sha256(clean.encode("utf-8", "replace")).hexdigest()[:10]
+    whole = f"{clean}\0{len(text)}".encode("utf-8", "replace")  # the redacted part, never raw
+    digest = hashlib.sha256(whole).hexdigest()[:10]
     return f"{clean[: max(cap - 11, 0)]}…{digest}"

@@ -153,7 +153,7 @@ class _Reader:
             self._case = _RawCase(attrs)
             self._case_depth = depth
         elif tag == "testsuite":
-            label = attrs.get("name") or attrs.get("id") or f"#{len(self.suites) + 1}"
+            label = clean_name(attrs.get("name") or attrs.get("id") or f"#{len(self.suites) + 1}")
             self._suite_path.append(label)
             self._suite_depths.append(depth)
             self._suite = ".".join(self._suite_path)
@@ -334,7 +334,7 @@ class _Reader:
             source=self.source,
             cases=tuple(self.cases),
             plain_passes=self.plain_passes,
-            suites=tuple(dict.fromkeys(clean_name(s) for s in self.suites)),
+            suites=tuple(dict.fromkeys(self.suites)),
             declared_tests=declared,
             notes=tuple(notes),
             passed_ids=passed,
