@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
-from prompt_trainer.redact import _RULES, excerpt, redact
+from prompt_trainer.redact import _RULES, NAME_CHARS, clean_name, excerpt, redact
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
 
 # Built by concatenation so that no literal secret sits in the repository.
 SECRETS = [
@@ -56,6 +63,44 @@ SECRETS = [
     ("Authorization: Bearer " + "abcDEF123456ghiJKL7890xyz", "bearer-token"),
     ("postgres://app:" + "S3cretPass@db.internal:5432/x", "url-credentials"),
     ("redis://:" + "hunter2hunter2@cache:6379", "url-credentials"),
+    # What actions/checkout writes into git config (http.https://github.com/.extraheader).
+    ("AUTHORIZATION: basic " + b64("x-access-token:ghs_" + "k" * 36), "basic-auth"),
+    ("Authorization: Basic " + b64("alice:pa55word"), "basic-auth"),
+    ("-H 'authorization: basic " + b64("user:s3cret") + "'", "basic-auth"),
+    ("extraheader " + b64("x-access-token:ghs_" + "Q" * 36), "basic-auth"),
+    (
+        "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + "Zm9v" * 20 + "==;",
+        "azure-storage-key",
+    ),
+    (
+        "Endpoint=sb://x.servicebus.windows.net/;SharedAccessKey=" + "YmFy" * 10 + "=",
+        "azure-storage-key",
+    ),
+    (
+        "403 for https://a.blob.core.windows.net/c/f?sv=2022-11-02&sig=" + "AbC%2Fd3" * 5 + "%3D",
+        "azure-sas",
+    ),
+    ("AuthenticationFailed: sig=" + "q7Lm9" * 8, "azure-sas"),
+    (
+        '{"SecretAccessKey": "' + "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "EXAMPLEKEY" + '"}',
+        "aws-secret-key",
+    ),
+    ("AWS_SECRET_ACCESS_KEY " + "wJalrXUtnFEMI/K7MDENG+bPxRfiCY" + "EXAMPLEKEY", "aws-secret-key"),
+    ("xapp-1-A0" + "12345678-1234567890123-" + "ab12" * 16, "slack-token"),
+    (
+        "SG." + "ngeVfQFYQlKU0ufo8x5d1A" + "." + "TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr",
+        "sendgrid-key",
+    ),
+    ("pypi-AgEIcHlwaS5vcmc" + "CJDU3" * 12, "pypi-token"),
+    (
+        "https://discord.com/api/webhooks/" + "123456789012345678/" + "aB-c_D" * 10,
+        "discord-webhook",
+    ),
+    ("SK" + "0123456789abcdef" * 2, "twilio-key"),
+    # Glued to an URL-encoded "=" (no word boundary before the prefix).
+    ("redirect?state%3D" + "ghp_" + "u7" * 18, "github-token"),
+    ("cb?key%3D" + "sk-proj-" + "Zx9" * 10, "openai-key"),
+    ("q=1&t=" + "AKIA" + "ABCDEFGHIJKLMNOP", "aws-access-key"),
 ]
 #: ``NAME=value`` shapes (the value is hidden, the name is kept).
 ASSIGNMENTS = [
@@ -68,6 +113,14 @@ ASSIGNMENTS = [
     "OPENAI_API_KEY=not-a-known-shape-1234",
     "STRIPE_WEBHOOK_SECRET='whsec_abcdefgh'",
     "MYSQL_ROOT_PASSWD=toor1234",
+    '{"apiKey": "k3y-value-123"}',
+    "accessToken: abcdefgh12345",
+    "clientSecret=shhh-very-secret",
+    "x-api-key: 0123456789abcdef",
+    "X-Auth-Token: tok-42-tok-42",
+    "https://api.example.com/v1?access_token%3Dabcdef123456",
+    "https://api.example.com/v1?a=1&api_key=zzzz9999&b=2",
+    '\\"clientSecret\\": \\"json-in-json-1\\"',
 ]
 
 
@@ -118,10 +171,44 @@ def test_credentials_in_urls() -> None:
         "ghp_ tokens are classic personal access tokens",
         'ETag: W/"5e8f4b2a7c1d9e3f6a0b8c2d4e6f8a0b"',
         "https://user@github.com/org/repo.git",
+        # Look-alikes of the newer kinds.
+        'WWW-Authenticate: Basic realm="api"',
+        "Authorization: Basic authentication is disabled",
+        "a basic configuration works",
+        "AccountKey=${AZURE_STORAGE_KEY}",
+        "aws_secret_access_key = ${{ secrets.AWS_SECRET_ACCESS_KEY }}",
+        '"SecretAccessKey": "$(aws configure get aws_secret_access_key)"',
+        "commit 3f786850e387550fdab836ed7e6dc881de23001b is the secret_access_key fix",
+        "xapp-config.yaml was loaded",
+        "SG.example.com resolved",
+        "pypi-publish action v1.8",
+        "https://discord.com/channels/123456789/987654321",
+        "TASK0123456789abcdef0123456789abcdef",
+        "SKU 0123456789abcdef",
+        "signal=SIGTERM and sig=15",
+        "apiKey: ${{ secrets.API_KEY }}",
+        "cacheKey: v1-node-3f786850e387",
+        "x-cache-key: linux-pip-9d0d0a2e4f9b",
+        "publicKey: ssh-ed25519-AAAAC3NzaC1lZDI1NTE5",
+        "Idempotency-Key: 123e4567-e89b-12d3-a456-426614174000",
+        '"inputTokens": 12345, "max_tokens": 4096',
+        "tokenizer: cl100k_base",
+        "keyboard: layout-us",
+        "restore-keys: linux-pip-",
+        "secrets: inherit",
+        "PWD=/home/runner/work",
+        "sha256%3De3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     ],
 )
 def test_look_alikes_are_kept(text: str) -> None:
     assert redact(text) == text
+
+
+def test_a_secret_in_a_name_is_redacted_and_a_long_name_capped() -> None:
+    assert clean_name("test_login[ghp_" + "a" * 36 + "]") == "test_login[[REDACTED:github-token]]"
+    long_a, long_b = clean_name("t" * 1_000 + "a" * 9_000), clean_name("t" * 1_000 + "b" * 9_000)
+    assert len(long_a) == NAME_CHARS and long_a != long_b and "…" in long_a
+    assert clean_name("tests.test_fees::test_rounding") == "tests.test_fees::test_rounding"
 
 
 def test_excerpt_caps_after_redacting() -> None:

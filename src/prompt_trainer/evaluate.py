@@ -5,10 +5,14 @@ Guardrails check what can be checked without another LLM call: a non-empty main 
 subagent frontmatter with unique kebab-case names, at most ``max_subagents`` subagents, a size
 limit in characters and estimated tokens (about four characters each), growth within a
 percentage of the current size (growth under ``GROWTH_FLOOR`` characters always passes), no
-secrets, no verbatim copy of long outside text (untrusted comments, test output, trace text:
-``COPY_CHARS`` characters or more), and every line marked ``prompt-trainer: keep`` in the
-current files still present, unchanged. A failing candidate is reported with its reasons and
-never proposed.
+secret in the text the candidate adds, no copy of outside text (the new text may not share a
+run of ``SHINGLE`` words, compared lowercased and without punctuation, with any field written
+outside the trusted circle: untrusted comments, PR titles, test names and output, trace steps,
+tool input and output, trace results), no URL or download piped to a shell taken from that
+text, and every line marked ``prompt-trainer: keep`` in the current files still present,
+unchanged. New subagent files must sit at ``subagent_path`` under a kebab-case name. A failing
+candidate is reported with its reasons and never proposed; the review loop runs the same check
+on a revision before pushing it.
 
 ``run_eval_command`` runs ``training.eval_command`` for the current prompts and for the
 candidate, in the environment it is given (``Settings.command_env``: no tokens, API keys or
@@ -21,6 +25,7 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -36,11 +41,32 @@ from prompt_trainer.models import (
 )
 from prompt_trainer.redact import redact
 from prompt_trainer.settings import Settings, Target, TrainingOptions
-from prompt_trainer.targets import split_frontmatter
+from prompt_trainer.targets import (
+    KEBAB_NAME,
+    split_frontmatter,
+    subagent_name_problem,
+    subagent_path,
+)
 
-KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+KEBAB = KEBAB_NAME
 KEEP_MARKER = "prompt-trainer: keep"
-COPY_CHARS = 80
+#: Words in a row the candidate's new text may not share with any outside text.
+SHINGLE = 8
+WORD = re.compile(r"[^\W_]+")
+URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`]+", re.I)
+#: Invisible format characters (soft hyphen, zero-width spaces and joiners, bidi marks, word
+#: joiner, byte-order mark, tag characters), deleted before words are compared.
+INVISIBLE = re.compile(
+    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\U000e0000-\U000e007f]"
+)
+#: A download piped or handed to an interpreter: ``curl … | sh``, ``wget -O- … | sudo bash``,
+#: ``bash <(curl …)``, ``sh -c "$(wget …)"``, ``iwr … | iex``.
+SHELL_PIPE = re.compile(
+    r"(?i)\b(?:curl|wget|fetch|iwr|irm|invoke-webrequest|invoke-restmethod)\b[^|\n]{0,300}\|"
+    r"\s*(?:sudo\s+(?:-\S+\s+)*)?(?:env\s+)?(?:ba|z|k|da|c|tc|fi)?sh\b"
+    r"|\b(?:curl|wget|iwr|irm)\b[^|\n]{0,300}\|\s*(?:sudo\s+)?(?:python[0-9.]*|perl|ruby|node|iex)\b"
+    r"|\b(?:ba|z|k)?sh\s+(?:-c\s+)?[\"']?(?:<\(|\$\()\s*(?:curl|wget)\b"
+)
 #: Growth below this many characters always passes: a 100-character rules file may double.
 GROWTH_FLOOR = 1_000
 
@@ -71,18 +97,30 @@ def check_candidate(
     if main is None or not main.content.strip():
         problems.append(f"the candidate main prompt {current.main.path} is empty")
     problems += _subagent_problems(candidate, current, target)
+    added = new_text(candidate, current)
     for file in candidate.files:
         if len(file.content) > limits.max_prompt_chars:
             problems.append(
                 f"{file.path} has {len(file.content)} characters "
                 f"(limit training.max_prompt_chars={limits.max_prompt_chars})"
             )
-        if redact(file.content) != file.content or "[REDACTED:" in file.content:
+        text = added.get(file.path, "")
+        if redact(text) != text or "[REDACTED:" in text:
             problems.append(f"{file.path} contains a secret or a redaction marker")
     problems += _size_problems(candidate, current, limits)
     problems += _keep_problems(candidate, current)
-    problems += _copy_problems(candidate, samples or [])
+    problems += _copy_problems(candidate, samples or [], current=current)
     return GateResult(problems=tuple(problems))
+
+
+def new_text(candidate: Candidate, current: PromptSet) -> dict[str, str]:
+    """The lines of each candidate file that the current file does not have (a new file: all of
+    them): what the candidate writes, as opposed to what it keeps."""
+    before = {f.path: set(f.content.split("\n")) for f in current.files}
+    return {
+        f.path: "\n".join(ln for ln in f.content.split("\n") if ln not in before.get(f.path, ()))
+        for f in candidate.files
+    }
 
 
 def _size_problems(candidate: Candidate, current: PromptSet, limits: TrainingOptions) -> list[str]:
@@ -114,31 +152,93 @@ def _keep_problems(candidate: Candidate, current: PromptSet) -> list[str]:
     return problems
 
 
-def _outside_texts(samples: list[Sample]) -> list[str]:
-    """Text written outside the trusted circle: untrusted comments, test output, traces."""
-    texts = [f.body for s in samples for f in s.feedback if not f.trusted]
-    texts += [c.message or c.text for s in samples for r in s.test_runs for c in r.cases]
-    texts += [step.text for s in samples for t in s.traces for step in t.steps]
-    return [t for t in texts if len(t) >= COPY_CHARS]
+def _outside_texts(samples: list[Sample]) -> list[tuple[str, str]]:
+    """Every field written outside the trusted circle, labelled for the reason: untrusted
+    comments (body, suggestions, diff hunk), PR titles, suite and test names, test messages,
+    output and properties, trace steps (text, tool input and output) and trace results.
+    Trusted reviewers' words (and failures they reported) may be adopted as written."""
+    found: list[tuple[str, str]] = []
+    for s in samples:
+        found.append((f"the title of {s.id}", s.pull.title))
+        for f in s.feedback:
+            if not f.trusted:
+                label = f"an untrusted comment by {f.author} on {s.id}"
+                found += [(label, t) for t in (f.body, *f.suggestions, f.diff_hunk or "")]
+        for run in s.test_runs:
+            found.append((f"a suite name in {run.source}", " ".join(run.suites)))
+            for c in run.cases:
+                texts = [c.suite, c.classname, c.name, c.message, c.type, c.text, c.system_out]
+                texts += [c.system_err, *c.properties.values()]
+                found += [(f"the test {c.id[:80]}", t) for t in texts]
+        for t in s.traces:
+            found.append((f"the result of trace {t.source}", t.result or ""))
+            for step in t.steps:
+                label = f"a step of trace {t.source}"
+                found += [(label, step.text), (label, step.tool_input or "")]
+    return [(label, text) for label, text in found if text]
 
 
-def _squash(text: str) -> str:
-    return " ".join(text.split())
+def words(text: str) -> list[str]:
+    """Lowercased words without punctuation, after NFKC, with invisible characters (zero-width
+    spaces, joiners, soft hyphens) and URLs (checked on their own) removed: what the copy check
+    compares."""
+    flat = URL.sub(" ", INVISIBLE.sub("", unicodedata.normalize("NFKC", text)))
+    return WORD.findall(flat.casefold())
 
 
-def _copy_problems(candidate: Candidate, samples: list[Sample]) -> list[str]:
-    written = _squash(" ".join(f.content for f in candidate.files))
-    for text in _outside_texts(samples):
-        flat = _squash(text)
-        for start in range(0, max(1, len(flat) - COPY_CHARS + 1), COPY_CHARS // 4):
-            window = flat[start : start + COPY_CHARS]
-            if len(window) == COPY_CHARS and window in written:
-                return [f"the candidate copies outside text verbatim: {window[:60]!r}..."]
-    return []
+def shingles(items: list[str]) -> set[tuple[str, ...]]:
+    return {tuple(items[n : n + SHINGLE]) for n in range(len(items) - SHINGLE + 1)}
+
+
+def _copy_problems(candidate: Candidate, samples: list[Sample], *, current: PromptSet) -> list[str]:
+    """The candidate's new text may not share a run of ``SHINGLE`` words (case, punctuation,
+    line breaks and invisible characters ignored) with any outside text, nor add a URL or a
+    download piped to a shell that the outside text has and the current prompts do not."""
+    added = "\n".join(new_text(candidate, current).values())
+    outside = _outside_texts(samples)
+    if not added.strip() or not outside:
+        return []
+    problems: list[str] = []
+    written = shingles(words(added))
+    for label, text in outside:
+        shared = _first_shared(words(text), written)
+        if shared:
+            problems.append(f"the candidate copies outside text ({label}): {' '.join(shared)!r}")
+            break
+    before = "\n".join(f.content for f in current.files).casefold()
+    return problems + _link_problems(added, [t for _, t in outside], before=before)
+
+
+def _first_shared(items: list[str], written: set[tuple[str, ...]]) -> tuple[str, ...] | None:
+    for n in range(len(items) - SHINGLE + 1):
+        if (shingle := tuple(items[n : n + SHINGLE])) in written:
+            return shingle
+    return None
+
+
+def _link_problems(added: str, outside: list[str], *, before: str) -> list[str]:
+    """New URLs and shell pipes in the candidate that come from the evidence."""
+    problems = []
+    lowered = [t.casefold() for t in outside]
+    for url in sorted({m.rstrip(".,;:!?'\"`)]>*_") for m in URL.findall(added)}):
+        key = url.casefold()
+        if key not in before and any(key in t for t in lowered):
+            problems.append(f"the candidate adds a URL found in outside text: {url[:120]!r}")
+    pipes = [m.group(0) for m in SHELL_PIPE.finditer(" ".join(added.split()))]
+    if pipes and any(SHELL_PIPE.search(" ".join(t.split())) for t in outside):
+        kept = " ".join(before.split())
+        for pipe in pipes:
+            if pipe.casefold() not in kept:
+                problems.append(
+                    f"the candidate adds a download piped to a shell, as outside text does: "
+                    f"{pipe[:120]!r}"
+                )
+    return problems
 
 
 def _subagent_problems(candidate: Candidate, current: PromptSet, target: Target) -> list[str]:
     main_path = current.main.path
+    existing = {f.path for f in current.files}
     names: list[str] = []
     problems: list[str] = []
     for file in candidate.files:
@@ -148,8 +248,12 @@ def _subagent_problems(candidate: Candidate, current: PromptSet, target: Target)
         name = str(meta.get("name", ""))
         if not name or not meta.get("description"):
             problems.append(f"{file.path}: frontmatter needs a name and a description")
-        elif not KEBAB.match(name):
-            problems.append(f"{file.path}: subagent name {name!r} is not kebab-case")
+        elif bad := subagent_name_problem(name):
+            problems.append(f"{file.path}: {bad}")
+        elif file.path not in existing and file.path != subagent_path(target, name):
+            problems.append(
+                f"{file.path}: a new subagent {name!r} belongs at {subagent_path(target, name)}"
+            )
         names.append(name)
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

@@ -16,6 +16,7 @@ which file a configured path really is, so two targets naming one file can be to
 from __future__ import annotations
 
 import posixpath
+import re
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -28,6 +29,7 @@ from prompt_trainer.models import PromptFile, PromptSet, Subagent, content_hash
 from prompt_trainer.settings import Target
 
 DEFAULT_SUBAGENT_DIR = ".claude/agents"
+KEBAB_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 class PromptSource(Protocol):
@@ -263,6 +265,17 @@ def render_subagent(subagent: Subagent) -> str:
     header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1_000).strip()
     body = subagent.prompt if subagent.prompt.endswith("\n") else subagent.prompt + "\n"
     return f"---\n{header}\n---\n\n{body}"
+
+
+def subagent_name_problem(name: str) -> str | None:
+    """Why ``name`` may not name a subagent file, or None: it must be kebab-case (lowercase
+    letters and digits in hyphen-separated words), so it holds no ``/``, ``..`` or absolute
+    path and ``subagent_path`` stays inside the subagents directory."""
+    if "/" in name or "\\" in name or ".." in name or name.startswith("~"):
+        return f"subagent name {name[:80]!r} is a path (no '/', '..' or absolute paths)"
+    if not KEBAB_NAME.match(name):
+        return f"subagent name {name[:80]!r} is not kebab-case"
+    return None
 
 
 def subagent_path(target: Target, name: str) -> str:

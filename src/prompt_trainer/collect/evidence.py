@@ -25,10 +25,12 @@ from prompt_trainer.models import (
     Trace,
     is_bot_account,
 )
-from prompt_trainer.redact import excerpt
+from prompt_trainer.redact import clean_name, excerpt
 from prompt_trainer.settings import Limits
 
 TRACE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".traj", ".txt", ".md", ".log")
+#: GitHub caps titles at 256 characters; a local ``pr.json`` may say anything.
+TITLE_CHARS = 300
 
 
 @dataclass
@@ -62,6 +64,11 @@ class Evidence:
             skipped=tuple(self.skipped),
             collected_at=datetime.now(UTC),
         )
+
+
+def clean_pull(pull: PullRequestInfo) -> PullRequestInfo:
+    """Redact and cap the PR's title (written by the PR's author) before it is stored or sent."""
+    return pull.model_copy(update={"title": clean_name(pull.title, TITLE_CHARS)})
 
 
 def parse_junit_file(path: Path, *, source: str, limits: Limits) -> TestRun | Skipped:

@@ -27,6 +27,7 @@ from pathlib import Path
 from prompt_trainer.collect.artifacts import ZipLimits, extract_zip
 from prompt_trainer.collect.evidence import (
     Evidence,
+    clean_pull,
     parse_evidence_file,
     parse_junit_file,
     parse_trace_file,
@@ -88,8 +89,10 @@ def collect_pull(
     ``local_paths`` are files or directories the same workflow job produced (JUnit reports and
     traces not uploaded as artifacts yet); they are parsed like extracted artifact files.
     """
-    pull = with_commits(
-        client, client.pull(number), settings.config.agent, settings.config.artifacts.workflows
+    pull = clean_pull(
+        with_commits(
+            client, client.pull(number), settings.config.agent, settings.config.artifacts.workflows
+        )
     )
     config = settings.config
     kept = [

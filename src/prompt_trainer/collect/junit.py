@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prompt_trainer.models import Identities, Skipped, TestCase, TestCounts, TestRun, TestStatus
-from prompt_trainer.redact import excerpt
+from prompt_trainer.redact import clean_name, excerpt
 
 ROOT_TAGS = ("testsuites", "testsuite")
 CHUNK = 256 * 1024
@@ -227,7 +227,8 @@ class _Reader:
     def _open_suite(self, attrs: dict[str, str], depth: int) -> None:
         """Push a suite. Its dotted path is built once, from its parent's, and stops growing at
         ``MAX_SUITE_PATH``: 40,000 nested suites cost memory linear in the input."""
-        label = attrs.get("name") or attrs.get("id") or f"#{len(self._suite_stack) + 1}"
+        raw = attrs.get("name") or attrs.get("id") or f"#{len(self._suite_stack) + 1}"
+        label = clean_name(raw, MAX_LABEL)  # redacted: suite names reach the model
         parent = self._suite
         if len(parent) >= MAX_SUITE_PATH:
             path = parent
@@ -416,11 +417,11 @@ class _Reader:
             message, text = message or text, ""
         return TestCase(
             suite=self._suite,
-            classname=_classname(raw),
-            name=raw.get("name") or "",
+            classname=clean_name(_classname(raw)),
+            name=clean_name(raw.get("name") or ""),
             status=status,
             message=excerpt(message, limit) if message else "",
-            type=(result.attrs.get("type") or "") if result is not None else "",
+            type=clean_name(result.attrs.get("type") or "") if result is not None else "",
             text=excerpt(text, limit) if text else "",
             system_out=_text_of(raw.system_out, limit) if detailed else "",
             system_err=_text_of(raw.system_err, limit) if detailed else "",

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from prompt_trainer.collect.evidence import (
     Evidence,
+    clean_pull,
     is_reviews_file,
     load_reviews,
     parse_evidence_file,
@@ -150,7 +151,7 @@ def read_pull_info(path: Path, *, source: str) -> PullRequestInfo | Skipped:
         return Skipped(source=source, reason="invalid pr.json: expected a JSON object")
     known: dict[str, Any] = {k: v for k, v in data.items() if k in PullRequestInfo.model_fields}
     try:
-        return PullRequestInfo.model_validate_json(json.dumps(known), strict=True)
+        return clean_pull(PullRequestInfo.model_validate_json(json.dumps(known), strict=True))
     except ValidationError as exc:
         problems = "; ".join(f"{key_path(e['loc'])}: {explain(e)}" for e in exc.errors())
         return Skipped(source=source, reason=f"invalid pr.json: {problems}")

@@ -21,6 +21,10 @@ yet (suggestion blocks included), asks the model for itemized edits that each ci
 they answer, pushes one new commit on top of the branch (never a force-push), records the
 answered comments in the state block, and replies with what changed for each comment. Replies
 are posted once per comment set, so a rerun does not repeat them.
+
+A revision passes the same guardrails as a trained candidate (``evaluate.check_candidate``
+against the default branch's prompts) before it is pushed; one that fails is not pushed, and the
+reply says why.
 """
 
 from __future__ import annotations
@@ -39,11 +43,13 @@ from prompt_trainer.collect.github_pr import (
 )
 from prompt_trainer.collect.reviews import keep
 from prompt_trainer.errors import ConfigError
+from prompt_trainer.evaluate import check_candidate
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.loop.events import ReviewEvent
 from prompt_trainer.loop.failures import find_sample, parse_report, record
-from prompt_trainer.models import Feedback, PromptFile, PromptSet
+from prompt_trainer.models import Candidate, Feedback, PromptFile, PromptSet, TokenUsage
 from prompt_trainer.propose import branch_name, own_target
+from prompt_trainer.render.filters import inline
 from prompt_trainer.render.state import (
     ProposalState,
     StateChange,
@@ -283,6 +289,11 @@ def revise_pull(
         cache_dir=workdir.cache_dir(settings.root),
     )
     ids = [f.url or f.id for f in fresh]
+    refused = _revision_problems(settings, client, target_name, revision.result.files)
+    if refused:
+        reply = _refused_reply(refused)
+        client.comment_once(number, reply, key=f"refused:{','.join(sorted(ids))}")
+        return Response("none", reply, replies=revision.replies)
     changed = {
         path: text
         for path, text in revision.result.files.items()
@@ -350,6 +361,33 @@ def _commit_revision(
     if _proposed(settings, client, proposed.target, moved).version != proposed.version:
         return None
     return client.commit_on_top(branch=branch, files=files, message=message, parent=moved)
+
+
+def _revision_problems(
+    settings: Settings, client: GitHubClient, target_name: str, files: dict[str, str]
+) -> tuple[str, ...]:
+    """The guardrails training runs (``evaluate.check_candidate``: secrets, keep-lines, size and
+    growth, subagent names and paths), on the revised files against the default branch's
+    prompts. The revision model read only trusted comments, so there is no outside text to
+    compare for copies."""
+    target = settings.target(target_name)
+    base = _proposed(settings, client, target_name, client.info().default_branch)
+    candidate = Candidate(
+        target=target_name,
+        base_version=base.version,
+        files=tuple(PromptFile(path=p, content=t) for p, t in sorted(files.items())),
+        analysis_summary="",
+        usage=TokenUsage(),
+        sample_ids=(),
+    )
+    return check_candidate(candidate, base, target, limits=settings.config.training).problems
+
+
+def _refused_reply(problems: tuple[str, ...]) -> str:
+    lines = ["The revision was not pushed: it fails the guardrails a proposal must pass.", ""]
+    lines += [f"- {inline(p, 300)}" for p in problems]
+    lines += ["", "Comment again (or `/prompt-trainer revise`) with a narrower request."]
+    return "\n".join(lines)
 
 
 def _asks(item: Feedback) -> bool:

@@ -2,10 +2,10 @@
 
 The only module that imports Jinja2. Templates live in ``render/templates/`` and run with
 ``StrictUndefined``. Text written by others (test messages, review comments, model output) goes
-through the ``quote``/``inline`` filters, which neutralize @mentions and fences. The body is kept
-under GitHub's 65,536-character limit by dropping the least important parts first. The state
-block a later run reads back from the body is ``render.state``. A user's template
-(``pull_request.template``) is read by ``user_template``.
+through the ``quote``/``inline``/``span`` filters, which neutralize @mentions, fences and HTML
+tags and comments. The body is kept under GitHub's 65,536-character limit by dropping the least
+important parts first. The state block a later run reads back from the body is ``render.state``.
+A user's template (``pull_request.template``) is read by ``user_template``.
 """
 
 from __future__ import annotations

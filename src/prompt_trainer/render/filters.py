@@ -1,19 +1,32 @@
 """The Jinja2 environment and the filters every template uses for outside text.
 
 Text written by others (test messages, review comments, model output) goes through ``quote`` or
-``inline``, which neutralize @mentions and code fences; ``code`` is for text inside a fenced
-block. A user's template runs in Jinja2's sandbox.
+``inline``; both ``neutralize`` it: @mentions do not notify, code fences (```` ``` ````, ``~~~``)
+cannot open or close a block, and nothing can open an HTML tag or comment (``<!--``,
+``<details>``, ``</details>`` become ``&lt;…``; ``-->`` becomes ``--&gt;``), so outside text can
+neither hide the rest of a body nor fake a part of it, such as the bot's state block. ``inline``
+also escapes backticks and table pipes. ``span`` renders outside text as an inline code span
+that it cannot end (its delimiter is longer than any backtick run inside); ``code`` is for text
+inside a fenced block. A user's template runs in Jinja2's sandbox.
 """
 
 from __future__ import annotations
 
+import re
+
 import jinja2
 import jinja2.sandbox
 
+#: ``<`` that would start a tag, a closing tag, a comment or a processing instruction.
+TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+BACKTICKS = re.compile(r"`+")
+
 
 def neutralize(text: str) -> str:
-    """Stop @mentions from notifying and fences from breaking out of quotes."""
-    return text.replace("@", "@\u200b").replace("```", "`\u200b``")
+    """Stop @mentions from notifying, fences from breaking out of quotes, and HTML tags and
+    comments from opening or closing (which could hide or fake the rest of the body)."""
+    text = text.replace("@", "@\u200b").replace("```", "`\u200b``").replace("~~~", "~\u200b~~")
+    return TAG_START.sub("&lt;", text).replace("-->", "--&gt;")
 
 
 def code(text: str) -> str:
@@ -26,11 +39,26 @@ def quote(text: str) -> str:
     return "\n".join(f"> {line}" for line in neutralize(text).splitlines() or [""])
 
 
+def _line(text: str, limit: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def inline(text: str, limit: int = 200) -> str:
     """A single line of outside text, capped, for tables and bullets."""
-    line = " ".join(neutralize(text).split())
-    line = line if len(line) <= limit else line[: limit - 1] + "…"
-    return line.replace("|", "\\|")
+    line = _line(neutralize(text), limit)
+    return line.replace("`", "\\`").replace("|", "\\|")
+
+
+def span(text: str, limit: int = 200) -> str:
+    """A single line of outside text as an inline code span (ids, paths, test names): its
+    backtick delimiter is one longer than the longest run inside, so the text cannot end it.
+    Comment delimiters get a zero-width space, so the raw body holds no marker but the bot's."""
+    line = _line(text, limit).replace("<!--", "<\u200b!--").replace("-->", "-\u200b->")
+    line = line.replace("|", "\\|") or " "
+    fence = "`" * (max((len(m) for m in BACKTICKS.findall(line)), default=0) + 1)
+    pad = " " if line.startswith("`") or line.endswith("`") else ""
+    return f"{fence}{pad}{line}{pad}{fence}"
 
 
 def environment(*, sandboxed: bool = False) -> jinja2.Environment:
@@ -45,5 +73,5 @@ def environment(*, sandboxed: bool = False) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(quote=quote, inline=inline, neutralize=neutralize, code=code)
+    env.filters.update(quote=quote, inline=inline, neutralize=neutralize, code=code, span=span)
     return env

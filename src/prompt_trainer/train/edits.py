@@ -4,8 +4,10 @@ The ``evolve`` and ``rules`` strategies do not let the model rewrite a file: it 
 (add, modify or remove one bullet, add a subagent, add a learned rule), each citing the evidence
 that motivated it. ``apply_edits`` applies them line by line: a bullet is found by its text
 (whitespace-insensitive, marker and case ignored), and only its own lines change. An edit that
-cites no known evidence id, or whose bullet cannot be found, is dropped with the reason, and the
-rest still apply. No DSPy here: this module is plain text processing, tested on its own.
+cites no known evidence id, whose bullet cannot be found, or that adds a subagent whose name is
+not kebab-case (a ``/``, ``..`` or absolute path would write outside the subagents directory)
+is dropped with the reason, and the rest still apply. No DSPy here: this module is plain text
+processing, tested on its own.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prompt_trainer.models import PromptFile, PromptSet, Rejection, Subagent
 from prompt_trainer.settings import Target
-from prompt_trainer.targets import render_subagent, subagent_path
+from prompt_trainer.targets import render_subagent, subagent_name_problem, subagent_path
 
 LEARNED_RULES = "## Learned rules"
 BULLET = re.compile(r"^(\s*)([-*+]|\d+[.)])\s+(.*)$")
@@ -238,6 +240,9 @@ def _add_subagent(
         return f"target {target.name!r} has no subagents directory"
     if not name or not edit.subagent_description.strip() or not edit.new_text.strip():
         return "a subagent needs a name, a description and a prompt"
+    problem = subagent_name_problem(name)
+    if problem:
+        return problem
     if any(s.name == name for s in current.subagents):
         return f"subagent {name!r} exists already"
     path = subagent_path(target, name)

@@ -46,7 +46,7 @@ from prompt_trainer.models import (
     TokenUsage,
 )
 from prompt_trainer.settings import LLMSettings, Target
-from prompt_trainer.targets import render_subagent, subagent_path
+from prompt_trainer.targets import render_subagent, subagent_name_problem, subagent_path
 from prompt_trainer.train.evidence import EvidenceSample, evidence_view
 
 INSTRUCTIONS_FILE = "trainer.md"
@@ -232,8 +232,12 @@ def _candidate(request: TrainRequest, prediction: Any, *, usage: TokenUsage) -> 
     by_name = {s.name: s for s in current.subagents}
     files = {f.path: f for f in current.files}
     files[main.path] = main
+    dropped: list[str] = []
     for spec in prediction.candidate_subagents or []:
         existing = by_name.get(spec.name)
+        if existing is None and (problem := subagent_name_problem(spec.name)):
+            dropped.append(problem)
+            continue
         sub = Subagent(
             name=spec.name,
             description=spec.description,
@@ -249,6 +253,7 @@ def _candidate(request: TrainRequest, prediction: Any, *, usage: TokenUsage) -> 
         analysis_summary=str(prediction.analysis_summary).strip(),
         usage=usage,
         sample_ids=tuple(s.id for s in request.samples),
+        dropped=tuple(dropped),
     )
 
 
