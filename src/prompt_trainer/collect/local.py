@@ -3,7 +3,8 @@
 Files directly in ``DIR`` form one sample; each subdirectory (searched recursively) forms one
 more, so ``DIR/pr-12/`` and ``DIR/pr-13/`` are two pull requests. In each: ``*.xml`` are JUnit
 reports, ``reviews*.json`` holds review comments, ``pr.json`` optional PR metadata (number,
-title, author, merged, url, labels, base_sha), and other text files are agent traces. A sample
+title, body, author, merged, url, labels, base_sha, and ``files``/``commits``/``issue`` in the
+shape of ``PullRequestInfo``), and other text files are agent traces. A sample
 whose ``pr.json`` gives ``base_sha`` is attributed to the prompt versions at that commit of the
 local clone; without one (or when the clone lacks that commit, e.g. a shallow clone, which is
 noted as skipped evidence) it is attributed to the prompt versions of the working tree.
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from prompt_trainer.collect.evidence import (
     Evidence,
+    clean_pull,
     is_reviews_file,
     load_reviews,
     parse_evidence_file,
@@ -58,7 +60,7 @@ def _sample(group: Path, root: Path, settings: Settings, versions: dict[str, str
     for path in _files(group, recursive=group != root):
         source = path.relative_to(root).as_posix()
         if path.name == "pr.json":
-            pull = _pull_info(path, evidence, default=pull)
+            pull = _pull_info(path, evidence, default=pull, limit=limits.max_text_chars)
         elif is_reviews_file(path):
             loaded = load_reviews(
                 path, trusted=settings.config.reviews.trusted_associations, limits=limits
@@ -95,12 +97,15 @@ def _versions_at(
     }
 
 
-def _pull_info(path: Path, evidence: Evidence, *, default: PullRequestInfo) -> PullRequestInfo:
+def _pull_info(
+    path: Path, evidence: Evidence, *, default: PullRequestInfo, limit: int
+) -> PullRequestInfo:
     """PR metadata from ``pr.json``; a bad file is Skipped and the default kept."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         fields = set(PullRequestInfo.model_fields)
-        return PullRequestInfo.model_validate({k: v for k, v in data.items() if k in fields})
+        pull = PullRequestInfo.model_validate({k: v for k, v in data.items() if k in fields})
+        return clean_pull(pull, limit=limit)
     except (OSError, ValueError, AttributeError) as exc:
         evidence.skipped.append(Skipped(source=path.name, reason=f"invalid pr.json: {exc}"))
         return default

@@ -39,6 +39,8 @@ from prompt_trainer.models import (
     CommitInfo,
     CommitRef,
     Feedback,
+    FileChange,
+    LinkedIssue,
     PullRequestInfo,
     Skipped,
 )
@@ -831,6 +833,37 @@ class GitHubClient:
             for data in (_listed(c) for c in pull.get_issue_comments())
         )
 
+    # -- what the trainer shows: the change, the human's fix, the task (issue 18) ----------------
+    # Review-thread resolution is GraphQL-only (``isResolved``); the REST API does not give it,
+    # so ``Feedback.resolved`` stays unknown for GitHub evidence.
+
+    def pull_files(self, number: int, *, limit: int = 300) -> tuple[FileChange, ...]:
+        """The files #``number`` changes (``GET /pulls/{n}/files``), at most ``limit``."""
+        with translate_errors(f"reading the files of #{number}"):
+            listed = self._repo.get_pull(number).get_files()
+            found = [_file_change(_listed(f)) for _, f in zip(range(limit), listed, strict=False)]
+        return tuple(found)
+
+    def commit_patch(self, sha: str, *, limit: int = 50) -> tuple[FileChange, ...]:
+        """The files one commit changed with their patches (``GET /commits/{sha}``)."""
+        with translate_errors(f"reading commit {sha[:12]}"):
+            data = _listed(self._repo.get_commit(sha))
+        files = data.get("files") if isinstance(data.get("files"), list) else []
+        return tuple(_file_change(f) for f in (files or [])[:limit] if isinstance(f, dict))
+
+    def linked_issue(self, number: int) -> LinkedIssue | None:
+        """Title and body of issue #``number``; None when it does not exist (or is gone)."""
+        with translate_errors(f"reading issue #{number}"):
+            try:
+                data = _listed(self._repo.get_issue(number))
+            except GithubException as exc:
+                if exc.status not in (404, 410):
+                    raise
+                return None
+        return LinkedIssue(
+            number=number, title=str(data.get("title") or ""), body=str(data.get("body") or "")
+        )
+
 
 def _identity(commit: dict[str, Any]) -> tuple[str, str]:
     """(author email, committer email) of a git commit's JSON."""
@@ -987,6 +1020,20 @@ def _artifact(artifact: Any, run_id: int, attempts: int) -> ArtifactRef:
         size_bytes=artifact.size_in_bytes or 0,
         expired=bool(artifact.expired),
         download_url=artifact.archive_download_url,
+    )
+
+
+def _file_change(data: dict[str, Any]) -> FileChange:
+    """A file of ``/pulls/{n}/files`` or of a commit's ``files`` (no ``patch``: binary, or a
+    diff GitHub left out for its size)."""
+    patch = data.get("patch")
+    return FileChange(
+        path=str(data.get("filename") or ""),
+        status=str(data.get("status") or "modified"),
+        additions=int(data.get("additions") or 0),
+        deletions=int(data.get("deletions") or 0),
+        patch=patch if isinstance(patch, str) else None,
+        note=None if isinstance(patch, str) else "no patch (binary or too large for the API)",
     )
 
 
