@@ -1,63 +1,146 @@
-"""What the trainer shows the model about each sample: a compact, typed evidence view.
+"""What the trainer shows the model about each sample: a view of causes, not counters.
 
-Only failing and erroring test cases (with trimmed messages), trusted human feedback, and trace
-totals with their error steps and final result are kept; every id is preserved so the model can
-cite it (a test id, a review comment's URL, ``trace:<source>#<step>``), and ``evidence_ids``
-lists them so edits citing anything else are dropped. ``fit_budget`` shrinks a sample to a token
-budget. Untrusted comments are left out entirely: they are never feedback for the trainer.
+``evidence_view`` turns a ``Sample`` into an ``EvidenceSample`` holding, most telling first: the
+run's terminal error, the human's fix (patches of the commits people pushed after the agent's
+last commit), trusted reviewers' words with their path, line, hunk, ```suggestion blocks and
+thread state, failures people reported, failing tests grouped by their normalised message, the
+agent's trace (error steps with the step before, loops, the final result or last message, the
+edits it made), the task (PR title, body, the issue it closes) and the files changed. Untrusted
+comments are left out entirely: they are never feedback for the trainer.
+
+Every item carries a short evidence id (``ref``, e.g. ``E3``, numbered in that order, so the
+same sample always gives the same refs) beside its full id (a test id, a review comment's URL,
+``trace:<source>#<step>``, ``commit:<sha>:<path>``); ``evidence_ids`` lists the full ids an edit
+may cite and ``resolve_refs`` maps refs back to them. ``fit_budget`` (``train.budget``) holds a
+view to a hard token cap, cutting the lowest-ranked items first and saying what it cut. Missing
+input (no body, no hunk, no patch, no final message) gives a smaller view with a note.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+
 from pydantic import BaseModel, ConfigDict
 
-from prompt_trainer.models import Sample, Trace, TraceStep
+from prompt_trainer.models import CommitInfo, Feedback, Sample, TestCase, Trace, TraceStep
 
-#: Failing tests listed by name (all of them up to this many; the count says if there are more).
-MAX_FAILURES = 500
-#: Failing tests whose message is shown; the others are listed by name only.
-MAX_MESSAGES = 20
 MESSAGE_CHARS = 500
 CONTEXT_CHARS = 200
+REVIEW_CHARS = 1500
+HUNK_CHARS = 600
+BODY_CHARS = 1500
+ISSUE_CHARS = 800
+PATCH_CHARS = 1500
+#: Files of the human fix shown, and files of the change listed.
+MAX_FIX_FILES = 8
+MAX_CHANGED_FILES = 50
+#: Example test names shown per failure group.
+GROUP_EXAMPLES = 3
+MAX_EDITS = 10
+#: The same tool call this many times in a row of kept steps is a loop.
+LOOP_TIMES = 3
+#: Tool names (lower case, as a substring) that change files.
+EDIT_TOOLS = ("edit", "write", "patch", "create", "replace")
+#: A reply by the PR's author that starts with one of these accepts the comment (else: disputed).
+ACCEPTING = re.compile(
+    r"^\s*(done|fixed|thanks|thank you|good catch|agreed|will do|updated|addressed|ok\b|yes\b)",
+    re.I,
+)
 
 
 class View(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class FailingTest(View):
+class Event(View):
+    """One thing the agent's trace shows: an error step, a loop, an edit, its last words."""
+
+    ref: str = ""
     id: str
-    status: str
-    message: str
-    flaky: bool = False
+    kind: str  # terminal_error, error, loop, result, last_message, edit
+    tool: str | None = None
+    text: str
+    #: The step just before (what the agent tried), for an error.
+    before: str = ""
+    times: int | None = None
+
+
+class FixPatch(View):
+    """One file of a human's rework commit, as a short unified diff."""
+
+    ref: str = ""
+    id: str
+    author: str
+    path: str
+    diff: str = ""
+    note: str | None = None
 
 
 class ReviewNote(View):
+    ref: str = ""
     id: str
     kind: str
     author: str
     state: str | None = None
     path: str | None = None
     line: int | None = None
+    #: The diff lines the comment is on (its end is the commented line).
+    hunk: str | None = None
+    suggestions: list[str] = []
+    resolved: bool | None = None
+    #: The PR's author answered without accepting: weaker evidence while unresolved.
+    disputed: bool = False
     text: str
 
 
-class ErrorStep(View):
+class ReportedFailure(View):
+    """A failure a person reported (no test caught it): weighted like a review comment."""
+
+    ref: str = ""
     id: str
-    tool: str | None = None
-    text: str
-    #: The step just before (what the agent tried), for the neighbourhood of the failure.
-    before: str = ""
+    type: str
+    description: str
+    context: str = ""
+
+
+class FailureGroup(View):
+    """Failing tests with the same normalised message: one line for 300 tests of one cause."""
+
+    ref: str = ""
+    id: str
+    status: str
+    count: int
+    tests: list[str]
+    message: str
+    flaky: int = 0
+
+
+class Task(View):
+    ref: str = ""
+    id: str
+    title: str
+    body: str = ""
+    issue: str | None = None
+
+
+class ChangedFile(View):
+    ref: str = ""
+    id: str
+    status: str
+    additions: int
+    deletions: int
 
 
 class TraceSummary(View):
     source: str
     format: str
     turns: int | None = None
+    steps: int
     tool_calls: int
     tool_errors: int
-    error_steps: list[ErrorStep]
-    final_result: str | None = None
     ended_in_error: bool
 
 
@@ -71,95 +154,296 @@ class TestCounts(View):
     skipped: int
 
 
-class ReportedFailure(View):
-    """A failure a person reported (no test caught it): weighted like a review comment."""
-
-    id: str
-    type: str
-    description: str
-    context: str = ""
-
-
 class EvidenceSample(View):
-    """One pull request's evidence, as the model sees it."""
+    """One pull request's evidence, as the model sees it (most telling sections first)."""
 
     id: str
     title: str
     merged: bool
-    tests: TestCounts
-    failing_tests: list[FailingTest]
-    review_feedback: list[ReviewNote]
-    traces: list[TraceSummary]
+    terminal_errors: list[Event] = []
+    human_fix: list[FixPatch] = []
+    review_feedback: list[ReviewNote] = []
     reported_failures: list[ReportedFailure] = []
+    failure_groups: list[FailureGroup] = []
+    trace_events: list[Event] = []
+    task: Task | None = None
+    changed_files: list[ChangedFile] = []
+    tests: TestCounts
+    traces: list[TraceSummary] = []
+    #: What the input lacked (no body, no hunk, no final message...).
+    notes: list[str] = []
+    #: What the token budget cut, by section.
+    cut: list[str] = []
 
 
 def evidence_view(sample: Sample) -> EvidenceSample:
-    """Compress a sample to what the trainer needs."""
-    runs = sample.test_runs
-    problems = [c for run in runs for c in run.problems]
-    return EvidenceSample(
+    """Everything telling about ``sample``, each item capped, with refs E1, E2... in order."""
+    notes: list[str] = []
+    view = EvidenceSample(
         id=sample.id,
         title=sample.pull.title,
         merged=sample.pull.merged,
-        tests=TestCounts(
-            total=sum(r.tests for r in runs),
-            passed=sum(r.count("passed") for r in runs),
-            failed=sum(r.count("failed") for r in runs),
-            errors=sum(r.count("error") for r in runs),
-            skipped=sum(r.count("skipped") for r in runs),
-        ),
-        failing_tests=[
-            FailingTest(
-                id=c.id,
-                status=c.status,
-                message=(c.message or c.text)[:MESSAGE_CHARS] if n < MAX_MESSAGES else "",
-                flaky=c.flaky,
-            )
-            for n, c in enumerate(problems[:MAX_FAILURES])
-        ],
-        review_feedback=[
-            ReviewNote(
-                id=f.url or f.id,
-                kind=f.kind,
-                author=f.author,
-                state=f.state,
-                path=f.path,
-                line=f.line,
-                text=f.body,
-            )
-            for f in sample.feedback
-            if f.trusted and (f.body.strip() or f.state)
-        ],
-        traces=[_trace_summary(t) for t in sample.traces],
+        terminal_errors=[e for t in sample.traces for e in _terminal(t)],
+        human_fix=_human_fix(sample.pull.human_fix, notes),
+        review_feedback=_reviews(sample, notes),
         reported_failures=[
             ReportedFailure(id=f.id, type=f.type, description=f.description, context=f.context)
             for f in sample.failures
         ],
+        failure_groups=group_failures(c for run in sample.test_runs for c in run.problems),
+        trace_events=[e for t in sample.traces for e in _events(t, notes)],
+        task=_task(sample, notes),
+        changed_files=_changed(sample, notes),
+        tests=_counts(sample),
+        traces=[_summary(t) for t in sample.traces],
+        notes=notes,
+    )
+    return numbered(view)
+
+
+def numbered(view: EvidenceSample) -> EvidenceSample:
+    """The view with refs E1, E2... given in section order (the same sample, the same refs)."""
+    count = 0
+
+    def refs(items: list[BaseModel]) -> list[BaseModel]:
+        nonlocal count
+        out = []
+        for item in items:
+            count += 1
+            out.append(item.model_copy(update={"ref": f"E{count}"}))
+        return out
+
+    update: dict[str, object] = {}
+    for name in SECTIONS:
+        if name == "task":
+            update[name] = refs([view.task])[0] if view.task else None
+        else:
+            update[name] = refs(getattr(view, name))
+    return view.model_copy(update=update)
+
+
+#: The sections that hold cited items, in the order refs are given.
+SECTIONS = (
+    "terminal_errors",
+    "human_fix",
+    "review_feedback",
+    "reported_failures",
+    "failure_groups",
+    "trace_events",
+    "task",
+    "changed_files",
+)
+
+
+def _counts(sample: Sample) -> TestCounts:
+    runs = sample.test_runs
+    return TestCounts(
+        total=sum(r.tests for r in runs),
+        passed=sum(r.count("passed") for r in runs),
+        failed=sum(r.count("failed") for r in runs),
+        errors=sum(r.count("error") for r in runs),
+        skipped=sum(r.count("skipped") for r in runs),
     )
 
 
-def _trace_summary(trace: Trace) -> TraceSummary:
+def _cap(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def _tail(text: str, chars: int) -> str:
+    """The end of ``text`` (a hunk ends with the commented line)."""
+    return text if len(text) <= chars else "…" + text[-(chars - 1) :]
+
+
+# -- the human's fix --------------------------------------------------------------------------
+
+
+def _human_fix(commits: tuple[CommitInfo, ...], notes: list[str]) -> list[FixPatch]:
+    patches = [
+        FixPatch(
+            id=f"commit:{c.sha[:12]}:{f.path}",
+            author=c.author,
+            path=f.path,
+            diff=_cap(f.patch or "", PATCH_CHARS),
+            note=f.note or (None if f.patch else "no patch (binary or not read)"),
+        )
+        for c in reversed(commits)  # the latest fix first
+        for f in c.files
+    ]
+    if len(patches) > MAX_FIX_FILES:
+        notes.append(f"human fix: {len(patches) - MAX_FIX_FILES} more file(s) not shown")
+    unread = [c.sha[:12] for c in commits if not c.files]
+    if unread:
+        notes.append(f"human fix: no patch read for commit(s) {', '.join(unread)}")
+    return patches[:MAX_FIX_FILES]
+
+
+# -- reviewers' words ---------------------------------------------------------------------------
+
+
+def _reviews(sample: Sample, notes: list[str]) -> list[ReviewNote]:
+    shown = [f for f in sample.feedback if f.trusted and (f.body.strip() or f.state)]
+    replies = [f for f in sample.feedback if f.in_reply_to and f.author == sample.pull.author]
+    out = [_review(f, replies) for f in shown]
+    missing = [n.id for n in out if n.kind == "review_comment" and not n.hunk]
+    if missing:
+        notes.append(f"{len(missing)} review comment(s) without a diff hunk")
+    return sorted(out, key=lambda n: 0 if _pointed(n) else 1)
+
+
+def _pointed(note: ReviewNote) -> bool:
+    """A suggestion or a request for changes: what reviewers most clearly want."""
+    return bool(note.suggestions) or note.state == "CHANGES_REQUESTED"
+
+
+def _review(item: Feedback, replies: list[Feedback]) -> ReviewNote:
+    answers = [r for r in replies if r.in_reply_to == item.id]
+    disputed = any(not ACCEPTING.match(r.body) for r in answers) and item.resolved is not True
+    return ReviewNote(
+        id=item.url or item.id,
+        kind=item.kind,
+        author=item.author,
+        state=item.state,
+        path=item.path,
+        line=item.line,
+        hunk=_tail(item.diff_hunk, HUNK_CHARS) if item.diff_hunk else None,
+        suggestions=[_cap(s, HUNK_CHARS) for s in item.suggestions],
+        resolved=item.resolved,
+        disputed=disputed,
+        text=_cap(item.body, REVIEW_CHARS),
+    )
+
+
+# -- failing tests, grouped ---------------------------------------------------------------------
+
+_NOISE = (
+    (re.compile(r"0x[0-9a-fA-F]+"), "0x…"),
+    (re.compile(r"\d+(\.\d+)?"), "N"),
+    (re.compile(r"\s+"), " "),
+)
+
+
+def normalised(message: str) -> str:
+    """A failure message without what varies between tests of one cause (numbers, addresses)."""
+    first = next((line for line in message.splitlines() if line.strip()), "")
+    for pattern, replacement in _NOISE:
+        first = pattern.sub(replacement, first)
+    return first.strip()[:200]
+
+
+def group_failures(cases: Iterable[TestCase]) -> list[FailureGroup]:
+    """Failed and erroring tests grouped by status and normalised message, largest first."""
+    groups: dict[tuple[str, str], list[TestCase]] = {}
+    for case in cases:
+        key = (case.status, normalised(case.message or case.text))
+        groups.setdefault(key, []).append(case)
+    ordered = sorted(groups.values(), key=lambda g: -len(g))
+    return [
+        FailureGroup(
+            id=group[0].id,
+            status=group[0].status,
+            count=len(group),
+            tests=[c.id for c in group[:GROUP_EXAMPLES]],
+            message=_cap(group[0].message or group[0].text, MESSAGE_CHARS),
+            flaky=sum(1 for c in group if c.flaky),
+        )
+        for group in ordered
+    ]
+
+
+# -- the agent's trace --------------------------------------------------------------------------
+
+
+def _terminal(trace: Trace) -> list[Event]:
+    """The run's own end in error (a max-iteration stop, an abort), when the format says."""
+    if not trace.is_error:
+        return []
+    last_error = next((s for s in reversed(trace.steps) if s.is_error), None)
+    text = trace.result or (last_error.text if last_error else "") or "the run ended in error"
+    return [Event(id=f"trace:{trace.source}#end", kind="terminal_error", text=_cap(text, 500))]
+
+
+def _events(trace: Trace, notes: list[str]) -> list[Event]:
     steps = trace.steps
     errors = [
-        ErrorStep(
+        Event(
             id=f"trace:{trace.source}#{n}",
+            kind="error",
             tool=step.tool,
-            text=step.text[:MESSAGE_CHARS],
+            text=_cap(step.text, MESSAGE_CHARS),
             before=_step_line(steps[n - 1]) if n else "",
         )
         for n, step in enumerate(steps)
         if step.is_error
     ]
-    return TraceSummary(
-        source=trace.source,
-        format=trace.format,
-        turns=trace.turns,
-        tool_calls=trace.tool_calls,
-        tool_errors=trace.tool_errors,
-        error_steps=errors,
-        final_result=trace.result[:MESSAGE_CHARS] if trace.result else None,
-        ended_in_error=trace.is_error,
+    return [*errors, *_loops(trace), *_last_words(trace, notes), *_edits(trace, notes)]
+
+
+def _loops(trace: Trace) -> list[Event]:
+    """The same tool call (tool and input) made ``LOOP_TIMES`` or more times."""
+    calls = [
+        (n, (s.tool, s.tool_input or ""))
+        for n, s in enumerate(trace.steps)
+        if s.role == "assistant" and s.tool
+    ]
+    counted = Counter(key for _, key in calls)
+    first: dict[tuple[str | None, str], int] = {}
+    for n, key in calls:
+        first.setdefault(key, n)
+    return [
+        Event(
+            id=f"trace:{trace.source}#{first[key]}",
+            kind="loop",
+            tool=key[0],
+            text=_cap(key[1], CONTEXT_CHARS),
+            times=times,
+        )
+        for key, times in counted.most_common(5)
+        if times >= LOOP_TIMES
+    ]
+
+
+def _last_words(trace: Trace, notes: list[str]) -> list[Event]:
+    """The final result, or for a transcript without one the agent's last message."""
+    if trace.result and not trace.is_error:
+        text = _cap(trace.result, MESSAGE_CHARS)
+        return [Event(id=f"trace:{trace.source}#result", kind="result", text=text)]
+    if trace.is_error:
+        return []  # its end is the terminal error
+    last = next(
+        (
+            (n, s)
+            for n, s in reversed(list(enumerate(trace.steps)))
+            if s.role in ("assistant", "transcript") and s.text.strip() and not s.tool
+        ),
+        None,
     )
+    if last is None:
+        notes.append(f"trace {trace.source}: no final result or last message")
+        return []
+    n, step = last
+    return [
+        Event(
+            id=f"trace:{trace.source}#{n}", kind="last_message", text=_cap(step.text, MESSAGE_CHARS)
+        )
+    ]
+
+
+def _edits(trace: Trace, notes: list[str]) -> list[Event]:
+    """The agent's file changes (Edit, Write, apply_patch...) with what they wrote."""
+    found = [
+        Event(
+            id=f"trace:{trace.source}#{n}",
+            kind="edit",
+            tool=s.tool,
+            text=_cap(s.tool_input or "", CONTEXT_CHARS * 2),
+        )
+        for n, s in enumerate(trace.steps)
+        if s.role == "assistant" and s.tool and any(w in s.tool.lower() for w in EDIT_TOOLS)
+    ]
+    if len(found) > MAX_EDITS:
+        notes.append(f"trace {trace.source}: {len(found) - MAX_EDITS} more edit(s) not shown")
+    return found[:MAX_EDITS]
 
 
 def _step_line(step: TraceStep) -> str:
@@ -168,63 +452,81 @@ def _step_line(step: TraceStep) -> str:
     return f"{what}: {detail}"[:CONTEXT_CHARS]
 
 
+def _summary(trace: Trace) -> TraceSummary:
+    return TraceSummary(
+        source=trace.source,
+        format=trace.format,
+        turns=trace.turns,
+        steps=trace.steps_total,
+        tool_calls=trace.tool_calls,
+        tool_errors=trace.tool_errors,
+        ended_in_error=trace.is_error,
+    )
+
+
+# -- the task and the change ----------------------------------------------------------------------
+
+
+def _task(sample: Sample, notes: list[str]) -> Task:
+    pull = sample.pull
+    if not pull.body.strip():
+        notes.append("the PR has no description")
+    issue = pull.issue
+    return Task(
+        id=f"{sample.id}:task",
+        title=pull.title,
+        body=_cap(pull.body, BODY_CHARS),
+        issue=f"#{issue.number} {issue.title}\n{_cap(issue.body, ISSUE_CHARS)}" if issue else None,
+    )
+
+
+def _changed(sample: Sample, notes: list[str]) -> list[ChangedFile]:
+    files = sample.pull.files
+    if len(files) > MAX_CHANGED_FILES:
+        notes.append(f"{len(files) - MAX_CHANGED_FILES} more changed file(s) not listed")
+    return [
+        ChangedFile(
+            id=f"file:{f.path}", status=f.status, additions=f.additions, deletions=f.deletions
+        )
+        for f in files[:MAX_CHANGED_FILES]
+    ]
+
+
+# -- ids ------------------------------------------------------------------------------------------
+
+
+def cited_items(view: EvidenceSample) -> list[BaseModel]:
+    """Every item of the view that has an id and a ref."""
+    items: list[BaseModel] = []
+    for name in SECTIONS:
+        value = getattr(view, name)
+        items.extend([value] if isinstance(value, BaseModel) else (value or []))
+    return items
+
+
 def evidence_ids(views: list[EvidenceSample]) -> set[str]:
-    """Every id an edit may cite: failing tests, review comments, trace error steps."""
+    """Every full id an edit may cite (and each test named in a failure group)."""
     ids: set[str] = set()
     for view in views:
-        ids.update(t.id for t in view.failing_tests)
-        ids.update(r.id for r in view.review_feedback)
-        ids.update(step.id for trace in view.traces for step in trace.error_steps)
-        ids.update(f.id for f in view.reported_failures)
-    return ids
+        for item in cited_items(view):
+            ids.add(str(getattr(item, "id", "")))
+            ids.update(getattr(item, "tests", []) if isinstance(item, FailureGroup) else [])
+    return ids - {""}
+
+
+def resolve_refs(views: list[EvidenceSample], cited: Iterable[str]) -> list[str]:
+    """``cited`` with each short ref (``E3``, or ``<sample id>/E3``) replaced by its full id; a
+    bare ref is resolved only when a single view is given (refs repeat across samples)."""
+    table: dict[str, str] = {}
+    for view in views:
+        for item in cited_items(view):
+            ref, full = str(getattr(item, "ref", "")), str(getattr(item, "id", ""))
+            table[f"{view.id}/{ref}"] = full
+            if len(views) == 1:
+                table[ref] = full
+    return [table.get(c.strip(), c) for c in cited]
 
 
 def estimate_tokens(view: BaseModel) -> int:
-    """About four characters per token, over the JSON the model will read."""
-    return len(view.model_dump_json()) // 4
-
-
-def fit_budget(view: EvidenceSample, max_tokens: int) -> EvidenceSample:
-    """Shrink one sample's evidence until it fits ``max_tokens``, dropping the least telling
-    text first: the text of trace error steps after the first three, then long test messages,
-    then the final result and the remaining error text, then the messages of failing tests
-    after the first ten. Every failing test's name, every error step's id and tool, and every
-    trusted review comment (whole: the scarcest evidence) survive every step, so nothing that
-    signals a failure is lost and everything cited can still be found."""
-
-    def steps(keep: int, chars: int) -> list[TraceSummary]:
-        return [
-            t.model_copy(
-                update={
-                    "error_steps": [
-                        e.model_copy(
-                            update={
-                                "text": e.text[:chars] if n < keep else "",
-                                "before": e.before[:chars] if n < keep else "",
-                            }
-                        )
-                        for n, e in enumerate(t.error_steps)
-                    ],
-                    "final_result": (t.final_result or "")[: chars * 2] or None,
-                }
-            )
-            for t in view.traces
-        ]
-
-    def messages(keep: int, chars: int) -> list[FailingTest]:
-        return [
-            t.model_copy(update={"message": t.message[:chars] if n < keep else ""})
-            for n, t in enumerate(view.failing_tests)
-        ]
-
-    for update in (
-        lambda: {"traces": steps(3, MESSAGE_CHARS)},
-        lambda: {"failing_tests": messages(MAX_MESSAGES, 200)},
-        lambda: {"traces": steps(3, 120)},
-        lambda: {"failing_tests": messages(10, 120)},
-        lambda: {"traces": steps(0, 0)},
-    ):
-        if estimate_tokens(view) <= max_tokens:
-            break
-        view = view.model_copy(update=update())
-    return view
+    """About four characters per token, over the JSON as DSPy sends it (``json.dumps``)."""
+    return len(json.dumps(view.model_dump(mode="json"))) // 4
