@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=cmd_schema)
     add_runs(commands)
     add_completion(commands)
+    add_evidence_preview(commands)
     add_output_options(parser, default=False)
     for sub in commands.choices.values():
         add_output_options(sub, default=argparse.SUPPRESS)
@@ -1238,3 +1239,31 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 def _escape(text: str) -> str:
     """Escape workflow-command data (``%``, CR, LF)."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def add_evidence_preview(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "evidence",
+        help="print what training shows the model about each stored sample (no LLM needed)",
+        description="Print each sample's evidence view exactly as training sends it (fitted to "
+        "training.max_evidence_tokens), with its token count and what the budget cut. With no "
+        "SAMPLE_ID, every stored sample of the target's current prompts.",
+    )
+    parser.add_argument(
+        "samples", nargs="*", metavar="SAMPLE_ID", help="a sample id, or its end (pr-101, 101)"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per sample")
+    parser.add_argument("--target", metavar="NAME", help="the target (default: the first)")
+    add_config_option(parser)
+    parser.set_defaults(handler=cmd_evidence_preview)
+
+
+def cmd_evidence_preview(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from prompt_trainer.train.preview import previews  # noqa: PLC0415
+
+    found = previews(Settings.load(args.config, env), args.samples, target=args.target)
+    for item in found:
+        print(json.dumps(item.to_json()) if args.json else item.to_text())
+    if not found:
+        progress("no stored sample ran on the current prompts; collect some first")
+    return 0

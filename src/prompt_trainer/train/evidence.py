@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from prompt_trainer.models import CommitInfo, Feedback, Sample, TestCase, Trace, TraceStep
 
@@ -52,7 +52,15 @@ ACCEPTING = re.compile(
 
 
 class View(BaseModel):
+    """A part of the view; empty fields (None, "", []) are left out of its JSON: the model
+    reads what is there, not a form of blanks."""
+
     model_config = ConfigDict(frozen=True)
+
+    @model_serializer(mode="wrap")
+    def _without_blanks(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        data = handler(self)
+        return {k: v for k, v in data.items() if v is not None and v != "" and v != []}
 
 
 class Event(View):
