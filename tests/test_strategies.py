@@ -25,8 +25,8 @@ from prompt_trainer.models import (
     Trace,
 )
 from prompt_trainer.settings import Target
-from prompt_trainer.train.edits import Edit, add_learned_rules, apply_edits
 from prompt_trainer.train.budget import fit_budget
+from prompt_trainer.train.edits import Edit, add_learned_rules, apply_edits
 from prompt_trainer.train.evidence import estimate_tokens, evidence_view
 from tests.conftest import REALDATA
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text

@@ -60,7 +60,7 @@ class View(BaseModel):
     @model_serializer(mode="wrap")
     def _without_blanks(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
         data = handler(self)
-        return {k: v for k, v in data.items() if v is not None and v != "" and v != []}
+        return {k: v for k, v in data.items() if v is not None and v not in ("", [])}
 
 
 class Event(View):
