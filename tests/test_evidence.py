@@ -16,6 +16,8 @@ from prompt_trainer.models import (
     CommitInfo,
     Feedback,
     FileChange,
+    PromptFile,
+    PromptSet,
     PullRequestInfo,
     Sample,
     TestCase,
@@ -23,15 +25,17 @@ from prompt_trainer.models import (
     Trace,
     TraceStep,
 )
+from prompt_trainer.settings import LLMSettings, Target
+from prompt_trainer.train import TrainRequest, train
 from prompt_trainer.train.budget import REQUEST_FACTOR, fit_budget, fit_request
 from prompt_trainer.train.evidence import (
-    EvidenceSample,
     estimate_tokens,
     evidence_ids,
     evidence_view,
     resolve_refs,
 )
 from tests.servers.github import FakeGitHub, Issue
+from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
 from tests.test_pipeline import arrange
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
@@ -314,3 +318,50 @@ def test_body_issue_files_review_hunk_with_suggestion_and_rework_reach_the_view(
     assert view["review_feedback"][0] == suggested[0]  # a suggestion ranks first
     (fix,) = view["human_fix"]
     assert fix["id"] == f"commit:{fix_sha[:12]}:billing.py" and "+from api_client" in fix["diff"]
+
+
+@pytest.mark.parametrize("strategy", ["evolve", "rules", "rewrite"])
+def test_no_request_is_over_8000_tokens_on_default_settings(
+    strategy: str, llm: FakeLLM, tmp_path: Path
+) -> None:
+    cases = tuple(
+        TestCase(name=f"t{n}", status="failed", message=f"case {word(n)}: " + "y" * 300)
+        for n in range(300)
+    )
+    review = Feedback(kind="review", id="r1", author="m", trusted=True, body="z" * 12_000)
+    samples = [
+        sample(
+            id=f"o/r#{k}",
+            pull={"closed_at": WHEN.replace(day=k + 1)},
+            test_runs=[TestRun(source="j", cases=cases)],
+            feedback=[review],
+        )
+        for k in range(12)
+    ]
+    llm.script = [
+        by_signature(
+            what_went_wrong=lambda r: chat_adapter_reply(
+                what_went_wrong="x", implicated="missing", evidence=["E1"]
+            ),
+            edits=lambda r: chat_adapter_reply(edits=[], analysis_summary="none"),
+            rules=lambda r: chat_adapter_reply(rules=[], analysis_summary="none"),
+            candidate_main_prompt=lambda r: chat_adapter_reply(
+                candidate_main_prompt="# Rules\n", candidate_subagents=[], analysis_summary="x"
+            ),
+            score=lambda r: chat_adapter_reply(score=0.5, feedback="ok"),
+        )
+    ]
+    main_file = PromptFile(path="CLAUDE.md", content="# Rules\n\n- Write tests.\n")
+    request = TrainRequest(
+        target=Target(name="coder", main="CLAUDE.md"),
+        current=PromptSet(target="coder", main=main_file, files=(main_file,)),
+        samples=samples,
+        llm=LLMSettings(model="openai/test", api_base=llm.api_base),
+        cache_dir=tmp_path / "cache",
+        holdout=0.3,
+    )
+
+    train(request, strategy)
+
+    sizes = [sum(len(str(m["content"])) for m in r["messages"]) // 4 for r in llm.requests]
+    assert sizes and max(sizes) <= 8000, sizes

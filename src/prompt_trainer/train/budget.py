@@ -57,6 +57,8 @@ def fit_budget(view: EvidenceSample, max_tokens: int) -> EvidenceSample:
 
 def _shorten(view: EvidenceSample, section: str, label: str) -> EvidenceSample:
     value = getattr(view, section)
+    if value is None:
+        return view
     if isinstance(value, BaseModel):
         shorter: Any = _short(value)
         changed = shorter != value
