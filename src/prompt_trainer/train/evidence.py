@@ -5,7 +5,7 @@ run's terminal error, the human's fix (patches of the commits people pushed afte
 last commit), trusted reviewers' words with their path, line, hunk, ```suggestion blocks and
 thread state, failures people reported, failing tests grouped by their normalised message, the
 agent's trace (error steps with the step before, loops, the final result or last message, the
-edits it made), the task (PR title, body, the issue it closes) and the files changed. Untrusted
+first and last requests a person made in it, the edits it made, its last tool calls), the task (PR title, body, the issue it closes) and the files changed. Untrusted
 comments are left out entirely: they are never feedback for the trainer.
 
 Every item carries a short evidence id (``ref``, e.g. ``E3``, numbered in that order, so the
@@ -40,8 +40,11 @@ MAX_CHANGED_FILES = 50
 #: Example test names shown per failure group.
 GROUP_EXAMPLES = 3
 MAX_EDITS = 10
+#: The agent's last tool calls shown (when not already shown as an error, a loop or an edit).
+CLOSING_CALLS = 3
 #: The same tool call this many times in a row of kept steps is a loop.
 LOOP_TIMES = 3
+LOOP_KEY_CHARS = 120
 #: Tool names (lower case, as a substring) that change files.
 EDIT_TOOLS = ("edit", "write", "patch", "create", "replace")
 #: A reply by the PR's author that starts with one of these accepts the comment (else: disputed).
@@ -68,7 +71,7 @@ class Event(View):
 
     ref: str = ""
     id: str
-    kind: str  # terminal_error, error, loop, result, last_message, edit
+    kind: str  # terminal_error, error, loop, result, last_message, prompt, edit, call
     tool: str | None = None
     text: str
     #: The step just before (what the agent tried), for an error.
@@ -384,13 +387,47 @@ def _events(trace: Trace, notes: list[str]) -> list[Event]:
         for n, step in enumerate(steps)
         if step.is_error
     ]
-    return [*errors, *_loops(trace), *_last_words(trace, notes), *_edits(trace, notes)]
+    events = [
+        *errors,
+        *_loops(trace),
+        *_last_words(trace, notes),
+        *_prompt(trace),
+        *_edits(trace, notes),
+    ]
+    return events + _closing(trace, {e.id for e in events})
+
+
+def _prompt(trace: Trace) -> list[Event]:
+    """The first and the last thing a person asked in the transcript: the task as the agent
+    saw it, and the request its last words answer."""
+    asked = [(n, s) for n, s in enumerate(trace.steps) if s.role == "user" and s.text.strip()]
+    chosen = asked[:1] + asked[-1:] if len(asked) > 1 else asked
+    return [
+        Event(id=f"trace:{trace.source}#{n}", kind="prompt", text=_cap(step.text, 300))
+        for n, step in chosen
+    ]
+
+
+def _closing(trace: Trace, shown: set[str]) -> list[Event]:
+    """The last ``CLOSING_CALLS`` tool calls not shown otherwise: what the agent did last."""
+    calls = [
+        Event(
+            id=f"trace:{trace.source}#{n}",
+            kind="call",
+            tool=s.tool,
+            text=_cap(s.tool_input or "", CONTEXT_CHARS),
+        )
+        for n, s in enumerate(trace.steps)
+        if s.role == "assistant" and s.tool
+    ]
+    return [c for c in calls if c.id not in shown][-CLOSING_CALLS:]
 
 
 def _loops(trace: Trace) -> list[Event]:
-    """The same tool call (tool and input) made ``LOOP_TIMES`` or more times."""
+    """The same tool call (tool and the start of its input: a retried edit of one file with
+    other replacement text is the same call) made ``LOOP_TIMES`` or more times."""
     calls = [
-        (n, (s.tool, s.tool_input or ""))
+        (n, (s.tool, (s.tool_input or "")[:LOOP_KEY_CHARS]))
         for n, s in enumerate(trace.steps)
         if s.role == "assistant" and s.tool
     ]
