@@ -5,8 +5,9 @@ run's terminal error, the human's fix (patches of the commits people pushed afte
 last commit), trusted reviewers' words with their path, line, hunk, ```suggestion blocks and
 thread state, failures people reported, failing tests grouped by their normalised message, the
 agent's trace (error steps with the step before, loops, the final result or last message, the
-first and last requests a person made in it, the edits it made, its last tool calls), the task (PR title, body, the issue it closes) and the files changed. Untrusted
-comments are left out entirely: they are never feedback for the trainer.
+first and last requests a person made in it, the edits it made, its last tool calls), the task
+(PR title, body, the issue it closes) and the files changed. Untrusted comments are left out
+entirely: they are never feedback for the trainer.
 
 Every item carries a short evidence id (``ref``, e.g. ``E3``, numbered in that order, so the
 same sample always gives the same refs) beside its full id (a test id, a review comment's URL,
