@@ -21,15 +21,46 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel
 
-from prompt_trainer.models import CommitInfo, Feedback, Sample, TestCase, Trace, TraceStep
+from prompt_trainer.models import CommitInfo, Feedback, Sample, TestCase
+from prompt_trainer.train.trace_events import MESSAGE_CHARS, events, summary, terminal
+from prompt_trainer.train.trace_events import cap as _cap
+from prompt_trainer.train.views import (
+    ChangedFile,
+    Event,
+    EvidenceSample,
+    FailureGroup,
+    FixPatch,
+    ReportedFailure,
+    ReviewNote,
+    Task,
+    TestCounts,
+    TraceSummary,
+    View,
+)
 
-MESSAGE_CHARS = 500
-CONTEXT_CHARS = 200
+__all__ = [
+    "ChangedFile",
+    "Event",
+    "EvidenceSample",
+    "FailureGroup",
+    "FixPatch",
+    "ReportedFailure",
+    "ReviewNote",
+    "Task",
+    "TestCounts",
+    "TraceSummary",
+    "View",
+    "estimate_tokens",
+    "evidence_ids",
+    "evidence_view",
+    "group_failures",
+    "resolve_refs",
+]
+
 REVIEW_CHARS = 1500
 HUNK_CHARS = 600
 BODY_CHARS = 1500
@@ -40,152 +71,11 @@ MAX_FIX_FILES = 8
 MAX_CHANGED_FILES = 50
 #: Example test names shown per failure group.
 GROUP_EXAMPLES = 3
-MAX_EDITS = 10
-#: The agent's last tool calls shown (when not already shown as an error, a loop or an edit).
-CLOSING_CALLS = 3
-#: The same tool call this many times in a row of kept steps is a loop.
-LOOP_TIMES = 3
-LOOP_KEY_CHARS = 120
-#: Tool names (lower case, as a substring) that change files.
-EDIT_TOOLS = ("edit", "write", "patch", "create", "replace")
 #: A reply by the PR's author that starts with one of these accepts the comment (else: disputed).
 ACCEPTING = re.compile(
     r"^\s*(done|fixed|thanks|thank you|good catch|agreed|will do|updated|addressed|ok\b|yes\b)",
     re.I,
 )
-
-
-class View(BaseModel):
-    """A part of the view; empty fields (None, "", []) are left out of its JSON: the model
-    reads what is there, not a form of blanks."""
-
-    model_config = ConfigDict(frozen=True)
-
-    @model_serializer(mode="wrap")
-    def _without_blanks(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
-        data = handler(self)
-        return {k: v for k, v in data.items() if v is not None and v not in ("", [])}
-
-
-class Event(View):
-    """One thing the agent's trace shows: an error step, a loop, an edit, its last words."""
-
-    ref: str = ""
-    id: str
-    kind: str  # terminal_error, error, loop, result, last_message, prompt, edit, call
-    tool: str | None = None
-    text: str
-    #: The step just before (what the agent tried), for an error.
-    before: str = ""
-    times: int | None = None
-
-
-class FixPatch(View):
-    """One file of a human's rework commit, as a short unified diff."""
-
-    ref: str = ""
-    id: str
-    author: str
-    path: str
-    diff: str = ""
-    note: str | None = None
-
-
-class ReviewNote(View):
-    ref: str = ""
-    id: str
-    kind: str
-    author: str
-    state: str | None = None
-    path: str | None = None
-    line: int | None = None
-    #: The diff lines the comment is on (its end is the commented line).
-    hunk: str | None = None
-    suggestions: list[str] = []
-    resolved: bool | None = None
-    #: The PR's author answered without accepting: weaker evidence while unresolved.
-    disputed: bool = False
-    text: str
-
-
-class ReportedFailure(View):
-    """A failure a person reported (no test caught it): weighted like a review comment."""
-
-    ref: str = ""
-    id: str
-    type: str
-    description: str
-    context: str = ""
-
-
-class FailureGroup(View):
-    """Failing tests with the same normalised message: one line for 300 tests of one cause."""
-
-    ref: str = ""
-    id: str
-    status: str
-    count: int
-    tests: list[str]
-    message: str
-    flaky: int = 0
-
-
-class Task(View):
-    ref: str = ""
-    id: str
-    title: str
-    body: str = ""
-    issue: str | None = None
-
-
-class ChangedFile(View):
-    ref: str = ""
-    id: str
-    status: str
-    additions: int
-    deletions: int
-
-
-class TraceSummary(View):
-    source: str
-    format: str
-    turns: int | None = None
-    steps: int
-    tool_calls: int
-    tool_errors: int
-    ended_in_error: bool
-
-
-class TestCounts(View):
-    __test__ = False
-
-    total: int
-    passed: int
-    failed: int
-    errors: int
-    skipped: int
-
-
-class EvidenceSample(View):
-    """One pull request's evidence, as the model sees it (most telling sections first)."""
-
-    id: str
-    title: str
-    merged: bool
-    terminal_errors: list[Event] = []
-    human_fix: list[FixPatch] = []
-    review_feedback: list[ReviewNote] = []
-    reported_failures: list[ReportedFailure] = []
-    failure_groups: list[FailureGroup] = []
-    trace_events: list[Event] = []
-    task: Task | None = None
-    changed_files: list[ChangedFile] = []
-    tests: TestCounts
-    traces: list[TraceSummary] = []
-    #: What the input lacked (no body, no hunk, no final message...).
-    notes: list[str] = []
-    #: What the token budget cut, by section.
-    cut: list[str] = []
 
 
 def evidence_view(sample: Sample) -> EvidenceSample:
@@ -195,7 +85,7 @@ def evidence_view(sample: Sample) -> EvidenceSample:
         id=sample.id,
         title=sample.pull.title,
         merged=sample.pull.merged,
-        terminal_errors=[e for t in sample.traces for e in _terminal(t)],
+        terminal_errors=[e for t in sample.traces for e in terminal(t)],
         human_fix=_human_fix(sample.pull.human_fix, notes),
         review_feedback=_reviews(sample, notes),
         reported_failures=[
@@ -203,11 +93,11 @@ def evidence_view(sample: Sample) -> EvidenceSample:
             for f in sample.failures
         ],
         failure_groups=group_failures(c for run in sample.test_runs for c in run.problems),
-        trace_events=[e for t in sample.traces for e in _events(t, notes)],
+        trace_events=[e for t in sample.traces for e in events(t, notes)],
         task=_task(sample, notes),
         changed_files=_changed(sample, notes),
         tests=_counts(sample),
-        traces=[_summary(t) for t in sample.traces],
+        traces=[summary(t) for t in sample.traces],
         notes=notes,
     )
     return numbered(view)
@@ -256,10 +146,6 @@ def _counts(sample: Sample) -> TestCounts:
         errors=sum(r.count("error") for r in runs),
         skipped=sum(r.count("skipped") for r in runs),
     )
-
-
-def _cap(text: str, chars: int) -> str:
-    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def _tail(text: str, chars: int) -> str:
@@ -361,153 +247,6 @@ def group_failures(cases: Iterable[TestCase]) -> list[FailureGroup]:
         )
         for group in ordered
     ]
-
-
-# -- the agent's trace --------------------------------------------------------------------------
-
-
-def _terminal(trace: Trace) -> list[Event]:
-    """The run's own end in error (a max-iteration stop, an abort), when the format says."""
-    if not trace.is_error:
-        return []
-    last_error = next((s for s in reversed(trace.steps) if s.is_error), None)
-    text = trace.result or (last_error.text if last_error else "") or "the run ended in error"
-    return [Event(id=f"trace:{trace.source}#end", kind="terminal_error", text=_cap(text, 500))]
-
-
-def _events(trace: Trace, notes: list[str]) -> list[Event]:
-    steps = trace.steps
-    errors = [
-        Event(
-            id=f"trace:{trace.source}#{n}",
-            kind="error",
-            tool=step.tool,
-            text=_cap(step.text, MESSAGE_CHARS),
-            before=_step_line(steps[n - 1]) if n else "",
-        )
-        for n, step in enumerate(steps)
-        if step.is_error
-    ]
-    events = [
-        *errors,
-        *_loops(trace),
-        *_last_words(trace, notes),
-        *_prompt(trace),
-        *_edits(trace, notes),
-    ]
-    return events + _closing(trace, {e.id for e in events})
-
-
-def _prompt(trace: Trace) -> list[Event]:
-    """The first and the last thing a person asked in the transcript: the task as the agent
-    saw it, and the request its last words answer."""
-    asked = [(n, s) for n, s in enumerate(trace.steps) if s.role == "user" and s.text.strip()]
-    chosen = asked[:1] + asked[-1:] if len(asked) > 1 else asked
-    return [
-        Event(id=f"trace:{trace.source}#{n}", kind="prompt", text=_cap(step.text, 300))
-        for n, step in chosen
-    ]
-
-
-def _closing(trace: Trace, shown: set[str]) -> list[Event]:
-    """The last ``CLOSING_CALLS`` tool calls not shown otherwise: what the agent did last."""
-    calls = [
-        Event(
-            id=f"trace:{trace.source}#{n}",
-            kind="call",
-            tool=s.tool,
-            text=_cap(s.tool_input or "", CONTEXT_CHARS),
-        )
-        for n, s in enumerate(trace.steps)
-        if s.role == "assistant" and s.tool
-    ]
-    return [c for c in calls if c.id not in shown][-CLOSING_CALLS:]
-
-
-def _loops(trace: Trace) -> list[Event]:
-    """The same tool call (tool and the start of its input: a retried edit of one file with
-    other replacement text is the same call) made ``LOOP_TIMES`` or more times."""
-    calls = [
-        (n, (s.tool, (s.tool_input or "")[:LOOP_KEY_CHARS]))
-        for n, s in enumerate(trace.steps)
-        if s.role == "assistant" and s.tool
-    ]
-    counted = Counter(key for _, key in calls)
-    first: dict[tuple[str | None, str], int] = {}
-    for n, key in calls:
-        first.setdefault(key, n)
-    return [
-        Event(
-            id=f"trace:{trace.source}#{first[key]}",
-            kind="loop",
-            tool=key[0],
-            text=_cap(key[1], CONTEXT_CHARS),
-            times=times,
-        )
-        for key, times in counted.most_common(5)
-        if times >= LOOP_TIMES
-    ]
-
-
-def _last_words(trace: Trace, notes: list[str]) -> list[Event]:
-    """The final result, or for a transcript without one the agent's last message."""
-    if trace.result and not trace.is_error:
-        text = _cap(trace.result, MESSAGE_CHARS)
-        return [Event(id=f"trace:{trace.source}#result", kind="result", text=text)]
-    if trace.is_error:
-        return []  # its end is the terminal error
-    last = next(
-        (
-            (n, s)
-            for n, s in reversed(list(enumerate(trace.steps)))
-            if s.role in ("assistant", "transcript") and s.text.strip() and not s.tool
-        ),
-        None,
-    )
-    if last is None:
-        notes.append(f"trace {trace.source}: no final result or last message")
-        return []
-    n, step = last
-    return [
-        Event(
-            id=f"trace:{trace.source}#{n}", kind="last_message", text=_cap(step.text, MESSAGE_CHARS)
-        )
-    ]
-
-
-def _edits(trace: Trace, notes: list[str]) -> list[Event]:
-    """The agent's file changes (Edit, Write, apply_patch...) with what they wrote."""
-    found = [
-        Event(
-            id=f"trace:{trace.source}#{n}",
-            kind="edit",
-            tool=s.tool,
-            text=_cap(s.tool_input or "", CONTEXT_CHARS * 2),
-        )
-        for n, s in enumerate(trace.steps)
-        if s.role == "assistant" and s.tool and any(w in s.tool.lower() for w in EDIT_TOOLS)
-    ]
-    if len(found) > MAX_EDITS:
-        notes.append(f"trace {trace.source}: {len(found) - MAX_EDITS} more edit(s) not shown")
-    return found[:MAX_EDITS]
-
-
-def _step_line(step: TraceStep) -> str:
-    what = f"{step.role}/{step.tool}" if step.tool else step.role
-    detail = step.tool_input or step.text
-    return f"{what}: {detail}"[:CONTEXT_CHARS]
-
-
-def _summary(trace: Trace) -> TraceSummary:
-    return TraceSummary(
-        source=trace.source,
-        format=trace.format,
-        turns=trace.turns,
-        steps=trace.steps_total,
-        tool_calls=trace.tool_calls,
-        tool_errors=trace.tool_errors,
-        ended_in_error=trace.is_error,
-    )
 
 
 # -- the task and the change ----------------------------------------------------------------------
