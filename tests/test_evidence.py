@@ -365,3 +365,30 @@ def test_no_request_is_over_8000_tokens_on_default_settings(
 
     sizes = [sum(len(str(m["content"])) for m in r["messages"]) // 4 for r in llm.requests]
     assert sizes and max(sizes) <= 8000, sizes
+
+
+FACTS = Path(__file__).resolve().parents[1] / "bench" / "evidence_facts.json"
+
+
+def test_every_hand_labelled_fact_of_the_bundled_example_is_in_its_view(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    capsys.readouterr()
+    assert main(["evidence", "--json", *[f"pr-{n}" for n in range(101, 113)]], env={}) == 0
+    views = {v["sample"]: v for v in map(json.loads, capsys.readouterr().out.splitlines())}
+
+    for entry in json.loads(FACTS.read_text())["example"]:
+        text = "\n".join(strings(views[entry["sample"]]["view"]))
+        for fact in entry["facts"]:
+            assert (EXAMPLE.parents[1] / fact["file"]).is_file(), fact
+            assert all(n in text for n in fact["needles"]), (entry["sample"], fact["what"])
+
+
+def strings(value: object) -> list[str]:
+    """Every string inside a JSON value."""
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in strings(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in strings(v)]
+    return [value] if isinstance(value, str) else []
