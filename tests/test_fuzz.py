@@ -163,9 +163,7 @@ def test_a_deeply_nested_report_costs_memory_in_proportion_to_its_size(tmp_path:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert (
-        peak < 50 * target.stat().st_size
-    )  # was ~45 MB (500 times the file) before paths were built once
+    assert peak < 50 * target.stat().st_size  # was ~45 MB (500 times the file) before paths were built once
 
 
 @pytest.mark.skipif(not TRACES, reason="../shared/realdata not present")
