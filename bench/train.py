@@ -1,12 +1,15 @@
-"""Trainer benchmark: evidence compression on real traces, and LM calls per strategy.
+"""Trainer benchmark: what the model is shown (against hand-labelled facts), and LM calls.
 
-Run with ``.venv/bin/python bench/train.py [--traces DIR]`` (default ``../shared/realdata/traces``).
+Run with ``.venv/bin/python bench/train.py [--traces DIR] [--baseline REV]`` (default traces:
+``../shared/realdata/traces``; ``--baseline 81355f7`` compares with the view before issue 18).
 
-(1) For every real trace: raw tokens (file bytes / 4) against the tokens of the evidence the
-model is sent for it (``evidence_view`` then ``fit_budget`` at the default 4,000-token budget),
-the ratio, and a check that every tool error of the parsed trace is still cited (its id and
-tool) after compression. Target: at least 10x fewer tokens on transcripts over 100 KB, with
-every failure signal kept.
+(1) Recall of ground truth: ``bench/evidence_facts.json`` holds facts a prompt engineer would
+want the model to see (the failing command and its output, the false claim, the loop, the
+reviewer's point), written by hand with file and position, for every real trace and every PR of
+the bundled example. For each, the view training sends (``evidence_view`` then ``fit_budget`` at
+the default 4,000 tokens) is searched for the fact's needles; printed: facts recalled and tokens
+(``estimate_tokens``: JSON characters / 4), per sample and in total, for this tree and, with
+``--baseline``, for ``train/evidence.py`` at that revision (loaded with ``git show``).
 (2) LM calls of each strategy on 10 samples with failing tests and review comments, against the
 local OpenAI-compatible server of the test suite (scripted replies, no network). Target:
 ``evolve`` over 10 samples in at most 25 calls.
@@ -15,16 +18,22 @@ local OpenAI-compatible server of the test suite (scripted replies, no network).
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
+import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply  # noqa: E402
 
+from prompt_trainer.collect.local import collect_directory  # noqa: E402
 from prompt_trainer.collect.traces import parse_trace  # noqa: E402
 from prompt_trainer.models import (  # noqa: E402
     Feedback,
@@ -36,37 +45,108 @@ from prompt_trainer.models import (  # noqa: E402
     TestRun,
     Trace,
 )
-from prompt_trainer.settings import LLMSettings, Target  # noqa: E402
+from prompt_trainer.settings import LLMSettings, Settings, Target  # noqa: E402
 from prompt_trainer.train import TrainRequest, train  # noqa: E402
-from prompt_trainer.train.evidence import estimate_tokens, evidence_view, fit_budget  # noqa: E402
+from prompt_trainer.train.budget import fit_budget  # noqa: E402
+from prompt_trainer.train.evidence import evidence_view  # noqa: E402
+
+FACTS = ROOT / "bench" / "evidence_facts.json"
+EXAMPLE = ROOT / "examples" / "basic"
+#: A sample -> the JSON-ready dump of the view the model would be sent for it.
+Viewer = Callable[[Sample], dict[str, Any]]
 
 
-def compression(traces: Path) -> None:
-    print("(1) evidence compression on real traces (default budget: 4,000 tokens per sample)")
-    print(f"{'trace':60} {'raw tok':>9} {'sent tok':>9} {'ratio':>7}  errors kept")
-    big_ratios = []
-    for path in sorted(p for p in traces.rglob("*") if p.is_file() and p.suffix != ".md"):
-        if path.name == "EXPECTED.json":
+def current_view(sample: Sample) -> dict[str, Any]:
+    return fit_budget(evidence_view(sample), 4000).model_dump(mode="json")
+
+
+def baseline_view(revision: str) -> Viewer:
+    """The view as ``train/evidence.py`` at ``revision`` built it (with its own fit_budget)."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:src/prompt_trainer/train/evidence.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
+        handle.write(source)
+    spec = importlib.util.spec_from_file_location("baseline_evidence", handle.name)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["baseline_evidence"] = module  # pydantic resolves its annotations there
+    spec.loader.exec_module(module)
+    return lambda s: module.fit_budget(module.evidence_view(s), 4000).model_dump(mode="json")
+
+
+def texts(value: Any) -> list[str]:
+    """Every string in a JSON value (keys too), for searching."""
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in (str(k), *texts(v))]
+    if isinstance(value, list):
+        return [t for v in value for t in texts(v)]
+    return [str(value)] if value is not None else []
+
+
+def recalled(fact: dict[str, Any], view: dict[str, Any]) -> bool:
+    text = "\n".join(texts(view)).lower()
+    if not all(n.lower() in text for n in fact["needles"]):
+        return False
+    kind = fact.get("kind")
+    return not kind or any(e.get("kind") == kind for e in view.get("trace_events", []))
+
+
+def tokens(view: dict[str, Any]) -> int:
+    return len(json.dumps(view)) // 4
+
+
+def trace_sample(path: Path) -> Sample | None:
+    trace = parse_trace(path, source=path.name, max_bytes=300 * 2**20, max_text=2000)
+    if not isinstance(trace, Trace):
+        return None
+    return Sample(
+        id=path.name, pull=PullRequestInfo(), traces=(trace,), collected_at=datetime.now(UTC)
+    )
+
+
+def example_samples() -> dict[str, Sample]:
+    settings = Settings.load(EXAMPLE / ".github" / "prompt-trainer.yml", {}, root=EXAMPLE)
+    found = collect_directory(EXAMPLE / "evidence", settings=settings, versions={})
+    return {s.id: s for s in found}
+
+
+def recall(traces: Path, viewers: dict[str, Viewer]) -> None:
+    labels = json.loads(FACTS.read_text())
+    print("(1) recall of hand-labelled facts in the view sent (default budget: 4,000 tokens)")
+    names = list(viewers)
+    head = "".join(f" {n + ' facts':>14} {n + ' tok':>10}" for n in names)
+    print(f"{'sample':58}{head}")
+    totals = {n: [0, 0, 0] for n in names}  # recalled, facts, tokens
+    rows: list[tuple[str, Sample | None, list[dict[str, Any]]]] = []
+    for entry in labels["traces"]:
+        rows.append((entry["file"], trace_sample(traces / entry["file"]), entry["facts"]))
+    examples = example_samples()
+    for entry in labels["example"]:
+        rows.append((entry["sample"], examples.get(entry["sample"]), entry["facts"]))
+    for name, sample, facts in rows:
+        if sample is None:
+            print(f"{name[:58]:58} (not parsed)")
             continue
-        trace = parse_trace(path, source=path.name, max_bytes=300 * 2**20, max_text=2000)
-        if not isinstance(trace, Trace):
-            continue
-        sample = Sample(
-            id="s", pull=PullRequestInfo(), traces=(trace,), collected_at=datetime.now(UTC)
+        cells = []
+        for viewer in names:
+            view = viewers[viewer](sample)
+            hits = sum(recalled(f, view) for f in facts)
+            size = tokens(view)
+            totals[viewer][0] += hits
+            totals[viewer][1] += len(facts)
+            totals[viewer][2] += size
+            cells.append(f" {f'{hits}/{len(facts)}':>14} {size:>10,}")
+        print(f"{name[-58:]:58}{''.join(cells)}")
+    for viewer, (hits, count, size) in totals.items():
+        print(
+            f"{viewer}: {hits} of {count} facts recalled ({hits / max(count, 1):.0%}), "
+            f"{size:,} tokens over {len(rows)} samples ({size // max(len(rows), 1):,} a sample)"
         )
-        view = fit_budget(evidence_view(sample), 4000)
-        raw = path.stat().st_size // 4
-        sent = estimate_tokens(view)
-        wanted = {f"trace:{path.name}#{n}" for n, s in enumerate(trace.steps) if s.is_error}
-        kept = {e.id for t in view.traces for e in t.error_steps}
-        ok = "yes" if wanted <= kept else f"NO ({len(wanted - kept)} lost)"
-        ratio = raw / max(sent, 1)
-        if path.stat().st_size > 100_000:
-            big_ratios.append(ratio)
-        name = str(path.relative_to(traces))[:60]
-        print(f"{name:60} {raw:>9,} {sent:>9,} {ratio:>6.1f}x  {ok} ({len(wanted)})")
-    if big_ratios:
-        print(f"transcripts over 100 KB: {len(big_ratios)}, smallest ratio {min(big_ratios):.1f}x")
 
 
 def samples(n: int) -> list[Sample]:
@@ -178,9 +258,14 @@ def main() -> None:
     parser.add_argument(
         "--traces", type=Path, default=ROOT.parent / "shared" / "realdata" / "traces"
     )
+    parser.add_argument("--baseline", metavar="REV", help="also show the view at this revision")
     args = parser.parse_args()
+    viewers: dict[str, Viewer] = {}
+    if args.baseline:
+        viewers["before"] = baseline_view(args.baseline)
+    viewers["now"] = current_view
     if args.traces.is_dir():
-        compression(args.traces)
+        recall(args.traces, viewers)
     else:
         print(f"(1) skipped: {args.traces} not found")
     calls_per_strategy()

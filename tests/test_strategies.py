@@ -13,19 +13,21 @@ import pytest
 
 from prompt_trainer.cli import main
 from prompt_trainer.collect.traces import parse_trace
-from prompt_trainer.models import PromptFile, PromptSet, PullRequestInfo, Sample, Trace
-from prompt_trainer.settings import Target
-from prompt_trainer.train.edits import Edit, add_learned_rules, apply_edits
-from prompt_trainer.train.evidence import (
-    ErrorStep,
-    EvidenceSample,
-    FailingTest,
-    TestCounts,
-    TraceSummary,
-    estimate_tokens,
-    evidence_view,
-    fit_budget,
+from prompt_trainer.models import (
+    Feedback,
+    FileChange,
+    PromptFile,
+    PromptSet,
+    PullRequestInfo,
+    Sample,
+    TestCase,
+    TestRun,
+    Trace,
 )
+from prompt_trainer.settings import Target
+from prompt_trainer.train.budget import fit_budget
+from prompt_trainer.train.edits import Edit, add_learned_rules, apply_edits
+from prompt_trainer.train.evidence import estimate_tokens, evidence_view
 from tests.conftest import REALDATA
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text
 
@@ -130,32 +132,50 @@ def test_learned_rules_are_appended_once_and_not_repeated() -> None:
     assert again == text.rstrip("\n") + "\n- Quantize money to cents.\n"
 
 
-def test_fit_budget_shrinks_but_keeps_every_id() -> None:
-    view = EvidenceSample(
-        id="s",
-        title="t",
-        merged=False,
-        tests=TestCounts(total=40, passed=0, failed=40, errors=0, skipped=0),
-        failing_tests=[
-            FailingTest(id=f"t::{n}", status="failed", message="x" * 500) for n in range(40)
-        ],
-        review_feedback=[],
-        traces=[
-            TraceSummary(
-                source="tr",
-                format="claude-code",
-                tool_calls=9,
-                tool_errors=9,
-                error_steps=[ErrorStep(id=f"trace:tr#{n}", text="y" * 500) for n in range(9)],
-                ended_in_error=True,
-            )
-        ],
+def big_sample() -> Sample:
+    """300 tests failing on one ImportError, a 12k-character review, 200 changed files."""
+    cases = tuple(
+        TestCase(
+            classname="tests.test_mod",
+            name=f"test_{n}",
+            status="error",
+            message=f"ImportError: cannot import name 'x{n % 3}' from 'pkg' (/tmp/{n}.py)",
+        )
+        for n in range(300)
     )
-    small = fit_budget(view, 1500)
-    assert estimate_tokens(small) < estimate_tokens(view) / 3
-    assert [t.id for t in small.failing_tests] == [f"t::{n}" for n in range(40)]
-    assert [bool(t.message) for t in small.failing_tests] == [True] * 10 + [False] * 30
-    assert [s.id for s in small.traces[0].error_steps] == [f"trace:tr#{n}" for n in range(9)]
+    review = Feedback(
+        kind="review_comment",
+        id="review-comment-1",
+        author="maria",
+        trusted=True,
+        body="Please reuse the client. " + "Long explanation. " * 700,
+        path="pkg/client.py",
+        line=3,
+        url="https://github.com/o/r/pull/1#discussion_r1",
+    )
+    files = tuple(FileChange(path=f"pkg/m{n}.py", additions=n, deletions=1) for n in range(200))
+    return Sample(
+        id="o/r#1",
+        pull=PullRequestInfo(number=1, title="t", body="Do it. " * 600, files=files),
+        test_runs=(TestRun(source="junit.xml", cases=cases),),
+        feedback=(review,),
+        collected_at=WHEN,
+    )
+
+
+def test_fit_budget_is_a_hard_cap_that_cuts_the_lowest_ranks_first_and_says_so() -> None:
+    view = evidence_view(big_sample())
+    assert len(view.failure_groups) == 1 and view.failure_groups[0].count == 300
+
+    small = fit_budget(view, 1000)
+
+    assert estimate_tokens(small) <= 1000 < estimate_tokens(view)
+    assert small.review_feedback[0].ref == view.review_feedback[0].ref  # refs survive cuts
+    assert small.failure_groups[0].count == 300  # one line for 300 tests of one cause
+    assert any(c.startswith("changed files:") for c in small.cut)
+    assert len(small.changed_files) < len(view.changed_files)
+    assert fit_budget(view, 200).cut  # even an absurd budget gives a view, and says what went
+    assert estimate_tokens(fit_budget(view, 200)) <= 200
 
 
 # -- strategies end to end ------------------------------------------------------------------
@@ -451,16 +471,18 @@ TRACES = REALDATA / "traces"
 
 
 @pytest.mark.skipif(not TRACES.exists(), reason="../shared/realdata not present")
-def test_compression_keeps_every_tool_error_of_every_real_trace() -> None:
+def test_every_real_trace_fits_the_default_budget_and_a_cut_error_is_noted() -> None:
     checked = 0
     for path in sorted(p for p in TRACES.rglob("*") if p.is_file() and p.suffix != ".md"):
         trace = parse_trace(path, source=path.name, max_bytes=2**28, max_text=2000)
         if not isinstance(trace, Trace):
             continue
         sample = Sample(id="s", pull=PullRequestInfo(), traces=(trace,), collected_at=WHEN)
-        view = fit_budget(evidence_view(sample), 400)  # a tight budget
+        view = fit_budget(evidence_view(sample), 4000)
+        assert estimate_tokens(view) <= 4000, path
         wanted = {f"trace:{path.name}#{n}" for n, s in enumerate(trace.steps) if s.is_error}
-        assert wanted <= {e.id for t in view.traces for e in t.error_steps}, path
+        kept = {e.id for e in view.trace_events if e.kind == "error"}
+        assert wanted <= kept or any(c.startswith("trace events") for c in view.cut), path
         assert view.traces[0].tool_errors == trace.tool_errors
         checked += 1
     assert checked >= 30

@@ -243,6 +243,8 @@ class Feedback(Record):
     suggestions: tuple[str, ...] = ()
     #: Written by prompt-trainer itself (never used as feedback).
     is_own: bool = False
+    #: Whether the review thread was resolved (None: unknown; GitHub's REST API does not say).
+    resolved: bool | None = None
 
 
 class TraceStep(Record):
@@ -294,13 +296,42 @@ class Trace(Record):
     notes: tuple[str, ...] = ()
 
 
+class FileChange(Record):
+    """One file a pull request or a commit changed, with its line counts.
+
+    ``patch`` is the unified diff GitHub gives (capped and redacted when collected; None for a
+    binary file, a diff GitHub left out for its size, or when only the counts were read);
+    ``note`` says why it is missing or shortened.
+    """
+
+    path: str
+    status: str = "modified"
+    additions: int = 0
+    deletions: int = 0
+    patch: str | None = None
+    note: str | None = None
+
+
 class CommitInfo(Record):
-    """One commit of a pull request, and whether the agent's side or a human pushed it."""
+    """One commit of a pull request, and whether the agent's side or a human pushed it.
+
+    ``files`` holds the patch of a human's rework commit (read for the trainer to see the fix);
+    it is empty for the agent's commits and when the patches were not read.
+    """
 
     sha: str
     author: str = ""
     date: datetime | None = None
     by_agent: bool = True
+    files: tuple[FileChange, ...] = ()
+
+
+class LinkedIssue(Record):
+    """The issue a pull request's body closes (``Fixes #12``): the task as it was asked."""
+
+    number: int
+    title: str = ""
+    body: str = ""
 
 
 class CommitRef(Record):
@@ -334,6 +365,12 @@ class PullRequestInfo(Record):
     commits: tuple[CommitInfo, ...] = ()
     #: Conclusion of CI on the agent's first pushed commit: success, failure, or None (unknown).
     first_push_ci: str | None = None
+    #: The PR's description (redacted, capped): the task the agent was given.
+    body: str = ""
+    #: The files the PR changes, with line counts (empty when not read).
+    files: tuple[FileChange, ...] = ()
+    #: The issue the body closes, when there is one and it was read.
+    issue: LinkedIssue | None = None
 
     @property
     def rework(self) -> tuple[CommitInfo, ...]:
@@ -342,6 +379,13 @@ class PullRequestInfo(Record):
         if first is None:
             return ()
         return tuple(c for c in self.commits[first + 1 :] if not c.by_agent)
+
+    @property
+    def human_fix(self) -> tuple[CommitInfo, ...]:
+        """Commits people pushed after the agent's last commit: the closest thing to the right
+        patch (every human commit when the agent pushed none that was read)."""
+        last = max((n for n, c in enumerate(self.commits) if c.by_agent), default=-1)
+        return tuple(c for c in self.commits[last + 1 :] if not c.by_agent)
 
 
 class ArtifactRef(Record):

@@ -244,7 +244,11 @@ class TrainingOptions(Section):
         default=None, gt=0, description="Stop before a target's LM cost exceeds this (USD)."
     )
     max_evidence_tokens: int = Field(
-        default=4000, ge=200, description="Evidence of one sample is shrunk to this many tokens."
+        default=4000,
+        ge=200,
+        description="Hard cap on the tokens of one sample's evidence view: lower-ranked items "
+        "are cut first, with a note (see `prompt-trainer evidence`); a call that shows several "
+        "samples shares twice this.",
     )
     max_prompt_chars: int = Field(
         default=100_000, gt=0, description="Guardrail: characters per candidate file."

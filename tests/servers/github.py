@@ -126,6 +126,8 @@ class Pull:
     commits: list[tuple[str, str | None, str]] = field(default_factory=list)
     #: The head repository's full name when the PR comes from a fork (None: this repository).
     head_repo: str | None = None
+    #: ``GET /pulls/{n}/files``: (path, additions, deletions, patch or None for a binary file).
+    files: list[tuple[str, int, int, str | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -221,6 +223,8 @@ class FakeGitHub:
         self.run_trigger: dict[int, tuple[str, str, str, str]] = {}
         #: login -> repository role, for GET /collaborators/{login}/permission (404 otherwise).
         self.collaborators: dict[str, str] = {"maria": "write"}
+        #: sha -> files of ``GET /commits/{sha}`` (as ``Pull.files``); unknown shas answer 404.
+        self.commit_patches: dict[str, list[tuple[str, int, int, str | None]]] = {}
         #: Items per page of list answers (None: everything on one page), with Link headers.
         self.page_size: int | None = None
         self.requests: list[Request] = []
@@ -842,6 +846,7 @@ class FakeGitHub:
             ("POST", r"/git/commits", self._create_commit),
             ("GET", r"/compare/(.+?)\.\.\.(.+)", self._compare),
             *self._trust_routes(),
+            *self._change_routes(),
         ]
 
     def _trust_routes(
@@ -849,6 +854,45 @@ class FakeGitHub:
     ) -> list[tuple[str, str, Callable[..., tuple[int, Json, dict[str, str]]]]]:
         """Who may do what: the collaborator-permission lookup."""
         return [("GET", r"/collaborators/([^/]+)/permission", self._permission)]
+
+    def _change_routes(
+        self,
+    ) -> list[tuple[str, str, Callable[..., tuple[int, Json, dict[str, str]]]]]:
+        """What a PR changes: its files, and one commit with its patches."""
+        return [
+            ("GET", r"/pulls/(\d+)/files", self._pull_files),
+            ("GET", r"/commits/([0-9a-f]{7,40})", self._commit_with_files),
+        ]
+
+    def diff_entry_json(self, path: str, additions: int, deletions: int, patch: str | None) -> Json:
+        """One ``diff-entry``: a file of a PR or a commit; no ``patch`` for a binary file."""
+        entry: Json = {
+            "sha": sha_of(path.encode()),
+            "filename": path,
+            "status": "modified",
+            "additions": additions,
+            "deletions": deletions,
+            "changes": additions + deletions,
+            "blob_url": f"https://github.com/{self.full_name}/blob/main/{path}",
+            "raw_url": f"https://github.com/{self.full_name}/raw/main/{path}",
+            "contents_url": f"{self.repo_url}/contents/{path}",
+        }
+        if patch is not None:
+            entry["patch"] = patch
+        return entry
+
+    def _pull_files(self, req: Request, number: str) -> tuple[int, Json, dict[str, str]]:
+        return self._pull(int(number), lambda p: [self.diff_entry_json(*f) for f in p.files])
+
+    def _commit_with_files(self, req: Request, sha: str) -> tuple[int, Json, dict[str, str]]:
+        if sha not in self.commit_patches:
+            return 404, {"message": "No commit found for SHA: " + sha}, {}
+        files = [self.diff_entry_json(*f) for f in self.commit_patches[sha]]
+        data = self.pull_commit_json(sha, None, "someone")
+        added = sum(f["additions"] for f in files)
+        removed = sum(f["deletions"] for f in files)
+        stats = {"additions": added, "deletions": removed, "total": added + removed}
+        return 200, {**data, "files": files, "stats": stats}, {}
 
     def _permission(self, req: Request, login: str) -> tuple[int, Json, dict[str, str]]:
         login = unquote(login)

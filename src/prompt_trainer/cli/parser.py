@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_runs,
         add_samples,
         add_completion,
+        add_evidence_preview,
     ):
         add(cli)
     add_output_options(parser, default=False)
@@ -392,6 +393,31 @@ def add_samples(cli: CommandLine) -> None:
         "rm", help="remove stored samples by id", parents=[cli.config, cli.output]
     )
     removing.add_argument("ids", nargs="+", metavar="ID", help="e.g. local:pr-12 or owner/repo#12")
+
+
+def add_evidence_preview(cli: CommandLine) -> None:
+    evidence = cli.add(
+        "evidence",
+        "local:cmd_evidence_preview",
+        help="print what training shows the model about each stored sample (no LLM needed)",
+        description="Print each sample's evidence view exactly as training sends it (fitted to "
+        "training.max_evidence_tokens), with its token count and what the budget cut. With no "
+        "SAMPLE_ID, every stored sample of the target's current prompts.",
+        parents=[
+            flag("--json", "one JSON object per sample"),
+            _target_option("the target (default: the first)"),
+            cli.config,
+        ],
+    )
+    evidence.add_argument(
+        "samples", nargs="*", metavar="SAMPLE_ID", help="a sample id, or its end (pr-101, 101)"
+    )
+
+
+def _target_option(help: str) -> argparse.ArgumentParser:
+    block = options()
+    block.add_argument("--target", metavar="NAME", help=help)
+    return block
 
 
 def add_completion(cli: CommandLine) -> None:

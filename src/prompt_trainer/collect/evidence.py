@@ -3,6 +3,8 @@
 Shared by the GitHub collector (files extracted from artifacts) and the local collector (files in
 a directory): JUnit reports are ``*.xml``; a reviews file is JSON named ``reviews*.json``; every
 other text file is offered to the trace registry. Results are records or ``Skipped`` values.
+``clean_pull`` redacts and caps what a pull request's own text brings (body, linked issue, file
+patches of the change and of the human rework), whichever collector read it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from prompt_trainer.collect.junit import cap_sample_cases, parse_report
 from prompt_trainer.collect.reviews import is_own, suggestions
 from prompt_trainer.collect.traces import parse_trace
 from prompt_trainer.models import (
+    CommitInfo,
     Feedback,
+    FileChange,
     PullRequestInfo,
     Sample,
     Skipped,
@@ -31,6 +35,10 @@ from prompt_trainer.settings import Limits
 TRACE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".traj", ".txt", ".md", ".log")
 #: GitHub caps titles at 256 characters; a local ``pr.json`` may say anything.
 TITLE_CHARS = 300
+#: Characters of one file's patch kept (a 5 MB diff is cut here, before it is stored).
+PATCH_CHARS = 4_000
+#: Raw characters looked at before redaction, so a secret is never cut in half first.
+RAW_MARGIN = 512
 
 
 @dataclass
@@ -64,11 +72,6 @@ class Evidence:
             skipped=tuple(self.skipped),
             collected_at=datetime.now(UTC),
         )
-
-
-def clean_pull(pull: PullRequestInfo) -> PullRequestInfo:
-    """Redact and cap the PR's title (written by the PR's author) before it is stored or sent."""
-    return pull.model_copy(update={"title": clean_name(pull.title, TITLE_CHARS)})
 
 
 def parse_junit_file(path: Path, *, source: str, limits: Limits) -> TestRun | Skipped:
@@ -140,8 +143,48 @@ def _feedback(
         else None,
         suggestions=tuple(excerpt(s, limits.max_text_chars) for s in suggestions(body)),
         is_own=is_own(body),
+        resolved=item["resolved"] if isinstance(item.get("resolved"), bool) else None,
         path=item.get("path"),
         line=line if isinstance(line, int) else None,
         url=item.get("html_url") or item.get("url"),
         created_at=item.get("created_at"),
     )
+
+
+def clip(text: str, limit: int) -> str:
+    """Redact and cap ``text``, looking at no more than ``limit`` plus a margin of it."""
+    if len(text) <= limit + RAW_MARGIN:
+        return excerpt(text, limit)
+    return excerpt(text[: limit + RAW_MARGIN], limit) + f" [{len(text):,} chars in all]"
+
+
+def clean_pull(pull: PullRequestInfo, *, limit: int) -> PullRequestInfo:
+    """The PR with its title, body, linked issue and patches redacted and capped before it is
+    stored or sent (all written by the PR's author or whoever opened the issue)."""
+    issue = pull.issue
+    if issue is not None:
+        issue = issue.model_copy(
+            update={"title": clean_name(issue.title, TITLE_CHARS), "body": clip(issue.body, limit)}
+        )
+    return pull.model_copy(
+        update={
+            "title": clean_name(pull.title, TITLE_CHARS),
+            "body": clip(pull.body, limit),
+            "issue": issue,
+            "files": tuple(_clean_file(f) for f in pull.files),
+            "commits": tuple(_clean_commit(c) for c in pull.commits),
+        }
+    )
+
+
+def _clean_commit(commit: CommitInfo) -> CommitInfo:
+    return commit.model_copy(update={"files": tuple(_clean_file(f) for f in commit.files)})
+
+
+def _clean_file(change: FileChange) -> FileChange:
+    """A binary or over-size file keeps its counts and a note instead of its patch."""
+    patch = change.patch
+    if patch is None or len(patch) <= PATCH_CHARS:
+        return change.model_copy(update={"patch": clip(patch, PATCH_CHARS) if patch else patch})
+    note = f"patch of {len(patch):,} characters cut to {PATCH_CHARS:,}"
+    return change.model_copy(update={"patch": clip(patch, PATCH_CHARS), "note": note})

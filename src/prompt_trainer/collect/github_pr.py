@@ -10,6 +10,10 @@ and traces inside, and attributes the sample to the prompt versions at the PR's 
 (prompt files read through the API at that commit). Problems with single pieces of evidence are
 kept as ``Skipped`` on the sample; only failures of the API itself raise.
 
+For the trainer to see causes, the PR's body (and the issue it closes), the files it changes with
+their line counts, and the patches of commits people pushed after the agent's last commit (the
+human's fix) are read too (``with_change``), redacted and capped before they are stored.
+
 Feedback is trusted when its author has write access to the repository (``trust_by_access``:
 write, maintain or admin, asked once per login), never by ``author_association``, which an
 organisation member or a read-only collaborator also carries; a failed lookup is untrusted, with
@@ -19,6 +23,7 @@ the reason kept as a ``Skipped``. Bots are never trusted.
 from __future__ import annotations
 
 import fnmatch
+import re
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -89,11 +94,11 @@ def collect_pull(
     ``local_paths`` are files or directories the same workflow job produced (JUnit reports and
     traces not uploaded as artifacts yet); they are parsed like extracted artifact files.
     """
-    pull = clean_pull(
-        with_commits(
-            client, client.pull(number), settings.config.agent, settings.config.artifacts.workflows
-        )
+    pull = with_commits(
+        client, client.pull(number), settings.config.agent, settings.config.artifacts.workflows
     )
+    # with_change ends with clean_pull: the title, body, issue and patches are redacted and capped.
+    pull = with_change(client, pull, limit=settings.config.limits.max_text_chars)
     config = settings.config
     kept = [
         item
@@ -140,6 +145,36 @@ def with_commits(
     first = next((c for c in commits if c.by_agent), None)
     first_ci = client.ci_conclusion(first.sha, workflows=workflows) if first else None
     return pull.model_copy(update={"commits": commits, "first_push_ci": first_ci})
+
+
+#: GitHub's closing keywords (``Fixes #12``, ``closes #3``, ``resolved #7``).
+CLOSES = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(\d+)\b", re.I)
+#: Rework commits whose patches are read (the latest ones).
+MAX_REWORK_COMMITS = 5
+
+
+def with_change(client: GitHubClient, pull: PullRequestInfo, *, limit: int) -> PullRequestInfo:
+    """The PR with its body, the issue it closes, its changed files and the patches of the
+    human commits after the agent's last commit, redacted and capped."""
+    if pull.number is None:
+        return pull
+    body = client.pull_body(pull.number)
+    closes = CLOSES.search(body)
+    issue = client.linked_issue(int(closes.group(1))) if closes else None
+    wanted = {c.sha for c in pull.human_fix[-MAX_REWORK_COMMITS:]}
+    commits = tuple(
+        c.model_copy(update={"files": client.commit_patch(c.sha)}) if c.sha in wanted else c
+        for c in pull.commits
+    )
+    changed = pull.model_copy(
+        update={
+            "body": body,
+            "issue": issue,
+            "files": client.pull_files(pull.number),
+            "commits": commits,
+        }
+    )
+    return clean_pull(changed, limit=limit)
 
 
 def add_local_files(paths: tuple[Path, ...], *, settings: Settings, evidence: Evidence) -> None:

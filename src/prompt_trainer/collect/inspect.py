@@ -50,7 +50,7 @@ def _in_folder(path: Path, *, limits: Limits) -> dict[str, Any]:
 def _pull(path: Path) -> dict[str, Any]:
     from prompt_trainer.collect.local import read_pull_info  # noqa: PLC0415
 
-    pull = read_pull_info(path, source=str(path))
+    pull = read_pull_info(path, source=str(path), limit=Limits().max_text_chars)
     if isinstance(pull, Skipped):
         return {"path": str(path), "skipped": pull.reason}
     return {

@@ -3,7 +3,8 @@
 Files directly in ``DIR`` form one sample; each subdirectory (searched recursively) forms one
 more, so ``DIR/pr-12/`` and ``DIR/pr-13/`` are two pull requests. In each: ``*.xml`` are JUnit
 reports, ``reviews*.json`` holds review comments, ``pr.json`` optional PR metadata (number,
-title, author, merged, url, labels, base_sha), and other text files are agent traces. A sample
+title, body, author, merged, url, labels, base_sha, and ``files``/``commits``/``issue`` in the
+shape of ``PullRequestInfo``), and other text files are agent traces. A sample
 whose ``pr.json`` gives ``base_sha`` is attributed to the prompt versions at that commit of the
 local clone; without one (or when the clone lacks that commit, e.g. a shallow clone, which is
 noted as skipped evidence) it is attributed to the prompt versions of the working tree. A folder
@@ -93,7 +94,9 @@ def _sample(
     for path in files:
         source = path.relative_to(root).as_posix()
         if path.name == "pr.json":
-            pull = _pull_info(path, evidence, default=pull, source=source)
+            pull = _pull_info(
+                path, evidence, default=pull, source=source, limit=limits.max_text_chars
+            )
         elif is_reviews_file(path):
             loaded = load_reviews(
                 path, trusted=settings.config.reviews.trusted_associations, limits=limits
@@ -130,19 +133,20 @@ def _versions_at(
 
 
 def _pull_info(
-    path: Path, evidence: Evidence, *, default: PullRequestInfo, source: str
+    path: Path, evidence: Evidence, *, default: PullRequestInfo, source: str, limit: int
 ) -> PullRequestInfo:
     """PR metadata from ``pr.json``; a bad file is Skipped, naming the key, and the default
     kept."""
-    read = read_pull_info(path, source=source)
+    read = read_pull_info(path, source=source, limit=limit)
     if isinstance(read, Skipped):
         evidence.skipped.append(read)
         return default
     return read
 
 
-def read_pull_info(path: Path, *, source: str) -> PullRequestInfo | Skipped:
-    """``pr.json``, each key of the right type (strict: ``"merged": "yes"`` is not true)."""
+def read_pull_info(path: Path, *, source: str, limit: int) -> PullRequestInfo | Skipped:
+    """``pr.json``, each key of the right type (strict: ``"merged": "yes"`` is not true), its
+    text redacted and capped (``limit`` characters of body)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -151,7 +155,8 @@ def read_pull_info(path: Path, *, source: str) -> PullRequestInfo | Skipped:
         return Skipped(source=source, reason="invalid pr.json: expected a JSON object")
     known: dict[str, Any] = {k: v for k, v in data.items() if k in PullRequestInfo.model_fields}
     try:
-        return clean_pull(PullRequestInfo.model_validate_json(json.dumps(known), strict=True))
+        pull = PullRequestInfo.model_validate_json(json.dumps(known), strict=True)
+        return clean_pull(pull, limit=limit)
     except ValidationError as exc:
         problems = "; ".join(f"{key_path(e['loc'])}: {explain(e)}" for e in exc.errors())
         return Skipped(source=source, reason=f"invalid pr.json: {problems}")

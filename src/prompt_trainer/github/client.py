@@ -20,7 +20,16 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from prompt_trainer.github import actions, contents, gitdata, issues, lock, pulls, reviews
+from prompt_trainer.github import (
+    actions,
+    changes,
+    contents,
+    gitdata,
+    issues,
+    lock,
+    pulls,
+    reviews,
+)
 from prompt_trainer.github.connection import Connection, translate_errors
 from prompt_trainer.github.records import (
     Access,
@@ -35,6 +44,8 @@ from prompt_trainer.models import (
     CommitInfo,
     CommitRef,
     Feedback,
+    FileChange,
+    LinkedIssue,
     PullRequestInfo,
     Skipped,
 )
@@ -213,3 +224,14 @@ class GitHubClient(Connection):
 
     def edit_issue(self, number: int, body: str) -> None:
         issues.edit_issue(self, number, body)
+
+    # -- what the trainer shows: the change, the human's fix, the task ------------------------
+
+    def pull_files(self, number: int, *, limit: int = 300) -> tuple[FileChange, ...]:
+        return changes.pull_files(self, number, limit=limit)
+
+    def commit_patch(self, sha: str, *, limit: int = 50) -> tuple[FileChange, ...]:
+        return changes.commit_patch(self, sha, limit=limit)
+
+    def linked_issue(self, number: int) -> LinkedIssue | None:
+        return changes.linked_issue(self, number)

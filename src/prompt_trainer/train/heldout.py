@@ -19,7 +19,8 @@ import dspy
 
 from prompt_trainer.measure import stats
 from prompt_trainer.models import Candidate, HeldOutResult, HeldOutScore, PromptSet, Sample
-from prompt_trainer.train.evidence import EvidenceSample, evidence_view, fit_budget
+from prompt_trainer.train.budget import fit_budget
+from prompt_trainer.train.evidence import EvidenceSample, evidence_view
 from prompt_trainer.train.trainer import load_instructions
 
 

@@ -12,7 +12,9 @@ Every rule and edit must cite evidence ids found in the samples; the others are 
 listed in the analysis. Calls are counted against ``training.max_calls`` and
 ``training.max_usd`` before they are made: ``evolve`` keeps one call for curation and reflects on
 as many samples as the budget allows, saying how many it skipped. Each sample's evidence is
-shrunk to ``training.max_evidence_tokens`` first.
+shrunk to ``training.max_evidence_tokens`` first (``train.budget``), and a call that shows several
+samples (``rules``, ``rewrite``) shares twice that between them. Short refs the model cites
+(``E3``) are mapped back to full evidence ids.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prompt_trainer.errors import LLMError, NotEnoughEvidence
 from prompt_trainer.models import Candidate, Change, FailureType, PromptSet, TokenUsage
+from prompt_trainer.train.budget import fit_budget, fit_request
 from prompt_trainer.train.edits import (
     Edit,
     add_learned_rules,
@@ -38,7 +41,7 @@ from prompt_trainer.train.evidence import (
     EvidenceSample,
     evidence_ids,
     evidence_view,
-    fit_budget,
+    resolve_refs,
 )
 from prompt_trainer.train.heldout import judge, split_by_time
 from prompt_trainer.train.trainer import (
@@ -182,11 +185,24 @@ def _chars(*values: Any) -> int:
 
 
 def has_problem(view: EvidenceSample) -> bool:
-    """Failing tests, trace errors, or trusted review text other than a bare approval."""
+    """Failing tests, trace errors, a human fix, reported failures, or trusted review text
+    other than a bare approval."""
     remarks = [r for r in view.review_feedback if r.state != "APPROVED" or r.path]
+    errors = [e for e in view.trace_events if e.kind in ("error", "loop")]
     return bool(
-        view.failing_tests or remarks or any(t.error_steps or t.ended_in_error for t in view.traces)
+        view.failure_groups
+        or remarks
+        or errors
+        or view.terminal_errors
+        or view.human_fix
+        or view.reported_failures
+        or any(t.ended_in_error for t in view.traces)
     )
+
+
+def fixed_tokens(instructions: str, *texts: str) -> int:
+    """Tokens of a call besides its evidence: instructions, prompt files, DSPy's framing."""
+    return (len(instructions) + PROMPT_OVERHEAD_CHARS + sum(len(t) for t in texts)) // 4
 
 
 def prompt_files(current: PromptSet) -> list[PromptFileView]:
@@ -290,7 +306,7 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
                 sample=view.id,
                 what_went_wrong=str(answer.what_went_wrong),
                 implicated=str(answer.implicated),
-                evidence=[str(e) for e in answer.evidence or []],
+                evidence=resolve_refs([view], [str(e) for e in answer.evidence or []]),
             )
         )
     known = evidence_ids(views)
@@ -338,13 +354,21 @@ def _rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -
             else "the budget (training.max_calls / training.max_usd) does not allow the call"
         )
         return _candidate(request, current, budget, summary=note, applied=[], dropped=[])
-    program = dspy.Predict(RootCauses.with_instructions(load_instructions("rules.md")))
-    answer = program(samples=troubled, existing_rules=existing)
+    instructions = load_instructions("rules.md")
+    shown, left_out = fit_request(
+        troubled,
+        max_evidence_tokens=request.max_evidence_tokens,
+        fixed_tokens=fixed_tokens(instructions, current.main.content, *existing),
+    )
+    if left_out:
+        budget.notes.append(left_out)
+    program = dspy.Predict(RootCauses.with_instructions(instructions))
+    answer = program(samples=shown, existing_rules=existing)
     known = evidence_ids(views)
     cited: list[tuple[LearnedRule, tuple[str, ...]]] = []
     dropped = []
     for rule in answer.rules or []:
-        ids = tuple(e for e in rule.evidence if e in known)
+        ids = tuple(e for e in resolve_refs(shown, rule.evidence) if e in known)
         as_edit = Edit(op="add", new_text=rule.rule, evidence=list(ids))
         refused = rejected_reason(
             as_edit, ids, request.rejected, threshold=request.rejected_threshold

@@ -47,6 +47,7 @@ from prompt_trainer.models import (
 )
 from prompt_trainer.settings import LLMSettings, Target
 from prompt_trainer.targets import render_subagent, subagent_name_problem, subagent_path
+from prompt_trainer.train.budget import fit_request
 from prompt_trainer.train.evidence import EvidenceSample, evidence_view
 
 INSTRUCTIONS_FILE = "trainer.md"
@@ -109,11 +110,18 @@ def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:
 def train_candidate(request: TrainRequest, lm: Any = None) -> Candidate:
     """One ``PromptTrainer`` call; returns the candidate with its token usage."""
     lm = lm or build_lm(request.llm, cache_dir=request.cache_dir)
-    program = dspy.Predict(PromptTrainer.with_instructions(load_instructions()))
+    instructions = load_instructions()
+    program = dspy.Predict(PromptTrainer.with_instructions(instructions))
     current = request.current
+    shown, _ = fit_request(
+        [evidence_view(s) for s in request.samples],
+        max_evidence_tokens=request.max_evidence_tokens,
+        # Instructions, the files, and DSPy's framing (about 3,000 characters).
+        fixed_tokens=(len(instructions) + 3000 + sum(len(f.content) for f in current.files)) // 4,
+    )
     with translate_llm_errors(request.llm), dspy.context(lm=lm):
         prediction = program(
-            samples=[evidence_view(s) for s in request.samples],
+            samples=shown,
             current_main_prompt=current.main.content,
             current_subagents=[_spec(s) for s in current.subagents],
             max_subagents=request.target.max_subagents,

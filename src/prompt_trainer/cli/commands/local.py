@@ -65,3 +65,15 @@ def cmd_samples(args: argparse.Namespace, ctx: Invocation) -> int:
     rows = samples.list_rows(store)
     print(samples.json_lines(rows) if args.json else samples.table(rows))
     return 0
+
+
+def cmd_evidence_preview(args: argparse.Namespace, ctx: Invocation) -> int:
+    from prompt_trainer.settings import Settings  # noqa: PLC0415
+    from prompt_trainer.train.preview import previews  # noqa: PLC0415
+
+    found = previews(Settings.load(args.config, ctx.env), args.samples, target=args.target)
+    for item in found:
+        print(json.dumps(item.to_json()) if args.json else item.to_text())
+    if not found:
+        ctx.console.progress("no stored sample ran on the current prompts; collect some first")
+    return 0

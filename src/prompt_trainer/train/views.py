@@ -1,0 +1,142 @@
+"""The records of an evidence view (``train.evidence`` fills them, ``train.budget`` cuts them).
+
+Each section's item has a short ``ref`` (``E3``) beside its full ``id``; empty fields are left
+out of the JSON the model reads.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+
+
+class View(BaseModel):
+    """A part of the view; empty fields (None, "", []) are left out of its JSON: the model
+    reads what is there, not a form of blanks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_serializer(mode="wrap")
+    def _without_blanks(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        data = handler(self)
+        return {k: v for k, v in data.items() if v is not None and v not in ("", [])}
+
+
+class Event(View):
+    """One thing the agent's trace shows: an error step, a loop, an edit, its last words."""
+
+    ref: str = ""
+    id: str
+    kind: str  # terminal_error, error, loop, result, last_message, prompt, edit, call
+    tool: str | None = None
+    text: str
+    #: The step just before (what the agent tried), for an error.
+    before: str = ""
+    times: int | None = None
+
+
+class FixPatch(View):
+    """One file of a human's rework commit, as a short unified diff."""
+
+    ref: str = ""
+    id: str
+    author: str
+    path: str
+    diff: str = ""
+    note: str | None = None
+
+
+class ReviewNote(View):
+    ref: str = ""
+    id: str
+    kind: str
+    author: str
+    state: str | None = None
+    path: str | None = None
+    line: int | None = None
+    #: The diff lines the comment is on (its end is the commented line).
+    hunk: str | None = None
+    suggestions: list[str] = []
+    resolved: bool | None = None
+    #: The PR's author answered without accepting: weaker evidence while unresolved.
+    disputed: bool = False
+    text: str
+
+
+class ReportedFailure(View):
+    """A failure a person reported (no test caught it): weighted like a review comment."""
+
+    ref: str = ""
+    id: str
+    type: str
+    description: str
+    context: str = ""
+
+
+class FailureGroup(View):
+    """Failing tests with the same normalised message: one line for 300 tests of one cause."""
+
+    ref: str = ""
+    id: str
+    status: str
+    count: int
+    tests: list[str]
+    message: str
+    flaky: int = 0
+
+
+class Task(View):
+    ref: str = ""
+    id: str
+    title: str
+    body: str = ""
+    issue: str | None = None
+
+
+class ChangedFile(View):
+    ref: str = ""
+    id: str
+    status: str
+    additions: int
+    deletions: int
+
+
+class TraceSummary(View):
+    source: str
+    format: str
+    turns: int | None = None
+    steps: int
+    tool_calls: int
+    tool_errors: int
+    ended_in_error: bool
+
+
+class TestCounts(View):
+    __test__ = False
+
+    total: int
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+
+
+class EvidenceSample(View):
+    """One pull request's evidence, as the model sees it (most telling sections first)."""
+
+    id: str
+    title: str
+    merged: bool
+    terminal_errors: list[Event] = []
+    human_fix: list[FixPatch] = []
+    review_feedback: list[ReviewNote] = []
+    reported_failures: list[ReportedFailure] = []
+    failure_groups: list[FailureGroup] = []
+    trace_events: list[Event] = []
+    task: Task | None = None
+    changed_files: list[ChangedFile] = []
+    tests: TestCounts
+    traces: list[TraceSummary] = []
+    #: What the input lacked (no body, no hunk, no final message...).
+    notes: list[str] = []
+    #: What the token budget cut, by section.
+    cut: list[str] = []
