@@ -17,6 +17,7 @@ shrunk to ``training.max_evidence_tokens`` first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,10 +29,14 @@ from prompt_trainer.errors import LLMError, NotEnoughEvidence
 from prompt_trainer.models import Candidate, Change, FailureType, PromptSet, TokenUsage
 from prompt_trainer.train.edits import (
     Edit,
+    EvidenceIndex,
     add_learned_rules,
     apply_edits,
     bullets,
     files_of,
+    load_list,
+    numbered,
+    parse_edits,
     rejected_reason,
 )
 from prompt_trainer.train.evidence import (
@@ -46,6 +51,8 @@ from prompt_trainer.train.trainer import (
     build_lm,
     load_instructions,
     train_candidate,
+    ADAPTER,
+    ask,
     translate_llm_errors,
     usage_of,
 )
@@ -86,16 +93,23 @@ class Reflect(dspy.Signature):  # type: ignore[misc]
     prompt_files: list[PromptFileView] = dspy.InputField(desc="the prompt files the agent used")
     what_went_wrong: str = dspy.OutputField()
     implicated: str = dspy.OutputField(desc="the instruction that failed, or 'missing: ...'")
-    evidence: list[str] = dspy.OutputField(desc="evidence ids, exactly as given")
+    evidence: str = dspy.OutputField(desc="a JSON list of the evidence ids shown (e.g. E3)")
 
 
 class Curate(dspy.Signature):  # type: ignore[misc]
     """Placeholder; the instructions are prompts/curate.md."""
 
     reflections: list[Reflection] = dspy.InputField()
-    prompt_files: list[PromptFileView] = dspy.InputField(desc="the current prompt files")
+    prompt_files: list[PromptFileView] = dspy.InputField(
+        desc="the current prompt files; each bullet carries its id, [B1], [B2], ..."
+    )
     max_subagents: int = dspy.InputField(desc="the most subagents the target may have in total")
-    edits: list[Edit] = dspy.OutputField(desc="itemized edits; [] if none")
+    edits: str = dspy.OutputField(
+        desc='a JSON list of edits: {"op": "add"|"modify"|"remove"|"add_subagent", "file": '
+        'path or "", "target_text": a bullet id like B3 (or the bullet quoted; for add: the '
+        'bullet or heading to insert after), "new_text": one line, "subagent_name", '
+        '"subagent_description", "evidence": [ids], "reason": one sentence}; [] if none'
+    )
     analysis_summary: str = dspy.OutputField(desc="markdown; each edit with its evidence ids")
 
 
@@ -190,7 +204,41 @@ def has_problem(view: EvidenceSample) -> bool:
 
 
 def prompt_files(current: PromptSet) -> list[PromptFileView]:
-    return [PromptFileView(path=f.path, text=f.content) for f in current.files if f.content]
+    """The prompt files as the model sees them: every bullet numbered (``[B1]``) per file."""
+    return [PromptFileView(path=f.path, text=numbered(f.content)) for f in current.files if f.content]
+
+
+def index_of(views: list[EvidenceSample]) -> EvidenceIndex:
+    """Every citable id of the views, with the short ids (``E3``) the views show beside them."""
+    aliases: dict[str, str] = {}
+    for view in views:
+        _aliases(view.model_dump(mode="json"), aliases)
+    return EvidenceIndex(evidence_ids(views), aliases)
+
+
+def _aliases(value: Any, found: dict[str, str]) -> None:
+    """Short ids like ``E3`` held next to a full ``id`` anywhere in a view."""
+    if isinstance(value, dict):
+        full = value.get("id")
+        for key, short in value.items():
+            if key != "id" and isinstance(short, str) and isinstance(full, str):
+                if len(short) <= 6 and short[:1] in "Ee" and short[1:].isdigit():
+                    found[short] = full
+        for item in value.values():
+            _aliases(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _aliases(item, found)
+
+
+def cited_ids(answer: Any) -> list[str]:
+    """Evidence ids in a model's answer: a JSON list, or ids separated by commas or spaces."""
+    if isinstance(answer, list | tuple):
+        return [str(e) for e in answer]
+    items = load_list(str(answer or ""))
+    if items is not None:
+        return [str(e) for e in items]
+    return [e for e in re.split(r"[\s,;]+", str(answer or "")) if e]
 
 
 def train(request: TrainRequest, strategy: str) -> list[Candidate]:
@@ -224,7 +272,7 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
             this_lm = lm if not attempt else lm.copy(rollout_id=attempt, temperature=1.0)
             if attempt:
                 budget.lms.append(this_lm)
-            with dspy.context(lm=this_lm):
+            with dspy.context(lm=this_lm, adapter=ADAPTER):
                 candidate = _one(strategy, fitted, views, budget, this_lm)
                 if held_out and candidate.fingerprint != request.current.version:
                     result = judge(
@@ -271,6 +319,7 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
     files = prompt_files(request.current)
     files_chars = sum(len(f.text) for f in files)
     reflect = dspy.Predict(Reflect.with_instructions(load_instructions("reflect.md")))
+    known = index_of(views)
     reflections: list[Reflection] = []
     troubled = [v for v in views if has_problem(v)]
     for view in troubled:
@@ -284,17 +333,18 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
                 + (f" / training.max_usd={budget.max_usd}" if budget.max_usd is not None else "")
             )
             break
-        answer = reflect(sample=view, prompt_files=files)
+        answer = ask(reflect, budget, sample=view, prompt_files=files)
+        if answer is None:
+            continue
         reflections.append(
             Reflection(
                 sample=view.id,
                 what_went_wrong=str(answer.what_went_wrong),
                 implicated=str(answer.implicated),
-                evidence=[str(e) for e in answer.evidence or []],
+                evidence=list(known.cited(cited_ids(answer.evidence))),
             )
         )
-    known = evidence_ids(views)
-    useful = [r for r in reflections if any(e in known for e in r.evidence)]
+    useful = [r for r in reflections if r.evidence]
     if not useful:
         note = "no sample showed a problem with evidence to cite; nothing to change"
         return _candidate(request, request.current, budget, summary=note, applied=[], dropped=[])
@@ -302,13 +352,17 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
         note = "the budget (training.max_calls / training.max_usd) left nothing for curation"
         return _candidate(request, request.current, budget, summary=note, applied=[], dropped=[])
     curate = dspy.Predict(Curate.with_instructions(load_instructions("curate.md")))
-    answer = curate(
-        reflections=useful, prompt_files=files, max_subagents=request.target.max_subagents
+    answer = ask(
+        curate, budget, reflections=useful, prompt_files=files, max_subagents=request.target.max_subagents
     )
+    if answer is None:
+        note = "the curation's answer was unreadable, also after a repair request; nothing changed"
+        return _candidate(request, request.current, budget, summary=note, applied=[], dropped=[])
+    edits, unreadable = parse_edits(answer.edits)
     result = apply_edits(
         request.current,
         request.target,
-        answer.edits or [],
+        edits,
         evidence_ids=known,
         rejected=request.rejected,
         threshold=request.rejected_threshold,
@@ -323,7 +377,9 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
         )
         for a in result.applied
     ]
-    dropped = [f"{e.op} {e.new_text or e.target_text!r}: {why}" for e, why in result.dropped]
+    dropped = unreadable + [
+        f"{e.op} {e.new_text or e.target_text!r}: {why}" for e, why in result.dropped
+    ]
     edited = request.current.model_copy(update={"files": files_of(request.current, result.files)})
     return _candidate(
         request,
@@ -347,12 +403,15 @@ def _rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -
         )
         return _candidate(request, current, budget, summary=note, applied=[], dropped=[])
     program = dspy.Predict(RootCauses.with_instructions(load_instructions("rules.md")))
-    answer = program(samples=troubled, existing_rules=existing)
-    known = evidence_ids(views)
+    answer = ask(program, budget, samples=troubled, existing_rules=existing)
+    if answer is None:
+        note = "the model's answer was unreadable, also after a repair request; nothing changed"
+        return _candidate(request, current, budget, summary=note, applied=[], dropped=[])
+    known = index_of(views)
     cited: list[tuple[LearnedRule, tuple[str, ...]]] = []
     dropped = []
     for rule in answer.rules or []:
-        ids = tuple(e for e in rule.evidence if e in known)
+        ids = known.cited(rule.evidence)
         as_edit = Edit(op="add", new_text=rule.rule, evidence=list(ids))
         refused = rejected_reason(
             as_edit, ids, request.rejected, threshold=request.rejected_threshold

@@ -12,6 +12,12 @@ anything else is dropped (and the call made again) instead of run. DSPy and Lite
 translated into ``LLMError`` here. Transient LM errors are retried ``LM_RETRIES`` times, waiting
 ``backoff_s x 2^(n+1)`` seconds (or the provider's Retry-After), so the caller sets the backoff
 (DSPy's own retry has a fixed 1 s, 2 s...).
+
+Every request carries ``max_tokens`` and ``temperature`` (0 unless a call asks otherwise). DSPy's
+hidden JSON-mode second request on a parse failure is switched off (``ADAPTER``); ``ask`` instead
+makes one repair request (the broken answer and what was wrong with it) when the budget allows,
+and otherwise returns None: that call's contribution is lost, never the run. So every request
+the trainer sends is in the LM's history, where the budget counts it.
 """
 
 from __future__ import annotations
@@ -52,6 +58,16 @@ from prompt_trainer.train.evidence import EvidenceSample, evidence_view
 INSTRUCTIONS_FILE = "trainer.md"
 LM_RETRIES = 2
 MAX_RETRY_WAIT_S = 60.0
+#: Output tokens a call may use (LiteLLM's default of 4,096 truncates whole-file answers).
+MAX_OUTPUT_TOKENS = 8_000
+#: Whole-file answers (``rewrite``) get more.
+MAX_REWRITE_TOKENS = 16_000
+#: One request per call: DSPy's JSON-mode fallback would be a second, uncounted request.
+ADAPTER = dspy.ChatAdapter(use_json_adapter_fallback=False)
+REPAIR = (
+    "Your answer above could not be read: {problem}. Answer again, complete and shorter, with "
+    "every output field in the [[ ## field ## ]] format and nothing else."
+)
 
 
 class SubagentSpec(BaseModel):
@@ -111,14 +127,47 @@ def train_candidate(request: TrainRequest, lm: Any = None) -> Candidate:
     lm = lm or build_lm(request.llm, cache_dir=request.cache_dir)
     program = dspy.Predict(PromptTrainer.with_instructions(load_instructions()))
     current = request.current
-    with translate_llm_errors(request.llm), dspy.context(lm=lm):
+    with translate_llm_errors(request.llm), dspy.context(lm=lm, adapter=ADAPTER):
         prediction = program(
             samples=[evidence_view(s) for s in request.samples],
             current_main_prompt=current.main.content,
             current_subagents=[_spec(s) for s in current.subagents],
             max_subagents=request.target.max_subagents,
+            config={"max_tokens": MAX_REWRITE_TOKENS},
         )
     return _candidate(request, prediction, usage=usage_of(lm))
+
+
+def ask(program: Any, budget: Any, *, max_tokens: int = MAX_OUTPUT_TOKENS, **inputs: Any) -> Any:
+    """One call of ``program`` under ``dspy.context``; on an unreadable answer, one repair
+    request if ``budget.allows()`` it. None when the answer stays unreadable (noted in
+    ``budget.notes``)."""
+    try:
+        return program(**inputs, config={"max_tokens": max_tokens})
+    except AdapterParseError as exc:
+        problem = str(exc).splitlines()[0][:200] if str(exc) else "not in the expected format"
+        name = program.signature.__name__
+        if not budget.allows():
+            budget.notes.append(f"{name}: unreadable answer, no budget to repair it; lost")
+            return None
+        return _repair(program, exc, problem, max_tokens=max_tokens, budget=budget)
+
+
+def _repair(program: Any, exc: AdapterParseError, problem: str, *, max_tokens: int, budget: Any) -> Any:
+    lm = dspy.settings.lm
+    messages = [
+        *lm.history[-1]["messages"],
+        {"role": "assistant", "content": str(exc.lm_response or "")},
+        {"role": "user", "content": REPAIR.format(problem=problem)},
+    ]
+    name = program.signature.__name__
+    outputs = lm(messages=messages, max_tokens=max_tokens)
+    text = outputs[0]["text"] if isinstance(outputs[0], dict) else str(outputs[0])
+    try:
+        return dspy.Prediction(**ADAPTER.parse(program.signature, text))
+    except AdapterParseError:
+        budget.notes.append(f"{name}: unreadable answer, also after one repair request; lost")
+        return None
 
 
 def build_lm(llm: LLMSettings, *, cache_dir: Path) -> Any:
@@ -132,6 +181,14 @@ def build_lm(llm: LLMSettings, *, cache_dir: Path) -> Any:
         restrict_pickle=True,
     )
     key = llm.api_key or ("unused" if llm.api_base else None)
+    options: dict[str, Any] = {"temperature": 0.0, "max_tokens": MAX_OUTPUT_TOKENS}
+    try:
+        return _retrying(llm, key, options)
+    except ValueError:  # DSPy asks reasoning models for temperature 1 and room to think
+        return _retrying(llm, key, {"temperature": 1.0, "max_tokens": MAX_REWRITE_TOKENS})
+
+
+def _retrying(llm: LLMSettings, key: str | None, options: dict[str, Any]) -> Any:
     return RetryingLM(
         llm.model,
         api_base=llm.api_base,
@@ -139,6 +196,7 @@ def build_lm(llm: LLMSettings, *, cache_dir: Path) -> Any:
         timeout=llm.timeout_s,
         retries=LM_RETRIES,
         backoff_s=llm.backoff_s,
+        **options,
     )
 
 
