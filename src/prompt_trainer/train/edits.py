@@ -334,6 +334,8 @@ def apply_edits(
     result = EditResult(files=files)
     rejected = list(rejected)
     index = evidence_ids if isinstance(evidence_ids, EvidenceIndex) else EvidenceIndex(evidence_ids)
+    # Bullet ids name the bullets of the files the model saw, before any edit moved them.
+    edits = [_by_text(edit, files, current) for edit in edits]
     for edit in edits:
         cited = index.cited(edit.evidence)
         if not cited:
@@ -373,6 +375,19 @@ def _apply(edit: Edit, current: PromptSet, target: Target, files: dict[str, str]
         lines = lines[:start] + replacement + lines[end:]
     files[path] = "\n".join(lines)
     return None
+
+
+def _by_text(edit: Edit, files: Mapping[str, str], current: PromptSet) -> Edit:
+    """``edit`` with a ``B3`` target replaced by that bullet's text in the unedited file."""
+    if not BULLET_ID.match(edit.target_text.strip().lstrip("-*+ ")):
+        return edit
+    path = _path(edit.file, files) or current.main.path
+    lines = files.get(path, "").split("\n")
+    place = locate(lines, edit.target_text)
+    if isinstance(place, str):
+        return edit
+    text = "\n".join(lines[place[0] : place[1]])
+    return edit.model_copy(update={"target_text": text})
 
 
 def _path(name: str, files: Mapping[str, str]) -> str:
