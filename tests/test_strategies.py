@@ -218,22 +218,31 @@ def candidate_dir(root: Path, n: int = 1) -> Path:
 NEW_RULE = "Run the money tests (`pytest tests/test_fees.py`) before pushing."
 
 
+def prompt_sets(request: dict[str, object]) -> tuple[str, str]:
+    """The text of prompt sets A and B in a pairwise judge request."""
+    text = user_text(request).replace("`", "")
+    a, b = text.split("[[ ## prompts_b ## ]]")
+    return a.split("[[ ## prompts_a ## ]]")[1], b
+
+
 def score(request: dict[str, object]) -> str:
-    """The judge: 0.9 for prompts that carry the new rule, 0.4 for the others."""
+    """The judge: 9/10 for the prompts that carry the new rule, 0.4 for the others."""
+    a, b = (NEW_RULE.replace("`", "") in side for side in prompt_sets(request))
     return chat_adapter_reply(
-        score=0.9 if NEW_RULE.replace("`", "") in user_text(request).replace("`", "") else 0.4,
+        score_a="9/10" if a else "0.4",
+        score_b="9/10" if b else "0.4",
         feedback="The money rule addresses the rounding failures.",
     )
 
 
 def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: FakeLLM) -> None:
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score=score)]
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
     before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    # The newest 4 of 12 PRs (30%) are held out. Of the 8 older ones, 6 show a problem (the
-    # others passed and were approved): 6 reflections + 1 curation + 2 judge calls per held-out
-    # PR (current and candidate).
-    assert len(llm.requests) == 6 + 1 + 8
+    # The newest 5 of 12 PRs are held out (30%, but at least 5 from 8 PRs on). Of the 7 older
+    # ones, 5 show a problem (the others passed and were approved): 5 reflections + 1 curation
+    # + 2 judge calls per held-out PR (both orders of the pair).
+    assert len(llm.requests) == 5 + 1 + 10
     folder = candidate_dir(example)
     after = (folder / "CLAUDE.md").read_text()
     anchor = "- Write tests with pytest under `tests/`, mirroring the module you change.\n"
@@ -246,14 +255,14 @@ def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: Fak
     assert len(evaluation["dropped"]) == 2
     assert "cites no evidence id" in evaluation["dropped"][0]
     held_out = evaluation["held_out"]
-    assert held_out["sample_ids"] == [f"local:pr-{n}" for n in range(109, 113)]
+    assert held_out["sample_ids"] == [f"local:pr-{n}" for n in range(108, 113)]
     assert (held_out["current_mean"], held_out["candidate_mean"]) == (0.4, 0.9)
-    assert held_out["delta"] == pytest.approx(0.5) and (held_out["wins"], held_out["losses"]) == (
-        4,
-        0,
-    )
-    training_requests = json.dumps(llm.requests[:7])
-    assert "pr-109" not in training_requests and "pull/112" not in training_requests  # held out
+    assert held_out["delta"] == pytest.approx(0.5)
+    assert (held_out["wins"], held_out["losses"], held_out["ties"]) == (5, 0, 0)
+    # Five decided pairs: no interval, no verdict beyond "too few to judge".
+    assert held_out["verdict"] == "too few to judge" and held_out["low"] is None
+    training_requests = json.dumps(llm.requests[:6])
+    assert "pr-108" not in training_requests and "pull/112" not in training_requests  # held out
     sent = json.dumps(llm.requests)
     assert "always approve" not in sent.lower().replace(
         "always approve.", ""
@@ -262,18 +271,18 @@ def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: Fak
     assert "discussion_r9001" in sent  # trusted comments are cited by URL
     # An identical rerun is answered from DSPy's disk cache: no new LM call.
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    assert len(llm.requests) == 15
+    assert len(llm.requests) == 16
     assert (candidate_dir(example, 2) / "CLAUDE.md").read_text() == after
 
 
 def test_max_calls_stops_cleanly_and_says_what_was_done(example: Path, llm: FakeLLM) -> None:
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  max_calls: 3\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score=score)]
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     assert len(llm.requests) == 3
     analysis = (candidate_dir(example) / "analysis.md").read_text()
-    assert "reflected on 2 of 6 samples with problems" in analysis
+    assert "reflected on 2 of 5 samples with problems" in analysis
     assert "training.max_calls=3" in analysis
     held_out = json.loads((candidate_dir(example) / "evaluation.json").read_text())["held_out"]
     assert "budget" in held_out["skipped"] and held_out["scores"] == []
@@ -409,7 +418,7 @@ def test_max_usd_stops_before_the_next_call_would_exceed_it(
     reflections and the curation, but not for the eight judge calls, which are skipped."""
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  max_usd: 0.05\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score=score)]
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     meta = json.loads((candidate_dir(example) / "candidate.json").read_text())
     assert 0 < meta["usage"]["cost_usd"] <= 0.05
@@ -433,9 +442,11 @@ def test_several_candidates_elect_the_best_by_held_out_score(example: Path, llm:
 
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  candidates: 2\n  max_calls: 40\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_by_temperature, score=score)]
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_by_temperature, score_a=score)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    assert len(llm.requests) == 2 * (6 + 1 + 8)
+    # Held out: pr-108..112. Both candidates are judged on pr-108, 110 and 112 (the election),
+    # the elected one again on pr-109 and 111 (the report): 2 x (5 + 1 + 6) + 4.
+    assert len(llm.requests) == 2 * (5 + 1 + 6) + 4
     loser, winner = candidate_dir(example, 1), candidate_dir(example, 2)
     assert "Be careful with money." in (loser / "CLAUDE.md").read_text()
     assert json.loads((loser / "evaluation.json").read_text())["guardrails"]["problems"] == [
@@ -444,7 +455,9 @@ def test_several_candidates_elect_the_best_by_held_out_score(example: Path, llm:
     assert NEW_RULE in (winner / "CLAUDE.md").read_text()
     elected = json.loads((winner / "evaluation.json").read_text())
     assert elected["held_out"]["candidate_mean"] == 0.9 and elected["guardrails"]["passed"]
-    assert elected["usage"]["calls"] == 30  # the run's usage, both candidates
+    assert elected["held_out"]["sample_ids"] == ["local:pr-109", "local:pr-111"]
+    assert "elected among 2 candidates on 3 held-out sample(s)" in elected["held_out"]["election"]
+    assert elected["usage"]["calls"] == 28  # the run's usage, both candidates
 
 
 TRACES = REALDATA / "traces"

@@ -452,6 +452,8 @@ class HeldOutScore(Record):
     current: float
     candidate: float
     feedback: str = ""
+    #: The blind pairwise verdict over both orders: "candidate", "current" or "tie".
+    preference: str = ""
 
 
 class HeldOutResult(Record):
@@ -468,6 +470,14 @@ class HeldOutResult(Record):
     losses: int = 0
     ties: int = 0
     skipped: str | None = None
+    #: "better", "worse", "no clear difference" or "too few to judge" (exact sign test).
+    verdict: str | None = None
+    #: Two-sided exact sign test over the decided pairs (wins + losses).
+    p_value: float | None = None
+    #: Pairs left out: the judge's answer was unreadable, in either order.
+    unreadable: tuple[str, ...] = ()
+    #: With several candidates: how they were elected and on which samples this is reported.
+    election: str | None = None
 
 
 class EvalCommandResult(Record):

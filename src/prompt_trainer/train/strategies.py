@@ -26,7 +26,7 @@ import dspy
 from pydantic import BaseModel, ConfigDict, Field
 
 from prompt_trainer.errors import LLMError, NotEnoughEvidence
-from prompt_trainer.models import Candidate, Change, FailureType, PromptSet, TokenUsage
+from prompt_trainer.models import Candidate, Change, FailureType, PromptSet, Sample, TokenUsage
 from prompt_trainer.train.edits import (
     Edit,
     EvidenceIndex,
@@ -45,7 +45,7 @@ from prompt_trainer.train.evidence import (
     evidence_view,
     fit_budget,
 )
-from prompt_trainer.train.heldout import judge, split_by_time
+from prompt_trainer.train.heldout import judge, judge_calls, split_by_time
 from prompt_trainer.train.trainer import (
     TrainRequest,
     build_lm,
@@ -156,6 +156,8 @@ class Budget:
     lms: list[Any]
     model: str = ""
     notes: list[str] = field(default_factory=list)
+    #: Calls kept for the held-out judge: training may not spend them.
+    reserved: int = 0
 
     def spent(self) -> TokenUsage:
         """Usage over every LM of the run (one per candidate)."""
@@ -177,7 +179,7 @@ class Budget:
 
     def allows(self, calls: int = 1, *, input_chars: Sequence[int] = ()) -> bool:
         """Whether ``calls`` more calls (of the given input sizes, when known) fit."""
-        if sum(len(lm.history) for lm in self.lms) + calls > self.max_calls:
+        if sum(len(lm.history) for lm in self.lms) + calls + self.reserved > self.max_calls:
             return False
         if self.max_usd is None:
             return True
@@ -243,11 +245,21 @@ def cited_ids(answer: Any) -> list[str]:
 
 def train(request: TrainRequest, strategy: str) -> list[Candidate]:
     """Run ``strategy`` (``evolve``, ``rules`` or ``rewrite``) on the older samples
-    ``request.candidates`` times, judge each candidate on the newest samples
-    (``request.holdout``), and return them best first (the first is the elected one)."""
+    ``request.candidates`` times, judge them on the newest samples (``request.holdout``), and
+    return them best first (the first is the elected one).
+
+    The judge's calls are planned first: the held-out set is capped so that judging fits in
+    ``max_calls`` with room for training, and those calls are reserved before any reflection.
+    With several candidates the held-out set is split in two: every candidate is judged on the
+    first part and the best is elected there; the elected one is reported on the second part,
+    which played no part in electing it (no winner's curse)."""
     if strategy not in ("evolve", "rules", "rewrite"):
         raise LLMError(f"unknown strategy {strategy!r}", fix="use evolve, rules or rewrite")
-    training, held_out = split_by_time(request.samples, request.holdout)
+    n = request.candidates
+    cap = (request.max_calls - 2 * n) // (2 * n)
+    training, held_out = split_by_time(
+        request.samples, request.holdout, max_held=cap if cap >= 1 else None
+    )
     if request.holdout > 0 and not held_out:
         raise NotEnoughEvidence(
             f"{request.target.name}: held-out evaluation needs at least 2 samples of the current "
@@ -255,17 +267,18 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
             fix="collect more agent PRs (prompt-trainer collect --since ...), or set "
             "training.holdout: 0 to propose without held-out evaluation",
         )
+    elect_on, report_on = (held_out[0::2], held_out[1::2]) if n > 1 and len(held_out) > 1 else (held_out, [])
     lm = build_lm(request.llm, cache_dir=request.cache_dir)
     budget = Budget(request.max_calls, request.max_usd, [lm], model=request.llm.model)
+    reserve = judge_calls(len(elect_on)) * n + judge_calls(len(report_on))
+    budget.reserved = reserve if reserve <= request.max_calls - n else 0
     fitted = replace(request, samples=training)
     views = [fit_budget(evidence_view(s), request.max_evidence_tokens) for s in training]
     found: list[Candidate] = []
     with translate_llm_errors(request.llm):
-        for attempt in range(request.candidates):
+        for attempt in range(n):
             if attempt and not budget.allows():
-                budget.notes.append(
-                    f"made {attempt} of {request.candidates} candidates within the budget"
-                )
+                budget.notes.append(f"made {attempt} of {n} candidates within the budget")
                 break
             # Later candidates sample at temperature 1 under their own cache key (rollout_id),
             # so they differ from the first and reruns still hit the cache.
@@ -274,19 +287,54 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
                 budget.lms.append(this_lm)
             with dspy.context(lm=this_lm, adapter=ADAPTER):
                 candidate = _one(strategy, fitted, views, budget, this_lm)
-                if held_out and candidate.fingerprint != request.current.version:
-                    result = judge(
-                        request.current,
-                        candidate,
-                        held_out,
-                        max_evidence_tokens=request.max_evidence_tokens,
-                        budget=budget,
-                    )
-                    candidate = candidate.model_copy(update={"evaluation": result})
-            found.append(candidate)
-    ranked = elect(found)
+                budget.reserved = max(0, budget.reserved - judge_calls(len(elect_on)))
+                found.append(_judged(request, candidate, elect_on, budget))
+        ranked = elect(found)
+        if report_on and len(ranked) > 1:
+            with dspy.context(lm=lm, adapter=ADAPTER):
+                ranked[0] = _reported(request, ranked[0], report_on, budget, elect_on, len(ranked))
     usage = budget.spent()
     return [c.model_copy(update={"usage": usage}) for c in ranked]
+
+
+def _judged(
+    request: TrainRequest, candidate: Candidate, held_out: list[Sample], budget: Budget
+) -> Candidate:
+    if not held_out or candidate.fingerprint == request.current.version:
+        return candidate
+    result = judge(
+        request.current,
+        candidate,
+        held_out,
+        max_evidence_tokens=request.max_evidence_tokens,
+        budget=budget,
+    )
+    return candidate.model_copy(update={"evaluation": result})
+
+
+def _reported(
+    request: TrainRequest,
+    winner: Candidate,
+    report_on: list[Sample],
+    budget: Budget,
+    elect_on: list[Sample],
+    made: int,
+) -> Candidate:
+    """The elected candidate judged again on samples that did not elect it."""
+    budget.reserved = 0
+    election = winner.evaluation
+    reported = _judged(request, winner, report_on, budget)
+    if reported.evaluation is None or reported.evaluation is election:
+        return reported
+    score = election.candidate_mean if election else None
+    note = (
+        f"elected among {made} candidates on {len(elect_on)} held-out sample(s)"
+        + (f" (mean judge score {score:.2f})" if score is not None else "")
+        + f"; reported here on the other {len(report_on)}, which played no part in the election"
+    )
+    return reported.model_copy(
+        update={"evaluation": reported.evaluation.model_copy(update={"election": note})}
+    )
 
 
 def _one(
