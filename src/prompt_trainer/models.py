@@ -489,6 +489,10 @@ class EvalCommandResult(Record):
     current_tests: int = 0
     candidate_tests: int = 0
     problem: str | None = None
+    #: Runs per prompt set (``training.eval_repeat``) and the widest run-to-run range of the
+    #: pass rate over them (0 with one run).
+    repeat: int = 1
+    spread: float = 0.0
 
     @property
     def delta(self) -> float | None:

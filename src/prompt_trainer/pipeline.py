@@ -505,6 +505,7 @@ def train_and_propose(
             timeout_s=training.eval_timeout_s,
             max_report_bytes=settings.config.limits.max_report_bytes,
             env=settings.command_env(),
+            repeat=training.eval_repeat,
         )
         candidate = candidate.model_copy(update={"eval_command": result})
         outcome.candidates[-1] = candidate
