@@ -477,3 +477,96 @@ def test_compression_keeps_every_tool_error_of_every_real_trace() -> None:
         assert view.traces[0].tool_errors == trace.tool_errors
         checked += 1
     assert checked >= 30
+
+
+# -- answers as real models write them --------------------------------------------------------
+
+API_CLIENT_FIRST_LINE = (
+    "- The service lives in `invoices/`; its HTTP client for the billing API is "
+    "`invoices/api_client.py`."
+)
+
+
+def curate_like_a_model(request: dict[str, object]) -> str:
+    """A fenced JSON list: a paraphrased quote, a first-line-only quote of a two-line bullet
+    with a shortened evidence id, and one item with an unknown op."""
+    edits = [
+        {
+            "op": "modify",
+            "target_text": "money is decimal end-to-end - parse amounts with Decimal(str)",
+            "new_text": "Money is `Decimal`: parse with `Decimal(str)`; run `pytest tests/test_fees.py`.",
+            "evidence": [ROUNDING],
+        },
+        {
+            "op": "add",
+            "target_text": API_CLIENT_FIRST_LINE,
+            "new_text": "Search `invoices/` for an existing client before adding one.",
+            "evidence": ["discussion_r9001"],
+        },
+        {"op": "replace", "target_text": "B4", "new_text": "x", "evidence": [ROUNDING]},
+    ]
+    body = "```json\n" + json.dumps(edits, indent=2) + "\n```"
+    return f"[[ ## edits ## ]]\n{body}\n\n[[ ## analysis_summary ## ]]\nTwo edits.\n\n[[ ## completed ## ]]"
+
+
+def holdout_off(root: Path, extra: str = "") -> None:
+    config = root / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text() + "training:\n  holdout: 0\n" + extra)
+
+
+def test_a_paraphrase_and_a_first_line_quote_apply_and_a_bad_item_costs_only_itself(
+    example: Path, llm: FakeLLM
+) -> None:
+    holdout_off(example)
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_like_a_model)]
+    before = (example / "CLAUDE.md").read_text()
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    after = (candidate_dir(example) / "CLAUDE.md").read_text()
+    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
+    assert [c["op"] for c in evaluation["changes"]] == ["modify", "add"]
+    assert evaluation["changes"][1]["evidence"] == [
+        "https://github.com/example/invoices/pull/101#discussion_r9001"
+    ]
+    assert evaluation["dropped"] == [
+        "item 3: unknown op 'replace' (use add, modify, remove or add_subagent)"
+    ]
+    assert "never create a second HTTP client.\n- Search `invoices/` for an existing" in after
+    assert "- Money is `Decimal`: parse with `Decimal(str)`; run" in after
+    assert "never with `float` or `round()`" in before and "never with `float`" not in after
+    curate_request = next(r for r in llm.requests if "[[ ## edits ## ]]" in json.dumps(r))
+    assert "[B1] The service lives" in user_text(curate_request)  # the model sees bullet ids
+    # every request says how long and how random its answer may be
+    assert all(r.get("temperature") == 0.0 for r in llm.requests)
+    assert all(r.get("max_completion_tokens") or r.get("max_tokens") for r in llm.requests)
+
+
+def test_a_truncated_answer_is_repaired_once_and_every_request_is_counted(
+    example: Path, llm: FakeLLM
+) -> None:
+    """max_calls=4: three reflections are kept to leave the curation its call; its answer is cut
+    off, and the repair request would be a fifth call, so the curation is lost, not the run."""
+    holdout_off(example, "  max_calls: 4\n")
+    truncated = '[[ ## edits ## ]]\n[{"op": "add", "new_text": "Run the money te'
+    llm.script = [by_signature(what_went_wrong=reflect, edits=lambda request: truncated)]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    assert len(llm.requests) == 4
+    analysis = (candidate_dir(example) / "analysis.md").read_text()
+    assert "unreadable answer, no budget to repair it" in analysis
+    assert (candidate_dir(example) / "CLAUDE.md").read_text() == (example / "CLAUDE.md").read_text()
+
+
+def test_a_truncated_answer_within_budget_is_answered_again_after_a_repair_request(
+    example: Path, llm: FakeLLM
+) -> None:
+    holdout_off(example)
+    answers = iter(['[[ ## edits ## ]]\n[{"op": "add", "new_text": "Run the money te'])
+
+    def curate_then_repair(request: dict[str, object]) -> str:
+        return next(answers, None) or curate(request)
+
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_then_repair)]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    repair = llm.requests[-1]["messages"]
+    assert repair[-2]["role"] == "assistant" and "Run the money te" in repair[-2]["content"]
+    assert "could not be read" in repair[-1]["content"]
+    assert NEW_RULE in (candidate_dir(example) / "CLAUDE.md").read_text()
