@@ -222,7 +222,7 @@ def prompt_sets(request: dict[str, object]) -> tuple[str, str]:
     """The text of prompt sets A and B in a pairwise judge request."""
     text = user_text(request).replace("`", "")
     a, b = text.split("[[ ## prompts_b ## ]]")
-    return a.split("[[ ## prompts_a ## ]]")[1], b
+    return a.split("[[ ## prompts_a ## ]]")[1].strip(), b.split("Respond with")[0].strip()
 
 
 def score(request: dict[str, object]) -> str:
