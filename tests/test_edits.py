@@ -20,7 +20,7 @@ MAIN = (
     "- The service lives in `invoices/`; its HTTP client is `invoices/api_client.py`.\n"
     "  Extend `ApiClient` for new billing calls; never create a second HTTP client.\n"
     "- Money is `Decimal` end to end: parse amounts with `Decimal(str)`, round with\n"
-    "  `.quantize(Decimal(\"0.01\"))`, never with `float`.\n"
+    '  `.quantize(Decimal("0.01"))`, never with `float`.\n'
     "- Write tests with pytest under `tests/`, mirroring the module you change.\n"
     "- Write tests for every bug you fix, before the fix.\n"
     "\n"
@@ -56,7 +56,10 @@ def test_a_bullet_is_found_by_id_paraphrase_first_line_or_long_prefix() -> None:
     assert locate(LINES, "[B2]") == money
     # case, whitespace and markdown marks do not matter; the first line of a multi-line bullet
     # names it; so does a unique prefix of five words or more
-    assert locate(LINES, "- money is decimal END to end: parse amounts with Decimal(str), round with") == money
+    assert (
+        locate(LINES, "- money is decimal END to end: parse amounts with Decimal(str), round with")
+        == money
+    )
     assert locate(LINES, "Money is Decimal end to end") == money
     assert locate(LINES, "B1: The service lives in invoices/") == (2, 4)
 
@@ -67,7 +70,9 @@ def test_a_quote_that_is_short_ambiguous_or_absent_names_no_bullet() -> None:
     assert locate(LINES, "write tests for every bug") == (7, 8)
     assert locate(LINES, "Write tests with pytest under") == (6, 7)
     assert locate(LINES, "B9") == "no bullet B9 (the file has 6)"
-    two = MAIN.replace("for every bug you fix, before the fix", "with pytest under `tests/`, always")
+    two = MAIN.replace(
+        "for every bug you fix, before the fix", "with pytest under `tests/`, always"
+    )
     assert locate(two.split("\n"), "Write tests with pytest under tests/") == (
         "the quote matches 2 bullets"
     )
@@ -101,7 +106,11 @@ def test_evidence_is_accepted_in_the_forms_models_write_it() -> None:
     index = EvidenceIndex(IDS, aliases={"E3": URL, "E9": "not-an-id"})
     for form in (URL, "E3", "e3", "discussion_r9002", "#9002", "`#9002`"):
         assert index.resolve(form) == URL, form
-    for form in (TEST, "tests/test_fees.py::test_invoice_total_rounding", "test_invoice_total_rounding"):
+    for form in (
+        TEST,
+        "tests/test_fees.py::test_invoice_total_rounding",
+        "test_invoice_total_rounding",
+    ):
         assert index.resolve(form) == TEST, form
     for form in ("E9", "#1", "discussion_r1", "made-up", "", "pull/101"):
         assert index.resolve(form) is None, form

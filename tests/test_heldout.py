@@ -13,21 +13,28 @@ import pytest
 from prompt_trainer.cli import main
 from prompt_trainer.models import HeldOutScore
 from prompt_trainer.train.heldout import read_score, sign_test, summarize
+from tests import test_strategies
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
-from tests.test_strategies import (
-    NEW_RULE,
-    candidate_dir,
-    curate,
-    example,  # noqa: F401 - the fixture
-    prompt_sets,
-    reflect,
-)
+from tests.test_strategies import NEW_RULE, candidate_dir, curate, prompt_sets, reflect
+
+example = test_strategies.example  # the bundled example, collected, outside git
 
 
 @pytest.mark.parametrize(
     ("written", "read"),
-    [("0.8", 0.8), ('"0.8"', 0.8), ("8/10", 0.8), ("80", 0.8), ("80%", 0.8), ("8", 0.8),
-     ("**0.8**", 0.8), ("4 out of 5", 0.8), ("1", 1.0), ("0", 0.0), (0.25, 0.25)],
+    [
+        ("0.8", 0.8),
+        ('"0.8"', 0.8),
+        ("8/10", 0.8),
+        ("80", 0.8),
+        ("80%", 0.8),
+        ("8", 0.8),
+        ("**0.8**", 0.8),
+        ("4 out of 5", 0.8),
+        ("1", 1.0),
+        ("0", 0.0),
+        (0.25, 0.25),
+    ],
 )
 def test_judge_scores_are_read_as_models_write_them(written: object, read: float) -> None:
     assert read_score(written) == pytest.approx(read)
@@ -90,7 +97,9 @@ def test_an_unreadable_judge_answer_skips_that_pair_and_the_run_goes_on(
         if "pr-110" in json.dumps(request):
             return chat_adapter_reply(score_a="quite good", score_b="better", feedback="?")
         a, b = (NEW_RULE.replace("`", "") in side for side in prompt_sets(request))
-        return chat_adapter_reply(score_a=0.9 if a else 0.3, score_b=0.9 if b else 0.3, feedback=".")
+        return chat_adapter_reply(
+            score_a=0.9 if a else 0.3, score_b=0.9 if b else 0.3, feedback="."
+        )
 
     llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=judge)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
@@ -108,15 +117,18 @@ def test_a_candidate_the_judge_finds_worse_is_not_proposed(
 
     def prefers_current(request: dict[str, object]) -> str:
         a, b = (NEW_RULE.replace("`", "") in side for side in prompt_sets(request))
-        return chat_adapter_reply(score_a=0.2 if a else 0.7, score_b=0.2 if b else 0.7, feedback=".")
+        return chat_adapter_reply(
+            score_a=0.2 if a else 0.7, score_b=0.2 if b else 0.7, feedback="."
+        )
 
     llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=prefers_current)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     assert evaluation["held_out"]["verdict"] == "worse"
     assert not evaluation["guardrails"]["passed"]
-    assert "held-out: the judge prefers the current prompts (0 better, 9 worse" in (
-        evaluation["guardrails"]["problems"][0]
+    assert (
+        "held-out: the judge prefers the current prompts (0 better, 9 worse"
+        in (evaluation["guardrails"]["problems"][0])
     )
     assert "training.require_improvement" in capsys.readouterr().err
     # switched off, the same candidate passes the gate

@@ -242,9 +242,17 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "add_subagent": ("subagent_name", "subagent_description", "new_text"),
 }
 #: Names models use for an edit's fields, mapped to ours.
-FIELD_ALIASES = {"target": "target_text", "anchor": "target_text", "bullet": "target_text",
-                 "quote": "target_text", "text": "new_text", "new": "new_text", "path": "file",
-                 "evidence_ids": "evidence", "cites": "evidence"}
+FIELD_ALIASES = {
+    "target": "target_text",
+    "anchor": "target_text",
+    "bullet": "target_text",
+    "quote": "target_text",
+    "text": "new_text",
+    "new": "new_text",
+    "path": "file",
+    "evidence_ids": "evidence",
+    "cites": "evidence",
+}
 
 
 def load_list(answer: object) -> list[Any] | None:

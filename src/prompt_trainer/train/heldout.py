@@ -135,7 +135,9 @@ def _pair(
     readings: list[tuple[float, float]] = []  # (current, candidate) per order
     for candidate_first in (first_is_candidate, not first_is_candidate):
         a, b = (candidate, current) if candidate_first else (current, candidate)
-        answer = ask(program, budget, max_tokens=JUDGE_TOKENS, sample=view, prompts_a=a, prompts_b=b)
+        answer = ask(
+            program, budget, max_tokens=JUDGE_TOKENS, sample=view, prompts_a=a, prompts_b=b
+        )
         score_a = read_score(answer.score_a) if answer is not None else None
         score_b = read_score(answer.score_b) if answer is not None else None
         if score_a is None or score_b is None:
@@ -184,7 +186,7 @@ def sign_test(wins: int, losses: int) -> float | None:
     if n == 0:
         return None
     k = min(wins, losses)
-    tail = math.fsum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    tail = math.fsum(math.comb(n, i) for i in range(k + 1)) / float(2**n)
     return min(1.0, 2 * tail)
 
 

@@ -47,12 +47,12 @@ from prompt_trainer.train.evidence import (
 )
 from prompt_trainer.train.heldout import judge, judge_calls, split_by_time
 from prompt_trainer.train.trainer import (
+    ADAPTER,
     TrainRequest,
+    ask,
     build_lm,
     load_instructions,
     train_candidate,
-    ADAPTER,
-    ask,
     translate_llm_errors,
     usage_of,
 )
@@ -207,7 +207,9 @@ def has_problem(view: EvidenceSample) -> bool:
 
 def prompt_files(current: PromptSet) -> list[PromptFileView]:
     """The prompt files as the model sees them: every bullet numbered (``[B1]``) per file."""
-    return [PromptFileView(path=f.path, text=numbered(f.content)) for f in current.files if f.content]
+    return [
+        PromptFileView(path=f.path, text=numbered(f.content)) for f in current.files if f.content
+    ]
 
 
 def index_of(views: list[EvidenceSample]) -> EvidenceIndex:
@@ -223,14 +225,19 @@ def _aliases(value: Any, found: dict[str, str]) -> None:
     if isinstance(value, dict):
         full = value.get("id")
         for key, short in value.items():
-            if key != "id" and isinstance(short, str) and isinstance(full, str):
-                if len(short) <= 6 and short[:1] in "Ee" and short[1:].isdigit():
-                    found[short] = full
+            if key != "id" and isinstance(full, str) and _short_id(short):
+                found[str(short)] = full
         for item in value.values():
             _aliases(item, found)
     elif isinstance(value, list):
         for item in value:
             _aliases(item, found)
+
+
+def _short_id(value: Any) -> bool:
+    return (
+        isinstance(value, str) and 1 < len(value) <= 6 and value[0] in "Ee" and value[1:].isdigit()
+    )
 
 
 def cited_ids(answer: Any) -> list[str]:
@@ -267,7 +274,9 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
             fix="collect more agent PRs (prompt-trainer collect --since ...), or set "
             "training.holdout: 0 to propose without held-out evaluation",
         )
-    elect_on, report_on = (held_out[0::2], held_out[1::2]) if n > 1 and len(held_out) > 1 else (held_out, [])
+    elect_on, report_on = (
+        (held_out[0::2], held_out[1::2]) if n > 1 and len(held_out) > 1 else (held_out, [])
+    )
     lm = build_lm(request.llm, cache_dir=request.cache_dir)
     budget = Budget(request.max_calls, request.max_usd, [lm], model=request.llm.model)
     reserve = judge_calls(len(elect_on)) * n + judge_calls(len(report_on))
@@ -292,7 +301,9 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
         ranked = elect(found)
         if report_on and len(ranked) > 1:
             with dspy.context(lm=lm, adapter=ADAPTER):
-                ranked[0] = _reported(request, ranked[0], report_on, budget, elect_on, len(ranked))
+                ranked[0] = _reported(
+                    request, ranked[0], report_on, budget, elect_on=elect_on, made=len(ranked)
+                )
     usage = budget.spent()
     return [c.model_copy(update={"usage": usage}) for c in ranked]
 
@@ -317,6 +328,7 @@ def _reported(
     winner: Candidate,
     report_on: list[Sample],
     budget: Budget,
+    *,
     elect_on: list[Sample],
     made: int,
 ) -> Candidate:
@@ -401,7 +413,11 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
         return _candidate(request, request.current, budget, summary=note, applied=[], dropped=[])
     curate = dspy.Predict(Curate.with_instructions(load_instructions("curate.md")))
     answer = ask(
-        curate, budget, reflections=useful, prompt_files=files, max_subagents=request.target.max_subagents
+        curate,
+        budget,
+        reflections=useful,
+        prompt_files=files,
+        max_subagents=request.target.max_subagents,
     )
     if answer is None:
         note = "the curation's answer was unreadable, also after a repair request; nothing changed"

@@ -153,7 +153,9 @@ def ask(program: Any, budget: Any, *, max_tokens: int = MAX_OUTPUT_TOKENS, **inp
         return _repair(program, exc, problem, max_tokens=max_tokens, budget=budget)
 
 
-def _repair(program: Any, exc: AdapterParseError, problem: str, *, max_tokens: int, budget: Any) -> Any:
+def _repair(
+    program: Any, exc: AdapterParseError, problem: str, *, max_tokens: int, budget: Any
+) -> Any:
     lm = dspy.settings.lm
     messages = [
         *lm.history[-1]["messages"],
