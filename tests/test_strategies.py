@@ -570,3 +570,48 @@ def test_a_truncated_answer_within_budget_is_answered_again_after_a_repair_reque
     assert repair[-2]["role"] == "assistant" and "Run the money te" in repair[-2]["content"]
     assert "could not be read" in repair[-1]["content"]
     assert NEW_RULE in (candidate_dir(example) / "CLAUDE.md").read_text()
+
+
+def test_rewrite_is_diffed_into_bullet_edits_and_uncited_removals_are_put_back(
+    example: Path, llm: FakeLLM
+) -> None:
+    """The rewrite drops B4 and B5, changes B2 and adds a bullet; only the change of B2 and the
+    removal of B4 are tied to evidence in its summary."""
+    before = (example / "CLAUDE.md").read_text()
+    lines = before.split("\n")
+    money = "- [B2] Money is `Decimal`: parse with `Decimal(str)`, round with `quantize`."
+    rewritten = "\n".join([*lines[:2], "- [B1] " + lines[2][2:], lines[3], money, lines[6], ""])
+    rewritten += "- Run `pytest tests/test_fees.py` before pushing.\n"
+
+    def rewrite(request: dict[str, object]) -> str:
+        return chat_adapter_reply(
+            candidate_main_prompt=rewritten,
+            candidate_subagents=[],
+            analysis_summary=f"- B2: shorter money rule ({ROUNDING}).\n"
+            "- B4: removed, ruff runs in CI (#9002).\n- B5: removed.\n- new: run the money tests.",
+        )
+
+    holdout_off(example)
+    config = example / ".github" / "prompt-trainer.yml"
+    config.write_text(
+        config.read_text().replace("max_subagents: 5", "max_subagents: 5\n    strategy: rewrite")
+    )
+    llm.script = [rewrite]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    after = (candidate_dir(example) / "CLAUDE.md").read_text()
+    assert "Money is `Decimal`: parse with `Decimal(str)`, round with `quantize`." in after
+    assert "Keep functions small" not in after  # B4: removed with evidence
+    assert "Describe what you changed and why" in after  # B5: put back
+    assert "[B" not in after
+    # the new bullet follows the bullet it follows in the rewrite
+    assert "the module you change.\n- Run `pytest tests/test_fees.py` before pushing.\n- Desc" in after
+    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
+    assert [c["op"] for c in evaluation["changes"]] == ["modify", "remove", "add"]
+    assert evaluation["changes"][1]["evidence"] == [
+        "https://github.com/example/invoices/pull/101#discussion_r9002"
+    ]
+    assert (
+        len(evaluation["dropped"]) == 1 and "Describe what you changed" in evaluation["dropped"][0]
+    )
+    request = user_text(llm.requests[0])
+    assert "[B5] Describe what you changed" in request  # the model saw the ids

@@ -335,9 +335,11 @@ def apply_edits(
     evidence_ids: set[str] | EvidenceIndex,
     rejected: Iterable[Rejection] = (),
     threshold: int = 2,
+    cite_for: frozenset[str] = frozenset(REQUIRED),
 ) -> EditResult:
-    """Apply every edit that cites known evidence, is not a rejected one repeated without new
-    evidence, and finds its place; drop the others with the reason."""
+    """Apply every edit that cites known evidence (when its op is in ``cite_for``), is not a
+    rejected one repeated without new evidence, and finds its place; drop the others with the
+    reason."""
     files = {f.path: f.content for f in current.files}
     result = EditResult(files=files)
     rejected = list(rejected)
@@ -346,7 +348,7 @@ def apply_edits(
     edits = [_by_text(edit, files, current) for edit in edits]
     for edit in edits:
         cited = index.cited(edit.evidence)
-        if not cited:
+        if not cited and edit.op in cite_for:
             result.dropped.append((edit, "cites no evidence id from the samples"))
             continue
         refused = rejected_reason(edit, cited, rejected, threshold=threshold)
@@ -465,6 +467,80 @@ def _add_subagent(
     )
     files[path] = render_subagent(sub)
     return None
+
+
+MARKED = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+)\[B\d+\]\s*", re.MULTILINE)
+TOKEN = re.compile(r"[^\s,;()\[\]<>]+")
+
+
+def unnumbered(text: str) -> str:
+    """``text`` without the ``[B3]`` ids a model may have copied from the numbered view."""
+    return MARKED.sub(r"\1", text)
+
+
+def diff_edits(before: str, after: str, summary: str, index: EvidenceIndex) -> list[Edit]:
+    """A whole-file rewrite as itemized bullet edits: each removed or changed bullet becomes a
+    ``remove`` or ``modify`` citing the evidence the summary gives on the lines that name it
+    (its ``B3`` id or its first five words), each new bullet an ``add`` after the bullet before
+    it. Text outside bullets is not carried over."""
+    import difflib  # noqa: PLC0415 - only the rewrite strategy diffs
+
+    old, new = bullets(before), bullets(unnumbered(after))
+    keys = [normalize(b) for b in old], [normalize(b) for b in new]
+    edits: list[Edit] = []
+    matcher = difflib.SequenceMatcher(a=keys[0], b=keys[1], autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        pairs = _pairs(keys[0][a0:a1], keys[1][b0:b1])
+        for i in range(a0, a1):
+            evidence = list(_summary_ids(summary, index, i + 1, old[i]))
+            j = pairs.get(i - a0)
+            if j is None:
+                edits.append(Edit(op="remove", target_text=old[i], evidence=evidence))
+            else:
+                edits.append(
+                    Edit(op="modify", target_text=old[i], new_text=new[b0 + j], evidence=evidence)
+                )
+        anchor = old[a0 - 1] if a0 else ""  # the unchanged bullet before the change
+        for j in range(b0, b1):
+            if j - b0 in pairs.values():
+                continue
+            evidence = list(_summary_ids(summary, index, None, new[j]))
+            edits.append(Edit(op="add", target_text=anchor, new_text=new[j], evidence=evidence))
+            anchor = new[j]
+    return edits
+
+
+#: Word overlap at which a rewritten bullet counts as the old one changed, not a new one.
+CHANGED = 0.3
+
+
+def _pairs(old: list[str], new: list[str]) -> dict[int, int]:
+    """Old bullet -> new bullet for those the rewrite changed (similar enough), in order."""
+    pairs: dict[int, int] = {}
+    j = 0
+    for i, text in enumerate(old):
+        words = set(text.split())
+        for k in range(j, len(new)):
+            if _jaccard(words, set(new[k].split())) >= CHANGED:
+                pairs[i], j = k, k + 1
+                break
+    return pairs
+
+
+def _summary_ids(
+    summary: str, index: EvidenceIndex, number: int | None, text: str
+) -> tuple[str, ...]:
+    """Evidence ids on the summary's lines that name bullet ``B<number>`` or quote ``text``'s
+    first five words."""
+    head = " ".join(normalize(text).split()[:PREFIX_WORDS])
+    lines = [
+        ln
+        for ln in summary.split("\n")
+        if (number and re.search(rf"\bB{number}\b", ln)) or (head and head in normalize(ln))
+    ]
+    return index.cited(t.rstrip(".:") for ln in lines for t in TOKEN.findall(ln))
 
 
 def add_learned_rules(text: str, rules: Iterable[str]) -> tuple[str, list[str], list[str]]:

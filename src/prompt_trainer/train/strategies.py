@@ -33,6 +33,7 @@ from prompt_trainer.train.edits import (
     add_learned_rules,
     apply_edits,
     bullets,
+    diff_edits,
     files_of,
     load_list,
     numbered,
@@ -357,7 +358,7 @@ def _one(
     lm: Any,
 ) -> Candidate:
     if strategy == "rewrite":
-        return train_candidate(request, lm)
+        return _rewrite(request, views, budget, lm)
     if strategy == "rules":
         return _rules(request, views, budget)
     return _evolve(request, views, budget)
@@ -452,6 +453,60 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
         summary=str(answer.analysis_summary),
         applied=changes,
         dropped=dropped,
+    )
+
+
+def _rewrite(
+    request: TrainRequest, views: list[EvidenceSample], budget: Budget, lm: Any
+) -> Candidate:
+    """One ``PromptTrainer`` call on the capped evidence, under the budget; its main file is
+    diffed at bullet level into itemized edits, and a removed or changed bullet whose change
+    the summary does not tie to evidence is kept as it was."""
+    current = request.current
+    if not budget.allows(input_chars=[_chars(*views, current.main.content)]):
+        note = "the budget (training.max_calls / training.max_usd) does not allow the call"
+        return _candidate(request, current, budget, summary=note, applied=[], dropped=[])
+    proposed = train_candidate(request, lm, views=views, budget=budget)
+    if proposed is None:
+        note = "the model's answer was unreadable, also after a repair request; nothing changed"
+        return _candidate(request, current, budget, summary=note, applied=[], dropped=[])
+    known = index_of(views)
+    main = next(f.content for f in proposed.files if f.path == current.main.path)
+    edits = diff_edits(current.main.content, main, proposed.analysis_summary, known)
+    result = apply_edits(
+        current,
+        request.target,
+        edits,
+        evidence_ids=known,
+        rejected=request.rejected,
+        threshold=request.rejected_threshold,
+        cite_for=frozenset({"modify", "remove"}),
+    )
+    files = {f.path: f.content for f in proposed.files} | {
+        current.main.path: result.files[current.main.path]
+    }
+    changes = [
+        Change(
+            path=current.main.path,
+            op=a.edit.op,
+            text=a.edit.new_text or a.edit.target_text,
+            evidence=a.evidence,
+            reason=a.edit.reason,
+        )
+        for a in result.applied
+    ]
+    dropped = [
+        f"{e.op} {e.target_text if e.op != 'add' else e.new_text!r}: "
+        + (
+            "kept as it was: the rewrite cites no evidence for this bullet"
+            if "cites no" in why
+            else why
+        )
+        for e, why in result.dropped
+    ]
+    edited = current.model_copy(update={"files": files_of(current, files)})
+    return _candidate(
+        request, edited, budget, summary=proposed.analysis_summary, applied=changes, dropped=dropped
     )
 
 

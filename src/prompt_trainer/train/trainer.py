@@ -53,6 +53,7 @@ from prompt_trainer.models import (
 )
 from prompt_trainer.settings import LLMSettings, Target
 from prompt_trainer.targets import render_subagent, subagent_path
+from prompt_trainer.train.edits import numbered, unnumbered
 from prompt_trainer.train.evidence import EvidenceSample, evidence_view
 
 INSTRUCTIONS_FILE = "trainer.md"
@@ -122,20 +123,43 @@ def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:
     return packaged.read_text(encoding="utf-8")
 
 
-def train_candidate(request: TrainRequest, lm: Any = None) -> Candidate:
-    """One ``PromptTrainer`` call; returns the candidate with its token usage."""
+def train_candidate(
+    request: TrainRequest,
+    lm: Any = None,
+    *,
+    views: list[EvidenceSample] | None = None,
+    budget: Any = None,
+) -> Candidate | None:
+    """One ``PromptTrainer`` call (on ``views``, else every sample's uncapped view); returns
+    the candidate with its token usage, or None when the answer stayed unreadable."""
     lm = lm or build_lm(request.llm, cache_dir=request.cache_dir)
     program = dspy.Predict(PromptTrainer.with_instructions(load_instructions()))
     current = request.current
     with translate_llm_errors(request.llm), dspy.context(lm=lm, adapter=ADAPTER):
-        prediction = program(
-            samples=[evidence_view(s) for s in request.samples],
-            current_main_prompt=current.main.content,
+        prediction = ask(
+            program,
+            budget or _Unlimited(),
+            max_tokens=MAX_REWRITE_TOKENS,
+            samples=views if views is not None else [evidence_view(s) for s in request.samples],
+            current_main_prompt=numbered(current.main.content),
             current_subagents=[_spec(s) for s in current.subagents],
             max_subagents=request.target.max_subagents,
-            config={"max_tokens": MAX_REWRITE_TOKENS},
         )
+    if prediction is None:
+        return None
     return _candidate(request, prediction, usage=usage_of(lm))
+
+
+class _Unlimited:
+    """The budget of a call made outside a run: a repair is always allowed."""
+
+    notes: list[str]
+
+    def __init__(self) -> None:
+        self.notes = []
+
+    def allows(self) -> bool:
+        return True
 
 
 def ask(program: Any, budget: Any, *, max_tokens: int = MAX_OUTPUT_TOKENS, **inputs: Any) -> Any:
@@ -285,7 +309,8 @@ def _candidate(request: TrainRequest, prediction: Any, *, usage: TokenUsage) -> 
     same name or are added; subagents it does not mention stay as they are."""
     current = request.current
     main = PromptFile(
-        path=current.main.path, content=_with_newline(prediction.candidate_main_prompt)
+        path=current.main.path,
+        content=_with_newline(unnumbered(str(prediction.candidate_main_prompt))),
     )
     by_name = {s.name: s for s in current.subagents}
     files = {f.path: f for f in current.files}
