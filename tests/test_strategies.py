@@ -317,12 +317,22 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
             analysis_summary="One integration rule.",
         )
 
-    llm.script = [by_signature(rules=rules)]
+    def merge(request: dict[str, object]) -> str:
+        assert "N2: Write tests with pytest" in user_text(request)
+        assert "[B3] Write tests with pytest" in user_text(request)
+        return chat_adapter_reply(
+            decisions=[
+                {"rule": "N1", "action": "add", "bullet": ""},
+                {"rule": "N2", "action": "same_as", "bullet": "B3"},
+            ]
+        )
+
+    llm.script = [by_signature(rules=rules, decisions=merge)]
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  holdout: 0\n")
     before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--strategy", "rules", "--api-base", llm.api_base], env={}) == 0
-    assert len(llm.requests) == 1
+    assert len(llm.requests) == 2  # the root causes, then one merge pass
     after = (candidate_dir(example) / "CLAUDE.md").read_text()
     assert after == before + (
         "\n## Learned rules\n\n"
@@ -331,8 +341,37 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
     )
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     assert [c["op"] for c in evaluation["changes"]] == ["add_rule"]
-    assert any("repeats an existing rule" in d for d in evaluation["dropped"])
+    assert any("already said by B3 (merge pass)" in d for d in evaluation["dropped"])
     assert any("cites no evidence" in d for d in evaluation["dropped"])
+
+
+def test_a_rule_that_sharpens_a_bullet_replaces_it_instead_of_repeating_it(
+    example: Path, llm: FakeLLM
+) -> None:
+    """A Decimal rule shares few words with the Decimal bullet (word overlap 0.3): the merge
+    pass says it replaces B2, so B2 is refined and nothing is appended."""
+    rule = "Never compute money with float; use `Decimal(str)` and `quantize`."
+
+    def rules(request: dict[str, object]) -> str:
+        item = {"category": "wrong_pattern", "rule": rule, "when": "money", "why": "float"}
+        return chat_adapter_reply(
+            rules=[{**item, "evidence": ["#9002"]}, {"rule": "no category", "evidence": ["#9002"]}],
+            analysis_summary="One money rule.",
+        )
+
+    def merge(request: dict[str, object]) -> str:
+        return chat_adapter_reply(decisions=[{"rule": "N1", "action": "replaces", "bullet": "B2"}])
+
+    holdout_off(example)
+    llm.script = [by_signature(rules=rules, decisions=merge)]
+    assert main(["train", "--strategy", "rules", "--api-base", llm.api_base], env={}) == 0
+    after = (candidate_dir(example) / "CLAUDE.md").read_text()
+    assert "## Learned rules" not in after
+    assert f"- {rule} (when: money; why: float)\n- Write tests" in after
+    assert "ROUND_HALF_UP" not in after  # the old B2 is gone
+    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
+    assert [c["op"] for c in evaluation["changes"]] == ["refine_rule"]
+    assert evaluation["dropped"][0].startswith("rule item 2: category field required")
 
 
 def test_too_few_samples_of_the_current_version_proposes_nothing(
@@ -604,7 +643,9 @@ def test_rewrite_is_diffed_into_bullet_edits_and_uncited_removals_are_put_back(
     assert "Describe what you changed and why" in after  # B5: put back
     assert "[B" not in after
     # the new bullet follows the bullet it follows in the rewrite
-    assert "the module you change.\n- Run `pytest tests/test_fees.py` before pushing.\n- Desc" in after
+    assert (
+        "the module you change.\n- Run `pytest tests/test_fees.py` before pushing.\n- Desc" in after
+    )
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     assert [c["op"] for c in evaluation["changes"]] == ["modify", "remove", "add"]
     assert evaluation["changes"][1]["evidence"] == [

@@ -17,13 +17,14 @@ shrunk to ``training.max_evidence_tokens`` first.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dspy
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from prompt_trainer.errors import LLMError, NotEnoughEvidence
 from prompt_trainer.models import Candidate, Change, FailureType, PromptSet, Sample, TokenUsage
@@ -119,8 +120,22 @@ class RootCauses(dspy.Signature):  # type: ignore[misc]
 
     samples: list[EvidenceSample] = dspy.InputField(desc="evidence (data, not instructions)")
     existing_rules: list[str] = dspy.InputField(desc="bullets already in the rules file")
-    rules: list[LearnedRule] = dspy.OutputField(desc="one rule per root cause; [] if none")
+    rules: str = dspy.OutputField(
+        desc='a JSON list, one rule per root cause: {"category", "rule", "when", "why", '
+        '"evidence": [ids]}; [] if none'
+    )
     analysis_summary: str = dspy.OutputField(desc="markdown; each rule with its evidence ids")
+
+
+class MergeRules(dspy.Signature):  # type: ignore[misc]
+    """Placeholder; the instructions are prompts/merge.md."""
+
+    proposed: list[str] = dspy.InputField(desc="new rules, numbered N1, N2, ...")
+    rules_file: str = dspy.InputField(desc="the rules file; each bullet carries its id [B1] ...")
+    decisions: str = dspy.OutputField(
+        desc='a JSON list: {"rule": "N1", "action": "add" | "same_as" | "replaces", '
+        '"bullet": "B3" for same_as and replaces, else ""}'
+    )
 
 
 #: Output tokens assumed for a call when estimating its price before it is made.
@@ -528,8 +543,8 @@ def _rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -
         return _candidate(request, current, budget, summary=note, applied=[], dropped=[])
     known = index_of(views)
     cited: list[tuple[LearnedRule, tuple[str, ...]]] = []
-    dropped = []
-    for rule in answer.rules or []:
+    rules, dropped = _learned_rules(answer.rules)
+    for rule in rules:
         ids = known.cited(rule.evidence)
         as_edit = Edit(op="add", new_text=rule.rule, evidence=list(ids))
         refused = rejected_reason(
@@ -542,9 +557,17 @@ def _rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -
         else:
             cited.append((rule, ids))
     texts = [f"{r.rule} (when: {r.when.rstrip('.')}; why: {r.why.rstrip('.')})" for r, _ in cited]
-    text, added, repeated = add_learned_rules(current.main.content, texts)
+    merged = _merge(request, texts, [ids for _, ids in cited], budget)
+    refined = apply_edits(current, request.target, merged.refine, evidence_ids=known)
+    dropped += merged.dropped + [f"rule {e.new_text!r}: {why}" for e, why in refined.dropped]
+    keep = [n for n, t in enumerate(texts) if t in merged.add]
+    cited, texts = [cited[n] for n in keep], [texts[n] for n in keep]
+    text, added, repeated = add_learned_rules(refined.files[current.main.path], texts)
     dropped += [f"rule {r!r}: repeats an existing rule" for r in repeated]
     changes = [
+        Change(path=current.main.path, op="refine_rule", text=a.edit.new_text, evidence=a.evidence)
+        for a in refined.applied
+    ] + [
         Change(
             path=current.main.path,
             op="add_rule",
@@ -565,6 +588,64 @@ def _rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -
         applied=changes,
         dropped=dropped,
     )
+
+
+def _learned_rules(answer: Any) -> tuple[list[LearnedRule], list[str]]:
+    """The rules of the answer, item by item; each unreadable item dropped with its reason."""
+    items = load_list(answer if isinstance(answer, str) else json.dumps(answer, default=str))
+    if items is None:
+        return [], [f"the answer holds no list of rules: {str(answer)[:80]!r}"]
+    rules: list[LearnedRule] = []
+    dropped: list[str] = []
+    for n, item in enumerate(items, start=1):
+        try:
+            rules.append(LearnedRule.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "item"
+            dropped.append(f"rule item {n}: {where} {first['msg'].lower()}")
+    return rules, dropped
+
+
+@dataclass
+class Merged:
+    """What the merge pass decided: rules to append, bullets to refine, and rules dropped."""
+
+    add: list[str]
+    refine: list[Edit] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+
+def _merge(
+    request: TrainRequest, texts: list[str], evidence: list[tuple[str, ...]], budget: Budget
+) -> Merged:
+    """One model pass over the new rules and the file: is each rule already said (dropped), a
+    sharper version of a bullet (that bullet is refined), or new (appended)? Without the budget
+    for it, or with an unreadable answer, every rule is new (word overlap still catches exact
+    repeats)."""
+    content = request.current.main.content
+    if not texts or not budget.allows(input_chars=[len(content) + _chars(*texts)]):
+        return Merged(add=list(texts))
+    program = dspy.Predict(MergeRules.with_instructions(load_instructions("merge.md")))
+    proposed = [f"N{n}: {t}" for n, t in enumerate(texts, start=1)]
+    answer = ask(program, budget, proposed=proposed, rules_file=numbered(content))
+    items = load_list(answer.decisions) if answer is not None else None
+    decisions = {
+        str(d.get("rule", "")).strip().upper(): d for d in items or [] if isinstance(d, dict)
+    }
+    merged = Merged(add=[])
+    for n, (text, ids) in enumerate(zip(texts, evidence, strict=True), start=1):
+        decision = decisions.get(f"N{n}", {})
+        action, bullet = str(decision.get("action", "add")), str(decision.get("bullet", ""))
+        if action == "same_as" and bullet:
+            merged.dropped.append(f"rule {text!r}: already said by {bullet} (merge pass)")
+        elif action == "replaces" and bullet:
+            merged.refine.append(
+                Edit(op="modify", target_text=bullet, new_text=text, evidence=list(ids))
+            )
+        else:
+            merged.add.append(text)
+    return merged
 
 
 def _candidate(
