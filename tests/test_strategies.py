@@ -656,3 +656,29 @@ def test_rewrite_is_diffed_into_bullet_edits_and_uncited_removals_are_put_back(
     )
     request = user_text(llm.requests[0])
     assert "[B5] Describe what you changed" in request  # the model saw the ids
+
+
+NOISY_EVAL = (
+    "n=$(cat .runs 2>/dev/null || echo 0); echo $((n+1)) > .runs; f=(0 2 1 1); FAILS=${f[$n]}; "
+    'printf \'<testsuite tests="4"><testcase name="a"/><testcase name="b"/>%s</testsuite>\' '
+    '"$(for i in $(seq $FAILS); do printf \'<testcase name="f%s"><failure/></testcase>\' $i; done)"'
+    ' > "$PROMPT_TRAINER_JUNIT"'
+)
+
+
+@pytest.mark.parametrize(("repeat", "blocked"), [(1, True), (2, False)])
+def test_eval_repeat_blocks_only_a_drop_beyond_the_run_to_run_spread(
+    example: Path, llm: FakeLLM, repeat: int, blocked: bool
+) -> None:
+    """Runs pass 100%, 50%, 67%, 67% in turn. One run each: the candidate (50%) is below the
+    current prompts (100%). Two runs each: 75% against 67%, within the current prompts' own
+    spread of 50 points."""
+    command = NOISY_EVAL.replace("'", "''")
+    holdout_off(example, f"  eval_command: '{command}'\n  eval_repeat: {repeat}\n")
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
+    result = evaluation["eval_command"]
+    assert result["repeat"] == repeat and result["problem"] is None
+    assert result["spread"] == (0.0 if repeat == 1 else 0.5)
+    assert evaluation["guardrails"]["passed"] is not blocked
