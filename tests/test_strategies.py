@@ -13,8 +13,17 @@ import pytest
 
 from prompt_trainer.cli import main
 from prompt_trainer.collect.traces import parse_trace
-from prompt_trainer.models import PromptFile, PromptSet, PullRequestInfo, Sample, Trace
-from prompt_trainer.settings import Target
+from prompt_trainer.models import (
+    PromptFile,
+    PromptSet,
+    PullRequestInfo,
+    Rejection,
+    Sample,
+    Trace,
+)
+from prompt_trainer.settings import LLMSettings, Target
+from prompt_trainer.store import SampleStore
+from prompt_trainer.train import train
 from prompt_trainer.train.edits import Edit, add_learned_rules, apply_edits
 from prompt_trainer.train.evidence import (
     ErrorStep,
@@ -26,6 +35,7 @@ from prompt_trainer.train.evidence import (
     evidence_view,
     fit_budget,
 )
+from prompt_trainer.train.trainer import TrainRequest
 from tests.conftest import REALDATA
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text
 
@@ -682,3 +692,20 @@ def test_eval_repeat_blocks_only_a_drop_beyond_the_run_to_run_spread(
     assert result["repeat"] == repeat and result["problem"] is None
     assert result["spread"] == (0.0 if repeat == 1 else 0.5)
     assert evaluation["guardrails"]["passed"] is not blocked
+
+
+def test_the_curation_sees_the_edits_people_rejected_before(example: Path, llm: FakeLLM) -> None:
+    samples = SampleStore(example / ".prompt-trainer" / "samples.jsonl").load()
+    main_file = PromptFile(path="CLAUDE.md", content=(example / "CLAUDE.md").read_text())
+    request = TrainRequest(
+        target=Target(name="coder", main="CLAUDE.md"),
+        current=PromptSet(target="coder", main=main_file, files=(main_file,)),
+        samples=samples,
+        llm=LLMSettings(model="openai/gpt-4.1", api_base=llm.api_base),
+        cache_dir=example / "cache",
+        rejected=(Rejection(text="Always use float for money.", evidence=frozenset(), pull=12),),
+    )
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    train(request, "evolve")
+    curation = next(r for r in llm.requests if "[[ ## edits ## ]]" in json.dumps(r))
+    assert "#12: Always use float for money." in user_text(curation)

@@ -106,6 +106,10 @@ class Curate(dspy.Signature):  # type: ignore[misc]
         desc="the current prompt files; each bullet carries its id, [B1], [B2], ..."
     )
     max_subagents: int = dspy.InputField(desc="the most subagents the target may have in total")
+    rejected_before: list[str] = dspy.InputField(
+        desc="edits of earlier proposals that people closed without merging; do not propose "
+        "them again, in any words, without new evidence"
+    )
     edits: str = dspy.OutputField(
         desc='a JSON list of edits: {"op": "add"|"modify"|"remove"|"add_subagent", "file": '
         'path or "", "target_text": a bullet id like B3 (or the bullet quoted; for add: the '
@@ -226,6 +230,16 @@ def prompt_files(current: PromptSet) -> list[PromptFileView]:
     return [
         PromptFileView(path=f.path, text=numbered(f.content)) for f in current.files if f.content
     ]
+
+
+#: Rejected edits shown to the curation, newest proposals first.
+MAX_REJECTED_SHOWN = 20
+
+
+def rejected_view(request: TrainRequest) -> list[str]:
+    """Each rejected edit as the model reads it: ``#12: <text>``."""
+    newest = sorted(request.rejected, key=lambda r: -r.pull)[:MAX_REJECTED_SHOWN]
+    return [f"#{r.pull}: {' '.join(r.text.split())[:300]}" for r in newest]
 
 
 def index_of(views: list[EvidenceSample]) -> EvidenceIndex:
@@ -434,6 +448,7 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
         reflections=useful,
         prompt_files=files,
         max_subagents=request.target.max_subagents,
+        rejected_before=rejected_view(request),
     )
     if answer is None:
         note = "the curation's answer was unreadable, also after a repair request; nothing changed"
