@@ -1,20 +1,25 @@
 """The three training strategies; each turns samples and the current prompts into a Candidate.
 
-- ``rewrite``: one ``PromptTrainer`` call returns whole files (``train.trainer``).
+- ``rewrite``: one ``PromptTrainer`` call returns whole files (``train.trainer``); the main file
+  is diffed at bullet level into itemized edits (``train.edits.diff_edits``), and a removed or
+  changed bullet that the summary does not tie to evidence is put back.
 - ``rules``: one ``RootCauses`` call returns categorized root causes, each with a preventive rule
-  (rule, when, why) and its evidence; the rules are appended under "## Learned rules" in the main
-  file, skipping those that repeat a bullet already there.
+  (rule, when, why) and its evidence; one ``MergeRules`` pass says for each whether a bullet
+  already says it (dropped), it sharpens a bullet (refined in place) or it is new (appended under
+  "## Learned rules" in the main file).
 - ``evolve``: one ``Reflect`` call per sample that shows a problem (what went wrong, the
   implicated instruction, the evidence ids), then one ``Curate`` call that turns the reflections
-  into itemized edits (``train.edits``) applied so untouched text stays byte-identical.
+  into itemized edits (``train.edits``) applied so untouched text stays byte-identical; it also
+  sees the edits of proposals people closed without merging.
 
-Every rule and edit must cite evidence ids found in the samples; the others are dropped and
-listed in the analysis. Calls are counted against ``training.max_calls`` and
-``training.max_usd`` before they are made: ``evolve`` keeps one call for curation and reflects on
-as many samples as the budget allows, saying how many it skipped. Each sample's evidence is
-shrunk to ``training.max_evidence_tokens`` first.
+The model sees bullets numbered (``[B3]``) and lists are read item by item. Every rule and edit
+must cite evidence ids found in the samples (in any form ``EvidenceIndex`` resolves); the others
+are dropped and listed in the analysis. Calls are counted against ``training.max_calls`` and
+``training.max_usd`` before they are made: the held-out judge's calls are reserved first
+(``train``), ``evolve`` keeps one call for curation and reflects on as many samples as the
+budget allows, saying how many it skipped. Each sample's evidence is shrunk to
+``training.max_evidence_tokens`` first.
 """
-
 from __future__ import annotations
 
 import json
