@@ -709,3 +709,14 @@ def test_the_curation_sees_the_edits_people_rejected_before(example: Path, llm: 
     train(request, "evolve")
     curation = next(r for r in llm.requests if "[[ ## edits ## ]]" in json.dumps(r))
     assert "#12: Always use float for money." in user_text(curation)
+
+
+def test_a_retried_request_counts_against_max_calls(example: Path, llm: FakeLLM) -> None:
+    """max_calls=3 and the first request fails once: the retry is the second request, so one
+    reflection and the curation fit, not two reflections."""
+    holdout_off(example, "  max_calls: 3\n")
+    llm.fail_next = 1
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    assert main(["train", "--api-base", llm.api_base], env={"PROMPT_TRAINER_BACKOFF_S": "0"}) == 0
+    assert llm.arrived == 3
+    assert "reflected on 1 of" in (candidate_dir(example) / "analysis.md").read_text()

@@ -20,6 +20,7 @@ are dropped and listed in the analysis. Calls are counted against ``training.max
 budget allows, saying how many it skipped. Each sample's evidence is shrunk to
 ``training.max_evidence_tokens`` first.
 """
+
 from __future__ import annotations
 
 import json
@@ -195,6 +196,10 @@ class Budget:
             cost_usd=sum(costs) if costs else None,
         )
 
+    def sent(self) -> int:
+        """Requests sent so far: every answered one, and every failed one that was retried."""
+        return sum(len(lm.history) + getattr(lm, "failed", 0) for lm in self.lms)
+
     def estimate(self, input_chars: int) -> float | None:
         price = prices(self.model)
         if price is None:
@@ -204,7 +209,7 @@ class Budget:
 
     def allows(self, calls: int = 1, *, input_chars: Sequence[int] = ()) -> bool:
         """Whether ``calls`` more calls (of the given input sizes, when known) fit."""
-        if sum(len(lm.history) for lm in self.lms) + calls + self.reserved > self.max_calls:
+        if self.sent() + calls + self.reserved > self.max_calls:
             return False
         if self.max_usd is None:
             return True
@@ -328,6 +333,7 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
             # so they differ from the first and reruns still hit the cache.
             this_lm = lm if not attempt else lm.copy(rollout_id=attempt, temperature=1.0)
             if attempt:
+                this_lm.failed = 0
                 budget.lms.append(this_lm)
             with dspy.context(lm=this_lm, adapter=ADAPTER):
                 candidate = _one(strategy, fitted, views, budget, this_lm)

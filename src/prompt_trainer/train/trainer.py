@@ -234,6 +234,9 @@ class RetryingLM(dspy.LM):  # type: ignore[misc]
         super().__init__(model, num_retries=0, **options)
         self.retries = retries
         self.backoff_s = backoff_s
+        #: Requests that failed and were retried: sent, so counted by the budget, but not in
+        #: ``history``.
+        self.failed = 0
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         for attempt in range(self.retries):
@@ -242,6 +245,7 @@ class RetryingLM(dspy.LM):  # type: ignore[misc]
             except Exception as exc:
                 if not is_retryable_lm_error(exc):
                     raise
+                self.failed += 1
                 time.sleep(retry_wait(exc, attempt, backoff_s=self.backoff_s))
         return super().__call__(*args, **kwargs)
 
