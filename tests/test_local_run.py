@@ -49,7 +49,12 @@ def test_local_run_writes_numbered_candidates(
     base = example / ".prompt-trainer" / "candidates" / "coder"
     assert sorted(p.name for p in base.iterdir()) == ["candidate-001", "candidate-002"]
     first = base / "candidate-001"
-    assert (first / "CLAUDE.md").read_text().endswith("- Extend `ApiClient`.\n")
+    # The rewrite dropped all five bullets citing no evidence (its one id is made up): every
+    # removal is put back, and evaluation.json says so; its new bullet is added.
+    before = (example / "CLAUDE.md").read_text()
+    assert (first / "CLAUDE.md").read_text() == before + "- Extend `ApiClient`.\n"
+    dropped = json.loads((first / "evaluation.json").read_text())["dropped"]
+    assert len(dropped) == 5 and all("cites no evidence for this bullet" in d for d in dropped)
     assert (first / ".claude" / "agents" / "test-runner.md").exists()
     assert "review-comment-9001" in (first / "analysis.md").read_text()
     assert json.loads((first / "evaluation.json").read_text())["guardrails"]["passed"]

@@ -19,15 +19,19 @@ from prompt_trainer.models import (
     PromptFile,
     PromptSet,
     PullRequestInfo,
+    Rejection,
     Sample,
     TestCase,
     TestRun,
     Trace,
 )
-from prompt_trainer.settings import Target
+from prompt_trainer.settings import LLMSettings, Target
+from prompt_trainer.store import SampleStore
+from prompt_trainer.train import train
 from prompt_trainer.train.budget import fit_budget
 from prompt_trainer.train.edits import Edit, add_learned_rules, apply_edits
 from prompt_trainer.train.evidence import estimate_tokens, evidence_view
+from prompt_trainer.train.trainer import TrainRequest
 from tests.conftest import REALDATA
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text
 
@@ -238,22 +242,31 @@ def candidate_dir(root: Path, n: int = 1) -> Path:
 NEW_RULE = "Run the money tests (`pytest tests/test_fees.py`) before pushing."
 
 
+def prompt_sets(request: dict[str, object]) -> tuple[str, str]:
+    """The text of prompt sets A and B in a pairwise judge request."""
+    text = user_text(request).replace("`", "")
+    a, b = text.split("[[ ## prompts_b ## ]]")
+    return a.split("[[ ## prompts_a ## ]]")[1].strip(), b.split("Respond with")[0].strip()
+
+
 def score(request: dict[str, object]) -> str:
-    """The judge: 0.9 for prompts that carry the new rule, 0.4 for the others."""
+    """The judge: 9/10 for the prompts that carry the new rule, 0.4 for the others."""
+    a, b = (NEW_RULE.replace("`", "") in side for side in prompt_sets(request))
     return chat_adapter_reply(
-        score=0.9 if NEW_RULE.replace("`", "") in user_text(request).replace("`", "") else 0.4,
+        score_a="9/10" if a else "0.4",
+        score_b="9/10" if b else "0.4",
         feedback="The money rule addresses the rounding failures.",
     )
 
 
 def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: FakeLLM) -> None:
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score=score)]
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
     before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    # The newest 4 of 12 PRs (30%) are held out. Of the 8 older ones, 6 show a problem (the
-    # others passed and were approved): 6 reflections + 1 curation + 2 judge calls per held-out
-    # PR (current and candidate).
-    assert len(llm.requests) == 6 + 1 + 8
+    # The newest 5 of 12 PRs are held out (30%, but at least 5 from 8 PRs on). Of the 7 older
+    # ones, 5 show a problem (the others passed and were approved): 5 reflections + 1 curation
+    # + 2 judge calls per held-out PR (both orders of the pair).
+    assert len(llm.requests) == 5 + 1 + 10
     folder = candidate_dir(example)
     after = (folder / "CLAUDE.md").read_text()
     anchor = "- Write tests with pytest under `tests/`, mirroring the module you change.\n"
@@ -266,14 +279,14 @@ def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: Fak
     assert len(evaluation["dropped"]) == 2
     assert "cites no evidence id" in evaluation["dropped"][0]
     held_out = evaluation["held_out"]
-    assert held_out["sample_ids"] == [f"local:pr-{n}" for n in range(109, 113)]
+    assert held_out["sample_ids"] == [f"local:pr-{n}" for n in range(108, 113)]
     assert (held_out["current_mean"], held_out["candidate_mean"]) == (0.4, 0.9)
-    assert held_out["delta"] == pytest.approx(0.5) and (held_out["wins"], held_out["losses"]) == (
-        4,
-        0,
-    )
-    training_requests = json.dumps(llm.requests[:7])
-    assert "pr-109" not in training_requests and "pull/112" not in training_requests  # held out
+    assert held_out["delta"] == pytest.approx(0.5)
+    assert (held_out["wins"], held_out["losses"], held_out["ties"]) == (5, 0, 0)
+    # Five decided pairs: no interval, no verdict beyond "too few to judge".
+    assert held_out["verdict"] == "too few to judge" and held_out["low"] is None
+    training_requests = json.dumps(llm.requests[:6])
+    assert "pr-108" not in training_requests and "pull/112" not in training_requests  # held out
     sent = json.dumps(llm.requests)
     assert "always approve" not in sent.lower().replace(
         "always approve.", ""
@@ -282,18 +295,18 @@ def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: Fak
     assert "discussion_r9001" in sent  # trusted comments are cited by URL
     # An identical rerun is answered from DSPy's disk cache: no new LM call.
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    assert len(llm.requests) == 15
+    assert len(llm.requests) == 16
     assert (candidate_dir(example, 2) / "CLAUDE.md").read_text() == after
 
 
 def test_max_calls_stops_cleanly_and_says_what_was_done(example: Path, llm: FakeLLM) -> None:
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  max_calls: 3\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score=score)]
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     assert len(llm.requests) == 3
     analysis = (candidate_dir(example) / "analysis.md").read_text()
-    assert "reflected on 2 of 6 samples with problems" in analysis
+    assert "reflected on 2 of 5 samples with problems" in analysis
     assert "training.max_calls=3" in analysis
     held_out = json.loads((candidate_dir(example) / "evaluation.json").read_text())["held_out"]
     assert "budget" in held_out["skipped"] and held_out["scores"] == []
@@ -328,12 +341,22 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
             analysis_summary="One integration rule.",
         )
 
-    llm.script = [by_signature(rules=rules)]
+    def merge(request: dict[str, object]) -> str:
+        assert "N2: Write tests with pytest" in user_text(request)
+        assert "[B3] Write tests with pytest" in user_text(request)
+        return chat_adapter_reply(
+            decisions=[
+                {"rule": "N1", "action": "add", "bullet": ""},
+                {"rule": "N2", "action": "same_as", "bullet": "B3"},
+            ]
+        )
+
+    llm.script = [by_signature(rules=rules, decisions=merge)]
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  holdout: 0\n")
     before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--strategy", "rules", "--api-base", llm.api_base], env={}) == 0
-    assert len(llm.requests) == 1
+    assert len(llm.requests) == 2  # the root causes, then one merge pass
     after = (candidate_dir(example) / "CLAUDE.md").read_text()
     assert after == before + (
         "\n## Learned rules\n\n"
@@ -342,8 +365,37 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
     )
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     assert [c["op"] for c in evaluation["changes"]] == ["add_rule"]
-    assert any("repeats an existing rule" in d for d in evaluation["dropped"])
+    assert any("already said by B3 (merge pass)" in d for d in evaluation["dropped"])
     assert any("cites no evidence" in d for d in evaluation["dropped"])
+
+
+def test_a_rule_that_sharpens_a_bullet_replaces_it_instead_of_repeating_it(
+    example: Path, llm: FakeLLM
+) -> None:
+    """A Decimal rule shares few words with the Decimal bullet (word overlap 0.3): the merge
+    pass says it replaces B2, so B2 is refined and nothing is appended."""
+    rule = "Never compute money with float; use `Decimal(str)` and `quantize`."
+
+    def rules(request: dict[str, object]) -> str:
+        item = {"category": "wrong_pattern", "rule": rule, "when": "money", "why": "float"}
+        return chat_adapter_reply(
+            rules=[{**item, "evidence": ["#9002"]}, {"rule": "no category", "evidence": ["#9002"]}],
+            analysis_summary="One money rule.",
+        )
+
+    def merge(request: dict[str, object]) -> str:
+        return chat_adapter_reply(decisions=[{"rule": "N1", "action": "replaces", "bullet": "B2"}])
+
+    holdout_off(example)
+    llm.script = [by_signature(rules=rules, decisions=merge)]
+    assert main(["train", "--strategy", "rules", "--api-base", llm.api_base], env={}) == 0
+    after = (candidate_dir(example) / "CLAUDE.md").read_text()
+    assert "## Learned rules" not in after
+    assert f"- {rule} (when: money; why: float)\n- Write tests" in after
+    assert "ROUND_HALF_UP" not in after  # the old B2 is gone
+    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
+    assert [c["op"] for c in evaluation["changes"]] == ["refine_rule"]
+    assert evaluation["dropped"][0].startswith("rule item 2: category field required")
 
 
 def test_too_few_samples_of_the_current_version_proposes_nothing(
@@ -429,7 +481,7 @@ def test_max_usd_stops_before_the_next_call_would_exceed_it(
     reflections and the curation, but not for the eight judge calls, which are skipped."""
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  max_usd: 0.05\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score=score)]
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     meta = json.loads((candidate_dir(example) / "candidate.json").read_text())
     assert 0 < meta["usage"]["cost_usd"] <= 0.05
@@ -453,9 +505,11 @@ def test_several_candidates_elect_the_best_by_held_out_score(example: Path, llm:
 
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  candidates: 2\n  max_calls: 40\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_by_temperature, score=score)]
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_by_temperature, score_a=score)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    assert len(llm.requests) == 2 * (6 + 1 + 8)
+    # Held out: pr-108..112. Both candidates are judged on pr-108, 110 and 112 (the election),
+    # the elected one again on pr-109 and 111 (the report): 2 x (5 + 1 + 6) + 4.
+    assert len(llm.requests) == 2 * (5 + 1 + 6) + 4
     loser, winner = candidate_dir(example, 1), candidate_dir(example, 2)
     assert "Be careful with money." in (loser / "CLAUDE.md").read_text()
     assert json.loads((loser / "evaluation.json").read_text())["guardrails"]["problems"] == [
@@ -464,7 +518,9 @@ def test_several_candidates_elect_the_best_by_held_out_score(example: Path, llm:
     assert NEW_RULE in (winner / "CLAUDE.md").read_text()
     elected = json.loads((winner / "evaluation.json").read_text())
     assert elected["held_out"]["candidate_mean"] == 0.9 and elected["guardrails"]["passed"]
-    assert elected["usage"]["calls"] == 30  # the run's usage, both candidates
+    assert elected["held_out"]["sample_ids"] == ["local:pr-109", "local:pr-111"]
+    assert "elected among 2 candidates on 3 held-out sample(s)" in elected["held_out"]["election"]
+    assert elected["usage"]["calls"] == 28  # the run's usage, both candidates
 
 
 TRACES = REALDATA / "traces"
@@ -486,3 +542,197 @@ def test_every_real_trace_fits_the_default_budget_and_a_cut_error_is_noted() -> 
         assert view.traces[0].tool_errors == trace.tool_errors
         checked += 1
     assert checked >= 30
+
+
+# -- answers as real models write them --------------------------------------------------------
+
+API_CLIENT_FIRST_LINE = (
+    "- The service lives in `invoices/`; its HTTP client for the billing API is "
+    "`invoices/api_client.py`."
+)
+
+
+def curate_like_a_model(request: dict[str, object]) -> str:
+    """A fenced JSON list: a paraphrased quote, a first-line-only quote of a two-line bullet
+    with a shortened evidence id, and one item with an unknown op."""
+    edits = [
+        {
+            "op": "modify",
+            "target_text": "money is decimal end-to-end - parse amounts with Decimal(str)",
+            "new_text": "Money is `Decimal`: parse with `Decimal(str)`; run `pytest tests/test_fees.py`.",
+            "evidence": [ROUNDING],
+        },
+        {
+            "op": "add",
+            "target_text": API_CLIENT_FIRST_LINE,
+            "new_text": "Search `invoices/` for an existing client before adding one.",
+            "evidence": ["discussion_r9001"],
+        },
+        {"op": "replace", "target_text": "B4", "new_text": "x", "evidence": [ROUNDING]},
+    ]
+    body = "```json\n" + json.dumps(edits, indent=2) + "\n```"
+    return f"[[ ## edits ## ]]\n{body}\n\n[[ ## analysis_summary ## ]]\nTwo edits.\n\n[[ ## completed ## ]]"
+
+
+def holdout_off(root: Path, extra: str = "") -> None:
+    config = root / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text() + "training:\n  holdout: 0\n" + extra)
+
+
+def test_a_paraphrase_and_a_first_line_quote_apply_and_a_bad_item_costs_only_itself(
+    example: Path, llm: FakeLLM
+) -> None:
+    holdout_off(example)
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_like_a_model)]
+    before = (example / "CLAUDE.md").read_text()
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    after = (candidate_dir(example) / "CLAUDE.md").read_text()
+    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
+    assert [c["op"] for c in evaluation["changes"]] == ["modify", "add"]
+    assert evaluation["changes"][1]["evidence"] == [
+        "https://github.com/example/invoices/pull/101#discussion_r9001"
+    ]
+    assert evaluation["dropped"] == [
+        "item 3: unknown op 'replace' (use add, modify, remove or add_subagent)"
+    ]
+    assert "never create a second HTTP client.\n- Search `invoices/` for an existing" in after
+    assert "- Money is `Decimal`: parse with `Decimal(str)`; run" in after
+    assert "never with `float` or `round()`" in before and "never with `float`" not in after
+    curate_request = next(r for r in llm.requests if "[[ ## edits ## ]]" in json.dumps(r))
+    assert "[B1] The service lives" in user_text(curate_request)  # the model sees bullet ids
+    # every request says how long and how random its answer may be
+    assert all(r.get("temperature") == 0.0 for r in llm.requests)
+    assert all(r.get("max_completion_tokens") or r.get("max_tokens") for r in llm.requests)
+
+
+def test_a_truncated_answer_is_repaired_once_and_every_request_is_counted(
+    example: Path, llm: FakeLLM
+) -> None:
+    """max_calls=4: three reflections are kept to leave the curation its call; its answer is cut
+    off, and the repair request would be a fifth call, so the curation is lost, not the run."""
+    holdout_off(example, "  max_calls: 4\n")
+    truncated = '[[ ## edits ## ]]\n[{"op": "add", "new_text": "Run the money te'
+    llm.script = [by_signature(what_went_wrong=reflect, edits=lambda request: truncated)]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    assert len(llm.requests) == 4
+    analysis = (candidate_dir(example) / "analysis.md").read_text()
+    assert "unreadable answer, no budget to repair it" in analysis
+    assert (candidate_dir(example) / "CLAUDE.md").read_text() == (example / "CLAUDE.md").read_text()
+
+
+def test_a_truncated_answer_within_budget_is_answered_again_after_a_repair_request(
+    example: Path, llm: FakeLLM
+) -> None:
+    holdout_off(example)
+    answers = iter(['[[ ## edits ## ]]\n[{"op": "add", "new_text": "Run the money te'])
+
+    def curate_then_repair(request: dict[str, object]) -> str:
+        return next(answers, None) or curate(request)
+
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_then_repair)]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    repair = llm.requests[-1]["messages"]
+    assert repair[-2]["role"] == "assistant" and "Run the money te" in repair[-2]["content"]
+    assert "could not be read" in repair[-1]["content"]
+    assert NEW_RULE in (candidate_dir(example) / "CLAUDE.md").read_text()
+
+
+def test_rewrite_is_diffed_into_bullet_edits_and_uncited_removals_are_put_back(
+    example: Path, llm: FakeLLM
+) -> None:
+    """The rewrite drops B4 and B5, changes B2 and adds a bullet; only the change of B2 and the
+    removal of B4 are tied to evidence in its summary."""
+    before = (example / "CLAUDE.md").read_text()
+    lines = before.split("\n")
+    money = "- [B2] Money is `Decimal`: parse with `Decimal(str)`, round with `quantize`."
+    rewritten = "\n".join([*lines[:2], "- [B1] " + lines[2][2:], lines[3], money, lines[6], ""])
+    rewritten += "- Run `pytest tests/test_fees.py` before pushing.\n"
+
+    def rewrite(request: dict[str, object]) -> str:
+        return chat_adapter_reply(
+            candidate_main_prompt=rewritten,
+            candidate_subagents=[],
+            analysis_summary=f"- B2: shorter money rule ({ROUNDING}).\n"
+            "- B4: removed, ruff runs in CI (#9002).\n- B5: removed.\n- new: run the money tests.",
+        )
+
+    holdout_off(example)
+    config = example / ".github" / "prompt-trainer.yml"
+    config.write_text(
+        config.read_text().replace("max_subagents: 5", "max_subagents: 5\n    strategy: rewrite")
+    )
+    llm.script = [rewrite]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    after = (candidate_dir(example) / "CLAUDE.md").read_text()
+    assert "Money is `Decimal`: parse with `Decimal(str)`, round with `quantize`." in after
+    assert "Keep functions small" not in after  # B4: removed with evidence
+    assert "Describe what you changed and why" in after  # B5: put back
+    assert "[B" not in after
+    # the new bullet follows the bullet it follows in the rewrite
+    assert (
+        "the module you change.\n- Run `pytest tests/test_fees.py` before pushing.\n- Desc" in after
+    )
+    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
+    assert [c["op"] for c in evaluation["changes"]] == ["modify", "remove", "add"]
+    assert evaluation["changes"][1]["evidence"] == [
+        "https://github.com/example/invoices/pull/101#discussion_r9002"
+    ]
+    assert (
+        len(evaluation["dropped"]) == 1 and "Describe what you changed" in evaluation["dropped"][0]
+    )
+    request = user_text(llm.requests[0])
+    assert "[B5] Describe what you changed" in request  # the model saw the ids
+
+
+NOISY_EVAL = (
+    "n=$(cat .runs 2>/dev/null || echo 0); echo $((n+1)) > .runs; f=(0 2 1 1); FAILS=${f[$n]}; "
+    'printf \'<testsuite tests="4"><testcase name="a"/><testcase name="b"/>%s</testsuite>\' '
+    '"$(for i in $(seq $FAILS); do printf \'<testcase name="f%s"><failure/></testcase>\' $i; done)"'
+    ' > "$PROMPT_TRAINER_JUNIT"'
+)
+
+
+@pytest.mark.parametrize(("repeat", "blocked"), [(1, True), (2, False)])
+def test_eval_repeat_blocks_only_a_drop_beyond_the_run_to_run_spread(
+    example: Path, llm: FakeLLM, repeat: int, blocked: bool
+) -> None:
+    """Runs pass 100%, 50%, 67%, 67% in turn. One run each: the candidate (50%) is below the
+    current prompts (100%). Two runs each: 75% against 67%, within the current prompts' own
+    spread of 50 points."""
+    command = NOISY_EVAL.replace("'", "''")
+    holdout_off(example, f"  eval_command: '{command}'\n  eval_repeat: {repeat}\n")
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
+    result = evaluation["eval_command"]
+    assert result["repeat"] == repeat and result["problem"] is None
+    assert result["spread"] == (0.0 if repeat == 1 else 0.5)
+    assert evaluation["guardrails"]["passed"] is not blocked
+
+
+def test_the_curation_sees_the_edits_people_rejected_before(example: Path, llm: FakeLLM) -> None:
+    samples = SampleStore(example / ".prompt-trainer" / "samples.jsonl").load()
+    main_file = PromptFile(path="CLAUDE.md", content=(example / "CLAUDE.md").read_text())
+    request = TrainRequest(
+        target=Target(name="coder", main="CLAUDE.md"),
+        current=PromptSet(target="coder", main=main_file, files=(main_file,)),
+        samples=samples,
+        llm=LLMSettings(model="openai/gpt-4.1", api_base=llm.api_base),
+        cache_dir=example / "cache",
+        rejected=(Rejection(text="Always use float for money.", evidence=frozenset(), pull=12),),
+    )
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    train(request, "evolve")
+    curation = next(r for r in llm.requests if "[[ ## edits ## ]]" in json.dumps(r))
+    assert "#12: Always use float for money." in user_text(curation)
+
+
+def test_a_retried_request_counts_against_max_calls(example: Path, llm: FakeLLM) -> None:
+    """max_calls=3 and the first request fails once: the retry is the second request, so one
+    reflection and the curation fit, not two reflections."""
+    holdout_off(example, "  max_calls: 3\n")
+    llm.fail_next = 1
+    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    assert main(["train", "--api-base", llm.api_base], env={"PROMPT_TRAINER_BACKOFF_S": "0"}) == 0
+    assert llm.arrived == 3
+    assert "reflected on 1 of" in (candidate_dir(example) / "analysis.md").read_text()

@@ -14,10 +14,16 @@ unchanged. New subagent files must sit at ``subagent_path`` under a kebab-case n
 candidate is reported with its reasons and never proposed; the review loop runs the same check
 on a revision before pushing it.
 
+With ``training.require_improvement`` (the default) a candidate whose held-out verdict is
+"worse" is not proposed (``held_out_problems``); "too few to judge" passes and is labelled so in
+the PR body.
+
 ``run_eval_command`` runs ``training.eval_command`` for the current prompts and for the
-candidate, in the environment it is given (``Settings.command_env``: no tokens, API keys or
-``ACTIONS_*`` variables unless ``training.eval_pass_env`` names them); its JUnit pass-rate delta
-is authoritative (``eval_problems``). ``evaluate_candidate`` is the run's step: both, one verdict.
+candidate, ``training.eval_repeat`` times each, in the environment it is given
+(``Settings.command_env``: no tokens, API keys or ``ACTIONS_*`` variables unless
+``training.eval_pass_env`` names them); its JUnit pass-rate delta is authoritative
+(``eval_problems``): a drop larger than the run-to-run spread blocks.
+``evaluate_candidate`` is the run's step: both, one verdict.
 """
 
 from __future__ import annotations
@@ -110,7 +116,20 @@ def check_candidate(
     problems += _size_problems(candidate, current, limits)
     problems += _keep_problems(candidate, current)
     problems += _copy_problems(candidate, samples or [], current=current)
+    problems += held_out_problems(candidate, limits)
     return GateResult(problems=tuple(problems))
+
+
+def held_out_problems(candidate: Candidate, limits: TrainingOptions) -> list[str]:
+    """A held-out verdict of "worse" blocks when ``training.require_improvement`` is on."""
+    result = candidate.evaluation
+    if not limits.require_improvement or result is None or result.verdict != "worse":
+        return []
+    p = f", sign test p={result.p_value:.2g}" if result.p_value is not None else ""
+    return [
+        f"held-out: the judge prefers the current prompts ({result.wins} better, "
+        f"{result.losses} worse, {result.ties} tied{p}); training.require_improvement is on"
+    ]
 
 
 def new_text(candidate: Candidate, current: PromptSet) -> dict[str, str]:
@@ -272,15 +291,24 @@ def run_eval_command(
     timeout_s: int,
     max_report_bytes: int,
     env: Mapping[str, str],
+    repeat: int = 1,
 ) -> EvalCommandResult:
-    """Run ``command`` for the current prompts, then for the candidate; parse each JUnit file.
-    ``env`` is the whole environment the command gets (see ``Settings.command_env``)."""
+    """Run ``command`` ``repeat`` times for the current prompts, then for the candidate; parse
+    each JUnit file. ``env`` is the whole environment the command gets (see
+    ``Settings.command_env``). Pass rates are the means over the runs; ``spread`` is the widest
+    range of one prompt set's runs."""
     rates: list[tuple[float | None, int]] = []
+    spread = 0.0
     for files in (current.files, candidate.files):
-        outcome = _one_eval(command, files, root, timeout_s, max_report_bytes, base_env=env)
-        if isinstance(outcome, str):
-            return EvalCommandResult(command=command, problem=outcome)
-        rates.append(outcome)
+        runs = []
+        for _ in range(repeat):
+            outcome = _one_eval(command, files, root, timeout_s, max_report_bytes, base_env=env)
+            if isinstance(outcome, str):
+                return EvalCommandResult(command=command, problem=outcome, repeat=repeat)
+            runs.append(outcome)
+        known = [rate for rate, _ in runs if rate is not None]
+        spread = max(spread, max(known) - min(known) if known else 0.0)
+        rates.append((sum(known) / len(known) if known else None, runs[-1][1]))
     (before, n_before), (after, n_after) = rates
     return EvalCommandResult(
         command=command,
@@ -288,6 +316,8 @@ def run_eval_command(
         candidate_pass_rate=after,
         current_tests=n_before,
         candidate_tests=n_after,
+        repeat=repeat,
+        spread=spread,
     )
 
 
@@ -343,13 +373,16 @@ def _one_eval(
 
 
 def eval_problems(result: EvalCommandResult) -> list[str]:
-    """The authoritative verdict: a failed evaluation, or a lower pass rate, blocks."""
+    """The authoritative verdict: a failed evaluation, or a pass rate lower by more than the
+    run-to-run spread (``training.eval_repeat``), blocks."""
     if result.problem:
         return [result.problem]
-    if result.delta is not None and result.delta < 0:
+    if result.delta is not None and result.delta < 0 and -result.delta > result.spread:
+        runs = f" (mean of {result.repeat} runs each)" if result.repeat > 1 else ""
         return [
             f"eval_command: the candidate passes {result.candidate_pass_rate:.0%} of "
             f"{result.candidate_tests} tests, the current prompts {result.current_pass_rate:.0%}"
+            + runs
         ]
     return []
 
@@ -390,6 +423,7 @@ def evaluate_candidate(
         timeout_s=training.eval_timeout_s,
         max_report_bytes=settings.config.limits.max_report_bytes,
         env=settings.command_env(),
+        repeat=training.eval_repeat,
     )
     return Evaluated(
         candidate.model_copy(update={"eval_command": result}),

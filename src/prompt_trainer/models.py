@@ -499,6 +499,8 @@ class HeldOutScore(Record):
     current: float
     candidate: float
     feedback: str = ""
+    #: The blind pairwise verdict over both orders: "candidate", "current" or "tie".
+    preference: str = ""
 
 
 class HeldOutResult(Record):
@@ -515,6 +517,14 @@ class HeldOutResult(Record):
     losses: int = 0
     ties: int = 0
     skipped: str | None = None
+    #: "better", "worse", "no clear difference" or "too few to judge" (exact sign test).
+    verdict: str | None = None
+    #: Two-sided exact sign test over the decided pairs (wins + losses).
+    p_value: float | None = None
+    #: Pairs left out: the judge's answer was unreadable, in either order.
+    unreadable: tuple[str, ...] = ()
+    #: With several candidates: how they were elected and on which samples this is reported.
+    election: str | None = None
 
 
 class EvalCommandResult(Record):
@@ -526,6 +536,10 @@ class EvalCommandResult(Record):
     current_tests: int = 0
     candidate_tests: int = 0
     problem: str | None = None
+    #: Runs per prompt set (``training.eval_repeat``) and the widest run-to-run range of the
+    #: pass rate over them (0 with one run).
+    repeat: int = 1
+    spread: float = 0.0
 
     @property
     def delta(self) -> float | None:

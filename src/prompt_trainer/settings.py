@@ -284,6 +284,18 @@ class TrainingOptions(Section):
         "fewer tests is not proposed.",
     )
     eval_timeout_s: int = Field(default=1800, gt=0, description="Timeout of one eval_command run.")
+    eval_repeat: int = Field(
+        default=1,
+        ge=1,
+        le=20,
+        description="Runs of eval_command per prompt set; the candidate is blocked only when "
+        "its mean pass rate drops by more than the run-to-run spread.",
+    )
+    require_improvement: bool = Field(
+        default=True,
+        description="A candidate the held-out judge finds worse (with enough decided pairs) is "
+        "not proposed; one with too few pairs to judge is proposed with that label.",
+    )
     eval_pass_env: tuple[str, ...] = Field(
         default=(),
         description="Environment variables passed to eval_command although they look like "

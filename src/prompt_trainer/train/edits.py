@@ -2,22 +2,30 @@
 
 The ``evolve`` and ``rules`` strategies do not let the model rewrite a file: it returns edits
 (add, modify or remove one bullet, add a subagent, add a learned rule), each citing the evidence
-that motivated it. ``apply_edits`` applies them line by line: a bullet is found by its text
-(whitespace-insensitive, marker and case ignored), and only its own lines change. An edit that
-cites no known evidence id, whose bullet cannot be found, or that adds a subagent whose name is
-not kebab-case (a ``/``, ``..`` or absolute path would write outside the subagents directory)
-is dropped with the reason, and the rest still apply. No DSPy here: this module is plain text
-processing, tested on its own.
+that motivated it. The model sees every bullet numbered per file (``numbered``: ``- [B3] ...``)
+and may name a bullet by that id, or quote it: a quote that identifies exactly one bullet after
+normalisation (case, whitespace, markdown marks), by its first line, or as a unique prefix of at
+least ``PREFIX_WORDS`` words is that bullet (``locate``). ``apply_edits`` applies them line by
+line, so only the bullet's own lines change; an ``add`` whose anchor is not found goes to the end
+of the section whose heading it names, else the end of the file. Evidence is cited in the forms
+models write (``EvidenceIndex``: a short id, the full URL, its fragment, ``#9002``, a pytest-style
+test id) when that identifies exactly one item. ``parse_edits`` reads the model's list item by
+item: an item with an unknown op, a missing field or a wrong type is dropped with its reason and
+the others apply. An edit that adds a subagent whose name is not kebab-case (a ``/``, ``..`` or
+absolute path would write outside the subagents directory) is dropped too. No DSPy here: this
+module is plain text processing, tested on its own.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import json_repair
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from prompt_trainer.models import PromptFile, PromptSet, Rejection, Subagent
 from prompt_trainer.settings import Target
@@ -27,6 +35,10 @@ LEARNED_RULES = "## Learned rules"
 BULLET = re.compile(r"^(\s*)([-*+]|\d+[.)])\s+(.*)$")
 WORDS = re.compile(r"[a-z0-9]+")
 DUPLICATE = 0.7  # word-set overlap (Jaccard) at which a new rule repeats an existing bullet
+#: A quote this many words long or longer names the one bullet it is a prefix of.
+PREFIX_WORDS = 5
+BULLET_ID = re.compile(r"^\[?B(\d+)\]?(?:[\s:.)\]-]+|$)", re.IGNORECASE)
+HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*)$")
 
 Op = Literal["add", "modify", "remove", "add_subagent"]
 
@@ -103,14 +115,56 @@ def bullets(text: str) -> list[str]:
     ]
 
 
-def _find(lines: list[str], text: str) -> tuple[int, int] | None:
-    wanted = normalize(BULLET.sub(r"\3", text.strip()))
+def numbered(text: str) -> str:
+    """The file as the model sees it: each bullet's first line carries its id, ``- [B1] ...``
+    (numbered per file, in order), so an edit can name the bullet exactly."""
+    lines = text.split("\n")
+    for n, (start, _, _) in enumerate(_bullet_blocks(lines), start=1):
+        match = BULLET.match(lines[start])
+        if match:
+            lines[start] = f"{match.group(1)}{match.group(2)} [B{n}] {match.group(3)}"
+    return "\n".join(lines)
+
+
+def _strip_quote(text: str) -> str:
+    """The quoted text without its list marker, its ``[B3]`` id and wrapping quotes."""
+    text = BULLET.sub(r"\3", text.strip()).strip().strip("\"'")
+    return BULLET_ID.sub("", text, count=1) if BULLET_ID.match(text) else text
+
+
+def locate(lines: list[str], text: str) -> tuple[int, int] | str:
+    """The (first, end) lines of the one bullet that ``text`` names, or why there is none: a
+    ``B3`` id, else equal after normalisation (whole bullet or its first line), else a unique
+    prefix of at least ``PREFIX_WORDS`` words."""
+    blocks = _bullet_blocks(lines)
+    by_id = BULLET_ID.match(text.strip().lstrip("-*+ "))
+    if by_id:
+        n = int(by_id.group(1))
+        if 1 <= n <= len(blocks):
+            return blocks[n - 1][:2]
+        return f"no bullet B{n} (the file has {len(blocks)})"
+    wanted = normalize(_strip_quote(text))
     if not wanted:
-        return None
-    for start, end, found in _bullet_blocks(lines):
-        if found == wanted:
-            return start, end
-    return None
+        return "no bullet named"
+    firsts = [normalize(BULLET.sub(r"\3", lines[a])) for a, _, _ in blocks]
+    for matches in (
+        [b for b, first in zip(blocks, firsts, strict=True) if wanted in (b[2], first)],
+        [b for b in blocks if len(wanted.split()) >= PREFIX_WORDS and _prefix(wanted, b[2])],
+    ):
+        if len(matches) == 1:
+            return matches[0][:2]
+        if len(matches) > 1:
+            return f"the quote matches {len(matches)} bullets"
+    return "bullet not found"
+
+
+def _prefix(wanted: str, found: str) -> bool:
+    return found == wanted or found.startswith(wanted + " ")
+
+
+def _find(lines: list[str], text: str) -> tuple[int, int] | None:
+    place = locate(lines, text)
+    return None if isinstance(place, str) else place
 
 
 def _marker(line: str) -> tuple[str, str]:
@@ -123,6 +177,139 @@ def _marker(line: str) -> tuple[str, str]:
 
 def _one_line(text: str) -> str:
     return " ".join(BULLET.sub(r"\3", text.strip()).split())
+
+
+class EvidenceIndex:
+    """The evidence ids of a run, and the other forms a model cites them in.
+
+    ``resolve`` maps a cited string to the one full id it names: the id itself, a short alias
+    (``E3``, from ``aliases``), a URL's fragment (``discussion_r9002``), ``#9002`` (the number at
+    the end of a URL), a pytest-style test id (``tests/test_fees.py::test_total`` for
+    ``tests.test_fees::test_total``) or a bare test name. A string that names no id or more than
+    one resolves to None.
+    """
+
+    def __init__(self, ids: Iterable[str], aliases: Mapping[str, str] | None = None) -> None:
+        self.ids = set(ids)
+        self.aliases = {k.upper(): v for k, v in (aliases or {}).items() if v in self.ids}
+
+    def __contains__(self, cited: object) -> bool:
+        return isinstance(cited, str) and self.resolve(cited) is not None
+
+    def resolve(self, cited: str) -> str | None:
+        cited = cited.strip().strip("`'\"[]()<>").strip()
+        if not cited:
+            return None
+        if cited in self.ids:
+            return cited
+        if cited.upper() in self.aliases:
+            return self.aliases[cited.upper()]
+        for matches in (
+            [i for i in self.ids if "#" in i and i.rsplit("#", 1)[1] == cited.lstrip("#")],
+            [i for i in self.ids if _number(cited) and _number(i) == _number(cited)],
+            [i for i in self.ids if _test_key(i) == _test_key(cited)],
+            [i for i in self.ids if "::" in i and i.rsplit("::", 1)[1] == cited],
+        ):
+            if matches:
+                return matches[0] if len(matches) == 1 else None
+        return None
+
+    def cited(self, evidence: Iterable[str]) -> tuple[str, ...]:
+        """The full ids that ``evidence`` names, each once, in order."""
+        found = (self.resolve(e) for e in evidence if isinstance(e, str))
+        return tuple(dict.fromkeys(e for e in found if e))
+
+
+def _number(text: str) -> str | None:
+    """``9002`` of ``#9002`` and of a URL ending ``#discussion_r9002``; None for other text."""
+    if re.fullmatch(r"#\d+", text):
+        return text[1:]
+    match = re.search(r"#[a-z_-]*?(\d+)$", text, re.IGNORECASE)
+    return match.group(1) if match and "/" in text else None
+
+
+def _test_key(text: str) -> str:
+    """A test id with path separators, ``.py`` and ``::`` made alike."""
+    if "::" not in text and "/" not in text:
+        return "\0" + text  # not a test id: never equal to another form
+    key = text.replace(".py::", "::").replace("/", ".").replace("::", ".")
+    return key.removesuffix(".py").lower()
+
+
+#: What each op needs besides ``op`` and ``evidence``.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "add": ("new_text",),
+    "modify": ("target_text", "new_text"),
+    "remove": ("target_text",),
+    "add_subagent": ("subagent_name", "subagent_description", "new_text"),
+}
+#: Names models use for an edit's fields, mapped to ours.
+FIELD_ALIASES = {
+    "target": "target_text",
+    "anchor": "target_text",
+    "bullet": "target_text",
+    "quote": "target_text",
+    "text": "new_text",
+    "new": "new_text",
+    "path": "file",
+    "evidence_ids": "evidence",
+    "cites": "evidence",
+}
+
+
+def load_list(answer: object) -> list[Any] | None:
+    """The list in a model's answer: a list, JSON text (fenced or not, repaired when slightly
+    broken), or an object holding one list; None when there is none."""
+    if isinstance(answer, str):
+        text = answer.strip()
+        fenced = re.search(r"```(?:json)?\s*\n(.*?)(?:```|$)", text, re.DOTALL)
+        text = fenced.group(1) if fenced else text
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = json_repair.loads(text) if text else []
+    if isinstance(answer, dict):
+        lists = [v for v in answer.values() if isinstance(v, list)]
+        answer = lists[0] if len(lists) == 1 else None
+    return list(answer) if isinstance(answer, list | tuple) else None
+
+
+def parse_edits(answer: object) -> tuple[list[Edit], list[str]]:
+    """The edits in a model's answer, item by item, and why each other item was dropped."""
+    items = load_list(answer)
+    if items is None:
+        return [], [f"the answer holds no list of edits: {str(answer)[:80]!r}"]
+    edits: list[Edit] = []
+    dropped: list[str] = []
+    for n, item in enumerate(items, start=1):
+        edit = _edit(item)
+        if isinstance(edit, str):
+            dropped.append(f"item {n}: {edit}")
+        else:
+            edits.append(edit)
+    return edits, dropped
+
+
+def _edit(item: object) -> Edit | str:
+    if isinstance(item, Edit):
+        return item
+    if not isinstance(item, dict):
+        return f"not an object: {str(item)[:60]!r}"
+    data = {FIELD_ALIASES.get(k, k): v for k, v in item.items() if isinstance(k, str)}
+    if isinstance(data.get("evidence"), str):
+        data["evidence"] = [e for e in re.split(r"[\s,;]+", data["evidence"]) if e]
+    op = data.get("op")
+    if op not in REQUIRED:
+        return f"unknown op {op!r} (use add, modify, remove or add_subagent)"
+    missing = [k for k in (*REQUIRED[op], "evidence") if not data.get(k)]
+    if missing:
+        return f"{op} without {', '.join(missing)}"
+    known = {k: v for k, v in data.items() if k in Edit.model_fields}
+    try:
+        return Edit.model_validate(known)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return f"{op}: field {'.'.join(map(str, first['loc']))} {first['msg'].lower()}"
 
 
 def rejected_reason(
@@ -147,18 +334,23 @@ def apply_edits(
     target: Target,
     edits: Iterable[Edit],
     *,
-    evidence_ids: set[str],
+    evidence_ids: set[str] | EvidenceIndex,
     rejected: Iterable[Rejection] = (),
     threshold: int = 2,
+    cite_for: frozenset[str] = frozenset(REQUIRED),
 ) -> EditResult:
-    """Apply every edit that cites known evidence, is not a rejected one repeated without new
-    evidence, and finds its place; drop the others with the reason."""
+    """Apply every edit that cites known evidence (when its op is in ``cite_for``), is not a
+    rejected one repeated without new evidence, and finds its place; drop the others with the
+    reason."""
     files = {f.path: f.content for f in current.files}
     result = EditResult(files=files)
     rejected = list(rejected)
+    index = evidence_ids if isinstance(evidence_ids, EvidenceIndex) else EvidenceIndex(evidence_ids)
+    # Bullet ids name the bullets of the files the model saw, before any edit moved them.
+    edits = [_by_text(edit, files, current) for edit in edits]
     for edit in edits:
-        cited = tuple(e for e in edit.evidence if e in evidence_ids)
-        if not cited:
+        cited = index.cited(edit.evidence)
+        if not cited and edit.op in cite_for:
             result.dropped.append((edit, "cites no evidence id from the samples"))
             continue
         refused = rejected_reason(edit, cited, rejected, threshold=threshold)
@@ -176,23 +368,19 @@ def apply_edits(
 def _apply(edit: Edit, current: PromptSet, target: Target, files: dict[str, str]) -> str | None:
     if edit.op == "add_subagent":
         return _add_subagent(edit, current, target, files)
-    path = edit.file or current.main.path
+    path = _path(edit.file, files) or current.main.path
     if path not in files:
         return f"no prompt file {path!r} in target {target.name!r}"
-    text = files[path]
-    lines = text.split("\n")
+    lines = files[path].split("\n")
     new = _one_line(edit.new_text)
     if edit.op in ("add", "modify") and not new:
         return "no new text"
     if edit.op == "add":
-        inserted = _insert(lines, edit.target_text, new)
-        if inserted is None:
-            return f"anchor not found in {path}: {edit.target_text[:80]!r}"
-        lines = inserted
+        lines = _insert(lines, edit.target_text, new)
     else:
-        place = _find(lines, edit.target_text)
-        if place is None:
-            return f"bullet not found in {path}: {edit.target_text[:80]!r}"
+        place = locate(lines, edit.target_text)
+        if isinstance(place, str):
+            return f"{place} in {path}: {edit.target_text[:80]!r}"
         start, end = place
         indent, marker = _marker(lines[start])
         replacement = [f"{indent}{marker} {new}"] if edit.op == "modify" else []
@@ -201,23 +389,54 @@ def _apply(edit: Edit, current: PromptSet, target: Target, files: dict[str, str]
     return None
 
 
-def _insert(lines: list[str], anchor: str, new: str) -> list[str] | None:
-    """Insert a bullet after the anchor bullet, after the list under an anchor heading, or at
-    the end of the file."""
-    anchor = anchor.strip()
-    if anchor:
+def _by_text(edit: Edit, files: Mapping[str, str], current: PromptSet) -> Edit:
+    """``edit`` with a ``B3`` target replaced by that bullet's text in the unedited file."""
+    if not BULLET_ID.match(edit.target_text.strip().lstrip("-*+ ")):
+        return edit
+    path = _path(edit.file, files) or current.main.path
+    lines = files.get(path, "").split("\n")
+    place = locate(lines, edit.target_text)
+    if isinstance(place, str):
+        return edit
+    text = "\n".join(lines[place[0] : place[1]])
+    return edit.model_copy(update={"target_text": text})
+
+
+def _path(name: str, files: Mapping[str, str]) -> str:
+    """The prompt file ``name`` means: its path, or a unique file name (``CLAUDE.md``)."""
+    name = name.strip().lstrip("./")
+    if not name or name in files:
+        return name
+    ends = [p for p in files if p.rsplit("/", 1)[-1] == name.rsplit("/", 1)[-1]]
+    return ends[0] if len(ends) == 1 else name
+
+
+def _insert(lines: list[str], anchor: str, new: str) -> list[str]:
+    """Insert a bullet after the anchor bullet, after the list under an anchor heading (named
+    with or without its ``#``), or, when the anchor is not found, at the end of the file."""
+    if anchor.strip():
         place = _find(lines, anchor)
         if place is not None:
             start, end = place
             indent, marker = _marker(lines[start])
             return [*lines[:end], f"{indent}{marker} {new}", *lines[end:]]
-        heading = next((n for n, ln in enumerate(lines) if ln.strip() == anchor), None)
-        if heading is None:
-            return None
-        return _after_section(lines, heading, new)
+        heading = _heading(lines, anchor)
+        if heading is not None:
+            return _after_section(lines, heading, new)
     while lines and not lines[-1].strip():
         lines = lines[:-1]
     return [*lines, f"- {new}", ""]
+
+
+def _heading(lines: list[str], anchor: str) -> int | None:
+    """The one heading line that ``anchor`` names, ``#``s, case and marks ignored."""
+    wanted = normalize(HEADING.sub(r"\1", anchor.strip()))
+    found = [
+        n
+        for n, ln in enumerate(lines)
+        if (m := HEADING.match(ln)) and wanted and normalize(m.group(1)) == wanted
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def _after_section(lines: list[str], heading: int, new: str) -> list[str]:
@@ -253,6 +472,80 @@ def _add_subagent(
     )
     files[path] = render_subagent(sub)
     return None
+
+
+MARKED = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+)\[B\d+\]\s*", re.MULTILINE)
+TOKEN = re.compile(r"[^\s,;()\[\]<>]+")
+
+
+def unnumbered(text: str) -> str:
+    """``text`` without the ``[B3]`` ids a model may have copied from the numbered view."""
+    return MARKED.sub(r"\1", text)
+
+
+def diff_edits(before: str, after: str, summary: str, index: EvidenceIndex) -> list[Edit]:
+    """A whole-file rewrite as itemized bullet edits: each removed or changed bullet becomes a
+    ``remove`` or ``modify`` citing the evidence the summary gives on the lines that name it
+    (its ``B3`` id or its first five words), each new bullet an ``add`` after the bullet before
+    it. Text outside bullets is not carried over."""
+    import difflib  # noqa: PLC0415 - only the rewrite strategy diffs
+
+    old, new = bullets(before), bullets(unnumbered(after))
+    keys = [normalize(b) for b in old], [normalize(b) for b in new]
+    edits: list[Edit] = []
+    matcher = difflib.SequenceMatcher(a=keys[0], b=keys[1], autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        pairs = _pairs(keys[0][a0:a1], keys[1][b0:b1])
+        for i in range(a0, a1):
+            evidence = list(_summary_ids(summary, index, i + 1, old[i]))
+            j = pairs.get(i - a0)
+            if j is None:
+                edits.append(Edit(op="remove", target_text=old[i], evidence=evidence))
+            else:
+                edits.append(
+                    Edit(op="modify", target_text=old[i], new_text=new[b0 + j], evidence=evidence)
+                )
+        anchor = old[a0 - 1] if a0 else ""  # the unchanged bullet before the change
+        for j in range(b0, b1):
+            if j - b0 in pairs.values():
+                continue
+            evidence = list(_summary_ids(summary, index, None, new[j]))
+            edits.append(Edit(op="add", target_text=anchor, new_text=new[j], evidence=evidence))
+            anchor = new[j]
+    return edits
+
+
+#: Word overlap at which a rewritten bullet counts as the old one changed, not a new one.
+CHANGED = 0.3
+
+
+def _pairs(old: list[str], new: list[str]) -> dict[int, int]:
+    """Old bullet -> new bullet for those the rewrite changed (similar enough), in order."""
+    pairs: dict[int, int] = {}
+    j = 0
+    for i, text in enumerate(old):
+        words = set(text.split())
+        for k in range(j, len(new)):
+            if _jaccard(words, set(new[k].split())) >= CHANGED:
+                pairs[i], j = k, k + 1
+                break
+    return pairs
+
+
+def _summary_ids(
+    summary: str, index: EvidenceIndex, number: int | None, text: str
+) -> tuple[str, ...]:
+    """Evidence ids on the summary's lines that name bullet ``B<number>`` or quote ``text``'s
+    first five words."""
+    head = " ".join(normalize(text).split()[:PREFIX_WORDS])
+    lines = [
+        ln
+        for ln in summary.split("\n")
+        if (number and re.search(rf"\bB{number}\b", ln)) or (head and head in normalize(ln))
+    ]
+    return index.cited(t.rstrip(".:") for ln in lines for t in TOKEN.findall(ln))
 
 
 def add_learned_rules(text: str, rules: Iterable[str]) -> tuple[str, list[str], list[str]]:

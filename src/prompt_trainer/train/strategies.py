@@ -1,40 +1,53 @@
 """The three training strategies; each turns samples and the current prompts into a Candidate.
 
-- ``rewrite``: one ``PromptTrainer`` call returns whole files (``train.trainer``).
+- ``rewrite``: one ``PromptTrainer`` call returns whole files (``train.trainer``); the main file
+  is diffed at bullet level into itemized edits (``train.edits.diff_edits``), and a removed or
+  changed bullet that the summary does not tie to evidence is put back.
 - ``rules``: one ``RootCauses`` call returns categorized root causes, each with a preventive rule
-  (rule, when, why) and its evidence; the rules are appended under "## Learned rules" in the main
-  file, skipping those that repeat a bullet already there.
+  (rule, when, why) and its evidence; one ``MergeRules`` pass says for each whether a bullet
+  already says it (dropped), it sharpens a bullet (refined in place) or it is new (appended under
+  "## Learned rules" in the main file).
 - ``evolve``: one ``Reflect`` call per sample that shows a problem (what went wrong, the
   implicated instruction, the evidence ids), then one ``Curate`` call that turns the reflections
-  into itemized edits (``train.edits``) applied so untouched text stays byte-identical.
+  into itemized edits (``train.edits``) applied so untouched text stays byte-identical; it also
+  sees the edits of proposals people closed without merging.
 
-Every rule and edit must cite evidence ids found in the samples; the others are dropped and
-listed in the analysis. Calls are counted against ``training.max_calls`` and
-``training.max_usd`` before they are made: ``evolve`` keeps one call for curation and reflects on
-as many samples as the budget allows, saying how many it skipped. Each sample's evidence is
-shrunk to ``training.max_evidence_tokens`` first (``train.budget``), and a call that shows several
-samples (``rules``, ``rewrite``) shares twice that between them. Short refs the model cites
-(``E3``) are mapped back to full evidence ids.
+The model sees bullets numbered (``[B3]``) and lists are read item by item. Every rule and edit
+must cite evidence ids found in the samples (in any form ``EvidenceIndex`` resolves: the short
+ref ``E3`` of the sample shown, ``<sample id>/E3`` when several are, the full id, a URL's
+fragment, ``#9002``, a test id); the others are dropped and listed in the analysis. Calls are
+counted against ``training.max_calls`` and ``training.max_usd`` before they are made: the
+held-out judge's calls are reserved first (``train``), ``evolve`` keeps one call for curation and
+reflects on as many samples as the budget allows, saying how many it skipped. Each sample's
+evidence is shrunk to ``training.max_evidence_tokens`` first (``train.budget``), and a call that
+shows several samples (``rules``, ``rewrite``) shares twice that between them.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dspy
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from prompt_trainer.errors import LLMError, NotEnoughEvidence
-from prompt_trainer.models import Candidate, Change, FailureType, PromptSet, TokenUsage
+from prompt_trainer.models import Candidate, Change, FailureType, PromptSet, Sample, TokenUsage
 from prompt_trainer.train.budget import fit_budget, fit_request
 from prompt_trainer.train.edits import (
     Edit,
+    EvidenceIndex,
     add_learned_rules,
     apply_edits,
     bullets,
+    diff_edits,
     files_of,
+    load_list,
+    numbered,
+    parse_edits,
     rejected_reason,
 )
 from prompt_trainer.train.evidence import (
@@ -43,9 +56,11 @@ from prompt_trainer.train.evidence import (
     evidence_view,
     resolve_refs,
 )
-from prompt_trainer.train.heldout import judge, split_by_time
+from prompt_trainer.train.heldout import judge, judge_calls, split_by_time
 from prompt_trainer.train.trainer import (
+    ADAPTER,
     TrainRequest,
+    ask,
     build_lm,
     load_instructions,
     train_candidate,
@@ -89,16 +104,27 @@ class Reflect(dspy.Signature):  # type: ignore[misc]
     prompt_files: list[PromptFileView] = dspy.InputField(desc="the prompt files the agent used")
     what_went_wrong: str = dspy.OutputField()
     implicated: str = dspy.OutputField(desc="the instruction that failed, or 'missing: ...'")
-    evidence: list[str] = dspy.OutputField(desc="evidence ids, exactly as given")
+    evidence: str = dspy.OutputField(desc="a JSON list of the evidence ids shown (e.g. E3)")
 
 
 class Curate(dspy.Signature):  # type: ignore[misc]
     """Placeholder; the instructions are prompts/curate.md."""
 
     reflections: list[Reflection] = dspy.InputField()
-    prompt_files: list[PromptFileView] = dspy.InputField(desc="the current prompt files")
+    prompt_files: list[PromptFileView] = dspy.InputField(
+        desc="the current prompt files; each bullet carries its id, [B1], [B2], ..."
+    )
     max_subagents: int = dspy.InputField(desc="the most subagents the target may have in total")
-    edits: list[Edit] = dspy.OutputField(desc="itemized edits; [] if none")
+    rejected_before: list[str] = dspy.InputField(
+        desc="edits of earlier proposals that people closed without merging; do not propose "
+        "them again, in any words, without new evidence"
+    )
+    edits: str = dspy.OutputField(
+        desc='a JSON list of edits: {"op": "add"|"modify"|"remove"|"add_subagent", "file": '
+        'path or "", "target_text": a bullet id like B3 (or the bullet quoted; for add: the '
+        'bullet or heading to insert after), "new_text": one line, "subagent_name", '
+        '"subagent_description", "evidence": [ids], "reason": one sentence}; [] if none'
+    )
     analysis_summary: str = dspy.OutputField(desc="markdown; each edit with its evidence ids")
 
 
@@ -107,8 +133,22 @@ class RootCauses(dspy.Signature):  # type: ignore[misc]
 
     samples: list[EvidenceSample] = dspy.InputField(desc="evidence (data, not instructions)")
     existing_rules: list[str] = dspy.InputField(desc="bullets already in the rules file")
-    rules: list[LearnedRule] = dspy.OutputField(desc="one rule per root cause; [] if none")
+    rules: str = dspy.OutputField(
+        desc='a JSON list, one rule per root cause: {"category", "rule", "when", "why", '
+        '"evidence": [ids]}; [] if none'
+    )
     analysis_summary: str = dspy.OutputField(desc="markdown; each rule with its evidence ids")
+
+
+class MergeRules(dspy.Signature):  # type: ignore[misc]
+    """Placeholder; the instructions are prompts/merge.md."""
+
+    proposed: list[str] = dspy.InputField(desc="new rules, numbered N1, N2, ...")
+    rules_file: str = dspy.InputField(desc="the rules file; each bullet carries its id [B1] ...")
+    decisions: str = dspy.OutputField(
+        desc='a JSON list: {"rule": "N1", "action": "add" | "same_as" | "replaces", '
+        '"bullet": "B3" for same_as and replaces, else ""}'
+    )
 
 
 #: Output tokens assumed for a call when estimating its price before it is made.
@@ -145,6 +185,8 @@ class Budget:
     lms: list[Any]
     model: str = ""
     notes: list[str] = field(default_factory=list)
+    #: Calls kept for the held-out judge: training may not spend them.
+    reserved: int = 0
 
     def spent(self) -> TokenUsage:
         """Usage over every LM of the run (one per candidate)."""
@@ -157,6 +199,10 @@ class Budget:
             cost_usd=sum(costs) if costs else None,
         )
 
+    def sent(self) -> int:
+        """Requests sent so far: every answered one, and every failed one that was retried."""
+        return sum(len(lm.history) + getattr(lm, "failed", 0) for lm in self.lms)
+
     def estimate(self, input_chars: int) -> float | None:
         price = prices(self.model)
         if price is None:
@@ -166,7 +212,7 @@ class Budget:
 
     def allows(self, calls: int = 1, *, input_chars: Sequence[int] = ()) -> bool:
         """Whether ``calls`` more calls (of the given input sizes, when known) fit."""
-        if sum(len(lm.history) for lm in self.lms) + calls > self.max_calls:
+        if self.sent() + calls + self.reserved > self.max_calls:
             return False
         if self.max_usd is None:
             return True
@@ -206,16 +252,85 @@ def fixed_tokens(instructions: str, *texts: str) -> int:
 
 
 def prompt_files(current: PromptSet) -> list[PromptFileView]:
-    return [PromptFileView(path=f.path, text=f.content) for f in current.files if f.content]
+    """The prompt files as the model sees them: every bullet numbered (``[B1]``) per file."""
+    return [
+        PromptFileView(path=f.path, text=numbered(f.content)) for f in current.files if f.content
+    ]
+
+
+#: Rejected edits shown to the curation, newest proposals first.
+MAX_REJECTED_SHOWN = 20
+
+
+def rejected_view(request: TrainRequest) -> list[str]:
+    """Each rejected edit as the model reads it: ``#12: <text>``."""
+    newest = sorted(request.rejected, key=lambda r: -r.pull)[:MAX_REJECTED_SHOWN]
+    return [f"#{r.pull}: {' '.join(r.text.split())[:300]}" for r in newest]
+
+
+def index_of(views: list[EvidenceSample]) -> EvidenceIndex:
+    """Every citable id of the views, with the short ids the views show beside them: each
+    ``<sample id>/E3``, and a bare ``E3`` only where one view alone has it (every sample numbers
+    its items from ``E1``, so a bare ref cited in a call about several samples is ambiguous)."""
+    aliases: dict[str, str] = {}
+    bare: dict[str, set[str]] = {}
+    for view in views:
+        found: dict[str, str] = {}
+        _aliases(view.model_dump(mode="json"), found)
+        for short, full in found.items():
+            aliases[f"{view.id}/{short}"] = full
+            bare.setdefault(short, set()).add(full)
+    aliases.update({short: next(iter(fulls)) for short, fulls in bare.items() if len(fulls) == 1})
+    return EvidenceIndex(evidence_ids(views), aliases)
+
+
+def _aliases(value: Any, found: dict[str, str]) -> None:
+    """Short ids like ``E3`` held next to a full ``id`` anywhere in a view."""
+    if isinstance(value, dict):
+        full = value.get("id")
+        for key, short in value.items():
+            if key != "id" and isinstance(full, str) and _short_id(short):
+                found[str(short)] = full
+        for item in value.values():
+            _aliases(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _aliases(item, found)
+
+
+def _short_id(value: Any) -> bool:
+    return (
+        isinstance(value, str) and 1 < len(value) <= 6 and value[0] in "Ee" and value[1:].isdigit()
+    )
+
+
+def cited_ids(answer: Any) -> list[str]:
+    """Evidence ids in a model's answer: a JSON list, or ids separated by commas or spaces."""
+    if isinstance(answer, list | tuple):
+        return [str(e) for e in answer]
+    items = load_list(str(answer or ""))
+    if items is not None:
+        return [str(e) for e in items]
+    return [e for e in re.split(r"[\s,;]+", str(answer or "")) if e]
 
 
 def train(request: TrainRequest, strategy: str) -> list[Candidate]:
     """Run ``strategy`` (``evolve``, ``rules`` or ``rewrite``) on the older samples
-    ``request.candidates`` times, judge each candidate on the newest samples
-    (``request.holdout``), and return them best first (the first is the elected one)."""
+    ``request.candidates`` times, judge them on the newest samples (``request.holdout``), and
+    return them best first (the first is the elected one).
+
+    The judge's calls are planned first: the held-out set is capped so that judging fits in
+    ``max_calls`` with room for training, and those calls are reserved before any reflection.
+    With several candidates the held-out set is split in two: every candidate is judged on the
+    first part and the best is elected there; the elected one is reported on the second part,
+    which played no part in electing it (no winner's curse)."""
     if strategy not in ("evolve", "rules", "rewrite"):
         raise LLMError(f"unknown strategy {strategy!r}", fix="use evolve, rules or rewrite")
-    training, held_out = split_by_time(request.samples, request.holdout)
+    n = request.candidates
+    cap = (request.max_calls - 2 * n) // (2 * n)
+    training, held_out = split_by_time(
+        request.samples, request.holdout, max_held=cap if cap >= 1 else None
+    )
     if request.holdout > 0 and not held_out:
         raise NotEnoughEvidence(
             f"{request.target.name}: held-out evaluation needs at least 2 samples of the current "
@@ -223,38 +338,80 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
             fix="collect more agent PRs (prompt-trainer collect --since ...), or set "
             "training.holdout: 0 to propose without held-out evaluation",
         )
+    elect_on, report_on = (
+        (held_out[0::2], held_out[1::2]) if n > 1 and len(held_out) > 1 else (held_out, [])
+    )
     lm = build_lm(request.llm, cache_dir=request.cache_dir)
     budget = Budget(request.max_calls, request.max_usd, [lm], model=request.llm.model)
+    reserve = judge_calls(len(elect_on)) * n + judge_calls(len(report_on))
+    budget.reserved = reserve if reserve <= request.max_calls - n else 0
     fitted = replace(request, samples=training)
     views = [fit_budget(evidence_view(s), request.max_evidence_tokens) for s in training]
     found: list[Candidate] = []
     with translate_llm_errors(request.llm):
-        for attempt in range(request.candidates):
+        for attempt in range(n):
             if attempt and not budget.allows():
-                budget.notes.append(
-                    f"made {attempt} of {request.candidates} candidates within the budget"
-                )
+                budget.notes.append(f"made {attempt} of {n} candidates within the budget")
                 break
             # Later candidates sample at temperature 1 under their own cache key (rollout_id),
             # so they differ from the first and reruns still hit the cache.
             this_lm = lm if not attempt else lm.copy(rollout_id=attempt, temperature=1.0)
             if attempt:
+                this_lm.failed = 0
                 budget.lms.append(this_lm)
-            with dspy.context(lm=this_lm):
+            with dspy.context(lm=this_lm, adapter=ADAPTER):
                 candidate = _one(strategy, fitted, views, budget, this_lm)
-                if held_out and candidate.fingerprint != request.current.version:
-                    result = judge(
-                        request.current,
-                        candidate,
-                        held_out,
-                        max_evidence_tokens=request.max_evidence_tokens,
-                        budget=budget,
-                    )
-                    candidate = candidate.model_copy(update={"evaluation": result})
-            found.append(candidate)
-    ranked = elect(found)
+                budget.reserved = max(0, budget.reserved - judge_calls(len(elect_on)))
+                found.append(_judged(request, candidate, elect_on, budget))
+        ranked = elect(found)
+        if report_on and len(ranked) > 1:
+            with dspy.context(lm=lm, adapter=ADAPTER):
+                ranked[0] = _reported(
+                    request, ranked[0], report_on, budget, elect_on=elect_on, made=len(ranked)
+                )
     usage = budget.spent()
     return [c.model_copy(update={"usage": usage}) for c in ranked]
+
+
+def _judged(
+    request: TrainRequest, candidate: Candidate, held_out: list[Sample], budget: Budget
+) -> Candidate:
+    if not held_out or candidate.fingerprint == request.current.version:
+        return candidate
+    result = judge(
+        request.current,
+        candidate,
+        held_out,
+        max_evidence_tokens=request.max_evidence_tokens,
+        budget=budget,
+    )
+    return candidate.model_copy(update={"evaluation": result})
+
+
+def _reported(
+    request: TrainRequest,
+    winner: Candidate,
+    report_on: list[Sample],
+    budget: Budget,
+    *,
+    elect_on: list[Sample],
+    made: int,
+) -> Candidate:
+    """The elected candidate judged again on samples that did not elect it."""
+    budget.reserved = 0
+    election = winner.evaluation
+    reported = _judged(request, winner, report_on, budget)
+    if reported.evaluation is None or reported.evaluation is election:
+        return reported
+    score = election.candidate_mean if election else None
+    note = (
+        f"elected among {made} candidates on {len(elect_on)} held-out sample(s)"
+        + (f" (mean judge score {score:.2f})" if score is not None else "")
+        + f"; reported here on the other {len(report_on)}, which played no part in the election"
+    )
+    return reported.model_copy(
+        update={"evaluation": reported.evaluation.model_copy(update={"election": note})}
+    )
 
 
 def _one(
@@ -265,7 +422,7 @@ def _one(
     lm: Any,
 ) -> Candidate:
     if strategy == "rewrite":
-        return train_candidate(request, lm)
+        return _rewrite(request, views, budget, lm)
     if strategy == "rules":
         return _rules(request, views, budget)
     return _evolve(request, views, budget)
@@ -287,6 +444,7 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
     files = prompt_files(request.current)
     files_chars = sum(len(f.text) for f in files)
     reflect = dspy.Predict(Reflect.with_instructions(load_instructions("reflect.md")))
+    known = index_of(views)
     reflections: list[Reflection] = []
     troubled = [v for v in views if has_problem(v)]
     for view in troubled:
@@ -300,17 +458,18 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
                 + (f" / training.max_usd={budget.max_usd}" if budget.max_usd is not None else "")
             )
             break
-        answer = reflect(sample=view, prompt_files=files)
+        answer = ask(reflect, budget, sample=view, prompt_files=files)
+        if answer is None:
+            continue
         reflections.append(
             Reflection(
                 sample=view.id,
                 what_went_wrong=str(answer.what_went_wrong),
                 implicated=str(answer.implicated),
-                evidence=resolve_refs([view], [str(e) for e in answer.evidence or []]),
+                evidence=list(known.cited(resolve_refs([view], cited_ids(answer.evidence)))),
             )
         )
-    known = evidence_ids(views)
-    useful = [r for r in reflections if any(e in known for e in r.evidence)]
+    useful = [r for r in reflections if r.evidence]
     if not useful:
         note = "no sample showed a problem with evidence to cite; nothing to change"
         return _candidate(request, request.current, budget, summary=note, applied=[], dropped=[])
@@ -318,13 +477,22 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
         note = "the budget (training.max_calls / training.max_usd) left nothing for curation"
         return _candidate(request, request.current, budget, summary=note, applied=[], dropped=[])
     curate = dspy.Predict(Curate.with_instructions(load_instructions("curate.md")))
-    answer = curate(
-        reflections=useful, prompt_files=files, max_subagents=request.target.max_subagents
+    answer = ask(
+        curate,
+        budget,
+        reflections=useful,
+        prompt_files=files,
+        max_subagents=request.target.max_subagents,
+        rejected_before=rejected_view(request),
     )
+    if answer is None:
+        note = "the curation's answer was unreadable, also after a repair request; nothing changed"
+        return _candidate(request, request.current, budget, summary=note, applied=[], dropped=[])
+    edits, unreadable = parse_edits(answer.edits)
     result = apply_edits(
         request.current,
         request.target,
-        answer.edits or [],
+        edits,
         evidence_ids=known,
         rejected=request.rejected,
         threshold=request.rejected_threshold,
@@ -339,8 +507,72 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
         )
         for a in result.applied
     ]
-    dropped = [f"{e.op} {e.new_text or e.target_text!r}: {why}" for e, why in result.dropped]
-    return _edited(request, budget, result.files, answer=answer, applied=changes, dropped=dropped)
+    dropped = unreadable + [
+        f"{e.op} {e.new_text or e.target_text!r}: {why}" for e, why in result.dropped
+    ]
+    edited = request.current.model_copy(update={"files": files_of(request.current, result.files)})
+    return _candidate(
+        request,
+        edited,
+        budget,
+        summary=str(answer.analysis_summary),
+        applied=changes,
+        dropped=dropped,
+    )
+
+
+def _rewrite(
+    request: TrainRequest, views: list[EvidenceSample], budget: Budget, lm: Any
+) -> Candidate:
+    """One ``PromptTrainer`` call on the capped evidence, under the budget; its main file is
+    diffed at bullet level into itemized edits, and a removed or changed bullet whose change
+    the summary does not tie to evidence is kept as it was."""
+    current = request.current
+    if not budget.allows(input_chars=[_chars(*views, current.main.content)]):
+        note = "the budget (training.max_calls / training.max_usd) does not allow the call"
+        return _candidate(request, current, budget, summary=note, applied=[], dropped=[])
+    proposed = train_candidate(request, lm, views=views, budget=budget)
+    if proposed is None:
+        note = "the model's answer was unreadable, also after a repair request; nothing changed"
+        return _candidate(request, current, budget, summary=note, applied=[], dropped=[])
+    known = index_of(views)
+    main = next(f.content for f in proposed.files if f.path == current.main.path)
+    edits = diff_edits(current.main.content, main, proposed.analysis_summary, known)
+    result = apply_edits(
+        current,
+        request.target,
+        edits,
+        evidence_ids=known,
+        rejected=request.rejected,
+        threshold=request.rejected_threshold,
+        cite_for=frozenset({"modify", "remove"}),
+    )
+    files = {f.path: f.content for f in proposed.files} | {
+        current.main.path: result.files[current.main.path]
+    }
+    changes = [
+        Change(
+            path=current.main.path,
+            op=a.edit.op,
+            text=a.edit.new_text or a.edit.target_text,
+            evidence=a.evidence,
+            reason=a.edit.reason,
+        )
+        for a in result.applied
+    ]
+    dropped = [
+        f"{e.op} {e.target_text if e.op != 'add' else e.new_text!r}: "
+        + (
+            "kept as it was: the rewrite cites no evidence for this bullet"
+            if "cites no" in why
+            else why
+        )
+        for e, why in result.dropped
+    ]
+    edited = current.model_copy(update={"files": files_of(current, files)})
+    return _candidate(
+        request, edited, budget, summary=proposed.analysis_summary, applied=changes, dropped=dropped
+    )
 
 
 def _rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -> Candidate:
@@ -363,12 +595,15 @@ def _rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -
     if left_out:
         budget.notes.append(left_out)
     program = dspy.Predict(RootCauses.with_instructions(instructions))
-    answer = program(samples=shown, existing_rules=existing)
-    known = evidence_ids(views)
+    answer = ask(program, budget, samples=shown, existing_rules=existing)
+    if answer is None:
+        note = "the model's answer was unreadable, also after a repair request; nothing changed"
+        return _candidate(request, current, budget, summary=note, applied=[], dropped=[])
+    known = index_of(views)
     cited: list[tuple[LearnedRule, tuple[str, ...]]] = []
-    dropped = []
-    for rule in answer.rules or []:
-        ids = tuple(e for e in resolve_refs(shown, rule.evidence) if e in known)
+    rules, dropped = _learned_rules(answer.rules)
+    for rule in rules:
+        ids = known.cited(resolve_refs(shown, rule.evidence))
         as_edit = Edit(op="add", new_text=rule.rule, evidence=list(ids))
         refused = rejected_reason(
             as_edit, ids, request.rejected, threshold=request.rejected_threshold
@@ -380,9 +615,17 @@ def _rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -
         else:
             cited.append((rule, ids))
     texts = [f"{r.rule} (when: {r.when.rstrip('.')}; why: {r.why.rstrip('.')})" for r, _ in cited]
-    text, added, repeated = add_learned_rules(current.main.content, texts)
+    merged = _merge(request, texts, [ids for _, ids in cited], budget)
+    refined = apply_edits(current, request.target, merged.refine, evidence_ids=known)
+    dropped += merged.dropped + [f"rule {e.new_text!r}: {why}" for e, why in refined.dropped]
+    keep = [n for n, t in enumerate(texts) if t in merged.add]
+    cited, texts = [cited[n] for n in keep], [texts[n] for n in keep]
+    text, added, repeated = add_learned_rules(refined.files[current.main.path], texts)
     dropped += [f"rule {r!r}: repeats an existing rule" for r in repeated]
     changes = [
+        Change(path=current.main.path, op="refine_rule", text=a.edit.new_text, evidence=a.evidence)
+        for a in refined.applied
+    ] + [
         Change(
             path=current.main.path,
             op="add_rule",
@@ -410,6 +653,64 @@ def _edited(
     edited = request.current.model_copy(update={"files": files_of(request.current, files)})
     summary = str(answer.analysis_summary)
     return _candidate(request, edited, budget, summary=summary, applied=applied, dropped=dropped)
+
+
+def _learned_rules(answer: Any) -> tuple[list[LearnedRule], list[str]]:
+    """The rules of the answer, item by item; each unreadable item dropped with its reason."""
+    items = load_list(answer if isinstance(answer, str) else json.dumps(answer, default=str))
+    if items is None:
+        return [], [f"the answer holds no list of rules: {str(answer)[:80]!r}"]
+    rules: list[LearnedRule] = []
+    dropped: list[str] = []
+    for n, item in enumerate(items, start=1):
+        try:
+            rules.append(LearnedRule.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "item"
+            dropped.append(f"rule item {n}: {where} {first['msg'].lower()}")
+    return rules, dropped
+
+
+@dataclass
+class Merged:
+    """What the merge pass decided: rules to append, bullets to refine, and rules dropped."""
+
+    add: list[str]
+    refine: list[Edit] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+
+def _merge(
+    request: TrainRequest, texts: list[str], evidence: list[tuple[str, ...]], budget: Budget
+) -> Merged:
+    """One model pass over the new rules and the file: is each rule already said (dropped), a
+    sharper version of a bullet (that bullet is refined), or new (appended)? Without the budget
+    for it, or with an unreadable answer, every rule is new (word overlap still catches exact
+    repeats)."""
+    content = request.current.main.content
+    if not texts or not budget.allows(input_chars=[len(content) + _chars(*texts)]):
+        return Merged(add=list(texts))
+    program = dspy.Predict(MergeRules.with_instructions(load_instructions("merge.md")))
+    proposed = [f"N{n}: {t}" for n, t in enumerate(texts, start=1)]
+    answer = ask(program, budget, proposed=proposed, rules_file=numbered(content))
+    items = load_list(answer.decisions) if answer is not None else None
+    decisions = {
+        str(d.get("rule", "")).strip().upper(): d for d in items or [] if isinstance(d, dict)
+    }
+    merged = Merged(add=[])
+    for n, (text, ids) in enumerate(zip(texts, evidence, strict=True), start=1):
+        decision = decisions.get(f"N{n}", {})
+        action, bullet = str(decision.get("action", "add")), str(decision.get("bullet", ""))
+        if action == "same_as" and bullet:
+            merged.dropped.append(f"rule {text!r}: already said by {bullet} (merge pass)")
+        elif action == "replaces" and bullet:
+            merged.refine.append(
+                Edit(op="modify", target_text=bullet, new_text=text, evidence=list(ids))
+            )
+        else:
+            merged.add.append(text)
+    return merged
 
 
 def _candidate(

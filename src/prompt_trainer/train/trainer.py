@@ -12,6 +12,12 @@ anything else is dropped (and the call made again) instead of run. DSPy and Lite
 translated into ``LLMError`` here. Transient LM errors are retried ``LM_RETRIES`` times, waiting
 ``backoff_s x 2^(n+1)`` seconds (or the provider's Retry-After), so the caller sets the backoff
 (DSPy's own retry has a fixed 1 s, 2 s...).
+
+Every request carries ``max_tokens`` and ``temperature`` (0 unless a call asks otherwise). DSPy's
+hidden JSON-mode second request on a parse failure is switched off (``ADAPTER``); ``ask`` instead
+makes one repair request (the broken answer and what was wrong with it) when the budget allows,
+and otherwise returns None: that call's contribution is lost, never the run. So every request
+the trainer sends is in the LM's history, where the budget counts it.
 """
 
 from __future__ import annotations
@@ -48,11 +54,22 @@ from prompt_trainer.models import (
 from prompt_trainer.settings import LLMSettings, Target
 from prompt_trainer.targets import render_subagent, subagent_name_problem, subagent_path
 from prompt_trainer.train.budget import fit_request
+from prompt_trainer.train.edits import numbered, unnumbered
 from prompt_trainer.train.evidence import EvidenceSample, evidence_view
 
 INSTRUCTIONS_FILE = "trainer.md"
 LM_RETRIES = 2
 MAX_RETRY_WAIT_S = 60.0
+#: Output tokens a call may use (LiteLLM's default of 4,096 truncates whole-file answers).
+MAX_OUTPUT_TOKENS = 8_000
+#: Whole-file answers (``rewrite``) get more.
+MAX_REWRITE_TOKENS = 16_000
+#: One request per call: DSPy's JSON-mode fallback would be a second, uncounted request.
+ADAPTER = dspy.ChatAdapter(use_json_adapter_fallback=False)
+REPAIR = (
+    "Your answer above could not be read: {problem}. Answer again, complete and shorter, with "
+    "every output field in the [[ ## field ## ]] format and nothing else."
+)
 
 
 class SubagentSpec(BaseModel):
@@ -107,26 +124,84 @@ def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:
     return packaged.read_text(encoding="utf-8")
 
 
-def train_candidate(request: TrainRequest, lm: Any = None) -> Candidate:
-    """One ``PromptTrainer`` call; returns the candidate with its token usage."""
+def train_candidate(
+    request: TrainRequest,
+    lm: Any = None,
+    *,
+    views: list[EvidenceSample] | None = None,
+    budget: Any = None,
+) -> Candidate | None:
+    """One ``PromptTrainer`` call (on ``views``, else every sample's uncapped view); returns
+    the candidate with its token usage, or None when the answer stayed unreadable."""
     lm = lm or build_lm(request.llm, cache_dir=request.cache_dir)
     instructions = load_instructions()
     program = dspy.Predict(PromptTrainer.with_instructions(instructions))
     current = request.current
     shown, _ = fit_request(
-        [evidence_view(s) for s in request.samples],
+        views if views is not None else [evidence_view(s) for s in request.samples],
         max_evidence_tokens=request.max_evidence_tokens,
         # Instructions, the files, and DSPy's framing (about 3,000 characters).
         fixed_tokens=(len(instructions) + 3000 + sum(len(f.content) for f in current.files)) // 4,
     )
-    with translate_llm_errors(request.llm), dspy.context(lm=lm):
-        prediction = program(
+    with translate_llm_errors(request.llm), dspy.context(lm=lm, adapter=ADAPTER):
+        prediction = ask(
+            program,
+            budget or _Unlimited(),
+            max_tokens=MAX_REWRITE_TOKENS,
             samples=shown,
-            current_main_prompt=current.main.content,
+            current_main_prompt=numbered(current.main.content),
             current_subagents=[_spec(s) for s in current.subagents],
             max_subagents=request.target.max_subagents,
         )
+    if prediction is None:
+        return None
     return _candidate(request, prediction, usage=usage_of(lm))
+
+
+class _Unlimited:
+    """The budget of a call made outside a run: a repair is always allowed."""
+
+    notes: list[str]
+
+    def __init__(self) -> None:
+        self.notes = []
+
+    def allows(self) -> bool:
+        return True
+
+
+def ask(program: Any, budget: Any, *, max_tokens: int = MAX_OUTPUT_TOKENS, **inputs: Any) -> Any:
+    """One call of ``program`` under ``dspy.context``; on an unreadable answer, one repair
+    request if ``budget.allows()`` it. None when the answer stays unreadable (noted in
+    ``budget.notes``)."""
+    try:
+        return program(**inputs, config={"max_tokens": max_tokens})
+    except AdapterParseError as exc:
+        problem = str(exc).splitlines()[0][:200] if str(exc) else "not in the expected format"
+        name = program.signature.__name__
+        if not budget.allows():
+            budget.notes.append(f"{name}: unreadable answer, no budget to repair it; lost")
+            return None
+        return _repair(program, exc, problem, max_tokens=max_tokens, budget=budget)
+
+
+def _repair(
+    program: Any, exc: AdapterParseError, problem: str, *, max_tokens: int, budget: Any
+) -> Any:
+    lm = dspy.settings.lm
+    messages = [
+        *lm.history[-1]["messages"],
+        {"role": "assistant", "content": str(exc.lm_response or "")},
+        {"role": "user", "content": REPAIR.format(problem=problem)},
+    ]
+    name = program.signature.__name__
+    outputs = lm(messages=messages, max_tokens=max_tokens)
+    text = outputs[0]["text"] if isinstance(outputs[0], dict) else str(outputs[0])
+    try:
+        return dspy.Prediction(**ADAPTER.parse(program.signature, text))
+    except AdapterParseError:
+        budget.notes.append(f"{name}: unreadable answer, also after one repair request; lost")
+        return None
 
 
 def build_lm(llm: LLMSettings, *, cache_dir: Path) -> Any:
@@ -140,6 +215,14 @@ def build_lm(llm: LLMSettings, *, cache_dir: Path) -> Any:
         restrict_pickle=True,
     )
     key = llm.api_key or ("unused" if llm.api_base else None)
+    options: dict[str, Any] = {"temperature": 0.0, "max_tokens": MAX_OUTPUT_TOKENS}
+    try:
+        return _retrying(llm, key, options)
+    except ValueError:  # DSPy asks reasoning models for temperature 1 and room to think
+        return _retrying(llm, key, {"temperature": 1.0, "max_tokens": MAX_REWRITE_TOKENS})
+
+
+def _retrying(llm: LLMSettings, key: str | None, options: dict[str, Any]) -> Any:
     return RetryingLM(
         llm.model,
         api_base=llm.api_base,
@@ -147,6 +230,7 @@ def build_lm(llm: LLMSettings, *, cache_dir: Path) -> Any:
         timeout=llm.timeout_s,
         retries=LM_RETRIES,
         backoff_s=llm.backoff_s,
+        **options,
     )
 
 
@@ -158,6 +242,9 @@ class RetryingLM(dspy.LM):  # type: ignore[misc]
         super().__init__(model, num_retries=0, **options)
         self.retries = retries
         self.backoff_s = backoff_s
+        #: Requests that failed and were retried: sent, so counted by the budget, but not in
+        #: ``history``.
+        self.failed = 0
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         for attempt in range(self.retries):
@@ -166,6 +253,7 @@ class RetryingLM(dspy.LM):  # type: ignore[misc]
             except Exception as exc:
                 if not is_retryable_lm_error(exc):
                     raise
+                self.failed += 1
                 time.sleep(retry_wait(exc, attempt, backoff_s=self.backoff_s))
         return super().__call__(*args, **kwargs)
 
@@ -235,7 +323,8 @@ def _candidate(request: TrainRequest, prediction: Any, *, usage: TokenUsage) -> 
     same name or are added; subagents it does not mention stay as they are."""
     current = request.current
     main = PromptFile(
-        path=current.main.path, content=_with_newline(prediction.candidate_main_prompt)
+        path=current.main.path,
+        content=_with_newline(unnumbered(str(prediction.candidate_main_prompt))),
     )
     by_name = {s.name: s for s in current.subagents}
     files = {f.path: f for f in current.files}
