@@ -25,13 +25,24 @@ CATEGORIES = {
     "interrupted and concurrent runs (ledger, data branch)": [
         "tests/test_data_branch.py",
         "tests/test_store.py",
+        "tests/test_writes.py",
     ],
     "hostile archives and XML": ["tests/test_artifacts.py", "tests/test_junit.py"],
     "fuzzed parsers (mutated real files)": ["tests/test_fuzz.py"],
     "prompt injection and secret canaries (end to end)": ["tests/test_hostile.py"],
-    "untrusted events and commands": ["tests/test_review_loop.py", "tests/test_action.py"],
+    "untrusted events and commands": [
+        "tests/test_review_loop.py",
+        "tests/test_action.py",
+        "tests/test_trust.py",
+        "tests/test_config_trust.py",
+    ],
+    "workflows (privileged checkouts, job conditions, cache keys)": ["tests/test_workflows.py"],
     "invalid configuration": ["tests/test_settings.py"],
-    "guardrails": ["tests/test_guardrails.py"],
+    "guardrails": [
+        "tests/test_guardrails.py",
+        "tests/test_guardrails_revise.py",
+        "tests/test_guardrails_outside.py",
+    ],
 }
 
 
