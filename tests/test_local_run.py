@@ -77,8 +77,24 @@ def test_local_run_without_a_key_stores_evidence_and_exits_0(
 
     assert main(["run", "--local", "evidence"], env={}) == 0
 
-    assert "training skipped: no API key" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "training skipped: no API key" in err
     assert len((example / ".prompt-trainer" / "samples.jsonl").read_text().splitlines()) == 12
+    # It ends with what training would cost and the exact command that trains.
+    assert "Training would cost coder (6 samples): up to 9 LLM calls" in err
+    assert "at openai/gpt-4.1's list price" in err
+    assert err.rstrip().endswith("to train: OPENAI_API_KEY=... prompt-trainer run --local evidence")
+
+
+def test_the_projection_counts_the_calls_the_strategy_makes() -> None:
+    """evolve on 6 samples, holdout 0.3: 2 held out (4 judge calls), 4 reflections, 1 curation."""
+    from prompt_trainer.train.projection import held_out, price_per_token  # noqa: PLC0415
+
+    assert [held_out(n, 0.3) for n in (1, 2, 6, 8, 30)] == [0, 1, 2, 5, 9]
+    assert held_out(10, 0) == 0
+    price = price_per_token("openai/gpt-4.1")
+    assert price is not None and price[0] > 0 and price[1] > price[0]
+    assert price_per_token("openai/no-such-model") is None
 
 
 def test_empty_directory_is_nothing_to_train(

@@ -2,9 +2,8 @@
 
 Takes the settings, what the command line asked for (``RunOptions``) and a ``log`` callable;
 returns a ``RunOutcome`` built once from one ``TargetResult`` per target (``loop.contract``).
-Each stage lives in its own module and returns a value; this file only calls them in order and
-decides when there is nothing to do. The loop's operations around it (the run lock, the
-dashboard, the follow-up, the run records) live in ``loop/``.
+Each stage lives in its own module and returns a value; this file calls them in order and decides
+when there is nothing to do. The run lock, dashboard, follow-up and run records are ``loop/``'s.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from prompt_trainer.render import ProposalView
 from prompt_trainer.settings import LLMSettings, Settings, Target
 from prompt_trainer.store import SampleStore, keep_samples, open_ledger, training_samples
 from prompt_trainer.targets import current_prompt_sets
+from prompt_trainer.train.projection import keyless
 
 Log = Callable[[str], None]
 
@@ -98,7 +98,7 @@ def propose_all(
     known, results, message = Known(), list[TargetResult](), ""
     try:
         if not ctx.llm.available:
-            message = ctx.llm.missing + ("; evidence was stored" if stored_note else "")
+            message = keyless(ctx.settings, ctx.llm, targets_of(ctx), store.load(), stored_note)
             results = [TargetResult(t.name, skipped=ctx.llm.missing) for t in targets_of(ctx)]
             return RunOutcome.of(results, samples=samples, message=message)
         known = before_training(settings, client, write=not options.dry_run, log=log)

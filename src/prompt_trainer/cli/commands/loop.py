@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 
 from prompt_trainer.cli.console import Invocation
 from prompt_trainer.cli.outcome import (
@@ -21,7 +22,7 @@ from prompt_trainer.cli.outcome import (
 )
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.loop.runs import recorded
-from prompt_trainer.settings import Settings, check_prompt_files
+from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, check_prompt_files
 
 
 def cmd_run(args: argparse.Namespace, ctx: Invocation) -> int:
@@ -64,9 +65,25 @@ def cmd_run(args: argparse.Namespace, ctx: Invocation) -> int:
         outcome = run(settings, options, log=ctx.console.progress)
         close_run(record, outcome)
     print_outcome(outcome, ctx.console, dry_run=args.dry_run)
+    llm = settings.llm(model=args.model, api_base=args.api_base)
+    if not llm.available and outcome.samples:
+        ctx.console.progress(f"to train: {_train_command(args, key_var=llm.key_var)}")
     ctx.runner.summary(outcome_summary(outcome))
     ctx.runner.set_outputs(action_outputs(outcome))
     return 0
+
+
+def _train_command(args: argparse.Namespace, *, key_var: str) -> str:
+    """This ``run`` as it would train: with the key set, without ``--dry-run``."""
+    words = ["prompt-trainer", "run"]
+    words += ["--local", str(args.local)] if args.local is not None else ["--pr", str(args.pr)]
+    words += [w for e in args.evidence for w in ("--evidence", str(e))]
+    for flag, value in (("--config", args.config), ("--model", args.model)):
+        if value and (flag != "--config" or str(value) != DEFAULT_CONFIG_PATH):
+            words += [flag, str(value)]
+    if args.repo:
+        words += ["--repo", args.repo]
+    return f"{key_var}=... " + " ".join(shlex.quote(w) for w in words)
 
 
 def _check_sources(args: argparse.Namespace) -> None:
