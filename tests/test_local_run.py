@@ -81,7 +81,9 @@ def test_local_run_without_a_key_stores_evidence_and_exits_0(
     assert "training skipped: no API key" in err
     assert len((example / ".prompt-trainer" / "samples.jsonl").read_text().splitlines()) == 12
     # It ends with what training would cost and the exact command that trains.
-    assert "Training would cost coder (6 samples): up to 9 LLM calls" in err
+    # Outside git every sample counts for the working tree's prompts: 12, of which 5 are held out
+    # (at least five from eight on): 7 reflections, 1 curation and 10 judge calls.
+    assert "Training would cost coder (12 samples): up to 18 LLM calls" in err
     assert "at openai/gpt-4.1's list price" in err
     assert err.rstrip().endswith("to train: OPENAI_API_KEY=... prompt-trainer run --local evidence")
 
