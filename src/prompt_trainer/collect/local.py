@@ -29,7 +29,7 @@ from prompt_trainer.collect.evidence import (
     load_reviews,
     parse_evidence_file,
 )
-from prompt_trainer.collect.junit import flag_flaky_across_runs
+from prompt_trainer.collect.junit_runs import flag_flaky_across_runs
 from prompt_trainer.collect.reviews import keep
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.models import PullRequestInfo, Sample, Skipped
