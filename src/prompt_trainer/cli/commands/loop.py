@@ -21,7 +21,8 @@ from prompt_trainer.cli.outcome import (
 )
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.loop.runs import recorded
-from prompt_trainer.settings import Settings, check_prompt_files
+from prompt_trainer.settings import Settings
+from prompt_trainer.targets import check_prompt_files
 
 
 def cmd_run(args: argparse.Namespace, ctx: Invocation) -> int:
