@@ -57,7 +57,7 @@ def cmd_collect(args: argparse.Namespace, ctx: Invocation) -> int:
         record = open_run(
             settings,
             "collect",
-            key=f"collect:{prs}:{args.since or ''}:{args.dry_run}",
+            key=f"{prs}:{args.since or ''}:{args.dry_run}",
             inputs={"pull_requests": args.pr, "since": args.since, "dry_run": args.dry_run},
             ctx=ctx,
         )
