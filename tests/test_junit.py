@@ -14,10 +14,9 @@ from prompt_trainer.collect.junit import (
     DETAILED_CASES,
     MAX_KEPT_CASES,
     MAX_KEPT_SKIPPED,
-    cap_sample_cases,
-    flag_flaky_across_runs,
     parse_report,
 )
+from prompt_trainer.collect.junit_runs import cap_sample_cases, flag_flaky_across_runs
 from prompt_trainer.models import Identities, Skipped, TestRun
 from prompt_trainer.settings import Limits
 from tests.conftest import REALDATA

@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.errors import ConfigError, MissingPromptError
-from prompt_trainer.settings import (
-    Settings,
-    check_prompt_files,
-    config_schema,
-    missing_prompt_files,
-    parse_config,
-)
+from prompt_trainer.settings import Settings, config_schema, parse_config
+from prompt_trainer.targets import check_prompt_files, missing_prompt_files
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema" / "prompt-trainer.schema.json"
 

@@ -22,6 +22,12 @@ from typing import Final
 _S = r"(?:(?<=%3[DdAa])|(?<=%2[Ff])|(?<![A-Za-z0-9]))"
 _B64 = r"[A-Za-z0-9+/]"
 
+
+def _prefixed(name: str, body: str) -> tuple[str, re.Pattern[str]]:
+    """A rule for a secret with a known prefix: ``body`` where a secret may start (``_S``)."""
+    return name, re.compile(_S + body)
+
+
 _RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     (
         "private-key",
@@ -40,22 +46,18 @@ _RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         ),
     ),
     # The base64 of ``x-access-token:<token>`` on its own (outside a header).
-    ("basic-auth", re.compile(rf"{_S}eC1hY2Nlc3MtdG9rZW46{_B64}{{8,}}={{0,2}}")),
-    (
-        "github-token",
-        re.compile(rf"{_S}(?:gh[pousr]_[A-Za-z0-9]{{36,255}}|github_pat_[A-Za-z0-9_]{{22,255}})\b"),
+    _prefixed("basic-auth", rf"eC1hY2Nlc3MtdG9rZW46{_B64}{{8,}}={{0,2}}"),
+    _prefixed(
+        "github-token", r"(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"
     ),
-    ("gitlab-token", re.compile(rf"{_S}glpat-[A-Za-z0-9_\-]{{20,}}")),
-    ("anthropic-key", re.compile(rf"{_S}sk-ant-[A-Za-z0-9_\-]{{20,}}")),
-    ("openrouter-key", re.compile(rf"{_S}sk-or-v1-[A-Fa-f0-9]{{32,}}")),
-    ("openai-key", re.compile(rf"{_S}sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{{20,}}")),
-    ("stripe-key", re.compile(rf"{_S}(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{{16,}}")),
-    ("google-api-key", re.compile(rf"{_S}AIza[0-9A-Za-z_\-]{{35}}")),
-    (
-        "google-oauth",
-        re.compile(rf"{_S}(?:GOCSPX-[A-Za-z0-9_\-]{{20,}}|ya29\.[A-Za-z0-9_\-]{{20,}})"),
-    ),
-    ("aws-access-key", re.compile(rf"{_S}(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{{16}}\b")),
+    _prefixed("gitlab-token", r"glpat-[A-Za-z0-9_\-]{20,}"),
+    _prefixed("anthropic-key", r"sk-ant-[A-Za-z0-9_\-]{20,}"),
+    _prefixed("openrouter-key", r"sk-or-v1-[A-Fa-f0-9]{32,}"),
+    _prefixed("openai-key", r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"),
+    _prefixed("stripe-key", r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+    _prefixed("google-api-key", r"AIza[0-9A-Za-z_\-]{35}"),
+    _prefixed("google-oauth", r"(?:GOCSPX-[A-Za-z0-9_\-]{20,}|ya29\.[A-Za-z0-9_\-]{20,})"),
+    _prefixed("aws-access-key", r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
     # ``aws_secret_access_key = <40>``, ``AWS_SECRET_ACCESS_KEY <40>``, JSON ``"SecretAccessKey"``.
     (
         "aws-secret-key",
@@ -70,8 +72,8 @@ _RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     ),
     # A shared access signature in a URL or an error message (``...&sig=AbC%2Fd...%3D``).
     ("azure-sas", re.compile(r"(?i)(?P<pre>(?<![A-Za-z0-9])sig=)[A-Za-z0-9%+/=]{16,}")),
-    ("slack-token", re.compile(rf"{_S}xox[abposr]-[A-Za-z0-9-]{{10,}}")),
-    ("slack-token", re.compile(rf"{_S}xapp-\d-[A-Za-z0-9]+-\d+-[A-Za-z0-9]{{16,}}")),
+    _prefixed("slack-token", r"xox[abposr]-[A-Za-z0-9-]{10,}"),
+    _prefixed("slack-token", r"xapp-\d-[A-Za-z0-9]+-\d+-[A-Za-z0-9]{16,}"),
     ("slack-webhook", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+")),
     (
         "discord-webhook",
@@ -79,15 +81,12 @@ _RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
             r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]+"
         ),
     ),
-    ("sendgrid-key", re.compile(rf"{_S}SG\.[A-Za-z0-9_\-]{{16,32}}\.[A-Za-z0-9_\-]{{16,64}}")),
-    ("pypi-token", re.compile(rf"{_S}pypi-[A-Za-z0-9_\-]{{50,}}")),
-    ("twilio-key", re.compile(rf"{_S}SK[0-9a-fA-F]{{32}}(?![0-9A-Za-z])")),
-    ("npm-token", re.compile(rf"{_S}npm_[A-Za-z0-9]{{36}}\b")),
-    ("huggingface-token", re.compile(rf"{_S}hf_[A-Za-z0-9]{{30,}}\b")),
-    (
-        "jwt",
-        re.compile(rf"{_S}eyJ[A-Za-z0-9_-]{{8,}}\.eyJ[A-Za-z0-9_-]{{8,}}\.[A-Za-z0-9_-]{{8,}}"),
-    ),
+    _prefixed("sendgrid-key", r"SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{16,64}"),
+    _prefixed("pypi-token", r"pypi-[A-Za-z0-9_\-]{50,}"),
+    _prefixed("twilio-key", r"SK[0-9a-fA-F]{32}(?![0-9A-Za-z])"),
+    _prefixed("npm-token", r"npm_[A-Za-z0-9]{36}\b"),
+    _prefixed("huggingface-token", r"hf_[A-Za-z0-9]{30,}\b"),
+    _prefixed("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     ("bearer-token", re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/\-]{20,}=*")),
     ("url-credentials", re.compile(r"(?<=://)[^/\s:@]{0,256}:[^/\s@]{1,256}(?=@)")),
     # ``NAME=value``, ``"name": "value"``, ``x-api-key: value``, ``name%3Dvalue``: the name

@@ -16,7 +16,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from prompt_trainer.errors import ConfigError, MissingPromptError
+from prompt_trainer.commandenv import PROVIDER_KEY_VARS, command_environment
+from prompt_trainer.config_errors import describe_validation_error
+from prompt_trainer.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = ".github/prompt-trainer.yml"
 DEFAULT_API_URL = "https://api.github.com"
@@ -45,26 +47,6 @@ SENSITIVE_KEYS: tuple[str, ...] = (
     "pull_request.bot_logins",
     "artifacts.workflows",
 )
-
-#: Variables never given to a command prompt-trainer runs for the user (``command_environment``)
-#: unless ``training.eval_pass_env`` names them: exact names, prefixes and suffixes.
-SECRET_NAMES = ("GITHUB_TOKEN", "GH_TOKEN")
-SECRET_PREFIXES = ("ACTIONS_",)
-SECRET_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_CREDENTIALS")
-
-#: Environment variables that carry the API key of each LiteLLM provider prefix.
-PROVIDER_KEY_VARS: dict[str, str] = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-    "openrouter": "OPENROUTER_API_KEY",
-    "azure": "AZURE_API_KEY",
-    "mistral": "MISTRAL_API_KEY",
-    "groq": "GROQ_API_KEY",
-    "deepseek": "DEEPSEEK_API_KEY",
-    "together_ai": "TOGETHERAI_API_KEY",
-    "xai": "XAI_API_KEY",
-}
 
 
 class Section(BaseModel):
@@ -394,28 +376,6 @@ class Environment(Section):
         )
 
 
-def is_secret_name(name: str) -> bool:
-    """A variable that may hold a credential: the token, a provider key, ``ACTIONS_*``."""
-    upper = name.upper()
-    return (
-        upper in SECRET_NAMES
-        or upper in PROVIDER_KEY_VARS.values()
-        or upper.startswith(SECRET_PREFIXES)
-        or upper.endswith(SECRET_SUFFIXES)
-        or "SECRET" in upper
-    )
-
-
-def command_environment(
-    env: Environment, *, passed: tuple[str, ...] = (), extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The environment of a command run for the user (``training.eval_command``, and any
-    later one): the process environment without what ``is_secret_name`` matches, except the
-    names in ``passed``, plus ``extra``."""
-    kept = {k: v for k, v in env.variables.items() if k in passed or not is_secret_name(k)}
-    return {**kept, **(extra or {})}
-
-
 def _seconds(text: str | None, *, default: int) -> int:
     """Whole seconds (PyGithub takes an int timeout)."""
     if text is None:
@@ -485,8 +445,9 @@ class Settings(Section):
 
     @classmethod
     def load(cls, path: Path, env: Mapping[str, str], *, root: Path | None = None) -> Settings:
-        """Read and validate the configuration file. A missing prompt file is not checked here:
-        it blocks only its own target, in the commands that read it (``check_prompt_files``)."""
+        """Read and validate the configuration file. A missing prompt file is not checked
+        here: it blocks only its own target, in the commands that read it
+        (``targets.check_prompt_files``)."""
         config = parse_config(read_config_text(path), source=str(path))
         root = (root or Path.cwd()).resolve()
         return cls(
@@ -567,68 +528,6 @@ def parse_config(text: str, *, source: str) -> ConfigFile:
         return ConfigFile.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, source=source)) from None
-
-
-def describe_validation_error(exc: ValidationError, *, source: str) -> str:
-    """One line per problem: the key path, the value found, and what to write instead."""
-    lines = [f"{source} has {exc.error_count()} problem(s):"]
-    for error in exc.errors():
-        key = key_path(error["loc"])
-        lines.append(f"  - {key}: {explain(error)}")
-    return "\n".join(lines)
-
-
-def key_path(loc: tuple[int | str, ...]) -> str:
-    """``('targets', 0, 'main')`` -> ``targets[0].main``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def explain(error: Mapping[str, Any]) -> str:
-    """A human sentence for one pydantic error, with the offending value and the fix."""
-    kind, value, msg = error["type"], error.get("input"), error["msg"]
-    if kind == "extra_forbidden":
-        return (
-            "unknown key; remove it or check its spelling (`prompt-trainer schema` lists every key)"
-        )
-    if kind == "missing":
-        return "required key is missing; add it"
-    shown = repr(value) if len(repr(value)) < 80 else repr(value)[:77] + "..."
-    return f"{msg} (got {shown})"
-
-
-def check_prompt_files(config: ConfigFile, root: Path, *, only: str | None = None) -> None:
-    """Fail, naming the key, when a target's prompt file or directory is not there (only the
-    target called ``only`` when given): for the commands that read or edit the prompts."""
-    for index, target in enumerate(config.targets):
-        main = root / target.main
-        if only is not None and target.name != only:
-            continue
-        if not main.is_file():
-            raise MissingPromptError(
-                f"targets[{index}].main: prompt file {target.main!r} not found under {root}",
-                fix="create the file, or point targets[].main at an existing file "
-                "(paths are relative to the repository root)",
-            )
-        if target.subagents and not (root / target.subagents).is_dir():
-            raise MissingPromptError(
-                f"targets[{index}].subagents: directory {target.subagents!r} "
-                f"not found under {root}",
-                fix="create the directory or remove the subagents key",
-            )
-
-
-def missing_prompt_files(config: ConfigFile, root: Path) -> dict[str, str]:
-    """{target name: why it cannot be read} for the targets whose prompt files are missing."""
-    missing = {}
-    for target in config.targets:
-        try:
-            check_prompt_files(config, root, only=target.name)
-        except MissingPromptError as exc:
-            missing[target.name] = exc.message
-    return missing
 
 
 def config_schema() -> dict[str, Any]:

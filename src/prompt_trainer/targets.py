@@ -11,6 +11,8 @@ Symbolic links (``CLAUDE.md -> AGENTS.md``) are followed inside the repository, 
 and at every commit alike, so a linked file has one content and one version; a link that leaves the
 repository or points at nothing raises ``PromptLinkError`` naming the link. ``resolved_path`` says
 which file a configured path really is, so two targets naming one file can be told apart.
+``check_prompt_files`` fails, naming the key, when a configured prompt file or subagents directory
+is missing (a missing prompt blocks only the commands that read it; ``missing_prompt_files``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import yaml
 
 from prompt_trainer.errors import MissingPromptError, PromptLinkError
 from prompt_trainer.models import PromptFile, PromptSet, Subagent, content_hash
-from prompt_trainer.settings import Target
+from prompt_trainer.settings import ConfigFile, Target
 
 DEFAULT_SUBAGENT_DIR = ".claude/agents"
 KEBAB_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -286,3 +288,35 @@ def subagent_path(target: Target, name: str) -> str:
 def current_prompt_sets(root: Path, targets: Iterable[Target]) -> dict[str, PromptSet]:
     """Every target's prompt set in the checkout at ``root`` (a run reads them once)."""
     return {t.name: load_prompt_set(t, LocalSource(root)) for t in targets}
+
+
+def check_prompt_files(config: ConfigFile, root: Path, *, only: str | None = None) -> None:
+    """Fail, naming the key, when a target's prompt file or directory is not there (only the
+    target called ``only`` when given): for the commands that read or edit the prompts."""
+    for index, target in enumerate(config.targets):
+        main = root / target.main
+        if only is not None and target.name != only:
+            continue
+        if not main.is_file():
+            raise MissingPromptError(
+                f"targets[{index}].main: prompt file {target.main!r} not found under {root}",
+                fix="create the file, or point targets[].main at an existing file "
+                "(paths are relative to the repository root)",
+            )
+        if target.subagents and not (root / target.subagents).is_dir():
+            raise MissingPromptError(
+                f"targets[{index}].subagents: directory {target.subagents!r} "
+                f"not found under {root}",
+                fix="create the directory or remove the subagents key",
+            )
+
+
+def missing_prompt_files(config: ConfigFile, root: Path) -> dict[str, str]:
+    """{target name: why it cannot be read} for the targets whose prompt files are missing."""
+    missing = {}
+    for target in config.targets:
+        try:
+            check_prompt_files(config, root, only=target.name)
+        except MissingPromptError as exc:
+            missing[target.name] = exc.message
+    return missing

@@ -13,12 +13,14 @@ the directory to ``.gitignore``):
 - ``candidates/<target>/candidate-NNN/``: every candidate written (``propose``).
 
 ``atomic_write`` replaces a file through a temporary sibling and a rename, so a run killed
-mid-write leaves the previous file intact.
+mid-write leaves the previous file intact. ``write_capped`` streams bytes from outside (an
+archive member, a download) to a file and leaves nothing behind past a byte cap or on any error.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 DIRNAME = ".prompt-trainer"
@@ -59,3 +61,25 @@ def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+class CapExceeded(Exception):
+    """``write_capped`` was given more bytes than its cap (the file is gone)."""
+
+
+def write_capped(path: Path, chunks: Iterable[bytes], *, max_bytes: int) -> int:
+    """Write ``chunks`` to ``path`` and return the bytes written; past ``max_bytes`` raise
+    ``CapExceeded``. On that or any other error (a corrupt source, a dropped connection)
+    ``path`` is deleted and the error goes on to the caller."""
+    written = 0
+    try:
+        with path.open("wb") as sink:
+            for chunk in chunks:
+                written += len(chunk)
+                if written > max_bytes:
+                    raise CapExceeded
+                sink.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return written

@@ -6,11 +6,13 @@ once so a failing run's directory is uploaded too, and ``close_run``'s ``outcome
 progress lines and the dry run's PR body on the console (``print_outcome``); the Action's step
 outputs (``action_outputs``), the step summary's Markdown (``outcome_summary``) and the
 ``::warning`` annotations for the most recurring real failures (``annotate_failures``), all
-written through ``RunnerIO``.
+written through ``RunnerIO``. ``run_options`` gives the training commands their shared
+``RunOptions`` around the run's record.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ from prompt_trainer.cli.console import Console, Invocation
 from prompt_trainer.cli.runner import RunnerIO
 
 if TYPE_CHECKING:
-    from prompt_trainer.loop.contract import RunOutcome
+    from prompt_trainer.loop.contract import RunOptions, RunOutcome
     from prompt_trainer.loop.runs import RunRecord
     from prompt_trainer.models import TestCase
     from prompt_trainer.propose import Proposal
@@ -32,13 +34,14 @@ MAX_ANNOTATIONS = 10
 def open_run(
     settings: Settings, command: str, *, key: str, inputs: dict[str, Any], ctx: Invocation
 ) -> RunRecord:
-    """Start (or resume) this run's directory under .prompt-trainer/runs/."""
+    """Start (or resume) this run's directory under .prompt-trainer/runs/; ``key`` (after the
+    command's name) says which earlier run of the command this one resumes."""
     from prompt_trainer.loop import runs  # noqa: PLC0415
 
     record = runs.start(
         settings.root,
         command=command,
-        key=key,
+        key=f"{command}:{key}",
         inputs={"command": command, "config": str(settings.config_path), **inputs},
         keep_days=settings.config.runs.keep_days,
         resume_within_hours=settings.config.runs.resume_within_hours,
@@ -48,6 +51,14 @@ def open_run(
     # Written now, so that a failing run's directory is uploaded too.
     ctx.runner.set_outputs({"run-dir": str(record.path), "run-id": record.path.name})
     return record
+
+
+def run_options(args: argparse.Namespace, record: RunRecord) -> RunOptions:
+    """What the training commands share: the ``--model``/``--api-base`` block and this run's
+    record (a command adds its own flags with ``dataclasses.replace``)."""
+    from prompt_trainer.loop.contract import RunOptions  # noqa: PLC0415
+
+    return RunOptions(model=args.model, api_base=args.api_base, run=record)
 
 
 def close_run(record: RunRecord, outcome: RunOutcome, *, did: Sequence[str] = ()) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from prompt_trainer.models import Skipped
+from prompt_trainer.workdir import CapExceeded, write_capped
 
 MAX_RATIO = 200
 CHUNK = 1024 * 1024
@@ -62,10 +63,6 @@ class Extraction:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-class _Overflow(Exception):
-    """The archive's uncompressed-size budget ran out inside a member."""
-
-
 def extract_zip(archive: Path, dest: Path, *, limits: ZipLimits, label: str) -> Extraction:
     """Extract ``archive`` under ``dest`` following the safety rules above."""
     result = Extraction()
@@ -106,7 +103,7 @@ def _extract_members(
         target = dest.joinpath(*PurePosixPath(info.filename.replace("\\", "/")).parts)
         try:
             written = _copy_member(bundle, info, target, budget)
-        except _Overflow:
+        except CapExceeded:  # the archive's uncompressed-size budget ran out inside a member
             reason = f"uncompressed size exceeds {limits.max_total_bytes} bytes; stopped there"
             result.skipped.append(Skipped(source=label, reason=reason))
             return
@@ -162,18 +159,8 @@ def _collision(dest: Path, name: str) -> str | None:
 def _copy_member(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int) -> int:
     """Copy one member, counting real bytes; on overflow or damage no file is left behind."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
-    try:
-        with bundle.open(info) as source, target.open("wb") as sink:
-            while chunk := source.read(CHUNK):
-                written += len(chunk)
-                if written > budget:
-                    raise _Overflow
-                sink.write(chunk)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    return written
+    with bundle.open(info) as source:
+        return write_capped(target, iter(lambda: source.read(CHUNK), b""), max_bytes=budget)
 
 
 def listed_members(archive: Path) -> int | None:

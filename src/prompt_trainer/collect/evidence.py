@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prompt_trainer.collect.junit import cap_sample_cases, parse_report
+from prompt_trainer.collect.junit import parse_report
+from prompt_trainer.collect.junit_runs import cap_sample_cases
 from prompt_trainer.collect.reviews import is_own, suggestions
 from prompt_trainer.collect.traces import parse_trace
 from prompt_trainer.models import (

@@ -37,7 +37,7 @@ from prompt_trainer.collect.evidence import (
     parse_junit_file,
     parse_trace_file,
 )
-from prompt_trainer.collect.junit import flag_flaky_across_runs
+from prompt_trainer.collect.junit_runs import flag_flaky_across_runs
 from prompt_trainer.collect.reviews import is_own_comment, keep, suggestions
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.models import (

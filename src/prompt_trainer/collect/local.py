@@ -29,11 +29,12 @@ from prompt_trainer.collect.evidence import (
     load_reviews,
     parse_evidence_file,
 )
-from prompt_trainer.collect.junit import flag_flaky_across_runs
+from prompt_trainer.collect.junit_runs import flag_flaky_across_runs
 from prompt_trainer.collect.reviews import keep
+from prompt_trainer.config_errors import explain, key_path
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.models import PullRequestInfo, Sample, Skipped
-from prompt_trainer.settings import Settings, explain, key_path
+from prompt_trainer.settings import Settings
 from prompt_trainer.targets import GitSource, version_at
 
 

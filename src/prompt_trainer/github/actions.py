@@ -19,6 +19,7 @@ import requests
 
 from prompt_trainer.github.connection import Connection, listed, translate_errors
 from prompt_trainer.models import ArtifactRef, Skipped
+from prompt_trainer.workdir import CapExceeded, write_capped
 
 DOWNLOAD_CHUNK = 1024 * 1024
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -181,19 +182,11 @@ def _save_capped(
     response: requests.Response, dest: Path, *, max_bytes: int, source: str
 ) -> Path | Skipped:
     """Stream the body to ``dest``, giving up (and deleting it) past ``max_bytes``."""
-    written = 0
     try:
-        with dest.open("wb") as handle:
-            for chunk in response.iter_content(DOWNLOAD_CHUNK):
-                written += len(chunk)
-                if written > max_bytes:
-                    raise OverflowError
-                handle.write(chunk)
-    except OverflowError:
-        dest.unlink(missing_ok=True)
+        write_capped(dest, response.iter_content(DOWNLOAD_CHUNK), max_bytes=max_bytes)
+    except CapExceeded:
         return Skipped(source=source, reason=f"download exceeded the {max_bytes}-byte cap")
     except requests.exceptions.RequestException as exc:
-        dest.unlink(missing_ok=True)
         return Skipped(source=source, reason=f"download interrupted: {exc}")
     finally:
         response.close()

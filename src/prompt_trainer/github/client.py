@@ -16,7 +16,6 @@ anyone can write (comment keys, the dashboard marker) are looked for only in the
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -193,18 +192,8 @@ class GitHubClient(Connection):
     def ci_conclusion(self, sha: str, *, workflows: tuple[str, ...] = ()) -> str | None:
         return actions.ci_conclusion(self, sha, workflows=workflows)
 
-    def artifacts_of_event_runs(
-        self,
-        *,
-        events: tuple[str, ...],
-        since: datetime,
-        until: datetime,
-        match: Callable[[str, str, str], bool],
-        workflows: tuple[str, ...] = (),
-    ) -> list[ArtifactRef]:
-        return actions.artifacts_of_event_runs(
-            self, events=events, since=since, until=until, match=match, workflows=workflows
-        )
+    #: ``actions.artifacts_of_event_runs`` as a method (its first parameter is the connection).
+    artifacts_of_event_runs = actions.artifacts_of_event_runs
 
     def artifacts_for_commit(
         self, sha: str, *, workflows: tuple[str, ...] = ()

@@ -78,18 +78,13 @@ def build_report(
     unavailable: str | None = None,
 ) -> TargetReport:
     by_version = index.facts_by_version(target.name)
-    first_seen = {
-        digest: datetime.fromisoformat(first)
-        for digest, facts in by_version.items()
-        if (first := min((f.happened_at for f in facts if f.happened_at), default=None))
-    }
     versions = resolve_versions(
         target,
         history=history,
         cache=cache,
         current=current,
         seen=by_version,
-        first_seen=first_seen,
+        first_seen=_first_seen(by_version),
         unavailable=unavailable,
     )
     reports = tuple(
@@ -132,6 +127,15 @@ def _compare_all(
 ) -> dict[str, Comparison]:
     a, b = columns(before), columns(after)
     return {m.name: compare_columns(m, a, b, min_samples=min_samples) for m in METRICS}
+
+
+def _first_seen(by_version: dict[str, list[Facts]]) -> dict[str, datetime]:
+    """{version hash: when its first sample happened}, for the versions with a dated sample."""
+    return {
+        digest: datetime.fromisoformat(first)
+        for digest, facts in by_version.items()
+        if (first := min((f.happened_at for f in facts if f.happened_at), default=None))
+    }
 
 
 def _choose(

@@ -10,6 +10,7 @@ with the id ``trace:<source>#<step>``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from prompt_trainer.models import Trace, TraceStep
 from prompt_trainer.train.views import Event, TraceSummary
@@ -77,16 +78,7 @@ def _prompt(trace: Trace) -> list[Event]:
 
 def _closing(trace: Trace, shown: set[str]) -> list[Event]:
     """The last ``CLOSING_CALLS`` tool calls not shown otherwise: what the agent did last."""
-    calls = [
-        Event(
-            id=f"trace:{trace.source}#{n}",
-            kind="call",
-            tool=s.tool,
-            text=cap(s.tool_input or "", CONTEXT_CHARS),
-        )
-        for n, s in enumerate(trace.steps)
-        if s.role == "assistant" and s.tool
-    ]
+    calls = _tool_calls(trace, kind="call", chars=CONTEXT_CHARS)
     return [c for c in calls if c.id not in shown][-CLOSING_CALLS:]
 
 
@@ -143,19 +135,29 @@ def _last_words(trace: Trace, notes: list[str]) -> list[Event]:
 
 def _edits(trace: Trace, notes: list[str]) -> list[Event]:
     """The agent's file changes (Edit, Write, apply_patch...) with what they wrote."""
-    found = [
-        Event(
-            id=f"trace:{trace.source}#{n}",
-            kind="edit",
-            tool=s.tool,
-            text=cap(s.tool_input or "", CONTEXT_CHARS * 2),
-        )
-        for n, s in enumerate(trace.steps)
-        if s.role == "assistant" and s.tool and any(w in s.tool.lower() for w in EDIT_TOOLS)
-    ]
+    found = _tool_calls(
+        trace, kind="edit", chars=CONTEXT_CHARS * 2, only=lambda t: any(w in t for w in EDIT_TOOLS)
+    )
     if len(found) > MAX_EDITS:
         notes.append(f"trace {trace.source}: {len(found) - MAX_EDITS} more edit(s) not shown")
     return found[:MAX_EDITS]
+
+
+def _tool_calls(
+    trace: Trace, *, kind: str, chars: int, only: Callable[[str], bool] = lambda _: True
+) -> list[Event]:
+    """The trace's tool calls as ``kind`` events, their input capped at ``chars``; ``only``
+    (given the lower-cased tool name) picks some."""
+    return [
+        Event(
+            id=f"trace:{trace.source}#{n}",
+            kind=kind,
+            tool=s.tool,
+            text=cap(s.tool_input or "", chars),
+        )
+        for n, s in enumerate(trace.steps)
+        if s.role == "assistant" and s.tool and only(s.tool.lower())
+    ]
 
 
 def _step_line(step: TraceStep) -> str:
@@ -165,12 +167,5 @@ def _step_line(step: TraceStep) -> str:
 
 
 def summary(trace: Trace) -> TraceSummary:
-    return TraceSummary(
-        source=trace.source,
-        format=trace.format,
-        turns=trace.turns,
-        steps=trace.steps_total,
-        tool_calls=trace.tool_calls,
-        tool_errors=trace.tool_errors,
-        ended_in_error=trace.is_error,
-    )
+    shared = trace.model_dump(include={"source", "format", "turns", "tool_calls", "tool_errors"})
+    return TraceSummary(steps=trace.steps_total, ended_in_error=trace.is_error, **shared)

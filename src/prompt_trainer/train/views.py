@@ -21,11 +21,17 @@ class View(BaseModel):
         return {k: v for k, v in data.items() if v is not None and v not in ("", [])}
 
 
-class Event(View):
-    """One thing the agent's trace shows: an error step, a loop, an edit, its last words."""
+class Cited(View):
+    """An item the model can cite: its short ``ref`` (``E3``, given by ``evidence.numbered``) and
+    its full ``id``; the fields of each kind follow these two in its JSON."""
 
     ref: str = ""
     id: str
+
+
+class Event(Cited):
+    """One thing the agent's trace shows: an error step, a loop, an edit, its last words."""
+
     kind: str  # terminal_error, error, loop, result, last_message, prompt, edit, call
     tool: str | None = None
     text: str
@@ -34,20 +40,16 @@ class Event(View):
     times: int | None = None
 
 
-class FixPatch(View):
+class FixPatch(Cited):
     """One file of a human's rework commit, as a short unified diff."""
 
-    ref: str = ""
-    id: str
     author: str
     path: str
     diff: str = ""
     note: str | None = None
 
 
-class ReviewNote(View):
-    ref: str = ""
-    id: str
+class ReviewNote(Cited):
     kind: str
     author: str
     state: str | None = None
@@ -62,21 +64,17 @@ class ReviewNote(View):
     text: str
 
 
-class ReportedFailure(View):
+class ReportedFailure(Cited):
     """A failure a person reported (no test caught it): weighted like a review comment."""
 
-    ref: str = ""
-    id: str
     type: str
     description: str
     context: str = ""
 
 
-class FailureGroup(View):
+class FailureGroup(Cited):
     """Failing tests with the same normalised message: one line for 300 tests of one cause."""
 
-    ref: str = ""
-    id: str
     status: str
     count: int
     tests: list[str]
@@ -84,17 +82,13 @@ class FailureGroup(View):
     flaky: int = 0
 
 
-class Task(View):
-    ref: str = ""
-    id: str
+class Task(Cited):
     title: str
     body: str = ""
     issue: str | None = None
 
 
-class ChangedFile(View):
-    ref: str = ""
-    id: str
+class ChangedFile(Cited):
     status: str
     additions: int
     deletions: int

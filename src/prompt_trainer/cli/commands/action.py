@@ -13,6 +13,7 @@ done: the reason is printed).
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from prompt_trainer.cli.console import Invocation
@@ -23,6 +24,7 @@ from prompt_trainer.cli.outcome import (
     open_run,
     outcome_summary,
     print_outcome,
+    run_options,
 )
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.loop.runs import recorded
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
 def cmd_action(args: argparse.Namespace, ctx: Invocation) -> int:
     settings = Settings.load(args.config, ctx.env)
     from prompt_trainer.loop.action import run_action  # noqa: PLC0415
-    from prompt_trainer.loop.contract import RunOptions  # noqa: PLC0415
     from prompt_trainer.loop.events import parse, read_event  # noqa: PLC0415
 
     name = settings.env.github_event_name
@@ -52,14 +53,8 @@ def cmd_action(args: argparse.Namespace, ctx: Invocation) -> int:
         return 0
     settings = trusted
     record = _open_action_run(settings, args, event.number, ctx)
-    options = RunOptions(
-        repo=args.repo,
-        dry_run=args.dry_run,
-        model=args.model,
-        api_base=args.api_base,
-        target=args.target,
-        run=record,
-    )
+    shared = run_options(args, record)
+    options = replace(shared, repo=args.repo, dry_run=args.dry_run, target=args.target)
     with recorded(record):
         result = run_action(
             settings,
@@ -82,7 +77,7 @@ def _open_action_run(
         settings,
         "action",
         # A re-run of a failed workflow keeps its run id: that is what resumes.
-        key=f"action:{name}:{number}:{args.mode}:{args.target or '*'}:{args.backfill_days}:"
+        key=f"{name}:{number}:{args.mode}:{args.target or '*'}:{args.backfill_days}:"
         f"{settings.env.github_run_id or ''}:{args.dry_run}",
         inputs={
             "event": name,

@@ -54,13 +54,9 @@ def cmd_collect(args: argparse.Namespace, ctx: Invocation) -> int:
             progress(busy_message(held_by))
             return 0
         prs = ",".join(str(n) for n in args.pr or [])
-        record = open_run(
-            settings,
-            "collect",
-            key=f"collect:{prs}:{args.since or ''}:{args.dry_run}",
-            inputs={"pull_requests": args.pr, "since": args.since, "dry_run": args.dry_run},
-            ctx=ctx,
-        )
+        key = f"{prs}:{args.since or ''}:{args.dry_run}"
+        asked = {"pull_requests": args.pr, "since": args.since, "dry_run": args.dry_run}
+        record = open_run(settings, "collect", key=key, inputs=asked, ctx=ctx)
         with recorded(record):
             return _collect_pulls(args, settings, client, store, record, console=ctx.console)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+from dataclasses import replace
 
 from prompt_trainer.cli.console import Invocation
 from prompt_trainer.cli.outcome import (
@@ -19,10 +20,12 @@ from prompt_trainer.cli.outcome import (
     open_run,
     outcome_summary,
     print_outcome,
+    run_options,
 )
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.loop.runs import recorded
-from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, check_prompt_files
+from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings
+from prompt_trainer.targets import check_prompt_files
 
 
 def cmd_run(args: argparse.Namespace, ctx: Invocation) -> int:
@@ -35,13 +38,12 @@ def cmd_run(args: argparse.Namespace, ctx: Invocation) -> int:
         settings = guarded
     check_prompt_files(settings.config, settings.root)  # run trains every target
     # The pipeline pulls in PyGithub (~0.7 s): only commands that need it import it.
-    from prompt_trainer.loop.contract import RunOptions  # noqa: PLC0415
     from prompt_trainer.pipeline import run  # noqa: PLC0415
 
     record = open_run(
         settings,
         "run",
-        key=f"run:{pr}:{args.local or ''}:{args.dry_run}:{settings.env.github_run_id or ''}",
+        key=f"{pr}:{args.local or ''}:{args.dry_run}:{settings.env.github_run_id or ''}",
         inputs={
             "pull_request": pr,
             "local": str(args.local) if args.local else None,
@@ -51,15 +53,13 @@ def cmd_run(args: argparse.Namespace, ctx: Invocation) -> int:
         },
         ctx=ctx,
     )
-    options = RunOptions(
+    options = replace(
+        run_options(args, record),
         repo=args.repo,
         pr=pr,
         local=args.local,
         dry_run=args.dry_run,
-        model=args.model,
-        api_base=args.api_base,
         evidence=tuple(args.evidence),
-        run=record,
     )
     with recorded(record):
         outcome = run(settings, options, log=ctx.console.progress)
@@ -132,19 +132,16 @@ def _pull_request(args: argparse.Namespace, settings: Settings) -> int | None:
 def cmd_train(args: argparse.Namespace, ctx: Invocation) -> int:
     settings = Settings.load(args.config, ctx.env)
     check_prompt_files(settings.config, settings.root, only=args.target)
-    from prompt_trainer.loop.contract import RunOptions  # noqa: PLC0415
     from prompt_trainer.pipeline import train_from_store  # noqa: PLC0415
 
     record = open_run(
         settings,
         "train",
-        key=f"train:{args.target or '*'}:{args.strategy or ''}",
+        key=f"{args.target or '*'}:{args.strategy or ''}",
         inputs={"target": args.target, "strategy": args.strategy, "model": args.model},
         ctx=ctx,
     )
-    options = RunOptions(
-        model=args.model, api_base=args.api_base, strategy=args.strategy, run=record
-    )
+    options = replace(run_options(args, record), strategy=args.strategy)
     with recorded(record):
         outcome = train_from_store(settings, options, target=args.target, log=ctx.console.progress)
         close_run(record, outcome)

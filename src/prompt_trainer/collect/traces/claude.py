@@ -16,14 +16,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from prompt_trainer.collect.traces._builder import (
-    Head,
-    TraceBuilder,
-    as_float,
-    as_int,
-    json_records,
-    text_of,
-)
+from prompt_trainer.collect.traces._builder import Head, TraceBuilder, as_float, as_int, text_of
+from prompt_trainer.collect.traces._reader import json_records
 from prompt_trainer.models import Trace
 
 NAME = "claude-code"

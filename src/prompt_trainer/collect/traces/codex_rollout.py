@@ -21,13 +21,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from prompt_trainer.collect.traces._builder import (
-    Head,
-    TraceBuilder,
-    as_int,
-    json_records,
-    text_of,
-)
+from prompt_trainer.collect.traces._builder import Head, TraceBuilder, as_int, text_of
+from prompt_trainer.collect.traces._reader import json_records
 from prompt_trainer.models import Trace
 
 NAME = "codex-rollout"

@@ -17,14 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from prompt_trainer.collect.traces._builder import (
-    Head,
-    TraceBuilder,
-    as_float,
-    as_int,
-    json_records,
-    obj,
-)
+from prompt_trainer.collect.traces._builder import Head, TraceBuilder, as_float, as_int, obj
+from prompt_trainer.collect.traces._reader import json_records
 from prompt_trainer.models import Trace
 
 NAME = "openhands"
