@@ -16,8 +16,20 @@ import pytest
 
 from prompt_trainer import replay
 from prompt_trainer.cli import main
-from prompt_trainer.models import PromptFile, PullRequestInfo, ReplayRun, ReplayTask, Sample
-from prompt_trainer.settings import Settings
+from prompt_trainer.evaluate import evaluate_candidate, replay_problems
+from prompt_trainer.loop.action import replay_note
+from prompt_trainer.models import (
+    Candidate,
+    PromptFile,
+    PromptSet,
+    PullRequestInfo,
+    ReplayRun,
+    ReplayTask,
+    Sample,
+    TokenUsage,
+)
+from prompt_trainer.render import ProposalView, render_body
+from prompt_trainer.settings import ReplayOptions, Settings
 from prompt_trainer.store import open_ledger
 from prompt_trainer.targets import LocalSource, load_prompt_set
 
@@ -262,3 +274,96 @@ def test_the_latest_candidate_folder_is_the_default(tmp_path: Path) -> None:
         (folder / "candidate.json").write_text(json.dumps({"files": ["CLAUDE.md"]}))
     folder, files = replay.load_candidate(repo, target, None)
     assert folder.name == "candidate-012" and files[0].content == RULE
+
+
+def gate_repo(tmp_path: Path) -> tuple[Settings, Path]:
+    repo = make_repo(tmp_path)
+    path = repo / ".github/prompt-trainer.yml"
+    config = json.loads(path.read_text())
+    config["training"]["gate"] = "replay"
+    path.write_text(json.dumps(config))
+    return settings_of(repo), repo
+
+
+def candidate_of(settings: Settings) -> tuple[Candidate, PromptSet]:
+    current = load_prompt_set(settings.target("coder"), LocalSource(settings.root))
+    candidate = Candidate(
+        target="coder", base_version=current.version,
+        files=(PromptFile(path="CLAUDE.md", content=RULE),), analysis_summary="use Decimal",
+        usage=TokenUsage(), sample_ids=("acme/widgets#1",),
+    )  # fmt: skip
+    return candidate, current
+
+
+def test_the_replay_gate_records_the_result_and_the_pr_body_shows_the_table(
+    tmp_path: Path,
+) -> None:
+    settings, repo = gate_repo(tmp_path)
+    candidate, current = candidate_of(settings)
+    checked = evaluate_candidate(
+        candidate, current, settings.target("coder"), settings=settings, log=print,
+        samples=[sample(repo, 1), sample(repo, 2)],
+    )  # fmt: skip
+    assert checked.gate.passed and checked.candidate.replay is not None
+    assert checked.candidate.replay.verdict == "too few to judge"
+    view = ProposalView(
+        candidate=checked.candidate, current=current, samples=[], model="openai/gpt-4.1"
+    )
+    body = render_body(view)
+    assert "| acme/widgets#2 | 0/1 | 1/1 |" in body
+    assert "**too few to judge**: 1 task(s) where the pass rates differ, 1 of them" in body
+
+
+def test_on_other_events_the_replay_is_not_run_and_does_not_block(tmp_path: Path) -> None:
+    settings, repo = gate_repo(tmp_path)
+    candidate, current = candidate_of(settings)
+    note = replay_note("pull_request")
+    checked = evaluate_candidate(
+        candidate, current, settings.target("coder"), settings=settings, log=print,
+        samples=[sample(repo, 1), sample(repo, 2)], replay_skipped=note,
+    )  # fmt: skip
+    assert checked.gate.passed
+    assert checked.candidate.replay is not None and checked.candidate.replay.not_run == note
+    assert not replay_note("workflow_dispatch") and not replay_note("schedule")
+    assert not (repo / ".prompt-trainer/replay").exists()  # nothing ran
+    body = render_body(
+        ProposalView(candidate=checked.candidate, current=current, samples=[], model="m")
+    )
+    assert "not run: replay runs only on workflow_dispatch or schedule" in body
+
+
+def test_a_worse_replay_verdict_blocks_and_a_gate_without_commands_blocks() -> None:
+    worse = replay.summarize(
+        "coder",
+        tuple(
+            ReplayTask(
+                sample=f"s{n}",
+                base_sha="a",
+                runs=(
+                    ReplayRun(variant="current", repeat=1, passed=True),
+                    ReplayRun(variant="candidate", repeat=1, passed=False),
+                ),
+            )  # fmt: skip
+            for n in range(6)
+        ),
+    )
+    assert replay_problems(worse) == [
+        "replay: the candidate passes fewer held-out tasks than the current prompts "
+        "(0 of 6 differing tasks better, sign test p=0.031)"
+    ]
+    assert replay_problems(replay.summarize("coder", worse.tasks[:5])) == []
+
+
+def test_the_gate_blocks_when_the_replay_commands_are_missing(tmp_path: Path) -> None:
+    settings, repo = gate_repo(tmp_path)
+    bare = settings.config.model_copy(update={"replay": ReplayOptions()})
+    settings = settings.with_config(bare)
+    candidate, current = candidate_of(settings)
+    checked = evaluate_candidate(
+        candidate, current, settings.target("coder"), settings=settings, log=print,
+        samples=[sample(repo, 1), sample(repo, 2)],
+    )  # fmt: skip
+    assert checked.gate.problems == (
+        "training.gate is replay, but replay.agent_command and replay.test_command are not "
+        "both set",
+    )
