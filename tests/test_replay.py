@@ -332,21 +332,13 @@ def test_on_other_events_the_replay_is_not_run_and_does_not_block(tmp_path: Path
     assert "not run: replay runs only on workflow_dispatch or schedule" in body
 
 
-def test_a_worse_replay_verdict_blocks_and_a_gate_without_commands_blocks() -> None:
-    worse = replay.summarize(
-        "coder",
-        tuple(
-            ReplayTask(
-                sample=f"s{n}",
-                base_sha="a",
-                runs=(
-                    ReplayRun(variant="current", repeat=1, passed=True),
-                    ReplayRun(variant="candidate", repeat=1, passed=False),
-                ),
-            )  # fmt: skip
-            for n in range(6)
-        ),
+def test_a_worse_replay_verdict_blocks_and_five_decided_tasks_do_not() -> None:
+    runs = (
+        ReplayRun(variant="current", repeat=1, passed=True),
+        ReplayRun(variant="candidate", repeat=1, passed=False),
     )
+    tasks = tuple(ReplayTask(sample=f"s{n}", base_sha="a", runs=runs) for n in range(6))
+    worse = replay.summarize("coder", tasks)
     assert replay_problems(worse) == [
         "replay: the candidate passes fewer held-out tasks than the current prompts "
         "(0 of 6 differing tasks better, sign test p=0.031)"

@@ -439,7 +439,7 @@ def replay_gate(
     return candidate.model_copy(update={"replay": result}), replay_problems(result)
 
 
-def evaluate_candidate(  # noqa: PLR0913 - the step's inputs
+def evaluate_candidate(
     candidate: Candidate,
     current: PromptSet,
     target: Target,
