@@ -32,6 +32,11 @@ from prompt_trainer.render import ProposalView, render_body
 from prompt_trainer.settings import ReplayOptions, Settings
 from prompt_trainer.store import open_ledger
 from prompt_trainer.targets import LocalSource, load_prompt_set
+from tests.scenarios import CONFIG
+from tests.servers.github import FakeGitHub
+from tests.servers.llm import FakeLLM
+from tests.test_config_trust import pr_event, set_default_branch_config
+from tests.test_faults import bot_pulls
 
 RULES = "# Rules\n\nWrite small functions.\n"
 RULE = "# Rules\n\nWrite small functions.\n- Use Decimal for money, never float.\n"
@@ -359,3 +364,64 @@ def test_the_gate_blocks_when_the_replay_commands_are_missing(tmp_path: Path) ->
         "training.gate is replay, but replay.agent_command and replay.test_command are not "
         "both set",
     )
+
+
+def action_config(ran: Path) -> str:
+    """The shared scenario's config with the replay gate and commands that leave a mark."""
+    replay_section = {
+        "agent_command": f"touch {shlex.quote(str(ran))}",
+        "test_command": 'printf \'<testsuite tests="1"><testcase name="a"/></testsuite>\' '
+        '> "$PROMPT_TRAINER_JUNIT"',
+    }
+    text = CONFIG.replace("training:\n", "training:\n  gate: replay\n")
+    return text + "replay: " + json.dumps(replay_section) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("event", "shown"),
+    [
+        ("pull_request", "not run: replay runs only on workflow_dispatch or schedule"),
+        ("workflow_dispatch", "**too few to judge**: 0 task(s)"),
+    ],
+)
+def test_the_action_replays_only_on_dispatch_and_schedule(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    ready: Path,
+    github_env: dict[str, str],
+    tmp_path: Path,
+    event: str,
+    shown: str,
+) -> None:
+    ran = tmp_path / "ran"
+    text = action_config(ran)
+    set_default_branch_config(github, text)
+    (ready / ".github/prompt-trainer.yml").write_text(text)
+    env = {**pr_event(tmp_path, github_env, event), "PROMPT_TRAINER_API_BASE": llm.api_base}
+    assert main(["action"], env=env) == 0
+    (number,) = bot_pulls(github)
+    body = github.pulls[number].body or ""
+    assert shown in body
+    assert not ran.exists()  # on dispatch: the scenario's sample has no base commit in a clone
+    if event == "workflow_dispatch":
+        assert "no base commit recorded" in body or "is not in this clone" in body
+
+
+def test_no_run_starts_once_the_traces_report_replay_max_usd(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    settings = settings_of(repo)
+    capped = settings.config.replay.model_copy(update={"max_usd": 0.01})
+    settings = settings.with_config(settings.config.model_copy(update={"replay": capped}))
+    result = replay.replay(
+        settings, settings.target("coder"), (PromptFile(path="CLAUDE.md", content=RULE),),
+        [sample(repo, 1), sample(repo, 2)], log=print,
+    )  # fmt: skip
+    assert len(result.tasks[0].runs) == 1  # each run's trace reports $0.01
+    assert result.stopped == "stopped after $0.01 of traced cost (replay.max_usd=0.01)"
+    assert (result.decided_tasks, result.verdict) == (0, "too few to judge")
+
+
+def test_tasks_and_repeat_must_be_at_least_one(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["replay", "--target", "coder", "--tasks", "0"], env={})
+    assert "'0' is not a whole number of at least 1" in capsys.readouterr().err

@@ -23,6 +23,7 @@ from prompt_trainer.cli.options import (
     failure_type,
     flag,
     options,
+    positive_int,
     repo_option,
     since_date,
 )
@@ -426,10 +427,16 @@ def add_replay(cli: CommandLine) -> None:
         "newest .prompt-trainer/candidates/<target>/candidate-NNN)",
     )
     replay.add_argument(
-        "--tasks", type=int, metavar="N", help="tasks to replay, at most (default: replay.tasks)"
+        "--tasks",
+        type=positive_int,
+        metavar="N",
+        help="tasks to replay, at most (default: replay.tasks)",
     )
     replay.add_argument(
-        "--repeat", type=int, metavar="K", help="runs per task and prompt set (replay.repeat)"
+        "--repeat",
+        type=positive_int,
+        metavar="K",
+        help="runs per task and prompt set (replay.repeat)",
     )
     cli.add(
         "replay",

@@ -175,14 +175,19 @@ def replay(
     version = load_prompt_set(target, LocalSource(root)).version
     chosen, skipped = select_tasks(
         samples, target.name, version, root=root,
-        holdout=settings.config.training.holdout, limit=tasks or options.tasks,
+        holdout=settings.config.training.holdout, limit=options.tasks if tasks is None else tasks,
     )  # fmt: skip
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     folder = workdir.replay_dir(root) / f"{stamp}-{target.name}"
     runs: dict[str, list[ReplayRun]] = {t.sample: [] for t in chosen}
     spent, stopped = 0.0, ""
     for job in _jobs(
-        chosen, target, candidate, root=root, folder=folder, repeat=repeat or options.repeat
+        chosen,
+        target,
+        candidate,
+        root=root,
+        folder=folder,
+        repeat=options.repeat if repeat is None else repeat,
     ):
         if options.max_usd is not None and spent >= options.max_usd:
             stopped = (

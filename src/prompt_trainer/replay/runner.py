@@ -214,6 +214,9 @@ def run_command(
         except subprocess.TimeoutExpired:
             _kill_group(process)
             return f"timed out after {timeout_s} s (replay.timeout_s)"
+        except BaseException:  # Ctrl-C or a kill of the replay: the agent goes with it
+            _kill_group(process)
+            raise
     return None if code == 0 else f"exited {code}"
 
 
