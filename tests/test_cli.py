@@ -46,7 +46,7 @@ def bash_complete(words: list[str], tmp_path: Path) -> list[str]:
 @pytest.mark.parametrize(
     ("words", "expected"),
     [
-        (["prompt-trainer", "re"], ["report-failure", "respond", "report"]),
+        (["prompt-trainer", "re"], ["report-failure", "respond", "report", "replay"]),
         (["prompt-trainer", "-q", "ver"], ["versions"]),
         (["prompt-trainer", "report", "--for"], ["--format"]),
         (["prompt-trainer", "report", "--format", ""], ["markdown", "json"]),

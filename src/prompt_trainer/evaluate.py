@@ -23,7 +23,11 @@ candidate, ``training.eval_repeat`` times each, in the environment it is given
 (``Settings.command_env``: no tokens, API keys or ``ACTIONS_*`` variables unless
 ``training.eval_pass_env`` names them); its JUnit pass-rate delta is authoritative
 (``eval_problems``): a drop larger than the run-to-run spread blocks.
-``evaluate_candidate`` is the run's step: both, one verdict.
+With ``training.gate: replay``, ``replay_gate`` also reruns the agent on held-out tasks with both
+prompt sets (``prompt_trainer.replay``) and a "worse" verdict blocks; when the run may not replay
+(the Action replays only on ``workflow_dispatch`` and ``schedule``: ``RunOptions.replay_skipped``)
+the candidate records that the replay was not run, and nothing blocks on it.
+``evaluate_candidate`` is the run's step: all of them, one verdict.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from prompt_trainer.models import (
     EvalCommandResult,
     PromptFile,
     PromptSet,
+    ReplayResult,
     Sample,
     Skipped,
 )
@@ -395,6 +400,45 @@ class Evaluated:
     gate: GateResult
 
 
+def replay_problems(result: ReplayResult) -> list[str]:
+    """A replay verdict of "worse" blocks (``training.gate: replay``)."""
+    if result.verdict != "worse":
+        return []
+    p = f", sign test p={result.p_value:.2g}" if result.p_value is not None else ""
+    return [
+        f"replay: the candidate passes fewer held-out tasks than the current prompts "
+        f"({result.candidate_better} of {result.decided_tasks} differing tasks better{p})"
+    ]
+
+
+def replay_gate(
+    candidate: Candidate,
+    target: Target,
+    *,
+    samples: list[Sample],
+    settings: Settings,
+    not_run: str,
+    log: Callable[[str], None],
+) -> tuple[Candidate, list[str]]:
+    """Replay the candidate against the current prompts, or record why it was not run."""
+    options = settings.config.replay
+    if not_run:
+        log(f"evaluate: replay not run for {target.name}: {not_run}")
+        return candidate.model_copy(
+            update={"replay": ReplayResult(target=target.name, not_run=not_run)}
+        ), []
+    if not options.agent_command or not options.test_command:
+        return candidate, [
+            "training.gate is replay, but replay.agent_command and replay.test_command are "
+            "not both set"
+        ]
+    from prompt_trainer.replay import replay  # noqa: PLC0415 - only with gate: replay
+
+    log(f"evaluate: replaying held-out tasks for {target.name} (current, candidate)")
+    result = replay(settings, target, candidate.files, samples, log=log)
+    return candidate.model_copy(update={"replay": result}), replay_problems(result)
+
+
 def evaluate_candidate(
     candidate: Candidate,
     current: PromptSet,
@@ -403,16 +447,20 @@ def evaluate_candidate(
     samples: list[Sample],
     settings: Settings,
     log: Callable[[str], None],
+    replay_skipped: str = "",
 ) -> Evaluated:
     """The evaluate step of a run: the guardrails, then ``training.eval_command`` (when set, the
-    candidate changes the prompts and no earlier run measured it), its problems added."""
+    candidate changes the prompts and no earlier run measured it), its problems added, then the
+    replay with ``training.gate: replay`` (``replay_skipped`` says why this run may not)."""
     training = settings.config.training
     gate = check_candidate(candidate, current, target, samples=samples, limits=training)
-    if (
-        not training.eval_command
-        or candidate.fingerprint == current.version
-        or candidate.eval_command is not None
-    ):
+    changed = candidate.fingerprint != current.version
+    if training.gate == "replay" and changed and candidate.replay is None:
+        candidate, problems = replay_gate(
+            candidate, target, samples=samples, settings=settings, not_run=replay_skipped, log=log
+        )
+        gate = GateResult(gate.problems + tuple(problems))
+    if not training.eval_command or not changed or candidate.eval_command is not None:
         return Evaluated(candidate, gate)
     log(f"evaluate: running eval_command for {target.name} (current, then candidate)")
     result = run_eval_command(

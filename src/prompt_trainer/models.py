@@ -548,6 +548,59 @@ class EvalCommandResult(Record):
         return self.candidate_pass_rate - self.current_pass_rate
 
 
+class ReplayRun(Record):
+    """One run of the agent and the tests for one task and one prompt variant (``replay``).
+
+    ``passed`` is true only when the test command wrote a JUnit report with at least one test
+    and no failures or errors; otherwise ``reason`` says why not. Token counts and cost are the
+    sums over the traces the agent wrote (None when no trace said)."""
+
+    variant: Literal["current", "candidate"]
+    repeat: int
+    passed: bool
+    reason: str = ""
+    seconds: float = 0.0
+    tests: int = 0
+    failed: int = 0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    #: Where the agent's output, the test output, the report and the traces were kept.
+    folder: str = ""
+
+
+class ReplayTask(Record):
+    """One task (a stored sample's PR title and body at its base commit) and its runs."""
+
+    sample: str
+    base_sha: str
+    runs: tuple[ReplayRun, ...] = ()
+
+    def outcomes(self, variant: str) -> list[bool]:
+        return [r.passed for r in self.runs if r.variant == variant]
+
+    def rate(self, variant: str) -> float | None:
+        found = self.outcomes(variant)
+        return sum(found) / len(found) if found else None
+
+
+class ReplayResult(Record):
+    """The replay of a candidate against the current prompts on stored tasks (``replay``)."""
+
+    target: str
+    tasks: tuple[ReplayTask, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    #: Tasks whose two variants' pass rates differ, and how many of them favour the candidate.
+    decided_tasks: int = 0
+    candidate_better: int = 0
+    p_value: float | None = None
+    verdict: str = "too few to judge"
+    #: Why the replay stopped early (``replay.max_usd``), or why it did not run at all.
+    stopped: str = ""
+    not_run: str = ""
+    folder: str = ""
+
+
 class Rejection(Record):
     """An edit of a proposal that people closed without merging."""
 
@@ -570,6 +623,8 @@ class Candidate(Record):
     dropped: tuple[str, ...] = ()
     evaluation: HeldOutResult | None = None
     eval_command: EvalCommandResult | None = None
+    #: The replay gate's result (``training.gate: replay``), when it was asked for.
+    replay: ReplayResult | None = None
 
     @property
     def fingerprint(self) -> str:

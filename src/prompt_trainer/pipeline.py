@@ -160,8 +160,9 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
         ctx.log(exc.diagnostics())
         return TargetResult(target.name, blocked=exc.message)
     checked = evaluate.evaluate_candidate(
-        trained.candidate, current, target, samples=samples, settings=ctx.settings, log=ctx.log
-    )
+        trained.candidate, current, target, samples=samples, settings=ctx.settings, log=ctx.log,
+        replay_skipped=ctx.options.replay_skipped,
+    )  # fmt: skip
     view = ProposalView(
         candidate=checked.candidate, current=current, samples=samples, model=ctx.llm.model,
         skipped=[sk for s in samples for sk in s.skipped], gate_problems=checked.gate.problems,

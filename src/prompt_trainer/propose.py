@@ -112,6 +112,7 @@ def write_candidate(
             if candidate.eval_command
             else None
         ),
+        "replay": candidate.replay.model_dump(mode="json") if candidate.replay else None,
         "usage": candidate.usage.model_dump(),
     }
     (folder / "evaluation.json").write_text(

@@ -46,6 +46,10 @@ SENSITIVE_KEYS: tuple[str, ...] = (
     "pull_request.template",
     "pull_request.bot_logins",
     "artifacts.workflows",
+    "training.gate",
+    "replay.agent_command",
+    "replay.test_command",
+    "replay.trace_glob",
 )
 
 
@@ -284,6 +288,14 @@ class TrainingOptions(Section):
         "secrets (tokens, API keys, ACTIONS_* variables are removed otherwise), e.g. "
         "[OPENAI_API_KEY] for an evaluation that runs the agent.",
     )
+    gate: Literal["judge", "replay"] = Field(
+        default="judge",
+        description="What decides whether a candidate may be proposed, besides the guardrails "
+        "and eval_command: judge (the held-out LLM judge, see require_improvement) or replay "
+        "(also `prompt-trainer replay`: the agent reruns held-out tasks with both prompt sets "
+        "and the tests decide; a 'worse' verdict blocks). In the Action, replay runs only on "
+        "workflow_dispatch and schedule; on other events it is reported as not run.",
+    )
     holdout: float = Field(
         default=0.3,
         ge=0,
@@ -299,6 +311,44 @@ class TrainingOptions(Section):
         if bad:
             raise ValueError(f"not environment variable names: {', '.join(bad)}")
         return value
+
+
+class ReplayOptions(Section):
+    """`prompt-trainer replay`: rerun the agent on stored tasks with each prompt set and let the
+    tests decide (docs/replay.md)."""
+
+    agent_command: str | None = Field(
+        default=None,
+        description="Shell command that runs the coding agent in a worktree at the task's base "
+        "commit; it reads the task from $PROMPT_TRAINER_TASK (or the file "
+        "$PROMPT_TRAINER_TASK_FILE); $PROMPT_TRAINER_VARIANT is current or candidate and "
+        "$PROMPT_TRAINER_SAMPLE the sample id. Variables that look like secrets are removed "
+        "unless training.eval_pass_env names them.",
+    )
+    test_command: str | None = Field(
+        default=None,
+        description="Shell command run in the same worktree after the agent; it must write "
+        "JUnit XML to $PROMPT_TRAINER_JUNIT. A run passes when the report has at least one "
+        "test and no failures or errors.",
+    )
+    tasks: int = Field(default=5, ge=1, le=200, description="Tasks replayed, at most.")
+    repeat: int = Field(
+        default=1, ge=1, le=20, description="Runs of each (task, prompt set), alternating order."
+    )
+    timeout_s: int = Field(
+        default=1800, gt=0, description="Seconds the agent (and then the tests) may take per run."
+    )
+    trace_glob: str | None = Field(
+        default=None,
+        description="Glob, relative to the worktree, of the trace files the agent writes (e.g. "
+        "`.replay/trace.jsonl`); they are kept and parsed for tokens and cost.",
+    )
+    max_usd: float | None = Field(
+        default=None,
+        gt=0,
+        description="Stop starting runs once the traces report this much cost (USD) in total; "
+        "null: no limit (the traces may not report cost at all).",
+    )
 
 
 class ConfigFile(Section):
@@ -317,6 +367,7 @@ class ConfigFile(Section):
     training: TrainingOptions = TrainingOptions()
     runs: RunsOptions = RunsOptions()
     dashboard: DashboardOptions = DashboardOptions()
+    replay: ReplayOptions = ReplayOptions()
 
     @field_validator("targets")
     @classmethod

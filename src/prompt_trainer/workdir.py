@@ -10,7 +10,9 @@ the directory to ``.gitignore``):
 - ``index.sqlite`` and ``versions.json``: the measure stage's index and version-hash cache;
 - ``cache/``: DSPy's disk cache (``train``);
 - ``runs/<timestamp>/``: one directory per run (``runs``);
-- ``candidates/<target>/candidate-NNN/``: every candidate written (``propose``).
+- ``candidates/<target>/candidate-NNN/``: every candidate written (``propose``);
+- ``replay/<timestamp>-<target>/``: what each replay kept (``replay``: the agent's output, the
+  tests' output and report, the traces, ``result.json``).
 
 ``atomic_write`` replaces a file through a temporary sibling and a rename, so a run killed
 mid-write leaves the previous file intact. ``write_capped`` streams bytes from outside (an
@@ -53,6 +55,10 @@ def runs_dir(root: Path) -> Path:
 
 def candidates_dir(root: Path, target: str) -> Path:
     return base_dir(root) / "candidates" / target
+
+
+def replay_dir(root: Path) -> Path:
+    return base_dir(root) / "replay"
 
 
 def atomic_write(path: Path, text: str) -> None:

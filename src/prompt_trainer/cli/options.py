@@ -192,3 +192,14 @@ def failure_type(text: str) -> str:
     from prompt_trainer.loop.failures import failure_type as normalized  # noqa: PLC0415
 
     return normalized(text) or text  # argparse's choices= reports an unknown one
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (``replay --tasks``, ``--repeat``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value

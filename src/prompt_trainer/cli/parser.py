@@ -23,6 +23,7 @@ from prompt_trainer.cli.options import (
     failure_type,
     flag,
     options,
+    positive_int,
     repo_option,
     since_date,
 )
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_samples,
         add_completion,
         add_evidence_preview,
+        add_replay,
     ):
         add(cli)
     add_output_options(parser, default=False)
@@ -411,6 +413,45 @@ def add_evidence_preview(cli: CommandLine) -> None:
     )
     evidence.add_argument(
         "samples", nargs="*", metavar="SAMPLE_ID", help="a sample id, or its end (pr-101, 101)"
+    )
+
+
+def add_replay(cli: CommandLine) -> None:
+    replay = options()
+    replay.add_argument("--target", required=True, metavar="NAME", help="the target to replay")
+    replay.add_argument(
+        "--candidate",
+        type=Path,
+        metavar="DIR",
+        help="candidate folder, its files at their repository paths (default: the target's "
+        "newest .prompt-trainer/candidates/<target>/candidate-NNN)",
+    )
+    replay.add_argument(
+        "--tasks",
+        type=positive_int,
+        metavar="N",
+        help="tasks to replay, at most (default: replay.tasks)",
+    )
+    replay.add_argument(
+        "--repeat",
+        type=positive_int,
+        metavar="K",
+        help="runs per task and prompt set (replay.repeat)",
+    )
+    cli.add(
+        "replay",
+        "replay:cmd_replay",
+        help="rerun the agent on held-out tasks with the current and the candidate prompts",
+        description="For each stored held-out sample of the target's current prompts that has "
+        "a task (its PR title and body) and a base commit: in a fresh git worktree at that "
+        "commit, with each prompt set's files written in, run replay.agent_command, then "
+        "replay.test_command (it writes JUnit to $PROMPT_TRAINER_JUNIT); a run passes when the "
+        "report has tests and no failures. Prints a paired comparison per task with an exact "
+        "sign test. Your checkout and branches are not touched; what the runs leave is kept "
+        "under .prompt-trainer/replay/.",
+        epilog="See docs/replay.md for agent recipes (Claude Code, Codex, a DSPy agent) and "
+        "their cost.",
+        parents=[replay, flag("--json", "print the result as one JSON object"), cli.config],
     )
 
 

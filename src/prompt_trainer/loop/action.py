@@ -20,12 +20,16 @@ ref), ``trusted_settings`` compares the configuration file in the checkout with 
 branch's, read through the API: when they differ the run uses the default branch's (and says so
 in the log and the step summary), so ``SENSITIVE_KEYS`` (``eval_command``, ``api_base``,
 ``model``, trust lists) never come from a PR; when the default branch has none, nothing is done.
+
+With ``training.gate: replay`` the candidate is replayed (the agent reruns held-out tasks) only
+on ``REPLAY_EVENTS``, runs someone started or scheduled; on any other event ``replay_note`` says
+it was not run, and the proposal is not blocked on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -55,6 +59,9 @@ GUARDED_EVENTS = (*PULL_EVENTS, *REVIEW_EVENTS)
 PlanKind = Literal[
     "pr", "pr-fork", "backfill", "collect", "report", "train", "propose", "revise", "none"
 ]
+
+#: The events on which ``training.gate: replay`` reruns the agent (it costs agent time and money).
+REPLAY_EVENTS = ("workflow_dispatch", "schedule")
 
 #: What each ``mode`` other than ``auto`` plans, whatever the event.
 MODE_PLANS: dict[str, PlanKind] = {
@@ -111,6 +118,16 @@ def decide(event: Event, mode: str) -> Plan:
     if event.name in REVIEW_EVENTS:
         return Plan("revise")
     return Plan("none", f"nothing to do for the {event.name or 'unknown'} event")
+
+
+def replay_note(event_name: str | None) -> str:
+    """Why this event's run may not replay (empty when it may: ``REPLAY_EVENTS``)."""
+    if event_name in REPLAY_EVENTS:
+        return ""
+    return (
+        f"replay runs only on workflow_dispatch or schedule, not on a {event_name or 'local'} "
+        "event; the candidate was not replayed (training.gate: replay)"
+    )
 
 
 def trusted_settings(
@@ -183,6 +200,7 @@ def run_action(
     """Carry out the plan for this event."""
     plan = decide(event, mode)
     log(f"action: event {settings.env.github_event_name or '(none)'}, plan {plan}")
+    options = replace(options, replay_skipped=replay_note(settings.env.github_event_name))
     if plan.kind == "none":
         return ActionResult(outcome=RunOutcome(message=plan.reason))
     if plan.kind == "train":

@@ -34,6 +34,8 @@ class RunOptions:
     target: str | None = None
     #: This run's directory (``loop.runs``): steps done, candidates, bodies; None keeps no record.
     run: RunRecord | None = None
+    #: Why this run may not replay (``training.gate: replay``); empty: it may.
+    replay_skipped: str = ""
 
 
 @dataclass(frozen=True)

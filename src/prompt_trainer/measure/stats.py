@@ -9,6 +9,7 @@ it is not a dependency).
   bootstrap converges to and which costs nothing at 100,000 samples. The p-value of a difference
   of means is the Mann-Whitney U test (normal approximation with tie and continuity corrections),
   which does not assume normal data: token counts and costs are heavily skewed.
+- Paired verdicts (the held-out judge, the replay): the exact two-sided sign test.
 - Normal tails come from ``statistics.NormalDist`` (a p-value under about 1e-15 reads as 0).
 """
 
@@ -169,3 +170,13 @@ def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
         return 1.0
     z = max(0.0, abs(u - n1 * n2 / 2) - 0.5) / math.sqrt(variance)
     return min(1.0, 2 * normal_sf(z))
+
+
+def sign_test(wins: int, losses: int) -> float | None:
+    """Exact two-sided binomial sign test over the decided pairs; None with none decided."""
+    n = wins + losses
+    if n == 0:
+        return None
+    k = min(wins, losses)
+    tail = math.fsum(math.comb(n, i) for i in range(k + 1)) / float(2**n)
+    return min(1.0, 2 * tail)

@@ -156,6 +156,21 @@ class ProposalView:
         return chart(self.report) if self.report else None
 
     @property
+    def replay_rows(self) -> list[tuple[str, str, str]]:
+        """(task, current passed/runs, candidate passed/runs) per replayed task."""
+        result = self.candidate.replay
+        if result is None:
+            return []
+
+        def cell(outcomes: list[bool]) -> str:
+            return f"{sum(outcomes)}/{len(outcomes)}" if outcomes else "not run"
+
+        return [
+            (t.sample, cell(t.outcomes("current")), cell(t.outcomes("candidate")))
+            for t in result.tasks
+        ]
+
+    @property
     def trace_errors(self) -> int:
         return sum(1 for s in self.samples for t in s.traces for st in t.steps if st.is_error)
 

@@ -13,7 +13,9 @@ whose answer stays unreadable is left out and listed. The result holds wins, los
 exact two-sided sign test over the decided pairs and a verdict: below ``MIN_DECIDED`` decided
 pairs it is "too few to judge", never an interval; the bootstrap interval of the mean score
 difference is given only above ``BOOTSTRAP_MIN_N`` samples. Judge calls count against the same
-budget as training; the strategies reserve them before reflecting (``judge_calls``).
+budget as training; the strategies reserve them before reflecting (``judge_calls``). The split
+lives in ``train.split`` and the sign test in ``measure.stats`` (the replay uses both, without
+DSPy); both are importable from here as before.
 """
 
 from __future__ import annotations
@@ -22,22 +24,32 @@ import hashlib
 import math
 import random
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import dspy
 
 from prompt_trainer.measure import stats
+from prompt_trainer.measure.stats import sign_test
 from prompt_trainer.models import Candidate, HeldOutResult, HeldOutScore, PromptSet, Sample
 from prompt_trainer.train.budget import fit_budget
 from prompt_trainer.train.evidence import EvidenceSample, evidence_view
+from prompt_trainer.train.split import MIN_FOR_FIVE, MIN_JUDGED, split_by_time
 from prompt_trainer.train.trainer import ask, load_instructions
+
+__all__ = [
+    "MIN_FOR_FIVE",
+    "MIN_JUDGED",
+    "judge",
+    "judge_calls",
+    "read_score",
+    "sign_test",
+    "split_by_time",
+    "summarize",
+    "verdict",
+]
 
 #: Below this many decided pairs (wins + losses) the verdict is "too few to judge".
 MIN_DECIDED = 8
-#: With at least this many samples, at least ``MIN_JUDGED`` are held out.
-MIN_FOR_FIVE = 8
-MIN_JUDGED = 5
 #: No bootstrap interval at this many samples or fewer.
 BOOTSTRAP_MIN_N = 5
 #: A difference is significant below this sign-test p-value.
@@ -55,29 +67,6 @@ class JudgePair(dspy.Signature):  # type: ignore[misc]
     score_a: str = dspy.OutputField(desc="0 to 1: how well A would have prevented the problems")
     score_b: str = dspy.OutputField(desc="0 to 1: how well B would have prevented the problems")
     feedback: str = dspy.OutputField()
-
-
-def _when(sample: Sample) -> datetime:
-    moment = sample.pull.closed_at or sample.pull.created_at or sample.collected_at
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def split_by_time(
-    samples: list[Sample], fraction: float, *, max_held: int | None = None
-) -> tuple[list[Sample], list[Sample]]:
-    """(training, held out): the newest ``fraction`` (at least one, at least ``MIN_JUDGED``
-    from ``MIN_FOR_FIVE`` samples on, at most ``max_held``) is held out; nothing is held out
-    when ``fraction`` is 0 or there are fewer than two samples."""
-    if fraction <= 0 or len(samples) < 2:
-        return list(samples), []
-    ordered = sorted(samples, key=lambda s: (_when(s), s.id))
-    held = max(1, math.ceil(len(ordered) * fraction))
-    if len(ordered) >= MIN_FOR_FIVE:
-        held = max(held, MIN_JUDGED)
-    if max_held is not None:
-        held = min(held, max(max_held, 1))
-    held = min(len(ordered) - 1, held)
-    return ordered[:-held], ordered[-held:]
 
 
 def judge_calls(held_out: int) -> int:
@@ -179,16 +168,6 @@ def read_score(value: Any) -> float | None:
         elif 1 < number <= 10:  # a score out of ten
             number /= 10
     return number if math.isfinite(number) and 0 <= number <= 1 else None
-
-
-def sign_test(wins: int, losses: int) -> float | None:
-    """Exact two-sided binomial sign test over the decided pairs; None with none decided."""
-    n = wins + losses
-    if n == 0:
-        return None
-    k = min(wins, losses)
-    tail = math.fsum(math.comb(n, i) for i in range(k + 1)) / float(2**n)
-    return min(1.0, 2 * tail)
 
 
 def verdict(wins: int, losses: int, p_value: float | None) -> str:
