@@ -12,7 +12,8 @@ import argparse
 import json
 
 from prompt_trainer.cli.console import Invocation
-from prompt_trainer.settings import Settings, check_prompt_files
+from prompt_trainer.settings import Settings
+from prompt_trainer.targets import check_prompt_files
 
 
 def cmd_replay(args: argparse.Namespace, ctx: Invocation) -> int:
