@@ -22,6 +22,7 @@ from prompt_trainer.loop.contract import RunOptions, RunOutcome, TargetResult
 from prompt_trainer.loop.followup import Known, before_training
 from prompt_trainer.loop.lock import busy_message, exclusive
 from prompt_trainer.measure.report import TargetReport
+from prompt_trainer.memory import Memory, memory_for
 from prompt_trainer.models import PromptSet, Rejection, Sample
 from prompt_trainer.render import ProposalView
 from prompt_trainer.settings import LLMSettings, Settings, Target
@@ -135,7 +136,11 @@ def train_targets(
             continue
         rejections = tuple(rejected.get(target.name, ()))
         report = known.reports.get(target.name)
-        yield propose_target(ctx, target, current[target.name], samples, rejections, report)
+        judged = known.judged.get(target.name, frozenset())
+        memory = memory_for(current[target.name], ledger, known.bullets, judged)
+        yield propose_target(
+            ctx, target, current[target.name], samples, rejections, report, memory=memory
+        )
 
 
 def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
@@ -145,6 +150,8 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
     samples: list[Sample],
     rejected: tuple[Rejection, ...],
     report: TargetReport | None,
+    *,
+    memory: Memory | None = None,
 ) -> TargetResult:
     """Train one target and check its candidate, then write and propose it (``publish``)."""
     # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
@@ -154,14 +161,16 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
     try:
         trained = train_target(
             ctx.settings, target, current, samples, llm=ctx.llm, strategy=strategy,
-            rejected=rejected, run=ctx.options.run, log=ctx.log,
+            rejected=rejected, run=ctx.options.run, log=ctx.log, memory=memory,
         )  # fmt: skip
     except NotEnoughEvidence as exc:
         ctx.log(exc.diagnostics())
         return TargetResult(target.name, blocked=exc.message)
+    quoted = [s for s in memory.quoted if s not in samples] if memory else []
     checked = evaluate.evaluate_candidate(
-        trained.candidate, current, target, samples=samples, settings=ctx.settings, log=ctx.log
-    )
+        trained.candidate, current, target, samples=samples + quoted, settings=ctx.settings,
+        log=ctx.log,
+    )  # fmt: skip
     view = ProposalView(
         candidate=checked.candidate, current=current, samples=samples, model=ctx.llm.model,
         skipped=[sk for s in samples for sk in s.skipped], gate_problems=checked.gate.problems,

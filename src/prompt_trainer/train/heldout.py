@@ -63,11 +63,20 @@ def _when(sample: Sample) -> datetime:
 
 
 def split_by_time(
-    samples: list[Sample], fraction: float, *, max_held: int | None = None
+    samples: list[Sample],
+    fraction: float,
+    *,
+    max_held: int | None = None,
+    judged: frozenset[str] = frozenset(),
 ) -> tuple[list[Sample], list[Sample]]:
     """(training, held out): the newest ``fraction`` (at least one, at least ``MIN_JUDGED``
     from ``MIN_FOR_FIVE`` samples on, at most ``max_held``) is held out; nothing is held out
-    when ``fraction`` is 0 or there are fewer than two samples."""
+    when ``fraction`` is 0 or there are fewer than two samples.
+
+    ``judged`` are the samples an earlier proposal, since closed or merged, was judged on:
+    they train this run and the held-out part is taken from the others (fewer, if there are
+    not that many); only when every sample was judged before is the newest part held out
+    again, as a judge needs samples."""
     if fraction <= 0 or len(samples) < 2:
         return list(samples), []
     ordered = sorted(samples, key=lambda s: (_when(s), s.id))
@@ -77,7 +86,12 @@ def split_by_time(
     if max_held is not None:
         held = min(held, max(max_held, 1))
     held = min(len(ordered) - 1, held)
-    return ordered[:-held], ordered[-held:]
+    fresh = [s for s in ordered if s.id not in judged]
+    if not fresh or len(fresh) == len(ordered):
+        return ordered[:-held], ordered[-held:]
+    kept = fresh[-min(held, len(fresh)) :]
+    ids = {s.id for s in kept}
+    return [s for s in ordered if s.id not in ids], kept
 
 
 def judge_calls(held_out: int) -> int:

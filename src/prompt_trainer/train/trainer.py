@@ -112,6 +112,12 @@ class TrainRequest:
     candidates: int = 1
     rejected: tuple[Rejection, ...] = ()
     rejected_threshold: int = 2
+    #: One line per current bullet with a history across versions (``memory.history_notes``).
+    history: tuple[str, ...] = ()
+    #: Summaries of samples of earlier prompt versions: context, never training targets.
+    earlier: tuple[str, ...] = ()
+    #: Samples a closed or merged proposal was judged on: trained on, not held out again.
+    judged_before: frozenset[str] = frozenset()
 
 
 def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:
