@@ -389,13 +389,23 @@ def _summary(sample: Sample, target: str) -> str:
 class Memory:
     """What a target's training is shown from before its current version."""
 
-    history: tuple[str, ...] = ()
+    #: The bullet ledger of the target, and every stored sample (``history`` reads them).
+    entries: tuple[BulletEntry, ...] = ()
+    stored: tuple[Sample, ...] = ()
+    #: Summaries of samples of earlier versions: context, never training targets.
     earlier: tuple[str, ...] = ()
     #: Samples a closed proposal was judged on: trained on, never held out again.
     judged: frozenset[str] = field(default_factory=frozenset)
-    #: The samples whose words the history and the context quote: the guardrails' anti-copy
-    #: check reads them too.
+    #: The samples whose words the history and the context may quote: the guardrails'
+    #: anti-copy check reads them too.
     quoted: tuple[Sample, ...] = ()
+
+    def history(self, current: PromptSet, *, hidden: Iterable[str] = ()) -> tuple[str, ...]:
+        """The bullet history, counting no ``hidden`` (held-out) sample as a recurrence: the
+        trainer never sees what the judge will."""
+        out = set(hidden)
+        seen = [s for s in self.stored if s.id not in out]
+        return history_notes(current, list(self.entries), seen)
 
 
 def memory_for(
@@ -404,12 +414,15 @@ def memory_for(
     entries: list[BulletEntry],
     judged: frozenset[str] = frozenset(),
 ) -> Memory:
-    """The bullet history, the earlier-version context and the judged samples of one target."""
-    earlier = earlier_context(current, stored, entries, judged=judged)
-    history = history_notes(current, entries, stored)
-    named = {sid for line in history for sid in _named(line, stored)}
+    """The bullet ledger, the earlier-version context and the judged samples of one target."""
+    mine = tuple(e for e in entries if e.target == current.target)
+    earlier = earlier_context(current, stored, list(mine), judged=judged)
+    named = {
+        sid for line in history_notes(current, list(mine), stored) for sid in _named(line, stored)
+    }
     return Memory(
-        history=history,
+        entries=mine,
+        stored=tuple(stored),
         earlier=tuple(_summary(s, current.target) for s in earlier),
         judged=judged,
         quoted=earlier + tuple(s for s in stored if s.id in named and s not in earlier),

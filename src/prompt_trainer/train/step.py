@@ -73,9 +73,7 @@ def train_target(
         candidates=budget.candidates,
         rejected=rejected,
         rejected_threshold=budget.rejected_evidence_threshold,
-        history=memory.history if memory else (),
-        earlier=memory.earlier if memory else (),
-        judged_before=memory.judged if memory else frozenset(),
+        memory=memory or Memory(),
     )
     candidate, *others = train(request, strategy)
     if run:

@@ -359,7 +359,7 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
         request.samples,
         request.holdout,
         max_held=cap if cap >= 1 else None,
-        judged=request.judged_before,
+        judged=request.memory.judged,
     )
     if request.holdout > 0 and not held_out:
         raise NotEnoughEvidence(
@@ -375,7 +375,10 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
     budget = Budget(request.max_calls, request.max_usd, [lm], model=request.llm.model)
     reserve = judge_calls(len(elect_on)) * n + judge_calls(len(report_on))
     budget.reserved = reserve if reserve <= request.max_calls - n else 0
-    fitted = replace(request, samples=training)
+    hidden = [s.id for s in held_out]
+    fitted = replace(
+        request, samples=training, history=request.memory.history(request.current, hidden=hidden)
+    )
     views = [fit_budget(evidence_view(s), request.max_evidence_tokens) for s in training]
     found: list[Candidate] = []
     with translate_llm_errors(request.llm):
@@ -522,7 +525,7 @@ def _evolve(request: TrainRequest, views: list[EvidenceSample], budget: Budget) 
         max_subagents=request.target.max_subagents,
         rejected_before=rejected_view(request),
         bullet_history=list(request.history),
-        earlier_versions=list(request.earlier),
+        earlier_versions=list(request.memory.earlier),
     )
     if answer is None:
         note = "the curation's answer was unreadable, also after a repair request; nothing changed"
