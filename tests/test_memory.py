@@ -72,7 +72,7 @@ def test_a_merged_proposal_becomes_ledger_entries_on_the_data_branch_beside_the_
     github.commit({"README.md": "hi\n"}, branch="main")
     github.commit({".prompt-trainer/samples.jsonl": "{}\n"}, branch=BRANCH)
     change = {"path": "CLAUDE.md", "op": "add", "text": "Quantize money.", "evidence": ["t::a"]}
-    state = {"target": "coder", "fingerprint": "v2hash", "changes": [change]}
+    state: dict[str, object] = {"target": "coder", "fingerprint": "v2hash", "changes": [change]}
     bot_pull(github, 12, merged=True, state=state)
     bot_pull(github, 13, merged=False, state={**state, "fingerprint": "v3"})  # not approved
     client = client_for(github)
