@@ -135,7 +135,9 @@ def test_a_bullet_whose_failure_came_back_says_so_through_a_modify(tmp_path: Pat
         failing("other", "t::d", 9, "v3", "KeyError: x"),
     ]
     (note,) = history_notes(current, [added, sharpened], samples)
-    assert note.startswith("CLAUDE.md B2: added in #5 for t::a; changed in #12 for t::b; ")
+    assert note.startswith(
+        "CLAUDE.md B2: added in #5 for t::a; changed in #12 for t::b (the latest merged proposal); "
+    )
     assert "approved by reviewers in #5, #12 (merged)" in note
     assert "came back after it in 1 later sample(s): again (t::c failed: assert N == N)" in note
     assert "sharper rather than adding another" in note

@@ -284,9 +284,9 @@ def _story(
     first, last = chain[0], chain[-1]
     ago = len([m for m in merges if m[1] != last.pull and m > (_at(last), last.pull)])
     when = "the latest merged proposal" if not ago else f"{ago} merged proposal(s) ago"
-    parts = [f"added in #{first.pull}{_for(first)}"]
-    parts += [f"changed in #{e.pull}{_for(e)}" for e in chain[1:]]
-    parts.append(f"last changed {when}")
+    steps = [f"added in #{first.pull}{_for(first)}"]
+    steps += [f"changed in #{e.pull}{_for(e)}" for e in chain[1:]]
+    parts = [f"{'; '.join(steps)} ({when})"]
     approved = sorted({e.pull for e in chain if e.approved})
     parts.append("approved by reviewers in " + ", ".join(f"#{p}" for p in approved) + " (merged)")
     back = list(dict.fromkeys(r for e in chain[-1:] for r in recurrences(e, samples)))
