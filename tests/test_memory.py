@@ -85,6 +85,7 @@ def test_a_merged_proposal_becomes_ledger_entries_on_the_data_branch_beside_the_
         (12, "Quantize money.", "v2hash", True)
     ]
     assert entries[0].kinds == ("test:t::a", "message:AssertionError: N != N")
+    assert entries[0].merged_at is not None  # from the API's merged_at
     ledger = sync_bullets(tmp_path, entries, client, BRANCH, push=True, log=print)
     assert ledger == entries
     files = github.files_at(BRANCH)
