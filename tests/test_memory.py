@@ -362,3 +362,17 @@ def test_the_merge_pass_retires_a_learned_rule_that_evidence_shows_wrong(
     assert [c["evidence"] for c in retired] == [[ROUNDING]]
     assert any("retire 'B1': not a bullet under" in d for d in evaluation["dropped"])
     assert any("cites no evidence" in d for d in evaluation["dropped"])
+
+
+def test_a_run_writes_the_bullet_ledger_of_merged_proposals_to_the_data_branch(
+    github: FakeGitHub, ready: Path, env: dict[str, str]
+) -> None:
+    change = {"path": "CLAUDE.md", "op": "add", "text": "Keep functions small.", "evidence": []}
+    bot_pull(github, 30, merged=True, state={"target": "coder", "changes": [change]})
+    assert main(["run", "--pr", "7"], env=env) == 0
+    files = github.files_at(BRANCH)
+    (line,) = files[BULLETS].splitlines()
+    entry = BulletEntry.model_validate_json(line)
+    assert (entry.pull, entry.text, entry.approved) == (30, "Keep functions small.", True)
+    assert ".prompt-trainer/samples.jsonl" in files  # beside the samples, on the same branch
+    assert bullets_path(ready).read_text() == files[BULLETS]
