@@ -490,6 +490,8 @@ class Change(Record):
     text: str
     evidence: tuple[str, ...]
     reason: str = ""
+    #: The bullet a ``modify`` (``refine_rule``) replaced, as it was; "" for other ops.
+    replaces: str = ""
 
 
 class HeldOutScore(Record):
@@ -607,6 +609,8 @@ class Rejection(Record):
     text: str
     evidence: frozenset[str]
     pull: int
+    #: What trusted reviewers wrote on that proposal (redacted, capped): why it was closed.
+    reasons: tuple[str, ...] = ()
 
 
 class Candidate(Record):

@@ -21,6 +21,7 @@ from prompt_trainer.loop.contract import RunOptions, RunOutcome, TargetResult
 from prompt_trainer.loop.followup import Known, before_training
 from prompt_trainer.loop.lock import busy_message, exclusive
 from prompt_trainer.measure.report import TargetReport
+from prompt_trainer.memory import Memory, memory_for
 from prompt_trainer.models import PromptSet, Rejection, Sample
 from prompt_trainer.render import ProposalView
 from prompt_trainer.settings import LLMSettings, Settings, Target
@@ -92,9 +93,8 @@ def propose_all(
     ``options.target``) from the stored samples of its current prompts; with GitHub, read the
     dashboard's commands first and publish it last, also when the run fails."""
     board = dashboard.open_board(client, settings, dry_run=options.dry_run, log=log)
-    ctx = Context(
-        settings, options, client, settings.llm(model=options.model, api_base=options.api_base), log
-    )
+    llm = settings.llm(model=options.model, api_base=options.api_base)
+    ctx = Context(settings, options, client, llm, log)
     known, results, message = Known(), list[TargetResult](), ""
     try:
         if not ctx.llm.available:
@@ -133,9 +133,9 @@ def train_targets(
         if not samples:
             yield TargetResult(target.name, skipped=why)
             continue
-        rejections = tuple(rejected.get(target.name, ()))
-        report = known.reports.get(target.name)
-        yield propose_target(ctx, target, current[target.name], samples, rejections, report)
+        rejections, report = tuple(rejected.get(target.name, ())), known.reports.get(target.name)
+        memory = memory_for(current[target.name], ledger, known.bullets, known.judged)
+        yield propose_target(ctx, target, current[target.name], samples, rejections, report, memory)
 
 
 def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
@@ -145,6 +145,7 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
     samples: list[Sample],
     rejected: tuple[Rejection, ...],
     report: TargetReport | None,
+    memory: Memory,
 ) -> TargetResult:
     """Train one target and check its candidate, then write and propose it (``publish``)."""
     # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
@@ -154,14 +155,14 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
     try:
         trained = train_target(
             ctx.settings, target, current, samples, llm=ctx.llm, strategy=strategy,
-            rejected=rejected, run=ctx.options.run, log=ctx.log,
+            rejected=rejected, run=ctx.options.run, log=ctx.log, memory=memory,
         )  # fmt: skip
     except NotEnoughEvidence as exc:
         ctx.log(exc.diagnostics())
         return TargetResult(target.name, blocked=exc.message)
     checked = evaluate.evaluate_candidate(
-        trained.candidate, current, target, samples=samples, settings=ctx.settings, log=ctx.log,
-        replay_skipped=ctx.options.replay_skipped,
+        trained.candidate, current, target, samples=memory.with_quoted(samples),
+        settings=ctx.settings, log=ctx.log, replay_skipped=ctx.options.replay_skipped,
     )  # fmt: skip
     view = ProposalView(
         candidate=checked.candidate, current=current, samples=samples, model=ctx.llm.model,
@@ -176,22 +177,20 @@ def publish(ctx: Context, target: Target, view: ProposalView, *, inputs: str) ->
     settings, options, candidate = ctx.settings, ctx.options, view.candidate
     template = render.user_template(settings.root, settings.config.pull_request.template)
     body = render.render_body(view, template_text=template)
-    problems = view.gate_problems
-    folder = propose.write_candidate(
-        candidate, root=settings.root, body=body, gate_problems=problems
-    )
+    gate = view.gate_problems
+    folder = propose.write_candidate(candidate, root=settings.root, body=body, gate_problems=gate)
     ctx.log(f"candidate: {folder}")
     if options.run:
-        options.run.save_candidate(candidate, inputs, body=body, gate=problems)
+        options.run.save_candidate(candidate, inputs, body=body, gate=gate)
     proposal = propose.propose_candidate(
-        ctx.client, candidate, view=view, template=template, folder=folder, problems=problems,
+        ctx.client, candidate, view=view, template=template, folder=folder, problems=gate,
         dry_run=options.dry_run, labels=settings.config.pull_request.labels, prompts=target,
         log=ctx.log,
     )  # fmt: skip
     if options.run:
         options.run.mark_proposal(proposal)
     return TargetResult(
-        target.name, candidate=candidate, body=body, gate_problems=problems, proposal=proposal
+        target.name, candidate=candidate, body=body, gate_problems=gate, proposal=proposal
     )
 
 

@@ -79,6 +79,7 @@ def closed_own_pulls(
                         merged=bool(data.get("merged_at")),
                         body=data.get("body") or "",
                         url=each.html_url,
+                        merged_at=_when(data.get("merged_at")),
                     )
                 )
     return found
@@ -198,3 +199,13 @@ def _pull_info(each: PullRequest) -> PullRequestInfo:
         closed_at=each.closed_at,
         merged_at=each.merged_at,
     )
+
+
+def _when(value: object) -> datetime | None:
+    """An API timestamp (``2026-11-21T10:00:00Z``), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -9,6 +9,7 @@ modules from API JSON; read by the loop (``propose``, ``followup``, ``respond``,
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from prompt_trainer.models import Record
@@ -71,6 +72,7 @@ class ClosedPull(Record):
     merged: bool
     body: str
     url: str
+    merged_at: datetime | None = None
 
 
 class PullWrite(Record):

@@ -21,22 +21,33 @@ and, with GitHub, the follow-up above; it returns both as one ``Known`` record.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from prompt_trainer.collect.github_pr import clean_feedback, trust_by_access
+from prompt_trainer.collect.reviews import keep
 from prompt_trainer.github import ClosedPull, ForeignCommitsError, GitHubClient
 from prompt_trainer.measure import measured
 from prompt_trainer.measure.metrics import METRICS, columns, compare_columns
 from prompt_trainer.measure.report import TargetReport, VersionReport
+from prompt_trainer.memory import BulletEntry, entries_of, judged_ids, load_entries, sync_bullets
 from prompt_trainer.models import Rejection
 from prompt_trainer.propose import BRANCH_PREFIX, branch_name
 from prompt_trainer.render.report import delta, direction, estimate
 from prompt_trainer.render.state import STATE_MARKER, read_state, revert_state, state_text
-from prompt_trainer.settings import Settings
+from prompt_trainer.settings import ConfigFile, Settings
+from prompt_trainer.store import open_ledger
 
 Log = Callable[[str], None]
 GUARDED = ("tests.pass_rate", "pr.merge_rate")
 REVERT_PREFIX = f"{BRANCH_PREFIX}revert-"
+
+
+#: Rejected proposals whose reviewers' words are read (the newest), words kept per proposal,
+#: and characters kept of each.
+REASON_PULLS = 10
+MAX_REASONS = 3
+REASON_CHARS = 300
 
 
 @dataclass
@@ -44,10 +55,15 @@ class FollowUp:
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)
     commented: list[int] = field(default_factory=list)
     reverts: list[int] = field(default_factory=list)
+    #: The closed proposals read (for the bullet ledger and the judged samples).
+    closed: list[ClosedPull] = field(default_factory=list)
 
 
-def rejections_of(closed: list[ClosedPull]) -> dict[str, list[Rejection]]:
-    """The edits of every bot PR closed without merge, by target."""
+def rejections_of(
+    closed: list[ClosedPull], reasons: Mapping[int, tuple[str, ...]] | None = None
+) -> dict[str, list[Rejection]]:
+    """The edits of every bot PR closed without merge, by target, with what trusted reviewers
+    wrote on that PR (``reasons``, by PR number)."""
     found: dict[str, list[Rejection]] = {}
     for pull in closed:
         state = read_state(pull.body)
@@ -57,9 +73,33 @@ def rejections_of(closed: list[ClosedPull]) -> dict[str, list[Rejection]]:
             if change.text:
                 found.setdefault(state.target, []).append(
                     Rejection(
-                        text=change.text, evidence=frozenset(change.evidence), pull=pull.number
+                        text=change.text,
+                        evidence=frozenset(change.evidence),
+                        pull=pull.number,
+                        reasons=(reasons or {}).get(pull.number, ()),
                     )
                 )
+    return found
+
+
+def reasons_of(
+    client: GitHubClient, closed: list[ClosedPull], config: ConfigFile
+) -> dict[int, tuple[str, ...]]:
+    """What trusted people wrote on the newest ``REASON_PULLS`` proposals closed without merge
+    (reviews, review comments, the closing comment), each redacted and capped to
+    ``REASON_CHARS``, at most ``MAX_REASONS`` per PR, newest last. Trust is write access, as
+    for evidence; the bot's own comments and untrusted ones are never read as reasons."""
+    rejected = sorted((p.number for p in closed if not p.merged), reverse=True)[:REASON_PULLS]
+    found: dict[int, tuple[str, ...]] = {}
+    for number in rejected:
+        items = [
+            clean_feedback(f, REASON_CHARS, bot_logins=config.pull_request.bot_logins)
+            for f in client.feedback(number, trusted=config.reviews.trusted_associations)
+        ]
+        judged, _ = trust_by_access(client, [f for f in items if keep(f, include_bots=False)])
+        words = [" ".join(f.body.split()) for f in judged if f.trusted and f.body.strip()]
+        if words:
+            found[number] = tuple(words[-MAX_REASONS:])
     return found
 
 
@@ -71,13 +111,16 @@ def follow_up(
     write: bool,
     log: Log,
     targets: tuple[str, ...] | None = None,
+    config: ConfigFile | None = None,
 ) -> FollowUp:
-    """Read the closed proposals of ``targets`` (default: those of ``reports``); comment
-    realized deltas and open reverts when ``write``."""
+    """Read the closed proposals of ``targets`` (default: those of ``reports``), with the
+    reviewers' reasons for rejecting them when ``config`` is given; comment realized deltas
+    and open reverts when ``write``."""
     names = tuple(reports) if targets is None else targets
     own = client.closed_own_pulls(tuple(branch_name(t) for t in names))
     closed = [c for c in own if not _is_revert(c.body) and _target_of(c.body) in names]
-    outcome = FollowUp(rejections=rejections_of(closed))
+    reasons = reasons_of(client, closed, config) if config is not None else None
+    outcome = FollowUp(rejections=rejections_of(closed, reasons), closed=closed)
     for pull in closed:
         number, state = pull.number, read_state(pull.body)
         if not pull.merged or not state:
@@ -196,10 +239,13 @@ def _open_revert(  # noqa: PLR0917 - one call site, every value distinct
 
 @dataclass(frozen=True)
 class Known:
-    """What a run knows before it trains: each target's measurement and the rejected edits."""
+    """What a run knows before it trains: each target's measurement, the rejected edits, the
+    bullet ledger (``memory``) and the samples closed proposals were judged on."""
 
     reports: dict[str, TargetReport] = field(default_factory=dict)
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)
+    bullets: list[BulletEntry] = field(default_factory=list)
+    judged: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def before_training(
@@ -214,7 +260,14 @@ def before_training(
         if (report := measured(settings, name, client, log=log)) is not None
     }
     if client is None:
-        return Known(reports)
+        return Known(reports, bullets=load_entries(settings.root))
     labels = settings.config.pull_request.labels
-    follow = follow_up(client, reports, labels=labels, write=write, log=log, targets=names)
-    return Known(reports, follow.rejections)
+    follow = follow_up(
+        client, reports, labels=labels, write=write, log=log, targets=names,
+        config=settings.config,
+    )  # fmt: skip
+    new = entries_of(follow.closed, open_ledger(settings.root).load())
+    ledger = sync_bullets(
+        settings.root, new, client, settings.config.store.branch, push=write, log=log
+    )
+    return Known(reports, follow.rejections, ledger, judged_ids(follow.closed))

@@ -15,7 +15,7 @@ import json
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from prompt_trainer.models import Candidate
+from prompt_trainer.models import Candidate, Change
 
 STATE_MARKER = "prompt-trainer-state"
 #: The state block keeps at most this many changes, each text cut to ``CHANGE_TEXT`` characters.
@@ -32,6 +32,8 @@ class StateChange(BaseModel):
     op: str = ""
     text: str = ""
     evidence: tuple[str, ...] = ()
+    #: The bullet a ``modify`` replaced (set only then; read by the bullet ledger, ``memory``).
+    replaces: str = ""
 
 
 class ProposalState(BaseModel):
@@ -54,6 +56,9 @@ class ProposalState(BaseModel):
     changes: tuple[StateChange, ...] = ()
     #: Review comments (URLs, or ids) a revision has answered.
     answered: tuple[str, ...] = ()
+    #: The held-out samples the candidate was judged on (set only when it was judged): once the
+    #: proposal is closed or merged, the next run trains on them (``memory.judged_ids``).
+    held_out_ids: tuple[str, ...] = ()
 
 
 def revised(
@@ -78,16 +83,27 @@ def revised(
 
 def state_of(candidate: Candidate, *, commit: str | None = None) -> ProposalState:
     """The machine-readable state a later run reads back from the PR body."""
+    judged = candidate.evaluation.sample_ids if candidate.evaluation else ()
     return ProposalState(
         target=candidate.target,
         fingerprint=candidate.fingerprint,
         base_version=candidate.base_version,
         sample_ids=candidate.sample_ids,
         commit=commit,
-        changes=tuple(
-            StateChange(path=c.path, op=c.op, text=c.text[:CHANGE_TEXT], evidence=c.evidence)
-            for c in candidate.changes[:MAX_CHANGES]
-        ),
+        changes=tuple(_change(c) for c in candidate.changes[:MAX_CHANGES]),
+        **({"held_out_ids": tuple(judged)} if judged else {}),
+    )
+
+
+def _change(change: Change) -> StateChange:
+    """One change as the block keeps it; ``replaces`` only when the change replaced a bullet."""
+    extra = {"replaces": change.replaces[:CHANGE_TEXT]} if change.replaces else {}
+    return StateChange(
+        path=change.path,
+        op=change.op,
+        text=change.text[:CHANGE_TEXT],
+        evidence=change.evidence,
+        **extra,
     )
 
 

@@ -5,18 +5,16 @@ set; returns a ``Projection`` per target that has enough samples: the LM calls t
 make (capped by ``training.max_calls``), the input and output tokens, and the dollars when the
 model's list price is known. It is an estimate, from the same pieces a run uses: each sample's
 evidence view fitted to ``training.max_evidence_tokens`` (``train.budget``), the prompt files,
-DSPy's framing, and the time split of ``train.heldout`` (the newest ``training.holdout``, at least
-five from eight samples on). No DSPy and no LiteLLM import: the price is read from the JSON price
-table LiteLLM ships, without importing LiteLLM (about 4 s).
+DSPy's framing, and the held-out split the run makes (``train.split``). No DSPy and no LiteLLM
+import: the price is read from the JSON price table LiteLLM ships, without importing LiteLLM
+(about 4 s).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -25,13 +23,12 @@ from prompt_trainer.settings import LLMSettings, Settings, Target, TrainingOptio
 from prompt_trainer.targets import current_prompt_sets
 from prompt_trainer.train.budget import fit_budget
 from prompt_trainer.train.evidence import estimate_tokens, evidence_view
+from prompt_trainer.train.split import held_count, when
 
 #: DSPy's framing of one request (field headers, the output format), in tokens.
 FRAMING_TOKENS = 750
 #: Tokens one answer takes (a reflection, a list of edits, two judge scores).
 OUTPUT_TOKENS = 600
-#: From this many samples at least ``MIN_HELD`` are held out (as ``train.heldout`` does).
-MIN_FOR_FIVE, MIN_HELD = 8, 5
 PRICE_TABLE = "model_prices_and_context_window_backup.json"
 
 
@@ -59,10 +56,10 @@ def project(
     samples = [s for s in stored if s.prompt_versions.get(current.target) == current.version]
     if len(samples) < max(options.min_samples, 1):
         return None
-    held = held_out(len(samples), options.holdout)
+    held = held_count(len(samples), options.holdout)
     views = [
         estimate_tokens(fit_budget(evidence_view(s), options.max_evidence_tokens))
-        for s in sorted(samples, key=lambda s: (_when(s), s.id))
+        for s in sorted(samples, key=lambda s: (when(s), s.id))
     ]
     train_views, judged = views[: len(views) - held], views[len(views) - held :]
     prompt = sum(len(f.content) for f in current.files) // 4 + FRAMING_TOKENS
@@ -80,11 +77,6 @@ def project(
     return Projection(target.name, len(samples), calls, tokens, output, usd)
 
 
-def _when(sample: Sample) -> datetime:
-    moment = sample.pull.closed_at or sample.pull.created_at or sample.collected_at
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _strategy(strategy: str, views: list[int], prompt: int, max_evidence: int) -> tuple[int, int]:
     """(calls, input tokens) of the strategy's own calls on the training samples' views."""
     if strategy == "evolve":  # one reflection per sample, then one curation of them all
@@ -93,16 +85,6 @@ def _strategy(strategy: str, views: list[int], prompt: int, max_evidence: int) -
     if strategy == "rules":  # root causes, then the merge pass
         return 2, shared + 2 * prompt
     return 1, shared + 2 * prompt  # rewrite: the files in, the files out
-
-
-def held_out(samples: int, fraction: float) -> int:
-    """How many of ``samples`` the run holds out for the judge (``train.heldout``'s rule)."""
-    if fraction <= 0 or samples < 2:
-        return 0
-    held = max(1, math.ceil(samples * fraction))
-    if samples >= MIN_FOR_FIVE:
-        held = max(held, MIN_HELD)
-    return min(samples - 1, held)
 
 
 def price_per_token(model: str) -> tuple[float, float] | None:

@@ -23,19 +23,40 @@ def when(sample: Sample) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def split_by_time(
-    samples: list[Sample], fraction: float, *, max_held: int | None = None
-) -> tuple[list[Sample], list[Sample]]:
-    """(training, held out): the newest ``fraction`` (at least one, at least ``MIN_JUDGED``
-    from ``MIN_FOR_FIVE`` samples on, at most ``max_held``) is held out; nothing is held out
-    when ``fraction`` is 0 or there are fewer than two samples."""
-    if fraction <= 0 or len(samples) < 2:
-        return list(samples), []
-    ordered = sorted(samples, key=lambda s: (when(s), s.id))
-    held = max(1, math.ceil(len(ordered) * fraction))
-    if len(ordered) >= MIN_FOR_FIVE:
+def held_count(samples: int, fraction: float, *, max_held: int | None = None) -> int:
+    """How many of ``samples`` are held out: the newest ``fraction`` (at least one, at least
+    ``MIN_JUDGED`` from ``MIN_FOR_FIVE`` samples on, at most ``max_held``, never all); none when
+    ``fraction`` is 0 or there are fewer than two samples."""
+    if fraction <= 0 or samples < 2:
+        return 0
+    held = max(1, math.ceil(samples * fraction))
+    if samples >= MIN_FOR_FIVE:
         held = max(held, MIN_JUDGED)
     if max_held is not None:
         held = min(held, max(max_held, 1))
-    held = min(len(ordered) - 1, held)
-    return ordered[:-held], ordered[-held:]
+    return min(samples - 1, held)
+
+
+def split_by_time(
+    samples: list[Sample],
+    fraction: float,
+    *,
+    max_held: int | None = None,
+    judged: frozenset[str] = frozenset(),
+) -> tuple[list[Sample], list[Sample]]:
+    """(training, held out): the newest ``held_count`` samples are held out.
+
+    ``judged`` are the samples an earlier proposal, since closed or merged, was judged on:
+    they train this run and the held-out part is taken from the others (fewer, if there are
+    not that many); only when every sample was judged before is the newest part held out
+    again, as a judge needs samples."""
+    held = held_count(len(samples), fraction, max_held=max_held)
+    if not held:
+        return list(samples), []
+    ordered = sorted(samples, key=lambda s: (when(s), s.id))
+    fresh = [s for s in ordered if s.id not in judged]
+    if not fresh or len(fresh) == len(ordered):
+        return ordered[:-held], ordered[-held:]
+    kept = fresh[-min(held, len(fresh)) :]
+    ids = {s.id for s in kept}
+    return [s for s in ordered if s.id not in ids], kept

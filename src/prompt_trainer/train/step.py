@@ -1,7 +1,8 @@
 """Train stage, as one step of a run: the elected candidate for one target.
 
 Takes the settings (``training`` budgets, the cache directory), the target, its current prompt
-set, the samples that ran on it, the model and the edits people rejected, plus the run's record
+set, the samples that ran on it, the model, the edits people rejected and what the loop
+remembers from earlier versions (``memory.Memory``), plus the run's record
 (``loop.runs``) when it keeps one. Returns ``Trained``: the elected candidate and the hash of its
 inputs. The candidate is the one an interrupted run already trained on the same inputs, or a new
 one from ``train``, kept in the record at once (a failure later costs no LLM work); those not
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prompt_trainer import propose, workdir
+from prompt_trainer.memory import Memory
 from prompt_trainer.models import Candidate, PromptSet, Rejection, Sample
 from prompt_trainer.settings import LLMSettings, Settings, Target
 from prompt_trainer.train.strategies import train
@@ -44,6 +46,7 @@ def train_target(
     rejected: tuple[Rejection, ...],
     run: RunRecord | None,
     log: Callable[[str], None],
+    memory: Memory | None = None,
 ) -> Trained:
     """The elected candidate for ``target`` (reused from ``run`` when it trained it already)."""
     from prompt_trainer.loop.runs import training_inputs  # noqa: PLC0415 - the loop's record
@@ -70,6 +73,7 @@ def train_target(
         candidates=budget.candidates,
         rejected=rejected,
         rejected_threshold=budget.rejected_evidence_threshold,
+        memory=memory or Memory(),
     )
     candidate, *others = train(request, strategy)
     if run:

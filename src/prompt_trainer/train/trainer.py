@@ -26,7 +26,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from dspy.utils.exceptions import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from prompt_trainer.errors import LLMError
+from prompt_trainer.memory import Memory
 from prompt_trainer.models import (
     Candidate,
     PromptFile,
@@ -112,6 +113,11 @@ class TrainRequest:
     candidates: int = 1
     rejected: tuple[Rejection, ...] = ()
     rejected_threshold: int = 2
+    #: What the loop remembers from earlier versions: the bullet ledger, earlier-version
+    #: context, the samples closed proposals were judged on (trained on, not held out again).
+    memory: Memory = field(default_factory=Memory)
+    #: The bullet history as shown (set by ``train`` once the held-out samples are known).
+    history: tuple[str, ...] = ()
 
 
 def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:
