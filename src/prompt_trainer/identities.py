@@ -33,15 +33,12 @@ class Identities:
     def add(self, key: int) -> bool:
         """Insert ``key``; True if it was there already."""
         key = key or 1  # 0 marks a free slot
-        table, mask = self._table, self._mask
-        slot = key & mask
-        while (found := table[slot]) != 0:
-            if found == key:
-                return True
-            slot = (slot + 1) & mask
-        table[slot] = key
+        slot, found = self._probe(key)
+        if found:
+            return True
+        self._table[slot] = key
         self._filled += 1
-        if self._filled * 2 > mask:
+        if self._filled * 2 > self._mask:
             self._grow()
         return False
 
@@ -54,13 +51,17 @@ class Identities:
         key = key or 1
         if key in self._excluded:
             return False
+        return self._probe(key)[1]
+
+    def _probe(self, key: int) -> tuple[int, bool]:
+        """The slot holding ``key`` (True), or the free slot where it would go (False)."""
         table, mask = self._table, self._mask
         slot = key & mask
         while (found := table[slot]) != 0:
             if found == key:
-                return True
+                return slot, True
             slot = (slot + 1) & mask
-        return False
+        return slot, False
 
     def __len__(self) -> int:
         return self._filled - len(self._excluded)

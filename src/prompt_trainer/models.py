@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from prompt_trainer import failure_types
 from prompt_trainer.identities import Identities
 
 TestStatus = Literal["passed", "failed", "error", "skipped"]
@@ -329,16 +330,8 @@ class ArtifactRef(Record):
     download_url: str
 
 
-FailureType = Literal[
-    "planning_error",
-    "integration_error",
-    "scope_error",
-    "architecture_error",
-    "config_error",
-    "wrong_pattern",
-    "test_failure",
-    "other",
-]
+#: The kinds of failure (``failure_types``, where the CLI reads them without pydantic).
+FailureType = failure_types.FailureType
 
 
 class FailureReport(Record):
