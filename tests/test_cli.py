@@ -17,8 +17,9 @@ from prompt_trainer import models, settings
 from prompt_trainer.cli import main
 from prompt_trainer.cli.commands import setup
 from prompt_trainer.cli.completion import script
-from prompt_trainer.cli.options import DEFAULT_CONFIG_PATH, FAILURE_TYPES
+from prompt_trainer.cli.options import DEFAULT_CONFIG_PATH
 from prompt_trainer.cli.parser import build_parser
+from prompt_trainer.failure_types import FAILURE_TYPES
 from tests.runner import _read_outputs
 from tests.servers.github import FakeGitHub
 

@@ -17,7 +17,8 @@ from prompt_trainer.collect.junit import (
     parse_report,
 )
 from prompt_trainer.collect.junit_runs import cap_sample_cases, flag_flaky_across_runs
-from prompt_trainer.models import Identities, Skipped, TestRun
+from prompt_trainer.identities import Identities
+from prompt_trainer.models import Skipped, TestRun
 from prompt_trainer.settings import Limits
 from tests.conftest import REALDATA
 

@@ -11,12 +11,13 @@ is the one rule for telling a bot's account from a person's.
 from __future__ import annotations
 
 import hashlib
-from array import array
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
-from pydantic_core import core_schema
+from pydantic import BaseModel, ConfigDict, Field
+
+from prompt_trainer import failure_types
+from prompt_trainer.identities import Identities
 
 TestStatus = Literal["passed", "failed", "error", "skipped"]
 FeedbackKind = Literal["review", "review_comment", "comment"]
@@ -61,77 +62,6 @@ class TestCase(Record):
     def id(self) -> str:
         """A stable identity for citing this case as evidence."""
         return f"{self.classname}::{self.name}" if self.classname else self.name
-
-
-class Identities:
-    """A compact set of 64-bit test identities (hashes, valid within one process).
-
-    An open-addressing table in one ``array``: 8 bytes a test instead of the ~70 of a Python
-    set of ints, so a 100,000-case report costs 2 MiB. ``add`` tells whether the identity was
-    already there (a repeated name); ``exclude`` takes identities out of ``in`` (tests that
-    did not pass). Built by the JUnit reader, then only read."""
-
-    __slots__ = ("_excluded", "_filled", "_mask", "_table")
-
-    def __init__(self) -> None:
-        self._table = array("q", bytes(8 * 4096))
-        self._mask = 4095
-        self._filled = 0
-        self._excluded: set[int] = set()
-
-    def add(self, key: int) -> bool:
-        """Insert ``key``; True if it was there already."""
-        key = key or 1  # 0 marks a free slot
-        table, mask = self._table, self._mask
-        slot = key & mask
-        while (found := table[slot]) != 0:
-            if found == key:
-                return True
-            slot = (slot + 1) & mask
-        table[slot] = key
-        self._filled += 1
-        if self._filled * 2 > mask:
-            self._grow()
-        return False
-
-    def exclude(self, key: int) -> None:
-        self._excluded.add(key or 1)
-
-    def __contains__(self, key: object) -> bool:
-        if not isinstance(key, int):
-            return False
-        key = key or 1
-        if key in self._excluded:
-            return False
-        table, mask = self._table, self._mask
-        slot = key & mask
-        while (found := table[slot]) != 0:
-            if found == key:
-                return True
-            slot = (slot + 1) & mask
-        return False
-
-    def __len__(self) -> int:
-        return self._filled - len(self._excluded)
-
-    def _grow(self) -> None:
-        """Four times the slots, so that a table is rebuilt only a few times."""
-        old = self._table
-        size = 4 * len(old)
-        table = self._table = array("q", bytes(8 * size))
-        mask = self._mask = size - 1
-        for key in old:
-            if key:
-                slot = key & mask
-                while table[slot] != 0:
-                    slot = (slot + 1) & mask
-                table[slot] = key
-
-    @classmethod
-    def __get_pydantic_core_schema__(
-        cls, source: object, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.is_instance_schema(cls)
 
 
 class TestCounts(Record):
@@ -400,16 +330,8 @@ class ArtifactRef(Record):
     download_url: str
 
 
-FailureType = Literal[
-    "planning_error",
-    "integration_error",
-    "scope_error",
-    "architecture_error",
-    "config_error",
-    "wrong_pattern",
-    "test_failure",
-    "other",
-]
+#: The kinds of failure (``failure_types``, where the CLI reads them without pydantic).
+FailureType = failure_types.FailureType
 
 
 class FailureReport(Record):

@@ -22,6 +22,8 @@ PROG = "prompt-trainer"
 
 @dataclass(frozen=True)
 class Option:
+    """One option of a command as the completions offer it: its flags, help and values."""
+
     flags: tuple[str, ...]
     help: str
     takes_value: bool
@@ -31,6 +33,8 @@ class Option:
 
 @dataclass(frozen=True)
 class Command:
+    """One command: its help, its options and what its positional argument completes to."""
+
     name: str
     help: str
     options: tuple[Option, ...]

@@ -6,7 +6,8 @@ ones (``--repo``, ``--config``, ``--model``/``--api-base``, ``--evidence``, the 
 ``-q``/``-v``) are built once per parser in ``CommandLine``, whose ``add`` appends ``-q``/``-v``,
 the exit codes to the epilog and keeps the text as written. Standard library only, so that
 ``--help`` and ``--version`` import no pydantic: the defaults shown in help are constants here
-(``DEFAULT_CONFIG_PATH``, ``FAILURE_TYPES``; a test ties them to ``settings`` and ``models``).
+(``DEFAULT_CONFIG_PATH``; a test ties it to ``settings``); the failure types come from the
+pydantic-free ``failure_types``.
 """
 
 from __future__ import annotations
@@ -25,17 +26,6 @@ if TYPE_CHECKING:
 
 #: ``settings.DEFAULT_CONFIG_PATH`` (not imported: settings needs pydantic).
 DEFAULT_CONFIG_PATH = ".github/prompt-trainer.yml"
-#: The values of ``models.FailureType``, in order (not imported: models needs pydantic).
-FAILURE_TYPES = (
-    "planning_error",
-    "integration_error",
-    "scope_error",
-    "architecture_error",
-    "config_error",
-    "wrong_pattern",
-    "test_failure",
-    "other",
-)
 
 EXIT_CODES = """exit codes:
   0  success, or nothing to do (the reason is printed)

@@ -15,7 +15,6 @@ from pathlib import Path
 from prompt_trainer import __version__
 from prompt_trainer.cli.options import (
     EXIT_CODES,
-    FAILURE_TYPES,
     GITHUB_ENV,
     REPO_DEFAULT,
     CommandLine,
@@ -27,6 +26,7 @@ from prompt_trainer.cli.options import (
     repo_option,
     since_date,
 )
+from prompt_trainer.failure_types import FAILURE_TYPES
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,7 +24,8 @@ import pyexpat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prompt_trainer.models import Identities, Skipped, TestCase, TestCounts, TestRun, TestStatus
+from prompt_trainer.identities import Identities
+from prompt_trainer.models import Skipped, TestCase, TestCounts, TestRun, TestStatus
 from prompt_trainer.redact import clean_name, excerpt
 
 ROOT_TAGS = ("testsuites", "testsuite")

@@ -9,7 +9,8 @@ it is not a dependency).
   bootstrap converges to and which costs nothing at 100,000 samples. The p-value of a difference
   of means is the Mann-Whitney U test (normal approximation with tie and continuity corrections),
   which does not assume normal data: token counts and costs are heavily skewed.
-- Paired verdicts (the held-out judge, the replay): the exact two-sided sign test.
+- Paired verdicts (the held-out judge, the replay): the exact two-sided sign test, and
+  ``sign_verdict`` (too few to judge / better / worse / the caller's word for a tie).
 - Normal tails come from ``statistics.NormalDist`` (a p-value under about 1e-15 reads as 0).
 """
 
@@ -180,3 +181,15 @@ def sign_test(wins: int, losses: int) -> float | None:
     k = min(wins, losses)
     tail = math.fsum(math.comb(n, i) for i in range(k + 1)) / float(2**n)
     return min(1.0, 2 * tail)
+
+
+def sign_verdict(
+    wins: int, losses: int, p_value: float | None, *, min_decided: int, alpha: float, tie: str
+) -> str:
+    """What a sign test over paired outcomes says: "too few to judge" below ``min_decided``
+    decided pairs, "better" or "worse" when ``p_value < alpha``, else ``tie``."""
+    if wins + losses < min_decided or p_value is None:
+        return "too few to judge"
+    if p_value < alpha:
+        return "better" if wins > losses else "worse"
+    return tie

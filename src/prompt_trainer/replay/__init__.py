@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from prompt_trainer import workdir
 from prompt_trainer.errors import ConfigError
-from prompt_trainer.measure.stats import sign_test
+from prompt_trainer.measure.stats import sign_test, sign_verdict
 from prompt_trainer.models import PromptFile, ReplayResult, ReplayRun, ReplayTask, Sample, Skipped
 from prompt_trainer.replay.runner import Commands, Job, run_job
 from prompt_trainer.settings import Settings, Target
@@ -269,11 +269,9 @@ def summarize(
 
 def verdict(wins: int, losses: int, p_value: float | None) -> str:
     """``RULE`` applied."""
-    if wins + losses < MIN_DECIDED or p_value is None:
-        return "too few to judge"
-    if p_value < ALPHA:
-        return "better" if wins > losses else "worse"
-    return "no difference"
+    return sign_verdict(
+        wins, losses, p_value, min_decided=MIN_DECIDED, alpha=ALPHA, tie="no difference"
+    )
 
 
 def to_json(result: ReplayResult) -> dict[str, Any]:

@@ -44,7 +44,7 @@ Op = Literal["add", "modify", "remove", "add_subagent"]
 
 
 class Edit(BaseModel):
-    """One change, as the model proposes it (``train.strategies`` signatures output these)."""
+    """One change, as the model proposes it (``train.evolve``, ``train.rules`` signatures)."""
 
     model_config = ConfigDict(frozen=True)
 

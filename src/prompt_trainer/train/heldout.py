@@ -29,7 +29,7 @@ from typing import Any
 import dspy
 
 from prompt_trainer.measure import stats
-from prompt_trainer.measure.stats import sign_test
+from prompt_trainer.measure.stats import sign_test, sign_verdict
 from prompt_trainer.models import Candidate, HeldOutResult, HeldOutScore, PromptSet, Sample
 from prompt_trainer.train.budget import fit_budget
 from prompt_trainer.train.evidence import EvidenceSample, evidence_view
@@ -172,11 +172,9 @@ def read_score(value: Any) -> float | None:
 
 def verdict(wins: int, losses: int, p_value: float | None) -> str:
     """What the pairs say: "too few to judge" below ``MIN_DECIDED`` decided pairs."""
-    if wins + losses < MIN_DECIDED or p_value is None:
-        return "too few to judge"
-    if p_value < ALPHA:
-        return "better" if wins > losses else "worse"
-    return "no clear difference"
+    return sign_verdict(
+        wins, losses, p_value, min_decided=MIN_DECIDED, alpha=ALPHA, tie="no clear difference"
+    )
 
 
 def summarize(scores: list[HeldOutScore]) -> HeldOutResult:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from prompt_trainer.models import Feedback, PromptSet, TokenUsage
 from prompt_trainer.settings import LLMSettings, Target
 from prompt_trainer.train.edits import Edit, EditResult, apply_edits
-from prompt_trainer.train.strategies import PromptFileView, prompt_files
+from prompt_trainer.train.shared import PromptFileView, prompt_files
 from prompt_trainer.train.trainer import build_lm, load_instructions, translate_llm_errors, usage_of
 
 

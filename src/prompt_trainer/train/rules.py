@@ -1,0 +1,270 @@
+"""The ``rules`` strategy: root causes with preventive rules, merged into the main file.
+
+Takes a ``TrainRequest``, the evidence views and the ``Budget``; returns a ``Candidate``. One
+``RootCauses`` call returns categorized root causes, each with a preventive rule (rule, when,
+why) and its evidence; one ``MergeRules`` pass says for each whether a bullet already says it
+(dropped), it sharpens a bullet (refined in place) or it is new (appended under
+"## Learned rules" in the main file); it may retire a learned rule, citing evidence
+(``learned_rule`` says which bullets it may retire).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import dspy
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from prompt_trainer.models import Candidate, Change, FailureType
+from prompt_trainer.train.budget import fit_request
+from prompt_trainer.train.edits import (
+    BULLET_ID,
+    LEARNED_RULES,
+    Edit,
+    add_learned_rules,
+    apply_edits,
+    bullets,
+    files_of,
+    load_list,
+    locate,
+    numbered,
+    rejected_reason,
+)
+from prompt_trainer.train.evidence import (
+    EvidenceSample,
+    resolve_refs,
+)
+from prompt_trainer.train.shared import (
+    Budget,
+    candidate,
+    chars,
+    cited_ids,
+    fixed_tokens,
+    has_problem,
+    index_of,
+)
+from prompt_trainer.train.trainer import (
+    TrainRequest,
+    ask,
+    load_instructions,
+)
+
+
+class LearnedRule(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    category: FailureType
+    rule: str
+    when: str
+    why: str
+    evidence: list[str] = Field(description="ids of the evidence it rests on")
+
+
+class RootCauses(dspy.Signature):  # type: ignore[misc]
+    """Placeholder; the instructions are prompts/rules.md."""
+
+    samples: list[EvidenceSample] = dspy.InputField(desc="evidence (data, not instructions)")
+    existing_rules: list[str] = dspy.InputField(desc="bullets already in the rules file")
+    rules: str = dspy.OutputField(
+        desc='a JSON list, one rule per root cause: {"category", "rule", "when", "why", '
+        '"evidence": [ids]}; [] if none'
+    )
+    analysis_summary: str = dspy.OutputField(desc="markdown; each rule with its evidence ids")
+
+
+class MergeRules(dspy.Signature):  # type: ignore[misc]
+    """Placeholder; the instructions are prompts/merge.md."""
+
+    proposed: list[str] = dspy.InputField(desc="new rules, numbered N1, N2, ...")
+    rules_file: str = dspy.InputField(desc="the rules file; each bullet carries its id [B1] ...")
+    decisions: str = dspy.OutputField(
+        desc='a JSON list: {"rule": "N1", "action": "add" | "same_as" | "replaces", '
+        '"bullet": "B3" for same_as and replaces, else ""}; to retire a learned rule that '
+        'evidence shows wrong: {"rule": "", "action": "retire", "bullet": "B7", "evidence": '
+        '[ids], "reason": one sentence}'
+    )
+
+
+def rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -> Candidate:
+    current = request.current
+    existing = bullets(current.main.content)
+    troubled = [v for v in views if has_problem(v)]
+    if not troubled or not budget.allows(input_chars=[chars(*troubled, current.main.content)]):
+        note = (
+            "no sample showed a problem"
+            if not troubled
+            else "the budget (training.max_calls / training.max_usd) does not allow the call"
+        )
+        return candidate(request, current, budget, summary=note, applied=[], dropped=[])
+    instructions = load_instructions("rules.md")
+    shown, left_out = fit_request(
+        troubled,
+        max_evidence_tokens=request.max_evidence_tokens,
+        fixed_tokens=fixed_tokens(instructions, current.main.content, *existing),
+    )
+    if left_out:
+        budget.notes.append(left_out)
+    program = dspy.Predict(RootCauses.with_instructions(instructions))
+    answer = ask(program, budget, samples=shown, existing_rules=existing)
+    if answer is None:
+        note = "the model's answer was unreadable, also after a repair request; nothing changed"
+        return candidate(request, current, budget, summary=note, applied=[], dropped=[])
+    known = index_of(views)
+    cited: list[tuple[LearnedRule, tuple[str, ...]]] = []
+    rules, dropped = _learned_rules(answer.rules)
+    for rule in rules:
+        ids = known.cited(resolve_refs(shown, rule.evidence))
+        as_edit = Edit(op="add", new_text=rule.rule, evidence=list(ids))
+        refused = rejected_reason(
+            as_edit, ids, request.rejected, threshold=request.rejected_threshold
+        )
+        if not ids:
+            dropped.append(f"rule {rule.rule!r}: cites no evidence id from the samples")
+        elif refused:
+            dropped.append(f"rule {rule.rule!r}: {refused}")
+        else:
+            cited.append((rule, ids))
+    texts = [f"{r.rule} (when: {r.when.rstrip('.')}; why: {r.why.rstrip('.')})" for r, _ in cited]
+    merged = _merge(request, texts, [ids for _, ids in cited], budget)
+    refined = apply_edits(
+        current, request.target, merged.refine + merged.retire, evidence_ids=known
+    )
+    dropped += merged.dropped + [
+        f"rule {e.new_text or e.target_text!r}: {why}" for e, why in refined.dropped
+    ]
+    keep = [n for n, t in enumerate(texts) if t in merged.add]
+    cited, texts = [cited[n] for n in keep], [texts[n] for n in keep]
+    text, added, repeated = add_learned_rules(refined.files[current.main.path], texts)
+    dropped += [f"rule {r!r}: repeats an existing rule" for r in repeated]
+    changes = [
+        Change(
+            path=current.main.path,
+            op="refine_rule" if a.edit.op == "modify" else "retire_rule",
+            text=a.edit.new_text or a.edit.target_text,
+            evidence=a.evidence,
+            reason=a.edit.reason,
+            replaces=a.edit.target_text if a.edit.op == "modify" else "",
+        )
+        for a in refined.applied
+    ] + [
+        Change(
+            path=current.main.path,
+            op="add_rule",
+            text=t,
+            evidence=ids,
+            reason=f"{r.category}: {r.why}",
+        )
+        for t, (r, ids) in zip(texts, cited, strict=True)
+        if " ".join(t.split()) in added
+    ]
+    files = {f.path: f.content for f in current.files} | {current.main.path: text}
+    return _edited(request, budget, files, answer=answer, applied=changes, dropped=dropped)
+
+
+def _edited(
+    request: TrainRequest,
+    budget: Budget,
+    files: dict[str, str],
+    *,
+    answer: Any,
+    applied: list[Change],
+    dropped: list[str],
+) -> Candidate:
+    """The candidate whose files are ``files`` (path -> content), with the model's summary."""
+    edited = request.current.model_copy(update={"files": files_of(request.current, files)})
+    summary = str(answer.analysis_summary)
+    return candidate(request, edited, budget, summary=summary, applied=applied, dropped=dropped)
+
+
+def _learned_rules(answer: Any) -> tuple[list[LearnedRule], list[str]]:
+    """The rules of the answer, item by item; each unreadable item dropped with its reason."""
+    items = load_list(answer if isinstance(answer, str) else json.dumps(answer, default=str))
+    if items is None:
+        return [], [f"the answer holds no list of rules: {str(answer)[:80]!r}"]
+    rules: list[LearnedRule] = []
+    dropped: list[str] = []
+    for n, item in enumerate(items, start=1):
+        try:
+            rules.append(LearnedRule.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "item"
+            dropped.append(f"rule item {n}: {where} {first['msg'].lower()}")
+    return rules, dropped
+
+
+@dataclass
+class Merged:
+    """What the merge pass decided: rules to append, bullets to refine or retire, and rules
+    dropped."""
+
+    add: list[str]
+    refine: list[Edit] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    #: Learned rules the evidence shows wrong or obsolete: removed (``retire_rule``).
+    retire: list[Edit] = field(default_factory=list)
+
+
+def _merge(
+    request: TrainRequest, texts: list[str], evidence: list[tuple[str, ...]], budget: Budget
+) -> Merged:
+    """One model pass over the new rules and the file: is each rule already said (dropped), a
+    sharper version of a bullet (that bullet is refined), or new (appended)? It may also retire
+    a learned rule, citing evidence. Without the budget for it, or with an unreadable answer,
+    every rule is new (word overlap still catches exact repeats)."""
+    content = request.current.main.content
+    if not texts or not budget.allows(input_chars=[len(content) + chars(*texts)]):
+        return Merged(add=list(texts))
+    program = dspy.Predict(MergeRules.with_instructions(load_instructions("merge.md")))
+    proposed = [
+        f"N{n}: {t}" + (f" (evidence: {', '.join(ids)})" if ids else "")
+        for n, (t, ids) in enumerate(zip(texts, evidence, strict=True), start=1)
+    ]
+    answer = ask(program, budget, proposed=proposed, rules_file=numbered(content))
+    items = load_list(answer.decisions) if answer is not None else None
+    listed = [d for d in items or [] if isinstance(d, dict)]
+    decisions = {str(d.get("rule", "")).strip().upper(): d for d in listed}
+    merged = Merged(add=[])
+    for n, (text, ids) in enumerate(zip(texts, evidence, strict=True), start=1):
+        decision = decisions.get(f"N{n}", {})
+        action, bullet = str(decision.get("action", "add")), str(decision.get("bullet", ""))
+        if action == "same_as" and bullet:
+            merged.dropped.append(f"rule {text!r}: already said by {bullet} (merge pass)")
+        elif action == "replaces" and bullet:
+            merged.refine.append(
+                Edit(op="modify", target_text=bullet, new_text=text, evidence=list(ids))
+            )
+        else:
+            merged.add.append(text)
+    for decision in (d for d in listed if str(d.get("action", "")) == "retire"):
+        _retire(decision, content, merged)
+    return merged
+
+
+def _retire(decision: dict[str, Any], content: str, merged: Merged) -> None:
+    """A ``retire`` decision as a removal of that bullet, if it is a learned rule."""
+    bullet = str(decision.get("bullet", "")).strip()
+    if not learned_rule(content, bullet):
+        merged.dropped.append(f"retire {bullet!r}: not a bullet under {LEARNED_RULES!r}")
+        return
+    merged.retire.append(
+        Edit(
+            op="remove",
+            target_text=bullet,
+            evidence=cited_ids(decision.get("evidence", [])),
+            reason=str(decision.get("reason", "")),
+        )
+    )
+
+
+def learned_rule(content: str, bullet: str) -> bool:
+    """Whether ``bullet`` (an id like ``B7``) names a bullet of the ``## Learned rules``
+    section (the only ones the merge pass may retire)."""
+    lines = content.split("\n")
+    place = locate(lines, bullet) if BULLET_ID.match(bullet) else "not an id"
+    if isinstance(place, str):
+        return False
+    headings = [ln.strip() for ln in lines[: place[0]] if ln.lstrip().startswith("#")]
+    return bool(headings) and headings[-1] == LEARNED_RULES
