@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import re
+from functools import lru_cache
 from typing import Final
 
 #: Where a prefixed secret may start: not inside a word, or right after ``%3D``/``%3A``/``%2F``.
@@ -183,6 +184,8 @@ def excerpt(text: str, limit: int) -> str:
     return clean[: max(limit - 20, 0)] + f"… [{len(clean) - limit + 20} chars cut]"
 
 
+# Cached: a report repeats its class, suite and failure-type names for many cases.
+@lru_cache(maxsize=4096)
 def clean_name(text: str, cap: int = NAME_CHARS) -> str:
     """A name or title from outside (test, class, suite, PR title): redacted, then capped to
     ``cap`` characters. A cut name ends with ``…`` and a hash of what was redacted and of the
