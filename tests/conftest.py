@@ -6,6 +6,7 @@ given to the CLI never carries a real token or key.
 
 from __future__ import annotations
 
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+#: The bundled example (examples/basic): a prompt repository with twelve PRs of evidence.
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
 GOLDEN = Path(__file__).parent / "golden"
 LOOPBACK = ("127.", "::1", "localhost")
 
@@ -115,3 +118,12 @@ def golden(request: pytest.FixtureRequest) -> Any:
         assert text == path.read_text(), f"{name} changed; rerun with --update-golden to accept"
 
     return check
+
+
+@pytest.fixture
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the bundled example (without its working directory), made the current one."""
+    root = tmp_path / "basic"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
+    monkeypatch.chdir(root)
+    return root

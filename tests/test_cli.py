@@ -94,14 +94,6 @@ def test_completion_install_writes_where_the_shell_looks(tmp_path: Path) -> None
     assert installed.read_text() == script("fish", build_parser())
 
 
-@pytest.fixture
-def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "basic"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
-    monkeypatch.chdir(root)
-    return root
-
-
 def test_quiet_keeps_results_and_drops_progress(
     example: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,14 +54,6 @@ def trace(*steps: TraceStep, result: str | None = None, is_error: bool = False) 
     return Trace(
         source="t.jsonl", format="claude-code", steps=steps, result=result, is_error=is_error
     )
-
-
-@pytest.fixture
-def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "basic"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
-    monkeypatch.chdir(root)
-    return root
 
 
 # -- the bundled example ------------------------------------------------------------------------
