@@ -102,6 +102,22 @@ def test_bullet_ids_name_the_bullets_the_model_saw_before_other_edits_moved_them
     assert "- Tests go under `tests/`.\n- Write tests for every bug" in after
 
 
+def test_new_text_written_as_a_wrapped_bullet_gets_one_marker() -> None:
+    """Models often write the replacement as the bullet they mean, marker and line breaks."""
+    wrapped = "- Money is `Decimal`, rates too: parse with `Decimal(str)`,\n  never via `float`."
+    edits = [
+        Edit(op="modify", target_text="B2", new_text=wrapped, evidence=[URL]),
+        Edit(op="add", target_text="Style", new_text="* Type every\n  function.", evidence=[URL]),
+    ]
+    after = apply_edits(CURRENT, TARGET, edits, evidence_ids=IDS).files["CLAUDE.md"]
+    assert (
+        "\n- Money is `Decimal`, rates too: parse with `Decimal(str)`, never via `float`.\n"
+        in after
+    )
+    assert "- Keep functions small and typed.\n- Type every function.\n" in after
+    assert "- -" not in after and "- *" not in after
+
+
 def test_evidence_is_accepted_in_the_forms_models_write_it() -> None:
     index = EvidenceIndex(IDS, aliases={"E3": URL, "E9": "not-an-id"})
     for form in (URL, "E3", "e3", "discussion_r9002", "#9002", "`#9002`"):

@@ -176,7 +176,9 @@ def _marker(line: str) -> tuple[str, str]:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(BULLET.sub(r"\3", text.strip()).split())
+    """The text on one line, without a list marker of its own (models often write one, also on
+    a bullet they wrap over several lines)."""
+    return BULLET.sub(r"\3", " ".join(text.split()))
 
 
 class EvidenceIndex:
