@@ -1,8 +1,9 @@
 """What the three strategies share: the budget of LM calls and dollars, and the views and ids.
 
 Takes a ``TrainRequest``'s parts; returns ``Budget`` (calls and dollars a run may spend, checked
-before each call, priced from LiteLLM's bundled table by ``prices``), ``PromptFileView`` (a
-prompt file with its bullets numbered, as the model sees it), ``index_of`` (every citable id of
+before each call, priced from LiteLLM's bundled table by ``projection.price_per_token``, which
+reads it without importing LiteLLM), ``PromptFileView`` (a prompt file with its bullets numbered,
+as the model sees it), ``index_of`` (every citable id of
 the evidence views with their short aliases, ``E3`` and ``<sample id>/E3``), ``cited_ids`` (the
 ids in a model's answer), ``has_problem`` and ``candidate`` (the ``Candidate`` with the budget's
 notes and the dropped items appended to its analysis).
@@ -27,6 +28,7 @@ from prompt_trainer.train.evidence import (
     EvidenceSample,
     evidence_ids,
 )
+from prompt_trainer.train.projection import price_per_token
 from prompt_trainer.train.trainer import (
     TrainRequest,
     usage_of,
@@ -44,19 +46,6 @@ class PromptFileView(BaseModel):
 EXPECTED_OUTPUT_TOKENS = 1500
 #: Characters DSPy adds around the inputs (field descriptions, format instructions).
 PROMPT_OVERHEAD_CHARS = 3000
-
-
-def prices(model: str) -> tuple[float, float] | None:
-    """(input, output) USD per token from LiteLLM's bundled price table; None when unknown.
-    LiteLLM is imported here, only when ``max_usd`` is set: its import takes about 4 s."""
-    import litellm  # noqa: PLC0415
-
-    try:
-        info = litellm.get_model_info(model)
-    except Exception:
-        return None
-    inp, out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
-    return (float(inp), float(out)) if inp is not None and out is not None else None
 
 
 @dataclass
@@ -93,7 +82,7 @@ class Budget:
         return sum(len(lm.history) + getattr(lm, "failed", 0) for lm in self.lms)
 
     def estimate(self, input_chars: int) -> float | None:
-        price = prices(self.model)
+        price = price_per_token(self.model)
         if price is None:
             return None
         tokens_in = (input_chars + PROMPT_OVERHEAD_CHARS) / 4
