@@ -387,8 +387,6 @@ class Environment(Section):
     github_repository: str | None = None
     github_event_name: str | None = None
     github_event_path: str | None = None
-    github_step_summary: str | None = None
-    github_output: str | None = None
     model_override: str | None = None
     api_base_override: str | None = None
     http_timeout_s: int = 30
@@ -416,8 +414,6 @@ class Environment(Section):
             github_event_name=get("GITHUB_EVENT_NAME"),
             github_run_id=get("GITHUB_RUN_ID"),
             github_event_path=get("GITHUB_EVENT_PATH"),
-            github_step_summary=get("GITHUB_STEP_SUMMARY"),
-            github_output=get("GITHUB_OUTPUT"),
             http_timeout_s=_seconds(get("PROMPT_TRAINER_HTTP_TIMEOUT"), default=30),
             backoff_s=_backoff(get("PROMPT_TRAINER_BACKOFF_S")),
             model_override=get("PROMPT_TRAINER_MODEL"),
