@@ -205,18 +205,33 @@ SECRETS = {
     "NPM_TOKEN": "x",
     "DEPLOY_SECRET": "x",
     "AWS_SECRET_ACCESS_KEY": "x",
+    # Secrets whose names a deny-list of shapes lets through (issue 24): only an allow-list
+    # keeps them out.
+    "GH_PAT": "ghp_pat",
+    "PGPASSWORD": "pg-secret",
+    "FOO_APIKEY": "foo-secret",
+    "DATABASE_URL": "postgres://u:p@db/x",
+}
+#: Runner variables that hold no secret: every command gets them.
+RUNNER = {
+    "CI": "true",
+    "GITHUB_WORKSPACE": "/w",
+    "GITHUB_SHA": "abc",
+    "RUNNER_OS": "Linux",
+    "RUNNER_TEMP": "/t",
+    "LC_ALL": "C.UTF-8",
 }
 
 
-def test_eval_command_gets_the_environment_without_tokens_keys_and_actions_variables(
+def test_eval_command_gets_only_the_allow_listed_environment_and_eval_pass_env(
     checkout: Path, tmp_path: Path
 ) -> None:
     config = checkout / ".github" / "prompt-trainer.yml"
     config.write_text(
         CONFIG.replace("training:\n", "training:\n  eval_pass_env: [ANTHROPIC_API_KEY]\n")
     )
-    plain = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PLAIN": "kept"}
-    settings = Settings.load(config, {**plain, **SECRETS}, root=checkout)
+    plain = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PLAIN": "dropped"}
+    settings = Settings.load(config, {**plain, **RUNNER, **SECRETS}, root=checkout)
     current = load_prompt_set(settings.config.targets[0], LocalSource(checkout))
     candidate = _candidate(current)
     dump = tmp_path / "env.txt"
@@ -231,9 +246,21 @@ def test_eval_command_gets_the_environment_without_tokens_keys_and_actions_varia
     )
     assert result.problem is None and result.current_pass_rate == 1.0
     seen = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
-    assert seen["PLAIN"] == "kept" and seen["HOME"] == str(tmp_path)
+    assert seen["HOME"] == str(tmp_path) and "PLAIN" not in seen
+    assert {k: seen[k] for k in RUNNER} == RUNNER
     assert seen["ANTHROPIC_API_KEY"] == "sk-ant-x"  # named in training.eval_pass_env
     assert not {k for k in SECRETS if k != "ANTHROPIC_API_KEY"} & set(seen)
+    values = dump.read_text()
+    for name in ("GH_PAT", "PGPASSWORD", "FOO_APIKEY", "DATABASE_URL"):
+        assert SECRETS[name] not in values, name
+
+
+@pytest.mark.parametrize("name", ["GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN"])
+def test_eval_pass_env_cannot_pass_the_token_or_the_runners_credentials(name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{name} is never passed to a command"):
+        parse_config(
+            CONFIG.replace("training:\n", f"training:\n  eval_pass_env: [{name}]\n"), source="x"
+        )
 
 
 def test_eval_pass_env_takes_variable_names_only() -> None:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from prompt_trainer.commandenv import PROVIDER_KEY_VARS, command_environment
+from prompt_trainer.commandenv import PROVIDER_KEY_VARS, command_environment, never_passed
 from prompt_trainer.config_errors import describe_validation_error
 from prompt_trainer.errors import ConfigError
 
@@ -284,9 +284,10 @@ class TrainingOptions(Section):
     )
     eval_pass_env: tuple[str, ...] = Field(
         default=(),
-        description="Environment variables passed to eval_command although they look like "
-        "secrets (tokens, API keys, ACTIONS_* variables are removed otherwise), e.g. "
-        "[OPENAI_API_KEY] for an evaluation that runs the agent.",
+        description="Environment variables passed to eval_command and the replay's commands "
+        "besides the allow-list (PATH, HOME, locale, TMPDIR, CI and the runner's variables that "
+        "hold no secret), e.g. [ANTHROPIC_API_KEY] for an evaluation that runs the agent. "
+        "GITHUB_TOKEN, GH_TOKEN and ACTIONS_* variables are never passed.",
     )
     gate: Literal["judge", "replay"] = Field(
         default="judge",
@@ -310,6 +311,12 @@ class TrainingOptions(Section):
         bad = [name for name in value if not ENV_NAME.fullmatch(name)]
         if bad:
             raise ValueError(f"not environment variable names: {', '.join(bad)}")
+        refused = [name for name in value if never_passed(name)]
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)} is never passed to a command (the token and the "
+                "runner's ACTIONS_* credentials stay with prompt-trainer); remove it"
+            )
         return value
 
 
@@ -322,8 +329,8 @@ class ReplayOptions(Section):
         description="Shell command that runs the coding agent in a worktree at the task's base "
         "commit; it reads the task from $PROMPT_TRAINER_TASK (or the file "
         "$PROMPT_TRAINER_TASK_FILE); $PROMPT_TRAINER_VARIANT is current or candidate and "
-        "$PROMPT_TRAINER_SAMPLE the sample id. Variables that look like secrets are removed "
-        "unless training.eval_pass_env names them.",
+        "$PROMPT_TRAINER_SAMPLE the sample id. It gets the allow-listed environment and the "
+        "variables training.eval_pass_env names, nothing else.",
     )
     test_command: str | None = Field(
         default=None,
