@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import yaml
 
 from prompt_trainer.errors import MissingPromptError, PromptLinkError
+from prompt_trainer.gitcmd import run_git
 from prompt_trainer.models import PromptFile, PromptSet, Subagent, content_hash
 from prompt_trainer.settings import ConfigFile, Target
 
@@ -179,17 +180,10 @@ def resolved_path(root: Path, path: str) -> str:
 
 
 def git(root: Path, *args: str) -> str | None:
-    """``git -C root args``: its stdout, or None when it fails or git is not installed."""
+    """``git -C root args`` (``gitcmd.run_git``: no hooks, a minimal environment): its stdout,
+    or None when it fails or git is not installed."""
     try:
-        done = subprocess.run(  # noqa: S603 - fixed git subcommands, no shell
-            ["git", "-C", str(root), *args],  # noqa: S607 - git from PATH, like any user
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=60,
-            check=False,
-        )
+        done = run_git(root, *args)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout if done.returncode == 0 else None
