@@ -415,3 +415,68 @@ def test_respond_on_a_comment_event_uses_the_default_branch_config_too(
         "this issue_comment run uses the configuration of main; ignored from the checkout: "
         "api_base" in summary
     )
+
+
+# --- a checkout's config that is a link, or an alias bomb (issue 24) ----------------------
+
+
+def test_a_symlinked_config_pointing_at_a_default_branch_fixture_is_refused(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    attacker: FakeLLM,
+    ready: Path,
+    github_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The default branch holds a fixture config (say, a test's) that runs a command and talks
+    to another endpoint. A pull request makes ``.github/prompt-trainer.yml`` a link to it: the
+    checkout's bytes then equal the fixture's blob, which the API reads at the link's target."""
+    pwned = tmp_path / "pwned"
+    fixture = config_with(api_base=attacker.api_base, eval_command=f"touch {pwned}")
+    github.commit(
+        {".github/prompt-trainer.yml": f"api_base: {llm.api_base}\n{CONFIG}",
+         "tests/fixtures/evil.yml": fixture},
+        parent=github.refs["heads/main"], branch="main",
+    )  # fmt: skip
+    (ready / "tests" / "fixtures").mkdir(parents=True)
+    (ready / "tests" / "fixtures" / "evil.yml").write_text(fixture)
+    config = ready / ".github" / "prompt-trainer.yml"
+    config.unlink()
+    config.symlink_to(Path("..") / "tests" / "fixtures" / "evil.yml")
+    env = pr_event(tmp_path, github_env)
+    assert main(["action"], env=env) == 0
+    assert not pwned.exists() and not attacker.requests
+    assert llm.requests and len(bot_pulls(github)) == 1
+    assert not [r for r in github.requests if "/contents/tests/fixtures" in r.path]
+    summary = (tmp_path / "summary.md").read_text()
+    assert ".github/prompt-trainer.yml is a symbolic link" in summary
+    assert "uses the configuration of main" in summary
+
+
+def alias_bomb(levels: int) -> str:
+    """A YAML document whose aliases expand to 9^levels strings."""
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, levels)]
+    return "\n".join(lines) + f"\nagent: {{authors: *l{levels - 1}}}\n"
+
+
+def test_an_alias_bomb_is_refused_before_it_expands() -> None:
+    with pytest.raises(ConfigError, match=r"expands to more than 20,000 nodes"):
+        parse_config(alias_bomb(9), source="bomb.yml")
+
+
+def test_an_alias_bomb_in_the_checkout_does_not_stop_a_pr_event_run(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    ready: Path,
+    github_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """On a pull-request event the default branch's config is read first; the checkout's alias
+    bomb is only compared byte for byte (and refused when parsed for the notice)."""
+    set_default_branch_config(github, f"api_base: {llm.api_base}\n{CONFIG}")
+    (ready / ".github" / "prompt-trainer.yml").write_text(alias_bomb(9))
+    env = pr_event(tmp_path, github_env)
+    assert main(["action"], env=env) == 0
+    assert llm.requests and len(bot_pulls(github)) == 1
+    assert "uses the configuration of main" in (tmp_path / "summary.md").read_text()

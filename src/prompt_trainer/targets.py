@@ -29,7 +29,7 @@ import yaml
 from prompt_trainer.errors import MissingPromptError, PromptLinkError
 from prompt_trainer.gitcmd import run_git
 from prompt_trainer.models import PromptFile, PromptSet, Subagent, content_hash
-from prompt_trainer.settings import ConfigFile, Target
+from prompt_trainer.settings import ConfigFile, Target, load_yaml
 
 DEFAULT_SUBAGENT_DIR = ".claude/agents"
 KEBAB_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -229,14 +229,15 @@ def load_subagent_files(target: Target, source: PromptSource) -> tuple[PromptFil
 
 
 def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
-    """Split ``---`` YAML frontmatter from the body; invalid frontmatter is left in the body."""
+    """Split ``---`` YAML frontmatter from the body; invalid frontmatter (or an alias bomb,
+    ``settings.load_yaml``) is left in the body."""
     if not text.startswith("---"):
         return {}, text
     lines = text.splitlines(keepends=True)
     for index in range(1, len(lines)):
         if lines[index].rstrip() == "---":
             try:
-                meta = yaml.safe_load("".join(lines[1:index])) or {}
+                meta = load_yaml("".join(lines[1:index])) or {}
             except yaml.YAMLError:
                 return {}, text
             if not isinstance(meta, dict):

@@ -16,10 +16,9 @@ overrides the decision: ``collect``, ``report``, ``train`` (local candidates onl
 rest is skipped with a notice. DSPy and LiteLLM are imported only by the modes that call an LLM.
 
 On the events a pull request can steer (``GUARDED_EVENTS``: the checkout may be the PR's merge
-ref), ``trusted_settings`` compares the configuration file in the checkout with the default
-branch's, read through the API: when they differ the run uses the default branch's (and says so
-in the log and the step summary), so ``SENSITIVE_KEYS`` (``eval_command``, ``api_base``,
-``model``, trust lists) never come from a PR; when the default branch has none, nothing is done.
+ref) the settings are the default branch's configuration unless the checkout's file is that
+blob (``config_trust``), read before anything of the checkout's is parsed; ``guarded`` says
+whether an event and mode need that check.
 
 With ``training.gate: replay`` the candidate is replayed (the agent reruns held-out tasks) only
 on ``REPLAY_EVENTS``, runs someone started or scheduled; on any other event ``replay_note`` says
@@ -37,25 +36,17 @@ from prompt_trainer.collect.batch import collect_pulls
 from prompt_trainer.collect.github_pr import is_agent_pull
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.github.connect import connect
+from prompt_trainer.loop.config_trust import GUARDED_EVENTS
 from prompt_trainer.loop.contract import RunOptions, RunOutcome
 from prompt_trainer.loop.events import PULL_EVENTS, REVIEW_EVENTS, Event
 from prompt_trainer.loop.lock import busy_message, exclusive
 from prompt_trainer.models import Sample
 from prompt_trainer.pipeline import propose_all, train_from_store
-from prompt_trainer.settings import (
-    DEFAULT_CONFIG_PATH,
-    SENSITIVE_KEYS,
-    ConfigFile,
-    Settings,
-    config_value,
-    parse_config,
-)
+from prompt_trainer.settings import Settings
 from prompt_trainer.store import SampleStore, open_ledger, sync_store
 
 Log = Callable[[str], None]
 MODES = ("auto", "collect", "report", "train", "propose", "revise")
-#: Events whose checkout a pull request can steer: only the default branch's config counts.
-GUARDED_EVENTS = (*PULL_EVENTS, *REVIEW_EVENTS)
 PlanKind = Literal[
     "pr", "pr-fork", "backfill", "collect", "report", "train", "propose", "revise", "none"
 ]
@@ -86,16 +77,6 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class TrustedSettings:
-    """The settings a run may use, and what was done about the checkout's config file.
-
-    ``settings`` is None when nothing may be done (the default branch has no config file)."""
-
-    settings: Settings | None
-    notice: str | None = None
-
-
-@dataclass(frozen=True)
 class ActionResult:
     """What the Action did, for the step summary and the outputs."""
 
@@ -120,6 +101,12 @@ def decide(event: Event, mode: str) -> Plan:
     return Plan("none", f"nothing to do for the {event.name or 'unknown'} event")
 
 
+def guarded(event: Event, mode: str) -> bool:
+    """Whether a run on ``event`` in ``mode`` must take the default branch's configuration
+    (``config_trust``): an event a pull request can steer, with a plan that does something."""
+    return event.name in GUARDED_EVENTS and decide(event, mode).kind != "none"
+
+
 def replay_note(event_name: str | None) -> str:
     """Why this event's run may not replay (empty when it may: ``REPLAY_EVENTS``)."""
     if event_name in REPLAY_EVENTS:
@@ -127,64 +114,6 @@ def replay_note(event_name: str | None) -> str:
     return (
         f"replay runs only on workflow_dispatch or schedule, not on a {event_name or 'local'} "
         "event; the candidate was not replayed (training.gate: replay)"
-    )
-
-
-def trusted_settings(
-    settings: Settings,
-    event: Event,
-    *,
-    mode: str,
-    connect_client: Callable[[], GitHubClient],
-    log: Log,
-) -> TrustedSettings:
-    """On ``GUARDED_EVENTS``, the settings with the default branch's configuration unless the
-    checkout's file is byte for byte the default branch's; other events keep ``settings``."""
-    name = settings.env.github_event_name
-    if name not in GUARDED_EVENTS or decide(event, mode).kind == "none":
-        return TrustedSettings(settings)
-    client = connect_client()
-    branch = client.info().default_branch
-    path, local = _checkout_config(settings)
-    text = client.read_text(path, ref=branch)
-    if text is None:
-        notice = (
-            f"nothing done: the default branch {branch} has no {path}, and on {name} events "
-            "prompt-trainer uses only the default branch's configuration (a pull request may "
-            "have written the one in the checkout); merge the configuration first"
-        )
-        log(f"action: {notice}")
-        return TrustedSettings(None, notice)
-    if local == text.encode("utf-8"):
-        log(f"action: {path} is the default branch's ({branch})")
-        return TrustedSettings(settings)
-    trusted = parse_config(text, source=f"{path} on {branch}")
-    notice = _swap_notice(settings.config, trusted, path=path, branch=branch, event=name)
-    log(f"action: {notice}")
-    return TrustedSettings(settings.with_config(trusted), notice)
-
-
-def _checkout_config(settings: Settings) -> tuple[str, bytes | None]:
-    """The config file's path in the repository, and its bytes in the checkout (None when it
-    cannot be read or lies outside the checkout: then it cannot be the default branch's)."""
-    try:
-        relative = settings.config_path.resolve().relative_to(settings.root)
-    except ValueError:
-        return DEFAULT_CONFIG_PATH, None
-    try:
-        return relative.as_posix(), settings.config_path.read_bytes()
-    except OSError:
-        return relative.as_posix(), None
-
-
-def _swap_notice(
-    checkout: ConfigFile, trusted: ConfigFile, *, path: str, branch: str, event: str
-) -> str:
-    changed = [k for k in SENSITIVE_KEYS if config_value(checkout, k) != config_value(trusted, k)]
-    ignored = f"; ignored from the checkout: {', '.join(changed)}" if changed else ""
-    return (
-        f"{path} in the checkout is not the default branch's: this {event} run uses the "
-        f"configuration of {branch}{ignored}"
     )
 
 

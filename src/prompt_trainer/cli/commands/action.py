@@ -3,8 +3,8 @@ event, then collect, report, train, propose or revise) and ``respond`` (the revi
 bot's own PRs).
 
 Each takes its parsed arguments and the ``Invocation``, reads the webhook payload (``events``),
-narrows the settings to what this event may use (``action_settings``: the default branch's
-config on PR events, no LLM for untrusted senders), calls ``action.run_action`` or
+narrows the settings to what this event may use (``event_settings``: the default branch's
+config on PR events, read first), calls ``action.run_action`` or
 ``respond.respond`` (imported when the command runs) and reports through the console and the
 runner's outputs, step summary and annotations. Returns the exit code (0 when nothing may be
 done: the reason is printed).
@@ -28,27 +28,29 @@ from prompt_trainer.cli.outcome import (
 )
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.loop.runs import recorded
-from prompt_trainer.settings import Settings
+from prompt_trainer.settings import Environment, Settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from prompt_trainer.loop.action import ActionResult
     from prompt_trainer.loop.events import Event
     from prompt_trainer.loop.runs import RunRecord
 
 
 def cmd_action(args: argparse.Namespace, ctx: Invocation) -> int:
-    settings = Settings.load(args.config, ctx.env)
     from prompt_trainer.loop.action import run_action  # noqa: PLC0415
     from prompt_trainer.loop.events import parse, read_event  # noqa: PLC0415
 
-    name = settings.env.github_event_name
+    environment = Environment.from_mapping(ctx.env)
+    name = environment.github_event_name
     try:
-        event = parse(name, read_event(settings.env.github_event_path) if name else {})
+        event = parse(name, read_event(environment.github_event_path) if name else {})
     except ConfigError as exc:
         # Without a readable event there is nothing safe to do: say so, and do not fail the job.
         ctx.console.progress(f"action: nothing done: {exc.diagnostics()}")
         return 0
-    trusted = action_settings(settings, event, mode=args.mode, repo=args.repo, ctx=ctx)
+    trusted = event_settings(args.config, event, mode=args.mode, repo=args.repo, ctx=ctx)
     if trusted is None:
         return 0
     settings = trusted
@@ -107,43 +109,43 @@ def _report(result: ActionResult, name: str | None, ctx: Invocation, *, dry_run:
     annotate_failures(result.outcome, ctx.runner)
 
 
-def action_settings(
-    settings: Settings,
+def event_settings(
+    path: Path,
     event: Event,
     *,
     mode: str,
     repo: str | None,
     ctx: Invocation,
 ) -> Settings | None:
-    """The settings ``action`` (and ``respond`` on an event) may use on this event
-    (``action.trusted_settings``), with its notice in the step summary; None when nothing may
-    be done."""
-    from prompt_trainer.github.connect import connect  # noqa: PLC0415
-    from prompt_trainer.loop.action import trusted_settings  # noqa: PLC0415
+    """The settings ``action`` (and ``run`` and ``respond`` on an event) may use on this event:
+    on an event a pull request can steer, the default branch's configuration, read first
+    (``config_trust``), with its notice in the step summary; None when nothing may be done."""
+    from prompt_trainer.github.connect import connect_env  # noqa: PLC0415
+    from prompt_trainer.loop.action import guarded  # noqa: PLC0415
+    from prompt_trainer.loop.config_trust import trusted_settings  # noqa: PLC0415
     from prompt_trainer.loop.contract import RunOutcome  # noqa: PLC0415
 
     trusted = trusted_settings(
-        settings,
-        event,
-        mode=mode,
-        connect_client=lambda: connect(settings, repo),
+        path,
+        ctx.env,
+        guarded=guarded(event, mode),
+        connect_client=lambda environment: connect_env(environment, repo),
         log=ctx.console.progress,
     )
     if trusted.notice:
-        name = settings.env.github_event_name
-        ctx.runner.summary(f"**prompt-trainer** ({name}): {trusted.notice}.\n\n")
+        ctx.runner.summary(f"**prompt-trainer** ({event.name}): {trusted.notice}.\n\n")
     if trusted.settings is None:
         ctx.runner.set_outputs(action_outputs(RunOutcome(message=trusted.notice or "")))
     return trusted.settings
 
 
 def cmd_respond(args: argparse.Namespace, ctx: Invocation) -> int:
-    settings = Settings.load(args.config, ctx.env)
     from prompt_trainer.github.connect import connect  # noqa: PLC0415
     from prompt_trainer.loop.events import ReviewEvent, parse, read_event  # noqa: PLC0415
     from prompt_trainer.loop.respond import respond  # noqa: PLC0415
 
     if args.pr is not None:
+        settings = Settings.load(args.config, ctx.env)
         review: ReviewEvent | None = ReviewEvent(
             name="pull_request_review",
             number=args.pr,
@@ -156,16 +158,17 @@ def cmd_respond(args: argparse.Namespace, ctx: Invocation) -> int:
             by_operator=True,
         )
     else:
-        event = parse(settings.env.github_event_name, read_event(settings.env.github_event_path))
+        environment = Environment.from_mapping(ctx.env)
+        event = parse(environment.github_event_name, read_event(environment.github_event_path))
         review = event.review()
     if review is None:
         ctx.console.progress(
-            f"respond: nothing to do for event {settings.env.github_event_name or '(none)'} "
+            f"respond: nothing to do for event {event.name or '(none)'} "
             "(only review events and comments on pull requests)"
         )
         return 0
     if args.pr is None:
-        trusted = action_settings(settings, event, mode="revise", repo=args.repo, ctx=ctx)
+        trusted = event_settings(args.config, event, mode="revise", repo=args.repo, ctx=ctx)
         if trusted is None:
             return 0
         settings = trusted
