@@ -15,12 +15,13 @@ Apart from ``report``, only the bot's own PRs are handled: opened by one of its 
 (``pull_request.bot_logins``) from ``prompt-trainer/<target>`` of this repository, with the state
 block in the body; a PR that only looks like one (its branch name, a state block anyone can type)
 is not. Commands count only from people with write access to the repository (write, maintain or
-admin, asked of the collaborator-permission API; never bots); a command from anyone else gets a
-short notice, once, and changes nothing. A revision reads every trusted comment not answered
-yet (suggestion blocks included), asks the model for itemized edits that each cite the comment
-they answer, pushes one new commit on top of the branch (never a force-push), records the
-answered comments in the state block, and replies with what changed for each comment. Replies
-are posted once per comment set, so a rerun does not repeat them.
+admin, asked of the collaborator-permission API; never bots); a command from anyone else changes
+nothing, and the pull request gets one short notice however many such commands arrive. A
+revision reads every trusted comment not answered yet (suggestion blocks included), asks the
+model for itemized edits that each cite the comment they answer, pushes one new commit on top of
+the branch (never a force-push), records the answered comments in the state block, and replies
+with what changed for each comment. Replies are posted once per comment set, so a rerun does not
+repeat them.
 
 A revision passes the same guardrails as a trained candidate (``evaluate.check_candidate``
 against the default branch's prompts) before it is pushed; one that fails is not pushed, and the
@@ -138,17 +139,21 @@ def may_command(client: GitHubClient, event: ReviewEvent, *, log: Log) -> bool:
     return access.trusted
 
 
+#: The one notice a pull request gets about commands from people without write access.
+UNTRUSTED_NOTICE = (
+    "Only maintainers (people with write access to this repository) can run prompt-trainer "
+    "commands; commands from anyone else on this pull request are ignored."
+)
+
+
 def _untrusted(
     client: GitHubClient, event: ReviewEvent, command: tuple[str, str] | None
 ) -> Response:
-    """One notice for a command from someone who may not run it; reviews are just ignored."""
+    """A command from someone who may not run it: one notice per pull request, whoever sends
+    how many (it mentions nobody, so eight outsider commands do not make eight pings); reviews
+    are just ignored."""
     if command:
-        client.comment_once(
-            event.number,
-            f"@{event.author}: only maintainers (people with write access to this repository) "
-            "can run prompt-trainer commands; this one was ignored.",
-            key=f"untrusted:{event.comment_id}",
-        )
+        client.comment_once(event.number, UNTRUSTED_NOTICE, key="untrusted")
     return Response("ignored", f"{event.author} has no write access: not trusted")
 
 
