@@ -32,6 +32,7 @@ from tests.servers.github import FakeGitHub, Fault
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
 from tests.test_faults import bot_pulls
 from tests.test_review_loop import command_event, review_comment
+from tests.test_split import run_jobs
 
 JUNIT_ONE_PASS = (
     'printf \'<testsuite tests="1"><testcase name="a"/></testsuite>\' > "$PROMPT_TRAINER_JUNIT"'
@@ -98,8 +99,11 @@ def test_a_pr_event_runs_with_the_default_branch_config_not_the_checkouts(
     (ready / ".github" / "prompt-trainer.yml").write_text(
         config_with(api_base=attacker.api_base, eval_command=f"touch {pwned}; {JUNIT_ONE_PASS}")
     )
-    env = pr_event(tmp_path, github_env)
-    assert main(["action"], env=env) == 0
+    # The configuration names a command: the workflow runs prepare, evaluate and publish.
+    event = pr_event(tmp_path, github_env)
+    event = {k: v for k, v in event.items() if k.startswith("GITHUB_EVENT")}
+    code, _ = run_jobs(github, llm, tmp_path, event)
+    assert code == 0
     assert not pwned.exists()  # the PR's eval_command never ran
     assert not attacker.requests  # and nothing (no key) went to the PR's api_base
     assert llm.requests and trusted_ran.exists()  # the default branch's settings were used
@@ -109,7 +113,7 @@ def test_a_pr_event_runs_with_the_default_branch_config_not_the_checkouts(
     assert "GITHUB_TOKEN=" not in seen and "OPENAI_API_KEY=" not in seen
     assert "PROMPT_TRAINER_PROMPTS_DIR=" in seen
     said = "is not the default branch's: this pull_request run uses the configuration of main"
-    summary = (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "prepare.md").read_text()
     assert said in summary and "api_base, training.eval_command" in summary
     assert said in capsys.readouterr().err
 
@@ -124,9 +128,7 @@ def test_run_on_a_pr_event_also_uses_the_default_branch_config(
 ) -> None:
     """The Action's ``pr`` input runs ``prompt-trainer run``: the same check applies."""
     pwned = tmp_path / "pwned"
-    set_default_branch_config(
-        github, config_with(api_base=llm.api_base, eval_command=JUNIT_ONE_PASS)
-    )
+    set_default_branch_config(github, f"api_base: {llm.api_base}\n{CONFIG}")
     (ready / ".github" / "prompt-trainer.yml").write_text(
         config_with(api_base=attacker.api_base, eval_command=f"touch {pwned}; {JUNIT_ONE_PASS}")
     )
@@ -145,12 +147,11 @@ def test_the_checkouts_config_counts_when_it_is_the_default_branchs(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    ran = tmp_path / "ran"
-    text = config_with(api_base=llm.api_base, eval_command=f"touch {ran}; {JUNIT_ONE_PASS}")
+    text = f"api_base: {llm.api_base}\n{CONFIG}"
     set_default_branch_config(github, text)
     (ready / ".github" / "prompt-trainer.yml").write_text(text)
     assert main(["action"], env=pr_event(tmp_path, github_env)) == 0
-    assert ran.exists()
+    assert llm.requests  # the checkout's api_base, which is the default branch's
     assert "prompt-trainer.yml is the default branch's (main)" in capsys.readouterr().err
     assert "not the default branch's" not in (tmp_path / "summary.md").read_text()
 

@@ -37,6 +37,7 @@ from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM
 from tests.test_config_trust import pr_event, set_default_branch_config
 from tests.test_faults import bot_pulls
+from tests.test_split import run_jobs
 
 RULES = "# Rules\n\nWrite small functions.\n"
 RULE = "# Rules\n\nWrite small functions.\n- Use Decimal for money, never float.\n"
@@ -435,12 +436,18 @@ def test_the_action_replays_only_on_dispatch_and_schedule(
     event: str,
     shown: str,
 ) -> None:
+    """The replay is a configured command: the workflow runs prepare, evaluate and publish,
+    and only the evaluate job replays (on dispatch and schedule)."""
     ran = tmp_path / "ran"
     text = action_config(ran)
     set_default_branch_config(github, text)
     (ready / ".github/prompt-trainer.yml").write_text(text)
-    env = {**pr_event(tmp_path, github_env, event), "PROMPT_TRAINER_API_BASE": llm.api_base}
-    assert main(["action"], env=env) == 0
+    env = pr_event(tmp_path, github_env, event)
+    code, prepared = run_jobs(
+        github, llm, tmp_path, {k: v for k, v in env.items() if k.startswith("GITHUB_EVENT")}
+    )
+    assert code == 0
+    assert prepared["evaluate"] == ("true" if event == "workflow_dispatch" else "false")
     (number,) = bot_pulls(github)
     body = github.pulls[number].body or ""
     assert shown in body

@@ -13,7 +13,7 @@ import pytest
 
 from prompt_trainer.cli import main
 from prompt_trainer.loop.events import parse
-from prompt_trainer.loop.respond import parse_command
+from prompt_trainer.loop.revision import parse_command
 from tests.conftest import REALDATA
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply

@@ -495,11 +495,14 @@ def names_command(settings: Settings) -> str | None:
 
 def commands_pending(candidate: Candidate, current: PromptSet, settings: Settings) -> bool:
     """Whether the candidate still needs a configured command (``evaluate_candidate`` without
-    ``commands``): it changes the prompts, and eval_command or a replay that may run is due."""
+    ``commands``): it changes the prompts, and eval_command or a replay that may run has not
+    given its result yet."""
     if candidate.fingerprint == current.version:
         return False
-    due_replay = settings.config.training.gate == "replay" and candidate.replay is None
-    return bool(settings.config.training.eval_command or due_replay)
+    training = settings.config.training
+    due_eval = bool(training.eval_command) and candidate.eval_command is None
+    due_replay = training.gate == "replay" and candidate.replay is None
+    return due_eval or due_replay
 
 
 def _replay_not_run(

@@ -123,7 +123,6 @@ def propose_all(
     return RunOutcome.of(results, samples=samples, message=message)
 
 
-
 def train_targets(
     ctx: Context,
     ledger: list[Sample],

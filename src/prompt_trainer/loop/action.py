@@ -46,7 +46,12 @@ from prompt_trainer.settings import Settings
 from prompt_trainer.store import SampleStore, open_ledger, sync_store
 
 Log = Callable[[str], None]
-MODES = ("auto", "collect", "report", "train", "propose", "revise")
+MODES = (
+    "auto", "collect", "report", "train", "propose", "revise", "prepare", "evaluate", "publish",
+)  # fmt: skip
+#: The modes of a split workflow's jobs, which decide from the event as ``auto`` does: ``prepare``
+#: records what ``auto`` would write (``loop.bundle``), ``evaluate`` and ``publish`` act on it.
+JOB_MODES = ("prepare", "evaluate", "publish")
 PlanKind = Literal[
     "pr", "pr-fork", "backfill", "collect", "report", "train", "propose", "revise", "none"
 ]
@@ -83,12 +88,14 @@ class ActionResult:
     did: tuple[str, ...] = ()
     outcome: RunOutcome = field(default_factory=RunOutcome)
     report_markdown: str = ""
+    #: The plan carried out (``str(Plan)``), recorded in a ``prepare`` job's bundle.
+    plan: str = ""
 
 
 def decide(event: Event, mode: str) -> Plan:
     """The plan for an event: the ``mode`` when it is not ``auto``; else ``pr`` (collect one PR,
     then propose), ``pr-fork`` (collect only), ``backfill``, ``revise`` or ``none``."""
-    if mode != "auto":
+    if mode not in ("auto", *JOB_MODES):
         return Plan(MODE_PLANS[mode])
     if event.name in PULL_EVENTS:
         if event.action != "closed":
@@ -130,6 +137,19 @@ def run_action(
     plan = decide(event, mode)
     log(f"action: event {settings.env.github_event_name or '(none)'}, plan {plan}")
     options = replace(options, replay_skipped=replay_note(settings.env.github_event_name))
+    result = _carry_out(settings, options, event, plan, backfill_days=backfill_days, log=log)
+    return replace(result, plan=str(plan))
+
+
+def _carry_out(
+    settings: Settings,
+    options: RunOptions,
+    event: Event,
+    plan: Plan,
+    *,
+    backfill_days: int,
+    log: Log,
+) -> ActionResult:
     if plan.kind == "none":
         return ActionResult(outcome=RunOutcome(message=plan.reason))
     if plan.kind == "train":
@@ -141,7 +161,9 @@ def run_action(
     if plan.kind == "revise":
         # The review loop commits with fast-forwards only, so it needs no lock.
         return _revise(settings, options, event, client, log)
-    with exclusive(client, settings, dry_run=options.dry_run, log=log) as held_by:
+    # A prepare job writes nothing, so it takes no lock: the publish job does.
+    recording = options.bundle is not None
+    with exclusive(client, settings, dry_run=options.dry_run or recording, log=log) as held_by:
         if held_by:
             return ActionResult(outcome=RunOutcome(message=busy_message(held_by)))
         return _write_plan(settings, options, event, plan, client, backfill_days, log)
@@ -156,7 +178,7 @@ def _revise(
     if review is None:
         return ActionResult(outcome=RunOutcome(message="not a review or comment on a pull request"))
     llm = settings.llm(model=options.model, api_base=options.api_base)
-    response = respond(settings, client, review, llm=llm, log=log)
+    response = respond(settings, client, review, llm=llm, log=log, recorder=options.bundle)
     message = f"{response.action}: {response.message.splitlines()[0]}"
     return ActionResult((f"review loop: {response.action}",), RunOutcome(message=message))
 
@@ -177,9 +199,13 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
     if collected.stop:
         return ActionResult(outcome=RunOutcome(message=collected.stop))
     samples, did = collected.samples, collected.did
-    # A fork's PR runs with a read-only token: read the data branch, do not write it.
-    push = not options.dry_run and plan.kind != "pr-fork"
-    sync_store(store, client, settings.config.store.branch, push=push, log=log)
+    # A fork's PR runs with a read-only token: read the data branch, do not write it. A
+    # prepare job hands the samples to the publish job instead.
+    push = not options.dry_run and plan.kind != "pr-fork" and options.bundle is None
+    held = "the publish job writes it" if options.bundle is not None else "dry run"
+    sync_store(store, client, settings.config.store.branch, push=push, log=log, held=held)
+    if options.bundle is not None and plan.kind != "pr-fork":
+        options.bundle.keep(samples, store=True)
     if plan.kind == "pr-fork":
         message = "PR from a fork: evidence collected; no LLM call is made for it"
         return ActionResult(did, RunOutcome(samples=samples, message=message))

@@ -142,6 +142,10 @@ class BundledOutcome(Part):
     blocked: dict[str, str] = Field(default_factory=dict, max_length=100)
     skipped_targets: dict[str, str] = Field(default_factory=dict, max_length=100)
     gate_failures: dict[str, tuple[str, ...]] = Field(default_factory=dict, max_length=100)
+    #: The prepare job stopped with this error (its diagnostics) after collecting: the publish
+    #: job stores what was collected, then fails with it (``exit_code``) so the run shows red.
+    failure: str = Field(default="", max_length=20_000)
+    exit_code: int = Field(default=0, ge=0, le=9)
 
 
 class Bundle(Part):
@@ -175,6 +179,13 @@ class Bundle(Part):
         if any(n <= 0 for n in value):
             raise ValueError("pull request numbers are positive")
         return value
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to write (the event asked for nothing, or nothing was found)."""
+        writes = (self.store, self.bullets, self.proposals, self.comments, self.closes,
+                  self.reverts)  # fmt: skip
+        return not any(writes) and self.revision is None and self.dashboard is None
 
     @property
     def evaluate(self) -> bool:

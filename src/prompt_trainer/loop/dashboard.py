@@ -211,8 +211,10 @@ def open_proposals(client: GitHubClient, targets: list[str]) -> dict[str, OpenPu
 
 def fill_proposals(body: str, targets: list[str], proposals: dict[str, OpenPull]) -> str:
     """A ``prepare`` run's dashboard body with its open-proposals section filled in."""
-    section = environment().get_template("dashboard_proposals.md.j2").render(
-        targets=targets, proposals=proposals
+    section = (
+        environment()
+        .get_template("dashboard_proposals.md.j2")
+        .render(targets=targets, proposals=proposals)
     )
     return body.replace(PROPOSALS, section.rstrip("\n"), 1)
 

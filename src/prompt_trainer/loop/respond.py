@@ -43,6 +43,7 @@ from prompt_trainer.store import open_ledger, sync_store
 
 Log = Callable[[str], None]
 
+
 def respond(
     settings: Settings,
     client: GitHubClient,
@@ -194,5 +195,3 @@ def explain(state: ProposalState, where: str, *, client: GitHubClient, number: i
         evidence = ", ".join(links)
         out.append(f"- **{c.op}**: {c.text[:200]} — {evidence}")
     return "\n".join(out)
-
-

@@ -54,7 +54,6 @@ def parse_command(body: str) -> tuple[str, str] | None:
     return (match.group(1).lower(), match.group(2).strip()) if match else None
 
 
-
 @dataclass(frozen=True)
 class Writes:
     """Where the review loop's writes go: to GitHub, or (a ``prepare`` run) to the recorder."""
@@ -75,7 +74,8 @@ class Writes:
             self.client.close_pull(number)
 
 
-def _proposed(settings: Settings, client: GitHubClient, target_name: str, head: str) -> PromptSet:
+def proposed_at(settings: Settings, client: GitHubClient, target_name: str, head: str) -> PromptSet:
+    """The target's prompt files at ``head`` (the bot's branch), read through the API."""
     target = settings.target(target_name)
 
     class AtHead:
@@ -134,7 +134,7 @@ def plan_revision(
     head = client.branch_head(branch)
     if head is None:
         raise ConfigError(f"the branch {branch} of #{number} is gone", fix="close the PR")
-    proposed = _proposed(settings, client, target_name, head)
+    proposed = proposed_at(settings, client, target_name, head)
     # DSPy is imported only by modes that call an LLM.
     from prompt_trainer.train.revise import revise  # noqa: PLC0415
 
@@ -147,7 +147,7 @@ def plan_revision(
         cache_dir=workdir.cache_dir(settings.root),
     )
     ids = [f.url or f.id for f in fresh]
-    refused = _revision_problems(settings, client, target_name, revision.result.files)
+    refused = revision_problems(settings, client, target_name, revision.result.files)
     if refused:
         reply = _refused_reply(refused)
         say.comment(number, reply, key=f"refused:{','.join(sorted(ids))}")
@@ -226,7 +226,7 @@ def apply_revision(
     branch = branch_name(intent.target)
     keys = ",".join(sorted(intent.answered))
     if intent.files:
-        proposed = _proposed(settings, client, intent.target, intent.head)
+        proposed = proposed_at(settings, client, intent.target, intent.head)
         commit = _commit_revision(
             settings, client, proposed, files=dict(intent.files), message=intent.message,
             head=intent.head,
@@ -268,12 +268,12 @@ def _commit_revision(
     moved = client.branch_head(branch)
     if moved is None or moved == head:
         return None
-    if _proposed(settings, client, proposed.target, moved).version != proposed.version:
+    if proposed_at(settings, client, proposed.target, moved).version != proposed.version:
         return None
     return client.commit_on_top(branch=branch, files=files, message=message, parent=moved)
 
 
-def _revision_problems(
+def revision_problems(
     settings: Settings, client: GitHubClient, target_name: str, files: dict[str, str]
 ) -> tuple[str, ...]:
     """The guardrails training runs (``evaluate.check_candidate``: secrets, keep-lines, size and
@@ -281,7 +281,7 @@ def _revision_problems(
     prompts. The revision model read only trusted comments, so there is no outside text to
     compare for copies."""
     target = settings.target(target_name)
-    base = _proposed(settings, client, target_name, client.info().default_branch)
+    base = proposed_at(settings, client, target_name, client.info().default_branch)
     candidate = Candidate(
         target=target_name,
         base_version=base.version,

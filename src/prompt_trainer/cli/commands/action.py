@@ -16,6 +16,7 @@ import argparse
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from prompt_trainer.cli.commands import jobs
 from prompt_trainer.cli.console import Invocation
 from prompt_trainer.cli.outcome import (
     action_outputs,
@@ -26,7 +27,7 @@ from prompt_trainer.cli.outcome import (
     print_outcome,
     run_options,
 )
-from prompt_trainer.errors import ConfigError
+from prompt_trainer.errors import ConfigError, PromptTrainerError
 from prompt_trainer.loop.runs import recorded
 from prompt_trainer.settings import Environment, Settings
 
@@ -34,12 +35,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from prompt_trainer.loop.action import ActionResult
+    from prompt_trainer.loop.bundle import Recorder
+    from prompt_trainer.loop.contract import RunOptions
     from prompt_trainer.loop.events import Event
     from prompt_trainer.loop.runs import RunRecord
 
 
 def cmd_action(args: argparse.Namespace, ctx: Invocation) -> int:
-    from prompt_trainer.loop.action import run_action  # noqa: PLC0415
     from prompt_trainer.loop.events import parse, read_event  # noqa: PLC0415
 
     environment = Environment.from_mapping(ctx.env)
@@ -50,13 +52,55 @@ def cmd_action(args: argparse.Namespace, ctx: Invocation) -> int:
         # Without a readable event there is nothing safe to do: say so, and do not fail the job.
         ctx.console.progress(f"action: nothing done: {exc.diagnostics()}")
         return 0
+    if args.mode == "evaluate":  # no token here: the bundle carries the configuration
+        return jobs.evaluate_job(args, ctx, event_name=name)
     trusted = event_settings(args.config, event, mode=args.mode, repo=args.repo, ctx=ctx)
     if trusted is None:
         return 0
     settings = trusted
     record = _open_action_run(settings, args, event.number, ctx)
+    recorder = _recorder() if args.mode == "prepare" else None
     shared = run_options(args, record)
-    options = replace(shared, repo=args.repo, dry_run=args.dry_run, target=args.target)
+    options = replace(
+        shared, repo=args.repo, dry_run=args.dry_run, target=args.target, bundle=recorder
+    )
+    if args.mode == "publish":
+        return _publish(args, ctx, settings, options, record)
+    try:
+        result = _run(args, ctx, settings, options, event, record)
+    except PromptTrainerError as exc:
+        if recorder is None:
+            raise
+        # What was collected still reaches the publish job, which stores it and then fails.
+        from prompt_trainer.loop.action import ActionResult  # noqa: PLC0415
+        from prompt_trainer.loop.contract import RunOutcome  # noqa: PLC0415
+
+        failed = ActionResult(outcome=RunOutcome(message=f"the run failed: {exc.message}"))
+        jobs.write_prepared(args, ctx, settings, failed, recorder, failure=exc)
+        ctx.runner.annotate("error", exc.diagnostics(), title="prompt-trainer")
+        return 0
+    if recorder is not None:
+        jobs.write_prepared(args, ctx, settings, result, recorder)
+    _report(result, name, ctx, dry_run=args.dry_run)
+    return 0
+
+
+def _recorder() -> Recorder:
+    from prompt_trainer.loop.bundle import Recorder  # noqa: PLC0415
+
+    return Recorder()
+
+
+def _run(  # noqa: PLR0917 - one run's state, passed on once
+    args: argparse.Namespace,
+    ctx: Invocation,
+    settings: Settings,
+    options: RunOptions,
+    event: Event,
+    record: RunRecord,
+) -> ActionResult:
+    from prompt_trainer.loop.action import run_action  # noqa: PLC0415
+
     with recorded(record):
         result = run_action(
             settings,
@@ -67,7 +111,26 @@ def cmd_action(args: argparse.Namespace, ctx: Invocation) -> int:
             log=ctx.console.progress,
         )
         close_run(record, result.outcome, did=result.did)
-    _report(result, name, ctx, dry_run=args.dry_run)
+    return result
+
+
+def _publish(
+    args: argparse.Namespace,
+    ctx: Invocation,
+    settings: Settings,
+    options: RunOptions,
+    record: RunRecord,
+) -> int:
+    """The publish job: write the bundle, report like any run, then fail with the prepare
+    job's error when it had one."""
+    with recorded(record):
+        result, failure = jobs.publish_job(args, ctx, settings, options)
+        if result is not None:
+            close_run(record, result.outcome, did=result.did)
+    if result is not None:
+        _report(result, settings.env.github_event_name, ctx, dry_run=args.dry_run)
+    if failure is not None:
+        raise failure
     return 0
 
 

