@@ -223,13 +223,13 @@ def test_inputs_reach_code_only_through_env() -> None:
 def test_action_inputs_are_documented_in_the_readme_table() -> None:
     spec = yaml.safe_load((ROOT / "action.yml").read_text())
     table = re.findall(
-        r"^\| `([a-z-]+)` \|",
+        r"^\| `([a-z0-9-]+)` \|",
         README.read_text().split("Action inputs:")[1].split("\n\n", 2)[1],
         re.M,
     )
     assert table == list(spec["inputs"])
     outputs = README.read_text().split("Action outputs:")[1].split("\n\n", 2)[1]
-    assert re.findall(r"^\| `([a-z-]+)` \|", outputs, re.M) == list(spec["outputs"])
+    assert re.findall(r"^\| `([a-z0-9-]+)` \|", outputs, re.M) == list(spec["outputs"])
 
 
 def test_decisions() -> None:

@@ -77,7 +77,9 @@ def publish_bundle(
             f"the bundle was made for {bundle.repository}, not {client.info().full_name}",
             fix="publish a bundle only in the repository (and run) that prepared it",
         )
-    with exclusive(client, settings, dry_run=options.dry_run, log=log) as held_by:
+    # The review loop commits with fast-forwards only and takes no lock, as in a single job.
+    unlocked = options.dry_run or bundle.plan == "revise"
+    with exclusive(client, settings, dry_run=unlocked, log=log) as held_by:
         if held_by:
             return ActionResult(outcome=RunOutcome(message=busy_message(held_by)))
         done = _publish(settings, client, bundle, evaluation, dry_run=options.dry_run, log=log)
