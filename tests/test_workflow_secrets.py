@@ -212,7 +212,7 @@ def test_the_replayed_agent_reads_neither_secret_and_its_git_hooks_never_run(
     # replay alone judges the held-out task.
     config, loot = attack_config(tmp_path, llm, gate="replay", holdout=0.5, max_calls=1)
     checkout = checkout_with(tmp_path, config)
-    files = {".github/prompt-trainer.yml": config, "CLAUDE.md": MAIN_PROMPT,
+    files: dict[str, str | None] = {".github/prompt-trainer.yml": config, "CLAUDE.md": MAIN_PROMPT,
              ".claude/agents/test-runner.md": SUBAGENT}  # fmt: skip
     server.commit(files, branch="main")
     replay_tasks(server, checkout)
