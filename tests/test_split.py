@@ -6,6 +6,7 @@ configured command with the write token stops and says how to split."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 
 from prompt_trainer.cli import main
-from prompt_trainer.loop.bundle import read_bundle, write_bundle
+from prompt_trainer.errors import ConfigError
+from prompt_trainer.loop.bundle import Recorder, bundle_schema, read_bundle, write_bundle
 from tests.scenarios import CONFIG, NEW_MAIN
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM
@@ -267,3 +269,34 @@ def test_the_review_loop_is_split_too(
         r for r in github.requests[before:] if r.method != "GET" and "read-token" in str(r.headers)
     ]
     assert not prepare_writes and not github.refused_writes
+
+
+def test_the_committed_bundle_schema_is_the_models() -> None:
+    committed = json.loads(
+        (Path(__file__).parents[1] / "schema" / "bundle.schema.json").read_text()
+    )
+    assert committed == bundle_schema()
+
+
+def test_a_bundle_with_an_unknown_field_another_version_or_too_many_bytes_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder()
+    recorder.comment(7, "Recorded.", key="report:1")
+    bundle = recorder.bundle(repository="o/r", plan="pr", config="{}")
+    digest = write_bundle(tmp_path, bundle)
+    assert read_bundle(tmp_path, sha256=digest).comments[0].body == "Recorded."
+    data = json.loads((tmp_path / "bundle.json").read_text())
+    for change, fragment in (
+        ({"version": 2}, "version"),
+        ({"extra": 1}, "extra"),
+        ({"comments": [{"number": 7, "body": "x" * 70_000, "key": "k"}]}, "comments[0].body"),
+        ({"closes": [0]}, "closes"),
+    ):
+        text = json.dumps({**data, **change})
+        (tmp_path / "bundle.json").write_text(text)
+        with pytest.raises(ConfigError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+            read_bundle(tmp_path, sha256=hashlib.sha256(text.encode()).hexdigest())
+    monkeypatch.setattr("prompt_trainer.loop.bundle.MAX_BUNDLE_BYTES", 100)
+    with pytest.raises(ConfigError, match="a bundle may have 100 bytes"):
+        read_bundle(tmp_path, sha256=digest)

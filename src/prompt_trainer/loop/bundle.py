@@ -343,7 +343,7 @@ def _read(path: Path, cap: int, *, what: str) -> bytes:
     try:
         size = path.stat().st_size
         if size > cap:
-            raise ConfigError(f"{path} has {size:,} bytes; a {what} may have {cap:,}")
+            raise ConfigError(f"{path} has {size:,} bytes; a {what} may have {cap:,} bytes at most")
         return path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
