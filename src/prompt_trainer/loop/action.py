@@ -12,8 +12,12 @@
 ``decide`` reads the typed ``Event`` (``loop.events``) and returns a ``Plan`` (its ``kind``, and
 for ``none`` the reason); ``run_action`` carries it out and returns an ``ActionResult``. ``mode``
 overrides the decision: ``collect``, ``report``, ``train`` (local candidates only),
-``propose`` or ``revise``. Without an LLM key, everything that needs no LLM still happens and the
-rest is skipped with a notice. DSPy and LiteLLM are imported only by the modes that call an LLM.
+``propose`` or ``revise``. The ``JOB_MODES`` are the jobs of a split workflow and decide from the
+event like ``auto``: a ``prepare`` run (``RunOptions.bundle``) records its writes instead of making
+them, takes no lock and runs no configured command (``loop.bundle``); ``evaluate`` and
+``publish`` act on its bundle (``loop.commands``, ``loop.publish``). Without an LLM key,
+everything that needs no LLM still happens and the rest is skipped with a notice. DSPy and
+LiteLLM are imported only by the modes that call an LLM.
 
 On the events a pull request can steer (``GUARDED_EVENTS``: the checkout may be the PR's merge
 ref) the settings are the default branch's configuration unless the checkout's file is that
