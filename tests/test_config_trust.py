@@ -27,12 +27,12 @@ from prompt_trainer.settings import (
     parse_config,
 )
 from prompt_trainer.targets import LocalSource, load_prompt_set
+from tests.jobs import closed_pr_event, run_jobs
 from tests.scenarios import CONFIG
 from tests.servers.github import FakeGitHub, Fault
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
 from tests.test_faults import bot_pulls
 from tests.test_review_loop import command_event, review_comment
-from tests.test_split import run_jobs
 
 JUNIT_ONE_PASS = (
     'printf \'<testsuite tests="1"><testcase name="a"/></testsuite>\' > "$PROMPT_TRAINER_JUNIT"'
@@ -55,17 +55,9 @@ def attacker() -> Iterator[FakeLLM]:
 def pr_event(
     tmp_path: Path, github_env: dict[str, str], event: str = "pull_request"
 ) -> dict[str, str]:
-    payload = {
-        "action": "closed",
-        "pull_request": {"number": 7, "user": {"login": "claude[bot]"}, "labels": []},
-        "repository": {"default_branch": "main"},
-    }
-    path = tmp_path / "event.json"
-    path.write_text(json.dumps(payload))
     return {
         **github_env,
-        "GITHUB_EVENT_NAME": event,
-        "GITHUB_EVENT_PATH": str(path),
+        **closed_pr_event(tmp_path, event),
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
         "OPENAI_API_KEY": "sk-test",  # the local LM servers ignore it
     }

@@ -32,12 +32,12 @@ from prompt_trainer.render import ProposalView, render_body
 from prompt_trainer.settings import ReplayOptions, Settings
 from prompt_trainer.store import open_ledger
 from prompt_trainer.targets import LocalSource, load_prompt_set
+from tests.jobs import run_jobs
 from tests.scenarios import CONFIG
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM
 from tests.test_config_trust import pr_event, set_default_branch_config
 from tests.test_faults import bot_pulls
-from tests.test_split import run_jobs
 
 RULES = "# Rules\n\nWrite small functions.\n"
 RULE = "# Rules\n\nWrite small functions.\n- Use Decimal for money, never float.\n"

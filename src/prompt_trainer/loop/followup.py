@@ -136,7 +136,8 @@ def follow_up(
         post = recorder.comment if recorder else client.comment_once
         if post(number, text, key=f"realized:{after.version.hash}"):
             outcome.commented.append(number)
-            log(f"follow-up: realized deltas commented on #{number}")
+            done = "bundled for" if recorder else "commented on"
+            log(f"follow-up: realized deltas {done} #{number}")
         intent = revert_intent(client, report, before, after, number, worse) if worse else None
         if intent is not None and recorder is not None:
             recorder.reverts.append(intent)
