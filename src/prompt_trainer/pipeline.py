@@ -162,7 +162,8 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
         return TargetResult(target.name, blocked=exc.message)
     checked = evaluate.evaluate_candidate(
         trained.candidate, current, target, samples=memory.with_quoted(samples),
-        settings=ctx.settings, log=ctx.log, replay_skipped=ctx.options.replay_skipped,
+        shown=memory.outside(rejected), settings=ctx.settings, log=ctx.log,
+        replay_skipped=ctx.options.replay_skipped,
     )  # fmt: skip
     view = ProposalView(
         candidate=checked.candidate, current=current, samples=samples, model=ctx.llm.model,
