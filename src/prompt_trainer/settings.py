@@ -22,6 +22,7 @@ from prompt_trainer.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = ".github/prompt-trainer.yml"
 DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_SERVER_URL = "https://github.com"
 #: Retries wait about this times 2^n seconds (GitHub and LLM calls); PROMPT_TRAINER_BACKOFF_S.
 DEFAULT_BACKOFF_S = 0.5
 TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -384,6 +385,8 @@ class Environment(Section):
 
     github_token: str | None = None
     github_api_url: str = DEFAULT_API_URL
+    #: Where the repository's pages are (``GITHUB_SERVER_URL``): the only links the bot writes.
+    github_server_url: str = DEFAULT_SERVER_URL
     github_repository: str | None = None
     github_event_name: str | None = None
     github_event_path: str | None = None
@@ -407,9 +410,11 @@ class Environment(Section):
         def get(name: str) -> str | None:
             return env.get(name) or None
 
+        api_url = (get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
         return cls(
             github_token=get("GITHUB_TOKEN"),
-            github_api_url=(get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"),
+            github_api_url=api_url,
+            github_server_url=(get("GITHUB_SERVER_URL") or _server_of(api_url)).rstrip("/"),
             github_repository=get("GITHUB_REPOSITORY"),
             github_event_name=get("GITHUB_EVENT_NAME"),
             github_run_id=get("GITHUB_RUN_ID"),
@@ -421,6 +426,12 @@ class Environment(Section):
             api_keys={k: v for k, v in env.items() if k.endswith("_API_KEY") and v},
             variables=dict(env),
         )
+
+
+def _server_of(api_url: str) -> str:
+    """The web server of an API URL: GitHub Enterprise Server's ``https://host/api/v3`` is
+    ``https://host``; anything else is github.com."""
+    return api_url.removesuffix("/api/v3") if api_url.endswith("/api/v3") else DEFAULT_SERVER_URL
 
 
 def _seconds(text: str | None, *, default: int) -> int:

@@ -37,6 +37,7 @@ from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import Rejection, Sample
 from prompt_trainer.propose import branch_name
 from prompt_trainer.render.filters import environment
+from prompt_trainer.render.links import repo_links
 from prompt_trainer.render.report import estimate
 from prompt_trainer.settings import Settings
 
@@ -75,6 +76,14 @@ class DashboardView:
     message: str = ""
     collected: list[Sample] = field(default_factory=list)
     ledger_total: int = 0
+    #: The server the repository's pages are on: the only links the dashboard writes.
+    server_url: str | None = None
+
+    def proposal_url(self, target: str) -> str | None:
+        """The open proposal's page, built from its number (``render.links``)."""
+        links = repo_links(self.server_url, self.repository)
+        pull = self.proposals.get(target)
+        return links.pull(pull.number) if links and pull else None
 
 
 def read_commands(body: str | None) -> Commands:
@@ -254,6 +263,7 @@ def publish_run(
         message=message,
         collected=list(collected),
         ledger_total=ledger_total,
+        server_url=settings.env.github_server_url,
     )
     options = settings.config.dashboard
     publish(client, view, number=board.number, title=options.title, label=options.label, log=log)
