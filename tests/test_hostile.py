@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from prompt_trainer.cli import main
+from prompt_trainer.cli.runner import CommandGuard, command_safe
 from prompt_trainer.collect.artifacts import ZipLimits, extract_zip, listed_members
 from tests.scenarios import arrange, make_zip, trainer_reply
 from tests.servers.github import Artifact, FakeGitHub
@@ -315,3 +317,66 @@ def test_an_archive_listing_millions_of_members_is_not_opened(tmp_path: Path) ->
     forged = tmp_path / "zip64.zip"
     forged.write_bytes(plain[:at] + record + locator + end)
     assert listed_members(forged) == 5_000_000
+
+
+#: Archive member names that, printed raw, would be read by the runner as workflow commands:
+#: ``::`` at the start of a line (after spaces, after ``\n`` or ``\r``), ``##[`` anywhere.
+FORGED = (
+    "../a\n::error title=pwned::forged from a member name.xml",
+    "../b\r  ::add-mask::prompt-trainer.xml",
+    "../c ##[error]forged in the old syntax.xml",
+)
+
+
+def test_outside_text_in_the_log_cannot_issue_a_workflow_command(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    arrange(github)
+    pull = github.pulls[7]
+    pull.title = "Fees\n::warning::forged from a PR title"
+    data = make_zip({name: "<testsuite/>" for name in FORGED})
+    github.runs.clear()
+    github.add_run(pull.head_sha, [Artifact(id=github.next_id(), name="junit-x", data=data)])
+    monkeypatch.chdir(checkout)
+    llm.script = [trainer_reply]
+
+    assert main(["run", "--pr", "7"], env={**env, "GITHUB_ACTIONS": "true"}) == 0
+
+    out = capsys.readouterr()
+    log = out.out + "\n" + out.err
+    assert "forged from a member name" in log and "traversal" in log  # it was printed
+    lines = re.split(r"\r\n|\r|\n", log)
+    commands = [ln for ln in lines if ln.lstrip().startswith("::") or "##[" in ln]
+    assert not [c for c in commands if "forged" in c or "add-mask" in c], commands
+
+
+@pytest.mark.parametrize(
+    ("text", "safe"),
+    [
+        ("::error::x", ":\u200b:error::x"),
+        (
+            "a\n  ::warning::x\rb\r\n\t::notice::y",
+            "a\n  :\u200b:warning::x\rb\r\n\t:\u200b:notice::y",
+        ),
+        ("see ##[error]x", "see ##\u200b[error]x"),
+        ("a::b and C++::std", "a::b and C++::std"),  # not at the start of a line: kept
+    ],
+)
+def test_command_safe_breaks_every_command_the_runner_would_read(text: str, safe: str) -> None:
+    assert command_safe(text) == safe
+
+
+def test_the_guard_holds_a_partial_line_that_could_still_become_a_command() -> None:
+    inner = io.StringIO()
+    guard = CommandGuard(inner)
+    for piece in ("  :", ":error::split", " #", "#[x]\n", "done ##"):
+        guard.write(piece)
+        guard.flush()
+    guard.command("::warning::ours")
+    guard.close_line()
+    assert inner.getvalue() == ("  :\u200b:error::split ##\u200b[x]\ndone ##\n::warning::ours\n")
