@@ -24,6 +24,11 @@ _S = r"(?:(?<=%3[DdAa])|(?<=%2[Ff])|(?<![A-Za-z0-9]))"
 _B64 = r"[A-Za-z0-9+/]"
 
 
+#: The longest JWT header recognised (a header with a certificate chain can be longer; its
+#: payload and signature are then left to ``bearer-token`` and the assignments).
+JWT_HEADER = 1024
+
+
 def _prefixed(name: str, body: str) -> tuple[str, re.Pattern[str]]:
     """A rule for a secret with a known prefix: ``body`` where a secret may start (``_S``)."""
     return name, re.compile(_S + body)
@@ -63,7 +68,7 @@ _RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     (
         "aws-secret-key",
         re.compile(
-            r"(?i)(?P<pre>secret_?access_?key\\?[\"']?\s*[:=]?\s*\\?[\"']?)"
+            r"(?i)(?P<pre>secret_?access_?key\\?[\"']?\s*+[:=]?\s*+\\?[\"']?)"
             r"(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"
         ),
     ),
@@ -87,7 +92,12 @@ _RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     _prefixed("twilio-key", r"SK[0-9a-fA-F]{32}(?![0-9A-Za-z])"),
     _prefixed("npm-token", r"npm_[A-Za-z0-9]{36}\b"),
     _prefixed("huggingface-token", r"hf_[A-Za-z0-9]{30,}\b"),
-    _prefixed("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    # The header is read for at most JWT_HEADER characters from each start: a run of
+    # ``eyJ-eyJ-...`` (a start after every ``-``) was read to its end from each one.
+    _prefixed(
+        "jwt",
+        rf"eyJ[A-Za-z0-9_-]{{8,{JWT_HEADER}}}+\.eyJ[A-Za-z0-9_-]{{8,}}+\.[A-Za-z0-9_-]{{8,}}",
+    ),
     ("bearer-token", re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/\-]{20,}=*")),
     ("url-credentials", re.compile(r"(?<=://)[^/\s:@]{0,256}:[^/\s@]{1,256}(?=@)")),
     # ``NAME=value``, ``"name": "value"``, ``x-api-key: value``, ``name%3Dvalue``: the name
@@ -123,6 +133,8 @@ NOT_SECRET_NAMES: Final = frozenset(
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 #: A name or title longer than this is cut (``clean_name``).
 NAME_CHARS: Final = 500
+#: What ``excerpt`` reads beyond its cap: longer than any secret shape but a private key.
+WINDOW_MARGIN: Final = 1024
 
 
 def redact(text: str) -> str:
@@ -177,11 +189,15 @@ def _looks_like_secret_name(name: str) -> bool:
 
 
 def excerpt(text: str, limit: int) -> str:
-    """Redact, then cap to ``limit`` characters, marking the cut."""
-    clean = redact(text)
-    if len(clean) <= limit:
+    """Redact, then cap to ``limit`` characters, marking the cut. Only the first ``limit`` plus
+    ``WINDOW_MARGIN`` characters are read (the rest is cut anyway; a secret that crosses the
+    cut is still whole inside the window), so a text of any size costs the same."""
+    window = text[: limit + WINDOW_MARGIN]
+    clean = redact(window)
+    if len(clean) <= limit and len(window) == len(text):
         return clean
-    return clean[: max(limit - 20, 0)] + f"… [{len(clean) - limit + 20} chars cut]"
+    cut = len(clean) - limit + 20 + len(text) - len(window)
+    return clean[: max(limit - 20, 0)] + f"… [{cut} chars cut]"
 
 
 # Cached: a report repeats its class, suite and failure-type names for many cases.

@@ -44,8 +44,8 @@ from prompt_trainer.settings import Settings
 Log = Callable[[str], None]
 MARKER = "<!-- prompt-trainer-dashboard -->"
 CHECKBOX = re.compile(
-    r"^\s*[-*]\s+\[(?P<mark>[ xX])\][^\n]*?<!--\s*prompt-trainer:(?P<verb>retrain|allow):"
-    r"(?P<arg>[\w.:-]+)\s*-->",
+    r"^[ \t]*+[-*][ \t]++\[(?P<mark>[ xX])\][^\n]*?<!--[ \t]*+prompt-trainer:"
+    r"(?P<verb>retrain|allow):(?P<arg>[\w.:-]++)[ \t]*+-->",
     re.M,
 )
 KEY_METRICS = ("tests.pass_rate", "pr.merge_rate", "review.comments_per_pr")

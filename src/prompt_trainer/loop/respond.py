@@ -36,12 +36,10 @@ from typing import Any
 
 from prompt_trainer import workdir
 from prompt_trainer.collect.github_pr import (
-    clean_feedback,
     collect_pull,
     is_agent_pull,
-    trust_by_access,
+    judged_feedback,
 )
-from prompt_trainer.collect.reviews import keep
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.evaluate import check_candidate
 from prompt_trainer.github import GitHubClient
@@ -63,7 +61,7 @@ from prompt_trainer.store import open_ledger, sync_store
 from prompt_trainer.targets import load_prompt_set
 
 Log = Callable[[str], None]
-COMMAND = re.compile(r"^\s*/prompt-trainer\s+(revise|explain|close|report)\b[ \t]*(.*)", re.I)
+COMMAND = re.compile(r"^\s*/prompt-trainer\s+(revise|explain|close|report)\b[ \t]*+(.*)", re.I)
 
 
 @dataclass
@@ -270,17 +268,9 @@ def revise_pull(
     target_name = state.target
     answered = set(state.answered)
     config = settings.config
-    comments = [
-        item
-        for item in (
-            clean_feedback(
-                f, config.limits.max_text_chars, bot_logins=config.pull_request.bot_logins
-            )
-            for f in client.feedback(number, trusted=config.reviews.trusted_associations)
-        )
-        if keep(item, include_bots=False)
-    ]
-    judged, unknown = trust_by_access(client, comments)
+    judged, unknown = judged_feedback(
+        client, number, config=config, limit=config.limits.max_text_chars, include_bots=False
+    )
     for skipped in unknown:
         log(f"revise: {skipped.source}: {skipped.reason}")
     feedback = [item for item in judged if item.trusted and _asks(item)]
