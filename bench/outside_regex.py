@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from prompt_trainer.collect.github_pr import CLOSES  # noqa: E402
 from prompt_trainer.collect.reviews import suggestions  # noqa: E402
 from prompt_trainer.measure.facts import _PATH  # noqa: E402
-from prompt_trainer.redact import _RULES  # noqa: E402
+from prompt_trainer.redact import SHAPES  # noqa: E402
 
-RULES = dict(_RULES)
+RULES = {shape.kind: shape.pattern for shape in SHAPES}
 OLD = {
     "suggestion blocks": re.compile(
         r"^[ \t]*(`{3,}|~{3,})[ \t]*suggestion[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S

@@ -380,3 +380,74 @@ def test_the_guard_holds_a_partial_line_that_could_still_become_a_command() -> N
     guard.command("::warning::ours")
     guard.close_line()
     assert inner.getvalue() == ("  :\u200b:error::split ##\u200b[x]\ndone ##\n::warning::ours\n")
+
+
+# -- every secret shape, and every form of the secrets the process holds -------------------------
+
+HELD_KEY = "c0rp-" + "Zq7" * 10  # no known shape: masked only because the process holds it
+HELD_PASSWORD = "pg-" + "Passw0rd" * 2
+SPLIT_TOKEN = "ghp_" + "Sp1t" * 9
+
+
+def planted_secrets() -> list[tuple[str, str, list[str]]]:
+    """(label, text planted in the evidence, pieces of it that must reach no sink)."""
+    from prompt_trainer.redact import SHAPES  # noqa: PLC0415
+    from prompt_trainer.redact.held import forms  # noqa: PLC0415
+    from tests.test_redact import HELD_FORMS, SECRETS, SPLITTERS, hidden  # noqa: PLC0415
+
+    found: list[tuple[str, str, list[str]]] = []
+    for n, shape in enumerate(SHAPES):
+        found.append((f"shape {shape.kind} #{n}", shape.example, pieces(hidden(shape.example))))
+    for secret, kind in SECRETS:
+        found.append((f"corpus {kind}", secret, pieces(hidden(secret))))
+    for name, splitter in SPLITTERS.items():
+        text = SPLIT_TOKEN[:20] + splitter + SPLIT_TOKEN[20:]
+        found.append((f"GitHub token split by {name}", text, pieces(text)))
+    for value in (HELD_KEY, HELD_PASSWORD):
+        for form, make in HELD_FORMS.items():
+            must = [f for f in forms(value) if len(f) >= 8]
+            found.append((f"held {value[:4]} {form}", make(value), must))
+    return found
+
+
+def pieces(secret: str) -> list[str]:
+    """The runs of a secret long enough to identify it (split where a log or a splitter did)."""
+    parts = re.split(
+        r"[\s\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]|\x1b\[[0-9;]*m", secret
+    )
+    return [p for p in parts if len(p) >= 8]
+
+
+def trace_of(texts: list[str]) -> str:
+    """A Claude Code transcript whose tool calls each fail with one of ``texts``."""
+    lines: list[dict[str, Any]] = [{"type": "system", "subtype": "init", "session_id": "s"}]
+    for n, text in enumerate(texts):
+        use = {"type": "tool_use", "id": f"t{n}", "name": "Bash", "input": {"command": "env"}}
+        lines.append(
+            {"type": "assistant", "message": {"id": f"m{n}", "role": "assistant", "content": [use]}}
+        )
+        result = {"type": "tool_result", "tool_use_id": f"t{n}", "is_error": True, "content": text}
+        lines.append({"type": "user", "message": {"role": "user", "content": [result]}})
+    lines.append({"type": "result", "subtype": "success", "is_error": False, "result": "done"})
+    return "\n".join(json.dumps(line) for line in lines)
+
+
+def test_no_secret_shape_nor_form_of_a_held_secret_reaches_the_model_the_data_branch_or_a_pr(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, env: dict[str, str]
+) -> None:
+    secrets = planted_secrets()
+    texts = [text for _, text, _ in secrets]
+    pull = github.pulls[7]
+    github.runs.clear()
+    # 20 a transcript, so each is kept whole (a trace keeps a bounded selection of steps)
+    trace = make_zip({f"t{n}.jsonl": trace_of(texts[n : n + 20]) for n in range(0, len(texts), 20)})
+    github.add_run(pull.head_sha, [Artifact(id=github.next_id(), name="agent-trace", data=trace)])
+    pull.review_comments[0]["body"] = "\n".join(texts)  # a trusted reviewer pasted them all
+    held = {**env, "MYCORP_DEPLOY_KEY": HELD_KEY, "PGPASSWORD": HELD_PASSWORD}
+
+    assert main(["run", "--pr", "7"], env=held) == 0
+
+    sinks = json.dumps(llm.requests, ensure_ascii=False) + everything_written(github, ready)
+    assert llm.requests and "[REDACTED:held-secret]" in sinks
+    leaked = [label for label, _, must in secrets if any(p in sinks for p in must)]
+    assert leaked == [], f"{len(leaked)} of {len(secrets)} leaked: {leaked}"

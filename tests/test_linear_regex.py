@@ -27,7 +27,7 @@ from prompt_trainer.collect.traces import codex_rollout, openhands, otel, swe_ag
 from prompt_trainer.evaluate import INVISIBLE, SHELL_PIPE, URL, WORD
 from prompt_trainer.loop import dashboard, respond
 from prompt_trainer.measure import facts, patterns
-from prompt_trainer.redact import excerpt
+from prompt_trainer.redact import excerpt, held, shapes
 from prompt_trainer.render import filters
 from prompt_trainer.train import evidence
 
@@ -41,8 +41,10 @@ _constants: Any = importlib.import_module("re._constants")
 OUTSIDE: dict[str, re.Pattern[str]] = {
     "reviews.OPENING": reviews.OPENING,
     "github_pr.CLOSES": github_pr.CLOSES,
-    **{f"redact.{name}#{n}": p for n, (name, p) in enumerate(redact_module._RULES)},
-    "redact._WORD": redact_module._WORD,
+    **{f"redact.{s.kind}#{n}": s.pattern for n, s in enumerate(redact_module.SHAPES)},
+    "redact._WORD": shapes._WORD,
+    "redact.ANSI": redact_module.ANSI,
+    "redact.BREAK": held.BREAK,
     **{f"facts.{k}": v for k, v in vars(facts).items() if isinstance(v, re.Pattern)},
     "patterns._TOKEN": patterns._TOKEN,
     "evidence.ACCEPTING": evidence.ACCEPTING,
@@ -63,6 +65,7 @@ OUTSIDE: dict[str, re.Pattern[str]] = {
         if isinstance(v, re.Pattern)
     },
 }
+JWT = next(s.pattern for s in redact_module.SHAPES if s.kind == "jwt")
 #: The shapes this lint exists to find: the patterns as they were.
 QUADRATIC = {
     "suggestion block": r"^[ \t]*(`{3,}|~{3,})[ \t]*suggestion[^\n]*\n(.*?)^[ \t]*\1[ \t]*$",
@@ -160,7 +163,7 @@ def test_a_pinned_pattern_never_starts_inside_its_own_run(
 
 
 def test_a_jwt_start_reads_a_bounded_header_and_still_finds_tokens_after_a_dash() -> None:
-    jwt = dict(redact_module._RULES)["jwt"]
+    jwt = JWT
     repeats = [av for op, av in _parser.parse(jwt.pattern) if op == _constants.POSSESSIVE_REPEAT]
     assert repeats[0][1] == redact_module.JWT_HEADER  # the header: at most this read per start
     token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXgtYg"

@@ -15,7 +15,8 @@ archive member's name, a test name, a PR title), so inside Actions ``guarded_str
 stdout and stderr through ``CommandGuard``, which passes every line through the one function
 ``command_safe`` (a zero-width space between the colons, and in ``##[``); only ``annotate``
 writes a command, past the guard. ``Console``, the commands' results and third-party logging
-all print through these streams, so no output path can forget it.
+all print through these streams, so no output path can forget it. The guard, the step outputs
+and the summary also mask the secrets the process holds (``redact.mask_held``).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class CommandGuard(io.TextIOBase):
         pending = self._pending + text
         cut = max(pending.rfind("\n"), pending.rfind("\r")) + 1
         if cut:
-            self.inner.write(command_safe(pending[:cut]))
+            self.inner.write(command_safe(_masked(pending[:cut])))
         self._pending = pending[cut:]
         return len(text)
 
@@ -65,13 +66,13 @@ class CommandGuard(io.TextIOBase):
         line = self._pending
         if line.replace(":", "").strip():
             keep = len(line) - len(line.rstrip("#"))
-            self.inner.write(command_safe(line[: len(line) - keep]))
+            self.inner.write(command_safe(_masked(line[: len(line) - keep])))
             self._pending = line[len(line) - keep :]
         self.inner.flush()
 
     def close_line(self) -> None:
         """Write what is held (at the end of the command)."""
-        self.inner.write(command_safe(self._pending))
+        self.inner.write(command_safe(_masked(self._pending)))
         self._pending = ""
         self.inner.flush()
 
@@ -90,6 +91,14 @@ class CommandGuard(io.TextIOBase):
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return self.inner.encoding
+
+
+def _masked(text: str) -> str:
+    """``text`` with the secrets this process holds masked (``redact.mask_held``; imported
+    here, when something is written, so ``--help`` does not load the shapes)."""
+    from prompt_trainer.redact import mask_held  # noqa: PLC0415
+
+    return mask_held(text)
 
 
 @contextmanager
@@ -165,14 +174,16 @@ class RunnerIO:
         if not self.output_path:
             return
         with open(self.output_path, "a", encoding="utf-8") as handle:
-            handle.write("".join(output_lines(name, value) for name, value in values.items()))
+            handle.write(
+                "".join(output_lines(name, _masked(value)) for name, value in values.items())
+            )
 
     def summary(self, markdown: str) -> None:
         """Append Markdown to the step summary."""
         if not self.summary_path:
             return
         with open(self.summary_path, "a", encoding="utf-8") as handle:
-            handle.write(markdown)
+            handle.write(_masked(markdown))
 
     def annotate(self, name: str, message: str, **properties: str | int | None) -> None:
         """Print a workflow command (an annotation) on stderr, past the guard."""
