@@ -16,6 +16,7 @@ import pytest
 from prompt_trainer.cli import main
 from prompt_trainer.cli.runner import CommandGuard, command_safe
 from prompt_trainer.collect.artifacts import ZipLimits, extract_zip, listed_members
+from prompt_trainer.github import GitHubClient
 from tests.scenarios import arrange, make_zip, trainer_reply
 from tests.servers.github import Artifact, FakeGitHub
 from tests.servers.llm import FakeLLM, chat_adapter_reply, user_text
@@ -451,3 +452,53 @@ def test_no_secret_shape_nor_form_of_a_held_secret_reaches_the_model_the_data_br
     assert llm.requests and "[REDACTED:held-secret]" in sinks
     leaked = [label for label, _, must in secrets if any(p in sinks for p in must)]
     assert leaked == [], f"{len(leaked)} of {len(secrets)} leaked: {leaked}"
+
+
+def test_the_exits_mask_a_held_secret_that_reached_no_collector(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, env: dict[str, str]
+) -> None:
+    """A key pasted into the prompt file itself: the LLM request and every GitHub write mask
+    it on the way out, though no collector read it."""
+    pasted = f"# Rules\n\n- Write tests with pytest.\n- Deploy with {HELD_KEY}.\n"
+    (ready / "CLAUDE.md").write_text(pasted)
+    tree = github.trees[github.commits[github.pulls[7].base_sha]["tree"]]
+    github.blobs[tree["CLAUDE.md"]] = pasted.encode()  # the same prompt at the PR's base
+    held = {**env, "MYCORP_DEPLOY_KEY": HELD_KEY}
+
+    assert main(["run", "--pr", "7"], env=held) == 0
+
+    sent = json.dumps(llm.requests)
+    assert llm.requests and HELD_KEY not in sent and "[REDACTED:held-secret]" in sent
+    client = GitHubClient(api_url=github.api_url, token=github.token, repository=github.full_name)
+    client.comment_once(7, f"deployed with {HELD_KEY}", key="exit-test")
+    client.commit_files(branch="x", files={"f.md": HELD_KEY}, message=f"m {HELD_KEY}")
+    runs = ready / ".prompt-trainer" / "runs"  # uploaded as an artifact by the Action
+    kept = [
+        p for p in runs.rglob("*") if p.is_file() and HELD_KEY in p.read_text("utf-8", "replace")
+    ]
+    assert kept == []
+    planted = tree["CLAUDE.md"]  # the fixture's own blob, not one the bot wrote
+    written = [b.decode("utf-8", "replace") for k, b in github.blobs.items() if k != planted]
+    written += [p.body or "" for p in github.pulls.values()]
+    written += [c.get("body", "") for p in github.pulls.values() for c in p.issue_comments]
+    assert not [t for t in written if HELD_KEY in t]
+    assert any("Deploy with [REDACTED:held-secret]" in t for t in written)  # the PR's diff
+    commits = json.dumps([c.get("message", "") for c in github.commits.values()])
+    assert HELD_KEY not in commits
+
+
+def test_the_log_and_the_step_summary_mask_a_held_secret(tmp_path: Path) -> None:
+    from prompt_trainer.cli.runner import RunnerIO  # noqa: PLC0415
+    from prompt_trainer.redact import hold  # noqa: PLC0415
+
+    inner = io.StringIO()
+    summary = tmp_path / "summary.md"
+    hold([HELD_KEY])
+    try:
+        guard = CommandGuard(inner)
+        guard.write(f"collect: a step said {HELD_KEY}\n")
+        RunnerIO(summary_path=str(summary)).summary(f"| {HELD_KEY} |\n")
+    finally:
+        hold(())
+    assert HELD_KEY not in inner.getvalue() + summary.read_text()
+    assert "[REDACTED:held-secret]" in inner.getvalue()
