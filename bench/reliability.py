@@ -44,6 +44,12 @@ CATEGORIES = {
         "tests/test_guardrails.py",
         "tests/test_guardrails_revise.py",
         "tests/test_guardrails_outside.py",
+        "tests/test_outside.py",
+    ],
+    "outside text rendered, logged and parsed (escaping, commands, linear time)": [
+        "tests/test_render_hostile.py",
+        "tests/test_linear_regex.py",
+        "tests/test_reviews.py",
     ],
 }
 
