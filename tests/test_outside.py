@@ -180,18 +180,21 @@ ADDED = MAIN + f"- {LURE}.\n"
 
 
 def problems(
-    samples: list[Sample], shown: tuple[tuple[str, str], ...] = (), main: str = ADDED
+    samples: list[Sample],
+    shown: tuple[tuple[str, str], ...] = (),
+    main: str = ADDED,
+    current: PromptSet = CURRENT,
 ) -> tuple[str, ...]:
     candidate = Candidate(
         target="coder",
-        base_version=CURRENT.version,
+        base_version=current.version,
         files=(PromptFile(path="CLAUDE.md", content=main),),
         analysis_summary="",
         usage=TokenUsage(),
         sample_ids=(),
     )
     return check_candidate(
-        candidate, CURRENT, Target(name="coder", main="CLAUDE.md"), samples=samples, shown=shown
+        candidate, current, Target(name="coder", main="CLAUDE.md"), samples=samples, shown=shown
     ).problems
 
 
@@ -259,21 +262,11 @@ def test_a_copy_from_the_lines_shown_beside_the_evidence_is_refused(
 
 def test_a_run_of_words_the_current_prompts_have_is_not_a_copy() -> None:
     kept = "- Run the whole test suite with pytest before you push a branch.\n"
-    current = MAIN + kept
+    current = PromptSet(
+        target="coder",
+        main=PromptFile(path="CLAUDE.md", content=MAIN + kept),
+        files=(PromptFile(path="CLAUDE.md", content=MAIN + kept),),
+    )
     changed = MAIN + kept.replace("push a branch", "push a branch, then wait for CI")
     sample = sample_with(body="Please run the whole test suite with pytest before you push it.")
-    candidate = Candidate(
-        target="coder",
-        base_version=CURRENT.version,
-        files=(PromptFile(path="CLAUDE.md", content=changed),),
-        analysis_summary="",
-        usage=TokenUsage(),
-        sample_ids=(),
-    )
-    prompts = PromptSet(
-        target="coder",
-        main=PromptFile(path="CLAUDE.md", content=current),
-        files=(PromptFile(path="CLAUDE.md", content=current),),
-    )
-    target = Target(name="coder", main="CLAUDE.md")
-    assert check_candidate(candidate, prompts, target, samples=[sample]).problems == ()
+    assert problems([sample], main=changed, current=current) == ()

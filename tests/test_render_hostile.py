@@ -6,6 +6,7 @@ the only links are the repository's own pages, and no mention, image, HTML tag o
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from prompt_trainer.github import GitHubClient, OpenPull
@@ -13,24 +14,21 @@ from prompt_trainer.loop.dashboard import DashboardView
 from prompt_trainer.loop.dashboard import render as render_dashboard
 from prompt_trainer.loop.respond import _reply, explain
 from prompt_trainer.models import (
-    Candidate,
     Change,
     Feedback,
     PromptFile,
     PromptSet,
-    PullRequestInfo,
     Rejection,
-    Sample,
     Skipped,
     TestCase,
     TestRun,
-    TokenUsage,
 )
 from prompt_trainer.render import ProposalView, render_body
 from prompt_trainer.render.links import RepoLinks
 from prompt_trainer.render.state import ProposalState, StateChange
 from prompt_trainer.train.edits import Edit
 from tests.servers.github import FakeGitHub
+from tests.test_render import view
 
 #: Every kind of markup a stranger (or a model that read one) could try.
 HOSTILE = (
@@ -54,47 +52,33 @@ EVIDENCE = (TEST_ID, FOREIGN, REVIEW)
 
 
 def hostile_view(text: str) -> ProposalView:
-    case = TestCase(classname="https://evil.example/x?q=<img src=y>", name="test_it",
-                    status="failed", message=text)  # fmt: skip
-    sample = Sample(
-        id="o/r#7",
-        collected_at=datetime(2026, 1, 1, tzinfo=UTC),
-        pull=PullRequestInfo(number=7, title=text, url="https://evil.example/o/r/pull/7"),
-        test_runs=(TestRun(source="junit.xml", cases=(case,)),),
-        feedback=(
-            Feedback(
-                kind="review_comment",
-                id="review-comment-5",
-                author="maria",
-                trusted=True,
-                body=text,
-                path="fees.py",
-                line=3,
-                url=REVIEW,
-            ),
-            Feedback(
-                kind="review_comment",
-                id="c6",
-                author="bob",
-                trusted=True,
-                body=text,
-                url="https://evil.example/comment",
-            ),
-        ),
-        skipped=(Skipped(source=text, reason=text),),
+    """``test_render``'s proposal with ``text`` in every field from outside or from the model,
+    a test class named like a URL, a PR URL and a comment URL from elsewhere."""
+    base = view(analysis=text, comment=text)
+    sample = base.samples[0]
+    case = TestCase(
+        classname=TEST_ID.split("::", maxsplit=1)[0], name="test_it", status="failed", message=text
     )
-    candidate = Candidate(
-        target="coder",
-        base_version=CURRENT.version,
-        files=(PromptFile(path="CLAUDE.md", content=f"# Rules\n- a\n- {text}\n"),),
-        analysis_summary=text,
-        usage=TokenUsage(calls=1),
-        sample_ids=("o/r#7",),
-        changes=(Change(path="CLAUDE.md", op="add", text=text, evidence=EVIDENCE, reason=text),),
+    elsewhere = Feedback(kind="review_comment", id="c6", author="bob", trusted=True, body=text,
+                         url="https://evil.example/comment")  # fmt: skip
+    sample = sample.model_copy(
+        update={
+            "pull": sample.pull.model_copy(update={"title": text, "url": "https://evil.example/7"}),
+            "test_runs": (TestRun(source="junit.xml", cases=(case,)),),
+            "feedback": (*sample.feedback, elsewhere),
+            "skipped": (Skipped(source=text, reason=text),),
+        }
     )
-    return ProposalView(
-        candidate=candidate, current=CURRENT, samples=[sample], model="openai/gpt-4.1",
-        skipped=list(sample.skipped), gate_problems=(text,), links=LINKS, commit="c0ffee",
+    change = Change(path="CLAUDE.md", op="add", text=text, evidence=EVIDENCE, reason=text)
+    candidate = base.candidate.model_copy(
+        update={
+            "files": (PromptFile(path="CLAUDE.md", content=f"# Rules\n- a\n- {text}\n"),),
+            "changes": (change,),
+        }
+    )
+    return replace(
+        base, candidate=candidate, samples=[sample], skipped=list(sample.skipped),
+        gate_problems=(text,), commit="c0ffee",
     )  # fmt: skip
 
 
