@@ -183,3 +183,11 @@ def test_only_pages_of_this_repository_become_links() -> None:
         None,
     ):
         assert LINKS.own(url) is None, url
+
+
+def test_the_step_summary_escapes_a_run_message_that_quotes_outside_text() -> None:
+    from prompt_trainer.cli.outcome import outcome_summary  # noqa: PLC0415
+    from prompt_trainer.loop.contract import RunOutcome  # noqa: PLC0415
+
+    summary = outcome_summary(RunOutcome.of([], message=HOSTILE))
+    assert_inert(summary, outcome_summary(RunOutcome.of([], message="plain words")))
