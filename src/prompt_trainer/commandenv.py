@@ -1,4 +1,4 @@
-"""The environment of a command prompt-trainer runs for the user, and the provider key names.
+"""The environment of a command prompt-trainer runs for the user, and which names are secrets.
 
 ``training.eval_command``, the replay's ``agent_command`` and ``test_command`` (and any later
 command prompt-trainer runs) get an allow-list of the process environment that ``Settings.load``
@@ -66,6 +66,27 @@ ALLOWED_PREFIXES = ("LC_",)
 #: Never given to a command, even when ``training.eval_pass_env`` names them.
 NEVER_NAMES = frozenset({"GITHUB_TOKEN", "GH_TOKEN", "GITHUB_PAT", "GH_ENTERPRISE_TOKEN"})
 NEVER_PREFIXES = ("ACTIONS_",)
+
+
+#: Names of variables that may hold a credential (exact, prefixes, suffixes): not a filter for
+#: commands (they get the allow-list above) but what ``settings.Environment.secret_values``
+#: masks by value in every outgoing text (``redact.hold``).
+SECRET_NAMES = ("GITHUB_TOKEN", "GH_TOKEN")
+SECRET_PREFIXES = ("ACTIONS_",)
+SECRET_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_CREDENTIALS")
+
+
+def is_secret_name(name: str) -> bool:
+    """A variable that may hold a credential: the token, a provider key, ``ACTIONS_*``, or a
+    name ending like ``_TOKEN`` or holding ``SECRET``."""
+    upper = name.upper()
+    return (
+        upper in SECRET_NAMES
+        or upper in PROVIDER_KEY_VARS.values()
+        or upper.startswith(SECRET_PREFIXES)
+        or upper.endswith(SECRET_SUFFIXES)
+        or "SECRET" in upper
+    )
 
 
 def never_passed(name: str) -> bool:

@@ -24,7 +24,9 @@ from prompt_trainer.loop.lock import busy_message, exclusive
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.memory import Memory, memory_for
 from prompt_trainer.models import PromptSet, Rejection, Sample
+from prompt_trainer.outside import Labelled
 from prompt_trainer.render import ProposalView
+from prompt_trainer.render.links import repo_links
 from prompt_trainer.settings import LLMSettings, Settings, Target
 from prompt_trainer.store import SampleStore, keep_samples, open_ledger, training_samples
 from prompt_trainer.targets import current_prompt_sets
@@ -166,25 +168,33 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
     except NotEnoughEvidence as exc:
         ctx.log(exc.diagnostics())
         return TargetResult(target.name, blocked=exc.message)
-    guarded = memory.with_quoted(samples)
+    env = ctx.settings.env
+    guarded, shown = memory.with_quoted(samples), tuple(memory.outside(rejected))
     checked = evaluate.evaluate_candidate(
-        trained.candidate, current, target, samples=guarded, settings=ctx.settings, log=ctx.log,
-        replay_skipped=ctx.options.replay_skipped, commands=ctx.options.bundle is None,
+        trained.candidate, current, target, samples=guarded, shown=shown, settings=ctx.settings,
+        log=ctx.log, replay_skipped=ctx.options.replay_skipped,
+        commands=ctx.options.bundle is None,
     )  # fmt: skip
     view = ProposalView(
         candidate=checked.candidate, current=current, samples=samples, model=ctx.llm.model,
         skipped=[sk for s in samples for sk in s.skipped], gate_problems=checked.gate.problems,
-        report=report,
+        report=report, links=repo_links(env.github_server_url, env.github_repository),
     )  # fmt: skip
-    return publish(ctx, target, view, inputs=trained.inputs, guarded=guarded)
+    return publish(ctx, target, view, inputs=trained.inputs, guarded=guarded, shown=shown)
 
 
 def publish(
-    ctx: Context, target: Target, view: ProposalView, *, inputs: str, guarded: list[Sample]
+    ctx: Context,
+    target: Target,
+    view: ProposalView,
+    *,
+    inputs: str,
+    guarded: list[Sample],
+    shown: tuple[Labelled, ...],
 ) -> TargetResult:
     """Render the body, write the candidate's folder, propose it (or, in a ``prepare`` run,
-    bundle it with the ``guarded`` samples its copy check compares), and keep both in the
-    record."""
+    bundle it with the ``guarded`` samples and the other ``shown`` outside text its copy check
+    compares), and keep both in the record."""
     settings, options, candidate = ctx.settings, ctx.options, view.candidate
     template = render.user_template(settings.root, settings.config.pull_request.template)
     body = render.render_body(view, template_text=template)
@@ -196,8 +206,9 @@ def publish(
     if options.bundle is not None and not gate:
         pending = evaluate.commands_pending(candidate, view.current, settings)
         options.bundle.propose(
-            view, title=render.render_title(view), body=body, guarded=guarded, evaluate=pending
-        )
+            view, title=render.render_title(view), body=body, guarded=guarded, shown=shown,
+            evaluate=pending,
+        )  # fmt: skip
         proposal = propose.Proposal(target.name, "bundled", candidate_dir=folder)
         ctx.log(f"propose: {target.name} bundled for the publish job")
     else:

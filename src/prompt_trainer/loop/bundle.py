@@ -83,6 +83,9 @@ class ProposalIntent(Part):
     title: str = Field(min_length=1, max_length=256, pattern=r"^[^\r\n]*$")
     body: str = Field(min_length=1, max_length=MAX_BODY)
     samples: tuple[str, ...] = Field(default=(), max_length=10_000)
+    #: Other outside text the model read beside those samples (``Memory.outside``: the words of
+    #: reviewers who rejected earlier proposals, ...), as (label, text) for the copy guard.
+    shown: tuple[tuple[str, str], ...] = Field(default=(), max_length=10_000)
     #: The ``evaluate`` job must run the configured commands on it before it may be proposed.
     evaluate: bool = False
 
@@ -100,10 +103,19 @@ class RevertIntent(Part):
 
 
 class Answer(Part):
-    """What a revision's reply says about one review comment."""
+    """What a revision's reply says about one review comment (escaped where it is rendered)."""
 
-    who: str = Field(max_length=600)
-    reply: str = Field(max_length=4_000)
+    author: str = Field(max_length=200)
+    url: str | None = Field(default=None, max_length=2_000)
+    reply: str = Field(default="", max_length=4_000)
+
+
+class NotApplied(Part):
+    """An edit the revision's model asked for that was not applied, and why."""
+
+    op: str = Field(max_length=100)
+    text: str = Field(max_length=4_000)
+    why: str = Field(max_length=2_000)
 
 
 class RevisionIntent(Part):
@@ -120,7 +132,7 @@ class RevisionIntent(Part):
     body: str = Field(max_length=MAX_BODY)
     answered: tuple[str, ...] = Field(max_length=500)
     answers: tuple[Answer, ...] = Field(max_length=500)
-    not_applied: tuple[str, ...] = Field(default=(), max_length=500)
+    not_applied: tuple[NotApplied, ...] = Field(default=(), max_length=500)
 
 
 class DashboardIntent(Part):
@@ -255,14 +267,22 @@ class Recorder:
         return True
 
     def propose(
-        self, view: ProposalView, *, title: str, body: str, guarded: list[Sample], evaluate: bool
+        self,
+        view: ProposalView,
+        *,
+        title: str,
+        body: str,
+        guarded: list[Sample],
+        shown: tuple[tuple[str, str], ...],
+        evaluate: bool,
     ) -> None:
-        """Record a candidate to propose, with the ``guarded`` samples its copy check compares
-        (their outside text) and whether the ``evaluate`` job must run the commands on it."""
+        """Record a candidate to propose, with the ``guarded`` samples and the other ``shown``
+        outside text its copy check compares, and whether the ``evaluate`` job must run the
+        commands on it."""
         self.keep(guarded, store=False)
         intent = ProposalIntent(
             candidate=view.candidate, current=view.current, title=title, body=body,
-            samples=tuple(s.id for s in guarded), evaluate=evaluate,
+            samples=tuple(s.id for s in guarded), shown=shown, evaluate=evaluate,
         )  # fmt: skip
         self.proposals.append(intent)
 

@@ -38,6 +38,7 @@ from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import Rejection, Sample
 from prompt_trainer.propose import branch_name
 from prompt_trainer.render.filters import environment
+from prompt_trainer.render.links import repo_links
 from prompt_trainer.render.report import estimate
 from prompt_trainer.settings import Settings
 
@@ -46,8 +47,8 @@ MARKER = "<!-- prompt-trainer-dashboard -->"
 #: Where a ``prepare`` run's dashboard leaves the open proposals for the ``publish`` job.
 PROPOSALS = "<!-- prompt-trainer-dashboard:open-proposals -->"
 CHECKBOX = re.compile(
-    r"^\s*[-*]\s+\[(?P<mark>[ xX])\][^\n]*?<!--\s*prompt-trainer:(?P<verb>retrain|allow):"
-    r"(?P<arg>[\w.:-]+)\s*-->",
+    r"^[ \t]*+[-*][ \t]++\[(?P<mark>[ xX])\][^\n]*?<!--[ \t]*+prompt-trainer:"
+    r"(?P<verb>retrain|allow):(?P<arg>[\w.:-]++)[ \t]*+-->",
     re.M,
 )
 KEY_METRICS = ("tests.pass_rate", "pr.merge_rate", "review.comments_per_pr")
@@ -80,6 +81,14 @@ class DashboardView:
     message: str = ""
     collected: list[Sample] = field(default_factory=list)
     ledger_total: int = 0
+    #: The server the repository's pages are on: the only links the dashboard writes.
+    server_url: str | None = None
+
+    def proposal_url(self, target: str) -> str | None:
+        """The open proposal's page, built from its number (``render.links``)."""
+        links = repo_links(self.server_url, self.repository)
+        pull = (self.proposals or {}).get(target)
+        return links.pull(pull.number) if links and pull else None
 
 
 def read_commands(body: str | None) -> Commands:
@@ -209,12 +218,12 @@ def open_proposals(client: GitHubClient, targets: list[str]) -> dict[str, OpenPu
     return found
 
 
-def fill_proposals(body: str, targets: list[str], proposals: dict[str, OpenPull]) -> str:
-    """A ``prepare`` run's dashboard body with its open-proposals section filled in."""
-    section = (
-        environment()
-        .get_template("dashboard_proposals.md.j2")
-        .render(targets=targets, proposals=proposals)
+def fill_proposals(body: str, view: DashboardView) -> str:
+    """A ``prepare`` run's dashboard body with its open-proposals section filled in from
+    ``view`` (its targets, proposals and links)."""
+    template = environment().get_template("dashboard_proposals.md.j2")
+    section = template.render(
+        targets=view.targets, proposals=view.proposals or {}, url=view.proposal_url
     )
     return body.replace(PROPOSALS, section.rstrip("\n"), 1)
 
@@ -271,6 +280,7 @@ def publish_run(
         message=message,
         collected=list(collected),
         ledger_total=ledger_total,
+        server_url=settings.env.github_server_url,
     )
     options = settings.config.dashboard
     body = render(view)

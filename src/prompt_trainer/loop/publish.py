@@ -25,8 +25,9 @@ All writes happen under the run lock, like any writing run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 from prompt_trainer import evaluate
@@ -194,7 +195,8 @@ def _propose(
         candidate = candidate.model_copy(update=update)
     current = load_prompt_set(target, LocalSource(settings.root))
     problems = candidate_problems(settings, target, candidate, current=current,
-                                  samples=bundle.samples_of(intent.samples))  # fmt: skip
+                                  samples=bundle.samples_of(intent.samples),
+                                  shown=intent.shown)  # fmt: skip
     if problems:
         log(f"publish: {name} not proposed: {'; '.join(problems)}")
         done.did.append(f"{name}: not proposed: {'; '.join(problems)}")
@@ -223,12 +225,16 @@ def candidate_problems(
     *,
     current: PromptSet,
     samples: list[Sample],
+    shown: Sequence[tuple[str, str]] = (),
 ) -> tuple[str, ...]:
     """Every check a candidate passes before it is proposed, made again with this job's
-    configuration: the guardrails (against ``current`` and the outside text of ``samples``),
-    the held-out verdict, and the verdicts of the configured commands, which must have run."""
+    configuration: the guardrails (against ``current`` and the outside text of ``samples`` and
+    ``shown``), the held-out verdict, and the verdicts of the configured commands, which must
+    have run."""
     training = settings.config.training
-    checked = evaluate.check_candidate(candidate, current, target, samples=samples, limits=training)
+    checked = evaluate.check_candidate(
+        candidate, current, target, samples=samples, shown=shown, limits=training
+    )
     problems = list(checked.problems)
     if candidate.eval_command is not None:
         problems += evaluate.eval_problems(candidate.eval_command)
@@ -291,6 +297,11 @@ def _dashboard(settings: Settings, client: GitHubClient, bundle: Bundle, *, log:
     options = settings.config.dashboard
     number, _ = dashboard.read(client, label=options.label)
     targets = [t.name for t in settings.config.targets]
-    body = dashboard.fill_proposals(intent.body, targets, dashboard.open_proposals(client, targets))
+    view = dashboard.DashboardView(
+        repository=client.info().full_name, when=datetime.now(UTC), event="publish",
+        targets=targets, proposals=dashboard.open_proposals(client, targets),
+        server_url=settings.env.github_server_url,
+    )  # fmt: skip
+    body = dashboard.fill_proposals(intent.body, view)
     dashboard.publish(client, body, number=number, title=options.title, label=options.label,
                       log=log)  # fmt: skip

@@ -34,6 +34,8 @@ from prompt_trainer.loop.events import ReviewEvent
 from prompt_trainer.loop.failures import find_sample, parse_report, record
 from prompt_trainer.loop.revision import Response, Writes, parse_command, revise_pull
 from prompt_trainer.propose import branch_name, own_target
+from prompt_trainer.render.filters import inline, span
+from prompt_trainer.render.links import RepoLinks, repo_links
 from prompt_trainer.render.state import (
     ProposalState,
     read_state,
@@ -80,7 +82,8 @@ def respond(
         return Response("closed", f"#{event.number} closed on request")
     if command and command[0] == "explain":
         where = command[1].split()[0] if command[1].split() else ""
-        answer = explain(state, where, client=client, number=event.number)
+        links = repo_links(settings.env.github_server_url, client.info().full_name)
+        answer = explain(state, where, client=client, number=event.number, links=links)
         say.comment(event.number, answer, key=f"explain:{event.comment_id}")
         return Response("explained", answer)
     if event.name == "pull_request_review_comment":
@@ -173,8 +176,17 @@ def report_command(
     return Response("reported" if new else "none", text)
 
 
-def explain(state: ProposalState, where: str, *, client: GitHubClient, number: int) -> str:
-    """The evidence behind the changes to ``file[:line]`` (from the state block)."""
+def explain(
+    state: ProposalState,
+    where: str,
+    *,
+    client: GitHubClient,
+    number: int,
+    links: RepoLinks | None = None,
+) -> str:
+    """The evidence behind the changes to ``file[:line]`` (from the state block). Change text
+    and evidence ids are escaped (``render.filters``); only pages of this repository
+    (``links``) are links."""
     path, _, line_text = where.partition(":")
     if not path:
         return "Usage: `/prompt-trainer explain <file>[:line]`."
@@ -188,10 +200,14 @@ def explain(state: ProposalState, where: str, *, client: GitHubClient, number: i
         near = [c for c in changes if c.text[:40] in target_line]
         changes = near or changes
     if not changes:
-        return f"No recorded change touches `{path}`: it is as it was before this PR."
-    out = [f"Evidence behind the changes to `{where}`:"]
+        return f"No recorded change touches {span(path)}: it is as it was before this PR."
+    out = [f"Evidence behind the changes to {span(where)}:"]
     for c in changes:
-        links = (f"[{e}]({e})" if e.startswith("http") else f"`{e}`" for e in c.evidence)
-        evidence = ", ".join(links)
-        out.append(f"- **{c.op}**: {c.text[:200]} — {evidence}")
+        evidence = ", ".join(_evidence_link(e, links) for e in c.evidence)
+        out.append(f"- **{inline(c.op, 40)}**: {inline(c.text, 200)} — {evidence}")
     return "\n".join(out)
+
+
+def _evidence_link(evidence_id: str, links: RepoLinks | None) -> str:
+    url = links.own(evidence_id) if links else None
+    return f"[{inline(evidence_id.rsplit('/', 1)[-1], 100)}]({url})" if url else span(evidence_id)

@@ -19,21 +19,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prompt_trainer import workdir
-from prompt_trainer.collect.github_pr import clean_feedback, trust_by_access
-from prompt_trainer.collect.reviews import keep
+from prompt_trainer.collect.github_pr import judged_feedback
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.evaluate import check_candidate
 from prompt_trainer.github import GitHubClient
-from prompt_trainer.loop.bundle import Answer, Recorder, RevisionIntent
+from prompt_trainer.loop.bundle import Answer, NotApplied, Recorder, RevisionIntent
 from prompt_trainer.models import Candidate, Feedback, PromptFile, PromptSet, TokenUsage
 from prompt_trainer.propose import branch_name
-from prompt_trainer.render.filters import inline
+from prompt_trainer.render.filters import inline, span
+from prompt_trainer.render.links import RepoLinks, repo_links
 from prompt_trainer.render.state import ProposalState, StateChange, replace_state, revised
 from prompt_trainer.settings import LLMSettings, Settings
 from prompt_trainer.targets import load_prompt_set
 
 Log = Callable[[str], None]
-COMMAND = re.compile(r"^\s*/prompt-trainer\s+(revise|explain|close|report)\b[ \t]*(.*)", re.I)
+COMMAND = re.compile(r"^\s*/prompt-trainer\s+(revise|explain|close|report)\b[ \t]*+(.*)", re.I)
 
 
 @dataclass
@@ -184,11 +184,15 @@ def plan_revision(
         body=body,
         answered=tuple(ids),
         answers=tuple(
-            Answer(who=_who(item), reply=revision.replies.get(item.url or item.id, ""))
+            Answer(
+                author=item.author,
+                url=item.url,
+                reply=revision.replies.get(item.url or item.id, "")[:4_000],
+            )
             for item in fresh
         ),
         not_applied=tuple(
-            f"{e.op} {(e.new_text or e.target_text)[:80]!r}: {why}"
+            NotApplied(op=e.op, text=(e.new_text or e.target_text)[:4_000], why=str(why)[:2_000])
             for e, why in revision.result.dropped
         ),
     )
@@ -199,17 +203,9 @@ def _fresh_feedback(
 ) -> list[Feedback]:
     """The trusted comments on the PR that ask for something and are not answered yet."""
     config = settings.config
-    comments = [
-        item
-        for item in (
-            clean_feedback(
-                f, config.limits.max_text_chars, bot_logins=config.pull_request.bot_logins
-            )
-            for f in client.feedback(number, trusted=config.reviews.trusted_associations)
-        )
-        if keep(item, include_bots=False)
-    ]
-    judged, unknown = trust_by_access(client, comments)
+    judged, unknown = judged_feedback(
+        client, number, config=config, limit=config.limits.max_text_chars, include_bots=False
+    )
     for skipped in unknown:
         log(f"revise: {skipped.source}: {skipped.reason}")
     feedback = [item for item in judged if item.trusted and _asks(item)]
@@ -242,9 +238,10 @@ def apply_revision(
             return Response("none", text)
     state = intent.state.model_copy(update={"commit": commit or intent.head})
     client.edit_pull_body(intent.number, replace_state(intent.body, state))
-    reply = _reply(intent.answers, commit, intent.not_applied)
+    links = repo_links(settings.env.github_server_url, client.info().full_name)
+    reply = _reply(intent.answers, commit, intent.not_applied, links)
     client.comment_once(intent.number, reply, key=f"revised:{keys}")
-    replies = {a.who: a.reply for a in intent.answers}
+    replies = {a.url or a.author: a.reply for a in intent.answers}
     return Response("revised" if commit else "none", reply, commit=commit, replies=replies)
 
 
@@ -307,16 +304,26 @@ def _asks(item: Feedback) -> bool:
     return bool(item.body.strip()) and not (item.kind == "review" and item.state == "APPROVED")
 
 
-def _who(item: Feedback) -> str:
-    """A comment's author as the reply names it: a link to the comment when it has a URL."""
-    return f"[{item.author}]({item.url})" if item.url else item.author
-
-
-def _reply(answers: tuple[Answer, ...], commit: str | None, not_applied: tuple[str, ...]) -> str:
+def _reply(
+    answers: tuple[Answer, ...],
+    commit: str | None,
+    not_applied: tuple[NotApplied, ...],
+    links: RepoLinks | None = None,
+) -> str:
+    """What the revision did for each comment; the model's words and the authors' names are
+    escaped (``render.filters``), and only this repository's pages are links."""
     where = f"in {commit[:7]}" if commit else "(no change to the files)"
     lines = [f"Revised after review {where}:"]
-    lines += [f"- {a.who}: {a.reply or 'no change made for this comment'}" for a in answers]
+    for answer in answers:
+        url = links.own(answer.url) if links else None
+        author = inline(answer.author, 60)
+        link = f"[{author}]({url})" if url else author
+        said = inline(answer.reply or "no change made for this comment", 1000)
+        lines.append(f"- {link}: {said}")
     if not_applied:
         lines.append("")
-        lines += [f"Not applied: {item}" for item in not_applied]
+        lines += [
+            f"Not applied: {inline(e.op, 40)} {span(e.text, 80)}: {inline(e.why, 300)}"
+            for e in not_applied
+        ]
     return "\n".join(lines)
