@@ -17,7 +17,8 @@ passwordless sudo), so the work is split by where the secrets are (``docs/workfl
 The bundle's sha256 is a job output of ``prepare``, passed to ``evaluate`` and ``publish`` as the
 ``bundle-sha256`` input: an artifact can be replaced by any job of the run that reads the runner's
 artifact token (the ``evaluate`` job's commands could), a job output cannot. ``evaluation.json``
-carries the digest of the bundle it evaluated and is never trusted beyond its numbers.
+carries the digest of the bundle it evaluated; it is read as outside data: only its results
+(pass rates, replay runs and their reasons, escaped where the PR body shows them) are used.
 
 Takes records from the run (``models``, ``memory``, ``render.state``); gives ``Bundle`` and
 ``Evaluation`` (frozen), ``write_bundle``/``read_bundle`` and their evaluation counterparts.

@@ -9,7 +9,7 @@ and of the replay (``training.gate: replay``; on events that may not replay, it 
 not run, as in a single job). The commands get the allow-listed environment only
 (``Settings.command_env``), and nothing they write is trusted beyond these results: the
 ``publish`` job reads the candidates from the bundle, whose digest a job output carries, and
-takes only the numbers from here.
+takes only the results from here (escaped where the PR body shows them).
 """
 
 from __future__ import annotations
