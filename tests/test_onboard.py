@@ -222,6 +222,27 @@ def test_doctor_offline_checks_config_prompts_and_workflow(
     assert "[FAIL] prompts: agents" in text and "fix:" in text
 
 
+def test_doctor_warns_when_a_configured_command_has_no_job_of_its_own(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A single job that holds the write token refuses to run eval_command; the workflow
+    `init` writes runs it in its evaluate job."""
+    assert main(["init", "--action-ref", "acme/prompt-trainer@v1"], env={}) == 0
+    capsys.readouterr()
+    config = repo / ".github" / "prompt-trainer.yml"
+    config.write_text(
+        config.read_text().replace("training:\n", "training:\n  eval_command: make eval\n")
+    )
+    _code, checks = doctor(["--offline"], {}, capsys)
+    assert checks["workflow: commands"]["status"] == "ok"
+    workflow = repo / ".github" / "workflows" / "prompt-trainer.yml"
+    workflow.write_text(workflow.read_text().replace("mode: evaluate", "mode: auto"))
+    _code, checks = doctor(["--offline"], {}, capsys)
+    check = checks["workflow: commands"]
+    assert check["status"] == "warn" and "training.eval_command" in check["detail"]
+    assert "train, evaluate and publish" in check["fix"]
+
+
 def test_doctor_flags_a_bad_config_and_the_placeholder_action(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
