@@ -457,6 +457,28 @@ def install_replacement(temp: Path) -> dict[str, str]:
     return {INSTALL_STEP: launcher(temp)}
 
 
+def event_env(
+    tmp_path: Path, *, event: str, payload: dict[str, Any], repository: str, api_url: str
+) -> dict[str, str]:
+    """What the runner gives every job of an event: the payload written to
+    ``GITHUB_EVENT_PATH``, the event's name, the repository and its API, a bare ``PATH``, and
+    the machine's network settings (a real install, ``PROMPT_TRAINER_TEST_INSTALL=1``, needs
+    them) and ``PYTHONPATH`` (a run against another tree of the package)."""
+    event_path = tmp_path / "event.json"
+    event_path.write_text(json.dumps(payload))
+    passed = ("UV_", "PIP_", "SSL_", "REQUESTS_", "CURL_", "HTTP", "NO_PROXY", "PYTHONPATH")
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": event,
+        "GITHUB_EVENT_PATH": str(event_path),
+        "GITHUB_REPOSITORY": repository,
+        "GITHUB_API_URL": api_url,
+        **{k: v for k, v in os.environ.items() if k.startswith(passed)},
+    }
+
+
 @dataclass
 class JobRun:
     """One job of a workflow run: ``success``, ``failure`` or ``skipped``; its outputs; the

@@ -8,8 +8,6 @@ may be in what they collect, and the run still proposes."""
 
 from __future__ import annotations
 
-import json
-import os
 import shlex
 import subprocess
 from datetime import UTC, datetime
@@ -23,7 +21,7 @@ from prompt_trainer.models import PullRequestInfo, Sample
 from prompt_trainer.settings import parse_config
 from prompt_trainer.setup.onboard import render_workflow
 from prompt_trainer.targets import LocalSource, load_prompt_set
-from tests.runner import JobRun, run_workflow
+from tests.runner import JobRun, event_env, run_workflow
 from tests.scenarios import CONFIG, MAIN_PROMPT, SUBAGENT, arrange, trainer_reply
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM
@@ -107,20 +105,9 @@ def execute(
     event: str,
     payload: dict[str, Any],
 ) -> dict[str, JobRun]:
-    event_path = tmp_path / "event.json"
-    event_path.write_text(json.dumps(payload))
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_EVENT_NAME": event,
-        "GITHUB_EVENT_PATH": str(event_path),
-        "GITHUB_REPOSITORY": github.full_name,
-        "GITHUB_API_URL": github.api_url,
-        "PROMPT_TRAINER_BACKOFF_S": "0",
-    }
-    if os.environ.get("PYTHONPATH"):  # a run against another tree of the package
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    env = event_env(tmp_path, event=event, payload=payload, repository=github.full_name,
+                    api_url=github.api_url)  # fmt: skip
+    env["PROMPT_TRAINER_BACKOFF_S"] = "0"
 
     def token_for(permissions: dict[str, str]) -> str:
         writes = any(permissions.get(s) == "write" for s in ("contents", "pull-requests", "issues"))
