@@ -2,10 +2,12 @@
 
 Run with ``.venv/bin/python bench/reliability.py``. It runs the reliability tests with pytest
 (writing a JUnit report, which it reads with prompt-trainer's own parser) and prints one line
-per category, e.g. ``faults: 17/17 held``. Secret shapes are counted from the one table of
-shapes (``redact.SHAPES``: each example replaced, each look-alike kept), the further corpus of
-``tests/test_redact.py``, each shape split by an invisible or ANSI character, and the forms of
-held secrets (base64 at every alignment, wrapped, percent-encoded, split).
+per category, e.g. ``faults: 17/17 held``. The split-jobs category runs the workflows job by job
+with commands that hunt for the write token and the LLM key (``tests/test_workflow_secrets.py``).
+Secret shapes are counted from the one table of shapes (``redact.SHAPES``: each example
+replaced, each look-alike kept), the further corpus of ``tests/test_redact.py``, each shape split
+by an invisible or ANSI character, and the forms of held secrets (base64 at every alignment,
+wrapped, percent-encoded, split).
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ CATEGORIES = {
         "tests/test_config_trust.py",
     ],
     "workflows (privileged checkouts, job conditions, cache keys)": ["tests/test_workflows.py"],
+    "secrets kept from commands (split jobs, bundle, git hooks)": [
+        "tests/test_split.py",
+        "tests/test_workflow_secrets.py",
+        "tests/test_replay.py",
+    ],
     "invalid configuration": ["tests/test_settings.py"],
     "guardrails": [
         "tests/test_guardrails.py",
