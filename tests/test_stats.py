@@ -75,3 +75,34 @@ def test_mean_difference_sign_and_p_value() -> None:
     diff = stats.mean_difference([1, 2, 3], [4, 5, 6])
     assert diff.delta == pytest.approx(3.0)
     assert diff.low > 0 and diff.p_value == pytest.approx(0.08086, abs=1e-4)
+
+
+def test_fisher_one_sided_against_the_hypergeometric_worked_by_hand() -> None:
+    # [[5, 1], [0, 6]]: 5 successes in all; P(X = 5) = C(6,5) C(6,0) / C(12,5) = 6/792, and
+    # X cannot exceed 5, so the one-sided p is 6/792 = 0.00758; the only other table as
+    # unlikely is X = 0 (C(6,0) C(6,5) / 792), so the two-sided p is 12/792 = 0.01515.
+    assert stats.fisher_exact(5, 1, 0, 6) == pytest.approx(6 / 792)
+    assert stats.fisher_exact(5, 1, 0, 6, alternative="two-sided") == pytest.approx(12 / 792)
+    # [[3, 0], [0, 3]]: 1 / C(6,3) = 0.05 one-sided, twice that two-sided.
+    assert stats.fisher_exact(3, 0, 0, 3) == pytest.approx(0.05)
+    assert stats.fisher_exact(3, 0, 0, 3, alternative="two-sided") == pytest.approx(0.1)
+    # [[2, 1], [1, 2]]: P(X >= 2) = (C(3,2) C(3,1) + C(3,3) C(3,0)) / C(6,3) = 10/20.
+    assert stats.fisher_exact(2, 1, 1, 2) == pytest.approx(0.5)
+
+
+def test_fisher_gives_no_evidence_when_every_row_succeeds_alike() -> None:
+    # A judge that says "prevents" to every failure: one column is empty, p = 1.
+    assert stats.fisher_exact(6, 0, 6, 0) == 1.0
+    assert stats.fisher_exact(0, 4, 0, 4) == 1.0
+    assert stats.fisher_exact(4, 0, 0, 0) == 1.0  # no second row: nothing to compare with
+    # the reverse direction is not evidence for the first row
+    assert stats.fisher_exact(0, 4, 4, 0) == pytest.approx(1.0)
+
+
+def test_fisher_min_p_says_which_designs_can_reach_five_percent() -> None:
+    assert stats.fisher_min_p(3, 3) == pytest.approx(1 / 20)  # cannot get below 0.05
+    assert stats.fisher_min_p(3, 4) == pytest.approx(1 / 35)
+    assert stats.fisher_min_p(4, 4) == pytest.approx(1 / 70)
+    assert stats.fisher_min_p(3, 0) == 1.0
+    with pytest.raises(ValueError, match="alternative"):
+        stats.fisher_exact(1, 1, 1, 1, alternative="less")

@@ -9,8 +9,12 @@ it is not a dependency).
   bootstrap converges to and which costs nothing at 100,000 samples. The p-value of a difference
   of means is the Mann-Whitney U test (normal approximation with tie and continuity corrections),
   which does not assume normal data: token counts and costs are heavily skewed.
-- Paired verdicts (the held-out judge, the replay): the exact two-sided sign test, and
+- Paired verdicts (the pairwise judge, the replay): the exact two-sided sign test, and
   ``sign_verdict`` (too few to judge / better / worse / the caller's word for a tie).
+- Two rates from small counts (the per-edit held-out evaluation): Fisher's exact test on the
+  2x2 table, one-sided (``greater``) or two-sided, and ``fisher_min_p``, the smallest p-value a
+  table with given row totals can reach (a design that cannot reach ``alpha`` is "too few to
+  judge" before anything is asked).
 - Normal tails come from ``statistics.NormalDist`` (a p-value under about 1e-15 reads as 0).
 """
 
@@ -193,3 +197,43 @@ def sign_verdict(
     if p_value < alpha:
         return "better" if wins > losses else "worse"
     return tie
+
+
+def _hypergeometric(x: int, row1: int, row2: int, column1: int) -> float:
+    """P(X = x): ``x`` of the ``column1`` successes fall in the first row (``row1`` of
+    ``row1 + row2`` items), margins fixed."""
+    return math.comb(row1, x) * math.comb(row2, column1 - x) / math.comb(row1 + row2, column1)
+
+
+def fisher_exact(a: int, b: int, c: int, d: int, *, alternative: str = "greater") -> float:
+    """Fisher's exact test on the table ``[[a, b], [c, d]]`` (rows: two groups; columns:
+    success, failure), margins fixed.
+
+    ``greater`` (one-sided): P(X >= a), the chance that the first row has this many successes
+    or more if both rows had the same rate. ``two-sided``: the summed probability of every
+    table no more likely than the observed one (the usual definition, as in R's
+    ``fisher.test``; a relative tolerance of 1e-7 keeps equal probabilities equal). 1.0 when a
+    row or a column is empty."""
+    if min(a, b, c, d) < 0:
+        raise ValueError(f"counts must not be negative: {[a, b, c, d]}")
+    row1, row2, column1 = a + b, c + d, a + c
+    if not row1 or not row2 or not column1 or column1 == row1 + row2:
+        return 1.0
+    low, high = max(0, column1 - row2), min(row1, column1)
+    if alternative == "greater":
+        p = math.fsum(_hypergeometric(x, row1, row2, column1) for x in range(a, high + 1))
+    elif alternative == "two-sided":
+        observed = _hypergeometric(a, row1, row2, column1) * (1 + 1e-7)
+        probabilities = (_hypergeometric(x, row1, row2, column1) for x in range(low, high + 1))
+        p = math.fsum(q for q in probabilities if q <= observed)
+    else:
+        raise ValueError(f"alternative must be 'greater' or 'two-sided', not {alternative!r}")
+    return min(1.0, p)
+
+
+def fisher_min_p(row1: int, row2: int) -> float:
+    """The smallest one-sided p-value Fisher's test can give with these row totals: every
+    success in the first row, none in the second, i.e. ``1 / C(row1 + row2, row1)``."""
+    if row1 <= 0 or row2 <= 0:
+        return 1.0
+    return 1 / math.comb(row1 + row2, row1)
