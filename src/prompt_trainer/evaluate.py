@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from prompt_trainer.collect.junit import parse_report
+from prompt_trainer.evaluation.effects import held_out_gate, without_conflicts
 from prompt_trainer.models import (
     Candidate,
     EvalCommandResult,
@@ -84,9 +85,11 @@ GROWTH_FLOOR = 1_000
 
 @dataclass(frozen=True)
 class GateResult:
-    """Whether the candidate may be proposed, and if not, why."""
+    """Whether the candidate may be proposed, and if not, why; ``draft``: why it is opened as
+    a draft pull request (an unreadable evaluation, ``require_improvement: draft``)."""
 
     problems: tuple[str, ...]
+    draft: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -121,20 +124,8 @@ def check_candidate(
     problems += _size_problems(candidate, current, limits)
     problems += _keep_problems(candidate, current)
     problems += _copy_problems(candidate, samples or [], current=current)
-    problems += held_out_problems(candidate, limits)
-    return GateResult(problems=tuple(problems))
-
-
-def held_out_problems(candidate: Candidate, limits: TrainingOptions) -> list[str]:
-    """A held-out verdict of "worse" blocks when ``training.require_improvement`` is on."""
-    result = candidate.evaluation
-    if not limits.require_improvement or result is None or result.verdict != "worse":
-        return []
-    p = f", sign test p={result.p_value:.2g}" if result.p_value is not None else ""
-    return [
-        f"held-out: the judge prefers the current prompts ({result.wins} better, "
-        f"{result.losses} worse, {result.ties} tied{p}); training.require_improvement is on"
-    ]
+    held_out = held_out_gate(candidate, limits)
+    return GateResult(problems=(*problems, *held_out.problems), draft=held_out.draft)
 
 
 def new_text(candidate: Candidate, current: PromptSet) -> dict[str, str]:
@@ -453,13 +444,18 @@ def evaluate_candidate(
     candidate changes the prompts and no earlier run measured it), its problems added, then the
     replay with ``training.gate: replay`` (``replay_skipped`` says why this run may not)."""
     training = settings.config.training
+    before = len(candidate.dropped)
+    candidate, unremovable = without_conflicts(candidate, current)
+    for dropped in candidate.dropped[before:]:
+        log(f"evaluate: {target.name}: dropped {dropped}")
     gate = check_candidate(candidate, current, target, samples=samples, limits=training)
+    gate = GateResult((*unremovable, *gate.problems), gate.draft)
     changed = candidate.fingerprint != current.version
     if training.gate == "replay" and changed and candidate.replay is None:
         candidate, problems = replay_gate(
             candidate, target, samples=samples, settings=settings, not_run=replay_skipped, log=log
         )
-        gate = GateResult(gate.problems + tuple(problems))
+        gate = GateResult(gate.problems + tuple(problems), gate.draft)
     if not training.eval_command or not changed or candidate.eval_command is not None:
         return Evaluated(candidate, gate)
     log(f"evaluate: running eval_command for {target.name} (current, then candidate)")
@@ -475,5 +471,6 @@ def evaluate_candidate(
     )
     return Evaluated(
         candidate.model_copy(update={"eval_command": result}),
-        GateResult(gate.problems + tuple(eval_problems(result))),
+        GateResult(gate.problems + tuple(eval_problems(result)), gate.draft),
     )
+

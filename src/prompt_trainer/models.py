@@ -497,13 +497,15 @@ class EditEvaluation(Record):
 
 
 class ClusterCount(Record):
-    """A failure cluster of the samples, and how many of its PRs were held out."""
+    """A failure cluster of the samples, its support, and how many of its PRs were held out."""
 
     id: str
     kind: str
     label: str
     prs: int
     held_out: int = 0
+    trusted_requests: int = 0
+    reviewers: tuple[str, ...] = ()
 
 
 class HeldOutResult(Record):

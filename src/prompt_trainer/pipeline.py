@@ -167,7 +167,7 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
     view = ProposalView(
         candidate=checked.candidate, current=current, samples=samples, model=ctx.llm.model,
         skipped=[sk for s in samples for sk in s.skipped], gate_problems=checked.gate.problems,
-        report=report,
+        report=report, draft=checked.gate.draft,
     )  # fmt: skip
     return publish(ctx, target, view, inputs=trained.inputs)
 
@@ -185,13 +185,14 @@ def publish(ctx: Context, target: Target, view: ProposalView, *, inputs: str) ->
     proposal = propose.propose_candidate(
         ctx.client, candidate, view=view, template=template, folder=folder, problems=gate,
         dry_run=options.dry_run, labels=settings.config.pull_request.labels, prompts=target,
-        log=ctx.log,
+        log=ctx.log, draft=view.draft,
     )  # fmt: skip
     if options.run:
         options.run.mark_proposal(proposal)
     return TargetResult(
-        target.name, candidate=candidate, body=body, gate_problems=gate, proposal=proposal
-    )
+        target.name, candidate=candidate, body=body, gate_problems=gate, proposal=proposal,
+        draft=view.draft,
+    )  # fmt: skip
 
 
 def targets_of(ctx: Context) -> list[Target]:

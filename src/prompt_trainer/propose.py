@@ -52,6 +52,8 @@ class Proposal:
     candidate_dir: Path | None = None
     #: Why nothing was pushed (``skipped``), for the log.
     reason: str | None = None
+    #: Opened (or asked to be opened) as a draft pull request.
+    draft: bool = False
 
 
 def branch_name(target: str) -> str:
@@ -114,11 +116,37 @@ def write_candidate(
         ),
         "replay": candidate.replay.model_dump(mode="json") if candidate.replay else None,
         "usage": candidate.usage.model_dump(),
+        **evaluation_parts(candidate),
     }
     (folder / "evaluation.json").write_text(
         json.dumps(evaluation, indent=2) + "\n", encoding="utf-8"
     )
     return folder
+
+
+def evaluation_parts(candidate: Candidate) -> dict[str, object]:
+    """``evaluation.json``'s per-edit parts: the failure clusters (with their support and how
+    many PRs were held out), each edit's support (the clusters it targets: PRs, trusted
+    requests, reviewers) and each edit's held-out result with its one-line summary."""
+    result = candidate.evaluation
+    clusters = {c.id: c for c in (result.clusters if result else ())}
+    edits = result.edits if result else ()
+    return {
+        "clusters": [c.model_dump(mode="json") for c in clusters.values()],
+        "support": [
+            {
+                "edit": e.edit,
+                "text": e.text,
+                "clusters": list(e.clusters),
+                "prs": max((clusters[c].prs for c in e.clusters if c in clusters), default=0),
+                "trusted_requests": sum(
+                    clusters[c].trusted_requests for c in e.clusters if c in clusters
+                ),
+            }
+            for e in edits
+        ],
+        "edits": [{**e.model_dump(mode="json"), "summary": e.summary} for e in edits],
+    }
 
 
 def _eval_json(candidate: Candidate) -> dict[str, object] | None:
@@ -137,8 +165,10 @@ def open_pull_request(
     labels: tuple[str, ...],
     current_version: str,
     prompts: Target,
+    draft: bool = False,
 ) -> Proposal:
-    """Create, update or close the target's one pull request, idempotently.
+    """Create, update or close the target's one pull request, idempotently (a new one as a
+    draft when ``draft``).
 
     - The candidate equals the current prompts: close the open PR with a comment (``closed``),
       or do nothing (``none``).
@@ -212,8 +242,12 @@ def open_pull_request(
                 key=f"foreign:{candidate.fingerprint}",
             )
         return Proposal(target, "skipped", number, url, reason=exc.diagnostics())
-    made = client.open_or_update_pull(branch=branch, title=title, body=render(sha), labels=labels)
-    return Proposal(target=target, operation=made.operation, number=made.number, url=made.url)
+    made = client.open_or_update_pull(
+        branch=branch, title=title, body=render(sha), labels=labels, draft=draft
+    )
+    return Proposal(
+        target=target, operation=made.operation, number=made.number, url=made.url, draft=draft
+    )
 
 
 def _prompts_moved(
@@ -245,14 +279,18 @@ def propose_candidate(
     labels: tuple[str, ...],
     prompts: Target,
     log: Callable[[str], None],
+    draft: tuple[str, ...] = (),
 ) -> Proposal:
     """The propose step of a run: ``rejected`` (guardrail ``problems``), ``dry-run``,
-    ``written`` (no GitHub), or what ``open_pull_request`` did; ``folder`` is the candidate's."""
+    ``written`` (no GitHub), or what ``open_pull_request`` did, as a draft when ``draft`` says
+    why; ``folder`` is the candidate's."""
     if problems:
         return Proposal(candidate.target, "rejected", candidate_dir=folder)
+    if draft:
+        log(f"propose: {candidate.target} as a draft: {'; '.join(draft)}")
     if dry_run or client is None:
         operation: Operation = "dry-run" if dry_run else "written"
-        return Proposal(candidate.target, operation, candidate_dir=folder)
+        return Proposal(candidate.target, operation, candidate_dir=folder, draft=bool(draft))
     made = open_pull_request(
         client,
         candidate,
@@ -261,7 +299,8 @@ def propose_candidate(
         labels=labels,
         current_version=view.current.version,
         prompts=prompts,
+        draft=bool(draft),
     )
     if made.reason:
         log(f"propose: {candidate.target} skipped: {made.reason}")
-    return Proposal(made.target, made.operation, made.number, made.url, folder)
+    return Proposal(made.target, made.operation, made.number, made.url, folder, draft=made.draft)

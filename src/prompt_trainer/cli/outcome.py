@@ -95,6 +95,7 @@ def proposal_json(proposal: Proposal) -> dict[str, Any]:
         "number": proposal.number,
         "url": proposal.url,
         "candidate_dir": str(proposal.candidate_dir or ""),
+        "draft": proposal.draft,
     }
 
 
@@ -115,7 +116,10 @@ def print_outcome(outcome: RunOutcome, console: Console, *, dry_run: bool) -> No
         )
     for proposal in outcome.proposals:
         where = proposal.url or proposal.candidate_dir
-        console.progress(f"{proposal.target}: {proposal.operation} {where or ''}".rstrip())
+        draft = " (draft)" if proposal.draft else ""
+        console.progress(f"{proposal.target}: {proposal.operation}{draft} {where or ''}".rstrip())
+    for target, reasons in outcome.drafts.items():
+        console.progress(f"{target}: opened as a draft: " + "; ".join(reasons))
     if dry_run:
         for candidate in outcome.candidates:
             print(outcome.bodies.get(candidate.target, ""))

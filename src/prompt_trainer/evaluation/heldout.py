@@ -1,7 +1,8 @@
 """Evaluate stage, before training: which samples the per-edit judge holds out.
 
 Takes the samples of the current prompt version, their failure clusters
-(``measure.clusters``), the call budget and the samples earlier proposals were judged on;
+(``measure.clusters``; a held-out failure is one cluster's problems in one held-out PR), the call
+budget and the samples earlier proposals were judged on;
 returns a ``Plan``: the samples to train on, the held-out samples with a problem (one judge call
 each; their problems are the held-out failures), the held-out samples without a problem (checked
 for conflicts, one call each) and the clusters with how many of their PRs were held out.
@@ -35,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from prompt_trainer.measure.clusters import Cluster, Problem
+from prompt_trainer.measure.clusters import Cluster, clusters_of_sample
 from prompt_trainer.models import ClusterCount, HeldOutFailure, Sample
 
 #: The share of ``training.max_calls`` the evaluation may spend.
@@ -44,6 +45,8 @@ EVALUATION_SHARE = 0.4
 MIN_OWN = 3
 #: PRs of a cluster kept for training (the support an edit needs).
 KEEP = 2
+#: Characters of a held-out failure's label (its problems' labels joined).
+LABEL_CHARS = 400
 #: One call in this many (at least one) checks a PR without a problem for conflicts.
 CHECK_EVERY = 5
 
@@ -70,33 +73,30 @@ class Plan:
         return [f for f in self.failures if f.sample == sample]
 
 
-def held_out_failures(
-    sample: Sample, problems: Sequence[Problem], clusters: Sequence[Cluster]
-) -> list[HeldOutFailure]:
-    """The problems of one sample as held-out failures, ``F1`` first, each with its cluster."""
-    return [
-        HeldOutFailure(
-            sample=sample.id,
-            ref=f"F{n}",
-            cluster=cluster_of(problem, clusters),
-            kind=problem.kind,
-            label=problem.label,
-            evidence=tuple(problem.evidence),
+def held_out_failures(sample: Sample, clusters: Sequence[Cluster]) -> list[HeldOutFailure]:
+    """The held-out failures of one sample, ``F1`` first: one per cluster it shows (in rank
+    order), with the labels and evidence of its problems there. A failing test and the review
+    comment that explains it are one failure, not two: counting both would count one PR's
+    outcome twice."""
+    found: list[HeldOutFailure] = []
+    for cluster in clusters_of_sample(clusters, sample.id):
+        mine = [p for p in cluster.problems if p.sample_id == sample.id]
+        labels = list(dict.fromkeys(p.label for p in mine))
+        found.append(
+            HeldOutFailure(
+                sample=sample.id,
+                ref=f"F{len(found) + 1}",
+                cluster=cluster.id,
+                kind=cluster.kind,
+                label="; ".join(labels)[:LABEL_CHARS],
+                evidence=cluster.evidence_of(sample.id),
+            )
         )
-        for n, problem in enumerate(problems, start=1)
-    ]
-
-
-def cluster_of(problem: Problem, clusters: Sequence[Cluster]) -> str:
-    """The id of the cluster ``problem`` belongs to."""
-    mine = [c for c in clusters if problem.sample_id in c.samples and c.kind == problem.kind]
-    named = [c for c in mine if c.label == problem.label] or mine
-    return named[0].id if named else f"{problem.kind}:{problem.signature}"
+    return found
 
 
 def plan_held_out(
     samples: Sequence[Sample],
-    problems: Mapping[str, Sequence[Problem]],
     clusters: Sequence[Cluster],
     *,
     max_calls: int,
@@ -107,9 +107,7 @@ def plan_held_out(
     the evaluation's share of ``max_calls``; the rest train."""
     calls = evaluation_calls(max_calls, candidates)
     by_id = {s.id: s for s in samples}
-    failures = {
-        s.id: held_out_failures(s, problems.get(s.id, ()), clusters) for s in samples
-    }
+    failures = {s.id: held_out_failures(s, clusters) for s in samples}
     fresh = [s for s in samples if s.id not in judged] or list(samples)
     clean = sorted((s for s in fresh if not failures[s.id]), key=_newest)
     checks = min(len(clean), max(1, calls // CHECK_EVERY)) if calls >= 2 else 0
@@ -119,6 +117,7 @@ def plan_held_out(
         ClusterCount(
             id=c.id, kind=c.kind, label=c.label, prs=c.prs,
             held_out=sum(1 for s in held if any(f.cluster == c.id for f in failures[s])),
+            trusted_requests=c.trusted_requests, reviewers=c.reviewers,
         )  # fmt: skip
         for c in clusters
     )

@@ -82,7 +82,7 @@ def edit_views(candidate: Candidate, current: PromptSet) -> list[EditView]:
 
 def _diff(change: Change, before: str, after: str) -> str:
     """``-`` for the lines the edit removes, ``+`` for those it adds, and for an added bullet
-    the non-blank line before it (unprefixed, two spaces) to show where it goes."""
+    the current file's line before it (unprefixed, two spaces) to show where it goes."""
     if change.op == "add_subagent":
         lines = change.text.strip().split("\n")
         shown = [f"+ {ln}" for ln in lines[:SUBAGENT_LINES]]
@@ -92,7 +92,7 @@ def _diff(change: Change, before: str, after: str) -> str:
     new = _bullet(after, change.text) if not change.op.startswith(("remove", "retire")) else []
     if change.op in ("add", "add_rule"):
         old = []
-    context = _before_line(after, change.text) if not old and new else []
+    context = _before_line(after, change.text, known=before) if not old and new else []
     if not old and not new:
         new = [change.text]
     return "\n".join(
@@ -107,12 +107,15 @@ def _bullet(text: str, quote: str) -> list[str]:
     return [] if isinstance(place, str) else lines[place[0] : place[1]]
 
 
-def _before_line(text: str, quote: str) -> list[str]:
+def _before_line(text: str, quote: str, *, known: str) -> list[str]:
+    """The non-blank line of the current file (``known``) nearest before the added bullet:
+    not a line another edit added, which would show the judge that edit's text too."""
     lines = text.split("\n")
     place = locate(lines, quote)
     if isinstance(place, str):
         return []
-    earlier = [ln for ln in lines[: place[0]] if ln.strip()]
+    current = set(known.split("\n"))
+    earlier = [ln for ln in lines[: place[0]] if ln.strip() and ln in current]
     return earlier[-1:]
 
 
@@ -321,13 +324,12 @@ def _fields(item: object) -> tuple[str, str, str, str] | str:
 def _line_fields(line: str) -> tuple[str, str, str, str]:
     """``D1 F2: prevents - why``, ``edit 1 on failure 2 - partly``, or a table row
     ``| D1 | F2 | prevents | why |``."""
-    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    cells = [c.strip("*` ") for c in line.strip().strip("|").split("|")]
     if len(cells) >= 3:
-        refs = [c.strip("*` ") for c in cells]
-        edit = next((c for c in refs if EDIT_REF.fullmatch(c)), refs[0])
-        failure = next((c for c in refs if FAILURE_REF.fullmatch(c)), "")
-        rest = [c for c in refs if c not in (edit, failure)]
-        return edit, failure, rest[0] if rest else "", " ".join(rest[1:])
+        edit_cell = next((c for c in cells if EDIT_REF.fullmatch(c)), cells[0])
+        failure_cell = next((c for c in cells if FAILURE_REF.fullmatch(c)), "")
+        rest = [c for c in cells if c not in (edit_cell, failure_cell)]
+        return edit_cell, failure_cell, rest[0] if rest else "", " ".join(rest[1:])
     edit = EDIT_REF.search(line)
     if not edit:
         return "", "", line, ""

@@ -80,9 +80,11 @@ class GitHubClient(Connection):
         return pulls.find_open_pull(self, branch)
 
     def open_or_update_pull(
-        self, *, branch: str, title: str, body: str, labels: tuple[str, ...]
+        self, *, branch: str, title: str, body: str, labels: tuple[str, ...], draft: bool = False
     ) -> PullWrite:
-        return pulls.open_or_update_pull(self, branch=branch, title=title, body=body, labels=labels)
+        return pulls.open_or_update_pull(
+            self, branch=branch, title=title, body=body, labels=labels, draft=draft
+        )
 
     def ensure_labels(self, number: int, labels: tuple[str, ...]) -> None:
         pulls.ensure_labels(self, number, labels)

@@ -72,6 +72,8 @@ class DashboardView:
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)
     allowed: frozenset[str] = frozenset()
     skipped: dict[str, str] = field(default_factory=dict)
+    #: Why a target's proposal was opened as a draft this run.
+    drafts: dict[str, str] = field(default_factory=dict)
     message: str = ""
     collected: list[Sample] = field(default_factory=list)
     ledger_total: int = 0
@@ -251,6 +253,7 @@ def publish_run(
         rejections=known.rejections,
         allowed=board.commands.allowed,
         skipped={r.target: r.why_not for r in results if r.why_not},
+        drafts={r.target: "; ".join(r.draft) for r in results if r.draft and r.proposal},
         message=message,
         collected=list(collected),
         ledger_total=ledger_total,

@@ -21,6 +21,7 @@ from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import (
     Candidate,
     Change,
+    EditEvaluation,
     Feedback,
     PromptSet,
     Sample,
@@ -76,6 +77,8 @@ class EvidenceLink:
 class ChangeView:
     change: Change
     evidence: tuple[EvidenceLink, ...]
+    #: The per-edit held-out evaluation of this change, when it ran.
+    held_out: EditEvaluation | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ class ProposalView:
     gate_problems: tuple[str, ...] = ()
     report: TargetReport | None = None
     commit: str | None = None
+    #: Why the pull request is opened as a draft (empty: ready for review).
+    draft: tuple[str, ...] = ()
 
     def link(self, evidence_id: str) -> EvidenceLink:
         """Where an evidence id can be read: a URL as is; a test or trace step at its PR."""
@@ -125,10 +130,25 @@ class ProposalView:
     def explained(self) -> dict[str, list[ChangeView]]:
         """Applied changes by file, each with its evidence links."""
         found: dict[str, list[ChangeView]] = {}
+        judged = self.edit_results
         for change in self.candidate.changes:
             links = tuple(self.link(e) for e in change.evidence)
-            found.setdefault(change.path, []).append(ChangeView(change, links))
+            result = judged.get((change.path, change.op, change.text))
+            found.setdefault(change.path, []).append(ChangeView(change, links, result))
         return found
+
+    @property
+    def edit_results(self) -> dict[tuple[str, str, str], EditEvaluation]:
+        """The per-edit held-out results by (path, op, text) of the change they judged."""
+        result = self.candidate.evaluation
+        edits = result.edits if result is not None else ()
+        return {(e.path, e.op, e.text): e for e in edits}
+
+    @property
+    def conflicting(self) -> list[EditEvaluation]:
+        """Edits the judge found conflicting with a held-out PR: dropped from the candidate."""
+        result = self.candidate.evaluation
+        return [e for e in (result.edits if result else ()) if e.outcome == "conflicts"]
 
     @property
     def metric_rows(self) -> list[MetricRow]:

@@ -58,23 +58,37 @@ class JudgeEdits(dspy.Signature):  # type: ignore[misc]
 
 @dataclass
 class Share:
-    """The evaluation's part of the run's budget: at most ``cap`` requests from ``start``."""
+    """The evaluation's part of the run's budget: at most ``cap`` requests over every
+    candidate's evaluation (``begin`` and ``end`` bracket one), whatever training spends
+    between them."""
 
     budget: Budget
     cap: int
-    start: int
+    used: int = 0
+    start: int | None = None
     notes: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.notes = self.budget.notes
 
+    def begin(self) -> None:
+        self.start = self.budget.sent()
+
+    def end(self) -> int:
+        """Close the evaluation begun last; the requests it sent."""
+        spent = self.spent()
+        self.used += spent
+        self.start = None
+        return spent
+
     def spent(self) -> int:
-        return self.budget.sent() - self.start
+        """Requests sent since ``begin``."""
+        return self.budget.sent() - self.start if self.start is not None else 0
 
     def allows(self, calls: int = 1, *, input_chars: list[int] | tuple[int, ...] = ()) -> bool:
-        return self.spent() + calls <= self.cap and self.budget.allows(
-            calls, input_chars=input_chars
-        )
+        if self.used + self.spent() + calls > self.cap:
+            return False
+        return bool(self.budget.allows(calls, input_chars=input_chars))
 
 
 def judge_edits(
@@ -84,16 +98,17 @@ def judge_edits(
     *,
     targets: dict[int, tuple[str, ...]],
     max_evidence_tokens: int,
-    budget: Budget,
+    share: Share,
 ) -> HeldOutResult:
-    """Ask about every edit on each held-out sample of ``plan``; the per-edit result."""
+    """Ask about every edit on each held-out sample of ``plan``, within ``share``; the
+    per-edit result."""
     asked = plan.held_out + plan.checked
     if not candidate.changes:
         return _skipped(plan, "the candidate lists no itemized edits to judge")
     if not asked:
         return _skipped(plan, "no sample could be held out: each kind keeps its PRs to train on")
     edits = edit_views(candidate, current)
-    share = Share(budget, cap=plan.max_calls, start=budget.sent())
+    share.begin()
     program = dspy.Predict(JudgeEdits.with_instructions(load_instructions("judge_edits.md")))
     verdicts: list[EditVerdict] = []
     unreadable: list[str] = []
@@ -119,6 +134,7 @@ def judge_edits(
         )
         verdicts += _verdicts(sample, read)
         items += [f"{sample.id}: {p}" for p in problems]
+    calls = share.end()
     return summarize(
         candidate.changes,
         plan.failures,
@@ -130,8 +146,8 @@ def judge_edits(
             unreadable=tuple(unreadable),
             unreadable_items=tuple(items),
             expected=expected,
-            calls=share.spent(),
-            max_calls=plan.max_calls,
+            calls=calls,
+            max_calls=share.cap,
         ),
         clusters=plan.clusters,
     )

@@ -70,6 +70,7 @@ def train_target(
         max_usd=budget.max_usd,
         max_evidence_tokens=budget.max_evidence_tokens,
         holdout=budget.holdout,
+        judge=budget.judge,
         candidates=budget.candidates,
         rejected=rejected,
         rejected_threshold=budget.rejected_evidence_threshold,

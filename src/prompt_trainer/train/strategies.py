@@ -36,15 +36,15 @@ from typing import Any
 
 import dspy
 
-from prompt_trainer.errors import LLMError, NotEnoughEvidence
-from prompt_trainer.models import Candidate, Sample
+from prompt_trainer.errors import LLMError
+from prompt_trainer.models import Candidate
 from prompt_trainer.train.budget import fit_budget
 from prompt_trainer.train.evidence import (
     EvidenceSample,
     evidence_view,
 )
 from prompt_trainer.train.evolve import evolve
-from prompt_trainer.train.heldout import judge, judge_calls, split_by_time
+from prompt_trainer.train.judging import Parts, elect, election_note, hold_out, judged
 from prompt_trainer.train.rewrite import rewrite
 from prompt_trainer.train.rules import rules
 from prompt_trainer.train.shared import (
@@ -71,27 +71,11 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
     if strategy not in ("evolve", "rules", "rewrite"):
         raise LLMError(f"unknown strategy {strategy!r}", fix="use evolve, rules or rewrite")
     n = request.candidates
-    cap = (request.max_calls - 2 * n) // (2 * n)
-    training, held_out = split_by_time(
-        request.samples,
-        request.holdout,
-        max_held=cap if cap >= 1 else None,
-        judged=request.memory.judged,
-    )
-    if request.holdout > 0 and not held_out:
-        raise NotEnoughEvidence(
-            f"{request.target.name}: held-out evaluation needs at least 2 samples of the current "
-            f"prompts, there is {len(request.samples)}; nothing proposed",
-            fix="collect more agent PRs (prompt-trainer collect --since ...), or set "
-            "training.holdout: 0 to propose without held-out evaluation",
-        )
-    elect_on, report_on = (
-        (held_out[0::2], held_out[1::2]) if n > 1 and len(held_out) > 1 else (held_out, [])
-    )
     lm = build_lm(request.llm, cache_dir=request.cache_dir)
     budget = Budget(request.max_calls, request.max_usd, [lm], model=request.llm.model)
-    reserve = judge_calls(len(elect_on)) * n + judge_calls(len(report_on))
-    budget.reserved = reserve if reserve <= request.max_calls - n else 0
+    parts = hold_out(request, budget)
+    training, elect_on, report_on = parts.training, parts.elect_on, parts.report_on
+    held_out = [*elect_on.held_out, *elect_on.checked, *report_on.held_out, *report_on.checked]
     hidden = [s.id for s in held_out]
     fitted = replace(
         request, samples=training, history=request.memory.history(request.current, hidden=hidden)
@@ -111,53 +95,30 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
                 budget.lms.append(this_lm)
             with dspy.context(lm=this_lm, adapter=ADAPTER):
                 candidate = _one(strategy, fitted, views, budget, this_lm)
-                budget.reserved = max(0, budget.reserved - judge_calls(len(elect_on)))
-                found.append(_judged(request, candidate, elect_on, budget))
+                budget.reserved = max(0, budget.reserved - parts.calls(elect_on))
+                found.append(judged(request, candidate, elect_on, budget, parts))
         ranked = elect(found)
-        if report_on and len(ranked) > 1:
+        if report_on.held_out and len(ranked) > 1:
             with dspy.context(lm=lm, adapter=ADAPTER):
-                ranked[0] = _reported(
-                    request, ranked[0], report_on, budget, elect_on=elect_on, made=len(ranked)
-                )
+                ranked[0] = _reported(request, ranked[0], budget, parts, made=len(ranked))
     usage = budget.spent()
     return [c.model_copy(update={"usage": usage}) for c in ranked]
 
 
-def _judged(
-    request: TrainRequest, candidate: Candidate, held_out: list[Sample], budget: Budget
-) -> Candidate:
-    if not held_out or candidate.fingerprint == request.current.version:
-        return candidate
-    result = judge(
-        request.current,
-        candidate,
-        held_out,
-        max_evidence_tokens=request.max_evidence_tokens,
-        budget=budget,
-    )
-    return candidate.model_copy(update={"evaluation": result})
-
-
 def _reported(
-    request: TrainRequest,
-    winner: Candidate,
-    report_on: list[Sample],
-    budget: Budget,
-    *,
-    elect_on: list[Sample],
-    made: int,
+    request: TrainRequest, winner: Candidate, budget: Budget, parts: Parts, *, made: int
 ) -> Candidate:
     """The elected candidate judged again on samples that did not elect it."""
     budget.reserved = 0
     election = winner.evaluation
-    reported = _judged(request, winner, report_on, budget)
+    reported = judged(request, winner, parts.report_on, budget, parts)
     if reported.evaluation is None or reported.evaluation is election:
         return reported
-    score = election.candidate_mean if election else None
-    note = (
-        f"elected among {made} candidates on {len(elect_on)} held-out sample(s)"
-        + (f" (mean judge score {score:.2f})" if score is not None else "")
-        + f"; reported here on the other {len(report_on)}, which played no part in the election"
+    note = election_note(
+        election,
+        made=made,
+        elect_on=len(parts.elect_on.held_out) + len(parts.elect_on.checked),
+        report_on=len(parts.report_on.held_out) + len(parts.report_on.checked),
     )
     return reported.model_copy(
         update={"evaluation": reported.evaluation.model_copy(update={"election": note})}
@@ -176,15 +137,3 @@ def _one(
     if strategy == "rules":
         return rules(request, views, budget)
     return evolve(request, views, budget)
-
-
-def elect(candidates: list[Candidate]) -> list[Candidate]:
-    """Best first: by the held-out mean score of the candidate (unevaluated last), then in the
-    order made. The others are kept for the run's artifacts."""
-
-    def key(pair: tuple[int, Candidate]) -> tuple[float, int]:
-        n, candidate = pair
-        score = candidate.evaluation.candidate_mean if candidate.evaluation else None
-        return (-(score if score is not None else -1.0), n)
-
-    return [c for _, c in sorted(enumerate(candidates), key=key)]

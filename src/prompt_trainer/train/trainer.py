@@ -110,6 +110,8 @@ class TrainRequest:
     max_usd: float | None = None
     max_evidence_tokens: int = 4000
     holdout: float = 0.0
+    #: The held-out judge: "per-edit" (``train.judge``) or "pairwise" (``train.heldout``).
+    judge: str = "per-edit"
     candidates: int = 1
     rejected: tuple[Rejection, ...] = ()
     rejected_threshold: int = 2
