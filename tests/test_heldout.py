@@ -1,6 +1,7 @@
-"""The held-out judge: blind pairs in both orders, scores read as models write them, an exact
-sign test that says "too few to judge" at small n, the judge's calls planned before training,
-and the gate that keeps a worse candidate from being proposed."""
+"""The pairwise held-out judge (``training.judge: pairwise``): blind pairs in both orders,
+scores read as models write them, an exact sign test that says "too few to judge" at small n,
+the judge's calls planned before training, and the gate that keeps a worse candidate from
+being proposed."""
 
 from __future__ import annotations
 
@@ -13,11 +14,25 @@ import pytest
 from prompt_trainer.cli import main
 from prompt_trainer.models import HeldOutScore
 from prompt_trainer.train.heldout import read_score, sign_test, summarize
-from tests import test_strategies
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
-from tests.test_strategies import NEW_RULE, candidate_dir, curate, prompt_sets, reflect
+from tests.test_strategies import (
+    NEW_RULE,
+    candidate_dir,
+    collected_example,
+    curate,
+    prompt_sets,
+    reflect,
+)
 
-example = test_strategies.example  # the bundled example, collected, outside git
+
+
+@pytest.fixture
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The bundled example, collected, outside git, judged pairwise (``training.judge``)."""
+    root = collected_example(tmp_path, monkeypatch)
+    config = root / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text() + "training:\n  judge: pairwise\n")
+    return root
 
 
 @pytest.mark.parametrize(
@@ -113,7 +128,7 @@ def test_a_candidate_the_judge_finds_worse_is_not_proposed(
 ) -> None:
     """Nine of twelve PRs held out: nine decided pairs all prefer the current prompts."""
     config = example / ".github" / "prompt-trainer.yml"
-    config.write_text(config.read_text() + "training:\n  holdout: 0.7\n")
+    config.write_text(config.read_text() + "  holdout: 0.7\n")
 
     def prefers_current(request: dict[str, object]) -> str:
         a, b = (NEW_RULE.replace("`", "") in side for side in prompt_sets(request))

@@ -34,6 +34,7 @@ from prompt_trainer.train.evidence import estimate_tokens, evidence_view
 from prompt_trainer.train.trainer import TrainRequest
 from tests.conftest import REALDATA
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text
+from tests.test_judge import verdicts
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
 WHEN = datetime(2026, 11, 1, tzinfo=UTC)
@@ -228,6 +229,11 @@ def curate(request: dict[str, object]) -> str:
 @pytest.fixture
 def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The bundled example outside git: every sample runs on the working tree's prompts."""
+    return collected_example(tmp_path, monkeypatch)
+
+
+def collected_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the bundled example, collected, made the working directory."""
     root = tmp_path / "basic"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
     monkeypatch.chdir(root)
@@ -249,6 +255,14 @@ def prompt_sets(request: dict[str, object]) -> tuple[str, str]:
     return a.split("[[ ## prompts_a ## ]]")[1].strip(), b.split("Respond with")[0].strip()
 
 
+def money_rule(diff: str, failure: str) -> str:
+    """The per-edit judge: the money-test rule prevents the Decimal failures, nothing else."""
+    return "prevents" if "test_fees.py" in diff and "Decimal" in failure else "irrelevant"
+
+
+judge = verdicts(money_rule)
+
+
 def score(request: dict[str, object]) -> str:
     """The judge: 9/10 for the prompts that carry the new rule, 0.4 for the others."""
     a, b = (NEW_RULE.replace("`", "") in side for side in prompt_sets(request))
@@ -260,13 +274,14 @@ def score(request: dict[str, object]) -> str:
 
 
 def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: FakeLLM) -> None:
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
+    llm.script = [by_signature(verdicts=judge, what_went_wrong=reflect, edits=curate)]
     before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    # The newest 5 of 12 PRs are held out (30%, but at least 5 from 8 PRs on). Of the 7 older
-    # ones, 5 show a problem (the others passed and were approved): 5 reflections + 1 curation
-    # + 2 judge calls per held-out PR (both orders of the pair).
-    assert len(llm.requests) == 5 + 1 + 10
+    # Held out per failure cluster, newest first: three rounding failures (pr-108, 105, 102;
+    # the cluster keeps pr-103 and pr-101 to train on), one timeout (pr-111), and two PRs
+    # without a problem checked for conflicts (pr-112, pr-110). Of the six that train, three
+    # show a problem: 3 reflections + 1 curation + 6 judge calls (one per held-out PR).
+    assert len(llm.requests) == 3 + 1 + 6
     folder = candidate_dir(example)
     after = (folder / "CLAUDE.md").read_text()
     anchor = "- Write tests with pytest under `tests/`, mirroring the module you change.\n"
@@ -279,13 +294,15 @@ def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: Fak
     assert len(evaluation["dropped"]) == 2
     assert "cites no evidence id" in evaluation["dropped"][0]
     held_out = evaluation["held_out"]
-    assert held_out["sample_ids"] == [f"local:pr-{n}" for n in range(108, 113)]
-    assert (held_out["current_mean"], held_out["candidate_mean"]) == (0.4, 0.9)
-    assert held_out["delta"] == pytest.approx(0.5)
-    assert (held_out["wins"], held_out["losses"], held_out["ties"]) == (5, 0, 0)
-    # Five decided pairs: no interval, no verdict beyond "too few to judge".
-    assert held_out["verdict"] == "too few to judge" and held_out["low"] is None
-    training_requests = json.dumps(llm.requests[:6])
+    assert held_out["sample_ids"] == [f"local:pr-{n}" for n in (108, 105, 102, 111)]
+    assert held_out["checked"] == ["local:pr-112", "local:pr-110"]
+    # Three failures of its kind and one of another: no table can reach p < 0.05.
+    (edit,) = evaluation["edits"]
+    assert edit["summary"] == (
+        "prevents 3 of 3 held-out failures of its kind (other kinds: 0 of 1)"
+    )
+    assert edit["outcome"] == "too few to judge" and held_out["verdict"] == "too few to judge"
+    training_requests = json.dumps(llm.requests[:4])
     assert "pr-108" not in training_requests and "pull/112" not in training_requests  # held out
     sent = json.dumps(llm.requests)
     assert "always approve" not in sent.lower().replace(
@@ -295,21 +312,22 @@ def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: Fak
     assert "discussion_r9001" in sent  # trusted comments are cited by URL
     # An identical rerun is answered from DSPy's disk cache: no new LM call.
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    assert len(llm.requests) == 16
+    assert len(llm.requests) == 10
     assert (candidate_dir(example, 2) / "CLAUDE.md").read_text() == after
 
 
 def test_max_calls_stops_cleanly_and_says_what_was_done(example: Path, llm: FakeLLM) -> None:
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  max_calls: 3\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
+    llm.script = [by_signature(verdicts=judge, what_went_wrong=reflect, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     assert len(llm.requests) == 3
     analysis = (candidate_dir(example) / "analysis.md").read_text()
-    assert "reflected on 2 of 5 samples with problems" in analysis
+    # 40% of 3 calls is one: one held-out failure (pr-108), reserved before reflecting.
+    assert "reflected on 1 of 6 samples with problems" in analysis
     assert "training.max_calls=3" in analysis
     held_out = json.loads((candidate_dir(example) / "evaluation.json").read_text())["held_out"]
-    assert "budget" in held_out["skipped"] and held_out["scores"] == []
+    assert held_out["sample_ids"] == ["local:pr-108"] and held_out["calls"] == 1
 
 
 def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: FakeLLM) -> None:
@@ -481,7 +499,7 @@ def test_max_usd_stops_before_the_next_call_would_exceed_it(
     reflections and the curation, but not for the eight judge calls, which are skipped."""
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  max_usd: 0.05\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
+    llm.script = [by_signature(verdicts=judge, what_went_wrong=reflect, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     meta = json.loads((candidate_dir(example) / "candidate.json").read_text())
     assert 0 < meta["usage"]["cost_usd"] <= 0.05
@@ -492,8 +510,8 @@ def test_max_usd_stops_before_the_next_call_would_exceed_it(
 
 def test_several_candidates_elect_the_best_by_held_out_score(example: Path, llm: FakeLLM) -> None:
     """The second candidate samples at temperature 1 under its own cache key; the scripted
-    curation then proposes a vaguer rule, which the judge scores lower: the first is elected,
-    the second is kept."""
+    curation then proposes a vaguer rule, which the judge says prevents nothing: the first is
+    elected, the second is kept."""
 
     def curate_by_temperature(request: dict[str, object]) -> str:
         if request.get("temperature") != 1.0:
@@ -505,11 +523,15 @@ def test_several_candidates_elect_the_best_by_held_out_score(example: Path, llm:
 
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  candidates: 2\n  max_calls: 40\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_by_temperature, score_a=score)]
+    llm.script = [
+        by_signature(verdicts=judge, what_went_wrong=reflect, edits=curate_by_temperature)
+    ]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    # Held out: pr-108..112. Both candidates are judged on pr-108, 110 and 112 (the election),
-    # the elected one again on pr-109 and 111 (the report): 2 x (5 + 1 + 6) + 4.
-    assert len(llm.requests) == 2 * (5 + 1 + 6) + 4
+    # Held out: three failures (pr-108, 105, 102), a timeout (pr-111), two PRs without a
+    # problem (pr-112, 110), split in two. Both candidates are judged on pr-108, 102 and 112
+    # (the election), the elected one again on pr-105, 111 and 110 (the report):
+    # 2 x (3 reflections + 1 curation + 3 judge calls) + 3.
+    assert len(llm.requests) == 2 * (3 + 1 + 3) + 3
     loser, winner = candidate_dir(example, 1), candidate_dir(example, 2)
     assert "Be careful with money." in (loser / "CLAUDE.md").read_text()
     assert json.loads((loser / "evaluation.json").read_text())["guardrails"]["problems"] == [
@@ -517,10 +539,12 @@ def test_several_candidates_elect_the_best_by_held_out_score(example: Path, llm:
     ]
     assert NEW_RULE in (winner / "CLAUDE.md").read_text()
     elected = json.loads((winner / "evaluation.json").read_text())
-    assert elected["held_out"]["candidate_mean"] == 0.9 and elected["guardrails"]["passed"]
-    assert elected["held_out"]["sample_ids"] == ["local:pr-109", "local:pr-111"]
+    assert elected["guardrails"]["passed"]
+    assert elected["held_out"]["sample_ids"] == ["local:pr-105", "local:pr-111"]
+    assert elected["held_out"]["checked"] == ["local:pr-110"]
+    assert [e["prevented"] for e in elected["edits"]] == [1]
     assert "elected among 2 candidates on 3 held-out sample(s)" in elected["held_out"]["election"]
-    assert elected["usage"]["calls"] == 28  # the run's usage, both candidates
+    assert elected["usage"]["calls"] == 17  # the run's usage, both candidates
 
 
 TRACES = REALDATA / "traces"

@@ -22,8 +22,10 @@ Else ``effective`` when p < ``ALPHA``, ``not effective`` otherwise. A judge that
 "prevents" to every failure gives equal rates, p = 1: not effective, whatever it says.
 
 **The gate** (``held_out_gate``): with ``training.require_improvement`` a candidate none of whose
-remaining edits is effective, when ``MIN_OWN`` or more held-out failures of their clusters
-exist, is not proposed (``true``) or opened as a draft (``draft``); an unreadable evaluation
+remaining edits prevents a held-out failure, when ``MIN_OWN`` or more held-out failures of their
+clusters exist, is not proposed (``true``) or opened as a draft (``draft``). "Prevents" means
+effective; an edit too few to judge counts when the judge says it prevents one failure of its
+kind (the data cannot say more), one decided not effective does not. An unreadable evaluation
 (fewer than half of the verdicts asked for could be read) always opens a draft, never a ready
 PR. The pairwise judge's "worse" verdict blocks (or drafts) as before.
 """
@@ -221,9 +223,12 @@ def _pairwise_reason(result: HeldOutResult) -> str | None:
 
 
 def _per_edit_reason(result: HeldOutResult) -> str | None:
-    """Why no edit is shown to work, when held-out failures of their kinds could show it."""
+    """Why no edit is shown to work, when ``MIN_OWN`` or more held-out failures of their kinds
+    exist: no edit is effective, and none too few to judge prevents even one of them (an edit
+    whose design cannot decide, but which the judge says prevents a failure of its kind, is
+    proposed with that label: the data cannot say more)."""
     kept = [e for e in result.edits if e.outcome != "conflicts"]
-    if not kept or any(e.outcome == "effective" for e in kept):
+    if not kept or any(_may_work(e) for e in kept):
         return None
     own = len({(f.sample, f.ref) for f in result.failures for e in kept if f.cluster in e.clusters})
     if own < MIN_OWN:
@@ -233,6 +238,10 @@ def _per_edit_reason(result: HeldOutResult) -> str | None:
         f"held-out: no edit prevents held-out failures of its kind more often than those of "
         f"other kinds ({own} held-out failure(s) of their kinds; {each})"
     )
+
+
+def _may_work(edit: EditEvaluation) -> bool:
+    return edit.outcome == "effective" or (edit.outcome == "too few to judge" and edit.prevented > 0)
 
 
 # -- dropping conflicting edits -------------------------------------------------------------------

@@ -83,7 +83,8 @@ def revised(
 
 def state_of(candidate: Candidate, *, commit: str | None = None) -> ProposalState:
     """The machine-readable state a later run reads back from the PR body."""
-    judged = candidate.evaluation.sample_ids if candidate.evaluation else ()
+    result = candidate.evaluation
+    judged = (*result.sample_ids, *result.checked) if result else ()
     return ProposalState(
         target=candidate.target,
         fingerprint=candidate.fingerprint,

@@ -108,23 +108,34 @@ def judge_edits(
     if not asked:
         return _skipped(plan, "no sample could be held out: each kind keeps its PRs to train on")
     edits = edit_views(candidate, current)
+    views = [fit_budget(evidence_view(s), max_evidence_tokens) for s in asked]
+    shown = [failure_views(plan.failures_of(s.id), v) for s, v in zip(asked, views, strict=True)]
+    sizes = [chars(v, *f, *edits) for v, f in zip(views, shown, strict=True)]
+    if not share.allows(calls=len(asked), input_chars=sizes):
+        return _skipped(
+            plan,
+            f"held-out evaluation needs {len(asked)} LM calls; its share of the budget "
+            f"(training.max_calls={share.budget.max_calls}, at most {share.cap} for "
+            f"evaluation; training.max_usd={share.budget.max_usd}) does not allow them",
+        )
     share.begin()
     program = dspy.Predict(JudgeEdits.with_instructions(load_instructions("judge_edits.md")))
     verdicts: list[EditVerdict] = []
     unreadable: list[str] = []
     items: list[str] = []
     expected = 0
-    for sample in asked:
-        failures = plan.failures_of(sample.id)
-        expected += len(edits) * max(len(failures), 1)
-        view = fit_budget(evidence_view(sample), max_evidence_tokens)
-        shown = failure_views(failures, view)
-        if not share.allows(input_chars=[chars(view, *shown, *edits)]):
-            unreadable.append(sample.id)
+    for sample, view, failures in zip(asked, views, shown, strict=True):
+        if not share.allows(input_chars=[chars(view, *failures, *edits)]):
             items.append(f"{sample.id}: not asked, the evaluation's share of the budget is spent")
             continue
+        expected += len(edits) * max(len(failures), 1)
         answer = ask(
-            program, share, max_tokens=JUDGE_TOKENS, pull_request=view, failures=shown, edits=edits
+            program,
+            share,
+            max_tokens=JUDGE_TOKENS,
+            pull_request=view,
+            failures=failures,
+            edits=edits,
         )
         if answer is None:
             unreadable.append(sample.id)
