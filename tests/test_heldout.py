@@ -25,7 +25,6 @@ from tests.test_strategies import (
 )
 
 
-
 @pytest.fixture
 def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The bundled example, collected, outside git, judged pairwise (``training.judge``)."""

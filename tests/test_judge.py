@@ -58,16 +58,23 @@ def pr(n: int, kind: str, version: str) -> Sample:
         tests.append(TestCase(classname=module, name=name, status="failed", message=message))
         feedback.append(
             Feedback(
-                kind="review_comment", id=f"c{n}", author="maria", trusted=True, body=said,
+                kind="review_comment",
+                id=f"c{n}",
+                author="maria",
+                trusted=True,
+                body=said,
                 url=f"{url}#discussion_r{n}",
-            )  # fmt: skip
+            )
         )
     return Sample(
         id=f"o/invoices#{n}",
         pull=PullRequestInfo(
-            number=n, title=f"Agent change {n}", url=url, merged=kind == "clean",
+            number=n,
+            title=f"Agent change {n}",
+            url=url,
+            merged=kind == "clean",
             closed_at=START + timedelta(hours=n),
-        ),  # fmt: skip
+        ),
         test_runs=(TestRun(source="junit.xml", cases=tuple(tests)),),
         feedback=tuple(feedback),
         prompt_versions={"coder": version},
@@ -121,8 +128,9 @@ def verdicts(decide: Callable[[str, str], str]) -> Reply:
             {
                 "edit": edit["ref"],
                 "failure": failure["ref"],
-                "verdict": decide(edit["diff"], failure["what"]) if failure["what"] else
-                "irrelevant",
+                "verdict": decide(edit["diff"], failure["what"])
+                if failure["what"]
+                else "irrelevant",
                 "why": "E1",
             }
             for edit in field(request, "edits")
@@ -170,9 +178,13 @@ def test_twenty_prs_give_each_edit_a_decided_result_within_40_percent_of_the_bud
     assert len(judge_requests(llm)) == held["calls"] == 10 <= 0.4 * 25
     assert len(llm.requests) <= 25
     summaries = [e["summary"] for e in result["edits"]]
-    assert summaries == [
-        "prevents 4 of 4 held-out failures of its kind (other kinds: 0 of 4), p = 0.014",
-    ] * 2
+    assert (
+        summaries
+        == [
+            "prevents 4 of 4 held-out failures of its kind (other kinds: 0 of 4), p = 0.014",
+        ]
+        * 2
+    )
     assert [e["outcome"] for e in result["edits"]] == ["effective", "effective"]
     assert held["verdict"] == "better" and result["guardrails"]["passed"]
     # the clusters and each edit's support are in evaluation.json
@@ -279,4 +291,3 @@ def test_the_pairwise_judge_stays_available(twenty: Path, llm: FakeLLM) -> None:
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     held = evaluation(twenty)["held_out"]
     assert held["judge"] == "pairwise" and held["ties"] == len(held["sample_ids"]) == 6
-

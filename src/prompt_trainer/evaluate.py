@@ -473,4 +473,3 @@ def evaluate_candidate(
         candidate.model_copy(update={"eval_command": result}),
         GateResult(gate.problems + tuple(eval_problems(result)), gate.draft),
     )
-

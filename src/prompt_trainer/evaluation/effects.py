@@ -98,21 +98,34 @@ def tally(
     for n, change in enumerate(changes, start=1):
         own_clusters = set(targets.get(n, ()))
         mine = [v for v in verdicts if v.edit == n]
-        counted = [(v, by_key[(v.sample, v.failure)]) for v in mine if (v.sample, v.failure) in by_key]
+        counted = [
+            (v, by_key[(v.sample, v.failure)]) for v in mine if (v.sample, v.failure) in by_key
+        ]
         own = [v for v, f in counted if f.cluster in own_clusters]
         other = [v for v, f in counted if f.cluster not in own_clusters]
         conflicts = tuple(
-            dict.fromkeys(f"{v.sample}: {v.why or 'conflicts'}" for v in mine if v.verdict == "conflicts")
+            dict.fromkeys(
+                f"{v.sample}: {v.why or 'conflicts'}" for v in mine if v.verdict == "conflicts"
+            )
         )
         counts = (len(own), _count(own, "prevents"), len(other), _count(other, "prevents"))
         outcome, p = decide(*counts, conflicts=bool(conflicts))
         results.append(
             EditEvaluation(
-                edit=n, path=change.path, op=change.op, text=change.text,
-                clusters=tuple(sorted(own_clusters)), own=counts[0], prevented=counts[1],
-                partly=_count(own, "partly"), others=counts[2], other_prevented=counts[3],
-                conflicts=conflicts, p_value=p, outcome=outcome,
-            )  # fmt: skip
+                edit=n,
+                path=change.path,
+                op=change.op,
+                text=change.text,
+                clusters=tuple(sorted(own_clusters)),
+                own=counts[0],
+                prevented=counts[1],
+                partly=_count(own, "partly"),
+                others=counts[2],
+                other_prevented=counts[3],
+                conflicts=conflicts,
+                p_value=p,
+                outcome=outcome,
+            )
         )
     return tuple(results)
 
@@ -241,7 +254,9 @@ def _per_edit_reason(result: HeldOutResult) -> str | None:
 
 
 def _may_work(edit: EditEvaluation) -> bool:
-    return edit.outcome == "effective" or (edit.outcome == "too few to judge" and edit.prevented > 0)
+    return edit.outcome == "effective" or (
+        edit.outcome == "too few to judge" and edit.prevented > 0
+    )
 
 
 # -- dropping conflicting edits -------------------------------------------------------------------

@@ -115,10 +115,14 @@ def plan_held_out(
     chosen = set(held) | {s.id for s in clean[:checks]}
     counts = tuple(
         ClusterCount(
-            id=c.id, kind=c.kind, label=c.label, prs=c.prs,
+            id=c.id,
+            kind=c.kind,
+            label=c.label,
+            prs=c.prs,
             held_out=sum(1 for s in held if any(f.cluster == c.id for f in failures[s])),
-            trusted_requests=c.trusted_requests, reviewers=c.reviewers,
-        )  # fmt: skip
+            trusted_requests=c.trusted_requests,
+            reviewers=c.reviewers,
+        )
         for c in clusters
     )
     return Plan(
@@ -174,7 +178,9 @@ def _by_cluster(
     return held
 
 
-def _held(cluster: Cluster, held: list[str], failures: Mapping[str, Sequence[HeldOutFailure]]) -> int:
+def _held(
+    cluster: Cluster, held: list[str], failures: Mapping[str, Sequence[HeldOutFailure]]
+) -> int:
     return sum(1 for s in held if any(f.cluster == cluster.id for f in failures.get(s, ())))
 
 

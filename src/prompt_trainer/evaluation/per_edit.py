@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from prompt_trainer.models import Candidate, Change, Effect, HeldOutFailure, PromptSet
-from prompt_trainer.train.edits import locate, load_list
+from prompt_trainer.train.edits import load_list, locate
 from prompt_trainer.train.views import EvidenceSample, FailureGroup
 
 #: Lines of a new subagent's prompt shown in its diff.
@@ -332,7 +332,7 @@ def _line_fields(line: str) -> tuple[str, str, str, str]:
         return edit_cell, failure_cell, rest[0] if rest else "", " ".join(rest[1:])
     edit = EDIT_REF.search(line)
     if not edit:
-        return "", "", line, ""
+        return line, "", line, ""
     after = line[edit.end() :]
     failure = FAILURE_REF.search(after[:24])
     if failure:

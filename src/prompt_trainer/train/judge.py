@@ -166,9 +166,7 @@ def judge_edits(
 
 def _verdicts(sample: Sample, read: list[Any]) -> list[EditVerdict]:
     return [
-        EditVerdict(
-            edit=r.edit, sample=sample.id, failure=r.failure, verdict=r.verdict, why=r.why
-        )
+        EditVerdict(edit=r.edit, sample=sample.id, failure=r.failure, verdict=r.verdict, why=r.why)
         for r in read
     ]
 
