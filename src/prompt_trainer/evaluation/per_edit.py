@@ -36,12 +36,15 @@ from prompt_trainer.train.views import EvidenceSample, FailureGroup
 
 #: Lines of a new subagent's prompt shown in its diff.
 SUBAGENT_LINES = 12
+#: Characters of the current prompt files shown to the judge, in all.
+CURRENT_CHARS = 6_000
 #: Characters of one judge's "why" kept.
 WHY_CHARS = 300
 
 
 class EditView(BaseModel):
-    """One edit as the judge reads it: its ref, file, operation and diff."""
+    """One edit as the judge reads it: its ref, file, operation and diff. Not the trainer's
+    reason for it: the judge weighs the edit's text, not the trainer's claim about it."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -49,7 +52,16 @@ class EditView(BaseModel):
     file: str
     op: str
     diff: str
-    reason: str = ""
+
+
+class PromptText(BaseModel):
+    """A current prompt file as the judge reads it (the prompts the failures happened under),
+    cut at ``CURRENT_CHARS`` over all files with a note."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    text: str
 
 
 class FailureView(BaseModel):
@@ -74,10 +86,31 @@ def edit_views(candidate: Candidate, current: PromptSet) -> list[EditView]:
             file=change.path,
             op=change.op,
             diff=_diff(change, before.get(change.path, ""), after.get(change.path, "")),
-            reason=change.reason,
         )
         for n, change in enumerate(candidate.changes, start=1)
     ]
+
+
+def current_prompts(current: PromptSet, *, limit: int = 0) -> list[PromptText]:
+    """The current prompt files, the main one first, within ``limit`` characters in all
+    (``CURRENT_CHARS`` by default): an edit that repeats what they already say did not prevent
+    the failures that happened under them."""
+    left = limit or CURRENT_CHARS
+    shown = []
+    for file in [current.main, *(f for f in current.files if f.path != current.main.path)]:
+        if left <= 0 or not file.content.strip():
+            continue
+        text = (
+            file.content
+            if len(file.content) <= left
+            else (
+                file.content[:left]
+                + f"\n[... {len(file.content) - left} more characters not shown]"
+            )
+        )
+        shown.append(PromptText(path=file.path, text=text))
+        left -= len(file.content)
+    return shown
 
 
 def _diff(change: Change, before: str, after: str) -> str:
