@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from prompt_trainer import evaluate, propose, render
 from prompt_trainer.collect.step import collect_run
@@ -20,6 +21,7 @@ from prompt_trainer.loop import dashboard
 from prompt_trainer.loop.contract import RunOptions, RunOutcome, TargetResult
 from prompt_trainer.loop.followup import Known, before_training
 from prompt_trainer.loop.lock import busy_message, exclusive
+from prompt_trainer.loop.runs import training_inputs
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.memory import Memory, memory_for
 from prompt_trainer.models import PromptSet, Rejection, Sample
@@ -151,11 +153,17 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
     # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
     from prompt_trainer.train.step import train_target  # noqa: PLC0415
 
-    strategy = ctx.options.strategy or target.strategy
+    strategy, run = ctx.options.strategy or target.strategy, ctx.options.run
+    inputs = training_inputs(
+        current, samples, llm=ctx.llm, strategy=strategy, target=target,
+        options=ctx.settings.config.training,
+    )  # fmt: skip
     try:
         trained = train_target(
             ctx.settings, target, current, samples, llm=ctx.llm, strategy=strategy,
-            rejected=rejected, run=ctx.options.run, log=ctx.log, memory=memory,
+            rejected=rejected, log=ctx.log, memory=memory, inputs=inputs,
+            stored=run.stored_candidate(target.name, inputs) if run else None,
+            keep=partial(run.save_candidate, inputs=inputs, body="", gate=()) if run else None,
         )  # fmt: skip
     except NotEnoughEvidence as exc:
         ctx.log(exc.diagnostics())
