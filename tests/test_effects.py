@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from prompt_trainer.evaluation.effects import (
+from prompt_trainer.evaluate.effects import (
     Asked,
     decide,
     edit_targets,

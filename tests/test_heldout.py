@@ -13,7 +13,7 @@ import pytest
 
 from prompt_trainer.cli import main
 from prompt_trainer.models import HeldOutScore
-from prompt_trainer.train.heldout import read_score, sign_test, summarize
+from prompt_trainer.train.pairwise import read_score, sign_test, summarize
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
 from tests.test_strategies import (
     NEW_RULE,

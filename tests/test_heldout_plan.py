@@ -3,7 +3,7 @@ without a problem, within 40% of the call budget, each cluster keeping two PRs t
 
 from __future__ import annotations
 
-from prompt_trainer.evaluation.heldout import evaluation_calls, plan_held_out
+from prompt_trainer.evaluate.heldout import evaluation_calls, plan_held_out
 from prompt_trainer.measure.clusters import cluster_samples
 from prompt_trainer.models import Feedback, Sample
 from tests.test_judge import pr

@@ -33,7 +33,7 @@ from prompt_trainer.models import (
 from prompt_trainer.settings import ConfigFile, Target
 from prompt_trainer.store import SampleStore
 from prompt_trainer.train.evolve import rejected_view
-from prompt_trainer.train.heldout import split_by_time
+from prompt_trainer.train.pairwise import split_by_time
 from prompt_trainer.train.trainer import TrainRequest
 from tests import test_strategies
 from tests.servers.github import FakeGitHub

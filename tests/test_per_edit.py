@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from prompt_trainer.evaluation.per_edit import (
+from prompt_trainer.evaluate.per_edit import (
     edit_views,
     failure_views,
     parse_verdicts,

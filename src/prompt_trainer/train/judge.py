@@ -1,8 +1,8 @@
 """The per-edit judge's LM calls (``training.judge: per-edit``, the default).
 
 Here because only ``train/`` imports DSPy; what the judge is shown, how its answers are read and
-what they mean live in the evaluate stage (``evaluation.per_edit``, ``evaluation.effects``,
-``evaluation.heldout``), without DSPy. One ``JudgeEdits`` call (instructions in
+what they mean live in the evaluate stage (``evaluate.per_edit``, ``evaluate.effects``,
+``evaluate.heldout``), without DSPy. One ``JudgeEdits`` call (instructions in
 ``prompts/judge_edits.md``, temperature 0) per held-out sample: the sample's evidence view, its
 held-out failures (none for a PR checked for conflicts) and the candidate's edits as diffs; the
 answer, one verdict per edit and failure, is read item by item. The calls count against the
@@ -17,9 +17,9 @@ from typing import Any
 
 import dspy
 
-from prompt_trainer.evaluation.effects import Asked, summarize
-from prompt_trainer.evaluation.heldout import Plan
-from prompt_trainer.evaluation.per_edit import (
+from prompt_trainer.evaluate.effects import Asked, summarize
+from prompt_trainer.evaluate.heldout import Plan
+from prompt_trainer.evaluate.per_edit import (
     EditView,
     FailureView,
     PromptText,

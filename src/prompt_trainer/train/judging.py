@@ -5,11 +5,11 @@ the held-out part every candidate is judged on (``elect_on``) and, with several 
 part the elected one is reported on (``report_on``), and the calls to reserve for judging before
 any training call. ``training.judge`` chooses:
 
-- ``per-edit`` (the default): ``evaluation.heldout.plan_held_out`` holds out failures per
+- ``per-edit`` (the default): ``evaluate.heldout.plan_held_out`` holds out failures per
   cluster, newest first, and PRs without a problem to check for conflicts, within the
   evaluation's share of ``max_calls`` (40%); ``train.judge.judge_edits`` asks about each edit.
-- ``pairwise``: the newest ``holdout`` fraction (``train.split``), two calls per sample
-  (``train.heldout.judge``), as before.
+- ``pairwise``: the newest ``holdout`` fraction (``evaluate.split``), two calls per sample
+  (``train.pairwise.judge``), as before.
 
 ``judged`` runs the judge on one candidate; ``elect`` orders the candidates best first (per-edit:
 most effective edits, then the widest gap between the rate on their own kind and on other
@@ -21,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from prompt_trainer.errors import NotEnoughEvidence
-from prompt_trainer.evaluation.effects import edit_targets
-from prompt_trainer.evaluation.heldout import Plan, evaluation_calls, plan_held_out
+from prompt_trainer.evaluate.effects import edit_targets
+from prompt_trainer.evaluate.heldout import Plan, evaluation_calls, plan_held_out
 from prompt_trainer.measure.clusters import Cluster, cluster_samples
 from prompt_trainer.models import Candidate, HeldOutResult, Sample
-from prompt_trainer.train.heldout import judge, judge_calls, split_by_time
+from prompt_trainer.train.pairwise import judge, judge_calls, split_by_time
 from prompt_trainer.train.judge import Share, judge_edits
 from prompt_trainer.train.shared import Budget
 from prompt_trainer.train.trainer import TrainRequest

@@ -5,7 +5,7 @@ set; returns a ``Projection`` per target that has enough samples: the LM calls t
 make (capped by ``training.max_calls``), the input and output tokens, and the dollars when the
 model's list price is known. It is an estimate, from the same pieces a run uses: each sample's
 evidence view fitted to ``training.max_evidence_tokens`` (``train.budget``), the prompt files,
-DSPy's framing, and the held-out split the run makes (``train.split``). No DSPy and no LiteLLM
+DSPy's framing, and the held-out split the run makes (``evaluate.split``). No DSPy and no LiteLLM
 import: the price is read from the JSON price table LiteLLM ships, without importing LiteLLM
 (about 4 s).
 """
@@ -23,7 +23,7 @@ from prompt_trainer.settings import LLMSettings, Settings, Target, TrainingOptio
 from prompt_trainer.targets import current_prompt_sets
 from prompt_trainer.train.budget import fit_budget
 from prompt_trainer.train.evidence import estimate_tokens, evidence_view
-from prompt_trainer.train.split import held_count, when
+from prompt_trainer.evaluate.split import held_count, when
 
 #: DSPy's framing of one request (field headers, the output format), in tokens.
 FRAMING_TOKENS = 750

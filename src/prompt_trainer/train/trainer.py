@@ -110,7 +110,7 @@ class TrainRequest:
     max_usd: float | None = None
     max_evidence_tokens: int = 4000
     holdout: float = 0.0
-    #: The held-out judge: "per-edit" (``train.judge``) or "pairwise" (``train.heldout``).
+    #: The held-out judge: "per-edit" (``train.judge``) or "pairwise" (``train.pairwise``).
     judge: str = "per-edit"
     candidates: int = 1
     rejected: tuple[Rejection, ...] = ()

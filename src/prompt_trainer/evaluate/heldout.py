@@ -136,7 +136,7 @@ def plan_held_out(
 
 
 def _newest(sample: Sample) -> tuple[float, str]:
-    from prompt_trainer.train.split import when  # noqa: PLC0415 - moves here with the package
+    from prompt_trainer.evaluate.split import when  # noqa: PLC0415 - moves here with the package
 
     return (-when(sample).timestamp(), sample.id)
 

@@ -14,7 +14,7 @@ exact two-sided sign test over the decided pairs and a verdict: below ``MIN_DECI
 pairs it is "too few to judge", never an interval; the bootstrap interval of the mean score
 difference is given only above ``BOOTSTRAP_MIN_N`` samples. Judge calls count against the same
 budget as training; the strategies reserve them before reflecting (``judge_calls``). The split
-lives in ``train.split`` and the sign test in ``measure.stats`` (the replay uses both, without
+lives in ``evaluate.split`` and the sign test in ``measure.stats`` (the replay uses both, without
 DSPy); both are importable from here as before.
 """
 
@@ -33,7 +33,7 @@ from prompt_trainer.measure.stats import sign_test, sign_verdict
 from prompt_trainer.models import Candidate, HeldOutResult, HeldOutScore, PromptSet, Sample
 from prompt_trainer.train.budget import fit_budget
 from prompt_trainer.train.evidence import EvidenceSample, evidence_view
-from prompt_trainer.train.split import MIN_FOR_FIVE, MIN_JUDGED, split_by_time
+from prompt_trainer.evaluate.split import MIN_FOR_FIVE, MIN_JUDGED, split_by_time
 from prompt_trainer.train.trainer import ask, load_instructions
 
 __all__ = [

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from prompt_trainer.collect.junit import parse_report
-from prompt_trainer.evaluation.effects import held_out_gate, without_conflicts
+from prompt_trainer.evaluate.effects import held_out_gate, without_conflicts
 from prompt_trainer.models import (
     Candidate,
     EvalCommandResult,
