@@ -90,8 +90,8 @@ def test_local_run_without_a_key_stores_evidence_and_exits_0(
 
 def test_the_projection_counts_the_calls_the_strategy_makes() -> None:
     """evolve on 6 samples, holdout 0.3: 2 held out (4 judge calls), 4 reflections, 1 curation."""
-    from prompt_trainer.train.projection import price_per_token  # noqa: PLC0415
     from prompt_trainer.evaluate.split import held_count  # noqa: PLC0415
+    from prompt_trainer.train.projection import price_per_token  # noqa: PLC0415
 
     assert [held_count(n, 0.3) for n in (1, 2, 6, 8, 30)] == [0, 1, 2, 5, 9]
     assert held_count(10, 0) == 0

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prompt_trainer.cli import main
+from prompt_trainer.evaluate.split import split_by_time
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.loop.followup import follow_up
 from prompt_trainer.memory import (
@@ -33,7 +34,6 @@ from prompt_trainer.models import (
 from prompt_trainer.settings import ConfigFile, Target
 from prompt_trainer.store import SampleStore
 from prompt_trainer.train.evolve import rejected_view
-from prompt_trainer.train.pairwise import split_by_time
 from prompt_trainer.train.trainer import TrainRequest
 from tests import test_strategies
 from tests.servers.github import FakeGitHub

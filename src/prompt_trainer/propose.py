@@ -24,6 +24,7 @@ from typing import Literal
 from prompt_trainer import workdir
 from prompt_trainer.collect.github_pr import CommitSource
 from prompt_trainer.errors import PromptTrainerError
+from prompt_trainer.evaluate.effects import per_edit_json
 from prompt_trainer.github import ForeignCommitsError, GitHubClient, PullHead
 from prompt_trainer.models import Candidate
 from prompt_trainer.render import ProposalView, render_body, render_title
@@ -116,37 +117,12 @@ def write_candidate(
         ),
         "replay": candidate.replay.model_dump(mode="json") if candidate.replay else None,
         "usage": candidate.usage.model_dump(),
-        **evaluation_parts(candidate),
+        **per_edit_json(candidate),
     }
     (folder / "evaluation.json").write_text(
         json.dumps(evaluation, indent=2) + "\n", encoding="utf-8"
     )
     return folder
-
-
-def evaluation_parts(candidate: Candidate) -> dict[str, object]:
-    """``evaluation.json``'s per-edit parts: the failure clusters (with their support and how
-    many PRs were held out), each edit's support (the clusters it targets: PRs, trusted
-    requests, reviewers) and each edit's held-out result with its one-line summary."""
-    result = candidate.evaluation
-    clusters = {c.id: c for c in (result.clusters if result else ())}
-    edits = result.edits if result else ()
-    return {
-        "clusters": [c.model_dump(mode="json") for c in clusters.values()],
-        "support": [
-            {
-                "edit": e.edit,
-                "text": e.text,
-                "clusters": list(e.clusters),
-                "prs": max((clusters[c].prs for c in e.clusters if c in clusters), default=0),
-                "trusted_requests": sum(
-                    clusters[c].trusted_requests for c in e.clusters if c in clusters
-                ),
-            }
-            for e in edits
-        ],
-        "edits": [{**e.model_dump(mode="json"), "summary": e.summary} for e in edits],
-    }
 
 
 def _eval_json(candidate: Candidate) -> dict[str, object] | None:

@@ -15,7 +15,7 @@ failures a decision needs (3 of 3 against 0 of 3 reaches p = 0.05 one-sided, 0.1
 "partly" counts as not prevented (and is reported); unreadable pairs are left out.
 
 **Outcomes.** ``conflicts``: the judge says the edit conflicts with a held-out PR (with or
-without a problem): it is dropped (``without_edits``). ``too few to judge``: fewer than
+without a problem): it is dropped (``evaluate.conflicts``). ``too few to judge``: fewer than
 ``MIN_OWN`` held-out failures of its kind, or a design whose best possible table cannot reach
 ``ALPHA`` (``stats.fisher_min_p``: 3 of its kind need at least 4 of other kinds, 1/35 = 0.029).
 Else ``effective`` when p < ``ALPHA``, ``not effective`` otherwise. A judge that answers
@@ -45,11 +45,8 @@ from prompt_trainer.models import (
     EditVerdict,
     HeldOutFailure,
     HeldOutResult,
-    PromptFile,
-    PromptSet,
 )
 from prompt_trainer.settings import TrainingOptions
-from prompt_trainer.train.edits import HEADING, locate
 
 #: Held-out failures of an edit's own kind below which it is "too few to judge".
 MIN_OWN = 3
@@ -259,102 +256,26 @@ def _may_work(edit: EditEvaluation) -> bool:
     )
 
 
-# -- dropping conflicting edits -------------------------------------------------------------------
-
-
-def without_conflicts(candidate: Candidate, current: PromptSet) -> tuple[Candidate, list[str]]:
-    """The candidate without the edits the judge says conflict with a held-out PR, and the
-    problems of any that could not be taken out (the candidate is then not proposed)."""
+def per_edit_json(candidate: Candidate) -> dict[str, object]:
+    """``evaluation.json``'s per-edit parts: the failure clusters (with their support and how
+    many PRs were held out), each edit's support (the clusters it targets: PRs, trusted
+    requests, reviewers) and each edit's held-out result with its one-line summary."""
     result = candidate.evaluation
-    drop = {e.edit: e for e in (result.edits if result else ()) if e.outcome == "conflicts"}
-    if not drop:
-        return candidate, []
-    files = {f.path: f.content for f in candidate.files}
-    before = {f.path: f.content for f in current.files}
-    problems, notes = [], []
-    for n, change in enumerate(candidate.changes, start=1):
-        if n not in drop:
-            continue
-        problem = _revert(change, before, files)
-        where = drop[n].conflicts[0] if drop[n].conflicts else ""
-        if problem:
-            problems.append(f"D{n} conflicts with a held-out PR ({where}) and {problem}")
-        else:
-            notes.append(f"D{n} {change.op} {change.text[:80]!r}: conflicts with {where}")
-    kept = tuple(c for n, c in enumerate(candidate.changes, start=1) if n not in drop)
-    return candidate.model_copy(
-        update={
-            "files": tuple(PromptFile(path=p, content=t) for p, t in sorted(files.items())),
-            "changes": kept if not problems else candidate.changes,
-            "dropped": (*candidate.dropped, *notes),
-        }
-    ), problems
-
-
-def _revert(change: Change, before: Mapping[str, str], files: dict[str, str]) -> str | None:
-    """Take ``change`` out of ``files`` in place; why not, when it cannot be found."""
-    if change.op == "add_subagent":
-        made = [p for p in files if p not in before and change.text.strip() in files[p]]
-        if len(made) != 1:
-            return "its subagent file could not be found"
-        del files[made[0]]
-        return None
-    path = change.path
-    lines = files.get(path, "").split("\n")
-    old = before.get(path, "").split("\n")
-    if change.op.startswith(("remove", "retire")):
-        return _put_back(change, old, lines, files, path)
-    place = locate(lines, change.text)
-    if isinstance(place, str):
-        return f"its text could not be found ({place})"
-    replacement: list[str] = []
-    if change.op in ("modify", "refine_rule"):
-        original = locate(old, change.replaces)
-        if isinstance(original, str):
-            return f"the bullet it replaced could not be found ({original})"
-        replacement = old[original[0] : original[1]]
-    lines[place[0] : place[1]] = replacement
-    files[path] = _tidy("\n".join(lines), before.get(path, ""))
-    return None
-
-
-def _put_back(
-    change: Change, old: list[str], lines: list[str], files: dict[str, str], path: str
-) -> str | None:
-    """Reinsert a removed bullet after the line that preceded it in the current file."""
-    place = locate(old, change.text)
-    if isinstance(place, str):
-        return f"the removed bullet could not be found ({place})"
-    start, end = place
-    anchor = old[start - 1] if start else None
-    if anchor is not None and anchor not in lines:
-        return "the line before the removed bullet could not be found"
-    at = lines.index(anchor) + 1 if anchor is not None else 0
-    lines[at:at] = old[start:end]
-    files[path] = _tidy("\n".join(lines), "\n".join(old))
-    return None
-
-
-def _tidy(text: str, before: str) -> str:
-    """``text`` without a heading the edits added that no longer heads anything (``## Learned
-    rules`` after its one rule was taken out); the current text itself when what is left
-    differs from it only in blank lines."""
-    lines = text.split("\n")
-    known = set(before.split("\n"))
-    for n in reversed(range(len(lines))):
-        if lines[n] not in known and HEADING.match(lines[n]) and _empty_section(lines, n):
-            del lines[n]
-    squeeze = [ln.rstrip() for ln in lines if ln.strip()]
-    if squeeze == [ln.rstrip() for ln in before.split("\n") if ln.strip()]:
-        return before
-    return "\n".join(lines)
-
-
-def _empty_section(lines: list[str], heading: int) -> bool:
-    """Nothing but blank lines between the heading and the next heading (or the end)."""
-    for line in lines[heading + 1 :]:
-        if HEADING.match(line):
-            return True
-        if line.strip():
-            return False
-    return True
+    clusters = {c.id: c for c in (result.clusters if result else ())}
+    edits = result.edits if result else ()
+    return {
+        "clusters": [c.model_dump(mode="json") for c in clusters.values()],
+        "support": [
+            {
+                "edit": e.edit,
+                "text": e.text,
+                "clusters": list(e.clusters),
+                "prs": max((clusters[c].prs for c in e.clusters if c in clusters), default=0),
+                "trusted_requests": sum(
+                    clusters[c].trusted_requests for c in e.clusters if c in clusters
+                ),
+            }
+            for e in edits
+        ],
+        "edits": [{**e.model_dump(mode="json"), "summary": e.summary} for e in edits],
+    }

@@ -1,6 +1,7 @@
-"""Evaluate stage: guardrails a candidate must pass before anything is proposed, and the
-repository's own evaluation command.
+"""Evaluate stage: the guardrails a candidate must pass before anything is proposed.
 
+Takes a candidate, the current prompt set, the target, the samples and the training limits;
+returns a ``GateResult`` (every problem found, and why the candidate would be a draft).
 Guardrails check what can be checked without another LLM call: a non-empty main prompt, valid
 subagent frontmatter with unique kebab-case names, at most ``max_subagents`` subagents, a size
 limit in characters and estimated tokens (about four characters each), growth within a
@@ -12,47 +13,21 @@ tool input and output, trace results), no URL or download piped to a shell taken
 text, and every line marked ``prompt-trainer: keep`` in the current files still present,
 unchanged. New subagent files must sit at ``subagent_path`` under a kebab-case name. A failing
 candidate is reported with its reasons and never proposed; the review loop runs the same check
-on a revision before pushing it.
-
-With ``training.require_improvement`` (the default) a candidate whose held-out verdict is
-"worse" is not proposed (``held_out_problems``); "too few to judge" passes and is labelled so in
-the PR body.
-
-``run_eval_command`` runs ``training.eval_command`` for the current prompts and for the
-candidate, ``training.eval_repeat`` times each, in the environment it is given
-(``Settings.command_env``: no tokens, API keys or ``ACTIONS_*`` variables unless
-``training.eval_pass_env`` names them); its JUnit pass-rate delta is authoritative
-(``eval_problems``): a drop larger than the run-to-run spread blocks.
-With ``training.gate: replay``, ``replay_gate`` also reruns the agent on held-out tasks with both
-prompt sets (``prompt_trainer.replay``) and a "worse" verdict blocks; when the run may not replay
-(the Action replays only on ``workflow_dispatch`` and ``schedule``: ``RunOptions.replay_skipped``)
-the candidate records that the replay was not run, and nothing blocks on it.
-``evaluate_candidate`` is the run's step: all of them, one verdict.
+on a revision before pushing it. ``check_candidate`` adds what the held-out evaluation says
+(``effects.held_out_gate``: an edit shown not to work blocks or drafts under
+``training.require_improvement``, an unreadable evaluation drafts).
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
-import tempfile
 import unicodedata
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 
-from prompt_trainer.collect.junit import parse_report
-from prompt_trainer.evaluate.effects import held_out_gate, without_conflicts
-from prompt_trainer.models import (
-    Candidate,
-    EvalCommandResult,
-    PromptFile,
-    PromptSet,
-    ReplayResult,
-    Sample,
-    Skipped,
-)
+from prompt_trainer.evaluate.effects import held_out_gate
+from prompt_trainer.models import Candidate, PromptSet, Sample
 from prompt_trainer.redact import redact
-from prompt_trainer.settings import Settings, Target, TrainingOptions
+from prompt_trainer.settings import Target, TrainingOptions
 from prompt_trainer.targets import (
     KEBAB_NAME,
     split_frontmatter,
@@ -276,200 +251,3 @@ def _subagent_problems(candidate: Candidate, current: PromptSet, target: Target)
     if len(names) > target.max_subagents:
         problems.append(f"{len(names)} subagents, more than max_subagents={target.max_subagents}")
     return problems
-
-
-def run_eval_command(
-    command: str,
-    current: PromptSet,
-    candidate: Candidate,
-    *,
-    root: Path,
-    timeout_s: int,
-    max_report_bytes: int,
-    env: Mapping[str, str],
-    repeat: int = 1,
-) -> EvalCommandResult:
-    """Run ``command`` ``repeat`` times for the current prompts, then for the candidate; parse
-    each JUnit file. ``env`` is the whole environment the command gets (see
-    ``Settings.command_env``). Pass rates are the means over the runs; ``spread`` is the widest
-    range of one prompt set's runs."""
-    rates: list[tuple[float | None, int]] = []
-    spread = 0.0
-    for files in (current.files, candidate.files):
-        runs = []
-        for _ in range(repeat):
-            outcome = _one_eval(command, files, root, timeout_s, max_report_bytes, base_env=env)
-            if isinstance(outcome, str):
-                return EvalCommandResult(command=command, problem=outcome, repeat=repeat)
-            runs.append(outcome)
-        known = [rate for rate, _ in runs if rate is not None]
-        spread = max(spread, max(known) - min(known) if known else 0.0)
-        rates.append((sum(known) / len(known) if known else None, runs[-1][1]))
-    (before, n_before), (after, n_after) = rates
-    return EvalCommandResult(
-        command=command,
-        current_pass_rate=before,
-        candidate_pass_rate=after,
-        current_tests=n_before,
-        candidate_tests=n_after,
-        repeat=repeat,
-        spread=spread,
-    )
-
-
-def _one_eval(
-    command: str,
-    files: tuple[PromptFile, ...],
-    root: Path,
-    timeout_s: int,
-    max_report_bytes: int,
-    *,
-    base_env: Mapping[str, str],
-) -> tuple[float | None, int] | str:
-    with tempfile.TemporaryDirectory(prefix="prompt-trainer-eval-") as tmp:
-        prompts = Path(tmp) / "prompts"
-        for file in files:
-            path = prompts.joinpath(*PurePosixPath(file.path).parts)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(file.content, encoding="utf-8")
-        junit = Path(tmp) / "junit.xml"
-        env = {
-            **base_env,
-            "PROMPT_TRAINER_PROMPTS_DIR": str(prompts),
-            "PROMPT_TRAINER_JUNIT": str(junit),
-        }
-        try:
-            done = subprocess.run(  # noqa: S603 - the repository's own configured command
-                ["bash", "-c", command],  # noqa: S607
-                cwd=root,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return f"eval_command timed out after {timeout_s} s"
-        except OSError as exc:
-            return f"eval_command could not start: {exc}"
-        if not junit.exists():
-            tail = (done.stderr or done.stdout).strip()[-300:]
-            return (
-                f"eval_command exited {done.returncode} without writing $PROMPT_TRAINER_JUNIT"
-                + (f": {tail}" if tail else "")
-            )
-        report = parse_report(
-            junit, source="eval_command", max_bytes=max_report_bytes, max_text=200
-        )
-    if isinstance(report, Skipped):
-        return f"eval_command's JUnit report is unusable: {report.reason}"
-    counts = report.counts()
-    ran = counts["tests"] - counts["skipped"]
-    return (counts["passed"] / ran if ran else None), ran
-
-
-def eval_problems(result: EvalCommandResult) -> list[str]:
-    """The authoritative verdict: a failed evaluation, or a pass rate lower by more than the
-    run-to-run spread (``training.eval_repeat``), blocks."""
-    if result.problem:
-        return [result.problem]
-    if result.delta is not None and result.delta < 0 and -result.delta > result.spread:
-        runs = f" (mean of {result.repeat} runs each)" if result.repeat > 1 else ""
-        return [
-            f"eval_command: the candidate passes {result.candidate_pass_rate:.0%} of "
-            f"{result.candidate_tests} tests, the current prompts {result.current_pass_rate:.0%}"
-            + runs
-        ]
-    return []
-
-
-@dataclass(frozen=True)
-class Evaluated:
-    """The candidate (with its ``eval_command`` result, when one ran) and the verdict."""
-
-    candidate: Candidate
-    gate: GateResult
-
-
-def replay_problems(result: ReplayResult) -> list[str]:
-    """A replay verdict of "worse" blocks (``training.gate: replay``)."""
-    if result.verdict != "worse":
-        return []
-    p = f", sign test p={result.p_value:.2g}" if result.p_value is not None else ""
-    return [
-        f"replay: the candidate passes fewer held-out tasks than the current prompts "
-        f"({result.candidate_better} of {result.decided_tasks} differing tasks better{p})"
-    ]
-
-
-def replay_gate(
-    candidate: Candidate,
-    target: Target,
-    *,
-    samples: list[Sample],
-    settings: Settings,
-    not_run: str,
-    log: Callable[[str], None],
-) -> tuple[Candidate, list[str]]:
-    """Replay the candidate against the current prompts, or record why it was not run."""
-    options = settings.config.replay
-    if not_run:
-        log(f"evaluate: replay not run for {target.name}: {not_run}")
-        return candidate.model_copy(
-            update={"replay": ReplayResult(target=target.name, not_run=not_run)}
-        ), []
-    if not options.agent_command or not options.test_command:
-        return candidate, [
-            "training.gate is replay, but replay.agent_command and replay.test_command are "
-            "not both set"
-        ]
-    from prompt_trainer.replay import replay  # noqa: PLC0415 - only with gate: replay
-
-    log(f"evaluate: replaying held-out tasks for {target.name} (current, candidate)")
-    result = replay(settings, target, candidate.files, samples, log=log)
-    return candidate.model_copy(update={"replay": result}), replay_problems(result)
-
-
-def evaluate_candidate(
-    candidate: Candidate,
-    current: PromptSet,
-    target: Target,
-    *,
-    samples: list[Sample],
-    settings: Settings,
-    log: Callable[[str], None],
-    replay_skipped: str = "",
-) -> Evaluated:
-    """The evaluate step of a run: the guardrails, then ``training.eval_command`` (when set, the
-    candidate changes the prompts and no earlier run measured it), its problems added, then the
-    replay with ``training.gate: replay`` (``replay_skipped`` says why this run may not)."""
-    training = settings.config.training
-    before = len(candidate.dropped)
-    candidate, unremovable = without_conflicts(candidate, current)
-    for dropped in candidate.dropped[before:]:
-        log(f"evaluate: {target.name}: dropped {dropped}")
-    gate = check_candidate(candidate, current, target, samples=samples, limits=training)
-    gate = GateResult((*unremovable, *gate.problems), gate.draft)
-    changed = candidate.fingerprint != current.version
-    if training.gate == "replay" and changed and candidate.replay is None:
-        candidate, problems = replay_gate(
-            candidate, target, samples=samples, settings=settings, not_run=replay_skipped, log=log
-        )
-        gate = GateResult(gate.problems + tuple(problems), gate.draft)
-    if not training.eval_command or not changed or candidate.eval_command is not None:
-        return Evaluated(candidate, gate)
-    log(f"evaluate: running eval_command for {target.name} (current, then candidate)")
-    result = run_eval_command(
-        training.eval_command,
-        current,
-        candidate,
-        root=settings.root,
-        timeout_s=training.eval_timeout_s,
-        max_report_bytes=settings.config.limits.max_report_bytes,
-        env=settings.command_env(),
-        repeat=training.eval_repeat,
-    )
-    return Evaluated(
-        candidate.model_copy(update={"eval_command": result}),
-        GateResult(gate.problems + tuple(eval_problems(result)), gate.draft),
-    )

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from prompt_trainer.evaluate.split import when
 from prompt_trainer.measure.clusters import Cluster, clusters_of_sample
 from prompt_trainer.models import ClusterCount, HeldOutFailure, Sample
 
@@ -136,8 +137,6 @@ def plan_held_out(
 
 
 def _newest(sample: Sample) -> tuple[float, str]:
-    from prompt_trainer.evaluate.split import when  # noqa: PLC0415 - moves here with the package
-
     return (-when(sample).timestamp(), sample.id)
 
 

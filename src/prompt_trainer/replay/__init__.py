@@ -31,12 +31,12 @@ from typing import Any, Literal
 
 from prompt_trainer import workdir
 from prompt_trainer.errors import ConfigError
+from prompt_trainer.evaluate.split import split_by_time, when
 from prompt_trainer.measure.stats import sign_test, sign_verdict
 from prompt_trainer.models import PromptFile, ReplayResult, ReplayRun, ReplayTask, Sample, Skipped
 from prompt_trainer.replay.runner import Commands, Job, run_job
 from prompt_trainer.settings import Settings, Target
 from prompt_trainer.targets import GitSource, LocalSource, load_prompt_set
-from prompt_trainer.evaluate.split import split_by_time, when
 
 #: A verdict needs this many tasks whose pass rates differ (see the module docstring).
 MIN_DECIDED = 6

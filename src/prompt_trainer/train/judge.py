@@ -1,8 +1,8 @@
 """The per-edit judge's LM calls (``training.judge: per-edit``, the default).
 
 Here because only ``train/`` imports DSPy; what the judge is shown, how its answers are read and
-what they mean live in the evaluate stage (``evaluate.per_edit``, ``evaluate.effects``,
-``evaluate.heldout``), without DSPy. One ``JudgeEdits`` call (instructions in
+what they mean live in the evaluate stage (``evaluate.per_edit``, ``evaluate.verdicts``,
+``evaluate.effects``, ``evaluate.heldout``), without DSPy. One ``JudgeEdits`` call (instructions in
 ``prompts/judge_edits.md``, temperature 0) per held-out sample: the sample's evidence view, its
 held-out failures (none for a PR checked for conflicts) and the candidate's edits as diffs; the
 answer, one verdict per edit and failure, is read item by item. The calls count against the
@@ -26,8 +26,8 @@ from prompt_trainer.evaluate.per_edit import (
     current_prompts,
     edit_views,
     failure_views,
-    parse_verdicts,
 )
+from prompt_trainer.evaluate.verdicts import parse_verdicts
 from prompt_trainer.models import Candidate, EditVerdict, HeldOutResult, PromptSet, Sample
 from prompt_trainer.train.budget import fit_budget
 from prompt_trainer.train.evidence import EvidenceSample, evidence_view

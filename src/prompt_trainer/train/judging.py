@@ -23,10 +23,11 @@ from dataclasses import dataclass, field, replace
 from prompt_trainer.errors import NotEnoughEvidence
 from prompt_trainer.evaluate.effects import edit_targets
 from prompt_trainer.evaluate.heldout import Plan, evaluation_calls, plan_held_out
+from prompt_trainer.evaluate.split import split_by_time
 from prompt_trainer.measure.clusters import Cluster, cluster_samples
 from prompt_trainer.models import Candidate, HeldOutResult, Sample
-from prompt_trainer.train.pairwise import judge, judge_calls, split_by_time
 from prompt_trainer.train.judge import Share, judge_edits
+from prompt_trainer.train.pairwise import judge, judge_calls
 from prompt_trainer.train.shared import Budget
 from prompt_trainer.train.trainer import TrainRequest
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from prompt_trainer.evaluate.split import held_count, when
 from prompt_trainer.models import PromptSet, Sample
 from prompt_trainer.settings import LLMSettings, Settings, Target, TrainingOptions
 from prompt_trainer.targets import current_prompt_sets
 from prompt_trainer.train.budget import fit_budget
 from prompt_trainer.train.evidence import estimate_tokens, evidence_view
-from prompt_trainer.evaluate.split import held_count, when
 
 #: DSPy's framing of one request (field headers, the output format), in tokens.
 FRAMING_TOKENS = 750

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
 from prompt_trainer import propose, workdir
 from prompt_trainer.memory import Memory
 from prompt_trainer.models import Candidate, PromptSet, Rejection, Sample
