@@ -81,15 +81,16 @@ def test_local_run_without_a_key_stores_evidence_and_exits_0(
     assert "training skipped: no API key" in err
     assert len((example / ".prompt-trainer" / "samples.jsonl").read_text().splitlines()) == 12
     # It ends with what training would cost and the exact command that trains.
-    # Outside git every sample counts for the working tree's prompts: 12, of which 5 are held out
-    # (at least five from eight on): 7 reflections, 1 curation and 10 judge calls.
-    assert "Training would cost coder (12 samples): up to 18 LLM calls" in err
+    # Outside git every sample counts for the working tree's prompts: 12, of which 4 with a
+    # failure and 2 without a problem are held out (evaluate.heldout): up to 6 reflections,
+    # 1 curation and 6 judge calls.
+    assert "Training would cost coder (12 samples): up to 13 LLM calls" in err
     assert "at openai/gpt-4.1's list price" in err
     assert err.rstrip().endswith("to train: OPENAI_API_KEY=... prompt-trainer run --local evidence")
 
 
 def test_the_projection_counts_the_calls_the_strategy_makes() -> None:
-    """evolve on 6 samples, holdout 0.3: 2 held out (4 judge calls), 4 reflections, 1 curation."""
+    """The pairwise judge's split: the newest 30% (at least five from eight samples on)."""
     from prompt_trainer.evaluate.split import held_count  # noqa: PLC0415
     from prompt_trainer.train.projection import price_per_token  # noqa: PLC0415
 
