@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply  # noqa: E402
+from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text  # noqa: E402
 
 from prompt_trainer.collect.local import collect_directory  # noqa: E402
 from prompt_trainer.collect.traces import parse_trace  # noqa: E402
@@ -187,6 +187,7 @@ def samples(n: int) -> list[Sample]:
 
 def replies() -> object:
     return by_signature(
+        verdicts=judge_edits,  # first: the judge's request names an input "edits"
         what_went_wrong=lambda r: chat_adapter_reply(
             what_went_wrong="float money",
             implicated="missing",
@@ -219,12 +220,54 @@ def replies() -> object:
             candidate_subagents=[],
             analysis_summary="x",
         ),
-        score=lambda r: chat_adapter_reply(score=0.8, feedback="ok"),
+        decisions=lambda r: chat_adapter_reply(
+            decisions=[{"rule": "N1", "action": "add"}], analysis_summary="x"
+        ),
+    )
+
+
+def judge_edits(request: dict[str, Any]) -> str:
+    """The per-edit judge: "prevents" for an edit naming quantize on a Decimal failure,
+    "irrelevant" otherwise (and on PRs without a problem)."""
+    text = user_text(request)
+
+    def field(name: str) -> Any:
+        part = text.split(f"[[ ## {name} ## ]]", 1)[1].split("[[ ## ", 1)[0]
+        return json.loads(part.split("\n\nRespond with", 1)[0].strip())
+
+    failures = field("failures") or [{"ref": "-", "what": ""}]
+    verdicts = [
+        {
+            "edit": edit["ref"],
+            "failure": failure["ref"],
+            "verdict": "prevents"
+            if "Quantize" in edit["diff"] and "Decimal" in failure["what"]
+            else "irrelevant",
+        }
+        for edit in field("edits")
+        for failure in failures
+    ]
+    return chat_adapter_reply(verdicts=verdicts)
+
+
+def request_tokens(request: dict[str, Any]) -> int:
+    return sum(len(str(m.get("content", ""))) // 4 for m in request["messages"])
+
+
+def evaluation_columns(requests: list[dict[str, Any]], candidate: Any) -> str:
+    """The evaluation's share of the calls and of the input tokens, and each edit's result."""
+    judged = [r for r in requests if "[[ ## verdicts ## ]]" in str(r["messages"][0]["content"])]
+    share = sum(map(request_tokens, judged)) / max(sum(map(request_tokens, requests)), 1)
+    result = candidate.evaluation
+    edits = "; ".join(f"D{e.edit} {e.summary}: {e.outcome}" for e in result.edits) if result else ""
+    return (
+        f"evaluation {len(judged)} of {len(requests)} calls, {share:.0%} of input tokens"
+        + (f"; {edits}" if edits else "")
     )
 
 
 def calls_per_strategy() -> None:
-    print("\n(2) LM calls per strategy, 10 samples (3 held out), local LM server")
+    print("\n(2) LM calls per strategy, 10 samples, local LM server (per-edit judge)")
     main = PromptFile(path="CLAUDE.md", content="# Rules\n\n- Write tests.\n")
     current = PromptSet(target="coder", main=main, files=(main,))
     llm = FakeLLM()
@@ -243,11 +286,11 @@ def calls_per_strategy() -> None:
                 )
                 (candidate,) = train(request, strategy)
             made = len(llm.requests) - before
-            judge = len(candidate.evaluation.scores) * 2 if candidate.evaluation else 0
             print(
-                f"{strategy:8} {made:3} calls ({made - judge} training + {judge} judging), "
-                f"{candidate.usage.input_tokens:,} input + {candidate.usage.output_tokens:,} "
-                f"output tokens, ${candidate.usage.cost_usd or 0:.4f} at gpt-4.1 prices"
+                f"{strategy:8} {made:3} calls, {candidate.usage.input_tokens:,} input + "
+                f"{candidate.usage.output_tokens:,} output tokens, "
+                f"${candidate.usage.cost_usd or 0:.4f} at gpt-4.1 prices; "
+                + evaluation_columns(llm.requests[before:], candidate)
             )
     finally:
         llm.close()

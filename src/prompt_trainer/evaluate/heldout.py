@@ -16,7 +16,11 @@ fewer are held out: ``2 x share / (candidates + 1)``.
 to catch a rule that would break what worked. The rest hold out failures **per cluster, newest
 first**: first each cluster, in rank order (most PRs, then most recent), up to ``MIN_OWN`` (3)
 of its newest PRs, the fewest that can decide an edit of its kind; then one more PR per cluster
-in turn while calls remain. A PR held out for one cluster is a control for every other: each
+in turn while calls remain and it helps: while some cluster could not yet be called effective
+with one miss (all but one of its failures prevented, none of the others, one-sided p < 0.05),
+a cluster is added to when it has controls (or adds to another's controls); a single kind of
+failure with no other kind held out gains nothing from more. A PR held out for one cluster is
+a control for every other: each
 judge call asks about every edit, so an edit's own-kind failures and the other kinds' failures
 come from the same calls. A cluster always keeps ``KEEP`` (2) PRs to train on, the support an
 edit needs; a cluster seen in one PR, without a trusted reviewer's request, can support no edit
@@ -33,17 +37,18 @@ never a decision.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from prompt_trainer.evaluate.effects import ALPHA, MIN_OWN
 from prompt_trainer.evaluate.split import when
 from prompt_trainer.measure.clusters import Cluster, clusters_of_sample
+from prompt_trainer.measure.stats import fisher_exact
 from prompt_trainer.models import ClusterCount, HeldOutFailure, Sample
 
 #: The share of ``training.max_calls`` the evaluation may spend.
 EVALUATION_SHARE = 0.4
-#: Each cluster is filled up to this many held-out PRs before any gets more.
-MIN_OWN = 3
 #: PRs of a cluster kept for training (the support an edit needs).
 KEEP = 2
 #: Characters of a held-out failure's label (its problems' labels joined).
@@ -172,9 +177,27 @@ def _by_cluster(
     while len(held) < slots and grew:
         grew = False
         for cluster in clusters:
-            if len(held) < slots and take(cluster):
+            if len(held) < slots and _helps(cluster, held, failures) and take(cluster):
                 grew = True
     return held
+
+
+def _helps(
+    cluster: Cluster, held: list[str], failures: Mapping[str, Sequence[HeldOutFailure]]
+) -> bool:
+    """Whether one more held-out failure of ``cluster`` helps decide an edit: some cluster with
+    ``MIN_OWN`` held-out failures could not yet be called effective with one miss (prevents all
+    but one of its kind and none of the others, one-sided p < ``ALPHA``), and ``cluster`` adds
+    to its failures while it has controls, or to its controls."""
+    counts = Counter(f.cluster for s in held for f in failures.get(s, ()))
+    total = sum(counts.values())
+    for mine, own in counts.items():
+        others = total - own
+        if own < MIN_OWN or fisher_exact(own - 1, 1, 0, others) < ALPHA:
+            continue
+        if mine != cluster.id or others > 0:
+            return True
+    return False
 
 
 def _held(
