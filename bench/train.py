@@ -260,9 +260,8 @@ def evaluation_columns(requests: list[dict[str, Any]], candidate: Any) -> str:
     share = sum(map(request_tokens, judged)) / max(sum(map(request_tokens, requests)), 1)
     result = candidate.evaluation
     edits = "; ".join(f"D{e.edit} {e.summary}: {e.outcome}" for e in result.edits) if result else ""
-    return (
-        f"evaluation {len(judged)} of {len(requests)} calls, {share:.0%} of input tokens"
-        + (f"; {edits}" if edits else "")
+    return f"evaluation {len(judged)} of {len(requests)} calls, {share:.0%} of input tokens" + (
+        f"; {edits}" if edits else ""
     )
 
 
