@@ -134,3 +134,28 @@ def test_commands_are_read_from_ticked_boxes_only() -> None:
         "coder": []
     }
     assert json.dumps(sorted(commands.retrain)) == '["coder"]'
+
+
+def test_an_unreadable_evaluation_opens_a_draft_and_the_dashboard_says_why(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, env: dict[str, str]
+) -> None:
+    """Twenty stored PRs besides #7, so that failures are held out; the judge's answers (the
+    trainer's reply, scripted for every request) hold no verdicts."""
+    from prompt_trainer.settings import Target  # noqa: PLC0415
+    from prompt_trainer.store import open_ledger  # noqa: PLC0415
+    from prompt_trainer.targets import LocalSource, load_prompt_set  # noqa: PLC0415
+    from tests.test_judge import pr  # noqa: PLC0415
+
+    config = ready / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text().replace("  holdout: 0  #", "  holdout: 0.3  #"))
+    target = Target(name="coder", main="CLAUDE.md", subagents=".claude/agents", max_subagents=2)
+    version = load_prompt_set(target, LocalSource(ready)).version
+    kinds = ["rounding", "client", "clean", "clean"] * 5
+    open_ledger(ready).upsert([pr(100 + n, kind, version) for n, kind in enumerate(kinds)])
+    assert main(["run", "--pr", "7"], env=env) == 0
+    (pull,) = [p for p in github.pulls.values() if p.head_ref == "prompt-trainer/coder"]
+    assert pull.draft and "> [!NOTE]\n> Opened as a draft" in (pull.body or "")
+    (board,) = dashboards(github)
+    assert "Opened as a draft:\n\n- `coder`: held-out: the judge's answers could not be read" in (
+        board.body or ""
+    )
