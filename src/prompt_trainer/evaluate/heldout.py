@@ -1,11 +1,11 @@
 """Evaluate stage, before training: which samples the per-edit judge holds out.
 
 Takes the samples of the current prompt version, their failure clusters
-(``measure.clusters``; a held-out failure is one cluster's problems in one held-out PR), the call
-budget and the samples earlier proposals were judged on;
-returns a ``Plan``: the samples to train on, the held-out samples with a problem (one judge call
-each; their problems are the held-out failures), the held-out samples without a problem (checked
-for conflicts, one call each) and the clusters with how many of their PRs were held out.
+(``measure.clusters``; a held-out failure is one cluster's problems in one held-out PR), the
+call budget and the samples earlier proposals were judged on; returns a ``Plan``: the samples to
+train on, the held-out samples with a problem (one judge call each; their problems are the
+held-out failures), the held-out samples without a problem (checked for conflicts, one call
+each) and the clusters with how many of their PRs were held out.
 
 **The budget.** The evaluation may spend ``EVALUATION_SHARE`` (40%) of ``training.max_calls``:
 10 of the default 25, so training keeps 15. With several candidates the held-out samples are
@@ -14,18 +14,18 @@ fewer are held out: ``2 x share / (candidates + 1)``.
 
 **Which samples.** A fifth of the calls (at least one) go to the newest PRs without a problem,
 to catch a rule that would break what worked. The rest hold out failures **per cluster, newest
-first**: first each cluster, in rank order (most PRs, then most recent), up to ``MIN_OWN`` (3)
-of its newest PRs, the fewest that can decide an edit of its kind; then one more PR per cluster
-in turn while calls remain and it helps: while some cluster could not yet be called effective
-with one miss (all but one of its failures prevented, none of the others, one-sided p < 0.05),
-a cluster is added to when it has controls (or adds to another's controls); a single kind of
-failure with no other kind held out gains nothing from more. A PR held out for one cluster is
-a control for every other: each
-judge call asks about every edit, so an edit's own-kind failures and the other kinds' failures
-come from the same calls. A cluster always keeps ``KEEP`` (2) PRs to train on, the support an
-edit needs; a cluster seen in one PR, without a trusted reviewer's request, can support no edit
-and is held out whole as a control (with a trusted request it keeps its PR). Samples earlier
-proposals were judged on are not held out again while there are others.
+first**. Pass one: each cluster, in rank order (most PRs, then most recent), up to ``MIN_OWN``
+(3) of its newest PRs, the fewest that can decide an edit of its kind. Pass two: one more PR per
+cluster in turn, while calls remain and it helps: while some cluster could not yet be called
+effective with one miss (all but one of its failures prevented, none of the others, one-sided
+p < 0.05), a cluster is added to when that adds controls or adds failures that have controls; a
+single kind of failure, with no other kind held out, gains nothing from more, and its PRs train
+instead. A PR held out for one cluster is a control for every other: each judge call asks about
+every edit, so an edit's own-kind failures and the other kinds' failures come from the same
+calls. A cluster always keeps ``KEEP`` (2) PRs to train on, the support an edit needs; a cluster
+seen in one PR, without a trusted reviewer's request, can support no edit and is held out whole
+as a control (with a trusted request it keeps its PR). Samples earlier proposals were judged on
+are not held out again while there are others.
 
 **Why this decides at 20 PRs.** Say 12 of 20 PRs share two clusters (6 each) and the default
 budget gives 10 calls: 2 conflict checks, then 3 + 3 failures (pass one) and one more each (pass

@@ -26,7 +26,9 @@ shows several samples (``rules``, ``rewrite``) shares twice that between them.
 
 Takes a ``TrainRequest`` and a strategy name; returns the candidates best first. The
 strategies live in ``train.evolve``, ``train.rules`` and ``train.rewrite``; what they share
-(``Budget``, the prompt-file view, the evidence index) in ``train.shared``.
+(``Budget``, the prompt-file view, the evidence index) in ``train.shared``; which samples are
+held out, which judge runs (``training.judge``) and how candidates are elected in
+``train.judging``.
 """
 
 from __future__ import annotations
@@ -59,12 +61,13 @@ from prompt_trainer.train.trainer import (
 
 
 def train(request: TrainRequest, strategy: str) -> list[Candidate]:
-    """Run ``strategy`` (``evolve``, ``rules`` or ``rewrite``) on the older samples
-    ``request.candidates`` times, judge them on the newest samples (``request.holdout``), and
-    return them best first (the first is the elected one).
+    """Run ``strategy`` (``evolve``, ``rules`` or ``rewrite``) on the samples not held out
+    ``request.candidates`` times, judge them on the held-out ones (``train.judging``: per edit
+    on held-out failures by default, or pairwise), and return them best first (the first is
+    the elected one).
 
-    The judge's calls are planned first: the held-out set is capped so that judging fits in
-    ``max_calls`` with room for training, and those calls are reserved before any reflection.
+    The judge's calls are planned first: the held-out set fits the evaluation's share of
+    ``max_calls``, and those calls are reserved before any reflection.
     With several candidates the held-out set is split in two: every candidate is judged on the
     first part and the best is elected there; the elected one is reported on the second part,
     which played no part in electing it (no winner's curse)."""
