@@ -12,7 +12,9 @@ from prompt_trainer.measure.versions import Version
 from prompt_trainer.models import (
     Candidate,
     Change,
+    EditEvaluation,
     Feedback,
+    HeldOutFailure,
     HeldOutResult,
     PromptFile,
     PromptSet,
@@ -173,6 +175,47 @@ def test_gate_failed_body(golden: object) -> None:
     body = render_body(evolve_view(gate=("CLAUDE.md contains a secret or a redaction marker",)))
     assert "[!WARNING]" in body and "must not be merged" in body
     golden("pr_body/gate_failed.md", body)  # type: ignore[operator]
+
+
+def per_edit_view() -> ProposalView:
+    """Two edits judged per edit: one effective, one the judge said conflicts (dropped), and
+    an unreadable answer; opened as a draft."""
+    base = evolve_view()
+    kept = Change(path="CLAUDE.md", op="add", text="b", evidence=("t::x",), reason="rounding")
+    failures = tuple(
+        HeldOutFailure(sample=f"o/r#{n}", ref="F1", cluster=c, kind="test", label=c)
+        for n, c in enumerate(["rounding"] * 4 + ["client"] * 4, start=10)
+    )
+    edits = (
+        EditEvaluation(
+            edit=1, path="CLAUDE.md", op="add", text="b", clusters=("rounding",), own=4,
+            prevented=4, others=4, other_prevented=0, p_value=1 / 70, outcome="effective",
+        ),
+        EditEvaluation(
+            edit=2, path="CLAUDE.md", op="add", text="Use float for speed.", own=0, others=8,
+            conflicts=("o/r#20: E2 asks for Decimal",), outcome="conflicts",
+        ),
+    )  # fmt: skip
+    result = HeldOutResult(
+        judge="per-edit", sample_ids=tuple(f.sample for f in failures), checked=("o/r#20",),
+        failures=failures, edits=edits, verdict="better", p_value=1 / 70, calls=9,
+        max_calls=10, unreadable=("o/r#17",), unreadable_items=("o/r#12: no verdict for D2 on F1",),
+    )  # fmt: skip
+    candidate = base.candidate.model_copy(update={"changes": (kept,), "evaluation": result})
+    return replace(base, candidate=candidate, draft=("held-out: a reason to draft it",))
+
+
+def test_a_per_edit_evaluation_shows_each_edits_result(golden: object) -> None:
+    body = render_body(per_edit_view())
+    assert "**1 of 2 edit(s) effective**" in body
+    assert "| 4 of 4 prevented | 0 of 4 | **effective** (p = 0.014) |" in body
+    assert "- D2 was dropped: it conflicts with o/r#20: E2 asks for Decimal" in body
+    assert (
+        "Held out: prevents 4 of 4 held-out failures of its kind (other kinds: 0 of 4), "
+        "p = 0.014: **effective**" in body
+    )
+    assert "> [!NOTE]\n> Opened as a draft" in body and "held-out: a reason to draft it" in body
+    golden("pr_body/per_edit.md", body)  # type: ignore[operator]
 
 
 def test_the_state_block_reads_back() -> None:
