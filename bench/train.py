@@ -187,7 +187,7 @@ def samples(n: int) -> list[Sample]:
 
 def replies() -> object:
     return by_signature(
-        verdicts=judge_edits,  # first: the judge's request names an input "edits"
+        effects=judge_edits,  # first: the judge's request names an input "edits"
         what_went_wrong=lambda r: chat_adapter_reply(
             what_went_wrong="float money",
             implicated="missing",
@@ -247,7 +247,7 @@ def judge_edits(request: dict[str, Any]) -> str:
         for edit in field("edits")
         for failure in failures
     ]
-    return chat_adapter_reply(verdicts=verdicts)
+    return chat_adapter_reply(effects=verdicts)
 
 
 def request_tokens(request: dict[str, Any]) -> int:
@@ -256,7 +256,7 @@ def request_tokens(request: dict[str, Any]) -> int:
 
 def evaluation_columns(requests: list[dict[str, Any]], candidate: Any) -> str:
     """The evaluation's share of the calls and of the input tokens, and each edit's result."""
-    judged = [r for r in requests if "[[ ## verdicts ## ]]" in str(r["messages"][0]["content"])]
+    judged = [r for r in requests if "[[ ## effects ## ]]" in str(r["messages"][0]["content"])]
     share = sum(map(request_tokens, judged)) / max(sum(map(request_tokens, requests)), 1)
     result = candidate.evaluation
     edits = "; ".join(f"D{e.edit} {e.summary}: {e.outcome}" for e in result.edits) if result else ""

@@ -7,7 +7,6 @@ evaluation opens a draft."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from prompt_trainer.models import Feedback, PullRequestInfo, Sample, TestCase, T
 from prompt_trainer.settings import Target
 from prompt_trainer.store import open_ledger
 from prompt_trainer.targets import LocalSource, load_prompt_set
+from tests.scripted import lenient, reflect
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text
 
 MAIN = (
@@ -103,13 +103,6 @@ def field(request: dict[str, Any], name: str) -> Any:
     return json.loads(text.split("[[ ## ", 1)[0].split("\n\nRespond with", 1)[0].strip())
 
 
-def reflect(request: dict[str, Any]) -> str:
-    cited = re.findall(r'"id": ?"(tests\.[^"]+)"', user_text(request))[:1]
-    return chat_adapter_reply(
-        what_went_wrong="see the failing test", implicated="missing", evidence=cited
-    )
-
-
 def curate(request: dict[str, Any]) -> str:
     edits = [
         {"op": "add", "new_text": ROUND_RULE, "evidence": [ROUNDING], "reason": "rounding"},
@@ -118,7 +111,7 @@ def curate(request: dict[str, Any]) -> str:
     return chat_adapter_reply(edits=edits, analysis_summary="Two rules.")
 
 
-def verdicts(decide: Callable[[str, str], str]) -> Reply:
+def judged_as(decide: Callable[[str, str], str]) -> Reply:
     """A judge answering ``decide(diff, failure)`` for every edit and failure, as a JSON list;
     ``-`` and "irrelevant" on a PR without a problem."""
 
@@ -136,7 +129,7 @@ def verdicts(decide: Callable[[str, str], str]) -> Reply:
             for edit in field(request, "edits")
             for failure in failures
         ]
-        return chat_adapter_reply(verdicts=answer)
+        return chat_adapter_reply(effects=answer)
 
     return reply
 
@@ -153,7 +146,7 @@ def discerning(diff: str, failure: str) -> str:
 
 def script(llm: FakeLLM, judge: Reply) -> None:
     # the judge's request names an input "edits", so its output is matched first
-    llm.script = [by_signature(verdicts=judge, what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(effects=judge, root_cause=reflect, verdicts=lenient, edits=curate)]
 
 
 def evaluation(root: Path) -> dict[str, Any]:
@@ -162,13 +155,13 @@ def evaluation(root: Path) -> dict[str, Any]:
 
 
 def judge_requests(llm: FakeLLM) -> list[dict[str, Any]]:
-    return [r for r in llm.requests if "[[ ## verdicts ## ]]" in str(r["messages"][0])]
+    return [r for r in llm.requests if "[[ ## effects ## ]]" in str(r["messages"][0])]
 
 
 def test_twenty_prs_give_each_edit_a_decided_result_within_40_percent_of_the_budget(
     twenty: Path, llm: FakeLLM
 ) -> None:
-    script(llm, verdicts(discerning))
+    script(llm, judged_as(discerning))
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     result = evaluation(twenty)
     held = result["held_out"]
@@ -187,9 +180,12 @@ def test_twenty_prs_give_each_edit_a_decided_result_within_40_percent_of_the_bud
     )
     assert [e["outcome"] for e in result["edits"]] == ["effective", "effective"]
     assert held["verdict"] == "better" and result["guardrails"]["passed"]
-    # the clusters and each edit's support are in evaluation.json
-    assert sorted(c["prs"] for c in result["clusters"]) == [6, 6]
-    assert [s["prs"] for s in result["support"]] == [6, 6]
+    # the clusters (as training saw them: 2 PRs each; 4 each held out) and each edit's support
+    assert [(c["prs"], c["held_out"]) for c in result["clusters"]] == [(2, 4), (2, 4)]
+    assert [s["support"] for s in result["support"]] == ["2 PRs (maria)"] * 2
+    assert [s["judged_as"] for s in result["support"]] == [[c["id"]] for c in result["clusters"]][
+        ::-1
+    ]
     body = (twenty / ".prompt-trainer/candidates/coder/candidate-001/body.md").read_text()
     assert "Held out: prevents 4 of 4 held-out failures of its kind" in body
     assert "**2 of 2 edit(s) effective**" in body
@@ -198,7 +194,7 @@ def test_twenty_prs_give_each_edit_a_decided_result_within_40_percent_of_the_bud
 def test_the_judge_sees_each_edit_as_a_diff_and_the_failures_of_one_pr(
     twenty: Path, llm: FakeLLM
 ) -> None:
-    script(llm, verdicts(discerning))
+    script(llm, judged_as(discerning))
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     first = judge_requests(llm)[0]
     edits = field(first, "edits")
@@ -213,7 +209,7 @@ def test_the_judge_sees_each_edit_as_a_diff_and_the_failures_of_one_pr(
 def test_a_judge_that_says_prevents_to_everything_gets_not_effective_and_nothing_proposed(
     twenty: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    script(llm, verdicts(lambda diff, failure: "prevents"))
+    script(llm, judged_as(lambda diff, failure: "prevents"))
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     result = evaluation(twenty)
     assert [e["summary"] for e in result["edits"]] == [
@@ -235,7 +231,7 @@ def test_under_require_improvement_draft_an_unproven_candidate_is_opened_as_a_dr
 ) -> None:
     config = twenty / ".github" / "prompt-trainer.yml"
     config.write_text(CONFIG + "training:\n  require_improvement: draft\n")
-    script(llm, verdicts(lambda diff, failure: "prevents"))
+    script(llm, judged_as(lambda diff, failure: "prevents"))
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     result = evaluation(twenty)
     assert result["guardrails"]["passed"]
@@ -249,12 +245,12 @@ def test_an_edit_the_judge_says_conflicts_with_a_pr_that_went_well_is_dropped(
 ) -> None:
     def judge(request: dict[str, Any]) -> str:
         if field(request, "failures"):
-            return verdicts(discerning)(request)
+            return judged_as(discerning)(request)
         answer = [
             {"edit": "D1", "failure": "-", "verdict": "irrelevant"},
             {"edit": "D2", "failure": "-", "verdict": "conflicts", "why": "E2 reuses requests"},
         ]
-        return chat_adapter_reply(verdicts=answer)
+        return chat_adapter_reply(effects=answer)
 
     script(llm, judge)
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
@@ -270,7 +266,7 @@ def test_an_edit_the_judge_says_conflicts_with_a_pr_that_went_well_is_dropped(
 def test_an_unreadable_evaluation_opens_a_draft_not_a_ready_pull_request(
     twenty: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    script(llm, lambda request: chat_adapter_reply(verdicts="Both edits look helpful to me."))
+    script(llm, lambda request: chat_adapter_reply(effects="Both edits look helpful to me."))
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     result = evaluation(twenty)
     assert result["held_out"]["verdict"] == "unreadable"
@@ -287,7 +283,9 @@ def test_the_pairwise_judge_stays_available(twenty: Path, llm: FakeLLM) -> None:
     config = twenty / ".github" / "prompt-trainer.yml"
     config.write_text(CONFIG + "training:\n  judge: pairwise\n")
     pairwise = lambda request: chat_adapter_reply(score_a=0.5, score_b=0.5, feedback="same")  # noqa: E731
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=pairwise)]
+    llm.script = [
+        by_signature(root_cause=reflect, verdicts=lenient, edits=curate, score_a=pairwise)
+    ]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     held = evaluation(twenty)["held_out"]
     assert held["judge"] == "pairwise" and held["ties"] == len(held["sample_ids"]) == 6

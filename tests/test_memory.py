@@ -36,11 +36,12 @@ from prompt_trainer.store import SampleStore
 from prompt_trainer.train.evolve import rejected_view
 from prompt_trainer.train.trainer import TrainRequest
 from tests import test_strategies
+from tests.scripted import lenient, reflect
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text
 from tests.test_followup import bot_pull
-from tests.test_judge import verdicts
-from tests.test_strategies import ROUNDING, candidate_dir, curate, holdout_off, reflect
+from tests.test_judge import judged_as
+from tests.test_strategies import ROUNDING, candidate_dir, curate, holdout_off
 
 example = test_strategies.example  # the bundled example, collected, outside git
 BRANCH = "prompt-trainer-data"
@@ -159,9 +160,10 @@ def test_reflect_and_curate_see_the_bullet_history_next_to_the_numbered_bullets(
         merged_at=WHEN, evidence=(ROUNDING,), kinds=(f"test:{ROUNDING}",),
     )  # fmt: skip
     bullets_path(example).write_text(dumps([entry]))
-    llm.script = [by_signature(verdicts=_none, what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(effects=_none, root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    texts = [user_text(r) for r in llm.requests[:4]]  # 3 reflections and the curation
+    texts = [user_text(r) for r in llm.requests if "[[ ## bullet_history ## ]]" in user_text(r)]
+    assert len(texts) == 4  # 3 reflections (one per cluster) and the curation
     for text in texts:
         assert "CLAUDE.md B2: added in #12 for tests.test_fees::test_invoice_total_rounding" in text
         # the held-out PRs failed it too, but the trainer never sees them
@@ -207,13 +209,13 @@ def test_a_rejections_reason_reaches_the_curation(example: Path, llm: FakeLLM) -
     )  # fmt: skip
     from prompt_trainer.train import train  # noqa: PLC0415 - DSPy
 
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=_same)]
+    llm.script = [by_signature(effects=_none, root_cause=reflect, verdicts=lenient, edits=curate)]
     train(_request(example, rejected=(rejection,), api_base=llm.api_base), "evolve")
     curation = next(r for r in llm.requests if "[[ ## edits ## ]]" in json.dumps(r))
     assert '#12, reviewers: \\"Float loses cents; we use Decimal.\\"' in user_text(curation)
 
 
-_none = verdicts(lambda diff, failure: "irrelevant")
+_none = judged_as(lambda diff, failure: "irrelevant")
 
 
 def _same(request: dict[str, object]) -> str:
@@ -251,10 +253,12 @@ def test_samples_of_earlier_versions_are_context_for_the_curation_not_training(
     )  # fmt: skip
     store.upsert([old])
     holdout_off(example)
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    *reflections, curation = llm.requests
-    assert not any("pr-90" in user_text(r) for r in reflections)  # not a training sample
+    curation = next(r for r in llm.requests if "[[ ## earlier_versions ## ]]" in user_text(r))
+    others = [r for r in llm.requests if r is not curation]
+    # Its failure does not occur under the current prompts: context, not evidence.
+    assert not any("pr-90" in user_text(r) for r in others)
     assert (
         "local:pr-90 (earlier version oldversion1; context, not a training target): "
         "tests.test_fees::test_old_rounding failed: AssertionError: float drift"
@@ -280,7 +284,9 @@ def test_earlier_samples_holding_a_bullets_evidence_come_first() -> None:
     stored.append(failing("now", "t::x", 9, current.version))  # the current version: no context
     memory = memory_for(current, stored, [entry])
     assert [line.split(" ")[0] for line in memory.earlier] == ["cause", "s4", "s3"]
-    assert {s.id for s in memory.quoted} == {"cause", "s4", "s3"}
+    # Every earlier sample with a problem may be shown as evidence: the anti-copy check reads
+    # them all (the current version's are the training samples, read anyway).
+    assert {s.id for s in memory.quoted} == {"cause", "s0", "s1", "s2", "s3", "s4"}
 
 
 # -- judged samples train the next run ---------------------------------------------------------
@@ -310,7 +316,7 @@ def test_the_state_block_keeps_the_held_out_ids_for_the_next_run(
     from prompt_trainer.memory import judged_ids  # noqa: PLC0415
     from prompt_trainer.render.state import read_state  # noqa: PLC0415
 
-    llm.script = [by_signature(verdicts=_none, what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(effects=_none, root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     body = (candidate_dir(example) / "body.md").read_text()
     state = read_state(body)
@@ -343,7 +349,7 @@ def test_the_merge_pass_retires_a_learned_rule_that_evidence_shows_wrong(
     def rules(request: dict[str, object]) -> str:
         item = {"category": "integration_error", "rule": rule, "when": "billing", "why": "x"}
         return chat_adapter_reply(
-            rules=[{**item, "evidence": ["#9002"]}], analysis_summary="One rule."
+            rules=[{**item, "evidence": ["#9001"]}], analysis_summary="One rule."
         )
 
     def merge(request: dict[str, object]) -> str:
@@ -359,7 +365,7 @@ def test_the_merge_pass_retires_a_learned_rule_that_evidence_shows_wrong(
         )  # fmt: skip
 
     holdout_off(example)
-    llm.script = [by_signature(rules=rules, decisions=merge)]
+    llm.script = [by_signature(rules=rules, decisions=merge, verdicts=lenient)]
     assert main(["train", "--strategy", "rules", "--api-base", llm.api_base], env={}) == 0
     after = (candidate_dir(example) / "CLAUDE.md").read_text()
     assert "round()`.\n" not in after.split("## Learned rules")[1]

@@ -21,8 +21,11 @@ added, for which evidence, which later samples (those that ran on the version th
 or whose PR opened after the merge) failed in the same way, and where reviewers approved it.
 ``earlier_context`` summarises a few samples of earlier prompt versions (those the current
 bullets' evidence came from first, then the held-out samples of merged proposals, then the
-newest with a problem) as context, never as training targets. ``judged_ids`` reads from the
-bot's closed proposals the samples each one was judged on: the next run trains on them.
+newest with a problem) as context for the curation; the trainer itself counts samples of earlier
+versions as evidence of a failure that still occurs under the current one (``train.plan``), so
+every earlier sample with a problem is among those the anti-copy check reads (``quoted``).
+``judged_ids`` reads from the bot's closed proposals the samples each one was judged on: the next
+run trains on them.
 """
 
 from __future__ import annotations
@@ -426,12 +429,20 @@ def memory_for(
     named = {
         sid for line in history_notes(current, list(mine), stored) for sid in _named(line, stored)
     }
+    # Samples of earlier versions with a problem may be shown as evidence of a failure that
+    # still occurs (``train.plan``): the anti-copy check reads them all.
+    before = tuple(
+        s
+        for s in stored
+        if s.prompt_versions.get(current.target) not in (None, current.version) and _problem(s)
+    )
+    quoted = earlier + tuple(s for s in stored if s.id in named and s not in earlier)
     return Memory(
         entries=mine,
         stored=tuple(stored),
         earlier=tuple(_summary(s, current.target) for s in earlier),
         judged=judged,
-        quoted=earlier + tuple(s for s in stored if s.id in named and s not in earlier),
+        quoted=quoted + tuple(s for s in before if s not in quoted),
     )
 
 

@@ -59,14 +59,21 @@ READABLE_SHARE = 0.5
 def edit_targets(
     changes: Sequence[Change], problems: Iterable[tuple[str, Iterable[str]]]
 ) -> dict[int, tuple[str, ...]]:
-    """Edit number -> the clusters it targets: those with a problem showing evidence it cites.
-    ``problems`` are (cluster id, full evidence ids) pairs."""
+    """Edit number -> the clusters it targets: the one training made it for
+    (``Change.cluster``), when the evaluation's clustering has it, and those with a problem
+    showing evidence it cites. ``problems`` are (cluster id, full evidence ids) pairs."""
     by_evidence: dict[str, set[str]] = {}
     for cluster, evidence in problems:
         for item in evidence:
             by_evidence.setdefault(item, set()).add(cluster)
+    known = {c for found in by_evidence.values() for c in found}
     return {
-        n: tuple(sorted({c for e in change.evidence for c in by_evidence.get(e, ())}))
+        n: tuple(
+            sorted(
+                {c for e in change.evidence for c in by_evidence.get(e, ())}
+                | ({change.cluster} & known)
+            )
+        )
         for n, change in enumerate(changes, start=1)
     }
 
@@ -257,25 +264,39 @@ def _may_work(edit: EditEvaluation) -> bool:
 
 
 def per_edit_json(candidate: Candidate) -> dict[str, object]:
-    """``evaluation.json``'s per-edit parts: the failure clusters (with their support and how
-    many PRs were held out), each edit's support (the clusters it targets: PRs, trusted
-    requests, reviewers) and each edit's held-out result with its one-line summary."""
+    """``evaluation.json``'s per-edit parts.
+
+    ``clusters``: the failure clusters as training saw them (``Candidate.clusters``: support,
+    reflection calls, why one was left out), each with how many of its PRs were held out, then
+    the held-out clusters training did not see. ``support``: per applied change, the cluster
+    training made it for and its support then (``Change.cluster``, ``Change.support``), and the
+    clusters the evaluation counts as its kind. ``edits``: each edit's held-out result with its
+    one-line summary."""
     result = candidate.evaluation
-    clusters = {c.id: c for c in (result.clusters if result else ())}
+    held = {c.id: c for c in (result.clusters if result else ())}
+    seen = {note.id for note in candidate.clusters}
+    clusters = [
+        {
+            **note.model_dump(mode="json"),
+            "held_out": held[note.id].held_out if note.id in held else 0,
+        }
+        for note in candidate.clusters
+    ] + [c.model_dump(mode="json") for c in held.values() if c.id not in seen]
     edits = result.edits if result else ()
+    kinds = {(e.path, e.op, e.text): list(e.clusters) for e in edits}
+    support = [
+        {
+            "path": c.path,
+            "op": c.op,
+            "text": c.text,
+            "cluster": c.cluster,
+            "support": c.support,
+            "judged_as": kinds.get((c.path, c.op, c.text), []),
+        }
+        for c in candidate.changes
+    ]
     return {
-        "clusters": [c.model_dump(mode="json") for c in clusters.values()],
-        "support": [
-            {
-                "edit": e.edit,
-                "text": e.text,
-                "clusters": list(e.clusters),
-                "prs": max((clusters[c].prs for c in e.clusters if c in clusters), default=0),
-                "trusted_requests": sum(
-                    clusters[c].trusted_requests for c in e.clusters if c in clusters
-                ),
-            }
-            for e in edits
-        ],
+        "clusters": clusters,
+        "support": support,
         "edits": [{**e.model_dump(mode="json"), "summary": e.summary} for e in edits],
     }

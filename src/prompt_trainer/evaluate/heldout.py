@@ -108,10 +108,12 @@ def plan_held_out(
     max_calls: int,
     candidates: int = 1,
     judged: frozenset[str] = frozenset(),
+    calls: int | None = None,
 ) -> Plan:
     """Hold out failures per cluster, newest first, and a few PRs without a problem, within
-    the evaluation's share of ``max_calls``; the rest train."""
-    calls = evaluation_calls(max_calls, candidates)
+    the evaluation's share of ``max_calls`` (or ``calls``, when the caller leaves it less);
+    the rest train."""
+    calls = evaluation_calls(max_calls, candidates) if calls is None else max(calls, 0)
     by_id = {s.id: s for s in samples}
     failures = {s.id: held_out_failures(s, clusters) for s in samples}
     fresh = [s for s in samples if s.id not in judged] or list(samples)

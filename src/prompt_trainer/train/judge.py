@@ -54,7 +54,7 @@ class JudgeEdits(dspy.Signature):  # type: ignore[misc]
     edits: list[EditView] = dspy.InputField(
         desc="the proposed edits, D1, D2, ..., as diffs (- removed, + added)"
     )
-    verdicts: str = dspy.OutputField(
+    effects: str = dspy.OutputField(
         desc='a JSON list, one object per edit and failure: {"edit": "D1", "failure": "F1" '
         '(or "-" when there are no failures), "verdict": "prevents" | "partly" | "irrelevant" '
         '| "conflicts", "why": one sentence citing evidence ids}'
@@ -110,6 +110,12 @@ def judge_edits(
     asked = plan.held_out + plan.checked
     if not candidate.changes:
         return _skipped(plan, "the candidate lists no itemized edits to judge")
+    if not plan.max_calls:
+        return _skipped(
+            plan,
+            f"training.max_calls={share.budget.max_calls} leaves no call for held-out evaluation "
+            "once training has the least it needs",
+        )
     if not asked:
         return _skipped(plan, "no sample could be held out: each kind keeps its PRs to train on")
     edits = edit_views(candidate, current)
@@ -148,7 +154,7 @@ def judge_edits(
             unreadable.append(sample.id)
             continue
         read, problems = parse_verdicts(
-            answer.verdicts, edits=len(edits), failures=[f.ref for f in failures]
+            answer.effects, edits=len(edits), failures=[f.ref for f in failures]
         )
         verdicts += _verdicts(sample, read)
         items += [f"{sample.id}: {p}" for p in problems]

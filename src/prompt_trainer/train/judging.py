@@ -32,6 +32,11 @@ from prompt_trainer.train.shared import Budget
 from prompt_trainer.train.trainer import TrainRequest
 
 
+#: Calls a candidate's training needs at the least (a reflection, the curation, the check):
+#: the evaluation's share never leaves training less.
+TRAINING_FLOOR = 3
+
+
 @dataclass
 class Parts:
     """The run's split: what trains, what elects, what reports, and what judging costs."""
@@ -84,14 +89,19 @@ def _per_edit(request: TrainRequest, budget: Budget) -> Parts:
     clusters = cluster_samples(request.samples, target=request.target.name)
     if request.holdout <= 0:
         return Parts(list(request.samples), Plan(list(request.samples)), Plan([]), clusters)
+    calls = min(
+        evaluation_calls(request.max_calls, request.candidates),
+        request.max_calls - TRAINING_FLOOR * request.candidates,
+    )
     plan = plan_held_out(
         request.samples,
         clusters,
         max_calls=request.max_calls,
         candidates=request.candidates,
         judged=request.memory.judged,
+        calls=calls,
     )
-    share = Share(budget, cap=evaluation_calls(request.max_calls))
+    share = Share(budget, cap=plan.max_calls)
     if request.candidates <= 1 or len(plan.held_out) + len(plan.checked) < 2:
         return Parts(plan.training, plan, replace(plan, held_out=[], checked=[]), clusters, share)
     first, second = _halves(plan.held_out)
