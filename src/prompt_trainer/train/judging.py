@@ -31,7 +31,6 @@ from prompt_trainer.train.pairwise import judge, judge_calls
 from prompt_trainer.train.shared import Budget
 from prompt_trainer.train.trainer import TrainRequest
 
-
 #: Calls a candidate's training needs at the least (a reflection, the curation, the check):
 #: the evaluation's share never leaves training less.
 TRAINING_FLOOR = 3
