@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.scripted import lenient, reflect  # noqa: E402
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text  # noqa: E402
 
 from prompt_trainer.collect.local import collect_directory  # noqa: E402
@@ -188,17 +190,14 @@ def samples(n: int) -> list[Sample]:
 def replies() -> object:
     return by_signature(
         effects=judge_edits,  # first: the judge's request names an input "edits"
-        what_went_wrong=lambda r: chat_adapter_reply(
-            what_went_wrong="float money",
-            implicated="missing",
-            evidence=["tests.test_fees::test_0"],
-        ),
+        root_cause=reflect,
+        verdicts=lenient,
         edits=lambda r: chat_adapter_reply(
             edits=[
                 {
                     "op": "add",
-                    "new_text": "Quantize money.",
-                    "evidence": ["tests.test_fees::test_0"],
+                    "new_text": "Quantize money with `Decimal.quantize` in `invoices/fees.py`.",
+                    "evidence": shown_tests(r),
                 }
             ],
             analysis_summary="x",
@@ -207,7 +206,7 @@ def replies() -> object:
             rules=[
                 {
                     "category": "test_failure",
-                    "rule": "Quantize money.",
+                    "rule": "Quantize money with `Decimal.quantize` in `invoices/fees.py`.",
                     "when": "money",
                     "why": "rounding",
                     "evidence": ["tests.test_fees::test_0"],
@@ -216,14 +215,22 @@ def replies() -> object:
             analysis_summary="x",
         ),
         candidate_main_prompt=lambda r: chat_adapter_reply(
-            candidate_main_prompt="# Rules\n\n- Quantize money.\n",
+            candidate_main_prompt="# Rules\n\n- Quantize money with `Decimal.quantize` in `invoices/fees.py`.\n",
             candidate_subagents=[],
-            analysis_summary="x",
+            analysis_summary=f"Added the quantize rule ({', '.join(shown_tests(r))}).",
         ),
         decisions=lambda r: chat_adapter_reply(
             decisions=[{"rule": "N1", "action": "add"}], analysis_summary="x"
         ),
     )
+
+
+def shown_tests(request: dict[str, Any]) -> list[str]:
+    """The evidence a request shows (failing tests, review comments): what a curation cites."""
+    found = re.findall(
+        r'"id": "(tests\.test_fees::test_\d+|https://[^"]+discussion_r\d+)"', user_text(request)
+    )
+    return list(dict.fromkeys(found))[:2]
 
 
 def judge_edits(request: dict[str, Any]) -> str:
