@@ -14,7 +14,10 @@ One package, one step (``evaluate_candidate``), beside ``train/``:
 
 The judges' LM calls stay in ``train/`` (``train.judge``, ``train.pairwise``): only ``train/``
 imports DSPy, and the judge shares the run's call budget with training, which it plans first.
-Nothing here imports DSPy; everything here can be tested without a model.
+Nothing here imports DSPy; everything here can be tested without a model. The support rule and
+the batched check (``train.support``, ``train.check``) stay in ``train/`` too: they decide which
+of the curation's edits make up a candidate, on the training evidence (``train.plan``), before
+there is a candidate to evaluate; this stage measures the candidate that results.
 
 ``evaluate_candidate`` takes the trained candidate (its held-out evaluation already made), the
 current prompts, the target, the samples and the settings; returns ``Evaluated``: the candidate
