@@ -27,7 +27,7 @@ and the ``GateResult`` (problems that block it, reasons to open it as a draft).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from prompt_trainer.evaluate.command import eval_problems, run_eval_command
@@ -35,6 +35,7 @@ from prompt_trainer.evaluate.conflicts import without_conflicts
 from prompt_trainer.evaluate.guardrails import GateResult, check_candidate, new_text
 from prompt_trainer.evaluate.replay_gate import replay_gate, replay_problems
 from prompt_trainer.models import Candidate, PromptSet, Sample
+from prompt_trainer.outside import Labelled
 from prompt_trainer.settings import Settings, Target
 
 __all__ = [
@@ -67,16 +68,20 @@ def evaluate_candidate(
     settings: Settings,
     log: Callable[[str], None],
     replay_skipped: str = "",
+    shown: Sequence[Labelled] = (),
 ) -> Evaluated:
     """The evaluate step of a run: the guardrails, then ``training.eval_command`` (when set, the
     candidate changes the prompts and no earlier run measured it), its problems added, then the
-    replay with ``training.gate: replay`` (``replay_skipped`` says why this run may not)."""
+    replay with ``training.gate: replay`` (``replay_skipped`` says why this run may not).
+    ``shown``: outside text the model read beside the samples (``Memory.outside``)."""
     training = settings.config.training
     before = len(candidate.dropped)
     candidate, unremovable = without_conflicts(candidate, current)
     for dropped in candidate.dropped[before:]:
         log(f"evaluate: {target.name}: dropped {dropped}")
-    gate = check_candidate(candidate, current, target, samples=samples, limits=training)
+    gate = check_candidate(
+        candidate, current, target, samples=samples, shown=shown, limits=training
+    )
     gate = GateResult((*unremovable, *gate.problems), gate.draft)
     changed = candidate.fingerprint != current.version
     if training.gate == "replay" and changed and candidate.replay is None:

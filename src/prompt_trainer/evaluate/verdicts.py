@@ -47,8 +47,8 @@ KEYS = {
     ),
     "why": ("why", "reason", "because", "explanation", "rationale", "comment", "feedback"),
 }  # fmt: skip
-EDIT_REF = re.compile(r"(?<![A-Za-z0-9])(?:edit\s*#?\s*|d\s*)(\d{1,3})(?![0-9])", re.I)
-FAILURE_REF = re.compile(r"(?<![A-Za-z0-9])(?:failure\s*#?\s*|f\s*)(\d{1,3})(?![0-9])", re.I)
+EDIT_REF = re.compile(r"(?<![A-Za-z0-9])(?:edit(?:\s*#)?|d)\s*(\d{1,3})(?![0-9])", re.I)
+FAILURE_REF = re.compile(r"(?<![A-Za-z0-9])(?:failure(?:\s*#)?|f)\s*(\d{1,3})(?![0-9])", re.I)
 NEGATED = re.compile(
     r"\b(?:not|no|never|doesn'?t|does not|wouldn'?t|would not|won'?t|cannot|can'?t|fails? to)"
     r"\b[^.;]{0,30}\bprevent",
