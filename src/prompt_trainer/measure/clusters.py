@@ -489,7 +489,8 @@ def _pr(sample: Sample) -> str:
 def _cluster_label(kind: str, head: str, problems: list[Problem]) -> str:
     """The head's label; a machine cluster names the reviewers' commonest words beside it."""
     if kind == "review":
-        return _label("review", head.removeprefix("path:"))
+        one = len({p.signature for p in problems}) == 1
+        return problems[0].label if one else _label("review", head.removeprefix("path:"))
     label = _label(kind, head)
     said = Counter(
         w for p in problems if p.kind == "review" for w in p.signature.split()[:4]

@@ -119,7 +119,7 @@ def evolve(request: TrainRequest, evidence: Evidence, budget: Budget) -> Candida
         rejected_before=rejected_view(request),
         bullet_history=list(request.history),
         bullet_outcomes=list(request.bullet_outcomes),
-        earlier_versions=list(request.memory.earlier),
+        earlier_versions=context_only(request.memory.earlier, evidence),
     )
     if answer is None:
         why = "the curation's answer was unreadable, also after a repair request"
@@ -132,6 +132,12 @@ def evolve(request: TrainRequest, evidence: Evidence, budget: Budget) -> Candida
     summary = str(answer.analysis_summary)
     dropped = unreadable + refused
     return _applied(request, budget, evidence, vetted=vetted, dropped=dropped, summary=summary)
+
+
+def context_only(earlier: tuple[str, ...], evidence: Evidence) -> list[str]:
+    """The earlier versions' samples summarised as context, without those the clusters already
+    show as evidence (one sample is not both)."""
+    return [line for line in earlier if line.split(" ", 1)[0] not in evidence.shown]
 
 
 def _applied(

@@ -152,7 +152,9 @@ def gather(
 
 
 def gone_reason(cluster: Cluster) -> str:
-    return "not seen under the current prompts (only under earlier versions): nothing to fix"
+    return (
+        "not seen under the current prompts, only under earlier versions (they may have fixed it)"
+    )
 
 
 def support_reason(cluster: Cluster) -> str:
