@@ -65,6 +65,16 @@ class Evidence:
         """The clusters an edit may be proposed for, ranked."""
         return [c for c in self.clusters if c.supported]
 
+    def nothing_to_learn(self) -> str:
+        """Why no LM call can support an edit ("" when one can): no cluster, or none with
+        enough support."""
+        total = len(self.clusters)
+        if not total:
+            return "no sample of the current prompts showed a problem"
+        if not self.supported:
+            return f"{total} cluster{'s' if total != 1 else ''}, none with enough support"
+        return ""
+
     def batch(self, cluster: Cluster, n: int = 0) -> list[EvidenceSample]:
         """The ``n``-th batch of ``BATCH`` samples of ``cluster``, newest first, each with the
         refs of the items that show its problem in ``focus``."""
