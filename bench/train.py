@@ -66,22 +66,34 @@ def current_view(sample: Sample) -> dict[str, Any]:
 
 
 def baseline_view(revision: str) -> Viewer:
-    """The view as ``train/evidence.py`` at ``revision`` built it (with its own fit_budget)."""
+    """The view as ``train/evidence.py`` at ``revision`` built it, cut by that revision's
+    ``fit_budget`` (in ``evidence.py`` before issue 18, in ``train/budget.py`` after)."""
+    evidence = _load(revision, "evidence", "baseline_evidence")
+    if hasattr(evidence, "fit_budget"):
+        fit = evidence.fit_budget
+    else:
+        fit = _load(revision, "budget", "baseline_budget").fit_budget
+    return lambda s: fit(evidence.evidence_view(s), 4000).model_dump(mode="json")
+
+
+def _load(revision: str, name: str, as_name: str) -> Any:
+    """``train/<name>.py`` at ``revision`` as module ``as_name`` (its import of the evidence
+    module pointed at the baseline's)."""
     source = subprocess.run(
-        ["git", "show", f"{revision}:src/prompt_trainer/train/evidence.py"],
+        ["git", "show", f"{revision}:src/prompt_trainer/train/{name}.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
-    ).stdout
+    ).stdout.replace("from prompt_trainer.train.evidence import", "from baseline_evidence import")
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
         handle.write(source)
-    spec = importlib.util.spec_from_file_location("baseline_evidence", handle.name)
+    spec = importlib.util.spec_from_file_location(as_name, handle.name)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    sys.modules["baseline_evidence"] = module  # pydantic resolves its annotations there
+    sys.modules[as_name] = module  # pydantic resolves its annotations there
     spec.loader.exec_module(module)
-    return lambda s: module.fit_budget(module.evidence_view(s), 4000).model_dump(mode="json")
+    return module
 
 
 def texts(value: Any) -> list[str]:

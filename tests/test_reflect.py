@@ -44,6 +44,7 @@ def reflections(llm: FakeLLM) -> list[dict[str, Any]]:
 def test_at_100_prs_every_one_of_six_clusters_is_reflected_on_with_its_newest_samples(
     llm: FakeLLM, tmp_path: Path
 ) -> None:
+    """25 calls for training alone (no held-out judge here: its calls are reserved apart)."""
     samples = six_clusters(100)
     llm.script = [by_signature(root_cause=reflect, edits=nothing, verdicts=lenient)]
     (candidate,) = train(request(samples, llm, tmp_path), "evolve")

@@ -56,7 +56,7 @@ def samples() -> list[Sample]:
 
 
 def curate(request: dict[str, Any]) -> str:
-    """Two supported edits and five junk ones, as a model writes them: fenced JSON, a bullet
+    """Two supported edits and six junk ones, as a model writes them: fenced JSON, a bullet
     id, a URL fragment, a test id with the file path."""
     (rounding,) = [c.id for c in cluster_samples(samples()) if "Decimal(<str>)" in c.label]
     edits = [
@@ -74,6 +74,8 @@ def curate(request: dict[str, Any]) -> str:
         {"op": "add", "new_text": FLAG, "evidence": ["discussion_r2991"], "reason": "Asked."},
         {"op": "add", "new_text": SLY, "evidence": ["tests/test_api_client.py::test_timeout_is_retried"],
          "reason": "Billing."},
+        {"op": "remove", "target_text": "B3", "evidence": [ROUNDING_TEST],
+         "reason": "The tests bullet does not help with rounding."},
     ]  # fmt: skip
     body = "```json\n" + json.dumps(edits, indent=1) + "\n```"
     return chat_adapter_reply(edits=body, analysis_summary="Seven edits.")
@@ -112,6 +114,9 @@ def test_junk_is_dropped_by_the_support_rule_even_when_the_checker_says_yes_to_e
     assert "is not about what it cites" in dropped_for(candidate, DECIMAL_FOR_TIMEOUT)
     assert "cites no evidence id from the samples" in dropped_for(candidate, UNTRUSTED)
     assert "not enough support: review: name feature flag" in dropped_for(candidate, FLAG)
+    # A removal is judged by the bullet it removes (B3), which the rounding test is not about.
+    assert "is not about what it cites" in dropped_for(candidate, "Write tests with pytest")
+    assert "Write tests with pytest under `tests/`." in main
     # The lenient checker passes the sly edit: it cites a billing timeout and says "billing".
     assert SLY in main
     checks = [r for r in llm.requests if "[[ ## verdicts ## ]]" in str(r["messages"][0])]
