@@ -104,13 +104,16 @@ class Evidence:
             for c in [*self.clusters, *(c for c, _ in self.left_out if c not in self.clusters)]
         ]
 
-    def describe(self, label: str) -> list[str]:
-        """The run's notes: what was reflected on, and each cluster left out with why."""
+    def describe(self, label: str, *, reflected: bool = True) -> list[str]:
+        """The run's notes: what was reflected on (``reflected``; else how many clusters had
+        support), and each cluster left out with why."""
         notes = self.notes()
         done = [n for n in notes if n.reflected]
         lines = [
             f"{label}: reflected on {len(done)} of {len(notes)} failure cluster(s) "
             f"({sum(n.reflected for n in done)} call(s))"
+            if reflected
+            else f"{label}: {len(self.supported)} of {len(notes)} failure cluster(s) with support"
         ]
         left = [n for n in notes if n.left_out]
         lines += [f"left out: {n.label} [{n.support}]: {n.left_out}" for n in left[:NAMED_IN_NOTES]]

@@ -47,6 +47,7 @@ def rewrite(request: TrainRequest, evidence: Evidence, budget: Budget, lm: Any) 
     that pass the support rule and the check."""
     current = request.current
     why = evidence.nothing_to_learn()
+    budget.notes[:0] = evidence.describe("rewrite", reflected=False)
     views, _ = fit_request(
         evidence.spread(),
         max_evidence_tokens=request.max_evidence_tokens,

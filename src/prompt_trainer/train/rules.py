@@ -98,6 +98,7 @@ def rules(request: TrainRequest, evidence: Evidence, budget: Budget) -> Candidat
     current = request.current
     existing = bullets(current.main.content)
     troubled = evidence.spread()
+    budget.notes[:0] = evidence.describe("rules", reflected=False)
     why = _why_not(evidence, budget, chars(*troubled, current.main.content))
     if why:
         return unchanged(request, budget, evidence, why)
