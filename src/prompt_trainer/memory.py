@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -57,8 +58,19 @@ EARLIER_CHARS = 600
 Log = Callable[[str], None]
 
 
+class ClusterTarget(Record):
+    """A failure cluster a bullet targets, and why we say so (shown wherever the target is)."""
+
+    cluster: str
+    label: str = ""
+    #: ``cited <evidence id>`` (the bot's edit cited a problem of the cluster) or ``shares
+    #: `ApiClient`, `invoices/api_client.py``` (a human's bullet: repository-specific terms).
+    reason: str = ""
+
+
 class BulletEntry(Record):
-    """One bullet a merged proposal added or changed."""
+    """One bullet a merged proposal added or changed (``by`` ``bot``), or a human's bullet of the
+    current prompt files that targets a failure cluster (``by`` ``human``, ``pull`` 0)."""
 
     target: str
     path: str
@@ -75,10 +87,39 @@ class BulletEntry(Record):
     replaces: str = ""
     #: Reviewers approved it: the proposal was merged.
     approved: bool = True
+    by: Literal["bot", "human"] = "bot"
+    #: The prompt version that introduced it: the first version, in order, whose file holds it.
+    introduced: str | None = None
+    #: The failure clusters it targets (``measure.outcomes``), with the reason for each.
+    targets: tuple[ClusterTarget, ...] = ()
+    #: Samples (ids) of the versions before it, of the versions holding it, and those of either
+    #: side that showed a targeted cluster: accumulated across runs (a union), so its
+    #: before/after survives samples leaving the store.
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    hits: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str, int]:
         return (self.target, normalize(self.text), self.pull)
+
+    def joined(self, other: BulletEntry) -> BulletEntry:
+        """This entry with ``other``'s observations and targets added (the same bullet seen by
+        another run): a union, so merging is order-free for them and never loses a sample."""
+        known = {t.cluster for t in self.targets}
+        return self.model_copy(
+            update={
+                "introduced": self.introduced or other.introduced,
+                "targets": self.targets + tuple(t for t in other.targets if t.cluster not in known),
+                "before": _union(self.before, other.before),
+                "after": _union(self.after, other.after),
+                "hits": _union(self.hits, other.hits),
+            }
+        )
+
+
+def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(set(a) | set(b)))
 
 
 # -- writing the ledger -------------------------------------------------------------------------
@@ -148,22 +189,25 @@ def _parse(line: str) -> BulletEntry | None:
 
 
 def merge_entries(*sides: Iterable[str]) -> list[str]:
-    """The union of ledgers (lines), one line per (target, text, PR), the first side winning;
-    sorted so the same entries always give the same file. Lines that do not validate are kept."""
-    kept: dict[object, tuple[tuple[str, str, str, int, str], str]] = {}
+    """The union of ledgers (lines), one line per (target, text, PR): the first side's fields
+    win, the observations and targets of every side are joined (``BulletEntry.joined``); sorted
+    so the same entries always give the same file. Lines that do not validate are kept."""
+    entries: dict[tuple[str, str, int], BulletEntry] = {}
+    invalid: dict[str, None] = {}
     for side in sides:
         for line in side:
             entry = _parse(line)
-            key: object = entry.key if entry else line
-            if key in kept:
-                continue
-            order = (
-                (entry.target, str(entry.merged_at or ""), "", entry.pull, normalize(entry.text))
-                if entry
-                else ("~", "", line, 0, "")
-            )
-            kept[key] = (order, line)
-    return [line for _, line in sorted(kept.values())]
+            if entry is None:
+                invalid[line] = None
+            elif entry.key in entries:
+                entries[entry.key] = entries[entry.key].joined(entry)
+            else:
+                entries[entry.key] = entry
+    ordered = sorted(
+        entries.values(),
+        key=lambda e: (e.target, str(e.merged_at or ""), e.pull, normalize(e.text)),
+    )
+    return [e.model_dump_json() for e in ordered] + sorted(invalid)
 
 
 def sync_bullets(

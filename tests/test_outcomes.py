@@ -1,0 +1,175 @@
+"""Realized outcomes without an LLM: which version introduced each bullet (a human's or the
+bot's), which clusters a human's bullet targets and why, and what a bullet did to them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from prompt_trainer.measure.outcomes import (
+    BulletOutcome,
+    Rate,
+    attribute,
+    mentions,
+    term_targets,
+    terms,
+)
+from prompt_trainer.measure.versions import GitHistory, HashCache, resolve_versions
+from prompt_trainer.settings import Target
+from prompt_trainer.train.edits import bullets
+from tests.conftest import EXAMPLE
+
+#: examples/basic/CLAUDE.md as commit 416943b had it, before e270efb added the Decimal and
+#: ApiClient rules.
+FIRST = """# Working on the invoice service
+
+- The service lives in `invoices/`; its HTTP client for the billing API is `invoices/api_client.py`.
+- Write tests with pytest under `tests/`, mirroring the module you change.
+- Keep functions small and typed; run `ruff check` before you push.
+- Describe what you changed and why in the pull request body.
+"""
+CURRENT = (EXAMPLE / "CLAUDE.md").read_text()
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    """The bundled example as a clone with its two real versions of CLAUDE.md; PRs 101-106 ran
+    on the first, 107-112 on the second (their base_sha says so)."""
+    root = tmp_path / "invoices"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "t@example.com")
+    git(root, "config", "user.name", "t")
+    (root / "CLAUDE.md").write_text(FIRST)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "First rules")
+    first = git(root, "rev-parse", "HEAD")
+    (root / "CLAUDE.md").write_text(CURRENT)
+    git(root, "commit", "-q", "-am", "Decimal money, extend ApiClient, list tests run")
+    second = git(root, "rev-parse", "HEAD")
+    for pr in sorted((root / "evidence").iterdir()):
+        meta = json.loads((pr / "pr.json").read_text())
+        meta["base_sha"] = first if meta["number"] <= 106 else second
+        (pr / "pr.json").write_text(json.dumps(meta))
+    return root
+
+
+# -- attribution ------------------------------------------------------------------------------
+
+
+def test_a_human_bullet_is_attributed_to_the_first_version_whose_file_holds_it(
+    history: Path,
+) -> None:
+    target = Target(name="coder", main="CLAUDE.md")
+    versions = resolve_versions(
+        target,
+        history=GitHistory(history),
+        cache=HashCache(history / "versions.json"),
+        current=None,
+        seen=(),
+    )
+    first, second = versions
+    assert first.subject == "First rules" and second.subject.startswith("Decimal money")
+    decimal, tests_rule, describe = (bullets(CURRENT)[n] for n in (1, 2, 4))
+
+    money = attribute(versions, "CLAUDE.md", decimal)
+    assert (money.introduced, money.before, money.holding) == (second, (first,), (second,))
+    kept = attribute(versions, "CLAUDE.md", tests_rule)  # unchanged since the first version
+    assert (kept.introduced, kept.before, kept.holding) == (first, (), (first, second))
+    # A bullet the second version reworded is a new bullet: the second version introduced it.
+    assert attribute(versions, "CLAUDE.md", describe).introduced == second
+    assert attribute(versions, "AGENTS.md", decimal).introduced is None  # another file
+    assert attribute(versions, "CLAUDE.md", "Never seen.").introduced is None
+
+
+def test_versions_only_samples_name_count_on_neither_side(history: Path) -> None:
+    """A version whose contents are unknown (no commit has it) cannot say whether it held a
+    bullet: it is neither before nor after."""
+    target = Target(name="coder", main="CLAUDE.md")
+    versions = resolve_versions(
+        target,
+        history=GitHistory(history),
+        cache=HashCache(history / "versions.json"),
+        current=None,
+        seen=("f" * 12,),
+    )
+    assert [v.known for v in versions] == [True, True, False]
+    money = attribute(versions, "CLAUDE.md", bullets(CURRENT)[1])
+    assert money.introduced == versions[1] and money.holding == (versions[1],)
+    assert versions[2] not in money.before
+
+
+# -- terms -------------------------------------------------------------------------------------
+
+
+def test_terms_are_identifiers_paths_and_commands_never_plain_words() -> None:
+    assert [terms(b) for b in bullets(CURRENT)] == [
+        ("invoices/", "invoices/api_client.py", "ApiClient"),
+        ("Decimal", "quantize(", "ROUND_HALF_UP", "round("),
+        ("tests/",),
+        ("ruff check",),
+        (),  # "Describe what you changed ...": nothing specific to this repository
+    ]
+    prose = "Use BillingHttpClient and fx_rates in src/app.ts, e.g. via HTTP; `npm run lint`."
+    assert terms(prose) == ("npm run lint", "BillingHttpClient", "fx_rates", "src/app.ts")
+
+
+def test_a_term_matches_a_whole_token_a_call_or_a_phrase() -> None:
+    assert mentions("ApiClient", "extend ApiClient instead.")
+    assert not mentions("ApiClient", "creating BillingApiClient")
+    assert not mentions("Decimal", "decimal places")  # case-sensitive
+    assert mentions("quantize(", "rounded with `quantize(Decimal('0.01'))`")
+    assert not mentions("quantize(", "quantize with ROUND_HALF_UP")
+    assert mentions("ruff check", "$ ruff check src")
+    assert not mentions("invoices/", "invoices/fees.py")  # a directory is not every file in it
+
+
+def test_a_human_bullet_targets_the_clusters_whose_evidence_names_its_terms() -> None:
+    evidence = {
+        "rounding": "AssertionError: assert 10.004 == Decimal('10.00') | Money must be rounded "
+        "with `quantize(Decimal('0.01'), ROUND_HALF_UP)`",
+        "client": "This adds a second HTTP client. We already have `ApiClient` in "
+        "`invoices/api_client.py` | AttributeError: module 'invoices.billing' has no attribute",
+        "timeout": "ConnectionError: HTTPSConnectionPool(host='billing.example.com') Read timed "
+        "out | The reminder job calls the billing API without the retry wrapper.",
+    }
+    decimal, service = bullets(CURRENT)[1], bullets(CURRENT)[0]
+    assert term_targets(decimal, evidence) == {
+        "rounding": ("Decimal", "quantize(", "ROUND_HALF_UP")
+    }
+    assert term_targets(service, evidence) == {"client": ("invoices/api_client.py", "ApiClient")}
+    assert term_targets(bullets(CURRENT)[4], evidence) == {}  # no term: no claim
+    # A term in the evidence of most clusters names none of them in particular.
+    everywhere = {k: v + " Decimal" for k, v in evidence.items()}
+    assert term_targets("Use `Decimal`.", everywhere) == {}
+
+
+# -- what a bullet did ---------------------------------------------------------------------------
+
+
+def test_a_bullets_outcome_is_helpful_harmful_and_a_one_sided_fisher_p() -> None:
+    fell = BulletOutcome(before=Rate(4, 6), after=Rate(1, 6))
+    assert (fell.helpful, fell.harmful) == (5, 1)
+    assert fell.p_value == pytest.approx(96 / 792)  # P(X >= 4) of the hypergeometric
+    assert fell.verdict(min_after=5) == "fell"
+    assert fell.summary(min_after=5) == (
+        "4 of 6 PRs before, 1 of 6 since (p = 0.12, one-sided Fisher): fell"
+    )
+    stayed = BulletOutcome(before=Rate(2, 6), after=Rate(3, 6))
+    assert stayed.verdict(min_after=5) == "did not fall"
+    assert stayed.p_value == pytest.approx(696 / 792)  # P(X >= 2): no sign it fell
+    assert BulletOutcome(Rate(2, 6), Rate(0, 2)).verdict(min_after=5) == "too few PRs since"
+    assert BulletOutcome(Rate(0, 0), Rate(2, 6)).verdict(min_after=5) == "still occurs"
+    assert BulletOutcome(Rate(0, 0), Rate(0, 6)).verdict(min_after=5) == "no recurrence"
+    assert BulletOutcome(Rate(0, 0), Rate(2, 6)).p_value is None
+    assert Rate.of(["a", "b", "c"], ["b", "z"]) == Rate(1, 3)
