@@ -14,11 +14,13 @@ from prompt_trainer.loop.followup import follow_up
 from prompt_trainer.memory import (
     BULLETS,
     BulletEntry,
+    ClusterTarget,
     bullets_path,
     dumps,
     entries_of,
     history_notes,
     memory_for,
+    outcome_of,
     sync_bullets,
 )
 from prompt_trainer.models import (
@@ -376,3 +378,40 @@ def test_a_run_writes_the_bullet_ledger_of_merged_proposals_to_the_data_branch(
     assert (entry.pull, entry.text, entry.approved) == (30, "Keep functions small.", True)
     assert ".prompt-trainer/samples.jsonl" in files  # beside the samples, on the same branch
     assert bullets_path(ready).read_text() == files[BULLETS]
+
+
+def test_a_bullets_before_and_after_accumulate_across_runs_through_the_data_branch(
+    github: FakeGitHub, tmp_path: Path
+) -> None:
+    """Run one saw PRs 1-6 before the bullet and 7-8 after it; run two, on another runner,
+    saw 9-12 after it (1-8 had left its store). The branch keeps the union: 4 of 6 before,
+    1 of 6 since, and the targets with their reasons."""
+    github.commit({"README.md": "hi\n"}, branch="main")
+    client = client_for(github)
+    rounding = ClusterTarget(cluster="test:rounding", label="rounding", reason="cited t::a")
+    bullet = {"target": "coder", "path": "CLAUDE.md", "text": "Quantize money.", "op": "add"}
+    one = BulletEntry(
+        **bullet, pull=12, introduced="v2", targets=(rounding,),
+        before=("p1", "p2", "p3", "p4", "p5", "p6"), after=("p7", "p8"),
+        hits=("p1", "p2", "p4", "p5", "p8"),
+    )  # fmt: skip
+    human = ClusterTarget(cluster="review:client", label="client", reason="shares `ApiClient`")
+    two = BulletEntry(
+        **bullet, pull=12, introduced="v2", targets=(rounding, human),
+        after=("p9", "p10", "p11", "p12"),
+    )  # fmt: skip
+    sync_bullets(tmp_path / "first", [one], client, BRANCH, push=True, log=print)
+    (ledger,) = sync_bullets(tmp_path / "second", [two], client, BRANCH, push=True, log=print)
+
+    assert [t.cluster for t in ledger.targets] == ["test:rounding", "review:client"]
+    outcome = outcome_of(ledger)
+    assert outcome is not None
+    assert (outcome.before.text, outcome.after.text) == ("4 of 6", "1 of 6")
+    assert (outcome.helpful, outcome.harmful) == (5, 1)
+    # A fresh runner reads the same entry back from the branch, field for field.
+    (fresh,) = sync_bullets(tmp_path / "fresh", [], client, BRANCH, push=True, log=print)
+    assert fresh == ledger
+    assert github.files_at(BRANCH)[BULLETS] == dumps([ledger])
+    # Held-out samples are not counted for the trainer.
+    hidden = outcome_of(ledger, hidden={"p8", "p9"})
+    assert hidden is not None and hidden.after.text == "0 of 4"

@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from prompt_trainer import workdir
 from prompt_trainer.errors import GitHubError
 from prompt_trainer.github.records import ClosedPull
+from prompt_trainer.measure.outcomes import BulletOutcome, Rate
 from prompt_trainer.models import PromptSet, Record, Sample
 from prompt_trainer.render.state import read_state
 from prompt_trainer.store import SYNC_ATTEMPTS, BranchFiles
@@ -242,6 +243,17 @@ def sync_bullets(
         fix="another prompt-trainer run is writing; give the workflow a concurrency group "
         "and run again (the local ledger under .prompt-trainer/ is intact)",
     )
+
+
+def outcome_of(entry: BulletEntry, *, hidden: Iterable[str] = ()) -> BulletOutcome | None:
+    """The entry's before/after rate of the clusters it targets, leaving out ``hidden``
+    (held-out) samples; None when it targets none."""
+    if not entry.targets:
+        return None
+    out = set(hidden)
+    before = [s for s in entry.before if s not in out]
+    after = [s for s in entry.after if s not in out]
+    return BulletOutcome(Rate.of(before, entry.hits), Rate.of(after, entry.hits))
 
 
 # -- reading it: what the model sees ------------------------------------------------------------
