@@ -38,7 +38,7 @@ from pydantic import ValidationError
 from prompt_trainer import workdir
 from prompt_trainer.errors import GitHubError
 from prompt_trainer.github.records import ClosedPull
-from prompt_trainer.measure.outcomes import BulletOutcome, Rate
+from prompt_trainer.measure.outcomes import BulletOutcome, MergeOutcome, Rate
 from prompt_trainer.models import PromptSet, Record, Sample
 from prompt_trainer.render.state import read_state
 from prompt_trainer.store import SYNC_ATTEMPTS, BranchFiles
@@ -254,6 +254,27 @@ def outcome_of(entry: BulletEntry, *, hidden: Iterable[str] = ()) -> BulletOutco
     before = [s for s in entry.before if s not in out]
     after = [s for s in entry.after if s not in out]
     return BulletOutcome(Rate.of(before, entry.hits), Rate.of(after, entry.hits))
+
+
+def merge_outcomes(entries: Iterable[BulletEntry]) -> list[MergeOutcome]:
+    """One row per merged proposal whose bullets target a cluster, newest first."""
+    by_pull: dict[int, list[BulletEntry]] = {}
+    for entry in entries:
+        if entry.by == "bot" and entry.pull and entry.targets:
+            by_pull.setdefault(entry.pull, []).append(entry)
+    rows = []
+    for pull, group in by_pull.items():
+        labels = dict.fromkeys(t.label or t.cluster for e in group for t in e.targets)
+        before = {s for e in group for s in e.before}
+        after = {s for e in group for s in e.after}
+        hits = {s for e in group for s in e.hits}
+        outcome = BulletOutcome(Rate.of(before, hits), Rate.of(after, hits))
+        rows.append(MergeOutcome(pull, group[0].merged_at, len(group), tuple(labels), outcome))
+    return sorted(rows, key=lambda r: (_when(r.merged_at), r.pull), reverse=True)
+
+
+def _when(moment: datetime | None) -> datetime:
+    return moment or datetime.min.replace(tzinfo=UTC)
 
 
 # -- reading it: what the model sees ------------------------------------------------------------

@@ -21,7 +21,7 @@ from prompt_trainer.loop.contract import RunOptions, RunOutcome, TargetResult
 from prompt_trainer.loop.followup import Known, before_training
 from prompt_trainer.loop.lock import busy_message, exclusive
 from prompt_trainer.measure.report import TargetReport
-from prompt_trainer.memory import Memory, memory_for
+from prompt_trainer.memory import Memory, memory_for, merge_outcomes
 from prompt_trainer.models import PromptSet, Rejection, Sample
 from prompt_trainer.render import ProposalView
 from prompt_trainer.settings import LLMSettings, Settings, Target
@@ -167,7 +167,7 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
     view = ProposalView(
         candidate=checked.candidate, current=current, samples=samples, model=ctx.llm.model,
         skipped=[sk for s in samples for sk in s.skipped], gate_problems=checked.gate.problems,
-        report=report,
+        report=report, merges=tuple(merge_outcomes(memory.entries)),
     )  # fmt: skip
     return publish(ctx, target, view, inputs=trained.inputs)
 

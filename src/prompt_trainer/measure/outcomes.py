@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from prompt_trainer.measure.stats import fisher_exact
 from prompt_trainer.measure.versions import Version
@@ -205,3 +206,15 @@ class BulletOutcome:
             f"{self.before.text} PRs before, {self.after.text} since{shown}: "
             f"{self.verdict(min_after=min_after)}"
         )
+
+
+@dataclass(frozen=True)
+class MergeOutcome:
+    """What one earlier merged proposal did: the clusters its bullets targeted, and how often
+    any of them occurred on the versions before it and on those since."""
+
+    pull: int
+    merged_at: datetime | None
+    bullets: int
+    clusters: tuple[str, ...]
+    outcome: BulletOutcome

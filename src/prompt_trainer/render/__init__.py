@@ -11,12 +11,14 @@ A user's template (``pull_request.template``) is read by ``user_template``.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 
 from prompt_trainer.errors import ConfigError
+from prompt_trainer.measure.outcomes import MergeOutcome
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import (
     Candidate,
@@ -95,7 +97,8 @@ class ProposalView:
 
     ``report`` is the measurement of the target (``measure.report``): its comparison gives the
     observed metric table and its versions the chart. Without it (no stored history yet) those
-    parts say so.
+    parts say so. ``merges`` is what earlier merged proposals did to the failure clusters their
+    bullets targeted (``memory.merge_outcomes``), newest first.
     """
 
     candidate: Candidate
@@ -106,6 +109,7 @@ class ProposalView:
     gate_problems: tuple[str, ...] = ()
     report: TargetReport | None = None
     commit: str | None = None
+    merges: tuple[MergeOutcome, ...] = ()
 
     def link(self, evidence_id: str) -> EvidenceLink:
         """Where an evidence id can be read: a URL as is; a test or trace step at its PR."""
@@ -156,6 +160,11 @@ class ProposalView:
         return chart(self.report) if self.report else None
 
     @property
+    def merge_rows(self) -> list[MergeRow]:
+        """What earlier merges did, formatted (``merge_rows``)."""
+        return merge_rows(self.merges, min_after=self.report.min_samples if self.report else 5)
+
+    @property
     def replay_rows(self) -> list[tuple[str, str, str]]:
         """(task, current passed/runs, candidate passed/runs) per replayed task."""
         result = self.candidate.replay
@@ -201,6 +210,35 @@ class ProposalView:
     @property
     def state_json(self) -> str:
         return state_text(state_of(self.candidate, commit=self.commit))
+
+
+@dataclass(frozen=True)
+class MergeRow:
+    """One earlier merged proposal, as the PR body and the dashboard show it."""
+
+    pull: int
+    merged: str
+    clusters: tuple[str, ...]
+    before: str
+    after: str
+    p_value: str
+    verdict: str
+
+
+def merge_rows(merges: Sequence[MergeOutcome], *, min_after: int) -> list[MergeRow]:
+    """Rows for ``merges``: rates as ``k of n``, the one-sided Fisher p, and the verdict."""
+    return [
+        MergeRow(
+            pull=m.pull,
+            merged=m.merged_at.strftime("%Y-%m-%d") if m.merged_at else "—",
+            clusters=m.clusters,
+            before=m.outcome.before.text,
+            after=m.outcome.after.text,
+            p_value="—" if m.outcome.p_value is None else f"{m.outcome.p_value:.2g}",
+            verdict=m.outcome.verdict(min_after=min_after),
+        )
+        for m in merges
+    ]
 
 
 def file_changes(current: PromptSet, candidate: Candidate) -> list[FileChange]:
