@@ -348,11 +348,25 @@ def cluster_samples(samples: Sequence[Sample], *, target: str | None = None) -> 
     ``target`` names whose prompt versions ``Cluster.versions`` lists (all of a sample's
     versions when None)."""
     problems = [p for s in samples for p in problems_of(s)]
+    return cluster_problems(problems, samples, target=target)
+
+
+def cluster_problems(
+    problems: Sequence[Problem], samples: Sequence[Sample], *, target: str | None = None
+) -> list[Cluster]:
+    """``cluster_samples`` over problems already found: the report's index keeps each sample's
+    problems, and passes ``samples`` that hold only what a cluster reads of them (the id, the
+    PR's link and dates, the prompt versions)."""
+    problems = list(problems)
     keys = _machine_keys(problems)
     sizes = Counter(keys.values())
+    machine: dict[str, list[Problem]] = {}
+    for p in problems:
+        if p.kind in MACHINE:
+            machine.setdefault(p.sample_id, []).append(p)
     for p in problems:
         if p.kind in PEOPLE:
-            attached = _attach(p, problems, keys, sizes)
+            attached = _attach(p, machine.get(p.sample_id, []), keys, sizes)
             if attached is not None:
                 keys[_pkey(p)] = attached
     keys |= _people_keys([p for p in problems if _pkey(p) not in keys])
@@ -392,17 +406,16 @@ def _machine_keys(problems: list[Problem]) -> dict[tuple[str, str, str], Key]:
 
 def _attach(
     person: Problem,
-    problems: list[Problem],
+    machine: list[Problem],
     keys: dict[tuple[str, str, str], Key],
     sizes: Counter[Key],
 ) -> Key | None:
-    """The machine cluster of the same sample whose problem shares the most words with
-    ``person``'s (then the larger cluster); None when none shares a word."""
+    """The machine cluster of the same sample (``machine``: its machine-made problems) whose
+    problem shares the most words with ``person``'s (then the larger cluster); None when none
+    shares a word."""
     best: tuple[int, int, str] | None = None
     chosen: Key | None = None
-    for p in problems:
-        if p.sample_id != person.sample_id or p.kind not in MACHINE:
-            continue
+    for p in machine:
         shared = len(person.words & p.words)
         key = keys[_pkey(p)]
         rank = (shared, sizes[key], "".join(key))
