@@ -1,7 +1,9 @@
 """An embedded SQLite index of per-sample facts, so ``report`` over 100,000 samples is fast.
 
 The JSONL ledger stays the source of truth. The index (``.prompt-trainer/index.sqlite``) holds
-``facts_of`` of every sample, its prompt versions and its pattern events. It records the
+``facts_of`` of every sample, its prompt versions and its pattern events, and each target's
+failure clusters (``clusters.cluster_problems`` over every sample's problems, made once per
+rebuild: a report reads them, it does not recompute them). It records the
 ledger's size and modification time; when they differ (or the index is missing, or was written
 by another schema version) it is rebuilt from the ledger in one pass. A rebuild streams the
 ledger line by line; lines that do not validate are counted and left out.
@@ -9,6 +11,7 @@ ledger line by line; lines that do not validate are counted and left out.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,10 +21,12 @@ from types import MappingProxyType
 
 from pydantic import ValidationError
 
+from prompt_trainer.measure.clusters import Problem, cluster_problems, problems_of
 from prompt_trainer.measure.facts import Facts, facts_of
-from prompt_trainer.models import Sample
+from prompt_trainer.measure.outcomes import ClusterFacts, problem_key, problem_text
+from prompt_trainer.models import PullRequestInfo, Sample
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 EXAMPLES = 3
 #: Facts columns, in ``Facts`` order (sample_id ... duration_s); versions and events have tables.
 COLUMNS = tuple(name for name in Facts._fields if name not in ("versions", "events"))
@@ -35,12 +40,19 @@ CREATE TABLE versions (sample_id TEXT NOT NULL, target TEXT NOT NULL, version TE
 CREATE TABLE events (
     sample_id TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, example TEXT NOT NULL
 );
+CREATE TABLE clusters (
+    target TEXT NOT NULL, rank INTEGER NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL,
+    label TEXT NOT NULL, prs INTEGER NOT NULL, evidence TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE TABLE members (target TEXT NOT NULL, cluster TEXT NOT NULL, sample_id TEXT NOT NULL);
 """
 INDEXES = """
 CREATE INDEX versions_by_target ON versions (target, sample_id);
 CREATE INDEX versions_by_version ON versions (target, version);
 CREATE INDEX versions_by_sample ON versions (sample_id, target);
 CREATE INDEX events_by_kind ON events (kind, key, sample_id);
+CREATE INDEX clusters_by_target ON clusters (target, rank);
+CREATE INDEX members_by_target ON members (target, cluster);
 """
 
 #: Per target, kind and key: the samples with that event and one example, computed once when
@@ -64,6 +76,10 @@ KEY_EXAMPLES = """
     LIMIT ?
 """
 VERSIONS_OF_TARGET = "SELECT DISTINCT version FROM versions WHERE target = ?"
+CLUSTERS_OF_TARGET = """
+    SELECT id, kind, label, prs, evidence, text FROM clusters WHERE target = ? ORDER BY rank
+"""
+MEMBERS_OF_TARGET = "SELECT cluster, sample_id FROM members WHERE target = ?"
 FACTS_OF_VERSION = f"""
     SELECT {", ".join(f"f.{c}" for c in COLUMNS)}
     FROM versions v JOIN facts f USING (sample_id)
@@ -119,6 +135,7 @@ class SampleIndex:
         count = invalid = 0
         placeholders = ", ".join("?" for _ in COLUMNS)
         latest: dict[str, int] = {}
+        found = _Problems()
         for sample in self._samples():
             if sample is None:
                 invalid += 1
@@ -130,6 +147,7 @@ class SampleIndex:
                 db.execute("DELETE FROM events WHERE sample_id = ?", (facts.sample_id,))
                 count -= 1
             latest[facts.sample_id] = 1
+            found.add(sample)
             count += 1
             db.execute(
                 f"INSERT INTO facts VALUES ({placeholders})",  # noqa: S608 - fixed column list
@@ -143,6 +161,7 @@ class SampleIndex:
                 "INSERT INTO events VALUES (?, ?, ?, ?)",
                 [(facts.sample_id, e.kind, e.key, e.example) for e in facts.events],
             )
+        _write_clusters(db, found)
         db.executescript(INDEXES)
         db.executescript(KEY_COUNTS_TABLE)
         db.executemany(
@@ -181,6 +200,27 @@ class SampleIndex:
             found[version] = [Facts._make(row + tail) for row in rows]
         return found
 
+    def clusters(self, target: str) -> list[ClusterFacts]:
+        """The failure clusters of ``target``'s samples, ranked (``clusters.cluster_samples``),
+        computed when the index was built."""
+        members: dict[str, set[str]] = {}
+        for cluster, sample_id in self.db.execute(MEMBERS_OF_TARGET, (target,)):
+            members.setdefault(cluster, set()).add(sample_id)
+        return [
+            ClusterFacts(
+                id=cid,
+                kind=kind,
+                label=label,
+                prs=prs,
+                samples=frozenset(members.get(cid, ())),
+                evidence=frozenset(json.loads(evidence)),
+                text=text,
+            )
+            for cid, kind, label, prs, evidence, text in self.db.execute(
+                CLUSTERS_OF_TARGET, (target,)
+            )
+        ]
+
     def key_counts(
         self, target: str, kind: str, *, limit: int | None = None, examples: int = EXAMPLES
     ) -> list[tuple[str, int, tuple[str, ...]]]:
@@ -196,6 +236,56 @@ class SampleIndex:
         """Up to ``limit`` distinct examples of one event key."""
         shown = self.db.execute(KEY_EXAMPLES, (kind, key, target, limit))
         return tuple(example for (example,) in shown)
+
+
+class _Problems:
+    """Each sample's problems (``clusters.problems_of``) and their text, and what a cluster reads
+    of the sample, gathered while the index is built: clusters are made over all of them."""
+
+    def __init__(self) -> None:
+        self.problems: dict[str, list[Problem]] = {}
+        self.texts: dict[str, str] = {}
+        self.samples: dict[str, Sample] = {}
+
+    def add(self, sample: Sample) -> None:
+        problems = problems_of(sample)
+        self.problems[sample.id] = problems
+        self.texts |= {problem_key(p): problem_text(sample, p) for p in problems}
+        pull = sample.pull
+        self.samples[sample.id] = Sample(
+            id=sample.id,
+            pull=PullRequestInfo(
+                number=pull.number,
+                url=pull.url,
+                created_at=pull.created_at,
+                closed_at=pull.closed_at,
+                merged_at=pull.merged_at,
+            ),
+            prompt_versions=sample.prompt_versions,
+            collected_at=sample.collected_at,
+        )
+
+    def of_target(self, target: str) -> tuple[list[Problem], list[Sample]]:
+        samples = [s for s in self.samples.values() if target in s.prompt_versions]
+        return [p for s in samples for p in self.problems[s.id]], samples
+
+
+def _write_clusters(db: sqlite3.Connection, found: _Problems) -> None:
+    targets = sorted({t for s in found.samples.values() for t in s.prompt_versions})
+    for target in targets:
+        problems, samples = found.of_target(target)
+        ranked = cluster_problems(problems, samples, target=target)
+        for rank, cluster in enumerate(ranked):
+            facts = ClusterFacts.of(cluster, found.texts)
+            db.execute(
+                "INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (target, rank, facts.id, facts.kind, facts.label, facts.prs,
+                 json.dumps(sorted(facts.evidence)), facts.text),
+            )  # fmt: skip
+            db.executemany(
+                "INSERT INTO members VALUES (?, ?, ?)",
+                [(target, cluster.id, sid) for sid in cluster.samples],
+            )
 
 
 def _column(value: object) -> object:

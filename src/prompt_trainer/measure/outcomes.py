@@ -33,8 +33,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from prompt_trainer.measure.clusters import Cluster, Problem
 from prompt_trainer.measure.stats import fisher_exact
 from prompt_trainer.measure.versions import Version
+from prompt_trainer.models import Sample
 from prompt_trainer.train.edits import normalize
 
 
@@ -66,6 +68,106 @@ def change_p(before: Rate, after: Rate, *, one_sided: bool) -> float | None:
         return None
     table = (before.hits, before.prs - before.hits, after.hits, after.prs - after.hits)
     return fisher_exact(*table, alternative="greater" if one_sided else "two-sided")
+
+
+# -- clusters as the report keeps them --------------------------------------------------------
+
+#: Characters of one evidence item's text, and of a cluster's text, kept for term matching.
+ITEM_CHARS = 600
+CLUSTER_CHARS = 6000
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """A failure cluster as the index keeps it: what the report and the bullet ledger read."""
+
+    id: str
+    kind: str
+    label: str
+    prs: int
+    samples: frozenset[str]
+    #: The full evidence ids of its problems (a bot's edit citing one targets it).
+    evidence: frozenset[str]
+    #: Its evidence as text (messages, reviewers' words, paths), for the term rule.
+    text: str
+
+    @classmethod
+    def of(cls, cluster: Cluster, texts: Mapping[str, str]) -> ClusterFacts:
+        """``cluster`` with the text of its problems (``texts``: by ``problem_key``)."""
+        shown = dict.fromkeys(texts.get(problem_key(p), p.label) for p in cluster.problems)
+        return cls(
+            id=cluster.id,
+            kind=cluster.kind,
+            label=cluster.label,
+            prs=cluster.prs,
+            samples=frozenset(cluster.samples),
+            evidence=cluster.evidence(),
+            text=" | ".join(shown)[:CLUSTER_CHARS],
+        )
+
+
+def problem_key(problem: Problem) -> str:
+    return f"{problem.sample_id}\0{problem.kind}\0{problem.signature}"
+
+
+def problem_text(sample: Sample, problem: Problem) -> str:
+    """The words behind one problem: its tests' messages, the reviewer's comment and path, the
+    report, the trace step; its label when none of its evidence is found."""
+    texts = _texts(sample)
+    found = [texts[e] for e in problem.evidence if e in texts]
+    return " | ".join(found)[: ITEM_CHARS * 3] if found else problem.label
+
+
+def _texts(sample: Sample) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for run in sample.test_runs:
+        for case in run.problems:
+            found[case.id] = (case.message or case.text or case.type)[:ITEM_CHARS]
+    for item in sample.feedback:
+        words = " ".join([item.body, item.path or "", *item.suggestions])
+        found[item.url or item.id] = words[:ITEM_CHARS]
+    for report in sample.failures:
+        found[report.id] = f"{report.description} {report.context}"[:ITEM_CHARS]
+    for trace in sample.traces:
+        for n, step in enumerate(trace.steps):
+            if step.is_error:
+                found[f"trace:{trace.source}#{n}"] = step.text[:ITEM_CHARS]
+    for commit in sample.pull.human_fix:
+        for file in commit.files:
+            found[f"commit:{commit.sha[:12]}:{file.path}"] = file.path
+    return found
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    """One cluster's rate per measured version, and the compared pair's with Fisher's exact
+    test (two-sided)."""
+
+    cluster: ClusterFacts
+    rates: tuple[Rate, ...]
+    before: Rate | None = None
+    after: Rate | None = None
+
+    @property
+    def p_value(self) -> float | None:
+        if self.before is None or self.after is None:
+            return None
+        return change_p(self.before, self.after, one_sided=False)
+
+
+def cluster_rows(
+    clusters: Sequence[ClusterFacts],
+    versions: Sequence[frozenset[str]],
+    compared: tuple[frozenset[str], frozenset[str]] | None,
+) -> tuple[ClusterRow, ...]:
+    """Each cluster's rate in each version (``versions``: their sample ids, in order) and in
+    the ``compared`` pair."""
+    rows = []
+    for cluster in clusters:
+        rates = tuple(Rate.of(ids, cluster.samples) for ids in versions)
+        pair = [Rate.of(ids, cluster.samples) for ids in compared] if compared else [None, None]
+        rows.append(ClusterRow(cluster, rates, pair[0], pair[1]))
+    return tuple(rows)
 
 
 # -- which version introduced a bullet --------------------------------------------------------

@@ -21,6 +21,7 @@ from prompt_trainer.measure.metrics import (
     compare_columns,
     measure_all,
 )
+from prompt_trainer.measure.outcomes import ClusterRow, Rate, cluster_rows
 from prompt_trainer.measure.patterns import Pattern, find_patterns
 from prompt_trainer.measure.stats import Estimate
 from prompt_trainer.measure.versions import HashCache, History, Version, resolve_versions
@@ -54,6 +55,8 @@ class TargetReport:
     patterns: tuple[Pattern, ...]
     min_samples: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Each failure cluster's rate per measured version (ranked: most PRs first).
+    clusters: tuple[ClusterRow, ...] = ()
 
     @property
     def known(self) -> int:
@@ -101,6 +104,9 @@ def build_report(
     if current is not None and not current.main.content:
         notes.append(f"prompt file {target.main} is missing in the working tree")
     chosen = _choose(reports, compare_spec)
+    measured = [_ids(r) for r in reports if r.samples]
+    pair = (_ids(chosen[0]), _ids(chosen[1])) if chosen else None
+    clusters = cluster_rows(index.clusters(target.name), measured, pair)
     comparison = None
     if chosen is not None:
         before, after = chosen
@@ -119,7 +125,12 @@ def build_report(
         patterns=tuple(find_patterns(index, target.name, all_facts)),
         min_samples=min_samples,
         notes=tuple(notes),
+        clusters=clusters,
     )
+
+
+def _ids(report: VersionReport) -> frozenset[str]:
+    return frozenset(f.sample_id for f in report.facts)
 
 
 def _compare_all(
@@ -190,6 +201,35 @@ def version_json(report: VersionReport) -> dict[str, Any]:
     }
 
 
+def _rate(rate: Rate | None) -> dict[str, int] | None:
+    return None if rate is None else {"hits": rate.hits, "prs": rate.prs}
+
+
+def cluster_json(report: TargetReport, row: ClusterRow) -> dict[str, Any]:
+    """One failure cluster: its rate per measured version and in the compared pair."""
+    c = report.comparison
+    return {
+        "id": row.cluster.id,
+        "kind": row.cluster.kind,
+        "label": row.cluster.label,
+        "prs": row.cluster.prs,
+        "rates": [
+            {"version": v.version.label, **(_rate(r) or {})}
+            for v, r in zip(report.measured, row.rates, strict=True)
+        ],
+        "comparison": None
+        if c is None
+        else {
+            "from": c.before.label,
+            "to": c.after.label,
+            "before": _rate(row.before),
+            "after": _rate(row.after),
+            "p_value": row.p_value,
+            "test": "Fisher's exact test, two-sided",
+        },
+    }
+
+
 def to_json(report: TargetReport) -> dict[str, Any]:
     """The documented machine shape of one target's report."""
     comparison = None
@@ -219,6 +259,7 @@ def to_json(report: TargetReport) -> dict[str, Any]:
             {"kind": p.kind, "key": p.key, "count": p.count, "examples": list(p.examples)}
             for p in report.patterns
         ],
+        "clusters": [cluster_json(report, row) for row in report.clusters],
         "min_samples": report.min_samples,
         "notes": list(report.notes),
     }
