@@ -38,7 +38,19 @@ from pydantic import ValidationError
 from prompt_trainer import workdir
 from prompt_trainer.errors import GitHubError
 from prompt_trainer.github.records import ClosedPull
-from prompt_trainer.measure.outcomes import BulletOutcome, MergeOutcome, Rate
+from prompt_trainer.measure.outcomes import (
+    Attribution,
+    BulletOutcome,
+    BulletRow,
+    ClusterFacts,
+    MergeOutcome,
+    Rate,
+    attribute,
+    shares,
+    term_targets,
+)
+from prompt_trainer.measure.report import TargetReport
+from prompt_trainer.measure.versions import Version
 from prompt_trainer.models import PromptSet, Record, Sample
 from prompt_trainer.render.state import read_state
 from prompt_trainer.store import SYNC_ATTEMPTS, BranchFiles
@@ -275,6 +287,120 @@ def merge_outcomes(entries: Iterable[BulletEntry]) -> list[MergeOutcome]:
 
 def _when(moment: datetime | None) -> datetime:
     return moment or datetime.min.replace(tzinfo=UTC)
+
+
+# -- observing the current bullets ---------------------------------------------------------------
+
+HUMAN = "human"
+
+
+def observe(
+    current: PromptSet, report: TargetReport, entries: Iterable[BulletEntry]
+) -> list[BulletEntry]:
+    """The entries of the current bullets with what this run sees of them: the version that
+    introduced each (``outcomes.attribute``), the clusters it targets and the samples before it
+    and since (of the report's clusters). A bullet with a ledger entry (a merged proposal's)
+    targets the clusters of the evidence its edit cited; any other is a human's and targets the
+    clusters whose evidence names its terms (``outcomes.term_targets``); a human's bullet that
+    targets none is left out. Entries of bullets no longer in the files are not returned."""
+    mine = [e for e in entries if e.target == current.target]
+    clusters = [row.cluster for row in report.clusters]
+    found: list[BulletEntry] = []
+    for prompt in current.files:
+        for text in bullets(prompt.content):
+            where = attribute([v.version for v in report.versions], prompt.path, text)
+            entry = _entry(current.target, prompt.path, text, mine, clusters)
+            if entry is not None and where.introduced is not None:
+                found.append(_observed(entry, where.introduced, where, report))
+    return found
+
+
+def _entry(
+    target: str, path: str, text: str, mine: list[BulletEntry], clusters: list[ClusterFacts]
+) -> BulletEntry | None:
+    """The bullet's own entry with the targets this run finds (a human's: a new entry)."""
+    own = [e for e in mine if e.path in ("", path) and _matches(e, text)]
+    bot = [e for e in own if e.by == "bot"]
+    if bot:
+        last = max(bot, key=lambda e: (_at(e), e.pull))
+        return last.joined(last.model_copy(update={"targets": _cited(last, clusters)}))
+    shared = term_targets(text, {c.id: c.text for c in clusters})
+    if not shared:
+        return None
+    labels = {c.id: c.label for c in clusters}
+    targets = tuple(
+        ClusterTarget(cluster=c, label=labels[c], reason=shares(t)) for c, t in shared.items()
+    )
+    human = BulletEntry(
+        target=target, path=path, text=text, op=HUMAN, pull=0, approved=False, by=HUMAN,
+        targets=targets,
+    )  # fmt: skip
+    known = [e for e in own if e.by == HUMAN]
+    return known[0].joined(human) if known else human
+
+
+def _cited(entry: BulletEntry, clusters: list[ClusterFacts]) -> tuple[ClusterTarget, ...]:
+    """The clusters holding evidence the bot's edit cited, each with the first id it cited."""
+    found = []
+    for cluster in clusters:
+        cited = [e for e in entry.evidence if e in cluster.evidence]
+        if cited:
+            reason = f"cited {cited[0]}"
+            found.append(ClusterTarget(cluster=cluster.id, label=cluster.label, reason=reason))
+    return tuple(found)
+
+
+def _observed(
+    entry: BulletEntry, introduced: Version, where: Attribution, report: TargetReport
+) -> BulletEntry:
+    """``entry`` with the samples of the versions before it and of those holding it, and those
+    of them that showed a cluster it targets."""
+    before = {s for v in where.before for s in report.sample_ids(v.hash)}
+    after = {s for v in where.holding for s in report.sample_ids(v.hash)}
+    targeted = {t.cluster for t in entry.targets}
+    shown = {
+        s for row in report.clusters if row.cluster.id in targeted for s in row.cluster.samples
+    }
+    seen = entry.model_copy(
+        update={
+            "introduced": introduced.hash,
+            "before": tuple(sorted(before)),
+            "after": tuple(sorted(after)),
+            "hits": tuple(sorted((before | after) & shown)),
+        }
+    )
+    return entry.joined(seen).model_copy(update={"introduced": introduced.hash})
+
+
+def bullet_rows(
+    current: PromptSet, report: TargetReport, entries: Iterable[BulletEntry]
+) -> tuple[BulletRow, ...]:
+    """Every bullet of the current files as ``report`` shows it, from the ledger ``entries``
+    joined with what ``observe`` sees now."""
+    ledger = {e.key: e for e in entries if e.target == current.target}
+    for seen in observe(current, report, ledger.values()):
+        ledger[seen.key] = ledger[seen.key].joined(seen) if seen.key in ledger else seen
+    labels = {v.version.hash: v.version.label for v in report.versions}
+    rows = []
+    for prompt in current.files:
+        for n, text in enumerate(bullets(prompt.content), start=1):
+            where = attribute([v.version for v in report.versions], prompt.path, text)
+            own = [e for e in ledger.values() if e.path in ("", prompt.path) and _matches(e, text)]
+            entry = max(own, key=lambda e: (e.by == "bot", _at(e), e.pull), default=None)
+            rows.append(
+                BulletRow(
+                    path=prompt.path,
+                    number=n,
+                    text=text,
+                    introduced=labels.get(where.introduced.hash) if where.introduced else None,
+                    by=f"#{entry.pull}" if entry and entry.by == "bot" else HUMAN,
+                    targets=tuple((t.label or t.cluster, t.reason) for t in entry.targets)
+                    if entry
+                    else (),
+                    outcome=outcome_of(entry) if entry else None,
+                )
+            )
+    return tuple(rows)
 
 
 # -- reading it: what the model sees ------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 The JSONL ledger stays the source of truth. The index (``.prompt-trainer/index.sqlite``) holds
 ``facts_of`` of every sample, its prompt versions and its pattern events, and each target's
-failure clusters (``clusters.cluster_problems`` over every sample's problems, made once per
-rebuild: a report reads them, it does not recompute them). It records the
+failure clusters (``clusters.cluster_problems`` over the problems of the newest
+``CLUSTER_WINDOW`` samples, made once per rebuild: a report reads them, it does not recompute
+them). It records the
 ledger's size and modification time; when they differ (or the index is missing, or was written
 by another schema version) it is rebuilt from the ledger in one pass. A rebuild streams the
 ledger line by line; lines that do not validate are counted and left out.
@@ -11,6 +12,7 @@ ledger line by line; lines that do not validate are counted and left out.
 
 from __future__ import annotations
 
+import heapq
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -21,10 +23,10 @@ from types import MappingProxyType
 
 from pydantic import ValidationError
 
-from prompt_trainer.measure.clusters import Problem, cluster_problems, problems_of
+from prompt_trainer.measure.clusters import cluster_problems, problems_of
 from prompt_trainer.measure.facts import Facts, facts_of
-from prompt_trainer.measure.outcomes import ClusterFacts, problem_key, problem_text
-from prompt_trainer.models import PullRequestInfo, Sample
+from prompt_trainer.measure.outcomes import ClusterFacts, problem_key, problem_texts
+from prompt_trainer.models import Sample
 
 SCHEMA_VERSION = "7"
 EXAMPLES = 3
@@ -45,6 +47,7 @@ CREATE TABLE clusters (
     label TEXT NOT NULL, prs INTEGER NOT NULL, evidence TEXT NOT NULL, text TEXT NOT NULL
 );
 CREATE TABLE members (target TEXT NOT NULL, cluster TEXT NOT NULL, sample_id TEXT NOT NULL);
+CREATE TABLE window (sample_id TEXT PRIMARY KEY);
 """
 INDEXES = """
 CREATE INDEX versions_by_target ON versions (target, sample_id);
@@ -135,7 +138,7 @@ class SampleIndex:
         count = invalid = 0
         placeholders = ", ".join("?" for _ in COLUMNS)
         latest: dict[str, int] = {}
-        found = _Problems()
+        window = _Window()
         for sample in self._samples():
             if sample is None:
                 invalid += 1
@@ -147,7 +150,7 @@ class SampleIndex:
                 db.execute("DELETE FROM events WHERE sample_id = ?", (facts.sample_id,))
                 count -= 1
             latest[facts.sample_id] = 1
-            found.add(sample)
+            window.add(sample, facts.happened_at or "")
             count += 1
             db.execute(
                 f"INSERT INTO facts VALUES ({placeholders})",  # noqa: S608 - fixed column list
@@ -161,7 +164,7 @@ class SampleIndex:
                 "INSERT INTO events VALUES (?, ?, ?, ?)",
                 [(facts.sample_id, e.kind, e.key, e.example) for e in facts.events],
             )
-        _write_clusters(db, found)
+        _write_clusters(db, window)
         db.executescript(INDEXES)
         db.executescript(KEY_COUNTS_TABLE)
         db.executemany(
@@ -221,6 +224,11 @@ class SampleIndex:
             )
         ]
 
+    def cluster_window(self) -> frozenset[str] | None:
+        """The samples the clusters were made over, when not all (``CLUSTER_WINDOW``)."""
+        ids = frozenset(sid for (sid,) in self.db.execute("SELECT sample_id FROM window"))
+        return ids or None
+
     def key_counts(
         self, target: str, kind: str, *, limit: int | None = None, examples: int = EXAMPLES
     ) -> list[tuple[str, int, tuple[str, ...]]]:
@@ -238,45 +246,51 @@ class SampleIndex:
         return tuple(example for (example,) in shown)
 
 
-class _Problems:
-    """Each sample's problems (``clusters.problems_of``) and their text, and what a cluster reads
-    of the sample, gathered while the index is built: clusters are made over all of them."""
+#: Failure clusters are made over at most this many samples, the newest: finding every
+#: sample's problems costs about as much as its facts, and the newest are what a team acts on.
+CLUSTER_WINDOW = 20_000
+
+
+class _Window:
+    """The newest ``CLUSTER_WINDOW`` samples (by when their PR happened), kept while the index
+    is built: the failure clusters are made over them."""
 
     def __init__(self) -> None:
-        self.problems: dict[str, list[Problem]] = {}
-        self.texts: dict[str, str] = {}
-        self.samples: dict[str, Sample] = {}
+        self.heap: list[tuple[str, int, Sample]] = []
+        self.latest: dict[str, int] = {}
+        self.seen = 0
 
-    def add(self, sample: Sample) -> None:
-        problems = problems_of(sample)
-        self.problems[sample.id] = problems
-        self.texts |= {problem_key(p): problem_text(sample, p) for p in problems}
-        pull = sample.pull
-        self.samples[sample.id] = Sample(
-            id=sample.id,
-            pull=PullRequestInfo(
-                number=pull.number,
-                url=pull.url,
-                created_at=pull.created_at,
-                closed_at=pull.closed_at,
-                merged_at=pull.merged_at,
-            ),
-            prompt_versions=sample.prompt_versions,
-            collected_at=sample.collected_at,
-        )
+    def add(self, sample: Sample, happened_at: str) -> None:
+        self.seen += 1
+        self.latest[sample.id] = self.seen  # a repeated id: the last line wins
+        entry = (happened_at, self.seen, sample)
+        if len(self.heap) < CLUSTER_WINDOW:
+            heapq.heappush(self.heap, entry)
+        elif entry > self.heap[0]:
+            heapq.heapreplace(self.heap, entry)
 
-    def of_target(self, target: str) -> tuple[list[Problem], list[Sample]]:
-        samples = [s for s in self.samples.values() if target in s.prompt_versions]
-        return [p for s in samples for p in self.problems[s.id]], samples
+    @property
+    def full(self) -> bool:
+        return len(self.latest) > CLUSTER_WINDOW
+
+    def samples(self) -> list[Sample]:
+        kept = sorted((when, n, s) for when, n, s in self.heap if self.latest[s.id] == n)
+        return [sample for *_, sample in kept]
 
 
-def _write_clusters(db: sqlite3.Connection, found: _Problems) -> None:
-    targets = sorted({t for s in found.samples.values() for t in s.prompt_versions})
-    for target in targets:
-        problems, samples = found.of_target(target)
-        ranked = cluster_problems(problems, samples, target=target)
+def _write_clusters(db: sqlite3.Connection, window: _Window) -> None:
+    """Each target's clusters over the window's samples, and (when the ledger holds more) which
+    samples the window holds."""
+    samples = window.samples()
+    problems = {s.id: problems_of(s) for s in samples}
+    texts = {problem_key(p): t for s in samples for p, t in problem_texts(s, problems[s.id])}
+    if window.full:
+        db.executemany("INSERT INTO window VALUES (?)", [(s.id,) for s in samples])
+    for target in sorted({t for s in samples for t in s.prompt_versions}):
+        mine = [s for s in samples if target in s.prompt_versions]
+        ranked = cluster_problems([p for s in mine for p in problems[s.id]], mine, target=target)
         for rank, cluster in enumerate(ranked):
-            facts = ClusterFacts.of(cluster, found.texts)
+            facts = ClusterFacts.of(cluster, texts)
             db.execute(
                 "INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (target, rank, facts.id, facts.kind, facts.label, facts.prs,

@@ -110,12 +110,15 @@ def problem_key(problem: Problem) -> str:
     return f"{problem.sample_id}\0{problem.kind}\0{problem.signature}"
 
 
-def problem_text(sample: Sample, problem: Problem) -> str:
-    """The words behind one problem: its tests' messages, the reviewer's comment and path, the
-    report, the trace step; its label when none of its evidence is found."""
+def problem_texts(sample: Sample, problems: Sequence[Problem]) -> list[tuple[Problem, str]]:
+    """The words behind each problem of ``sample``: its tests' messages, the reviewer's comment
+    and path, the report, the trace step; its label when none of its evidence is found."""
     texts = _texts(sample)
-    found = [texts[e] for e in problem.evidence if e in texts]
-    return " | ".join(found)[: ITEM_CHARS * 3] if found else problem.label
+    found = []
+    for problem in problems:
+        said = [texts[e] for e in problem.evidence if e in texts]
+        found.append((problem, " | ".join(said)[: ITEM_CHARS * 3] if said else problem.label))
+    return found
 
 
 def _texts(sample: Sample) -> dict[str, str]:
@@ -320,3 +323,17 @@ class MergeOutcome:
     bullets: int
     clusters: tuple[str, ...]
     outcome: BulletOutcome
+
+
+@dataclass(frozen=True)
+class BulletRow:
+    """One bullet of the current prompt files, as ``report`` shows it: the version that
+    introduced it, who wrote it, the clusters it targets (label, reason) and what it did."""
+
+    path: str
+    number: int
+    text: str
+    introduced: str | None
+    by: str
+    targets: tuple[tuple[str, str], ...]
+    outcome: BulletOutcome | None

@@ -21,7 +21,7 @@ from prompt_trainer.measure.metrics import (
     compare_columns,
     measure_all,
 )
-from prompt_trainer.measure.outcomes import ClusterRow, Rate, cluster_rows
+from prompt_trainer.measure.outcomes import BulletRow, ClusterRow, Rate, cluster_rows
 from prompt_trainer.measure.patterns import Pattern, find_patterns
 from prompt_trainer.measure.stats import Estimate
 from prompt_trainer.measure.versions import HashCache, History, Version, resolve_versions
@@ -57,6 +57,16 @@ class TargetReport:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: Each failure cluster's rate per measured version (ranked: most PRs first).
     clusters: tuple[ClusterRow, ...] = ()
+    #: The samples the clusters were made over, when not all (``index.CLUSTER_WINDOW``).
+    clustered: frozenset[str] | None = None
+    #: Every bullet of the current prompt files with its clusters and outcome (``memory``).
+    bullets: tuple[BulletRow, ...] = ()
+
+    def sample_ids(self, version: str) -> frozenset[str]:
+        """The samples of a version (hash) the clusters were made over."""
+        found = (r for r in self.versions if r.version.hash == version)
+        report = next(found, None)
+        return _ids(report, self.clustered) if report else frozenset()
 
     @property
     def known(self) -> int:
@@ -104,8 +114,14 @@ def build_report(
     if current is not None and not current.main.content:
         notes.append(f"prompt file {target.main} is missing in the working tree")
     chosen = _choose(reports, compare_spec)
-    measured = [_ids(r) for r in reports if r.samples]
-    pair = (_ids(chosen[0]), _ids(chosen[1])) if chosen else None
+    window = index.cluster_window()
+    if window is not None:
+        notes.append(
+            f"failure clusters are made over the newest {len(window):,} samples: a version "
+            "with none of them has no cluster rates"
+        )
+    measured = [_ids(r, window) for r in reports if r.samples]
+    pair = (_ids(chosen[0], window), _ids(chosen[1], window)) if chosen else None
     clusters = cluster_rows(index.clusters(target.name), measured, pair)
     comparison = None
     if chosen is not None:
@@ -126,11 +142,14 @@ def build_report(
         min_samples=min_samples,
         notes=tuple(notes),
         clusters=clusters,
+        clustered=window,
     )
 
 
-def _ids(report: VersionReport) -> frozenset[str]:
-    return frozenset(f.sample_id for f in report.facts)
+def _ids(report: VersionReport, window: frozenset[str] | None) -> frozenset[str]:
+    """The version's samples (those the clusters were made over, when not all were)."""
+    ids = frozenset(f.sample_id for f in report.facts)
+    return ids if window is None else ids & window
 
 
 def _compare_all(
@@ -230,6 +249,26 @@ def cluster_json(report: TargetReport, row: ClusterRow) -> dict[str, Any]:
     }
 
 
+def bullet_json(report: TargetReport, row: BulletRow) -> dict[str, Any]:
+    """One current bullet: the version that introduced it, its clusters and what it did."""
+    outcome = row.outcome
+    return {
+        "path": row.path,
+        "bullet": f"B{row.number}",
+        "text": row.text,
+        "introduced": row.introduced,
+        "by": row.by,
+        "targets": [{"cluster": label, "reason": reason} for label, reason in row.targets],
+        "before": _rate(outcome.before) if outcome else None,
+        "after": _rate(outcome.after) if outcome else None,
+        "p_value": outcome.p_value if outcome else None,
+        "test": "Fisher's exact test, one-sided (fewer after)" if outcome else None,
+        "helpful": outcome.helpful if outcome else None,
+        "harmful": outcome.harmful if outcome else None,
+        "verdict": outcome.verdict(min_after=report.min_samples) if outcome else None,
+    }
+
+
 def to_json(report: TargetReport) -> dict[str, Any]:
     """The documented machine shape of one target's report."""
     comparison = None
@@ -260,6 +299,7 @@ def to_json(report: TargetReport) -> dict[str, Any]:
             for p in report.patterns
         ],
         "clusters": [cluster_json(report, row) for row in report.clusters],
+        "bullets": [bullet_json(report, row) for row in report.bullets],
         "min_samples": report.min_samples,
         "notes": list(report.notes),
     }
