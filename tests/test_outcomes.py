@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from prompt_trainer.cli import main
 from prompt_trainer.measure.outcomes import (
     BulletOutcome,
     Rate,
@@ -173,3 +174,66 @@ def test_a_bullets_outcome_is_helpful_harmful_and_a_one_sided_fisher_p() -> None
     assert BulletOutcome(Rate(0, 0), Rate(0, 6)).verdict(min_after=5) == "no recurrence"
     assert BulletOutcome(Rate(0, 0), Rate(2, 6)).p_value is None
     assert Rate.of(["a", "b", "c"], ["b", "z"]) == Rate(1, 3)
+
+
+# -- report on the bundled example -------------------------------------------------------------
+
+
+def test_report_shows_the_example_clusters_falling_after_the_version_that_added_the_rules(
+    history: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rounding failures in 4 of 6 PRs, then 1 of 6; the second HTTP client in 2 of 6, then 0
+    of 6 (examples/basic, as the README's quick start prints it)."""
+    monkeypatch.chdir(history)
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    capsys.readouterr()
+    assert main(["report", "--format", "json"], env={}) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    first, second = (v["label"] for v in report["versions"])
+    clusters = {c["label"].split(" (reviews")[0]: c for c in report["clusters"]}
+    rounding = clusters["failing test: AssertionError: assert <n> == Decimal(<str>)"]
+    client = clusters["failing test: AttributeError: module <str> has no attribute <str>"]
+    for cluster, before, after, p in ((rounding, 4, 1, 192 / 792), (client, 2, 0, 30 / 66)):
+        assert cluster["rates"] == [
+            {"version": first, "hits": before, "prs": 6},
+            {"version": second, "hits": after, "prs": 6},
+        ]
+        comparison = cluster["comparison"]
+        assert (comparison["before"], comparison["after"]) == (
+            {"hits": before, "prs": 6},
+            {"hits": after, "prs": 6},
+        )
+        assert comparison["p_value"] == pytest.approx(p)
+        assert comparison["test"] == "Fisher's exact test, two-sided"
+    assert "decimal" in rounding["label"] and "second" in client["label"]
+    assert report["clusters"][0] is rounding  # ranked: most PRs first
+
+    bullets = {b["bullet"]: b for b in report["bullets"]}
+    money, service, tests_rule = bullets["B2"], bullets["B1"], bullets["B3"]
+    assert (money["introduced"], money["by"]) == (second, "human")
+    assert money["targets"] == [
+        {
+            "cluster": rounding["label"],
+            "reason": "shares `Decimal`, `quantize(`, `ROUND_HALF_UP`, `round(`",
+        }
+    ]
+    assert (money["before"], money["after"]) == ({"hits": 4, "prs": 6}, {"hits": 1, "prs": 6})
+    assert money["p_value"] == pytest.approx(96 / 792)
+    assert (money["helpful"], money["harmful"], money["verdict"]) == (5, 1, "fell")
+    assert [t["cluster"] for t in service["targets"]] == [client["label"]]
+    assert (service["before"], service["after"]) == ({"hits": 2, "prs": 6}, {"hits": 0, "prs": 6})
+    assert (tests_rule["introduced"], tests_rule["targets"], tests_rule["verdict"]) == (
+        first,
+        [],
+        None,
+    )
+
+    assert main(["report"], env={}) == 0
+    text = capsys.readouterr().out
+    assert "## Failure clusters per version" in text
+    assert (
+        "| failing test: AssertionError: assert &lt;n> == Decimal(&lt;str>) (reviews: decimal, "
+        "quantize, rounding) | 5 | 4 of 6 | 1 of 6 | 67% → 17%, p = 0.24 |"
+    ) in text
+    assert "| 2 | 2 of 6 | 0 of 6 | 33% → 0%, p = 0.45 |" in text
+    assert "| 4 of 6 | 1 of 6 | 0.12 | fell |" in text  # the Decimal bullet

@@ -372,14 +372,21 @@ def _observed(
     return entry.joined(seen).model_copy(update={"introduced": introduced.hash})
 
 
+def joined(entries: Iterable[BulletEntry], seen: Iterable[BulletEntry]) -> list[BulletEntry]:
+    """``entries`` with ``seen`` joined in (``BulletEntry.joined``), one per key."""
+    ledger = {e.key: e for e in entries}
+    for entry in seen:
+        ledger[entry.key] = ledger[entry.key].joined(entry) if entry.key in ledger else entry
+    return list(ledger.values())
+
+
 def bullet_rows(
     current: PromptSet, report: TargetReport, entries: Iterable[BulletEntry]
 ) -> tuple[BulletRow, ...]:
     """Every bullet of the current files as ``report`` shows it, from the ledger ``entries``
     joined with what ``observe`` sees now."""
-    ledger = {e.key: e for e in entries if e.target == current.target}
-    for seen in observe(current, report, ledger.values()):
-        ledger[seen.key] = ledger[seen.key].joined(seen) if seen.key in ledger else seen
+    mine = [e for e in entries if e.target == current.target]
+    ledger = {e.key: e for e in joined(mine, observe(current, report, mine))}
     labels = {v.version.hash: v.version.label for v in report.versions}
     rows = []
     for prompt in current.files:
