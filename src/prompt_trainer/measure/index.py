@@ -248,7 +248,7 @@ class SampleIndex:
 
 #: Failure clusters are made over at most this many samples, the newest: finding every
 #: sample's problems costs about as much as its facts, and the newest are what a team acts on.
-CLUSTER_WINDOW = 20_000
+CLUSTER_WINDOW = 10_000
 
 
 class _Window:
