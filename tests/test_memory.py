@@ -11,6 +11,7 @@ from pathlib import Path
 from prompt_trainer.cli import main
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.loop.followup import follow_up
+from prompt_trainer.measure.clusters import Cluster, cluster_samples
 from prompt_trainer.memory import (
     BULLETS,
     BulletEntry,
@@ -415,3 +416,71 @@ def test_a_bullets_before_and_after_accumulate_across_runs_through_the_data_bran
     # Held-out samples are not counted for the trainer.
     hidden = outcome_of(ledger, hidden={"p8", "p9"})
     assert hidden is not None and hidden.after.text == "0 of 4"
+
+
+def passing(sid: str, day: int, version: str) -> Sample:
+    case = TestCase(classname="t", name="ok", status="passed")
+    return Sample(
+        id=sid,
+        pull=PullRequestInfo(number=day, title=sid, created_at=WHEN + timedelta(days=day)),
+        prompt_versions={"coder": version},
+        test_runs=(TestRun(source="junit.xml", cases=(case,)),),
+        collected_at=WHEN + timedelta(days=day),
+    )
+
+
+def test_a_bullet_whose_cluster_did_not_fall_is_proposed_with_the_evidence_since_it() -> None:
+    """#12 added a retry rule for the timeouts of 2 of 6 PRs; since then 3 of 6 timed out
+    again. The curation reads it did not fall, and the evidence of the PRs since, newest first
+    (s12 is held out: never shown); the Decimal rule that fell is not proposed."""
+    timeout = "ConnectionError: HTTPSConnectionPool: Read timed out. (read timeout=5)"
+    rounding = "AssertionError: assert 10.004 == Decimal('10.00')"
+    before = [failing(f"s{n}", "t::retry", n, "v1", timeout) for n in (1, 2)]
+    before += [failing(f"s{n}", "t::cents", n, "v1", rounding) for n in (3, 4, 5)]
+    before += [passing("s6", 6, "v1")]
+    after = [failing(f"s{n}", "t::retry", n, "v2", timeout) for n in (7, 9, 12)]
+    after += [passing(f"s{n}", n, "v2") for n in (8, 10, 11)]
+    stored = before + after
+    clusters = {c.label.split(":")[1].strip(): c for c in cluster_samples(stored, target="coder")}
+    retry, cents = clusters["ConnectionError"], clusters["AssertionError"]
+
+    def entry(text: str, cluster: Cluster, pull: int) -> BulletEntry:
+        target = ClusterTarget(cluster=cluster.id, label=cluster.label, reason="cited t::x")
+        return BulletEntry(
+            target="coder", path="CLAUDE.md", text=text, op="add", pull=pull,
+            merged_at=WHEN + timedelta(days=6), targets=(target,),
+            before=tuple(s.id for s in before), after=tuple(s.id for s in after),
+            hits=tuple(sorted(set(cluster.samples))),
+        )  # fmt: skip
+
+    main_text = (
+        "# Rules\n\n- Retry billing calls through `ApiClient`.\n- Round money with Decimal.\n"
+    )
+    current = PromptSet(
+        target="coder",
+        main=PromptFile(path="CLAUDE.md", content=main_text),
+        files=(PromptFile(path="CLAUDE.md", content=main_text),),
+    )
+    entries = [
+        entry("Retry billing calls through `ApiClient`.", retry, 12),
+        entry("Round money with Decimal.", cents, 13),
+    ]
+    memory = memory_for(current, stored, entries)
+
+    first, second = memory.outcomes(current, hidden={"s12"})
+    assert (first.number, first.by, first.verdict) == (1, "#12", "did not fall")
+    assert (first.outcome.before.text, first.outcome.after.text) == ("2 of 6", "2 of 5")
+    assert (first.outcome.helpful, first.outcome.harmful) == (3, 2)
+    assert first.unfallen and first.recurrences == (("s9", ("t::retry",)), ("s7", ("t::retry",)))
+    line = first.line()
+    assert line.startswith("CLAUDE.md B1 (#12): its clusters (failing test: ConnectionError")
+    assert "showed in 2 of 6 PRs before, 2 of 5 since (p = 0.8" in line
+    assert "PRs since it that still showed them: s9: t::retry; s7: t::retry." in line
+    assert "Sharpen it (modify B1" in line and "retire it (remove B1)" in line
+    assert "s12" not in line  # held out
+    assert (second.verdict, second.unfallen) == ("fell", False)  # 3 of 6, then 0 of 5
+    # Reflection and curation read the same counts beside the bullet's history.
+    (note, money) = memory.history(current, hidden={"s12"})
+    assert "its clusters showed in 2 of 6 PRs before, 2 of 5 since" in note
+    assert "did not fall; helpful 3, harmful 2" in note
+    assert "3 of 6 PRs before, 0 of 5 since" in money

@@ -27,7 +27,7 @@ bot's closed proposals the samples each one was judged on: the next run trains o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from prompt_trainer import workdir
 from prompt_trainer.errors import GitHubError
 from prompt_trainer.github.records import ClosedPull
+from prompt_trainer.measure.clusters import Cluster, cluster_samples
 from prompt_trainer.measure.outcomes import (
     Attribution,
     BulletOutcome,
@@ -380,6 +381,112 @@ def joined(entries: Iterable[BulletEntry], seen: Iterable[BulletEntry]) -> list[
     return list(ledger.values())
 
 
+#: PRs that must have run with a bullet before its clusters are said to have fallen or not
+#: (``report.min_samples`` where the settings are known).
+MIN_AFTER = 5
+#: Recurrences (PRs since the bullet that showed its clusters) shown per bullet, and evidence
+#: ids per recurrence.
+MAX_SHOWN_RECURRENCES = 4
+MAX_RECURRENCE_IDS = 3
+#: Verdicts that propose sharpening or retiring a bullet.
+UNFALLEN = ("did not fall", "still occurs")
+
+
+@dataclass(frozen=True)
+class BulletOutcomeNote:
+    """What one current bullet did to the clusters it targets, as training reads it: the
+    counts (``helpful``/``harmful``, before/after, the one-sided p) and, for a bullet whose
+    clusters did not fall, the evidence of the PRs since it that still showed them, which an
+    edit sharpening or retiring it can cite."""
+
+    path: str
+    number: int
+    text: str
+    by: str
+    clusters: tuple[str, ...]
+    outcome: BulletOutcome
+    verdict: str
+    #: (sample id, evidence ids of its targeted clusters' problems), newest first.
+    recurrences: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def unfallen(self) -> bool:
+        """Its clusters did not fall (or still occur with nothing before it to compare), and
+        there is evidence to show for it."""
+        return self.verdict in UNFALLEN and bool(self.recurrences)
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(e for _, ids in self.recurrences for e in ids))
+
+    def line(self) -> str:
+        """The note as the curation reads it."""
+        o = self.outcome
+        head = (
+            f"{self.path} B{self.number} ({self.by}): its clusters ({'; '.join(self.clusters)}) "
+            f"showed in {o.counts}: {self.verdict}; "
+            f"helpful {o.helpful}, harmful {o.harmful}"
+        )
+        if not self.unfallen:
+            return head
+        shown = "; ".join(f"{sid}: {', '.join(ids)}" for sid, ids in self.recurrences)
+        return (
+            f"{head}. PRs since it that still showed them: {shown}. Sharpen it (modify "
+            f"B{self.number}, naming what these failures show) or retire it (remove "
+            f"B{self.number}), citing this evidence."
+        )
+
+
+def outcome_notes(
+    current: PromptSet,
+    entries: Iterable[BulletEntry],
+    stored: Sequence[Sample],
+    *,
+    hidden: Iterable[str] = (),
+    min_after: int = MIN_AFTER,
+) -> tuple[BulletOutcomeNote, ...]:
+    """Each current bullet that targets a cluster, with its outcome (without the ``hidden``
+    samples) and, when it did not fall, the evidence of the stored PRs since it that showed
+    its clusters (those are clustered again here, so the ids are the ones training views give)."""
+    out = set(hidden)
+    mine = [e for e in entries if e.target == current.target]
+    shown = [s for s in stored if s.id not in out and current.target in s.prompt_versions]
+    clusters = {c.id: c for c in cluster_samples(shown, target=current.target)}
+    notes = []
+    for prompt in current.files:
+        for n, text in enumerate(bullets(prompt.content), start=1):
+            entry = own_entry(mine, prompt.path, text)
+            outcome = outcome_of(entry, hidden=out) if entry else None
+            if entry is None or outcome is None:
+                continue
+            notes.append(
+                BulletOutcomeNote(
+                    path=prompt.path,
+                    number=n,
+                    text=text,
+                    by=f"#{entry.pull}" if entry.by == "bot" else HUMAN,
+                    clusters=tuple(t.label or t.cluster for t in entry.targets),
+                    outcome=outcome,
+                    verdict=outcome.verdict(min_after=min_after),
+                    recurrences=_recurrences(entry, clusters, shown),
+                )
+            )
+    return tuple(notes)
+
+
+def _recurrences(
+    entry: BulletEntry, clusters: Mapping[str, Cluster], shown: Sequence[Sample]
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    since = set(entry.after) & set(entry.hits)
+    targeted = [clusters[t.cluster] for t in entry.targets if t.cluster in clusters]
+    found = []
+    for sample in sorted((s for s in shown if s.id in since), key=_opened, reverse=True):
+        ids = [e for c in targeted for e in c.evidence_of(sample.id)]
+        if ids:
+            found.append((sample.id, tuple(dict.fromkeys(ids))[:MAX_RECURRENCE_IDS]))
+    return tuple(found[:MAX_SHOWN_RECURRENCES])
+
+
 def bullet_rows(
     current: PromptSet, report: TargetReport, entries: Iterable[BulletEntry]
 ) -> tuple[BulletRow, ...]:
@@ -392,8 +499,7 @@ def bullet_rows(
     for prompt in current.files:
         for n, text in enumerate(bullets(prompt.content), start=1):
             where = attribute([v.version for v in report.versions], prompt.path, text)
-            own = [e for e in ledger.values() if e.path in ("", prompt.path) and _matches(e, text)]
-            entry = max(own, key=lambda e: (e.by == "bot", _at(e), e.pull), default=None)
+            entry = own_entry(ledger.values(), prompt.path, text)
             rows.append(
                 BulletRow(
                     path=prompt.path,
@@ -474,18 +580,52 @@ def _same_kind(sample: Sample, kinds: set[str]) -> str:
 
 
 def history_notes(
-    current: PromptSet, entries: list[BulletEntry], samples: list[Sample]
+    current: PromptSet,
+    entries: list[BulletEntry],
+    samples: list[Sample],
+    *,
+    hidden: Iterable[str] = (),
+    min_after: int = MIN_AFTER,
 ) -> tuple[str, ...]:
-    """One line per current bullet that has a history, as the model reads it."""
+    """One line per current bullet that has a history, as the model reads it: what merged
+    proposals did to it (``_story``), and what it did to the clusters it targets (``_outcome``,
+    without the ``hidden`` samples)."""
     mine = [e for e in entries if e.target == current.target]
-    merges = sorted({(e.merged_at or datetime.min.replace(tzinfo=UTC), e.pull) for e in mine})
+    bots = [e for e in mine if e.by == "bot"]
+    merges = sorted({(_at(e), e.pull) for e in bots})
     notes: list[str] = []
     for prompt in current.files:
         for n, text in enumerate(bullets(prompt.content), start=1):
-            chain = [e for e in chain_of(text, mine) if e.path in ("", prompt.path)]
-            if chain:
-                notes.append(f"{prompt.path} B{n}: " + _story(chain, merges, samples))
+            chain = [e for e in chain_of(text, bots) if e.path in ("", prompt.path)]
+            parts = [_story(chain, merges, samples)] if chain else []
+            own = own_entry(mine, prompt.path, text)
+            if own is not None and own.by == HUMAN and own.targets:
+                parts.append(f"written by a person (first in version {own.introduced or '?'})")
+            if own is not None and own.targets:
+                parts.append(_outcome(own, hidden=hidden, min_after=min_after))
+            if parts:
+                notes.append(f"{prompt.path} B{n}: " + "; ".join(parts))
     return tuple(notes)
+
+
+def own_entry(entries: Iterable[BulletEntry], path: str, text: str) -> BulletEntry | None:
+    """The ledger entry of the bullet ``text`` of ``path``: the latest merged proposal's that
+    wrote it, else a human's."""
+    own = [e for e in entries if e.path in ("", path) and _matches(e, text)]
+    return max(own, key=lambda e: (e.by == "bot", _at(e), e.pull), default=None)
+
+
+def _outcome(entry: BulletEntry, *, hidden: Iterable[str], min_after: int) -> str:
+    """``targets <cluster> (<reason>); 4 of 6 PRs before, 1 of 6 since (...): fell; helpful 5,
+    harmful 1``."""
+    targets = ", ".join(f"{t.label or t.cluster} ({t.reason})" for t in entry.targets[:3])
+    outcome = outcome_of(entry, hidden=hidden)
+    if outcome is None:
+        return f"targets {targets}"
+    return (
+        f"targets {targets}; its clusters showed in {outcome.summary(min_after=min_after)}; "
+        f"helpful {outcome.helpful}, harmful {outcome.harmful}"
+    )
 
 
 def _story(
@@ -614,12 +754,26 @@ class Memory:
         """``samples`` and the quoted ones not among them: what the anti-copy check reads."""
         return samples + [s for s in self.quoted if s not in samples]
 
+    #: PRs a bullet must have run on before its clusters are said to have fallen or not.
+    min_after: int = MIN_AFTER
+
     def history(self, current: PromptSet, *, hidden: Iterable[str] = ()) -> tuple[str, ...]:
         """The bullet history, counting no ``hidden`` (held-out) sample as a recurrence: the
         trainer never sees what the judge will."""
         out = set(hidden)
         seen = [s for s in self.stored if s.id not in out]
-        return history_notes(current, list(self.entries), seen)
+        return history_notes(
+            current, list(self.entries), seen, hidden=out, min_after=self.min_after
+        )
+
+    def outcomes(
+        self, current: PromptSet, *, hidden: Iterable[str] = ()
+    ) -> tuple[BulletOutcomeNote, ...]:
+        """What each current bullet did to its clusters (``outcome_notes``), without the
+        ``hidden`` samples; the unfallen ones carry the evidence to sharpen or retire them."""
+        return outcome_notes(
+            current, self.entries, self.stored, hidden=hidden, min_after=self.min_after
+        )
 
 
 def memory_for(
@@ -627,6 +781,8 @@ def memory_for(
     stored: list[Sample],
     entries: list[BulletEntry],
     judged_by_target: Mapping[str, frozenset[str]] | None = None,
+    *,
+    min_after: int = MIN_AFTER,
 ) -> Memory:
     """The bullet ledger, the earlier-version context and the judged samples of one target
     (``judged_by_target``: each target's samples a closed proposal was judged on)."""
@@ -642,6 +798,7 @@ def memory_for(
         earlier=tuple(_summary(s, current.target) for s in earlier),
         judged=judged,
         quoted=earlier + tuple(s for s in stored if s.id in named and s not in earlier),
+        min_after=min_after,
     )
 
 

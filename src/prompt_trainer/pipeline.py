@@ -134,7 +134,10 @@ def train_targets(
             yield TargetResult(target.name, skipped=why)
             continue
         rejections, report = tuple(rejected.get(target.name, ())), known.reports.get(target.name)
-        memory = memory_for(current[target.name], ledger, known.bullets, known.judged)
+        memory = memory_for(
+            current[target.name], ledger, known.bullets, known.judged,
+            min_after=ctx.settings.config.report.min_samples,
+        )  # fmt: skip
         yield propose_target(ctx, target, current[target.name], samples, rejections, report, memory)
 
 

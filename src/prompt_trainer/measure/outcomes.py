@@ -303,14 +303,16 @@ class BulletOutcome:
             return "fell"
         return "did not fall"
 
-    def summary(self, *, min_after: int) -> str:
-        """``4 of 6 PRs before, 1 of 6 since (p = 0.12, one-sided Fisher): fell``."""
+    @property
+    def counts(self) -> str:
+        """``4 of 6 PRs before, 1 of 6 since (p = 0.12, one-sided Fisher)``."""
         p = self.p_value
         shown = f" (p = {p:.2g}, one-sided Fisher)" if p is not None else ""
-        return (
-            f"{self.before.text} PRs before, {self.after.text} since{shown}: "
-            f"{self.verdict(min_after=min_after)}"
-        )
+        return f"{self.before.text} PRs before, {self.after.text} since{shown}"
+
+    def summary(self, *, min_after: int) -> str:
+        """``counts`` and the verdict: ``...: fell``."""
+        return f"{self.counts}: {self.verdict(min_after=min_after)}"
 
 
 @dataclass(frozen=True)
