@@ -32,6 +32,7 @@ from prompt_trainer.models import (
     Sample,
     TestCase,
     TestRun,
+    TestStatus,
 )
 from prompt_trainer.settings import ConfigFile, Target
 from prompt_trainer.store import SampleStore
@@ -50,9 +51,17 @@ WHEN = datetime(2026, 11, 1, tzinfo=UTC)
 DECIMAL = "Money is `Decimal` end to end: parse amounts with `Decimal(str)`, round with"
 
 
-def failing(sid: str, test: str, day: int, version: str, message: str = "assert 1 == 2") -> Sample:
+def failing(
+    sid: str,
+    test: str,
+    day: int,
+    version: str,
+    message: str = "assert 1 == 2",
+    *,
+    status: TestStatus = "failed",
+) -> Sample:
     classname, name = test.split("::")
-    case = TestCase(classname=classname, name=name, status="failed", message=message)
+    case = TestCase(classname=classname, name=name, status=status, message=message)
     return Sample(
         id=sid,
         pull=PullRequestInfo(number=day, title=sid, created_at=WHEN + timedelta(days=day)),
@@ -419,14 +428,7 @@ def test_a_bullets_before_and_after_accumulate_across_runs_through_the_data_bran
 
 
 def passing(sid: str, day: int, version: str) -> Sample:
-    case = TestCase(classname="t", name="ok", status="passed")
-    return Sample(
-        id=sid,
-        pull=PullRequestInfo(number=day, title=sid, created_at=WHEN + timedelta(days=day)),
-        prompt_versions={"coder": version},
-        test_runs=(TestRun(source="junit.xml", cases=(case,)),),
-        collected_at=WHEN + timedelta(days=day),
-    )
+    return failing(sid, "t::ok", day, version, "", status="passed")
 
 
 def test_a_bullet_whose_cluster_did_not_fall_is_proposed_with_the_evidence_since_it() -> None:

@@ -4,8 +4,6 @@ bot's), which clusters a human's bullet targets and why, and what a bullet did t
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,68 +17,35 @@ from prompt_trainer.measure.outcomes import (
     term_targets,
     terms,
 )
-from prompt_trainer.measure.versions import GitHistory, HashCache, resolve_versions
+from prompt_trainer.measure.versions import GitHistory, HashCache, Version, resolve_versions
 from prompt_trainer.settings import Target
 from prompt_trainer.train.edits import bullets
+from tests import test_measure
 from tests.conftest import EXAMPLE
 
-#: examples/basic/CLAUDE.md as commit 416943b had it, before e270efb added the Decimal and
-#: ApiClient rules.
-FIRST = """# Working on the invoice service
-
-- The service lives in `invoices/`; its HTTP client for the billing API is `invoices/api_client.py`.
-- Write tests with pytest under `tests/`, mirroring the module you change.
-- Keep functions small and typed; run `ruff check` before you push.
-- Describe what you changed and why in the pull request body.
-"""
 CURRENT = (EXAMPLE / "CLAUDE.md").read_text()
+clone = test_measure.clone  # the bundled example in git, with its two real versions of CLAUDE.md
 
 
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
-@pytest.fixture
-def history(tmp_path: Path) -> Path:
-    """The bundled example as a clone with its two real versions of CLAUDE.md; PRs 101-106 ran
-    on the first, 107-112 on the second (their base_sha says so)."""
-    root = tmp_path / "invoices"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "t@example.com")
-    git(root, "config", "user.name", "t")
-    (root / "CLAUDE.md").write_text(FIRST)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "First rules")
-    first = git(root, "rev-parse", "HEAD")
-    (root / "CLAUDE.md").write_text(CURRENT)
-    git(root, "commit", "-q", "-am", "Decimal money, extend ApiClient, list tests run")
-    second = git(root, "rev-parse", "HEAD")
-    for pr in sorted((root / "evidence").iterdir()):
-        meta = json.loads((pr / "pr.json").read_text())
-        meta["base_sha"] = first if meta["number"] <= 106 else second
-        (pr / "pr.json").write_text(json.dumps(meta))
-    return root
+def versions_of(root: Path, *, seen: tuple[str, ...] = ()) -> list[Version]:
+    return resolve_versions(
+        Target(name="coder", main="CLAUDE.md"),
+        history=GitHistory(root),
+        cache=HashCache(root / "versions.json"),
+        current=None,
+        seen=seen,
+    )
 
 
 # -- attribution ------------------------------------------------------------------------------
 
 
 def test_a_human_bullet_is_attributed_to_the_first_version_whose_file_holds_it(
-    history: Path,
+    clone: Path,
 ) -> None:
-    target = Target(name="coder", main="CLAUDE.md")
-    versions = resolve_versions(
-        target,
-        history=GitHistory(history),
-        cache=HashCache(history / "versions.json"),
-        current=None,
-        seen=(),
-    )
+    versions = versions_of(clone)
     first, second = versions
-    assert first.subject == "First rules" and second.subject.startswith("Decimal money")
+    assert first.subject == "First rules" and second.subject.startswith("Learned rules")
     decimal, tests_rule, describe = (bullets(CURRENT)[n] for n in (1, 2, 4))
 
     money = attribute(versions, "CLAUDE.md", decimal)
@@ -93,17 +58,10 @@ def test_a_human_bullet_is_attributed_to_the_first_version_whose_file_holds_it(
     assert attribute(versions, "CLAUDE.md", "Never seen.").introduced is None
 
 
-def test_versions_only_samples_name_count_on_neither_side(history: Path) -> None:
+def test_versions_only_samples_name_count_on_neither_side(clone: Path) -> None:
     """A version whose contents are unknown (no commit has it) cannot say whether it held a
     bullet: it is neither before nor after."""
-    target = Target(name="coder", main="CLAUDE.md")
-    versions = resolve_versions(
-        target,
-        history=GitHistory(history),
-        cache=HashCache(history / "versions.json"),
-        current=None,
-        seen=("f" * 12,),
-    )
+    versions = versions_of(clone, seen=("f" * 12,))
     assert [v.known for v in versions] == [True, True, False]
     money = attribute(versions, "CLAUDE.md", bullets(CURRENT)[1])
     assert money.introduced == versions[1] and money.holding == (versions[1],)
@@ -180,11 +138,11 @@ def test_a_bullets_outcome_is_helpful_harmful_and_a_one_sided_fisher_p() -> None
 
 
 def test_report_shows_the_example_clusters_falling_after_the_version_that_added_the_rules(
-    history: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    clone: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Rounding failures in 4 of 6 PRs, then 1 of 6; the second HTTP client in 2 of 6, then 0
     of 6 (examples/basic, as the README's quick start prints it)."""
-    monkeypatch.chdir(history)
+    monkeypatch.chdir(clone)
     assert main(["collect", "--local", "evidence"], env={}) == 0
     capsys.readouterr()
     assert main(["report", "--format", "json"], env={}) == 0
