@@ -486,3 +486,58 @@ def test_a_bullet_whose_cluster_did_not_fall_is_proposed_with_the_evidence_since
     assert "its clusters showed in 2 of 6 PRs before, 2 of 5 since" in note
     assert "did not fall; helpful 3, harmful 2" in note
     assert "3 of 6 PRs before, 0 of 5 since" in money
+
+
+def sharpen(request: dict[str, object]) -> str:
+    """Sharpens the bullet the curation was told did not fall, citing the evidence shown."""
+    return chat_adapter_reply(
+        edits=[
+            {
+                "op": "modify",
+                "target_text": "B2",
+                "new_text": "Money is `Decimal` end to end: quantize every total with "
+                '`.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)` before comparing it.',
+                "evidence": [
+                    ROUNDING,
+                    "https://github.com/example/invoices/pull/103#discussion_r10300",
+                ],
+                "reason": "the rounding failures did not fall after B2",
+            }
+        ],
+        analysis_summary=f"Sharpened B2: the rounding failures came back ({ROUNDING}).",
+    )
+
+
+def test_the_curation_is_told_a_bullet_did_not_fall_with_the_evidence_and_sharpens_it(
+    example: Path, llm: FakeLLM
+) -> None:
+    """#12's Decimal rule targeted the rounding failures: 1 of 6 PRs before it, 4 of 7 since.
+    Reflections and the curation read that it did not fall, with the failures since it; an edit
+    sharpening it, citing them, is applied."""
+    holdout_off(example)
+    stored = SampleStore(example / ".prompt-trainer" / "samples.jsonl").load()
+    (rounding,) = [c for c in cluster_samples(stored, target="coder") if "Decimal" in c.label]
+    since = [f"local:pr-{n}" for n in range(101, 108)]
+    entry = BulletEntry(
+        target="coder", path="CLAUDE.md", text=DECIMAL, op="add", pull=12, merged_at=WHEN,
+        evidence=("old::t",), targets=(ClusterTarget(cluster=rounding.id, reason="cited old::t"),),
+        before=tuple(f"old-{n}" for n in range(6)), after=tuple(since),
+        hits=("old-0", *(s for s in since if s in rounding.samples)),
+    )  # fmt: skip
+    bullets_path(example).write_text(dumps([entry]))
+    llm.script = [by_signature(what_went_wrong=reflect, edits=sharpen)]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    curation = next(user_text(r) for r in llm.requests if "[[ ## edits ## ]]" in str(r))
+    assert "CLAUDE.md B2: added in #12 for old::t" in curation
+    assert "showed in 1 of 6 PRs before, 4 of 7 since (p = 0.9" in curation
+    assert "did not fall; helpful 3, harmful 4" in curation
+    assert (
+        "PRs since it that still showed them: local:pr-105: tests.test_fees::"
+        "test_invoice_total_rounding, https://github.com/example/invoices/pull/105#discussion_r10500"
+    ) in curation
+    assert "Sharpen it (modify B2, naming what these failures show) or retire it (remove B2)" in (
+        curation
+    )
+    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
+    (change,) = evaluation["changes"]
+    assert change["op"] == "modify" and "quantize every total" in change["text"]

@@ -420,18 +420,22 @@ class BulletOutcomeNote:
         return tuple(dict.fromkeys(e for _, ids in self.recurrences for e in ids))
 
     def line(self) -> str:
-        """The note as the curation reads it."""
+        """The note on its own (``proposal`` added for an unfallen bullet)."""
         o = self.outcome
         head = (
             f"{self.path} B{self.number} ({self.by}): its clusters ({'; '.join(self.clusters)}) "
             f"showed in {o.counts}: {self.verdict}; "
             f"helpful {o.helpful}, harmful {o.harmful}"
         )
+        return head + self.proposal()
+
+    def proposal(self) -> str:
+        """For an unfallen bullet, the evidence since it and what to do with it ("" else)."""
         if not self.unfallen:
-            return head
+            return ""
         shown = "; ".join(f"{sid}: {', '.join(ids)}" for sid, ids in self.recurrences)
         return (
-            f"{head}. PRs since it that still showed them: {shown}. Sharpen it (modify "
+            f". PRs since it that still showed them: {shown}. Sharpen it (modify "
             f"B{self.number}, naming what these failures show) or retire it (remove "
             f"B{self.number}), citing this evidence."
         )
@@ -762,8 +766,15 @@ class Memory:
         trainer never sees what the judge will."""
         out = set(hidden)
         seen = [s for s in self.stored if s.id not in out]
-        return history_notes(
+        notes = history_notes(
             current, list(self.entries), seen, hidden=out, min_after=self.min_after
+        )
+        proposals = {
+            f"{n.path} B{n.number}: ": n.proposal() for n in self.outcomes(current, hidden=out)
+        }
+        return tuple(
+            note + next((p for head, p in proposals.items() if p and note.startswith(head)), "")
+            for note in notes
         )
 
     def outcomes(
