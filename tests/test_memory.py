@@ -83,7 +83,10 @@ def test_a_merged_proposal_becomes_ledger_entries_on_the_data_branch_beside_the_
 ) -> None:
     github.commit({"README.md": "hi\n"}, branch="main")
     github.commit({".prompt-trainer/samples.jsonl": "{}\n"}, branch=BRANCH)
-    change = {"path": "CLAUDE.md", "op": "add", "text": "Quantize money.", "evidence": ["t::a"]}
+    change = {
+        "path": "CLAUDE.md", "op": "add", "text": "Quantize money.", "evidence": ["t::a"],
+        "clusters": ["test:assertionerror-n-n-1a2b3c4d"],
+    }  # fmt: skip
     state: dict[str, object] = {"target": "coder", "fingerprint": "v2hash", "changes": [change]}
     bot_pull(github, 12, merged=True, state=state)
     bot_pull(github, 13, merged=False, state={**state, "fingerprint": "v3"})  # not approved
@@ -97,6 +100,10 @@ def test_a_merged_proposal_becomes_ledger_entries_on_the_data_branch_beside_the_
         (12, "Quantize money.", "v2hash", True)
     ]
     assert entries[0].kinds == ("test:t::a", "message:AssertionError: N != N")
+    # the clusters its evidence was in when proposed: what the bullet targets
+    assert entries[0].targets == (
+        ClusterTarget(cluster="test:assertionerror-n-n-1a2b3c4d", reason="cited t::a"),
+    )
     assert entries[0].merged_at is not None  # from the API's merged_at
     ledger = sync_bullets(tmp_path, entries, client, BRANCH, push=True, log=print)
     assert ledger == entries

@@ -186,6 +186,8 @@ def test_the_state_block_reads_back() -> None:
             op="add",
             text="b",
             evidence=("t::x", "https://github.com/o/r/pull/7#discussion_r5"),
+            # the failure clusters of what it cites, when proposed (the bullet ledger's targets)
+            clusters=("review:maria-3db3ae50", "test:assert-86f8ee4b"),
         ),
     )
     assert read_state("no state here") is None

@@ -120,11 +120,18 @@ class BulletEntry(Record):
     def joined(self, other: BulletEntry) -> BulletEntry:
         """This entry with ``other``'s observations and targets added (the same bullet seen by
         another run): a union, so merging is order-free for them and never loses a sample."""
+        theirs = {t.cluster: t for t in other.targets}
+        mine = tuple(
+            t.model_copy(update={"label": theirs[t.cluster].label})
+            if not t.label and t.cluster in theirs
+            else t
+            for t in self.targets
+        )
         known = {t.cluster for t in self.targets}
         return self.model_copy(
             update={
                 "introduced": self.introduced or other.introduced,
-                "targets": self.targets + tuple(t for t in other.targets if t.cluster not in known),
+                "targets": mine + tuple(t for t in other.targets if t.cluster not in known),
                 "before": _union(self.before, other.before),
                 "after": _union(self.after, other.after),
                 "hits": _union(self.hits, other.hits),
@@ -165,9 +172,17 @@ def entries_of(closed: Iterable[ClosedPull], samples: list[Sample]) -> list[Bull
                     evidence=change.evidence,
                     kinds=kinds_of(change.evidence, samples),
                     replaces=change.replaces,
+                    targets=tuple(
+                        ClusterTarget(cluster=c, reason=_cited_reason(change.evidence))
+                        for c in change.clusters
+                    ),
                 )
             )
     return found
+
+
+def _cited_reason(evidence: Sequence[str]) -> str:
+    return "cited " + ", ".join(evidence[:2]) if evidence else "proposed for it"
 
 
 def kinds_of(evidence: Iterable[str], samples: list[Sample]) -> tuple[str, ...]:
@@ -324,7 +339,7 @@ def _entry(
     bot = [e for e in own if e.by == "bot"]
     if bot:
         last = max(bot, key=lambda e: (_at(e), e.pull))
-        return last.joined(last.model_copy(update={"targets": _cited(last, clusters)}))
+        return last.joined(last.model_copy(update={"targets": _targeted(last, clusters)}))
     shared = term_targets(text, {c.id: c.text for c in clusters})
     if not shared:
         return None
@@ -340,13 +355,15 @@ def _entry(
     return known[0].joined(human) if known else human
 
 
-def _cited(entry: BulletEntry, clusters: list[ClusterFacts]) -> tuple[ClusterTarget, ...]:
-    """The clusters holding evidence the bot's edit cited, each with the first id it cited."""
+def _targeted(entry: BulletEntry, clusters: list[ClusterFacts]) -> tuple[ClusterTarget, ...]:
+    """The clusters the bot's edit targets as this run's clusters say: those named when it was
+    proposed (the state block's), and those holding the evidence it cited, with the first id."""
+    named = {t.cluster: t for t in entry.targets}
     found = []
     for cluster in clusters:
         cited = [e for e in entry.evidence if e in cluster.evidence]
-        if cited:
-            reason = f"cited {cited[0]}"
+        if cited or cluster.id in named:
+            reason = f"cited {cited[0]}" if cited else named[cluster.id].reason
             found.append(ClusterTarget(cluster=cluster.id, label=cluster.label, reason=reason))
     return tuple(found)
 

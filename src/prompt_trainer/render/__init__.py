@@ -13,11 +13,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import jinja2
 
 from prompt_trainer.errors import ConfigError
+from prompt_trainer.measure.clusters import Cluster, cluster_samples
 from prompt_trainer.measure.outcomes import MergeOutcome
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import (
@@ -209,7 +211,18 @@ class ProposalView:
 
     @property
     def state_json(self) -> str:
-        return state_text(state_of(self.candidate, commit=self.commit))
+        return state_text(state_of(self.candidate, commit=self.commit, clusters=self.clusters_of))
+
+    @cached_property
+    def clusters(self) -> list[Cluster]:
+        """The failure clusters of the samples the candidate was trained on."""
+        return cluster_samples(self.samples, target=self.candidate.target)
+
+    def clusters_of(self, evidence: tuple[str, ...]) -> tuple[str, ...]:
+        """The clusters holding ``evidence``: what an edit citing it targets (kept in the state
+        block, read back by the bullet ledger once merged)."""
+        cited = set(evidence)
+        return tuple(c.id for c in self.clusters if cited & c.evidence())
 
 
 @dataclass(frozen=True)
