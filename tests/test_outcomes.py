@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.cli import main
+from prompt_trainer.github import GitHubClient
+from prompt_trainer.loop.followup import observed
+from prompt_trainer.measure import load_reports
 from prompt_trainer.measure.outcomes import (
     BulletOutcome,
     Rate,
@@ -18,12 +21,15 @@ from prompt_trainer.measure.outcomes import (
     terms,
 )
 from prompt_trainer.measure.versions import GitHistory, HashCache, Version, resolve_versions
-from prompt_trainer.settings import Target
+from prompt_trainer.memory import BulletEntry, bullets_path, outcome_of, sync_bullets
+from prompt_trainer.settings import Settings, Target
 from prompt_trainer.train.edits import bullets
 from tests import test_measure
 from tests.conftest import EXAMPLE
+from tests.servers.github import FakeGitHub
 
 CURRENT = (EXAMPLE / "CLAUDE.md").read_text()
+BRANCH = "prompt-trainer-data"
 clone = test_measure.clone  # the bundled example in git, with its two real versions of CLAUDE.md
 
 
@@ -195,3 +201,47 @@ def test_report_shows_the_example_clusters_falling_after_the_version_that_added_
     ) in text
     assert "| 2 | 2 of 6 | 0 of 6 | 33% → 0%, p = 0.45 |" in text
     assert "| 4 of 6 | 1 of 6 | 0.12 | fell |" in text  # the Decimal bullet
+
+
+# -- the ledger across runs --------------------------------------------------------------------
+
+
+def _run(root: Path, github: FakeGitHub, keep: range) -> list[BulletEntry]:
+    """One run on a fresh runner whose store holds the PRs ``keep``: observe the bullets and
+    sync the ledger with the data branch (what ``before_training`` does)."""
+    ledger = root / ".prompt-trainer" / "samples.jsonl"
+    lines = [ln for ln in ledger.read_text().splitlines() if ln]
+    ledger.write_text("".join(f"{ln}\n" for ln in lines if int(ln.split("pr-")[1][:3]) in keep))
+    bullets_path(root).unlink(missing_ok=True)  # a fresh runner: only the branch remembers
+    settings = Settings.load(root / ".github" / "prompt-trainer.yml", {}, root=root)
+    reports = {r.target: r for r in load_reports(settings, history=GitHistory(root))}
+    client = GitHubClient(api_url=github.api_url, token=github.token, repository=github.full_name)
+    known = sync_bullets(root, [], client, BRANCH, push=False, log=print)
+    seen = observed(settings, reports, known)
+    ledger.write_text("".join(f"{ln}\n" for ln in lines))  # the store as it was
+    return sync_bullets(root, seen, client, BRANCH, push=True, log=print)
+
+
+def test_a_bullets_before_and_after_accumulate_over_two_runs(
+    clone: Path, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run one's store holds PRs 101-109, run two's 107-112 (101-106 removed): the Decimal
+    rule's entry on the data branch counts all twelve, 4 of 6 before it and 1 of 6 since."""
+    github.commit({"README.md": "hi\n"}, branch="main")
+    monkeypatch.chdir(clone)
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    first = {e.text[:20]: e for e in _run(clone, github, range(101, 110))}
+    money = first["Money is `Decimal` e"]
+    assert (len(money.before), len(money.after), len(money.hits)) == (6, 3, 5)
+    second = {e.text[:20]: e for e in _run(clone, github, range(107, 113))}
+    money = second["Money is `Decimal` e"]
+    outcome = outcome_of(money)
+    assert outcome is not None
+    assert (outcome.before.text, outcome.after.text) == ("4 of 6", "1 of 6")
+    assert money.by == "human" and money.pull == 0
+    (target,) = money.targets
+    assert target.reason == "shares `Decimal`, `quantize(`, `ROUND_HALF_UP`, `round(`"
+    assert "Decimal" in target.label
+    service = second["The service lives in"]
+    assert outcome_of(service) == BulletOutcome(Rate(2, 6), Rate(0, 6))
+    assert set(second) == {"Money is `Decimal` e", "The service lives in"}  # the others: no target

@@ -341,7 +341,8 @@ def _entry(
         last = max(bot, key=lambda e: (_at(e), e.pull))
         return last.joined(last.model_copy(update={"targets": _targeted(last, clusters)}))
     shared = term_targets(text, {c.id: c.text for c in clusters})
-    if not shared:
+    known = [e for e in own if e.by == HUMAN]
+    if not shared and not known:  # no target now, none before: no claim
         return None
     labels = {c.id: c.label for c in clusters}
     targets = tuple(
@@ -351,7 +352,6 @@ def _entry(
         target=target, path=path, text=text, op=HUMAN, pull=0, approved=False, by=HUMAN,
         targets=targets,
     )  # fmt: skip
-    known = [e for e in own if e.by == HUMAN]
     return known[0].joined(human) if known else human
 
 

@@ -280,10 +280,10 @@ def before_training(
         config=settings.config,
     )  # fmt: skip
     new = entries_of(follow.closed, open_ledger(settings.root).load())
-    new += observed(settings, reports, [*load_entries(settings.root), *new])
-    ledger = sync_bullets(
-        settings.root, new, client, settings.config.store.branch, push=write, log=log
-    )
+    branch = settings.config.store.branch
+    known = sync_bullets(settings.root, new, client, branch, push=False, log=log)
+    seen = observed(settings, reports, known)  # the branch's entries included: a fresh runner
+    ledger = sync_bullets(settings.root, seen, client, branch, push=write, log=log)
     return Known(reports, follow.rejections, ledger, judged_ids(follow.closed))
 
 
