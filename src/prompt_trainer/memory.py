@@ -14,6 +14,19 @@ failures of the same kind came back, is derived on every run from the stored sam
 (``history_notes``). Merging is a union keyed by (target, text, PR), written sorted, so two runs
 never lose each other's entries and an unchanged ledger is not committed again.
 
+**Realized outcomes** (``measure.outcomes`` computes, this module remembers). Before training,
+``observe`` walks the current bullets against the run's measurement (``TargetReport``: the
+versions with their bullets and samples, the failure clusters): the version that introduced each
+bullet, the clusters it targets (a merged proposal's: those its state block named and those
+holding the evidence it cited; a person's: those whose evidence names its terms, then a ``human``
+entry, ``pull`` 0), and the ids of the samples before it, since it, and of those that showed a
+targeted cluster. Entries join (``BulletEntry.joined``): targets and sample ids are unions, so
+the before/after accumulates across runs and runners. ``outcome_of`` turns an entry into counts
+(``BulletOutcome``, without held-out samples); ``history_notes`` adds them to each bullet's line;
+``outcome_notes`` gives, for a bullet whose clusters did not fall, the evidence of the PRs since
+it, which the bullet history offers to sharpen or retire it; ``merge_outcomes`` is what each
+earlier merged proposal did, for the PR body and the dashboard; ``bullet_rows`` is ``report``'s.
+
 ``history_notes`` matches each bullet of the current prompt files (numbered as the model sees
 them, ``B1``, ``B2``...) to its entries by normalised text (or the stored prefix, as the state
 block caps texts), follows a ``modify`` back to the bullet it replaced, and says when it was
