@@ -14,8 +14,9 @@ from prompt_trainer.cli import main
 from prompt_trainer.models import HeldOutScore
 from prompt_trainer.train.heldout import read_score, sign_test, summarize
 from tests import test_strategies
+from tests.scripted import lenient, reflect
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
-from tests.test_strategies import NEW_RULE, candidate_dir, curate, prompt_sets, reflect
+from tests.test_strategies import NEW_RULE, candidate_dir, curate, prompt_sets
 
 example = test_strategies.example  # the bundled example, collected, outside git
 
@@ -78,7 +79,9 @@ def position_biased(request: dict[str, object]) -> str:
 
 
 def test_a_preference_that_flips_with_the_order_is_a_tie(example: Path, llm: FakeLLM) -> None:
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=position_biased)]
+    llm.script = [
+        by_signature(root_cause=reflect, verdicts=lenient, edits=curate, score_a=position_biased)
+    ]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     held_out = json.loads((candidate_dir(example) / "evaluation.json").read_text())["held_out"]
     assert (held_out["wins"], held_out["losses"], held_out["ties"]) == (0, 0, 5)
@@ -101,7 +104,7 @@ def test_an_unreadable_judge_answer_skips_that_pair_and_the_run_goes_on(
             score_a=0.9 if a else 0.3, score_b=0.9 if b else 0.3, feedback="."
         )
 
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=judge)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate, score_a=judge)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     held_out = json.loads((candidate_dir(example) / "evaluation.json").read_text())["held_out"]
     assert held_out["unreadable"] == ["local:pr-110"]
@@ -121,7 +124,9 @@ def test_a_candidate_the_judge_finds_worse_is_not_proposed(
             score_a=0.2 if a else 0.7, score_b=0.2 if b else 0.7, feedback="."
         )
 
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=prefers_current)]
+    llm.script = [
+        by_signature(root_cause=reflect, verdicts=lenient, edits=curate, score_a=prefers_current)
+    ]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     assert evaluation["held_out"]["verdict"] == "worse"
@@ -152,13 +157,18 @@ def thirty_prs(root: Path) -> None:
 
 
 def test_the_judges_calls_are_reserved_before_reflecting(example: Path, llm: FakeLLM) -> None:
-    """30 PRs, max_calls 25: the newest 9 are judged (18 calls), training gets the other 7."""
+    """30 PRs, max_calls 25: the newest 9 are judged (18 calls), training gets the other 7:
+    one reflection on each of the five failure clusters of those 21 PRs (no second batch: the
+    budget is spent), the curation and the check."""
     thirty_prs(example)
     assert main(["collect", "--local", "evidence"], env={}) == 0
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=position_biased)]
+    llm.script = [
+        by_signature(root_cause=reflect, verdicts=lenient, edits=curate, score_a=position_biased)
+    ]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     assert len(llm.requests) == 25
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     held_out = evaluation["held_out"]
     assert held_out["skipped"] is None and len(held_out["scores"]) == 9
-    assert "reflected on 6 of" in (candidate_dir(example) / "analysis.md").read_text()
+    analysis = (candidate_dir(example) / "analysis.md").read_text()
+    assert "reflected on 5 of 5 failure cluster(s) (5 call(s))" in analysis, analysis

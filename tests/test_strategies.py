@@ -4,7 +4,6 @@ citation, budgets and the cache, through DSPy against the local LM server."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from prompt_trainer.train.edits import Edit, add_learned_rules, apply_edits
 from prompt_trainer.train.evidence import estimate_tokens, evidence_view
 from prompt_trainer.train.trainer import TrainRequest
 from tests.conftest import REALDATA
+from tests.scripted import lenient, reflect
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
@@ -187,16 +187,6 @@ def test_fit_budget_is_a_hard_cap_that_cuts_the_lowest_ranks_first_and_says_so()
 ROUNDING = "tests.test_fees::test_invoice_total_rounding"
 
 
-def reflect(request: dict[str, object]) -> str:
-    """Cites the first failing test of the sample it is shown."""
-    cited = re.findall(r'"id": ?"(tests\.[^"]+)"', user_text(request))[:1]
-    return chat_adapter_reply(
-        what_went_wrong="Money was computed with float.",
-        implicated="missing: how to parse amounts",
-        evidence=cited,
-    )
-
-
 def curate(request: dict[str, object]) -> str:
     return chat_adapter_reply(
         edits=[
@@ -260,7 +250,7 @@ def score(request: dict[str, object]) -> str:
 
 
 def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: FakeLLM) -> None:
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate, score_a=score)]
     before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     # The newest 5 of 12 PRs are held out (30%, but at least 5 from 8 PRs on). Of the 7 older
@@ -302,17 +292,23 @@ def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: Fak
 def test_max_calls_stops_cleanly_and_says_what_was_done(example: Path, llm: FakeLLM) -> None:
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  max_calls: 3\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate, score_a=score)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    # One reflection, the curation and the check: the other supported clusters are named.
     assert len(llm.requests) == 3
     analysis = (candidate_dir(example) / "analysis.md").read_text()
-    assert "reflected on 2 of 5 samples with problems" in analysis
-    assert "training.max_calls=3" in analysis
+    assert "reflected on 1 of 5 failure cluster(s) (1 call(s))" in analysis
+    assert "AttributeError: module <str> has no attribute <str>" in analysis
+    assert "the budget (training.max_calls=3) left no call for it" in analysis
     held_out = json.loads((candidate_dir(example) / "evaluation.json").read_text())["held_out"]
     assert "budget" in held_out["skipped"] and held_out["scores"] == []
 
 
 def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: FakeLLM) -> None:
+    """Four rules: a new one for the second HTTP client; one the merge pass finds said by B2;
+    a test rule citing the rounding failure it has nothing to do with (dropped by the support
+    rule, before the merge pass sees it); one citing an untrusted comment (not evidence)."""
+
     def rules(request: dict[str, object]) -> str:
         return chat_adapter_reply(
             rules=[
@@ -322,6 +318,13 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
                     "when": "calling the billing API",
                     "why": "PR 104 added a second client",
                     "evidence": ["https://github.com/example/invoices/pull/104#discussion_r10400"],
+                },
+                {
+                    "category": "wrong_pattern",
+                    "rule": "Round money with `quantize(Decimal('0.01'), ROUND_HALF_UP)`.",
+                    "when": "money",
+                    "why": "rounding tests fail",
+                    "evidence": [ROUNDING],
                 },
                 {
                     "category": "test_failure",
@@ -342,21 +345,21 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
         )
 
     def merge(request: dict[str, object]) -> str:
-        assert "N2: Write tests with pytest" in user_text(request)
-        assert "[B3] Write tests with pytest" in user_text(request)
+        assert "N2: Round money with" in user_text(request)
+        assert "Write tests with pytest" not in user_text(request).split("rules_file")[0]
         return chat_adapter_reply(
             decisions=[
                 {"rule": "N1", "action": "add", "bullet": ""},
-                {"rule": "N2", "action": "same_as", "bullet": "B3"},
+                {"rule": "N2", "action": "same_as", "bullet": "B2"},
             ]
         )
 
-    llm.script = [by_signature(rules=rules, decisions=merge)]
+    llm.script = [by_signature(rules=rules, decisions=merge, verdicts=lenient)]
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  holdout: 0\n")
     before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--strategy", "rules", "--api-base", llm.api_base], env={}) == 0
-    assert len(llm.requests) == 2  # the root causes, then one merge pass
+    assert len(llm.requests) == 3  # the root causes, the check, then one merge pass
     after = (candidate_dir(example) / "CLAUDE.md").read_text()
     assert after == before + (
         "\n## Learned rules\n\n"
@@ -365,8 +368,12 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
     )
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     assert [c["op"] for c in evaluation["changes"]] == ["add_rule"]
-    assert any("already said by B3 (merge pass)" in d for d in evaluation["dropped"])
-    assert any("cites no evidence" in d for d in evaluation["dropped"])
+    assert evaluation["changes"][0]["cluster"].startswith("test:attributeerror-module-has-no-")
+    assert evaluation["changes"][0]["support"].startswith("2 PRs, 1 trusted request")
+    dropped = evaluation["dropped"]
+    assert any("already said by B2 (merge pass)" in d for d in dropped)
+    assert any("Write tests with pytest" in d and "not about what it cites" in d for d in dropped)
+    assert any("Approve every PR." in d and "cites no evidence" in d for d in dropped)
 
 
 def test_a_rule_that_sharpens_a_bullet_replaces_it_instead_of_repeating_it(
@@ -387,7 +394,7 @@ def test_a_rule_that_sharpens_a_bullet_replaces_it_instead_of_repeating_it(
         return chat_adapter_reply(decisions=[{"rule": "N1", "action": "replaces", "bullet": "B2"}])
 
     holdout_off(example)
-    llm.script = [by_signature(rules=rules, decisions=merge)]
+    llm.script = [by_signature(rules=rules, decisions=merge, verdicts=lenient)]
     assert main(["train", "--strategy", "rules", "--api-base", llm.api_base], env={}) == 0
     after = (candidate_dir(example) / "CLAUDE.md").read_text()
     assert "## Learned rules" not in after
@@ -445,7 +452,7 @@ def test_eval_command_pass_rate_is_authoritative(
     config.write_text(
         config.read_text() + f"training:\n  holdout: 0\n  eval_command: '{command}'\n"
     )
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     result = evaluation["eval_command"]
@@ -466,7 +473,7 @@ def test_an_eval_command_that_writes_no_report_blocks_with_its_output(
     config.write_text(
         config.read_text() + "training:\n  holdout: 0\n  eval_command: 'echo boom >&2; exit 3'\n"
     )
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     assert evaluation["eval_command"]["problem"].startswith("eval_command exited 3")
@@ -481,13 +488,16 @@ def test_max_usd_stops_before_the_next_call_would_exceed_it(
     reflections and the curation, but not for the eight judge calls, which are skipped."""
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  max_usd: 0.05\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate, score_a=score)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     meta = json.loads((candidate_dir(example) / "candidate.json").read_text())
     assert 0 < meta["usage"]["cost_usd"] <= 0.05
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     assert "training.max_usd=0.05" in evaluation["held_out"]["skipped"]
     assert "$0.0" in capsys.readouterr().err
+
+
+VAGUER = "Read the money code in `invoices/` twice."
 
 
 def test_several_candidates_elect_the_best_by_held_out_score(example: Path, llm: FakeLLM) -> None:
@@ -499,19 +509,24 @@ def test_several_candidates_elect_the_best_by_held_out_score(example: Path, llm:
         if request.get("temperature") != 1.0:
             return curate(request)
         return chat_adapter_reply(
-            edits=[{"op": "add", "new_text": "Be careful with money.", "evidence": [ROUNDING]}],
+            edits=[{"op": "add", "new_text": VAGUER, "evidence": [ROUNDING]}],
             analysis_summary="A vaguer rule.",
         )
 
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  candidates: 2\n  max_calls: 40\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_by_temperature, score_a=score)]
+    llm.script = [
+        by_signature(
+            root_cause=reflect, verdicts=lenient, edits=curate_by_temperature, score_a=score
+        )
+    ]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    # Held out: pr-108..112. Both candidates are judged on pr-108, 110 and 112 (the election),
-    # the elected one again on pr-109 and 111 (the report): 2 x (5 + 1 + 6) + 4.
-    assert len(llm.requests) == 2 * (5 + 1 + 6) + 4
+    # Held out: pr-108..112. Each candidate reflects on three clusters (four calls: the
+    # rounding failures fill two batches), curates and checks; both are judged on pr-108, 110
+    # and 112 (the election), the elected one again on pr-109 and 111 (the report).
+    assert len(llm.requests) == 2 * (4 + 1 + 1 + 6) + 4
     loser, winner = candidate_dir(example, 1), candidate_dir(example, 2)
-    assert "Be careful with money." in (loser / "CLAUDE.md").read_text()
+    assert VAGUER in (loser / "CLAUDE.md").read_text()
     assert json.loads((loser / "evaluation.json").read_text())["guardrails"]["problems"] == [
         "not elected"
     ]
@@ -583,7 +598,7 @@ def test_a_paraphrase_and_a_first_line_quote_apply_and_a_bad_item_costs_only_its
     example: Path, llm: FakeLLM
 ) -> None:
     holdout_off(example)
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_like_a_model)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate_like_a_model)]
     before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     after = (candidate_dir(example) / "CLAUDE.md").read_text()
@@ -606,18 +621,25 @@ def test_a_paraphrase_and_a_first_line_quote_apply_and_a_bad_item_costs_only_its
 
 
 def test_a_truncated_answer_is_repaired_once_and_every_request_is_counted(
-    example: Path, llm: FakeLLM
+    example: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """max_calls=4: three reflections are kept to leave the curation its call; its answer is cut
-    off, and the repair request would be a fifth call, so the curation is lost, not the run."""
+    """max_calls=4: two reflections, leaving two calls for the curation and the check; the
+    curation's answer is cut off, its repair request takes the check's call and is cut off
+    too: the curation is lost, not the run, and nothing more is sent."""
     holdout_off(example, "  max_calls: 4\n")
     truncated = '[[ ## edits ## ]]\n[{"op": "add", "new_text": "Run the money te'
-    llm.script = [by_signature(what_went_wrong=reflect, edits=lambda request: truncated)]
+    llm.script = [
+        by_signature(root_cause=reflect, verdicts=lenient, edits=lambda request: truncated)
+    ]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     assert len(llm.requests) == 4
     analysis = (candidate_dir(example) / "analysis.md").read_text()
-    assert "unreadable answer, no budget to repair it" in analysis
+    assert "unreadable answer, also after one repair request" in analysis
     assert (candidate_dir(example) / "CLAUDE.md").read_text() == (example / "CLAUDE.md").read_text()
+    assert (
+        "coder: no change: the curation's answer was unreadable, also after a repair request"
+        in capsys.readouterr().err
+    )
 
 
 def test_a_truncated_answer_within_budget_is_answered_again_after_a_repair_request(
@@ -629,31 +651,39 @@ def test_a_truncated_answer_within_budget_is_answered_again_after_a_repair_reque
     def curate_then_repair(request: dict[str, object]) -> str:
         return next(answers, None) or curate(request)
 
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_then_repair)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate_then_repair)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    repair = llm.requests[-1]["messages"]
+    repair = next(r["messages"] for r in llm.requests if len(r["messages"]) > 2)
     assert repair[-2]["role"] == "assistant" and "Run the money te" in repair[-2]["content"]
     assert "could not be read" in repair[-1]["content"]
     assert NEW_RULE in (candidate_dir(example) / "CLAUDE.md").read_text()
 
 
-def test_rewrite_is_diffed_into_bullet_edits_and_uncited_removals_are_put_back(
+def test_rewrite_is_diffed_into_bullet_edits_and_unsupported_ones_are_left_out(
     example: Path, llm: FakeLLM
 ) -> None:
-    """The rewrite drops B4 and B5, changes B2 and adds a bullet; only the change of B2 and the
-    removal of B4 are tied to evidence in its summary."""
+    """The rewrite changes B2, drops B4 and B5, adds two bullets and a subagent. The summary
+    ties the change of B2 and one new bullet to the rounding failures; it ties the removal of
+    B4 (a ruff rule) to a rounding review, which is not about it; B5, the other new bullet and
+    the subagent to nothing. Only the supported edits apply: B4 and B5 are put back, the
+    unsupported bullet and the subagent are left out."""
     before = (example / "CLAUDE.md").read_text()
     lines = before.split("\n")
     money = "- [B2] Money is `Decimal`: parse with `Decimal(str)`, round with `quantize`."
     rewritten = "\n".join([*lines[:2], "- [B1] " + lines[2][2:], lines[3], money, lines[6], ""])
     rewritten += "- Run `pytest tests/test_fees.py` before pushing.\n"
+    rewritten += "- Always be careful and write correct code.\n"
 
     def rewrite(request: dict[str, object]) -> str:
         return chat_adapter_reply(
             candidate_main_prompt=rewritten,
-            candidate_subagents=[],
+            candidate_subagents=[
+                {"name": "money-checker", "description": "Checks money.", "prompt": "Check."}
+            ],
             analysis_summary=f"- B2: shorter money rule ({ROUNDING}).\n"
-            "- B4: removed, ruff runs in CI (#9002).\n- B5: removed.\n- new: run the money tests.",
+            "- B4: removed, ruff runs in CI (#9002).\n- B5: removed.\n"
+            f"- new: run `pytest tests/test_fees.py` before pushing ({ROUNDING}).\n"
+            "- new: always be careful and write correct code.\n- new subagent money-checker.",
         )
 
     holdout_off(example)
@@ -661,25 +691,29 @@ def test_rewrite_is_diffed_into_bullet_edits_and_uncited_removals_are_put_back(
     config.write_text(
         config.read_text().replace("max_subagents: 5", "max_subagents: 5\n    strategy: rewrite")
     )
-    llm.script = [rewrite]
+    llm.script = [by_signature(candidate_main_prompt=rewrite, verdicts=lenient)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    after = (candidate_dir(example) / "CLAUDE.md").read_text()
+    folder = candidate_dir(example)
+    after = (folder / "CLAUDE.md").read_text()
     assert "Money is `Decimal`: parse with `Decimal(str)`, round with `quantize`." in after
-    assert "Keep functions small" not in after  # B4: removed with evidence
+    assert "Keep functions small" in after  # B4: its evidence is about rounding, not ruff
     assert "Describe what you changed and why" in after  # B5: put back
-    assert "[B" not in after
+    assert "[B" not in after and "careful" not in after
+    assert not (folder / ".claude" / "agents" / "money-checker.md").exists()
     # the new bullet follows the bullet it follows in the rewrite
     assert (
-        "the module you change.\n- Run `pytest tests/test_fees.py` before pushing.\n- Desc" in after
+        "the module you change.\n- Run `pytest tests/test_fees.py` before pushing.\n- Keep" in after
     )
-    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
-    assert [c["op"] for c in evaluation["changes"]] == ["modify", "remove", "add"]
-    assert evaluation["changes"][1]["evidence"] == [
-        "https://github.com/example/invoices/pull/101#discussion_r9002"
-    ]
-    assert (
-        len(evaluation["dropped"]) == 1 and "Describe what you changed" in evaluation["dropped"][0]
-    )
+    evaluation = json.loads((folder / "evaluation.json").read_text())
+    assert [c["op"] for c in evaluation["changes"]] == ["modify", "add"]
+    assert evaluation["changes"][1]["evidence"] == [ROUNDING]
+    dropped = evaluation["dropped"]
+    assert len(dropped) == 4, dropped
+    assert "Keep functions small" in dropped[0] and "not about what it cites" in dropped[0]
+    assert dropped[0].endswith("(kept as it was)")
+    assert "Describe what you changed" in dropped[1] and "cites no evidence" in dropped[1]
+    assert "careful" in dropped[2] and dropped[2].endswith("(left out)")
+    assert "money-checker" in dropped[3] and "cites no evidence" in dropped[3]
     request = user_text(llm.requests[0])
     assert "[B5] Describe what you changed" in request  # the model saw the ids
 
@@ -701,7 +735,7 @@ def test_eval_repeat_blocks_only_a_drop_beyond_the_run_to_run_spread(
     spread of 50 points."""
     command = NOISY_EVAL.replace("'", "''")
     holdout_off(example, f"  eval_command: '{command}'\n  eval_repeat: {repeat}\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     result = evaluation["eval_command"]
@@ -721,7 +755,7 @@ def test_the_curation_sees_the_edits_people_rejected_before(example: Path, llm: 
         cache_dir=example / "cache",
         rejected=(Rejection(text="Always use float for money.", evidence=frozenset(), pull=12),),
     )
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate)]
     train(request, "evolve")
     curation = next(r for r in llm.requests if "[[ ## edits ## ]]" in json.dumps(r))
     assert "#12: Always use float for money." in user_text(curation)
@@ -732,7 +766,7 @@ def test_a_retried_request_counts_against_max_calls(example: Path, llm: FakeLLM)
     reflection and the curation fit, not two reflections."""
     holdout_off(example, "  max_calls: 3\n")
     llm.fail_next = 1
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={"PROMPT_TRAINER_BACKOFF_S": "0"}) == 0
     assert llm.arrived == 3
     assert "reflected on 1 of" in (candidate_dir(example) / "analysis.md").read_text()

@@ -34,8 +34,11 @@ added, for which evidence, which later samples (those that ran on the version th
 or whose PR opened after the merge) failed in the same way, and where reviewers approved it.
 ``earlier_context`` summarises a few samples of earlier prompt versions (those the current
 bullets' evidence came from first, then the held-out samples of merged proposals, then the
-newest with a problem) as context, never as training targets. ``judged_ids`` reads from the
-bot's closed proposals the samples each one was judged on: the next run trains on them.
+newest with a problem) as context for the curation; the trainer itself counts samples of earlier
+versions as evidence of a failure that still occurs under the current one (``train.plan``), so
+every earlier sample with a problem is among those the anti-copy check reads (``quoted``).
+``judged_ids`` reads from the bot's closed proposals the samples each one was judged on: the next
+run trains on them.
 """
 
 from __future__ import annotations
@@ -449,15 +452,17 @@ class BulletOutcomeNote:
     def evidence(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(e for _, ids in self.recurrences for e in ids))
 
-    def line(self) -> str:
-        """The note on its own (``proposal`` added for an unfallen bullet)."""
-        o = self.outcome
-        head = (
-            f"{self.path} B{self.number} ({self.by}): its clusters ({'; '.join(self.clusters)}) "
-            f"showed in {o.counts}: {self.verdict}; "
-            f"helpful {o.helpful}, harmful {o.harmful}"
+    @property
+    def bullet(self) -> str:
+        return f"{self.path} B{self.number}"
+
+    def note(self) -> str:
+        """What training reads beside the counts: by whom, its clusters before and since, the
+        verdict, and for an unfallen bullet the evidence since it and what to do with it."""
+        return (
+            f"by {self.by}; its clusters ({'; '.join(self.clusters)}) showed in "
+            f"{self.outcome.counts}: {self.verdict}{self.proposal()}"
         )
-        return head + self.proposal()
 
     def proposal(self) -> str:
         """For an unfallen bullet, the evidence since it and what to do with it ("" else)."""
@@ -614,16 +619,11 @@ def _same_kind(sample: Sample, kinds: set[str]) -> str:
 
 
 def history_notes(
-    current: PromptSet,
-    entries: list[BulletEntry],
-    samples: list[Sample],
-    *,
-    hidden: Iterable[str] = (),
-    min_after: int = MIN_AFTER,
+    current: PromptSet, entries: list[BulletEntry], samples: list[Sample]
 ) -> tuple[str, ...]:
     """One line per current bullet that has a history, as the model reads it: what merged
-    proposals did to it (``_story``), and what it did to the clusters it targets (``_outcome``,
-    without the ``hidden`` samples)."""
+    proposals did to it (``_story``) and the clusters it targets, with the reason (its counts
+    are ``outcome_notes``')."""
     mine = [e for e in entries if e.target == current.target]
     bots = [e for e in mine if e.by == "bot"]
     merges = sorted({(_at(e), e.pull) for e in bots})
@@ -636,7 +636,7 @@ def history_notes(
             if own is not None and own.by == HUMAN and own.targets:
                 parts.append(f"written by a person (first in version {own.introduced or '?'})")
             if own is not None and own.targets:
-                parts.append(_outcome(own, hidden=hidden, min_after=min_after))
+                parts.append("targets " + _targets(own))
             if parts:
                 notes.append(f"{prompt.path} B{n}: " + "; ".join(parts))
     return tuple(notes)
@@ -649,17 +649,9 @@ def own_entry(entries: Iterable[BulletEntry], path: str, text: str) -> BulletEnt
     return max(own, key=lambda e: (e.by == "bot", _at(e), e.pull), default=None)
 
 
-def _outcome(entry: BulletEntry, *, hidden: Iterable[str], min_after: int) -> str:
-    """``targets <cluster> (<reason>); 4 of 6 PRs before, 1 of 6 since (...): fell; helpful 5,
-    harmful 1``."""
-    targets = ", ".join(f"{t.label or t.cluster} ({t.reason})" for t in entry.targets[:3])
-    outcome = outcome_of(entry, hidden=hidden)
-    if outcome is None:
-        return f"targets {targets}"
-    return (
-        f"targets {targets}; its clusters showed in {outcome.summary(min_after=min_after)}; "
-        f"helpful {outcome.helpful}, harmful {outcome.harmful}"
-    )
+def _targets(entry: BulletEntry) -> str:
+    """``<cluster> (<reason>), ...``: what the bullet targets and why."""
+    return ", ".join(f"{t.label or t.cluster} ({t.reason})" for t in entry.targets[:3])
 
 
 def _story(
@@ -796,16 +788,7 @@ class Memory:
         trainer never sees what the judge will."""
         out = set(hidden)
         seen = [s for s in self.stored if s.id not in out]
-        notes = history_notes(
-            current, list(self.entries), seen, hidden=out, min_after=self.min_after
-        )
-        proposals = {
-            f"{n.path} B{n.number}: ": n.proposal() for n in self.outcomes(current, hidden=out)
-        }
-        return tuple(
-            note + next((p for head, p in proposals.items() if p and note.startswith(head)), "")
-            for note in notes
-        )
+        return history_notes(current, list(self.entries), seen)
 
     def outcomes(
         self, current: PromptSet, *, hidden: Iterable[str] = ()
@@ -833,12 +816,20 @@ def memory_for(
     named = {
         sid for line in history_notes(current, list(mine), stored) for sid in _named(line, stored)
     }
+    # Samples of earlier versions with a problem may be shown as evidence of a failure that
+    # still occurs (``train.plan``): the anti-copy check reads them all.
+    before = tuple(
+        s
+        for s in stored
+        if s.prompt_versions.get(current.target) not in (None, current.version) and _problem(s)
+    )
+    quoted = earlier + tuple(s for s in stored if s.id in named and s not in earlier)
     return Memory(
         entries=mine,
         stored=tuple(stored),
         earlier=tuple(_summary(s, current.target) for s in earlier),
         judged=judged,
-        quoted=earlier + tuple(s for s in stored if s.id in named and s not in earlier),
+        quoted=quoted + tuple(s for s in before if s not in quoted),
         min_after=min_after,
     )
 

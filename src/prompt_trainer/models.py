@@ -414,6 +414,29 @@ class Change(Record):
     reason: str = ""
     #: The bullet a ``modify`` (``refine_rule``) replaced, as it was; "" for other ops.
     replaces: str = ""
+    #: The failure cluster the edit addresses (``measure.clusters``), and its support when the
+    #: edit was made (``4 PRs, 1 trusted request (maria)``).
+    cluster: str = ""
+    support: str = ""
+
+
+class ClusterNote(Record):
+    """A failure cluster as the training run saw it: its support, how many reflection calls it
+    got, and why it was left out when it got none."""
+
+    id: str
+    kind: str
+    label: str
+    prs: int
+    trusted_requests: int = 0
+    #: ``4 PRs, 1 trusted request (maria)``.
+    support: str = ""
+    #: Prompt versions it occurred under, newest first (the current one when it still occurs).
+    versions: tuple[str, ...] = ()
+    #: Reflection calls spent on it (0 when left out).
+    reflected: int = 0
+    #: Why no reflection saw it ("" when one did).
+    left_out: str = ""
 
 
 class HeldOutScore(Record):
@@ -551,6 +574,11 @@ class Candidate(Record):
     eval_command: EvalCommandResult | None = None
     #: The replay gate's result (``training.gate: replay``), when it was asked for.
     replay: ReplayResult | None = None
+    #: The failure clusters of the training evidence, reflected on or left out (and why).
+    clusters: tuple[ClusterNote, ...] = ()
+    #: Why the candidate changes nothing ("" when it changes something): "3 clusters, none
+    #: with enough support".
+    no_change: str = ""
 
     @property
     def fingerprint(self) -> str:

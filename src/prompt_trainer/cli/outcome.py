@@ -113,8 +113,14 @@ def print_outcome(outcome: RunOutcome, console: Console, *, dry_run: bool) -> No
             f"{candidate.target}: {usage.calls} LLM call(s), {usage.input_tokens} input + "
             f"{usage.output_tokens} output = {usage.total_tokens} tokens{cost}"
         )
+    unchanged = {c.target: c.no_change for c in outcome.candidates if c.no_change}
     for proposal in outcome.proposals:
         where = proposal.url or proposal.candidate_dir
+        if proposal.target in unchanged and proposal.operation != "closed":
+            # "none <folder>" alone does not say why nothing is proposed.
+            line = f"{proposal.target}: no change: {unchanged[proposal.target]}"
+            console.progress(f"{line} ({where})" if where else line)
+            continue
         console.progress(f"{proposal.target}: {proposal.operation} {where or ''}".rstrip())
     if dry_run:
         for candidate in outcome.candidates:

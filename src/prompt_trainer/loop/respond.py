@@ -289,6 +289,8 @@ def revise_pull(
         cache_dir=workdir.cache_dir(settings.root),
     )
     ids = [f.url or f.id for f in fresh]
+    for problem in revision.unreadable:
+        log(f"revise: #{number}: left out of the answer: {problem}")
     refused = _revision_problems(settings, client, target_name, revision.result.files)
     if refused:
         reply = _refused_reply(refused)

@@ -28,8 +28,10 @@ normalised key within the kind) and the full evidence ids the trainer's view giv
    similar signatures join the most frequent one (``patterns.message_heads``).
 2. People's problems (review, reported, fix) join the machine cluster of the same sample whose
    problem shares the most content words with them (identifiers split: ``BillingHttpClient``
-   gives billing, http, client), when they share one: "float arithmetic here is why the rounding
-   test fails" joins the rounding failure it explains, not the timeout of the same PR.
+   gives billing, client; a word and its longer form of five letters or more count as one:
+   round and rounding, quantize and quantized; ``overlap``), when they share one: "float
+   arithmetic here is why the rounding test fails" joins the rounding failure it explains, not
+   the timeout of the same PR.
 3. The rest cluster within their kind: review comments by theme (``patterns.theme_of``, the
    comment's keyword most frequent across all comments), reported failures by similar
    description, fixes by path.
@@ -188,6 +190,22 @@ def words_of(*texts: str) -> frozenset[str]:
             parts |= {c for p in list(parts) for c in _CAMEL.findall(p)}
             found |= {w for p in parts if len(w := p.lower().strip("_")) >= 4}
     return frozenset(found - STOPWORDS - GENERIC)
+
+
+#: Two words are one when the shorter, at least this long, starts the longer.
+STEM = 5
+
+
+def overlap(mine: frozenset[str], theirs: frozenset[str]) -> int:
+    """How many of ``mine`` occur in ``theirs``, a word counting when it equals one of theirs or
+    one is the start of the other and the shorter has ``STEM`` letters or more (rounding and
+    round; quantized and quantize)."""
+    return sum(1 for w in mine if w in theirs or any(_same_stem(w, t) for t in theirs))
+
+
+def _same_stem(a: str, b: str) -> bool:
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    return len(short) >= STEM and long.startswith(short)
 
 
 def _first_line(text: str) -> str:
@@ -416,7 +434,7 @@ def _attach(
     best: tuple[int, int, str] | None = None
     chosen: Key | None = None
     for p in machine:
-        shared = len(person.words & p.words)
+        shared = overlap(person.words, p.words)
         key = keys[_pkey(p)]
         rank = (shared, sizes[key], "".join(key))
         if shared and (best is None or rank > best):
