@@ -389,6 +389,54 @@ def test_the_merge_pass_retires_a_learned_rule_that_evidence_shows_wrong(
     assert any("cites no evidence" in d for d in evaluation["dropped"])
 
 
+def test_the_merge_pass_retires_a_learned_rule_whose_failures_did_not_fall(
+    example: Path, llm: FakeLLM
+) -> None:
+    """#20 learned "Round money with `round()`." for the rounding failures: 1 of 6 PRs before,
+    5 of 12 since. With no new rule, the merge pass still runs, reads that outcome with the
+    evidence since it, and retires the rule citing it."""
+    claude = example / "CLAUDE.md"
+    learned = "Round money with `round()`."
+    claude.write_text(claude.read_text() + f"\n## Learned rules\n\n- {learned}\n")
+    assert main(["collect", "--local", "evidence"], env={}) == 0  # samples of this version
+    stored = SampleStore(example / ".prompt-trainer" / "samples.jsonl").load()
+    (rounding,) = [c for c in cluster_samples(stored, target="coder") if "Decimal" in c.label]
+    since = tuple(s.id for s in stored)
+    target = ClusterTarget(cluster=rounding.id, label=rounding.label, reason="cited old::t")
+    entry = BulletEntry(
+        target="coder", path="CLAUDE.md", text=learned, op="add_rule", pull=20, merged_at=WHEN,
+        evidence=("old::t",), targets=(target,), before=tuple(f"old-{n}" for n in range(6)),
+        after=since, hits=("old-0", *rounding.samples),
+    )  # fmt: skip
+    bullets_path(example).write_text(dumps([entry]))
+    seen: list[dict[str, object]] = []
+
+    def merge(request: dict[str, object]) -> str:
+        (outcome,) = scripted.field(request, "bullet_outcomes")
+        seen.append(outcome)
+        words = [w.strip(",;.") for w in str(outcome["note"]).split()]
+        cited = [w for w in words if w.startswith("tests.test_fees::")][:1]
+        return chat_adapter_reply(
+            decisions=[
+                {"rule": "", "action": "retire", "bullet": "B6", "evidence": cited,
+                 "reason": "the rounding failures did not fall after it"},
+            ]
+        )  # fmt: skip
+
+    holdout_off(example)
+    no_rule = chat_adapter_reply(rules=[], analysis_summary="No new rule.")
+    llm.script = [by_signature(rules=lambda _: no_rule, decisions=merge, verdicts=lenient)]
+    assert main(["train", "--strategy", "rules", "--api-base", llm.api_base], env={}) == 0
+    (outcome,) = seen
+    assert outcome["bullet"] == "CLAUDE.md B6" and outcome["sharpen_or_retire"]
+    assert "1 of 6 PRs before, 5 of 12 since" in str(outcome["note"])
+    after = (candidate_dir(example) / "CLAUDE.md").read_text()
+    assert learned not in after
+    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
+    (retired,) = evaluation["changes"]
+    assert retired["op"] == "retire_rule" and retired["evidence"][0].startswith("tests.test_fees")
+
+
 def test_a_run_writes_the_bullet_ledger_of_merged_proposals_to_the_data_branch(
     github: FakeGitHub, ready: Path, env: dict[str, str]
 ) -> None:
