@@ -28,6 +28,7 @@ from prompt_trainer.settings import LLMSettings, Target
 from prompt_trainer.train import TrainRequest, train
 from prompt_trainer.train.budget import REQUEST_FACTOR, fit_budget, fit_request
 from prompt_trainer.train.evidence import (
+    Event,
     estimate_tokens,
     evidence_ids,
     evidence_view,
@@ -384,3 +385,32 @@ def strings(value: object) -> list[str]:
     if isinstance(value, list):
         return [t for v in value for t in strings(v)]
     return [value] if isinstance(value, str) else []
+
+
+def test_a_short_task_outlasts_dozens_of_tool_calls_under_budget_pressure() -> None:
+    """42 trace events (the agent's tool calls and edits), a task of under 100 characters and
+    a failing test, at a budget that holds about half of it: tool calls and edits go first;
+    the task and the failure stay whole (the task used to be cut whole, before any event)."""
+    body = "Add a late fee of 1% a day to overdue invoices; round the fee to cents."
+    view = evidence_view(
+        sample(
+            pull={"title": "Late fees", "body": body},
+            test_runs=[
+                TestRun(source="j", cases=(TestCase(name="t", status="failed", message="boom"),))
+            ],
+        )
+    )
+    events = [
+        Event(id=f"trace:run.json#{k}", ref=f"E{10 + k}", kind="call" if k % 2 else "edit",
+              tool="Bash", text=f'{{"command": "ls dir{k} {"x" * 150}"}}')
+        for k in range(42)
+    ]  # fmt: skip
+    many = view.model_copy(update={"trace_events": events})
+    fitted = fit_budget(many, estimate_tokens(many) // 2)
+    assert estimate_tokens(fitted) <= estimate_tokens(many) // 2
+    assert fitted.task is not None and fitted.task.body == body
+    assert fitted.failure_groups == many.failure_groups
+    assert 0 < len(fitted.trace_events) < 42
+    kept = [e.id for e in fitted.trace_events]
+    assert kept == [e.id for e in events[: len(kept)]]  # shortened, then cut from the end
+    assert any(c.startswith("trace events (tool calls and edits):") for c in fitted.cut)

@@ -47,6 +47,7 @@ are those the view shows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import Counter
@@ -183,12 +184,17 @@ def problems_of(sample: Sample) -> list[Problem]:
 def words_of(*texts: str) -> frozenset[str]:
     """Content words of ``texts``: identifiers lowercased whole and split at ``_`` and at
     capitals, at least four letters, without stopwords and words common in any failure."""
+    return frozenset().union(*(_text_words(t) for t in texts))
+
+
+@functools.lru_cache(maxsize=8192)
+def _text_words(text: str) -> frozenset[str]:
+    """``words_of`` one text (failure messages repeat across thousands of samples: cached)."""
     found: set[str] = set()
-    for text in texts:
-        for token in _IDENT.findall(text):
-            parts = {token, *token.split("_")}
-            parts |= {c for p in list(parts) for c in _CAMEL.findall(p)}
-            found |= {w for p in parts if len(w := p.lower().strip("_")) >= 4}
+    for token in _IDENT.findall(text):
+        parts = {token, *token.split("_")}
+        parts |= {c for p in list(parts) for c in _CAMEL.findall(p)}
+        found |= {w for p in parts if len(w := p.lower().strip("_")) >= 4}
     return frozenset(found - STOPWORDS - GENERIC)
 
 
@@ -424,16 +430,15 @@ def _machine_keys(problems: list[Problem]) -> dict[tuple[str, str, str], Key]:
 
 def _attach(
     person: Problem,
-    machine: list[Problem],
+    problems: list[Problem],
     keys: dict[tuple[str, str, str], Key],
     sizes: Counter[Key],
 ) -> Key | None:
-    """The machine cluster of the same sample (``machine``: its machine-made problems) whose
-    problem shares the most words with ``person``'s (then the larger cluster); None when none
-    shares a word."""
+    """The machine cluster of ``problems`` (those of the person's sample) whose problem shares
+    the most words with ``person``'s (then the larger cluster); None when none shares a word."""
     best: tuple[int, int, str] | None = None
     chosen: Key | None = None
-    for p in machine:
+    for p in problems:
         shared = overlap(person.words, p.words)
         key = keys[_pkey(p)]
         rank = (shared, sizes[key], "".join(key))
@@ -502,7 +507,8 @@ def _pr(sample: Sample) -> str:
 def _cluster_label(kind: str, head: str, problems: list[Problem]) -> str:
     """The head's label; a machine cluster names the reviewers' commonest words beside it."""
     if kind == "review":
-        return _label("review", head.removeprefix("path:"))
+        one = len({p.signature for p in problems}) == 1
+        return problems[0].label if one else _label("review", head.removeprefix("path:"))
     label = _label(kind, head)
     said = Counter(
         w for p in problems if p.kind == "review" for w in p.signature.split()[:4]

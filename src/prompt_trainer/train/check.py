@@ -131,7 +131,7 @@ def vet_edits(
     dropped: list[str] = []
     for edit in edits:
         cited = known.cited(edit.evidence)
-        text = edit_text(edit)
+        text = edit_text(by_text(edit, current))  # a removal: the bullet's text, not "B3"
         if not cited:
             dropped.append(f"{edit.op} {text[:120]!r}: cites no evidence id from the samples")
             continue

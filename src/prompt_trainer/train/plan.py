@@ -65,6 +65,16 @@ class Evidence:
         """The clusters an edit may be proposed for, ranked."""
         return [c for c in self.clusters if c.supported]
 
+    def nothing_to_learn(self) -> str:
+        """Why no LM call can support an edit ("" when one can): no cluster, or none with
+        enough support."""
+        total = len(self.clusters)
+        if not total:
+            return "no sample of the current prompts showed a problem"
+        if not self.supported:
+            return f"{total} cluster{'s' if total != 1 else ''}, none with enough support"
+        return ""
+
     def batch(self, cluster: Cluster, n: int = 0) -> list[EvidenceSample]:
         """The ``n``-th batch of ``BATCH`` samples of ``cluster``, newest first, each with the
         refs of the items that show its problem in ``focus``."""
@@ -94,13 +104,16 @@ class Evidence:
             for c in [*self.clusters, *(c for c, _ in self.left_out if c not in self.clusters)]
         ]
 
-    def describe(self, label: str) -> list[str]:
-        """The run's notes: what was reflected on, and each cluster left out with why."""
+    def describe(self, label: str, *, reflected: bool = True) -> list[str]:
+        """The run's notes: what was reflected on (``reflected``; else how many clusters had
+        support), and each cluster left out with why."""
         notes = self.notes()
         done = [n for n in notes if n.reflected]
         lines = [
             f"{label}: reflected on {len(done)} of {len(notes)} failure cluster(s) "
             f"({sum(n.reflected for n in done)} call(s))"
+            if reflected
+            else f"{label}: {len(self.supported)} of {len(notes)} failure cluster(s) with support"
         ]
         left = [n for n in notes if n.left_out]
         lines += [f"left out: {n.label} [{n.support}]: {n.left_out}" for n in left[:NAMED_IN_NOTES]]
@@ -152,7 +165,9 @@ def gather(
 
 
 def gone_reason(cluster: Cluster) -> str:
-    return "not seen under the current prompts (only under earlier versions): nothing to fix"
+    return (
+        "not seen under the current prompts, only under earlier versions (they may have fixed it)"
+    )
 
 
 def support_reason(cluster: Cluster) -> str:

@@ -28,6 +28,8 @@ from prompt_trainer.train.edits import load_list
 from prompt_trainer.train.evidence import EvidenceSample, resolve_refs
 from prompt_trainer.train.plan import BATCH, Evidence
 from prompt_trainer.train.shared import (
+    FILES_DESC,
+    OUTCOMES_DESC,
     Budget,
     PromptFileView,
     chars,
@@ -70,17 +72,12 @@ class ReflectCluster(dspy.Signature):  # type: ignore[misc]
         "refs of the items that show this failure; `earlier_version` marks a PR made with an "
         "earlier version of the prompts"
     )
-    prompt_files: list[PromptFileView] = dspy.InputField(
-        desc="the current prompt files; each bullet carries its id, [B1], [B2], ..."
-    )
+    prompt_files: list[PromptFileView] = dspy.InputField(desc=FILES_DESC)
     bullet_history: list[str] = dspy.InputField(
         desc="per bullet (file B3): when a merged proposal added it, for which evidence, and "
         "failures of the same kind that came back after it; [] when none has a history"
     )
-    bullet_outcomes: list[BulletOutcome] = dspy.InputField(
-        desc="per bullet: how often the failures it targets fell (helpful) or not (harmful) "
-        "after it was merged; [] when none is known yet"
-    )
+    bullet_outcomes: list[BulletOutcome] = dspy.InputField(desc=OUTCOMES_DESC)
     root_cause: str = dspy.OutputField(desc="one or two sentences: why the agent failed")
     correct_approach: str = dspy.OutputField(
         desc="what the agent should have done, concretely (file, API, command)"

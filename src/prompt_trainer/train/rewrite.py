@@ -33,6 +33,7 @@ from prompt_trainer.train.shared import (
     chars,
     fixed_tokens,
     index_of,
+    unchanged,
 )
 from prompt_trainer.train.trainer import (
     TrainRequest,
@@ -45,14 +46,8 @@ def rewrite(request: TrainRequest, evidence: Evidence, budget: Budget, lm: Any) 
     """One ``PromptTrainer`` call on the capped evidence, under the budget, kept to the edits
     that pass the support rule and the check."""
     current = request.current
-    total = len(evidence.clusters)
-    why = (
-        "no sample of the current prompts showed a problem"
-        if not total
-        else f"{total} cluster{'s' if total != 1 else ''}, none with enough support"
-        if not evidence.supported
-        else ""
-    )
+    why = evidence.nothing_to_learn()
+    budget.notes[:0] = evidence.describe("rewrite", reflected=False)
     views, _ = fit_request(
         evidence.spread(),
         max_evidence_tokens=request.max_evidence_tokens,
@@ -61,12 +56,12 @@ def rewrite(request: TrainRequest, evidence: Evidence, budget: Budget, lm: Any) 
     if not why and not budget.allows(calls=2, input_chars=[chars(*views, current.main.content)]):
         why = "the budget (training.max_calls / training.max_usd) does not allow the call"
     if why:
-        return _unchanged(request, budget, evidence, why)
+        return unchanged(request, budget, evidence, why)
     proposed = train_candidate(request, lm, views=views, budget=budget)
     evidence.shown.update({v.id: v for v in views})
     if proposed is None:
         why = "the model's answer was unreadable, also after a repair request"
-        return _unchanged(request, budget, evidence, why)
+        return unchanged(request, budget, evidence, why)
     known = index_of(views)
     main = next(f.content for f in proposed.files if f.path == current.main.path)
     edits = diff_edits(current.main.content, main, proposed.analysis_summary, known)
@@ -75,19 +70,6 @@ def rewrite(request: TrainRequest, evidence: Evidence, budget: Budget, lm: Any) 
         edits, known=known, evidence=evidence, current=current, budget=budget
     )
     return _kept(request, budget, evidence, proposed=proposed, vetted=vetted, refused=refused)
-
-
-def _unchanged(request: TrainRequest, budget: Budget, evidence: Evidence, why: str) -> Candidate:
-    return candidate(
-        request,
-        request.current,
-        budget,
-        summary="",
-        applied=[],
-        dropped=[],
-        evidence=evidence,
-        no_change=why,
-    )
 
 
 def subagent_edits(current: PromptSet, proposed: Candidate, known: EvidenceIndex) -> list[Edit]:

@@ -49,6 +49,7 @@ from prompt_trainer.train.shared import (
     cited_ids,
     fixed_tokens,
     index_of,
+    unchanged,
 )
 from prompt_trainer.train.support import support_of
 from prompt_trainer.train.trainer import (
@@ -102,12 +103,10 @@ def rules(request: TrainRequest, evidence: Evidence, budget: Budget) -> Candidat
     current = request.current
     existing = bullets(current.main.content)
     troubled = evidence.spread()
+    budget.notes[:0] = evidence.describe("rules", reflected=False)
     why = _why_not(evidence, budget, chars(*troubled, current.main.content))
     if why:
-        return candidate(
-            request, current, budget, summary="", applied=[], dropped=[], evidence=evidence,
-            no_change=why,
-        )  # fmt: skip
+        return unchanged(request, budget, evidence, why)
     instructions = load_instructions("rules.md")
     shown, left_out = fit_request(
         troubled,
@@ -121,10 +120,7 @@ def rules(request: TrainRequest, evidence: Evidence, budget: Budget) -> Candidat
     evidence.shown.update({v.id: v for v in shown})
     if answer is None:
         why = "the model's answer was unreadable, also after a repair request"
-        return candidate(
-            request, current, budget, summary="", applied=[], dropped=[], evidence=evidence,
-            no_change=why,
-        )  # fmt: skip
+        return unchanged(request, budget, evidence, why)
     known = index_of(shown)
     found, dropped = _learned_rules(answer.rules)
     rules: list[tuple[LearnedRule, Edit]] = []
@@ -187,11 +183,8 @@ def rules(request: TrainRequest, evidence: Evidence, budget: Budget) -> Candidat
 
 def _why_not(evidence: Evidence, budget: Budget, size: int) -> str:
     """Why no ``RootCauses`` call is made ("" when it is)."""
-    total = len(evidence.clusters)
-    if not total:
-        return "no sample of the current prompts showed a problem"
-    if not evidence.supported:
-        return f"{total} cluster{'s' if total != 1 else ''}, none with enough support"
+    if evidence.nothing_to_learn():
+        return evidence.nothing_to_learn()
     if not budget.allows(input_chars=[size]):
         return "the budget (training.max_calls / training.max_usd) does not allow the call"
     return ""

@@ -44,6 +44,13 @@ class PromptFileView(BaseModel):
     text: str
 
 
+#: The descriptions of the input fields the reflection and the curation share.
+FILES_DESC = "the current prompt files; each bullet carries its id, [B1], [B2], ..."
+OUTCOMES_DESC = (
+    "per bullet: how often the failures it targets fell (helpful) or not (harmful) after it "
+    "was merged; [] when none is known yet"
+)
+
 #: Output tokens assumed for a call when estimating its price before it is made.
 EXPECTED_OUTPUT_TOKENS = 1500
 #: Characters DSPy adds around the inputs (field descriptions, format instructions).
@@ -166,6 +173,14 @@ def cited_ids(answer: Any) -> list[str]:
     if items is not None:
         return [str(e) for e in items]
     return [e for e in re.split(r"[\s,;]+", str(answer or "")) if e]
+
+
+def unchanged(request: TrainRequest, budget: Budget, evidence: Evidence, why: str) -> Candidate:
+    """The current prompts as the candidate, saying ``why`` nothing changed."""
+    return candidate(
+        request, request.current, budget, summary="", applied=[], dropped=[], evidence=evidence,
+        no_change=why,
+    )  # fmt: skip
 
 
 def candidate(

@@ -151,18 +151,23 @@ def excerpt_texts(views: Mapping[str, EvidenceSample], cited: Iterable[str]) -> 
 def excerpts(
     views: Mapping[str, EvidenceSample], cited: Iterable[str], *, limit: int | None = None
 ) -> list[Excerpt]:
-    """Each cited id that a view holds, quoted and capped, in the order cited."""
+    """Each cited id that a view holds, quoted and capped. With a ``limit``, the kinds take
+    turns (the first failing test, the first review, ..., then the second of each), so that
+    six cited review comments do not crowd out the failure they are about."""
     found: list[Excerpt] = []
-    wanted = list(dict.fromkeys(cited))
-    for full in wanted:
+    for full in dict.fromkeys(cited):
         for view in views.values():
             item = _item(view, full)
             if item is not None:
                 found.append(_excerpt(view, full, item))
                 break
-        if limit is not None and len(found) >= limit:
-            break
-    return found
+    if limit is None:
+        return found
+    by_kind: dict[str, list[Excerpt]] = {}
+    for excerpt in found:
+        by_kind.setdefault(excerpt.what.split(" ")[0], []).append(excerpt)
+    turns = [e for n in range(len(found)) for group in by_kind.values() for e in group[n : n + 1]]
+    return turns[:limit]
 
 
 def _item(view: EvidenceSample, full: str) -> BaseModel | None:
