@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from prompt_trainer.measure.facts import Facts
 from prompt_trainer.measure.metrics import METRICS, columns, compare_columns, measure_all
+from prompt_trainer.measure.outcomes import BulletOutcome, MergeOutcome, Rate
 from prompt_trainer.measure.report import ComparisonReport, TargetReport, VersionReport
 from prompt_trainer.measure.versions import Version
 from prompt_trainer.models import (
@@ -230,6 +231,8 @@ def test_the_state_block_reads_back() -> None:
             op="add",
             text="b",
             evidence=("t::x", "https://github.com/o/r/pull/7#discussion_r5"),
+            # the failure clusters of what it cites, when proposed (the bullet ledger's targets)
+            clusters=("review:maria-3db3ae50", "test:assert-86f8ee4b"),
         ),
     )
     assert read_state("no state here") is None
@@ -293,3 +296,20 @@ def test_a_rejected_edit_cannot_plant_a_dashboard_command() -> None:
     ticked = board.replace("- [ ] allow again", "- [x] allow again")
     assert read_commands(ticked).retrain == frozenset()
     assert len(read_commands(ticked).allowed) == 1
+
+
+def test_the_body_shows_what_earlier_merges_did_to_their_clusters() -> None:
+    fell = BulletOutcome(before=Rate(4, 6), after=Rate(1, 6))
+    labels = ("AssertionError: assert <n> == Decimal(<str>)", "@maria's `ApiClient` <b>")
+    merges = (
+        MergeOutcome(12, datetime(2026, 11, 21, tzinfo=UTC), 2, labels, fell),
+        MergeOutcome(9, None, 1, ("timeout",), BulletOutcome(Rate(1, 6), Rate(0, 2))),
+    )
+    body = render_body(replace(view(), merges=merges))
+    assert (
+        "| #12 (2026-11-21) | AssertionError: assert &lt;n> == Decimal(&lt;str>); "
+        "@\u200bmaria's \\`ApiClient\\` &lt;b> | 4 of 6 | 1 of 6 | 0.12 | fell |"
+    ) in body
+    assert "| #9 (—) | timeout | 1 of 6 | 0 of 2 | 0.75 | too few PRs since |" in body
+    assert "one-sided: did they fall?" in body
+    assert "What earlier merges did" not in render_body(view())  # none yet: nothing to say

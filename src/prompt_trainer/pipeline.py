@@ -23,7 +23,7 @@ from prompt_trainer.loop.followup import Known, before_training
 from prompt_trainer.loop.lock import busy_message, exclusive
 from prompt_trainer.loop.runs import training_inputs
 from prompt_trainer.measure.report import TargetReport
-from prompt_trainer.memory import Memory, memory_for
+from prompt_trainer.memory import Memory, memory_for, merge_outcomes
 from prompt_trainer.models import PromptSet, Rejection, Sample
 from prompt_trainer.render import ProposalView
 from prompt_trainer.render.links import repo_links
@@ -137,7 +137,10 @@ def train_targets(
             yield TargetResult(target.name, skipped=why)
             continue
         rejections, report = tuple(rejected.get(target.name, ())), known.reports.get(target.name)
-        memory = memory_for(current[target.name], ledger, known.bullets, known.judged)
+        memory = memory_for(
+            current[target.name], ledger, known.bullets, known.judged,
+            min_after=ctx.settings.config.report.min_samples,
+        )  # fmt: skip
         yield propose_target(ctx, target, current[target.name], samples, rejections, report, memory)
 
 
@@ -180,6 +183,7 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
         skipped=[sk for s in samples for sk in s.skipped], gate_problems=checked.gate.problems,
         report=report, links=repo_links(env.github_server_url, env.github_repository),
         draft=checked.gate.draft,
+        merges=tuple(merge_outcomes(memory.entries)),
     )  # fmt: skip
     return publish(ctx, target, view, inputs=trained.inputs)
 

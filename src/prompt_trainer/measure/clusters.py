@@ -372,6 +372,16 @@ def cluster_samples(samples: Sequence[Sample], *, target: str | None = None) -> 
     ``target`` names whose prompt versions ``Cluster.versions`` lists (all of a sample's
     versions when None)."""
     problems = [p for s in samples for p in problems_of(s)]
+    return cluster_problems(problems, samples, target=target)
+
+
+def cluster_problems(
+    problems: Sequence[Problem], samples: Sequence[Sample], *, target: str | None = None
+) -> list[Cluster]:
+    """``cluster_samples`` over problems already found: the report's index keeps each sample's
+    problems, and passes ``samples`` that hold only what a cluster reads of them (the id, the
+    PR's link and dates, the prompt versions)."""
+    problems = list(problems)
     keys = _machine_keys(problems)
     sizes = Counter(keys.values())
     machine: dict[str, list[Problem]] = {}

@@ -22,10 +22,13 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prompt_trainer.measure import facts as kinds
 from prompt_trainer.measure.facts import Facts
-from prompt_trainer.measure.index import SampleIndex
+
+if TYPE_CHECKING:  # the index builds clusters, which read patterns: no import at run time
+    from prompt_trainer.measure.index import SampleIndex
 
 TOP = 10
 SIMILAR = 0.6

@@ -13,12 +13,16 @@ template (``pull_request.template``) is read by ``user_template``.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import jinja2
 
 from prompt_trainer.errors import ConfigError
+from prompt_trainer.measure.clusters import Cluster, cluster_samples
+from prompt_trainer.measure.outcomes import MergeOutcome
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import (
     Candidate,
@@ -103,6 +107,8 @@ class ProposalView:
     ``report`` is the measurement of the target (``measure.report``): its comparison gives the
     observed metric table and its versions the chart. Without it (no stored history yet) those
     parts say so. ``links`` builds the only links the body holds (none without it).
+    ``merges`` is what earlier merged proposals did to the failure clusters their
+    bullets targeted (``memory.merge_outcomes``), newest first.
     """
 
     candidate: Candidate
@@ -113,6 +119,7 @@ class ProposalView:
     gate_problems: tuple[str, ...] = ()
     report: TargetReport | None = None
     commit: str | None = None
+    merges: tuple[MergeOutcome, ...] = ()
     links: RepoLinks | None = None
     #: Why the pull request is opened as a draft (empty: ready for review).
     draft: tuple[str, ...] = ()
@@ -189,6 +196,11 @@ class ProposalView:
         return chart(self.report) if self.report else None
 
     @property
+    def merge_rows(self) -> list[MergeRow]:
+        """What earlier merges did, formatted (``merge_rows``)."""
+        return merge_rows(self.merges, min_after=self.report.min_samples if self.report else 5)
+
+    @property
     def replay_rows(self) -> list[tuple[str, str, str]]:
         """(task, current passed/runs, candidate passed/runs) per replayed task."""
         result = self.candidate.replay
@@ -233,7 +245,47 @@ class ProposalView:
 
     @property
     def state_json(self) -> str:
-        return state_text(state_of(self.candidate, commit=self.commit))
+        return state_text(state_of(self.candidate, commit=self.commit, clusters=self.clusters_of))
+
+    @cached_property
+    def clusters(self) -> list[Cluster]:
+        """The failure clusters of the samples the candidate was trained on."""
+        return cluster_samples(self.samples, target=self.candidate.target)
+
+    def clusters_of(self, evidence: tuple[str, ...]) -> tuple[str, ...]:
+        """The clusters holding ``evidence``: what an edit citing it targets (kept in the state
+        block, read back by the bullet ledger once merged)."""
+        cited = set(evidence)
+        return tuple(c.id for c in self.clusters if cited & c.evidence())
+
+
+@dataclass(frozen=True)
+class MergeRow:
+    """One earlier merged proposal, as the PR body and the dashboard show it."""
+
+    pull: int
+    merged: str
+    clusters: tuple[str, ...]
+    before: str
+    after: str
+    p_value: str
+    verdict: str
+
+
+def merge_rows(merges: Sequence[MergeOutcome], *, min_after: int) -> list[MergeRow]:
+    """Rows for ``merges``: rates as ``k of n``, the one-sided Fisher p, and the verdict."""
+    return [
+        MergeRow(
+            pull=m.pull,
+            merged=m.merged_at.strftime("%Y-%m-%d") if m.merged_at else "—",
+            clusters=m.clusters,
+            before=m.outcome.before.text,
+            after=m.outcome.after.text,
+            p_value="—" if m.outcome.p_value is None else f"{m.outcome.p_value:.2g}",
+            verdict=m.outcome.verdict(min_after=min_after),
+        )
+        for m in merges
+    ]
 
 
 def file_changes(current: PromptSet, candidate: Candidate) -> list[FileChange]:

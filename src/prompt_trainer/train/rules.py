@@ -57,6 +57,7 @@ from prompt_trainer.train.trainer import (
     ask,
     load_instructions,
 )
+from prompt_trainer.train.views import BulletOutcome
 
 
 class LearnedRule(BaseModel):
@@ -86,6 +87,10 @@ class MergeRules(dspy.Signature):  # type: ignore[misc]
 
     proposed: list[str] = dspy.InputField(desc="new rules, numbered N1, N2, ...")
     rules_file: str = dspy.InputField(desc="the rules file; each bullet carries its id [B1] ...")
+    bullet_outcomes: list[BulletOutcome] = dspy.InputField(
+        desc="per bullet: how often the failures it targets occurred before it and since; "
+        "sharpen_or_retire marks one whose failures did not fall, with the evidence since it"
+    )
     decisions: str = dspy.OutputField(
         desc='a JSON list: {"rule": "N1", "action": "add" | "same_as" | "replaces", '
         '"bullet": "B3" for same_as and replaces, else ""}; to retire a learned rule that '
@@ -268,14 +273,19 @@ def _merge(
     a learned rule, citing evidence. Without the budget for it, or with an unreadable answer,
     every rule is new (word overlap still catches exact repeats)."""
     content = request.current.main.content
-    if not texts or not budget.allows(input_chars=[len(content) + chars(*texts)]):
+    # A learned rule whose failures did not fall gets the pass even without new rules.
+    unfallen = any(o.sharpen_or_retire for o in request.bullet_outcomes)
+    if not (texts or unfallen) or not budget.allows(input_chars=[len(content) + chars(*texts)]):
         return Merged(add=list(texts))
     program = dspy.Predict(MergeRules.with_instructions(load_instructions("merge.md")))
     proposed = [
         f"N{n}: {t}" + (f" (evidence: {', '.join(ids)})" if ids else "")
         for n, (t, ids) in enumerate(zip(texts, evidence, strict=True), start=1)
     ]
-    answer = ask(program, budget, proposed=proposed, rules_file=numbered(content))
+    answer = ask(
+        program, budget, proposed=proposed, rules_file=numbered(content),
+        bullet_outcomes=list(request.bullet_outcomes),
+    )  # fmt: skip
     items = load_list(answer.decisions) if answer is not None else None
     listed = [d for d in items or [] if isinstance(d, dict)]
     decisions = {str(d.get("rule", "")).strip().upper(): d for d in listed}

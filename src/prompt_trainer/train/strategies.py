@@ -64,6 +64,7 @@ from prompt_trainer.train.trainer import (
     build_lm,
     translate_llm_errors,
 )
+from prompt_trainer.train.views import BulletOutcome
 
 
 def train(request: TrainRequest, strategy: str) -> list[Candidate]:
@@ -87,7 +88,10 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
     held_out = [*elect_on.held_out, *elect_on.checked, *report_on.held_out, *report_on.checked]
     hidden = [s.id for s in held_out]
     fitted = replace(
-        request, samples=training, history=request.memory.history(request.current, hidden=hidden)
+        request,
+        samples=training,
+        history=request.memory.history(request.current, hidden=hidden),
+        bullet_outcomes=outcome_views(request, hidden),
     )
     evidence = gather(
         training,
@@ -151,3 +155,19 @@ def _one(
     if strategy == "rules":
         return rules(request, evidence, budget)
     return evolve(request, evidence, budget)
+
+
+def outcome_views(request: TrainRequest, hidden: list[str]) -> tuple[BulletOutcome, ...]:
+    """What realized outcomes say of each current bullet (``memory.outcome_notes``, without the
+    held-out samples), as reflections and the curation read it."""
+    notes = request.memory.outcomes(request.current, hidden=hidden)
+    return tuple(
+        BulletOutcome(
+            bullet=n.bullet,
+            helpful=n.outcome.helpful,
+            harmful=n.outcome.harmful,
+            note=n.note(),
+            sharpen_or_retire=n.unfallen,
+        )
+        for n in notes
+    )

@@ -220,3 +220,6 @@ class BulletOutcome(View):
     helpful: int = 0
     harmful: int = 0
     note: str = ""
+    #: Its clusters did not fall (or still occur) and ``note`` lists the evidence since it: an
+    #: edit may sharpen (modify) or retire (remove) it, citing that evidence.
+    sharpen_or_retire: bool = False
