@@ -11,7 +11,8 @@ the default 4,000 tokens) is searched for the fact's needles; printed: facts rec
 (``estimate_tokens``: JSON characters / 4), per sample and in total, for this tree and, with
 ``--baseline``, for ``train/evidence.py`` at that revision (loaded with ``git show``).
 (2) LM calls of each strategy on 10 samples with failing tests and review comments, against the
-local OpenAI-compatible server of the test suite (scripted replies, no network). Target:
+local OpenAI-compatible server of the test suite (scripted replies, no network), with the
+evaluation's share of the calls and input tokens and each edit's held-out result. Target:
 ``evolve`` over 10 samples in at most 25 calls.
 """
 
@@ -20,6 +21,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,7 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply  # noqa: E402
+from tests.scripted import lenient, reflect  # noqa: E402
+from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text  # noqa: E402
 
 from prompt_trainer.collect.local import collect_directory  # noqa: E402
 from prompt_trainer.collect.traces import parse_trace  # noqa: E402
@@ -46,6 +50,7 @@ from prompt_trainer.models import (  # noqa: E402
     Trace,
 )
 from prompt_trainer.settings import LLMSettings, Settings, Target  # noqa: E402
+from prompt_trainer.targets import LocalSource, load_prompt_set  # noqa: E402
 from prompt_trainer.train import TrainRequest, train  # noqa: E402
 from prompt_trainer.train.budget import fit_budget  # noqa: E402
 from prompt_trainer.train.evidence import evidence_view  # noqa: E402
@@ -61,22 +66,34 @@ def current_view(sample: Sample) -> dict[str, Any]:
 
 
 def baseline_view(revision: str) -> Viewer:
-    """The view as ``train/evidence.py`` at ``revision`` built it (with its own fit_budget)."""
+    """The view as ``train/evidence.py`` at ``revision`` built it, cut by that revision's
+    ``fit_budget`` (in ``evidence.py`` before issue 18, in ``train/budget.py`` after)."""
+    evidence = _load(revision, "evidence", "baseline_evidence")
+    if hasattr(evidence, "fit_budget"):
+        fit = evidence.fit_budget
+    else:
+        fit = _load(revision, "budget", "baseline_budget").fit_budget
+    return lambda s: fit(evidence.evidence_view(s), 4000).model_dump(mode="json")
+
+
+def _load(revision: str, name: str, as_name: str) -> Any:
+    """``train/<name>.py`` at ``revision`` as module ``as_name`` (its import of the evidence
+    module pointed at the baseline's)."""
     source = subprocess.run(
-        ["git", "show", f"{revision}:src/prompt_trainer/train/evidence.py"],
+        ["git", "show", f"{revision}:src/prompt_trainer/train/{name}.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
-    ).stdout
+    ).stdout.replace("from prompt_trainer.train.evidence import", "from baseline_evidence import")
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
         handle.write(source)
-    spec = importlib.util.spec_from_file_location("baseline_evidence", handle.name)
+    spec = importlib.util.spec_from_file_location(as_name, handle.name)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    sys.modules["baseline_evidence"] = module  # pydantic resolves its annotations there
+    sys.modules[as_name] = module  # pydantic resolves its annotations there
     spec.loader.exec_module(module)
-    return lambda s: module.fit_budget(module.evidence_view(s), 4000).model_dump(mode="json")
+    return module
 
 
 def texts(value: Any) -> list[str]:
@@ -185,28 +202,23 @@ def samples(n: int) -> list[Sample]:
     ]
 
 
+MONEY_RULE = "Round money with `quantize(Decimal('0.01'))`, never `round()`."
+
+
 def replies() -> object:
     return by_signature(
-        what_went_wrong=lambda r: chat_adapter_reply(
-            what_went_wrong="float money",
-            implicated="missing",
-            evidence=["tests.test_fees::test_0"],
-        ),
+        effects=judge_edits,  # first: the judge's request names an input "edits"
+        root_cause=reflect,
+        verdicts=lenient,
         edits=lambda r: chat_adapter_reply(
-            edits=[
-                {
-                    "op": "add",
-                    "new_text": "Quantize money.",
-                    "evidence": ["tests.test_fees::test_0"],
-                }
-            ],
+            edits=[{"op": "add", "new_text": MONEY_RULE, "evidence": shown(r)}],
             analysis_summary="x",
         ),
         rules=lambda r: chat_adapter_reply(
             rules=[
                 {
                     "category": "test_failure",
-                    "rule": "Quantize money.",
+                    "rule": MONEY_RULE,
                     "when": "money",
                     "why": "rounding",
                     "evidence": ["tests.test_fees::test_0"],
@@ -214,17 +226,81 @@ def replies() -> object:
             ],
             analysis_summary="x",
         ),
+        decisions=lambda r: chat_adapter_reply(decisions=[]),
         candidate_main_prompt=lambda r: chat_adapter_reply(
-            candidate_main_prompt="# Rules\n\n- Quantize money.\n",
+            candidate_main_prompt=f"# Rules\n\n- Write tests.\n- {MONEY_RULE}\n",
             candidate_subagents=[],
-            analysis_summary="x",
+            analysis_summary=f"- new: {MONEY_RULE} (tests.test_fees::test_0)",
         ),
-        score=lambda r: chat_adapter_reply(score=0.8, feedback="ok"),
+        score_a=lambda r: chat_adapter_reply(score_a="0.5", score_b="0.8", feedback="ok"),
     )
 
 
+def shown(request: dict[str, Any]) -> list[str]:
+    """The evidence a curation is shown (failing tests, review comments): what it cites."""
+    found = re.findall(
+        r'"id": "(tests\.test_fees::test_\d+|https://[^"]+discussion_r\d+)"', user_text(request)
+    )
+    return list(dict.fromkeys(found))[:2] or ["tests.test_fees::test_0"]
+
+
+def judge_edits(request: dict[str, Any]) -> str:
+    """The per-edit judge, answering as a discerning model: "prevents" where the edit names
+    what the failure is about (a Decimal or rounding failure and a rule on money, a second
+    client and a rule on ``ApiClient``, a timeout and a rule on retries), "irrelevant"
+    elsewhere and on PRs without a problem."""
+    text = user_text(request)
+
+    def field(name: str) -> Any:
+        part = text.split(f"[[ ## {name} ## ]]", 1)[1].split("[[ ## ", 1)[0]
+        return json.loads(part.split("\n\nRespond with", 1)[0].strip())
+
+    failures = field("failures") or [{"ref": "-", "what": ""}]
+    effects = [
+        {
+            "edit": edit["ref"],
+            "failure": failure["ref"],
+            "verdict": "prevents" if prevents(edit["diff"], failure["what"]) else "irrelevant",
+        }
+        for edit in field("edits")
+        for failure in failures
+    ]
+    return chat_adapter_reply(effects=effects)
+
+
+def prevents(diff: str, failure: str) -> bool:
+    pairs = (("quantize", ("Decimal", "round")), ("ApiClient", ("AttributeError", "client")),
+             ("retr", ("ConnectionError", "timed out")))  # fmt: skip
+    return any(rule in diff and any(w in failure for w in words) for rule, words in pairs)
+
+
+def request_tokens(request: dict[str, Any]) -> int:
+    return sum(len(str(m.get("content", ""))) for m in request["messages"]) // 4
+
+
+def evaluation_columns(requests: list[dict[str, Any]], results: list[str]) -> str:
+    """The evaluation's share of the calls and of the input tokens, and each edit's result."""
+    judged = [r for r in requests if kind(r) in ("evaluate", "judge")]
+    share = sum(map(request_tokens, judged)) / max(sum(map(request_tokens, requests)), 1)
+    return f"evaluation {len(judged)} of {len(requests)} calls, {share:.0%} of input tokens" + (
+        f"; {'; '.join(results)}" if results else ""
+    )
+
+
+def edit_results(candidate: Any) -> list[str]:
+    """``D1 prevents 4 of 4 ... p = 0.014: effective`` per edit, or the pairwise verdict."""
+    result = candidate.evaluation
+    if result is None:
+        return []
+    if getattr(result, "judge", "pairwise") != "per-edit":
+        return [f"pairwise: {result.verdict} ({result.wins} better, {result.losses} worse)"]
+    if result.skipped:
+        return [f"not evaluated: {result.skipped}"]
+    return [f"D{e.edit} {e.summary}: {e.outcome}" for e in result.edits]
+
+
 def calls_per_strategy() -> None:
-    print("\n(2) LM calls per strategy, 10 samples (3 held out), local LM server")
+    print("\n(2) LM calls per strategy, 10 samples, local LM server (per-edit judge)")
     main = PromptFile(path="CLAUDE.md", content="# Rules\n\n- Write tests.\n")
     current = PromptSet(target="coder", main=main, files=(main,))
     llm = FakeLLM()
@@ -243,14 +319,225 @@ def calls_per_strategy() -> None:
                 )
                 (candidate,) = train(request, strategy)
             made = len(llm.requests) - before
-            judge = len(candidate.evaluation.scores) * 2 if candidate.evaluation else 0
             print(
-                f"{strategy:8} {made:3} calls ({made - judge} training + {judge} judging), "
-                f"{candidate.usage.input_tokens:,} input + {candidate.usage.output_tokens:,} "
-                f"output tokens, ${candidate.usage.cost_usd or 0:.4f} at gpt-4.1 prices"
+                f"{strategy:8} {made:3} calls, {candidate.usage.input_tokens:,} input + "
+                f"{candidate.usage.output_tokens:,} output tokens, "
+                f"${candidate.usage.cost_usd or 0:.4f} at gpt-4.1 prices; "
+                + evaluation_columns(llm.requests[before:], edit_results(candidate))
             )
     finally:
         llm.close()
+
+
+# -- (3) learning from failure clusters -------------------------------------------------------
+
+#: Evidence ids the scripted curation looks for in what it is shown, per kind of failure, and
+#: the edit a model would write for it.
+KNOWN_FIXES = (
+    (
+        ("tests.test_fees::test_invoice_total_rounding", "tests.test_fees::test_late_fee_rounding"),
+        "Money is `Decimal` end to end: parse with `Decimal(str)`, round with "
+        '`quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)`; never `float` or `round()`.',
+    ),
+    (
+        ("tests.test_billing::test_sync_uses_api_client",
+         "tests.test_fees::test_late_fee_uses_billing_client"),
+        "Add billing calls to `ApiClient` in `invoices/api_client.py`; never a second client.",
+    ),
+    (
+        ("tests.test_api_client::test_timeout_is_retried",),
+        "Call the billing API through `ApiClient`'s retry wrapper; it retries timeouts.",
+    ),
+)  # fmt: skip
+CAREFUL = "Always be careful and write correct code."
+START = datetime(2026, 11, 1, tzinfo=UTC)
+DECIMAL_FOR_TIMEOUT = "Parse amounts with `Decimal(str)`, never `float`."
+
+
+def old_reflect(request: dict[str, Any]) -> str:
+    """The reflection before issue 25 (one sample, ``what_went_wrong``): cites the first
+    failing test and the first review comment it is shown."""
+    text = user_text(request)
+    cited = re.findall(r'"id": ?"(tests\.[^"]+)"', text)[:1]
+    cited += re.findall(r'"id": ?"(https://github\.com/[^"]+)"', text)[:1]
+    return chat_adapter_reply(
+        what_went_wrong="Amounts were computed with float.", implicated="CLAUDE.md B2",
+        evidence=cited,
+    )  # fmt: skip
+
+
+def model_curation(request: dict[str, Any]) -> str:
+    """One edit per kind of failure whose evidence it is shown, citing it, and two junk edits a
+    model also writes: a platitude citing a PR's task, a Decimal rule citing the timeout."""
+    text = user_text(request)
+    edits = [
+        {"op": "add", "new_text": edit, "evidence": [next(i for i in ids if i in text)]}
+        for ids, edit in KNOWN_FIXES
+        if any(i in text for i in ids)
+    ]
+    shown = re.findall(r"(local:pr-\d+)", text)
+    if shown:
+        edits.append({"op": "add", "new_text": CAREFUL, "evidence": [f"{shown[0]}:task"]})
+    if KNOWN_FIXES[2][0][0] in text:
+        edits.append(
+            {"op": "add", "new_text": DECIMAL_FOR_TIMEOUT, "evidence": [KNOWN_FIXES[2][0][0]]}
+        )
+    return chat_adapter_reply(edits=edits, analysis_summary="Edits for what recurs.")
+
+
+def learning_replies() -> object:
+    return by_signature(
+        effects=judge_edits,  # first: the judge's request names an input "edits"
+        what_went_wrong=old_reflect,
+        root_cause=reflect,
+        verdicts=lenient,
+        edits=model_curation,
+        score_a=lambda r: chat_adapter_reply(score_a="0.6", score_b="0.7", feedback="B."),
+    )
+
+
+def copies(n: int) -> tuple[list[Sample], str]:
+    """``n`` PRs copied from the bundled example's twelve (numbers 1000...), all on the current
+    prompts, and that version."""
+    settings = Settings.load(EXAMPLE / ".github" / "prompt-trainer.yml", {}, root=EXAMPLE)
+    version = load_prompt_set(settings.target("coder"), LocalSource(EXAMPLE)).version
+    base = sorted(example_samples().values(), key=lambda s: (s.pull.closed_at, s.id))
+    out = []
+    for k in range(n):
+        sample, number = base[k % len(base)], 1000 + k
+        shift = timedelta(days=14 * (k // len(base)))
+        old = f"/pull/{sample.pull.number}#"
+        pull = sample.pull.model_copy(
+            update={"number": number, "url": f"https://github.com/example/invoices/pull/{number}",
+                    "closed_at": (sample.pull.closed_at or START) + shift}
+        )  # fmt: skip
+        feedback = tuple(
+            f.model_copy(update={"id": f"{f.id}-{number}",
+                                 "url": (f.url or "").replace(old, f"/pull/{number}#")})
+            for f in sample.feedback
+        )  # fmt: skip
+        update = {"id": f"local:pr-{number}", "pull": pull, "feedback": feedback,
+                  "prompt_versions": {"coder": version}}  # fmt: skip
+        out.append(sample.model_copy(update=update))
+    return out, version
+
+
+def learning_run(n: int, holdout: float = 0.3) -> dict[str, Any]:
+    """``evolve`` on ``n`` copied PRs with the default budget (25 calls), against the local LM
+    server: every request sent, and what the candidate kept and dropped (JSON, so that the code
+    of another revision can produce it in a subprocess)."""
+    samples, version = copies(n)
+    settings = Settings.load(EXAMPLE / ".github" / "prompt-trainer.yml", {}, root=EXAMPLE)
+    target = settings.target("coder")
+    current = load_prompt_set(target, LocalSource(EXAMPLE))
+    assert current.version == version
+    llm = FakeLLM()
+    llm.script = [learning_replies()]  # type: ignore[list-item]
+    try:
+        with tempfile.TemporaryDirectory() as cache:
+            request = TrainRequest(
+                target=target, current=current, samples=samples, holdout=holdout,
+                llm=LLMSettings(model="openai/gpt-4.1", api_base=llm.api_base),
+                cache_dir=Path(cache),
+            )  # fmt: skip
+            (candidate,) = train(request, "evolve")
+    finally:
+        llm.close()
+    return {
+        "requests": llm.requests,
+        "changes": [c.text for c in candidate.changes],
+        "dropped": list(candidate.dropped),
+        "trained_on": list(candidate.sample_ids),
+        "evaluation": edit_results(candidate),
+    }
+
+
+def kind(request: dict[str, Any]) -> str:
+    """reflect, curate, check, evaluate (per edit) or judge (pairwise): by the output fields
+    the request asks for."""
+    system = str(request["messages"][0]["content"]).split("Your output fields are:")[-1]
+    for name, what in (("effects", "evaluate"), ("what_went_wrong", "reflect"),
+                       ("root_cause", "reflect"), ("verdicts", "check"), ("edits", "curate"),
+                       ("score_a", "judge")):  # fmt: skip
+        if f"[[ ## {name} ## ]]" in system:
+            return what
+    return "other"
+
+
+def reflected_samples(request: dict[str, Any]) -> list[str]:
+    """The sample ids a reflection request shows (the samples, not the cited ids)."""
+    text = user_text(request).split("[[ ## prompt_files ## ]]")[0]
+    return [i for i in re.findall(r'\{"id": ?"(local:pr-\d+)"', text)]
+
+
+def summarize_run(n: int, run: dict[str, Any], holdout: float) -> dict[str, str]:
+    """Calls by kind, clusters covered, samples reflected on, tokens per request, survivors."""
+    from prompt_trainer.measure.clusters import cluster_samples  # noqa: PLC0415 - not in old revisions
+
+    samples, _ = copies(n)
+    trained = set(run["trained_on"])
+    clusters = cluster_samples([s for s in samples if s.id in trained])
+    calls: dict[str, list[int]] = {}
+    seen: set[str] = set()
+    for request in run["requests"]:
+        size = sum(len(str(m.get("content", ""))) for m in request["messages"]) // 4
+        calls.setdefault(kind(request), []).append(size)
+        if kind(request) == "reflect":
+            seen.update(reflected_samples(request))
+    covered = [c for c in clusters if seen & set(c.samples)]
+    problems = {i for c in clusters for i in c.samples}
+    order = ("reflect", "curate", "check", "evaluate", "judge", "other")
+    return {
+        "calls": " + ".join(f"{len(calls[k])} {k}" for k in order if k in calls),
+        "clusters": f"{len(covered)}/{len(clusters)}",
+        "samples": f"{len(seen & problems)}/{len(problems)}",
+        "tokens": ", ".join(f"{k} {sum(calls[k]) // len(calls[k]):,}" for k in order if k in calls),
+        "kept": "; ".join(t[:48] for t in run["changes"]) or "nothing",
+        "dropped": str(len(run["dropped"])),
+        "evaluation": evaluation_columns(run["requests"], run.get("evaluation", [])),
+    }
+
+
+def baseline_run(revision: str, n: int, holdout: float) -> dict[str, Any]:
+    """``learning_run(n)`` with the package and prompts of ``revision`` (``git archive`` into a
+    temporary directory outside the repository; this tree's tests/ and bench/ drive it)."""
+    with tempfile.TemporaryDirectory(prefix="prompt-trainer-baseline-") as tmp:
+        archive = subprocess.run(
+            ["git", "archive", revision, "src", "prompts"], cwd=ROOT, capture_output=True,
+            check=True,
+        ).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        env = {**os.environ, "PYTHONPATH": f"{tmp}/src{os.pathsep}{ROOT}"}
+        out = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--run-learning", str(n),
+             "--holdout", str(holdout)],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    return dict(json.loads(out))
+
+
+def learning(baseline: str | None) -> None:
+    for holdout, what in (
+        (0.3, "default budget (25 calls; the held-out evaluation reserves its share first)"),
+        (0.0, "the training's share alone (training.holdout: 0, 25 calls)"),
+    ):
+        print(
+            f"\n(3) evolve on copies of the example's PRs, {what}; scripted replies written "
+            "like a model's (junk edits included, a lenient check)"
+        )
+        for n in (10, 30, 100):
+            runs = {"now": learning_run(n, holdout)}
+            if baseline:
+                runs = {"before": baseline_run(baseline, n, holdout), **runs}
+            for name, run in runs.items():
+                row = summarize_run(n, run, holdout)
+                print(
+                    f"{n:3} PRs {name:6} calls: {row['calls']}; clusters reflected on: "
+                    f"{row['clusters']}; samples with a problem seen: {row['samples']}\n"
+                    f"{'':14}tokens/request: {row['tokens']}\n"
+                    f"{'':14}kept: {row['kept']} | dropped: {row['dropped']}\n"
+                    f"{'':14}{row['evaluation']}"
+                )
 
 
 def main() -> None:
@@ -258,8 +545,15 @@ def main() -> None:
     parser.add_argument(
         "--traces", type=Path, default=ROOT.parent / "shared" / "realdata" / "traces"
     )
-    parser.add_argument("--baseline", metavar="REV", help="also show the view at this revision")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also show the view and the learning at this revision"
+    )
+    parser.add_argument("--run-learning", type=int, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--holdout", type=float, default=0.3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.run_learning:  # one learning run, as JSON (for --baseline, in a subprocess)
+        print(json.dumps(learning_run(args.run_learning, args.holdout)))
+        return
     viewers: dict[str, Viewer] = {}
     if args.baseline:
         viewers["before"] = baseline_view(args.baseline)
@@ -269,6 +563,7 @@ def main() -> None:
     else:
         print(f"(1) skipped: {args.traces} not found")
     calls_per_strategy()
+    learning(args.baseline)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 
 - the checkout's files: ``CONFIG`` (one target ``coder``), ``MAIN_PROMPT``, ``SUBAGENT``;
 - ``arrange(github)``: merged agent PR #7 on the local GitHub server, with two review comments
-  and a CI run whose ``junit-results`` artifact holds ``JUNIT`` (one failure, one error);
-- ``trainer_reply`` / ``other_reply``: the local LM's scripted candidates (``NEW_MAIN``);
+  (the first with a suggestion: a trusted reviewer's explicit request, so one PR supports an
+  edit) and a CI run whose ``junit-results`` artifact holds ``JUNIT`` (one failure, one error);
+- ``trainer_reply`` / ``other_reply``: the local LM's scripted candidates (``NEW_MAIN``), and a
+  lenient answer to the batched check;
 - ``make_zip``: an artifact's zip from {name: content}.
 
 The ``ready`` fixture sets the whole scenario up and makes the checkout the working directory.
@@ -14,9 +16,15 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import Any
 
+from tests.scripted import lenient
 from tests.servers.github import Artifact, FakeGitHub, Pull
 from tests.servers.llm import chat_adapter_reply
+
+#: The output field of the batched check (``train.check``): the scripted trainer passes every
+#: edit there, as a lenient model does.
+CHECK = "[[ ## verdicts ## ]]"
 
 CONFIG = """\
 model: openai/test-model
@@ -54,10 +62,19 @@ JUNIT = """<?xml version="1.0"?>
 """
 
 NEW_MAIN = "# Rules\n\n- Write tests with pytest.\n- Keep functions small.\n- Round money with Decimal.quantize.\n"
-ANALYSIS = "Added a rounding rule (tests.test_fees::test_rounding, review-comment-501)."
+ANALYSIS = (
+    "- new: Round money with Decimal.quantize (tests.test_fees::test_rounding, #501).\n"
+    "- new subagent money-checker: checks rounding (tests.test_fees::test_rounding)."
+)
+
+
+def is_check(request: dict[str, Any]) -> bool:
+    return CHECK in str(request["messages"][0].get("content", ""))
 
 
 def trainer_reply(request: dict[str, object]) -> str:
+    if is_check(request):
+        return lenient(request)
     return chat_adapter_reply(
         candidate_main_prompt=NEW_MAIN,
         candidate_subagents=[
@@ -73,10 +90,13 @@ def trainer_reply(request: dict[str, object]) -> str:
 
 def other_reply(request: dict[str, object]) -> str:
     """A second, different candidate (for updates)."""
+    if is_check(request):
+        return lenient(request)
     return chat_adapter_reply(
         candidate_main_prompt=NEW_MAIN + "- Parse amounts with Decimal(str).\n",
         candidate_subagents=[],
-        analysis_summary=ANALYSIS,
+        analysis_summary=ANALYSIS
+        + "\n- new: Parse amounts with Decimal(str) (tests.test_fees::test_rounding).",
     )
 
 
@@ -111,7 +131,11 @@ def arrange(github: FakeGitHub) -> None:
     }
     for n, (path, text) in enumerate(
         [
-            ("fees.py", "Round with quantize, not float math."),
+            (
+                "fees.py",
+                "Round with quantize, not float math.\n"
+                '```suggestion\ntotal = amount.quantize(Decimal("0.01"))\n```',
+            ),
             ("billing.py", "Reuse ApiClient instead of a new client."),
         ]
     ):

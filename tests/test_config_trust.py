@@ -293,7 +293,7 @@ def test_a_planted_pickle_in_the_cache_is_not_executed(
     llm: FakeLLM, ready: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
     assert main(["run", "--pr", "7"], env=env) == 0
-    assert len(llm.requests) == 1
+    assert len(llm.requests) == 2  # the rewrite and the check of its edits
     cache_dir = ready / ".prompt-trainer" / "cache"
     marker = tmp_path / "code-ran"
     cache = FanoutCache(str(cache_dir), shards=16)  # the layout DSPy opens
@@ -305,7 +305,7 @@ def test_a_planted_pickle_in_the_cache_is_not_executed(
     code = main(["run", "--pr", "7"], env=env)
     assert not marker.exists()  # unpickled without restriction, the entry creates it
     assert code == 0
-    assert len(llm.requests) == 2  # the planted entry was dropped and the call made again
+    assert len(llm.requests) == 4  # the planted entries were dropped and the calls made again
 
 
 # --- item 4: a resumed run reuses a candidate only for the same inputs ----------------------

@@ -4,6 +4,7 @@ proposals, rejections, skips and evidence; its checkboxes are commands for the n
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from prompt_trainer.loop.dashboard import (
     rejection_key,
     without_allowed,
 )
+from prompt_trainer.memory import BULLETS, BulletEntry, ClusterTarget, dumps
 from prompt_trainer.models import Rejection
 from tests.servers.github import FakeGitHub, Fault, Issue
 from tests.servers.llm import FakeLLM
@@ -134,3 +136,61 @@ def test_commands_are_read_from_ticked_boxes_only() -> None:
         "coder": []
     }
     assert json.dumps(sorted(commands.retrain)) == '["coder"]'
+
+
+def test_an_unreadable_evaluation_opens_a_draft_and_the_dashboard_says_why(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, env: dict[str, str]
+) -> None:
+    """Twenty stored PRs besides #7, so that failures are held out; the judge's answers (the
+    trainer's reply, scripted for every request) hold no verdicts."""
+    from prompt_trainer.settings import Target  # noqa: PLC0415
+    from prompt_trainer.store import open_ledger  # noqa: PLC0415
+    from prompt_trainer.targets import LocalSource, load_prompt_set  # noqa: PLC0415
+    from tests.test_judge import pr  # noqa: PLC0415
+
+    config = ready / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text().replace("  holdout: 0  #", "  holdout: 0.3  #"))
+    target = Target(name="coder", main="CLAUDE.md", subagents=".claude/agents", max_subagents=2)
+    version = load_prompt_set(target, LocalSource(ready)).version
+    kinds = ["rounding", "client", "clean", "clean"] * 5
+    open_ledger(ready).upsert([pr(100 + n, kind, version) for n, kind in enumerate(kinds)])
+    assert main(["run", "--pr", "7"], env=env) == 0
+    (pull,) = [p for p in github.pulls.values() if p.head_ref == "prompt-trainer/coder"]
+    assert pull.draft and "> [!NOTE]\n> Opened as a draft" in (pull.body or "")
+    (board,) = dashboards(github)
+    assert "Opened as a draft:\n\n- `coder`: held-out: the judge's answers could not be read" in (
+        board.body or ""
+    )
+
+
+def test_the_dashboard_and_the_pr_body_show_what_earlier_merges_did(
+    github: FakeGitHub, ready: Path, env: dict[str, str]
+) -> None:
+    """The bullet ledger on the data branch says #30's rule targeted the rounding failures: 4
+    of 6 PRs before it, 1 of 6 since. The next run's PR body and dashboard say so."""
+    target = ClusterTarget(
+        cluster="test:rounding", label="failing test: rounding <n>", reason="cited t::a"
+    )
+    entry = BulletEntry(
+        target="coder", path="CLAUDE.md", text="Quantize money.", op="add", pull=30,
+        merged_at=datetime(2026, 11, 21, tzinfo=UTC), targets=(target,),
+        before=("a1", "a2", "a3", "a4", "a5", "a6"), after=("b1", "b2", "b3", "b4", "b5", "b6"),
+        hits=("a1", "a2", "a3", "a4", "b1"),
+    )  # fmt: skip
+    github.commit({BULLETS: dumps([entry])}, branch="prompt-trainer-data")
+    assert main(["run", "--pr", "7"], env=env) == 0
+    row = "| #30 (2026-11-21) | failing test: rounding &lt;n> | 4 of 6 | 1 of 6 | 0.12 | fell |"
+    (board,) = dashboards(github)
+    assert "## What earlier merges did" in (board.body or "")
+    assert row in (board.body or "")
+    (proposal,) = [p for p in github.pulls.values() if p.head_ref == "prompt-trainer/coder"]
+    assert row in (proposal.body or "")
+    assert "Fisher's exact test, one-sided: did they fall?" in (proposal.body or "")
+
+
+def test_without_merged_outcomes_the_dashboard_says_so(
+    github: FakeGitHub, ready: Path, env: dict[str, str]
+) -> None:
+    assert main(["run", "--pr", "7"], env=env) == 0
+    (board,) = dashboards(github)
+    assert "No merged proposal has targeted a failure cluster yet." in (board.body or "")

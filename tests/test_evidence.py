@@ -28,12 +28,14 @@ from prompt_trainer.settings import LLMSettings, Target
 from prompt_trainer.train import TrainRequest, train
 from prompt_trainer.train.budget import REQUEST_FACTOR, fit_budget, fit_request
 from prompt_trainer.train.evidence import (
+    Event,
     estimate_tokens,
     evidence_ids,
     evidence_view,
     resolve_refs,
 )
 from tests.scenarios import arrange
+from tests.scripted import lenient, reflect
 from tests.servers.github import FakeGitHub, Issue
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
 
@@ -304,9 +306,10 @@ def test_body_issue_files_review_hunk_with_suggestion_and_rework_reach_the_view(
     )
     assert [f["id"] for f in view["changed_files"]] == ["file:billing.py", "file:logo.png"]
     suggested = [r for r in view["review_feedback"] if r.get("suggestions")]
-    assert suggested[0]["suggestions"] == ["client = ApiClient()"]
-    assert suggested[0]["hunk"].endswith("+class BillingHttpClient:")
-    assert view["review_feedback"][0] == suggested[0]  # a suggestion ranks first
+    (reuse,) = [r for r in suggested if "ApiClient" in r["text"]]
+    assert reuse["suggestions"] == ["client = ApiClient()"]
+    assert reuse["hunk"].endswith("+class BillingHttpClient:")
+    assert view["review_feedback"][: len(suggested)] == suggested  # suggestions rank first
     (fix,) = view["human_fix"]
     assert fix["id"] == f"commit:{fix_sha[:12]}:billing.py" and "+from api_client" in fix["diff"]
 
@@ -331,9 +334,8 @@ def test_no_request_is_over_8000_tokens_on_default_settings(
     ]
     llm.script = [
         by_signature(
-            what_went_wrong=lambda r: chat_adapter_reply(
-                what_went_wrong="x", implicated="missing", evidence=["E1"]
-            ),
+            root_cause=reflect,
+            verdicts=lenient,
             edits=lambda r: chat_adapter_reply(edits=[], analysis_summary="none"),
             rules=lambda r: chat_adapter_reply(rules=[], analysis_summary="none"),
             candidate_main_prompt=lambda r: chat_adapter_reply(
@@ -383,3 +385,32 @@ def strings(value: object) -> list[str]:
     if isinstance(value, list):
         return [t for v in value for t in strings(v)]
     return [value] if isinstance(value, str) else []
+
+
+def test_a_short_task_outlasts_dozens_of_tool_calls_under_budget_pressure() -> None:
+    """42 trace events (the agent's tool calls and edits), a task of under 100 characters and
+    a failing test, at a budget that holds about half of it: tool calls and edits go first;
+    the task and the failure stay whole (the task used to be cut whole, before any event)."""
+    body = "Add a late fee of 1% a day to overdue invoices; round the fee to cents."
+    view = evidence_view(
+        sample(
+            pull={"title": "Late fees", "body": body},
+            test_runs=[
+                TestRun(source="j", cases=(TestCase(name="t", status="failed", message="boom"),))
+            ],
+        )
+    )
+    events = [
+        Event(id=f"trace:run.json#{k}", ref=f"E{10 + k}", kind="call" if k % 2 else "edit",
+              tool="Bash", text=f'{{"command": "ls dir{k} {"x" * 150}"}}')
+        for k in range(42)
+    ]  # fmt: skip
+    many = view.model_copy(update={"trace_events": events})
+    fitted = fit_budget(many, estimate_tokens(many) // 2)
+    assert estimate_tokens(fitted) <= estimate_tokens(many) // 2
+    assert fitted.task is not None and fitted.task.body == body
+    assert fitted.failure_groups == many.failure_groups
+    assert 0 < len(fitted.trace_events) < 42
+    kept = [e.id for e in fitted.trace_events]
+    assert kept == [e.id for e in events[: len(kept)]]  # shortened, then cut from the end
+    assert any(c.startswith("trace events (tool calls and edits):") for c in fitted.cut)

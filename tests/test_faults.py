@@ -156,7 +156,8 @@ def test_a_flaky_llm_is_retried(
 ) -> None:
     llm.fail_next, llm.fail_status = 1, 500
     assert main(["run", "--pr", "7"], env=env) == 0
-    assert len(llm.requests) == 2 and len(bot_pulls(github)) == 1
+    # the failed request, its retry, and the check
+    assert len(llm.requests) == 3 and len(bot_pulls(github)) == 1
 
 
 @pytest.mark.parametrize("status", [500, 429])
@@ -308,6 +309,7 @@ def test_a_slow_llm_call_times_out_and_is_retried(
     )
     llm.slow_next, llm.slow_s = 1, 6.0
     assert main(["run", "--pr", "7"], env=env) == 0
-    # The run gave up on the slow call after 1 s and retried: it never waited for the answer.
-    assert llm.arrived == 2 and not llm.slow_finished
+    # The run gave up on the slow call after 1 s and retried: it never waited for the answer
+    # (then the check of the rewrite's edits is the third request).
+    assert llm.arrived == 3 and not llm.slow_finished
     assert len(bot_pulls(github)) == 1

@@ -141,7 +141,11 @@ def test_a_model_that_follows_outside_text_anywhere_in_its_view_opens_no_pull_re
     assert not [p for p in github.pulls.values() if p.head_ref == "prompt-trainer/coder"]
     assert "heads/prompt-trainer/coder" not in github.refs
     (folder,) = (checkout / ".prompt-trainer" / "candidates" / "coder").iterdir()
-    problems = json.loads((folder / "evaluation.json").read_text())["guardrails"]["problems"]
-    assert any("copies outside text" in p for p in problems), problems
-    assert any("adds a URL found in outside text" in p for p in problems), problems
-    assert any("download piped to a shell" in p for p in problems), problems
+    assert "evil.example" not in (folder / "CLAUDE.md").read_text()
+    # Training leaves the lure out (nothing the summary cites ties it to a failure:
+    # train.support), and the guardrails refuse any copy that gets past it
+    # (tests/test_outside.py): whichever stops it says so.
+    evaluation = json.loads((folder / "evaluation.json").read_text())
+    problems = evaluation["guardrails"]["problems"]
+    stopped = [d for d in evaluation["dropped"] if "evil.example" in d]
+    assert stopped or any("copies outside text" in p for p in problems), (stopped, problems)

@@ -1,164 +1,81 @@
-"""The held-out judge: blind pairs in both orders, scores read as models write them, an exact
-sign test that says "too few to judge" at small n, the judge's calls planned before training,
-and the gate that keeps a worse candidate from being proposed."""
+"""Which samples the per-edit judge holds out: failures per cluster, newest first, a few PRs
+without a problem, within 40% of the call budget, each cluster keeping two PRs to train on."""
 
 from __future__ import annotations
 
-import json
-import shutil
-from pathlib import Path
+from prompt_trainer.evaluate.heldout import evaluation_calls, plan_held_out
+from prompt_trainer.measure.clusters import cluster_samples
+from prompt_trainer.models import Feedback, Sample
+from tests.test_judge import pr
 
-import pytest
-
-from prompt_trainer.cli import main
-from prompt_trainer.models import HeldOutScore
-from prompt_trainer.train.heldout import read_score, sign_test, summarize
-from tests import test_strategies
-from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
-from tests.test_strategies import NEW_RULE, candidate_dir, curate, prompt_sets, reflect
-
-example = test_strategies.example  # the bundled example, collected, outside git
+KINDS = ["rounding", "client", "clean", "clean"] * 4 + ["rounding", "client"] * 2
 
 
-@pytest.mark.parametrize(
-    ("written", "read"),
-    [
-        ("0.8", 0.8),
-        ('"0.8"', 0.8),
-        ("8/10", 0.8),
-        ("80", 0.8),
-        ("80%", 0.8),
-        ("8", 0.8),
-        ("**0.8**", 0.8),
-        ("4 out of 5", 0.8),
-        ("1", 1.0),
-        ("0", 0.0),
-        (0.25, 0.25),
-    ],
-)
-def test_judge_scores_are_read_as_models_write_them(written: object, read: float) -> None:
-    assert read_score(written) == pytest.approx(read)
+def twenty() -> list[Sample]:
+    return [pr(100 + n, kind, "v1") for n, kind in enumerate(KINDS)]
 
 
-@pytest.mark.parametrize("written", ["high", "", "-0.2", "150", "3/0", "nan"])
-def test_an_unreadable_score_is_none(written: str) -> None:
-    assert read_score(written) is None
+def numbers(samples: list[Sample]) -> list[int]:
+    return [s.pull.number or 0 for s in samples]
 
 
-def pairs(*preferences: str) -> list[HeldOutScore]:
-    score = {"candidate": (0.2, 0.8), "current": (0.8, 0.2), "tie": (0.5, 0.5)}
-    return [
-        HeldOutScore(sample=f"s{n}", current=score[p][0], candidate=score[p][1], preference=p)
-        for n, p in enumerate(preferences)
-    ]
+def test_twenty_prs_hold_out_four_failures_of_each_kind_and_check_two_clean_prs() -> None:
+    samples = twenty()
+    plan = plan_held_out(samples, cluster_samples(samples), max_calls=25)
+    assert plan.max_calls == evaluation_calls(25) == 10
+    # Clusters in rank order (six PRs each; the client one seen last), newest first in each:
+    # pass one takes three of each kind, pass two one more each.
+    assert numbers(plan.held_out) == [119, 117, 113, 118, 116, 112, 109, 108]
+    assert numbers(plan.checked) == [115, 114]  # the newest PRs without a problem
+    assert len(plan.held_out) + len(plan.checked) == 10
+    kept = {c.label.split(":")[1].strip()[:14]: c.prs - c.held_out for c in plan.clusters}
+    assert sorted(kept.values()) == [2, 2]  # each kind keeps two PRs to train on
+    assert sorted(numbers(plan.training)) == [100, 101, 102, 103, 104, 105, 106, 107, 110, 111]
+    assert [f.ref for f in plan.failures] == ["F1"] * 8  # one failure per PR and cluster
 
 
-def test_below_eight_decided_pairs_is_too_few_to_judge_with_no_interval() -> None:
-    result = summarize(pairs("candidate", "candidate", "candidate"))
-    assert result.verdict == "too few to judge"
-    assert (result.wins, result.losses, result.ties) == (3, 0, 0)
-    assert result.low is None and result.high is None  # no bootstrap at n <= 5
-    assert result.p_value == pytest.approx(0.25)
+def test_a_failing_test_and_the_comment_explaining_it_are_one_failure() -> None:
+    samples = twenty()
+    plan = plan_held_out(samples, cluster_samples(samples), max_calls=25)
+    (failure,) = plan.failures_of("o/invoices#118")
+    assert failure.label.startswith("failing test: AssertionError")
+    assert len(failure.evidence) == 2  # the test and the reviewer's comment
 
 
-def test_the_sign_test_is_exact_and_decides_from_eight_pairs_on() -> None:
-    assert sign_test(8, 0) == pytest.approx(2 / 256)
-    assert sign_test(7, 1) == pytest.approx(2 * 9 / 256)
-    assert sign_test(0, 0) is None
-    assert summarize(pairs(*["candidate"] * 8)).verdict == "better"
-    assert summarize(pairs(*["current"] * 9)).verdict == "worse"
-    mixed = summarize(pairs(*["candidate"] * 5, *["current"] * 3, "tie", "tie"))
-    assert mixed.verdict == "no clear difference" and mixed.ties == 2
-    assert mixed.low is not None  # ten samples: the interval is given
+def test_a_cluster_of_two_prs_keeps_both_and_a_singleton_without_support_is_a_control() -> None:
+    samples = [pr(1, "rounding", "v1"), pr(2, "rounding", "v1"), pr(3, "client", "v1")]
+    plan = plan_held_out(samples, cluster_samples(samples), max_calls=25)
+    assert numbers(plan.held_out) == [3]  # the lone client PR; both rounding PRs train
 
 
-def position_biased(request: dict[str, object]) -> str:
-    """Always prefers whichever set is shown as A."""
-    return chat_adapter_reply(score_a="8/10", score_b="0.4", feedback="A is better.")
+def test_a_singleton_a_trusted_reviewer_asked_about_keeps_its_pr() -> None:
+    asked = pr(3, "client", "v1")
+    request = asked.feedback[0].model_copy(update={"state": "CHANGES_REQUESTED"})
+    samples = [asked.model_copy(update={"feedback": (request,)})]
+    samples.append(pr(4, "clean", "v1"))
+    plan = plan_held_out(samples, cluster_samples(samples), max_calls=25)
+    assert plan.held_out == [] and numbers(plan.checked) == [4]
 
 
-def test_a_preference_that_flips_with_the_order_is_a_tie(example: Path, llm: FakeLLM) -> None:
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=position_biased)]
-    assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    held_out = json.loads((candidate_dir(example) / "evaluation.json").read_text())["held_out"]
-    assert (held_out["wins"], held_out["losses"], held_out["ties"]) == (0, 0, 5)
-    assert {s["preference"] for s in held_out["scores"]} == {"tie"}
-    judged = [r for r in llm.requests if "[[ ## score_a ## ]]" in json.dumps(r)]
-    assert len(judged) == 10 and all(r["temperature"] == 0.0 for r in judged)
-    # each sample is shown in both orders
-    first, second = (prompt_sets(r) for r in judged[:2])
-    assert first == second[::-1]
+def test_samples_an_earlier_proposal_was_judged_on_are_not_held_out_again() -> None:
+    samples = twenty()
+    judged = frozenset(f"o/invoices#{n}" for n in (118, 119, 115))
+    plan = plan_held_out(samples, cluster_samples(samples), max_calls=25, judged=judged)
+    assert not judged & {s.id for s in plan.held_out + plan.checked}
+    assert numbers(plan.checked) == [114, 111]
 
 
-def test_an_unreadable_judge_answer_skips_that_pair_and_the_run_goes_on(
-    example: Path, llm: FakeLLM
-) -> None:
-    def judge(request: dict[str, object]) -> str:
-        if "pr-110" in json.dumps(request):
-            return chat_adapter_reply(score_a="quite good", score_b="better", feedback="?")
-        a, b = (NEW_RULE.replace("`", "") in side for side in prompt_sets(request))
-        return chat_adapter_reply(
-            score_a=0.9 if a else 0.3, score_b=0.9 if b else 0.3, feedback="."
-        )
-
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=judge)]
-    assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    held_out = json.loads((candidate_dir(example) / "evaluation.json").read_text())["held_out"]
-    assert held_out["unreadable"] == ["local:pr-110"]
-    assert held_out["wins"] == 4 and len(held_out["scores"]) == 4
+def test_several_candidates_hold_out_fewer_and_a_small_budget_holds_out_less() -> None:
+    samples = twenty()
+    two = plan_held_out(samples, cluster_samples(samples), max_calls=25, candidates=2)
+    assert len(two.held_out) + len(two.checked) == evaluation_calls(25, 2) == 6
+    small = plan_held_out(samples, cluster_samples(samples), max_calls=3)
+    assert (numbers(small.held_out), small.checked) == ([119], [])
 
 
-def test_a_candidate_the_judge_finds_worse_is_not_proposed(
-    example: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Nine of twelve PRs held out: nine decided pairs all prefer the current prompts."""
-    config = example / ".github" / "prompt-trainer.yml"
-    config.write_text(config.read_text() + "training:\n  holdout: 0.7\n")
-
-    def prefers_current(request: dict[str, object]) -> str:
-        a, b = (NEW_RULE.replace("`", "") in side for side in prompt_sets(request))
-        return chat_adapter_reply(
-            score_a=0.2 if a else 0.7, score_b=0.2 if b else 0.7, feedback="."
-        )
-
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=prefers_current)]
-    assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
-    assert evaluation["held_out"]["verdict"] == "worse"
-    assert not evaluation["guardrails"]["passed"]
-    assert (
-        "held-out: the judge prefers the current prompts (0 better, 9 worse"
-        in (evaluation["guardrails"]["problems"][0])
-    )
-    assert "training.require_improvement" in capsys.readouterr().err
-    # switched off, the same candidate passes the gate
-    config.write_text(config.read_text() + "  require_improvement: false\n")
-    assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    assert json.loads((candidate_dir(example, 2) / "evaluation.json").read_text())["guardrails"][
-        "passed"
-    ]
-
-
-def thirty_prs(root: Path) -> None:
-    """The example's twelve PRs and eighteen copies of them under new numbers and dates."""
-    evidence = root / "evidence"
-    for n in range(113, 131):
-        source = evidence / f"pr-{101 + (n - 113) % 12}"
-        shutil.copytree(source, evidence / f"pr-{n}")
-        pr = json.loads((evidence / f"pr-{n}" / "pr.json").read_text())
-        pr.update(number=n, url=pr["url"].rsplit("/", 1)[0] + f"/{n}")
-        pr["closed_at"] = f"2026-11-{n - 100:02d}T12:00:00Z"
-        (evidence / f"pr-{n}" / "pr.json").write_text(json.dumps(pr))
-
-
-def test_the_judges_calls_are_reserved_before_reflecting(example: Path, llm: FakeLLM) -> None:
-    """30 PRs, max_calls 25: the newest 9 are judged (18 calls), training gets the other 7."""
-    thirty_prs(example)
-    assert main(["collect", "--local", "evidence"], env={}) == 0
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=position_biased)]
-    assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    assert len(llm.requests) == 25
-    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
-    held_out = evaluation["held_out"]
-    assert held_out["skipped"] is None and len(held_out["scores"]) == 9
-    assert "reflected on 6 of" in (candidate_dir(example) / "analysis.md").read_text()
+def test_untrusted_words_make_no_failure_to_hold_out() -> None:
+    sample = pr(5, "clean", "v1")
+    said = Feedback(kind="comment", id="x", author="drive-by", trusted=False, body="All wrong!")
+    samples = [sample.model_copy(update={"feedback": (said,)}), pr(6, "clean", "v1")]
+    plan = plan_held_out(samples, cluster_samples(samples), max_calls=25)
+    assert plan.failures == () and numbers(plan.checked) == [6, 5]

@@ -443,7 +443,8 @@ def test_no_secret_shape_nor_form_of_a_held_secret_reaches_the_model_the_data_br
     # 20 a transcript, so each is kept whole (a trace keeps a bounded selection of steps)
     trace = make_zip({f"t{n}.jsonl": trace_of(texts[n : n + 20]) for n in range(0, len(texts), 20)})
     github.add_run(pull.head_sha, [Artifact(id=github.next_id(), name="agent-trace", data=trace)])
-    pull.review_comments[0]["body"] = "\n".join(texts)  # a trusted reviewer pasted them all
+    # a trusted reviewer pasted them all below the suggestion (a request: the cluster has support)
+    pull.review_comments[0]["body"] += "\n" + "\n".join(texts)
     held = {**env, "MYCORP_DEPLOY_KEY": HELD_KEY, "PGPASSWORD": HELD_PASSWORD}
 
     assert main(["run", "--pr", "7"], env=held) == 0

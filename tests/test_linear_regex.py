@@ -24,7 +24,8 @@ from prompt_trainer.cli import runner
 from prompt_trainer.collect import github_pr, reviews
 from prompt_trainer.collect.traces import _reader as trace_reader
 from prompt_trainer.collect.traces import codex_rollout, openhands, otel, swe_agent
-from prompt_trainer.evaluate import INVISIBLE, SHELL_PIPE, URL, WORD
+from prompt_trainer.evaluate import verdicts
+from prompt_trainer.evaluate.guardrails import INVISIBLE, SHELL_PIPE, URL, WORD
 from prompt_trainer.loop import dashboard, revision
 from prompt_trainer.measure import facts, patterns
 from prompt_trainer.redact import excerpt, held, shapes
@@ -53,6 +54,8 @@ OUTSIDE: dict[str, re.Pattern[str]] = {
     "evaluate.URL": URL,
     "evaluate.INVISIBLE": INVISIBLE,
     "evaluate.SHELL_PIPE": SHELL_PIPE,
+    **{f"verdicts.{k}": v for k, v in vars(verdicts).items() if isinstance(v, re.Pattern)},
+    **{f"verdicts.WORDS.{effect}": word for effect, word in verdicts.WORDS},
     **{f"filters.{k}": v for k, v in vars(filters).items() if isinstance(v, re.Pattern)},
     "runner.LINE_BREAK": runner.LINE_BREAK,
     "runner.COMMAND_START": runner.COMMAND_START,

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.cli import main
-from tests.servers.llm import FakeLLM, chat_adapter_reply
+from tests.scripted import lenient
+from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
 
@@ -18,7 +19,7 @@ def reply(request: dict[str, object]) -> str:
     return chat_adapter_reply(
         candidate_main_prompt="# Working on the invoice service\n\n- Extend `ApiClient`.\n",
         candidate_subagents=[],
-        analysis_summary="Reuse ApiClient (review-comment-9001).",
+        analysis_summary="- new: Extend `ApiClient` (#9001, review-comment-9001).",
     )
 
 
@@ -40,7 +41,7 @@ def test_local_run_writes_numbered_candidates(
         config.read_text().replace("max_subagents: 5", "max_subagents: 5\n    strategy: rewrite")
         + "training:\n  holdout: 0\n"
     )
-    llm.script = [reply]
+    llm.script = [by_signature(candidate_main_prompt=reply, verdicts=lenient)]
     monkeypatch.chdir(example)
 
     assert main(["run", "--local", "evidence", "--api-base", llm.api_base]) == 0
@@ -49,18 +50,19 @@ def test_local_run_writes_numbered_candidates(
     base = example / ".prompt-trainer" / "candidates" / "coder"
     assert sorted(p.name for p in base.iterdir()) == ["candidate-001", "candidate-002"]
     first = base / "candidate-001"
-    # The rewrite dropped all five bullets citing no evidence (its one id is made up): every
-    # removal is put back, and evaluation.json says so; its new bullet is added.
+    # The rewrite dropped all five bullets citing no evidence: every removal is put back, and
+    # evaluation.json says so; its new bullet cites the second-HTTP-client review and is added.
     before = (example / "CLAUDE.md").read_text()
     assert (first / "CLAUDE.md").read_text() == before + "- Extend `ApiClient`.\n"
     dropped = json.loads((first / "evaluation.json").read_text())["dropped"]
-    assert len(dropped) == 5 and all("cites no evidence for this bullet" in d for d in dropped)
+    assert len(dropped) == 5
+    assert all("cites no evidence id" in d and d.endswith("(kept as it was)") for d in dropped)
     assert (first / ".claude" / "agents" / "test-runner.md").exists()
     assert "review-comment-9001" in (first / "analysis.md").read_text()
     assert json.loads((first / "evaluation.json").read_text())["guardrails"]["passed"]
     meta = json.loads((first / "candidate.json").read_text())
     assert meta["sample_ids"] == [f"local:pr-{n}" for n in range(101, 113)]
-    assert len(llm.requests) == 1  # the second run came from the cache
+    assert len(llm.requests) == 2  # the rewrite and the check; the second run: the cache
     sent = json.dumps(llm.requests[0])
     assert "extend it instead of creating" in sent  # a trusted review comment reaches the model
     assert "always approve" not in sent  # the untrusted drive-by comment does not
@@ -81,17 +83,18 @@ def test_local_run_without_a_key_stores_evidence_and_exits_0(
     assert "training skipped: no API key" in err
     assert len((example / ".prompt-trainer" / "samples.jsonl").read_text().splitlines()) == 12
     # It ends with what training would cost and the exact command that trains.
-    # Outside git every sample counts for the working tree's prompts: 12, of which 5 are held out
-    # (at least five from eight on): 7 reflections, 1 curation and 10 judge calls.
-    assert "Training would cost coder (12 samples): up to 18 LLM calls" in err
+    # Outside git every sample counts for the working tree's prompts: 12, of which 4 with a
+    # failure and 2 without a problem are held out (evaluate.heldout): up to 6 reflections,
+    # 1 curation and 6 judge calls.
+    assert "Training would cost coder (12 samples): up to 13 LLM calls" in err
     assert "at openai/gpt-4.1's list price" in err
     assert err.rstrip().endswith("to train: OPENAI_API_KEY=... prompt-trainer run --local evidence")
 
 
 def test_the_projection_counts_the_calls_the_strategy_makes() -> None:
-    """evolve on 6 samples, holdout 0.3: 2 held out (4 judge calls), 4 reflections, 1 curation."""
+    """The pairwise judge's split: the newest 30% (at least five from eight samples on)."""
+    from prompt_trainer.evaluate.split import held_count  # noqa: PLC0415
     from prompt_trainer.train.projection import price_per_token  # noqa: PLC0415
-    from prompt_trainer.train.split import held_count  # noqa: PLC0415
 
     assert [held_count(n, 0.3) for n in (1, 2, 6, 8, 30)] == [0, 1, 2, 5, 9]
     assert held_count(10, 0) == 0

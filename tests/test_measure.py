@@ -29,6 +29,15 @@ from prompt_trainer.store import SampleStore
 from tests.servers.github import FakeGitHub
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
+#: examples/basic/CLAUDE.md as commit 416943b had it, before e270efb added the Decimal and
+#: ApiClient rules.
+FIRST_RULES = """# Working on the invoice service
+
+- The service lives in `invoices/`; its HTTP client for the billing API is `invoices/api_client.py`.
+- Write tests with pytest under `tests/`, mirroring the module you change.
+- Keep functions small and typed; run `ruff check` before you push.
+- Describe what you changed and why in the pull request body.
+"""
 WHEN = datetime(2026, 11, 1, tzinfo=UTC)
 
 
@@ -208,15 +217,16 @@ def git(root: Path, *args: str) -> str:
 
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
-    """The bundled example as a clone whose CLAUDE.md has two versions, with its PRs' base_sha
-    pointing at them (six PRs on each)."""
+    """The bundled example as a clone whose CLAUDE.md has its two real versions (``FIRST_RULES``,
+    then today's), with its PRs' base_sha pointing at them (101-106 on the first, 107-112 on the
+    second)."""
     root = tmp_path / "invoices"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
     current = (root / "CLAUDE.md").read_text()
     git(root, "init", "-q", "-b", "main")
     git(root, "config", "user.email", "t@example.com")
     git(root, "config", "user.name", "t")
-    (root / "CLAUDE.md").write_text("# Working on the invoice service\n\n- Write tests.\n")
+    (root / "CLAUDE.md").write_text(FIRST_RULES)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "First rules")
     first = git(root, "rev-parse", "HEAD")

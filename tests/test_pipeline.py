@@ -53,7 +53,7 @@ def test_run_opens_one_pull_request_and_a_rerun_changes_nothing(
     assert github.storage_requests and all(
         "authorization" not in r.headers for r in github.storage_requests
     )
-    assert len(llm.requests) == 1
+    assert len(llm.requests) == 2  # the rewrite, and the check of its edits
     assert "Reuse ApiClient" in json.dumps(llm.requests[0])
     first_commit = github.refs["heads/prompt-trainer/coder"]
 
@@ -61,7 +61,7 @@ def test_run_opens_one_pull_request_and_a_rerun_changes_nothing(
 
     bot_pulls = [p for p in github.pulls.values() if p.head_ref == "prompt-trainer/coder"]
     assert len(bot_pulls) == 1
-    assert len(llm.requests) == 1  # identical evidence: answered from DSPy's disk cache
+    assert len(llm.requests) == 2  # identical evidence: answered from DSPy's disk cache
     # The same candidate: no new commit and no edit of the PR.
     assert github.refs["heads/prompt-trainer/coder"] == first_commit
     assert state["commit"] == first_commit

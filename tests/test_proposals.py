@@ -103,3 +103,32 @@ def test_a_template_reaching_python_internals_is_refused(
     config.write_text(config.read_text() + "pull_request:\n  template: evil.j2\n")
     assert main(["run", "--pr", "7", "--dry-run"], env=env) == 2
     assert "pull_request.template" in capsys.readouterr().err
+
+
+def test_a_candidate_to_be_drafted_opens_a_draft_pull_request(
+    github: FakeGitHub, tmp_path: Path
+) -> None:
+    """An unreadable evaluation (or ``require_improvement: draft``) opens a draft, not a ready
+    pull request."""
+    from prompt_trainer.github import GitHubClient  # noqa: PLC0415
+    from prompt_trainer.models import Candidate, PromptFile, TokenUsage  # noqa: PLC0415
+    from prompt_trainer.propose import open_pull_request  # noqa: PLC0415
+    from prompt_trainer.settings import Target  # noqa: PLC0415
+    from prompt_trainer.targets import LocalSource, load_prompt_set  # noqa: PLC0415
+
+    github.commit({"CLAUDE.md": MAIN_PROMPT}, branch="main")
+    (tmp_path / "CLAUDE.md").write_text(MAIN_PROMPT)
+    target = Target(name="coder", main="CLAUDE.md")
+    version = load_prompt_set(target, LocalSource(tmp_path)).version
+    candidate = Candidate(
+        target="coder", base_version=version, analysis_summary="", usage=TokenUsage(),
+        files=(PromptFile(path="CLAUDE.md", content=MAIN_PROMPT + "- Quantize money.\n"),),
+        sample_ids=(),
+    )  # fmt: skip
+    client = GitHubClient(api_url=github.api_url, token=github.token, repository=github.full_name)
+    made = open_pull_request(
+        client, candidate, title="prompt-trainer: coder", render=lambda sha: "body",
+        labels=(), current_version=version, prompts=target, draft=True,
+    )  # fmt: skip
+    assert made.operation == "created" and made.draft
+    assert bot_pull(github).draft  # type: ignore[attr-defined]

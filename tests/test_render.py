@@ -7,12 +7,15 @@ from datetime import UTC, datetime
 
 from prompt_trainer.measure.facts import Facts
 from prompt_trainer.measure.metrics import METRICS, columns, compare_columns, measure_all
+from prompt_trainer.measure.outcomes import BulletOutcome, MergeOutcome, Rate
 from prompt_trainer.measure.report import ComparisonReport, TargetReport, VersionReport
 from prompt_trainer.measure.versions import Version
 from prompt_trainer.models import (
     Candidate,
     Change,
+    EditEvaluation,
     Feedback,
+    HeldOutFailure,
     HeldOutResult,
     PromptFile,
     PromptSet,
@@ -178,6 +181,47 @@ def test_gate_failed_body(golden: object) -> None:
     golden("pr_body/gate_failed.md", body)  # type: ignore[operator]
 
 
+def per_edit_view() -> ProposalView:
+    """Two edits judged per edit: one effective, one the judge said conflicts (dropped), and
+    an unreadable answer; opened as a draft."""
+    base = evolve_view()
+    kept = Change(path="CLAUDE.md", op="add", text="b", evidence=("t::x",), reason="rounding")
+    failures = tuple(
+        HeldOutFailure(sample=f"o/r#{n}", ref="F1", cluster=c, kind="test", label=c)
+        for n, c in enumerate(["rounding"] * 4 + ["client"] * 4, start=10)
+    )
+    edits = (
+        EditEvaluation(
+            edit=1, path="CLAUDE.md", op="add", text="b", clusters=("rounding",), own=4,
+            prevented=4, others=4, other_prevented=0, p_value=1 / 70, outcome="effective",
+        ),
+        EditEvaluation(
+            edit=2, path="CLAUDE.md", op="add", text="Use float for speed.", own=0, others=8,
+            conflicts=("o/r#20: E2 asks for Decimal",), outcome="conflicts",
+        ),
+    )  # fmt: skip
+    result = HeldOutResult(
+        judge="per-edit", sample_ids=tuple(f.sample for f in failures), checked=("o/r#20",),
+        failures=failures, edits=edits, verdict="better", p_value=1 / 70, calls=9,
+        max_calls=10, unreadable=("o/r#17",), unreadable_items=("o/r#12: no verdict for D2 on F1",),
+    )  # fmt: skip
+    candidate = base.candidate.model_copy(update={"changes": (kept,), "evaluation": result})
+    return replace(base, candidate=candidate, draft=("held-out: a reason to draft it",))
+
+
+def test_a_per_edit_evaluation_shows_each_edits_result(golden: object) -> None:
+    body = render_body(per_edit_view())
+    assert "**1 of 2 edit(s) effective**" in body
+    assert "| 4 of 4 prevented | 0 of 4 | **effective** (p = 0.014) |" in body
+    assert "- D2 was dropped: it conflicts with o/r#20: E2 asks for Decimal" in body
+    assert (
+        "Held out: prevents 4 of 4 held-out failures of its kind (other kinds: 0 of 4), "
+        "p = 0.014: **effective**" in body
+    )
+    assert "> [!NOTE]\n> Opened as a draft" in body and "held-out: a reason to draft it" in body
+    golden("pr_body/per_edit.md", body)  # type: ignore[operator]
+
+
 def test_the_state_block_reads_back() -> None:
     body = render_body(replace(evolve_view(), commit="abc123"))
     state = read_state(body)
@@ -188,6 +232,8 @@ def test_the_state_block_reads_back() -> None:
             op="add",
             text="b",
             evidence=("t::x", "https://github.com/o/r/pull/7#discussion_r5"),
+            # the failure clusters of what it cites, when proposed (the bullet ledger's targets)
+            clusters=("review:maria-3db3ae50", "test:assert-86f8ee4b"),
         ),
     )
     assert read_state("no state here") is None
@@ -253,3 +299,20 @@ def test_a_rejected_edit_cannot_plant_a_dashboard_command() -> None:
     ticked = board.replace("- [ ] allow again", "- [x] allow again")
     assert read_commands(ticked).retrain == frozenset()
     assert len(read_commands(ticked).allowed) == 1
+
+
+def test_the_body_shows_what_earlier_merges_did_to_their_clusters() -> None:
+    fell = BulletOutcome(before=Rate(4, 6), after=Rate(1, 6))
+    labels = ("AssertionError: assert <n> == Decimal(<str>)", "@maria's `ApiClient` <b>")
+    merges = (
+        MergeOutcome(12, datetime(2026, 11, 21, tzinfo=UTC), 2, labels, fell),
+        MergeOutcome(9, None, 1, ("timeout",), BulletOutcome(Rate(1, 6), Rate(0, 2))),
+    )
+    body = render_body(replace(view(), merges=merges))
+    assert (
+        "| #12 (2026-11-21) | AssertionError: assert &lt;n> == Decimal(&lt;str>); "
+        "@\u200bmaria's \\`ApiClient\\` &lt;b> | 4 of 6 | 1 of 6 | 0.12 | fell |"
+    ) in body
+    assert "| #9 (—) | timeout | 1 of 6 | 0 of 2 | 0.75 | too few PRs since |" in body
+    assert "one-sided: did they fall?" in body
+    assert "What earlier merges did" not in render_body(view())  # none yet: nothing to say

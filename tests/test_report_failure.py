@@ -14,6 +14,7 @@ from prompt_trainer.cli import main
 from prompt_trainer.loop.failures import failure_type
 from prompt_trainer.models import FailureReport, PullRequestInfo, Sample
 from prompt_trainer.store import BRANCH_PATH, merge_lines
+from tests.scripted import lenient
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text
 
@@ -79,8 +80,9 @@ def test_the_trainer_reads_reported_failures_and_may_cite_them(example: Path, ll
     def reflect(request: dict[str, object]) -> str:
         text = user_text(request)
         return chat_adapter_reply(
-            what_went_wrong="a second client",
-            implicated="missing",
+            root_cause="The agent wrote a second billing client.",
+            correct_approach="Extend `ApiClient`.",
+            bullets=[{"bullet": "CLAUDE.md B1", "verdict": "ignored"}],
             evidence=[failure_id] if failure_id in text else [],
         )
 
@@ -89,14 +91,14 @@ def test_the_trainer_reads_reported_failures_and_may_cite_them(example: Path, ll
             edits=[
                 {
                     "op": "add",
-                    "new_text": "Never add a second HTTP client.",
+                    "new_text": "Extend `ApiClient` for billing calls; never add a second client.",
                     "evidence": [failure_id],
                 }
             ],
             analysis_summary="x",
         )
 
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     assert "created a new client instead of extending ApiClient" in json.dumps(llm.requests)
     folder = example / ".prompt-trainer" / "candidates" / "coder" / "candidate-001"

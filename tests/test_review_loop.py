@@ -136,6 +136,43 @@ def test_revise_pushes_one_commit_on_top_and_replies_per_comment(
     assert len(seen) == 1
 
 
+def test_a_revision_answer_with_a_bad_item_loses_only_that_item(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    bot_pr: int,
+    env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The model writes one good edit, one with an op it made up and one that is not an object,
+    and a reply list with a broken item: the good edit is pushed and its reply kept."""
+    url = review_comment(github, bot_pr, SUGGESTION, association="MEMBER")
+
+    def revise_reply(request: dict[str, Any]) -> str:
+        good = {
+            "op": "modify",
+            "target_text": "Round money with Decimal.quantize.",
+            "new_text": "Round money with `quantize(Decimal('0.01'))`.",
+            "evidence": [url],
+        }
+        return chat_adapter_reply(
+            edits=[good, {"op": "rewrite", "new_text": "x", "evidence": [url]}, "B2: shorter"],
+            replies=[{"id": url, "reply": "Applied your suggestion."}, {"reply": "no id"}],
+        )
+
+    llm.script = [by_signature(replies=revise_reply)]
+    event = command_event(tmp_path, bot_pr, "/prompt-trainer revise")
+    assert main(["respond"], env={**env, **event}) == 0
+    assert (
+        "- Round money with `quantize(Decimal('0.01'))`.\n" in github.files_at(BRANCH)["CLAUDE.md"]
+    )
+    (reply,) = [c["body"] for c in github.pulls[bot_pr].issue_comments]
+    assert "Applied your suggestion." in reply
+    err = capsys.readouterr().err
+    assert "left out of the answer: item 2: unknown op 'rewrite'" in err
+    assert "item 3: not an object" in err and "reply 2:" in err
+
+
 def test_untrusted_commands_get_a_notice_once(
     github: FakeGitHub, llm: FakeLLM, bot_pr: int, env: dict[str, str], tmp_path: Path
 ) -> None:

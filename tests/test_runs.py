@@ -39,7 +39,7 @@ def test_a_run_keeps_its_inputs_usage_candidate_evaluation_and_body(
     assert set(status["steps"]) == {"collect:#7", "train:coder", "propose:coder"}
     assert status["steps"]["propose:coder"]["operation"] == "created"
     assert read(run / "inputs.json")["pull_request"] == 7
-    assert read(run / "usage.json")["coder"]["calls"] == 1
+    assert read(run / "usage.json")["coder"]["calls"] == 2  # the rewrite and the check
     candidate = read(run / "targets" / "coder" / "candidate.json")
     assert candidate["target"] == "coder" and candidate["files"]
     assert read(run / "targets" / "coder" / "evaluation.json")["guardrails"] == "passed"

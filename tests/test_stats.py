@@ -75,3 +75,63 @@ def test_mean_difference_sign_and_p_value() -> None:
     diff = stats.mean_difference([1, 2, 3], [4, 5, 6])
     assert diff.delta == pytest.approx(3.0)
     assert diff.low > 0 and diff.p_value == pytest.approx(0.08086, abs=1e-4)
+
+
+def test_fisher_exact_on_the_tea_tasting_table() -> None:
+    # Fisher's lady tasting tea, [[3, 1], [1, 3]]: the hypergeometric weights of 0..4 over
+    # C(8, 4) = 70 are 1, 16, 36, 16, 1 -> P(X >= 3) = 17/70, two-sided 34/70.
+    assert stats.fisher_exact(3, 1, 1, 3) == pytest.approx(17 / 70)
+    assert stats.fisher_exact(3, 1, 1, 3, alternative="two-sided") == pytest.approx(34 / 70)
+
+
+def test_fisher_exact_on_the_example_clusters() -> None:
+    # 4 of 6 PRs before, 1 of 6 after: weights of 0..5 over C(12, 5) = 792 are
+    # 6, 90, 300, 300, 90, 6 -> two-sided (6 + 90 + 90 + 6) / 792, one-sided 96 / 792.
+    assert stats.fisher_exact(4, 2, 1, 5, alternative="two-sided") == pytest.approx(192 / 792)
+    assert stats.fisher_exact(4, 2, 1, 5) == pytest.approx(96 / 792)
+    # 2 of 6 then 0 of 6: weights 15, 36, 15 over 66 -> two-sided 30/66, one-sided 15/66.
+    assert stats.fisher_exact(2, 4, 0, 6, alternative="two-sided") == pytest.approx(30 / 66)
+    assert stats.fisher_exact(2, 4, 0, 6) == pytest.approx(15 / 66)
+
+
+def test_fisher_exact_degenerate_tables_and_large_counts() -> None:
+    assert stats.fisher_exact(0, 6, 0, 6) == 1.0  # the cluster never occurred
+    assert stats.fisher_exact(6, 0, 6, 0) == 1.0
+    assert stats.fisher_exact(0, 0, 3, 4) == 1.0  # an empty group says nothing
+    # 30% of 50,000 against 29% of 50,000: far past math.comb's comfort, still a probability,
+    # and about the two-proportion test's p (z = 3.46 -> 5.4e-4).
+    p = stats.fisher_exact(15_000, 35_000, 14_500, 35_500, alternative="two-sided")
+    assert p == pytest.approx(stats.two_proportion_p(15_000, 50_000, 14_500, 50_000), rel=0.1)
+    with pytest.raises(ValueError, match="counts"):
+        stats.fisher_exact(-1, 2, 3, 4)
+
+
+def test_fisher_one_sided_against_the_hypergeometric_worked_by_hand() -> None:
+    # [[5, 1], [0, 6]]: 5 successes in all; P(X = 5) = C(6,5) C(6,0) / C(12,5) = 6/792, and
+    # X cannot exceed 5, so the one-sided p is 6/792 = 0.00758; the only other table as
+    # unlikely is X = 0 (C(6,0) C(6,5) / 792), so the two-sided p is 12/792 = 0.01515.
+    assert stats.fisher_exact(5, 1, 0, 6) == pytest.approx(6 / 792)
+    assert stats.fisher_exact(5, 1, 0, 6, alternative="two-sided") == pytest.approx(12 / 792)
+    # [[3, 0], [0, 3]]: 1 / C(6,3) = 0.05 one-sided, twice that two-sided.
+    assert stats.fisher_exact(3, 0, 0, 3) == pytest.approx(0.05)
+    assert stats.fisher_exact(3, 0, 0, 3, alternative="two-sided") == pytest.approx(0.1)
+    # [[2, 1], [1, 2]]: P(X >= 2) = (C(3,2) C(3,1) + C(3,3) C(3,0)) / C(6,3) = 10/20.
+    assert stats.fisher_exact(2, 1, 1, 2) == pytest.approx(0.5)
+
+
+def test_fisher_gives_no_evidence_when_every_row_succeeds_alike() -> None:
+    # A judge that says "prevents" to every failure: one column is empty, p = 1.
+    assert stats.fisher_exact(6, 0, 6, 0) == 1.0
+    assert stats.fisher_exact(0, 4, 0, 4) == 1.0
+    assert stats.fisher_exact(4, 0, 0, 0) == 1.0  # no second row: nothing to compare with
+    # the reverse direction is not evidence for the first row
+    assert stats.fisher_exact(0, 4, 4, 0) == pytest.approx(1.0)
+
+
+def test_fisher_min_p_says_which_designs_can_reach_five_percent() -> None:
+    assert stats.fisher_min_p(3, 3) == pytest.approx(1 / 20)  # cannot get below 0.05
+    assert stats.fisher_min_p(3, 4) == pytest.approx(1 / 35)
+    assert stats.fisher_min_p(4, 4) == pytest.approx(1 / 70)
+    assert stats.fisher_min_p(3, 0) == 1.0
+    with pytest.raises(ValueError, match="alternative"):
+        stats.fisher_exact(1, 1, 1, 1, alternative="less")

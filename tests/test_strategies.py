@@ -4,7 +4,6 @@ citation, budgets and the cache, through DSPy against the local LM server."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +32,9 @@ from prompt_trainer.train.edits import Edit, add_learned_rules, apply_edits
 from prompt_trainer.train.evidence import estimate_tokens, evidence_view
 from prompt_trainer.train.trainer import TrainRequest
 from tests.conftest import REALDATA
+from tests.scripted import lenient, reflect
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text
+from tests.test_judge import judged_as
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
 WHEN = datetime(2026, 11, 1, tzinfo=UTC)
@@ -187,16 +188,6 @@ def test_fit_budget_is_a_hard_cap_that_cuts_the_lowest_ranks_first_and_says_so()
 ROUNDING = "tests.test_fees::test_invoice_total_rounding"
 
 
-def reflect(request: dict[str, object]) -> str:
-    """Cites the first failing test of the sample it is shown."""
-    cited = re.findall(r'"id": ?"(tests\.[^"]+)"', user_text(request))[:1]
-    return chat_adapter_reply(
-        what_went_wrong="Money was computed with float.",
-        implicated="missing: how to parse amounts",
-        evidence=cited,
-    )
-
-
 def curate(request: dict[str, object]) -> str:
     return chat_adapter_reply(
         edits=[
@@ -228,6 +219,11 @@ def curate(request: dict[str, object]) -> str:
 @pytest.fixture
 def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The bundled example outside git: every sample runs on the working tree's prompts."""
+    return collected_example(tmp_path, monkeypatch)
+
+
+def collected_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the bundled example, collected, made the working directory."""
     root = tmp_path / "basic"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer"))
     monkeypatch.chdir(root)
@@ -249,6 +245,14 @@ def prompt_sets(request: dict[str, object]) -> tuple[str, str]:
     return a.split("[[ ## prompts_a ## ]]")[1].strip(), b.split("Respond with")[0].strip()
 
 
+def money_rule(diff: str, failure: str) -> str:
+    """The per-edit judge: the money-test rule prevents the Decimal failures, nothing else."""
+    return "prevents" if "test_fees.py" in diff and "Decimal" in failure else "irrelevant"
+
+
+judge = judged_as(money_rule)
+
+
 def score(request: dict[str, object]) -> str:
     """The judge: 9/10 for the prompts that carry the new rule, 0.4 for the others."""
     a, b = (NEW_RULE.replace("`", "") in side for side in prompt_sets(request))
@@ -260,13 +264,15 @@ def score(request: dict[str, object]) -> str:
 
 
 def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: FakeLLM) -> None:
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
+    llm.script = [by_signature(effects=judge, root_cause=reflect, verdicts=lenient, edits=curate)]
     before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    # The newest 5 of 12 PRs are held out (30%, but at least 5 from 8 PRs on). Of the 7 older
-    # ones, 5 show a problem (the others passed and were approved): 5 reflections + 1 curation
-    # + 2 judge calls per held-out PR (both orders of the pair).
-    assert len(llm.requests) == 5 + 1 + 10
+    # Held out per failure cluster, newest first: three rounding failures (pr-108, 105, 102;
+    # the cluster keeps pr-103 and pr-101 to train on), one timeout (pr-111), and two PRs
+    # without a problem checked for conflicts (pr-112, pr-110). Of the six that train, three
+    # show a problem, one cluster each: 3 reflections + 1 curation + 1 check + 6 judge calls
+    # (one per held-out PR).
+    assert len(llm.requests) == 3 + 1 + 1 + 6
     folder = candidate_dir(example)
     after = (folder / "CLAUDE.md").read_text()
     anchor = "- Write tests with pytest under `tests/`, mirroring the module you change.\n"
@@ -279,13 +285,15 @@ def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: Fak
     assert len(evaluation["dropped"]) == 2
     assert "cites no evidence id" in evaluation["dropped"][0]
     held_out = evaluation["held_out"]
-    assert held_out["sample_ids"] == [f"local:pr-{n}" for n in range(108, 113)]
-    assert (held_out["current_mean"], held_out["candidate_mean"]) == (0.4, 0.9)
-    assert held_out["delta"] == pytest.approx(0.5)
-    assert (held_out["wins"], held_out["losses"], held_out["ties"]) == (5, 0, 0)
-    # Five decided pairs: no interval, no verdict beyond "too few to judge".
-    assert held_out["verdict"] == "too few to judge" and held_out["low"] is None
-    training_requests = json.dumps(llm.requests[:6])
+    assert held_out["sample_ids"] == [f"local:pr-{n}" for n in (108, 105, 102, 111)]
+    assert held_out["checked"] == ["local:pr-112", "local:pr-110"]
+    # Three failures of its kind and one of another: no table can reach p < 0.05.
+    (edit,) = evaluation["edits"]
+    assert edit["summary"] == (
+        "prevents 3 of 3 held-out failures of its kind (other kinds: 0 of 1)"
+    )
+    assert edit["outcome"] == "too few to judge" and held_out["verdict"] == "too few to judge"
+    training_requests = json.dumps(llm.requests[:4])
     assert "pr-108" not in training_requests and "pull/112" not in training_requests  # held out
     sent = json.dumps(llm.requests)
     assert "always approve" not in sent.lower().replace(
@@ -295,24 +303,32 @@ def test_evolve_reflects_then_curates_and_cites_evidence(example: Path, llm: Fak
     assert "discussion_r9001" in sent  # trusted comments are cited by URL
     # An identical rerun is answered from DSPy's disk cache: no new LM call.
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    assert len(llm.requests) == 16
+    assert len(llm.requests) == 11
     assert (candidate_dir(example, 2) / "CLAUDE.md").read_text() == after
 
 
 def test_max_calls_stops_cleanly_and_says_what_was_done(example: Path, llm: FakeLLM) -> None:
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  max_calls: 3\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
+    llm.script = [by_signature(effects=judge, root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    # One reflection, the curation and the check: the other supported clusters are named.
     assert len(llm.requests) == 3
     analysis = (candidate_dir(example) / "analysis.md").read_text()
-    assert "reflected on 2 of 5 samples with problems" in analysis
-    assert "training.max_calls=3" in analysis
+    assert "reflected on 1 of 5 failure cluster(s) (1 call(s))" in analysis
+    assert "AttributeError: module <str> has no attribute <str>" in analysis
+    assert "the budget (training.max_calls=3) left no call for it" in analysis
+    # Training needs three calls at the least: none is left for held-out evaluation, and
+    # nothing is held out from training for it.
     held_out = json.loads((candidate_dir(example) / "evaluation.json").read_text())["held_out"]
-    assert "budget" in held_out["skipped"] and held_out["scores"] == []
+    assert held_out["skipped"].startswith("training.max_calls=3 leaves no call for held-out")
 
 
 def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: FakeLLM) -> None:
+    """Four rules: a new one for the second HTTP client; one the merge pass finds said by B2;
+    a test rule citing the rounding failure it has nothing to do with (dropped by the support
+    rule, before the merge pass sees it); one citing an untrusted comment (not evidence)."""
+
     def rules(request: dict[str, object]) -> str:
         return chat_adapter_reply(
             rules=[
@@ -322,6 +338,13 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
                     "when": "calling the billing API",
                     "why": "PR 104 added a second client",
                     "evidence": ["https://github.com/example/invoices/pull/104#discussion_r10400"],
+                },
+                {
+                    "category": "wrong_pattern",
+                    "rule": "Round money with `quantize(Decimal('0.01'), ROUND_HALF_UP)`.",
+                    "when": "money",
+                    "why": "rounding tests fail",
+                    "evidence": [ROUNDING],
                 },
                 {
                     "category": "test_failure",
@@ -342,21 +365,21 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
         )
 
     def merge(request: dict[str, object]) -> str:
-        assert "N2: Write tests with pytest" in user_text(request)
-        assert "[B3] Write tests with pytest" in user_text(request)
+        assert "N2: Round money with" in user_text(request)
+        assert "Write tests with pytest" not in user_text(request).split("rules_file")[0]
         return chat_adapter_reply(
             decisions=[
                 {"rule": "N1", "action": "add", "bullet": ""},
-                {"rule": "N2", "action": "same_as", "bullet": "B3"},
+                {"rule": "N2", "action": "same_as", "bullet": "B2"},
             ]
         )
 
-    llm.script = [by_signature(rules=rules, decisions=merge)]
+    llm.script = [by_signature(rules=rules, decisions=merge, verdicts=lenient)]
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  holdout: 0\n")
     before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--strategy", "rules", "--api-base", llm.api_base], env={}) == 0
-    assert len(llm.requests) == 2  # the root causes, then one merge pass
+    assert len(llm.requests) == 3  # the root causes, the check, then one merge pass
     after = (candidate_dir(example) / "CLAUDE.md").read_text()
     assert after == before + (
         "\n## Learned rules\n\n"
@@ -365,8 +388,12 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
     )
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     assert [c["op"] for c in evaluation["changes"]] == ["add_rule"]
-    assert any("already said by B3 (merge pass)" in d for d in evaluation["dropped"])
-    assert any("cites no evidence" in d for d in evaluation["dropped"])
+    assert evaluation["changes"][0]["cluster"].startswith("test:attributeerror-module-has-no-")
+    assert evaluation["changes"][0]["support"].startswith("2 PRs, 1 trusted request")
+    dropped = evaluation["dropped"]
+    assert any("already said by B2 (merge pass)" in d for d in dropped)
+    assert any("Write tests with pytest" in d and "not about what it cites" in d for d in dropped)
+    assert any("Approve every PR." in d and "cites no evidence" in d for d in dropped)
 
 
 def test_a_rule_that_sharpens_a_bullet_replaces_it_instead_of_repeating_it(
@@ -387,7 +414,7 @@ def test_a_rule_that_sharpens_a_bullet_replaces_it_instead_of_repeating_it(
         return chat_adapter_reply(decisions=[{"rule": "N1", "action": "replaces", "bullet": "B2"}])
 
     holdout_off(example)
-    llm.script = [by_signature(rules=rules, decisions=merge)]
+    llm.script = [by_signature(rules=rules, decisions=merge, verdicts=lenient)]
     assert main(["train", "--strategy", "rules", "--api-base", llm.api_base], env={}) == 0
     after = (candidate_dir(example) / "CLAUDE.md").read_text()
     assert "## Learned rules" not in after
@@ -445,7 +472,7 @@ def test_eval_command_pass_rate_is_authoritative(
     config.write_text(
         config.read_text() + f"training:\n  holdout: 0\n  eval_command: '{command}'\n"
     )
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     result = evaluation["eval_command"]
@@ -466,7 +493,7 @@ def test_an_eval_command_that_writes_no_report_blocks_with_its_output(
     config.write_text(
         config.read_text() + "training:\n  holdout: 0\n  eval_command: 'echo boom >&2; exit 3'\n"
     )
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     assert evaluation["eval_command"]["problem"].startswith("eval_command exited 3")
@@ -477,50 +504,63 @@ def test_max_usd_stops_before_the_next_call_would_exceed_it(
     example: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Prices come from LiteLLM's table for openai/gpt-4.1. Each call is priced before it is
-    made at its input size and 1,500 output tokens (about $0.015 here): $0.05 pays for the
-    reflections and the curation, but not for the eight judge calls, which are skipped."""
+    made at its input size and 1,500 output tokens (about $0.015 here): $0.07 pays for the
+    three reflections, the curation and the check, but not for the six judge calls, which are
+    skipped (a partial evaluation would mislead)."""
     config = example / ".github" / "prompt-trainer.yml"
-    config.write_text(config.read_text() + "training:\n  max_usd: 0.05\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate, score_a=score)]
+    config.write_text(config.read_text() + "training:\n  max_usd: 0.07\n")
+    llm.script = [by_signature(effects=judge, root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    assert len(llm.requests) == 5
     meta = json.loads((candidate_dir(example) / "candidate.json").read_text())
-    assert 0 < meta["usage"]["cost_usd"] <= 0.05
+    assert 0 < meta["usage"]["cost_usd"] <= 0.07
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
-    assert "training.max_usd=0.05" in evaluation["held_out"]["skipped"]
+    assert "training.max_usd=0.07" in evaluation["held_out"]["skipped"]
     assert "$0.0" in capsys.readouterr().err
+
+
+VAGUER = "Read the money code in `invoices/` twice."
 
 
 def test_several_candidates_elect_the_best_by_held_out_score(example: Path, llm: FakeLLM) -> None:
     """The second candidate samples at temperature 1 under its own cache key; the scripted
-    curation then proposes a vaguer rule, which the judge scores lower: the first is elected,
-    the second is kept."""
+    curation then proposes a vaguer rule, which the judge says prevents nothing: the first is
+    elected, the second is kept."""
 
     def curate_by_temperature(request: dict[str, object]) -> str:
         if request.get("temperature") != 1.0:
             return curate(request)
         return chat_adapter_reply(
-            edits=[{"op": "add", "new_text": "Be careful with money.", "evidence": [ROUNDING]}],
+            edits=[{"op": "add", "new_text": VAGUER, "evidence": [ROUNDING]}],
             analysis_summary="A vaguer rule.",
         )
 
     config = example / ".github" / "prompt-trainer.yml"
     config.write_text(config.read_text() + "training:\n  candidates: 2\n  max_calls: 40\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_by_temperature, score_a=score)]
+    llm.script = [
+        by_signature(
+            effects=judge, root_cause=reflect, verdicts=lenient, edits=curate_by_temperature
+        )
+    ]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    # Held out: pr-108..112. Both candidates are judged on pr-108, 110 and 112 (the election),
-    # the elected one again on pr-109 and 111 (the report): 2 x (5 + 1 + 6) + 4.
-    assert len(llm.requests) == 2 * (5 + 1 + 6) + 4
+    # Held out: three failures (pr-108, 105, 102), a timeout (pr-111), two PRs without a
+    # problem (pr-112, 110), split in two. Both candidates are judged on pr-108, 102 and 112
+    # (the election), the elected one again on pr-105, 111 and 110 (the report):
+    # 2 x (3 reflections + 1 curation + 1 check + 3 judge calls) + 3.
+    assert len(llm.requests) == 2 * (3 + 1 + 1 + 3) + 3
     loser, winner = candidate_dir(example, 1), candidate_dir(example, 2)
-    assert "Be careful with money." in (loser / "CLAUDE.md").read_text()
+    assert VAGUER in (loser / "CLAUDE.md").read_text()
     assert json.loads((loser / "evaluation.json").read_text())["guardrails"]["problems"] == [
         "not elected"
     ]
     assert NEW_RULE in (winner / "CLAUDE.md").read_text()
     elected = json.loads((winner / "evaluation.json").read_text())
-    assert elected["held_out"]["candidate_mean"] == 0.9 and elected["guardrails"]["passed"]
-    assert elected["held_out"]["sample_ids"] == ["local:pr-109", "local:pr-111"]
+    assert elected["guardrails"]["passed"]
+    assert elected["held_out"]["sample_ids"] == ["local:pr-105", "local:pr-111"]
+    assert elected["held_out"]["checked"] == ["local:pr-110"]
+    assert [e["prevented"] for e in elected["edits"]] == [1]
     assert "elected among 2 candidates on 3 held-out sample(s)" in elected["held_out"]["election"]
-    assert elected["usage"]["calls"] == 28  # the run's usage, both candidates
+    assert elected["usage"]["calls"] == 19  # the run's usage, both candidates
 
 
 TRACES = REALDATA / "traces"
@@ -583,7 +623,7 @@ def test_a_paraphrase_and_a_first_line_quote_apply_and_a_bad_item_costs_only_its
     example: Path, llm: FakeLLM
 ) -> None:
     holdout_off(example)
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_like_a_model)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate_like_a_model)]
     before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     after = (candidate_dir(example) / "CLAUDE.md").read_text()
@@ -606,18 +646,25 @@ def test_a_paraphrase_and_a_first_line_quote_apply_and_a_bad_item_costs_only_its
 
 
 def test_a_truncated_answer_is_repaired_once_and_every_request_is_counted(
-    example: Path, llm: FakeLLM
+    example: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """max_calls=4: three reflections are kept to leave the curation its call; its answer is cut
-    off, and the repair request would be a fifth call, so the curation is lost, not the run."""
+    """max_calls=4: two reflections, leaving two calls for the curation and the check; the
+    curation's answer is cut off, its repair request takes the check's call and is cut off
+    too: the curation is lost, not the run, and nothing more is sent."""
     holdout_off(example, "  max_calls: 4\n")
     truncated = '[[ ## edits ## ]]\n[{"op": "add", "new_text": "Run the money te'
-    llm.script = [by_signature(what_went_wrong=reflect, edits=lambda request: truncated)]
+    llm.script = [
+        by_signature(root_cause=reflect, verdicts=lenient, edits=lambda request: truncated)
+    ]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     assert len(llm.requests) == 4
     analysis = (candidate_dir(example) / "analysis.md").read_text()
-    assert "unreadable answer, no budget to repair it" in analysis
+    assert "unreadable answer, also after one repair request" in analysis
     assert (candidate_dir(example) / "CLAUDE.md").read_text() == (example / "CLAUDE.md").read_text()
+    assert (
+        "coder: no change: the curation's answer was unreadable, also after a repair request"
+        in capsys.readouterr().err
+    )
 
 
 def test_a_truncated_answer_within_budget_is_answered_again_after_a_repair_request(
@@ -629,31 +676,39 @@ def test_a_truncated_answer_within_budget_is_answered_again_after_a_repair_reque
     def curate_then_repair(request: dict[str, object]) -> str:
         return next(answers, None) or curate(request)
 
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate_then_repair)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate_then_repair)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    repair = llm.requests[-1]["messages"]
+    repair = next(r["messages"] for r in llm.requests if len(r["messages"]) > 2)
     assert repair[-2]["role"] == "assistant" and "Run the money te" in repair[-2]["content"]
     assert "could not be read" in repair[-1]["content"]
     assert NEW_RULE in (candidate_dir(example) / "CLAUDE.md").read_text()
 
 
-def test_rewrite_is_diffed_into_bullet_edits_and_uncited_removals_are_put_back(
+def test_rewrite_is_diffed_into_bullet_edits_and_unsupported_ones_are_left_out(
     example: Path, llm: FakeLLM
 ) -> None:
-    """The rewrite drops B4 and B5, changes B2 and adds a bullet; only the change of B2 and the
-    removal of B4 are tied to evidence in its summary."""
+    """The rewrite changes B2, drops B4 and B5, adds two bullets and a subagent. The summary
+    ties the change of B2 and one new bullet to the rounding failures; it ties the removal of
+    B4 (a ruff rule) to a rounding review, which is not about it; B5, the other new bullet and
+    the subagent to nothing. Only the supported edits apply: B4 and B5 are put back, the
+    unsupported bullet and the subagent are left out."""
     before = (example / "CLAUDE.md").read_text()
     lines = before.split("\n")
     money = "- [B2] Money is `Decimal`: parse with `Decimal(str)`, round with `quantize`."
     rewritten = "\n".join([*lines[:2], "- [B1] " + lines[2][2:], lines[3], money, lines[6], ""])
     rewritten += "- Run `pytest tests/test_fees.py` before pushing.\n"
+    rewritten += "- Always be careful and write correct code.\n"
 
     def rewrite(request: dict[str, object]) -> str:
         return chat_adapter_reply(
             candidate_main_prompt=rewritten,
-            candidate_subagents=[],
+            candidate_subagents=[
+                {"name": "money-checker", "description": "Checks money.", "prompt": "Check."}
+            ],
             analysis_summary=f"- B2: shorter money rule ({ROUNDING}).\n"
-            "- B4: removed, ruff runs in CI (#9002).\n- B5: removed.\n- new: run the money tests.",
+            "- B4: removed, ruff runs in CI (#9002).\n- B5: removed.\n"
+            f"- new: run `pytest tests/test_fees.py` before pushing ({ROUNDING}).\n"
+            "- new: always be careful and write correct code.\n- new subagent money-checker.",
         )
 
     holdout_off(example)
@@ -661,25 +716,29 @@ def test_rewrite_is_diffed_into_bullet_edits_and_uncited_removals_are_put_back(
     config.write_text(
         config.read_text().replace("max_subagents: 5", "max_subagents: 5\n    strategy: rewrite")
     )
-    llm.script = [rewrite]
+    llm.script = [by_signature(candidate_main_prompt=rewrite, verdicts=lenient)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
-    after = (candidate_dir(example) / "CLAUDE.md").read_text()
+    folder = candidate_dir(example)
+    after = (folder / "CLAUDE.md").read_text()
     assert "Money is `Decimal`: parse with `Decimal(str)`, round with `quantize`." in after
-    assert "Keep functions small" not in after  # B4: removed with evidence
+    assert "Keep functions small" in after  # B4: its evidence is about rounding, not ruff
     assert "Describe what you changed and why" in after  # B5: put back
-    assert "[B" not in after
+    assert "[B" not in after and "careful" not in after
+    assert not (folder / ".claude" / "agents" / "money-checker.md").exists()
     # the new bullet follows the bullet it follows in the rewrite
     assert (
-        "the module you change.\n- Run `pytest tests/test_fees.py` before pushing.\n- Desc" in after
+        "the module you change.\n- Run `pytest tests/test_fees.py` before pushing.\n- Keep" in after
     )
-    evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
-    assert [c["op"] for c in evaluation["changes"]] == ["modify", "remove", "add"]
-    assert evaluation["changes"][1]["evidence"] == [
-        "https://github.com/example/invoices/pull/101#discussion_r9002"
-    ]
-    assert (
-        len(evaluation["dropped"]) == 1 and "Describe what you changed" in evaluation["dropped"][0]
-    )
+    evaluation = json.loads((folder / "evaluation.json").read_text())
+    assert [c["op"] for c in evaluation["changes"]] == ["modify", "add"]
+    assert evaluation["changes"][1]["evidence"] == [ROUNDING]
+    dropped = evaluation["dropped"]
+    assert len(dropped) == 4, dropped
+    assert "Keep functions small" in dropped[0] and "not about what it cites" in dropped[0]
+    assert dropped[0].endswith("(kept as it was)")
+    assert "Describe what you changed" in dropped[1] and "cites no evidence" in dropped[1]
+    assert "careful" in dropped[2] and dropped[2].endswith("(left out)")
+    assert "money-checker" in dropped[3] and "cites no evidence" in dropped[3]
     request = user_text(llm.requests[0])
     assert "[B5] Describe what you changed" in request  # the model saw the ids
 
@@ -701,7 +760,7 @@ def test_eval_repeat_blocks_only_a_drop_beyond_the_run_to_run_spread(
     spread of 50 points."""
     command = NOISY_EVAL.replace("'", "''")
     holdout_off(example, f"  eval_command: '{command}'\n  eval_repeat: {repeat}\n")
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     result = evaluation["eval_command"]
@@ -721,7 +780,7 @@ def test_the_curation_sees_the_edits_people_rejected_before(example: Path, llm: 
         cache_dir=example / "cache",
         rejected=(Rejection(text="Always use float for money.", evidence=frozenset(), pull=12),),
     )
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate)]
     train(request, "evolve")
     curation = next(r for r in llm.requests if "[[ ## edits ## ]]" in json.dumps(r))
     assert "#12: Always use float for money." in user_text(curation)
@@ -732,7 +791,7 @@ def test_a_retried_request_counts_against_max_calls(example: Path, llm: FakeLLM)
     reflection and the curation fit, not two reflections."""
     holdout_off(example, "  max_calls: 3\n")
     llm.fail_next = 1
-    llm.script = [by_signature(what_went_wrong=reflect, edits=curate)]
+    llm.script = [by_signature(root_cause=reflect, verdicts=lenient, edits=curate)]
     assert main(["train", "--api-base", llm.api_base], env={"PROMPT_TRAINER_BACKOFF_S": "0"}) == 0
     assert llm.arrived == 3
     assert "reflected on 1 of" in (candidate_dir(example) / "analysis.md").read_text()

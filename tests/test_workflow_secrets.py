@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from prompt_trainer.models import PullRequestInfo, Sample
+from prompt_trainer.models import PullRequestInfo, Sample, TestCase, TestRun
 from prompt_trainer.settings import parse_config
 from prompt_trainer.setup.onboard import render_workflow
 from prompt_trainer.targets import LocalSource, load_prompt_set
@@ -169,17 +169,22 @@ def test_eval_command_reads_neither_the_write_token_nor_the_llm_key(
 
 
 def replay_tasks(github: FakeGitHub, checkout: Path) -> None:
-    """Two stored agent PRs whose base commit is in the clone, so the replay runs the agent."""
+    """Four stored agent PRs whose base commit is in the clone, so the replay runs the agent;
+    each failed the same test (a failure cluster of two PRs once half is held out, which
+    supports the trained edit)."""
     settings = parse_config((checkout / ".github/prompt-trainer.yml").read_text(), source="x")
     version = load_prompt_set(settings.targets[0], LocalSource(checkout)).version
     sha = git(checkout, "rev-parse", "HEAD")
+    failed = TestCase(classname="tests.test_fees", name="test_rounding", status="failed",
+                      message="assert 10.004 == 10.00")  # fmt: skip
     lines = []
-    for n in (21, 22):
+    for n in (21, 22, 23, 24):
         closed = datetime(2026, 11, n, tzinfo=UTC)
         pull = PullRequestInfo(number=n, title=f"Task {n}", body="Add the fee.", base_sha=sha,
                                closed_at=closed)  # fmt: skip
+        runs = (TestRun(source="junit.xml", cases=(failed,)),)
         sample = Sample(id=f"{github.full_name}#{n}", pull=pull, prompt_versions={"coder": version},
-                        collected_at=closed)  # fmt: skip
+                        collected_at=closed, test_runs=runs)  # fmt: skip
         lines.append(sample.model_dump_json())
     github.commit({".prompt-trainer/samples.jsonl": "\n".join(lines) + "\n"},
                   branch="prompt-trainer-data")  # fmt: skip
@@ -195,9 +200,9 @@ def test_the_replayed_agent_reads_neither_secret_and_its_git_hooks_never_run(
     candidate) reads what it can and writes ``.git/hooks/post-checkout`` in the repository its
     worktree shares, which the next ``git worktree add`` would run."""
     llm.script = [trainer_reply]
-    # One LM call trains (rewrite); the held-out judge is left out by the call budget, so the
-    # replay alone judges the held-out task.
-    config, loot = attack_config(tmp_path, llm, gate="replay", holdout=0.5, max_calls=1)
+    # Two LM calls train (rewrite, then the batched check); the held-out judge is left out by
+    # the call budget, so the replay alone judges the held-out tasks.
+    config, loot = attack_config(tmp_path, llm, gate="replay", holdout=0.5, max_calls=2)
     checkout = checkout_with(tmp_path, config)
     files: dict[str, str | None] = {".github/prompt-trainer.yml": config, "CLAUDE.md": MAIN_PROMPT,
              ".claude/agents/test-runner.md": SUBAGENT}  # fmt: skip
@@ -207,7 +212,7 @@ def test_the_replayed_agent_reads_neither_secret_and_its_git_hooks_never_run(
     runs = execute(workflow, server, checkout, tmp_path, event="workflow_dispatch", payload=payload)
     text = assert_nothing_leaked(loot)
     assert "HOOK-RAN" not in text, "a git hook the agent planted ran"
-    assert text.count("== ran in") == 2  # the agent ran for both variants of the task
+    assert text.count("== ran in") == 4  # for both variants of the two held-out tasks
     assert runs["evaluate"].result == "success" and not runs["evaluate"].secrets
     logs = {name: run.action.log if run.action else "" for name, run in runs.items()}
     assert len(proposed(server)) == 1, logs

@@ -14,6 +14,19 @@ failures of the same kind came back, is derived on every run from the stored sam
 (``history_notes``). Merging is a union keyed by (target, text, PR), written sorted, so two runs
 never lose each other's entries and an unchanged ledger is not committed again.
 
+**Realized outcomes** (``measure.outcomes`` computes, this module remembers). Before training,
+``observe`` walks the current bullets against the run's measurement (``TargetReport``: the
+versions with their bullets and samples, the failure clusters): the version that introduced each
+bullet, the clusters it targets (a merged proposal's: those its state block named and those
+holding the evidence it cited; a person's: those whose evidence names its terms, then a ``human``
+entry, ``pull`` 0), and the ids of the samples before it, since it, and of those that showed a
+targeted cluster. Entries join (``BulletEntry.joined``): targets and sample ids are unions, so
+the before/after accumulates across runs and runners. ``outcome_of`` turns an entry into counts
+(``BulletOutcome``, without held-out samples); ``history_notes`` adds them to each bullet's line;
+``outcome_notes`` gives, for a bullet whose clusters did not fall, the evidence of the PRs since
+it, which the bullet history offers to sharpen or retire it; ``merge_outcomes`` is what each
+earlier merged proposal did, for the PR body and the dashboard; ``bullet_rows`` is ``report``'s.
+
 ``history_notes`` matches each bullet of the current prompt files (numbered as the model sees
 them, ``B1``, ``B2``...) to its entries by normalised text (or the stored prefix, as the state
 block caps texts), follows a ``modify`` back to the bullet it replaced, and says when it was
@@ -21,22 +34,40 @@ added, for which evidence, which later samples (those that ran on the version th
 or whose PR opened after the merge) failed in the same way, and where reviewers approved it.
 ``earlier_context`` summarises a few samples of earlier prompt versions (those the current
 bullets' evidence came from first, then the held-out samples of merged proposals, then the
-newest with a problem) as context, never as training targets. ``judged_ids`` reads from the
-bot's closed proposals the samples each one was judged on: the next run trains on them.
+newest with a problem) as context for the curation; the trainer itself counts samples of earlier
+versions as evidence of a failure that still occurs under the current one (``train.plan``), so
+every earlier sample with a problem is among those the anti-copy check reads (``quoted``).
+``judged_ids`` reads from the bot's closed proposals the samples each one was judged on: the next
+run trains on them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ValidationError
 
 from prompt_trainer import workdir
 from prompt_trainer.errors import GitHubError
 from prompt_trainer.github.records import ClosedPull
+from prompt_trainer.measure.clusters import Cluster, cluster_samples
+from prompt_trainer.measure.outcomes import (
+    Attribution,
+    BulletOutcome,
+    BulletRow,
+    ClusterFacts,
+    MergeOutcome,
+    Rate,
+    attribute,
+    shares,
+    term_targets,
+)
+from prompt_trainer.measure.report import TargetReport
+from prompt_trainer.measure.versions import Version
 from prompt_trainer.models import PromptSet, Record, Rejection, Sample
 from prompt_trainer.render.state import read_state
 from prompt_trainer.store import SYNC_ATTEMPTS, BranchFiles
@@ -57,8 +88,19 @@ EARLIER_CHARS = 600
 Log = Callable[[str], None]
 
 
+class ClusterTarget(Record):
+    """A failure cluster a bullet targets, and why we say so (shown wherever the target is)."""
+
+    cluster: str
+    label: str = ""
+    #: ``cited <evidence id>`` (the bot's edit cited a problem of the cluster) or ``shares
+    #: `ApiClient`, `invoices/api_client.py``` (a human's bullet: repository-specific terms).
+    reason: str = ""
+
+
 class BulletEntry(Record):
-    """One bullet a merged proposal added or changed."""
+    """One bullet a merged proposal added or changed (``by`` ``bot``), or a human's bullet of the
+    current prompt files that targets a failure cluster (``by`` ``human``, ``pull`` 0)."""
 
     target: str
     path: str
@@ -75,10 +117,46 @@ class BulletEntry(Record):
     replaces: str = ""
     #: Reviewers approved it: the proposal was merged.
     approved: bool = True
+    by: Literal["bot", "human"] = "bot"
+    #: The prompt version that introduced it: the first version, in order, whose file holds it.
+    introduced: str | None = None
+    #: The failure clusters it targets (``measure.outcomes``), with the reason for each.
+    targets: tuple[ClusterTarget, ...] = ()
+    #: Samples (ids) of the versions before it, of the versions holding it, and those of either
+    #: side that showed a targeted cluster: accumulated across runs (a union), so its
+    #: before/after survives samples leaving the store.
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    hits: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str, int]:
         return (self.target, normalize(self.text), self.pull)
+
+    def joined(self, other: BulletEntry) -> BulletEntry:
+        """This entry with ``other``'s observations and targets added (the same bullet seen by
+        another run): a union, so merging is order-free for them and never loses a sample."""
+        theirs = {t.cluster: t for t in other.targets}
+        mine = tuple(
+            t.model_copy(update={"label": theirs[t.cluster].label})
+            if not t.label and t.cluster in theirs
+            else t
+            for t in self.targets
+        )
+        known = {t.cluster for t in self.targets}
+        return self.model_copy(
+            update={
+                "introduced": self.introduced or other.introduced,
+                "targets": mine + tuple(t for t in other.targets if t.cluster not in known),
+                "before": _union(self.before, other.before),
+                "after": _union(self.after, other.after),
+                "hits": _union(self.hits, other.hits),
+            }
+        )
+
+
+def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(set(a) | set(b)))
 
 
 # -- writing the ledger -------------------------------------------------------------------------
@@ -110,9 +188,17 @@ def entries_of(closed: Iterable[ClosedPull], samples: list[Sample]) -> list[Bull
                     evidence=change.evidence,
                     kinds=kinds_of(change.evidence, samples),
                     replaces=change.replaces,
+                    targets=tuple(
+                        ClusterTarget(cluster=c, reason=_cited_reason(change.evidence))
+                        for c in change.clusters
+                    ),
                 )
             )
     return found
+
+
+def _cited_reason(evidence: Sequence[str]) -> str:
+    return "cited " + ", ".join(evidence[:2]) if evidence else "proposed for it"
 
 
 def kinds_of(evidence: Iterable[str], samples: list[Sample]) -> tuple[str, ...]:
@@ -148,22 +234,25 @@ def _parse(line: str) -> BulletEntry | None:
 
 
 def merge_entries(*sides: Iterable[str]) -> list[str]:
-    """The union of ledgers (lines), one line per (target, text, PR), the first side winning;
-    sorted so the same entries always give the same file. Lines that do not validate are kept."""
-    kept: dict[object, tuple[tuple[str, str, str, int, str], str]] = {}
+    """The union of ledgers (lines), one line per (target, text, PR): the first side's fields
+    win, the observations and targets of every side are joined (``BulletEntry.joined``); sorted
+    so the same entries always give the same file. Lines that do not validate are kept."""
+    entries: dict[tuple[str, str, int], BulletEntry] = {}
+    invalid: dict[str, None] = {}
     for side in sides:
         for line in side:
             entry = _parse(line)
-            key: object = entry.key if entry else line
-            if key in kept:
-                continue
-            order = (
-                (entry.target, str(entry.merged_at or ""), "", entry.pull, normalize(entry.text))
-                if entry
-                else ("~", "", line, 0, "")
-            )
-            kept[key] = (order, line)
-    return [line for _, line in sorted(kept.values())]
+            if entry is None:
+                invalid[line] = None
+            elif entry.key in entries:
+                entries[entry.key] = entries[entry.key].joined(entry)
+            else:
+                entries[entry.key] = entry
+    ordered = sorted(
+        entries.values(),
+        key=lambda e: (e.target, str(e.merged_at or ""), e.pull, normalize(e.text)),
+    )
+    return [e.model_dump_json() for e in ordered] + sorted(invalid)
 
 
 def sync_bullets(
@@ -198,6 +287,272 @@ def sync_bullets(
         fix="another prompt-trainer run is writing; give the workflow a concurrency group "
         "and run again (the local ledger under .prompt-trainer/ is intact)",
     )
+
+
+def outcome_of(entry: BulletEntry, *, hidden: Iterable[str] = ()) -> BulletOutcome | None:
+    """The entry's before/after rate of the clusters it targets, leaving out ``hidden``
+    (held-out) samples; None when it targets none."""
+    if not entry.targets:
+        return None
+    out = set(hidden)
+    before = [s for s in entry.before if s not in out]
+    after = [s for s in entry.after if s not in out]
+    return BulletOutcome(Rate.of(before, entry.hits), Rate.of(after, entry.hits))
+
+
+def merge_outcomes(entries: Iterable[BulletEntry]) -> list[MergeOutcome]:
+    """One row per merged proposal whose bullets target a cluster, newest first."""
+    by_pull: dict[int, list[BulletEntry]] = {}
+    for entry in entries:
+        if entry.by == "bot" and entry.pull and entry.targets:
+            by_pull.setdefault(entry.pull, []).append(entry)
+    rows = []
+    for pull, group in by_pull.items():
+        labels = dict.fromkeys(t.label or t.cluster for e in group for t in e.targets)
+        before = {s for e in group for s in e.before}
+        after = {s for e in group for s in e.after}
+        hits = {s for e in group for s in e.hits}
+        outcome = BulletOutcome(Rate.of(before, hits), Rate.of(after, hits))
+        rows.append(MergeOutcome(pull, group[0].merged_at, len(group), tuple(labels), outcome))
+    return sorted(rows, key=lambda r: (_when(r.merged_at), r.pull), reverse=True)
+
+
+def _when(moment: datetime | None) -> datetime:
+    return moment or datetime.min.replace(tzinfo=UTC)
+
+
+# -- observing the current bullets ---------------------------------------------------------------
+
+HUMAN = "human"
+
+
+def observe(
+    current: PromptSet, report: TargetReport, entries: Iterable[BulletEntry]
+) -> list[BulletEntry]:
+    """The entries of the current bullets with what this run sees of them: the version that
+    introduced each (``outcomes.attribute``), the clusters it targets and the samples before it
+    and since (of the report's clusters). A bullet with a ledger entry (a merged proposal's)
+    targets the clusters of the evidence its edit cited; any other is a human's and targets the
+    clusters whose evidence names its terms (``outcomes.term_targets``); a human's bullet that
+    targets none is left out. Entries of bullets no longer in the files are not returned."""
+    mine = [e for e in entries if e.target == current.target]
+    clusters = [row.cluster for row in report.clusters]
+    found: list[BulletEntry] = []
+    for prompt in current.files:
+        for text in bullets(prompt.content):
+            where = attribute([v.version for v in report.versions], prompt.path, text)
+            entry = _entry(current.target, prompt.path, text, mine, clusters)
+            if entry is not None and where.introduced is not None:
+                found.append(_observed(entry, where.introduced, where, report))
+    return found
+
+
+def _entry(
+    target: str, path: str, text: str, mine: list[BulletEntry], clusters: list[ClusterFacts]
+) -> BulletEntry | None:
+    """The bullet's own entry with the targets this run finds (a human's: a new entry)."""
+    own = [e for e in mine if e.path in ("", path) and _matches(e, text)]
+    bot = [e for e in own if e.by == "bot"]
+    if bot:
+        last = max(bot, key=lambda e: (_at(e), e.pull))
+        return last.joined(last.model_copy(update={"targets": _targeted(last, clusters)}))
+    shared = term_targets(text, {c.id: c.text for c in clusters})
+    known = [e for e in own if e.by == HUMAN]
+    if not shared and not known:  # no target now, none before: no claim
+        return None
+    labels = {c.id: c.label for c in clusters}
+    targets = tuple(
+        ClusterTarget(cluster=c, label=labels[c], reason=shares(t)) for c, t in shared.items()
+    )
+    human = BulletEntry(
+        target=target, path=path, text=text, op=HUMAN, pull=0, approved=False, by=HUMAN,
+        targets=targets,
+    )  # fmt: skip
+    return known[0].joined(human) if known else human
+
+
+def _targeted(entry: BulletEntry, clusters: list[ClusterFacts]) -> tuple[ClusterTarget, ...]:
+    """The clusters the bot's edit targets as this run's clusters say: those named when it was
+    proposed (the state block's), and those holding the evidence it cited, with the first id."""
+    named = {t.cluster: t for t in entry.targets}
+    found = []
+    for cluster in clusters:
+        cited = [e for e in entry.evidence if e in cluster.evidence]
+        if cited or cluster.id in named:
+            reason = f"cited {cited[0]}" if cited else named[cluster.id].reason
+            found.append(ClusterTarget(cluster=cluster.id, label=cluster.label, reason=reason))
+    return tuple(found)
+
+
+def _observed(
+    entry: BulletEntry, introduced: Version, where: Attribution, report: TargetReport
+) -> BulletEntry:
+    """``entry`` with the samples of the versions before it and of those holding it, and those
+    of them that showed a cluster it targets."""
+    before = {s for v in where.before for s in report.sample_ids(v.hash)}
+    after = {s for v in where.holding for s in report.sample_ids(v.hash)}
+    targeted = {t.cluster for t in entry.targets}
+    shown = {
+        s for row in report.clusters if row.cluster.id in targeted for s in row.cluster.samples
+    }
+    seen = entry.model_copy(
+        update={
+            "introduced": introduced.hash,
+            "before": tuple(sorted(before)),
+            "after": tuple(sorted(after)),
+            "hits": tuple(sorted((before | after) & shown)),
+        }
+    )
+    return entry.joined(seen).model_copy(update={"introduced": introduced.hash})
+
+
+def joined(entries: Iterable[BulletEntry], seen: Iterable[BulletEntry]) -> list[BulletEntry]:
+    """``entries`` with ``seen`` joined in (``BulletEntry.joined``), one per key."""
+    ledger = {e.key: e for e in entries}
+    for entry in seen:
+        ledger[entry.key] = ledger[entry.key].joined(entry) if entry.key in ledger else entry
+    return list(ledger.values())
+
+
+#: PRs that must have run with a bullet before its clusters are said to have fallen or not
+#: (``report.min_samples`` where the settings are known).
+MIN_AFTER = 5
+#: Recurrences (PRs since the bullet that showed its clusters) shown per bullet, and evidence
+#: ids per recurrence.
+MAX_SHOWN_RECURRENCES = 4
+MAX_RECURRENCE_IDS = 3
+#: Verdicts that propose sharpening or retiring a bullet.
+UNFALLEN = ("did not fall", "still occurs")
+
+
+@dataclass(frozen=True)
+class BulletOutcomeNote:
+    """What one current bullet did to the clusters it targets, as training reads it: the
+    counts (``helpful``/``harmful``, before/after, the one-sided p) and, for a bullet whose
+    clusters did not fall, the evidence of the PRs since it that still showed them, which an
+    edit sharpening or retiring it can cite."""
+
+    path: str
+    number: int
+    text: str
+    by: str
+    clusters: tuple[str, ...]
+    outcome: BulletOutcome
+    verdict: str
+    #: (sample id, evidence ids of its targeted clusters' problems), newest first.
+    recurrences: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def unfallen(self) -> bool:
+        """Its clusters did not fall (or still occur with nothing before it to compare), and
+        there is evidence to show for it."""
+        return self.verdict in UNFALLEN and bool(self.recurrences)
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(e for _, ids in self.recurrences for e in ids))
+
+    @property
+    def bullet(self) -> str:
+        return f"{self.path} B{self.number}"
+
+    def note(self) -> str:
+        """What training reads beside the counts: by whom, its clusters before and since, the
+        verdict, and for an unfallen bullet the evidence since it and what to do with it."""
+        return (
+            f"by {self.by}; its clusters ({'; '.join(self.clusters)}) showed in "
+            f"{self.outcome.counts}: {self.verdict}{self.proposal()}"
+        )
+
+    def proposal(self) -> str:
+        """For an unfallen bullet, the evidence since it and what to do with it ("" else)."""
+        if not self.unfallen:
+            return ""
+        shown = "; ".join(f"{sid}: {', '.join(ids)}" for sid, ids in self.recurrences)
+        return (
+            f". PRs since it that still showed them: {shown}. Sharpen it (modify "
+            f"B{self.number}, naming what these failures show) or retire it (remove "
+            f"B{self.number}), citing this evidence."
+        )
+
+
+def outcome_notes(
+    current: PromptSet,
+    entries: Iterable[BulletEntry],
+    stored: Sequence[Sample],
+    *,
+    hidden: Iterable[str] = (),
+    min_after: int = MIN_AFTER,
+) -> tuple[BulletOutcomeNote, ...]:
+    """Each current bullet that targets a cluster, with its outcome (without the ``hidden``
+    samples) and, when it did not fall, the evidence of the stored PRs since it that showed
+    its clusters (those are clustered again here, so the ids are the ones training views give)."""
+    out = set(hidden)
+    mine = [e for e in entries if e.target == current.target]
+    shown = [s for s in stored if s.id not in out and current.target in s.prompt_versions]
+    clusters = {c.id: c for c in cluster_samples(shown, target=current.target)}
+    notes = []
+    for prompt in current.files:
+        for n, text in enumerate(bullets(prompt.content), start=1):
+            entry = own_entry(mine, prompt.path, text)
+            outcome = outcome_of(entry, hidden=out) if entry else None
+            if entry is None or outcome is None:
+                continue
+            notes.append(
+                BulletOutcomeNote(
+                    path=prompt.path,
+                    number=n,
+                    text=text,
+                    by=f"#{entry.pull}" if entry.by == "bot" else HUMAN,
+                    clusters=tuple(t.label or t.cluster for t in entry.targets),
+                    outcome=outcome,
+                    verdict=outcome.verdict(min_after=min_after),
+                    recurrences=_recurrences(entry, clusters, shown),
+                )
+            )
+    return tuple(notes)
+
+
+def _recurrences(
+    entry: BulletEntry, clusters: Mapping[str, Cluster], shown: Sequence[Sample]
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    since = set(entry.after) & set(entry.hits)
+    targeted = [clusters[t.cluster] for t in entry.targets if t.cluster in clusters]
+    found = []
+    for sample in sorted((s for s in shown if s.id in since), key=_opened, reverse=True):
+        ids = [e for c in targeted for e in c.evidence_of(sample.id)]
+        if ids:
+            found.append((sample.id, tuple(dict.fromkeys(ids))[:MAX_RECURRENCE_IDS]))
+    return tuple(found[:MAX_SHOWN_RECURRENCES])
+
+
+def bullet_rows(
+    current: PromptSet, report: TargetReport, entries: Iterable[BulletEntry]
+) -> tuple[BulletRow, ...]:
+    """Every bullet of the current files as ``report`` shows it, from the ledger ``entries``
+    joined with what ``observe`` sees now."""
+    mine = [e for e in entries if e.target == current.target]
+    ledger = {e.key: e for e in joined(mine, observe(current, report, mine))}
+    labels = {v.version.hash: v.version.label for v in report.versions}
+    rows = []
+    for prompt in current.files:
+        for n, text in enumerate(bullets(prompt.content), start=1):
+            where = attribute([v.version for v in report.versions], prompt.path, text)
+            entry = own_entry(ledger.values(), prompt.path, text)
+            rows.append(
+                BulletRow(
+                    path=prompt.path,
+                    number=n,
+                    text=text,
+                    introduced=labels.get(where.introduced.hash) if where.introduced else None,
+                    by=f"#{entry.pull}" if entry and entry.by == "bot" else HUMAN,
+                    targets=tuple((t.label or t.cluster, t.reason) for t in entry.targets)
+                    if entry
+                    else (),
+                    outcome=outcome_of(entry) if entry else None,
+                )
+            )
+    return tuple(rows)
 
 
 # -- reading it: what the model sees ------------------------------------------------------------
@@ -266,16 +621,37 @@ def _same_kind(sample: Sample, kinds: set[str]) -> str:
 def history_notes(
     current: PromptSet, entries: list[BulletEntry], samples: list[Sample]
 ) -> tuple[str, ...]:
-    """One line per current bullet that has a history, as the model reads it."""
+    """One line per current bullet that has a history, as the model reads it: what merged
+    proposals did to it (``_story``) and the clusters it targets, with the reason (its counts
+    are ``outcome_notes``')."""
     mine = [e for e in entries if e.target == current.target]
-    merges = sorted({(e.merged_at or datetime.min.replace(tzinfo=UTC), e.pull) for e in mine})
+    bots = [e for e in mine if e.by == "bot"]
+    merges = sorted({(_at(e), e.pull) for e in bots})
     notes: list[str] = []
     for prompt in current.files:
         for n, text in enumerate(bullets(prompt.content), start=1):
-            chain = [e for e in chain_of(text, mine) if e.path in ("", prompt.path)]
-            if chain:
-                notes.append(f"{prompt.path} B{n}: " + _story(chain, merges, samples))
+            chain = [e for e in chain_of(text, bots) if e.path in ("", prompt.path)]
+            parts = [_story(chain, merges, samples)] if chain else []
+            own = own_entry(mine, prompt.path, text)
+            if own is not None and own.by == HUMAN and own.targets:
+                parts.append(f"written by a person (first in version {own.introduced or '?'})")
+            if own is not None and own.targets:
+                parts.append("targets " + _targets(own))
+            if parts:
+                notes.append(f"{prompt.path} B{n}: " + "; ".join(parts))
     return tuple(notes)
+
+
+def own_entry(entries: Iterable[BulletEntry], path: str, text: str) -> BulletEntry | None:
+    """The ledger entry of the bullet ``text`` of ``path``: the latest merged proposal's that
+    wrote it, else a human's."""
+    own = [e for e in entries if e.path in ("", path) and _matches(e, text)]
+    return max(own, key=lambda e: (e.by == "bot", _at(e), e.pull), default=None)
+
+
+def _targets(entry: BulletEntry) -> str:
+    """``<cluster> (<reason>), ...``: what the bullet targets and why."""
+    return ", ".join(f"{t.label or t.cluster} ({t.reason})" for t in entry.targets[:3])
 
 
 def _story(
@@ -404,6 +780,9 @@ class Memory:
         """``samples`` and the quoted ones not among them: what the anti-copy check reads."""
         return samples + [s for s in self.quoted if s not in samples]
 
+    #: PRs a bullet must have run on before its clusters are said to have fallen or not.
+    min_after: int = MIN_AFTER
+
     def outside(self, rejected: Iterable[Rejection] = ()) -> tuple[tuple[str, str], ...]:
         """Outside text shown beside the evidence, for the anti-copy check (the quoted samples
         are read whole by ``with_quoted``): the earlier-version context, the evidence and kinds
@@ -423,12 +802,23 @@ class Memory:
         seen = [s for s in self.stored if s.id not in out]
         return history_notes(current, list(self.entries), seen)
 
+    def outcomes(
+        self, current: PromptSet, *, hidden: Iterable[str] = ()
+    ) -> tuple[BulletOutcomeNote, ...]:
+        """What each current bullet did to its clusters (``outcome_notes``), without the
+        ``hidden`` samples; the unfallen ones carry the evidence to sharpen or retire them."""
+        return outcome_notes(
+            current, self.entries, self.stored, hidden=hidden, min_after=self.min_after
+        )
+
 
 def memory_for(
     current: PromptSet,
     stored: list[Sample],
     entries: list[BulletEntry],
     judged_by_target: Mapping[str, frozenset[str]] | None = None,
+    *,
+    min_after: int = MIN_AFTER,
 ) -> Memory:
     """The bullet ledger, the earlier-version context and the judged samples of one target
     (``judged_by_target``: each target's samples a closed proposal was judged on)."""
@@ -438,12 +828,21 @@ def memory_for(
     named = {
         sid for line in history_notes(current, list(mine), stored) for sid in _named(line, stored)
     }
+    # Samples of earlier versions with a problem may be shown as evidence of a failure that
+    # still occurs (``train.plan``): the anti-copy check reads them all.
+    before = tuple(
+        s
+        for s in stored
+        if s.prompt_versions.get(current.target) not in (None, current.version) and _problem(s)
+    )
+    quoted = earlier + tuple(s for s in stored if s.id in named and s not in earlier)
     return Memory(
         entries=mine,
         stored=tuple(stored),
         earlier=tuple(_summary(s, current.target) for s in earlier),
         judged=judged,
-        quoted=earlier + tuple(s for s in stored if s.id in named and s not in earlier),
+        quoted=quoted + tuple(s for s in before if s not in quoted),
+        min_after=min_after,
     )
 
 

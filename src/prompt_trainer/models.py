@@ -414,6 +414,29 @@ class Change(Record):
     reason: str = ""
     #: The bullet a ``modify`` (``refine_rule``) replaced, as it was; "" for other ops.
     replaces: str = ""
+    #: The failure cluster the edit addresses (``measure.clusters``), and its support when the
+    #: edit was made (``4 PRs, 1 trusted request (maria)``).
+    cluster: str = ""
+    support: str = ""
+
+
+class ClusterNote(Record):
+    """A failure cluster as the training run saw it: its support, how many reflection calls it
+    got, and why it was left out when it got none."""
+
+    id: str
+    kind: str
+    label: str
+    prs: int
+    trusted_requests: int = 0
+    #: ``4 PRs, 1 trusted request (maria)``.
+    support: str = ""
+    #: Prompt versions it occurred under, newest first (the current one when it still occurs).
+    versions: tuple[str, ...] = ()
+    #: Reflection calls spent on it (0 when left out).
+    reflected: int = 0
+    #: Why no reflection saw it ("" when one did).
+    left_out: str = ""
 
 
 class HeldOutScore(Record):
@@ -425,6 +448,87 @@ class HeldOutScore(Record):
     feedback: str = ""
     #: The blind pairwise verdict over both orders: "candidate", "current" or "tie".
     preference: str = ""
+
+
+#: What the per-edit judge may answer for one edit and one held-out failure.
+Effect = Literal["prevents", "partly", "irrelevant", "conflicts"]
+#: What the per-edit evaluation concludes about one edit.
+EditOutcome = Literal["effective", "not effective", "too few to judge", "conflicts"]
+
+
+class HeldOutFailure(Record):
+    """A problem of a held-out sample: the unit of the per-edit evaluation. The current prompts
+    did not prevent it (it happened under them)."""
+
+    sample: str
+    #: Its short id in the judge's request (``F1``, numbered per sample).
+    ref: str
+    cluster: str
+    kind: str
+    label: str
+    #: Full evidence ids of the sample that show it.
+    evidence: tuple[str, ...] = ()
+
+
+class EditVerdict(Record):
+    """The judge's answer for one edit on one held-out failure, or (``failure`` empty) on a
+    held-out pull request without a problem, checked for conflicts."""
+
+    edit: int
+    sample: str
+    failure: str = ""
+    verdict: Effect
+    why: str = ""
+
+
+class EditEvaluation(Record):
+    """One edit of the candidate measured on held-out failures: those of the clusters it
+    targets (its kind) against those of other clusters (the judge's leniency)."""
+
+    #: 1-based, in the order of ``Candidate.changes``.
+    edit: int
+    path: str
+    op: str
+    text: str
+    #: The failure clusters the edit targets (through the evidence it cites).
+    clusters: tuple[str, ...] = ()
+    #: Held-out failures of its kind: how many, how many it prevents, partly prevents.
+    own: int = 0
+    prevented: int = 0
+    partly: int = 0
+    #: Held-out failures of other kinds, and how many the judge says it prevents.
+    others: int = 0
+    other_prevented: int = 0
+    #: "<sample>: why" for every held-out PR where the judge says it conflicts.
+    conflicts: tuple[str, ...] = ()
+    #: One-sided Fisher's exact test: prevents its own kind more often than others.
+    p_value: float | None = None
+    outcome: EditOutcome = "too few to judge"
+
+    @property
+    def summary(self) -> str:
+        """``prevents 5 of 6 held-out failures of its kind (other kinds: 0 of 6), p = 0.0076``."""
+        noun = "failure" if self.own == 1 else "failures"
+        partly = f", {self.partly} partly" if self.partly else ""
+        text = (
+            f"prevents {self.prevented} of {self.own} held-out {noun} of its kind{partly} "
+            f"(other kinds: {self.other_prevented} of {self.others})"
+        )
+        if self.p_value is not None and self.outcome in ("effective", "not effective"):
+            text += f", p = {self.p_value:.2g}"
+        return text
+
+
+class ClusterCount(Record):
+    """A failure cluster of the samples, its support, and how many of its PRs were held out."""
+
+    id: str
+    kind: str
+    label: str
+    prs: int
+    held_out: int = 0
+    trusted_requests: int = 0
+    reviewers: tuple[str, ...] = ()
 
 
 class HeldOutResult(Record):
@@ -449,6 +553,21 @@ class HeldOutResult(Record):
     unreadable: tuple[str, ...] = ()
     #: With several candidates: how they were elected and on which samples this is reported.
     election: str | None = None
+    #: ``per-edit`` or ``pairwise`` (``training.judge``).
+    judge: str = "pairwise"
+    #: Per-edit: the held-out failures asked about, the held-out PRs without a problem checked
+    #: for conflicts, every verdict read, and each edit's result.
+    failures: tuple[HeldOutFailure, ...] = ()
+    checked: tuple[str, ...] = ()
+    verdicts: tuple[EditVerdict, ...] = ()
+    edits: tuple[EditEvaluation, ...] = ()
+    #: Per-edit: items of an answer that could not be read, each "<sample>: what".
+    unreadable_items: tuple[str, ...] = ()
+    #: Per-edit: the failure clusters of the samples, with how many were held out.
+    clusters: tuple[ClusterCount, ...] = ()
+    #: LM calls the evaluation made, and the most it could make (its share of max_calls).
+    calls: int = 0
+    max_calls: int = 0
 
 
 class EvalCommandResult(Record):
@@ -551,6 +670,11 @@ class Candidate(Record):
     eval_command: EvalCommandResult | None = None
     #: The replay gate's result (``training.gate: replay``), when it was asked for.
     replay: ReplayResult | None = None
+    #: The failure clusters of the training evidence, reflected on or left out (and why).
+    clusters: tuple[ClusterNote, ...] = ()
+    #: Why the candidate changes nothing ("" when it changes something): "3 clusters, none
+    #: with enough support".
+    no_change: str = ""
 
     @property
     def fingerprint(self) -> str:

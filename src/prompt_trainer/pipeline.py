@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from prompt_trainer import evaluate, propose, render
 from prompt_trainer.collect.step import collect_run
@@ -21,8 +22,9 @@ from prompt_trainer.loop.bundle import refuse_commands
 from prompt_trainer.loop.contract import RunOptions, RunOutcome, TargetResult
 from prompt_trainer.loop.followup import Known, before_training
 from prompt_trainer.loop.lock import busy_message, exclusive
+from prompt_trainer.loop.runs import training_inputs
 from prompt_trainer.measure.report import TargetReport
-from prompt_trainer.memory import Memory, memory_for
+from prompt_trainer.memory import Memory, memory_for, merge_outcomes
 from prompt_trainer.models import PromptSet, Rejection, Sample
 from prompt_trainer.outside import Labelled
 from prompt_trainer.render import ProposalView
@@ -142,7 +144,10 @@ def train_targets(
             yield TargetResult(target.name, skipped=why)
             continue
         rejections, report = tuple(rejected.get(target.name, ())), known.reports.get(target.name)
-        memory = memory_for(current[target.name], ledger, known.bullets, known.judged)
+        memory = memory_for(
+            current[target.name], ledger, known.bullets, known.judged,
+            min_after=ctx.settings.config.report.min_samples,
+        )  # fmt: skip
         yield propose_target(ctx, target, current[target.name], samples, rejections, report, memory)
 
 
@@ -159,11 +164,17 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
     # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
     from prompt_trainer.train.step import train_target  # noqa: PLC0415
 
-    strategy = ctx.options.strategy or target.strategy
+    strategy, run = ctx.options.strategy or target.strategy, ctx.options.run
+    inputs = training_inputs(
+        current, samples, llm=ctx.llm, strategy=strategy, target=target,
+        options=ctx.settings.config.training,
+    )  # fmt: skip
     try:
         trained = train_target(
             ctx.settings, target, current, samples, llm=ctx.llm, strategy=strategy,
-            rejected=rejected, run=ctx.options.run, log=ctx.log, memory=memory,
+            rejected=rejected, log=ctx.log, memory=memory, inputs=inputs,
+            stored=run.stored_candidate(target.name, inputs) if run else None,
+            keep=partial(run.save_candidate, inputs=inputs, body="", gate=()) if run else None,
         )  # fmt: skip
     except NotEnoughEvidence as exc:
         ctx.log(exc.diagnostics())
@@ -179,6 +190,8 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
         candidate=checked.candidate, current=current, samples=samples, model=ctx.llm.model,
         skipped=[sk for s in samples for sk in s.skipped], gate_problems=checked.gate.problems,
         report=report, links=repo_links(env.github_server_url, env.github_repository),
+        draft=checked.gate.draft,
+        merges=tuple(merge_outcomes(memory.entries)),
     )  # fmt: skip
     return publish(ctx, target, view, inputs=trained.inputs, guarded=guarded, shown=shown)
 
@@ -216,13 +229,14 @@ def publish(
             ctx.client, candidate, title=render.render_title(view), body=body,
             current_version=view.current.version, folder=folder, problems=gate,
             dry_run=options.dry_run, labels=settings.config.pull_request.labels, prompts=target,
-            log=ctx.log,
+            log=ctx.log, draft=view.draft,
         )  # fmt: skip
     if options.run:
         options.run.mark_proposal(proposal)
     return TargetResult(
-        target.name, candidate=candidate, body=body, gate_problems=gate, proposal=proposal
-    )
+        target.name, candidate=candidate, body=body, gate_problems=gate, proposal=proposal,
+        draft=view.draft,
+    )  # fmt: skip
 
 
 def targets_of(ctx: Context) -> list[Target]:

@@ -24,6 +24,7 @@ from typing import Literal
 from prompt_trainer import workdir
 from prompt_trainer.collect.github_pr import CommitSource
 from prompt_trainer.errors import PromptTrainerError
+from prompt_trainer.evaluate.effects import per_edit_json
 from prompt_trainer.github import ForeignCommitsError, GitHubClient, PullHead
 from prompt_trainer.models import Candidate
 from prompt_trainer.render.state import read_state, replace_state, state_of
@@ -52,6 +53,8 @@ class Proposal:
     candidate_dir: Path | None = None
     #: Why nothing was pushed (``skipped``), for the log.
     reason: str | None = None
+    #: Opened (or asked to be opened) as a draft pull request.
+    draft: bool = False
 
 
 def branch_name(target: str) -> str:
@@ -114,6 +117,7 @@ def write_candidate(
         ),
         "replay": candidate.replay.model_dump(mode="json") if candidate.replay else None,
         "usage": candidate.usage.model_dump(),
+        **per_edit_json(candidate),
     }
     (folder / "evaluation.json").write_text(
         json.dumps(evaluation, indent=2) + "\n", encoding="utf-8"
@@ -137,8 +141,10 @@ def open_pull_request(
     labels: tuple[str, ...],
     current_version: str,
     prompts: Target,
+    draft: bool = False,
 ) -> Proposal:
-    """Create, update or close the target's one pull request, idempotently.
+    """Create, update or close the target's one pull request, idempotently (a new one as a
+    draft when ``draft``).
 
     - The candidate equals the current prompts: close the open PR with a comment (``closed``),
       or do nothing (``none``).
@@ -212,8 +218,12 @@ def open_pull_request(
                 key=f"foreign:{candidate.fingerprint}",
             )
         return Proposal(target, "skipped", number, url, reason=exc.diagnostics())
-    made = client.open_or_update_pull(branch=branch, title=title, body=render(sha), labels=labels)
-    return Proposal(target=target, operation=made.operation, number=made.number, url=made.url)
+    made = client.open_or_update_pull(
+        branch=branch, title=title, body=render(sha), labels=labels, draft=draft
+    )
+    return Proposal(
+        target=target, operation=made.operation, number=made.number, url=made.url, draft=draft
+    )
 
 
 def _prompts_moved(
@@ -246,15 +256,19 @@ def propose_candidate(
     labels: tuple[str, ...],
     prompts: Target,
     log: Callable[[str], None],
+    draft: tuple[str, ...] = (),
 ) -> Proposal:
     """The propose step of a run: ``rejected`` (guardrail ``problems``), ``dry-run``,
     ``written`` (no GitHub), or what ``open_pull_request`` did with ``title`` and ``body`` (its
-    state block then records the commit); ``folder`` is the candidate's."""
+    state block then records the commit), as a draft when ``draft`` says why; ``folder`` is the
+    candidate's."""
     if problems:
         return Proposal(candidate.target, "rejected", candidate_dir=folder)
+    if draft:
+        log(f"propose: {candidate.target} as a draft: {'; '.join(draft)}")
     if dry_run or client is None:
         operation: Operation = "dry-run" if dry_run else "written"
-        return Proposal(candidate.target, operation, candidate_dir=folder)
+        return Proposal(candidate.target, operation, candidate_dir=folder, draft=bool(draft))
     made = open_pull_request(
         client,
         candidate,
@@ -263,7 +277,8 @@ def propose_candidate(
         labels=labels,
         current_version=current_version,
         prompts=prompts,
+        draft=bool(draft),
     )
     if made.reason:
         log(f"propose: {candidate.target} skipped: {made.reason}")
-    return Proposal(made.target, made.operation, made.number, made.url, folder)
+    return Proposal(made.target, made.operation, made.number, made.url, folder, draft=made.draft)

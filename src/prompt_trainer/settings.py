@@ -286,10 +286,21 @@ class TrainingOptions(Section):
         description="Runs of eval_command per prompt set; the candidate is blocked only when "
         "its mean pass rate drops by more than the run-to-run spread.",
     )
-    require_improvement: bool = Field(
+    require_improvement: bool | Literal["draft"] = Field(
         default=True,
-        description="A candidate the held-out judge finds worse (with enough decided pairs) is "
-        "not proposed; one with too few pairs to judge is proposed with that label.",
+        description="With the per-edit judge: a candidate none of whose edits prevents "
+        "held-out failures of its kind more often than those of other kinds (Fisher's exact "
+        "test), when 3 or more held-out failures of their kinds exist, is not proposed (true), "
+        "opened as a draft pull request (draft), or proposed anyway (false). With the pairwise "
+        "judge: a candidate it finds worse is not proposed (true) or opened as a draft (draft).",
+    )
+    judge: Literal["per-edit", "pairwise"] = Field(
+        default="per-edit",
+        description="The held-out evaluation: per-edit (one call per held-out PR with a "
+        "problem asks, for each edit of the candidate's diff, whether it prevents, partly "
+        "prevents, is irrelevant to or conflicts with each failure; measured against failures "
+        "of other kinds; at most 40% of max_calls) or pairwise (the earlier blind judge of "
+        "whole prompt sets, two calls per held-out PR).",
     )
     eval_pass_env: tuple[str, ...] = Field(
         default=(),
@@ -310,8 +321,10 @@ class TrainingOptions(Section):
         default=0.3,
         ge=0,
         lt=1,
-        description="Newest fraction of the samples held out to judge the candidate (at least "
-        "one); 0 proposes without held-out evaluation.",
+        description="0 proposes without held-out evaluation. With the pairwise judge: the "
+        "newest fraction of the samples held out (at least one). With the per-edit judge any "
+        "other value turns it on: failures are held out per kind, newest first, as the "
+        "evaluation budget (40% of max_calls) allows, keeping two PRs of each kind to train on.",
     )
 
     @field_validator("eval_pass_env")

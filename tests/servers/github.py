@@ -126,6 +126,8 @@ class Pull:
     commits: list[tuple[str, str | None, str]] = field(default_factory=list)
     #: The head repository's full name when the PR comes from a fork (None: this repository).
     head_repo: str | None = None
+    #: Opened as a draft (``POST /pulls`` with ``draft: true``).
+    draft: bool = False
     #: ``GET /pulls/{n}/files``: (path, additions, deletions, patch or None for a binary file).
     files: list[tuple[str, int, int, str | None]] = field(default_factory=list)
 
@@ -442,7 +444,7 @@ class FakeGitHub:
             "closed_at": None if pull.state == "open" else NOW,
             "merged_at": NOW if pull.merged else None,
             "merged": pull.merged,
-            "draft": False,
+            "draft": pull.draft,
             "author_association": "NONE",
             "head": self.branch_json(pull.head_ref, pull.head_sha, repo=pull.head_repo),
             "base": self.branch_json(pull.base_ref, pull.base_sha),
@@ -967,6 +969,7 @@ class FakeGitHub:
                 base_ref=base,
                 base_sha=self.refs[f"heads/{base}"],
                 author="github-actions[bot]",
+                draft=bool(body.get("draft", False)),
             )
         )
         return 201, self.pull_json(pull), {"Location": f"{self.repo_url}/pulls/{number}"}

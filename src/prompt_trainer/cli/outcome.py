@@ -95,6 +95,7 @@ def proposal_json(proposal: Proposal) -> dict[str, Any]:
         "number": proposal.number,
         "url": proposal.url,
         "candidate_dir": str(proposal.candidate_dir or ""),
+        "draft": proposal.draft,
     }
 
 
@@ -113,9 +114,18 @@ def print_outcome(outcome: RunOutcome, console: Console, *, dry_run: bool) -> No
             f"{candidate.target}: {usage.calls} LLM call(s), {usage.input_tokens} input + "
             f"{usage.output_tokens} output = {usage.total_tokens} tokens{cost}"
         )
+    unchanged = {c.target: c.no_change for c in outcome.candidates if c.no_change}
     for proposal in outcome.proposals:
         where = proposal.url or proposal.candidate_dir
-        console.progress(f"{proposal.target}: {proposal.operation} {where or ''}".rstrip())
+        if proposal.target in unchanged and proposal.operation != "closed":
+            # "none <folder>" alone does not say why nothing is proposed.
+            line = f"{proposal.target}: no change: {unchanged[proposal.target]}"
+            console.progress(f"{line} ({where})" if where else line)
+            continue
+        draft = " (draft)" if proposal.draft else ""
+        console.progress(f"{proposal.target}: {proposal.operation}{draft} {where or ''}".rstrip())
+    for target, reasons in outcome.drafts.items():
+        console.progress(f"{target}: opened as a draft: " + "; ".join(reasons))
     if dry_run:
         for candidate in outcome.candidates:
             print(outcome.bodies.get(candidate.target, ""))

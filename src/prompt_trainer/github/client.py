@@ -82,10 +82,12 @@ class GitHubClient(Connection):
         return pulls.find_open_pull(self, branch)
 
     def open_or_update_pull(
-        self, *, branch: str, title: str, body: str, labels: tuple[str, ...]
+        self, *, branch: str, title: str, body: str, labels: tuple[str, ...], draft: bool = False
     ) -> PullWrite:
         title, body = mask_held(title), mask_held(body)
-        return pulls.open_or_update_pull(self, branch=branch, title=title, body=body, labels=labels)
+        return pulls.open_or_update_pull(
+            self, branch=branch, title=title, body=body, labels=labels, draft=draft
+        )
 
     def ensure_labels(self, number: int, labels: tuple[str, ...]) -> None:
         pulls.ensure_labels(self, number, labels)

@@ -99,26 +99,36 @@ def find_open_pull(conn: Connection, branch: str) -> OpenPull | None:
 
 
 def open_or_update_pull(
-    conn: Connection, *, branch: str, title: str, body: str, labels: tuple[str, ...]
+    conn: Connection,
+    *,
+    branch: str,
+    title: str,
+    body: str,
+    labels: tuple[str, ...],
+    draft: bool = False,
 ) -> PullWrite:
-    """Edit the open PR of ``branch`` or create one, and add the labels it is missing."""
+    """Edit the open PR of ``branch`` or create one (a draft when ``draft``), and add the
+    labels it is missing. An open PR is not turned into a draft: the REST API cannot (only
+    GraphQL's ``convertPullRequestToDraft`` can); its body says why it should not be merged."""
     existing = find_open_pull(conn, branch)
     with translate_errors(f"opening or updating the pull request of {branch}"):
         if existing:
             made = conn.repo.get_pull(existing.number)
             made.edit(title=title, body=body)
         else:
-            made = _create_pull(conn, branch=branch, title=title, body=body)
+            made = _create_pull(conn, branch=branch, title=title, body=body, draft=draft)
         _add_missing_labels(made, labels)
     return PullWrite(
         number=made.number, url=made.html_url, operation="updated" if existing else "created"
     )
 
 
-def _create_pull(conn: Connection, *, branch: str, title: str, body: str) -> PullRequest:
+def _create_pull(
+    conn: Connection, *, branch: str, title: str, body: str, draft: bool
+) -> PullRequest:
     base = conn.info().default_branch
     try:
-        return conn.repo.create_pull(title=title, body=body, head=branch, base=base)
+        return conn.repo.create_pull(title=title, body=body, head=branch, base=base, draft=draft)
     except GithubException as exc:
         # A retried or concurrent POST already created it, or the answer was lost after
         # GitHub created it (a 5xx): find it instead of failing or creating a second one.

@@ -58,6 +58,9 @@ class TargetResult:
     body: str = ""
     gate_problems: tuple[str, ...] = ()
     proposal: Proposal | None = None
+    #: Why the candidate was opened as a draft (an unreadable evaluation, no edit shown to
+    #: work under ``training.require_improvement: draft``).
+    draft: tuple[str, ...] = ()
 
     @property
     def why_not(self) -> str:
@@ -80,6 +83,8 @@ class RunOutcome:
     message: str = ""
     #: Why a target was not trained this run (no key, too few samples, ...), for the dashboard.
     skipped_targets: dict[str, str] = field(default_factory=dict)
+    #: Why a target's candidate was opened as a draft.
+    drafts: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def skipped(self) -> list[Skipped]:
@@ -98,4 +103,5 @@ class RunOutcome:
             blocked={r.target: r.blocked for r in results if r.blocked},
             message=message,
             skipped_targets={r.target: r.why_not for r in results if r.why_not},
+            drafts={r.target: r.draft for r in results if r.draft and r.proposal},
         )

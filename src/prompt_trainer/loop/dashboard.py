@@ -3,10 +3,11 @@
 Found again by its label (``dashboard.label``) and a hidden marker in its body, open or closed,
 and only among issues the bot's logins opened (anyone can type the marker), so it is never
 duplicated; created on the first run with GitHub that may write. It shows, per target, the
-prompt versions with their key metrics and a trend; the open proposals; the edits people
-rejected (the bot's own PRs closed without merging, see ``followup``), each with a checkbox to
-allow it again; why targets were skipped this run (no key, too few samples, held-out evidence,
-guardrails); and the last run's evidence counts.
+prompt versions with their key metrics and a trend; the open proposals; what earlier merged
+proposals did to the failure clusters their bullets targeted (before and since, with Fisher's
+exact test); the edits people rejected (the bot's own PRs closed without merging, see
+``followup``), each with a checkbox to allow it again; why targets were skipped this run (no
+key, too few samples, held-out evidence, guardrails); and the last run's evidence counts.
 
 Checkboxes are commands, read at the start of the next run (``read_commands``):
 
@@ -35,8 +36,10 @@ from prompt_trainer.loop.bundle import DashboardIntent, Recorder
 from prompt_trainer.loop.contract import TargetResult
 from prompt_trainer.loop.followup import Known
 from prompt_trainer.measure.report import TargetReport
+from prompt_trainer.memory import merge_outcomes
 from prompt_trainer.models import Rejection, Sample
 from prompt_trainer.propose import branch_name
+from prompt_trainer.render import MergeRow, merge_rows
 from prompt_trainer.render.filters import environment
 from prompt_trainer.render.links import repo_links
 from prompt_trainer.render.report import estimate
@@ -78,6 +81,8 @@ class DashboardView:
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)
     allowed: frozenset[str] = frozenset()
     skipped: dict[str, str] = field(default_factory=dict)
+    #: Why a target's proposal was opened as a draft this run.
+    drafts: dict[str, str] = field(default_factory=dict)
     message: str = ""
     collected: list[Sample] = field(default_factory=list)
     ledger_total: int = 0
@@ -89,6 +94,9 @@ class DashboardView:
         links = repo_links(self.server_url, self.repository)
         pull = (self.proposals or {}).get(target)
         return links.pull(pull.number) if links and pull else None
+
+    #: What earlier merged proposals did to the clusters they targeted, by target.
+    merges: dict[str, list[MergeRow]] = field(default_factory=dict)
 
 
 def read_commands(body: str | None) -> Commands:
@@ -165,6 +173,18 @@ def render(view: DashboardView) -> str:
         evidence=evidence,
         rejection_key=rejection_key,
     )
+
+
+def merges_by_target(known: Known, settings: Settings) -> dict[str, list[MergeRow]]:
+    """Each target's earlier merged proposals and what they did (``memory.merge_outcomes``)."""
+    found: dict[str, list[MergeRow]] = {}
+    min_after = settings.config.report.min_samples
+    for target in settings.config.targets:
+        mine = [e for e in known.bullets if e.target == target.name]
+        rows = merge_rows(merge_outcomes(mine), min_after=min_after)
+        if rows:
+            found[target.name] = rows
+    return found
 
 
 def read(client: GitHubClient, *, label: str) -> tuple[int | None, Commands]:
@@ -277,10 +297,12 @@ def publish_run(
         rejections=known.rejections,
         allowed=board.commands.allowed,
         skipped={r.target: r.why_not for r in results if r.why_not},
+        drafts={r.target: "; ".join(r.draft) for r in results if r.draft and r.proposal},
         message=message,
         collected=list(collected),
         ledger_total=ledger_total,
         server_url=settings.env.github_server_url,
+        merges=merges_by_target(known, settings),
     )
     options = settings.config.dashboard
     body = render(view)

@@ -16,7 +16,11 @@ neither a rejection nor a merged proposal.
   evidence; never more than one, and never a merge.
 
 ``before_training`` is a run's step before it trains: each target's measurement (``measured``)
-and, with GitHub, the follow-up above; it returns both as one ``Known`` record.
+and, with GitHub, the follow-up above; it returns both as one ``Known`` record, with the bullet
+ledger: the merged proposals' bullets and what this run observes of every current bullet (the
+version that introduced it, the clusters it targets, the PRs before it and since), written to
+the data branch with GitHub (by the ``publish`` job after a ``prepare`` run, which records the
+entries in its bundle), kept in memory without.
 """
 
 from __future__ import annotations
@@ -30,13 +34,22 @@ from prompt_trainer.loop.bundle import Recorder, RevertIntent
 from prompt_trainer.measure import measured
 from prompt_trainer.measure.metrics import METRICS, columns, compare_columns
 from prompt_trainer.measure.report import TargetReport, VersionReport
-from prompt_trainer.memory import BulletEntry, entries_of, judged_ids, load_entries, sync_bullets
+from prompt_trainer.memory import (
+    BulletEntry,
+    entries_of,
+    joined,
+    judged_ids,
+    load_entries,
+    observe,
+    sync_bullets,
+)
 from prompt_trainer.models import Rejection
 from prompt_trainer.propose import BRANCH_PREFIX, branch_name
 from prompt_trainer.render.report import delta, direction, estimate
 from prompt_trainer.render.state import STATE_MARKER, read_state, revert_state, state_text
 from prompt_trainer.settings import ConfigFile, Settings
 from prompt_trainer.store import open_ledger
+from prompt_trainer.targets import LocalSource, load_prompt_set
 
 Log = Callable[[str], None]
 GUARDED = ("tests.pass_rate", "pr.merge_rate")
@@ -276,16 +289,32 @@ def before_training(
         if (report := measured(settings, name, client, log=log)) is not None
     }
     if client is None:
-        return Known(reports, bullets=load_entries(settings.root))
+        known = load_entries(settings.root)
+        return Known(reports, bullets=joined(known, observed(settings, reports, known)))
     labels = settings.config.pull_request.labels
     follow = follow_up(
         client, reports, labels=labels, write=write, log=log, targets=names,
         config=settings.config, recorder=recorder,
     )  # fmt: skip
     new = entries_of(follow.closed, open_ledger(settings.root).load())
+    branch = settings.config.store.branch
+    known = sync_bullets(settings.root, new, client, branch, push=False, log=log)
+    seen = observed(settings, reports, known)  # the branch's entries included: a fresh runner
     push = write and recorder is None
-    ledger = sync_bullets(settings.root, new, client, settings.config.store.branch, push=push,
-                          log=log)  # fmt: skip
-    if recorder is not None:
-        recorder.bullets.extend(new)
+    ledger = sync_bullets(settings.root, seen, client, branch, push=push, log=log)
+    if recorder is not None:  # the publish job merges them into the data branch
+        recorder.bullets.extend((*new, *seen))
     return Known(reports, follow.rejections, ledger, judged_ids(follow.closed))
+
+
+def observed(
+    settings: Settings, reports: Mapping[str, TargetReport], entries: list[BulletEntry]
+) -> list[BulletEntry]:
+    """What this run sees of each target's current bullets (``memory.observe``): the version
+    that introduced each, the clusters it targets, the samples before it and since."""
+    found: list[BulletEntry] = []
+    for name, report in reports.items():
+        current = load_prompt_set(settings.target(name), LocalSource(settings.root), required=False)
+        if current.main.content:
+            found += observe(current, report, entries)
+    return found

@@ -147,6 +147,8 @@ def plan_revision(
         cache_dir=workdir.cache_dir(settings.root),
     )
     ids = [f.url or f.id for f in fresh]
+    for problem in revision.unreadable:
+        log(f"revise: #{number}: left out of the answer: {problem}")
     refused = revision_problems(settings, client, target_name, revision.result.files)
     if refused:
         reply = _refused_reply(refused)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prompt_trainer.errors import PromptTrainerError
+from prompt_trainer.evaluate.effects import per_edit_json
 from prompt_trainer.models import Candidate, PromptSet, Sample
 from prompt_trainer.redact import mask_held
 from prompt_trainer.settings import LLMSettings, Target, TrainingOptions
@@ -105,6 +106,7 @@ class RunRecord:
                 else None,
                 "changes": [c.model_dump() for c in candidate.changes],
                 "dropped": list(candidate.dropped),
+                **per_edit_json(candidate),
             },
         )
         self.write_text(f"{base}/body.md", body)

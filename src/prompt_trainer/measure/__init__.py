@@ -1,10 +1,13 @@
 """Measure stage: prompt versions, metrics with intervals, comparisons and patterns, from the
-stored evidence alone (no LLM). ``load_reports`` is the entry point the CLI and the Action use;
+stored evidence alone (no LLM). ``load_reports`` is the entry point the CLI and the Action use (each
+report also shows every current bullet with the clusters it targets and what it did, from the
+bullet ledger, ``memory``);
 ``measured`` is one target's, for a run's PR body (None when it cannot be measured)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from prompt_trainer import workdir
 from prompt_trainer.errors import ConfigError, PromptTrainerError
@@ -55,26 +58,32 @@ def load_reports(
     history: History | None,
 ) -> list[TargetReport]:
     """One report per target (or the one asked for), from the ledger's index."""
+    from prompt_trainer.memory import bullet_rows, load_entries  # noqa: PLC0415 - the store's
+
     targets = [settings.target(target)] if target else list(settings.config.targets)
     root = settings.root
     index = SampleIndex(workdir.ledger_path(root), workdir.index_path(root))
     cache = HashCache(workdir.versions_path(root))
+    entries = load_entries(root)
+    reports = []
     try:
-        return [
-            build_report(
+        for t in targets:
+            current = load_prompt_set(t, LocalSource(settings.root), required=False)
+            report = build_report(
                 t,
                 index,
                 history=history,
                 cache=cache,
-                current=load_prompt_set(t, LocalSource(settings.root), required=False),
+                current=current,
                 min_samples=settings.config.report.min_samples,
                 compare_spec=compare,
                 unavailable=why_no_history(settings.root) if history is None else None,
             )
-            for t in targets
-        ]
+            rows = bullet_rows(current, report, entries) if current.main.content else ()
+            reports.append(replace(report, bullets=rows))
     finally:
         index.close()
+    return reports
 
 
 def measured(

@@ -142,9 +142,7 @@ def facts_of(sample: Sample) -> Facts:
     return Facts(
         sample_id=sample.id,
         url=pull.url,
-        happened_at=_utc(
-            pull.closed_at or pull.merged_at or pull.created_at or sample.collected_at
-        ),
+        happened_at=_utc(happened(sample)),
         versions=MappingProxyType(dict(sample.prompt_versions)),
         tests_passed=(not real_failures) if sample.test_runs else None,
         flaky_tests=len({c.id for c in cases if c.flaky}) if sample.test_runs else None,
@@ -180,6 +178,13 @@ def trace_tokens(trace: Trace) -> int | None:
     if trace.format in CACHE_APART:
         total += (trace.cache_read_tokens or 0) + (trace.cache_write_tokens or 0)
     return total
+
+
+def happened(sample: Sample) -> datetime:
+    """When the sample's PR closed (else merged, opened, or was collected), timezone-aware."""
+    pull = sample.pull
+    moment = pull.closed_at or pull.merged_at or pull.created_at or sample.collected_at
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _utc(moment: datetime) -> str:

@@ -1,7 +1,10 @@
 """An embedded SQLite index of per-sample facts, so ``report`` over 100,000 samples is fast.
 
 The JSONL ledger stays the source of truth. The index (``.prompt-trainer/index.sqlite``) holds
-``facts_of`` of every sample, its prompt versions and its pattern events. It records the
+``facts_of`` of every sample, its prompt versions and its pattern events, and each target's
+failure clusters (``clusters.cluster_problems`` over the problems of the newest
+``CLUSTER_WINDOW`` samples, made once per rebuild: a report reads them, it does not recompute
+them). It records the
 ledger's size and modification time; when they differ (or the index is missing, or was written
 by another schema version) it is rebuilt from the ledger in one pass. A rebuild streams the
 ledger line by line; lines that do not validate are counted and left out.
@@ -9,6 +12,8 @@ ledger line by line; lines that do not validate are counted and left out.
 
 from __future__ import annotations
 
+import heapq
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,10 +23,12 @@ from types import MappingProxyType
 
 from pydantic import ValidationError
 
+from prompt_trainer.measure.clusters import cluster_problems, problems_of
 from prompt_trainer.measure.facts import Facts, facts_of
+from prompt_trainer.measure.outcomes import ClusterFacts, problem_key, problem_texts
 from prompt_trainer.models import Sample
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 EXAMPLES = 3
 #: Facts columns, in ``Facts`` order (sample_id ... duration_s); versions and events have tables.
 COLUMNS = tuple(name for name in Facts._fields if name not in ("versions", "events"))
@@ -35,12 +42,20 @@ CREATE TABLE versions (sample_id TEXT NOT NULL, target TEXT NOT NULL, version TE
 CREATE TABLE events (
     sample_id TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, example TEXT NOT NULL
 );
+CREATE TABLE clusters (
+    target TEXT NOT NULL, rank INTEGER NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL,
+    label TEXT NOT NULL, prs INTEGER NOT NULL, evidence TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE TABLE members (target TEXT NOT NULL, cluster TEXT NOT NULL, sample_id TEXT NOT NULL);
+CREATE TABLE window (sample_id TEXT PRIMARY KEY);
 """
 INDEXES = """
 CREATE INDEX versions_by_target ON versions (target, sample_id);
 CREATE INDEX versions_by_version ON versions (target, version);
 CREATE INDEX versions_by_sample ON versions (sample_id, target);
 CREATE INDEX events_by_kind ON events (kind, key, sample_id);
+CREATE INDEX clusters_by_target ON clusters (target, rank);
+CREATE INDEX members_by_target ON members (target, cluster);
 """
 
 #: Per target, kind and key: the samples with that event and one example, computed once when
@@ -64,6 +79,10 @@ KEY_EXAMPLES = """
     LIMIT ?
 """
 VERSIONS_OF_TARGET = "SELECT DISTINCT version FROM versions WHERE target = ?"
+CLUSTERS_OF_TARGET = """
+    SELECT id, kind, label, prs, evidence, text FROM clusters WHERE target = ? ORDER BY rank
+"""
+MEMBERS_OF_TARGET = "SELECT cluster, sample_id FROM members WHERE target = ?"
 FACTS_OF_VERSION = f"""
     SELECT {", ".join(f"f.{c}" for c in COLUMNS)}
     FROM versions v JOIN facts f USING (sample_id)
@@ -119,6 +138,7 @@ class SampleIndex:
         count = invalid = 0
         placeholders = ", ".join("?" for _ in COLUMNS)
         latest: dict[str, int] = {}
+        window = _Window()
         for sample in self._samples():
             if sample is None:
                 invalid += 1
@@ -130,6 +150,7 @@ class SampleIndex:
                 db.execute("DELETE FROM events WHERE sample_id = ?", (facts.sample_id,))
                 count -= 1
             latest[facts.sample_id] = 1
+            window.add(sample, facts.happened_at or "")
             count += 1
             db.execute(
                 f"INSERT INTO facts VALUES ({placeholders})",  # noqa: S608 - fixed column list
@@ -143,6 +164,7 @@ class SampleIndex:
                 "INSERT INTO events VALUES (?, ?, ?, ?)",
                 [(facts.sample_id, e.kind, e.key, e.example) for e in facts.events],
             )
+        _write_clusters(db, window)
         db.executescript(INDEXES)
         db.executescript(KEY_COUNTS_TABLE)
         db.executemany(
@@ -181,6 +203,32 @@ class SampleIndex:
             found[version] = [Facts._make(row + tail) for row in rows]
         return found
 
+    def clusters(self, target: str) -> list[ClusterFacts]:
+        """The failure clusters of ``target``'s samples, ranked (``clusters.cluster_samples``),
+        computed when the index was built."""
+        members: dict[str, set[str]] = {}
+        for cluster, sample_id in self.db.execute(MEMBERS_OF_TARGET, (target,)):
+            members.setdefault(cluster, set()).add(sample_id)
+        return [
+            ClusterFacts(
+                id=cid,
+                kind=kind,
+                label=label,
+                prs=prs,
+                samples=frozenset(members.get(cid, ())),
+                evidence=frozenset(json.loads(evidence)),
+                text=text,
+            )
+            for cid, kind, label, prs, evidence, text in self.db.execute(
+                CLUSTERS_OF_TARGET, (target,)
+            )
+        ]
+
+    def cluster_window(self) -> frozenset[str] | None:
+        """The samples the clusters were made over, when not all (``CLUSTER_WINDOW``)."""
+        ids = frozenset(sid for (sid,) in self.db.execute("SELECT sample_id FROM window"))
+        return ids or None
+
     def key_counts(
         self, target: str, kind: str, *, limit: int | None = None, examples: int = EXAMPLES
     ) -> list[tuple[str, int, tuple[str, ...]]]:
@@ -196,6 +244,62 @@ class SampleIndex:
         """Up to ``limit`` distinct examples of one event key."""
         shown = self.db.execute(KEY_EXAMPLES, (kind, key, target, limit))
         return tuple(example for (example,) in shown)
+
+
+#: Failure clusters are made over at most this many samples, the newest: finding every
+#: sample's problems costs about as much as its facts, and the newest are what a team acts on.
+CLUSTER_WINDOW = 10_000
+
+
+class _Window:
+    """The newest ``CLUSTER_WINDOW`` samples (by when their PR happened), kept while the index
+    is built: the failure clusters are made over them."""
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[str, int, Sample]] = []
+        self.latest: dict[str, int] = {}
+        self.seen = 0
+
+    def add(self, sample: Sample, happened_at: str) -> None:
+        self.seen += 1
+        self.latest[sample.id] = self.seen  # a repeated id: the last line wins
+        entry = (happened_at, self.seen, sample)
+        if len(self.heap) < CLUSTER_WINDOW:
+            heapq.heappush(self.heap, entry)
+        elif entry > self.heap[0]:
+            heapq.heapreplace(self.heap, entry)
+
+    @property
+    def full(self) -> bool:
+        return len(self.latest) > CLUSTER_WINDOW
+
+    def samples(self) -> list[Sample]:
+        kept = sorted((when, n, s) for when, n, s in self.heap if self.latest[s.id] == n)
+        return [sample for *_, sample in kept]
+
+
+def _write_clusters(db: sqlite3.Connection, window: _Window) -> None:
+    """Each target's clusters over the window's samples, and (when the ledger holds more) which
+    samples the window holds."""
+    samples = window.samples()
+    problems = {s.id: problems_of(s) for s in samples}
+    texts = {problem_key(p): t for s in samples for p, t in problem_texts(s, problems[s.id])}
+    if window.full:
+        db.executemany("INSERT INTO window VALUES (?)", [(s.id,) for s in samples])
+    for target in sorted({t for s in samples for t in s.prompt_versions}):
+        mine = [s for s in samples if target in s.prompt_versions]
+        ranked = cluster_problems([p for s in mine for p in problems[s.id]], mine, target=target)
+        for rank, cluster in enumerate(ranked):
+            facts = ClusterFacts.of(cluster, texts)
+            db.execute(
+                "INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (target, rank, facts.id, facts.kind, facts.label, facts.prs,
+                 json.dumps(sorted(facts.evidence)), facts.text),
+            )  # fmt: skip
+            db.executemany(
+                "INSERT INTO members VALUES (?, ?, ?)",
+                [(target, cluster.id, sid) for sid in cluster.samples],
+            )
 
 
 def _column(value: object) -> object:

@@ -22,10 +22,13 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prompt_trainer.measure import facts as kinds
 from prompt_trainer.measure.facts import Facts
-from prompt_trainer.measure.index import SampleIndex
+
+if TYPE_CHECKING:  # the index builds clusters, which read patterns: no import at run time
+    from prompt_trainer.measure.index import SampleIndex
 
 TOP = 10
 SIMILAR = 0.6
@@ -76,39 +79,61 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def cluster_messages(rows: KeyCounts) -> KeyCounts:
-    """Greedy clustering of normalized messages, most frequent first."""
-    clusters: list[tuple[str, set[str], int, list[str]]] = []
-    for key, count, examples in sorted(rows, key=lambda r: (-r[1], r[0])):
+def message_heads(rows: KeyCounts) -> dict[str, str]:
+    """Each normalized message -> the head of its cluster: greedy, most frequent first, a
+    message joins the first head whose words it shares by at least ``SIMILAR`` (Jaccard)."""
+    heads: list[tuple[str, set[str]]] = []
+    found: dict[str, str] = {}
+    for key, _, _ in sorted(rows, key=lambda r: (-r[1], r[0])):
         words = _words(key)
-        for n, (head, head_words, total, seen) in enumerate(clusters):
-            if jaccard(words, head_words) >= SIMILAR:
-                clusters[n] = (head, head_words, total + count, seen + list(examples))
-                break
-        else:
-            clusters.append((key, words, count, list(examples)))
-    merged = [(head, total, tuple(dict.fromkeys(seen))[:3]) for head, _, total, seen in clusters]
-    return sorted(merged, key=lambda r: (-r[1], r[0]))
+        head = next((h for h, hw in heads if jaccard(words, hw) >= SIMILAR), None)
+        if head is None:
+            heads.append((key, words))
+            head = key
+        found[key] = head
+    return found
 
 
-def review_themes(rows: KeyCounts) -> KeyCounts:
-    """Each comment (a row keyed by its keywords) joins its most frequent keyword's theme.
+def cluster_messages(rows: KeyCounts) -> KeyCounts:
+    """Greedy clustering of normalized messages, most frequent first (``message_heads``)."""
+    heads = message_heads(rows)
+    merged: dict[str, tuple[int, list[str]]] = {}
+    for key, count, examples in sorted(rows, key=lambda r: (-r[1], r[0])):
+        total, seen = merged.get(heads[key], (0, []))
+        merged[heads[key]] = (total + count, seen + list(examples))
+    ranked = [(h, n, tuple(dict.fromkeys(seen))[:3]) for h, (n, seen) in merged.items()]
+    return sorted(ranked, key=lambda r: (-r[1], r[0]))
 
-    A theme's count adds up, per keyword list, the PRs with a comment of that list; themes of a
-    single comment are left out.
-    """
+
+def theme_of(rows: KeyCounts) -> dict[str, str]:
+    """Each comment's keyword list -> its theme: of its keywords, the one most frequent across
+    all comments (the earlier one on a tie)."""
     frequency: Counter[str] = Counter()
     for key, count, _ in rows:
         for word in key.split():
             frequency[word] += count
+    themes: dict[str, str] = {}
+    for key, _, _ in rows:
+        words = key.split()
+        if words:
+            themes[key] = max(words, key=lambda w: (frequency[w], -words.index(w)))
+    return themes
+
+
+def review_themes(rows: KeyCounts) -> KeyCounts:
+    """Each comment (a row keyed by its keywords) joins its most frequent keyword's theme
+    (``theme_of``).
+
+    A theme's count adds up, per keyword list, the PRs with a comment of that list; themes of a
+    single comment are left out.
+    """
+    theme = theme_of(rows)
     themes: dict[str, tuple[int, list[str]]] = {}
     for key, count, examples in rows:
-        words = key.split()
-        if not words:
+        if key not in theme:
             continue
-        theme = max(words, key=lambda w: (frequency[w], -words.index(w)))
-        total, seen = themes.get(theme, (0, []))
-        themes[theme] = (total + count, seen + list(examples))
+        total, seen = themes.get(theme[key], (0, []))
+        themes[theme[key]] = (total + count, seen + list(examples))
     ranked = [(t, n, tuple(dict.fromkeys(ex))[:3]) for t, (n, ex) in themes.items() if n > 1]
     return sorted(ranked, key=lambda r: (-r[1], r[0]))
 

@@ -21,6 +21,7 @@ from prompt_trainer.measure.metrics import (
     compare_columns,
     measure_all,
 )
+from prompt_trainer.measure.outcomes import BulletRow, ClusterRow, Rate, cluster_rows
 from prompt_trainer.measure.patterns import Pattern, find_patterns
 from prompt_trainer.measure.stats import Estimate
 from prompt_trainer.measure.versions import HashCache, History, Version, resolve_versions
@@ -54,6 +55,18 @@ class TargetReport:
     patterns: tuple[Pattern, ...]
     min_samples: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Each failure cluster's rate per measured version (ranked: most PRs first).
+    clusters: tuple[ClusterRow, ...] = ()
+    #: The samples the clusters were made over, when not all (``index.CLUSTER_WINDOW``).
+    clustered: frozenset[str] | None = None
+    #: Every bullet of the current prompt files with its clusters and outcome (``memory``).
+    bullets: tuple[BulletRow, ...] = ()
+
+    def sample_ids(self, version: str) -> frozenset[str]:
+        """The samples of a version (hash) the clusters were made over."""
+        found = (r for r in self.versions if r.version.hash == version)
+        report = next(found, None)
+        return _ids(report, self.clustered) if report else frozenset()
 
     @property
     def known(self) -> int:
@@ -101,6 +114,15 @@ def build_report(
     if current is not None and not current.main.content:
         notes.append(f"prompt file {target.main} is missing in the working tree")
     chosen = _choose(reports, compare_spec)
+    window = index.cluster_window()
+    if window is not None:
+        notes.append(
+            f"failure clusters are made over the newest {len(window):,} samples: a version "
+            "with none of them has no cluster rates"
+        )
+    measured = [_ids(r, window) for r in reports if r.samples]
+    pair = (_ids(chosen[0], window), _ids(chosen[1], window)) if chosen else None
+    clusters = cluster_rows(index.clusters(target.name), measured, pair)
     comparison = None
     if chosen is not None:
         before, after = chosen
@@ -119,7 +141,15 @@ def build_report(
         patterns=tuple(find_patterns(index, target.name, all_facts)),
         min_samples=min_samples,
         notes=tuple(notes),
+        clusters=clusters,
+        clustered=window,
     )
+
+
+def _ids(report: VersionReport, window: frozenset[str] | None) -> frozenset[str]:
+    """The version's samples (those the clusters were made over, when not all were)."""
+    ids = frozenset(f.sample_id for f in report.facts)
+    return ids if window is None else ids & window
 
 
 def _compare_all(
@@ -190,6 +220,55 @@ def version_json(report: VersionReport) -> dict[str, Any]:
     }
 
 
+def _rate(rate: Rate | None) -> dict[str, int] | None:
+    return None if rate is None else {"hits": rate.hits, "prs": rate.prs}
+
+
+def cluster_json(report: TargetReport, row: ClusterRow) -> dict[str, Any]:
+    """One failure cluster: its rate per measured version and in the compared pair."""
+    c = report.comparison
+    return {
+        "id": row.cluster.id,
+        "kind": row.cluster.kind,
+        "label": row.cluster.label,
+        "prs": row.cluster.prs,
+        "rates": [
+            {"version": v.version.label, **(_rate(r) or {})}
+            for v, r in zip(report.measured, row.rates, strict=True)
+        ],
+        "comparison": None
+        if c is None
+        else {
+            "from": c.before.label,
+            "to": c.after.label,
+            "before": _rate(row.before),
+            "after": _rate(row.after),
+            "p_value": row.p_value,
+            "test": "Fisher's exact test, two-sided",
+        },
+    }
+
+
+def bullet_json(report: TargetReport, row: BulletRow) -> dict[str, Any]:
+    """One current bullet: the version that introduced it, its clusters and what it did."""
+    outcome = row.outcome
+    return {
+        "path": row.path,
+        "bullet": f"B{row.number}",
+        "text": row.text,
+        "introduced": row.introduced,
+        "by": row.by,
+        "targets": [{"cluster": label, "reason": reason} for label, reason in row.targets],
+        "before": _rate(outcome.before) if outcome else None,
+        "after": _rate(outcome.after) if outcome else None,
+        "p_value": outcome.p_value if outcome else None,
+        "test": "Fisher's exact test, one-sided (fewer after)" if outcome else None,
+        "helpful": outcome.helpful if outcome else None,
+        "harmful": outcome.harmful if outcome else None,
+        "verdict": outcome.verdict(min_after=report.min_samples) if outcome else None,
+    }
+
+
 def to_json(report: TargetReport) -> dict[str, Any]:
     """The documented machine shape of one target's report."""
     comparison = None
@@ -219,6 +298,8 @@ def to_json(report: TargetReport) -> dict[str, Any]:
             {"kind": p.kind, "key": p.key, "count": p.count, "examples": list(p.examples)}
             for p in report.patterns
         ],
+        "clusters": [cluster_json(report, row) for row in report.clusters],
+        "bullets": [bullet_json(report, row) for row in report.bullets],
         "min_samples": report.min_samples,
         "notes": list(report.notes),
     }

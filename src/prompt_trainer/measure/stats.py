@@ -9,8 +9,15 @@ it is not a dependency).
   bootstrap converges to and which costs nothing at 100,000 samples. The p-value of a difference
   of means is the Mann-Whitney U test (normal approximation with tie and continuity corrections),
   which does not assume normal data: token counts and costs are heavily skewed.
-- Paired verdicts (the held-out judge, the replay): the exact two-sided sign test, and
+- Paired verdicts (the pairwise judge, the replay): the exact two-sided sign test, and
   ``sign_verdict`` (too few to judge / better / worse / the caller's word for a tie).
+- Two rates from small counts (the per-edit held-out evaluation; a failure cluster before and
+  after a prompt version, a bullet's before/after): Fisher's exact test on the 2x2 table,
+  one-sided (``greater``) or two-sided, from the hypergeometric distribution in log space
+  (``math.lgamma``), so it stays exact to floating point at 100,000 PRs where ``math.comb``
+  would build huge integers; and ``fisher_min_p``, the smallest p-value a table with given row
+  totals can reach (a design that cannot reach ``alpha`` is "too few to judge" before anything
+  is asked).
 - Normal tails come from ``statistics.NormalDist`` (a p-value under about 1e-15 reads as 0).
 """
 
@@ -193,3 +200,53 @@ def sign_verdict(
     if p_value < alpha:
         return "better" if wins > losses else "worse"
     return tie
+
+
+#: Probabilities within this relative distance of the observed table's count as equally
+#: extreme in the two-sided test (as R's and SciPy's ``fisher.test`` do, against rounding).
+FISHER_TIES = 1e-7
+
+
+def fisher_exact(a: int, b: int, c: int, d: int, *, alternative: str = "greater") -> float:
+    """Fisher's exact test on the table ``[[a, b], [c, d]]`` (rows: two groups; columns:
+    success, failure), margins fixed.
+
+    ``greater`` (one-sided): P(X >= a), the chance that the first row has this many successes
+    or more if both rows had the same rate. ``two-sided``: the summed probability of every
+    table no more likely than the observed one (the usual definition, as in R's
+    ``fisher.test``; a relative tolerance of 1e-7 keeps equal probabilities equal). 1.0 when a
+    row or a column is empty."""
+    if min(a, b, c, d) < 0:
+        raise ValueError(f"counts must not be negative: {[a, b, c, d]}")
+    if alternative not in ("greater", "two-sided"):
+        raise ValueError(f"alternative must be 'greater' or 'two-sided', not {alternative!r}")
+    row1, row2, column1 = a + b, c + d, a + c
+    low, high = max(0, column1 - row2), min(row1, column1)
+    if not row1 or not row2 or low == high:
+        return 1.0
+    logs = {x: _log_hypergeometric(x, row1, row2, column1) for x in range(low, high + 1)}
+    top = max(logs.values())
+    mass = {x: math.exp(v - top) for x, v in logs.items()}
+    if alternative == "greater":
+        tail = [m for x, m in mass.items() if x >= a]
+    else:
+        tail = [m for m in mass.values() if m <= mass[a] * (1 + FISHER_TIES)]
+    return min(1.0, math.fsum(tail) / math.fsum(mass.values()))
+
+
+def _log_hypergeometric(x: int, row1: int, row2: int, column1: int) -> float:
+    """log of C(row1, x) * C(row2, column1 - x): the weight of ``x`` of the ``column1``
+    successes falling in the first row (the denominator C(row1 + row2, column1) cancels)."""
+    return _log_comb(row1, x) + _log_comb(row2, column1 - x)
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def fisher_min_p(row1: int, row2: int) -> float:
+    """The smallest one-sided p-value Fisher's test can give with these row totals: every
+    success in the first row, none in the second, i.e. ``1 / C(row1 + row2, row1)``."""
+    if row1 <= 0 or row2 <= 0:
+        return 1.0
+    return 1 / math.comb(row1 + row2, row1)

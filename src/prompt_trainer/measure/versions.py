@@ -33,6 +33,7 @@ from prompt_trainer.targets import (
     load_prompt_set,
     resolved_path,
 )
+from prompt_trainer.train.edits import bullets, normalize
 from prompt_trainer.workdir import atomic_write
 
 WORKING_TREE = "working-tree"
@@ -51,6 +52,9 @@ class Version:
     commit: str | None
     subject: str
     files: tuple[str, ...]
+    #: (path, normalised text) of every bullet of its files, when its contents are known (a
+    #: commit's, the working tree's): what attributes a bullet to the version that introduced it.
+    bullets: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def known(self) -> bool:
@@ -205,6 +209,7 @@ def _resolve(
         source = history.source_at(ref.sha)  # type: ignore[union-attr]
         digest = cache.get(target.name, ref.sha, partial(_hash_at, target, source))
         if digest != EMPTY and digest not in versions:
+            files, held = _contents(load_prompt_set(target, source, required=False))
             versions[digest] = Version(
                 target=target.name,
                 hash=digest,
@@ -212,7 +217,8 @@ def _resolve(
                 introduced_at=ref.date,
                 commit=ref.sha,
                 subject=ref.subject,
-                files=_files(source, target),
+                files=files,
+                bullets=held,
             )
     absent = absent_hash(target)
     for digest in sorted(set(seen) - set(versions)):
@@ -228,6 +234,7 @@ def _resolve(
             files=(),
         )
     if current is not None and current.main.content and current.version not in versions:
+        files, held = _contents(current)
         versions[current.version] = Version(
             target=target.name,
             hash=current.version,
@@ -235,15 +242,18 @@ def _resolve(
             introduced_at=None,
             commit=None,
             subject="uncommitted changes in the working tree",
-            files=tuple(f.path for f in current.files if f.content),
+            files=files,
+            bullets=held,
         )
     cache.save()
     return list(versions.values())
 
 
-def _files(source: PromptSource, target: Target) -> tuple[str, ...]:
-    prompt_set = load_prompt_set(target, source, required=False)
-    return tuple(f.path for f in prompt_set.files if f.content)
+def _contents(prompt_set: PromptSet) -> tuple[tuple[str, ...], frozenset[tuple[str, str]]]:
+    """A version's files and bullets (``Version.files``, ``Version.bullets``)."""
+    present = [f for f in prompt_set.files if f.content]
+    held = frozenset((f.path, normalize(b)) for f in present for b in bullets(f.content))
+    return tuple(f.path for f in present), held
 
 
 class CommitLister(Protocol):

@@ -13,16 +13,21 @@ template (``pull_request.template``) is read by ``user_template``.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import jinja2
 
 from prompt_trainer.errors import ConfigError
+from prompt_trainer.measure.clusters import Cluster, cluster_samples
+from prompt_trainer.measure.outcomes import MergeOutcome
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import (
     Candidate,
     Change,
+    EditEvaluation,
     Feedback,
     PromptSet,
     Sample,
@@ -82,6 +87,8 @@ class EvidenceLink:
 class ChangeView:
     change: Change
     evidence: tuple[EvidenceLink, ...]
+    #: The per-edit held-out evaluation of this change, when it ran.
+    held_out: EditEvaluation | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,8 @@ class ProposalView:
     ``report`` is the measurement of the target (``measure.report``): its comparison gives the
     observed metric table and its versions the chart. Without it (no stored history yet) those
     parts say so. ``links`` builds the only links the body holds (none without it).
+    ``merges`` is what earlier merged proposals did to the failure clusters their
+    bullets targeted (``memory.merge_outcomes``), newest first.
     """
 
     candidate: Candidate
@@ -112,7 +121,10 @@ class ProposalView:
     gate_problems: tuple[str, ...] = ()
     report: TargetReport | None = None
     commit: str | None = None
+    merges: tuple[MergeOutcome, ...] = ()
     links: RepoLinks | None = None
+    #: Why the pull request is opened as a draft (empty: ready for review).
+    draft: tuple[str, ...] = ()
 
     def own(self, url: str | None) -> str | None:
         """``url`` rebuilt when it is a page of this repository, else None (shown as text)."""
@@ -140,10 +152,25 @@ class ProposalView:
     def explained(self) -> dict[str, list[ChangeView]]:
         """Applied changes by file, each with its evidence links."""
         found: dict[str, list[ChangeView]] = {}
+        judged = self.edit_results
         for change in self.candidate.changes:
             links = tuple(self.link(e) for e in change.evidence)
-            found.setdefault(change.path, []).append(ChangeView(change, links))
+            result = judged.get((change.path, change.op, change.text))
+            found.setdefault(change.path, []).append(ChangeView(change, links, result))
         return found
+
+    @property
+    def edit_results(self) -> dict[tuple[str, str, str], EditEvaluation]:
+        """The per-edit held-out results by (path, op, text) of the change they judged."""
+        result = self.candidate.evaluation
+        edits = result.edits if result is not None else ()
+        return {(e.path, e.op, e.text): e for e in edits}
+
+    @property
+    def conflicting(self) -> list[EditEvaluation]:
+        """Edits the judge found conflicting with a held-out PR: dropped from the candidate."""
+        result = self.candidate.evaluation
+        return [e for e in (result.edits if result else ()) if e.outcome == "conflicts"]
 
     @property
     def metric_rows(self) -> list[MetricRow]:
@@ -169,6 +196,11 @@ class ProposalView:
     @property
     def chart(self) -> Chart | None:
         return chart(self.report) if self.report else None
+
+    @property
+    def merge_rows(self) -> list[MergeRow]:
+        """What earlier merges did, formatted (``merge_rows``)."""
+        return merge_rows(self.merges, min_after=self.report.min_samples if self.report else 5)
 
     @property
     def replay_rows(self) -> list[tuple[str, str, str]]:
@@ -215,7 +247,47 @@ class ProposalView:
 
     @property
     def state_json(self) -> str:
-        return state_text(state_of(self.candidate, commit=self.commit))
+        return state_text(state_of(self.candidate, commit=self.commit, clusters=self.clusters_of))
+
+    @cached_property
+    def clusters(self) -> list[Cluster]:
+        """The failure clusters of the samples the candidate was trained on."""
+        return cluster_samples(self.samples, target=self.candidate.target)
+
+    def clusters_of(self, evidence: tuple[str, ...]) -> tuple[str, ...]:
+        """The clusters holding ``evidence``: what an edit citing it targets (kept in the state
+        block, read back by the bullet ledger once merged)."""
+        cited = set(evidence)
+        return tuple(c.id for c in self.clusters if cited & c.evidence())
+
+
+@dataclass(frozen=True)
+class MergeRow:
+    """One earlier merged proposal, as the PR body and the dashboard show it."""
+
+    pull: int
+    merged: str
+    clusters: tuple[str, ...]
+    before: str
+    after: str
+    p_value: str
+    verdict: str
+
+
+def merge_rows(merges: Sequence[MergeOutcome], *, min_after: int) -> list[MergeRow]:
+    """Rows for ``merges``: rates as ``k of n``, the one-sided Fisher p, and the verdict."""
+    return [
+        MergeRow(
+            pull=m.pull,
+            merged=m.merged_at.strftime("%Y-%m-%d") if m.merged_at else "—",
+            clusters=m.clusters,
+            before=m.outcome.before.text,
+            after=m.outcome.after.text,
+            p_value="—" if m.outcome.p_value is None else f"{m.outcome.p_value:.2g}",
+            verdict=m.outcome.verdict(min_after=min_after),
+        )
+        for m in merges
+    ]
 
 
 def file_changes(current: PromptSet, candidate: Candidate) -> list[FileChange]:

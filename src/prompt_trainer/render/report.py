@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prompt_trainer.measure.metrics import BY_NAME, MEAN, METRICS, POOLED, Comparison
+from prompt_trainer.measure.outcomes import ClusterRow
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.measure.stats import Estimate
 from prompt_trainer.render.filters import environment
@@ -90,8 +91,27 @@ def chart(report: TargetReport) -> Chart | None:
     return Chart(tuple(v.version.label for v in measured), tuple(lines))
 
 
+#: Failure clusters shown in the Markdown report (``--format json`` has them all).
+CLUSTER_LIMIT = 10
+
+
+def cluster_change(row: ClusterRow) -> str:
+    """``67% → 17%, p = 0.24`` for the compared pair (``—`` when a side has no PRs)."""
+    before, after, p = row.before, row.after, row.p_value
+    if before is None or after is None or p is None:
+        return "—"
+    return f"{before.value:.0%} → {after.value:.0%}, p = {p:.2g}"
+
+
 #: What ``report.md.j2`` calls besides the reports: the metric list and the formatters above.
-HELPERS = {"metrics": METRICS, "estimate": estimate, "delta": delta, "direction": direction}
+HELPERS = {
+    "metrics": METRICS,
+    "estimate": estimate,
+    "delta": delta,
+    "direction": direction,
+    "cluster_change": cluster_change,
+    "cluster_limit": CLUSTER_LIMIT,
+}
 
 
 def render_report(reports: list[TargetReport]) -> str:

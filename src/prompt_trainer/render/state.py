@@ -12,6 +12,7 @@ versions), ``respond`` (explain, revise) and the body template.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -34,6 +35,9 @@ class StateChange(BaseModel):
     evidence: tuple[str, ...] = ()
     #: The bullet a ``modify`` replaced (set only then; read by the bullet ledger, ``memory``).
     replaces: str = ""
+    #: The failure clusters of the evidence it cites, when proposed (set only when it cites a
+    #: problem of one): what the bullet targets in the bullet ledger once merged.
+    clusters: tuple[str, ...] = ()
 
 
 class ProposalState(BaseModel):
@@ -81,23 +85,38 @@ def revised(
     )
 
 
-def state_of(candidate: Candidate, *, commit: str | None = None) -> ProposalState:
-    """The machine-readable state a later run reads back from the PR body."""
-    judged = candidate.evaluation.sample_ids if candidate.evaluation else ()
+def state_of(
+    candidate: Candidate,
+    *,
+    commit: str | None = None,
+    clusters: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
+) -> ProposalState:
+    """The machine-readable state a later run reads back from the PR body; ``clusters`` gives
+    the failure clusters of a change's cited evidence."""
+    result = candidate.evaluation
+    judged = (*result.sample_ids, *result.checked) if result else ()
     return ProposalState(
         target=candidate.target,
         fingerprint=candidate.fingerprint,
         base_version=candidate.base_version,
         sample_ids=candidate.sample_ids,
         commit=commit,
-        changes=tuple(_change(c) for c in candidate.changes[:MAX_CHANGES]),
+        changes=tuple(_change(c, clusters) for c in candidate.changes[:MAX_CHANGES]),
         **({"held_out_ids": tuple(judged)} if judged else {}),
     )
 
 
-def _change(change: Change) -> StateChange:
-    """One change as the block keeps it; ``replaces`` only when the change replaced a bullet."""
-    extra = {"replaces": change.replaces[:CHANGE_TEXT]} if change.replaces else {}
+def _change(
+    change: Change, clusters: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None
+) -> StateChange:
+    """One change as the block keeps it; ``replaces`` only when the change replaced a bullet,
+    ``clusters`` only when its evidence is a problem of one."""
+    extra: dict[str, object] = (
+        {"replaces": change.replaces[:CHANGE_TEXT]} if change.replaces else {}
+    )
+    found = clusters(change.evidence) if clusters else ()
+    if found:
+        extra["clusters"] = found
     return StateChange(
         path=change.path,
         op=change.op,

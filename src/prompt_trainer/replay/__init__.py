@@ -4,7 +4,7 @@ candidate, and let the repository's tests decide.
 Takes the settings, a target, the candidate's files and the stored samples; returns a
 ``ReplayResult`` (``models``). A task is a stored sample of the target's current prompts with a
 task (its PR's title and body) and a base commit in this clone; by default the held-out samples
-(``train.split.split_by_time`` with ``training.holdout``, the trainer's split), newest first, at
+(``evaluate.split.split_by_time`` with ``training.holdout``, the trainer's split), newest first, at
 most ``replay.tasks``. A sample without a task or a base commit is a ``Skipped`` with the reason.
 Each (task, variant) runs ``replay.repeat`` times, the variants' order alternating from run to
 run (``runner.run_job``: a fresh worktree each time). The variants are ``current`` (the target's
@@ -31,12 +31,12 @@ from typing import Any, Literal
 
 from prompt_trainer import workdir
 from prompt_trainer.errors import ConfigError
+from prompt_trainer.evaluate.split import split_by_time, when
 from prompt_trainer.measure.stats import sign_test, sign_verdict
 from prompt_trainer.models import PromptFile, ReplayResult, ReplayRun, ReplayTask, Sample, Skipped
 from prompt_trainer.replay.runner import Commands, Job, run_job
 from prompt_trainer.settings import Settings, Target
 from prompt_trainer.targets import GitSource, LocalSource, load_prompt_set
-from prompt_trainer.train.split import split_by_time, when
 
 #: A verdict needs this many tasks whose pass rates differ (see the module docstring).
 MIN_DECIDED = 6

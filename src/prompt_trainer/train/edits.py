@@ -60,6 +60,7 @@ class Edit(BaseModel):
     subagent_description: str = Field(default="", description="add_subagent: when to use it")
     evidence: list[str] = Field(description="ids of the evidence that motivated this edit")
     reason: str = Field(default="", description="one sentence: why")
+    cluster: str = Field(default="", description="id of the failure cluster it addresses")
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,7 @@ FIELD_ALIASES = {
     "path": "file",
     "evidence_ids": "evidence",
     "cites": "evidence",
+    "cluster_id": "cluster",
 }
 
 
@@ -349,7 +351,7 @@ def apply_edits(
     rejected = list(rejected)
     index = evidence_ids if isinstance(evidence_ids, EvidenceIndex) else EvidenceIndex(evidence_ids)
     # Bullet ids name the bullets of the files the model saw, before any edit moved them.
-    edits = [_by_text(edit, files, current) for edit in edits]
+    edits = [by_text(edit, current) for edit in edits]
     for edit in edits:
         cited = index.cited(edit.evidence)
         if not cited and edit.op in cite_for:
@@ -391,10 +393,11 @@ def _apply(edit: Edit, current: PromptSet, target: Target, files: dict[str, str]
     return None
 
 
-def _by_text(edit: Edit, files: Mapping[str, str], current: PromptSet) -> Edit:
+def by_text(edit: Edit, current: PromptSet) -> Edit:
     """``edit`` with a ``B3`` target replaced by that bullet's text in the unedited file."""
     if not BULLET_ID.match(edit.target_text.strip().lstrip("-*+ ")):
         return edit
+    files = {f.path: f.content for f in current.files}
     path = _path(edit.file, files) or current.main.path
     lines = files.get(path, "").split("\n")
     place = locate(lines, edit.target_text)
@@ -501,7 +504,7 @@ def diff_edits(before: str, after: str, summary: str, index: EvidenceIndex) -> l
             continue
         pairs = _pairs(keys[0][a0:a1], keys[1][b0:b1])
         for i in range(a0, a1):
-            evidence = list(_summary_ids(summary, index, i + 1, old[i]))
+            evidence = list(summary_ids(summary, index, i + 1, old[i]))
             j = pairs.get(i - a0)
             if j is None:
                 edits.append(Edit(op="remove", target_text=old[i], evidence=evidence))
@@ -513,7 +516,7 @@ def diff_edits(before: str, after: str, summary: str, index: EvidenceIndex) -> l
         for j in range(b0, b1):
             if j - b0 in pairs.values():
                 continue
-            evidence = list(_summary_ids(summary, index, None, new[j]))
+            evidence = list(summary_ids(summary, index, None, new[j]))
             edits.append(Edit(op="add", target_text=anchor, new_text=new[j], evidence=evidence))
             anchor = new[j]
     return edits
@@ -536,7 +539,7 @@ def _pairs(old: list[str], new: list[str]) -> dict[int, int]:
     return pairs
 
 
-def _summary_ids(
+def summary_ids(
     summary: str, index: EvidenceIndex, number: int | None, text: str
 ) -> tuple[str, ...]:
     """Evidence ids on the summary's lines that name bullet ``B<number>`` or quote ``text``'s

@@ -5,9 +5,9 @@ set; returns a ``Projection`` per target that has enough samples: the LM calls t
 make (capped by ``training.max_calls``), the input and output tokens, and the dollars when the
 model's list price is known. It is an estimate, from the same pieces a run uses: each sample's
 evidence view fitted to ``training.max_evidence_tokens`` (``train.budget``), the prompt files,
-DSPy's framing, and the held-out split the run makes (``train.split``). No DSPy and no LiteLLM
-import: the price is read from the JSON price table LiteLLM ships, without importing LiteLLM
-(about 4 s).
+DSPy's framing, and the held-out split the run makes (``evaluate.heldout`` per failure cluster,
+or ``evaluate.split`` for the pairwise judge). No DSPy and no LiteLLM import: the price is read
+from the JSON price table LiteLLM ships, without importing LiteLLM (about 4 s).
 """
 
 from __future__ import annotations
@@ -18,15 +18,19 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from prompt_trainer.evaluate.heldout import plan_held_out
+from prompt_trainer.evaluate.split import held_count, when
+from prompt_trainer.measure.clusters import cluster_samples
 from prompt_trainer.models import PromptSet, Sample
 from prompt_trainer.settings import LLMSettings, Settings, Target, TrainingOptions
 from prompt_trainer.targets import current_prompt_sets
 from prompt_trainer.train.budget import fit_budget
 from prompt_trainer.train.evidence import estimate_tokens, evidence_view
-from prompt_trainer.train.split import held_count, when
 
 #: DSPy's framing of one request (field headers, the output format), in tokens.
 FRAMING_TOKENS = 750
+#: Tokens of the edits (as diffs) and failures one per-edit judge call shows.
+EDITS_TOKENS = 300
 #: Tokens one answer takes (a reflection, a list of edits, two judge scores).
 OUTPUT_TOKENS = 600
 PRICE_TABLE = "model_prices_and_context_window_backup.json"
@@ -56,16 +60,16 @@ def project(
     samples = [s for s in stored if s.prompt_versions.get(current.target) == current.version]
     if len(samples) < max(options.min_samples, 1):
         return None
-    held = held_count(len(samples), options.holdout)
-    views = [
-        estimate_tokens(fit_budget(evidence_view(s), options.max_evidence_tokens))
-        for s in sorted(samples, key=lambda s: (when(s), s.id))
-    ]
-    train_views, judged = views[: len(views) - held], views[len(views) - held :]
+    training, judged = _split(samples, options)
     prompt = sum(len(f.content) for f in current.files) // 4 + FRAMING_TOKENS
+    train_views = [_tokens(s, options) for s in training]
     calls, tokens = _strategy(target.strategy, train_views, prompt, options.max_evidence_tokens)
-    calls += 2 * held  # the blind judge: both orders
-    tokens += sum(2 * (v + 2 * prompt) for v in judged)
+    if options.judge == "pairwise":  # both orders, both prompt sets
+        calls += 2 * len(judged)
+        tokens += sum(2 * (_tokens(s, options) + 2 * prompt) for s in judged)
+    else:  # one call per held-out PR: its evidence, the current prompts, the edits
+        calls += len(judged)
+        tokens += sum(_tokens(s, options) + prompt + EDITS_TOKENS for s in judged)
     calls *= max(options.candidates, 1)
     tokens *= max(options.candidates, 1)
     if calls > options.max_calls:
@@ -75,6 +79,26 @@ def project(
     price = price_per_token(model)
     usd = tokens * price[0] + output * price[1] if price else None
     return Projection(target.name, len(samples), calls, tokens, output, usd)
+
+
+def _split(samples: list[Sample], options: TrainingOptions) -> tuple[list[Sample], list[Sample]]:
+    """(training, judged): the split the run's judge makes (``evaluate.heldout`` per cluster,
+    or the newest fraction for the pairwise judge)."""
+    if options.holdout <= 0:
+        return samples, []
+    if options.judge == "pairwise":
+        held = held_count(len(samples), options.holdout)
+        ordered = sorted(samples, key=lambda s: (when(s), s.id))
+        return ordered[: len(ordered) - held], ordered[len(ordered) - held :]
+    plan = plan_held_out(
+        samples, cluster_samples(samples), max_calls=options.max_calls,
+        candidates=options.candidates,
+    )  # fmt: skip
+    return plan.training, [*plan.held_out, *plan.checked]
+
+
+def _tokens(sample: Sample, options: TrainingOptions) -> int:
+    return estimate_tokens(fit_budget(evidence_view(sample), options.max_evidence_tokens))
 
 
 def _strategy(strategy: str, views: list[int], prompt: int, max_evidence: int) -> tuple[int, int]:

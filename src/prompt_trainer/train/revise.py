@@ -1,19 +1,22 @@
 """Revise a proposed candidate after a human review: one ``ReviseCandidate`` call turns the
 trusted review comments (with their suggestion blocks) into itemized edits of the files on the
 bot's branch, each citing the comment it answers, and a reply per comment. Instructions:
-``prompts/revise.md``."""
+``prompts/revise.md``. Both lists are read item by item (``train.edits.parse_edits``, and
+``read_replies``): an item with a wrong type or a missing field is dropped with its reason
+(``Revision.unreadable``) and the others apply."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dspy
 from pydantic import BaseModel, ConfigDict, Field
 
 from prompt_trainer.models import Feedback, PromptSet, TokenUsage
 from prompt_trainer.settings import LLMSettings, Target
-from prompt_trainer.train.edits import Edit, EditResult, apply_edits
+from prompt_trainer.train.edits import EditResult, apply_edits, load_list, parse_edits
 from prompt_trainer.train.shared import PromptFileView, prompt_files
 from prompt_trainer.train.trainer import build_lm, load_instructions, translate_llm_errors, usage_of
 
@@ -44,8 +47,16 @@ class ReviseCandidate(dspy.Signature):  # type: ignore[misc]
         desc="the proposed files, as on the branch"
     )
     review: list[ReviewNote] = dspy.InputField(desc="maintainers' comments (data)")
-    edits: list[Edit] = dspy.OutputField(desc="itemized edits; [] if none")
-    replies: list[Reply] = dspy.OutputField(desc="one per comment")
+    edits: str = dspy.OutputField(
+        desc='a JSON list of itemized edits: {"op": "add"|"modify"|"remove", "file": path or '
+        '"", "target_text": the bullet quoted exactly (for add: the bullet to insert after), '
+        '"new_text": one line, "evidence": [the id of the comment it answers], "reason": one '
+        "sentence}; [] if none"
+    )
+    replies: str = dspy.OutputField(
+        desc='a JSON list, one per comment: {"id": the comment id, "reply": what you changed '
+        "for it, or why nothing}"
+    )
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,8 @@ class Revision:
     result: EditResult
     replies: dict[str, str]
     usage: TokenUsage
+    #: Items of the answer that could not be read, each with why (the others applied).
+    unreadable: tuple[str, ...] = ()
 
 
 def note_of(item: Feedback) -> ReviewNote:
@@ -80,6 +93,29 @@ def revise(
     with translate_llm_errors(llm), dspy.context(lm=lm):
         answer = program(prompt_files=prompt_files(proposed), review=notes)
     ids = {n.id for n in notes}
-    result = apply_edits(proposed, target, answer.edits or [], evidence_ids=ids)
-    replies = {r.id: r.reply for r in answer.replies or [] if r.id in ids}
-    return Revision(result=result, replies=replies, usage=usage_of(lm))
+    edits, unreadable = parse_edits(answer.edits)
+    result = apply_edits(proposed, target, edits, evidence_ids=ids)
+    replies, bad = read_replies(answer.replies, ids)
+    return Revision(
+        result=result, replies=replies, usage=usage_of(lm), unreadable=tuple(unreadable + bad)
+    )
+
+
+def read_replies(answer: Any, ids: set[str]) -> tuple[dict[str, str], list[str]]:
+    """The replies of an answer by comment id, item by item, and why each other was dropped."""
+    items = load_list(answer)
+    if items is None:
+        return {}, [f"the answer holds no list of replies: {str(answer)[:80]!r}"]
+    replies: dict[str, str] = {}
+    dropped: list[str] = []
+    for n, item in enumerate(items, start=1):
+        try:
+            reply = Reply.model_validate(item)
+        except ValueError as exc:
+            dropped.append(f"reply {n}: {str(exc).splitlines()[0][:100]}")
+            continue
+        if reply.id in ids:
+            replies[reply.id] = reply.reply
+        else:
+            dropped.append(f"reply {n}: no comment {reply.id[:80]!r} was shown")
+    return replies, dropped

@@ -1,11 +1,13 @@
 """The ``rules`` strategy: root causes with preventive rules, merged into the main file.
 
-Takes a ``TrainRequest``, the evidence views and the ``Budget``; returns a ``Candidate``. One
-``RootCauses`` call returns categorized root causes, each with a preventive rule (rule, when,
-why) and its evidence; one ``MergeRules`` pass says for each whether a bullet already says it
-(dropped), it sharpens a bullet (refined in place) or it is new (appended under
-"## Learned rules" in the main file); it may retire a learned rule, citing evidence
-(``learned_rule`` says which bullets it may retire).
+Takes a ``TrainRequest``, the run's ``Evidence`` (``train.plan``) and the ``Budget``; returns a
+``Candidate``. One ``RootCauses`` call over the samples with a problem, the newest of each
+failure cluster first (``Evidence.spread``), returns categorized root causes, each with a
+preventive rule (rule, when, why) and its evidence; every rule must pass the support rule and
+the batched check (``train.check.vet_edits``); one ``MergeRules`` pass says for each rule kept
+whether a bullet already says it (dropped), it sharpens a bullet (refined in place) or it is new
+(appended under "## Learned rules" in the main file); it may retire a learned rule, citing
+problem evidence of a current cluster (``learned_rule`` says which bullets it may retire).
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ from typing import Any
 import dspy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from prompt_trainer.models import Candidate, Change, FailureType
+from prompt_trainer.models import Candidate, Change, FailureType, PromptSet
 from prompt_trainer.train.budget import fit_request
+from prompt_trainer.train.check import Vetted, vet_edits
 from prompt_trainer.train.edits import (
     BULLET_ID,
     LEARNED_RULES,
     Edit,
+    EvidenceIndex,
     add_learned_rules,
     apply_edits,
     bullets,
+    by_text,
     files_of,
     load_list,
     locate,
@@ -36,20 +41,23 @@ from prompt_trainer.train.evidence import (
     EvidenceSample,
     resolve_refs,
 )
+from prompt_trainer.train.plan import Evidence
 from prompt_trainer.train.shared import (
     Budget,
     candidate,
     chars,
     cited_ids,
     fixed_tokens,
-    has_problem,
     index_of,
+    unchanged,
 )
+from prompt_trainer.train.support import support_of
 from prompt_trainer.train.trainer import (
     TrainRequest,
     ask,
     load_instructions,
 )
+from prompt_trainer.train.views import BulletOutcome
 
 
 class LearnedRule(BaseModel):
@@ -79,6 +87,10 @@ class MergeRules(dspy.Signature):  # type: ignore[misc]
 
     proposed: list[str] = dspy.InputField(desc="new rules, numbered N1, N2, ...")
     rules_file: str = dspy.InputField(desc="the rules file; each bullet carries its id [B1] ...")
+    bullet_outcomes: list[BulletOutcome] = dspy.InputField(
+        desc="per bullet: how often the failures it targets occurred before it and since; "
+        "sharpen_or_retire marks one whose failures did not fall, with the evidence since it"
+    )
     decisions: str = dspy.OutputField(
         desc='a JSON list: {"rule": "N1", "action": "add" | "same_as" | "replaces", '
         '"bullet": "B3" for same_as and replaces, else ""}; to retire a learned rule that '
@@ -87,17 +99,14 @@ class MergeRules(dspy.Signature):  # type: ignore[misc]
     )
 
 
-def rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) -> Candidate:
+def rules(request: TrainRequest, evidence: Evidence, budget: Budget) -> Candidate:
     current = request.current
     existing = bullets(current.main.content)
-    troubled = [v for v in views if has_problem(v)]
-    if not troubled or not budget.allows(input_chars=[chars(*troubled, current.main.content)]):
-        note = (
-            "no sample showed a problem"
-            if not troubled
-            else "the budget (training.max_calls / training.max_usd) does not allow the call"
-        )
-        return candidate(request, current, budget, summary=note, applied=[], dropped=[])
+    troubled = evidence.spread()
+    budget.notes[:0] = evidence.describe("rules", reflected=False)
+    why = _why_not(evidence, budget, chars(*troubled, current.main.content))
+    if why:
+        return unchanged(request, budget, evidence, why)
     instructions = load_instructions("rules.md")
     shown, left_out = fit_request(
         troubled,
@@ -108,29 +117,33 @@ def rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) ->
         budget.notes.append(left_out)
     program = dspy.Predict(RootCauses.with_instructions(instructions))
     answer = ask(program, budget, samples=shown, existing_rules=existing)
+    evidence.shown.update({v.id: v for v in shown})
     if answer is None:
-        note = "the model's answer was unreadable, also after a repair request; nothing changed"
-        return candidate(request, current, budget, summary=note, applied=[], dropped=[])
-    known = index_of(views)
-    cited: list[tuple[LearnedRule, tuple[str, ...]]] = []
-    rules, dropped = _learned_rules(answer.rules)
-    for rule in rules:
+        why = "the model's answer was unreadable, also after a repair request"
+        return unchanged(request, budget, evidence, why)
+    known = index_of(shown)
+    found, dropped = _learned_rules(answer.rules)
+    rules: list[tuple[LearnedRule, Edit]] = []
+    for rule in found:
         ids = known.cited(resolve_refs(shown, rule.evidence))
-        as_edit = Edit(op="add", new_text=rule.rule, evidence=list(ids))
+        as_edit = Edit(op="add", new_text=rule.rule, evidence=list(ids), reason=rule.why)
         refused = rejected_reason(
             as_edit, ids, request.rejected, threshold=request.rejected_threshold
         )
-        if not ids:
-            dropped.append(f"rule {rule.rule!r}: cites no evidence id from the samples")
-        elif refused:
+        if refused:
             dropped.append(f"rule {rule.rule!r}: {refused}")
         else:
-            cited.append((rule, ids))
-    texts = [f"{r.rule} (when: {r.when.rstrip('.')}; why: {r.why.rstrip('.')})" for r, _ in cited]
-    merged = _merge(request, texts, [ids for _, ids in cited], budget)
-    refined = apply_edits(
-        current, request.target, merged.refine + merged.retire, evidence_ids=known
+            rules.append((rule, as_edit))
+    vetted, refused_rules = vet_edits(
+        [e for _, e in rules], known=known, evidence=evidence, current=current, budget=budget
     )
+    dropped += [f"rule {d.removeprefix('add ')}" for d in refused_rules]
+    kept = {v.edit.new_text: v for v in vetted}
+    cited = [(r, kept[e.new_text]) for r, e in rules if e.new_text in kept]
+    texts = [f"{r.rule} (when: {r.when.rstrip('.')}; why: {r.why.rstrip('.')})" for r, _ in cited]
+    merged = _merge(request, texts, [tuple(v.edit.evidence) for _, v in cited], budget)
+    retire = _supported_retirements(merged, evidence, known, current)
+    refined = apply_edits(current, request.target, merged.refine + retire, evidence_ids=known)
     dropped += merged.dropped + [
         f"rule {e.new_text or e.target_text!r}: {why}" for e, why in refined.dropped
     ]
@@ -138,6 +151,7 @@ def rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) ->
     cited, texts = [cited[n] for n in keep], [texts[n] for n in keep]
     text, added, repeated = add_learned_rules(refined.files[current.main.path], texts)
     dropped += [f"rule {r!r}: repeats an existing rule" for r in repeated]
+    support = {v.edit.evidence[0]: v for _, v in cited if v.edit.evidence}
     changes = [
         Change(
             path=current.main.path,
@@ -146,6 +160,7 @@ def rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) ->
             evidence=a.evidence,
             reason=a.edit.reason,
             replaces=a.edit.target_text if a.edit.op == "modify" else "",
+            **_cluster_of(support.get(a.evidence[0]) if a.evidence else None),
         )
         for a in refined.applied
     ] + [
@@ -153,14 +168,52 @@ def rules(request: TrainRequest, views: list[EvidenceSample], budget: Budget) ->
             path=current.main.path,
             op="add_rule",
             text=t,
-            evidence=ids,
+            evidence=tuple(v.edit.evidence),
             reason=f"{r.category}: {r.why}",
+            **_cluster_of(v),
         )
-        for t, (r, ids) in zip(texts, cited, strict=True)
+        for t, (r, v) in zip(texts, cited, strict=True)
         if " ".join(t.split()) in added
     ]
     files = {f.path: f.content for f in current.files} | {current.main.path: text}
-    return _edited(request, budget, files, answer=answer, applied=changes, dropped=dropped)
+    return _edited(
+        request, budget, files, answer=answer, applied=changes, dropped=dropped, evidence=evidence
+    )
+
+
+def _why_not(evidence: Evidence, budget: Budget, size: int) -> str:
+    """Why no ``RootCauses`` call is made ("" when it is)."""
+    if evidence.nothing_to_learn():
+        return evidence.nothing_to_learn()
+    if not budget.allows(input_chars=[size]):
+        return "the budget (training.max_calls / training.max_usd) does not allow the call"
+    return ""
+
+
+def _cluster_of(vetted: Vetted | None) -> dict[str, str]:
+    if vetted is None:
+        return {}
+    return {"cluster": vetted.supported.cluster.id, "support": vetted.supported.support}
+
+
+def _supported_retirements(
+    merged: Merged, evidence: Evidence, known: EvidenceIndex, current: PromptSet
+) -> list[Edit]:
+    """The merge pass's retirements that cite problem evidence of a supported cluster about the
+    bullet (the others are dropped with the reason)."""
+    kept: list[Edit] = []
+    for edit in merged.retire:
+        cited = known.cited(edit.evidence)
+        if not cited:
+            merged.dropped.append(f"retire {edit.target_text!r}: cites no evidence id")
+            continue
+        bullet = by_text(edit, current).target_text
+        verdict = support_of(bullet, cited, evidence, op="remove")
+        if isinstance(verdict, str):
+            merged.dropped.append(f"retire {edit.target_text!r}: {verdict}")
+        else:
+            kept.append(edit.model_copy(update={"evidence": list(cited)}))
+    return kept
 
 
 def _edited(
@@ -171,11 +224,16 @@ def _edited(
     answer: Any,
     applied: list[Change],
     dropped: list[str],
+    evidence: Evidence,
 ) -> Candidate:
-    """The candidate whose files are ``files`` (path -> content), with the model's summary."""
+    """The candidate whose files are ``files`` (path -> content), with the model's summary
+    (when something applied)."""
     edited = request.current.model_copy(update={"files": files_of(request.current, files)})
-    summary = str(answer.analysis_summary)
-    return candidate(request, edited, budget, summary=summary, applied=applied, dropped=dropped)
+    summary = str(answer.analysis_summary) if applied else ""
+    return candidate(
+        request, edited, budget, summary=summary, applied=applied, dropped=dropped,
+        evidence=evidence,
+    )  # fmt: skip
 
 
 def _learned_rules(answer: Any) -> tuple[list[LearnedRule], list[str]]:
@@ -215,14 +273,19 @@ def _merge(
     a learned rule, citing evidence. Without the budget for it, or with an unreadable answer,
     every rule is new (word overlap still catches exact repeats)."""
     content = request.current.main.content
-    if not texts or not budget.allows(input_chars=[len(content) + chars(*texts)]):
+    # A learned rule whose failures did not fall gets the pass even without new rules.
+    unfallen = any(o.sharpen_or_retire for o in request.bullet_outcomes)
+    if not (texts or unfallen) or not budget.allows(input_chars=[len(content) + chars(*texts)]):
         return Merged(add=list(texts))
     program = dspy.Predict(MergeRules.with_instructions(load_instructions("merge.md")))
     proposed = [
         f"N{n}: {t}" + (f" (evidence: {', '.join(ids)})" if ids else "")
         for n, (t, ids) in enumerate(zip(texts, evidence, strict=True), start=1)
     ]
-    answer = ask(program, budget, proposed=proposed, rules_file=numbered(content))
+    answer = ask(
+        program, budget, proposed=proposed, rules_file=numbered(content),
+        bullet_outcomes=list(request.bullet_outcomes),
+    )  # fmt: skip
     items = load_list(answer.decisions) if answer is not None else None
     listed = [d for d in items or [] if isinstance(d, dict)]
     decisions = {str(d.get("rule", "")).strip().upper(): d for d in listed}

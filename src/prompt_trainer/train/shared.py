@@ -5,8 +5,9 @@ before each call, priced from LiteLLM's bundled table by ``projection.price_per_
 reads it without importing LiteLLM), ``PromptFileView`` (a prompt file with its bullets numbered,
 as the model sees it), ``index_of`` (every citable id of
 the evidence views with their short aliases, ``E3`` and ``<sample id>/E3``), ``cited_ids`` (the
-ids in a model's answer), ``has_problem`` and ``candidate`` (the ``Candidate`` with the budget's
-notes and the dropped items appended to its analysis).
+ids in a model's answer) and ``candidate`` (the ``Candidate`` with the budget's notes and the
+dropped items appended to its analysis, the run's failure clusters, and why it changes nothing
+when it does not).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from prompt_trainer.train.evidence import (
     EvidenceSample,
     evidence_ids,
 )
+from prompt_trainer.train.plan import Evidence
 from prompt_trainer.train.projection import price_per_token
 from prompt_trainer.train.trainer import (
     TrainRequest,
@@ -41,6 +43,13 @@ class PromptFileView(BaseModel):
     path: str
     text: str
 
+
+#: The descriptions of the input fields the reflection and the curation share.
+FILES_DESC = "the current prompt files; each bullet carries its id, [B1], [B2], ..."
+OUTCOMES_DESC = (
+    "per bullet: how often the failures it targets fell (helpful) or not (harmful) after it "
+    "was merged; [] when none is known yet"
+)
 
 #: Output tokens assumed for a call when estimating its price before it is made.
 EXPECTED_OUTPUT_TOKENS = 1500
@@ -108,22 +117,6 @@ def chars(*values: Any) -> int:
     )
 
 
-def has_problem(view: EvidenceSample) -> bool:
-    """Failing tests, trace errors, a human fix, reported failures, or trusted review text
-    other than a bare approval."""
-    remarks = [r for r in view.review_feedback if r.state != "APPROVED" or r.path]
-    errors = [e for e in view.trace_events if e.kind in ("error", "loop")]
-    return bool(
-        view.failure_groups
-        or remarks
-        or errors
-        or view.terminal_errors
-        or view.human_fix
-        or view.reported_failures
-        or any(t.ended_in_error for t in view.traces)
-    )
-
-
 def fixed_tokens(instructions: str, *texts: str) -> int:
     """Tokens of a call besides its evidence: instructions, prompt files, DSPy's framing."""
     return (len(instructions) + PROMPT_OVERHEAD_CHARS + sum(len(t) for t in texts)) // 4
@@ -182,6 +175,14 @@ def cited_ids(answer: Any) -> list[str]:
     return [e for e in re.split(r"[\s,;]+", str(answer or "")) if e]
 
 
+def unchanged(request: TrainRequest, budget: Budget, evidence: Evidence, why: str) -> Candidate:
+    """The current prompts as the candidate, saying ``why`` nothing changed."""
+    return candidate(
+        request, request.current, budget, summary="", applied=[], dropped=[], evidence=evidence,
+        no_change=why,
+    )  # fmt: skip
+
+
 def candidate(
     request: TrainRequest,
     edited: PromptSet,
@@ -190,9 +191,21 @@ def candidate(
     summary: str,
     applied: list[Change],
     dropped: list[str],
+    evidence: Evidence | None = None,
+    no_change: str = "",
 ) -> Candidate:
+    """The candidate, its analysis ending with the run's notes and the edits dropped (and why).
+    One that changes nothing says why in ``no_change`` (given, else from what was dropped)."""
     notes = [*budget.notes, *(f"dropped: {d}" for d in dropped)]
-    analysis = summary.strip()
+    if not applied:
+        no_change = no_change or (
+            f"{len(dropped)} edit(s) proposed, none kept (see dropped)"
+            if dropped
+            else "the model proposed no edit"
+        )
+    else:
+        no_change = ""
+    analysis = summary.strip() or (f"No change: {no_change}." if no_change else "")
     if notes:
         analysis += "\n\n" + "\n".join(f"- {n}" for n in notes)
     return Candidate(
@@ -204,4 +217,6 @@ def candidate(
         sample_ids=tuple(s.id for s in request.samples),
         changes=tuple(applied),
         dropped=tuple(dropped),
+        clusters=tuple(evidence.notes()) if evidence is not None else (),
+        no_change=no_change,
     )

@@ -2,19 +2,20 @@
 
 Takes the settings (``training`` budgets, the cache directory), the target, its current prompt
 set, the samples that ran on it, the model, the edits people rejected and what the loop
-remembers from earlier versions (``memory.Memory``), plus the run's record
-(``loop.runs``) when it keeps one. Returns ``Trained``: the elected candidate and the hash of its
-inputs. The candidate is the one an interrupted run already trained on the same inputs, or a new
-one from ``train``, kept in the record at once (a failure later costs no LLM work); those not
-elected are written under ``.prompt-trainer/candidates/`` too. Raises ``NotEnoughEvidence``
-when the evidence is held out.
+remembers from earlier versions (``memory.Memory``), and what the run's record knows, passed
+down by the caller (``inputs``: the hash of what it trains on; ``stored``: the candidate an
+interrupted run trained on those inputs; ``keep``: where to record a new one at once). This
+module does not reach up into ``loop/``: the record is the loop's. Returns ``Trained``: the
+elected candidate and the hash of its inputs. The candidate is ``stored``, or a new one from
+``train``, handed to ``keep`` at once (a failure later costs no LLM work); those not elected are
+written under ``.prompt-trainer/candidates/`` too. Raises ``NotEnoughEvidence`` when the
+evidence is held out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from prompt_trainer import propose, workdir
 from prompt_trainer.memory import Memory
@@ -22,9 +23,6 @@ from prompt_trainer.models import Candidate, PromptSet, Rejection, Sample
 from prompt_trainer.settings import LLMSettings, Settings, Target
 from prompt_trainer.train.strategies import train
 from prompt_trainer.train.trainer import TrainRequest
-
-if TYPE_CHECKING:
-    from prompt_trainer.loop.runs import RunRecord
 
 
 @dataclass(frozen=True)
@@ -44,19 +42,16 @@ def train_target(
     llm: LLMSettings,
     strategy: str,
     rejected: tuple[Rejection, ...],
-    run: RunRecord | None,
     log: Callable[[str], None],
     memory: Memory | None = None,
+    inputs: str = "",
+    stored: Candidate | None = None,
+    keep: Callable[[Candidate], None] | None = None,
 ) -> Trained:
-    """The elected candidate for ``target`` (reused from ``run`` when it trained it already)."""
-    from prompt_trainer.loop.runs import training_inputs  # noqa: PLC0415 - the loop's record
-
+    """The elected candidate for ``target``: ``stored`` when an interrupted run trained it on
+    the same ``inputs``, else a new one, handed to ``keep``."""
     log(f"train: {target.name} with {llm.model} ({strategy}) on {len(samples)} sample(s)")
     budget = settings.config.training
-    inputs = training_inputs(
-        current, samples, llm=llm, strategy=strategy, target=target, options=budget
-    )
-    stored = run.stored_candidate(target.name, inputs) if run else None
     if stored is not None:
         log(f"train: {target.name}: reusing the candidate the interrupted run trained")
         return Trained(stored, inputs)
@@ -70,14 +65,15 @@ def train_target(
         max_usd=budget.max_usd,
         max_evidence_tokens=budget.max_evidence_tokens,
         holdout=budget.holdout,
+        judge=budget.judge,
         candidates=budget.candidates,
         rejected=rejected,
         rejected_threshold=budget.rejected_evidence_threshold,
         memory=memory or Memory(),
     )
     candidate, *others = train(request, strategy)
-    if run:
-        run.save_candidate(candidate, inputs, body="", gate=())
+    if keep is not None:
+        keep(candidate)
     _keep_others(others, settings, log=log)
     return Trained(candidate, inputs)
 

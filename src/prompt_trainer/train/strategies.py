@@ -1,32 +1,44 @@
 """train(): run one of the three training strategies, judge the candidates, elect the best.
 
-- ``rewrite``: one ``PromptTrainer`` call returns whole files (``train.trainer``); the main file
-  is diffed at bullet level into itemized edits (``train.edits.diff_edits``), and a removed or
-  changed bullet that the summary does not tie to evidence is put back.
-- ``rules``: one ``RootCauses`` call returns categorized root causes, each with a preventive rule
-  (rule, when, why) and its evidence; one ``MergeRules`` pass says for each whether a bullet
-  already says it (dropped), it sharpens a bullet (refined in place) or it is new (appended under
-  "## Learned rules" in the main file); it may retire a learned rule, citing evidence.
-- ``evolve``: one ``Reflect`` call per sample that shows a problem (what went wrong, the
-  implicated instruction, the evidence ids), then one ``Curate`` call that turns the reflections
-  into itemized edits (``train.edits``) applied so untouched text stays byte-identical; it also
-  sees the edits of proposals people closed without merging with the reviewers' words, each
-  bullet's history across versions (``memory``; the reflections see it too) and a few samples
-  of earlier versions as context.
+Before any LM call, the problems of the training samples and of the samples of earlier prompt
+versions are grouped into failure clusters (``train.plan.gather`` over ``measure.clusters``);
+clusters that still occur under the current version are what every strategy learns from.
+
+- ``rewrite``: one ``PromptTrainer`` call returns whole files (``train.trainer``) from the
+  newest sample of each cluster first; the main file is diffed at bullet level into itemized
+  edits (``train.edits.diff_edits``): a removed or changed bullet that the summary does not tie
+  to evidence is put back, and an added bullet or subagent it does not tie to evidence is left
+  out.
+- ``rules``: one ``RootCauses`` call over the newest sample of each cluster first returns
+  categorized root causes, each with a preventive rule (rule, when, why) and its evidence; one
+  ``MergeRules`` pass says for each whether a bullet already says it (dropped), it sharpens a
+  bullet (refined in place) or it is new (appended under "## Learned rules" in the main file);
+  it may retire a learned rule, citing evidence.
+- ``evolve``: one ``ReflectCluster`` call per supported cluster on its newest samples
+  (``train.reflect``), then one ``Curate`` call that reads each cluster's support and the cited
+  evidence itself and returns itemized edits (``train.edits``) applied so untouched text stays
+  byte-identical; it also sees the edits of proposals people closed without merging with the
+  reviewers' words, each bullet's history across versions (``memory``) and a few samples of
+  earlier versions as context.
 
 The model sees bullets numbered (``[B3]``) and lists are read item by item. Every rule and edit
 must cite evidence ids found in the samples (in any form ``EvidenceIndex`` resolves: the short
 ref ``E3`` of the sample shown, ``<sample id>/E3`` when several are, the full id, a URL's
-fragment, ``#9002``, a test id); the others are dropped and listed in the analysis. Calls are
-counted against ``training.max_calls`` and ``training.max_usd`` before they are made: the
-held-out judge's calls are reserved first (``train``), ``evolve`` keeps one call for curation and
-reflects on as many samples as the budget allows, saying how many it skipped. Each sample's
-evidence is shrunk to ``training.max_evidence_tokens`` first (``train.budget``), and a call that
-shows several samples (``rules``, ``rewrite``) shares twice that between them.
+fragment, ``#9002``, a test id), and pass the support rule and the batched check
+(``train.check.vet_edits``: problem evidence, a cluster of 2 PRs or a trusted reviewer's
+request, about what it cites, specific to the repository); the others are dropped and listed in
+the analysis with the reason. Calls are counted against ``training.max_calls`` and
+``training.max_usd`` before they are made: the held-out judge's calls are reserved first
+(``train``), ``evolve`` keeps two calls for the curation and the check and reflects on as many
+clusters as the budget allows, naming those it leaves out and why. Each sample's evidence is
+shrunk to ``training.max_evidence_tokens`` (``train.budget``), and a call that shows several
+samples shares twice that between them.
 
 Takes a ``TrainRequest`` and a strategy name; returns the candidates best first. The
 strategies live in ``train.evolve``, ``train.rules`` and ``train.rewrite``; what they share
-(``Budget``, the prompt-file view, the evidence index) in ``train.shared``.
+(``Budget``, the prompt-file view, the evidence index) in ``train.shared``; which samples are
+held out, which judge runs (``training.judge``) and how candidates are elected in
+``train.judging``.
 """
 
 from __future__ import annotations
@@ -36,15 +48,11 @@ from typing import Any
 
 import dspy
 
-from prompt_trainer.errors import LLMError, NotEnoughEvidence
-from prompt_trainer.models import Candidate, Sample
-from prompt_trainer.train.budget import fit_budget
-from prompt_trainer.train.evidence import (
-    EvidenceSample,
-    evidence_view,
-)
+from prompt_trainer.errors import LLMError
+from prompt_trainer.models import Candidate
 from prompt_trainer.train.evolve import evolve
-from prompt_trainer.train.heldout import judge, judge_calls, split_by_time
+from prompt_trainer.train.judging import Parts, elect, election_note, hold_out, judged
+from prompt_trainer.train.plan import Evidence, gather
 from prompt_trainer.train.rewrite import rewrite
 from prompt_trainer.train.rules import rules
 from prompt_trainer.train.shared import (
@@ -56,47 +64,41 @@ from prompt_trainer.train.trainer import (
     build_lm,
     translate_llm_errors,
 )
+from prompt_trainer.train.views import BulletOutcome
 
 
 def train(request: TrainRequest, strategy: str) -> list[Candidate]:
-    """Run ``strategy`` (``evolve``, ``rules`` or ``rewrite``) on the older samples
-    ``request.candidates`` times, judge them on the newest samples (``request.holdout``), and
-    return them best first (the first is the elected one).
+    """Run ``strategy`` (``evolve``, ``rules`` or ``rewrite``) on the samples not held out
+    ``request.candidates`` times, judge them on the held-out ones (``train.judging``: per edit
+    on held-out failures by default, or pairwise), and return them best first (the first is
+    the elected one).
 
-    The judge's calls are planned first: the held-out set is capped so that judging fits in
-    ``max_calls`` with room for training, and those calls are reserved before any reflection.
+    The judge's calls are planned first: the held-out set fits the evaluation's share of
+    ``max_calls``, and those calls are reserved before any reflection.
     With several candidates the held-out set is split in two: every candidate is judged on the
     first part and the best is elected there; the elected one is reported on the second part,
     which played no part in electing it (no winner's curse)."""
     if strategy not in ("evolve", "rules", "rewrite"):
         raise LLMError(f"unknown strategy {strategy!r}", fix="use evolve, rules or rewrite")
     n = request.candidates
-    cap = (request.max_calls - 2 * n) // (2 * n)
-    training, held_out = split_by_time(
-        request.samples,
-        request.holdout,
-        max_held=cap if cap >= 1 else None,
-        judged=request.memory.judged,
-    )
-    if request.holdout > 0 and not held_out:
-        raise NotEnoughEvidence(
-            f"{request.target.name}: held-out evaluation needs at least 2 samples of the current "
-            f"prompts, there is {len(request.samples)}; nothing proposed",
-            fix="collect more agent PRs (prompt-trainer collect --since ...), or set "
-            "training.holdout: 0 to propose without held-out evaluation",
-        )
-    elect_on, report_on = (
-        (held_out[0::2], held_out[1::2]) if n > 1 and len(held_out) > 1 else (held_out, [])
-    )
     lm = build_lm(request.llm, cache_dir=request.cache_dir)
     budget = Budget(request.max_calls, request.max_usd, [lm], model=request.llm.model)
-    reserve = judge_calls(len(elect_on)) * n + judge_calls(len(report_on))
-    budget.reserved = reserve if reserve <= request.max_calls - n else 0
+    parts = hold_out(request, budget)
+    training, elect_on, report_on = parts.training, parts.elect_on, parts.report_on
+    held_out = [*elect_on.held_out, *elect_on.checked, *report_on.held_out, *report_on.checked]
     hidden = [s.id for s in held_out]
     fitted = replace(
-        request, samples=training, history=request.memory.history(request.current, hidden=hidden)
+        request,
+        samples=training,
+        history=request.memory.history(request.current, hidden=hidden),
+        bullet_outcomes=outcome_views(request, hidden),
     )
-    views = [fit_budget(evidence_view(s), request.max_evidence_tokens) for s in training]
+    evidence = gather(
+        training,
+        request.memory.stored,
+        request.current,
+        hidden=frozenset(hidden),
+    )
     found: list[Candidate] = []
     with translate_llm_errors(request.llm):
         for attempt in range(n):
@@ -110,54 +112,31 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
                 this_lm.failed = 0
                 budget.lms.append(this_lm)
             with dspy.context(lm=this_lm, adapter=ADAPTER):
-                candidate = _one(strategy, fitted, views, budget, this_lm)
-                budget.reserved = max(0, budget.reserved - judge_calls(len(elect_on)))
-                found.append(_judged(request, candidate, elect_on, budget))
+                candidate = _one(strategy, fitted, evidence.fresh(), budget, this_lm)
+                budget.reserved = max(0, budget.reserved - parts.calls(elect_on))
+                found.append(judged(request, candidate, elect_on, budget, parts))
         ranked = elect(found)
-        if report_on and len(ranked) > 1:
+        if report_on.held_out and len(ranked) > 1:
             with dspy.context(lm=lm, adapter=ADAPTER):
-                ranked[0] = _reported(
-                    request, ranked[0], report_on, budget, elect_on=elect_on, made=len(ranked)
-                )
+                ranked[0] = _reported(request, ranked[0], budget, parts, made=len(ranked))
     usage = budget.spent()
     return [c.model_copy(update={"usage": usage}) for c in ranked]
 
 
-def _judged(
-    request: TrainRequest, candidate: Candidate, held_out: list[Sample], budget: Budget
-) -> Candidate:
-    if not held_out or candidate.fingerprint == request.current.version:
-        return candidate
-    result = judge(
-        request.current,
-        candidate,
-        held_out,
-        max_evidence_tokens=request.max_evidence_tokens,
-        budget=budget,
-    )
-    return candidate.model_copy(update={"evaluation": result})
-
-
 def _reported(
-    request: TrainRequest,
-    winner: Candidate,
-    report_on: list[Sample],
-    budget: Budget,
-    *,
-    elect_on: list[Sample],
-    made: int,
+    request: TrainRequest, winner: Candidate, budget: Budget, parts: Parts, *, made: int
 ) -> Candidate:
     """The elected candidate judged again on samples that did not elect it."""
     budget.reserved = 0
     election = winner.evaluation
-    reported = _judged(request, winner, report_on, budget)
+    reported = judged(request, winner, parts.report_on, budget, parts)
     if reported.evaluation is None or reported.evaluation is election:
         return reported
-    score = election.candidate_mean if election else None
-    note = (
-        f"elected among {made} candidates on {len(elect_on)} held-out sample(s)"
-        + (f" (mean judge score {score:.2f})" if score is not None else "")
-        + f"; reported here on the other {len(report_on)}, which played no part in the election"
+    note = election_note(
+        election,
+        made=made,
+        elect_on=len(parts.elect_on.held_out) + len(parts.elect_on.checked),
+        report_on=len(parts.report_on.held_out) + len(parts.report_on.checked),
     )
     return reported.model_copy(
         update={"evaluation": reported.evaluation.model_copy(update={"election": note})}
@@ -167,24 +146,28 @@ def _reported(
 def _one(
     strategy: str,
     request: TrainRequest,
-    views: list[EvidenceSample],
+    evidence: Evidence,
     budget: Budget,
     lm: Any,
 ) -> Candidate:
     if strategy == "rewrite":
-        return rewrite(request, views, budget, lm)
+        return rewrite(request, evidence, budget, lm)
     if strategy == "rules":
-        return rules(request, views, budget)
-    return evolve(request, views, budget)
+        return rules(request, evidence, budget)
+    return evolve(request, evidence, budget)
 
 
-def elect(candidates: list[Candidate]) -> list[Candidate]:
-    """Best first: by the held-out mean score of the candidate (unevaluated last), then in the
-    order made. The others are kept for the run's artifacts."""
-
-    def key(pair: tuple[int, Candidate]) -> tuple[float, int]:
-        n, candidate = pair
-        score = candidate.evaluation.candidate_mean if candidate.evaluation else None
-        return (-(score if score is not None else -1.0), n)
-
-    return [c for _, c in sorted(enumerate(candidates), key=key)]
+def outcome_views(request: TrainRequest, hidden: list[str]) -> tuple[BulletOutcome, ...]:
+    """What realized outcomes say of each current bullet (``memory.outcome_notes``, without the
+    held-out samples), as reflections and the curation read it."""
+    notes = request.memory.outcomes(request.current, hidden=hidden)
+    return tuple(
+        BulletOutcome(
+            bullet=n.bullet,
+            helpful=n.outcome.helpful,
+            harmful=n.outcome.harmful,
+            note=n.note(),
+            sharpen_or_retire=n.unfallen,
+        )
+        for n in notes
+    )

@@ -57,7 +57,7 @@ def events(trace: Trace, notes: list[str]) -> list[Event]:
     ]
     events = [
         *errors,
-        *_loops(trace),
+        *loops(trace),
         *_last_words(trace, notes),
         *_prompt(trace),
         *_edits(trace, notes),
@@ -82,7 +82,7 @@ def _closing(trace: Trace, shown: set[str]) -> list[Event]:
     return [c for c in calls if c.id not in shown][-CLOSING_CALLS:]
 
 
-def _loops(trace: Trace) -> list[Event]:
+def loops(trace: Trace) -> list[Event]:
     """The same tool call (tool and the start of its input: a retried edit of one file with
     other replacement text is the same call) made ``LOOP_TIMES`` or more times."""
     calls = [

@@ -58,6 +58,7 @@ from prompt_trainer.targets import render_subagent, subagent_name_problem, subag
 from prompt_trainer.train.budget import fit_request
 from prompt_trainer.train.edits import numbered, unnumbered
 from prompt_trainer.train.evidence import EvidenceSample, evidence_view
+from prompt_trainer.train.views import BulletOutcome
 
 INSTRUCTIONS_FILE = "trainer.md"
 LM_RETRIES = 2
@@ -111,6 +112,8 @@ class TrainRequest:
     max_usd: float | None = None
     max_evidence_tokens: int = 4000
     holdout: float = 0.0
+    #: The held-out judge: "per-edit" (``train.judge``) or "pairwise" (``train.pairwise``).
+    judge: str = "per-edit"
     candidates: int = 1
     rejected: tuple[Rejection, ...] = ()
     rejected_threshold: int = 2
@@ -119,6 +122,9 @@ class TrainRequest:
     memory: Memory = field(default_factory=Memory)
     #: The bullet history as shown (set by ``train`` once the held-out samples are known).
     history: tuple[str, ...] = ()
+    #: What realized outcomes say of each current bullet (helpful/harmful counts), shown to
+    #: reflections and the curation; () when nothing is known yet.
+    bullet_outcomes: tuple[BulletOutcome, ...] = ()
 
 
 def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:
@@ -185,11 +191,30 @@ def ask(program: Any, budget: Any, *, max_tokens: int = MAX_OUTPUT_TOKENS, **inp
         return program(**inputs, config={"max_tokens": max_tokens})
     except AdapterParseError as exc:
         problem = str(exc).splitlines()[0][:200] if str(exc) else "not in the expected format"
-        name = program.signature.__name__
+        name = call_name(program)
         if not budget.allows():
             budget.notes.append(f"{name}: unreadable answer, no budget to repair it; lost")
             return None
         return _repair(program, exc, problem, max_tokens=max_tokens, budget=budget)
+
+
+#: What a call is, by its signature's first output field, for the run's notes.
+CALL_NAMES = {
+    "root_cause": "a reflection",
+    "edits": "the curation",
+    "verdicts": "the check",
+    "rules": "the root causes",
+    "decisions": "the merge pass",
+    "candidate_main_prompt": "the rewrite",
+    "score_a": "the judge",
+    "effects": "the held-out judge",
+}
+
+
+def call_name(program: Any) -> str:
+    """``the curation``, ``a reflection``...: which call a note is about."""
+    first = next(iter(program.signature.output_fields), "")
+    return CALL_NAMES.get(first, str(program.signature.__name__))
 
 
 def _repair(
@@ -201,7 +226,7 @@ def _repair(
         {"role": "assistant", "content": str(exc.lm_response or "")},
         {"role": "user", "content": REPAIR.format(problem=problem)},
     ]
-    name = program.signature.__name__
+    name = call_name(program)
     outputs = lm(messages=messages, max_tokens=max_tokens)
     text = outputs[0]["text"] if isinstance(outputs[0], dict) else str(outputs[0])
     try:

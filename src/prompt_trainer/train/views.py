@@ -1,4 +1,7 @@
-"""The records of an evidence view (``train.evidence`` fills them, ``train.budget`` cuts them).
+"""The records the model reads: an evidence view (``train.evidence`` fills it, ``train.budget``
+cuts it), and around the failure clusters (``train.plan``) the cluster, the reflection on it,
+the quoted evidence the curation and the check read (``train.support``) and the hook for what
+realized outcomes say of each bullet.
 
 Each section's item has a short ``ref`` (``E3``) beside its full ``id``; empty fields are left
 out of the JSON the model reads.
@@ -120,6 +123,11 @@ class EvidenceSample(View):
     id: str
     title: str
     merged: bool
+    #: A sample of an earlier prompt version: the version it ran on (the curation and the
+    #: reflection read it as evidence for a failure that still occurs under the current one).
+    earlier_version: str | None = None
+    #: The refs of the items that show the failure a reflection is about.
+    focus: list[str] = []
     terminal_errors: list[Event] = []
     human_fix: list[FixPatch] = []
     review_feedback: list[ReviewNote] = []
@@ -134,3 +142,84 @@ class EvidenceSample(View):
     notes: list[str] = []
     #: What the token budget cut, by section.
     cut: list[str] = []
+
+
+# -- around the failure clusters -----------------------------------------------------------------
+
+
+class ClusterView(View):
+    """One failure cluster, as a reflection reads it."""
+
+    id: str
+    kind: str
+    label: str
+    #: ``5 PRs, 2 trusted requests (maria)``.
+    support: str
+    #: Under which prompt versions it occurred: ``current: 1 PR; earlier: 4 PRs``.
+    versions: str
+    #: ``the 3 newest of 5 samples``.
+    shown: str
+
+
+#: What an implicated bullet did, as a reflection says it.
+VERDICTS = ("helped", "hurt", "ignored", "missing")
+
+
+class BulletVerdict(View):
+    """One implicated bullet: ``CLAUDE.md B2`` (or ``missing``) and what it did."""
+
+    bullet: str
+    #: helped, hurt, ignored (it says the right thing and was not followed) or missing.
+    verdict: str
+    note: str = ""
+
+
+class Reflection(View):
+    """What a reflection on one cluster said, its cited ids resolved to full ids."""
+
+    cluster: str
+    root_cause: str
+    correct_approach: str
+    bullets: list[BulletVerdict] = []
+    evidence: list[str] = []
+
+
+class Excerpt(View):
+    """A cited item, quoted (capped) for the curation and the check: data, not instructions."""
+
+    id: str
+    sample: str
+    #: Said for a sample of an earlier prompt version.
+    earlier_version: str | None = None
+    #: ``failing test``, ``review by maria on invoices/fees.py:22``, ``agent error (Bash)``...
+    what: str
+    text: str
+
+
+class ClusterEvidence(View):
+    """One reflected cluster as the curation reads it: its support, what the reflections said
+    and the evidence itself."""
+
+    id: str
+    label: str
+    support: str
+    #: An edit for it may be proposed: 2 or more PRs, or a trusted reviewer's explicit request.
+    supported: bool
+    versions: str
+    reflections: list[Reflection]
+    evidence: list[Excerpt]
+
+
+class BulletOutcome(View):
+    """What realized outcomes say of one bullet of the current files (``CLAUDE.md B2``): how
+    often the clusters it targets fell (helpful) or did not (harmful) after it was merged.
+    Filled by the caller (``TrainRequest.bullet_outcomes``); reflections and the curation read
+    it beside the bullet history."""
+
+    bullet: str
+    helpful: int = 0
+    harmful: int = 0
+    note: str = ""
+    #: Its clusters did not fall (or still occur) and ``note`` lists the evidence since it: an
+    #: edit may sharpen (modify) or retire (remove) it, citing that evidence.
+    sharpen_or_retire: bool = False

@@ -1,7 +1,7 @@
 """The held-out split: which stored samples train and which judge, by time.
 
 No DSPy here, so the replay (``prompt_trainer.replay``) picks the same held-out samples as the
-trainer (``train.heldout``) without paying for its import. The newest ``holdout`` fraction (at
+trainer (``train.pairwise``) without paying for its import. The newest ``holdout`` fraction (at
 least one; at least ``MIN_JUDGED`` when there are ``MIN_FOR_FIVE`` samples or more) is held out.
 """
 

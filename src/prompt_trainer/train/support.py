@@ -1,0 +1,218 @@
+"""Propose only what the evidence supports: the deterministic rule every edit must pass.
+
+Takes an edit's text, the full evidence ids it cites (resolved by ``EvidenceIndex``), the
+cluster it says it addresses and the run's ``Evidence`` (``train.plan``); returns the cluster
+that supports it, or why it is dropped. An edit (an ``evolve`` edit, a ``rules`` rule, a bullet
+or subagent a ``rewrite`` adds) must:
+
+1. cite problem evidence: a failure, an agent error, a trusted reviewer's words, a reported
+   failure or a human fix (a ``Problem``'s evidence, ``measure.clusters``), not the task, the
+   changed files or the agent's ordinary steps;
+2. address a cluster with support: seen in ``MIN_PRS`` (2) or more PRs, or explicitly asked for
+   by one trusted reviewer (changes requested, a suggestion, a reported failure). A cluster that
+   no longer occurs under the current prompts supports nothing;
+3. be about what it cites: share a content word (identifiers split, a word and its longer
+   form alike: ``measure.clusters.words_of``, ``overlap``) with the cited items or with its
+   cluster's problems; a Decimal rule citing a timeout test does not;
+4. name something specific to this repository (``add``/``modify``/``add_subagent``): a path, an
+   identifier, a command or flag in code form, or a word the cluster's evidence writes as code
+   (``Decimal`` of ``Decimal('10.00')``); "Always be careful and write correct code." does not.
+
+These hold whatever a model says; the batched check (``train.check``) asks the model the same
+questions on top. ``excerpts`` quotes cited items (capped) for the curation and the check. No DSPy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from prompt_trainer.measure.clusters import Cluster, overlap, words_of
+from prompt_trainer.train.evidence import EvidenceSample, cited_items
+from prompt_trainer.train.plan import Evidence
+from prompt_trainer.train.views import (
+    ChangedFile,
+    Event,
+    Excerpt,
+    FailureGroup,
+    FixPatch,
+    ReportedFailure,
+    ReviewNote,
+    Task,
+)
+
+#: Characters of one quoted item.
+EXCERPT_CHARS = 300
+#: Code-like text: `backticks`, a path or file name, snake_case, CamelCase, a call, a dotted
+#: name, a --flag, an UPPER_CASE constant.
+CODE = re.compile(
+    r"`[^`]+`"
+    r"|\b[A-Za-z_]\w+\.[A-Za-z_]\w+"
+    r"|\b[\w.-]+/[\w./-]+"
+    r"|\b\w+\.(?:py|js|ts|tsx|go|rs|java|rb|md|json|ya?ml|toml|sh|cfg|ini|sql|txt)\b"
+    r"|\b[a-z0-9]+_[a-z0-9_]+\b"
+    r"|\b[A-Z][a-z0-9]+[A-Z]\w*"
+    r"|\b[a-z]+[A-Z]\w*"
+    r"|\b\w+\("
+    r"|(?<!\w)--?[a-z][\w-]+"
+    r"|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b"
+)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Supported:
+    """The cluster an edit addresses, and its support as text."""
+
+    cluster: Cluster
+
+    @property
+    def support(self) -> str:
+        return self.cluster.support
+
+
+def support_of(
+    text: str, cited: Sequence[str], evidence: Evidence, *, named: str = "", op: str = "add"
+) -> Supported | str:
+    """The cluster that supports an edit writing ``text`` and citing ``cited`` (full ids), or
+    why it is dropped. ``named`` is the cluster id the model gave, used when its cited problem
+    evidence belongs to it."""
+    everywhere = [*evidence.clusters, *(c for c, _ in evidence.left_out)]
+    owners = {c.id: c for c in everywhere if c.evidence() & set(cited)}
+    if not owners:
+        return f"cites no problem evidence ({what_it_cites(cited)})"
+    cluster = owners.get(named) or max(owners.values(), key=_strength)
+    if cluster not in evidence.clusters:
+        return f"its cluster ({cluster.label}) no longer occurs under the current prompts"
+    if not cluster.supported:
+        return (
+            f"not enough support: {cluster.label} is {cluster.support}; an edit needs 2 PRs "
+            "of its kind or a trusted reviewer's explicit request"
+        )
+    shown = excerpt_texts(evidence.views, cited)
+    if not related(text, [*shown, *(p.label for p in cluster.problems)], cluster):
+        return f"is not about what it cites: shares no word with {cluster.label} or its evidence"
+    if op != "remove" and not specific(text, [*shown, *_cluster_texts(cluster, evidence)]):
+        return "names nothing specific to this repository (a path, an identifier, a command)"
+    return Supported(cluster)
+
+
+def _cluster_texts(cluster: Cluster, evidence: Evidence) -> list[str]:
+    """The quoted text of the cluster's problem items (where code names may be written)."""
+    return excerpt_texts(evidence.views, sorted(cluster.evidence()))
+
+
+def _strength(cluster: Cluster) -> tuple[bool, int, int]:
+    return (cluster.supported, cluster.prs, cluster.trusted_requests)
+
+
+def what_it_cites(cited: Sequence[str]) -> str:
+    """``the task``, ``changed files``, ``trace steps``... for the drop reason."""
+    kinds = []
+    for c in cited:
+        if c.endswith(":task"):
+            kinds.append("the task")
+        elif c.startswith("file:"):
+            kinds.append("changed files")
+        elif c.startswith("trace:"):
+            kinds.append("the agent's ordinary steps")
+        else:
+            kinds.append("no problem of any cluster")
+    return ", ".join(dict.fromkeys(kinds)) or "nothing"
+
+
+def related(text: str, evidence: Iterable[str], cluster: Cluster) -> bool:
+    """Whether ``text`` shares a content word with the cited items or the cluster's problems."""
+    mine = words_of(text)
+    theirs = words_of(*evidence) | frozenset(w for p in cluster.problems for w in p.words)
+    return overlap(mine, theirs) > 0
+
+
+def specific(text: str, evidence: Iterable[str]) -> bool:
+    """Whether ``text`` names something of this repository: code-like text, or a word the
+    evidence writes as code (``Decimal`` of ``Decimal('10.00')``)."""
+    if CODE.search(text):
+        return True
+    coded = {w.lower() for e in evidence for m in CODE.findall(e) for w in _WORD.findall(m)}
+    return bool({w.lower() for w in _WORD.findall(text) if len(w) >= 4} & coded)
+
+
+# -- quoting the evidence ------------------------------------------------------------------------
+
+
+def excerpt_texts(views: Mapping[str, EvidenceSample], cited: Iterable[str]) -> list[str]:
+    """The quoted text of each cited item (with its id), for the word checks."""
+    return [f"{e.id} {e.what} {e.text}" for e in excerpts(views, cited)]
+
+
+def excerpts(
+    views: Mapping[str, EvidenceSample], cited: Iterable[str], *, limit: int | None = None
+) -> list[Excerpt]:
+    """Each cited id that a view holds, quoted and capped. With a ``limit``, the kinds take
+    turns (the first failing test, the first review, ..., then the second of each), so that
+    six cited review comments do not crowd out the failure they are about."""
+    found: list[Excerpt] = []
+    for full in dict.fromkeys(cited):
+        for view in views.values():
+            item = _item(view, full)
+            if item is not None:
+                found.append(_excerpt(view, full, item))
+                break
+    if limit is None:
+        return found
+    by_kind: dict[str, list[Excerpt]] = {}
+    for excerpt in found:
+        by_kind.setdefault(excerpt.what.split(" ")[0], []).append(excerpt)
+    turns = [e for n in range(len(found)) for group in by_kind.values() for e in group[n : n + 1]]
+    return turns[:limit]
+
+
+def _item(view: EvidenceSample, full: str) -> BaseModel | None:
+    for item in cited_items(view):
+        if getattr(item, "id", None) == full:
+            return item
+        if isinstance(item, FailureGroup) and full in item.tests:
+            return item
+    return None
+
+
+def _excerpt(view: EvidenceSample, full: str, item: BaseModel) -> Excerpt:
+    what, text = describe(item)
+    return Excerpt(
+        id=full,
+        sample=view.id,
+        earlier_version=view.earlier_version,
+        what=what,
+        text=_cap(" ".join(text.split())),
+    )
+
+
+def describe(item: BaseModel) -> tuple[str, str]:
+    """What an item is, and its text, as the curation and the check read it."""
+    if isinstance(item, FailureGroup):
+        many = f" ({item.count} tests)" if item.count > 1 else ""
+        return f"{item.status} test{many}", item.message
+    if isinstance(item, ReviewNote):
+        where = f" on {item.path}" + (f":{item.line}" if item.line else "") if item.path else ""
+        state = f", {item.state.lower().replace('_', ' ')}" if item.state else ""
+        said = item.text + "".join(f"\n```suggestion\n{s}\n```" for s in item.suggestions)
+        return f"review by {item.author}{where}{state}", said
+    if isinstance(item, Event):
+        tool = f" ({item.tool})" if item.tool else ""
+        return f"agent {item.kind.replace('_', ' ')}{tool}", item.text
+    if isinstance(item, FixPatch):
+        return f"human fix by {item.author}: {item.path}", item.diff or item.note or ""
+    if isinstance(item, ReportedFailure):
+        return f"reported {item.type}", f"{item.description} {item.context}".strip()
+    if isinstance(item, Task):
+        return "the task (context, not a problem)", f"{item.title} {item.body}"
+    if isinstance(item, ChangedFile):
+        return "changed file (context, not a problem)", item.id.removeprefix("file:")
+    return type(item).__name__, ""
+
+
+def _cap(text: str) -> str:
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
