@@ -6,7 +6,8 @@ from the default branch on guarded events; this job holds no token to read it ag
 (checked against the ``prepare`` job's sha256) and the bundle's digest; returns the
 ``Evaluation``: for each candidate that waits for them, the results of ``training.eval_command``
 and of the replay (``training.gate: replay``; on events that may not replay, it is recorded as
-not run, as in a single job). The commands get the allow-listed environment only
+not run, as in a single job): ``evaluate.run_commands``, the path a single job's evaluate step
+takes too. The commands get the allow-listed environment only
 (``Settings.command_env``), and nothing they write is trusted beyond these results: the
 ``publish`` job reads the candidates from the bundle, whose digest a job output carries, and
 takes only the results from here (escaped where the PR body shows them).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prompt_trainer.evaluate import evaluate_candidate
+from prompt_trainer.evaluate import run_commands
 from prompt_trainer.loop.bundle import Bundle, CommandResult, Evaluation
 from prompt_trainer.settings import Settings
 
@@ -33,7 +34,7 @@ def evaluate_bundle(
             continue
         candidate = intent.candidate
         target = settings.target(candidate.target)
-        checked = evaluate_candidate(
+        checked = run_commands(
             candidate, intent.current, target, samples=bundle.samples_of(intent.samples),
             settings=settings, log=log, replay_skipped=replay_skipped,
         )  # fmt: skip
