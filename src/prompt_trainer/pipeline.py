@@ -220,9 +220,11 @@ def publish(
         pending = evaluate.commands_pending(candidate, view.current, settings)
         options.bundle.propose(
             view, title=render.render_title(view), body=body, guarded=guarded, shown=shown,
-            evaluate=pending,
+            evaluate=pending, draft=view.draft,
         )  # fmt: skip
-        proposal = propose.Proposal(target.name, "bundled", candidate_dir=folder)
+        proposal = propose.Proposal(
+            target.name, "bundled", candidate_dir=folder, draft=bool(view.draft)
+        )
         ctx.log(f"propose: {target.name} bundled for the publish job")
     else:
         proposal = propose.propose_candidate(

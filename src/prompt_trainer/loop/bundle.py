@@ -89,6 +89,10 @@ class ProposalIntent(Part):
     shown: tuple[tuple[str, str], ...] = Field(default=(), max_length=10_000)
     #: The ``evaluate`` job must run the configured commands on it before it may be proposed.
     evaluate: bool = False
+    #: Why the prepare job would open it as a draft (``effects.held_out_gate``: an unreadable
+    #: evaluation, no edit shown to work under ``training.require_improvement: draft``); the
+    #: publish job opens it as a draft for these reasons and for its own check's.
+    draft: tuple[str, ...] = Field(default=(), max_length=20)
 
 
 class RevertIntent(Part):
@@ -276,14 +280,15 @@ class Recorder:
         guarded: list[Sample],
         shown: tuple[tuple[str, str], ...],
         evaluate: bool,
+        draft: tuple[str, ...] = (),
     ) -> None:
         """Record a candidate to propose, with the ``guarded`` samples and the other ``shown``
-        outside text its copy check compares, and whether the ``evaluate`` job must run the
-        commands on it."""
+        outside text its copy check compares, whether the ``evaluate`` job must run the
+        commands on it, and why it is a ``draft``."""
         self.keep(guarded, store=False)
         intent = ProposalIntent(
             candidate=view.candidate, current=view.current, title=title, body=body,
-            samples=tuple(s.id for s in guarded), shown=shown, evaluate=evaluate,
+            samples=tuple(s.id for s in guarded), shown=shown, evaluate=evaluate, draft=draft,
         )  # fmt: skip
         self.proposals.append(intent)
 

@@ -9,13 +9,17 @@ no evidence: it reads the bundle's records and its own configuration, and GitHub
 the repository. Everything is checked again here, by this job's configuration, before it is
 written:
 
-- samples and bullet-ledger entries go to the data branch as records (the schema checked them);
-  a fork's run stores nothing (GitHub gave it a read-only token);
+- samples and bullet-ledger entries (``bullets.jsonl``: the merged proposals' bullets and what
+  the prepare run observed of every current bullet) go to the data branch as records (the
+  schema checked them); a fork's run stores nothing (GitHub gave it a read-only token);
 - every proposal passes the guardrails again (``evaluate.check_candidate``: paths and names of
   the files, sizes, secrets, keep-lines, no copy of the outside text of the samples it was
-  trained on, the held-out verdict) against the prompt files of this job's checkout, then the
+  trained on and of the other text the model was shown, ``Memory.outside``; the held-out
+  gate on the per-edit results the candidate carries, under this job's
+  ``training.require_improvement``) against the prompt files of this job's checkout, then the
   verdicts of ``eval_command`` and the replay from the evaluate job's results; a candidate
-  the configuration would evaluate with a command and that has no result is not proposed;
+  the configuration would evaluate with a command and that has no result is not proposed; a
+  candidate the gate (the prepare job's or this job's) marks a draft opens as a draft;
 - a close, a revision or a revert touches only the bot's own pull requests and the target's
   prompt files, and a revision passes the guardrails again;
 - the dashboard written is the one the bot finds by its marker, whatever number the bundle says.
@@ -61,6 +65,8 @@ class Published:
     candidates: list[Candidate] = field(default_factory=list)
     bodies: dict[str, str] = field(default_factory=dict)
     refused: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Why a proposal was opened as a draft.
+    drafts: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def publish_bundle(
@@ -94,6 +100,7 @@ def publish_bundle(
         message=bundle.outcome.message,
         skipped_targets={**bundle.outcome.skipped_targets,
                          **{t: "; ".join(p) for t, p in done.refused.items()}},
+        drafts=done.drafts,
     )  # fmt: skip
     did = (*bundle.outcome.did, *done.did)
     return ActionResult(did, outcome, bundle.outcome.report_markdown)
@@ -194,9 +201,10 @@ def _propose(
         update = {"eval_command": result.eval_command, "replay": result.replay}
         candidate = candidate.model_copy(update=update)
     current = load_prompt_set(target, LocalSource(settings.root))
-    problems = candidate_problems(settings, target, candidate, current=current,
-                                  samples=bundle.samples_of(intent.samples),
-                                  shown=intent.shown)  # fmt: skip
+    checked = candidate_check(settings, target, candidate, current=current,
+                              samples=bundle.samples_of(intent.samples),
+                              shown=intent.shown)  # fmt: skip
+    problems = checked.problems
     if problems:
         log(f"publish: {name} not proposed: {'; '.join(problems)}")
         done.did.append(f"{name}: not proposed: {'; '.join(problems)}")
@@ -207,18 +215,21 @@ def _propose(
     if result is not None:
         view = ProposalView(candidate=candidate, current=intent.current, samples=[], model="")
         body = with_evaluation(body, view)
+    draft = tuple(dict.fromkeys((*intent.draft, *checked.draft)))
     proposal = propose_candidate(
         client, candidate, title=intent.title, body=body, current_version=current.version,
         folder=None, problems=(), dry_run=dry_run, labels=settings.config.pull_request.labels,
-        prompts=target, log=log,
+        prompts=target, log=log, draft=draft,
     )  # fmt: skip
+    if draft:
+        done.drafts[name] = draft
     done.proposals.append(proposal)
     done.candidates.append(candidate)
     done.bodies[name] = body
     done.did.append(f"{name}: {proposal.operation}")
 
 
-def candidate_problems(
+def candidate_check(
     settings: Settings,
     target: Target,
     candidate: Candidate,
@@ -226,11 +237,11 @@ def candidate_problems(
     current: PromptSet,
     samples: list[Sample],
     shown: Sequence[tuple[str, str]] = (),
-) -> tuple[str, ...]:
+) -> evaluate.GateResult:
     """Every check a candidate passes before it is proposed, made again with this job's
     configuration: the guardrails (against ``current`` and the outside text of ``samples`` and
-    ``shown``), the held-out verdict, and the verdicts of the configured commands, which must
-    have run."""
+    ``shown``), the held-out gate (``training.require_improvement``: problems, or reasons to
+    open a draft), and the verdicts of the configured commands, which must have run."""
     training = settings.config.training
     checked = evaluate.check_candidate(
         candidate, current, target, samples=samples, shown=shown, limits=training
@@ -246,7 +257,7 @@ def candidate_problems(
             "the evaluate job gave no result for this candidate (run it between prepare and "
             "publish: docs/workflows.md)"
         )
-    return tuple(problems)
+    return evaluate.GateResult(tuple(problems), checked.draft)
 
 
 def _revise(
