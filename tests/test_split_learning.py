@@ -120,6 +120,8 @@ def test_the_per_edit_results_and_clusters_travel_in_the_bundle_to_the_published
     assert "Held out: prevents 4 of 4 held-out failures of its kind" in body
     state = read_state(body)
     assert state is not None and state.commit == pull.head_sha  # written again by publish
+    clusters = [c.clusters for c in state.changes]
+    assert all(len(c) == 1 for c in clusters) and clusters[0] != clusters[1]
     assert len(state.held_out_ids) == 10  # 8 held-out failures' PRs and 2 checked
 
 

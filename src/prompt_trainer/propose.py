@@ -27,7 +27,7 @@ from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.evaluate.effects import per_edit_json
 from prompt_trainer.github import ForeignCommitsError, GitHubClient, PullHead
 from prompt_trainer.models import Candidate
-from prompt_trainer.render.state import read_state, replace_state, state_of
+from prompt_trainer.render.state import read_state, replace_state, restated
 from prompt_trainer.settings import Target
 from prompt_trainer.targets import load_prompt_set
 
@@ -260,8 +260,8 @@ def propose_candidate(
 ) -> Proposal:
     """The propose step of a run: ``rejected`` (guardrail ``problems``), ``dry-run``,
     ``written`` (no GitHub), or what ``open_pull_request`` did with ``title`` and ``body`` (its
-    state block then records the commit), as a draft when ``draft`` says why; ``folder`` is the
-    candidate's."""
+    state block then records the commit; ``render.state.restated``), as a draft when ``draft``
+    says why; ``folder`` is the candidate's."""
     if problems:
         return Proposal(candidate.target, "rejected", candidate_dir=folder)
     if draft:
@@ -273,7 +273,7 @@ def propose_candidate(
         client,
         candidate,
         title=title,
-        render=lambda sha: replace_state(body, state_of(candidate, commit=sha)),
+        render=lambda sha: replace_state(body, restated(body, candidate, commit=sha)),
         labels=labels,
         current_version=current_version,
         prompts=prompts,

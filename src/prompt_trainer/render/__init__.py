@@ -37,7 +37,7 @@ from prompt_trainer.models import (
 from prompt_trainer.render.filters import environment
 from prompt_trainer.render.links import RepoLinks
 from prompt_trainer.render.report import Chart, chart, delta, direction, estimate
-from prompt_trainer.render.state import STATE_MARKER, state_of, state_text
+from prompt_trainer.render.state import STATE_MARKER, read_state, state_of, state_text
 
 BODY_LIMIT = 65_536
 #: Where the body shows the configured commands' results (``pr_evaluation.md.j2``).
@@ -356,7 +356,11 @@ def render_evaluation(view: ProposalView) -> str:
 def with_evaluation(body: str, view: ProposalView) -> str:
     """A body rendered before the commands ran (the Action's ``prepare`` job), with their
     results (``view.candidate``) put in place of its evaluation marker, or before the state
-    block when a user's template has none; cut (evidence last) to fit GitHub's limit."""
+    block when a user's template has none; cut (evidence last) to fit GitHub's limit, keeping
+    the body's own state block (it names each change's clusters, which ``view`` cannot: the
+    publish job has no samples to cluster)."""
+    named = read_state(body)
+    state = state_text(named) if named else view.state_json
     part = render_evaluation(view).rstrip("\n")
     if EVALUATION in body:
         body = body.replace(EVALUATION, part, 1)
@@ -366,7 +370,7 @@ def with_evaluation(body: str, view: ProposalView) -> str:
         body = f"{body[:at].rstrip()}\n\n{part}\n\n{body[at:]}"
     if len(body) <= BODY_LIMIT:
         return body
-    tail = f"\n\n… (cut to fit GitHub's limit)\n\n<!-- {STATE_MARKER} {view.state_json} -->\n"
+    tail = f"\n\n… (cut to fit GitHub's limit)\n\n<!-- {STATE_MARKER} {state} -->\n"
     return body[: BODY_LIMIT - len(tail)] + tail
 
 
