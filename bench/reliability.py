@@ -51,6 +51,7 @@ CATEGORIES = {
     "workflows (privileged checkouts, job conditions, cache keys)": ["tests/test_workflows.py"],
     "secrets kept from commands (split jobs, bundle, git hooks)": [
         "tests/test_split.py",
+        "tests/test_split_learning.py",
         "tests/test_workflow_secrets.py",
         "tests/test_replay.py",
     ],
