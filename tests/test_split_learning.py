@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,14 @@ import pytest
 from prompt_trainer.cli import main
 from prompt_trainer.evaluate.effects import per_edit_json
 from prompt_trainer.loop.bundle import read_bundle, write_bundle
-from prompt_trainer.memory import BULLETS, BulletEntry, ClusterTarget, dumps
+from prompt_trainer.memory import BULLETS, BulletEntry, dumps
 from prompt_trainer.render.state import read_state
 from prompt_trainer.settings import Target
 from prompt_trainer.targets import LocalSource, load_prompt_set
 from tests.jobs import job_env, outputs
 from tests.servers.github import FakeGitHub, Issue
 from tests.servers.llm import FakeLLM
+from tests.test_dashboard import MERGED_30, MERGED_30_ROW
 from tests.test_followup import bot_pull
 from tests.test_judge import CONFIG, MAIN, ROUND_RULE, discerning, judged_as, pr, script
 
@@ -206,21 +206,13 @@ def test_what_earlier_merges_did_is_in_the_published_body_and_dashboard(
 ) -> None:
     """The data branch's bullet ledger says #30's rule targeted the rounding failures: 4 of 6
     PRs before it, 1 of 6 since."""
-    target = ClusterTarget(
-        cluster="test:rounding", label="failing test: rounding <n>", reason="cited t::a"
-    )
-    entry = BulletEntry(
-        target="coder", path="CLAUDE.md", text="Quantize money.", op="add", pull=30,
-        merged_at=datetime(2026, 11, 21, tzinfo=UTC), targets=(target,),
-        before=("a1", "a2", "a3", "a4", "a5", "a6"), after=("b1", "b2", "b3", "b4", "b5", "b6"),
-        hits=("a1", "a2", "a3", "a4", "b1"),
-    )  # fmt: skip
-    github.commit({BULLETS: dumps([entry])}, parent=github.refs[f"heads/{DATA}"], branch=DATA)
+    github.commit({BULLETS: dumps([MERGED_30])}, parent=github.refs[f"heads/{DATA}"],
+                  branch=DATA)  # fmt: skip
     script(llm, judged_as(discerning))
     digest = prepare(github, llm, tmp_path, invoices)
     fresh_runner()
     publish(github, tmp_path, invoices, digest)
-    row = "| #30 (2026-11-21) | failing test: rounding &lt;n> | 4 of 6 | 1 of 6 | 0.12 | fell |"
+    row = MERGED_30_ROW
     (pull,) = proposals(github)
     assert row in (pull.body or "")
     board = dashboard(github).body or ""
