@@ -91,6 +91,15 @@ class Target(Section):
     subagents: str | None = Field(
         default=None, description="Directory of subagent .md files (YAML frontmatter)."
     )
+    files: tuple[str, ...] = Field(
+        default=(),
+        description="More prompt files trained with the main one, relative to the repository "
+        "root: Claude Code skills (.claude/skills/<name>/SKILL.md and the files they reference), "
+        "nested CLAUDE.md files, Copilot's .github/instructions/*.instructions.md and "
+        ".github/agents/*.agent.md, Cursor's .cursor/rules/*.mdc, GEMINI.md. Their frontmatter "
+        "is kept as it is; a file scoped to some paths (applyTo, globs, a nested CLAUDE.md's "
+        "directory) is changed only for evidence about those paths.",
+    )
     max_subagents: int = Field(default=5, ge=0, le=50)
     strategy: Literal["evolve", "rules", "rewrite"] = Field(
         default="evolve",
@@ -104,6 +113,25 @@ class Target(Section):
         if not TARGET_NAME.match(value):
             raise ValueError("must be lowercase letters, digits, '.', '_' or '-'")
         return value
+
+    @field_validator("files")
+    @classmethod
+    def _relative_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [p for p in value if not repository_path(p)]
+        if bad:
+            raise ValueError(
+                f"not paths inside the repository: {', '.join(bad)} (relative, no '..')"
+            )
+        repeated = sorted({p for p in value if value.count(p) > 1})
+        if repeated:
+            raise ValueError(f"listed twice: {', '.join(repeated)}")
+        return value
+
+
+def repository_path(path: str) -> bool:
+    """A relative POSIX path that stays inside the repository (no ``..``, not absolute)."""
+    parts = path.split("/")
+    return bool(path.strip()) and not path.startswith(("/", "~")) and ".." not in parts
 
 
 class PullRequestOptions(Section):

@@ -27,6 +27,7 @@ from prompt_trainer.train.edits import (
 from prompt_trainer.train.evidence import (
     EvidenceSample,
     evidence_ids,
+    evidence_paths,
 )
 from prompt_trainer.train.projection import price_per_token
 from prompt_trainer.train.trainer import (
@@ -149,7 +150,7 @@ def index_of(views: list[EvidenceSample]) -> EvidenceIndex:
             aliases[f"{view.id}/{short}"] = full
             bare.setdefault(short, set()).add(full)
     aliases.update({short: next(iter(fulls)) for short, fulls in bare.items() if len(fulls) == 1})
-    return EvidenceIndex(evidence_ids(views), aliases)
+    return EvidenceIndex(evidence_ids(views), aliases, paths=evidence_paths(views))
 
 
 def _aliases(value: Any, found: dict[str, str]) -> None:
