@@ -207,7 +207,7 @@ def load_prompt_set(target: Target, source: PromptSource, *, required: bool = Tr
             )
         text = ""
     main = PromptFile(path=target.main, content=text)
-    raw = load_subagent_files(target, source)
+    raw = tuple(f for f in load_subagent_files(target, source) if f.path != main.path)
     subagents = tuple(parse_subagent(f.path, f.content) for f in raw)
     taken = {main.path, *(f.path for f in raw)}
     extra = tuple(f for f in load_listed_files(target, source) if f.path not in taken)
