@@ -80,12 +80,13 @@ def from_history(root: Path, *, commits: int = HISTORY_COMMITS) -> Authors | Non
     if not out:
         return None
     counts: Counter[str] = Counter()
-    for line in out.splitlines():
+    lines = out.splitlines()
+    for line in lines:
         name, _, email = line.partition("\x1f")
         login = _login(name.strip(), email.strip())
         if login and (login.endswith("[bot]") or login in KNOWN_AGENTS):
             counts[login] += 1
-    return _guess(counts, source=f"the authors of the last {commits} commits")
+    return _guess(counts, source=f"the authors of the last {len(lines)} commits")
 
 
 def _login(name: str, email: str) -> str | None:

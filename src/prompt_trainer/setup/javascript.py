@@ -134,6 +134,13 @@ def invocation(line: str) -> re.Match[str] | None:
     return None
 
 
+def looks_like_tests(line: str) -> bool:
+    """The package script ``line`` runs is named for tests (``test``, ``test:unit``): worth a
+    note when its runner is not one prompt-trainer knows."""
+    match = invocation(line)
+    return match is not None and "test" in script_name(match)
+
+
 def script_name(match: re.Match[str]) -> str:
     script = match.group("script")
     return NPM_SCRIPT_ALIASES.get(script, script) if match.group("pm") == "npm" else script
@@ -214,8 +221,16 @@ def plan_line(root: Path, line: str, folder: str) -> JsPlan | str | None:
         plan.line = _append(line, match, flags, separator=match.group("pm") == "npm")
         return plan
     if found.name in ("vitest", "jest") and _config_edit(root, package, found.name, plan):
+        plan.notes.append(f"{_reach(found)}: its config writes {REPORT} on GitHub Actions")
         return plan
     return _own_script(package, found, match, plan)
+
+
+def _reach(runner: Runner) -> str:
+    """Why flags appended to the command would not reach the runner."""
+    if len(runner.via) > 1:
+        return f"{runner.via[0]!r} runs {runner.name} through {' -> '.join(runner.via[1:])!r}"
+    return f"{runner.via[0]!r} runs more after {runner.name}"
 
 
 def _appendable(runner: Runner) -> bool:

@@ -106,7 +106,11 @@ def guess_authors(
         guess = agent_authors.from_history(root)
     workflow = ["claude[bot]"] if "claude-code-action" in agents else []
     if guess is not None and guess.logins:
-        return guess
+        extra = [w for w in workflow if w not in guess.logins]
+        if not extra:
+            return guess
+        source = f"{guess.source}, and claude-code-action in your workflows"
+        return agent_authors.Authors((*guess.logins, *extra), source, guess.left_out, guess.unknown)
     default = agent_authors.fallback(workflow)
     if guess is None:
         return default
@@ -142,6 +146,12 @@ AGENT_ACTIONS = {
     "anthropics/claude-code-action": "claude-code-action",
     "openai/codex-action": "codex-action",
 }
+
+
+def evidence_workflows(root: Path) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """The workflows that run an agent action, and those that run tests."""
+    agent, tests, _ = _workflows(root)
+    return agent, tests
 
 
 def _workflows(root: Path) -> tuple[tuple[Path, ...], tuple[Path, ...], tuple[str, ...]]:

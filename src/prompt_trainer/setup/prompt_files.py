@@ -156,7 +156,8 @@ def _copilot(root: Path, by_kind: dict[str, list[str]], found: Found) -> None:
     parts += [_count(agents, f"custom agents in {COPILOT_AGENT_DIR}/")] if agents else []
     parts += [_count(instructions, "path instructions")] if instructions else []
     subagents = COPILOT_AGENT_DIR if agents else None
-    members = [*main, *instructions] or agents[:1]
+    # The main file applies everywhere: the repository-wide instructions, else an agent.
+    members = [*(main or agents[:1]), *instructions]
     _add(found, "copilot", members, subagents, ", ".join(parts))
 
 

@@ -71,6 +71,8 @@ RUNNERS = (
 )
 
 
+TRACE_STEP = "Upload the agent's trace (prompt-trainer evidence)"
+JUNIT_NAME = "Upload JUnit reports (prompt-trainer evidence)"
 AGENT_STEP = """\
 - name: Upload the agent's trace (prompt-trainer evidence)
   if: always() && steps.{id}.outputs.execution_file != ''
@@ -115,6 +117,8 @@ class Diff:
 
     text: str = ""
     notes: list[str] = field(default_factory=list)
+    #: (``junit`` or ``traces``, what the diff changes for it: the file, the job, the step).
+    changes: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -124,6 +128,9 @@ class _Context:
     root: Path
     edits: dict[str, tuple[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    changes: list[tuple[str, str]] = field(default_factory=list)
+    #: The workflow being edited, repository-relative.
+    workflow: str = ""
 
 
 def runs_tests(text: str) -> bool:
@@ -142,6 +149,7 @@ def upload_diff(root: Path, *, agent: tuple[Path, ...], tests: tuple[Path, ...])
     cargo = False
     for path in sorted({*agent, *tests}):
         text = path.read_text(encoding="utf-8", errors="replace")
+        ctx.workflow = path.relative_to(root).as_posix()
         new = _with_uploads(text, agent=path in agent, tests=path in tests, ctx=ctx)
         if new != text:
             cargo = cargo or (NEXTEST in new and NEXTEST not in text)
@@ -150,7 +158,7 @@ def upload_diff(root: Path, *, agent: tuple[Path, ...], tests: tuple[Path, ...])
         chunks.append(_unified("", NEXTEST_TOML, NEXTEST_CONFIG))
     for name, (old, new) in sorted(ctx.edits.items()):
         chunks.append(_unified(old, new, name))
-    return Diff(text="".join(chunks), notes=list(dict.fromkeys(ctx.notes)))
+    return Diff(text="".join(chunks), notes=list(dict.fromkeys(ctx.notes)), changes=ctx.changes)
 
 
 def _unified(old: str, new: str, name: str) -> str:
@@ -216,6 +224,10 @@ def _with_uploads(text: str, *, agent: bool, tests: bool, ctx: _Context) -> str:
             more, ids = _agent_steps(lines, job, end)
             addition += more
             inserts += ids
+            if more:
+                ctx.changes.append(
+                    ("traces", f"{ctx.workflow}, job {job.name}: add the step {TRACE_STEP!r}")
+                )
         command = commands.get(job.name)
         if isinstance(command, _TestCommand):
             addition += _junit_step(lines, job, command, ctx, unique=len(testing) > 1)
@@ -283,6 +295,13 @@ def _junit_step(
     """Rewrite the job's test command to write JUnit XML (in ``lines``, other files in
     ``ctx``) and return the upload step, named uniquely when several jobs or matrix entries
     upload."""
+    before = lines[command.at].strip().removeprefix("- ").removeprefix("run:").strip()
+    after = command.line.strip().removeprefix("- ").removeprefix("run:").strip()
+    change = f"`{before}` -> `{after}`, " if before != after else ""
+    others = "".join(f"edit {path}, " for path, _ in command.edits)
+    ctx.changes.append(
+        ("junit", f"{ctx.workflow}, job {job.name}: {change}{others}add the step {JUNIT_NAME!r}")
+    )
     lines[command.at] = command.line
     ctx.edits.update(dict(command.edits))
     ctx.notes += command.notes
@@ -309,16 +328,16 @@ def _test_command(lines: list[str], job: _Job, root: Path) -> _TestCommand | str
                     line = runner.pattern.sub(runner.replacement, line, count=1)
                 notes = (runner.note,) if runner.note else ()
                 return _TestCommand(n, line, runner.path, notes)
+    why: str | None = None
     for n in commands:
-        folder = _step_folder(lines, job, n, indent)
-        plan = javascript.plan_line(root, lines[n], folder)
+        plan = javascript.plan_line(root, lines[n], _step_folder(lines, job, n, indent))
         if isinstance(plan, javascript.JsPlan):
             return _TestCommand(
                 n, plan.line, plan.report, tuple(plan.notes), tuple(plan.edits.items())
             )
-        if isinstance(plan, str):
-            return plan
-    return None
+        if isinstance(plan, str) and javascript.looks_like_tests(lines[n]):
+            why = why or plan
+    return why
 
 
 def _step_folder(lines: list[str], job: _Job, at: int, indent: str) -> str:
