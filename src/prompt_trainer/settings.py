@@ -50,6 +50,7 @@ SENSITIVE_KEYS: tuple[str, ...] = (
     "replay.agent_command",
     "replay.test_command",
     "replay.trace_glob",
+    "replay.setup_command",
 )
 
 
@@ -358,6 +359,19 @@ class ReplayOptions(Section):
         description="Shell command run in the same worktree after the agent; it must write "
         "JUnit XML to $PROMPT_TRAINER_JUNIT. A run passes when the report has at least one "
         "test and no failures or errors.",
+    )
+    setup_command: str | None = Field(
+        default=None,
+        description="Shell command run once in each fresh worktree before the agent (e.g. "
+        "`test -d node_modules || npm ci --prefer-offline`); a failure is the run's failure. "
+        "It gets the environment the other replay commands get.",
+    )
+    reuse_node_modules: bool = Field(
+        default=True,
+        description="Before setup_command, hard-link (else copy) the checkout's node_modules "
+        "directories into the worktree when its lockfiles (package-lock.json, yarn.lock, "
+        "pnpm-lock.yaml, bun.lock...) are the checkout's, byte for byte; tool caches inside "
+        "them (.cache, .vite, .vitest) are left out.",
     )
     tasks: int = Field(default=5, ge=1, le=200, description="Tasks replayed, at most.")
     repeat: int = Field(
