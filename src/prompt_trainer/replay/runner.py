@@ -102,12 +102,13 @@ def _prepared(root: Path, tree: Path, job: Job, commands: Commands) -> ReplayRun
         return None
     env = {**_env(commands.env, job), "PROMPT_TRAINER_REUSED": " ".join(reused)}
     problem = run_command(commands.setup, cwd=tree, env=env, log=log, timeout_s=commands.timeout_s)
+    reason = f"setup: {problem}{_tail(log)}" if problem else ""
     with contextlib.suppress(OSError):
         log.write_bytes(said.encode() + log.read_bytes())
-    if problem is None:
+    if not reason:
         return None
     base = ReplayRun(variant=job.variant, repeat=job.repeat, passed=False, folder=str(job.folder))
-    return base.model_copy(update={"reason": f"setup: {problem}{_tail(log)}"})
+    return base.model_copy(update={"reason": reason})
 
 
 def _in_worktree(tree: Path, job: Job, commands: Commands) -> ReplayRun:
