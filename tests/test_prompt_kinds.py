@@ -6,11 +6,13 @@ from real samples, as the strategies build it)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from prompt_trainer.cli import main
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.evaluate import check_candidate
 from prompt_trainer.models import (
@@ -31,6 +33,7 @@ from prompt_trainer.train.edits import Edit, EvidenceIndex, apply_edits, numbere
 from prompt_trainer.train.evidence import cited_items, evidence_view, paths_of_test
 from prompt_trainer.train.shared import index_of
 from prompt_trainer.train.views import Cited, EvidenceSample
+from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply, user_text
 
 WHEN = datetime(2026, 11, 1, tzinfo=UTC)
 INSTRUCTIONS = (
@@ -333,3 +336,69 @@ def _candidate(version: str, files: dict[str, str]) -> Candidate:
 
 def _items(view: EvidenceSample) -> list[Cited]:
     return [item for item in cited_items(view) if isinstance(item, Cited)]
+
+
+# -- the trainer end to end, against the local LM server ------------------------------------
+
+REVIEW = "https://github.com/example/invoices/pull/101#discussion_r9001"  # on invoices/billing.py
+INVOICES = "# Invoices package\n\n- Keep one HTTP client per service.\n"
+WEB = (
+    "---\ndescription: Web UI\nglobs: web/**\nalwaysApply: false\n---\n- Use function components.\n"
+)
+
+
+def reflect_on_review(request: dict[str, object]) -> str:
+    return chat_adapter_reply(
+        what_went_wrong="A second HTTP client was added.",
+        implicated="invoices/CLAUDE.md says nothing about billing calls",
+        evidence=[REVIEW],
+    )
+
+
+def curate_everywhere(request: dict[str, object]) -> str:
+    """A model that puts one lesson into every file it sees, citing the same review: right for
+    the invoices package, junk for the web rule."""
+    return chat_adapter_reply(
+        edits=[
+            {"op": "add", "file": path, "new_text": "Add billing calls to ApiClient.",
+             "evidence": [REVIEW], "reason": "the review asked for it"}
+            for path in ("invoices/CLAUDE.md", ".cursor/rules/web.mdc")
+        ],
+        analysis_summary="Billing calls belong in ApiClient.",
+    )  # fmt: skip
+
+
+def test_training_changes_a_scoped_file_only_for_evidence_in_its_scope(
+    example: Path, llm: FakeLLM
+) -> None:
+    (example / "invoices").mkdir()
+    (example / "invoices" / "CLAUDE.md").write_text(INVOICES)
+    (example / ".cursor" / "rules").mkdir(parents=True)
+    (example / ".cursor" / "rules" / "web.mdc").write_text(WEB)
+    config = example / ".github" / "prompt-trainer.yml"
+    config.write_text(
+        config.read_text().replace(
+            "    max_subagents: 5\n",
+            "    max_subagents: 5\n    files: [invoices/CLAUDE.md, .cursor/rules/web.mdc]\n",
+        )
+        + "training:\n  holdout: 0\n"
+    )
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    llm.script = [by_signature(what_went_wrong=reflect_on_review, edits=curate_everywhere)]
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    # The model saw every file at its path, the Cursor rule with its globs.
+    curation = next(r for r in llm.requests if "[[ ## edits ## ]]" in str(r["messages"][0]))
+    shown = user_text(curation)
+    assert "invoices/CLAUDE.md" in shown and "globs: web/**" in shown
+    assert '"applies_to": "only web/**: change it only for evidence there"' in shown
+    folder = example / ".prompt-trainer" / "candidates" / "coder" / "candidate-001"
+    assert (folder / "invoices" / "CLAUDE.md").read_text() == (
+        INVOICES + "- Add billing calls to ApiClient.\n"
+    )
+    assert (folder / ".cursor" / "rules" / "web.mdc").read_text() == WEB
+    evaluation = json.loads((folder / "evaluation.json").read_text())
+    assert evaluation["guardrails"]["passed"] is True
+    assert evaluation["dropped"] == [
+        "add 'Add billing calls to ApiClient.': .cursor/rules/web.mdc applies only to globs: "
+        "web/**; the cited evidence is about invoices/billing.py"
+    ]

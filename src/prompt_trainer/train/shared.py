@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from prompt_trainer.models import Candidate, Change, PromptSet, TokenUsage
+from prompt_trainer.prompt_kinds import scope_of
 from prompt_trainer.train.edits import (
     EvidenceIndex,
     load_list,
@@ -34,13 +35,16 @@ from prompt_trainer.train.trainer import (
     TrainRequest,
     usage_of,
 )
+from prompt_trainer.train.views import View
 
 
-class PromptFileView(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class PromptFileView(View):
+    """A prompt file as the model sees it; ``applies_to`` names the paths a scoped file is
+    for (``prompt_kinds.scope_of``), where an edit must be about (``edits.out_of_scope``)."""
 
     path: str
     text: str
+    applies_to: str = ""
 
 
 #: Output tokens assumed for a call when estimating its price before it is made.
@@ -133,8 +137,15 @@ def fixed_tokens(instructions: str, *texts: str) -> int:
 def prompt_files(current: PromptSet) -> list[PromptFileView]:
     """The prompt files as the model sees them: every bullet numbered (``[B1]``) per file."""
     return [
-        PromptFileView(path=f.path, text=numbered(f.content)) for f in current.files if f.content
+        PromptFileView(path=f.path, text=numbered(f.content), applies_to=_scope(f.path, f.content))
+        for f in current.files
+        if f.content
     ]
+
+
+def _scope(path: str, text: str) -> str:
+    scope = scope_of(path, text)
+    return f"only {', '.join(scope.globs)}: change it only for evidence there" if scope else ""
 
 
 def index_of(views: list[EvidenceSample]) -> EvidenceIndex:
