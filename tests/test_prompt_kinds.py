@@ -7,6 +7,7 @@ from real samples, as the strategies build it)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from prompt_trainer.models import (
     TokenUsage,
 )
 from prompt_trainer.prompt_kinds import Scope, glob_matches, kind_of, scope_of
-from prompt_trainer.settings import Target, parse_config
+from prompt_trainer.settings import Settings, Target, parse_config
 from prompt_trainer.targets import LocalSource, load_prompt_set, parse_subagent, subagent_path
 from prompt_trainer.train.edits import Edit, EvidenceIndex, apply_edits, numbered
 from prompt_trainer.train.evidence import cited_items, evidence_view, paths_of_test
@@ -402,3 +403,90 @@ def test_training_changes_a_scoped_file_only_for_evidence_in_its_scope(
         "add 'Add billing calls to ApiClient.': .cursor/rules/web.mdc applies only to globs: "
         "web/**; the cited evidence is about invoices/billing.py"
     ]
+
+
+# -- init finds every kind; versions follow every listed file -------------------------------
+
+EVERY_KIND = {
+    "CLAUDE.md": "- Be brief.\n",
+    ".claude/agents/reviewer.md": "---\nname: reviewer\ndescription: Reviews\n---\nReview.\n",
+    ".claude/skills/deploy/SKILL.md": "---\nname: deploy\ndescription: Deploys\n---\n"
+    "- Read [the checklist](checklist.md) and [the script](run.sh).\n",
+    ".claude/skills/deploy/checklist.md": "- Tag first.\n",
+    ".claude/skills/deploy/run.sh": "echo deploy\n",
+    "packages/api/CLAUDE.md": NESTED,
+    "node_modules/left-pad/CLAUDE.md": "- never read\n",
+    "AGENTS.md": "- Run the tests.\n",
+    "GEMINI.md": "- Gemini rules.\n",
+    "docs/GEMINI.md": "- Docs rules.\n",
+    ".github/copilot-instructions.md": "- Copilot rules.\n",
+    ".github/instructions/api.instructions.md": INSTRUCTIONS,
+    ".github/agents/planner.agent.md": "---\ndescription: Plans\n---\nPlan.\n",
+    ".cursor/rules/web.mdc": CURSOR_RULE,
+    ".cursor/rules/core.mdc": "---\ndescription: Core\nalwaysApply: true\n---\n- Core.\n",
+}
+
+
+def test_init_finds_every_prompt_file_kind_and_groups_them_by_agent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for path, text in EVERY_KIND.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    (tmp_path / ".gitignore").write_text("node_modules/\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "--offline"], env={}) == 0
+    err = capsys.readouterr().err
+    assert "found CLAUDE.md, .claude/agents/, skills: 1, nested CLAUDE.md: 1: target claude" in err
+    settings = Settings.load(tmp_path / ".github" / "prompt-trainer.yml", {}, root=tmp_path)
+    found = {t.name: (t.main, t.subagents, t.files) for t in settings.config.targets}
+    assert found == {
+        "claude": (
+            "CLAUDE.md",
+            ".claude/agents",
+            (
+                ".claude/skills/deploy/SKILL.md",
+                ".claude/skills/deploy/checklist.md",  # linked; the script is not a prompt
+                "packages/api/CLAUDE.md",  # node_modules is ignored by git
+            ),
+        ),
+        "agents": ("AGENTS.md", None, ()),
+        "copilot": (
+            ".github/copilot-instructions.md",
+            ".github/agents",
+            (".github/instructions/api.instructions.md",),
+        ),
+        "cursor": (".cursor/rules/core.mdc", None, (".cursor/rules/web.mdc",)),
+        "gemini": ("GEMINI.md", None, ("docs/GEMINI.md",)),
+    }
+    assert main(["doctor", "--offline"], env={}) == 2  # the placeholder Action ref only
+    out = capsys.readouterr().out
+    assert "[ok  ] prompts: claude: 5 file(s)" in out
+
+
+def test_a_commit_to_a_listed_file_is_a_new_version(tmp_path: Path) -> None:
+    from prompt_trainer.measure.versions import GitHistory, HashCache, resolve_versions  # noqa: PLC0415
+
+    def commit(message: str) -> None:
+        for args in (
+            ["add", "-A"],
+            ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", message],
+        ):
+            subprocess.run(["git", "-C", str(tmp_path), *args], check=True)  # fmt: skip
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "CLAUDE.md").write_text("- Be brief.\n")
+    (tmp_path / "packages" / "api").mkdir(parents=True)
+    (tmp_path / "packages" / "api" / "CLAUDE.md").write_text(NESTED)
+    commit("start")
+    (tmp_path / "packages" / "api" / "CLAUDE.md").write_text(NESTED + "- Log every request.\n")
+    commit("api: log requests")
+    target = Target(name="claude", main="CLAUDE.md", files=("packages/api/CLAUDE.md",))
+    history = GitHistory.open(tmp_path)
+    assert history is not None
+    versions = resolve_versions(
+        target, history=history, cache=HashCache(tmp_path / "v.json"), current=None, seen=()
+    )
+    assert [v.subject for v in versions] == ["start", "api: log requests"]
+    assert versions[1].files == ("CLAUDE.md", "packages/api/CLAUDE.md")
