@@ -490,3 +490,21 @@ def test_a_commit_to_a_listed_file_is_a_new_version(tmp_path: Path) -> None:
     )
     assert [v.subject for v in versions] == ["start", "api: log requests"]
     assert versions[1].files == ("CLAUDE.md", "packages/api/CLAUDE.md")
+
+
+def test_the_main_file_applies_everywhere_when_any_file_does(tmp_path: Path) -> None:
+    from prompt_trainer.setup.prompt_files import detect_targets  # noqa: PLC0415
+
+    files = {
+        "packages/api/CLAUDE.md": NESTED,  # scoped to its folder
+        ".claude/skills/release-notes/SKILL.md": SKILL,
+        ".cursor/rules/web.mdc": CURSOR_RULE,  # globs only: the sole rule, so still main
+    }
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    found = {t.name: (t.main, t.files) for t in detect_targets(tmp_path).targets}
+    assert found == {
+        "claude": (".claude/skills/release-notes/SKILL.md", ("packages/api/CLAUDE.md",)),
+        "cursor": (".cursor/rules/web.mdc", ()),
+    }

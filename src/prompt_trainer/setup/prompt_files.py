@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from prompt_trainer.prompt_kinds import frontmatter, kind_of
+from prompt_trainer.prompt_kinds import frontmatter, kind_of, scope_of
 from prompt_trainer.targets import COPILOT_AGENT_DIR, git, resolved_path
 
 MAX_PROMPT_TARGETS = 5
@@ -85,11 +85,16 @@ def detect_targets(root: Path) -> Found:
     return found
 
 
-def _add(found: Found, name: str, members: list[str], subagents: str | None, why: str) -> None:
-    """A target from its files in order of preference (the first is the main file)."""
+def _add(
+    found: Found, root: Path, name: str, members: list[str], *, subagents: str | None, why: str
+) -> None:
+    """A target from its files in order of preference: the main file is the first that applies
+    everywhere (a scoped main file would take the ``rules`` strategy's learned rules, which
+    no scope checks), else the first."""
     if not members:
         return
-    main, rest = members[0], [p for p in members[1:] if p != members[0]]
+    main = next((p for p in members if scope_of(p, _read(root, p)) is None), members[0])
+    rest = [p for p in members if p != main]
     if len(rest) > MAX_TARGET_FILES:
         left = rest[MAX_TARGET_FILES:]
         found.notes.append(
@@ -114,7 +119,8 @@ def _claude(root: Path, by_kind: dict[str, list[str]], found: Found) -> None:
             ".claude/agents/ exists but no CLAUDE.md: add one to train the subagents"
         )
         return
-    _add(found, "claude", [*mains[:1], *skills, *nested], subagents, ", ".join(parts))
+    _add(found, root, "claude", [*mains[:1], *skills, *nested], subagents=subagents,
+         why=", ".join(parts))  # fmt: skip
 
 
 def skill_references(root: Path, skill: str) -> list[str]:
@@ -134,18 +140,18 @@ def skill_references(root: Path, skill: str) -> list[str]:
 
 
 def _agents(root: Path, by_kind: dict[str, list[str]], found: Found) -> None:
-    _memory("agents", "AGENTS.md", by_kind, found)
+    _memory(root, "agents", "AGENTS.md", by_kind, found)
 
 
 def _gemini(root: Path, by_kind: dict[str, list[str]], found: Found) -> None:
-    _memory("gemini", "GEMINI.md", by_kind, found)
+    _memory(root, "gemini", "GEMINI.md", by_kind, found)
 
 
-def _memory(name: str, file: str, by_kind: dict[str, list[str]], found: Found) -> None:
+def _memory(root: Path, name: str, file: str, by_kind: dict[str, list[str]], found: Found) -> None:
     mains = by_kind.get(name, [])
     nested = by_kind.get(f"{name}-nested", [])
     why = ", ".join([*mains[:1], *([_count(nested, f"nested {file}")] if nested else [])])
-    _add(found, name, [*mains[:1], *nested], None, why)
+    _add(found, root, name, [*mains[:1], *nested], subagents=None, why=why)
 
 
 def _copilot(root: Path, by_kind: dict[str, list[str]], found: Found) -> None:
@@ -158,7 +164,7 @@ def _copilot(root: Path, by_kind: dict[str, list[str]], found: Found) -> None:
     subagents = COPILOT_AGENT_DIR if agents else None
     # The main file applies everywhere: the repository-wide instructions, else an agent.
     members = [*(main or agents[:1]), *instructions]
-    _add(found, "copilot", members, subagents, ", ".join(parts))
+    _add(found, root, "copilot", members, subagents=subagents, why=", ".join(parts))
 
 
 def _cursor(root: Path, by_kind: dict[str, list[str]], found: Found) -> None:
@@ -167,7 +173,7 @@ def _cursor(root: Path, by_kind: dict[str, list[str]], found: Found) -> None:
     legacy = [".cursorrules"] if (root / ".cursorrules").is_file() else []
     members = list(dict.fromkeys([*always, *legacy, *rules]))
     why = ", ".join([*legacy, *([_count(rules, "rules in .cursor/rules/")] if rules else [])])
-    _add(found, "cursor", members, None, why)
+    _add(found, root, "cursor", members, subagents=None, why=why)
 
 
 def _prompts(files: list[str], found: Found) -> None:
