@@ -20,7 +20,7 @@ from prompt_trainer.collect.junit import parse_report
 from prompt_trainer.models import TestRun
 from prompt_trainer.settings import Settings
 from prompt_trainer.setup.javascript import JsPlan, plan_line
-from tests.servers.github import FakeGitHub, Pull
+from tests.servers.github import FakeGitHub, Fault, Pull
 
 DATA = Path(__file__).parent / "data" / "js"
 VITEST_FLAGS = (
@@ -193,6 +193,25 @@ def test_init_names_the_agents_from_the_pull_requests_github_lists(
     assert '  authors: ["Copilot", "copilot-swe-agent[bot]"]' in out
     assert "# Left out (not coding agents): renovate[bot] (1)." in out
     assert "# Other bots that opened PRs: acme-helper[bot] (1): add an agent's." in out
+
+
+def test_when_github_refuses_the_listing_init_reads_the_history_instead(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    github: FakeGitHub,
+    github_env: dict[str, str],
+) -> None:
+    repo = fixture_repo(tmp_path, "vitest-app", monkeypatch)
+    git(repo, "commit", "-q", "--allow-empty", "-m", "Fix slugs (#4)",
+        author="claude[bot] <209825114+claude[bot]@users.noreply.github.com>")  # fmt: skip
+    github.faults.append(Fault("GET", r"/pulls$", 403, times=99, message="Resource not accessible"))
+    assert main(["init", "--dry-run"], env=github_env) == 0
+    out, err = capsys.readouterr()
+    assert "could not list octo-org/agent-repo's pull requests" in err
+    assert "reading the git history instead" in err
+    assert '  authors: ["claude[bot]"]' in out
+    assert "# agent.authors: from the authors of the last 2 commits." in out
 
 
 def test_with_no_agent_in_the_history_the_default_says_it_is_one(

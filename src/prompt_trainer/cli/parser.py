@@ -108,7 +108,9 @@ def add_doctor(cli: CommandLine) -> None:
         "setup:cmd_doctor",
         help="check the repository's setup and say what to fix",
         description="Check: the config is valid; every target's prompt files exist; a workflow "
-        "runs prompt-trainer with the permissions it needs; the token reaches the repository "
+        "runs prompt-trainer with the permissions it needs; some workflow uploads JUnit reports "
+        "and, where an agent action runs, its trace, under names the artifacts globs match "
+        "(offline); the token reaches the repository "
         "and can write; the data branch; the model answers (one one-token request); the last "
         "agent PRs have JUnit and trace artifacts. Each problem comes with its fix.",
         epilog="exits 2 when a check fails, 0 otherwise (warnings included).",
