@@ -19,9 +19,10 @@ few levels, through ``cross-env``, ``c8``/``nyc`` and variable assignments). The
   runner ``--test-reporter=spec --test-reporter-destination=stdout --test-reporter=junit
   --test-reporter-destination=junit.xml`` (node creates no folders: the report sits beside
   ``package.json``), ``bun test --reporter=junit --reporter-outfile=junit.xml``;
-- **the runner's config** otherwise, for Vitest (``test.reporters`` in ``vitest.config.*`` or
-  ``vite.config.*``) and Jest (``reporters`` with ``jest-junit`` in ``jest.config.*`` or the
-  ``jest`` key of ``package.json``), only on GitHub Actions where the config is code;
+- **the runner's config** otherwise (``js_config``), for Vitest (``test.reporters`` in
+  ``vitest.config.*`` or ``vite.config.*``) and Jest (``reporters`` with ``jest-junit`` in
+  ``jest.config.*`` or the ``jest`` key of ``package.json``), only on GitHub Actions where the
+  config is code;
 - **a script of its own** for Mocha and node's runner when flags cannot be appended
   (``"test:junit"``: the script with the flags), which the workflow then runs.
 
@@ -38,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-REPORT = "junit.xml"
+from prompt_trainer.setup.js_config import REPORT, add_script, config_edit
+
 #: A package manager running a script, as workflows write it.
 INVOCATION = re.compile(
     r"(?<![\w./-])(?P<pm>npm|pnpm|yarn|bun)\s+(?P<run>run(?:-script)?\s+)?(?P<script>[\w:.@/-]+)"
@@ -55,12 +57,6 @@ RUNNERS = ("vitest", "jest", "mocha", "node", "bun")
 #: Words that wrap the runner's command in a script: dropped before the runner is named.
 WRAPPERS = frozenset({"cross-env", "c8", "nyc", "npx", "dotenv", "env", "time", "tsx"})
 MONOREPO_TOOLS = frozenset({"turbo", "nx", "lerna", "wireit", "ultra", "rush"})
-VITEST_CONFIGS = tuple(
-    f"{stem}.config.{ext}"
-    for stem in ("vitest", "vite")
-    for ext in ("ts", "mts", "cts", "js", "mjs", "cjs")
-)
-JEST_CONFIGS = tuple(f"jest.config.{ext}" for ext in ("js", "ts", "mjs", "cjs", "json"))
 
 
 @dataclass(frozen=True)
@@ -316,7 +312,7 @@ def _own_script(package: Package, runner: Runner, match: re.Match[str], plan: Js
             f"{runner.via[0]!r} runs {first!r} through another script: {name!r} runs "
             f"{first!r}'s command with the flags"
         )
-    edited = _add_script(package.text, runner.via[0], name, new_text)
+    edited = add_script(package.text, runner.via[0], name, new_text)
     if edited is None:
         plan.notes.append(
             f"add a script {name!r}: {json.dumps(new_text)} to {package.path('package.json')}"
@@ -328,116 +324,16 @@ def _own_script(package: Package, runner: Runner, match: re.Match[str], plan: Js
     return plan
 
 
-def _add_script(text: str, after: str, name: str, command: str) -> str | None:
-    """``package.json`` text with ``"name": command`` on the line after script ``after``."""
-    lines = text.splitlines(keepends=True)
-    wanted = re.compile(rf'^(\s*){re.escape(json.dumps(after))}\s*:\s*".*",?\s*$')
-    for n, line in enumerate(lines):
-        found = wanted.match(line)
-        if found is None:
-            continue
-        if not line.rstrip().endswith(","):
-            lines[n] = line.rstrip("\r\n") + ",\n"
-            comma = ""
-        else:
-            comma = ","
-        lines.insert(n + 1, f"{found.group(1)}{json.dumps(name)}: {json.dumps(command)}{comma}\n")
-        return "".join(lines)
-    return None
-
-
 def _config_edit(root: Path, package: Package, runner: str, plan: JsPlan) -> bool:
-    """Edit the runner's config to write JUnit XML on GitHub Actions; False when there is no
-    config this can edit (then the runner gets a script of its own)."""
-    if runner == "vitest":
-        configs = VITEST_CONFIGS
-        insert = _vitest_lines
-    else:
-        configs = JEST_CONFIGS
-        insert = _jest_lines
-    for name in configs:
-        path = root / package.folder / name
-        if not path.is_file():
-            continue
-        text = path.read_text(encoding="utf-8")
-        if re.search(r"\breporters\b", text):
-            plan.notes.append(f"{package.path(name)} names its reporters: {ADD_REPORTER[runner]}")
-            return True
-        edited = insert(text, json_file=name.endswith(".json"))
-        if edited is not None:
-            plan.edits[package.path(name)] = (text, edited)
-            return True
-    if runner == "jest" and isinstance(package.data.get("jest"), dict):
-        edited = _insert_after(package.text, r'^(\s*)"jest"\s*:\s*\{\s*$', [JEST_JSON])
-        if edited is not None:
-            plan.edits[package.path("package.json")] = (package.text, edited)
-            plan.notes.append(
-                f"package.json's jest key cannot test for CI: add {REPORT} to .gitignore"
-            )
-            return True
-    return False
-
-
-JEST_JSON = (
-    '"reporters": ["default", ["jest-junit", {"outputName": "junit.xml", '
-    '"addFileAttribute": "true", "classNameTemplate": "{filepath}"}]],'
-)
-ADD_REPORTER = {
-    "vitest": "add 'junit' to them, and outputFile: { junit: 'junit.xml' }",
-    "jest": "add ['jest-junit', { outputName: 'junit.xml' }] to them",
-}
-#: The line that opens a Jest config object in a JavaScript or TypeScript file.
-JEST_OBJECT = (
-    r"^(.*)(?:module\.exports\s*=|export\s+default|const\s+\w+(?:\s*:\s*\w+)?\s*="
-    r"|defineConfig\()\s*\{\s*$"
-)
-
-
-def _quote(text: str) -> str:
-    return '"' if text.count('"') > text.count("'") else "'"
-
-
-def _vitest_lines(text: str, *, json_file: bool) -> str | None:
-    q = _quote(text)
-    lines = [
-        f"reporters: process.env.GITHUB_ACTIONS ? [{q}default{q}, {q}github-actions{q}, "
-        f"{q}junit{q}] : [{q}default{q}],",
-        f"outputFile: {{ junit: {q}{REPORT}{q} }},",
-    ]
-    edited = _insert_after(text, r"^(\s*)test\s*:\s*\{\s*$", lines)
-    if edited is None:
-        block = ["test: {", *(f"  {ln}" for ln in lines), "},"]
-        edited = _insert_after(text, r"^(.*)defineConfig\(\s*\{\s*$", block)
-    return edited
-
-
-def _jest_lines(text: str, *, json_file: bool) -> str | None:
-    if json_file:
-        return _insert_after(text, r"^(\s*)\{\s*$", [JEST_JSON])
-    q = _quote(text)
-    line = (
-        f"reporters: process.env.GITHUB_ACTIONS ? [{q}default{q}, [{q}jest-junit{q}, "
-        f"{{ outputName: {q}{REPORT}{q}, addFileAttribute: {q}true{q}, "
-        f"classNameTemplate: {q}{{filepath}}{q} }}]] : [{q}default{q}],"
-    )
-    return _insert_after(text, JEST_OBJECT, [line])
-
-
-def _insert_after(text: str, pattern: str, new: list[str]) -> str | None:
-    """``text`` with ``new`` after the one line matching ``pattern``, indented like the line
-    that follows it (or two spaces deeper than the matched line)."""
-    lines = text.splitlines(keepends=True)
-    found = [n for n, ln in enumerate(lines) if re.match(pattern, ln.rstrip("\r\n"))]
-    if len(found) != 1:
-        return None
-    at = found[0]
-    following = next((ln for ln in lines[at + 1 :] if ln.strip()), "")
-    base = len(lines[at]) - len(lines[at].lstrip())
-    indent = following[: len(following) - len(following.lstrip())]
-    if len(indent) <= base:
-        indent = " " * (base + 2)
-    lines[at + 1 : at + 1] = [f"{indent}{ln}\n" for ln in new]
-    return "".join(lines)
+    """The runner's config made to write JUnit XML on GitHub Actions (``js_config``); False
+    when there is no config it can edit (then the runner gets a script of its own)."""
+    found = config_edit(root / package.folder, package.text, package.data, runner)
+    if found is None:
+        return False
+    if found.new is not None:
+        plan.edits[package.path(found.name)] = (found.old, found.new)
+    plan.notes += [found.note] if found.note else []
+    return True
 
 
 def junit_command(root: Path, folder: str = "") -> str | None:
