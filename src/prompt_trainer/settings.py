@@ -59,6 +59,7 @@ SENSITIVE_KEYS: tuple[str, ...] = (
     "replay.agent_command",
     "replay.test_command",
     "replay.trace_glob",
+    "replay.setup_command",
 )
 
 
@@ -100,6 +101,15 @@ class Target(Section):
     subagents: str | None = Field(
         default=None, description="Directory of subagent .md files (YAML frontmatter)."
     )
+    files: tuple[str, ...] = Field(
+        default=(),
+        description="More prompt files trained with the main one, relative to the repository "
+        "root: Claude Code skills (.claude/skills/<name>/SKILL.md and the files they reference), "
+        "nested CLAUDE.md files, Copilot's .github/instructions/*.instructions.md and "
+        ".github/agents/*.agent.md, Cursor's .cursor/rules/*.mdc, GEMINI.md. Their frontmatter "
+        "is kept as it is; a file scoped to some paths (applyTo, globs, a nested CLAUDE.md's "
+        "directory) is changed only for evidence about those paths.",
+    )
     max_subagents: int = Field(default=5, ge=0, le=50)
     strategy: Literal["evolve", "rules", "rewrite"] = Field(
         default="evolve",
@@ -113,6 +123,25 @@ class Target(Section):
         if not TARGET_NAME.match(value):
             raise ValueError("must be lowercase letters, digits, '.', '_' or '-'")
         return value
+
+    @field_validator("files")
+    @classmethod
+    def _relative_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [p for p in value if not repository_path(p)]
+        if bad:
+            raise ValueError(
+                f"not paths inside the repository: {', '.join(bad)} (relative, no '..')"
+            )
+        repeated = sorted({p for p in value if value.count(p) > 1})
+        if repeated:
+            raise ValueError(f"listed twice: {', '.join(repeated)}")
+        return value
+
+
+def repository_path(path: str) -> bool:
+    """A relative POSIX path that stays inside the repository (no ``..``, not absolute)."""
+    parts = path.split("/")
+    return bool(path.strip()) and not path.startswith(("/", "~")) and ".." not in parts
 
 
 class PullRequestOptions(Section):
@@ -359,6 +388,19 @@ class ReplayOptions(Section):
         description="Shell command run in the same worktree after the agent; it must write "
         "JUnit XML to $PROMPT_TRAINER_JUNIT. A run passes when the report has at least one "
         "test and no failures or errors.",
+    )
+    setup_command: str | None = Field(
+        default=None,
+        description="Shell command run once in each fresh worktree before the agent (e.g. "
+        "`test -d node_modules || npm ci --prefer-offline`); a failure is the run's failure. "
+        "It gets the environment the other replay commands get.",
+    )
+    reuse_node_modules: bool = Field(
+        default=True,
+        description="Before setup_command, hard-link (else copy) the checkout's node_modules "
+        "directories into the worktree when its lockfiles (package-lock.json, yarn.lock, "
+        "pnpm-lock.yaml, bun.lock...) are the checkout's, byte for byte; tool caches inside "
+        "them (.cache, .vite, .vitest) are left out.",
     )
     tasks: int = Field(default=5, ge=1, le=200, description="Tasks replayed, at most.")
     repeat: int = Field(

@@ -32,6 +32,7 @@ from prompt_trainer.models import PromptFile, PromptSet, Subagent, content_hash
 from prompt_trainer.settings import ConfigFile, Target, load_yaml
 
 DEFAULT_SUBAGENT_DIR = ".claude/agents"
+COPILOT_AGENT_DIR = ".github/agents"
 KEBAB_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -200,9 +201,18 @@ def load_prompt_set(target: Target, source: PromptSource, *, required: bool = Tr
             )
         text = ""
     main = PromptFile(path=target.main, content=text)
-    raw = load_subagent_files(target, source)
+    raw = tuple(f for f in load_subagent_files(target, source) if f.path != main.path)
     subagents = tuple(parse_subagent(f.path, f.content) for f in raw)
-    return PromptSet(target=target.name, main=main, subagents=subagents, files=(main, *raw))
+    taken = {main.path, *(f.path for f in raw)}
+    extra = tuple(f for f in load_listed_files(target, source) if f.path not in taken)
+    return PromptSet(target=target.name, main=main, subagents=subagents, files=(main, *raw, *extra))
+
+
+def load_listed_files(target: Target, source: PromptSource) -> tuple[PromptFile, ...]:
+    """The files ``targets[].files`` lists that exist in ``source``, in the listed order (a
+    skill added later, or removed, is simply absent at the commits without it)."""
+    found = ((path, source.read_text(path)) for path in target.files)
+    return tuple(PromptFile(path=p, content=text) for p, text in found if text is not None)
 
 
 def absent_hash(target: Target) -> str:
@@ -247,9 +257,12 @@ def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
 
 
 def parse_subagent(path: str, text: str) -> Subagent:
-    """A subagent record; the name falls back to the file stem when frontmatter lacks one."""
+    """A subagent record; the name falls back to the file stem when frontmatter lacks one
+    (``reviewer`` for ``reviewer.md`` and Copilot's ``reviewer.agent.md``)."""
     meta, body = split_frontmatter(text)
-    name = str(meta.get("name") or PurePosixPath(path).stem)
+    name = str(
+        meta.get("name") or PurePosixPath(path).name.removesuffix(".md").removesuffix(".agent")
+    )
     description = str(meta.get("description") or "")
     extra = {k: v for k, v in meta.items() if k not in ("name", "description")}
     return Subagent(name=name, description=description, prompt=body, path=path, frontmatter=extra)
@@ -276,8 +289,11 @@ def subagent_name_problem(name: str) -> str | None:
 
 
 def subagent_path(target: Target, name: str) -> str:
-    """Where a subagent called ``name`` lives for this target."""
-    return str(PurePosixPath(target.subagents or DEFAULT_SUBAGENT_DIR) / f"{name}.md")
+    """Where a subagent called ``name`` lives for this target (Copilot's custom agents in
+    ``.github/agents/`` are ``<name>.agent.md``)."""
+    folder = PurePosixPath(target.subagents or DEFAULT_SUBAGENT_DIR)
+    suffix = ".agent.md" if folder.as_posix().rstrip("/") == COPILOT_AGENT_DIR else ".md"
+    return str(folder / f"{name}{suffix}")
 
 
 def current_prompt_sets(root: Path, targets: Iterable[Target]) -> dict[str, PromptSet]:

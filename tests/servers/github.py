@@ -367,7 +367,8 @@ class FakeGitHub:
     # -- shapes ----------------------------------------------------------------------------
 
     def user(self, login: str) -> Json:
-        kind = "Bot" if login.endswith("[bot]") else "User"
+        # GitHub's API names the Copilot coding agent's account `Copilot`, of type Bot.
+        kind = "Bot" if login.endswith("[bot]") or login == "Copilot" else "User"
         return {
             "login": login,
             "id": abs(hash(login)) % 10**6,

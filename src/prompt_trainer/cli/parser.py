@@ -83,16 +83,22 @@ def add_init(cli: CommandLine) -> None:
         "init",
         "setup:cmd_init",
         help="detect the agent setup and write the config and the workflow",
-        description="Run in a repository. Detects the prompt files agents read (CLAUDE.md and "
-        ".claude/agents/, AGENTS.md, .github/copilot-instructions.md, prompts/*.md) and the "
-        "workflows that run the agent or the tests, then writes a commented "
-        ".github/prompt-trainer.yml and .github/workflows/prompt-trainer.yml (merged-PR, "
-        "review, comment, weekly and manual triggers; least-privilege permissions per job), "
-        "and prints as a diff the artifact-upload steps to add to the agent's and CI's "
-        "workflows (printed, not applied). Existing files are kept unless --force.",
+        description="Run in a repository. Detects the prompt files agents read (CLAUDE.md, "
+        "nested CLAUDE.md files, .claude/agents/, .claude/skills/*/SKILL.md, AGENTS.md, "
+        "GEMINI.md, .github/copilot-instructions.md, .github/instructions/*.instructions.md, "
+        ".github/agents/*.agent.md, .cursor/rules/*.mdc, prompts/*.md), the workflows that "
+        "run the agent or the tests (also `npm test` and friends: the runner behind the "
+        "script, from package.json), and the agent's accounts (the bots that opened recent "
+        "PRs: asked of GitHub with GITHUB_TOKEN, else read from the git history). Then writes "
+        "a commented .github/prompt-trainer.yml and .github/workflows/prompt-trainer.yml "
+        "(merged-PR, review, comment, weekly and manual triggers; least-privilege permissions "
+        "per job), and prints as a diff the changes that make the agent's and CI's jobs upload "
+        "their evidence: the test command's JUnit flags (or the runner's config), the upload "
+        "steps (printed, not applied; `git apply` takes it). Existing files are kept unless "
+        "--force.",
         epilog="next: set the LLM key as a repository secret, apply the printed diff, and run "
         "`prompt-trainer doctor`.",
-        parents=[init],
+        parents=[init, flag("--offline", "do not ask GitHub who opened recent PRs"), cli.repo],
     )
 
 
@@ -102,7 +108,9 @@ def add_doctor(cli: CommandLine) -> None:
         "setup:cmd_doctor",
         help="check the repository's setup and say what to fix",
         description="Check: the config is valid; every target's prompt files exist; a workflow "
-        "runs prompt-trainer with the permissions it needs; the token reaches the repository "
+        "runs prompt-trainer with the permissions it needs; some workflow uploads JUnit reports "
+        "and, where an agent action runs, its trace, under names the artifacts globs match "
+        "(offline); the token reaches the repository "
         "and can write; the data branch; the model answers (one one-token request); the last "
         "agent PRs have JUnit and trace artifacts. Each problem comes with its fix.",
         epilog="exits 2 when a check fails, 0 otherwise (warnings included).",

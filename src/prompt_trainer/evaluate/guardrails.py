@@ -12,7 +12,8 @@ model was shown that was written outside the trusted circle: ``outside.outside_t
 every field of the evidence views and the samples, and the lines shown beside them), no URL or
 download piped to a shell taken from that text, and every line marked ``prompt-trainer: keep``
 in the current files still present, unchanged. New subagent files must sit at
-``subagent_path`` under a kebab-case name. A failing candidate is reported with its reasons
+``subagent_path`` under a kebab-case name; other files keep their frontmatter byte for byte
+(``frontmatter_problems``). A failing candidate is reported with its reasons
 and never proposed; the review loop runs the same check on a revision before pushing it.
 ``check_candidate`` adds what the held-out evaluation says
 (``effects.held_out_gate``: an edit shown not to work blocks or drafts under
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from prompt_trainer.evaluate.effects import held_out_gate
 from prompt_trainer.models import Candidate, PromptSet, Sample
 from prompt_trainer.outside import Labelled, outside_texts
+from prompt_trainer.prompt_kinds import REQUIRED_KEYS, frontmatter, frontmatter_block, kind_of
 from prompt_trainer.redact import redact
 from prompt_trainer.settings import Target, TrainingOptions
 from prompt_trainer.targets import (
@@ -91,6 +93,7 @@ def check_candidate(
     if main is None or not main.content.strip():
         problems.append(f"the candidate main prompt {current.main.path} is empty")
     problems += _subagent_problems(candidate, current, target)
+    problems += frontmatter_problems(candidate, current, target)
     added = new_text(candidate, current)
     for file in candidate.files:
         if len(file.content) > limits.max_prompt_chars:
@@ -208,13 +211,41 @@ def _link_problems(added: str, outside: list[str], *, before: str) -> list[str]:
     return problems
 
 
+def frontmatter_problems(candidate: Candidate, current: PromptSet, target: Target) -> list[str]:
+    """Frontmatter stays valid: a file that had some keeps it byte for byte (``applyTo``,
+    ``globs``, a skill's ``name`` decide when agents read the file; subagents, whose
+    description is part of their prompt, are checked by ``_subagent_problems``), and every
+    file has the keys its kind needs (``prompt_kinds.REQUIRED_KEYS``)."""
+    before = {f.path: f.content for f in current.files}
+    problems = []
+    for file in candidate.files:
+        if _is_subagent(file.path, current, target):
+            continue
+        block = frontmatter_block(before.get(file.path, ""))
+        if block is not None and frontmatter_block(file.content) != block:
+            problems.append(f"{file.path}: its frontmatter changed (it is kept as written)")
+            continue
+        meta = frontmatter(file.content)
+        missing = [k for k in REQUIRED_KEYS.get(kind_of(file.path), ()) if not meta.get(k)]
+        if missing:
+            problems.append(f"{file.path}: frontmatter needs {', '.join(missing)}")
+    return problems
+
+
+def _is_subagent(path: str, current: PromptSet, target: Target) -> bool:
+    """A file of the subagents directory (existing, or new: every new file is a subagent)."""
+    listed = {current.main.path, *target.files}
+    return path not in listed and (
+        path in {s.path for s in current.subagents} or path not in {f.path for f in current.files}
+    )
+
+
 def _subagent_problems(candidate: Candidate, current: PromptSet, target: Target) -> list[str]:
-    main_path = current.main.path
     existing = {f.path for f in current.files}
     names: list[str] = []
     problems: list[str] = []
     for file in candidate.files:
-        if file.path == main_path:
+        if not _is_subagent(file.path, current, target):
             continue
         meta, _ = split_frontmatter(file.content)
         name = str(meta.get("name", ""))

@@ -36,6 +36,7 @@ from prompt_trainer.github.records import (
     ClosedPull,
     FoundIssue,
     OpenPull,
+    PullAuthor,
     PullHead,
     PullWrite,
 )
@@ -74,6 +75,9 @@ class GitHubClient(Connection):
 
     def pull_head(self, number: int) -> PullHead:
         return pulls.pull_head(self, number)
+
+    def recent_pull_authors(self, *, limit: int = 100) -> list[PullAuthor]:
+        return pulls.recent_pull_authors(self, limit=limit)
 
     def closed_own_pulls(self, branches: tuple[str, ...], *, limit: int = 30) -> list[ClosedPull]:
         return pulls.closed_own_pulls(self, branches, limit=limit)

@@ -2,7 +2,8 @@
 
 Takes the settings (API URL, token, timeout and backoff from the environment, the bot's logins
 from ``pull_request.bot_logins``) and the repository (``--repo``, else ``GITHUB_REPOSITORY``);
-returns the client, or raises ``ConfigError`` when no repository is named.
+returns the client, or raises ``ConfigError`` when no repository is named. ``connect_env`` does
+the same from the environment alone (``init`` runs before there is a config).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ def connect(settings: Settings, repo: str | None = None) -> GitHubClient:
 def connect_env(
     env: Environment, repo: str | None = None, *, bot_logins: tuple[str, ...] = DEFAULT_BOT_LOGINS
 ) -> GitHubClient:
-    """The client from the environment alone (before a configuration is read: the default
-    branch's, ``config_trust``), with the default bot logins unless given."""
+    """The client from the environment alone, before a configuration is read (the default
+    branch's, ``config_trust``; ``init``, before there is a config), with the default bot logins
+    unless given."""
     repo = repo or env.github_repository
     if not repo:
         raise ConfigError(

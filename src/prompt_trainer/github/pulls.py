@@ -17,7 +17,7 @@ from github import GithubException
 from github.PullRequest import PullRequest
 
 from prompt_trainer.github.connection import Connection, listed, translate_errors
-from prompt_trainer.github.records import ClosedPull, OpenPull, PullHead, PullWrite
+from prompt_trainer.github.records import ClosedPull, OpenPull, PullAuthor, PullHead, PullWrite
 from prompt_trainer.models import PullRequestInfo
 
 
@@ -39,6 +39,21 @@ def closed_pulls_since(conn: Connection, since: datetime) -> list[PullRequestInf
                 break
             if each.closed_at and each.closed_at >= since:
                 found.append(_pull_info(each))
+    return found
+
+
+def recent_pull_authors(conn: Connection, *, limit: int) -> list[PullAuthor]:
+    """Who opened the ``limit`` most recently created pull requests (any state), newest first:
+    ``init``'s guess of the agent's accounts."""
+    found: list[PullAuthor] = []
+    with translate_errors("listing recent pull requests"):
+        for seen, each in enumerate(
+            conn.repo.get_pulls(state="all", sort="created", direction="desc")
+        ):
+            if seen >= limit:
+                break
+            if each.user:
+                found.append(PullAuthor(login=each.user.login, bot=each.user.type == "Bot"))
     return found
 
 

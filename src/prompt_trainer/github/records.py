@@ -58,6 +58,13 @@ class PullHead(Record):
     by_bot: bool
 
 
+class PullAuthor(Record):
+    """Who opened a pull request, and whether GitHub calls the account a bot."""
+
+    login: str
+    bot: bool
+
+
 class OpenPull(Record):
     """The bot's open pull request of a branch."""
 

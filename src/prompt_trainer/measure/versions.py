@@ -76,7 +76,8 @@ class History(Protocol):
 
 
 def target_paths(target: Target) -> tuple[str, ...]:
-    return (target.main, target.subagents) if target.subagents else (target.main,)
+    """Every path whose commits may change the target's version."""
+    return (target.main, *([target.subagents] if target.subagents else []), *target.files)
 
 
 class GitHistory:
@@ -147,6 +148,13 @@ class HashCache:
 EMPTY = "(none)"
 
 
+def cache_key(target: Target) -> str:
+    """The target's name, and its paths when it lists more than its main file and subagents:
+    a commit's hash changes with the files the target holds, so adding one to
+    ``targets[].files`` computes the hashes again."""
+    return target.name + (f"|{'|'.join(target.files)}" if target.files else "")
+
+
 def _hash_at(target: Target, source: PromptSource) -> str:
     prompt_set = load_prompt_set(target, source, required=False)
     return prompt_set.version if prompt_set.main.content else EMPTY
@@ -207,7 +215,7 @@ def _resolve(
     versions: dict[str, Version] = {}
     for ref in history.commits(target_paths(target)) if history is not None else []:
         source = history.source_at(ref.sha)  # type: ignore[union-attr]
-        digest = cache.get(target.name, ref.sha, partial(_hash_at, target, source))
+        digest = cache.get(cache_key(target), ref.sha, partial(_hash_at, target, source))
         if digest != EMPTY and digest not in versions:
             files, held = _contents(load_prompt_set(target, source, required=False))
             versions[digest] = Version(

@@ -156,6 +156,8 @@ def commands_of(settings: Settings) -> Commands:
         env=settings.command_env(),
         max_report_bytes=limits.max_report_bytes,
         max_trace_bytes=limits.max_trace_bytes,
+        setup=options.setup_command,
+        reuse_node_modules=options.reuse_node_modules,
     )
 
 

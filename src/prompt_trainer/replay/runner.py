@@ -2,13 +2,17 @@
 written at their repository paths, the agent command, then the test command; the worktree is
 removed afterwards.
 
+Before the agent, the worktree is made ready once: the checkout's ``node_modules`` linked in
+when the lockfiles match (``replay.reuse``, with ``replay.reuse_node_modules``), then
+``replay.setup_command`` (a failure is the run's failure, "setup: ...").
+
 Takes the repository root, the task, the variant's files, the commands and the environment, and
 returns a ``ReplayRun`` (a value: an agent that times out, a test command that writes no report or
 a prompt path that leaves the worktree is a failed run with its reason). What the run leaves is
-kept in its folder under the replay's directory: ``task.md``, ``agent.log``, ``tests.log``,
-``junit.xml`` and ``traces/``. The user's checkout is never touched: ``git worktree add
---detach`` creates no branch, and ``git worktree remove --force`` then ``git worktree prune``
-forget the worktree again. Every git runs with hooks off and a minimal environment
+kept in its folder under the replay's directory: ``task.md``, ``setup.log``, ``agent.log``,
+``tests.log``, ``junit.xml`` and ``traces/``. The user's checkout is never touched: ``git
+worktree add --detach`` creates no branch, and ``git worktree remove --force`` then ``git
+worktree prune`` forget the worktree again. Every git runs with hooks off and a minimal environment
 (``gitcmd.run_git``), so a hook the agent writes into the shared ``.git`` never runs. Commands run
 in their own process group, which is killed whole on a timeout (an agent's children do not
 outlive it).
@@ -16,6 +20,7 @@ outlive it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -33,6 +38,7 @@ from prompt_trainer.collect.traces import parse_trace
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.gitcmd import run_git
 from prompt_trainer.models import PromptFile, ReplayRun, Skipped, Trace
+from prompt_trainer.replay.reuse import reuse_node_modules
 
 #: Variables that would point git at another repository than the worktree.
 GIT_LOCATION_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR")
@@ -64,6 +70,9 @@ class Commands:
     env: Mapping[str, str]
     max_report_bytes: int
     max_trace_bytes: int
+    #: ``replay.setup_command``, run once in each fresh worktree before the agent.
+    setup: str | None = None
+    reuse_node_modules: bool = False
 
 
 class WorktreeError(PromptTrainerError):
@@ -76,8 +85,33 @@ def run_job(root: Path, job: Job, commands: Commands) -> ReplayRun:
     (job.folder / "task.md").write_text(job.task, encoding="utf-8")
     started = time.monotonic()
     with worktree(root, job.base_sha) as tree:
-        run = _in_worktree(tree, job, commands)
+        run = _prepared(root, tree, job, commands) or _in_worktree(tree, job, commands)
     return run.model_copy(update={"seconds": round(time.monotonic() - started, 3)})
+
+
+def _prepared(root: Path, tree: Path, job: Job, commands: Commands) -> ReplayRun | None:
+    """Make the worktree ready: link the checkout's ``node_modules`` when the lockfiles
+    allow (``replay.reuse``), then ``replay.setup_command``; a failed run when it fails."""
+    log = job.folder / "setup.log"
+    reused: list[str] = []
+    said = ""
+    if commands.reuse_node_modules:
+        reused, why = reuse_node_modules(root, tree)
+        said = f"prompt-trainer: reused {', '.join(reused)}\n" if reused else ""
+        said = said or f"prompt-trainer: node_modules not reused: {why}\n"
+    if commands.setup is None:
+        if said:
+            log.write_text(said, encoding="utf-8")
+        return None
+    env = {**_env(commands.env, job), "PROMPT_TRAINER_REUSED": " ".join(reused)}
+    problem = run_command(commands.setup, cwd=tree, env=env, log=log, timeout_s=commands.timeout_s)
+    reason = f"setup: {problem}{_tail(log)}" if problem else ""
+    with contextlib.suppress(OSError):
+        log.write_bytes(said.encode() + log.read_bytes())
+    if not reason:
+        return None
+    base = ReplayRun(variant=job.variant, repeat=job.repeat, passed=False, folder=str(job.folder))
+    return base.model_copy(update={"reason": reason})
 
 
 def _in_worktree(tree: Path, job: Job, commands: Commands) -> ReplayRun:

@@ -5,15 +5,16 @@ Each check is a value (``Check``): ``ok``, ``warn`` (works, but something is mis
 a broken config still lets the workflow and token checks run where they can.
 
 Checks: the config loads; every target's prompt files are there; a workflow runs the Action
-with the permissions it needs; the token reaches the repository and may write; the data branch;
-the model answers a one-token request; the last agent PRs have evidence artifacts.
+with the permissions it needs; some workflow uploads JUnit reports and, when an agent action
+runs, its trace, under names the ``artifacts`` globs match (``setup.evidence_uploads``, offline);
+the token reaches the repository and may write; the data branch; the model answers a one-token
+request; the last agent PRs have evidence artifacts.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -23,6 +24,8 @@ import yaml
 from prompt_trainer.errors import GitHubError, PromptTrainerError
 from prompt_trainer.evaluate import names_command
 from prompt_trainer.settings import Environment, Settings, parse_config, read_config_text
+from prompt_trainer.setup.checks import Check
+from prompt_trainer.setup.evidence_uploads import upload_checks
 from prompt_trainer.setup.onboard import workflow_files
 
 NEEDED_PERMISSIONS = {
@@ -32,17 +35,6 @@ NEEDED_PERMISSIONS = {
     "issues": "write",
 }
 LAST_PULLS = 5
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str  # ok | warn | fail | skipped
-    detail: str
-    fix: str = ""
-
-    def as_json(self) -> dict[str, str]:
-        return asdict(self)
 
 
 def run_checks(
@@ -73,6 +65,7 @@ def run_checks(
     checks.append(workflow_check(settings.root))
     if (split := split_check(settings)) is not None:
         checks.append(split)
+    checks += upload_checks(settings.root, settings.config)
     if offline:
         why = "--offline"
         checks += [
@@ -95,8 +88,16 @@ def prompt_checks(settings: Settings) -> list[Check]:
             out.append(Check(f"prompts: {target.name}", "fail", exc.message, exc.fix or ""))
             continue
         files = ", ".join(f.path for f in prompt_set.files)
+        missing = [p for p in target.files if p not in {f.path for f in prompt_set.files}]
         out.append(
-            Check(f"prompts: {target.name}", "ok", f"{len(prompt_set.files)} file(s): {files}")
+            Check(
+                f"prompts: {target.name}",
+                "warn",
+                f"targets[].files lists {', '.join(missing)}, not in the working tree",
+                "restore the file(s) or take them out of targets[].files",
+            )
+            if missing
+            else Check(f"prompts: {target.name}", "ok", f"{len(prompt_set.files)} file(s): {files}")
         )
     extra = [overlap_check(settings), link_check(settings)]
     return out + [check for check in extra if check is not None]

@@ -12,8 +12,10 @@ models write (``EvidenceIndex``: a short id, the full URL, its fragment, ``#9002
 test id) when that identifies exactly one item. ``parse_edits`` reads the model's list item by
 item: an item with an unknown op, a missing field or a wrong type is dropped with its reason and
 the others apply. An edit that adds a subagent whose name is not kebab-case (a ``/``, ``..`` or
-absolute path would write outside the subagents directory) is dropped too. No DSPy here: this
-module is plain text processing, tested on its own.
+absolute path would write outside the subagents directory) is dropped too. YAML frontmatter
+(a skill's ``name``, ``applyTo``, ``globs``) holds no bullets or anchors: edits never touch it.
+An edit to a path-scoped file (``out_of_scope``) must cite evidence about a path in its scope.
+No DSPy here: this module is plain text processing, tested on its own.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import json_repair
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from prompt_trainer.models import PromptFile, PromptSet, Rejection, Subagent
+from prompt_trainer.prompt_kinds import frontmatter_lines, scope_of
 from prompt_trainer.settings import Target
 from prompt_trainer.targets import render_subagent, subagent_name_problem, subagent_path
 
@@ -82,11 +85,17 @@ def normalize(text: str) -> str:
     return " ".join(WORDS.findall(text.lower()))
 
 
+def _front(lines: list[str]) -> int:
+    """Lines of YAML frontmatter at the top (never bullets, headings or anchors: the edits
+    leave frontmatter byte-identical, so ``applyTo``, ``globs`` or a skill's ``name`` stay)."""
+    return frontmatter_lines("\n".join(lines))
+
+
 def _bullet_blocks(lines: list[str]) -> list[tuple[int, int, str]]:
-    """(first line, end line exclusive, normalized text) of every bullet, continuation lines
-    (more indented, non-blank, not a bullet) included."""
+    """(first line, end line exclusive, normalized text) of every bullet after the
+    frontmatter, continuation lines (more indented, non-blank, not a bullet) included."""
     blocks = []
-    n = 0
+    n = _front(lines)
     while n < len(lines):
         match = BULLET.match(lines[n])
         if not match:
@@ -192,9 +201,21 @@ class EvidenceIndex:
     one resolves to None.
     """
 
-    def __init__(self, ids: Iterable[str], aliases: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        ids: Iterable[str],
+        aliases: Mapping[str, str] | None = None,
+        *,
+        paths: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
         self.ids = set(ids)
         self.aliases = {k.upper(): v for k, v in (aliases or {}).items() if v in self.ids}
+        #: {full id: repository paths it is about}; None: unknown, scopes are not checked.
+        self.paths = None if paths is None else {k: tuple(v) for k, v in paths.items()}
+
+    def paths_of(self, cited: Iterable[str]) -> set[str]:
+        """The repository paths the cited evidence is about."""
+        return {p for c in cited for p in (self.paths or {}).get(c, ())}
 
     def __contains__(self, cited: object) -> bool:
         return isinstance(cited, str) and self.resolve(cited) is not None
@@ -358,6 +379,7 @@ def apply_edits(
             result.dropped.append((edit, "cites no evidence id from the samples"))
             continue
         refused = rejected_reason(edit, cited, rejected, threshold=threshold)
+        refused = refused or _out_of_scope(edit, files, current, index, cited)
         if refused:
             result.dropped.append((edit, refused))
             continue
@@ -367,6 +389,38 @@ def apply_edits(
         else:
             result.applied.append(Applied(edit, cited))
     return result
+
+
+def out_of_scope(path: str, text: str, cited: Iterable[str], index: EvidenceIndex) -> str | None:
+    """Why the prompt file at ``path`` (content ``text``) may not change for the evidence
+    ``cited``, or None: a file scoped to some paths (``prompt_kinds.scope_of``: ``applyTo``,
+    ``globs``, a nested ``CLAUDE.md``'s directory) changes only when some cited evidence is
+    about a path in its scope (a reviewed file, a failing test's file, a changed or fixed
+    file). An index that knows no paths (a reviewer's request on the bot's own PR, in
+    ``revise``) checks no scope."""
+    scope = scope_of(path, text)
+    if scope is None or index.paths is None:
+        return None
+    about = index.paths_of(cited)
+    if any(scope.covers(p) for p in about):
+        return None
+    shown = ", ".join(sorted(about)[:3]) + (" ..." if len(about) > 3 else "")
+    return f"{path} applies only to {scope.why}; the cited evidence is about " + (
+        shown or "no file"
+    )
+
+
+def _out_of_scope(
+    edit: Edit,
+    files: Mapping[str, str],
+    current: PromptSet,
+    index: EvidenceIndex,
+    cited: tuple[str, ...],
+) -> str | None:
+    if edit.op == "add_subagent":
+        return None
+    path = _path(edit.file, files) or current.main.path
+    return out_of_scope(path, files.get(path, ""), cited, index)
 
 
 def _apply(edit: Edit, current: PromptSet, target: Target, files: dict[str, str]) -> str | None:
@@ -439,7 +493,10 @@ def _heading(lines: list[str], anchor: str) -> int | None:
     found = [
         n
         for n, ln in enumerate(lines)
-        if (m := HEADING.match(ln)) and wanted and normalize(m.group(1)) == wanted
+        if n >= _front(lines)
+        and (m := HEADING.match(ln))
+        and wanted
+        and normalize(m.group(1)) == wanted
     ]
     return found[0] if len(found) == 1 else None
 

@@ -56,6 +56,7 @@ __all__ = [
     "View",
     "estimate_tokens",
     "evidence_ids",
+    "evidence_paths",
     "evidence_view",
     "group_failures",
     "resolve_refs",
@@ -297,6 +298,51 @@ def evidence_ids(views: list[EvidenceSample]) -> set[str]:
             ids.add(str(getattr(item, "id", "")))
             ids.update(getattr(item, "tests", []) if isinstance(item, FailureGroup) else [])
     return ids - {""}
+
+
+def evidence_paths(views: list[EvidenceSample]) -> dict[str, tuple[str, ...]]:
+    """{full id: the repository paths the item is about}: a review comment's file, a fix's
+    file, a changed file, the files of failing tests (a JUnit ``file`` is not kept in the view,
+    so a test's file is read from its id: ``src/a.test.ts::name``, ``tests.test_a::name``).
+    What an edit to a path-scoped prompt file must be about (``edits.out_of_scope``)."""
+    paths: dict[str, set[str]] = {}
+    for view in views:
+        for item in cited_items(view):
+            found = _item_paths(item)
+            if found:
+                paths.setdefault(str(getattr(item, "id", "")), set()).update(found)
+            for test in item.tests if isinstance(item, FailureGroup) else []:
+                paths.setdefault(test, set()).update(paths_of_test(test))
+    return {k: tuple(sorted(v)) for k, v in paths.items() if k}
+
+
+def _item_paths(item: BaseModel) -> set[str]:
+    if isinstance(item, FixPatch | ReviewNote):
+        return {item.path} if item.path else set()
+    if isinstance(item, ChangedFile):
+        return {item.id.removeprefix("file:")}
+    if isinstance(item, FailureGroup):
+        return {p for test in (item.id, *item.tests) for p in paths_of_test(test)}
+    return set()
+
+
+#: A test's class name that is a file path (Vitest, Jest, Playwright, bun write the file).
+SOURCE_FILE = re.compile(r"\.(?:[cm]?[jt]sx?|py|rb|go|rs|java|kt|cs|php|vue|svelte)$")
+
+
+def paths_of_test(test_id: str) -> set[str]:
+    """The files a test id may name: its class name when that is a path, or a dotted Python
+    module as its file (``tests.test_a`` -> ``tests/test_a.py``; with a class,
+    ``tests.test_a.TestA`` -> also ``tests/test_a.py``)."""
+    classname = test_id.split("::", 1)[0].strip() if "::" in test_id else ""
+    if not classname:
+        return set()
+    if "/" in classname or SOURCE_FILE.search(classname):
+        return {classname.split(" ", 1)[0]}
+    if re.fullmatch(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+", classname):
+        parts = classname.split(".")
+        return {"/".join(parts[:n]) + ".py" for n in range(2, len(parts) + 1)}
+    return set()
 
 
 def resolve_refs(views: list[EvidenceSample], cited: Iterable[str]) -> list[str]:

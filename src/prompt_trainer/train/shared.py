@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from prompt_trainer.models import Candidate, Change, PromptSet, TokenUsage
+from prompt_trainer.prompt_kinds import scope_of
 from prompt_trainer.train.edits import (
     EvidenceIndex,
     load_list,
@@ -28,6 +29,7 @@ from prompt_trainer.train.edits import (
 from prompt_trainer.train.evidence import (
     EvidenceSample,
     evidence_ids,
+    evidence_paths,
 )
 from prompt_trainer.train.plan import Evidence
 from prompt_trainer.train.projection import price_per_token
@@ -35,13 +37,16 @@ from prompt_trainer.train.trainer import (
     TrainRequest,
     usage_of,
 )
+from prompt_trainer.train.views import View
 
 
-class PromptFileView(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class PromptFileView(View):
+    """A prompt file as the model sees it; ``applies_to`` names the paths a scoped file is
+    for (``prompt_kinds.scope_of``), where an edit must be about (``edits.out_of_scope``)."""
 
     path: str
     text: str
+    applies_to: str = ""
 
 
 #: The descriptions of the input fields the reflection and the curation share.
@@ -125,8 +130,15 @@ def fixed_tokens(instructions: str, *texts: str) -> int:
 def prompt_files(current: PromptSet) -> list[PromptFileView]:
     """The prompt files as the model sees them: every bullet numbered (``[B1]``) per file."""
     return [
-        PromptFileView(path=f.path, text=numbered(f.content)) for f in current.files if f.content
+        PromptFileView(path=f.path, text=numbered(f.content), applies_to=_scope(f.path, f.content))
+        for f in current.files
+        if f.content
     ]
+
+
+def _scope(path: str, text: str) -> str:
+    scope = scope_of(path, text)
+    return f"only {', '.join(scope.globs)}: change it only for evidence there" if scope else ""
 
 
 def index_of(views: list[EvidenceSample]) -> EvidenceIndex:
@@ -142,7 +154,7 @@ def index_of(views: list[EvidenceSample]) -> EvidenceIndex:
             aliases[f"{view.id}/{short}"] = full
             bare.setdefault(short, set()).add(full)
     aliases.update({short: next(iter(fulls)) for short, fulls in bare.items() if len(fulls) == 1})
-    return EvidenceIndex(evidence_ids(views), aliases)
+    return EvidenceIndex(evidence_ids(views), aliases, paths=evidence_paths(views))
 
 
 def _aliases(value: Any, found: dict[str, str]) -> None:

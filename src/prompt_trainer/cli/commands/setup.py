@@ -15,8 +15,14 @@ from typing import TYPE_CHECKING
 
 from prompt_trainer import workdir
 from prompt_trainer.cli.console import Invocation
-from prompt_trainer.errors import ConfigError
-from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings, config_schema, parse_config
+from prompt_trainer.errors import ConfigError, PromptTrainerError
+from prompt_trainer.settings import (
+    DEFAULT_CONFIG_PATH,
+    Environment,
+    Settings,
+    config_schema,
+    parse_config,
+)
 
 if TYPE_CHECKING:
     from prompt_trainer.github import GitHubClient
@@ -27,13 +33,16 @@ def cmd_init(args: argparse.Namespace, ctx: Invocation) -> int:
 
     progress = ctx.console.progress
     root = args.root.resolve()
-    detection = onboard.detect(root)
+    pulls = None if args.offline else _pull_authors(args, ctx, root)
+    detection = onboard.detect(root, pull_authors=pulls)
     for target in detection.targets:
         progress(f"init: found {target.why}: target {target.name}")
     for note in detection.notes:
         progress(f"init: {note}")
     if not detection.targets:
         progress("init: no prompt file found; the config names CLAUDE.md: edit targets:")
+    found = detection.agent_authors
+    progress(f"init: agent.authors {', '.join(found.logins)} (from {found.source})")
     made = onboard.plan(root, detection, action_ref=args.action_ref)
     # The config is checked the way a run reads it, before anything is written.
     parse_config(made.files[DEFAULT_CONFIG_PATH], source=f"the generated {DEFAULT_CONFIG_PATH}")
@@ -49,14 +58,39 @@ def cmd_init(args: argparse.Namespace, ctx: Invocation) -> int:
         path.write_text(text, encoding="utf-8")
         progress(f"init: wrote {relative}")
     _ignore_workdir(root, dry_run=args.dry_run, ctx=ctx)
+    for note in made.notes:
+        progress(f"init: {note}")
     if made.diff:
-        progress("init: add these upload steps to your workflows (a diff; not applied):")
+        progress("init: make your workflows upload the evidence (a diff; `git apply` takes it):")
         print(made.diff, end="")
     else:
         progress("init: no agent or test workflow to add upload steps to; see docs/workflows.md")
     if "OWNER/" in args.action_ref:
         progress(f"init: replace {args.action_ref} in {onboard.WORKFLOW_PATH} with your Action ref")
     return 0
+
+
+def _pull_authors(
+    args: argparse.Namespace, ctx: Invocation, root: Path
+) -> list[tuple[str, bool]] | None:
+    """Who opened the repository's recent PRs, asked of GitHub when a token and a repository
+    (--repo, GITHUB_REPOSITORY or the origin remote) are there; None otherwise or on failure
+    (then the git history is read)."""
+    from prompt_trainer.setup.doctor import origin_repository  # noqa: PLC0415
+
+    env = Environment.from_mapping(ctx.env)
+    repo = args.repo or env.github_repository or origin_repository(root)
+    if not env.github_token or not repo:
+        return None
+    from prompt_trainer.github.connect import connect_env  # noqa: PLC0415
+
+    try:
+        found = connect_env(env, repo).recent_pull_authors(limit=100)
+    except PromptTrainerError as exc:
+        ctx.console.progress(f"init: could not list {repo}'s pull requests ({exc.message}); "
+                             "reading the git history instead")  # fmt: skip
+        return None
+    return [(a.login, a.bot) for a in found]
 
 
 def _ignore_workdir(root: Path, *, dry_run: bool, ctx: Invocation) -> None:

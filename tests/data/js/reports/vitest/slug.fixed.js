@@ -1,0 +1,16 @@
+/** Lowercase words joined by hyphens, accents removed: "Crème Brûlée!" -> "creme-brulee". */
+export function slugify(text, { maxLength = 60 } = {}) {
+  const plain = text.normalize('NFKD').replace(/[\u0300-\u036f]/g, '');
+  const words = plain.toLowerCase().match(/[a-z0-9]+/g) ?? [];
+  let slug = words.join('-');
+  if (slug.length > maxLength) {
+    const cut = slug.slice(0, maxLength + 1);
+    slug = cut.includes('-') ? cut.slice(0, cut.lastIndexOf('-')) : cut.slice(0, maxLength);
+  }
+  return slug;
+}
+
+/** Title case for headings: "the quick fox" -> "The Quick Fox". */
+export function titleCase(text) {
+  return text.replace(/\b\w/g, (c) => c.toUpperCase());
+}
