@@ -409,6 +409,51 @@ def test_training_changes_a_scoped_file_only_for_evidence_in_its_scope(
     ]
 
 
+def test_the_rules_strategy_appends_to_a_scoped_main_file_only_rules_about_its_scope(
+    example: Path, llm: FakeLLM
+) -> None:
+    """A nested CLAUDE.md as a target's main file applies to its folder: the rules strategy
+    (whose rules are appended, not applied as edits) drops a rule resting on a test outside it,
+    even when the check says yes to everything, and keeps one about a file inside it."""
+    (example / "invoices").mkdir()
+    (example / "invoices" / "CLAUDE.md").write_text(INVOICES)
+    config = example / ".github" / "prompt-trainer.yml"
+    config.write_text(
+        config.read_text().replace("main: CLAUDE.md", "main: invoices/CLAUDE.md")
+        + "training:\n  holdout: 0\n"
+    )
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    rounding = "tests.test_fees::test_invoice_total_rounding"
+
+    def rules(request: dict[str, object]) -> str:
+        return chat_adapter_reply(
+            rules=[
+                {"category": "integration_error", "rule": "Add billing calls to `ApiClient`.",
+                 "when": "billing", "why": "a second client", "evidence": [REVIEW]},
+                {"category": "wrong_pattern", "rule": "Round money with `quantize`.",
+                 "when": "money", "why": "rounding tests fail", "evidence": [rounding]},
+            ],
+            analysis_summary="Two rules.",
+        )  # fmt: skip
+
+    def merge(request: dict[str, object]) -> str:
+        return chat_adapter_reply(decisions=[{"rule": "N1", "action": "add", "bullet": ""}])
+
+    llm.script = [by_signature(rules=rules, decisions=merge, verdicts=lenient)]
+    assert main(["train", "--strategy", "rules", "--api-base", llm.api_base], env={}) == 0
+    folder = example / ".prompt-trainer" / "candidates" / "coder" / "candidate-001"
+    after = (folder / "invoices" / "CLAUDE.md").read_text()
+    assert "Add billing calls to `ApiClient`." in after
+    assert "quantize" not in after
+    dropped = json.loads((folder / "evaluation.json").read_text())["dropped"]
+    assert any(
+        "Round money with `quantize`." in d
+        and "invoices/CLAUDE.md applies only to" in d
+        and "tests/test_fees.py" in d
+        for d in dropped
+    ), dropped
+
+
 # -- init finds every kind; versions follow every listed file -------------------------------
 
 EVERY_KIND = {

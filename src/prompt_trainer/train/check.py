@@ -1,8 +1,9 @@
 """The batched check: one call asks, per proposed edit, whether the cited items show the failure
 it addresses and whether it names something specific to this repository.
 
-``vet_edits`` is what every strategy runs on its edits: first the deterministic support rule
-(``train.support``), then this check on the edits that passed it, each shown with its cited
+``vet_edits`` is what every strategy runs on its edits: first the deterministic rules (a
+path-scoped file changes only for evidence in its scope, ``edits.scope_refusal``; the support
+rule, ``train.support``), then this check on the edits that passed it, each shown with its cited
 evidence quoted (``Excerpt``) and its cluster's label; it returns the edits kept (with their
 cluster) and why each other was dropped. One ``CheckEdits`` call per curation
 (instructions: ``prompts/check.md``); the answer is read item by item (``{"edit": "D1",
@@ -21,7 +22,7 @@ from typing import Any
 import dspy
 
 from prompt_trainer.models import PromptSet
-from prompt_trainer.train.edits import Edit, EvidenceIndex, by_text, load_list
+from prompt_trainer.train.edits import Edit, EvidenceIndex, by_text, load_list, scope_refusal
 from prompt_trainer.train.plan import Evidence
 from prompt_trainer.train.shared import Budget, chars
 from prompt_trainer.train.support import Supported, excerpts, support_of
@@ -135,7 +136,9 @@ def vet_edits(
         if not cited:
             dropped.append(f"{edit.op} {text[:120]!r}: cites no evidence id from the samples")
             continue
-        verdict = support_of(text, cited, evidence, named=edit.cluster, op=edit.op)
+        verdict = scope_refusal(edit, current, known, cited) or support_of(
+            text, cited, evidence, named=edit.cluster, op=edit.op
+        )
         if isinstance(verdict, str):
             dropped.append(f"{edit.op} {text[:120]!r}: {verdict}")
             continue

@@ -379,7 +379,7 @@ def apply_edits(
             result.dropped.append((edit, "cites no evidence id from the samples"))
             continue
         refused = rejected_reason(edit, cited, rejected, threshold=threshold)
-        refused = refused or _out_of_scope(edit, files, current, index, cited)
+        refused = refused or scope_refusal(edit, current, index, cited)
         if refused:
             result.dropped.append((edit, refused))
             continue
@@ -410,15 +410,16 @@ def out_of_scope(path: str, text: str, cited: Iterable[str], index: EvidenceInde
     )
 
 
-def _out_of_scope(
-    edit: Edit,
-    files: Mapping[str, str],
-    current: PromptSet,
-    index: EvidenceIndex,
-    cited: tuple[str, ...],
+def scope_refusal(
+    edit: Edit, current: PromptSet, index: EvidenceIndex, cited: tuple[str, ...]
 ) -> str | None:
+    """``out_of_scope`` for the file ``edit`` changes (its ``file``, else the main file; a new
+    subagent has no scope): run by ``apply_edits`` and, before the check call, by
+    ``check.vet_edits``, so every strategy's edits (the ``rules`` strategy's appended rules
+    too) change a path-scoped file only for evidence in its scope."""
     if edit.op == "add_subagent":
         return None
+    files = {f.path: f.content for f in current.files}
     path = _path(edit.file, files) or current.main.path
     return out_of_scope(path, files.get(path, ""), cited, index)
 
