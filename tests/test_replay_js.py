@@ -156,3 +156,30 @@ def test_a_failing_setup_is_the_runs_failure_with_its_output(tmp_path: Path) -> 
     reasons = {r["reason"] for r in task["runs"]}
     assert reasons == {"setup: exited 7: npm ERR! network unreachable"}
     assert "agent.log" not in os.listdir(task["runs"][0]["folder"])  # the agent never ran
+
+
+def test_setup_gets_the_commands_environment_and_a_hook_it_writes_never_runs(
+    tmp_path: Path,
+) -> None:
+    """setup_command runs as the agent and the tests do (``commandenv``): HOME and PATH for the
+    package manager's cache, the names training.eval_pass_env lists, never the token or a
+    secret the workflow maps; git (``gitcmd.run_git``) runs no hook it leaves in the shared
+    .git for the next worktree."""
+    ran = tmp_path / "hook-ran"
+    hook = f"#!/bin/sh\ntouch {shlex.quote(str(ran))}\n"
+    setup = (
+        'echo "home=$HOME token=${GITHUB_TOKEN:-none} pat=${GH_PAT:-none} '
+        'reports=${REPORTS:+set}"; hooks="$(git rev-parse --git-common-dir)/hooks"; '
+        f'mkdir -p "$hooks"; printf {shlex.quote(hook)} > "$hooks/post-checkout"; '
+        f'chmod +x "$hooks/post-checkout"; {SETUP}'
+    )
+    repo = make_repo(tmp_path, setup=setup)
+    home = str(tmp_path / "home")
+    secrets = {"HOME": home, "GITHUB_TOKEN": "ghs_" + "a" * 36, "GH_PAT": "ghp_" + "b" * 36}
+    outcome = run(repo, env=secrets)
+    for variant in ("current", "candidate"):
+        said = logs(outcome, variant, "setup.log")
+        assert f"home={home} token=none pat=none reports=set\n" in said
+    assert (repo / ".git" / "hooks" / "post-checkout").is_file()  # written, and never run
+    assert not ran.exists()
+    assert outcome["variants"]["candidate"]["passed"] == 1
