@@ -236,11 +236,13 @@ def test_a_run_stopped_at_any_write_leaves_a_state_the_next_run_completes(
 def test_a_slow_read_times_out_and_is_retried(
     github: FakeGitHub, ready: Path, env: dict[str, str]
 ) -> None:
-    slow = Fault("GET", r"/pulls/7/reviews", 200, delay=8)
+    # The slow answer never comes (the server holds it until the client hangs up), so the 1 s
+    # time-out is what ends the wait, however fast the machine.
+    slow = Fault("GET", r"/pulls/7/reviews", 200, delay=120)
     github.faults.append(slow)
     assert main(["run", "--pr", "7"], env={**env, "PROMPT_TRAINER_HTTP_TIMEOUT": "1"}) == 0
-    # The run finished without waiting for the slow answer: it gave up after 1 s and retried.
-    assert slow.times == 0 and not slow.finished
+    # The run gave up after 1 s, closed the request and retried.
+    assert slow.times == 0 and slow.abandoned.wait(30) and not slow.finished
     assert len(bot_pulls(github)) == 1
 
 
