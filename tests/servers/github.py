@@ -1327,10 +1327,9 @@ def _serve(handle: Callable[[Request], tuple[int, Json, dict[str, str]]]) -> Thr
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, payload, extra = handle(
-                Request(self.command, parts.path, parse_qs(parts.query), headers, body,
-                        connection=self.connection)  # fmt: skip
-            )
+            query = parse_qs(parts.query)
+            request = Request(self.command, parts.path, query, headers, body, self.connection)
+            status, payload, extra = handle(request)
             if status == HUNG_UP:
                 self.close_connection = True
                 return
