@@ -125,6 +125,10 @@ def test_old_runs_are_pruned_and_stale_ones_are_not_resumed(tmp_path: Path) -> N
 def test_the_runs_command_lists_them(
     ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert main(["runs"], env=env) == 0
+    none = capsys.readouterr()
+    assert none.out == ""  # nothing for a script to read
+    assert "no runs recorded in .prompt-trainer/runs yet" in none.err
     assert main(["run", "--pr", "7"], env=env) == 0
     capsys.readouterr()
     assert main(["runs", "--json"], env=env) == 0
