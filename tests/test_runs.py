@@ -50,8 +50,12 @@ def test_a_run_keeps_its_inputs_usage_candidate_evaluation_and_body(
     assert f"run-dir={run}\n" in output.read_text()
 
 
-def test_an_interrupted_run_resumes_without_collecting_or_training_again(
-    github: FakeGitHub, llm: FakeLLM, ready: Path, env: dict[str, str]
+def test_a_failed_run_is_retried_from_its_failed_step_without_collecting_or_training_again(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    ready: Path,
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     github.faults.append(Fault("POST", r"/pulls", 400, times=99, message="stopped here"))
     assert main(["run", "--pr", "7"], env=env) == 3
@@ -62,8 +66,12 @@ def test_an_interrupted_run_resumes_without_collecting_or_training_again(
     github.faults.clear()
     shutil.rmtree(ready / ".prompt-trainer" / "cache")  # not DSPy's cache: the run's record
     calls, reads = len(llm.requests), hits(github, "GET", "/pulls/7/reviews")
+    capsys.readouterr()
     assert main(["run", "--pr", "7"], env=env) == 0
     assert only_run(ready) == run  # the same directory, resumed
+    said = capsys.readouterr().err
+    assert f"runs: retrying run {run.name}, which failed (" in said and "stopped here" in said
+    assert "the one that failed runs again" in said and "interrupted" not in said
     status = read(run / "status.json")
     assert status["state"] == "done" and status["resumed"] == 1
     assert len(llm.requests) == calls  # the stored candidate was reused

@@ -616,7 +616,8 @@ def test_a_truncated_answer_is_repaired_once_and_every_request_is_counted(
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     assert len(llm.requests) == 4
     analysis = (candidate_dir(example) / "analysis.md").read_text()
-    assert "unreadable answer, no budget to repair it" in analysis
+    assert "the curation: unreadable answer (missing " in analysis
+    assert "no budget to repair it; lost" in analysis
     assert (candidate_dir(example) / "CLAUDE.md").read_text() == (example / "CLAUDE.md").read_text()
 
 

@@ -551,6 +551,9 @@ class Candidate(Record):
     eval_command: EvalCommandResult | None = None
     #: The replay gate's result (``training.gate: replay``), when it was asked for.
     replay: ReplayResult | None = None
+    #: LM calls whose contribution was lost, each "<which call> on <sample>: <why>; lost"
+    #: (an unreadable answer, a time-out, a request the endpoint refused).
+    lost: tuple[str, ...] = ()
 
     @property
     def fingerprint(self) -> str:

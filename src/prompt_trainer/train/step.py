@@ -58,7 +58,7 @@ def train_target(
     )
     stored = run.stored_candidate(target.name, inputs) if run else None
     if stored is not None:
-        log(f"train: {target.name}: reusing the candidate the interrupted run trained")
+        log(f"train: {target.name}: reusing the candidate the earlier attempt of this run trained")
         return Trained(stored, inputs)
     request = TrainRequest(
         target=target,
@@ -76,6 +76,11 @@ def train_target(
         memory=memory or Memory(),
     )
     candidate, *others = train(request, strategy)
+    for note in candidate.lost:
+        log(f"train: {target.name}: {note}")
+    if candidate.lost:
+        log(f"train: {target.name}: {len(candidate.lost)} LLM call(s) lost; the analysis and "
+            "the PR body list them")  # fmt: skip
     if run:
         run.save_candidate(candidate, inputs, body="", gate=())
     _keep_others(others, settings, log=log)

@@ -55,6 +55,7 @@ from prompt_trainer.train.trainer import (
     TrainRequest,
     build_lm,
     translate_llm_errors,
+    with_losses,
 )
 
 
@@ -120,7 +121,7 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
                     request, ranked[0], report_on, budget, elect_on=elect_on, made=len(ranked)
                 )
     usage = budget.spent()
-    return [c.model_copy(update={"usage": usage}) for c in ranked]
+    return [with_losses(c.model_copy(update={"usage": usage}), budget.lms) for c in ranked]
 
 
 def _judged(
