@@ -179,3 +179,31 @@ def test_the_cap_reaches_the_server_as_max_tokens_without_litellm(llm: FakeLLM) 
     (request,) = llm.requests
     assert request["max_tokens"] == 123 and "max_completion_tokens" not in request
     assert request["model"] == "smollm2-135m-instruct"
+
+
+def test_a_revision_the_model_could_not_write_is_asked_again_when_retried(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    from prompt_trainer.errors import LLMError  # noqa: PLC0415
+    from prompt_trainer.models import Feedback, PromptFile, PromptSet  # noqa: PLC0415
+    from prompt_trainer.settings import Target  # noqa: PLC0415
+    from prompt_trainer.train.revise import revise  # noqa: PLC0415
+
+    main_file = PromptFile(path="CLAUDE.md", content="# Rules\n\n- Write tests.\n")
+    proposed = PromptSet(target="coder", main=main_file, files=(main_file,))
+    review = [Feedback(id="c1", kind="review_comment", author="maria", body="Say pytest.",
+                       trusted=True)]  # fmt: skip
+    settings = LLMSettings(model=MODEL, api_base=llm.api_base)
+    llm.script = [lambda _: "Sure, I will.", any_signature]
+
+    def ask() -> None:
+        revise(proposed, Target(name="coder", main="CLAUDE.md"), review, llm=settings,
+               cache_dir=tmp_path / "cache")  # fmt: skip
+
+    with pytest.raises(LLMError, match="did not answer in the expected format"):
+        ask()
+    ask()  # "retry": the unreadable answer is not served again
+    assert len(llm.requests) == 2
+    assert llm.requests[0]["messages"] == llm.requests[1]["messages"]
+    ask()  # the answer that was read is
+    assert len(llm.requests) == 2

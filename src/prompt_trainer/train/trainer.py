@@ -363,11 +363,14 @@ def usage_of(lm: Any) -> TokenUsage:
 
 
 @contextlib.contextmanager
-def translate_llm_errors(llm: LLMSettings) -> Iterator[None]:
-    """Map DSPy/LiteLLM failures to ``LLMError`` with a fix; anything else passes through."""
+def translate_llm_errors(llm: LLMSettings, *, lm: Any = None) -> Iterator[None]:
+    """Map DSPy/LiteLLM failures to ``LLMError`` with a fix; anything else passes through.
+    An answer ``lm`` could not read is removed from its cache first: "retry" then asks again."""
     try:
         yield
     except Exception as exc:
+        if isinstance(exc, AdapterParseError):
+            _forget(lm)
         error = _llm_error(exc, llm)
         if error is None:
             raise
