@@ -233,7 +233,7 @@ def parse_problem(exc: AdapterParseError) -> str:
         missing = [name for name in expected if name not in parsed] or expected
         stated = f"missing {', '.join(missing)}" if missing else "not in the expected format"
     length = len(str(exc.lm_response or ""))
-    return f"{' '.join(stated.split())[:200]}; {length:,} characters"
+    return f"{' '.join(stated.split())[:200]}, in an answer of {length:,} characters"
 
 
 def call_name(program: Any) -> str:
