@@ -22,6 +22,8 @@ unknown model), which ``trainer.translate_llm_errors`` turns into an ``LLMError`
   not be read and serve it again to a rerun ("retry the run" failing in 4 s). Here the cache
   (DSPy's disk cache, under our own keys) keeps each answer, and ``forget_last`` removes it
   when the caller could not read it.
+- **Secrets.** Every request is sent with the secrets this process holds masked (``masked``,
+  ``redact.mask_held``) in its prompt and every message's text.
 - **Retries.** Rate limits, 5xx and dropped connections are retried ``retries`` times with the
   caller's backoff (or the provider's Retry-After). A time-out is not: a slow model is as slow
   the second time, so the call is lost with the fix (``training.llm_timeout_s``), and the
@@ -59,6 +61,7 @@ from dspy.utils.exceptions import (
     is_retryable_lm_error,
 )
 
+from prompt_trainer.redact import mask_held
 from prompt_trainer.settings import LLMSettings
 
 #: Output tokens a call may use (LiteLLM's default of 4,096 truncates whole-file answers).
@@ -168,6 +171,7 @@ class CallingLM(dspy.LM):  # type: ignore[misc]
         self.last_messages: list[dict[str, Any]] = []
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = masked(args, kwargs)
         messages = kwargs.get("messages")
         if not isinstance(messages, list):
             return self._send(*args, **kwargs)
@@ -243,6 +247,35 @@ class CallingLM(dspy.LM):  # type: ignore[misc]
                 self.answered += 1
                 return outputs
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def masked(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A request with the secrets this process holds masked (``redact.mask_held``) in its
+    prompt and every message's text: nothing the process holds reaches the provider."""
+    if args and isinstance(args[0], str):
+        args = (mask_held(args[0]), *args[1:])
+    if isinstance(kwargs.get("prompt"), str):
+        kwargs = {**kwargs, "prompt": mask_held(kwargs["prompt"])}
+    if isinstance(kwargs.get("messages"), list):
+        kwargs = {**kwargs, "messages": [_masked_message(m) for m in kwargs["messages"]]}
+    return args, kwargs
+
+
+def _masked_message(message: Any) -> Any:
+    if not isinstance(message, dict):
+        return message
+    content = message.get("content")
+    if isinstance(content, str):
+        return {**message, "content": mask_held(content)}
+    if isinstance(content, list):  # parts: {"type": "text", "text": ...}
+        parts = [
+            {**p, "text": mask_held(p["text"])}
+            if isinstance(p, dict) and isinstance(p.get("text"), str)
+            else p
+            for p in content
+        ]
+        return {**message, "content": parts}
+    return message
 
 
 def prompt_tokens(messages: list[dict[str, Any]]) -> int:
