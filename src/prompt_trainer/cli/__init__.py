@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     """Run the command ``argv`` names; its exit code (``CLOSED_PIPE`` when the reader of its
     output went away)."""
     try:
-        code = _run(argv, env)
+        code = _parse_and_run(argv, env)
         sys.stdout.flush()  # buffered output meets a closed pipe here, not at interpreter exit
     except BrokenPipeError:
         _discard_output()
@@ -68,7 +68,7 @@ def _discard_output() -> None:
             os.close(devnull)
 
 
-def _run(argv: Sequence[str] | None, env: Mapping[str, str] | None) -> int:
+def _parse_and_run(argv: Sequence[str] | None, env: Mapping[str, str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
