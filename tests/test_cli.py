@@ -157,6 +157,15 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
         assert code in out
 
 
+def collected_with_a_run(example: Path) -> None:
+    """The example's evidence collected, and one finished run on record."""
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    (example / ".prompt-trainer" / "runs" / "20261121T000000Z").mkdir(parents=True)
+    (example / ".prompt-trainer" / "runs" / "20261121T000000Z" / "status.json").write_text(
+        '{"command": "run", "state": "done"}'
+    )
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -170,11 +179,7 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
 def test_every_read_command_prints_json(
     example: Path, command: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["collect", "--local", "evidence"], env={}) == 0
-    (example / ".prompt-trainer" / "runs" / "20261121T000000Z").mkdir(parents=True)
-    (example / ".prompt-trainer" / "runs" / "20261121T000000Z" / "status.json").write_text(
-        '{"command": "run", "state": "done"}'
-    )
+    collected_with_a_run(example)
     capsys.readouterr()
     main([*command, "--json"], env={})
     out = capsys.readouterr().out
@@ -261,11 +266,7 @@ def test_a_closed_pipe_ends_every_command_quietly_with_141(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert main(["collect", "--local", "evidence"], env={}) == 0
-    (example / ".prompt-trainer" / "runs" / "20261121T000000Z").mkdir(parents=True)
-    (example / ".prompt-trainer" / "runs" / "20261121T000000Z" / "status.json").write_text(
-        '{"command": "run", "state": "done"}'
-    )
+    collected_with_a_run(example)
     capsys.readouterr()
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(command, env={}) == 141
