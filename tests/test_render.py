@@ -25,6 +25,7 @@ from prompt_trainer.models import (
 )
 from prompt_trainer.render import (
     BODY_LIMIT,
+    EVALUATION,
     ProposalView,
     render_body,
     render_title,
@@ -212,7 +213,9 @@ def test_outside_markdown_cannot_fake_a_state_block_end_a_fence_or_hide_the_body
     state = read_state(body)
     assert state is not None and state.commit == "c0ffee"
     assert body.count("<details>") == body.count("</details>") == 2  # the template's own
-    assert body.count("<!--") == 1 and body.count("-->") == 1
+    # Only the template's own comments: the state block and the evaluation marker.
+    assert body.count("<!--") == 2 and body.count("-->") == 2
+    assert body.count(EVALUATION) == 1
     fences = [ln for ln in body.splitlines() if ln.lstrip("> ").startswith("```")]
     assert fences == ["```diff", "```"]  # the diff block opens and closes; no other fence
     assert "``t::x` <\u200b!-- `y``" in body  # a code span the test name cannot end

@@ -429,16 +429,21 @@ def evaluate_candidate(
     log: Callable[[str], None],
     replay_skipped: str = "",
     shown: Sequence[Labelled] = (),
+    commands: bool = True,
 ) -> Evaluated:
     """The evaluate step of a run: the guardrails, then ``training.eval_command`` (when set, the
     candidate changes the prompts and no earlier run measured it), its problems added, then the
     replay with ``training.gate: replay`` (``replay_skipped`` says why this run may not).
-    ``shown``: outside text the model read beside the samples (``Memory.outside``)."""
+    ``shown``: outside text the model read beside the samples (``Memory.outside``). Without
+    ``commands`` (the Action's ``prepare`` job, which holds the LLM key) no configured command
+    runs: ``commands_pending`` then says the ``evaluate`` job must run them."""
     training = settings.config.training
     gate = check_candidate(
         candidate, current, target, samples=samples, shown=shown, limits=training
     )
     changed = candidate.fingerprint != current.version
+    if not commands:
+        return Evaluated(_replay_not_run(candidate, target, settings, replay_skipped, log), gate)
     if training.gate == "replay" and changed and candidate.replay is None:
         candidate, problems = replay_gate(
             candidate, target, samples=samples, settings=settings, not_run=replay_skipped, log=log
@@ -461,3 +466,39 @@ def evaluate_candidate(
         candidate.model_copy(update={"eval_command": result}),
         GateResult(gate.problems + tuple(eval_problems(result))),
     )
+
+
+def names_command(settings: Settings) -> str | None:
+    """The configured command a run would execute (``training.eval_command``, or the replay's
+    with ``training.gate: replay``), named by its key; None when there is none."""
+    training = settings.config.training
+    if training.eval_command:
+        return "training.eval_command"
+    return "training.gate: replay" if training.gate == "replay" else None
+
+
+def commands_pending(candidate: Candidate, current: PromptSet, settings: Settings) -> bool:
+    """Whether the candidate still needs a configured command (``evaluate_candidate`` without
+    ``commands``): it changes the prompts, and eval_command or a replay that may run has not
+    given its result yet."""
+    if candidate.fingerprint == current.version:
+        return False
+    training = settings.config.training
+    due_eval = bool(training.eval_command) and candidate.eval_command is None
+    due_replay = training.gate == "replay" and candidate.replay is None
+    return due_eval or due_replay
+
+
+def _replay_not_run(
+    candidate: Candidate,
+    target: Target,
+    settings: Settings,
+    not_run: str,
+    log: Callable[[str], None],
+) -> Candidate:
+    """With ``training.gate: replay`` on an event that may not replay, the note that it was not
+    run (no command is involved); the candidate as it is otherwise."""
+    if settings.config.training.gate != "replay" or not not_run or candidate.replay is not None:
+        return candidate
+    return replay_gate(candidate, target, samples=[], settings=settings, not_run=not_run,
+                       log=log)[0]  # fmt: skip

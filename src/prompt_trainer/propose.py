@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -26,8 +26,7 @@ from prompt_trainer.collect.github_pr import CommitSource
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.github import ForeignCommitsError, GitHubClient, PullHead
 from prompt_trainer.models import Candidate
-from prompt_trainer.render import ProposalView, render_body, render_title
-from prompt_trainer.render.state import read_state
+from prompt_trainer.render.state import read_state, replace_state, state_of
 from prompt_trainer.settings import Target
 from prompt_trainer.targets import load_prompt_set
 
@@ -35,9 +34,10 @@ BRANCH_PREFIX = "prompt-trainer/"
 CANDIDATE_DIR = re.compile(r"^candidate-(\d{3,})$")
 #: What happened to a target's proposal. ``created`` / ``updated`` / ``closed`` / ``none`` are
 #: the Action's ``operation`` output; ``skipped`` (nothing pushed, see ``reason``), ``rejected``
-#: (the guardrails failed), ``dry-run`` and ``written`` (no GitHub client) report as ``none``.
+#: (the guardrails failed), ``dry-run``, ``written`` (no GitHub client) and ``bundled`` (the
+#: Action's ``prepare`` job: the ``publish`` job proposes it) report as ``none``.
 Operation = Literal[
-    "created", "updated", "closed", "none", "skipped", "rejected", "dry-run", "written"
+    "created", "updated", "closed", "none", "skipped", "rejected", "dry-run", "written", "bundled"
 ]
 
 
@@ -238,9 +238,10 @@ def propose_candidate(
     client: GitHubClient | None,
     candidate: Candidate,
     *,
-    view: ProposalView,
-    template: str | None,
-    folder: Path,
+    title: str,
+    body: str,
+    current_version: str,
+    folder: Path | None,
     problems: tuple[str, ...],
     dry_run: bool,
     labels: tuple[str, ...],
@@ -248,7 +249,8 @@ def propose_candidate(
     log: Callable[[str], None],
 ) -> Proposal:
     """The propose step of a run: ``rejected`` (guardrail ``problems``), ``dry-run``,
-    ``written`` (no GitHub), or what ``open_pull_request`` did; ``folder`` is the candidate's."""
+    ``written`` (no GitHub), or what ``open_pull_request`` did with ``title`` and ``body`` (its
+    state block then records the commit); ``folder`` is the candidate's."""
     if problems:
         return Proposal(candidate.target, "rejected", candidate_dir=folder)
     if dry_run or client is None:
@@ -257,10 +259,10 @@ def propose_candidate(
     made = open_pull_request(
         client,
         candidate,
-        title=render_title(view),
-        render=lambda sha: render_body(replace(view, commit=sha), template_text=template),
+        title=title,
+        render=lambda sha: replace_state(body, state_of(candidate, commit=sha)),
         labels=labels,
-        current_version=view.current.version,
+        current_version=current_version,
         prompts=prompts,
     )
     if made.reason:
