@@ -5,6 +5,7 @@ runner's outputs (a multi-line value in the heredoc form)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -156,6 +157,15 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
         assert code in out
 
 
+def collected_with_a_run(example: Path) -> None:
+    """The example's evidence collected, and one finished run on record."""
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    (example / ".prompt-trainer" / "runs" / "20261121T000000Z").mkdir(parents=True)
+    (example / ".prompt-trainer" / "runs" / "20261121T000000Z" / "status.json").write_text(
+        '{"command": "run", "state": "done"}'
+    )
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -169,11 +179,7 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
 def test_every_read_command_prints_json(
     example: Path, command: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["collect", "--local", "evidence"], env={}) == 0
-    (example / ".prompt-trainer" / "runs" / "20261121T000000Z").mkdir(parents=True)
-    (example / ".prompt-trainer" / "runs" / "20261121T000000Z" / "status.json").write_text(
-        '{"command": "run", "state": "done"}'
-    )
+    collected_with_a_run(example)
     capsys.readouterr()
     main([*command, "--json"], env={})
     out = capsys.readouterr().out
@@ -225,3 +231,63 @@ def test_a_multi_line_output_value_cannot_add_an_output(
     assert main(["train"], env={"GITHUB_OUTPUT": str(output)}) == 0
     (run,) = (root / ".prompt-trainer" / "runs").iterdir()
     assert _read_outputs(output) == {"run-dir": str(run), "run-id": run.name}
+
+
+class ClosedPipe:
+    """A stdout whose reader went away: every write fails as a closed pipe does."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report", "--history", "none"],
+        ["report", "--history", "none", "--format", "json"],
+        ["versions", "--history", "none"],
+        ["runs"],
+        ["doctor", "--offline", "--json"],
+        ["inspect", "evidence/pr-101"],
+        ["evidence"],
+        ["samples", "ls"],
+        ["collect", "--local", "evidence"],
+        ["schema"],
+        ["completion", "bash"],
+        ["run", "--local", "evidence", "--dry-run"],
+    ],
+)
+def test_a_closed_pipe_ends_every_command_quietly_with_141(
+    example: Path,
+    command: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    collected_with_a_run(example)
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(command, env={}) == 141
+    err = capsys.readouterr().err
+    assert "BrokenPipeError" not in err and "bug" not in err
+
+
+@pytest.mark.parametrize(
+    "command", [["doctor", "--json", "--offline"], ["evidence"], ["report", "--history", "none"]]
+)
+def test_a_real_closed_pipe_exits_141_without_a_traceback(
+    example: Path, command: list[str]
+) -> None:
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    read, write = os.pipe()
+    os.close(read)  # `| head` that has already read all it wanted
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "prompt_trainer", *command],
+            stdout=write, stderr=subprocess.PIPE, text=True, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == ""

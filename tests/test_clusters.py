@@ -189,7 +189,7 @@ def test_reviews_without_a_failure_cluster_by_their_theme_across_prs() -> None:
     clusters = cluster_samples(samples)
     assert [(c.id, c.label, c.prs) for c in clusters] == [
         ("review:decimal-c35e63d9", "review: decimal", 2),
-        ("review:extend-32063447", "review: extend apiclient client", 1),
+        ("review:apiclient-c9cb629d", "review: apiclient extend client", 1),
     ]
     assert clusters[0].samples == ("s-2", "s-1")
 

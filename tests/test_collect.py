@@ -220,7 +220,7 @@ def test_a_line_comment_given_with_its_state_counts_as_changes_requested(
     assert version["metrics"]["review.changes_requested_rate"]["value"] == 1.0
 
 
-def test_the_collect_table_counts_comments_as_the_report_does(
+def test_the_collect_table_and_the_run_log_count_comments_and_the_trusted_ones_as_the_report(
     example_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = example_repo / "evidence" / "pr-101"
@@ -236,11 +236,17 @@ def test_the_collect_table_counts_comments_as_the_report_does(
         )
     )
     assert main(["collect", "--local", "evidence/pr-101"], env={}) == 0
-    row = next(line for line in capsys.readouterr().out.splitlines() if "| local:" in line)
-    assert row.split("|")[9].strip() == "1"  # comments: maria's with text only
+    table = capsys.readouterr().out.splitlines()
+    row = next(line for line in table if "| local:" in line)
+    header = next(line for line in table if "| sample |" in line)
+    assert [c.strip() for c in header.split("|")[9:11]] == ["comments", "trusted"]
+    assert [c.strip() for c in row.split("|")[9:11]] == ["3", "1"]  # maria's with text only
     assert main(["report", "--format", "json", "--history", "none"], env={}) == 0
     (report,) = json.loads(capsys.readouterr().out)
     assert report["versions"][0]["metrics"]["review.comments_per_pr"]["value"] == 1.0
+    # The run log says the same.
+    assert main(["run", "--local", "evidence/pr-101", "--dry-run"], env={}) == 0
+    assert "3 comment(s) (1 trusted)" in capsys.readouterr().err
 
 
 CLAUDE_TRACE = json.dumps(
@@ -311,3 +317,83 @@ def test_traces_of_agents_started_from_comments_are_collected(
     sources = sorted(t["source"] for t in traces)
     assert len(sources) == 2 and all("other" not in s for s in sources)
     assert any("review" in s for s in sources)
+
+
+def add_pull_folder(root: Path, name: str, **pull: object) -> Path:
+    """A PR folder with a copy of PR 101's JUnit report and the given ``pr.json``."""
+    folder = root / "evidence" / name
+    folder.mkdir()
+    shutil.copy(root / "evidence" / "pr-101" / "junit.xml", folder / "junit.xml")
+    (folder / "pr.json").write_text(json.dumps(pull))
+    return folder
+
+
+def test_collect_local_applies_the_agent_rules_from_pr_json_and_says_what_it_left_out(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_pull_folder(example_repo, "pr-201", number=201, author="renovate[bot]",
+                    labels=["dependencies"])  # fmt: skip
+    add_pull_folder(example_repo, "pr-202", number=202, author="alice")
+    add_pull_folder(example_repo, "pr-203", number=203, author="alice", labels=["agent"])
+    add_pull_folder(example_repo, "pr-204", number=204)  # names nobody: nothing says it is not
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    out = capsys.readouterr().out
+    assert "Left out, not agent PRs (see `agent:` in the config): 2 folder(s)" in out
+    assert (
+        "- local:pr-201 by renovate[bot] (labels: dependencies): neither in agent.authors "
+        "(claude[bot]) nor agent.labels (agent)"
+    ) in out
+    assert "- local:pr-202 by alice (labels: none)" in out
+    ids = {s["id"] for s in stored(example_repo)}
+    assert len(ids) == 14 and {"local:pr-203", "local:pr-204"} <= ids
+    assert not {"local:pr-201", "local:pr-202"} & ids
+    # run --local leaves them out too, and its log says so.
+    assert main(["run", "--local", "evidence", "--dry-run"], env={}) == 0
+    err = capsys.readouterr().err
+    assert "collect: local:pr-201 left out, not an agent PR (see agent: in the config)" in err
+    assert "collect: local:pr-201:" not in err and "collect: local:pr-203:" in err
+
+
+def test_a_stray_text_file_in_the_evidence_root_is_listed_as_ignored_not_stored(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (example_repo / "evidence" / "README.md").write_text("# Evidence\n\nExported from CI.\n")
+    (example_repo / "evidence" / "notes").mkdir()
+    (example_repo / "evidence" / "notes" / "todo.txt").write_text("look at pr-104 again\n")
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+    out = capsys.readouterr().out
+    assert "Ignored (not stored):\n- README.md: not evidence: plain text with no JUnit" in out
+    assert "- notes/todo.txt: not evidence" in out
+    assert "| local:. |" not in out and "| local:notes |" not in out
+    ids = {s["id"] for s in stored(example_repo)}
+    assert len(ids) == 12 and "local:." not in ids
+    # Plain text beside real evidence is the PR's transcript, as before.
+    (example_repo / "evidence" / "pr-101" / "transcript.md").write_text("I ran the tests.\n")
+    assert main(["collect", "--local", "evidence/pr-101"], env={}) == 0
+    assert "| local:. | 6 | 3 | 2 | 1 | 0 | 0 | 2 |" in capsys.readouterr().out  # 2 traces
+
+
+def test_collect_local_dry_run_writes_nothing_anywhere(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def files() -> dict[str, bytes]:
+        return {
+            str(p.relative_to(example_repo)): p.read_bytes()
+            for p in example_repo.rglob("*")
+            if p.is_file() and ".git" not in p.parts
+        }
+
+    before = files()
+    assert main(["collect", "--local", "evidence", "--dry-run"], env={}) == 0
+    out = capsys.readouterr().out
+    assert "Store: 12 added, 0 replaced, 12 in total." in out  # what a real run would do
+    assert "Dry run: nothing was written" in out
+    assert files() == before and not (example_repo / ".prompt-trainer").exists()
+    # Against a ledger that exists, the counts are a real run's and the ledger stays as it was.
+    assert main(["collect", "--local", "evidence/pr-101"], env={}) == 0
+    ledger = (example_repo / ".prompt-trainer" / "samples.jsonl").read_bytes()
+    before = files()
+    assert main(["collect", "--local", "evidence", "--dry-run"], env={}) == 0
+    assert "Store: 12 added, 0 replaced, 13 in total." in capsys.readouterr().out
+    assert files() == before
+    assert (example_repo / ".prompt-trainer" / "samples.jsonl").read_bytes() == ledger

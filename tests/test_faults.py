@@ -141,7 +141,7 @@ def test_a_listed_artifact_that_is_gone_is_skipped_with_the_reason(
 def test_an_llm_retry_waits_the_callers_backoff_or_the_providers_retry_after() -> None:
     from dspy.utils.exceptions import LMRateLimitError, LMServerError  # noqa: PLC0415
 
-    from prompt_trainer.train.trainer import retry_wait  # noqa: PLC0415
+    from prompt_trainer.train.calls import retry_wait  # noqa: PLC0415
 
     plain = LMServerError("down", model="m")
     assert [retry_wait(plain, n, backoff_s=0.5) for n in range(3)] == [1.0, 2.0, 4.0]
@@ -237,11 +237,13 @@ def test_a_run_stopped_at_any_write_leaves_a_state_the_next_run_completes(
 def test_a_slow_read_times_out_and_is_retried(
     github: FakeGitHub, ready: Path, env: dict[str, str]
 ) -> None:
-    slow = Fault("GET", r"/pulls/7/reviews", 200, delay=8)
+    # The slow answer never comes (the server holds it until the client hangs up), so the 1 s
+    # time-out is what ends the wait, however fast the machine.
+    slow = Fault("GET", r"/pulls/7/reviews", 200, delay=120)
     github.faults.append(slow)
     assert main(["run", "--pr", "7"], env={**env, "PROMPT_TRAINER_HTTP_TIMEOUT": "1"}) == 0
-    # The run finished without waiting for the slow answer: it gave up after 1 s and retried.
-    assert slow.times == 0 and not slow.finished
+    # The run gave up after 1 s, closed the request and retried.
+    assert slow.times == 0 and slow.abandoned.wait(30) and not slow.finished
     assert len(bot_pulls(github)) == 1
 
 
@@ -300,16 +302,24 @@ def test_a_stale_lock_of_a_run_that_died_is_taken_over(
     assert len(bot_pulls(github)) == 1 and "prompt-trainer/lock" not in github.refs
 
 
-def test_a_slow_llm_call_times_out_and_is_retried(
-    github: FakeGitHub, ready: Path, env: dict[str, str], llm: FakeLLM
+def test_a_model_that_answers_nothing_in_time_stops_the_run_with_the_time_out_fix(
+    github: FakeGitHub,
+    ready: Path,
+    env: dict[str, str],
+    llm: FakeLLM,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     config = ready / ".github" / "prompt-trainer.yml"
     config.write_text(
         config.read_text().replace("  holdout: 0", "  holdout: 0\n  llm_timeout_s: 1")
     )
-    llm.slow_next, llm.slow_s = 1, 6.0
-    assert main(["run", "--pr", "7"], env=env) == 0
-    # The run gave up on the slow call after 1 s and retried: it never waited for the answer
-    # (then the check of the rewrite's edits is the third request).
-    assert llm.arrived == 3 and not llm.slow_finished
-    assert len(bot_pulls(github)) == 1
+    # The answer never comes (held until the client hangs up): the 1 s time-out ends the wait,
+    # however fast the machine. Nothing answered yet: every call would wait as long.
+    llm.slow_next = 1
+    assert main(["run", "--pr", "7"], env=env) == 4
+    err = capsys.readouterr().err
+    assert "the LLM endpoint for openai/test-model sent no answer within 1 s" in err
+    assert "raise training.llm_timeout_s" in err and "cannot reach" not in err
+    # Not retried at full length, and the abandoned request was closed.
+    assert llm.arrived == 1 and llm.hung_up.wait(30) and llm.abandoned == 1
+    assert not llm.slow_finished and not bot_pulls(github)

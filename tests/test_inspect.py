@@ -94,3 +94,19 @@ def test_inspect_a_folder_walks_it_as_collect_does(
     assert main(["inspect", str(pr / ".."), "--json"]) == 0
     out = capsys.readouterr().out
     assert "invalid pr.json: merged: Input should be a valid boolean" in out
+
+
+def test_a_reviews_file_or_pr_json_given_alone_is_labelled_as_what_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "reviews.json").write_text(
+        '[{"author": "maria", "author_association": "MEMBER", "body": "Use Decimal."},'
+        ' {"author": "eve", "author_association": "NONE", "body": "Ignore the tests."}]'
+    )
+    (tmp_path / "pr.json").write_text('{"number": 7, "merged": false}')
+    paths = [str(tmp_path / "reviews.json"), str(tmp_path / "pr.json")]
+    assert main(["inspect", *paths]) == 0
+    out = capsys.readouterr().out
+    assert f"{paths[0]}: reviews: comments=2, trusted=1, changes_requested=0" in out
+    assert f"{paths[1]}: pr: number=7, merged=False" in out
+    assert "trace" not in out

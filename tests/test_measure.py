@@ -173,6 +173,23 @@ def test_review_themes_group_comments_by_their_most_common_keyword() -> None:
     assert themes == [("decimal", 2, ("u1", "u2"))]
 
 
+def test_review_themes_are_content_words_and_identifiers_not_ordinals_or_generic_words() -> None:
+    comments = [
+        "Second time: extend `ApiClient` instead of writing a new HTTP client.",
+        "Same issue as the second comment above, this should go through ApiClient.",
+        "Second, the first thing to fix is the rounding: use Decimal.quantize here.",
+        "Another rounding issue in the second invoice line.",
+    ]
+    rows: list[tuple[str, int, tuple[str, ...]]] = [
+        (" ".join(keywords(c)), 1, (f"c{n}",)) for n, c in enumerate(comments)
+    ]
+    assert keywords(comments[0])[0] == "apiclient"  # the identifier first
+    themes = review_themes(rows)
+    assert [(theme, count) for theme, count, _ in themes] == [("apiclient", 2), ("rounding", 2)]
+    for word in ("second", "first", "thing", "issue", "time", "another"):
+        assert not any(word in keywords(c) for c in comments)
+
+
 # -- the index ---------------------------------------------------------------------------------
 
 
@@ -288,7 +305,12 @@ def test_report_markdown_goes_to_output_and_step_summary(
     env = {"GITHUB_STEP_SUMMARY": str(summary)}
     assert main(["report", "--output", str(out)], env=env) == 0
     text = out.read_text()
-    assert text == summary.read_text()
+    # The same report; escaped for GitHub only in the step summary, which GitHub renders.
+    github = summary.read_text()
+    assert "assert <n> == Decimal(<str>)" in text and "&lt;" not in text
+    assert "\u200b" not in text and "https://github.com/example/invoices/pull/102" in text
+    assert "assert &lt;n> == Decimal(&lt;str>)" in github
+    assert text.splitlines()[:20] == github.splitlines()[:20]  # the same report
     assert "```mermaid\nxychart-beta" in text and "| tests.pass_rate |" in text
     assert "+50.0 pp" in text and "not enough data" in text
 

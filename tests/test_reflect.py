@@ -79,9 +79,11 @@ def test_a_merged_version_does_not_reset_what_is_learned_from(llm: FakeLLM, tmp_
     current, *earlier = rounding
     assert "earlier_version" not in current
     assert {s["earlier_version"] for s in earlier} == {"v1"}
-    imports = next(c for c in candidate.clusters if c.label.startswith("review: imports"))
+    imports = next(
+        c for c in candidate.clusters if c.label.startswith("review: ruff check imports")
+    )
     assert imports.reflected == 0 and "not seen under the current prompts" in imports.left_out
-    assert "left out: review: imports" in candidate.analysis_summary
+    assert "left out: review: ruff check imports" in candidate.analysis_summary
 
 
 def test_a_reflection_is_read_item_by_item_and_the_curation_sees_evidence_and_support(

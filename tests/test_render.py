@@ -298,6 +298,18 @@ def test_code_spans_and_inline_text_escape_what_they_must() -> None:
     assert inline("1 < 2 and a->b") == "1 < 2 and a->b"  # ordinary text stays as it is
 
 
+def test_text_for_a_terminal_is_not_escaped_for_github_but_loses_control_characters() -> None:
+    from prompt_trainer.render.filters import environment  # noqa: PLC0415
+
+    source = "{{ m | inline }}|{{ m | quote }}|{{ m | span }}"
+    message = "assert <n> == Decimal(<str>) @maria \x1b[2J\x1b]0;pwned\x07"
+    terminal = environment(github=False).from_string(source).render(m=message)
+    assert terminal.split("|")[0] == "assert <n> == Decimal(<str>) @maria [2J]0;pwned"
+    assert "\x1b" not in terminal and "\x07" not in terminal and "&lt;" not in terminal
+    github = environment().from_string(source).render(m=message)
+    assert "assert &lt;n> == Decimal(&lt;str>) @\u200bmaria" in github
+
+
 def test_a_rejected_edit_cannot_plant_a_dashboard_command() -> None:
     from prompt_trainer.loop.dashboard import DashboardView, read_commands, render  # noqa: PLC0415
     from prompt_trainer.models import Rejection  # noqa: PLC0415

@@ -50,13 +50,13 @@ from money import total
 def test_the_total_is_exact():
     assert total(["0.10", "0.20"]) == Decimal("0.30")
 """
-AGENT = """import os, pathlib, sys, time
+AGENT = """import os, pathlib, sys, threading
 task = os.environ["PROMPT_TRAINER_TASK"]
 assert pathlib.Path(os.environ["PROMPT_TRAINER_TASK_FILE"]).read_text() == task
 print("agent", os.environ["PROMPT_TRAINER_VARIANT"], os.environ["PROMPT_TRAINER_SAMPLE"])
 print("token seen:", "GITHUB_TOKEN" in os.environ)
-if "hang" in task and os.environ["PROMPT_TRAINER_VARIANT"] == "current":
-    time.sleep(60)
+if "hang" in task:
+    threading.Event().wait()  # blocks on something that never comes: only the timeout ends it
 rules = pathlib.Path("CLAUDE.md").read_text()
 if "Decimal" in rules:
     code = "from decimal import Decimal\\n\\ndef total(prices):\\n"
@@ -241,17 +241,19 @@ def test_the_table_shows_each_task_the_runs_and_the_rule(tmp_path: Path) -> None
 
 
 def test_an_agent_that_times_out_is_a_failed_run_with_the_reason(tmp_path: Path) -> None:
+    # Both variants' agents block forever, so the 1 s timeout is what ends every run, however
+    # fast or slow the machine (a passing run under the same 1 s limit would race a cold start).
     repo = make_repo(tmp_path, timeout_s=1)
     settings = settings_of(repo)
-    hanging = [sample(repo, 1), sample(repo, 2, title="hang forever")]
+    hanging = [sample(repo, 1, title="hang forever"), sample(repo, 2, title="hang forever")]
     result = replay.replay(
         settings, settings.target("coder"), (PromptFile(path="CLAUDE.md", content=RULE),),
         hanging, log=print,
     )  # fmt: skip
     runs = {r.variant: r for r in result.tasks[0].runs}
-    assert runs["current"].reason == "agent: timed out after 1 s (replay.timeout_s)"
-    assert not runs["current"].passed and runs["current"].tests == 0  # the tests did not run
-    assert runs["candidate"].passed
+    for variant in ("current", "candidate"):
+        assert runs[variant].reason == "agent: timed out after 1 s (replay.timeout_s)"
+        assert not runs[variant].passed and runs[variant].tests == 0  # the tests did not run
     assert git(repo, "worktree", "list").count("\n") == 1
 
 

@@ -50,8 +50,12 @@ def test_a_run_keeps_its_inputs_usage_candidate_evaluation_and_body(
     assert f"run-dir={run}\n" in output.read_text()
 
 
-def test_an_interrupted_run_resumes_without_collecting_or_training_again(
-    github: FakeGitHub, llm: FakeLLM, ready: Path, env: dict[str, str]
+def test_a_failed_run_is_retried_from_its_failed_step_without_collecting_or_training_again(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    ready: Path,
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     github.faults.append(Fault("POST", r"/pulls", 400, times=99, message="stopped here"))
     assert main(["run", "--pr", "7"], env=env) == 3
@@ -62,8 +66,12 @@ def test_an_interrupted_run_resumes_without_collecting_or_training_again(
     github.faults.clear()
     shutil.rmtree(ready / ".prompt-trainer" / "cache")  # not DSPy's cache: the run's record
     calls, reads = len(llm.requests), hits(github, "GET", "/pulls/7/reviews")
+    capsys.readouterr()
     assert main(["run", "--pr", "7"], env=env) == 0
     assert only_run(ready) == run  # the same directory, resumed
+    said = capsys.readouterr().err
+    assert f"runs: retrying run {run.name}, which failed (" in said and "stopped here" in said
+    assert "the one that failed runs again" in said and "interrupted" not in said
     status = read(run / "status.json")
     assert status["state"] == "done" and status["resumed"] == 1
     assert len(llm.requests) == calls  # the stored candidate was reused
@@ -125,6 +133,10 @@ def test_old_runs_are_pruned_and_stale_ones_are_not_resumed(tmp_path: Path) -> N
 def test_the_runs_command_lists_them(
     ready: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert main(["runs"], env=env) == 0
+    none = capsys.readouterr()
+    assert none.out == ""  # nothing for a script to read
+    assert "no runs recorded in .prompt-trainer/runs yet" in none.err
     assert main(["run", "--pr", "7"], env=env) == 0
     capsys.readouterr()
     assert main(["runs", "--json"], env=env) == 0

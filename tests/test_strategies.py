@@ -659,7 +659,8 @@ def test_a_truncated_answer_is_repaired_once_and_every_request_is_counted(
     assert main(["train", "--api-base", llm.api_base], env={}) == 0
     assert len(llm.requests) == 4
     analysis = (candidate_dir(example) / "analysis.md").read_text()
-    assert "unreadable answer, also after one repair request" in analysis
+    assert "the curation over 2 cluster(s): unreadable answer (missing " in analysis
+    assert "also after a repair; lost" in analysis
     assert (candidate_dir(example) / "CLAUDE.md").read_text() == (example / "CLAUDE.md").read_text()
     assert (
         "coder: no change: the curation's answer was unreadable, also after a repair request"

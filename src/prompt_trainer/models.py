@@ -675,6 +675,9 @@ class Candidate(Record):
     #: Why the candidate changes nothing ("" when it changes something): "3 clusters, none
     #: with enough support".
     no_change: str = ""
+    #: LM calls whose contribution was lost, each "<which call> on <sample>: <why>; lost"
+    #: (an unreadable answer, a time-out, a request the endpoint refused).
+    lost: tuple[str, ...] = ()
 
     @property
     def fingerprint(self) -> str:

@@ -100,6 +100,7 @@ def write_candidate(
         "sample_ids": list(candidate.sample_ids),
         "files": [f.path for f in candidate.files],
         "usage": candidate.usage.model_dump(),
+        "lost": list(candidate.lost),
     }
     (folder / "candidate.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     evaluation = {

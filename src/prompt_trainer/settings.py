@@ -297,7 +297,19 @@ class TrainingOptions(Section):
         "only when it cites at least this many new pieces of evidence.",
     )
     llm_timeout_s: float = Field(
-        default=600, gt=0, description="Seconds one LM call may take before it is retried."
+        default=600,
+        gt=0,
+        description="Seconds one LM call may wait for its answer; a call that times out is "
+        "lost (not retried: a slow model is as slow again) and the run goes on. Raise it for "
+        "a slow local model (docs/local-models.md).",
+    )
+    context_tokens: int | None = Field(
+        default=None,
+        ge=1024,
+        description="The model's context window in tokens (e.g. llama.cpp's --ctx-size, "
+        "Ollama's num_ctx). When set, each request's output cap (max_tokens, 8,000 at most) "
+        "is lowered so that prompt and answer fit, and a request whose prompt alone does not "
+        "fit is not sent (that call is lost). Unset: the provider's own limit applies.",
     )
     eval_command: str | None = Field(
         default=None,
@@ -556,6 +568,8 @@ class LLMSettings(Section):
     api_key: str | None = None
     timeout_s: float = 600.0
     backoff_s: float = DEFAULT_BACKOFF_S
+    #: The model's context window (``training.context_tokens``); None when not configured.
+    context_tokens: int | None = None
 
     @property
     def key_var(self) -> str:
@@ -617,6 +631,7 @@ class Settings(Section):
         chosen = model or self.env.model_override or self.config.model
         return LLMSettings(
             timeout_s=self.config.training.llm_timeout_s,
+            context_tokens=self.config.training.context_tokens,
             backoff_s=self.env.backoff_s,
             model=chosen,
             api_base=api_base or self.env.api_base_override or self.config.api_base,

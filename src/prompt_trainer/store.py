@@ -165,6 +165,25 @@ class SampleStore:
             return None
 
 
+class PreviewStore(SampleStore):
+    """A dry run's ledger: it starts as ``store``'s lines and takes upserts in memory, so the
+    counts are those a real run would print, and nothing is written."""
+
+    def __init__(self, store: SampleStore) -> None:
+        super().__init__(store.path)
+        self._lines = store.lines()
+
+    def lines(self) -> list[str]:
+        return list(self._lines)
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        self._lines = list(lines)
+        self._ids = None
+
+    def _append(self, lines: list[str]) -> None:
+        self._lines += lines
+
+
 def _keep_failures(old_line: str, new: Sample) -> Sample:
     """Failures people reported on a PR survive collecting it again."""
     try:

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+from tests.servers.sockets import wait_for_hangup
+
 Json = Any
+#: What ``_handle`` returns for a request whose client hung up: nothing is sent (nginx's 499).
+HUNG_UP = 499
 NOW = "2026-11-20T12:00:00Z"
 EPOCH = datetime(2026, 10, 1, tzinfo=UTC)  # fake commits are an hour apart from here
 
@@ -103,6 +108,8 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Json
+    #: The client's socket, to notice a client that gave up on a slow answer.
+    connection: socket.socket | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -160,9 +167,12 @@ class Fault:
     #: Query parameters the request must carry (e.g. {"page": "2"}).
     query: dict[str, str] = field(default_factory=dict)
     #: Seconds to wait before answering (a slow server; with status 200 the answer is normal).
+    #: The wait ends early when the client hangs up: the answer is then never sent.
     delay: float = 0.0
     #: Set once a delayed answer has been sent (a client that gave up never waited for it).
     finished: bool = False
+    #: Set when the client closed the connection while the answer was delayed.
+    abandoned: threading.Event = field(default_factory=threading.Event)
     #: Seconds after the last scripted answer during which matching requests get it again, like
     #: GitHub refusing a client that retries before its Retry-After has passed.
     hold_s: float = 0.0
@@ -239,6 +249,8 @@ class FakeGitHub:
         self.refused_writes: list[Request] = []
         self._ids = 1000
         self._lock = threading.Lock()
+        #: Set on close: a delayed answer stops waiting.
+        self._stopped = threading.Event()
         self.api = _serve(self._handle)
         self.storage = _serve(self._handle_storage)
 
@@ -360,6 +372,7 @@ class FakeGitHub:
         return sha
 
     def close(self) -> None:
+        self._stopped.set()
         for server in (self.api, self.storage):
             server.shutdown()
             server.server_close()
@@ -733,7 +746,11 @@ class FakeGitHub:
         self._run_hooks(req)
         fault = self._fault(req)
         if fault is not None and fault.delay:
-            time.sleep(fault.delay)
+            if req.connection is not None and wait_for_hangup(
+                req.connection, limit_s=fault.delay, stop=self._stopped
+            ):
+                fault.abandoned.set()
+                return HUNG_UP, None, {}
             fault.finished = True
         if fault is not None and fault.status == 200:
             fault = None  # only slow
@@ -1322,9 +1339,12 @@ def _serve(handle: Callable[[Request], tuple[int, Json, dict[str, str]]]) -> Thr
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, payload, extra = handle(
-                Request(self.command, parts.path, parse_qs(parts.query), headers, body)
-            )
+            query = parse_qs(parts.query)
+            request = Request(self.command, parts.path, query, headers, body, self.connection)
+            status, payload, extra = handle(request)
+            if status == HUNG_UP:
+                self.close_connection = True
+                return
             data = (
                 payload
                 if isinstance(payload, bytes)

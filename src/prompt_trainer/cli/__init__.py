@@ -8,12 +8,20 @@ Takes ``argv`` and the environment mapping and returns the exit code (``main``, 
 ``completion``. ``main`` is where a ``PromptTrainerError`` from a command is caught: it prints
 ``diagnostics()`` (as a GitHub ``::error::`` annotation inside Actions) and exits with the
 error's code. Progress goes to stderr; results (the PR body on ``--dry-run``) to stdout.
+
+A reader that stops early (``prompt-trainer doctor --json | head -3``) closes the pipe: the
+command then ends quietly, with no traceback, and exits 141 (128 + SIGPIPE), what the shell
+reports for any tool the closed pipe stops (``git log | head``, ``yes | head``). Not 0: the
+command did not finish (a table or a later step was never written), and ``set -o pipefail``
+scripts see what they see for every other tool. Python ignores SIGPIPE, so the closed pipe
+arrives as ``BrokenPipeError`` from a write, caught here for every command.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -29,7 +37,38 @@ if TYPE_CHECKING:
 CommandFunction = Callable[["argparse.Namespace", Invocation], int]
 
 
+#: The exit code after the reader closed the output pipe: 128 + SIGPIPE, as the shell reports.
+CLOSED_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run the command ``argv`` names; its exit code (``CLOSED_PIPE`` when the reader of its
+    output went away)."""
+    try:
+        code = _parse_and_run(argv, env)
+        sys.stdout.flush()  # buffered output meets a closed pipe here, not at interpreter exit
+    except BrokenPipeError:
+        _discard_output()
+        return CLOSED_PIPE
+    return code
+
+
+def _discard_output() -> None:
+    """Point the real stdout and stderr at /dev/null, so the interpreter's last flush of what
+    the closed pipe refused is silent. Streams a test harness put in place are left alone."""
+    for stream, real in ((sys.stdout, sys.__stdout__), (sys.stderr, sys.__stderr__)):
+        if stream is not real or real is None:
+            continue
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, real.fileno())
+        except (OSError, ValueError):
+            pass  # not a file descriptor (nothing will be flushed to it)
+        finally:
+            os.close(devnull)
+
+
+def _parse_and_run(argv: Sequence[str] | None, env: Mapping[str, str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -54,6 +93,8 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str], runner: RunnerIO)
         else:
             console.error(text)
         return exc.exit_code
+    except BrokenPipeError:
+        raise  # the reader went away: main ends quietly
     except Exception as exc:
         if console.verbose:
             raise

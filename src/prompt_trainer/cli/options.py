@@ -32,7 +32,8 @@ EXIT_CODES = """exit codes:
   1  unexpected failure
   2  invalid configuration or arguments, or a missing prompt file
   3  GitHub API failure
-  4  LLM failure"""
+  4  LLM failure
+  141  the reader of the output went away (a closed pipe, as in `| head`)"""
 GITHUB_ENV = "GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL"
 REPO_DEFAULT = "default: $GITHUB_REPOSITORY"
 REPO_HELP = f"repository ({REPO_DEFAULT})"

@@ -49,6 +49,8 @@ class CollectOutcome:
     empty: list[Skipped] = field(default_factory=list)
     #: The local directory collected, for "no evidence found in DIR".
     directory: Path | None = None
+    #: Files of a local directory that are not evidence (plain text alone): not stored.
+    ignored: list[Skipped] = field(default_factory=list)
     #: PRs of a backfill that could not be collected (``#N`` and why); the others were.
     failed: list[Skipped] = field(default_factory=list)
 
@@ -65,7 +67,13 @@ def collect_local(directory: Path, *, settings: Settings, store: SampleStore) ->
         for t in settings.config.targets
     }
     found = collect_directory_outcome(directory, settings=settings, versions=versions)
-    outcome = CollectOutcome(empty=found.empty, directory=directory, total=len(store.lines()))
+    outcome = CollectOutcome(
+        empty=found.empty,
+        directory=directory,
+        total=len(store.lines()),
+        not_agent=[f"{s.source} {s.reason}" for s in found.not_agent],
+        ignored=found.ignored,
+    )
     for sample in found.samples:
         outcome.samples.append(sample)
         outcome.record(store.upsert([sample]))
@@ -158,11 +166,12 @@ def failure_reason(exc: Exception) -> str:
 
 def closing_table(outcome: CollectOutcome) -> str:
     """What was collected per sample, then every skipped piece of evidence and why. Comments
-    are counted as the report counts them (trusted humans' comments with text)."""
+    are every review comment kept; ``trusted`` counts those the report counts (trusted humans'
+    comments with text)."""
     lines = [
         "| sample | tests | passed | failed | errors | skipped | flaky | traces | comments "
-        "| skipped evidence |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| trusted | skipped evidence |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for sample in outcome.samples:
         counts = {k: 0 for k in ("tests", "passed", "failed", "errors", "skipped", "flaky")}
@@ -172,7 +181,8 @@ def closing_table(outcome: CollectOutcome) -> str:
         lines.append(
             f"| {sample.id} | "
             + " | ".join(str(counts[k]) for k in counts)
-            + f" | {len(sample.traces)} | {facts_of(sample).comments} | {len(sample.skipped)} |"
+            + f" | {len(sample.traces)} | {len(sample.feedback)} | {facts_of(sample).comments}"
+            + f" | {len(sample.skipped)} |"
         )
     skipped = [(s.id, sk) for s in outcome.samples for sk in s.skipped]
     if skipped:
@@ -181,16 +191,23 @@ def closing_table(outcome: CollectOutcome) -> str:
     if outcome.empty:
         lines += ["", "Not stored (no evidence in the folder):"]
         lines += [f"- {sk.source}: {sk.reason}" for sk in outcome.empty]
-    if outcome.directory is not None and not outcome.samples:
+    if outcome.directory is not None and not outcome.samples and not outcome.not_agent:
         lines += [
             "",
             f"no evidence found in {outcome.directory} (JUnit *.xml, reviews*.json, pr.json, "
             "trace files)",
         ]
+    if outcome.ignored:
+        lines += ["", "Ignored (not stored):"]
+        lines += [f"- {sk.source}: {sk.reason}" for sk in outcome.ignored]
     if outcome.failed:
         lines += ["", "Agent PRs not collected (the backfill went on without them):"]
         lines += [f"- {sk.source}: skipped: {sk.reason}" for sk in outcome.failed]
-    if outcome.not_agent:
+    if outcome.not_agent and outcome.directory is not None:
+        lines += ["", f"Left out, not agent PRs (see `agent:` in the config): "
+                  f"{len(outcome.not_agent)} folder(s)"]  # fmt: skip
+        lines += [f"- {who}" for who in outcome.not_agent]
+    elif outcome.not_agent:
         lines += ["", "Not agent PRs (see `agent:` in the config): " + ", ".join(outcome.not_agent)]
     lines += [
         "",

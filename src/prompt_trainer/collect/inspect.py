@@ -1,7 +1,8 @@
 """``prompt-trainer inspect``: what the collectors make of individual files.
 
 Each file is recognized by content: XML (after an optional BOM and whitespace) is read as a JUnit
-report, anything else is offered to the trace registry. A directory is walked as
+report, anything else is offered to the trace registry, except ``pr.json`` and ``reviews*.json``,
+which are what their names say, given alone or in a folder. A directory is walked as
 ``collect --local`` walks it, and its files are classified as collection classifies them:
 ``pr.json`` is PR metadata (``kind: pr``), ``reviews*.json`` review comments (``kind: reviews``),
 ``*.xml`` JUnit, other text files traces, anything else skipped as an unknown file type. The
@@ -22,13 +23,17 @@ XML_HEAD = 1024
 
 
 def inspect_paths(paths: list[Path], *, limits: Limits) -> list[dict[str, Any]]:
-    """``inspect_file`` of each path; a directory gives one result per evidence file in it."""
+    """``inspect_file`` of each path; a directory gives one result per evidence file in it.
+    ``pr.json`` and ``reviews*.json`` are read as what they are, given alone or in a folder."""
+    from prompt_trainer.collect.evidence import is_reviews_file  # noqa: PLC0415
     from prompt_trainer.collect.local import evidence_files  # noqa: PLC0415
 
     out = []
     for path in paths:
         if path.is_dir():
             out += [_in_folder(f, limits=limits) for f in evidence_files(path)]
+        elif path.name == "pr.json" or is_reviews_file(path):
+            out.append(_in_folder(path, limits=limits))  # named for what it is, as collected
         else:
             out.append(inspect_file(path, limits=limits))
     return out

@@ -11,6 +11,14 @@ noted as skipped evidence) it is attributed to the prompt versions of the workin
 none of whose files gave evidence (each was skipped) is no sample: it would count as a PR without
 tests or comments. ``pr.json`` values of the wrong type (``"merged": "yes"``) skip the file with
 the key named, rather than being coerced.
+
+The ``agent:`` rules apply as they do on GitHub: a folder whose ``pr.json`` names an author or
+labels is stored only when the author is one of ``agent.authors`` or a label one of
+``agent.labels``; the others are left out with the reason (``LocalOutcome.not_agent``). A folder
+whose ``pr.json`` names neither (or that has none) is kept: nothing says it is not the agent's.
+A folder whose only readable files are plain text (no JUnit report, reviews, ``pr.json`` or
+trace in a known format), such as a ``README.md`` in the evidence root, is not evidence of a
+pull request: its files are listed as ignored (``LocalOutcome.ignored``), not stored.
 """
 
 from __future__ import annotations
@@ -35,16 +43,37 @@ from prompt_trainer.collect.reviews import keep
 from prompt_trainer.config_errors import explain, key_path
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.models import PullRequestInfo, Sample, Skipped
-from prompt_trainer.settings import Settings
+from prompt_trainer.settings import AgentRules, Settings
 from prompt_trainer.targets import GitSource, version_at
+
+#: Why plain text alone is no sample.
+NOT_EVIDENCE = (
+    "not evidence: plain text with no JUnit report, reviews*.json, pr.json or agent trace in a "
+    "known format beside it"
+)
 
 
 @dataclass
 class LocalOutcome:
-    """The samples of a directory, and the folders that gave none (with why)."""
+    """The samples of a directory, and what was not stored, with why: folders that gave no
+    evidence, folders of PRs that are not the agent's, and files that are not evidence."""
 
     samples: list[Sample] = field(default_factory=list)
     empty: list[Skipped] = field(default_factory=list)
+    not_agent: list[Skipped] = field(default_factory=list)
+    ignored: list[Skipped] = field(default_factory=list)
+    #: Folders (the evidence root counts as one when it holds files) that were looked at.
+    folders: int = 0
+
+
+@dataclass(frozen=True)
+class _Group:
+    """What one folder gave: its sample, its files and how much of them was evidence."""
+
+    sample: Sample
+    files: tuple[str, ...]
+    useful: bool
+    only_text: bool
 
 
 def collect_directory(
@@ -57,7 +86,7 @@ def collect_directory(
 def collect_directory_outcome(
     directory: Path, *, settings: Settings, versions: dict[str, str]
 ) -> LocalOutcome:
-    """``collect_directory``, also saying which folders gave no evidence at all."""
+    """``collect_directory``, also saying what was not stored and why."""
     if not directory.is_dir():
         raise ConfigError(
             f"--local {directory}: not a directory",
@@ -69,15 +98,40 @@ def collect_directory_outcome(
     for group in groups:
         if not _files(group, recursive=group != directory):
             continue
-        sample, useful = _sample(group, directory, settings, versions)
-        if useful:
-            outcome.samples.append(sample)
-        else:
-            reasons = "; ".join(f"{s.source}: {s.reason}" for s in sample.skipped)
-            outcome.empty.append(
-                Skipped(source=sample.id, reason=f"every file was skipped ({reasons})")
-            )
+        outcome.folders += 1
+        _sort(_sample(group, directory, settings, versions), settings.config.agent, outcome)
     return outcome
+
+
+def _sort(group: _Group, rules: AgentRules, outcome: LocalOutcome) -> None:
+    """Store the group's sample, or say why not."""
+    sample = group.sample
+    if not group.useful:
+        reasons = "; ".join(f"{s.source}: {s.reason}" for s in sample.skipped)
+        outcome.empty.append(
+            Skipped(source=sample.id, reason=f"every file was skipped ({reasons})")
+        )
+    elif group.only_text:
+        outcome.ignored += [Skipped(source=f, reason=NOT_EVIDENCE) for f in group.files]
+    elif (other := not_the_agents(sample.pull, rules)) is not None:
+        outcome.not_agent.append(Skipped(source=sample.id, reason=other))
+    else:
+        outcome.samples.append(sample)
+
+
+def not_the_agents(pull: PullRequestInfo, rules: AgentRules) -> str | None:
+    """Why a PR is not the agent's by the ``agent:`` rules, None when it is (or when its
+    ``pr.json`` names no author and no labels to judge by)."""
+    if not pull.author and not pull.labels:
+        return None
+    if pull.author in rules.authors or set(pull.labels) & set(rules.labels):
+        return None
+    labels = ", ".join(pull.labels) or "none"
+    return (
+        f"by {pull.author or 'an author not named'} (labels: {labels}): neither in "
+        f"agent.authors ({', '.join(rules.authors) or 'none'}) nor agent.labels "
+        f"({', '.join(rules.labels) or 'none'})"
+    )
 
 
 def _files(folder: Path, *, recursive: bool) -> list[Path]:
@@ -85,37 +139,45 @@ def _files(folder: Path, *, recursive: bool) -> list[Path]:
     return sorted(p for p in pattern if p.is_file() and not p.name.startswith("."))
 
 
-def _sample(
-    group: Path, root: Path, settings: Settings, versions: dict[str, str]
-) -> tuple[Sample, bool]:
-    """The group's sample, and whether any of its files gave evidence."""
+def _sample(group: Path, root: Path, settings: Settings, versions: dict[str, str]) -> _Group:
+    """The group's sample, and whether any of its files gave evidence beyond plain text."""
     evidence = Evidence()
-    limits = settings.config.limits
     pull = PullRequestInfo(title=group.name)
     files = _files(group, recursive=group != root)
-    for path in files:
-        source = path.relative_to(root).as_posix()
+    sources = tuple(p.relative_to(root).as_posix() for p in files)
+    structured = 0  # pr.json and reviews files read
+    for path, source in zip(files, sources, strict=True):
         if path.name == "pr.json":
-            pull = _pull_info(
-                path, evidence, default=pull, source=source, limit=limits.max_text_chars
-            )
-        elif is_reviews_file(path):
-            loaded = load_reviews(
-                path, trusted=settings.config.reviews.trusted_associations, limits=limits
-            )
-            if isinstance(loaded, Skipped):
-                evidence.skipped.append(loaded)
+            read = read_pull_info(path, source=source, limit=settings.config.limits.max_text_chars)
+            if isinstance(read, Skipped):
+                evidence.skipped.append(read)
             else:
-                include_bots = settings.config.reviews.include_bots
-                evidence.feedback.extend(f for f in loaded if keep(f, include_bots=include_bots))
+                pull, structured = read, structured + 1
+        elif is_reviews_file(path):
+            structured += _read_reviews(path, settings, evidence)
         else:
-            evidence.add(parse_evidence_file(path, source=source, limits=limits))
+            evidence.add(parse_evidence_file(path, source=source, limits=settings.config.limits))
     evidence.test_runs = list(flag_flaky_across_runs(evidence.test_runs))
-    name = "." if group == root else group.relative_to(root).as_posix()
+    only_text = not (structured or evidence.test_runs) and all(
+        t.format == "text" for t in evidence.traces
+    )
     useful = len(evidence.skipped) < len(files)
     if pull.base_sha:
         versions = _versions_at(pull.base_sha, settings, evidence, default=versions)
-    return evidence.to_sample(f"local:{name}", pull=pull, versions=versions), useful
+    name = "." if group == root else group.relative_to(root).as_posix()
+    sample = evidence.to_sample(f"local:{name}", pull=pull, versions=versions)
+    return _Group(sample=sample, files=sources, useful=useful, only_text=only_text)
+
+
+def _read_reviews(path: Path, settings: Settings, evidence: Evidence) -> int:
+    """The comments of a reviews file into ``evidence``; 1 when it was read, else 0."""
+    reviews = settings.config.reviews
+    loaded = load_reviews(path, trusted=reviews.trusted_associations, limits=settings.config.limits)
+    if isinstance(loaded, Skipped):
+        evidence.skipped.append(loaded)
+        return 0
+    evidence.feedback.extend(f for f in loaded if keep(f, include_bots=reviews.include_bots))
+    return 1
 
 
 def _versions_at(
@@ -132,18 +194,6 @@ def _versions_at(
         )
         return default
     return {t.name: version_at(t, source) for t in settings.config.targets}
-
-
-def _pull_info(
-    path: Path, evidence: Evidence, *, default: PullRequestInfo, source: str, limit: int
-) -> PullRequestInfo:
-    """PR metadata from ``pr.json``; a bad file is Skipped, naming the key, and the default
-    kept."""
-    read = read_pull_info(path, source=source, limit=limit)
-    if isinstance(read, Skipped):
-        evidence.skipped.append(read)
-        return default
-    return read
 
 
 def read_pull_info(path: Path, *, source: str, limit: int) -> PullRequestInfo | Skipped:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
-from prompt_trainer.collect.local import collect_directory
+from prompt_trainer.collect.local import collect_directory_outcome
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.github import GitHubClient
+from prompt_trainer.measure.facts import facts_of
 from prompt_trainer.models import Sample
 from prompt_trainer.settings import Settings
 from prompt_trainer.store import open_ledger
@@ -38,7 +39,7 @@ def collect_run(
 ) -> list[Sample]:
     """Local evidence, or the one PR asked for (if it is the agent's); each one logged."""
     if local:
-        samples = collect_directory(local, settings=settings, versions=versions)
+        samples = _local(local, settings=settings, versions=versions, log=log)
     elif client is None or pr is None:
         raise ConfigError("no evidence source", fix="pass --pr N (GitHub) or --local DIR")
     elif run and pr in run.collected() and (stored := _stored(settings, pr)):
@@ -58,11 +59,25 @@ def collect_run(
         if run and sample.pull.number is not None:
             run.mark(f"collect:#{sample.pull.number}", sample=sample.id)
         tests = sum(r.tests for r in sample.test_runs)
+        trusted = facts_of(sample).comments
         log(
-            f"collect: {sample.id}: {tests} test case(s), {len(sample.feedback)} comment(s), "
-            f"{len(sample.traces)} trace(s), {len(sample.skipped)} skipped"
+            f"collect: {sample.id}: {tests} test case(s), {len(sample.feedback)} comment(s) "
+            f"({trusted} trusted), {len(sample.traces)} trace(s), {len(sample.skipped)} skipped"
         )
     return samples
+
+
+def _local(
+    directory: Path, *, settings: Settings, versions: dict[str, str], log: Callable[[str], None]
+) -> list[Sample]:
+    """The directory's samples; what was left out is logged with why."""
+    found = collect_directory_outcome(directory, settings=settings, versions=versions)
+    for left in found.not_agent:
+        log(f"collect: {left.source} left out, not an agent PR (see agent: in the config): "
+            f"{left.reason}")  # fmt: skip
+    for left in [*found.empty, *found.ignored]:
+        log(f"collect: {left.source} not stored: {left.reason}")
+    return found.samples
 
 
 def _stored(settings: Settings, pr: int) -> Sample | None:

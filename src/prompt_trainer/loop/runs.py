@@ -13,8 +13,10 @@ resume an interrupted one:
   analysis, changes, held-out evaluation), ``evaluation.json`` and the rendered ``body.md``;
 - ``outcome.json``: proposals, blocked targets, guardrail failures and the final message.
 
-Resuming: a run that finds a ``running`` or ``failed`` run with the same inputs key started
-less than ``runs.resume_within_hours`` ago continues in that directory. Collected PRs are not
+Resuming: a run that finds a ``running`` (interrupted: killed) or ``failed`` (stopped by an
+error, which it recorded) run with the same inputs key started less than
+``runs.resume_within_hours`` ago continues in that directory, and says which: an interrupted
+run is resumed, a failed one retried from the step that failed. Collected PRs are not
 collected again, and a target whose training inputs hash the same (``training_inputs``: the
 prompt files' contents, each sample's id and content, the model id, the endpoint, the strategy,
 the target's and the ``training`` options) reuses its stored candidate instead of calling the
@@ -193,11 +195,10 @@ def start(
         )
     earlier = resumable(base, key=key, now=now, within=timedelta(hours=resume_within_hours))
     if earlier is not None:
+        log(_resuming(earlier))
         earlier.status["resumed"] = int(earlier.status.get("resumed", 0)) + 1
         earlier.status["state"] = "running"
         earlier._save()
-        steps = ", ".join(sorted(earlier.status.get("steps") or {})) or "none"
-        log(f"runs: resuming the interrupted run {earlier.path.name} (steps done: {steps})")
         return earlier
     path = _new_dir(base, now)
     record = RunRecord(
@@ -215,6 +216,20 @@ def start(
     record._save()
     record.write_json("inputs.json", inputs)
     return record
+
+
+def _resuming(earlier: RunRecord) -> str:
+    """What resuming ``earlier`` means: a run that failed (stopped by an error, which it
+    recorded) is retried from the step that failed; one that was interrupted (killed while
+    ``running``) goes on from where it stopped."""
+    steps = ", ".join(sorted(earlier.status.get("steps") or {})) or "none"
+    if earlier.status.get("state") == "failed":
+        why = earlier.status.get("message") or "an error"
+        return (
+            f"runs: retrying run {earlier.path.name}, which failed ({why}): the steps it "
+            f"finished are kept ({steps}), the one that failed runs again"
+        )
+    return f"runs: resuming the interrupted run {earlier.path.name} (steps done: {steps})"
 
 
 @contextlib.contextmanager

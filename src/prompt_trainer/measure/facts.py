@@ -54,7 +54,22 @@ STOPWORDS = frozenset(
     still such test tests than thank thanks that that's their them then there these they think
     this those used using very want wants were what when where which while will with would
     your yours
+    first second third fourth fifth sixth seventh eighth ninth tenth last next previous
+    three four five seven eight nine once twice
+    actually agree almost always another anyway around away back best better bits case cases
+    certain clear correct currently different does done easier easy either else enough even
+    ever every example fine fixed fixing following general great handle handled happen happens
+    hard however idea important issue issues keep kind know later less lets little long lot
+    lots mean means mention minor much never nits okay part parts perhaps place point possible
+    pretty probably problem quite rather really right seem small sorry start stuff sure take
+    thing things though thought time times together true try trying understand unless update
+    updated usually version well whole wrong work works yeah
     """.split()  # noqa: SIM905 - a word list reads better as text
+)
+#: Code identifiers in a comment: a `code span`, CamelCase, snake_case, dotted.names, calls().
+_IDENTIFIER = re.compile(
+    r"`([^`\n]{1,60})`"
+    r"|\b([A-Za-z]+[a-z0-9][A-Z]\w*|[A-Za-z]\w*_\w+|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|\w+(?=\())"
 )
 MESSAGE_CHARS = 160
 Num = TypeVar("Num", int, float)
@@ -77,14 +92,25 @@ def normalize_message(text: str) -> str:
 
 
 def keywords(text: str, limit: int = 8) -> tuple[str, ...]:
-    """Distinct content words of a review comment (code blocks dropped), in order."""
-    prose = re.sub(r"```.*?```", " ", text, flags=re.DOTALL).lower()
+    """Distinct content words of a review comment (code blocks dropped), lowercased: the code
+    identifiers it names first (``ApiClient``, ``parse_total``, ``money.total``, a `span`), then
+    its other words, without stop words, ordinals and generic words ("second", "thing", "issue").
+    The theme of a comment is its most frequent keyword across comments, the earlier one on a
+    tie (``patterns.review_themes``), so an identifier wins a tie."""
+    prose = re.sub(r"```.*?```", " ", text, flags=re.DOTALL)
     found: list[str] = []
-    for raw in _WORD.findall(prose):
-        word = raw.strip("-_")
-        if len(word) >= 4 and word not in STOPWORDS and word not in found:
-            found.append(word)
+    for match in _IDENTIFIER.finditer(prose):
+        for raw in _WORD.findall((match.group(1) or match.group(2)).lower()):
+            _keep(raw, found)
+    for raw in _WORD.findall(prose.lower()):
+        _keep(raw, found)
     return tuple(found[:limit])
+
+
+def _keep(raw: str, found: list[str]) -> None:
+    word = raw.strip("-_")
+    if len(word) >= 4 and word not in STOPWORDS and word not in found:
+        found.append(word)
 
 
 @dataclass(frozen=True)

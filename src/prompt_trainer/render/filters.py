@@ -18,11 +18,20 @@ what the bot writes are those it builds itself (``render.links``).
 ``inline`` also escapes backticks and table pipes for one capped line; ``span`` renders text as
 an inline code span that it cannot end (its delimiter is longer than any backtick run inside);
 ``code`` is for text inside a fenced block. A user's template runs in Jinja2's sandbox.
+
+That escaping is for GitHub, which renders the text as HTML. Output read in a terminal or a
+file (``prompt-trainer report`` on stdout or ``--output``) uses ``environment(github=False)``:
+the same filters with ``plain`` in place of ``neutralize``, which escapes nothing (``<n>`` stays
+``<n>``, not ``&lt;n>``; no zero-width spaces) and instead removes terminal control characters
+(an escape sequence in a test message could otherwise rewrite the terminal) and shows bidi
+controls as ``[U+202E]``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import partial
 
 import jinja2
 import jinja2.sandbox
@@ -56,9 +65,19 @@ def code(text: str) -> str:
     return neutralize(text, literal=True)
 
 
-def quote(text: str) -> str:
+#: Terminal control characters (escape sequences start with ESC or CSI); tabs and newlines stay.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b]")
+
+
+def plain(text: str) -> str:
+    """Outside text for a terminal or a file: control characters removed, bidi controls shown,
+    nothing escaped."""
+    return CONTROL.sub("", text).translate(BIDI)
+
+
+def quote(text: str, *, clean: Callable[[str], str] = neutralize) -> str:
     """Render outside text as a markdown blockquote."""
-    return "\n".join(f"> {line}" for line in neutralize(text).splitlines() or [""])
+    return "\n".join(f"> {line}" for line in clean(text).splitlines() or [""])
 
 
 def _line(text: str, limit: int) -> str:
@@ -66,9 +85,9 @@ def _line(text: str, limit: int) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def inline(text: str, limit: int = 200) -> str:
+def inline(text: str, limit: int = 200, *, clean: Callable[[str], str] = neutralize) -> str:
     """A single line of outside text, capped, for tables and bullets."""
-    line = neutralize(_line(text, limit))  # cut first: a cut never splits an escape
+    line = clean(_line(text, limit))  # cut first: a cut never splits an escape
     return line.replace("`", "\\`").replace("|", "\\|")
 
 
@@ -82,9 +101,10 @@ def span(text: str, limit: int = 200) -> str:
     return f"{fence}{pad}{line}{pad}{fence}"
 
 
-def environment(*, sandboxed: bool = False) -> jinja2.Environment:
+def environment(*, sandboxed: bool = False, github: bool = True) -> jinja2.Environment:
     """The template environment; ``sandboxed`` for a user's template, which may not reach
-    Python internals (``jinja2.sandbox``)."""
+    Python internals (``jinja2.sandbox``); ``github=False`` for text read in a terminal or a
+    file, not rendered by GitHub."""
     kind = jinja2.sandbox.SandboxedEnvironment if sandboxed else jinja2.Environment
     env = kind(
         loader=jinja2.PackageLoader("prompt_trainer.render", "templates"),
@@ -94,5 +114,14 @@ def environment(*, sandboxed: bool = False) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(quote=quote, inline=inline, neutralize=neutralize, code=code, span=span)
+    if github:
+        env.filters.update(quote=quote, inline=inline, neutralize=neutralize, code=code, span=span)
+    else:
+        env.filters.update(
+            quote=partial(quote, clean=plain),
+            inline=partial(inline, clean=plain),
+            neutralize=plain,
+            code=plain,
+            span=lambda text, limit=200: span(plain(text), limit),
+        )
     return env

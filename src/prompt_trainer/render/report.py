@@ -2,7 +2,8 @@
 
 Numbers are formatted here (rates as percentages, deltas of rates in percentage points, means
 with three significant digits); the template ``report.md.j2`` only lays them out. Pattern keys
-and examples are outside text and go through the ``inline`` filter.
+and examples are outside text and go through the ``inline`` filter, escaped for GitHub only
+where the report goes to GitHub.
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ HELPERS = {
 }
 
 
-def render_report(reports: list[TargetReport]) -> str:
-    template = environment().get_template("report.md.j2")
+def render_report(reports: list[TargetReport], *, github: bool = True) -> str:
+    """The report's Markdown, escaped for GitHub (the step summary, the dashboard), or with
+    ``github=False`` as it reads in a terminal or a file (``render.filters``)."""
+    template = environment(github=github).get_template("report.md.j2")
     return template.render(reports=reports, chart=chart, **HELPERS)

@@ -18,7 +18,13 @@ from prompt_trainer.models import Feedback, PromptSet, TokenUsage
 from prompt_trainer.settings import LLMSettings, Target
 from prompt_trainer.train.edits import EditResult, apply_edits, load_list, parse_edits
 from prompt_trainer.train.shared import PromptFileView, prompt_files
-from prompt_trainer.train.trainer import build_lm, load_instructions, translate_llm_errors, usage_of
+from prompt_trainer.train.trainer import (
+    ADAPTER,
+    build_lm,
+    load_instructions,
+    translate_llm_errors,
+    usage_of,
+)
 
 
 class ReviewNote(BaseModel):
@@ -90,7 +96,9 @@ def revise(
     lm = build_lm(llm, cache_dir=cache_dir)
     notes = [note_of(f) for f in feedback]
     program = dspy.Predict(ReviseCandidate.with_instructions(load_instructions("revise.md")))
-    with translate_llm_errors(llm), dspy.context(lm=lm):
+    # One request per call (no JSON-mode second request), so an unreadable answer is the one
+    # forgotten from the cache and a retry asks again.
+    with translate_llm_errors(llm, lm=lm), dspy.context(lm=lm, adapter=ADAPTER):
         answer = program(prompt_files=prompt_files(proposed), review=notes)
     ids = {n.id for n in notes}
     edits, unreadable = parse_edits(answer.edits)

@@ -53,7 +53,7 @@ def train_target(
     log(f"train: {target.name} with {llm.model} ({strategy}) on {len(samples)} sample(s)")
     budget = settings.config.training
     if stored is not None:
-        log(f"train: {target.name}: reusing the candidate the interrupted run trained")
+        log(f"train: {target.name}: reusing the candidate the earlier attempt of this run trained")
         return Trained(stored, inputs)
     request = TrainRequest(
         target=target,
@@ -72,6 +72,11 @@ def train_target(
         memory=memory or Memory(),
     )
     candidate, *others = train(request, strategy)
+    for note in candidate.lost:
+        log(f"train: {target.name}: {note}")
+    if candidate.lost:
+        log(f"train: {target.name}: {len(candidate.lost)} LLM call(s) lost; the analysis and "
+            "the PR body list them")  # fmt: skip
     if keep is not None:
         keep(candidate)
     _keep_others(others, settings, log=log)

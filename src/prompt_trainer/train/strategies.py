@@ -63,6 +63,7 @@ from prompt_trainer.train.trainer import (
     TrainRequest,
     build_lm,
     translate_llm_errors,
+    with_losses,
 )
 from prompt_trainer.train.views import BulletOutcome
 
@@ -120,7 +121,7 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
             with dspy.context(lm=lm, adapter=ADAPTER):
                 ranked[0] = _reported(request, ranked[0], budget, parts, made=len(ranked))
     usage = budget.spent()
-    return [c.model_copy(update={"usage": usage}) for c in ranked]
+    return [with_losses(c.model_copy(update={"usage": usage}), budget.lms) for c in ranked]
 
 
 def _reported(

@@ -9,22 +9,25 @@ configuration); DSPy's disk cache lives under ``.prompt-trainer/cache`` so an id
 free. The cache directory travels between workflow runs (``actions/cache``), so it is opened with
 DSPy's restricted unpickler: only LiteLLM/OpenAI response types load, and an entry that names
 anything else is dropped (and the call made again) instead of run. DSPy and LiteLLM errors are
-translated into ``LLMError`` here. Transient LM errors are retried ``LM_RETRIES`` times, waiting
-``backoff_s x 2^(n+1)`` seconds (or the provider's Retry-After), so the caller sets the backoff
-(DSPy's own retry has a fixed 1 s, 2 s...).
+translated into ``LLMError`` here. How each request is made (the output cap the server honours,
+the fit into the model's context, retries with the caller's backoff, the cache of answers that
+were read) is the call layer, ``train.calls``.
 
 Every request carries ``max_tokens`` and ``temperature`` (0 unless a call asks otherwise). DSPy's
 hidden JSON-mode second request on a parse failure is switched off (``ADAPTER``); ``ask`` instead
-makes one repair request (the broken answer and what was wrong with it) when the budget allows,
-and otherwise returns None: that call's contribution is lost, never the run. So every request
-the trainer sends is in the LM's history, where the budget counts it.
+makes one repair request (the tail of the broken answer and what was wrong with it) when the
+budget allows, and otherwise returns None: that call's contribution is lost, never the run. So is
+any other failure of the call (a 400 for a context exceeded, a time-out, a 5xx after the
+retries); only a systemic one (the key refused, the endpoint unreachable, an unknown model)
+stops the run. Each loss is noted where it happened, which call on which sample and why, in the
+budget's notes (the analysis) and on the LM (``lost``: the candidate's, shown on the console and
+in the PR body). An answer that could not be read is removed from the cache, so a rerun asks
+again. So every request the trainer sends is counted by the budget.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -37,7 +40,6 @@ from dspy.utils.exceptions import (
     DSPyError,
     LMAuthError,
     LMTransportError,
-    is_retryable_lm_error,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,19 +54,24 @@ from prompt_trainer.models import (
     Subagent,
     TokenUsage,
 )
-from prompt_trainer.redact import mask_held
 from prompt_trainer.settings import LLMSettings, Target
 from prompt_trainer.targets import render_subagent, subagent_name_problem, subagent_path
 from prompt_trainer.train.budget import fit_request
+from prompt_trainer.train.calls import (
+    MAX_OUTPUT_TOKENS,
+    CallingLM,
+    CallLost,
+    build_calling_lm,
+    routed_model,
+    systemic,
+    timed_out,
+    why_lost,
+)
 from prompt_trainer.train.edits import numbered, unnumbered
 from prompt_trainer.train.evidence import EvidenceSample, evidence_view
 from prompt_trainer.train.views import BulletOutcome
 
 INSTRUCTIONS_FILE = "trainer.md"
-LM_RETRIES = 2
-MAX_RETRY_WAIT_S = 60.0
-#: Output tokens a call may use (LiteLLM's default of 4,096 truncates whole-file answers).
-MAX_OUTPUT_TOKENS = 8_000
 #: Whole-file answers (``rewrite``) get more.
 MAX_REWRITE_TOKENS = 16_000
 #: One request per call: DSPy's JSON-mode fallback would be a second, uncounted request.
@@ -73,6 +80,20 @@ REPAIR = (
     "Your answer above could not be read: {problem}. Answer again, complete and shorter, with "
     "every output field in the [[ ## field ## ]] format and nothing else."
 )
+#: Characters of a broken answer the repair request shows (its end, where it went wrong): a
+#: looping answer of 7,000 tokens sent back whole overflowed an 8,192-token context.
+REPAIR_TAIL_CHARS = 1_500
+#: What a call is, by its signature's first output field, for the run's notes.
+CALL_NAMES = {
+    "root_cause": "a reflection",
+    "edits": "the curation",
+    "verdicts": "the check",
+    "rules": "the root causes",
+    "decisions": "the merge pass",
+    "candidate_main_prompt": "the rewrite",
+    "score_a": "the pairwise judge",
+    "effects": "the held-out judge",
+}
 
 
 class SubagentSpec(BaseModel):
@@ -185,30 +206,39 @@ class _Unlimited:
 
 def ask(program: Any, budget: Any, *, max_tokens: int = MAX_OUTPUT_TOKENS, **inputs: Any) -> Any:
     """One call of ``program`` under ``dspy.context``; on an unreadable answer, one repair
-    request if ``budget.allows()`` it. None when the answer stays unreadable (noted in
-    ``budget.notes``)."""
+    request if ``budget.allows()`` it. None when the call gave nothing usable: unreadable, or
+    failed (``train.calls``); the loss is noted in ``budget.notes`` and on the LM. A systemic
+    failure (the key refused, the endpoint unreachable) raises."""
+    lm = dspy.settings.lm
+    where = call_name(program) + about(inputs)
     try:
         return program(**inputs, config={"max_tokens": max_tokens})
     except AdapterParseError as exc:
-        problem = str(exc).splitlines()[0][:200] if str(exc) else "not in the expected format"
-        name = call_name(program)
+        _forget(lm)
+        problem = parse_problem(exc)
         if not budget.allows():
-            budget.notes.append(f"{name}: unreadable answer, no budget to repair it; lost")
-            return None
-        return _repair(program, exc, problem, max_tokens=max_tokens, budget=budget)
+            return _lost(
+                lm, budget, where, f"unreadable answer ({problem}), no budget to repair it"
+            )
+        return _repair(program, exc, problem, max_tokens=max_tokens, budget=budget, where=where)
+    except Exception as exc:
+        if not _lm_failure(exc) or systemic(exc, answered=getattr(lm, "answered", 0)):
+            raise
+        return _lost(lm, budget, where, why_lost(exc))
 
 
-#: What a call is, by its signature's first output field, for the run's notes.
-CALL_NAMES = {
-    "root_cause": "a reflection",
-    "edits": "the curation",
-    "verdicts": "the check",
-    "rules": "the root causes",
-    "decisions": "the merge pass",
-    "candidate_main_prompt": "the rewrite",
-    "score_a": "the judge",
-    "effects": "the held-out judge",
-}
+def parse_problem(exc: AdapterParseError) -> str:
+    """What was wrong with an answer, for the note and the repair request: the fields missing
+    (or DSPy's own words when it gave some), and the answer's length (a looping answer runs to
+    the output cap)."""
+    stated = str(exc).split("\n\n")[0].strip()
+    if stated.startswith(f"Adapter {exc.adapter_name} failed"):
+        expected = list(getattr(exc.signature, "output_fields", {}) or {})
+        parsed = set(exc.parsed_result or {}) if isinstance(exc.parsed_result, dict) else set()
+        missing = [name for name in expected if name not in parsed] or expected
+        stated = f"missing {', '.join(missing)}" if missing else "not in the expected format"
+    length = len(str(exc.lm_response or ""))
+    return f"{' '.join(stated.split())[:200]}, in an answer of {length:,} characters"
 
 
 def call_name(program: Any) -> str:
@@ -217,27 +247,111 @@ def call_name(program: Any) -> str:
     return CALL_NAMES.get(first, str(program.signature.__name__))
 
 
+def about(inputs: dict[str, Any]) -> str:
+    """What a call was about, for its loss note: the held-out PR a judge read (``sample``,
+    ``pull_request``), the cluster and the samples a reflection read, the edits a check read
+    (the rules a merge pass read), the clusters a curation read, the samples the root causes
+    or the rewrite read."""
+    sample = getattr(inputs.get("sample") or inputs.get("pull_request"), "id", None)
+    if sample:
+        return f" on {sample}"
+    cluster = getattr(inputs.get("cluster"), "id", None)
+    shown = [str(getattr(s, "id", "")) for s in inputs.get("samples") or []]
+    listed = f" ({', '.join(shown[:4])}{', ...' if len(shown) > 4 else ''})" if shown else ""
+    if cluster:
+        return f" on cluster {cluster}{listed}"
+    proposed = inputs.get("proposed")
+    if isinstance(proposed, list):
+        what = "rule(s)" if all(isinstance(p, str) for p in proposed) else "edit(s)"
+        return f" of {len(proposed)} {what}"
+    if isinstance(inputs.get("clusters"), list):
+        return f" over {len(inputs['clusters'])} cluster(s)"
+    return f" on {len(shown)} sample(s){listed}" if shown else ""
+
+
+def _lm_failure(exc: Exception) -> bool:
+    return isinstance(exc, CallLost | DSPyError) or type(exc).__module__.startswith("litellm")
+
+
+def _forget(lm: Any) -> None:
+    if isinstance(lm, CallingLM):
+        lm.forget_last()
+
+
+def _lost(lm: Any, budget: Any, where: str, why: str) -> None:
+    """Note that the call at ``where`` was lost, and why; the call gives None."""
+    note = f"{where}: {why}; lost"
+    budget.notes.append(note)
+    if isinstance(lm, CallingLM):
+        lm.lost.append(note)
+
+
 def _repair(
-    program: Any, exc: AdapterParseError, problem: str, *, max_tokens: int, budget: Any
+    program: Any,
+    exc: AdapterParseError,
+    problem: str,
+    *,
+    max_tokens: int,
+    budget: Any,
+    where: str,
 ) -> Any:
+    """The request again, followed by the broken answer's tail and what was wrong with it."""
     lm = dspy.settings.lm
     messages = [
-        *lm.history[-1]["messages"],
-        {"role": "assistant", "content": str(exc.lm_response or "")},
+        *_last_messages(lm),
+        {"role": "assistant", "content": _tail(str(exc.lm_response or ""))},
         {"role": "user", "content": REPAIR.format(problem=problem)},
     ]
-    name = call_name(program)
-    outputs = lm(messages=messages, max_tokens=max_tokens)
+    try:
+        outputs = lm(messages=messages, max_tokens=max_tokens)
+    except Exception as failed:
+        if not _lm_failure(failed) or systemic(failed, answered=getattr(lm, "answered", 0)):
+            raise
+        why = f"unreadable answer ({problem}); the repair request failed: {why_lost(failed)}"
+        return _lost(lm, budget, where, why)
     text = outputs[0]["text"] if isinstance(outputs[0], dict) else str(outputs[0])
     try:
-        return dspy.Prediction(**ADAPTER.parse(program.signature, text))
+        return dspy.Prediction(**ADAPTER.parse(program.signature, text or ""))
     except AdapterParseError:
-        budget.notes.append(f"{name}: unreadable answer, also after one repair request; lost")
-        return None
+        _forget(lm)
+        return _lost(lm, budget, where, f"unreadable answer ({problem}), also after a repair")
+
+
+def with_losses(candidate: Candidate, lms: list[Any]) -> Candidate:
+    """The candidate with the run's lost calls (``Candidate.lost``), its analysis opening with
+    how many were lost: without them it is incomplete, whatever it says next ("no sample showed
+    a problem" when every reflection was lost)."""
+    lost = tuple(note for lm in lms for note in getattr(lm, "lost", ()))
+    if not lost:
+        return candidate
+    opening = (
+        f"**{len(lost)} LLM call(s) lost**, so this analysis is incomplete (each is listed "
+        "below with the call, the sample and why)."
+    )
+    summary = f"{opening}\n\n{candidate.analysis_summary}".strip()
+    return candidate.model_copy(update={"lost": lost, "analysis_summary": summary})
+
+
+def _last_messages(lm: Any) -> list[dict[str, Any]]:
+    if isinstance(lm, CallingLM) and lm.last_messages:
+        return list(lm.last_messages)
+    return list(lm.history[-1]["messages"])
+
+
+def _tail(answer: str) -> str:
+    """The end of a broken answer, where it went wrong, saying how much was cut."""
+    if len(answer) <= REPAIR_TAIL_CHARS:
+        return answer
+    cut = len(answer) - REPAIR_TAIL_CHARS
+    return (
+        f"[... the first {cut:,} characters of this answer are cut ...]\n"
+        + answer[-REPAIR_TAIL_CHARS:]
+    )
 
 
 def build_lm(llm: LLMSettings, *, cache_dir: Path) -> Any:
-    """A ``dspy.LM`` for the configured model and endpoint, with the disk cache in place."""
+    """The run's LM (``train.calls``) for the configured model and endpoint, with the disk
+    cache in place."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     dspy.configure_cache(
         enable_disk_cache=True,
@@ -246,87 +360,11 @@ def build_lm(llm: LLMSettings, *, cache_dir: Path) -> Any:
         # A cache restored from another run is not trusted to name the classes it unpickles.
         restrict_pickle=True,
     )
-    key = llm.api_key or ("unused" if llm.api_base else None)
     options: dict[str, Any] = {"temperature": 0.0, "max_tokens": MAX_OUTPUT_TOKENS}
     try:
-        return _retrying(llm, key, options)
+        return build_calling_lm(llm, options=options)
     except ValueError:  # DSPy asks reasoning models for temperature 1 and room to think
-        return _retrying(llm, key, {"temperature": 1.0, "max_tokens": MAX_REWRITE_TOKENS})
-
-
-def _retrying(llm: LLMSettings, key: str | None, options: dict[str, Any]) -> Any:
-    return RetryingLM(
-        llm.model,
-        api_base=llm.api_base,
-        api_key=key,
-        timeout=llm.timeout_s,
-        retries=LM_RETRIES,
-        backoff_s=llm.backoff_s,
-        **options,
-    )
-
-
-class RetryingLM(dspy.LM):  # type: ignore[misc]
-    """A ``dspy.LM`` whose transient failures (rate limit, timeout, 5xx, transport) are retried
-    here with the caller's backoff instead of DSPy's fixed one; DSPy itself makes one attempt.
-    Every request is sent with the held secrets masked (``masked``)."""
-
-    def __init__(self, model: str, *, retries: int, backoff_s: float, **options: Any) -> None:
-        super().__init__(model, num_retries=0, **options)
-        self.retries = retries
-        self.backoff_s = backoff_s
-        #: Requests that failed and were retried: sent, so counted by the budget, but not in
-        #: ``history``.
-        self.failed = 0
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        args, kwargs = masked(args, kwargs)
-        for attempt in range(self.retries):
-            try:
-                return super().__call__(*args, **kwargs)
-            except Exception as exc:
-                if not is_retryable_lm_error(exc):
-                    raise
-                self.failed += 1
-                time.sleep(retry_wait(exc, attempt, backoff_s=self.backoff_s))
-        return super().__call__(*args, **kwargs)
-
-
-def masked(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """A request with the secrets this process holds masked (``redact.mask_held``) in its
-    prompt and every message's text: nothing the process holds reaches the provider."""
-    if args and isinstance(args[0], str):
-        args = (mask_held(args[0]), *args[1:])
-    if isinstance(kwargs.get("prompt"), str):
-        kwargs = {**kwargs, "prompt": mask_held(kwargs["prompt"])}
-    if isinstance(kwargs.get("messages"), list):
-        kwargs = {**kwargs, "messages": [_masked_message(m) for m in kwargs["messages"]]}
-    return args, kwargs
-
-
-def _masked_message(message: Any) -> Any:
-    if not isinstance(message, dict):
-        return message
-    content = message.get("content")
-    if isinstance(content, str):
-        return {**message, "content": mask_held(content)}
-    if isinstance(content, list):  # parts: {"type": "text", "text": ...}
-        parts = [
-            {**p, "text": mask_held(p["text"])}
-            if isinstance(p, dict) and isinstance(p.get("text"), str)
-            else p
-            for p in content
-        ]
-        return {**message, "content": parts}
-    return message
-
-
-def retry_wait(exc: Exception, attempt: int, *, backoff_s: float) -> float:
-    """The provider's Retry-After when it sent one, else ``backoff_s x 2^(attempt+1)``."""
-    hint = getattr(exc, "retry_after", None)
-    if isinstance(hint, int | float) and math.isfinite(hint) and hint >= 0:
-        return min(float(hint), MAX_RETRY_WAIT_S)
-    return min(backoff_s * 2.0 ** (attempt + 1), MAX_RETRY_WAIT_S)
+        return build_calling_lm(llm, options={"temperature": 1.0, "max_tokens": MAX_REWRITE_TOKENS})
 
 
 def usage_of(lm: Any) -> TokenUsage:
@@ -347,11 +385,14 @@ def usage_of(lm: Any) -> TokenUsage:
 
 
 @contextlib.contextmanager
-def translate_llm_errors(llm: LLMSettings) -> Iterator[None]:
-    """Map DSPy/LiteLLM failures to ``LLMError`` with a fix; anything else passes through."""
+def translate_llm_errors(llm: LLMSettings, *, lm: Any = None) -> Iterator[None]:
+    """Map DSPy/LiteLLM failures to ``LLMError`` with a fix; anything else passes through.
+    An answer ``lm`` could not read is removed from its cache first: "retry" then asks again."""
     try:
         yield
     except Exception as exc:
+        if isinstance(exc, AdapterParseError):
+            _forget(lm)
         error = _llm_error(exc, llm)
         if error is None:
             raise
@@ -361,12 +402,24 @@ def translate_llm_errors(llm: LLMSettings) -> Iterator[None]:
 def _llm_error(exc: Exception, llm: LLMSettings) -> LLMError | None:
     """The ``LLMError`` (with its fix) for a DSPy or LiteLLM failure, None for any other."""
     model = llm.model
+    if isinstance(exc, CallLost) and exc.timed_out:
+        what = f"the LLM endpoint for {model} sent no answer within {llm.timeout_s:g} s"
+        return LLMError(
+            what, fix="a slow or local model needs more time: raise training.llm_timeout_s"
+        )
+    if isinstance(exc, CallLost):
+        return LLMError(f"the LLM call was lost: {exc.reason}", fix="see the reason")
     if isinstance(exc, AdapterParseError):
         what = f"the model {model} did not answer in the expected format"
         return LLMError(what, fix="retry, or use a stronger model (--model)")
     if isinstance(exc, LMAuthError):
         what = f"the LLM provider rejected the credentials for {model}"
         return LLMError(what, fix=f"check {llm.key_var}")
+    if isinstance(exc, LMTransportError) and timed_out(exc):
+        what = f"the LLM endpoint for {model} sent no answer within {llm.timeout_s:g} s"
+        return LLMError(
+            what, fix="a slow or local model needs more time: raise training.llm_timeout_s"
+        )
     if isinstance(exc, LMTransportError):
         what = f"cannot reach the LLM endpoint for {model}: {exc}"
         return LLMError(what, fix="check --api-base / api_base and the network")
@@ -428,7 +481,7 @@ def ping(llm: LLMSettings) -> str | None:
     try:
         try:
             lm = dspy.LM(
-                llm.model,
+                routed_model(llm),
                 api_base=llm.api_base,
                 api_key=key,
                 num_retries=0,
@@ -438,9 +491,16 @@ def ping(llm: LLMSettings) -> str | None:
             )
         except ValueError:  # DSPy asks reasoning models for temperature 1 and room to think
             options = {"max_tokens": 16_000, "temperature": 1.0}
-            lm = dspy.LM(llm.model, api_base=llm.api_base, api_key=key, cache=False, **options)
+            lm = dspy.LM(
+                routed_model(llm), api_base=llm.api_base, api_key=key, cache=False, **options
+            )
         lm(messages=[{"role": "user", "content": "Reply with: ok"}])
     except Exception as exc:  # any provider error is the answer to "reachable?"
+        if timed_out(exc):
+            return (
+                f"no answer within {min(llm.timeout_s, 60):g} s: the endpoint is reachable "
+                "but slow; a slow or local model needs training.llm_timeout_s raised"
+            )
         first = str(exc).splitlines()[0][:300] if str(exc) else ""
         return f"{type(exc).__name__}: {first}"
     return None

@@ -34,7 +34,7 @@ def cmd_collect(args: argparse.Namespace, ctx: Invocation) -> int:
     )
     from prompt_trainer.github.connect import connect  # noqa: PLC0415
     from prompt_trainer.loop.lock import busy_message, exclusive  # noqa: PLC0415
-    from prompt_trainer.store import open_ledger  # noqa: PLC0415
+    from prompt_trainer.store import PreviewStore, open_ledger  # noqa: PLC0415
 
     progress = ctx.console.progress
     if args.evidence and (args.pr is None or len(args.pr) != 1):
@@ -43,8 +43,10 @@ def cmd_collect(args: argparse.Namespace, ctx: Invocation) -> int:
         )
     store = open_ledger(settings.root)
     if args.local is not None:
-        outcome = collect_local(args.local, settings=settings, store=store)
-        print(closing_table(outcome))
+        preview = PreviewStore(store) if args.dry_run else store
+        print(closing_table(collect_local(args.local, settings=settings, store=preview)))
+        if args.dry_run:
+            print(f"Dry run: nothing was written ({store.path} is unchanged).")
         return 0
     client = connect(settings, args.repo)
     # collect writes only the data branch: with none (or a dry run) there is nothing to lock.

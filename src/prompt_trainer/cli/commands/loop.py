@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 from dataclasses import replace
 
@@ -151,9 +152,16 @@ def cmd_train(args: argparse.Namespace, ctx: Invocation) -> int:
 
 def cmd_runs(args: argparse.Namespace, ctx: Invocation) -> int:
     from prompt_trainer.loop.runs import list_runs  # noqa: PLC0415
+    from prompt_trainer.workdir import runs_dir  # noqa: PLC0415
 
     settings = Settings.load(args.config, ctx.env)
-    for record in list_runs(settings.root):
+    records = list_runs(settings.root)
+    if not records:
+        ctx.console.progress(
+            f"no runs recorded in {os.path.relpath(runs_dir(settings.root))} yet: run, collect "
+            "(from GitHub), action and train each record one"
+        )
+    for record in records:
         status = record.status
         steps = sorted(status.get("steps") or {})
         if args.json:

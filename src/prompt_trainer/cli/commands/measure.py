@@ -41,18 +41,19 @@ def cmd_report(args: argparse.Namespace, ctx: Invocation) -> int:
     from prompt_trainer.render.report import render_report  # noqa: PLC0415
 
     reports = _reports(args, ctx)
-    markdown = render_report(reports)
+    # Escaped for GitHub only where it goes to GitHub (the step summary); read as it is here.
     text = (
         json.dumps([to_json(r) for r in reports], indent=2) + "\n"
         if args.format == "json"
-        else markdown
+        else render_report(reports, github=False)
     )
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         ctx.console.progress(f"report written to {args.output}")
     else:
         sys.stdout.write(text)
-    ctx.runner.summary(markdown)
+    if ctx.runner.summary_path:
+        ctx.runner.summary(render_report(reports))
     return 0
 
 
