@@ -18,7 +18,9 @@ from prompt_trainer.cli import main
 from prompt_trainer.settings import LLMSettings
 from prompt_trainer.train.calls import ENDPOINT_PROVIDER, routed_model
 from prompt_trainer.train.trainer import REPAIR_TAIL_CHARS
-from tests.servers.llm import HOLD, FakeLLM, Refusal, Reply, any_signature
+from tests.scripted import lenient, reflect
+from tests.servers.llm import HOLD, FakeLLM, Hold, Refusal, Reply, any_signature, by_signature
+from tests.test_strategies import NEW_RULE, curate, judge
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
 CONTEXT = 8192
@@ -97,6 +99,62 @@ def test_a_looping_answer_then_a_context_length_400_lose_that_call_not_the_run(
     assert note in analysis
     body = (candidate(local) / "body.md").read_text()
     assert "> [!NOTE]\n> 1 LLM call(s) were lost" in body and reflection in body
+
+
+def refused_once(then: Reply) -> Reply:
+    """A context-length 400 for the first request of a signature, then ``then``."""
+    refused: list[bool] = []
+
+    def reply(request: dict[str, Any]) -> str | Refusal | Hold:
+        if not refused:
+            refused.append(True)
+            return Refusal(400, LLAMA_CPP_400, "exceed_context")
+        return then(request)
+
+    return reply
+
+
+def test_a_context_length_400_on_a_judge_call_loses_that_judge_call_not_the_evaluation(
+    local: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Six held-out PRs, one judge call each: the first is refused with a 400; the other five
+    are judged, the edit is measured on them, and the evaluation names the PR it could not
+    read."""
+    config = local / ".github" / "prompt-trainer.yml"
+    config.write_text(config.read_text().replace("  holdout: 0\n", ""))
+    judged = refused_once(judge)
+    llm.script = [by_signature(effects=judged, root_cause=reflect, verdicts=lenient, edits=curate)]
+    assert train(llm) == 0
+    judge_calls = [r for r in llm.requests if "[[ ## effects ## ]]" in str(r["messages"][0])]
+    assert len(judge_calls) == 6  # the refused one is not sent again
+    record = json.loads((candidate(local) / "candidate.json").read_text())
+    (note,) = record["lost"]
+    assert note.startswith("the held-out judge on local:pr-108: the endpoint refused the ")
+    assert "(HTTP 400): " + LLAMA_CPP_400 in note
+    assert "1 LLM call(s) lost" in capsys.readouterr().err
+    evaluation = json.loads((candidate(local) / "evaluation.json").read_text())
+    assert evaluation["held_out"]["unreadable"] == ["local:pr-108"]
+    edit = evaluation["edits"][0]
+    assert (edit["own"], edit["others"]) == (2, 1)  # judged on the five PRs it read
+    assert NEW_RULE in (candidate(local) / "CLAUDE.md").read_text()
+
+
+def test_a_context_length_400_on_the_check_loses_the_check_and_the_rule_decides(
+    local: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The batched check is refused: its edits rest on the deterministic support rule (the
+    supported money rule is kept, the junk ones were dropped before the check), and the loss
+    is named: the check, how many edits it read, why."""
+    llm.script = [by_signature(root_cause=reflect, verdicts=refused_once(lenient), edits=curate)]
+    assert train(llm) == 0
+    record = json.loads((candidate(local) / "candidate.json").read_text())
+    (note,) = record["lost"]
+    assert note.startswith("the check of 1 edit(s): the endpoint refused the request (HTTP 400)")
+    err = capsys.readouterr().err
+    assert "train: coder: 1 LLM call(s) lost" in err
+    analysis = (candidate(local) / "analysis.md").read_text()
+    assert "the edits rest on the rule alone" in analysis
+    assert NEW_RULE in (candidate(local) / "CLAUDE.md").read_text()
 
 
 def test_an_unreadable_answer_is_asked_again_on_a_rerun_not_served_from_the_cache(

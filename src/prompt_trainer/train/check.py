@@ -78,7 +78,10 @@ def check_edits(items: list[EditToCheck], budget: Budget) -> dict[str, str | Non
     program = dspy.Predict(CheckEdits.with_instructions(load_instructions("check.md")))
     answer = ask(program, budget, max_tokens=CHECK_TOKENS, proposed=items)
     if answer is None:
-        budget.notes.append("the check's answer was unreadable; the edits rest on the rule alone")
+        budget.notes.append(
+            "the check gave no answer it could read (the lost call is noted); the edits rest "
+            "on the rule alone"
+        )
         return None
     return read_verdicts(answer.verdicts, [i.edit for i in items])
 
