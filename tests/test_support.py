@@ -113,7 +113,7 @@ def test_junk_is_dropped_by_the_support_rule_even_when_the_checker_says_yes_to_e
     assert "cites no problem evidence (the task)" in dropped_for(candidate, CAREFUL)
     assert "is not about what it cites" in dropped_for(candidate, DECIMAL_FOR_TIMEOUT)
     assert "cites no evidence id from the samples" in dropped_for(candidate, UNTRUSTED)
-    assert "not enough support: review: invoice_v settings name feature" in dropped_for(
+    assert "not enough support: review: invoice_v2 settings name feature" in dropped_for(
         candidate, FLAG
     )
     # A removal is judged by the bullet it removes (B3), which the rounding test is not about.

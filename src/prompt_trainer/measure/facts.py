@@ -43,7 +43,8 @@ _PATH = re.compile(
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?")
 _QUOTED = re.compile(r"'[^'\n]{0,80}'|\"[^\"\n]{0,80}\"")
 _SPACE = re.compile(r"\s+")
-_WORD = re.compile(r"[a-z][a-z_-]{3,}")
+#: A word; digits belong to it (``INVOICE_V2`` is ``invoice_v2``, not ``invoice_v``).
+_WORD = re.compile(r"[a-z][a-z0-9_-]{3,}")
 STOPWORDS = frozenset(
     """
     adds added adding again already anything everything nothing something lgtm looks
