@@ -28,6 +28,7 @@ CATEGORIES = {
     "faults (GitHub and LM errors, retries, no duplicates)": [
         "tests/test_faults.py",
         "tests/test_backfill.py",
+        "tests/test_llm_calls.py",
     ],
     "interrupted and concurrent runs (ledger, data branch)": [
         "tests/test_data_branch.py",
@@ -54,6 +55,7 @@ CATEGORIES = {
         "tests/test_split_learning.py",
         "tests/test_workflow_secrets.py",
         "tests/test_replay.py",
+        "tests/test_replay_js.py",
     ],
     "invalid configuration": ["tests/test_settings.py"],
     "guardrails": [
