@@ -27,7 +27,12 @@ CATEGORIES = {
         "tests/test_store.py",
         "tests/test_writes.py",
     ],
-    "hostile archives and XML": ["tests/test_artifacts.py", "tests/test_junit.py"],
+    "hostile archives and XML": [
+        "tests/test_artifacts.py",
+        "tests/test_junit.py",
+        "tests/test_xmlfeed.py",
+    ],
+    "one bad file costs only that file (per-file boundary)": ["tests/test_per_file.py"],
     "fuzzed parsers (mutated real files)": ["tests/test_fuzz.py"],
     "prompt injection and secret canaries (end to end)": ["tests/test_hostile.py"],
     "untrusted events and commands": [

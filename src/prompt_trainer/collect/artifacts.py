@@ -8,7 +8,8 @@ ratio. A member that breaks a rule, collides with a file or directory already ex
 out corrupt while it is read (a bad CRC, a broken deflate stream) is reported as ``Skipped`` with
 its reason, no partial file is left, and the rest of the archive is still extracted; an archive
 that breaks a global cap stops there, keeping what was extracted before. Nothing an archive holds
-raises out of ``extract_zip``.
+raises out of ``extract_zip``: a bug one archive reaches skips the rest of that archive with an
+"internal error" reason (``collect/per_file.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from prompt_trainer.collect.per_file import internal_error
 from prompt_trainer.models import Skipped
 from prompt_trainer.workdir import CapExceeded, write_capped
 
@@ -79,8 +81,14 @@ def extract_zip(archive: Path, dest: Path, *, limits: ZipLimits, label: str) -> 
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         result.skipped.append(Skipped(source=label, reason=f"not a valid zip archive: {exc}"))
         return result
+    except Exception as exc:  # the per-file boundary (collect/per_file.py)
+        result.skipped.append(internal_error(label, exc, what="archive"))
+        return result
     with bundle:
-        _extract_members(bundle, dest, limits=limits, label=label, result=result)
+        try:
+            _extract_members(bundle, dest, limits=limits, label=label, result=result)
+        except Exception as exc:  # the per-file boundary (collect/per_file.py)
+            result.skipped.append(internal_error(label, exc, what="archive"))
     return result
 
 
