@@ -57,8 +57,9 @@ def test_a_bug_reached_by_one_file_skips_it_says_so_and_logs_the_traceback(
 ) -> None:
     from prompt_trainer.collect.per_file import internal_error  # noqa: PLC0415
 
-    def broken() -> None:
-        return None.upper()  # type: ignore[attr-defined, func-returns-value]
+    def broken() -> str:
+        value: str | None = None
+        return value.upper()  # type: ignore[union-attr]
 
     try:
         broken()
