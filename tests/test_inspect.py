@@ -32,6 +32,8 @@ def test_inspect_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         "errors": 1,
         "skipped": 1,
         "flaky": 1,
+        "cancelled": 0,
+        "suite_errors": 0,
         "attempts": 6,
     }
     assert lines[1] == {

@@ -11,27 +11,38 @@ unusable files give ``skipped``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prompt_trainer.collect.junit import parse_report
-from prompt_trainer.models import Skipped, TestRun, Trace
-from prompt_trainer.settings import Limits
+from prompt_trainer import limits as caps
+from prompt_trainer.collect.junit import Report, read_report
+
+if TYPE_CHECKING:
+    from prompt_trainer.models import Trace
+    from prompt_trainer.settings import Limits
 
 XML_HEAD = 1024
 
 
-def inspect_paths(paths: list[Path], *, limits: Limits) -> list[dict[str, Any]]:
-    """``inspect_file`` of each path; a directory gives one result per evidence file in it."""
-    from prompt_trainer.collect.local import evidence_files  # noqa: PLC0415
-
-    out = []
+def inspect_paths(paths: list[Path], *, limits: Limits | None = None) -> Iterator[dict[str, Any]]:
+    """``inspect_file`` of each path, one at a time; a directory gives one result per evidence
+    file in it. Without ``limits``, the default caps (JUnit reports are then read without
+    loading the settings)."""
     for path in paths:
         if path.is_dir():
-            out += [_in_folder(f, limits=limits) for f in evidence_files(path)]
+            from prompt_trainer.collect.local import evidence_files  # noqa: PLC0415
+
+            for found in evidence_files(path):
+                yield _in_folder(found, limits=limits or _defaults())
         else:
-            out.append(inspect_file(path, limits=limits))
-    return out
+            yield inspect_file(path, limits=limits)
+
+
+def _defaults() -> Limits:
+    from prompt_trainer.settings import Limits  # noqa: PLC0415
+
+    return Limits()
 
 
 def _in_folder(path: Path, *, limits: Limits) -> dict[str, Any]:
@@ -49,8 +60,9 @@ def _in_folder(path: Path, *, limits: Limits) -> dict[str, Any]:
 
 def _pull(path: Path) -> dict[str, Any]:
     from prompt_trainer.collect.local import read_pull_info  # noqa: PLC0415
+    from prompt_trainer.models import Skipped  # noqa: PLC0415
 
-    pull = read_pull_info(path, source=str(path), limit=Limits().max_text_chars)
+    pull = read_pull_info(path, source=str(path), limit=caps.MAX_TEXT_CHARS)
     if isinstance(pull, Skipped):
         return {"path": str(path), "skipped": pull.reason}
     return {
@@ -67,6 +79,7 @@ def _reviews(path: Path, *, limits: Limits) -> dict[str, Any]:
     counts them under the default trusted associations) and how many request changes."""
     from prompt_trainer.collect.evidence import load_reviews  # noqa: PLC0415
     from prompt_trainer.measure.facts import counted_feedback  # noqa: PLC0415
+    from prompt_trainer.models import Skipped  # noqa: PLC0415
     from prompt_trainer.settings import ReviewOptions  # noqa: PLC0415
 
     trusted = ReviewOptions().trusted_associations
@@ -84,23 +97,24 @@ def _reviews(path: Path, *, limits: Limits) -> dict[str, Any]:
     }
 
 
-def inspect_file(path: Path, *, limits: Limits) -> dict[str, Any]:
+def inspect_file(path: Path, *, limits: Limits | None = None) -> dict[str, Any]:
     """Describe one file as a JUnit report, a trace, or a skipped input with its reason."""
     if not path.is_file():
         return {"path": str(path), "skipped": "not a file"}
     if _looks_like_xml(path):
-        report = parse_report(
+        report = read_report(
             path,
             source=str(path),
-            max_bytes=limits.max_report_bytes,
-            max_text=limits.max_text_chars,
+            max_bytes=limits.max_report_bytes if limits else caps.MAX_REPORT_BYTES,
+            max_text=limits.max_text_chars if limits else caps.MAX_TEXT_CHARS,
         )
-        if isinstance(report, Skipped):
-            return {"path": str(path), "skipped": report.reason}
+        if isinstance(report, str):
+            return {"path": str(path), "skipped": report}
         return _junit(path, report)
     from prompt_trainer.collect.evidence import parse_trace_file  # noqa: PLC0415 (JUnit needs none)
+    from prompt_trainer.models import Skipped  # noqa: PLC0415
 
-    trace = parse_trace_file(path, source=str(path), limits=limits)
+    trace = parse_trace_file(path, source=str(path), limits=limits or _defaults())
     if isinstance(trace, Skipped):
         return {"path": str(path), "skipped": trace.reason}
     return _trace(path, trace)
@@ -125,9 +139,10 @@ def _trace(path: Path, trace: Trace) -> dict[str, Any]:
     return shown
 
 
-def _junit(path: Path, run: TestRun) -> dict[str, Any]:
-    """The documented counts, plus ``attempts`` (executions, reruns included)."""
-    return {"path": str(path), "kind": "junit", **run.counts(), "attempts": run.attempts}
+def _junit(path: Path, report: Report) -> dict[str, Any]:
+    """The documented counts: the tests by status, ``flaky``, ``cancelled``, the file and
+    suite errors the tools count apart from tests, and ``attempts`` (reruns included)."""
+    return {"path": str(path), "kind": "junit", **report.counts()}
 
 
 def _looks_like_xml(path: Path) -> bool:
