@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,25 @@ def test_inspect_a_folder_walks_it_as_collect_does(
     assert main(["inspect", str(pr / ".."), "--json"]) == 0
     out = capsys.readouterr().out
     assert "invalid pr.json: merged: Input should be a valid boolean" in out
+
+
+def test_inspecting_a_junit_report_loads_neither_pydantic_nor_the_settings(tmp_path: Path) -> None:
+    """It prints counts only: no record is built, so the command starts in a few tens of
+    milliseconds (bench/ingest.py times it against a bare expat pass)."""
+    report = tmp_path / "r.xml"
+    report.write_text(JUNIT)
+    script = (
+        "import json, sys\n"
+        "from prompt_trainer.cli import main\n"
+        "main(['inspect', '--json', sys.argv[1]], env={})\n"
+        "loaded = {'pydantic', 'yaml', 'logging', 'prompt_trainer.settings', 'prompt_trainer.models',"
+        " 'prompt_trainer.redact'} & set(sys.modules)\n"
+        "print(json.dumps(sorted(loaded)))\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(report)], capture_output=True, text=True, check=True
+    )
+
+    counts, loaded = done.stdout.strip().splitlines()
+    assert json.loads(counts)["tests"] == 5 and json.loads(loaded) == []

@@ -12,7 +12,7 @@ in ``collect.junit_reader`` fold each ``<testcase>`` into the counts as it close
 of the tool that wrote the report (``collect.junit_writers``). No element tree is built, a test
 that passed leaves only its identity, and at most a few hundred problem cases are kept, so
 memory is linear in the input and small on huge reports. Records are built (redacted, capped)
-only at the end, and only for the cases kept.
+only at the end, and only for the cases kept; suite paths too are redacted only then.
 
 Safety: a DTD with an internal subset or an external id, and any entity declaration, stop the
 parse (``refused unsafe XML``); parameter entities are never parsed, so nothing is expanded or
@@ -39,6 +39,7 @@ from prompt_trainer.collect.junit_reader import (
     FAILED,
     MAX_KEPT_CASES,
     MAX_KEPT_SKIPPED,
+    MAX_SUITE_PATH,
     MAX_SUITES,
     PASSED,
     PROPERTY_CHARS,
@@ -49,7 +50,6 @@ from prompt_trainer.collect.junit_reader import (
 )
 from prompt_trainer.collect.per_file import bug_reason
 from prompt_trainer.collect.xmlfeed import Refused, feed_file
-from prompt_trainer.redact import clean_name, excerpt
 
 if TYPE_CHECKING:
     from prompt_trainer.models import Skipped, TestCase, TestRun
@@ -141,6 +141,7 @@ class Report:
     def to_run(self, source: str) -> TestRun:
         from prompt_trainer.identities import Identities  # noqa: PLC0415
         from prompt_trainer.models import TestCounts, TestRun  # noqa: PLC0415
+        from prompt_trainer.redact import clean_name  # noqa: PLC0415
 
         counts = self.counts()
         cases = self._cases()
@@ -149,7 +150,7 @@ class Report:
             source=source,
             cases=cases,
             plain_passes=counts["passed"] - sum(1 for c in cases if c.status == "passed"),
-            suites=tuple(self.reader.suites),
+            suites=tuple(clean_name(path, MAX_SUITE_PATH) for path in self.reader.suites),
             declared_tests=self.declared(),
             notes=tuple(self._notes(counts["tests"], len(cases))),
             passed_ids=Identities(self.reader.seen - self.failing),
@@ -197,6 +198,7 @@ def _case(attempt: Attempt, *, detailed: bool, max_text: int) -> TestCase:
     """The record of one kept case: redacted and capped. A flaky pass shows the failure it
     keeps as evidence."""
     from prompt_trainer.models import TestCase  # noqa: PLC0415
+    from prompt_trainer.redact import clean_name, excerpt  # noqa: PLC0415
 
     raw = attempt.raw
     attrs = raw.attrs if raw is not None else {}
@@ -207,7 +209,7 @@ def _case(attempt: Attempt, *, detailed: bool, max_text: int) -> TestCase:
     if not detailed:
         message, text = message or text[: limit + CAPTURE_MARGIN], ""
     return TestCase(
-        suite=attempt.suite,
+        suite=clean_name(attempt.suite, MAX_SUITE_PATH),
         classname=clean_name(attrs.get("classname") or attrs.get("class") or ""),
         name=clean_name(attrs.get("name") or ""),
         status=STATUSES[attempt.status],
@@ -229,6 +231,8 @@ def _case(attempt: Attempt, *, detailed: bool, max_text: int) -> TestCase:
 
 
 def _text_of(parts: list[str], limit: int) -> str:
+    from prompt_trainer.redact import excerpt  # noqa: PLC0415
+
     text = "".join(parts).strip()
     return excerpt(text, limit) if text else ""
 

@@ -20,7 +20,6 @@ import pyexpat
 
 from prompt_trainer.collect import junit_writers as writers
 from prompt_trainer.collect.xmlfeed import Refused
-from prompt_trainer.redact import clean_name
 
 ROOT_TAGS = ("testsuites", "testsuite")
 #: ``status=``/``result=`` values (GoogleTest, CTest, Xcode...) that mean the test did not run.
@@ -28,6 +27,8 @@ NOT_RUN = frozenset({"notrun", "disabled", "skipped", "skip", "suppressed", "ign
 RERUNS = frozenset({"rerunFailure", "rerunError"})
 FLAKES = frozenset({"flakyFailure", "flakyError"})
 RESULT_TAGS = frozenset({"failure", "error", "skipped"}) | RERUNS | FLAKES
+#: Children that matter inside a case that has no result yet (others are skipped unread).
+CHILD_TAGS = RESULT_TAGS | {"property", "stackTrace"}
 #: Problem cases kept as records per report (failures, errors, flaky passes); counts stay exact.
 MAX_KEPT_CASES = 500
 #: Skipped cases kept as records per report (they are counted, rarely read).
@@ -39,7 +40,8 @@ MAX_PROPERTIES = 50
 PROPERTY_CHARS = 500
 #: Raw characters captured per text before redaction and the final cut.
 CAPTURE_MARGIN = 512
-#: Suite paths listed per report, and the length of one path or label (deep nesting is hostile).
+#: Suite paths listed per report, and the length of one path or label (deep nesting is hostile;
+#: a longer label keeps its beginning and a hash of the whole).
 MAX_SUITES = 1_000
 MAX_SUITE_PATH = 1_000
 MAX_LABEL = 200
@@ -48,10 +50,13 @@ PASSED, FAILED, ERROR, SKIPPED, CANCELLED = range(5)
 #: ``TestStatus`` of each status number.
 STATUSES = ("passed", "failed", "error", "skipped", "cancelled")
 FAILING = frozenset({FAILED, ERROR, CANCELLED})
+#: The status a lone result child gives (``_outcome``'s quick path).
+SINGLE = {"failure": FAILED, "error": ERROR, "skipped": SKIPPED}
 
 
 class Result:
-    """A result child of a ``<testcase>`` (``<failure>``, ``<flakyError>``...)."""
+    """A result child of a ``<testcase>`` (``<failure>``, ``<flakyError>``...); ``tag`` is its
+    name without a namespace prefix."""
 
     __slots__ = ("attrs", "tag", "text")
 
@@ -113,22 +118,71 @@ class Attempt:
 
 class Suite:
     """An open ``<testsuite>``: its path and own name, declared ``tests=``, the elements seen
-    in it, the repeated identities first repeated in it, and (Vitest) its describe blocks."""
+    before it opened (its own count is the difference when it closes), the repeated identities
+    first repeated in it, and (Vitest) its describe blocks."""
 
-    __slots__ = ("count", "declared", "depth", "describes", "name", "path", "pending")
+    __slots__ = ("before", "declared", "depth", "describes", "name", "path", "pending")
 
-    def __init__(self, depth: int, path: str, name: str, declared: int | None) -> None:
+    def __init__(self, depth: int, path: str, name: str, declared: int | None, before: int) -> None:
         self.depth = depth
         self.path = path
         self.name = name
         self.declared = declared
-        self.count = 0
+        self.before = before
         self.pending: list[int] = []
         self.describes: set[str] = set()
 
 
 class Reader:
-    """The expat handlers for one report and the counts they fold the elements into."""
+    """The expat handlers for one report and the counts they fold the elements into.
+
+    ``_start`` and ``_end`` run for every element of the report, so they do the least they can:
+    inside a test case that has no result yet (``quick``), an element that cannot change the
+    verdict (``system-out``, ``properties``...) costs two comparisons and no call; ``_end`` only
+    compares depths. Everything else is in the methods they call."""
+
+    __slots__ = (
+        "bare_names",
+        "case",
+        "case_depth",
+        "counts",
+        "declared_root",
+        "declared_sum",
+        "depth",
+        "elements",
+        "executions",
+        "first",
+        "flaky",
+        "go",
+        "groups",
+        "held",
+        "kept",
+        "live",
+        "max_text",
+        "modes",
+        "parser",
+        "pending",
+        "plain",
+        "quick",
+        "raw",
+        "reruns",
+        "root",
+        "seen",
+        "sink",
+        "sink_chars",
+        "sink_depth",
+        "skipped_kept",
+        "stack",
+        "suite",
+        "suite_depth",
+        "suite_error_keys",
+        "suite_errors",
+        "suite_seen",
+        "suites",
+        "top",
+        "vitest",
+        "writer",
+    )
 
     def __init__(self) -> None:
         #: Counts of settled tests by status number, and the passes that left nothing behind.
@@ -153,7 +207,8 @@ class Reader:
         self.suites: dict[str, None] = {}
         self.root: dict[str, str] = {}
         self.writer = ""
-        self.known = False
+        self.vitest = False
+        self.suite_seen = False
         #: Written by a Go tool (a ``go.version`` suite property): repeats are reruns.
         self.go = False
         #: Surefire's rerun elements were seen: repeated names are distinct tests.
@@ -163,12 +218,18 @@ class Reader:
         self.stack: list[Suite] = []
         self.suite = ""
         self.top: Suite | None = None
+        #: Depths of the open suite, case and captured text (-1: none), and of the element.
+        self.suite_depth = -1
+        self.case_depth = -1
+        self.sink_depth = -1
         self.depth = 0
         self.case: dict[str, str] | None = None
         self.raw: RawCase | None = None
-        self.case_depth = 0
+        #: The open case has no result, no ``status=``/``result=`` and no text being captured.
+        self.quick = False
+        #: Element names carry no namespace prefix (else every child takes the slow path).
+        self.bare_names = True
         self.sink: list[str] | None = None
-        self.sink_depth = -1
         self.sink_chars = 0
         self.max_text = 2_000
         self.parser: pyexpat.XMLParserType | None = None
@@ -187,41 +248,51 @@ class Reader:
 
     def _start(self, name: str, attrs: dict[str, str]) -> None:
         depth = self.depth = self.depth + 1
-        if self.case is not None:
-            if self.sink is None:  # else markup inside a captured text: part of the text
-                self._case_child(name if ":" not in name else _local(name), attrs, depth)
-            return
-        tag = name if ":" not in name else _local(name)
-        if tag == "testcase":
-            self.case = attrs
-            self.raw = None
-            self.case_depth = depth
-        elif tag == "testsuite":
-            self._open_suite(attrs, depth)
-        elif tag == "property" and attrs.get("name") == "go.version":
-            self.go = True  # gotestsum / go-junit-report: a Go test name is unique per package
-        if depth == 1:
-            if tag not in ROOT_TAGS:
-                raise Refused(f"not a JUnit report: root element is <{name}>")
-            self.root = attrs
-            self.declared_root = _int(attrs.get("tests"))
+        if self.case is None:
+            if name == "testcase":
+                self.case, self.case_depth = attrs, depth
+                self.quick = self.bare_names and "status" not in attrs and "result" not in attrs
+            else:
+                self._outside(name, attrs, depth)
+        elif not self.quick or name in CHILD_TAGS:
+            self._case_child(name if ":" not in name else _local(name), attrs, depth)
 
     def _end(self, name: str) -> None:
         depth = self.depth
         self.depth = depth - 1
-        if depth == self.sink_depth:
-            self.sink, self.sink_depth = None, -1
-            if self.parser is not None:
-                self.parser.CharacterDataHandler = None
-        case = self.case
-        if case is not None:
-            if depth == self.case_depth:
-                self.case = None
-                self._close_case(case, self.raw)
-            return
-        top = self.top
-        if top is not None and depth == top.depth:
-            self._close_suite(self.stack.pop())
+        if depth == self.case_depth:  # a test case closes: the hot path, inline
+            attrs, raw = self.case or {}, self.raw
+            self.case, self.raw, self.case_depth = None, None, -1
+            self.elements += 1
+            title = attrs.get("name")
+            if self.vitest and title and writers.VITEST_PATH in title and self.top is not None:
+                self.top.describes.update(writers.describes_of(title))
+            if (
+                raw is None
+                and title is not None
+                and "status" not in attrs
+                and "result" not in attrs
+            ):
+                key = hash(
+                    (
+                        self.suite,
+                        attrs.get("classname") or attrs.get("class") or "",
+                        title,
+                        attrs.get("file") or attrs.get("filepath"),
+                    )
+                )
+                seen = self.seen
+                if key not in seen:  # a plain pass seen once leaves only its identity
+                    seen.add(key)
+                    self.plain += 1
+                else:
+                    self._repeated_pass(key, attrs)
+            else:
+                self._close_problem(attrs, raw, title)
+        elif depth == self.sink_depth:
+            self._end_capture()
+        elif depth == self.suite_depth:
+            self._close_suite()
 
     def _text(self, data: str) -> None:
         sink = self.sink
@@ -229,9 +300,32 @@ class Reader:
             sink.append(data)
             self.sink_chars += len(data)
 
+    def _outside(self, name: str, attrs: dict[str, str], depth: int) -> None:
+        """An element outside any test case: the root, a suite, a property, a namespaced case."""
+        tag = name if ":" not in name else _local(name)
+        if depth == 1:
+            if tag not in ROOT_TAGS:
+                raise Refused(f"not a JUnit report: root element is <{name}>")
+            self.root = attrs
+            self.declared_root = _int(attrs.get("tests"))
+            self.bare_names = ":" not in name
+            self._recognise(attrs if tag == "testsuite" else None)
+        if tag == "testcase":
+            self.case, self.case_depth, self.quick = attrs, depth, False
+        elif tag == "testsuite":
+            self._open_suite(attrs, depth)
+        elif tag == "property" and attrs.get("name") == "go.version":
+            self.go = True  # gotestsum / go-junit-report: a Go test name is unique per package
+
+    def _recognise(self, suite: dict[str, str] | None) -> None:
+        self.writer = writers.writer_of(self.root, suite)
+        self.vitest = self.writer == writers.VITEST
+
     def _case_child(self, tag: str, attrs: dict[str, str], depth: int) -> None:
         """Results, texts and properties of a case. Output is captured only once the case
         has a result (every writer puts ``system-out`` after it): a pass's is never read."""
+        if self.sink is not None:
+            return  # markup inside a captured text
         relative = depth - self.case_depth
         if relative == 1:
             if tag in RESULT_TAGS:
@@ -239,8 +333,9 @@ class Reader:
                 result = Result(tag, attrs)
                 raw.results.append(result)
                 self.reruns = self.reruns or tag in RERUNS or tag in FLAKES
-                self._capture(result.text, depth)
-            elif tag in ("system-out", "system-err") and self._has_result():
+                if self._room_for_texts():
+                    self._capture(result.text, depth)
+            elif tag in ("system-out", "system-err") and self._room_for_texts():
                 raw = self.raw or self._new_raw()
                 self._capture(raw.system_out if tag == "system-out" else raw.system_err, depth)
         elif relative == 2:
@@ -254,101 +349,97 @@ class Reader:
 
     def _new_raw(self) -> RawCase:
         raw = self.raw = RawCase(self.case or {})
+        self.quick = False
         return raw
 
-    def _has_result(self) -> bool:
+    def _room_for_texts(self) -> bool:
+        """Texts are captured for a case that has a result while its record may still be kept
+        (once ``MAX_KEPT_CASES`` problems are kept, later ones are only counted)."""
         attrs = self.case or {}
-        return bool(self.raw and self.raw.results) or "status" in attrs or "result" in attrs
+        has_result = bool(self.raw and self.raw.results) or "status" in attrs or "result" in attrs
+        return has_result and self.live - self.skipped_kept < MAX_KEPT_CASES
 
     def _capture(self, sink: list[str], depth: int) -> None:
         """Collect character data into ``sink`` until the element at ``depth`` closes (the
         handler is only installed meanwhile: whitespace between elements costs nothing)."""
         self.sink, self.sink_depth, self.sink_chars = sink, depth, 0
+        self.quick = False
         if self.parser is not None:
             self.parser.CharacterDataHandler = self._text
+
+    def _end_capture(self) -> None:
+        self.sink, self.sink_depth = None, -1
+        if self.parser is not None:
+            self.parser.CharacterDataHandler = None
 
     # --- suites ---------------------------------------------------------------------------
 
     def _open_suite(self, attrs: dict[str, str], depth: int) -> None:
         """Push a suite. Its dotted path is built once, from its parent's, and stops growing at
-        ``MAX_SUITE_PATH``: 40,000 nested suites cost memory linear in the input."""
+        ``MAX_SUITE_PATH``: 40,000 nested suites cost memory linear in the input. The path is
+        raw text here (the identity of the suite's tests); records get it redacted
+        (``collect.junit``), so reading counts never loads the redaction rules."""
         raw = attrs.get("name") or attrs.get("id") or f"#{len(self.stack) + 1}"
-        label = clean_name(raw, MAX_LABEL)  # redacted: suite names reach the model
+        label = raw if len(raw) <= MAX_LABEL else _cut_label(raw)
         parent = self.suite
         if len(parent) >= MAX_SUITE_PATH:
             path = parent
         else:
-            path = (f"{parent}.{label[:MAX_LABEL]}" if parent else label[:MAX_LABEL])[
-                :MAX_SUITE_PATH
-            ]
+            path = (f"{parent}.{label}" if parent else label)[:MAX_SUITE_PATH]
         declared = _int(attrs.get("tests"))
-        suite = Suite(depth, path, raw, declared)
+        suite = Suite(depth, path, raw, declared, self.elements)
         self.stack.append(suite)
-        self.top, self.suite = suite, path
+        self.top, self.suite, self.suite_depth = suite, path, depth
         if len(self.suites) < MAX_SUITES:
             self.suites[path] = None
-        if depth == 2 and declared is not None:
-            self.declared_sum = (self.declared_sum or 0) + declared
-        if not self.known:
-            self.writer, self.known = writers.writer_of(self.root or attrs, attrs), True
+        if depth == 2:
+            if declared is not None:
+                self.declared_sum = (self.declared_sum or 0) + declared
+            if not self.suite_seen:  # the first suite: what the writer always writes
+                self.suite_seen = True
+                self._recognise(attrs)
 
-    def _close_suite(self, suite: Suite) -> None:
-        """Pass the suite's counts up; settle how its repeated names read, or defer upwards
-        when its declared count says nothing."""
+    def _close_suite(self) -> None:
+        """Settle how the suite's repeated names read, or defer upwards when its declared count
+        says nothing."""
         stack = self.stack
-        self.top = stack[-1] if stack else None
-        self.suite = self.top.path if self.top is not None else ""
-        if self.top is not None:
-            self.top.count += suite.count
+        suite = stack.pop()
+        top = self.top = stack[-1] if stack else None
+        self.suite = top.path if top is not None else ""
+        self.suite_depth = top.depth if top is not None else -1
         if not suite.pending:
             return
-        mode = _mode(suite.declared, suite.count)
+        mode = _mode(suite.declared, self.elements - suite.before)
         if mode is None:
-            (self.top.pending if self.top is not None else self.pending).extend(suite.pending)
+            (top.pending if top is not None else self.pending).extend(suite.pending)
         else:
             self.modes.update(dict.fromkeys(suite.pending, mode))
 
     # --- folding --------------------------------------------------------------------------
 
-    def _close_case(self, attrs: dict[str, str], raw: RawCase | None) -> None:
-        """Fold one ``<testcase>``: settle a test seen once, hold back a repeated identity."""
-        self.elements += 1
-        top = self.top
-        if top is not None:
-            top.count += 1
-        if not self.known:
-            self.writer, self.known = writers.writer_of(self.root, None), True
-        name = attrs.get("name")
-        if self.writer == writers.VITEST and name and writers.VITEST_PATH in name and top:
-            top.describes.update(writers.describes_of(name))
-        plain = raw is None and "status" not in attrs and "result" not in attrs
+    def _repeated_pass(self, key: int, attrs: dict[str, str]) -> None:
+        held = self.held < MAX_HELD_REPEATS
+        self.held += held
+        self._repeat(key, Attempt(PASSED, raw=RawCase(attrs) if held else None))
+
+    def _close_problem(self, attrs: dict[str, str], raw: RawCase | None, name: str | None) -> None:
+        """A case with a result, a ``status=``, or no name."""
         if name is None:  # no name: a distinct test, never merged with another
-            self._count(Attempt(PASSED) if plain else self._attempt(attrs, raw), 1)
+            self._count(self._attempt(attrs, raw), 1)
             return
         classname = attrs.get("classname") or attrs.get("class") or ""
         key = hash((self.suite, classname, name, attrs.get("file") or attrs.get("filepath")))
-        seen = self.seen
-        if key not in seen:
-            if plain:  # the hot path: a plain pass seen once
-                seen.add(key)
-                self.plain += 1
-                return
-            attempt = self._attempt(attrs, raw)
-            if attempt.suite_error:  # jest-junit may write one twice: it is one error
-                if key not in self.suite_error_keys:
-                    self.suite_error_keys.add(key)
-                    self._count(attempt, 1)
-                return
-            seen.add(key)
+        attempt = self._attempt(attrs, raw)
+        if key in self.seen:
+            self._repeat(key, attempt)
+        elif attempt.suite_error:  # jest-junit may write one twice: it is one error
+            if key not in self.suite_error_keys:
+                self.suite_error_keys.add(key)
+                self._count(attempt, 1)
+        else:
+            self.seen.add(key)
             self.first[key] = attempt
             self._count(attempt, 1)
-            return
-        if plain:
-            held = self.held < MAX_HELD_REPEATS
-            self.held += held
-            self._repeat(key, Attempt(PASSED, raw=RawCase(attrs) if held else None))
-        else:
-            self._repeat(key, self._attempt(attrs, raw))
 
     def _attempt(self, attrs: dict[str, str], raw: RawCase | None) -> Attempt:
         """One element's verdict, by the writer's rules (docs/junit.md)."""
@@ -453,12 +544,17 @@ def _outcome(attrs: dict[str, str], raw: RawCase | None, writer: str) -> Attempt
     ``<failure>`` too) or a lone ``<skipped>`` make it skipped. A failure whose type says node's
     runner cancelled the test makes it cancelled."""
     results = raw.results if raw is not None else []
-    if (attrs.get("status") or "").lower() in NOT_RUN or (
-        attrs.get("result") or ""
-    ).lower() in NOT_RUN:
-        skip = next((r for r in results if _local(r.tag) == "skipped"), None)
+    status, result = attrs.get("status"), attrs.get("result")
+    if (status and status.lower() in NOT_RUN) or (result and result.lower() in NOT_RUN):
+        skip = next((r for r in results if r.tag == "skipped"), None)
         return Attempt(SKIPPED, raw=raw, result=skip or next(iter(results), None))
-    tags = [_local(r.tag) for r in results]
+    if len(results) == 1 and results[0].tag in SINGLE:  # the common case, quickly
+        only = results[0]
+        attempt = Attempt(SINGLE[only.tag], raw=raw, result=only)
+        if attempt.status != SKIPPED and only.attrs.get("type") in writers.NODE_CANCELLED:
+            attempt.status = CANCELLED
+        return attempt
+    tags = [r.tag for r in results]
     failing = [r for r, t in zip(results, tags, strict=True) if t in ("failure", "error")]
     if failing:
         return _failed(results, tags, failing, raw, writer)
@@ -485,8 +581,8 @@ def _failed(
     elif writer == writers.VITEST:  # one <failure> per failed attempt (retry)
         attempt = Attempt(FAILED, len(failing), raw=raw, result=failing[-1])
     else:
-        first = next((r for r in failing if _local(r.tag) == "failure"), failing[0])
-        status = FAILED if _local(first.tag) == "failure" else ERROR
+        first = next((r for r in failing if r.tag == "failure"), failing[0])
+        status = FAILED if first.tag == "failure" else ERROR
         attempt = Attempt(status, raw=raw, result=first)
     if attempt.result is not None and attempt.result.attrs.get("type") in writers.NODE_CANCELLED:
         attempt.status = CANCELLED
@@ -520,6 +616,12 @@ def _verdict(group: list[Attempt], *, bare_reruns: bool) -> Attempt:
         evidence = next((a for a in reversed(group) if a.status in FAILING and a.result), None)
         verdict.evidence = evidence.result if evidence is not None else None
     return verdict
+
+
+def _cut_label(raw: str) -> str:
+    """A long suite name: its beginning and a hash of the whole, so that two long names that
+    share their beginning stay apart."""
+    return f"{raw[: MAX_LABEL - 11]}…{hash(raw) & 0xFFFFFFFFFF:010x}"
 
 
 def _mode(declared: int | None, elements: int) -> bool | None:

@@ -22,7 +22,6 @@ unknown shape (``collect.traces.UNREADABLE``).
 
 from __future__ import annotations
 
-import logging
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +29,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from prompt_trainer.models import Skipped
 
-logger = logging.getLogger(__name__)
+#: The logger the tests watch (``tests/conftest.py``); ``logging`` is imported only when a bug
+#: is met, so reading files does not load it.
+LOGGER = "prompt_trainer.collect.per_file"
 
 
 def internal_error(source: str, exc: Exception, *, what: str) -> Skipped:
@@ -47,7 +48,9 @@ def bug_reason(source: str, exc: Exception, *, what: str) -> str:
         raise exc
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    logger.error("internal error while reading %s", source, exc_info=exc)
+    import logging  # noqa: PLC0415
+
+    logging.getLogger(LOGGER).error("internal error while reading %s", source, exc_info=exc)
     return (
         f"internal error while reading this {what} ({type(exc).__name__}: {exc}{where}); "
         "this is a prompt-trainer bug: please report it with the file"
