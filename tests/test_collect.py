@@ -311,3 +311,21 @@ def test_traces_of_agents_started_from_comments_are_collected(
     sources = sorted(t["source"] for t in traces)
     assert len(sources) == 2 and all("other" not in s for s in sources)
     assert any("review" in s for s in sources)
+
+
+def test_an_uploaded_surefire_reports_folder_gives_its_reports_and_no_fake_traces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each TEST-<class>.xml has a <class>.txt beside it: test results, not an agent's
+    transcript (they were read as four 'text' traces)."""
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer", "evidence"))
+    reports = Path(__file__).parent / "data" / "junit" / "surefire-reruns" / "reports"
+    shutil.copytree(reports, root / "evidence" / "pr-7" / "surefire-reports")
+    monkeypatch.chdir(root)
+
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+
+    out = capsys.readouterr().out
+    assert "| local:pr-7 | 27 | 19 | 4 | 2 | 2 | 2 | 0 |" in out  # tests ... flaky, traces
+    assert out.count("a Surefire plain-text test summary, not a trace") == 4
