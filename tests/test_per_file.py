@@ -8,6 +8,7 @@ of the wrong type, a ``RecursionError`` from deeply nested JSON.
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,32 @@ def test_a_trace_that_reaches_a_sniffer_bug_is_skipped_not_raised(
     result = parse_trace(path, source="t.jsonl", max_bytes=10**6)
 
     assert isinstance(result, Skipped) and "ZeroDivisionError: sniff" in result.reason
+
+
+@pytest.mark.internal_error
+def test_an_archive_member_that_reaches_a_bug_costs_only_that_member(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prompt_trainer.collect import artifacts  # noqa: PLC0415
+
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for name in ("a.xml", "odd.xml", "c.xml"):
+            bundle.writestr(name, "<testsuite/>")
+    real = artifacts._member_problem
+
+    def bug(info: zipfile.ZipInfo, limits: artifacts.ZipLimits) -> str | None:
+        if info.filename == "odd.xml":
+            raise IndexError("tuple index out of range")
+        return real(info, limits)
+
+    monkeypatch.setattr(artifacts, "_member_problem", bug)
+    limits = artifacts.ZipLimits(max_total_bytes=10**6, max_files=10)
+
+    result = artifacts.extract_zip(archive, tmp_path / "out", limits=limits, label="art")
+
+    assert sorted(p.name for p in result.files) == ["a.xml", "c.xml"]
+    assert [s.source for s in result.skipped] == ["art:odd.xml"]
+    assert (
+        "internal error while reading this archive member (IndexError" in result.skipped[0].reason
+    )
