@@ -397,3 +397,21 @@ def test_collect_local_dry_run_writes_nothing_anywhere(
     assert "Store: 12 added, 0 replaced, 13 in total." in capsys.readouterr().out
     assert files() == before
     assert (example_repo / ".prompt-trainer" / "samples.jsonl").read_bytes() == ledger
+
+
+def test_an_uploaded_surefire_reports_folder_gives_its_reports_and_no_fake_traces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each TEST-<class>.xml has a <class>.txt beside it: test results, not an agent's
+    transcript (they were read as four 'text' traces)."""
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prompt-trainer", "evidence"))
+    reports = Path(__file__).parent / "data" / "junit" / "surefire-reruns" / "reports"
+    shutil.copytree(reports, root / "evidence" / "pr-7" / "surefire-reports")
+    monkeypatch.chdir(root)
+
+    assert main(["collect", "--local", "evidence"], env={}) == 0
+
+    out = capsys.readouterr().out
+    assert "| local:pr-7 | 27 | 19 | 4 | 2 | 2 | 2 | 0 |" in out  # tests ... flaky, traces
+    assert out.count("a Surefire plain-text test summary, not a trace") == 4

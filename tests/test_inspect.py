@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,8 @@ def test_inspect_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         "errors": 1,
         "skipped": 1,
         "flaky": 1,
+        "cancelled": 0,
+        "suite_errors": 0,
         "attempts": 6,
     }
     assert lines[1] == {
@@ -110,3 +114,25 @@ def test_a_reviews_file_or_pr_json_given_alone_is_labelled_as_what_it_is(
     assert f"{paths[0]}: reviews: comments=2, trusted=1, changes_requested=0" in out
     assert f"{paths[1]}: pr: number=7, merged=False" in out
     assert "trace" not in out
+
+
+def test_inspecting_a_junit_report_loads_neither_pydantic_nor_the_settings(tmp_path: Path) -> None:
+    """It prints counts only: no record is built, so the command starts in a few tens of
+    milliseconds (bench/ingest.py times it against a bare expat pass)."""
+    report = tmp_path / "r.xml"
+    report.write_text(JUNIT)
+    script = (
+        "import json, sys\n"
+        "from prompt_trainer.cli import main\n"
+        "main(['inspect', '--json', sys.argv[1]], env={})\n"
+        "loaded = {'pydantic', 'yaml', 'logging', 'prompt_trainer.settings', 'prompt_trainer.models',"
+        " 'prompt_trainer.redact'} & set(sys.modules)\n"
+        "print(json.dumps(sorted(loaded)))\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(report)], capture_output=True, text=True, check=True
+    )
+
+    counts, loaded = done.stdout.strip().splitlines()
+    assert json.loads(counts)["tests"] == 5 and json.loads(loaded) == []

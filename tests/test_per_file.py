@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from prompt_trainer.collect import junit
+from prompt_trainer.collect import junit_reader
 from prompt_trainer.collect.evidence import load_reviews
 from prompt_trainer.collect.junit import parse_report
 from prompt_trainer.collect.local import read_pull_info
@@ -90,10 +90,10 @@ def test_a_report_that_reaches_a_parser_bug_is_skipped_not_raised(
 ) -> None:
     """Stands in for a bug not found yet: the JUnit reader's boundary holds."""
 
-    def bug(raw: object) -> str:
+    def bug(*args: object) -> object:
         raise KeyError("classname")
 
-    monkeypatch.setattr(junit, "_classname", bug)
+    monkeypatch.setattr(junit_reader, "_outcome", bug)
     path = tmp_path / "r.xml"
     path.write_text('<testsuite><testcase name="t"><failure/></testcase></testsuite>')
 

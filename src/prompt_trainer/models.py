@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from prompt_trainer import failure_types
 from prompt_trainer.identities import Identities
 
-TestStatus = Literal["passed", "failed", "error", "skipped"]
+TestStatus = Literal["passed", "failed", "error", "skipped", "cancelled"]
 FeedbackKind = Literal["review", "review_comment", "comment"]
 
 
@@ -57,6 +57,9 @@ class TestCase(Record):
     flaky: bool = False
     #: Executions of this test in the report (reruns and repeated elements); 1 if it ran once.
     attempt: int = 1
+    #: An error of a whole file or suite, not a test (a test file that failed to import, an
+    #: ``afterAll`` that threw): status ``error``, counted in ``TestCounts.suite_errors``.
+    suite_error: bool = False
 
     @property
     def id(self) -> str:
@@ -75,6 +78,10 @@ class TestCounts(Record):
     errors: int = 0
     skipped: int = 0
     flaky: int = 0
+    #: Tests the runner cancelled (node's runner: cancelled by their parent, timed out).
+    cancelled: int = 0
+    #: Errors of a whole file or suite, which the tools count apart from tests.
+    suite_errors: int = 0
     #: Executions: ``<testcase>`` elements plus reruns written inside one element.
     attempts: int = 0
 
@@ -113,13 +120,20 @@ class TestRun(Record):
             field = "errors" if status == "error" else status
             return int(getattr(self.totals, field))
         extra = self.plain_passes if status == "passed" else 0
-        return extra + sum(1 for case in self.cases if case.status == status)
+        return extra + sum(1 for c in self.cases if c.status == status and not c.suite_error)
 
     @property
     def tests(self) -> int:
         if self.totals is not None:
             return self.totals.tests
-        return len(self.cases) + self.plain_passes
+        return sum(1 for c in self.cases if not c.suite_error) + self.plain_passes
+
+    @property
+    def suite_errors(self) -> int:
+        """Errors of whole files or suites (not tests): see ``TestCase.suite_error``."""
+        if self.totals is not None:
+            return self.totals.suite_errors
+        return sum(1 for case in self.cases if case.suite_error)
 
     @property
     def flaky(self) -> int:
@@ -135,7 +149,9 @@ class TestRun(Record):
         return sum(case.attempt for case in self.cases) + self.plain_passes
 
     def counts(self) -> dict[str, int]:
-        """The counts ``inspect --json`` prints (see docs/junit.md for the rules)."""
+        """The counts ``inspect --json`` prints (see docs/junit.md for the rules); it adds
+        ``cancelled``, ``suite_errors`` and ``attempts``, kept out of this dict for its readers
+        that total these keys."""
         return {
             "tests": self.tests,
             "passed": self.count("passed"),

@@ -27,6 +27,14 @@ from prompt_trainer.commandenv import (
 )
 from prompt_trainer.config_errors import describe_validation_error
 from prompt_trainer.errors import ConfigError
+from prompt_trainer.limits import (
+    MAX_ARTIFACT_BYTES,
+    MAX_EXTRACTED_BYTES,
+    MAX_EXTRACTED_FILES,
+    MAX_REPORT_BYTES,
+    MAX_TEXT_CHARS,
+    MAX_TRACE_BYTES,
+)
 
 DEFAULT_CONFIG_PATH = ".github/prompt-trainer.yml"
 DEFAULT_API_URL = "https://api.github.com"
@@ -177,13 +185,15 @@ class ReviewOptions(Section):
 class Limits(Section):
     """Caps that keep hostile or huge inputs from exhausting the runner."""
 
-    max_artifact_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
-    max_extracted_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
-    max_extracted_files: int = Field(default=10_000, gt=0)
-    max_report_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
-    max_text_chars: int = Field(default=2_000, gt=0, description="Per message/excerpt cap.")
+    max_artifact_bytes: int = Field(default=MAX_ARTIFACT_BYTES, gt=0)
+    max_extracted_bytes: int = Field(default=MAX_EXTRACTED_BYTES, gt=0)
+    max_extracted_files: int = Field(default=MAX_EXTRACTED_FILES, gt=0)
+    max_report_bytes: int = Field(default=MAX_REPORT_BYTES, gt=0)
+    max_text_chars: int = Field(
+        default=MAX_TEXT_CHARS, gt=0, description="Per message/excerpt cap."
+    )
     max_trace_bytes: int = Field(
-        default=2 * 1024**3,
+        default=MAX_TRACE_BYTES,
         gt=0,
         description="Agent traces are streamed in bounded memory up to this size; a larger one "
         "keeps its first and last halves of this many bytes (JSON arrays: the first part), with "

@@ -54,6 +54,8 @@ class Console:
     def configure_logging(self) -> None:
         """Verbose shows PyGithub's requests and urllib3's retries; the handler of an earlier
         command in this process is removed first, so it does not outlive its command."""
+        if not self.verbose and "logging" not in sys.modules:
+            return  # no handler of ours can exist yet; a quick command need not load logging
         import logging  # noqa: PLC0415 - only commands need it, not --help or --version
 
         for name in DEBUG_LOGGERS:

@@ -10,6 +10,7 @@ patches of the change and of the human rework), whichever collector read it.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,9 @@ TRACE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".traj", ".txt", ".md", ".log")
 TITLE_CHARS = 300
 #: Characters of one file's patch kept (a 5 MB diff is cut here, before it is stored).
 PATCH_CHARS = 4_000
+#: The start of Surefire's and Failsafe's ``<class>.txt`` (``FileReporter``).
+SUREFIRE_TEXT = re.compile(rb"-{20,}\r?\nTest set: ")
+SUREFIRE_SUMMARY = "a Surefire plain-text test summary, not a trace (its TEST-*.xml is the report)"
 #: Raw characters looked at before redaction, so a secret is never cut in half first.
 RAW_MARGIN = 512
 
@@ -86,10 +90,23 @@ def parse_junit_file(path: Path, *, source: str, limits: Limits) -> TestRun | Sk
 
 
 def parse_trace_file(path: Path, *, source: str, limits: Limits) -> Trace | Skipped:
-    """A trace of any size: streamed up to ``limits.max_trace_bytes``, read in part beyond."""
+    """A trace of any size: streamed up to ``limits.max_trace_bytes``, read in part beyond.
+    Surefire's plain-text summaries (``<class>.txt`` beside each ``TEST-<class>.xml`` in an
+    uploaded ``surefire-reports`` folder) are test results, not a transcript: skipped."""
+    if _is_surefire_summary(path):
+        return Skipped(source=source, reason=SUREFIRE_SUMMARY)
     return parse_trace(
         path, source=source, max_bytes=limits.max_trace_bytes, max_text=limits.max_text_chars
     )
+
+
+def _is_surefire_summary(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(256)
+    except OSError:
+        return False  # the trace reader says why it cannot read it
+    return SUREFIRE_TEXT.match(head) is not None
 
 
 def parse_evidence_file(path: Path, *, source: str, limits: Limits) -> TestRun | Trace | Skipped:

@@ -12,31 +12,49 @@ unusable files give ``skipped``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prompt_trainer.collect.junit import parse_report
-from prompt_trainer.models import Skipped, TestRun, Trace
-from prompt_trainer.settings import Limits
+from prompt_trainer import limits as caps
+from prompt_trainer.collect.junit import Report, read_report
+
+if TYPE_CHECKING:
+    from prompt_trainer.models import Trace
+    from prompt_trainer.settings import Limits
 
 XML_HEAD = 1024
 
 
-def inspect_paths(paths: list[Path], *, limits: Limits) -> list[dict[str, Any]]:
-    """``inspect_file`` of each path; a directory gives one result per evidence file in it.
-    ``pr.json`` and ``reviews*.json`` are read as what they are, given alone or in a folder."""
-    from prompt_trainer.collect.evidence import is_reviews_file  # noqa: PLC0415
-    from prompt_trainer.collect.local import evidence_files  # noqa: PLC0415
-
-    out = []
+def inspect_paths(paths: list[Path], *, limits: Limits | None = None) -> Iterator[dict[str, Any]]:
+    """``inspect_file`` of each path, one at a time; a directory gives one result per evidence
+    file in it. ``pr.json`` and ``reviews*.json`` are read as what they are, given alone or in
+    a folder. Without ``limits``, the default caps (JUnit reports are then read without
+    loading the settings)."""
     for path in paths:
         if path.is_dir():
-            out += [_in_folder(f, limits=limits) for f in evidence_files(path)]
-        elif path.name == "pr.json" or is_reviews_file(path):
-            out.append(_in_folder(path, limits=limits))  # named for what it is, as collected
+            from prompt_trainer.collect.local import evidence_files  # noqa: PLC0415
+
+            for found in evidence_files(path):
+                yield _in_folder(found, limits=limits or _defaults())
+        elif path.suffix == ".json" and (path.name == "pr.json" or _reviews_file(path)):
+            yield _in_folder(path, limits=limits or _defaults())  # named for what it is
         else:
-            out.append(inspect_file(path, limits=limits))
-    return out
+            yield inspect_file(path, limits=limits)
+
+
+def _reviews_file(path: Path) -> bool:
+    """``collect.evidence.is_reviews_file``, imported only for a JSON file (a JUnit report is
+    inspected without pydantic)."""
+    from prompt_trainer.collect.evidence import is_reviews_file  # noqa: PLC0415
+
+    return is_reviews_file(path)
+
+
+def _defaults() -> Limits:
+    from prompt_trainer.settings import Limits  # noqa: PLC0415
+
+    return Limits()
 
 
 def _in_folder(path: Path, *, limits: Limits) -> dict[str, Any]:
@@ -54,8 +72,9 @@ def _in_folder(path: Path, *, limits: Limits) -> dict[str, Any]:
 
 def _pull(path: Path) -> dict[str, Any]:
     from prompt_trainer.collect.local import read_pull_info  # noqa: PLC0415
+    from prompt_trainer.models import Skipped  # noqa: PLC0415
 
-    pull = read_pull_info(path, source=str(path), limit=Limits().max_text_chars)
+    pull = read_pull_info(path, source=str(path), limit=caps.MAX_TEXT_CHARS)
     if isinstance(pull, Skipped):
         return {"path": str(path), "skipped": pull.reason}
     return {
@@ -72,6 +91,7 @@ def _reviews(path: Path, *, limits: Limits) -> dict[str, Any]:
     counts them under the default trusted associations) and how many request changes."""
     from prompt_trainer.collect.evidence import load_reviews  # noqa: PLC0415
     from prompt_trainer.measure.facts import counted_feedback  # noqa: PLC0415
+    from prompt_trainer.models import Skipped  # noqa: PLC0415
     from prompt_trainer.settings import ReviewOptions  # noqa: PLC0415
 
     trusted = ReviewOptions().trusted_associations
@@ -89,23 +109,24 @@ def _reviews(path: Path, *, limits: Limits) -> dict[str, Any]:
     }
 
 
-def inspect_file(path: Path, *, limits: Limits) -> dict[str, Any]:
+def inspect_file(path: Path, *, limits: Limits | None = None) -> dict[str, Any]:
     """Describe one file as a JUnit report, a trace, or a skipped input with its reason."""
     if not path.is_file():
         return {"path": str(path), "skipped": "not a file"}
     if _looks_like_xml(path):
-        report = parse_report(
+        report = read_report(
             path,
             source=str(path),
-            max_bytes=limits.max_report_bytes,
-            max_text=limits.max_text_chars,
+            max_bytes=limits.max_report_bytes if limits else caps.MAX_REPORT_BYTES,
+            max_text=limits.max_text_chars if limits else caps.MAX_TEXT_CHARS,
         )
-        if isinstance(report, Skipped):
-            return {"path": str(path), "skipped": report.reason}
+        if isinstance(report, str):
+            return {"path": str(path), "skipped": report}
         return _junit(path, report)
     from prompt_trainer.collect.evidence import parse_trace_file  # noqa: PLC0415 (JUnit needs none)
+    from prompt_trainer.models import Skipped  # noqa: PLC0415
 
-    trace = parse_trace_file(path, source=str(path), limits=limits)
+    trace = parse_trace_file(path, source=str(path), limits=limits or _defaults())
     if isinstance(trace, Skipped):
         return {"path": str(path), "skipped": trace.reason}
     return _trace(path, trace)
@@ -130,9 +151,10 @@ def _trace(path: Path, trace: Trace) -> dict[str, Any]:
     return shown
 
 
-def _junit(path: Path, run: TestRun) -> dict[str, Any]:
-    """The documented counts, plus ``attempts`` (executions, reruns included)."""
-    return {"path": str(path), "kind": "junit", **run.counts(), "attempts": run.attempts}
+def _junit(path: Path, report: Report) -> dict[str, Any]:
+    """The documented counts: the tests by status, ``flaky``, ``cancelled``, the file and
+    suite errors the tools count apart from tests, and ``attempts`` (reruns included)."""
+    return {"path": str(path), "kind": "junit", **report.counts()}
 
 
 def _looks_like_xml(path: Path) -> bool:

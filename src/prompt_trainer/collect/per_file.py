@@ -22,24 +22,36 @@ unknown shape (``collect.traces.UNREADABLE``).
 
 from __future__ import annotations
 
-import logging
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from prompt_trainer.models import Skipped
+if TYPE_CHECKING:
+    from prompt_trainer.models import Skipped
 
-logger = logging.getLogger(__name__)
+#: The logger the tests watch (``tests/conftest.py``); ``logging`` is imported only when a bug
+#: is met, so reading files does not load it.
+LOGGER = "prompt_trainer.collect.per_file"
 
 
 def internal_error(source: str, exc: Exception, *, what: str) -> Skipped:
     """``source`` skipped because reading it hit a bug; the traceback goes to the log."""
+    from prompt_trainer.models import Skipped  # noqa: PLC0415 - bug_reason needs no pydantic
+
+    return Skipped(source=source, reason=bug_reason(source, exc, what=what))
+
+
+def bug_reason(source: str, exc: Exception, *, what: str) -> str:
+    """Why ``source`` was skipped after reading it hit a bug; logs the traceback. A
+    ``MemoryError`` is not a bad file and is raised again."""
     if isinstance(exc, MemoryError):
         raise exc
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    logger.error("internal error while reading %s", source, exc_info=exc)
-    reason = (
+    import logging  # noqa: PLC0415
+
+    logging.getLogger(LOGGER).error("internal error while reading %s", source, exc_info=exc)
+    return (
         f"internal error while reading this {what} ({type(exc).__name__}: {exc}{where}); "
         "this is a prompt-trainer bug: please report it with the file"
     )
-    return Skipped(source=source, reason=reason)

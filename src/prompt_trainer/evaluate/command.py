@@ -107,7 +107,9 @@ def _one_eval(
     if isinstance(report, Skipped):
         return f"eval_command's JUnit report is unusable: {report.reason}"
     counts = report.counts()
-    ran = counts["tests"] - counts["skipped"]
+    # a file that failed to import or a suite whose hook threw is not a test, but a run that
+    # has one did not pass it: each counts as one more test that did not pass
+    ran = counts["tests"] - counts["skipped"] + report.suite_errors
     return (counts["passed"] / ran if ran else None), ran
 
 

@@ -156,7 +156,10 @@ def _judged(
     if isinstance(report, Skipped):
         return base.model_copy(update={"reason": f"tests: unusable report: {report.reason}"})
     counts = report.counts()
-    ran, failed = counts["tests"] - counts["skipped"], counts["failed"] + counts["errors"]
+    # cancelled tests, files that failed to import and suites whose hooks threw fail a replay
+    # (a file or suite error counts as one more test that ran and did not pass)
+    ran = counts["tests"] - counts["skipped"] + report.suite_errors
+    failed = counts["failed"] + counts["errors"] + report.count("cancelled") + report.suite_errors
     update: dict[str, object] = {"tests": ran, "failed": failed, "passed": ran > 0 and not failed}
     if ran == 0:
         update["reason"] = "tests: the report has no test that ran"

@@ -12,14 +12,14 @@ import argparse
 import json
 
 from prompt_trainer.cli.console import Invocation
-from prompt_trainer.settings import Settings
 
 
 def cmd_inspect(args: argparse.Namespace, ctx: Invocation) -> int:
+    """Each file's reading, printed as it is made; a JUnit report is read without loading the
+    settings (the default caps: ``prompt_trainer.limits``)."""
     from prompt_trainer.collect.inspect import inspect_paths  # noqa: PLC0415
-    from prompt_trainer.settings import Limits  # noqa: PLC0415
 
-    for info in inspect_paths(args.paths, limits=Limits()):
+    for info in inspect_paths(args.paths):
         if args.json:
             print(json.dumps(info))
         elif "skipped" in info and "kind" not in info:
@@ -31,6 +31,8 @@ def cmd_inspect(args: argparse.Namespace, ctx: Invocation) -> int:
 
 
 def cmd_report_failure(args: argparse.Namespace, ctx: Invocation) -> int:
+    from prompt_trainer.settings import Settings  # noqa: PLC0415
+
     settings = Settings.load(args.config, ctx.env)
     from prompt_trainer.loop import failures  # noqa: PLC0415
     from prompt_trainer.store import open_ledger  # noqa: PLC0415

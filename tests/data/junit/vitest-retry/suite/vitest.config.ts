@@ -1,0 +1,3 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({ test: { retry: 2, include: ['src/**/*.test.ts'] } });
