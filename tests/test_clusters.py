@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from prompt_trainer.collect.junit import parse_report
 from prompt_trainer.collect.local import collect_directory
 from prompt_trainer.measure.clusters import (
     Cluster,
@@ -192,6 +193,49 @@ def test_reviews_without_a_failure_cluster_by_their_theme_across_prs() -> None:
         ("review:apiclient-c9cb629d", "review: apiclient extend client", 1),
     ]
     assert clusters[0].samples == ("s-2", "s-1")
+
+
+JUNIT = Path(__file__).parent / "data" / "junit"
+
+
+def real_report(name: str) -> tuple[TestRun, ...]:
+    """A report the real tool wrote (tests/data/junit/<name>/report.xml)."""
+    run = parse_report(JUNIT / name / "report.xml", source=f"{name}.xml", max_bytes=10**7)
+    assert isinstance(run, TestRun)
+    return (run,)
+
+
+def test_a_file_that_fails_to_import_is_a_suite_error_cluster_and_cancelled_tests_no_problem() -> (
+    None
+):
+    """Vitest 3 with a test file that cannot import its module and a fixture that fails in
+    teardown (2 file/suite errors, 9 failed tests); node's runner with 4 cancelled tests (9
+    failed). The suite errors are a kind of their own, one cluster across both PRs that show
+    them; a cancelled test (cancelled by its parent, or timed out) is no problem."""
+    vitest = sample("s-1", 1, test_runs=real_report("vitest-retry"))
+    again = sample("s-2", 2, test_runs=real_report("vitest-retry"))
+    node = sample("s-3", 3, test_runs=real_report("node-test-cancelled"))
+    suite = [p for p in problems_of(vitest) if p.kind == "suite"]
+    assert [p.evidence for p in suite] == [
+        ("src/index.test.ts::src/index.test.ts",),
+        ("src/strings.test.ts::with a broken fixture",),
+    ]
+    assert suite[0].label == ("suite error: Cannot find module <str> imported from <str>")
+    assert all(p.kind != "suite" for p in problems_of(node))
+    cancelled = {c.id for run in node.test_runs for c in run.cases if c.status == "cancelled"}
+    assert len(cancelled) == 4
+    cited = {e for p in problems_of(node) for e in p.evidence}
+    assert not cancelled & cited
+    clusters = cluster_samples([vitest, again, node])
+    imports = named(clusters, "Cannot find module")
+    assert imports.kind == "suite" and imports.id.startswith("suite:cannot-find-module-")
+    assert imports.samples == ("s-2", "s-1") and imports.supported
+    view = evidence_view(vitest)
+    assert [g.status for g in view.failure_groups].count("suite error") == 2
+    assert (view.tests.suite_errors, view.tests.cancelled) == (2, None)
+    node_view = evidence_view(node)
+    assert (node_view.tests.cancelled, node_view.tests.suite_errors) == (4, None)
+    assert "cancelled" not in {g.status for g in node_view.failure_groups}
 
 
 def test_agent_errors_loops_and_the_human_fix_are_problems_with_the_views_ids() -> None:

@@ -11,7 +11,12 @@ normalised key within the kind) and the full evidence ids the trainer's view giv
 ``commit:<sha>:<path>``, a reported failure's id):
 
 - ``test``: a failed or erroring test (not flaky), its message normalised by
-  ``facts.normalize_message`` (the test id when there is no message);
+  ``facts.normalize_message`` (the test id when there is no message). A cancelled test (node's
+  runner: cancelled by its parent, timed out) is not a failure and no problem;
+- ``suite``: an error of a whole test file or suite (``TestCase.suite_error``: a file that
+  failed to import, an ``afterAll`` that threw), which the tools count apart from tests: a kind
+  of its own, since its cause (a broken import, a fixture) is not what an assertion says, and
+  it is keyed like a test's message;
 - ``error``: an error step of the agent's trace, ``<tool>: <normalised text>``, or the run's end
   in error, ``end: <normalised text>``;
 - ``trace``: a loop in the trace (the same tool call three or more times);
@@ -67,10 +72,11 @@ from prompt_trainer.measure.patterns import message_heads, theme_of
 from prompt_trainer.models import Feedback, Sample
 from prompt_trainer.train.trace_events import loops, terminal
 
-MACHINE = ("test", "error", "trace")
+MACHINE = ("test", "suite", "error", "trace")
 PEOPLE = ("review", "reported", "fix")
 KIND_LABELS = {
     "test": "failing test",
+    "suite": "suite error",
     "error": "agent error",
     "trace": "agent loop",
     "review": "review",
@@ -219,24 +225,27 @@ def _first_line(text: str) -> str:
 
 
 def _tests(sample: Sample) -> list[Problem]:
-    grouped: dict[str, list[tuple[str, str]]] = {}
+    """Failed and erroring tests (``test``) and file or suite errors (``suite``) by normalised
+    message; ``TestRun.problems`` holds no cancelled or skipped test."""
+    grouped: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for run in sample.test_runs:
         for case in run.problems:
             if case.flaky:
                 continue
             text = case.message or case.text or case.type
             signature = normalize_message(text) or case.id
-            grouped.setdefault(signature, []).append((case.id, _first_line(text)))
+            kind = "suite" if case.suite_error else "test"
+            grouped.setdefault((kind, signature), []).append((case.id, _first_line(text)))
     return [
         Problem(
             sample_id=sample.id,
-            kind="test",
+            kind=kind,
             signature=signature,
-            label=_label("test", signature),
+            label=_label(kind, signature),
             evidence=tuple(dict.fromkeys(i for i, _ in cases))[:MAX_EVIDENCE],
             words=words_of(*(f"{i} {m}" for i, m in cases)),
         )
-        for signature, cases in grouped.items()
+        for (kind, signature), cases in grouped.items()
     ]
 
 

@@ -28,7 +28,9 @@ from prompt_trainer.measure.facts import Facts, facts_of
 from prompt_trainer.measure.outcomes import ClusterFacts, problem_key, problem_texts
 from prompt_trainer.models import Sample
 
-SCHEMA_VERSION = "7"
+#: 8: review themes are content words (identifiers first), file and suite errors a cluster
+#: kind of their own.
+SCHEMA_VERSION = "8"
 EXAMPLES = 3
 #: Facts columns, in ``Facts`` order (sample_id ... duration_s); versions and events have tables.
 COLUMNS = tuple(name for name in Facts._fields if name not in ("versions", "events"))

@@ -146,6 +146,8 @@ def _counts(sample: Sample) -> TestCounts:
         failed=sum(r.count("failed") for r in runs),
         errors=sum(r.count("error") for r in runs),
         skipped=sum(r.count("skipped") for r in runs),
+        cancelled=sum(r.count("cancelled") for r in runs) or None,
+        suite_errors=sum(r.suite_errors for r in runs) or None,
     )
 
 
@@ -231,16 +233,17 @@ def normalised(message: str) -> str:
 
 
 def group_failures(cases: Iterable[TestCase]) -> list[FailureGroup]:
-    """Failed and erroring tests grouped by status and normalised message, largest first."""
+    """Failed and erroring tests grouped by status and normalised message, largest first; an
+    error of a whole file or suite has the status ``suite error``."""
     groups: dict[tuple[str, str], list[TestCase]] = {}
     for case in cases:
-        key = (case.status, normalised(case.message or case.text))
+        key = (_status(case), normalised(case.message or case.text))
         groups.setdefault(key, []).append(case)
     ordered = sorted(groups.values(), key=lambda g: -len(g))
     return [
         FailureGroup(
             id=group[0].id,
-            status=group[0].status,
+            status=_status(group[0]),
             count=len(group),
             tests=[c.id for c in group[:GROUP_EXAMPLES]],
             message=_cap(group[0].message or group[0].text, MESSAGE_CHARS),
@@ -248,6 +251,10 @@ def group_failures(cases: Iterable[TestCase]) -> list[FailureGroup]:
         )
         for group in ordered
     ]
+
+
+def _status(case: TestCase) -> str:
+    return "suite error" if case.suite_error else case.status
 
 
 # -- the task and the change ----------------------------------------------------------------------

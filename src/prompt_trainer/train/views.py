@@ -76,7 +76,9 @@ class ReportedFailure(Cited):
 
 
 class FailureGroup(Cited):
-    """Failing tests with the same normalised message: one line for 300 tests of one cause."""
+    """Failing tests with the same normalised message: one line for 300 tests of one cause.
+    ``status``: ``failed``, ``error``, or ``suite error`` (a test file that failed to import,
+    a suite hook that threw: not a test, ``TestCase.suite_error``)."""
 
     status: str
     count: int
@@ -115,6 +117,10 @@ class TestCounts(View):
     failed: int
     errors: int
     skipped: int
+    #: Tests the runner cancelled (not failures; shown only when there are some).
+    cancelled: int | None = None
+    #: Errors of whole test files or suites, counted apart from tests (shown when some).
+    suite_errors: int | None = None
 
 
 class EvidenceSample(View):
