@@ -21,7 +21,10 @@ from prompt_trainer.models import TestRun  # noqa: E402
 from prompt_trainer.redact import redact  # noqa: E402
 
 CATEGORIES = {
-    "faults (GitHub and LM errors, retries, no duplicates)": ["tests/test_faults.py"],
+    "faults (GitHub and LM errors, retries, no duplicates)": [
+        "tests/test_faults.py",
+        "tests/test_backfill.py",
+    ],
     "interrupted and concurrent runs (ledger, data branch)": [
         "tests/test_data_branch.py",
         "tests/test_store.py",

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from prompt_trainer.collect.batch import collect_pulls
 from prompt_trainer.collect.github_pr import is_agent_pull
+from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.github.connect import connect
 from prompt_trainer.loop.contract import RunOptions, RunOutcome
@@ -244,12 +245,16 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
     """Collect, and then (by plan) report, train and propose, holding the run lock."""
     store = open_ledger(settings.root)
     since = datetime.now(UTC) - timedelta(days=backfill_days)
-    collected = _collect(settings, options, event, plan, client, store, since=since, log=log)
+    # A fork's PR runs with a read-only token: read the data branch, do not write it.
+    push = not options.dry_run and plan.kind != "pr-fork"
+    try:
+        collected = _collect(settings, options, event, plan, client, store, since=since, log=log)
+    except PromptTrainerError:
+        _store_before_raising(store, client, settings, push=push, log=log)
+        raise
     if collected.stop:
         return ActionResult(outcome=RunOutcome(message=collected.stop))
     samples, did = collected.samples, collected.did
-    # A fork's PR runs with a read-only token: read the data branch, do not write it.
-    push = not options.dry_run and plan.kind != "pr-fork"
     sync_store(store, client, settings.config.store.branch, push=push, log=log)
     if plan.kind == "pr-fork":
         message = "PR from a fork: evidence collected; no LLM call is made for it"
@@ -260,6 +265,17 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
     did = (*did, "reported") if plan.kind == "backfill" else did
     outcome = propose_all(settings, options, client, store, samples=samples, log=log)
     return ActionResult((*did, "trained and proposed"), outcome, report)
+
+
+def _store_before_raising(
+    store: SampleStore, client: GitHubClient, settings: Settings, *, push: bool, log: Log
+) -> None:
+    """GitHub stopped the collection: what was collected before reaches the data branch. A
+    failure to write it is logged, not raised over the error that stopped the run."""
+    try:
+        sync_store(store, client, settings.config.store.branch, push=push, log=log)
+    except PromptTrainerError as exc:
+        log(f"store: the data branch was not updated: {exc.diagnostics()}")
 
 
 @dataclass(frozen=True)
@@ -292,13 +308,17 @@ def _collect(  # noqa: PLR0917 - the plan's state, passed on once
         numbers = [event.pull]
     elif plan.kind not in ("backfill", "collect"):
         return Collected()
-    found = collect_pulls(
+    outcome = collect_pulls(
         client, numbers, since=None if numbers else since, settings=settings, store=store,
         log=log, progress=lambda n: n, **_resume(options),
-    ).samples  # fmt: skip
+    )  # fmt: skip
+    found = outcome.samples
     if numbers:
         return Collected(found, (f"collected #{event.pull}",))
-    return Collected(found, (f"collected {len(found)} agent PR(s) closed since {since:%Y-%m-%d}",))
+    did = f"collected {len(found)} agent PR(s) closed since {since:%Y-%m-%d}"
+    if outcome.failed:
+        did += f"; {len(outcome.failed)} agent PR(s) skipped (see the log)"
+    return Collected(found, (did,))
 
 
 def _resume(options: RunOptions) -> dict[str, Any]:
