@@ -30,6 +30,8 @@ def add_agent_pull(github: FakeGitHub, number: int, report: str = JUNIT) -> Pull
     pull = github.add_pull(
         Pull(number, f"Agent PR {number}", f"agent/{number}", head, "main", base, state="closed")
     )
+    # Updated before #7 (at NOW): the backfill, newest update first, takes #7, #8, #9.
+    pull.updated_at = pull.closed_at = f"2026-11-{20 - number + 7}T09:00:00Z"
     artifact = Artifact(github.next_id(), "junit-results", make_zip({"junit.xml": report}))
     github.add_run(head, [artifact])
     return pull

@@ -144,6 +144,13 @@ class Limits(Section):
     max_extracted_files: int = Field(default=10_000, gt=0)
     max_report_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
     max_text_chars: int = Field(default=2_000, gt=0, description="Per message/excerpt cap.")
+    rate_reserve: int = Field(
+        default=200,
+        ge=0,
+        description="GitHub API requests a backfill leaves unspent for the run's own writes "
+        "(data branch, dashboard, proposals): it stops before the token's remaining budget "
+        "would fall below this and continues at the next run.",
+    )
     max_trace_bytes: int = Field(
         default=2 * 1024**3,
         gt=0,

@@ -13,7 +13,9 @@ backoff. Also here: the rules every module shares for who wrote something (``is_
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -22,11 +24,13 @@ from github.Repository import Repository
 from urllib3.util.retry import Retry
 
 from prompt_trainer.errors import GitHubError
-from prompt_trainer.github.records import Access, RepoInfo
+from prompt_trainer.github.records import Access, Rate, RepoInfo
 from prompt_trainer.settings import DEFAULT_BOT_LOGINS
 
 TIMEOUT_S = 30
 RETRIES = 3
+#: Items per page of every list (GitHub's maximum; its default of 30 costs 3x the requests).
+PER_PAGE = 100
 #: urllib3's backoff factor: retries wait 0, 2x, 4x this (as settings.DEFAULT_BACKOFF_S).
 BACKOFF_S = 0.5
 
@@ -68,7 +72,13 @@ class Connection:
             retry=retry,
             seconds_between_requests=0,
             seconds_between_writes=0,
+            per_page=PER_PAGE,
         )
+        #: Every read made by path (``fetch``), in order, with its ETag (None: a list of several
+        #: pages); and answers read ahead by ``fetch.still_current``, for the read that follows.
+        self.fetched: list[tuple[str, str | None]] = []
+        self.memo: dict[str, Any] = {}
+        self._rate: Rate | None = None
         #: The PyGithub entry point (its ``requester`` makes the calls PyGithub has no method for).
         self.api = github
         with translate_errors(f"opening repository {repository}"):
@@ -82,6 +92,50 @@ class Connection:
         except requests.exceptions.RequestException:
             return False
         return status < 500
+
+    def observe_rate(self, headers: Mapping[str, Any]) -> None:
+        """Note the budget an answer's ``X-RateLimit-*`` headers report (any case of names)."""
+        seen = {str(k).lower(): v for k, v in headers.items()}
+        try:
+            rate = Rate(
+                remaining=int(float(seen["x-ratelimit-remaining"])),
+                limit=int(float(seen["x-ratelimit-limit"])),
+                reset_at=datetime.fromtimestamp(int(float(seen["x-ratelimit-reset"])), UTC),
+            )
+        except (KeyError, ValueError, OverflowError):
+            return
+        self._rate = rate.later(self._rate)
+
+    def rate(self) -> Rate | None:
+        """The budget as the last answers reported it (PyGithub's calls included); None when
+        GitHub sent no ``X-RateLimit-*`` headers (a GitHub Enterprise Server without limits)."""
+        remaining, limit = self.api.requester.rate_limiting
+        reset = self.api.requester.rate_limiting_resettime
+        if limit >= 0 and reset > 0:
+            seen = Rate(
+                remaining=remaining, limit=limit, reset_at=datetime.fromtimestamp(reset, UTC)
+            )
+            return seen.later(self._rate)
+        return self._rate
+
+    def rate_limit(self) -> Rate | None:
+        """``GET /rate_limit`` (free): the core budget now; None when the server has no rate
+        limit (GitHub Enterprise Server answers 404 "Rate limiting is not enabled")."""
+        with translate_errors("reading the rate limit"):
+            status, _, text = self.api.requester.requestJson("GET", "/rate_limit")
+        if status != 200 or not text:
+            return None
+        core = (json.loads(text).get("resources") or {}).get("core") or {}
+        try:
+            rate = Rate(
+                remaining=int(core["remaining"]),
+                limit=int(core["limit"]),
+                reset_at=datetime.fromtimestamp(int(core["reset"]), UTC),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        self._rate = rate.later(self._rate)
+        return rate
 
     def info(self) -> RepoInfo:
         repo = self.repo

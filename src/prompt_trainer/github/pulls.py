@@ -12,34 +12,40 @@ hidden marker, looked for only in the bot's own comments).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from github import GithubException
 from github.PullRequest import PullRequest
 
-from prompt_trainer.github.connection import Connection, listed, translate_errors
+from prompt_trainer.github import fetch
+from prompt_trainer.github.connection import PER_PAGE, Connection, listed, translate_errors
 from prompt_trainer.github.records import ClosedPull, OpenPull, PullHead, PullWrite
 from prompt_trainer.models import PullRequestInfo
 
 
 def pull(conn: Connection, number: int) -> PullRequestInfo:
-    with translate_errors(f"reading pull request #{number}"):
-        return _pull_info(conn.repo.get_pull(number))
+    """#``number`` with its body (one ``GET /pulls/{n}``)."""
+    answer = fetch.get(conn, f"{_pulls(conn)}/{number}", action=f"reading pull request #{number}")
+    return pull_info(answer.data)
 
 
 def closed_pulls_since(conn: Connection, since: datetime) -> list[PullRequestInfo]:
-    """Pull requests closed (merged or not) at or after ``since``, newest update first.
+    """Pull requests closed (merged or not) at or after ``since``, newest update first, each with
+    its body: everything a backfill needs of them, at 100 per request.
 
-    Listed by last update, descending, so the walk stops at the first PR updated before
-    ``since``: a PR closed after ``since`` was necessarily updated after it too.
+    Listed by last update, descending, so the walk stops at the first page that reaches a PR
+    updated before ``since``: a PR closed after ``since`` was necessarily updated after it too.
     """
     found: list[PullRequestInfo] = []
-    with translate_errors("listing closed pull requests"):
-        for each in conn.repo.get_pulls(state="closed", sort="updated", direction="desc"):
-            if each.updated_at and each.updated_at < since:
-                break
-            if each.closed_at and each.closed_at >= since:
-                found.append(_pull_info(each))
-    return found
+    params: dict[str, str | int] = {"state": "closed", "sort": "updated", "direction": "desc"}
+    url: str | None = fetch.path_with(_pulls(conn), {**params, "per_page": PER_PAGE})
+    while url is not None:
+        answer = fetch.get(conn, url, action="listing closed pull requests", log=False)
+        items = [d for d in answer.data or [] if isinstance(d, dict)]
+        found += [pull_info(d) for d in items if (_when(d.get("closed_at")) or since) >= since]
+        older = any((_when(d.get("updated_at")) or since) < since for d in items)
+        url = None if older else answer.next_url
+    return [p for p in found if p.closed_at is not None]
 
 
 def pull_head(conn: Connection, number: int) -> PullHead:
@@ -184,20 +190,30 @@ def _has_own_comment(conn: Connection, target: PullRequest, marker: str) -> bool
     )
 
 
-def _pull_info(each: PullRequest) -> PullRequestInfo:
+def _pulls(conn: Connection) -> str:
+    return f"/repos/{conn.repo.full_name}/pulls"
+
+
+def pull_info(data: dict[str, Any]) -> PullRequestInfo:
+    """A PR's JSON (``GET /pulls/{n}`` or an item of ``GET /pulls``: the same fields), with its
+    body as written (``collect`` redacts and caps it)."""
+    head, base = data.get("head") or {}, data.get("base") or {}
     return PullRequestInfo(
-        number=each.number,
-        title=each.title or "",
-        author=each.user.login if each.user else "",
-        url=each.html_url,
-        merged=bool(each.merged),
-        base_sha=each.base.sha,
-        head_sha=each.head.sha,
-        head_ref=each.head.ref,
-        labels=tuple(label.name for label in each.labels),
-        created_at=each.created_at,
-        closed_at=each.closed_at,
-        merged_at=each.merged_at,
+        number=int(data["number"]),
+        title=str(data.get("title") or ""),
+        author=str((data.get("user") or {}).get("login") or ""),
+        url=data.get("html_url"),
+        merged=bool(data.get("merged_at")),
+        base_sha=base.get("sha"),
+        head_sha=head.get("sha"),
+        head_ref=head.get("ref"),
+        labels=tuple(
+            str(label.get("name")) for label in data.get("labels") or [] if isinstance(label, dict)
+        ),
+        created_at=_when(data.get("created_at")),
+        closed_at=_when(data.get("closed_at")),
+        merged_at=_when(data.get("merged_at")),
+        body=str(data.get("body") or ""),
     )
 
 
