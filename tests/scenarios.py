@@ -5,7 +5,8 @@
 - ``arrange(github)``: merged agent PR #7 on the local GitHub server, with two review comments
   and a CI run whose ``junit-results`` artifact holds ``JUNIT`` (one failure, one error);
 - ``trainer_reply`` / ``other_reply``: the local LM's scripted candidates (``NEW_MAIN``);
-- ``make_zip``: an artifact's zip from {name: content}.
+- ``make_zip``: an artifact's zip from {name: content};
+- ``agent_pulls``: many small merged agent PRs, for backfills (tests and ``bench/collect.py``).
 
 The ``ready`` fixture sets the whole scenario up and makes the checkout the working directory.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from datetime import UTC, datetime, timedelta
 
 from tests.servers.github import Artifact, FakeGitHub, Pull
 from tests.servers.llm import chat_adapter_reply
@@ -150,3 +152,33 @@ def arrange(github: FakeGitHub) -> None:
             )
         ],
     )
+
+
+def agent_pulls(
+    github: FakeGitHub, count: int, *, first: int = 100, artifacts_every: int = 0
+) -> list[Pull]:
+    """``count`` merged agent PRs on ``main``, numbered from ``first``, opened a day before they
+    closed and closed an hour apart, each with one comment of maria's; every
+    ``artifacts_every``-th (0: none) with a CI run whose ``junit-results`` artifact holds
+    ``JUNIT``. Small on purpose: a backfill of hundreds stays fast."""
+    base = github.refs["heads/main"]
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    made = []
+    for n in range(first, first + count):
+        head = github.commit({"app.py": f"print({n})\n"}, parent=base)
+        closed = start + timedelta(hours=n - first)
+        pull = Pull(n, f"Agent PR {n}", f"agent/{n}", head, "main", base, state="closed")
+        pull.merged = True
+        pull.created_at = f"{closed - timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}"
+        pull.updated_at = pull.closed_at = f"{closed:%Y-%m-%dT%H:%M:%SZ}"
+        comment = github.issue_comment_json(n, n * 10, "Use the helper.", login="maria")
+        pull.issue_comments.append({**comment, "author_association": "MEMBER"})
+        made.append(github.add_pull(pull))
+        if artifacts_every and (n - first) % artifacts_every == 0:
+            report = make_zip({"reports/junit.xml": JUNIT})
+            github.add_run(
+                head,
+                [Artifact(id=github.next_id(), name="junit-results", data=report)],
+                created_at=pull.updated_at,
+            )
+    return made

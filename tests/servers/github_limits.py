@@ -9,22 +9,20 @@ Shaped after GitHub's API description and the recorded exchanges in
   installation ID 1." with ``X-RateLimit-Remaining: 0``. A 304 and ``GET /rate_limit`` cost
   nothing, as on GitHub. ``clock`` is injectable and ``next_window`` starts the next hour, so a
   test can run several "hourly" runs without waiting.
-- ``SecondaryLimit``: GitHub's points per minute (a GET costs 1 point, a write 5); past it, 403
-  (or 429) "You have exceeded a secondary rate limit" with ``Retry-After``. Off unless a test
-  sets one.
-- ``etag_of``: a weak ``ETag`` of an answer's JSON (``W/"<sha256>"``, the shape GitHub sends); a
+- ``SecondaryLimit``: GitHub's points (a GET costs 1 point, a write 5); past them, 403 (or 429)
+  "You have exceeded a secondary rate limit" with ``Retry-After``, and a refusal for whoever
+  does not wait that long. Off unless a test sets one.
+- ``etag_of``: a weak ``ETag`` of an answer's body (``W/"<sha256>"``, the shape GitHub sends); a
   GET whose ``If-None-Match`` names the current one answers 304 with no body.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 PRIMARY_MESSAGE = (
@@ -101,34 +99,35 @@ class RateLimit:
 
 @dataclass
 class SecondaryLimit:
-    """GitHub's secondary limit on points per ``window_s`` (a read 1 point, a write 5)."""
+    """GitHub's secondary limit on points (a read costs 1 point, a write 5). Past ``points``,
+    the request is refused with ``Retry-After: retry_after`` and so is every request in the
+    next ``retry_after`` seconds (as GitHub refuses a client that does not wait); then the
+    count starts again. Counting requests rather than a clock's minute makes where it trips
+    the same on any machine."""
 
     points: int = 900
-    window_s: float = 60.0
     retry_after: int = 60
     status: int = 403
     clock: Callable[[], float] = time.monotonic
-    spent: deque[tuple[float, int]] = field(default_factory=deque)
+    spent: int = 0
+    held_until: float = 0.0
     #: How many requests were refused (a test asserts the client waited and went on).
     refused: int = 0
 
     def admit(self, method: str) -> tuple[int, Any, dict[str, str]] | None:
         """None when the request may go on, else GitHub's refusal with ``Retry-After``."""
         now = self.clock()
-        while self.spent and self.spent[0][0] <= now - self.window_s:
-            self.spent.popleft()
         cost = 1 if method in ("GET", "HEAD") else 5
-        if sum(points for _, points in self.spent) + cost > self.points:
-            self.refused += 1
-            wait = self.spent[0][0] + self.window_s - now if self.spent else self.window_s
-            retry = max(1, min(self.retry_after, math.ceil(wait)))
-            body = {"message": SECONDARY_MESSAGE, "documentation_url": DOCS}
-            return self.status, body, {"Retry-After": str(retry)}
-        self.spent.append((now, cost))
-        return None
+        if now >= self.held_until and self.spent + cost <= self.points:
+            self.spent += cost
+            return None
+        if now >= self.held_until:
+            self.spent, self.held_until = 0, now + self.retry_after
+        self.refused += 1
+        body = {"message": SECONDARY_MESSAGE, "documentation_url": DOCS}
+        return self.status, body, {"Retry-After": str(self.retry_after)}
 
 
-def etag_of(payload: Any) -> str:
-    """A weak ETag of a JSON answer, as GitHub sends them (``W/"<64 hex>"``)."""
-    data = json.dumps(payload, sort_keys=True).encode("utf-8")
-    return f'W/"{hashlib.sha256(data).hexdigest()}"'
+def etag_of(body: bytes) -> str:
+    """A weak ETag of an answer's body, as GitHub sends them (``W/"<64 hex>"``)."""
+    return f'W/"{hashlib.sha256(body).hexdigest()}"'

@@ -77,6 +77,9 @@ class Backfilled:
     unchanged: list[int] = field(default_factory=list)
     failed: list[Skipped] = field(default_factory=list)
     cursor: Cursor | None = None
+    #: Samples new to the ledger, and samples that replaced one stored before.
+    added: int = 0
+    replaced: int = 0
 
 
 @dataclass
@@ -257,7 +260,10 @@ class Work:
             self.client, pull, settings=self.settings, repository=self.repository,
             window=self.window, versions=self.versions,
         )  # fmt: skip
-        self.store.upsert([sample])
+        upserted = self.store.upsert([sample])
+        result.added, result.replaced = (
+            result.added + upserted.added, result.replaced + upserted.replaced,
+        )  # fmt: skip
         result.samples.append(sample)
         self.log(f"collect: {sample.id}: stored")
         read = self.client.validators_since(mark)

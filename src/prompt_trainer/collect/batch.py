@@ -103,10 +103,10 @@ def collect_pulls(
             client, since=since, settings=settings, store=store, log=log, progress=progress,
             skip=skip, on_stored=on_stored,
         )  # fmt: skip
-        outcome = CollectOutcome(samples=done.samples, not_agent=done.not_agent, backfill=done)
-        outcome.failed = done.failed
-        outcome.added, outcome.total = len(done.samples), len(store.lines())
-        return outcome
+        return CollectOutcome(
+            samples=done.samples, not_agent=done.not_agent, failed=done.failed, backfill=done,
+            added=done.added, replaced=done.replaced, total=len(store.lines()),
+        )  # fmt: skip
     return _collect_numbers(
         client, numbers, settings=settings, store=store, log=log, progress=progress,
         local_paths=local_paths, skip=skip, on_stored=on_stored,
@@ -189,5 +189,22 @@ def closing_table(outcome: CollectOutcome) -> str:
     lines += [
         "",
         f"Store: {outcome.added} added, {outcome.replaced} replaced, {outcome.total} in total.",
+        *backfill_lines(outcome.backfill),
     ]
     return "\n".join(lines)
+
+
+def backfill_lines(done: Backfilled | None) -> list[str]:
+    """Where a backfill stands: PRs found unchanged, and all done or where it goes on."""
+    if done is None:
+        return []
+    lines = []
+    if done.unchanged:
+        lines.append(
+            f"Unchanged since they were collected (not read again): {len(done.unchanged)} PR(s)."
+        )
+    if done.cursor is not None:
+        lines.append(f"Backfill: {done.cursor.progress} ({done.cursor.reason}).")
+    else:
+        lines.append(f"Backfill: all {done.total} agent PR(s) done.")
+    return lines

@@ -346,6 +346,8 @@ def _collect_artifacts(
                 reason=f"no artifact matches the configured globs (artifacts found: {names})",
             )
         )
+    if not wanted:
+        return
     with tempfile.TemporaryDirectory(prefix="prompt-trainer-") as tmp:
         for ref, kind in wanted:
             _collect_artifact(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,17 @@ RETRIES = 3
 PER_PAGE = 100
 #: urllib3's backoff factor: retries wait 0, 2x, 4x this (as settings.DEFAULT_BACKOFF_S).
 BACKOFF_S = 0.5
+
+
+class _Retry(GithubRetry):
+    """PyGithub's retry, which also re-sends a write GitHub refused at a secondary rate limit
+    with ``Retry-After`` (403 or 429): GitHub did not carry it out, so sending it again after
+    the wait cannot make it twice. Any other write is still never re-sent blindly."""
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if has_retry_after and status_code in (403, 429) and self.total:
+            return True
+        return bool(super().is_retry(method, status_code, has_retry_after))
 
 
 class Connection:
@@ -55,7 +67,7 @@ class Connection:
         self.bot_logins = bot_logins
         #: What the collaborator-permission endpoint said, per login, for the life of the client.
         self.access: dict[str, Access] = {}
-        retry = GithubRetry(
+        retry = _Retry(
             total=RETRIES,
             backoff_factor=backoff_s,
             # 5xx and 429 (GithubRetry adds 403, for secondary rate limits); Retry-After is
@@ -189,17 +201,34 @@ def translate_errors(action: str) -> Iterator[None]:
             status=exc.status,
         ) from exc
     except requests.exceptions.RetryError as exc:
-        raise GitHubError(
-            f"GitHub kept failing while {action}, after {RETRIES} retries with backoff: "
-            f"{exc.args[0].reason if exc.args and hasattr(exc.args[0], 'reason') else exc}",
-            fix="GitHub may be degraded (githubstatus.com); run again later. Evidence "
-            "collected so far is kept",
-        ) from exc
+        reason = exc.args[0].reason if exc.args and hasattr(exc.args[0], "reason") else exc
+        raise _retries_ran_out(action, str(reason)) from exc
     except requests.exceptions.RequestException as exc:
         raise GitHubError(
             f"cannot reach the GitHub API while {action}: {exc}",
             fix="check GITHUB_API_URL and the network; retry the run",
         ) from exc
+
+
+def _retries_ran_out(action: str, reason: str) -> GitHubError:
+    """urllib3 gave up (``too many 502 error responses``): a 403 or 429 it retried was GitHub's
+    rate limit (PyGithub retries no other 403); anything else, GitHub failing."""
+    found = re.search(r"too many (\d{3}) error responses", reason)
+    status = int(found.group(1)) if found else None
+    if status in (403, 429):
+        return GitHubError(
+            f"GitHub kept refusing at its rate limit while {action}, after {RETRIES} retries: "
+            f"{reason}",
+            fix="the token's budget is spent (another job may share it); the backfill goes on "
+            "at the next run",
+            status=status,
+        )
+    return GitHubError(
+        f"GitHub kept failing while {action}, after {RETRIES} retries with backoff: {reason}",
+        fix="GitHub may be degraded (githubstatus.com); run again later. Evidence "
+        "collected so far is kept",
+        status=status,
+    )
 
 
 def message_of(exc: GithubException) -> str:

@@ -6,7 +6,8 @@ duplicated; created on the first run with GitHub that may write. It shows, per t
 prompt versions with their key metrics and a trend; the open proposals; the edits people
 rejected (the bot's own PRs closed without merging, see ``followup``), each with a checkbox to
 allow it again; why targets were skipped this run (no key, too few samples, held-out evidence,
-guardrails); and the last run's evidence counts.
+guardrails); the last run's evidence counts; and, while a backfill is unfinished, where it stands
+("collected 120 of 480 PRs; continuing at the next run", from its cursor beside the ledger).
 
 Checkboxes are commands, read at the start of the next run (``read_commands``):
 
@@ -39,6 +40,7 @@ from prompt_trainer.propose import branch_name
 from prompt_trainer.render.filters import environment
 from prompt_trainer.render.report import estimate
 from prompt_trainer.settings import Settings
+from prompt_trainer.store import open_ledger
 
 Log = Callable[[str], None]
 MARKER = "<!-- prompt-trainer-dashboard -->"
@@ -75,6 +77,8 @@ class DashboardView:
     message: str = ""
     collected: list[Sample] = field(default_factory=list)
     ledger_total: int = 0
+    #: An unfinished backfill: "collected 120 of 480 PRs; continuing at the next run".
+    backfill: str = ""
 
 
 def read_commands(body: str | None) -> Commands:
@@ -227,6 +231,12 @@ def publish(
     return number
 
 
+def backfill_line(settings: Settings) -> str:
+    """Where an unfinished backfill stands (its cursor beside the ledger), or ""."""
+    cursor = open_ledger(settings.root).state().cursor
+    return cursor.progress if cursor is not None else ""
+
+
 def publish_run(
     client: GitHubClient,
     board: Board,
@@ -254,6 +264,7 @@ def publish_run(
         message=message,
         collected=list(collected),
         ledger_total=ledger_total,
+        backfill=backfill_line(settings),
     )
     options = settings.config.dashboard
     publish(client, view, number=board.number, title=options.title, label=options.label, log=log)
