@@ -18,12 +18,9 @@ never lose each other's samples. When both sides hold a sample, the one collecte
 ``keep_samples`` is the run's store step (add the samples, then sync).
 ``training_samples`` picks the stored samples a target trains on: those of its current prompts.
 
-Beside the ledger, ``backfill.json`` (``BackfillState``) keeps what a backfill needs between runs:
-the ``Cursor`` of a backfill that stopped at the rate budget (the PRs it has done; the next run
-goes on from there) and, per PR, the ETags of the reads its stored sample came from and the runs
-it read (``PullState``), so a later backfill asks GitHub with ``If-None-Match`` whether anything
-changed (a 304 costs no budget) instead of reading the PR again. It travels with the ledger: the
-same path on the data branch, merged and written in the same commit as the samples it speaks of.
+Beside the ledger, ``backfill.json`` (``backfill_state.BackfillState``: a backfill's cursor and
+the ETags of what each PR was read from) travels with it: the same path on the data branch,
+merged and written in the same commit as the samples it speaks of (``sync_with_branch``).
 """
 
 from __future__ import annotations
@@ -32,80 +29,19 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from prompt_trainer import workdir
+from prompt_trainer.backfill_state import BackfillState
 from prompt_trainer.errors import GitHubError
-from prompt_trainer.models import PromptSet, Record, Sample
+from prompt_trainer.models import PromptSet, Sample
 
 BRANCH_PATH = workdir.LEDGER.as_posix()
 STATE_PATH = workdir.BACKFILL.as_posix()
 SYNC_ATTEMPTS = 4
-
-
-class Cursor(Record):
-    """A backfill that stopped before its end: the next run lists the PRs closed since
-    ``since`` again and collects those not in ``done``."""
-
-    since: datetime
-    started_at: datetime
-    #: PRs of this backfill already collected, found unchanged, or skipped with a reason.
-    done: tuple[int, ...] = ()
-    #: The agent PRs of this backfill when last counted.
-    total: int = 0
-    #: Why the last run stopped (the budget it found left).
-    reason: str = ""
-
-    @property
-    def progress(self) -> str:
-        """``collected 120 of 480 PRs; continuing at the next run``."""
-        return f"collected {len(self.done)} of {self.total} PRs; continuing at the next run"
-
-
-class PullState(Record):
-    """What one PR's stored sample was read from: each read with its ETag, the runs (as
-    ``id:attempt:conclusion``) and a hash of what the PR listing said of it."""
-
-    etags: dict[str, str]
-    runs: tuple[str, ...]
-    listing: str
-
-
-class BackfillState(Record):
-    """``backfill.json``: the unfinished backfill (None when the last one finished, at
-    ``finished_at``) and the reads each collected PR came from (by PR number)."""
-
-    cursor: Cursor | None = None
-    finished_at: datetime | None = None
-    pulls: dict[str, PullState] = Field(default_factory=dict)
-
-    def text(self) -> str:
-        """Stable JSON (sorted keys), so an unchanged state is an unchanged file."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=1) + "\n"
-
-    @classmethod
-    def parse(cls, text: str | None) -> BackfillState:
-        """The state in ``text``; an empty one when there is none or it does not validate (a
-        newer release's): the next backfill then reads every PR again, losing nothing."""
-        try:
-            return cls.model_validate_json(text) if text else cls()
-        except ValidationError:
-            return cls()
-
-    def merged(self, other: BackfillState) -> BackfillState:
-        """This state with ``other``'s (another runner's): every PR's reads (this one's win),
-        and the newer backfill's cursor, unless the other side finished it since."""
-        cursors = [c for c in (self.cursor, other.cursor) if c is not None]
-        finished = max((f for f in (self.finished_at, other.finished_at) if f), default=None)
-        cursor = max(cursors, key=lambda c: (c.started_at, len(c.done)), default=None)
-        if cursor is not None and finished is not None and finished >= cursor.started_at:
-            cursor = None
-        pulls = {**other.pulls, **self.pulls}
-        return BackfillState(cursor=cursor, finished_at=finished, pulls=pulls)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from prompt_trainer.backfill_state import BackfillState, Cursor, PullState
 from prompt_trainer.collect.github_pr import (
     ISSUE_LEAD,
     PromptVersions,
@@ -39,14 +40,7 @@ from prompt_trainer.collect.github_pr import (
 from prompt_trainer.errors import GitHubError, PromptTrainerError
 from prompt_trainer.models import PullRequestInfo, Sample, Skipped
 from prompt_trainer.settings import Settings
-from prompt_trainer.store import (
-    BackfillState,
-    Cursor,
-    PullState,
-    SampleStore,
-    line_id,
-    sync_with_branch,
-)
+from prompt_trainer.store import SampleStore, line_id, sync_with_branch
 
 if TYPE_CHECKING:
     from prompt_trainer.github import GitHubClient

@@ -1,16 +1,15 @@
 """Collect one agent pull request from GitHub into a ``Sample``.
 
-Reads the PR, its reviews and comments, the artifacts of every workflow run of its head commit
-in this repository (never a fork's run, whose workflow files the fork controls; only the
-configured ``artifacts.workflows`` when set; filtered by the configured name globs, downloaded
-and extracted safely) and of the runs comments on it started while it was open (an agent on
-``issue_comment`` runs on the default branch's commit: found by event, branch, title and time
-window, ``comment_run_artifacts``), parses the JUnit reports
-and traces inside, and attributes the sample to the prompt versions at the PR's base commit
-(``PromptVersions``: read from the checkout's git history when it holds that commit, through the
-API only when it does not, as in a shallow clone; each base commit once per run). Problems with
-single pieces of evidence are kept as ``Skipped`` on the sample; only failures of the API itself
-raise.
+Reads the PR, its reviews and comments, the artifacts of every workflow run of its head commit in
+this repository (never a fork's run, whose workflow files the fork controls; only the configured
+``artifacts.workflows`` when set; filtered by the configured name globs, downloaded and extracted
+safely) and of the runs comments on it started while it was open (an agent on ``issue_comment`` runs
+on the default branch's commit: found by event, branch, title and time window, ``pull_runs``),
+parses the JUnit reports and traces inside, and attributes the sample to the prompt versions at the
+PR's base commit (``PromptVersions``: read from the checkout's git history when it holds that
+commit, through the API only when it does not, as in a shallow clone; each base commit once per
+run). Problems with single pieces of evidence are kept as ``Skipped`` on the sample; only failures
+of the API itself raise.
 
 A backfill passes the PR as its listing gave it (title, body, head and base: no
 ``GET /pulls/{n}``) and the ``RunWindow`` of every run created in its time span (no per-PR run

@@ -1,11 +1,14 @@
 """GitHub adapter, Actions: the workflow runs of a commit, their conclusion and their artifacts.
 
-Takes a ``Connection`` and a head sha (and optionally the workflows that count); returns the
-CI conclusion, ``ArtifactRef``s, and a downloaded zip (or ``Skipped`` when it expired, is too big
-or the download failed). Only runs of this repository count: a run from a fork, whose workflow
-files the fork controls, supplies neither a conclusion nor artifacts. PyGithub cannot download
-artifacts (their URL answers 302 to a storage host), so ``requests`` does it in two steps: the
-API URL with the token, then the redirect *without* it.
+Takes a ``Connection`` and a head sha (and optionally the workflows that count), or a time span;
+returns ``WorkflowRun`` records (a backfill lists every run of its span once, ``run_window``, and
+finds each PR's runs in that ``RunWindow`` instead of asking per commit and event), the CI
+conclusion, ``ArtifactRef``s, and a downloaded zip (or ``Skipped`` when it expired, is too big or
+the download failed; a rate limit on the download raises like any call's). Only runs of this
+repository count: a run from a fork, whose workflow files the fork controls, supplies neither a
+conclusion nor artifacts. PyGithub cannot download artifacts (their URL answers 302 to a storage
+host), so ``requests`` does it in two steps: the API URL with the token, then the redirect *without*
+it.
 """
 
 from __future__ import annotations

@@ -6,8 +6,12 @@ Takes the API URL, a token and ``owner/name``; gives the other ``github/`` modul
 names a fix. PyGithub's default retry re-sends POSTs and waits without backoff; this connection
 retries only idempotent methods, with exponential backoff (``backoff_s``, from the caller), a
 bounded number of times; a Retry-After or rate-limit reset from GitHub is honoured whatever the
-backoff. Also here: the rules every module shares for who wrote something (``is_bot_login``,
-``by_bot``) and the refusal to write to the default branch.
+backoff, and a write GitHub refused at a secondary limit with ``Retry-After`` is sent again
+after the wait (it was not carried out). The rate budget: ``rate`` is what the last answers'
+``X-RateLimit-*`` headers said (``observe_rate`` notes those of calls made outside PyGithub),
+``rate_limit`` asks ``GET /rate_limit`` (free), ``reachable`` tells the API host down from one
+failing call. Lists are asked for 100 to a page. Also here: the rules every module shares for who
+wrote something (``is_bot_login``, ``by_bot``) and the refusal to write to the default branch.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """GitHub adapter, pull requests: reading them, the bot's own, and the bot's writes to them.
 
 Takes a ``Connection`` and a PR number or branch; returns ``PullRequestInfo`` (an agent's PR, as
-evidence), ``PullHead`` (who opened a PR and from where), the bot's own open PR of a branch
-(``OpenPull``) and its recently closed ones (``ClosedPull``). A PR is the bot's own only when
-one of ``bot_logins`` opened it from a branch of this repository. Writes: one PR per branch
-(looked up before it is created, and after a 5xx or a 422 "already exists", because a POST may
-have gone through), labels, the body, closing, and a comment posted once per key (the key is a
-hidden marker, looked for only in the bot's own comments).
+evidence, with its body: from ``GET /pulls/{n}`` or, for a backfill, from the listing of closed PRs,
+100 to a request), ``PullHead`` (who opened a PR and from where), the bot's own open PR of a branch
+(``OpenPull``) and its recently closed ones (``ClosedPull``). A PR is the bot's own only when one of
+``bot_logins`` opened it from a branch of this repository. Writes: one PR per branch (looked up
+before it is created, and after a 5xx or a 422 "already exists", because a POST may have gone
+through), labels, the body, closing, and a comment posted once per key (the key is a hidden marker,
+looked for only in the bot's own comments).
 """
 
 from __future__ import annotations
