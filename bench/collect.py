@@ -28,7 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.scenarios import CONFIG, MAIN_PROMPT, SUBAGENT, agent_pulls  # noqa: E402
+from tests.scenarios import (  # noqa: E402
+    CONFIG,
+    MAIN_PROMPT,
+    SUBAGENT,
+    agent_pulls,
+    clone_on_server,
+)
 from tests.servers.github import FakeGitHub  # noqa: E402
 
 #: The code before the budgeted backfill (issue 28): what the numbers are compared with.
@@ -83,8 +89,8 @@ def measure(src: Path, *, prs: int, shallow: bool) -> Measured:
 
 
 def make_checkout(root: Path, github: FakeGitHub, *, shallow: bool) -> Path:
-    """The repository's prompt files, committed; the same commit is ``main`` on the server
-    (with ``shallow``, the server's commit is another one: the checkout lacks it)."""
+    """The repository's prompt files in a git clone whose commit is ``main`` on the server
+    (with ``shallow``, the server's ``main`` is another commit: the clone lacks it)."""
     files = {
         ".github/prompt-trainer.yml": CONFIG,
         "CLAUDE.md": MAIN_PROMPT,
@@ -93,11 +99,7 @@ def make_checkout(root: Path, github: FakeGitHub, *, shallow: bool) -> Path:
     for path, text in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)
-    git(root, "init", "--quiet", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", "prompts")
-    sha = None if shallow else git(root, "rev-parse", "HEAD")
-    github.commit(dict(files), branch="main", sha=sha)
+    clone_on_server(github, root, shared=not shallow)
     return root
 
 

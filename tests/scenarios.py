@@ -6,7 +6,8 @@
   and a CI run whose ``junit-results`` artifact holds ``JUNIT`` (one failure, one error);
 - ``trainer_reply`` / ``other_reply``: the local LM's scripted candidates (``NEW_MAIN``);
 - ``make_zip``: an artifact's zip from {name: content};
-- ``agent_pulls``: many small merged agent PRs, for backfills (tests and ``bench/collect.py``).
+- ``agent_pulls``: many small merged agent PRs, for backfills (tests and ``bench/collect.py``);
+  ``clone_on_server``: a checkout that is a git clone whose commit is ``main`` on the server.
 
 The ``ready`` fixture sets the whole scenario up and makes the checkout the working directory.
 """
@@ -14,8 +15,10 @@ The ``ready`` fixture sets the whole scenario up and makes the checkout the work
 from __future__ import annotations
 
 import io
+import subprocess
 import zipfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from tests.servers.github import Artifact, FakeGitHub, Pull
 from tests.servers.llm import chat_adapter_reply
@@ -182,3 +185,22 @@ def agent_pulls(
                 created_at=pull.updated_at,
             )
     return made
+
+
+def clone_on_server(github: FakeGitHub, root: Path, *, shared: bool = True) -> str:
+    """The files under ``root`` committed as a new git clone there, and the same files as
+    ``main`` on the local GitHub server: with ``shared``, the same commit (the clone's history
+    holds the base commit of every agent PR); without, another one (as a shallow clone lacks
+    it). Returns the server's ``main``."""
+    files: dict[str, str | None] = {
+        p.relative_to(root).as_posix(): p.read_text()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.parts
+    }
+    identity = ("-c", "user.name=t", "-c", "user.email=t@example.com")
+    for args in (("init", "-q", "-b", "main"), ("add", "-A"), (*identity, "commit", "-qm", "s")):
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+    head = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return github.commit(files, branch="main", sha=head if shared else None)

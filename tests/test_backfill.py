@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from prompt_trainer.cli import main
-from tests.scenarios import JUNIT, agent_pulls, make_zip
+from tests.scenarios import JUNIT, agent_pulls, clone_on_server, make_zip
 from tests.servers.github import Artifact, FakeGitHub, Fault, Hook, Pull
 from tests.servers.github_limits import SecondaryLimit
 
@@ -125,27 +124,11 @@ def test_the_api_host_down_stops_the_backfill_and_keeps_what_was_collected(
 # -- a backfill within GitHub's rate budget ------------------------------------------------------
 
 
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
 @pytest.fixture
 def clone(github: FakeGitHub, checkout: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The checkout as a git clone whose one commit is ``main`` on the local GitHub server too
     (the base commit of every agent PR): its prompt files are in the local history."""
-    git(checkout, "init", "-q", "-b", "main")
-    git(checkout, "add", "-A")
-    identity = ("-c", "user.name=t", "-c", "user.email=t@example.com")
-    git(checkout, *identity, "commit", "-q", "-m", "prompts")
-    files: dict[str, str | None] = {
-        str(p.relative_to(checkout)): p.read_text()
-        for p in checkout.rglob("*")
-        if p.is_file() and ".git" not in p.parts
-    }
-    github.commit(files, branch="main", sha=git(checkout, "rev-parse", "HEAD"))
+    clone_on_server(github, checkout)
     monkeypatch.chdir(checkout)
     return checkout
 

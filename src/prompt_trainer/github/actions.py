@@ -24,6 +24,7 @@ import requests
 from prompt_trainer.errors import GitHubError
 from prompt_trainer.github import fetch
 from prompt_trainer.github.connection import PER_PAGE, Connection
+from prompt_trainer.github.fetch import timestamp
 from prompt_trainer.github.records import RunWindow, WorkflowRun
 from prompt_trainer.models import ArtifactRef, Skipped
 from prompt_trainer.workdir import CapExceeded, write_capped
@@ -200,20 +201,11 @@ def _run(data: dict[str, Any]) -> WorkflowRun:
         head_branch=str(data.get("head_branch") or ""),
         event=str(data.get("event") or ""),
         title=str(data.get("display_title") or ""),
-        created_at=_when(data.get("created_at")),
+        created_at=timestamp(data.get("created_at")),
         head_repository=str(head.get("full_name") or "").lower() if isinstance(head, dict) else "",
         name=str(data.get("name") or ""),
         path=str(data.get("path") or ""),
     )
-
-
-def _when(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _artifact(data: dict[str, Any], run_id: int, attempts: int) -> ArtifactRef:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -113,6 +114,16 @@ def get_list(
         items += page if isinstance(page, list) else []
         first, url = False, answer.next_url
     return items if limit is None else items[:limit]
+
+
+def timestamp(value: object) -> datetime | None:
+    """An API timestamp (``2026-11-21T10:00:00Z``); None when absent or not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def still_current(conn: Connection, etags: dict[str, str]) -> bool:

@@ -20,6 +20,7 @@ from github.PullRequest import PullRequest
 
 from prompt_trainer.github import fetch
 from prompt_trainer.github.connection import PER_PAGE, Connection, listed, translate_errors
+from prompt_trainer.github.fetch import timestamp
 from prompt_trainer.github.records import ClosedPull, OpenPull, PullHead, PullWrite
 from prompt_trainer.models import PullRequestInfo
 
@@ -42,11 +43,11 @@ def closed_pulls_since(conn: Connection, since: datetime) -> list[PullRequestInf
     url: str | None = fetch.path_with(_pulls(conn), {**params, "per_page": PER_PAGE})
     while url is not None:
         answer = fetch.get(conn, url, action="listing closed pull requests", log=False)
-        items = [d for d in answer.data or [] if isinstance(d, dict)]
-        found += [pull_info(d) for d in items if (_when(d.get("closed_at")) or since) >= since]
-        older = any((_when(d.get("updated_at")) or since) < since for d in items)
-        url = None if older else answer.next_url
-    return [p for p in found if p.closed_at is not None]
+        pulls = [pull_info(d) for d in answer.data or [] if isinstance(d, dict)]
+        found += [p for p in pulls if p.closed_at is not None and p.closed_at >= since]
+        updated = [timestamp(d.get("updated_at")) for d in answer.data or [] if isinstance(d, dict)]
+        url = None if any(u is not None and u < since for u in updated) else answer.next_url
+    return found
 
 
 def pull_head(conn: Connection, number: int) -> PullHead:
@@ -86,7 +87,7 @@ def closed_own_pulls(
                         merged=bool(data.get("merged_at")),
                         body=data.get("body") or "",
                         url=each.html_url,
-                        merged_at=_when(data.get("merged_at")),
+                        merged_at=timestamp(data.get("merged_at")),
                     )
                 )
     return found
@@ -211,18 +212,8 @@ def pull_info(data: dict[str, Any]) -> PullRequestInfo:
         labels=tuple(
             str(label.get("name")) for label in data.get("labels") or [] if isinstance(label, dict)
         ),
-        created_at=_when(data.get("created_at")),
-        closed_at=_when(data.get("closed_at")),
-        merged_at=_when(data.get("merged_at")),
+        created_at=timestamp(data.get("created_at")),
+        closed_at=timestamp(data.get("closed_at")),
+        merged_at=timestamp(data.get("merged_at")),
         body=str(data.get("body") or ""),
     )
-
-
-def _when(value: object) -> datetime | None:
-    """An API timestamp (``2026-11-21T10:00:00Z``), or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None

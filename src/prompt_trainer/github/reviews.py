@@ -18,6 +18,7 @@ from github import GithubException
 
 from prompt_trainer.github import fetch
 from prompt_trainer.github.connection import Connection, message_of
+from prompt_trainer.github.fetch import timestamp
 from prompt_trainer.github.records import Access
 from prompt_trainer.models import CommitInfo, Feedback, is_bot_account
 
@@ -91,7 +92,7 @@ def _review(data: dict[str, Any], trusted: tuple[str, ...]) -> Feedback:
         state=data.get("state"),
         body=str(data.get("body") or ""),
         url=data.get("html_url"),
-        created_at=_when(data.get("submitted_at")),
+        created_at=timestamp(data.get("submitted_at")),
         **_author(data, trusted),
     )
 
@@ -122,20 +123,10 @@ def _comment(
         id=f"{kind.replace('_', '-')}-{data.get('id')}",
         body=str(data.get("body") or ""),
         url=data.get("html_url"),
-        created_at=_when(data.get("created_at")),
+        created_at=timestamp(data.get("created_at")),
         **extra,
         **_author(data, trusted),
     )
-
-
-def _when(value: object) -> datetime | None:
-    """An API timestamp (``2026-11-21T10:00:00Z``); None when absent or not one."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _commit_info(data: dict[str, Any], agent: tuple[str, ...]) -> CommitInfo:
@@ -151,6 +142,6 @@ def _commit_info(data: dict[str, Any], agent: tuple[str, ...]) -> CommitInfo:
     return CommitInfo(
         sha=str(data.get("sha", "")),
         author=name,
-        date=_when(date),
+        date=timestamp(date),
         by_agent=is_bot or name in agent,
     )
