@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from prompt_trainer.cli import main
-from tests.scenarios import JUNIT, agent_pulls, clone_on_server, make_zip
+from prompt_trainer.settings import parse_config
+from prompt_trainer.targets import absent_hash
+from tests.scenarios import CONFIG, JUNIT, agent_pulls, clone_on_server, make_zip
 from tests.servers.github import Artifact, FakeGitHub, Fault, Hook, Pull
 from tests.servers.github_limits import SecondaryLimit
 
@@ -334,3 +336,20 @@ def test_a_window_of_more_than_a_thousand_runs_is_listed_in_parts(
     (sample,) = [s for s in stored(clone) if s["id"].endswith(f"#{oldest.number}")]
     assert sample["test_runs"], "the oldest PR's JUnit report was found"
     assert counted(github)["GET /actions/runs"] >= 3  # the window and its two halves
+
+
+def test_a_prompt_link_dangling_at_the_base_commit_does_not_lose_the_pr(
+    github: FakeGitHub, checkout: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local history reads links; one that points at nothing there is read through the
+    API instead, which sees no file, and the PR is collected all the same."""
+    (checkout / "CLAUDE.md").unlink()
+    (checkout / "CLAUDE.md").symlink_to("gone.md")
+    clone_on_server(github, checkout)
+    monkeypatch.chdir(checkout)
+    agent_pulls(github, 1)
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    (sample,) = stored(checkout)
+    assert sample["prompt_versions"]["coder"] == absent_hash(
+        parse_config(CONFIG, source="c").targets[0]
+    )

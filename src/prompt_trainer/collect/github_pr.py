@@ -46,6 +46,7 @@ from prompt_trainer.collect.evidence import (
 )
 from prompt_trainer.collect.junit_runs import flag_flaky_across_runs
 from prompt_trainer.collect.reviews import is_own_comment, keep, suggestions
+from prompt_trainer.errors import PromptLinkError
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.github.actions import ci_conclusion
 from prompt_trainer.github.records import RunWindow, WorkflowRun
@@ -87,11 +88,17 @@ class PromptVersions:
 
     def at(self, sha: str) -> dict[str, str]:
         if sha not in self.known:
-            source: PromptSource = GitSource.at(self.settings.root, sha) or CommitSource(
-                self.client, sha
-            )
-            self.known[sha] = {t.name: version_at(t, source) for t in self.settings.config.targets}
+            local = GitSource.at(self.settings.root, sha)
+            try:
+                self.known[sha] = self._versions(local or CommitSource(self.client, sha))
+            except PromptLinkError:
+                # A link that dangles at that commit: the API reads it as no file, as it did
+                # before the local history was read; the PR is not lost over it.
+                self.known[sha] = self._versions(CommitSource(self.client, sha))
         return self.known[sha]
+
+    def _versions(self, source: PromptSource) -> dict[str, str]:
+        return {t.name: version_at(t, source) for t in self.settings.config.targets}
 
 
 def is_agent_pull(pull: PullRequestInfo, rules: AgentRules) -> bool:
