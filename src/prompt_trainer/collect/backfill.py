@@ -144,8 +144,6 @@ def backfill(
     except Exception:
         store.save_state(run.state(run.cursor(result.total, "stopped by an error of GitHub")))
         raise
-    if result.cursor is None:  # done: forget the reads of PRs no longer in the backfill's span
-        run.pulls = {k: v for k, v in run.pulls.items() if k.isdigit() and int(k) in agent}
     store.save_state(run.state(result.cursor))
     return result
 
