@@ -2,8 +2,10 @@
 
 Run with ``.venv/bin/python bench/reliability.py``. It runs the reliability tests with pytest
 (writing a JUnit report, which it reads with prompt-trainer's own parser) and prints one line
-per category, e.g. ``faults: 17/17 held``. Secret shapes are counted from the redaction corpus
-(``tests/test_redact.py``): every shape must be replaced, every look-alike kept.
+per category, e.g. ``faults: 17/17 held``. Secret shapes are counted from the one table of
+shapes (``redact.SHAPES``: each example replaced, each look-alike kept), the further corpus of
+``tests/test_redact.py``, each shape split by an invisible or ANSI character, and the forms of
+held secrets (base64 at every alignment, wrapped, percent-encoded, split).
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ CATEGORIES = {
         "tests/test_guardrails.py",
         "tests/test_guardrails_revise.py",
         "tests/test_guardrails_outside.py",
+        "tests/test_outside.py",
+    ],
+    "outside text rendered, logged and parsed (escaping, commands, linear time)": [
+        "tests/test_render_hostile.py",
+        "tests/test_linear_regex.py",
+        "tests/test_reviews.py",
     ],
 }
 
@@ -86,15 +94,53 @@ def main() -> None:
                 print(f"{label}: {mutants} mutants of {len(JUNIT) + len(TRACES)} files, {verdict}")
                 continue
             print(f"{label}: {held}/{tried} held{skipped}")
-    from tests.test_redact import ASSIGNMENTS, SECRETS  # noqa: PLC0415
+    print(secret_line())
 
-    shapes = [secret for secret, _ in SECRETS]
-    redacted = sum(1 for s in shapes if s not in redact(f"x {s} y"))
-    assigned = sum(1 for line in ASSIGNMENTS if redact(line) != line)
-    print(
-        f"secrets: {redacted}/{len(shapes)} shapes redacted, "
-        f"{assigned}/{len(ASSIGNMENTS)} NAME=value assignments hidden"
+
+def secret_line() -> str:
+    """The secret shapes of ``redact.SHAPES`` (each example replaced, each look-alike kept),
+    the further corpus of ``tests/test_redact.py``, every shape split by each invisible or
+    ANSI splitter, and every form of a held value."""
+    from tests.test_redact import (  # noqa: PLC0415
+        ASSIGNMENTS,
+        HELD_FORMS,
+        HELD_KEY,
+        HELD_TOKEN,
+        SECRETS,
+        SPLITTERS,
+        hidden,
     )
+
+    from prompt_trainer.redact import SHAPES, hold  # noqa: PLC0415
+
+    replaced = sum(1 for s in SHAPES if f"[REDACTED:{s.kind}]" in redact(f"x {s.example} y"))
+    kept = sum(1 for s in SHAPES if redact(s.look_alike) == s.look_alike)
+    corpus = sum(1 for secret, _ in SECRETS if secret not in redact(f"x {secret} y"))
+    assigned = sum(1 for line in ASSIGNMENTS if redact(line) != line)
+    split = [
+        (s, mark) for s in SHAPES for mark in SPLITTERS.values() if len(hidden(s.example)) >= 2
+    ]
+    caught = sum(
+        1
+        for s, mark in split
+        if f"[REDACTED:{s.kind}]"
+        in redact(s.example.replace(hidden(s.example), _split(hidden(s.example), mark)))
+    )
+    hold([HELD_TOKEN, HELD_KEY])
+    forms = [make(v) for v in (HELD_TOKEN, HELD_KEY) for make in HELD_FORMS.values()]
+    masked = sum(1 for text in forms if "[REDACTED:" in redact(text))
+    hold(())
+    return (
+        f"secrets: {replaced}/{len(SHAPES)} shapes replaced and {kept}/{len(SHAPES)} of their "
+        f"look-alikes kept; {corpus}/{len(SECRETS)} further secrets and "
+        f"{assigned}/{len(ASSIGNMENTS)} NAME=value assignments hidden; {caught}/{len(split)} "
+        f"shapes split by an invisible or ANSI character still replaced; {masked}/{len(forms)} "
+        "forms of held secrets masked"
+    )
+
+
+def _split(secret: str, mark: str) -> str:
+    return secret[: len(secret) // 2] + mark + secret[len(secret) // 2 :]
 
 
 if __name__ == "__main__":

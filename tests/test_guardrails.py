@@ -73,7 +73,7 @@ def test_a_line_marked_keep_must_survive_verbatim() -> None:
 
 def test_long_outside_text_may_not_be_copied_into_a_prompt() -> None:
     (problem,) = problems(MAIN + "- " + INJECTION[20:] + "\n")
-    assert "copies outside text (an untrusted comment by eve on s)" in problem
+    assert "copies outside text (feedback[0].body of s)" in problem
 
 
 def test_size_tokens_and_growth_limits() -> None:

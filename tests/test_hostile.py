@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import pytest
 
 from prompt_trainer.cli import main
+from prompt_trainer.cli.runner import CommandGuard, command_safe
 from prompt_trainer.collect.artifacts import ZipLimits, extract_zip, listed_members
+from prompt_trainer.github import GitHubClient
 from tests.scenarios import arrange, make_zip, trainer_reply
 from tests.servers.github import Artifact, FakeGitHub
 from tests.servers.llm import FakeLLM, chat_adapter_reply, user_text
@@ -315,3 +318,187 @@ def test_an_archive_listing_millions_of_members_is_not_opened(tmp_path: Path) ->
     forged = tmp_path / "zip64.zip"
     forged.write_bytes(plain[:at] + record + locator + end)
     assert listed_members(forged) == 5_000_000
+
+
+#: Archive member names that, printed raw, would be read by the runner as workflow commands:
+#: ``::`` at the start of a line (after spaces, after ``\n`` or ``\r``), ``##[`` anywhere.
+FORGED = (
+    "../a\n::error title=pwned::forged from a member name.xml",
+    "../b\r  ::add-mask::prompt-trainer.xml",
+    "../c ##[error]forged in the old syntax.xml",
+)
+
+
+def test_outside_text_in_the_log_cannot_issue_a_workflow_command(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    checkout: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    arrange(github)
+    pull = github.pulls[7]
+    pull.title = "Fees\n::warning::forged from a PR title"
+    data = make_zip({name: "<testsuite/>" for name in FORGED})
+    github.runs.clear()
+    github.add_run(pull.head_sha, [Artifact(id=github.next_id(), name="junit-x", data=data)])
+    monkeypatch.chdir(checkout)
+    llm.script = [trainer_reply]
+
+    assert main(["run", "--pr", "7"], env={**env, "GITHUB_ACTIONS": "true"}) == 0
+
+    out = capsys.readouterr()
+    log = out.out + "\n" + out.err
+    assert "forged from a member name" in log and "traversal" in log  # it was printed
+    lines = re.split(r"\r\n|\r|\n", log)
+    commands = [ln for ln in lines if ln.lstrip().startswith("::") or "##[" in ln]
+    assert not [c for c in commands if "forged" in c or "add-mask" in c], commands
+
+
+@pytest.mark.parametrize(
+    ("text", "safe"),
+    [
+        ("::error::x", ":\u200b:error::x"),
+        (
+            "a\n  ::warning::x\rb\r\n\t::notice::y",
+            "a\n  :\u200b:warning::x\rb\r\n\t:\u200b:notice::y",
+        ),
+        ("see ##[error]x", "see ##\u200b[error]x"),
+        ("a::b and C++::std", "a::b and C++::std"),  # not at the start of a line: kept
+    ],
+)
+def test_command_safe_breaks_every_command_the_runner_would_read(text: str, safe: str) -> None:
+    assert command_safe(text) == safe
+
+
+def test_the_guard_holds_a_partial_line_that_could_still_become_a_command() -> None:
+    inner = io.StringIO()
+    guard = CommandGuard(inner)
+    for piece in ("  :", ":error::split", " #", "#[x]\n", "done ##"):
+        guard.write(piece)
+        guard.flush()
+    guard.command("::warning::ours")
+    guard.close_line()
+    assert inner.getvalue() == ("  :\u200b:error::split ##\u200b[x]\ndone ##\n::warning::ours\n")
+
+
+# -- every secret shape, and every form of the secrets the process holds -------------------------
+
+HELD_KEY = "c0rp-" + "Zq7" * 10  # no known shape: masked only because the process holds it
+HELD_PASSWORD = "pg-" + "Passw0rd" * 2
+SPLIT_TOKEN = "ghp_" + "Sp1t" * 9
+
+
+def planted_secrets() -> list[tuple[str, str, list[str]]]:
+    """(label, text planted in the evidence, pieces of it that must reach no sink)."""
+    from prompt_trainer.redact import SHAPES  # noqa: PLC0415
+    from prompt_trainer.redact.held import forms  # noqa: PLC0415
+    from tests.test_redact import HELD_FORMS, SECRETS, SPLITTERS, hidden  # noqa: PLC0415
+
+    found: list[tuple[str, str, list[str]]] = []
+    for n, shape in enumerate(SHAPES):
+        found.append((f"shape {shape.kind} #{n}", shape.example, pieces(hidden(shape.example))))
+    for secret, kind in SECRETS:
+        found.append((f"corpus {kind}", secret, pieces(hidden(secret))))
+    for name, splitter in SPLITTERS.items():
+        text = SPLIT_TOKEN[:20] + splitter + SPLIT_TOKEN[20:]
+        found.append((f"GitHub token split by {name}", text, pieces(text)))
+    for value in (HELD_KEY, HELD_PASSWORD):
+        for form, make in HELD_FORMS.items():
+            must = [f for f in forms(value) if len(f) >= 8]
+            found.append((f"held {value[:4]} {form}", make(value), must))
+    return found
+
+
+def pieces(secret: str) -> list[str]:
+    """The runs of a secret long enough to identify it (split where a log or a splitter did)."""
+    parts = re.split(
+        r"[\s\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]|\x1b\[[0-9;]*m", secret
+    )
+    return [p for p in parts if len(p) >= 8]
+
+
+def trace_of(texts: list[str]) -> str:
+    """A Claude Code transcript whose tool calls each fail with one of ``texts``."""
+    lines: list[dict[str, Any]] = [{"type": "system", "subtype": "init", "session_id": "s"}]
+    for n, text in enumerate(texts):
+        use = {"type": "tool_use", "id": f"t{n}", "name": "Bash", "input": {"command": "env"}}
+        lines.append(
+            {"type": "assistant", "message": {"id": f"m{n}", "role": "assistant", "content": [use]}}
+        )
+        result = {"type": "tool_result", "tool_use_id": f"t{n}", "is_error": True, "content": text}
+        lines.append({"type": "user", "message": {"role": "user", "content": [result]}})
+    lines.append({"type": "result", "subtype": "success", "is_error": False, "result": "done"})
+    return "\n".join(json.dumps(line) for line in lines)
+
+
+def test_no_secret_shape_nor_form_of_a_held_secret_reaches_the_model_the_data_branch_or_a_pr(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, env: dict[str, str]
+) -> None:
+    secrets = planted_secrets()
+    texts = [text for _, text, _ in secrets]
+    pull = github.pulls[7]
+    github.runs.clear()
+    # 20 a transcript, so each is kept whole (a trace keeps a bounded selection of steps)
+    trace = make_zip({f"t{n}.jsonl": trace_of(texts[n : n + 20]) for n in range(0, len(texts), 20)})
+    github.add_run(pull.head_sha, [Artifact(id=github.next_id(), name="agent-trace", data=trace)])
+    pull.review_comments[0]["body"] = "\n".join(texts)  # a trusted reviewer pasted them all
+    held = {**env, "MYCORP_DEPLOY_KEY": HELD_KEY, "PGPASSWORD": HELD_PASSWORD}
+
+    assert main(["run", "--pr", "7"], env=held) == 0
+
+    sinks = json.dumps(llm.requests, ensure_ascii=False) + everything_written(github, ready)
+    assert llm.requests and "[REDACTED:held-secret]" in sinks
+    leaked = [label for label, _, must in secrets if any(p in sinks for p in must)]
+    assert leaked == [], f"{len(leaked)} of {len(secrets)} leaked: {leaked}"
+
+
+def test_the_exits_mask_a_held_secret_that_reached_no_collector(
+    github: FakeGitHub, llm: FakeLLM, ready: Path, env: dict[str, str]
+) -> None:
+    """A key pasted into the prompt file itself: the LLM request and every GitHub write mask
+    it on the way out, though no collector read it."""
+    pasted = f"# Rules\n\n- Write tests with pytest.\n- Deploy with {HELD_KEY}.\n"
+    (ready / "CLAUDE.md").write_text(pasted)
+    tree = github.trees[github.commits[github.pulls[7].base_sha]["tree"]]
+    github.blobs[tree["CLAUDE.md"]] = pasted.encode()  # the same prompt at the PR's base
+    held = {**env, "MYCORP_DEPLOY_KEY": HELD_KEY}
+
+    assert main(["run", "--pr", "7"], env=held) == 0
+
+    sent = json.dumps(llm.requests)
+    assert llm.requests and HELD_KEY not in sent and "[REDACTED:held-secret]" in sent
+    client = GitHubClient(api_url=github.api_url, token=github.token, repository=github.full_name)
+    client.comment_once(7, f"deployed with {HELD_KEY}", key="exit-test")
+    client.commit_files(branch="x", files={"f.md": HELD_KEY}, message=f"m {HELD_KEY}")
+    runs = ready / ".prompt-trainer" / "runs"  # uploaded as an artifact by the Action
+    kept = [
+        p for p in runs.rglob("*") if p.is_file() and HELD_KEY in p.read_text("utf-8", "replace")
+    ]
+    assert kept == []
+    planted = tree["CLAUDE.md"]  # the fixture's own blob, not one the bot wrote
+    written = [b.decode("utf-8", "replace") for k, b in github.blobs.items() if k != planted]
+    written += [p.body or "" for p in github.pulls.values()]
+    written += [c.get("body", "") for p in github.pulls.values() for c in p.issue_comments]
+    assert not [t for t in written if HELD_KEY in t]
+    assert any("Deploy with [REDACTED:held-secret]" in t for t in written)  # the PR's diff
+    commits = json.dumps([c.get("message", "") for c in github.commits.values()])
+    assert HELD_KEY not in commits
+
+
+def test_the_log_and_the_step_summary_mask_a_held_secret(tmp_path: Path) -> None:
+    from prompt_trainer.cli.runner import RunnerIO  # noqa: PLC0415
+    from prompt_trainer.redact import hold  # noqa: PLC0415
+
+    inner = io.StringIO()
+    summary = tmp_path / "summary.md"
+    hold([HELD_KEY])
+    try:
+        guard = CommandGuard(inner)
+        guard.write(f"collect: a step said {HELD_KEY}\n")
+        RunnerIO(summary_path=str(summary)).summary(f"| {HELD_KEY} |\n")
+    finally:
+        hold(())
+    assert HELD_KEY not in inner.getvalue() + summary.read_text()
+    assert "[REDACTED:held-secret]" in inner.getvalue()

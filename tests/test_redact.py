@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import base64
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
-from prompt_trainer.redact import _RULES, NAME_CHARS, clean_name, excerpt, redact
+from prompt_trainer.redact import (
+    NAME_CHARS,
+    SHAPES,
+    Shape,
+    clean_name,
+    excerpt,
+    hold,
+    mask_held,
+    redact,
+)
+from prompt_trainer.settings import Settings
 
 
 def b64(text: str) -> str:
@@ -101,6 +115,31 @@ SECRETS = [
     ("redirect?state%3D" + "ghp_" + "u7" * 18, "github-token"),
     ("cb?key%3D" + "sk-proj-" + "Zx9" * 10, "openai-key"),
     ("q=1&t=" + "AKIA" + "ABCDEFGHIJKLMNOP", "aws-access-key"),
+    # Issue 24's further shapes: provider keys, headers, config files, environment variables.
+    ("GROQ_API_KEY is gsk_" + "Gq7" * 17, "groq-key"),
+    ("xai-" + "Xa9" * 26, "xai-key"),
+    ("curl --api-key " + "0123456789abcdef" * 2, "api-key"),
+    ("Ocp-Apim-Subscription-Key: " + "a1b2c3d4" * 4, "api-key"),
+    ('"key": "' + "Mi5tRaL" * 4 + "Mist" + '"', "api-key"),
+    ("Authorization: token " + "0123456789abcdef0123" * 2, "auth-header"),
+    ("Authorization: Bot " + "MTIzNDU2Nzg5MDEy.Gx" + "ab12" * 8, "auth-header"),
+    ('{"auths": {"ghcr.io": {"auth": "' + b64("octocat:hunter2-hunter2") + '"}}}', "docker-auth"),
+    ('{"identitytoken": "' + "ZXlKaGJHY2lPaUpT" * 3 + '"}', "docker-auth"),
+    ("dckr_pat_" + "Dk3" * 9, "docker-token"),
+    ("GH_PAT=" + "ghp_" + "P4t" * 12, "github-token"),
+    ("ghp_" + "a1B2" * 3 + "\n" + "c3D4" * 6, "github-token"),  # wrapped by a log
+    ("ghp_" + "a1B2" * 2 + "\r\n    " + "c3D4" * 4 + "\n    " + "e5F6" * 3, "github-token"),
+    ("echo " + b64("ghp_" + "B64x" * 9), "base64-secret"),
+    ("pass " + b64("user:" + "ghp_" + "B64y" * 9), "base64-secret"),
+    ("whsec_" + "Wh5" * 9, "stripe-key"),
+    ("shpat_" + "0123456789abcdef" * 2, "shopify-token"),
+    ("doo_v1_" + "fedcba9876543210" * 4, "digitalocean-token"),
+    ("dapi" + "fedcba9876543210" * 2 + "-2", "databricks-token"),
+    ("hvs." + "CAESI" * 6, "vault-token"),
+    ("r8_" + "Rp" * 18 + "R", "replicate-token"),
+    ("key-" + "fedcba9876543210" * 2, "mailgun-key"),
+    ("glptt-" + "Tr1" * 7, "gitlab-token"),
+    ("xoxe.xoxp-1-" + "Re" * 10, "slack-token"),
 ]
 #: ``NAME=value`` shapes (the value is hidden, the name is kept).
 ASSIGNMENTS = [
@@ -121,13 +160,66 @@ ASSIGNMENTS = [
     "https://api.example.com/v1?access_token%3Dabcdef123456",
     "https://api.example.com/v1?a=1&api_key=zzzz9999&b=2",
     '\\"clientSecret\\": \\"json-in-json-1\\"',
+    "PGPASSWORD=hunter2 psql -h db",
+    "export GH_PAT=pat-value-123",
+    "MYSQL_PWD=toor1234",
+    "_auth = " + b64("npm:s3cr3t"),
+    "GOOGLE_APPLICATION_CREDENTIALS=/home/runner/gcp.json",
+    "registry_auth: Zm9vOmJhcg",
 ]
 
 
-def test_every_redaction_rule_has_a_secret_in_the_corpus() -> None:
-    rules = {kind for kind, _ in _RULES}
-    covered = {kind for _, kind in SECRETS} | ({"assignment"} if ASSIGNMENTS else set())
-    assert rules - covered == set(), "add an example of each new rule to SECRETS"
+def hidden(example: str) -> str:
+    """The part of ``example`` that ``redact`` replaces (between what it keeps on each side)."""
+    redacted = redact(example)
+    start = common(example, redacted)
+    end = common(example[start:][::-1], redacted[start:][::-1])
+    return example[start : len(example) - end]
+
+
+def common(a: str, b: str) -> int:
+    """How many characters ``a`` and ``b`` share at their start."""
+    return next(
+        (n for n, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s.kind}:{s.example[:12]}")
+def test_every_shape_replaces_its_example_and_keeps_its_look_alike(shape: Shape) -> None:
+    redacted = redact(f"before {shape.example} after")
+    assert f"[REDACTED:{shape.kind}]" in redacted
+    assert len(hidden(shape.example)) >= 8 and hidden(shape.example) not in redacted
+    assert redact(shape.look_alike) == shape.look_alike
+
+
+#: Ways a log or an attacker splits a secret so no pattern sees it whole.
+SPLITTERS = {
+    "zero-width space": "\u200b",
+    "zero-width joiner": "\u200d",
+    "word joiner": "\u2060",
+    "soft hyphen": "\u00ad",
+    "bidi override": "\u202e",
+    "ANSI colour": "\x1b[31m",
+    "ANSI reset": "\x1b[0m",
+}
+
+
+@pytest.mark.parametrize("splitter", sorted(SPLITTERS))
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s.kind}:{s.example[:12]}")
+def test_a_secret_split_by_invisible_characters_or_ansi_codes_is_still_replaced(
+    shape: Shape, splitter: str
+) -> None:
+    secret = hidden(shape.example)
+    middle = len(secret) // 2
+    split = shape.example.replace(secret, secret[:middle] + SPLITTERS[splitter] + secret[middle:])
+    assert f"[REDACTED:{shape.kind}]" in redact(split)
+
+
+def test_the_kinds_are_listed_in_the_security_docs() -> None:
+    docs = (Path(__file__).parents[1] / "docs" / "security.md").read_text()
+    kinds = {s.kind for s in SHAPES} | {"held-secret"}
+    missing = sorted(kinds - set(re.findall(r"`([a-z0-9-]+)`", docs)))
+    assert missing == []
 
 
 @pytest.mark.parametrize(("secret", "kind"), SECRETS)
@@ -213,3 +305,72 @@ def test_a_secret_in_a_name_is_redacted_and_a_long_name_capped() -> None:
 
 def test_excerpt_caps_after_redacting() -> None:
     assert excerpt("x" * 50, 30).startswith("x" * 10) and "chars cut" in excerpt("x" * 50, 30)
+
+
+# -- secrets the process holds, masked by value ---------------------------------------------------
+
+HELD_TOKEN = "ghs_" + "H3ld" * 9
+HELD_KEY = "c0rp-" + "Zq7" * 10  # a provider key of no known shape
+
+
+@pytest.fixture
+def holding() -> Iterator[None]:
+    hold([HELD_TOKEN, HELD_KEY, "production", "abc123"])
+    yield
+    hold(())
+
+
+def wrap(text: str, at: int) -> str:
+    return text[:at] + "\n    " + text[at:]
+
+
+HELD_FORMS: dict[str, Callable[[str], str]] = {
+    "as is": lambda v: f"token {v} end",
+    "checkout's extraheader": lambda v: "AUTHORIZATION: basic " + b64(f"x-access-token:{v}"),
+    "docker auth": lambda v: '{"auth": "' + b64(f"octocat:{v}") + '"}',
+    "base64 at offset 1": lambda v: "blob " + b64(f"a{v}z"),
+    "base64 at offset 2": lambda v: "blob " + b64(f"ab{v}yz"),
+    "base64url": lambda v: "blob " + base64.urlsafe_b64encode(f"::{v}".encode()).decode(),
+    "percent-encoded": lambda v: "url?t=" + quote(v, safe=""),
+    "wrapped by a log": lambda v: wrap(f"token {v} end", 12),
+    "split by a zero-width space": lambda v: v[:9] + "\u200b" + v[9:],
+    "split by an ANSI colour": lambda v: v[:9] + "\x1b[1;31m" + v[9:],
+}
+
+
+@pytest.mark.parametrize("form", sorted(HELD_FORMS))
+@pytest.mark.parametrize("value", [HELD_TOKEN, HELD_KEY], ids=["token", "key"])
+def test_a_held_secret_is_masked_whatever_form_it_takes(
+    holding: None, value: str, form: str
+) -> None:
+    text = redact(HELD_FORMS[form](value))
+    assert "[REDACTED:" in text
+    for piece in (value, b64(value)[:-4], value[:12], value[-12:]):
+        assert piece not in text
+
+
+def test_short_values_and_plain_words_are_not_held(holding: None) -> None:
+    assert redact("deploy to production with abc123") == "deploy to production with abc123"
+
+
+def test_settings_hold_the_token_the_key_and_every_variable_named_like_a_secret(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "c.yml"
+    config.write_text("targets: [{name: coder, main: CLAUDE.md}]\n")
+    env = {
+        "GITHUB_TOKEN": "gh-" + "T0ken" * 4,
+        "OPENAI_API_KEY": "k-" + "Pr0v1der" * 3,
+        "PGPASSWORD": "pg-" + "Passw0rd" * 2,
+        "GH_PAT": "pat-" + "Acc3ss" * 3,
+        "MY_SERVICE_SECRET": "s-" + "Shh1" * 5,
+        "HOME": "/home/runner/work",
+    }
+    try:
+        Settings.load(config, env, root=tmp_path)
+        for name, value in env.items():
+            masked = redact(f"{name} is {value}") == f"{name} is {value}"
+            assert masked is (name == "HOME"), name
+        assert mask_held("pg-" + "Passw0rd" * 2) == "[REDACTED:held-secret]"
+    finally:
+        hold(())

@@ -29,6 +29,7 @@ from prompt_trainer.render import (
     render_body,
     render_title,
 )
+from prompt_trainer.render.links import RepoLinks
 from prompt_trainer.render.state import StateChange, read_state
 
 CURRENT = PromptSet(
@@ -82,6 +83,7 @@ def view(
         samples=[sample],
         model="openai/gpt-4.1",
         skipped=list(sample.skipped),
+        links=RepoLinks("https://github.com", "o/r"),
     )
 
 

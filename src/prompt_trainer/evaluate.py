@@ -6,13 +6,13 @@ subagent frontmatter with unique kebab-case names, at most ``max_subagents`` sub
 limit in characters and estimated tokens (about four characters each), growth within a
 percentage of the current size (growth under ``GROWTH_FLOOR`` characters always passes), no
 secret in the text the candidate adds, no copy of outside text (the new text may not share a
-run of ``SHINGLE`` words, compared lowercased and without punctuation, with any field written
-outside the trusted circle: untrusted comments, PR titles, test names and output, trace steps,
-tool input and output, trace results), no URL or download piped to a shell taken from that
-text, and every line marked ``prompt-trainer: keep`` in the current files still present,
-unchanged. New subagent files must sit at ``subagent_path`` under a kebab-case name. A failing
-candidate is reported with its reasons and never proposed; the review loop runs the same check
-on a revision before pushing it.
+run of ``SHINGLE`` words, compared lowercased and without punctuation, with any string the
+model was shown that was written outside the trusted circle: ``outside.outside_texts`` walks
+every field of the evidence views and the samples, and the lines shown beside them), no URL or
+download piped to a shell taken from that text, and every line marked ``prompt-trainer: keep``
+in the current files still present, unchanged. New subagent files must sit at
+``subagent_path`` under a kebab-case name. A failing candidate is reported with its reasons
+and never proposed; the review loop runs the same check on a revision before pushing it.
 
 With ``training.require_improvement`` (the default) a candidate whose held-out verdict is
 "worse" is not proposed (``held_out_problems``); "too few to judge" passes and is labelled so in
@@ -36,7 +36,7 @@ import re
 import subprocess
 import tempfile
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -50,6 +50,7 @@ from prompt_trainer.models import (
     Sample,
     Skipped,
 )
+from prompt_trainer.outside import Labelled, outside_texts
 from prompt_trainer.redact import redact
 from prompt_trainer.settings import Settings, Target, TrainingOptions
 from prompt_trainer.targets import (
@@ -99,9 +100,11 @@ def check_candidate(
     target: Target,
     *,
     samples: list[Sample] | None = None,
+    shown: Sequence[Labelled] = (),
     limits: TrainingOptions | None = None,
 ) -> GateResult:
-    """Run every guardrail; collect all problems rather than stopping at the first."""
+    """Run every guardrail; collect all problems rather than stopping at the first. The copy
+    guard reads every outside text of ``samples`` and ``shown`` (``outside.outside_texts``)."""
     limits = limits or TrainingOptions()
     problems: list[str] = []
     main = next((f for f in candidate.files if f.path == current.main.path), None)
@@ -120,7 +123,8 @@ def check_candidate(
             problems.append(f"{file.path} contains a secret or a redaction marker")
     problems += _size_problems(candidate, current, limits)
     problems += _keep_problems(candidate, current)
-    problems += _copy_problems(candidate, samples or [], current=current)
+    outside = outside_texts(samples or [], shown=shown)
+    problems += _copy_problems(candidate, outside, current=current)
     problems += held_out_problems(candidate, limits)
     return GateResult(problems=tuple(problems))
 
@@ -176,32 +180,6 @@ def _keep_problems(candidate: Candidate, current: PromptSet) -> list[str]:
     return problems
 
 
-def _outside_texts(samples: list[Sample]) -> list[tuple[str, str]]:
-    """Every field written outside the trusted circle, labelled for the reason: untrusted
-    comments (body, suggestions, diff hunk), PR titles, suite and test names, test messages,
-    output and properties, trace steps (text, tool input and output) and trace results.
-    Trusted reviewers' words (and failures they reported) may be adopted as written."""
-    found: list[tuple[str, str]] = []
-    for s in samples:
-        found.append((f"the title of {s.id}", s.pull.title))
-        for f in s.feedback:
-            if not f.trusted:
-                label = f"an untrusted comment by {f.author} on {s.id}"
-                found += [(label, t) for t in (f.body, *f.suggestions, f.diff_hunk or "")]
-        for run in s.test_runs:
-            found.append((f"a suite name in {run.source}", " ".join(run.suites)))
-            for c in run.cases:
-                texts = [c.suite, c.classname, c.name, c.message, c.type, c.text, c.system_out]
-                texts += [c.system_err, *c.properties.values()]
-                found += [(f"the test {c.id[:80]}", t) for t in texts]
-        for t in s.traces:
-            found.append((f"the result of trace {t.source}", t.result or ""))
-            for step in t.steps:
-                label = f"a step of trace {t.source}"
-                found += [(label, step.text), (label, step.tool_input or "")]
-    return [(label, text) for label, text in found if text]
-
-
 def words(text: str) -> list[str]:
     """Lowercased words without punctuation, after NFKC, with invisible characters (zero-width
     spaces, joiners, soft hyphens) and URLs (checked on their own) removed: what the copy check
@@ -214,23 +192,25 @@ def shingles(items: list[str]) -> set[tuple[str, ...]]:
     return {tuple(items[n : n + SHINGLE]) for n in range(len(items) - SHINGLE + 1)}
 
 
-def _copy_problems(candidate: Candidate, samples: list[Sample], *, current: PromptSet) -> list[str]:
+def _copy_problems(
+    candidate: Candidate, outside: list[Labelled], *, current: PromptSet
+) -> list[str]:
     """The candidate's new text may not share a run of ``SHINGLE`` words (case, punctuation,
-    line breaks and invisible characters ignored) with any outside text, nor add a URL or a
-    download piped to a shell that the outside text has and the current prompts do not."""
+    line breaks and invisible characters ignored; runs the current prompts have are not new)
+    with any outside text, nor add a URL or a download piped to a shell that the outside text
+    has and the current prompts do not."""
     added = "\n".join(new_text(candidate, current).values())
-    outside = _outside_texts(samples)
     if not added.strip() or not outside:
         return []
     problems: list[str] = []
-    written = shingles(words(added))
+    before = "\n".join(f.content for f in current.files)
+    written = shingles(words(added)) - shingles(words(before))
     for label, text in outside:
         shared = _first_shared(words(text), written)
         if shared:
             problems.append(f"the candidate copies outside text ({label}): {' '.join(shared)!r}")
             break
-    before = "\n".join(f.content for f in current.files).casefold()
-    return problems + _link_problems(added, [t for _, t in outside], before=before)
+    return problems + _link_problems(added, [t for _, t in outside], before=before.casefold())
 
 
 def _first_shared(items: list[str], written: set[tuple[str, ...]]) -> tuple[str, ...] | None:
@@ -448,12 +428,16 @@ def evaluate_candidate(
     settings: Settings,
     log: Callable[[str], None],
     replay_skipped: str = "",
+    shown: Sequence[Labelled] = (),
 ) -> Evaluated:
     """The evaluate step of a run: the guardrails, then ``training.eval_command`` (when set, the
     candidate changes the prompts and no earlier run measured it), its problems added, then the
-    replay with ``training.gate: replay`` (``replay_skipped`` says why this run may not)."""
+    replay with ``training.gate: replay`` (``replay_skipped`` says why this run may not).
+    ``shown``: outside text the model read beside the samples (``Memory.outside``)."""
     training = settings.config.training
-    gate = check_candidate(candidate, current, target, samples=samples, limits=training)
+    gate = check_candidate(
+        candidate, current, target, samples=samples, shown=shown, limits=training
+    )
     changed = candidate.fingerprint != current.version
     if training.gate == "replay" and changed and candidate.replay is None:
         candidate, problems = replay_gate(

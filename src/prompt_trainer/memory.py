@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from prompt_trainer import workdir
 from prompt_trainer.errors import GitHubError
 from prompt_trainer.github.records import ClosedPull
-from prompt_trainer.models import PromptSet, Record, Sample
+from prompt_trainer.models import PromptSet, Record, Rejection, Sample
 from prompt_trainer.render.state import read_state
 from prompt_trainer.store import SYNC_ATTEMPTS, BranchFiles
 from prompt_trainer.train.edits import PREFIX_WORDS, bullets, normalize
@@ -403,6 +403,18 @@ class Memory:
     def with_quoted(self, samples: list[Sample]) -> list[Sample]:
         """``samples`` and the quoted ones not among them: what the anti-copy check reads."""
         return samples + [s for s in self.quoted if s not in samples]
+
+    def outside(self, rejected: Iterable[Rejection] = ()) -> tuple[tuple[str, str], ...]:
+        """Outside text shown beside the evidence, for the anti-copy check (the quoted samples
+        are read whole by ``with_quoted``): the earlier-version context, the evidence and kinds
+        of the bullet ledger's entries (test ids, failure messages), what reviewers wrote on
+        rejected proposals."""
+        found = [("the earlier-version context", line) for line in self.earlier]
+        for e in self.entries:
+            found += [(f"the bullet ledger (#{e.pull})", t) for t in (*e.evidence, *e.kinds)]
+        for r in rejected:
+            found += [(f"what reviewers wrote on rejected #{r.pull}", t) for t in r.reasons]
+        return tuple(found)
 
     def history(self, current: PromptSet, *, hidden: Iterable[str] = ()) -> tuple[str, ...]:
         """The bullet history, counting no ``hidden`` (held-out) sample as a recurrence: the

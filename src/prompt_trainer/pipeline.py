@@ -24,6 +24,7 @@ from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.memory import Memory, memory_for
 from prompt_trainer.models import PromptSet, Rejection, Sample
 from prompt_trainer.render import ProposalView
+from prompt_trainer.render.links import repo_links
 from prompt_trainer.settings import LLMSettings, Settings, Target
 from prompt_trainer.store import SampleStore, keep_samples, open_ledger, training_samples
 from prompt_trainer.targets import current_prompt_sets
@@ -160,14 +161,16 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
     except NotEnoughEvidence as exc:
         ctx.log(exc.diagnostics())
         return TargetResult(target.name, blocked=exc.message)
+    env = ctx.settings.env
     checked = evaluate.evaluate_candidate(
         trained.candidate, current, target, samples=memory.with_quoted(samples),
-        settings=ctx.settings, log=ctx.log, replay_skipped=ctx.options.replay_skipped,
+        shown=memory.outside(rejected), settings=ctx.settings, log=ctx.log,
+        replay_skipped=ctx.options.replay_skipped,
     )  # fmt: skip
     view = ProposalView(
         candidate=checked.candidate, current=current, samples=samples, model=ctx.llm.model,
         skipped=[sk for s in samples for sk in s.skipped], gate_problems=checked.gate.problems,
-        report=report,
+        report=report, links=repo_links(env.github_server_url, env.github_repository),
     )  # fmt: skip
     return publish(ctx, target, view, inputs=trained.inputs)
 

@@ -1,9 +1,11 @@
 """Configuration: ``.github/prompt-trainer.yml`` plus the environment, read once into typed values.
 
 ``Settings.load(path, env)`` is the only place that reads the configuration file and the process
-environment; every stage receives the small frozen section it needs. Invalid input raises
-``ConfigError`` naming the key, the value and the fix. The JSON Schema committed under ``schema/``
-is generated from ``ConfigFile`` (``prompt-trainer schema``), so editors validate the same rules.
+environment; every stage receives the small frozen section it needs. It also hands the secret
+values the environment holds to ``redact.hold``, which masks them in every outgoing text.
+Invalid input raises ``ConfigError`` naming the key, the value and the fix. The JSON Schema
+committed under ``schema/`` is generated from ``ConfigFile`` (``prompt-trainer schema``), so
+editors validate the same rules.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from prompt_trainer.commandenv import PROVIDER_KEY_VARS, command_environment
+from prompt_trainer import redact
+from prompt_trainer.commandenv import PROVIDER_KEY_VARS, command_environment, is_secret_name
 from prompt_trainer.config_errors import describe_validation_error
 from prompt_trainer.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = ".github/prompt-trainer.yml"
 DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_SERVER_URL = "https://github.com"
 #: Retries wait about this times 2^n seconds (GitHub and LLM calls); PROMPT_TRAINER_BACKOFF_S.
 DEFAULT_BACKOFF_S = 0.5
 TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -391,6 +395,8 @@ class Environment(Section):
 
     github_token: str | None = None
     github_api_url: str = DEFAULT_API_URL
+    #: Where the repository's pages are (``GITHUB_SERVER_URL``): the only links the bot writes.
+    github_server_url: str = DEFAULT_SERVER_URL
     github_repository: str | None = None
     github_event_name: str | None = None
     github_event_path: str | None = None
@@ -407,6 +413,18 @@ class Environment(Section):
     #: The whole process environment, the base of ``command_environment`` (never logged).
     variables: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
 
+    def secret_values(self) -> tuple[str, ...]:
+        """The values masked in every text that leaves the runner (``redact.hold``): the GitHub
+        token, the provider keys, and every variable named like a secret
+        (``commandenv.is_secret_name``, or ``redact.looks_like_secret_name``: ``PGPASSWORD``,
+        ``GH_PAT``)."""
+        named = [
+            value
+            for name, value in self.variables.items()
+            if is_secret_name(name) or redact.looks_like_secret_name(name)
+        ]
+        return tuple(v for v in (self.github_token, *self.api_keys.values(), *named) if v)
+
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Environment:
         """Pick the variables prompt-trainer uses; empty strings count as unset."""
@@ -414,9 +432,11 @@ class Environment(Section):
         def get(name: str) -> str | None:
             return env.get(name) or None
 
+        api_url = (get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
         return cls(
             github_token=get("GITHUB_TOKEN"),
-            github_api_url=(get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"),
+            github_api_url=api_url,
+            github_server_url=(get("GITHUB_SERVER_URL") or _server_of(api_url)).rstrip("/"),
             github_repository=get("GITHUB_REPOSITORY"),
             github_event_name=get("GITHUB_EVENT_NAME"),
             github_run_id=get("GITHUB_RUN_ID"),
@@ -428,6 +448,12 @@ class Environment(Section):
             api_keys={k: v for k, v in env.items() if k.endswith("_API_KEY") and v},
             variables=dict(env),
         )
+
+
+def _server_of(api_url: str) -> str:
+    """The web server of an API URL: GitHub Enterprise Server's ``https://host/api/v3`` is
+    ``https://host``; anything else is github.com."""
+    return api_url.removesuffix("/api/v3") if api_url.endswith("/api/v3") else DEFAULT_SERVER_URL
 
 
 def _seconds(text: str | None, *, default: int) -> int:
@@ -504,12 +530,9 @@ class Settings(Section):
         (``targets.check_prompt_files``)."""
         config = parse_config(read_config_text(path), source=str(path))
         root = (root or Path.cwd()).resolve()
-        return cls(
-            config=config,
-            env=Environment.from_mapping(env),
-            root=root,
-            config_path=path,
-        )
+        environment = Environment.from_mapping(env)
+        redact.hold(environment.secret_values())  # masked in every outgoing text from now on
+        return cls(config=config, env=environment, root=root, config_path=path)
 
     def with_config(self, config: ConfigFile) -> Settings:
         """The same environment and checkout with another configuration (e.g. the default

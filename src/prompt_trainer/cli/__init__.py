@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from prompt_trainer.cli.console import Console, Invocation
 from prompt_trainer.cli.parser import build_parser
-from prompt_trainer.cli.runner import RunnerIO
+from prompt_trainer.cli.runner import RunnerIO, guarded_streams
 from prompt_trainer.errors import PromptTrainerError
 
 if TYPE_CHECKING:
@@ -36,9 +36,15 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         parser.print_help()
         return 2
     environ = os.environ if env is None else env
+    runner = RunnerIO.from_env(environ)
+    with guarded_streams(runner.in_actions):
+        return _run(args, environ, runner)
+
+
+def _run(args: argparse.Namespace, environ: Mapping[str, str], runner: RunnerIO) -> int:
+    """Run the parsed command; a ``PromptTrainerError`` becomes its message and exit code."""
     console = Console.from_args(args)
     console.configure_logging()
-    runner = RunnerIO.from_env(environ)
     try:
         return command_function(args.handler)(args, Invocation(environ, console, runner))
     except PromptTrainerError as exc:

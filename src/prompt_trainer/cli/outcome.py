@@ -145,8 +145,11 @@ def action_outputs(outcome: RunOutcome) -> dict[str, str]:
 
 
 def outcome_summary(outcome: RunOutcome, *, message_fallback: bool = True) -> str:
-    """The step summary's Markdown: the rendered bodies, or the reason nothing happened."""
-    fallback = [f"**prompt-trainer:** {outcome.message}\n"] if message_fallback else []
+    """The step summary's Markdown: the rendered bodies, or the reason nothing happened (which
+    may quote outside text: escaped like everything rendered, ``render.filters.neutralize``)."""
+    from prompt_trainer.render.filters import neutralize  # noqa: PLC0415 - Jinja2: only here
+
+    fallback = [f"**prompt-trainer:** {neutralize(outcome.message)}\n"] if message_fallback else []
     return "\n\n".join(list(outcome.bodies.values()) or fallback)
 
 

@@ -129,20 +129,22 @@ def _feedback(
     line = item.get("line") or item.get("original_line")
     body = str(item["body"])
     reply = item.get("in_reply_to_id") or item.get("in_reply_to")
+    trusted_here = association in trusted and not is_bot
+    found = suggestions(body) if trusted_here else ()  # nobody else's are read
     return Feedback(
         kind=kind,
         id=f"{kind.replace('_', '-')}-{item.get('id', index)}",
         author=author,
         author_association=association,
         is_bot=is_bot,
-        trusted=association in trusted and not is_bot,
+        trusted=trusted_here,
         state=item.get("state"),
         body=excerpt(body, limits.max_text_chars),
         in_reply_to=f"review-comment-{reply}" if reply else None,
         diff_hunk=excerpt(str(item["diff_hunk"]), limits.max_text_chars)
         if item.get("diff_hunk")
         else None,
-        suggestions=tuple(excerpt(s, limits.max_text_chars) for s in suggestions(body)),
+        suggestions=tuple(excerpt(s, limits.max_text_chars) for s in found),
         is_own=is_own(body),
         resolved=item["resolved"] if isinstance(item.get("resolved"), bool) else None,
         path=item.get("path"),

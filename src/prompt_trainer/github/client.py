@@ -6,7 +6,8 @@ own, comments), ``reviews`` (feedback, a PR's commits, write access), ``contents
 history, branch heads), ``gitdata`` (every write: one Git Data API commit), ``lock`` (the run
 lock), ``actions`` (runs and artifacts) and ``issues`` (the dashboard). Everything returned is a
 record from ``github.records`` or ``models``, or a plain value; errors are ``GitHubError`` with
-a fix.
+a fix. Every text the bot writes (PR titles and bodies, comments, the dashboard, committed files
+and messages) has the secrets this process holds masked first (``redact.mask_held``).
 
 Who counts: trust is write access (``write_access``: the collaborator-permission endpoint, asked
 once per login for the life of the client), and a PR, comment or issue is the bot's own only when
@@ -51,6 +52,7 @@ from prompt_trainer.models import (
     PullRequestInfo,
     Skipped,
 )
+from prompt_trainer.redact import mask_held
 from prompt_trainer.store import BranchFile
 
 
@@ -85,6 +87,7 @@ class GitHubClient(Connection):
     def open_or_update_pull(
         self, *, branch: str, title: str, body: str, labels: tuple[str, ...]
     ) -> PullWrite:
+        title, body = mask_held(title), mask_held(body)
         return pulls.open_or_update_pull(self, branch=branch, title=title, body=body, labels=labels)
 
     def ensure_labels(self, number: int, labels: tuple[str, ...]) -> None:
@@ -94,13 +97,13 @@ class GitHubClient(Connection):
         return pulls.pull_body(self, number)
 
     def edit_pull_body(self, number: int, body: str) -> None:
-        pulls.edit_pull_body(self, number, body)
+        pulls.edit_pull_body(self, number, mask_held(body))
 
     def close_pull(self, number: int) -> None:
         pulls.close_pull(self, number)
 
     def comment_once(self, number: int, body: str, *, key: str) -> bool:
-        return pulls.comment_once(self, number, body, key=key)
+        return pulls.comment_once(self, number, mask_held(body), key=key)
 
     # -- what people said, and whose word counts (``reviews``) -------------------------------
 
@@ -257,10 +260,11 @@ class GitHubClient(Connection):
         return issues.find_issue(self, label=label, marker=marker)
 
     def create_issue(self, *, title: str, body: str, label: str, marker: str) -> int:
+        title, body = mask_held(title), mask_held(body)
         return issues.create_issue(self, title=title, body=body, label=label, marker=marker)
 
     def edit_issue(self, number: int, body: str) -> None:
-        issues.edit_issue(self, number, body)
+        issues.edit_issue(self, number, mask_held(body))
 
     # -- what the trainer shows: the change, the human's fix, the task ------------------------
 

@@ -23,6 +23,7 @@ from github.GitCommit import GitCommit
 
 from prompt_trainer.errors import GitHubError
 from prompt_trainer.github.connection import Connection, listed, translate_errors
+from prompt_trainer.redact import mask_held
 
 #: How ``commit`` moves the branch: only from its parent, or by force over the bot's own commits.
 Move = Literal["fast-forward", "force-own"]
@@ -61,11 +62,13 @@ def commit(
     action: str | None = None,
 ) -> Committed:
     """One commit of ``files`` on top of ``parent`` (a root commit when None), then ``branch``
-    moved to it as ``move`` says; not ``moved`` when a fast-forward found the branch moved (or,
+    moved to it as ``move`` says (every text with the held secrets masked first:
+    ``redact.mask_held``); not ``moved`` when a fast-forward found the branch moved (or,
     for a new branch, created meanwhile). ``action`` names the write in errors."""
     conn.refuse_default_branch(branch)
+    files = {path: None if text is None else mask_held(text) for path, text in files.items()}
     with translate_errors(action or f"committing {len(files)} file(s) to {branch}"):
-        made = _new_commit(conn, files, message=message, parent=parent)
+        made = _new_commit(conn, files, message=mask_held(message), parent=parent)
         if move == "force-own":
             _refuse_foreign(conn, branch, parent, ours=_identity(listed(made)))
             _force_move(conn, branch, made.sha)

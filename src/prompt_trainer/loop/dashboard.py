@@ -38,6 +38,7 @@ from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.models import Rejection, Sample
 from prompt_trainer.propose import branch_name
 from prompt_trainer.render.filters import environment
+from prompt_trainer.render.links import repo_links
 from prompt_trainer.render.report import estimate
 from prompt_trainer.settings import Settings
 from prompt_trainer.store import open_ledger
@@ -45,8 +46,8 @@ from prompt_trainer.store import open_ledger
 Log = Callable[[str], None]
 MARKER = "<!-- prompt-trainer-dashboard -->"
 CHECKBOX = re.compile(
-    r"^\s*[-*]\s+\[(?P<mark>[ xX])\][^\n]*?<!--\s*prompt-trainer:(?P<verb>retrain|allow):"
-    r"(?P<arg>[\w.:-]+)\s*-->",
+    r"^[ \t]*+[-*][ \t]++\[(?P<mark>[ xX])\][^\n]*?<!--[ \t]*+prompt-trainer:"
+    r"(?P<verb>retrain|allow):(?P<arg>[\w.:-]++)[ \t]*+-->",
     re.M,
 )
 KEY_METRICS = ("tests.pass_rate", "pr.merge_rate", "review.comments_per_pr")
@@ -79,6 +80,14 @@ class DashboardView:
     ledger_total: int = 0
     #: An unfinished backfill: "collected 120 of 480 PRs; continuing at the next run".
     backfill: str = ""
+    #: The server the repository's pages are on: the only links the dashboard writes.
+    server_url: str | None = None
+
+    def proposal_url(self, target: str) -> str | None:
+        """The open proposal's page, built from its number (``render.links``)."""
+        links = repo_links(self.server_url, self.repository)
+        pull = self.proposals.get(target)
+        return links.pull(pull.number) if links and pull else None
 
 
 def read_commands(body: str | None) -> Commands:
@@ -265,6 +274,7 @@ def publish_run(
         collected=list(collected),
         ledger_total=ledger_total,
         backfill=backfill_line(settings),
+        server_url=settings.env.github_server_url,
     )
     options = settings.config.dashboard
     publish(client, view, number=board.number, title=options.title, label=options.label, log=log)

@@ -14,6 +14,7 @@ handling the same event twice records it once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import get_args
@@ -56,7 +57,8 @@ def parse_report(argument: str, rest: str = "") -> ParsedReport | str:
         kind, _, description = argument.strip().partition(" ")
     parsed = failure_type(kind)
     if parsed is None:
-        return f"Unknown failure type `{kind.strip()[:40]}`. {USAGE}"
+        shown = re.sub(r"[^\w -]", "", kind).strip()[:40]  # a name needs no other character
+        return f"Unknown failure type `{shown}`. {USAGE}"
     if not description.strip():
         return f"The report needs a description. {USAGE}"
     return ParsedReport(type=parsed, description=description.strip(), context=rest.strip())

@@ -24,8 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from prompt_trainer.collect.github_pr import clean_feedback, trust_by_access
-from prompt_trainer.collect.reviews import keep
+from prompt_trainer.collect.github_pr import judged_feedback
 from prompt_trainer.github import ClosedPull, ForeignCommitsError, GitHubClient
 from prompt_trainer.measure import measured
 from prompt_trainer.measure.metrics import METRICS, columns, compare_columns
@@ -92,11 +91,9 @@ def reasons_of(
     rejected = sorted((p.number for p in closed if not p.merged), reverse=True)[:REASON_PULLS]
     found: dict[int, tuple[str, ...]] = {}
     for number in rejected:
-        items = [
-            clean_feedback(f, REASON_CHARS, bot_logins=config.pull_request.bot_logins)
-            for f in client.feedback(number, trusted=config.reviews.trusted_associations)
-        ]
-        judged, _ = trust_by_access(client, [f for f in items if keep(f, include_bots=False)])
+        judged, _ = judged_feedback(
+            client, number, config=config, limit=REASON_CHARS, include_bots=False
+        )
         words = [" ".join(f.body.split()) for f in judged if f.trusted and f.body.strip()]
         if words:
             found[number] = tuple(words[-MAX_REASONS:])

@@ -36,12 +36,10 @@ from typing import Any
 
 from prompt_trainer import workdir
 from prompt_trainer.collect.github_pr import (
-    clean_feedback,
     collect_pull,
     is_agent_pull,
-    trust_by_access,
+    judged_feedback,
 )
-from prompt_trainer.collect.reviews import keep
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.evaluate import check_candidate
 from prompt_trainer.github import GitHubClient
@@ -49,7 +47,8 @@ from prompt_trainer.loop.events import ReviewEvent
 from prompt_trainer.loop.failures import find_sample, parse_report, record
 from prompt_trainer.models import Candidate, Feedback, PromptFile, PromptSet, TokenUsage
 from prompt_trainer.propose import branch_name, own_target
-from prompt_trainer.render.filters import inline
+from prompt_trainer.render.filters import inline, span
+from prompt_trainer.render.links import RepoLinks, repo_links
 from prompt_trainer.render.state import (
     ProposalState,
     StateChange,
@@ -62,7 +61,7 @@ from prompt_trainer.store import open_ledger, sync_store
 from prompt_trainer.targets import load_prompt_set
 
 Log = Callable[[str], None]
-COMMAND = re.compile(r"^\s*/prompt-trainer\s+(revise|explain|close|report)\b[ \t]*(.*)", re.I)
+COMMAND = re.compile(r"^\s*/prompt-trainer\s+(revise|explain|close|report)\b[ \t]*+(.*)", re.I)
 
 
 @dataclass
@@ -115,7 +114,8 @@ def respond(
         return Response("closed", f"#{event.number} closed on request")
     if command and command[0] == "explain":
         where = command[1].split()[0] if command[1].split() else ""
-        answer = explain(state, where, client=client, number=event.number)
+        links = repo_links(settings.env.github_server_url, client.info().full_name)
+        answer = explain(state, where, client=client, number=event.number, links=links)
         client.comment_once(event.number, answer, key=f"explain:{event.comment_id}")
         return Response("explained", answer)
     if event.name == "pull_request_review_comment":
@@ -202,8 +202,17 @@ def report_command(
     return Response("reported" if new else "none", text)
 
 
-def explain(state: ProposalState, where: str, *, client: GitHubClient, number: int) -> str:
-    """The evidence behind the changes to ``file[:line]`` (from the state block)."""
+def explain(
+    state: ProposalState,
+    where: str,
+    *,
+    client: GitHubClient,
+    number: int,
+    links: RepoLinks | None = None,
+) -> str:
+    """The evidence behind the changes to ``file[:line]`` (from the state block). Change text
+    and evidence ids are escaped (``render.filters``); only pages of this repository
+    (``links``) are links."""
     path, _, line_text = where.partition(":")
     if not path:
         return "Usage: `/prompt-trainer explain <file>[:line]`."
@@ -217,13 +226,17 @@ def explain(state: ProposalState, where: str, *, client: GitHubClient, number: i
         near = [c for c in changes if c.text[:40] in target_line]
         changes = near or changes
     if not changes:
-        return f"No recorded change touches `{path}`: it is as it was before this PR."
-    out = [f"Evidence behind the changes to `{where}`:"]
+        return f"No recorded change touches {span(path)}: it is as it was before this PR."
+    out = [f"Evidence behind the changes to {span(where)}:"]
     for c in changes:
-        links = (f"[{e}]({e})" if e.startswith("http") else f"`{e}`" for e in c.evidence)
-        evidence = ", ".join(links)
-        out.append(f"- **{c.op}**: {c.text[:200]} — {evidence}")
+        evidence = ", ".join(_evidence_link(e, links) for e in c.evidence)
+        out.append(f"- **{inline(c.op, 40)}**: {inline(c.text, 200)} — {evidence}")
     return "\n".join(out)
+
+
+def _evidence_link(evidence_id: str, links: RepoLinks | None) -> str:
+    url = links.own(evidence_id) if links else None
+    return f"[{inline(evidence_id.rsplit('/', 1)[-1], 100)}]({url})" if url else span(evidence_id)
 
 
 def _proposed(settings: Settings, client: GitHubClient, target_name: str, head: str) -> PromptSet:
@@ -255,17 +268,9 @@ def revise_pull(
     target_name = state.target
     answered = set(state.answered)
     config = settings.config
-    comments = [
-        item
-        for item in (
-            clean_feedback(
-                f, config.limits.max_text_chars, bot_logins=config.pull_request.bot_logins
-            )
-            for f in client.feedback(number, trusted=config.reviews.trusted_associations)
-        )
-        if keep(item, include_bots=False)
-    ]
-    judged, unknown = trust_by_access(client, comments)
+    judged, unknown = judged_feedback(
+        client, number, config=config, limit=config.limits.max_text_chars, include_bots=False
+    )
     for skipped in unknown:
         log(f"revise: {skipped.source}: {skipped.reason}")
     feedback = [item for item in judged if item.trusted and _asks(item)]
@@ -333,7 +338,8 @@ def revise_pull(
         ),
     )
     client.edit_pull_body(number, replace_state(body, new_state))
-    reply = _reply(fresh, revision.replies, commit, revision.result.dropped)
+    links = repo_links(settings.env.github_server_url, client.info().full_name)
+    reply = _reply(fresh, revision.replies, commit, revision.result.dropped, links)
     client.comment_once(number, reply, key=f"revised:{','.join(sorted(ids))}")
     return Response("revised" if commit else "none", reply, commit=commit, replies=revision.replies)
 
@@ -398,18 +404,28 @@ def _asks(item: Feedback) -> bool:
 
 
 def _reply(
-    fresh: list[Feedback], replies: dict[str, str], commit: str | None, dropped: list[Any]
+    fresh: list[Feedback],
+    replies: dict[str, str],
+    commit: str | None,
+    dropped: list[Any],
+    links: RepoLinks | None = None,
 ) -> str:
+    """What the revision did for each comment; the model's words and the authors' names are
+    escaped (``render.filters``), and only this repository's pages are links."""
     where = f"in {commit[:7]}" if commit else "(no change to the files)"
     lines = [f"Revised after review {where}:"]
     for item in fresh:
         key = item.url or item.id
-        link = f"[{item.author}]({item.url})" if item.url else item.author
-        lines.append(f"- {link}: {replies.get(key, 'no change made for this comment')}")
+        url = links.own(item.url) if links else None
+        author = inline(item.author, 60)
+        link = f"[{author}]({url})" if url else author
+        said = inline(replies.get(key, "no change made for this comment"), 1000)
+        lines.append(f"- {link}: {said}")
     if dropped:
         lines.append("")
         lines += [
-            f"Not applied: {e.op} {(e.new_text or e.target_text)[:80]!r}: {why}"
+            f"Not applied: {inline(e.op, 40)} {span(e.new_text or e.target_text, 80)}: "
+            f"{inline(why, 300)}"
             for e, why in dropped
         ]
     return "\n".join(lines)

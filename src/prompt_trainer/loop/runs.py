@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.models import Candidate, PromptSet, Sample
+from prompt_trainer.redact import mask_held
 from prompt_trainer.settings import LLMSettings, Target, TrainingOptions
 from prompt_trainer.workdir import atomic_write, runs_dir
 
@@ -76,9 +77,11 @@ class RunRecord:
         return self.write_text(name, json.dumps(data, indent=2, default=str) + "\n")
 
     def write_text(self, name: str, text: str) -> Path:
+        """Write a file of the run directory, which the Action uploads as an artifact: the
+        secrets the process holds are masked first (``redact.mask_held``)."""
         path = self.path / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, text)
+        atomic_write(path, mask_held(text))
         return path
 
     def finish(self, state: str, message: str = "") -> None:

@@ -33,7 +33,13 @@ _UUID = re.compile(
 _HEX = re.compile(
     r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{7,}\b"
 )
-_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.@+-]+){2,}[\\/]?|\b[\w.-]+(?:/[\w.-]+)+\.\w+\b")
+#: Absolute paths, and relative ones with a ``/`` and an extension. The relative form starts
+#: only where a run of path characters starts (``\b`` let it start again after every ``-`` and
+#: ``.`` of a run, each start reading to the run's end: quadratic on ``a-a-a-...``).
+_PATH = re.compile(
+    r"(?:[A-Za-z]:)?(?:[\\/][\w.@+-]+){2,}[\\/]?"
+    r"|(?<![\w.-])[\w.-]++(?:/[\w.-]+)+\.\w+\b"
+)
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?")
 _QUOTED = re.compile(r"'[^'\n]{0,80}'|\"[^\"\n]{0,80}\"")
 _SPACE = re.compile(r"\s+")

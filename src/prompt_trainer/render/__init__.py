@@ -2,10 +2,12 @@
 
 The only module that imports Jinja2. Templates live in ``render/templates/`` and run with
 ``StrictUndefined``. Text written by others (test messages, review comments, model output) goes
-through the ``quote``/``inline``/``span`` filters, which neutralize @mentions, fences and HTML
-tags and comments. The body is kept under GitHub's 65,536-character limit by dropping the least
-important parts first. The state block a later run reads back from the body is ``render.state``.
-A user's template (``pull_request.template``) is read by ``user_template``.
+through the ``quote``/``inline``/``span``/``code`` filters, all built on the one escaping
+function ``filters.neutralize`` (no mention, link, image, HTML, comment or bidi control gets
+through). The only links are those ``render.links`` builds for this repository's pages. The
+body is kept under GitHub's 65,536-character limit by dropping the least important parts
+first. The state block a later run reads back from the body is ``render.state``. A user's
+template (``pull_request.template``) is read by ``user_template``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from prompt_trainer.models import (
     TestCase,
 )
 from prompt_trainer.render.filters import environment
+from prompt_trainer.render.links import RepoLinks
 from prompt_trainer.render.report import Chart, chart, delta, direction, estimate
 from prompt_trainer.render.state import STATE_MARKER, state_of, state_text
 
@@ -56,18 +59,19 @@ class FileChange:
 
 @dataclass(frozen=True)
 class EvidenceLink:
-    """An evidence id as the body shows it: the id and, when known, where to read it."""
+    """An evidence id as the body shows it: the id and, when it is a page of this repository
+    (``RepoLinks``), where to read it; other ids are shown as escaped text, never as links."""
 
     id: str
     url: str | None
 
     @property
     def label(self) -> str:
-        if self.id.startswith("http") and "#discussion_r" in self.id:
+        if self.url == self.id and "#discussion_r" in self.id:
             return "review comment " + self.id.rsplit("#discussion_r", 1)[1]
-        if self.id.startswith("http") and "#pullrequestreview-" in self.id:
+        if self.url == self.id and "#pullrequestreview-" in self.id:
             return "review " + self.id.rsplit("#pullrequestreview-", 1)[1]
-        if self.id.startswith("http"):
+        if self.url == self.id and "#" in self.id:
             return "comment " + self.id.rsplit("#", 1)[-1]
         return self.id
 
@@ -95,7 +99,7 @@ class ProposalView:
 
     ``report`` is the measurement of the target (``measure.report``): its comparison gives the
     observed metric table and its versions the chart. Without it (no stored history yet) those
-    parts say so.
+    parts say so. ``links`` builds the only links the body holds (none without it).
     """
 
     candidate: Candidate
@@ -106,19 +110,28 @@ class ProposalView:
     gate_problems: tuple[str, ...] = ()
     report: TargetReport | None = None
     commit: str | None = None
+    links: RepoLinks | None = None
+
+    def own(self, url: str | None) -> str | None:
+        """``url`` rebuilt when it is a page of this repository, else None (shown as text)."""
+        return self.links.own(url) if self.links else None
+
+    def pull_url(self, sample: Sample) -> str | None:
+        return self.own(sample.pull.url)
 
     def link(self, evidence_id: str) -> EvidenceLink:
-        """Where an evidence id can be read: a URL as is; a test or trace step at its PR."""
+        """Where an evidence id can be read: a page of this repository as is; a test or trace
+        step at its PR; anything else nowhere."""
         if evidence_id.startswith("http"):
-            return EvidenceLink(evidence_id, evidence_id)
+            return EvidenceLink(evidence_id, self.own(evidence_id))
         for sample in self.samples:
             tests = {c.id for run in sample.test_runs for c in run.cases}
             traces = {f"trace:{t.source}#" for t in sample.traces}
             if evidence_id in tests or any(evidence_id.startswith(t) for t in traces):
-                return EvidenceLink(evidence_id, sample.pull.url)
+                return EvidenceLink(evidence_id, self.pull_url(sample))
             if any(f.id == evidence_id for f in sample.feedback):
                 url = next(f.url for f in sample.feedback if f.id == evidence_id)
-                return EvidenceLink(evidence_id, url or sample.pull.url)
+                return EvidenceLink(evidence_id, self.own(url) or self.pull_url(sample))
         return EvidenceLink(evidence_id, None)
 
     @property

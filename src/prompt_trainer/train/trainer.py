@@ -52,6 +52,7 @@ from prompt_trainer.models import (
     Subagent,
     TokenUsage,
 )
+from prompt_trainer.redact import mask_held
 from prompt_trainer.settings import LLMSettings, Target
 from prompt_trainer.targets import render_subagent, subagent_name_problem, subagent_path
 from prompt_trainer.train.budget import fit_request
@@ -242,7 +243,8 @@ def _retrying(llm: LLMSettings, key: str | None, options: dict[str, Any]) -> Any
 
 class RetryingLM(dspy.LM):  # type: ignore[misc]
     """A ``dspy.LM`` whose transient failures (rate limit, timeout, 5xx, transport) are retried
-    here with the caller's backoff instead of DSPy's fixed one; DSPy itself makes one attempt."""
+    here with the caller's backoff instead of DSPy's fixed one; DSPy itself makes one attempt.
+    Every request is sent with the held secrets masked (``masked``)."""
 
     def __init__(self, model: str, *, retries: int, backoff_s: float, **options: Any) -> None:
         super().__init__(model, num_retries=0, **options)
@@ -253,6 +255,7 @@ class RetryingLM(dspy.LM):  # type: ignore[misc]
         self.failed = 0
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = masked(args, kwargs)
         for attempt in range(self.retries):
             try:
                 return super().__call__(*args, **kwargs)
@@ -262,6 +265,35 @@ class RetryingLM(dspy.LM):  # type: ignore[misc]
                 self.failed += 1
                 time.sleep(retry_wait(exc, attempt, backoff_s=self.backoff_s))
         return super().__call__(*args, **kwargs)
+
+
+def masked(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A request with the secrets this process holds masked (``redact.mask_held``) in its
+    prompt and every message's text: nothing the process holds reaches the provider."""
+    if args and isinstance(args[0], str):
+        args = (mask_held(args[0]), *args[1:])
+    if isinstance(kwargs.get("prompt"), str):
+        kwargs = {**kwargs, "prompt": mask_held(kwargs["prompt"])}
+    if isinstance(kwargs.get("messages"), list):
+        kwargs = {**kwargs, "messages": [_masked_message(m) for m in kwargs["messages"]]}
+    return args, kwargs
+
+
+def _masked_message(message: Any) -> Any:
+    if not isinstance(message, dict):
+        return message
+    content = message.get("content")
+    if isinstance(content, str):
+        return {**message, "content": mask_held(content)}
+    if isinstance(content, list):  # parts: {"type": "text", "text": ...}
+        parts = [
+            {**p, "text": mask_held(p["text"])}
+            if isinstance(p, dict) and isinstance(p.get("text"), str)
+            else p
+            for p in content
+        ]
+        return {**message, "content": parts}
+    return message
 
 
 def retry_wait(exc: Exception, attempt: int, *, backoff_s: float) -> float:

@@ -93,12 +93,15 @@ def _open_action_run(
 
 
 def _report(result: ActionResult, name: str | None, ctx: Invocation, *, dry_run: bool) -> None:
-    """The console lines, the report, the step summary, the outputs and the annotations."""
+    """The console lines, the report, the step summary (the run's message escaped, as it may
+    quote outside text), the outputs and the annotations."""
+    from prompt_trainer.render.filters import neutralize  # noqa: PLC0415 - Jinja2: only here
+
     print_outcome(result.outcome, ctx.console, dry_run=dry_run)
     if result.report_markdown:
         print(result.report_markdown)
     done = "; ".join(result.did) or "nothing"
-    message = f"{result.outcome.message}\n\n" if result.outcome.message else ""
+    message = f"{neutralize(result.outcome.message)}\n\n" if result.outcome.message else ""
     ctx.runner.summary(
         f"**prompt-trainer** ({name or 'no event'}): {done}.\n\n{message}{result.report_markdown}"
     )
