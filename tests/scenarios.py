@@ -7,7 +7,9 @@
   edit) and a CI run whose ``junit-results`` artifact holds ``JUNIT`` (one failure, one error);
 - ``trainer_reply`` / ``other_reply``: the local LM's scripted candidates (``NEW_MAIN``), and a
   lenient answer to the batched check;
-- ``make_zip``: an artifact's zip from {name: content}.
+- ``make_zip``: an artifact's zip from {name: content};
+- ``agent_pulls``: many small merged agent PRs, for backfills (tests and ``bench/collect.py``);
+  ``clone_on_server``: a checkout that is a git clone whose commit is ``main`` on the server.
 
 The ``ready`` fixture sets the whole scenario up and makes the checkout the working directory.
 """
@@ -15,7 +17,10 @@ The ``ready`` fixture sets the whole scenario up and makes the checkout the work
 from __future__ import annotations
 
 import io
+import subprocess
 import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from tests.scripted import lenient
@@ -174,3 +179,52 @@ def arrange(github: FakeGitHub) -> None:
             )
         ],
     )
+
+
+def agent_pulls(
+    github: FakeGitHub, count: int, *, first: int = 100, artifacts_every: int = 0
+) -> list[Pull]:
+    """``count`` merged agent PRs on ``main``, numbered from ``first``, opened a day before they
+    closed and closed an hour apart, each with one comment of maria's; every
+    ``artifacts_every``-th (0: none) with a CI run whose ``junit-results`` artifact holds
+    ``JUNIT``. Small on purpose: a backfill of hundreds stays fast."""
+    base = github.refs["heads/main"]
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    made = []
+    for n in range(first, first + count):
+        head = github.commit({"app.py": f"print({n})\n"}, parent=base)
+        closed = start + timedelta(hours=n - first)
+        pull = Pull(n, f"Agent PR {n}", f"agent/{n}", head, "main", base, state="closed")
+        pull.merged = True
+        pull.created_at = f"{closed - timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}"
+        pull.updated_at = pull.closed_at = f"{closed:%Y-%m-%dT%H:%M:%SZ}"
+        comment = github.issue_comment_json(n, n * 10, "Use the helper.", login="maria")
+        pull.issue_comments.append({**comment, "author_association": "MEMBER"})
+        made.append(github.add_pull(pull))
+        if artifacts_every and (n - first) % artifacts_every == 0:
+            report = make_zip({"reports/junit.xml": JUNIT})
+            github.add_run(
+                head,
+                [Artifact(id=github.next_id(), name="junit-results", data=report)],
+                created_at=pull.updated_at,
+            )
+    return made
+
+
+def clone_on_server(github: FakeGitHub, root: Path, *, shared: bool = True) -> str:
+    """The files under ``root`` committed as a new git clone there, and the same files as
+    ``main`` on the local GitHub server: with ``shared``, the same commit (the clone's history
+    holds the base commit of every agent PR); without, another one (as a shallow clone lacks
+    it). Returns the server's ``main``."""
+    files: dict[str, str | None] = {
+        p.relative_to(root).as_posix(): p.read_text()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.parts
+    }
+    identity = ("-c", "user.name=t", "-c", "user.email=t@example.com")
+    for args in (("init", "-q", "-b", "main"), ("add", "-A"), (*identity, "commit", "-qm", "s")):
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+    head = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return github.commit(files, branch="main", sha=head if shared else None)

@@ -6,13 +6,19 @@ what was collected is stored on the data branch."""
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from prompt_trainer.cli import main
-from tests.scenarios import JUNIT, make_zip
-from tests.servers.github import Artifact, FakeGitHub, Fault, Pull
+from prompt_trainer.settings import parse_config
+from prompt_trainer.targets import absent_hash
+from tests.scenarios import CONFIG, JUNIT, agent_pulls, clone_on_server, make_zip
+from tests.servers.github import Artifact, FakeGitHub, Fault, Hook, Pull
+from tests.servers.github_limits import SecondaryLimit
 
 #: A report in an encoding the XML parser refuses with a ValueError (issue 24).
 SHIFT_JIS = '<?xml version="1.0" encoding="Shift_JIS"?><testsuite><testcase name="a"/></testsuite>'
@@ -30,6 +36,8 @@ def add_agent_pull(github: FakeGitHub, number: int, report: str = JUNIT) -> Pull
     pull = github.add_pull(
         Pull(number, f"Agent PR {number}", f"agent/{number}", head, "main", base, state="closed")
     )
+    # Updated before #7 (at NOW): the backfill, newest update first, takes #7, #8, #9.
+    pull.updated_at = pull.closed_at = f"2026-11-{20 - number + 7}T09:00:00Z"
     artifact = Artifact(github.next_id(), "junit-results", make_zip({"junit.xml": report}))
     github.add_run(head, [artifact])
     return pull
@@ -62,9 +70,7 @@ def test_evidence_that_makes_the_collector_raise_skips_its_pr_and_the_backfill_s
     break_a_review(three)
     assert main(["collect", "--since", "2020-01-01"], env=env) == 0
     out = capsys.readouterr().out
-    # The reason names what refused the review: pydantic's ValidationError where the review is
-    # read as JSON, PyGithub's BadAttributeException where it is read through its objects.
-    assert "- #8: skipped: " in out and "APPROVED" in out
+    assert "- #8: skipped: ValidationError: 1 validation error for Feedback" in out
     assert branch_ids(three) == ["octo-org/agent-repo#7", "octo-org/agent-repo#9"]
 
 
@@ -77,7 +83,7 @@ def test_the_scheduled_action_run_skips_the_failing_pr_and_stores_the_rest(
     scheduled = {**env, "GITHUB_EVENT_NAME": "schedule", "GITHUB_EVENT_PATH": str(event)}
     assert main(["action", "--mode", "collect", "--backfill-days", "3650"], env=scheduled) == 0
     assert branch_ids(three) == ["octo-org/agent-repo#7", "octo-org/agent-repo#9"]
-    assert "collect: #8: skipped: " in capsys.readouterr().err
+    assert "collect: #8: skipped: ValidationError" in capsys.readouterr().err
 
 
 def test_a_report_in_shift_jis_does_not_stop_the_backfill(
@@ -137,3 +143,235 @@ def test_the_api_host_down_stops_the_backfill_and_keeps_what_was_collected(
     err = capsys.readouterr().err
     assert "GitHub kept failing" in err and "githubstatus.com" in err
     assert branch_ids(three) == ["octo-org/agent-repo#7"]
+
+
+# -- a backfill within GitHub's rate budget ------------------------------------------------------
+
+
+@pytest.fixture
+def clone(github: FakeGitHub, checkout: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The checkout as a git clone whose one commit is ``main`` on the local GitHub server too
+    (the base commit of every agent PR): its prompt files are in the local history."""
+    clone_on_server(github, checkout)
+    monkeypatch.chdir(checkout)
+    return checkout
+
+
+def counted(github: FakeGitHub, *, downloads: bool = True) -> Counter[str]:
+    """Requests that counted against the rate limit, by endpoint (``{n}`` for numbers)."""
+    prefix = f"/repos/{github.full_name}"
+    found: Counter[str] = Counter()
+    for request in github.requests:
+        if request.counted and (downloads or not request.path.endswith("/zip")):
+            route = re.sub(r"/\d+(?=/|$)", "/{n}", request.path.removeprefix(prefix))
+            found[f"{request.method} {route}"] += 1
+    return found
+
+
+def state_on_branch(github: FakeGitHub) -> dict[str, Any]:
+    text = github.files_at("prompt-trainer-data").get(".prompt-trainer/backfill.json")
+    return json.loads(text) if text else {}
+
+
+def test_a_backfill_reads_each_pr_once_and_each_shared_thing_once(
+    github: FakeGitHub, clone: Path, env: dict[str, str]
+) -> None:
+    agent_pulls(github, 20, artifacts_every=1)
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    reads = counted(github, downloads=False)
+    per_pull = {k: v for k, v in reads.items() if "{n}" in k and "/git/" not in k}
+    assert per_pull == {
+        "GET /pulls/{n}/commits": 20,
+        "GET /pulls/{n}/files": 20,
+        "GET /pulls/{n}/reviews": 20,
+        "GET /pulls/{n}/comments": 20,
+        "GET /issues/{n}/comments": 20,
+        "GET /actions/runs/{n}/artifacts": 20,
+    }
+    assert reads["GET /pulls"] == 1 and reads["GET /actions/runs"] == 1  # the listings, once
+    assert reads["GET /collaborators/maria/permission"] == 1  # once per login and run
+    assert not any("/contents/" in k and "claude" in k.lower() for k in reads)  # local git
+    assert sum(reads.values()) <= 8 * 20
+
+
+def test_a_shallow_clone_reads_each_base_commits_prompts_through_the_api_once(
+    github: FakeGitHub, ready: Path, env: dict[str, str]
+) -> None:
+    agent_pulls(github, 10)  # on the scenario's main, which the checkout (no git) lacks
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    prompts = {
+        k: n for k, n in counted(github).items() if "/contents/" in k and "claude" in k.lower()
+    }
+    # CLAUDE.md, the subagent folder and its file, at the one base commit of the 11 PRs.
+    assert prompts == {
+        "GET /contents/CLAUDE.md": 1,
+        "GET /contents/.claude/agents": 1,
+        "GET /contents/.claude/agents/test-runner.md": 1,
+    }
+
+
+def test_a_second_backfill_asks_with_etags_and_reads_only_what_changed(
+    github: FakeGitHub, clone: Path, env: dict[str, str]
+) -> None:
+    pulls = agent_pulls(github, 10, artifacts_every=5)
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    github.requests.clear()
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    assert not counted(github)["GET /pulls/{n}/reviews"]  # every PR's reads answered 304
+    assert sum(r.status == 304 for r in github.requests) >= 10
+    assert sum(counted(github).values()) < 20  # the listings and the data branch only
+    # A new comment on one PR: that PR alone is read again, and its sample has the comment.
+    comment = github.issue_comment_json(pulls[3].number, 99, "One more thing.", login="maria")
+    pulls[3].issue_comments.append({**comment, "author_association": "MEMBER"})
+    github.requests.clear()
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    assert counted(github)["GET /pulls/{n}/reviews"] == 1
+    (sample,) = [s for s in stored(clone) if s["id"].endswith(f"#{pulls[3].number}")]
+    assert "One more thing." in json.dumps(sample["feedback"])
+
+
+def stored(root: Path) -> list[dict[str, Any]]:
+    path = root / ".prompt-trainer" / "samples.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_backfill_larger_than_the_budget_goes_on_over_several_runs_without_a_403(
+    github: FakeGitHub, clone: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """500 agent PRs against a token with 1,000 requests an hour: each run stops before the
+    budget runs out, leaving ``limits.rate_reserve`` (200) for its writes, and the next run (an
+    hour later) goes on from the cursor on the data branch."""
+    github.rate.limit = 1000
+    agent_pulls(github, 500, artifacts_every=50)
+    done: list[int] = []
+    for _ in range(8):
+        github.rate.next_window()
+        assert main(["collect", "--since", "2020-01-01", "-q"], env=env) == 0
+        assert github.rate.remaining >= 150  # the reserve was left, less the run's own writes
+        cursor = state_on_branch(github)["cursor"]
+        if cursor is None:
+            break
+        assert len(cursor["done"]) > (done[-1] if done else 0)  # the cursor advances
+        done.append(len(cursor["done"]))
+        assert f"collected {done[-1]} of 500 PRs; continuing at the next run" in (
+            capsys.readouterr().out
+        )
+    assert github.rate.refused == 0  # never a 403
+    assert 2 <= len(done) <= 5
+    reads = Counter(r.path for r in github.requests if r.path.endswith("/reviews"))
+    assert len(reads) == 500 and set(reads.values()) == {1}  # each PR read once: none twice
+    assert len({s["id"] for s in stored(clone)}) == len(stored(clone)) == 500
+    ledger = github.files_at("prompt-trainer-data")[".prompt-trainer/samples.jsonl"]
+    assert len(ledger.splitlines()) == 500  # nothing lost
+    assert "Backfill: all 500 agent PR(s) done." in capsys.readouterr().out
+
+
+def test_a_budget_spent_by_another_job_stops_the_backfill_before_github_refuses(
+    github: FakeGitHub, clone: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The budget is the repository's: another job spends most of it while the backfill runs.
+    The headers say so, and the backfill stops with the reserve left for its writes."""
+    pulls = agent_pulls(github, 6)
+
+    def another_job_spends_it() -> None:
+        github.rate.used = github.rate.limit - 150
+
+    github.hooks.append(Hook("GET", rf"/pulls/{pulls[3].number}/files", another_job_spends_it))
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    out = capsys.readouterr().out
+    assert "Backfill: collected 3 of 6 PRs; continuing at the next run (1" in out
+    assert "200 kept for this run's writes (limits.rate_reserve))." in out
+    assert github.rate.refused == 0
+    cursor = state_on_branch(github)["cursor"]
+    assert sorted(cursor["done"]) == sorted(p.number for p in pulls[3:])  # newest first
+    github.rate.next_window()  # the hour is over
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    assert "Backfill: all 6 agent PR(s) done." in capsys.readouterr().out
+    assert len(stored(clone)) == 6 and state_on_branch(github)["cursor"] is None
+    reads = Counter(r.path for r in github.requests if r.path.endswith("/reviews"))
+    assert len(reads) == 6 and set(reads.values()) == {1}  # nothing read twice
+
+
+def test_a_rate_limit_github_answers_anyway_stops_the_backfill_with_its_cursor(
+    github: FakeGitHub, clone: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A secondary limit on one PR's reads that retries do not outlast: that PR is not done,
+    the backfill stops there (exit 0) and the next run collects it."""
+    pulls = agent_pulls(github, 4)
+    secondary = "You have exceeded a secondary rate limit. Please wait a few minutes."
+    path = rf"/pulls/{pulls[1].number}/files"
+    github.faults.append(Fault("GET", path, 403, times=4, message=secondary))
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    out = capsys.readouterr().out
+    assert "Backfill: collected 2 of 4 PRs; continuing at the next run (GitHub kept refusing" in out
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    assert "Backfill: all 4 agent PR(s) done." in capsys.readouterr().out
+    assert sorted(s["pull"]["number"] for s in stored(clone)) == [p.number for p in pulls]
+
+
+def test_a_budget_spent_to_the_last_request_fails_the_run_and_keeps_the_samples_locally(
+    github: FakeGitHub, clone: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another job spends the whole budget: not even the data branch can be written. The run
+    says so (exit 3); the samples and the cursor stay in the local ledger for the next sync."""
+    pulls = agent_pulls(github, 4)
+
+    def another_job_spends_it_all() -> None:
+        github.rate.used = github.rate.limit
+
+    github.hooks.append(Hook("GET", rf"/pulls/{pulls[1].number}/files", another_job_spends_it_all))
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 3
+    assert "403 API rate limit exceeded" in capsys.readouterr().err
+    assert [s["pull"]["number"] for s in stored(clone)] == [pulls[3].number, pulls[2].number]
+    state = json.loads((clone / ".prompt-trainer" / "backfill.json").read_text())
+    assert state["cursor"]["done"] == [pulls[2].number, pulls[3].number]
+
+
+def test_a_secondary_rate_limit_is_waited_out_as_github_asks(
+    github: FakeGitHub, clone: Path, env: dict[str, str]
+) -> None:
+    agent_pulls(github, 3)
+    """The secondary limit trips once, on a write of the data branch (a POST, which GitHub did
+    not carry out): it is sent again after ``Retry-After``, and nothing is written twice."""
+    github.secondary = SecondaryLimit(points=40, retry_after=1)
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    assert github.secondary.refused == 1  # hit once, waited out (Retry-After), not hit again
+    (refused,) = [r for r in github.requests if r.status == 403]
+    assert refused.method == "POST"
+    assert (
+        len(github.files_at("prompt-trainer-data")[".prompt-trainer/samples.jsonl"].splitlines())
+        == 3
+    )
+    assert len(stored(clone)) == 3
+
+
+def test_a_window_of_more_than_a_thousand_runs_is_listed_in_parts(
+    github: FakeGitHub, clone: Path, env: dict[str, str]
+) -> None:
+    """GitHub lists at most 1,000 runs for a ``created`` filter: the window is split until each
+    part fits, so the oldest PR's run, past the first thousand, is found."""
+    (oldest, *_) = agent_pulls(github, 2, artifacts_every=1)
+    for n in range(1100):  # other branches' CI, newer than the PR's run
+        when = f"2026-10-{2 + n // 100:02d}T{n % 24:02d}:{n % 60:02d}:00Z"
+        github.add_run("0" * 40, [], conclusion="success", created_at=when)
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    (sample,) = [s for s in stored(clone) if s["id"].endswith(f"#{oldest.number}")]
+    assert sample["test_runs"], "the oldest PR's JUnit report was found"
+    assert counted(github)["GET /actions/runs"] >= 3  # the window and its two halves
+
+
+def test_a_prompt_link_dangling_at_the_base_commit_does_not_lose_the_pr(
+    github: FakeGitHub, checkout: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local history reads links; one that points at nothing there is read through the
+    API instead, which sees no file, and the PR is collected all the same."""
+    (checkout / "CLAUDE.md").unlink()
+    (checkout / "CLAUDE.md").symlink_to("gone.md")
+    clone_on_server(github, checkout)
+    monkeypatch.chdir(checkout)
+    agent_pulls(github, 1)
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    (sample,) = stored(checkout)
+    assert sample["prompt_versions"]["coder"] == absent_hash(
+        parse_config(CONFIG, source="c").targets[0]
+    )

@@ -18,7 +18,8 @@ from prompt_trainer.loop.dashboard import (
 )
 from prompt_trainer.memory import BULLETS, BulletEntry, ClusterTarget, dumps
 from prompt_trainer.models import Rejection
-from tests.servers.github import FakeGitHub, Fault, Issue
+from tests.scenarios import agent_pulls
+from tests.servers.github import FakeGitHub, Fault, Hook, Issue
 from tests.servers.llm import FakeLLM
 from tests.test_followup import bot_pull
 
@@ -203,3 +204,29 @@ def test_without_merged_outcomes_the_dashboard_says_so(
     assert main(["run", "--pr", "7"], env=env) == 0
     (board,) = dashboards(github)
     assert "No merged proposal has targeted a failure cluster yet." in (board.body or "")
+
+
+def test_a_backfill_stopped_at_the_rate_budget_says_where_it_stands(
+    github: FakeGitHub, ready: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The scheduled run's line and the dashboard say how far the backfill got; its writes fit
+    in the reserve it kept."""
+    pulls = agent_pulls(github, 3)
+
+    def another_job_spends_it() -> None:
+        github.rate.used = github.rate.limit - 150
+
+    github.hooks.append(Hook("GET", rf"/pulls/{pulls[1].number}/files", another_job_spends_it))
+    event, summary = tmp_path / "event.json", tmp_path / "summary.md"
+    event.write_text(json.dumps({"schedule": "0 6 * * 1"}))
+    scheduled = {
+        **env,
+        "GITHUB_EVENT_NAME": "schedule",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    assert main(["action", "--backfill-days", "3650"], env=scheduled) == 0
+    assert "(schedule): collected 3 of 4 PRs; continuing at the next run;" in summary.read_text()
+    (board,) = dashboards(github)
+    assert "Backfill: collected 3 of 4 PRs; continuing at the next run." in (board.body or "")
+    assert github.rate.refused == 0

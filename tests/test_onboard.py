@@ -206,6 +206,7 @@ def test_doctor_offline_checks_config_prompts_and_workflow(
         "uploads: junit": "warn",  # the printed diff is not applied yet
         "uploads: traces": "warn",
         "github": "skipped",
+        "rate budget": "skipped",
         "data branch": "skipped",
         "model": "skipped",
         "artifacts": "skipped",
@@ -269,6 +270,9 @@ def test_doctor_online_against_github_and_the_model(
     llm.script = [lambda request: "ok"]
     code, checks = doctor([], env, capsys)
     assert checks["github"]["status"] == "ok"
+    assert checks["rate budget"]["status"] == "ok"
+    assert checks["rate budget"]["detail"].startswith("4,99")  # of 5,000: a few reads so far
+    assert "a backfill keeps 200 for the run's writes" in checks["rate budget"]["detail"]
     assert checks["data branch"]["detail"].endswith("does not exist yet; the first run creates it")
     assert checks["model"]["status"] == "ok"
     ping = llm.requests[-1]
@@ -276,12 +280,15 @@ def test_doctor_online_against_github_and_the_model(
     assert checks["artifacts"]["status"] == "warn"  # PR #7 has JUnit reports but no trace
     assert "#7: junit)" in checks["artifacts"]["detail"]
     assert checks["workflow"]["status"] == "warn" and code == 0
-    # The token cannot write, and the model is down.
+    # The token cannot write, its budget is spent, and the model is down.
     github.permissions = {"admin": False, "push": False, "pull": True}
+    github.rate.used = github.rate.limit - 150
     llm.fail_next, llm.fail_status = 5, 401
     code, checks = doctor([], env, capsys)
     assert code == 2
     assert checks["github"]["status"] == "fail" and "cannot write" in checks["github"]["detail"]
+    assert checks["rate budget"]["status"] == "warn"
+    assert "a backfill now would collect nothing" in checks["rate budget"]["detail"]
     assert checks["model"]["status"] == "fail"
 
 

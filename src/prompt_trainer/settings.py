@@ -192,6 +192,13 @@ class Limits(Section):
     max_text_chars: int = Field(
         default=MAX_TEXT_CHARS, gt=0, description="Per message/excerpt cap."
     )
+    rate_reserve: int = Field(
+        default=200,
+        ge=0,
+        description="GitHub API requests a backfill leaves unspent for the run's own writes "
+        "(data branch, dashboard, proposals): it stops before the token's remaining budget "
+        "would fall below this and continues at the next run.",
+    )
     max_trace_bytes: int = Field(
         default=MAX_TRACE_BYTES,
         gt=0,

@@ -17,6 +17,10 @@ never lose each other's samples. When both sides hold a sample, the one collecte
 ``sync_store`` is that merge as a run does it: skipped without a data branch, logged;
 ``keep_samples`` is the run's store step (add the samples, then sync).
 ``training_samples`` picks the stored samples a target trains on: those of its current prompts.
+
+Beside the ledger, ``backfill.json`` (``backfill_state.BackfillState``: a backfill's cursor and
+the ETags of what each PR was read from) travels with it: the same path on the data branch,
+merged and written in the same commit as the samples it speaks of (``sync_with_branch``).
 """
 
 from __future__ import annotations
@@ -26,15 +30,17 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
 from prompt_trainer import workdir
+from prompt_trainer.backfill_state import BackfillState
 from prompt_trainer.errors import GitHubError
 from prompt_trainer.models import PromptSet, Sample
 
 BRANCH_PATH = workdir.LEDGER.as_posix()
+STATE_PATH = workdir.BACKFILL.as_posix()
 SYNC_ATTEMPTS = 4
 
 
@@ -66,6 +72,7 @@ class BranchFile:
     head: str | None
 
 
+@runtime_checkable
 class BranchFiles(Protocol):
     """Reads and writes one file on a branch (the GitHub client, or a test double on disk)."""
 
@@ -81,6 +88,22 @@ class BranchFiles(Protocol):
         ...
 
 
+@runtime_checkable
+class StateFiles(BranchFiles, Protocol):
+    """Also reads a file at a commit and writes several files in one commit (the ledger with
+    the backfill's state): the GitHub client."""
+
+    def read_file_at(self, commit: str, path: str) -> str | None:
+        """The file's text at ``commit``, None when it is not there."""
+        ...
+
+    def write_branch_files(
+        self, branch: str, files: dict[str, str], *, parent: str | None, message: str
+    ) -> str | None:
+        """As ``write_branch_file``, with every file of ``files`` in the one commit."""
+        ...
+
+
 def open_ledger(root: Path) -> SampleStore:
     """The checkout's ledger, ``.prompt-trainer/samples.jsonl`` under ``root``."""
     return SampleStore(workdir.ledger_path(root))
@@ -91,8 +114,18 @@ class SampleStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: The backfill's state, beside the ledger (``backfill.json``).
+        self.state_path = path.with_name(workdir.BACKFILL.name)
         self._ids: set[str] | None = None  # ids in the file, while this object alone wrote it
         self._unkeyed = 0
+
+    def state(self) -> BackfillState:
+        """The backfill's state (empty when there is none yet)."""
+        exists = self.state_path.exists()
+        return BackfillState.parse(self.state_path.read_text(encoding="utf-8") if exists else None)
+
+    def save_state(self, state: BackfillState) -> None:
+        workdir.atomic_write(self.state_path, state.text())
 
     def load(self) -> list[Sample]:
         """Every sample that validates, in file order."""
@@ -265,22 +298,32 @@ def _collected_at(line: str) -> str:
 
 
 def sync_with_branch(
-    store: SampleStore, files: BranchFiles, branch: str, *, push: bool = True
+    store: SampleStore, files: BranchFiles, branch: str, *, push: bool = True, state: bool = False
 ) -> SyncResult:
-    """Merge the branch's ledger into the local one and, with ``push``, write the union back."""
+    """Merge the branch's ledger into the local one and, with ``push``, write the union back.
+    The backfill's state is merged and written with it when there is one here (or ``state``
+    asks for the branch's) and ``files`` can (``StateFiles``)."""
     for _ in range(SYNC_ATTEMPTS):
         read = files.read_branch_file(branch, BRANCH_PATH)
         remote = [line for line in (read.text or "").splitlines() if line.strip()]
         merged, pulled = merge_lines(store.lines(), remote)
         if pulled:
             store.write_lines(merged)
-        if not push or merged == remote:
+        states = _sync_state(store, files, read.head, wanted=state)
+        if not push or (merged == remote and not states):
             return SyncResult(branch=branch, pulled=pulled, pushed=False, total=len(merged))
         text = "".join(f"{line}\n" for line in merged)
         message = f"prompt-trainer: store {len(merged)} sample(s)"
-        commit = files.write_branch_file(
-            branch, BRANCH_PATH, text, parent=read.head, message=message
-        )
+        if states and isinstance(files, StateFiles):
+            cursor = BackfillState.parse(states).cursor
+            message += f"; backfill {cursor.progress.split(';')[0]}" if cursor else ""
+            commit = files.write_branch_files(
+                branch, {BRANCH_PATH: text, STATE_PATH: states}, parent=read.head, message=message
+            )
+        else:
+            commit = files.write_branch_file(
+                branch, BRANCH_PATH, text, parent=read.head, message=message
+            )
         if commit is not None:
             return SyncResult(
                 branch=branch, pulled=pulled, pushed=True, total=len(merged), commit=commit
@@ -291,6 +334,19 @@ def sync_with_branch(
         fix="another prompt-trainer run is writing; give the workflow a concurrency group "
         "and run again (the local ledger under .prompt-trainer/ is intact)",
     )
+
+
+def _sync_state(store: SampleStore, files: BranchFiles, head: str | None, *, wanted: bool) -> str:
+    """Merge the branch's backfill state (at ``head``) into the local one; the merged text when
+    the branch's differs from it (to be written), else ""."""
+    if not isinstance(files, StateFiles) or not (wanted or store.state_path.exists()):
+        return ""
+    remote_text = files.read_file_at(head, STATE_PATH) if head else None
+    merged = store.state().merged(BackfillState.parse(remote_text))
+    if not store.state_path.exists() or merged != store.state():
+        store.save_state(merged)
+    text = merged.text()
+    return "" if text == remote_text or merged == BackfillState() else text
 
 
 def sync_store(

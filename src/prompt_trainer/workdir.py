@@ -7,6 +7,7 @@ and ``runs/``; the data branch holds ``samples.jsonl`` at the same relative path
 the directory to ``.gitignore``):
 
 - ``samples.jsonl``: the ledger of samples (``store``; opened with ``store.open_ledger``);
+- ``backfill.json``: the backfill's cursor and the ETags of what each PR was read from (``store``);
 - ``index.sqlite`` and ``versions.json``: the measure stage's index and version-hash cache;
 - ``cache/``: DSPy's disk cache (``train``);
 - ``runs/<timestamp>/``: one directory per run (``runs``);
@@ -27,6 +28,9 @@ from pathlib import Path, PurePosixPath
 
 DIRNAME = ".prompt-trainer"
 LEDGER = PurePosixPath(DIRNAME, "samples.jsonl")  # relative: the same path on the data branch
+#: The backfill's cursor and what each PR was read from (``store.BackfillState``), beside the
+#: ledger; the same path on the data branch.
+BACKFILL = PurePosixPath(DIRNAME, "backfill.json")
 
 
 def base_dir(root: Path) -> Path:

@@ -5,7 +5,12 @@ Response shapes follow GitHub's OpenAPI description (``../shared/realdata/github
 because PyGithub fetches a partial object's ``url`` when a missing attribute is touched. State is
 plain Python data on ``FakeGitHub``; tests arrange it directly and inspect it after the run.
 Artifact downloads answer 302 to a second server (``storage``), which records request headers so
-tests can prove the token never reaches it. ``collaborators`` is the table the collaborator-permission
+tests can prove the token never reaches it. Rate limits and conditional requests are GitHub's
+(``github_limits``): every answer carries ``X-RateLimit-*`` headers, a token has ``rate.limit``
+requests per hour (5,000 unless a test lowers it; 403 past it), a GET answers with a weak ``ETag``
+and 304 to a matching ``If-None-Match`` (free, like ``GET /rate_limit``), and a test may set a
+secondary limit (``secondary``). Lists are paged as GitHub pages them (``per_page``, default 30,
+at most 100, ``Link`` headers); filtered workflow-run lists stop at 1,000 results. ``collaborators`` is the table the collaborator-permission
 route answers from (login -> admin, maintain, write, triage or read; 404 for anyone else): maria,
 the maintainer of the fixtures, has write access unless a test says otherwise.
 """
@@ -26,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+from tests.servers.github_limits import RateLimit, SecondaryLimit, etag_of
 from tests.servers.sockets import wait_for_hangup
 
 Json = Any
@@ -101,6 +107,12 @@ PULL_LINKS = (
 )
 
 
+JSON_TYPE = "application/json; charset=utf-8"
+#: ``GET /actions/runs`` filters under which GitHub returns at most 1,000 results.
+RUN_FILTERS = ("actor", "branch", "check_suite_id", "created", "event", "head_sha", "status")
+MAX_FILTERED_RUNS = 1000
+
+
 @dataclass
 class Request:
     method: str
@@ -110,6 +122,11 @@ class Request:
     body: Json
     #: The client's socket, to notice a client that gave up on a slow answer.
     connection: socket.socket | None = field(default=None, repr=False, compare=False)
+    #: The status answered, and whether the request counted against the rate limit.
+    status: int = 0
+    counted: bool = False
+    #: The route paged its answer itself.
+    paged: bool = False
 
 
 @dataclass
@@ -137,6 +154,10 @@ class Pull:
     draft: bool = False
     #: ``GET /pulls/{n}/files``: (path, additions, deletions, patch or None for a binary file).
     files: list[tuple[str, int, int, str | None]] = field(default_factory=list)
+    created_at: str = "2026-11-01T09:00:00Z"
+    #: When it was last updated and closed (``NOW`` when None).
+    updated_at: str | None = None
+    closed_at: str | None = None
 
 
 @dataclass
@@ -233,12 +254,18 @@ class FakeGitHub:
         #: run id -> (event, head branch, display title, created_at) of runs started by an
         #: event other than a push to the PR (``add_event_run``); others are pull_request runs.
         self.run_trigger: dict[int, tuple[str, str, str, str]] = {}
+        #: run id -> created_at of a run that was not created at ``NOW``.
+        self.run_created: dict[int, str] = {}
         #: login -> repository role, for GET /collaborators/{login}/permission (404 otherwise).
         self.collaborators: dict[str, str] = {"maria": "write"}
         #: sha -> files of ``GET /commits/{sha}`` (as ``Pull.files``); unknown shas answer 404.
         self.commit_patches: dict[str, list[tuple[str, int, int, str | None]]] = {}
-        #: Items per page of list answers (None: everything on one page), with Link headers.
+        #: Items per page of list answers, whatever ``per_page`` asks (None: ``per_page``, 30
+        #: by default, at most 100, as GitHub), with Link headers.
         self.page_size: int | None = None
+        #: The token's primary rate limit, and a secondary limit when a test sets one.
+        self.rate = RateLimit()
+        self.secondary: SecondaryLimit | None = None
         self.requests: list[Request] = []
         self.storage_requests: list[Request] = []
         self.exchanges: list[tuple[Request, int, Json]] = []
@@ -281,9 +308,11 @@ class FakeGitHub:
         message: str = "commit",
         date: str | None = None,
         author: tuple[str, str] = BOT_IDENTITY,
+        sha: str | None = None,
     ) -> str:
         """Make a commit whose tree is the parent's with ``files`` applied (None deletes);
-        ``author`` is the (name, email) it carries as author and committer."""
+        ``author`` is the (name, email) it carries as author and committer; ``sha`` names it
+        (a commit of a real local clone, whose history then holds it)."""
         tree = dict(self.trees[self.commits[parent]["tree"]]) if parent else {}
         for path, text in files.items():
             if text is None:
@@ -291,7 +320,7 @@ class FakeGitHub:
             else:
                 tree[path] = self._blob(text.encode())
         tree_sha = self._tree(tree)
-        sha = sha_of(f"{tree_sha}{parent}{message}{len(self.commits)}".encode())
+        sha = sha or sha_of(f"{tree_sha}{parent}{message}{len(self.commits)}".encode())
         self.commits[sha] = {
             "tree": tree_sha,
             "parents": [parent] if parent else [],
@@ -335,6 +364,7 @@ class FakeGitHub:
         attempts: int = 1,
         head_repository: str | None = None,
         workflow: tuple[str, str] = ("CI", ".github/workflows/ci.yml"),
+        created_at: str | None = None,
     ) -> int:
         """A workflow run of ``head_sha``; ``head_repository`` (``owner/name``, this repository
         when None) is where its head commit came from, a fork for a fork's PR; ``workflow`` is
@@ -343,6 +373,8 @@ class FakeGitHub:
         self.runs.append((run_id, head_sha, artifacts))
         self.run_meta[run_id] = (conclusion, attempts)
         self.run_origin[run_id] = (head_repository or self.full_name, *workflow)
+        if created_at is not None:
+            self.run_created[run_id] = created_at
         return run_id
 
     def add_event_run(
@@ -453,10 +485,10 @@ class FakeGitHub:
             "body": pull.body,
             "user": self.user(pull.author),
             "labels": [self.label(n) for n in pull.labels],
-            "created_at": "2026-11-01T09:00:00Z",
-            "updated_at": NOW,
-            "closed_at": None if pull.state == "open" else NOW,
-            "merged_at": NOW if pull.merged else None,
+            "created_at": pull.created_at,
+            "updated_at": pull.updated_at or NOW,
+            "closed_at": None if pull.state == "open" else (pull.closed_at or NOW),
+            "merged_at": (pull.closed_at or NOW) if pull.merged else None,
             "merged": pull.merged,
             "draft": pull.draft,
             "author_association": "NONE",
@@ -632,8 +664,8 @@ class FakeGitHub:
             "head_repository": self.fork_json(head_repo),
             "run_attempt": self.run_meta.get(run_id, ("failure", 1))[1],
             "pull_requests": [],
-            "created_at": NOW,
-            "updated_at": NOW,
+            "created_at": self.run_created.get(run_id, NOW),
+            "updated_at": self.run_created.get(run_id, NOW),
             "display_title": "CI",
             **self._trigger_json(run_id),
         }
@@ -757,20 +789,84 @@ class FakeGitHub:
         if fault is not None and not fault.after:
             with self._lock:
                 self.requests.append(req)
+            req.status = fault.status
             return fault.status, {"message": fault.message}, fault.headers
+        limited = self._limited(req)
+        if limited is not None:
+            with self._lock:
+                self.requests.append(req)
+            req.status = limited[0]
+            return limited
         status, payload, headers = self._route(req)
         if fault is not None:
+            req.status = fault.status
             return fault.status, {"message": fault.message}, fault.headers
-        if self.page_size and req.method == "GET" and status == 200 and isinstance(payload, list):
+        answer = payload
+        if req.method == "GET" and status == 200:
             payload, headers = self._page(req, payload, headers)
+            status, answer, headers = self._conditional(req, payload, headers)
+        self._count(req, status)
         self.exchanges.append((req, status, payload))
-        return status, payload, headers
+        return status, answer, {**headers, **self.rate.headers()}
+
+    def _limited(self, req: Request) -> tuple[int, Json, dict[str, str]] | None:
+        """GitHub's refusal of a request past the secondary or the primary rate limit."""
+        if req.path == "/rate_limit":
+            return None
+        if self.secondary is not None and (refused := self.secondary.admit(req.method)):
+            return refused[0], refused[1], {**refused[2], **self.rate.headers()}
+        if self.rate.remaining == 0 and self._authorized(req):
+            return self.rate.exceeded()
+        return None
+
+    def _conditional(
+        self, req: Request, payload: Json, headers: dict[str, str]
+    ) -> tuple[int, Json, dict[str, str]]:
+        """The answer's ``ETag``, and 304 without a body when ``If-None-Match`` names it."""
+        if isinstance(payload, bytes) or payload is None:
+            return 200, payload, headers
+        encoded = json.dumps(payload).encode()  # once: for the ETag and as the body
+        etag = etag_of(encoded)
+        if req.headers.get("if-none-match") == etag:
+            return 304, None, {"ETag": etag}
+        return 200, encoded, {**headers, "ETag": etag, "Content-Type": JSON_TYPE}
+
+    def _count(self, req: Request, status: int) -> None:
+        """Spend the budget as GitHub does: a 304, a 401 and ``GET /rate_limit`` are free."""
+        req.status = status
+        if status not in (304, 401) and req.path != "/rate_limit":
+            req.counted = True
+            self.rate.spend()
+
+    def _authorized(self, req: Request) -> bool:
+        """The write token, or a read-only one (``read_tokens``: a prepare job's)."""
+        token = self._token(req)
+        return token == self.token or token in self.read_tokens
+
+    @staticmethod
+    def _token(req: Request) -> str:
+        return req.headers.get("authorization", "").split(" ")[-1]
 
     def _page(
-        self, req: Request, items: list[Json], headers: dict[str, str]
-    ) -> tuple[list[Json], dict[str, str]]:
-        """One page of a list, with GitHub's ``Link`` header (rel next and last)."""
-        size = self.page_size or len(items) or 1
+        self, req: Request, payload: Json, headers: dict[str, str]
+    ) -> tuple[Json, dict[str, str]]:
+        """One page of a list (or of the list inside ``{"total_count", ...}``), with GitHub's
+        ``Link`` header (rel next and last); other answers as they are."""
+        if req.paged:
+            return payload, headers
+        if isinstance(payload, dict) and "total_count" in payload:
+            key = next(k for k, v in payload.items() if isinstance(v, list))
+            items, headers = self._page_items(req, payload[key], headers)
+            return {**payload, key: items}, headers
+        if isinstance(payload, list):
+            return self._page_items(req, payload, headers)
+        return payload, headers
+
+    def _page_items(
+        self, req: Request, items: list[Any], headers: dict[str, str]
+    ) -> tuple[list[Any], dict[str, str]]:
+        asked = int(req.query.get("per_page", ["30"])[0])
+        size = self.page_size or max(1, min(asked, 100))
         page = int(req.query.get("page", ["1"])[0])
         last = max(1, -(-len(items) // size))
 
@@ -813,12 +909,13 @@ class FakeGitHub:
     def _route(self, req: Request) -> tuple[int, Json, dict[str, str]]:
         with self._lock:
             self.requests.append(req)
-            token = req.headers.get("authorization", "").split(" ")[-1]
-            if token != self.token and token not in self.read_tokens:
+            if not self._authorized(req):
                 return 401, {"message": "Bad credentials"}, {}
-            if token in self.read_tokens and req.method not in ("GET", "HEAD"):
+            if self._token(req) in self.read_tokens and req.method not in ("GET", "HEAD"):
                 self.refused_writes.append(req)
                 return 403, {"message": "Resource not accessible by integration"}, {}
+            if req.method == "GET" and req.path == "/rate_limit":
+                return 200, self.rate.overview(), {}
             prefix = f"/repos/{self.owner}/{self.name}"
             if not req.path.startswith(prefix):
                 return 404, {"message": "Not Found"}, {}
@@ -946,7 +1043,15 @@ class FakeGitHub:
             ]
         if base:
             found = [p for p in found if p.base_ref == base]
-        return 200, [self.pull_json(p) for p in found], {}
+        by_update = req.query.get("sort", ["created"])[0] == "updated"
+        found.sort(
+            key=lambda p: ((p.updated_at or NOW) if by_update else p.created_at, p.number),
+            reverse=req.query.get("direction", ["desc"])[0] == "desc",
+        )
+        # Paged here, before the JSON of each PR (two whole repositories in it) is built.
+        page, headers = self._page_items(req, found, {})
+        req.paged = True
+        return 200, [self.pull_json(p) for p in page], headers
 
     def _create_pull(self, req: Request) -> tuple[int, Json, dict[str, str]]:
         body = req.body
@@ -1163,10 +1268,15 @@ class FakeGitHub:
         )
 
     def _list_runs(self, req: Request) -> tuple[int, Json, dict[str, str]]:
+        """Newest first; with a filter GitHub returns at most 1,000 runs (``total_count`` still
+        counts them all)."""
         head = req.query.get("head_sha", [None])[0]
         runs = [self.run_json(i, s) for i, s, _ in self.runs if head in (None, s)]
         runs = self._runs_by_event(req, runs)
-        return 200, {"total_count": len(runs), "workflow_runs": runs}, {}
+        runs.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
+        filtered = any(k in req.query for k in RUN_FILTERS)
+        shown = runs[:MAX_FILTERED_RUNS] if filtered else runs
+        return 200, {"total_count": len(runs), "workflow_runs": shown}, {}
 
     @staticmethod
     def _runs_by_event(req: Request, runs: list[Json]) -> list[Json]:
@@ -1333,6 +1443,13 @@ class FakeGitHub:
 
 def _serve(handle: Callable[[Request], tuple[int, Json, dict[str, str]]]) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
+        # Keep-alive, as GitHub: a connection per request made every call pay a TCP handshake
+        # (a 500-PR backfill spent a fifth of its time connecting).
+        protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: without this, Nagle's algorithm holds the body
+        # until the client's delayed ACK (40 ms a request).
+        disable_nagle_algorithm = True
+
         def _dispatch(self) -> None:
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
@@ -1352,7 +1469,7 @@ def _serve(handle: Callable[[Request], tuple[int, Json, dict[str, str]]]) -> Thr
             )
             self.send_response(status)
             if not isinstance(payload, bytes):
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Type", JSON_TYPE)
             for key, value in extra.items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))

@@ -5,12 +5,13 @@ Storing per sample means an API failure halfway through a backfill loses nothing
 collected: the error is raised after the samples before it are in the store, and a rerun
 replaces them (the store upserts by sample id) instead of duplicating them.
 
-In a backfill (``--since``, the Action's scheduled run) an error from one PR, whatever raised it
-(a report the parser refuses, an artifact, GitHub answering 404 or 5xx for that PR alone), skips
-that PR with the reason (``CollectOutcome.failed``) and the backfill goes on. Only an error of
-GitHub itself stops it (``stops_the_run``): the token refused (401), a permission or rate limit
-(403, 429), or no answer even from ``GET /rate_limit`` (the API host down). PRs asked for by
-number (``--pr``) are collected as asked: their error stops the run.
+A backfill (``--since``, the Action's scheduled run) is ``collect.backfill``: within the rate
+budget, going on at the next run from where one stopped. In it an error from one PR, whatever
+raised it (a report the parser refuses, an artifact, GitHub answering 404 or 5xx for that PR
+alone), skips that PR with the reason (``CollectOutcome.failed``) and the backfill goes on. Only
+an error of GitHub itself stops it (``backfill.stops_the_run``): the token refused (401), a
+permission (403), or no answer even from ``GET /rate_limit`` (the API host down). PRs asked for
+by number (``--pr``) are collected as asked: their error stops the run.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
+from prompt_trainer.collect.backfill import Backfilled, backfill
+from prompt_trainer.collect.github_pr import PromptVersions, collect_pull, is_agent_pull
 from prompt_trainer.collect.local import collect_directory_outcome
-from prompt_trainer.errors import GitHubError, PromptTrainerError
 from prompt_trainer.measure.facts import facts_of
 from prompt_trainer.models import Sample, Skipped
 from prompt_trainer.settings import Settings
@@ -53,6 +54,8 @@ class CollectOutcome:
     ignored: list[Skipped] = field(default_factory=list)
     #: PRs of a backfill that could not be collected (``#N`` and why); the others were.
     failed: list[Skipped] = field(default_factory=list)
+    #: What a backfill did (PRs unchanged, where it stopped); None for PRs asked by number.
+    backfill: Backfilled | None = None
 
     def record(self, result: UpsertResult) -> None:
         self.added += result.added
@@ -93,75 +96,66 @@ def collect_pulls(
     skip: frozenset[int] = frozenset(),
     on_stored: Callable[[int], None] | None = None,
 ) -> CollectOutcome:
-    """The agent PRs among ``numbers`` (or among those closed since ``since``), one by one.
+    """The agent PRs among ``numbers``, or among those closed since ``since`` (a backfill,
+    ``collect.backfill``: within the rate budget, going on from where an earlier run stopped).
 
     ``local_paths`` (files the current job produced) belong to a single PR: they are added to
     the sample only when exactly one PR is collected. PRs in ``skip`` (already collected by the
     interrupted run this one resumes) are not collected again; ``on_stored`` hears of each PR
     once its sample is stored.
     """
-    outcome = CollectOutcome()
-    checked = False  # pulls listed by --since are already known to be the agent's
     if numbers is None:
-        closed = client.closed_pulls_since(since) if since else []
-        agent = [p for p in closed if is_agent_pull(p, settings.config.agent)]
-        outcome.not_agent = [f"#{p.number} by {p.author}" for p in closed if p not in agent]
-        numbers = [p.number for p in agent if p.number is not None]
-        checked = True
-        if since is not None:
-            log(f"collect: {len(numbers)} agent PR(s) closed since {since:%Y-%m-%d}")
+        if since is None:
+            return CollectOutcome()
+        done = backfill(
+            client, since=since, settings=settings, store=store, log=log, progress=progress,
+            skip=skip, on_stored=on_stored,
+        )  # fmt: skip
+        return CollectOutcome(
+            samples=done.samples, not_agent=done.not_agent, failed=done.failed, backfill=done,
+            added=done.added, replaced=done.replaced, total=len(store.lines()),
+        )  # fmt: skip
+    return _collect_numbers(
+        client, numbers, settings=settings, store=store, log=log, progress=progress,
+        local_paths=local_paths, skip=skip, on_stored=on_stored,
+    )  # fmt: skip
+
+
+def _collect_numbers(
+    client: GitHubClient,
+    numbers: list[int],
+    *,
+    settings: Settings,
+    store: SampleStore,
+    log: Log,
+    progress: Progress,
+    local_paths: tuple[Path, ...],
+    skip: frozenset[int],
+    on_stored: Callable[[int], None] | None,
+) -> CollectOutcome:
+    """The PRs asked for by number, each checked to be the agent's; an error stops the run."""
+    outcome = CollectOutcome()
     repository = client.info().full_name
     if skip & set(numbers):
         log(f"collect: {len(skip & set(numbers))} PR(s) already collected by the resumed run")
         numbers = [n for n in numbers if n not in skip]
+    versions = PromptVersions(client, settings)
     for number in progress(numbers):
-        if not checked:
-            pull = client.pull(number)
-            if not is_agent_pull(pull, settings.config.agent):
-                outcome.not_agent.append(f"#{number} by {pull.author}")
-                continue
-        extra = local_paths if len(numbers) == 1 else ()
-        try:
-            sample = collect_pull(
-                client, number, settings=settings, repository=repository, local_paths=extra
-            )
-        except Exception as exc:
-            if not checked or stops_the_run(exc, client):
-                raise
-            outcome.failed.append(Skipped(source=f"#{number}", reason=failure_reason(exc)))
-            log(f"collect: #{number}: skipped: {outcome.failed[-1].reason}")
+        pull = client.pull(number)
+        if not is_agent_pull(pull, settings.config.agent):
+            outcome.not_agent.append(f"#{number} by {pull.author}")
             continue
+        extra = local_paths if len(numbers) == 1 else ()
+        sample = collect_pull(
+            client, pull, settings=settings, repository=repository, local_paths=extra,
+            versions=versions,
+        )  # fmt: skip
         outcome.samples.append(sample)
         outcome.record(store.upsert([sample]))
         log(f"collect: {sample.id}: stored")
         if on_stored is not None:
             on_stored(number)
     return outcome
-
-
-#: Statuses that are GitHub's answer to every PR alike: the token refused, a permission
-#: missing, a rate limit.
-SYSTEMIC_STATUSES = frozenset({401, 403, 429})
-
-
-def stops_the_run(exc: Exception, client: GitHubClient) -> bool:
-    """Whether an error met while collecting one PR is GitHub's own (stop the backfill) rather
-    than that PR's (skip it). Without an answer (5xx until the retries ran out, a connection
-    error), GitHub is asked whether it answers at all, with the free ``GET /rate_limit``."""
-    if not isinstance(exc, GitHubError):
-        return False
-    if exc.status in SYSTEMIC_STATUSES:
-        return True
-    if exc.status is None or exc.status >= 500:
-        return not client.reachable()
-    return False
-
-
-def failure_reason(exc: Exception) -> str:
-    """One line saying why a PR could not be collected."""
-    if isinstance(exc, PromptTrainerError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"
 
 
 def closing_table(outcome: CollectOutcome) -> str:
@@ -212,5 +206,22 @@ def closing_table(outcome: CollectOutcome) -> str:
     lines += [
         "",
         f"Store: {outcome.added} added, {outcome.replaced} replaced, {outcome.total} in total.",
+        *backfill_lines(outcome.backfill),
     ]
     return "\n".join(lines)
+
+
+def backfill_lines(done: Backfilled | None) -> list[str]:
+    """Where a backfill stands: PRs found unchanged, and all done or where it goes on."""
+    if done is None:
+        return []
+    lines = []
+    if done.unchanged:
+        lines.append(
+            f"Unchanged since they were collected (not read again): {len(done.unchanged)} PR(s)."
+        )
+    if done.cursor is not None:
+        lines.append(f"Backfill: {done.cursor.progress} ({done.cursor.reason}).")
+    else:
+        lines.append(f"Backfill: all {done.total} agent PR(s) done.")
+    return lines

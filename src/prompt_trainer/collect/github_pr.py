@@ -1,14 +1,21 @@
 """Collect one agent pull request from GitHub into a ``Sample``.
 
-Reads the PR, its reviews and comments, the artifacts of every workflow run of its head commit
-in this repository (never a fork's run, whose workflow files the fork controls; only the
-configured ``artifacts.workflows`` when set; filtered by the configured name globs, downloaded
-and extracted safely) and of the runs comments on it started while it was open (an agent on
-``issue_comment`` runs on the default branch's commit: found by event, branch, title and time
-window, ``comment_run_artifacts``), parses the JUnit reports
-and traces inside, and attributes the sample to the prompt versions at the PR's base commit
-(prompt files read through the API at that commit). Problems with single pieces of evidence are
-kept as ``Skipped`` on the sample; only failures of the API itself raise.
+Reads the PR, its reviews and comments, the artifacts of every workflow run of its head commit in
+this repository (never a fork's run, whose workflow files the fork controls; only the configured
+``artifacts.workflows`` when set; filtered by the configured name globs, downloaded and extracted
+safely) and of the runs comments on it started while it was open (an agent on ``issue_comment`` runs
+on the default branch's commit: found by event, branch, title and time window, ``pull_runs``),
+parses the JUnit reports and traces inside, and attributes the sample to the prompt versions at the
+PR's base commit (``PromptVersions``: read from the checkout's git history when it holds that
+commit, through the API only when it does not, as in a shallow clone; each base commit once per
+run). Problems with single pieces of evidence are kept as ``Skipped`` on the sample; only failures
+of the API itself raise.
+
+A backfill passes the PR as its listing gave it (title, body, head and base: no
+``GET /pulls/{n}``) and the ``RunWindow`` of every run created in its time span (no per-PR run
+queries): the runs of the PR's commits and those started by comments on it are found there by
+head commit, event, branch and title (``pull_runs``); ``run_fingerprint`` says which runs (and in
+which state) a sample was collected from, so a later backfill can tell whether any changed.
 
 For the trainer to see causes, the PR's body (and the issue it closes), the files it changes with
 their line counts, and the patches of commits people pushed after the agent's last commit (the
@@ -39,7 +46,10 @@ from prompt_trainer.collect.evidence import (
 )
 from prompt_trainer.collect.junit_runs import flag_flaky_across_runs
 from prompt_trainer.collect.reviews import is_own_comment, keep, suggestions
+from prompt_trainer.errors import PromptLinkError
 from prompt_trainer.github import GitHubClient
+from prompt_trainer.github.actions import ci_conclusion
+from prompt_trainer.github.records import RunWindow, WorkflowRun
 from prompt_trainer.models import (
     ArtifactRef,
     Feedback,
@@ -50,7 +60,7 @@ from prompt_trainer.models import (
 )
 from prompt_trainer.redact import excerpt
 from prompt_trainer.settings import AgentRules, ArtifactGlobs, ConfigFile, Settings
-from prompt_trainer.targets import version_at
+from prompt_trainer.targets import GitSource, PromptSource, version_at
 
 
 class CommitSource:
@@ -65,6 +75,30 @@ class CommitSource:
 
     def list_files(self, directory: str) -> list[str]:
         return self.client.list_files(directory, ref=self.sha)
+
+
+class PromptVersions:
+    """Every target's prompt version at a base commit, each commit read once per run: from the
+    checkout's git history when the commit is there (no request), else through the API (a
+    shallow clone, as ``actions/checkout`` makes by default, has only its own commit)."""
+
+    def __init__(self, client: GitHubClient, settings: Settings) -> None:
+        self.client, self.settings = client, settings
+        self.known: dict[str, dict[str, str]] = {}
+
+    def at(self, sha: str) -> dict[str, str]:
+        if sha not in self.known:
+            local = GitSource.at(self.settings.root, sha)
+            try:
+                self.known[sha] = self._versions(local or CommitSource(self.client, sha))
+            except PromptLinkError:
+                # A link that dangles at that commit: the API reads it as no file, as it did
+                # before the local history was read; the PR is not lost over it.
+                self.known[sha] = self._versions(CommitSource(self.client, sha))
+        return self.known[sha]
+
+    def _versions(self, source: PromptSource) -> dict[str, str]:
+        return {t.name: version_at(t, source) for t in self.settings.config.targets}
 
 
 def is_agent_pull(pull: PullRequestInfo, rules: AgentRules) -> bool:
@@ -83,23 +117,27 @@ def artifact_kind(name: str, globs: ArtifactGlobs) -> str | None:
 
 def collect_pull(
     client: GitHubClient,
-    number: int,
+    pull: int | PullRequestInfo,
     *,
     settings: Settings,
     repository: str,
     local_paths: tuple[Path, ...] = (),
+    window: RunWindow | None = None,
+    versions: PromptVersions | None = None,
 ) -> Sample:
-    """Assemble the sample of PR ``number``.
+    """Assemble the sample of PR ``pull`` (its number, or the PR as a listing gave it).
 
     ``local_paths`` are files or directories the same workflow job produced (JUnit reports and
     traces not uploaded as artifacts yet); they are parsed like extracted artifact files.
+    ``window`` (a backfill's runs) and ``versions`` (a run's prompt versions) spare requests.
     """
-    pull = with_commits(
-        client, client.pull(number), settings.config.agent, settings.config.artifacts.workflows
-    )
-    # with_change ends with clean_pull: the title, body, issue and patches are redacted and capped.
-    pull = with_change(client, pull, limit=settings.config.limits.max_text_chars)
     config = settings.config
+    info = client.pull(pull) if isinstance(pull, int) else pull
+    window = window if covers(window, info) else None
+    info = with_commits(client, info, config.agent, config.artifacts.workflows, window=window)
+    # with_change ends with clean_pull: the title, body, issue and patches are redacted and capped.
+    info = with_change(client, info, limit=config.limits.max_text_chars)
+    number = info.number or 0
     feedback, unknown = judged_feedback(
         client,
         number,
@@ -109,20 +147,16 @@ def collect_pull(
     )
     evidence = Evidence()
     evidence.skipped.extend(unknown)
-    if pull.head_sha:
-        started = comment_run_artifacts(client, pull, settings=settings)
-        _collect_artifacts(
-            client, pull.head_sha, settings=settings, evidence=evidence, extra=started
-        )
+    if info.head_sha:
+        runs = pull_runs(client, info, settings=settings, window=window)
+        _collect_artifacts(client, info.head_sha, runs, settings=settings, evidence=evidence)
     add_local_files(local_paths, settings=settings, evidence=evidence)
     evidence.test_runs = list(flag_flaky_across_runs(evidence.test_runs))
-    versions = {}
-    if pull.base_sha:
-        source = CommitSource(client, pull.base_sha)
-        for target in config.targets:
-            versions[target.name] = version_at(target, source)
+    at_base = (
+        (versions or PromptVersions(client, settings)).at(info.base_sha) if info.base_sha else {}
+    )
     evidence.feedback.extend(feedback)
-    return evidence.to_sample(f"{repository}#{number}", pull=pull, versions=versions)
+    return evidence.to_sample(f"{repository}#{number}", pull=info, versions=dict(at_base))
 
 
 def with_commits(
@@ -130,6 +164,8 @@ def with_commits(
     pull: PullRequestInfo,
     rules: AgentRules,
     workflows: tuple[str, ...] = (),
+    *,
+    window: RunWindow | None = None,
 ) -> PullRequestInfo:
     """The PR with its commits (agent's or human rework) and the CI outcome of the agent's first
     pushed commit (from this repository's runs of ``workflows``, all when empty)."""
@@ -137,7 +173,11 @@ def with_commits(
         return pull
     commits = client.commits(pull.number, agent=(pull.author, *rules.authors))
     first = next((c for c in commits if c.by_agent), None)
-    first_ci = client.ci_conclusion(first.sha, workflows=workflows) if first else None
+    first_ci = (
+        ci_conclusion(client.commit_runs(first.sha, workflows=workflows, window=window))
+        if first
+        else None
+    )
     return pull.model_copy(update={"commits": commits, "first_push_ci": first_ci})
 
 
@@ -154,7 +194,7 @@ def with_change(client: GitHubClient, pull: PullRequestInfo, *, limit: int) -> P
     human commits after the agent's last commit, redacted and capped."""
     if pull.number is None:
         return pull
-    body = client.pull_body(pull.number)
+    body = pull.body
     closes = CLOSES.search(body)
     issue = client.linked_issue(int(closes.group(1))) if closes else None
     wanted = {c.sha for c in pull.human_fix[-MAX_REWORK_COMMITS:]}
@@ -259,35 +299,65 @@ def started_for(pull: PullRequestInfo) -> Callable[[str, str, str], bool]:
     return match
 
 
-def comment_run_artifacts(
-    client: GitHubClient, pull: PullRequestInfo, *, settings: Settings
-) -> list[ArtifactRef]:
-    """Artifacts of the runs started by comments on ``pull`` (or by its issue) while it was
-    open: found by event, title and time window, as they are not runs of its head commit."""
-    if pull.created_at is None:
-        return []
-    until = pull.closed_at or datetime.now(UTC)
-    return client.artifacts_of_event_runs(
-        events=COMMENT_EVENTS,
-        since=pull.created_at - ISSUE_LEAD,
-        until=until,
-        match=started_for(pull),
-        workflows=settings.config.artifacts.workflows,
+def covers(window: RunWindow | None, pull: PullRequestInfo) -> bool:
+    """Whether ``window`` holds every run of ``pull``'s time span (from a day before it opened,
+    for an agent started from an issue)."""
+    return (
+        window is not None
+        and pull.created_at is not None
+        and window.covers(pull.created_at - ISSUE_LEAD)
     )
+
+
+def pull_runs(
+    client: GitHubClient,
+    pull: PullRequestInfo,
+    *,
+    settings: Settings,
+    window: RunWindow | None,
+) -> list[WorkflowRun]:
+    """The runs whose artifacts are ``pull``'s evidence: those of its head commit and those
+    started by comments on it (or by its issue) while it was open, found by event, title and
+    time window, as they are not runs of its head commit."""
+    workflows = settings.config.artifacts.workflows
+    runs = client.commit_runs(pull.head_sha or "", workflows=workflows, window=window)
+    if pull.created_at is not None:
+        runs += client.event_runs(
+            events=COMMENT_EVENTS,
+            since=pull.created_at - ISSUE_LEAD,
+            until=pull.closed_at or datetime.now(UTC),
+            match=started_for(pull),
+            workflows=workflows,
+            window=window,
+        )
+    return runs
+
+
+def run_fingerprint(
+    client: GitHubClient, pull: PullRequestInfo, *, settings: Settings, window: RunWindow
+) -> tuple[str, ...]:
+    """Which runs a sample of ``pull`` reads (its evidence and its commits' CI), each as
+    ``id:attempt:conclusion``, read from ``window`` alone: a run re-run or finished later, or a
+    new one, changes it."""
+    workflows = settings.config.artifacts.workflows
+    runs = pull_runs(client, pull, settings=settings, window=window)
+    for commit in pull.commits:
+        runs += client.commit_runs(commit.sha, workflows=workflows, window=window)
+    return tuple(sorted({f"{r.id}:{r.attempt}:{r.conclusion}" for r in runs}))
 
 
 def _collect_artifacts(
     client: GitHubClient,
     sha: str,
+    runs: list[WorkflowRun],
     *,
     settings: Settings,
     evidence: Evidence,
-    extra: list[ArtifactRef] | None = None,
 ) -> None:
-    """The artifacts of ``sha``'s runs and ``extra`` ones (each artifact once)."""
-    listed = client.artifacts_for_commit(sha, workflows=settings.config.artifacts.workflows)
-    unique = {r.id: r for r in [*listed, *(extra or [])]}
-    refs = [(r, artifact_kind(r.name, settings.config.artifacts)) for r in unique.values()]
+    """The artifacts of ``runs`` (each artifact once) whose names match the configured globs."""
+    refs = [
+        (r, artifact_kind(r.name, settings.config.artifacts)) for r in client.artifacts_of(runs)
+    ]
     wanted = [(r, kind) for r, kind in refs if kind]
     if not wanted:
         names = ", ".join(sorted(r.name for r, _ in refs)) or "none"
@@ -297,6 +367,8 @@ def _collect_artifacts(
                 reason=f"no artifact matches the configured globs (artifacts found: {names})",
             )
         )
+    if not wanted:
+        return
     with tempfile.TemporaryDirectory(prefix="prompt-trainer-") as tmp:
         for ref, kind in wanted:
             _collect_artifact(

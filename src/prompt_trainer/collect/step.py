@@ -52,7 +52,7 @@ def collect_run(
             return []
         repository = client.info().full_name
         sample = collect_pull(
-            client, pr, settings=settings, repository=repository, local_paths=evidence
+            client, pull, settings=settings, repository=repository, local_paths=evidence
         )
         samples = [sample]
     for sample in samples:

@@ -12,37 +12,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from github import GithubException
-
-from prompt_trainer.github.connection import Connection, listed, translate_errors
+from prompt_trainer.github import fetch
+from prompt_trainer.github.connection import Connection
 from prompt_trainer.models import FileChange, LinkedIssue
 
 
 def pull_files(conn: Connection, number: int, *, limit: int = 300) -> tuple[FileChange, ...]:
     """The files #``number`` changes (``GET /pulls/{n}/files``), at most ``limit``."""
-    with translate_errors(f"reading the files of #{number}"):
-        files = conn.repo.get_pull(number).get_files()
-        found = [file_change(listed(f)) for _, f in zip(range(limit), files, strict=False)]
-    return tuple(found)
+    files = fetch.get_list(
+        conn,
+        f"/repos/{conn.repo.full_name}/pulls/{number}/files",
+        action=f"reading the files of #{number}",
+        limit=limit,
+    )
+    return tuple(file_change(f) for f in files if isinstance(f, dict))
 
 
 def commit_patch(conn: Connection, sha: str, *, limit: int = 50) -> tuple[FileChange, ...]:
     """The files one commit changed with their patches (``GET /commits/{sha}``)."""
-    with translate_errors(f"reading commit {sha[:12]}"):
-        data = listed(conn.repo.get_commit(sha))
+    answer = fetch.get(
+        conn, f"/repos/{conn.repo.full_name}/commits/{sha}", action=f"reading commit {sha[:12]}"
+    )
+    data = answer.data if isinstance(answer.data, dict) else {}
     files = data.get("files") if isinstance(data.get("files"), list) else []
     return tuple(file_change(f) for f in (files or [])[:limit] if isinstance(f, dict))
 
 
 def linked_issue(conn: Connection, number: int) -> LinkedIssue | None:
     """Title and body of issue #``number``; None when it does not exist (or is gone)."""
-    with translate_errors(f"reading issue #{number}"):
-        try:
-            data = listed(conn.repo.get_issue(number))
-        except GithubException as exc:
-            if exc.status not in (404, 410):
-                raise
-            return None
+    answer = fetch.get(
+        conn,
+        f"/repos/{conn.repo.full_name}/issues/{number}",
+        action=f"reading issue #{number}",
+        missing_ok=True,
+    )
+    data = answer.data if isinstance(answer.data, dict) else None
+    if data is None:
+        return None
     return LinkedIssue(
         number=number, title=str(data.get("title") or ""), body=str(data.get("body") or "")
     )

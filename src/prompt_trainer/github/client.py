@@ -24,6 +24,7 @@ from prompt_trainer.github import (
     actions,
     changes,
     contents,
+    fetch,
     gitdata,
     issues,
     lock,
@@ -39,6 +40,8 @@ from prompt_trainer.github.records import (
     PullAuthor,
     PullHead,
     PullWrite,
+    RunWindow,
+    WorkflowRun,
 )
 from prompt_trainer.models import (
     ArtifactRef,
@@ -140,6 +143,9 @@ class GitHubClient(Connection):
     def read_branch_file(self, branch: str, path: str) -> BranchFile:
         return contents.read_branch_file(self, branch, path)
 
+    def read_file_at(self, commit: str, path: str) -> str | None:
+        return contents.read_text(self, path, ref=commit)
+
     # -- writes: one Git Data API commit each (``gitdata``) ---------------------------------
 
     def write_branch_file(
@@ -155,6 +161,22 @@ class GitHubClient(Connection):
             parent=parent,
             move="fast-forward",
             action=f"writing {path} to the data branch {branch}",
+        )
+        return made.sha if made.moved else None
+
+    def write_branch_files(
+        self, branch: str, files: dict[str, str], *, parent: str | None, message: str
+    ) -> str | None:
+        """As ``write_branch_file``, every file of ``files`` in one commit (the ledger and the
+        backfill's state, which speak of each other)."""
+        made = gitdata.commit(
+            self,
+            branch=branch,
+            files=dict(files),
+            message=message,
+            parent=parent,
+            move="fast-forward",
+            action=f"writing {', '.join(files)} to the data branch {branch}",
         )
         return made.sha if made.moved else None
 
@@ -198,11 +220,19 @@ class GitHubClient(Connection):
 
     # -- workflow runs and artifacts (``actions``) -------------------------------------------
 
-    def ci_conclusion(self, sha: str, *, workflows: tuple[str, ...] = ()) -> str | None:
-        return actions.ci_conclusion(self, sha, workflows=workflows)
+    def run_window(self, since: datetime, until: datetime) -> RunWindow:
+        return actions.run_window(self, since, until)
 
-    #: ``actions.artifacts_of_event_runs`` as a method (its first parameter is the connection).
-    artifacts_of_event_runs = actions.artifacts_of_event_runs
+    def commit_runs(
+        self, sha: str, *, workflows: tuple[str, ...] = (), window: RunWindow | None = None
+    ) -> list[WorkflowRun]:
+        return actions.commit_runs(self, sha, workflows=workflows, window=window)
+
+    #: ``actions.event_runs`` as a method (its first parameter is the connection).
+    event_runs = actions.event_runs
+
+    def artifacts_of(self, runs: list[WorkflowRun]) -> list[ArtifactRef]:
+        return actions.artifacts_of(self, runs)
 
     def artifacts_for_commit(
         self, sha: str, *, workflows: tuple[str, ...] = ()
@@ -211,6 +241,24 @@ class GitHubClient(Connection):
 
     def download_artifact(self, ref: ArtifactRef, dest: Path, *, max_bytes: int) -> Path | Skipped:
         return actions.download_artifact(self, ref, dest, max_bytes=max_bytes)
+
+    # -- what was read, and whether it changed since (``fetch``) ------------------------------
+
+    def mark(self) -> int:
+        """A point in this client's log of reads (``validators_since`` takes it)."""
+        return len(self.fetched)
+
+    def validators_since(self, mark: int) -> dict[str, str] | None:
+        """The ETag of every read made since ``mark``: what to ask again, conditionally, to know
+        whether any of it changed; None when one of them has none (a list of several pages)."""
+        reads = self.fetched[mark:]
+        if any(etag is None for _, etag in reads):
+            return None
+        return {url: etag for url, etag in reads if etag is not None}
+
+    def still_current(self, etags: dict[str, str]) -> bool:
+        """Whether every read in ``etags`` is unchanged (304s, which cost no rate budget)."""
+        return fetch.still_current(self, etags)
 
     # -- the dashboard issue (``issues``) ----------------------------------------------------
 

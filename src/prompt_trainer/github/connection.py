@@ -6,14 +6,21 @@ Takes the API URL, a token and ``owner/name``; gives the other ``github/`` modul
 names a fix. PyGithub's default retry re-sends POSTs and waits without backoff; this connection
 retries only idempotent methods, with exponential backoff (``backoff_s``, from the caller), a
 bounded number of times; a Retry-After or rate-limit reset from GitHub is honoured whatever the
-backoff. Also here: the rules every module shares for who wrote something (``is_bot_login``,
-``by_bot``) and the refusal to write to the default branch.
+backoff, and a write GitHub refused at a secondary limit with ``Retry-After`` is sent again
+after the wait (it was not carried out). The rate budget: ``rate`` is what the last answers'
+``X-RateLimit-*`` headers said (``observe_rate`` notes those of calls made outside PyGithub),
+``rate_limit`` asks ``GET /rate_limit`` (free), ``reachable`` tells the API host down from one
+failing call. Lists are asked for 100 to a page. Also here: the rules every module shares for who
+wrote something (``is_bot_login``, ``by_bot``) and the refusal to write to the default branch.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import json
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -22,13 +29,26 @@ from github.Repository import Repository
 from urllib3.util.retry import Retry
 
 from prompt_trainer.errors import GitHubError
-from prompt_trainer.github.records import Access, RepoInfo
+from prompt_trainer.github.records import Access, Rate, RepoInfo
 from prompt_trainer.settings import DEFAULT_BOT_LOGINS
 
 TIMEOUT_S = 30
 RETRIES = 3
+#: Items per page of every list (GitHub's maximum; its default of 30 costs 3x the requests).
+PER_PAGE = 100
 #: urllib3's backoff factor: retries wait 0, 2x, 4x this (as settings.DEFAULT_BACKOFF_S).
 BACKOFF_S = 0.5
+
+
+class _Retry(GithubRetry):
+    """PyGithub's retry, which also re-sends a write GitHub refused at a secondary rate limit
+    with ``Retry-After`` (403 or 429): GitHub did not carry it out, so sending it again after
+    the wait cannot make it twice. Any other write is still never re-sent blindly."""
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if has_retry_after and status_code in (403, 429) and self.total:
+            return True
+        return bool(super().is_retry(method, status_code, has_retry_after))
 
 
 class Connection:
@@ -51,7 +71,7 @@ class Connection:
         self.bot_logins = bot_logins
         #: What the collaborator-permission endpoint said, per login, for the life of the client.
         self.access: dict[str, Access] = {}
-        retry = GithubRetry(
+        retry = _Retry(
             total=RETRIES,
             backoff_factor=backoff_s,
             # 5xx and 429 (GithubRetry adds 403, for secondary rate limits); Retry-After is
@@ -68,7 +88,13 @@ class Connection:
             retry=retry,
             seconds_between_requests=0,
             seconds_between_writes=0,
+            per_page=PER_PAGE,
         )
+        #: Every read made by path (``fetch``), in order, with its ETag (None: a list of several
+        #: pages); and answers read ahead by ``fetch.still_current``, for the read that follows.
+        self.fetched: list[tuple[str, str | None]] = []
+        self.memo: dict[str, Any] = {}
+        self._rate: Rate | None = None
         #: The PyGithub entry point (its ``requester`` makes the calls PyGithub has no method for).
         self.api = github
         with translate_errors(f"opening repository {repository}"):
@@ -82,6 +108,50 @@ class Connection:
         except requests.exceptions.RequestException:
             return False
         return status < 500
+
+    def observe_rate(self, headers: Mapping[str, Any]) -> None:
+        """Note the budget an answer's ``X-RateLimit-*`` headers report (any case of names)."""
+        seen = {str(k).lower(): v for k, v in headers.items()}
+        try:
+            rate = Rate(
+                remaining=int(float(seen["x-ratelimit-remaining"])),
+                limit=int(float(seen["x-ratelimit-limit"])),
+                reset_at=datetime.fromtimestamp(int(float(seen["x-ratelimit-reset"])), UTC),
+            )
+        except (KeyError, ValueError, OverflowError):
+            return
+        self._rate = rate.later(self._rate)
+
+    def rate(self) -> Rate | None:
+        """The budget as the last answers reported it (PyGithub's calls included); None when
+        GitHub sent no ``X-RateLimit-*`` headers (a GitHub Enterprise Server without limits)."""
+        remaining, limit = self.api.requester.rate_limiting
+        reset = self.api.requester.rate_limiting_resettime
+        if limit >= 0 and reset > 0:
+            seen = Rate(
+                remaining=remaining, limit=limit, reset_at=datetime.fromtimestamp(reset, UTC)
+            )
+            return seen.later(self._rate)
+        return self._rate
+
+    def rate_limit(self) -> Rate | None:
+        """``GET /rate_limit`` (free): the core budget now; None when the server has no rate
+        limit (GitHub Enterprise Server answers 404 "Rate limiting is not enabled")."""
+        with translate_errors("reading the rate limit"):
+            status, _, text = self.api.requester.requestJson("GET", "/rate_limit")
+        if status != 200 or not text:
+            return None
+        core = (json.loads(text).get("resources") or {}).get("core") or {}
+        try:
+            rate = Rate(
+                remaining=int(core["remaining"]),
+                limit=int(core["limit"]),
+                reset_at=datetime.fromtimestamp(int(core["reset"]), UTC),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        self._rate = rate.later(self._rate)
+        return rate
 
     def info(self) -> RepoInfo:
         repo = self.repo
@@ -135,17 +205,34 @@ def translate_errors(action: str) -> Iterator[None]:
             status=exc.status,
         ) from exc
     except requests.exceptions.RetryError as exc:
-        raise GitHubError(
-            f"GitHub kept failing while {action}, after {RETRIES} retries with backoff: "
-            f"{exc.args[0].reason if exc.args and hasattr(exc.args[0], 'reason') else exc}",
-            fix="GitHub may be degraded (githubstatus.com); run again later. Evidence "
-            "collected so far is kept",
-        ) from exc
+        reason = exc.args[0].reason if exc.args and hasattr(exc.args[0], "reason") else exc
+        raise _retries_ran_out(action, str(reason)) from exc
     except requests.exceptions.RequestException as exc:
         raise GitHubError(
             f"cannot reach the GitHub API while {action}: {exc}",
             fix="check GITHUB_API_URL and the network; retry the run",
         ) from exc
+
+
+def _retries_ran_out(action: str, reason: str) -> GitHubError:
+    """urllib3 gave up (``too many 502 error responses``): a 403 or 429 it retried was GitHub's
+    rate limit (PyGithub retries no other 403); anything else, GitHub failing."""
+    found = re.search(r"too many (\d{3}) error responses", reason)
+    status = int(found.group(1)) if found else None
+    if status in (403, 429):
+        return GitHubError(
+            f"GitHub kept refusing at its rate limit while {action}, after {RETRIES} retries: "
+            f"{reason}",
+            fix="the token's budget is spent (another job may share it); the backfill goes on "
+            "at the next run",
+            status=status,
+        )
+    return GitHubError(
+        f"GitHub kept failing while {action}, after {RETRIES} retries with backoff: {reason}",
+        fix="GitHub may be degraded (githubstatus.com); run again later. Evidence "
+        "collected so far is kept",
+        status=status,
+    )
 
 
 def message_of(exc: GithubException) -> str:

@@ -1,44 +1,52 @@
 """GitHub adapter, pull requests: reading them, the bot's own, and the bot's writes to them.
 
 Takes a ``Connection`` and a PR number or branch; returns ``PullRequestInfo`` (an agent's PR, as
-evidence), ``PullHead`` (who opened a PR and from where), the bot's own open PR of a branch
-(``OpenPull``) and its recently closed ones (``ClosedPull``). A PR is the bot's own only when
-one of ``bot_logins`` opened it from a branch of this repository. Writes: one PR per branch
-(looked up before it is created, and after a 5xx or a 422 "already exists", because a POST may
-have gone through), labels, the body, closing, and a comment posted once per key (the key is a
-hidden marker, looked for only in the bot's own comments).
+evidence, with its body: from ``GET /pulls/{n}`` or, for a backfill, from the listing of closed PRs,
+100 to a request), ``PullHead`` (who opened a PR and from where), the bot's own open PR of a branch
+(``OpenPull``) and its recently closed ones (``ClosedPull``). A PR is the bot's own only when one of
+``bot_logins`` opened it from a branch of this repository. Writes: one PR per branch (looked up
+before it is created, and after a 5xx or a 422 "already exists", because a POST may have gone
+through), labels, the body, closing, and a comment posted once per key (the key is a hidden marker,
+looked for only in the bot's own comments).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from github import GithubException
 from github.PullRequest import PullRequest
 
-from prompt_trainer.github.connection import Connection, listed, translate_errors
+from prompt_trainer.github import fetch
+from prompt_trainer.github.connection import PER_PAGE, Connection, listed, translate_errors
+from prompt_trainer.github.fetch import timestamp
 from prompt_trainer.github.records import ClosedPull, OpenPull, PullAuthor, PullHead, PullWrite
 from prompt_trainer.models import PullRequestInfo
 
 
 def pull(conn: Connection, number: int) -> PullRequestInfo:
-    with translate_errors(f"reading pull request #{number}"):
-        return _pull_info(conn.repo.get_pull(number))
+    """#``number`` with its body (one ``GET /pulls/{n}``)."""
+    answer = fetch.get(conn, f"{_pulls(conn)}/{number}", action=f"reading pull request #{number}")
+    return pull_info(answer.data)
 
 
 def closed_pulls_since(conn: Connection, since: datetime) -> list[PullRequestInfo]:
-    """Pull requests closed (merged or not) at or after ``since``, newest update first.
+    """Pull requests closed (merged or not) at or after ``since``, newest update first, each with
+    its body: everything a backfill needs of them, at 100 per request.
 
-    Listed by last update, descending, so the walk stops at the first PR updated before
-    ``since``: a PR closed after ``since`` was necessarily updated after it too.
+    Listed by last update, descending, so the walk stops at the first page that reaches a PR
+    updated before ``since``: a PR closed after ``since`` was necessarily updated after it too.
     """
     found: list[PullRequestInfo] = []
-    with translate_errors("listing closed pull requests"):
-        for each in conn.repo.get_pulls(state="closed", sort="updated", direction="desc"):
-            if each.updated_at and each.updated_at < since:
-                break
-            if each.closed_at and each.closed_at >= since:
-                found.append(_pull_info(each))
+    params: dict[str, str | int] = {"state": "closed", "sort": "updated", "direction": "desc"}
+    url: str | None = fetch.path_with(_pulls(conn), {**params, "per_page": PER_PAGE})
+    while url is not None:
+        answer = fetch.get(conn, url, action="listing closed pull requests", log=False)
+        pulls = [pull_info(d) for d in answer.data or [] if isinstance(d, dict)]
+        found += [p for p in pulls if p.closed_at is not None and p.closed_at >= since]
+        updated = [timestamp(d.get("updated_at")) for d in answer.data or [] if isinstance(d, dict)]
+        url = None if any(u is not None and u < since for u in updated) else answer.next_url
     return found
 
 
@@ -94,7 +102,7 @@ def closed_own_pulls(
                         merged=bool(data.get("merged_at")),
                         body=data.get("body") or "",
                         url=each.html_url,
-                        merged_at=_when(data.get("merged_at")),
+                        merged_at=timestamp(data.get("merged_at")),
                     )
                 )
     return found
@@ -209,28 +217,28 @@ def _has_own_comment(conn: Connection, target: PullRequest, marker: str) -> bool
     )
 
 
-def _pull_info(each: PullRequest) -> PullRequestInfo:
+def _pulls(conn: Connection) -> str:
+    return f"/repos/{conn.repo.full_name}/pulls"
+
+
+def pull_info(data: dict[str, Any]) -> PullRequestInfo:
+    """A PR's JSON (``GET /pulls/{n}`` or an item of ``GET /pulls``: the same fields), with its
+    body as written (``collect`` redacts and caps it)."""
+    head, base = data.get("head") or {}, data.get("base") or {}
     return PullRequestInfo(
-        number=each.number,
-        title=each.title or "",
-        author=each.user.login if each.user else "",
-        url=each.html_url,
-        merged=bool(each.merged),
-        base_sha=each.base.sha,
-        head_sha=each.head.sha,
-        head_ref=each.head.ref,
-        labels=tuple(label.name for label in each.labels),
-        created_at=each.created_at,
-        closed_at=each.closed_at,
-        merged_at=each.merged_at,
+        number=int(data["number"]),
+        title=str(data.get("title") or ""),
+        author=str((data.get("user") or {}).get("login") or ""),
+        url=data.get("html_url"),
+        merged=bool(data.get("merged_at")),
+        base_sha=base.get("sha"),
+        head_sha=head.get("sha"),
+        head_ref=head.get("ref"),
+        labels=tuple(
+            str(label.get("name")) for label in data.get("labels") or [] if isinstance(label, dict)
+        ),
+        created_at=timestamp(data.get("created_at")),
+        closed_at=timestamp(data.get("closed_at")),
+        merged_at=timestamp(data.get("merged_at")),
+        body=str(data.get("body") or ""),
     )
-
-
-def _when(value: object) -> datetime | None:
-    """An API timestamp (``2026-11-21T10:00:00Z``), or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -95,3 +95,52 @@ class FoundIssue(Record):
 
     number: int
     body: str
+
+
+class Rate(Record):
+    """The token's REST budget as GitHub last reported it (``X-RateLimit-*`` headers or
+    ``GET /rate_limit``): requests left of ``limit`` until ``reset_at``."""
+
+    remaining: int
+    limit: int
+    reset_at: datetime
+
+    def later(self, other: Rate | None) -> Rate:
+        """The newer of two reports: the later window, else the lower count (a budget only
+        goes down within its window)."""
+        if other is None or self.reset_at > other.reset_at:
+            return self
+        if other.reset_at > self.reset_at:
+            return other
+        return self if self.remaining <= other.remaining else other
+
+
+class WorkflowRun(Record):
+    """One workflow run of this repository's list (its latest attempt), as matching needs it."""
+
+    id: int
+    attempt: int
+    conclusion: str | None
+    head_sha: str
+    head_branch: str
+    event: str
+    title: str
+    created_at: datetime | None
+    #: ``owner/name`` (lower-case) its head commit came from: a fork's for a fork's PR.
+    head_repository: str
+    #: The workflow's name and file path (``.github/workflows/ci.yml``).
+    name: str
+    path: str
+
+
+class RunWindow(Record):
+    """Every run of the repository created in ``since..until``, listed once for a backfill; a
+    PR's runs are then found in it by head commit, event, branch and title."""
+
+    since: datetime
+    until: datetime
+    runs: tuple[WorkflowRun, ...] = ()
+
+    def covers(self, since: datetime) -> bool:
+        """Whether every run created from ``since`` until the window's end is in it."""
+        return self.since <= since

@@ -4,7 +4,8 @@ Takes a ``Connection`` and a PR number (or a login); returns the PR's reviews, r
 and conversation comments as ``Feedback`` (oldest first), its commits as ``CommitInfo`` (each
 marked as the agent's side or a human's), and what the collaborator-permission endpoint says of a
 login (``Access``: trust is write access; a failed lookup is never trust). All of it is read from
-the JSON the list endpoints returned, so a long thread costs no request per comment.
+the JSON the list endpoints returned (``fetch``, by path and with ETags), so a long thread costs
+no request per comment and none for the PR itself.
 """
 
 from __future__ import annotations
@@ -15,18 +16,30 @@ from typing import Any
 import requests
 from github import GithubException
 
-from prompt_trainer.github.connection import Connection, listed, message_of, translate_errors
+from prompt_trainer.github import fetch
+from prompt_trainer.github.connection import Connection, message_of
+from prompt_trainer.github.fetch import timestamp
 from prompt_trainer.github.records import Access
 from prompt_trainer.models import CommitInfo, Feedback, is_bot_account
 
 
 def feedback(conn: Connection, number: int, *, trusted: tuple[str, ...]) -> list[Feedback]:
-    """Reviews, review comments and conversation comments, oldest first."""
-    with translate_errors(f"reading reviews and comments of #{number}"):
-        pull = conn.repo.get_pull(number)
-        items = [_review(r, trusted) for r in pull.get_reviews()]
-        items += [_review_comment(c, trusted) for c in pull.get_review_comments()]
-        items += [_issue_comment(c, trusted) for c in pull.get_issue_comments()]
+    """Reviews, review comments and conversation comments, oldest first (three lists, read by
+    path: no ``GET /pulls/{n}`` first)."""
+    action = f"reading reviews and comments of #{number}"
+    pulls, issues = f"/repos/{conn.repo.full_name}/pulls", f"/repos/{conn.repo.full_name}/issues"
+    items = [
+        _review(r, trusted)
+        for r in fetch.get_list(conn, f"{pulls}/{number}/reviews", action=action)
+    ]
+    items += [
+        _review_comment(c, trusted)
+        for c in fetch.get_list(conn, f"{pulls}/{number}/comments", action=action)
+    ]
+    items += [
+        _issue_comment(c, trusted)
+        for c in fetch.get_list(conn, f"{issues}/{number}/comments", action=action)
+    ]
     return sorted(items, key=lambda f: (f.created_at or datetime.min.astimezone(), f.id))
 
 
@@ -37,9 +50,12 @@ def commits(conn: Connection, number: int, *, agent: tuple[str, ...]) -> tuple[C
     the configured agent logins) or is a bot; otherwise a human pushed it. Commits without a
     linked GitHub account are judged by their git author name the same way.
     """
-    with translate_errors(f"reading the commits of #{number}"):
-        found = [listed(c) for c in conn.repo.get_pull(number).get_commits()]
-    return tuple(_commit_info(data, agent) for data in found)
+    found = fetch.get_list(
+        conn,
+        f"/repos/{conn.repo.full_name}/pulls/{number}/commits",
+        action=f"reading the commits of #{number}",
+    )
+    return tuple(_commit_info(data, agent) for data in found if isinstance(data, dict))
 
 
 def ask_permission(conn: Connection, login: str) -> Access:
@@ -55,12 +71,12 @@ def ask_permission(conn: Connection, login: str) -> Access:
     return Access(login=login, permission=str(permission))
 
 
-def _author(obj: Any, trusted: tuple[str, ...]) -> dict[str, Any]:
+def _author(data: dict[str, Any], trusted: tuple[str, ...]) -> dict[str, Any]:
     """Author fields shared by reviews and comments."""
-    user = obj.user
-    login = user.login if user else "ghost"
-    is_bot = is_bot_account(login, user.type if user else None)
-    association = getattr(obj, "author_association", None) or "NONE"
+    user = data.get("user") if isinstance(data.get("user"), dict) else None
+    login = str(user.get("login") or "ghost") if user else "ghost"
+    is_bot = is_bot_account(login, user.get("type") if user else None)
+    association = str(data.get("author_association") or "NONE")
     return {
         "author": login,
         "author_association": association,
@@ -69,50 +85,47 @@ def _author(obj: Any, trusted: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-def _review(review: Any, trusted: tuple[str, ...]) -> Feedback:
+def _review(data: dict[str, Any], trusted: tuple[str, ...]) -> Feedback:
     return Feedback(
         kind="review",
-        id=f"review-{review.id}",
-        state=review.state,
-        body=review.body or "",
-        url=review.html_url,
-        created_at=review.submitted_at,
-        **_author(review, trusted),
+        id=f"review-{data.get('id')}",
+        state=data.get("state"),
+        body=str(data.get("body") or ""),
+        url=data.get("html_url"),
+        created_at=timestamp(data.get("submitted_at")),
+        **_author(data, trusted),
     )
 
 
-def _review_comment(comment: Any, trusted: tuple[str, ...]) -> Feedback:
-    where = {"path": comment.path, "line": comment.line or comment.original_line}
+def _review_comment(data: dict[str, Any], trusted: tuple[str, ...]) -> Feedback:
+    raw = data.get("in_reply_to_id")
     return _comment(
-        comment,
+        data,
         trusted,
         kind="review_comment",
-        **where,
-        in_reply_to=_reply_to(comment),
-        diff_hunk=listed(comment).get("diff_hunk"),
+        path=data.get("path"),
+        line=data.get("line") or data.get("original_line"),
+        in_reply_to=f"review-comment-{raw}" if raw else None,
+        diff_hunk=data.get("diff_hunk"),
     )
 
 
-def _reply_to(comment: Any) -> str | None:
-    """The id of the review comment this one replies to (``in_reply_to_id`` in the API)."""
-    raw = listed(comment).get("in_reply_to_id")
-    return f"review-comment-{raw}" if raw else None
+def _issue_comment(data: dict[str, Any], trusted: tuple[str, ...]) -> Feedback:
+    return _comment(data, trusted, kind="comment")
 
 
-def _issue_comment(comment: Any, trusted: tuple[str, ...]) -> Feedback:
-    return _comment(comment, trusted, kind="comment")
-
-
-def _comment(comment: Any, trusted: tuple[str, ...], *, kind: str, **extra: Any) -> Feedback:
+def _comment(
+    data: dict[str, Any], trusted: tuple[str, ...], *, kind: str, **extra: Any
+) -> Feedback:
     """A review comment or a conversation comment (ids ``review-comment-N``, ``comment-N``)."""
     return Feedback(
         kind=kind,
-        id=f"{kind.replace('_', '-')}-{comment.id}",
-        body=comment.body or "",
-        url=comment.html_url,
-        created_at=comment.created_at,
+        id=f"{kind.replace('_', '-')}-{data.get('id')}",
+        body=str(data.get("body") or ""),
+        url=data.get("html_url"),
+        created_at=timestamp(data.get("created_at")),
         **extra,
-        **_author(comment, trusted),
+        **_author(data, trusted),
     )
 
 
@@ -129,6 +142,6 @@ def _commit_info(data: dict[str, Any], agent: tuple[str, ...]) -> CommitInfo:
     return CommitInfo(
         sha=str(data.get("sha", "")),
         author=name,
-        date=datetime.fromisoformat(date.replace("Z", "+00:00")) if date else None,
+        date=timestamp(date),
         by_agent=is_bot or name in agent,
     )

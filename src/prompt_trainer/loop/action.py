@@ -278,6 +278,10 @@ def _collect(  # noqa: PLR0917 - the plan's state, passed on once
     if numbers:
         return Collected(found, (f"collected #{event.pull}",))
     did = f"collected {len(found)} agent PR(s) closed since {since:%Y-%m-%d}"
+    if outcome.backfill is not None and outcome.backfill.unchanged:
+        did += f"; {len(outcome.backfill.unchanged)} unchanged since collected"
+    if outcome.backfill is not None and outcome.backfill.cursor is not None:
+        did = outcome.backfill.cursor.progress
     if outcome.failed:
         did += f"; {len(outcome.failed)} agent PR(s) skipped (see the log)"
     return Collected(found, (did,))

@@ -7,7 +7,9 @@ prompt versions with their key metrics and a trend; the open proposals; what ear
 proposals did to the failure clusters their bullets targeted (before and since, with Fisher's
 exact test); the edits people rejected (the bot's own PRs closed without merging, see
 ``followup``), each with a checkbox to allow it again; why targets were skipped this run (no
-key, too few samples, held-out evidence, guardrails); and the last run's evidence counts.
+key, too few samples, held-out evidence, guardrails); the last run's evidence counts; and, while
+a backfill is unfinished, where it stands ("collected 120 of 480 PRs; continuing at the next
+run", from its cursor beside the ledger).
 
 Checkboxes are commands, read at the start of the next run (``read_commands``):
 
@@ -44,6 +46,7 @@ from prompt_trainer.render.filters import environment
 from prompt_trainer.render.links import repo_links
 from prompt_trainer.render.report import estimate
 from prompt_trainer.settings import Settings
+from prompt_trainer.store import open_ledger
 
 Log = Callable[[str], None]
 MARKER = "<!-- prompt-trainer-dashboard -->"
@@ -86,6 +89,8 @@ class DashboardView:
     message: str = ""
     collected: list[Sample] = field(default_factory=list)
     ledger_total: int = 0
+    #: An unfinished backfill: "collected 120 of 480 PRs; continuing at the next run".
+    backfill: str = ""
     #: The server the repository's pages are on: the only links the dashboard writes.
     server_url: str | None = None
 
@@ -271,6 +276,12 @@ def publish(
     return number
 
 
+def backfill_line(settings: Settings) -> str:
+    """Where an unfinished backfill stands (its cursor beside the ledger), or ""."""
+    cursor = open_ledger(settings.root).state().cursor
+    return cursor.progress if cursor is not None else ""
+
+
 def publish_run(
     client: GitHubClient,
     board: Board,
@@ -301,6 +312,7 @@ def publish_run(
         message=message,
         collected=list(collected),
         ledger_total=ledger_total,
+        backfill=backfill_line(settings),
         server_url=settings.env.github_server_url,
         merges=merges_by_target(known, settings),
     )

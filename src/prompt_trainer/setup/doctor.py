@@ -7,8 +7,9 @@ a broken config still lets the workflow and token checks run where they can.
 Checks: the config loads; every target's prompt files are there; a workflow runs the Action
 with the permissions it needs; some workflow uploads JUnit reports and, when an agent action
 runs, its trace, under names the ``artifacts`` globs match (``setup.evidence_uploads``, offline);
-the token reaches the repository and may write; the data branch; the model answers a one-token
-request; the last agent PRs have evidence artifacts.
+the token reaches the repository and may write; the token's rate budget left (``GET
+/rate_limit``, free); the data branch; the model answers a one-token request; the last agent PRs
+have evidence artifacts.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def run_checks(
     if offline:
         why = "--offline"
         checks += [
-            Check(n, "skipped", why) for n in ("github", "data branch", "model", "artifacts")
+            Check(n, "skipped", why)
+            for n in ("github", "rate budget", "data branch", "model", "artifacts")
         ]
         return checks
     checks += github_checks(settings, connect)
@@ -239,6 +241,7 @@ def github_checks(settings: Settings, connect: Callable[[Settings], Any]) -> lis
             Check(
                 "github", "skipped", "GITHUB_TOKEN is not set", "export GITHUB_TOKEN to check it"
             ),
+            Check("rate budget", "skipped", "no token"),
             Check("data branch", "skipped", "no token"),
             Check("artifacts", "skipped", "no token"),
         ]
@@ -251,6 +254,7 @@ def github_checks(settings: Settings, connect: Callable[[Settings], Any]) -> lis
         why = "GitHub is not reachable" if isinstance(exc, GitHubError) else exc.message
         return [
             Check("github", "fail", exc.message, exc.fix or "check the token"),
+            Check("rate budget", "skipped", why),
             Check("data branch", "skipped", why),
             Check("artifacts", "skipped", why),
         ]
@@ -264,6 +268,7 @@ def github_checks(settings: Settings, connect: Callable[[Settings], Any]) -> lis
             "use a token with contents: write and pull-requests: write",
         )
     ]
+    out.append(budget_check(settings, client))
     branch = settings.config.store.branch
     if branch:
         head = client.branch_head(branch)
@@ -278,6 +283,30 @@ def github_checks(settings: Settings, connect: Callable[[Settings], Any]) -> lis
         out.append(Check("data branch", "skipped", "store.branch is null: the ledger stays local"))
     out.append(artifact_check(settings, client))
     return out
+
+
+def budget_check(settings: Settings, client: Any) -> Check:
+    """The token's REST budget now (``GET /rate_limit``, which costs none of it), and whether a
+    backfill could collect anything before reaching ``limits.rate_reserve``."""
+    reserve = settings.config.limits.rate_reserve
+    try:
+        rate = client.rate_limit()
+    except PromptTrainerError as exc:
+        return Check("rate budget", "warn", f"not read: {exc.message}", exc.fix or "")
+    if rate is None:
+        return Check("rate budget", "ok", "GitHub reports no rate limit for this server")
+    left = (
+        f"{rate.remaining:,} of {rate.limit:,} requests left until {rate.reset_at:%H:%M} UTC; "
+        f"a backfill keeps {reserve:,} for the run's writes (limits.rate_reserve)"
+    )
+    if rate.remaining <= reserve:
+        return Check(
+            "rate budget",
+            "warn",
+            f"{left}: a backfill now would collect nothing",
+            f"wait until {rate.reset_at:%H:%M} UTC, or lower limits.rate_reserve",
+        )
+    return Check("rate budget", "ok", left)
 
 
 #: ``owner/name`` in the URL forms of a github.com remote (https, scp-like ssh, ssh://).
