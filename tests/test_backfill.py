@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from prompt_trainer.cli import main
 from prompt_trainer.settings import parse_config
 from prompt_trainer.targets import absent_hash
+from tests.jobs import job_env, outputs
 from tests.scenarios import CONFIG, JUNIT, agent_pulls, clone_on_server, make_zip
 from tests.servers.github import Artifact, FakeGitHub, Fault, Hook, Pull
 from tests.servers.github_limits import SecondaryLimit
@@ -375,3 +377,65 @@ def test_a_prompt_link_dangling_at_the_base_commit_does_not_lose_the_pr(
     assert sample["prompt_versions"]["coder"] == absent_hash(
         parse_config(CONFIG, source="c").targets[0]
     )
+
+
+# -- the split jobs: prepare reads, publish writes the cursor and the ETags ------------------------
+
+
+def fresh_runner(root: Path) -> None:
+    """Each job of each run starts on a fresh runner: nothing under ``.prompt-trainer/``."""
+    shutil.rmtree(root / ".prompt-trainer", ignore_errors=True)
+
+
+def split_run(github: FakeGitHub, root: Path, tmp_path: Path, event: dict[str, str]) -> str:
+    """One scheduled run of the split workflow: ``prepare`` (read-only token, no LLM key: it
+    collects and records) then ``publish`` (the write token), each on a runner of its own; the
+    prepare job's log."""
+    bundle = str(tmp_path / "bundle")
+    shutil.rmtree(bundle, ignore_errors=True)
+    fresh_runner(root)
+    read = job_env(github, tmp_path, "prepare", token="test-read-token", key=False)
+    args = ["action", "--mode", "prepare", "--bundle", bundle, "--backfill-days", "3650"]
+    assert main(args, env={**read, **event}) == 0
+    digest = outputs(tmp_path, "prepare")["bundle-sha256"]
+    fresh_runner(root)
+    write = job_env(github, tmp_path, "publish", token=github.token, key=False)
+    assert main(["action", "--mode", "publish", "--bundle", bundle, "--bundle-sha256", digest],
+                env={**write, **event}) == 0  # fmt: skip
+    return (tmp_path / "prepare.md").read_text()
+
+
+def test_a_split_backfill_stopped_at_the_budget_goes_on_at_the_next_run_and_reads_nothing_twice(
+    github: FakeGitHub, clone: Path, tmp_path: Path
+) -> None:
+    """The prepare job's token can only read: its backfill's cursor and the ETags of each PR's
+    reads travel in the bundle, and the publish job writes them to the data branch with the
+    samples. So the next run (on fresh runners) goes on where the last stopped, and a later
+    backfill asks with the ETags: unchanged PRs cost nothing."""
+    github.rate.limit = 350
+    pulls = agent_pulls(github, 60, artifacts_every=20)
+    scheduled = tmp_path / "schedule.json"
+    scheduled.write_text(json.dumps({"schedule": "0 6 * * 1"}))
+    event = {"GITHUB_EVENT_NAME": "schedule", "GITHUB_EVENT_PATH": str(scheduled)}
+    done: list[int] = []
+    for _ in range(8):
+        github.rate.next_window()
+        summary = split_run(github, clone, tmp_path, event)
+        state = state_on_branch(github)
+        if state["cursor"] is None:
+            break
+        assert len(state["cursor"]["done"]) > (done[-1] if done else 0)  # the cursor advances
+        done.append(len(state["cursor"]["done"]))
+        assert f"collected {done[-1]} of 60 PRs; continuing at the next run" in summary
+    assert 2 <= len(done) <= 5 and state["cursor"] is None
+    assert github.rate.refused == 0 and not github.refused_writes
+    reads = Counter(r.path for r in github.requests if r.path.endswith("/reviews"))
+    assert len(reads) == 60 and set(reads.values()) == {1}  # each PR read once: none twice
+    assert branch_ids(github) == sorted(f"{github.full_name}#{p.number}" for p in pulls)
+    assert len(state["pulls"]) == 60  # every PR's reads, with their ETags
+    # The next week's backfill asks with the stored ETags: 304s, no PR read again.
+    github.requests.clear()
+    github.rate.next_window()
+    split_run(github, clone, tmp_path, event)
+    assert not counted(github)["GET /pulls/{n}/reviews"]
+    assert sum(r.status == 304 for r in github.requests) >= 60

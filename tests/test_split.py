@@ -208,6 +208,17 @@ def test_a_bundle_with_an_unknown_field_another_version_or_too_many_bytes_is_ref
         ({"extra": 1}, "extra"),
         ({"comments": [{"number": 7, "body": "x" * 70_000, "key": "k"}]}, "comments[0].body"),
         ({"closes": [0]}, "closes"),
+        ({"backfill": {"pulls": {"../x": {"etags": {}, "runs": [], "listing": ""}}}}, "backfill"),
+        (
+            {
+                "backfill": {
+                    "pulls": {
+                        "7": {"etags": {"/pulls/7": "W/" + "a" * 3_000}, "runs": [], "listing": ""}
+                    }
+                }
+            },
+            "backfill",
+        ),
     ):
         text = json.dumps({**data, **change})
         (tmp_path / "bundle.json").write_text(text)

@@ -209,15 +209,13 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
         collected = _collect(settings, options, event, plan, client, store, since=since, log=log)
     except PromptTrainerError:
         _store_before_raising(store, client, settings, push=push, log=log)
-        if options.bundle is not None and plan.kind != "pr-fork":
-            options.bundle.keep([s for s in store.load() if s.id not in before], store=True)
+        _hand_over(options, plan, store, [s for s in store.load() if s.id not in before])
         raise
     if collected.stop:
         return ActionResult(outcome=RunOutcome(message=collected.stop))
     samples, did = collected.samples, collected.did
     sync_store(store, client, settings.config.store.branch, push=push, log=log, held=held)
-    if options.bundle is not None and plan.kind != "pr-fork":
-        options.bundle.keep(samples, store=True)
+    _hand_over(options, plan, store, samples)
     if plan.kind == "pr-fork":
         message = "PR from a fork: evidence collected; no LLM call is made for it"
         return ActionResult(did, RunOutcome(samples=samples, message=message))
@@ -227,6 +225,18 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
     did = (*did, "reported") if plan.kind == "backfill" else did
     outcome = propose_all(settings, options, client, store, samples=samples, log=log)
     return ActionResult((*did, "trained and proposed"), outcome, report)
+
+
+def _hand_over(options: RunOptions, plan: Plan, store: SampleStore, samples: list[Sample]) -> None:
+    """A prepare run records what the store step would write for the publish job: the samples
+    and, after a backfill, its state beside the ledger (``backfill.json``: the cursor where it
+    stopped at the rate budget, the ETags of each PR's reads), which this job's read-only token
+    cannot write to the data branch. A fork's run stores nothing."""
+    if options.bundle is None or plan.kind == "pr-fork":
+        return
+    options.bundle.keep(samples, store=True)
+    if store.state_path.exists():
+        options.bundle.backfill = store.state()
 
 
 def _store_before_raising(

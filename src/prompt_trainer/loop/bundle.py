@@ -6,7 +6,10 @@ passwordless sudo), so the work is split by where the secrets are (``docs/workfl
 
 - ``prepare`` (read-only token, the trainer's LLM key): collects and parses the evidence, trains,
   judges, answers review comments; it runs no configured command and writes nothing to GitHub.
-  Every write it would make is recorded instead (``Recorder``) and written as ``bundle.json``.
+  Every write it would make is recorded instead (``Recorder``) and written as ``bundle.json``:
+  the samples to store and, after a backfill, its state (``backfill.json``: the cursor where it
+  stopped at the rate budget and the ETags of each PR's reads), which belongs on the data branch
+  with them.
 - ``evaluate`` (no token, no key; only when the configuration names a command): runs
   ``training.eval_command`` and the replay for each candidate of the bundle and writes
   ``evaluation.json``: results only, keyed by the candidate's content hash.
@@ -37,6 +40,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from prompt_trainer.backfill_state import BackfillState
 from prompt_trainer.config_errors import describe_validation_error
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.evaluate import names_command
@@ -58,6 +62,11 @@ MAX_BODY = 65_536
 SHA256 = r"^[0-9a-f]{64}$"
 PartT = TypeVar("PartT", bound=BaseModel)
 GIT_SHA = r"^[0-9a-f]{40}$"
+#: A backfill's state may speak of this many PRs, each read with at most ``MAX_READS`` ETags.
+MAX_STATE_PULLS = 100_000
+MAX_READS = 200
+#: Characters of an ETag, a read's path, a run's fingerprint or the cursor's reason.
+MAX_STATE_TEXT = 2_000
 
 
 class Part(BaseModel):
@@ -188,7 +197,17 @@ class Bundle(Part):
     reverts: tuple[RevertIntent, ...] = Field(default=(), max_length=100)
     revision: RevisionIntent | None = None
     dashboard: DashboardIntent | None = None
+    #: The backfill's state after this run (``backfill.json``: its cursor, each PR's ETags),
+    #: which the publish job writes to the data branch in the commit of the samples.
+    backfill: BackfillState | None = None
     outcome: BundledOutcome = BundledOutcome()
+
+    @field_validator("backfill")
+    @classmethod
+    def _bounded_state(cls, value: BackfillState | None) -> BackfillState | None:
+        if value is not None and (problem := state_problem(value)):
+            raise ValueError(problem)
+        return value
 
     @field_validator("closes")
     @classmethod
@@ -202,7 +221,8 @@ class Bundle(Part):
         """Nothing to write (the event asked for nothing, or nothing was found)."""
         writes = (self.store, self.bullets, self.proposals, self.comments, self.closes,
                   self.reverts)  # fmt: skip
-        return not any(writes) and self.revision is None and self.dashboard is None
+        single = (self.revision, self.dashboard, self.backfill)
+        return not any(writes) and all(w is None for w in single)
 
     @property
     def evaluate(self) -> bool:
@@ -258,6 +278,7 @@ class Recorder:
     reverts: list[RevertIntent] = field(default_factory=list)
     revision: RevisionIntent | None = None
     dashboard: DashboardIntent | None = None
+    backfill: BackfillState | None = None
 
     def keep(self, samples: Iterable[Sample], *, store: bool) -> None:
         """Samples the bundle carries; with ``store``, for the data branch too."""
@@ -304,9 +325,27 @@ class Recorder:
             reverts=tuple(self.reverts),
             revision=self.revision,
             dashboard=self.dashboard,
+            backfill=self.backfill,
             created_at=datetime.now(UTC),
             **fields,
         )
+
+
+def state_problem(state: BackfillState) -> str:
+    """Why a backfill's state is too large to carry ("" when it is not): its PRs, each PR's
+    reads and runs, and every text in it are bounded."""
+    if len(state.pulls) > MAX_STATE_PULLS:
+        return (
+            f"the backfill's state speaks of {len(state.pulls):,} PRs (at most {MAX_STATE_PULLS:,})"
+        )
+    texts = [state.cursor.reason] if state.cursor is not None else []
+    for number, pull in state.pulls.items():
+        if not number.isdigit() or len(pull.etags) > MAX_READS or len(pull.runs) > MAX_READS:
+            return f"the backfill's state of PR {number[:20]!r} is not a PR's reads"
+        texts += [*pull.etags, *pull.etags.values(), *pull.runs, pull.listing]
+    if any(len(t) > MAX_STATE_TEXT for t in texts):
+        return f"the backfill's state holds a text of more than {MAX_STATE_TEXT:,} characters"
+    return ""
 
 
 def digest(data: bytes) -> str:

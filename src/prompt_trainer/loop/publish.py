@@ -11,7 +11,9 @@ written:
 
 - samples and bullet-ledger entries (``bullets.jsonl``: the merged proposals' bullets and what
   the prepare run observed of every current bullet) go to the data branch as records (the
-  schema checked them); a fork's run stores nothing (GitHub gave it a read-only token);
+  schema checked them), and a backfill's state (``backfill.json``: its cursor, each PR's ETags;
+  its sizes bounded by the schema) in the commit of the samples, merged with the branch's; a
+  fork's run stores nothing (GitHub gave it a read-only token);
 - every proposal passes the guardrails again (``evaluate.check_candidate``: paths and names of
   the files, sizes, secrets, keep-lines, no copy of the outside text of the samples it was
   trained on and of the other text the model was shown, ``Memory.outside``; the held-out
@@ -154,14 +156,17 @@ def _store(
     log: Log,
     done: Published,
 ) -> None:
-    """The bundle's samples and bullet-ledger entries, merged into the data branch."""
+    """The bundle's samples, with the backfill's state (its cursor and ETags, written in the
+    same commit), and its bullet-ledger entries, merged into the data branch."""
     if bundle.plan == "pr-fork":
         log("publish: a fork's pull request: its evidence is not stored by this run")
         return
     branch = settings.config.store.branch
     kept = bundle.samples_of(bundle.store)
-    if kept:
+    if kept or bundle.backfill is not None:
         store = open_ledger(settings.root)
+        if bundle.backfill is not None:
+            store.save_state(bundle.backfill.merged(store.state()))
         keep_samples(store, kept, client, branch, push=not dry_run, log=log)
         done.did.append(f"stored {len(kept)} sample(s)")
     if bundle.bullets:
