@@ -157,7 +157,8 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
     # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
     from prompt_trainer.train.step import train_target  # noqa: PLC0415
 
-    strategy, run = ctx.options.strategy or target.strategy, ctx.options.run
+    training = ctx.settings.config.training
+    strategy, run = ctx.options.strategy or training.strategy_for(target), ctx.options.run
     inputs = training_inputs(
         current, samples, llm=ctx.llm, strategy=strategy, target=target,
         options=ctx.settings.config.training,

@@ -34,6 +34,8 @@ from prompt_trainer.train.trainer import TrainRequest
 #: Calls a candidate's training needs at the least (a reflection, the curation, the check):
 #: the evaluation's share never leaves training less.
 TRAINING_FLOOR = 3
+#: GEPA's validation set holds at least this many held-out pull requests (when there are).
+MIN_VALIDATION = 3
 
 
 @dataclass
@@ -54,9 +56,10 @@ class Parts:
         return len(part.held_out) + len(part.checked)
 
 
-def hold_out(request: TrainRequest, budget: Budget) -> Parts:
-    """Split ``request.samples`` for ``request.judge``; raise ``NotEnoughEvidence`` when
-    held-out evaluation is asked for and fewer than two samples exist."""
+def hold_out(request: TrainRequest, budget: Budget, *, search: bool = False) -> Parts:
+    """Split ``request.samples`` for ``request.judge`` (for GEPA's ``search``: its validation
+    set and the evaluation's part, ``_search``); raise ``NotEnoughEvidence`` when held-out
+    evaluation is asked for and fewer than two samples exist."""
     if request.holdout > 0 and len(request.samples) < 2:
         raise NotEnoughEvidence(
             f"{request.target.name}: held-out evaluation needs at least 2 samples of the current "
@@ -64,6 +67,11 @@ def hold_out(request: TrainRequest, budget: Budget) -> Parts:
             fix="collect more agent PRs (prompt-trainer collect --since ...), or set "
             "training.holdout: 0 to propose without held-out evaluation",
         )
+    if search:
+        parts = _search(request, budget)
+        reserve = parts.calls(parts.report_on)
+        budget.reserved = reserve if reserve < request.max_calls else 0
+        return parts
     parts = _pairwise(request) if request.judge == "pairwise" else _per_edit(request, budget)
     n = request.candidates
     reserve = parts.calls(parts.elect_on) * n + parts.calls(parts.report_on)
@@ -112,6 +120,68 @@ def _per_edit(request: TrainRequest, budget: Budget) -> Parts:
         clusters,
         share,
     )
+
+
+def validation_size(max_calls: int) -> int:
+    """Held-out pull requests GEPA validates every kept candidate on: a tenth of
+    ``max_calls``, at least ``MIN_VALIDATION``."""
+    return max(MIN_VALIDATION, max_calls // 10)
+
+
+def _search(request: TrainRequest, budget: Budget) -> Parts:
+    """GEPA's split: held-out failures per cluster (``plan_held_out``) within the evaluation's
+    share of ``max_calls`` plus ``validation_size``; the newest of each cluster in turn become
+    GEPA's validation set (``elect_on``, scored by its metric on every kept candidate), the
+    others and the PRs without a problem are the per-edit evaluation's (``report_on``), which
+    played no part in choosing the candidate. With ``holdout: 0`` GEPA validates on its
+    training set and nothing is evaluated."""
+    clusters = cluster_samples(request.samples, target=request.target.name)
+    if request.holdout <= 0:
+        return Parts(list(request.samples), Plan(list(request.samples)), Plan([]), clusters)
+    share = evaluation_calls(request.max_calls)
+    plan = plan_held_out(
+        request.samples,
+        clusters,
+        max_calls=request.max_calls,
+        judged=request.memory.judged,
+        calls=share + validation_size(request.max_calls),
+    )
+    chosen = _validation(plan, clusters, validation_size(request.max_calls))
+    ids = {s.id for s in chosen}
+    report = [s for s in plan.held_out if s.id not in ids]
+    parts = Parts(
+        plan.training,
+        _part(plan, chosen, []),
+        replace(_part(plan, report[:share], plan.checked), max_calls=share),
+        clusters,
+        Share(budget, cap=share) if request.judge != "pairwise" else None,
+    )
+    spare = report[share:]  # held out beyond the evaluation's share: they train
+    return replace(parts, training=[*parts.training, *spare]) if spare else parts
+
+
+def _validation(plan: Plan, clusters: list[Cluster], size: int) -> list[Sample]:
+    """Up to ``size`` held-out samples with a failure, the newest of each cluster in turn."""
+    chosen: list[Sample] = []
+    while len(chosen) < size:
+        fresh: list[Sample] = []
+        for cluster in clusters:
+            found = _newest_of(plan, cluster, [*chosen, *fresh])
+            fresh += [found] if found is not None else []
+        if not fresh:
+            break
+        chosen += fresh[: size - len(chosen)]
+    return chosen
+
+
+def _newest_of(plan: Plan, cluster: Cluster, chosen: list[Sample]) -> Sample | None:
+    """The first held-out sample with a failure of ``cluster`` not chosen yet."""
+    for sample in plan.held_out:
+        if sample not in chosen and any(
+            f.cluster == cluster.id for f in plan.failures_of(sample.id)
+        ):
+            return sample
+    return None
 
 
 def _halves(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:

@@ -1,0 +1,365 @@
+"""GEPA's adapter for prompt files, and the pieces of GEPA's search this project chooses.
+
+Takes the prompt set's components (``train.sections``), the instances (``train.gepa_metric``),
+a metric, the reflection's program and the LMs; gives GEPA (``gepa.optimize``) what its
+``GEPAAdapter`` interface asks for:
+
+- ``evaluate``: each instance scored by the metric on the candidate's changed components (the
+  current prompts, which change nothing, score 0 without a call); per instance the mean over its
+  failures, and per failure cluster an objective score, so GEPA's Pareto front is kept per
+  cluster (``frontier_type="objective"``). A candidate and pull request scored once in this
+  process are not asked again.
+- ``make_reflective_dataset``: per pull request of the minibatch, its failures, the evidence
+  quoted (reviewers' words, failing messages, the human fix, the trace's error:
+  ``train.support.excerpts``), the score and the judge's words.
+- ``propose_new_texts``: ``train.gepa_reflect.revise`` on the part GEPA chose, under the budget;
+  the evidence each changed bullet cites is kept (``citations``, saved with GEPA's state).
+  GEPA catches a proposer's exceptions and goes on; an LM error is therefore kept in ``error``,
+  stops the search (``BudgetStop``) and is raised after it.
+
+and the strategies it plugs in: ``ClusterBatches`` (each minibatch is the newest pull requests of
+one failure cluster, the clusters in rank order, every cluster before any gets a second batch:
+issue 25's "reflect on every kind of failure, newest first"), ``RelevantPart`` (the component
+whose words the minibatch's failures share most, ties in turn), ``SeededPareto`` (GEPA's Pareto
+selection with a random generator seeded by the iteration, so a resumed search makes the same
+choices as one never interrupted) and ``BudgetStop`` (stops before an iteration the budget cannot
+pay for, or after a refused call or an error).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dspy
+from gepa.core.adapter import EvaluationBatch
+from gepa.core.data_loader import DataLoader
+from gepa.core.state import GEPAState
+from gepa.gepa_utils import select_program_candidate_from_pareto_front
+
+from prompt_trainer.evaluate.per_edit import EditView, PromptText, current_prompts
+from prompt_trainer.measure.clusters import Cluster, overlap, words_of
+from prompt_trainer.models import PromptFile, PromptSet
+from prompt_trainer.train.gepa_metric import (
+    FailureScore,
+    Instance,
+    Kept,
+    Metric,
+    baseline,
+    objectives,
+    output_of,
+    score_of,
+)
+from prompt_trainer.train.gepa_reflect import FeedbackRecord, revise
+from prompt_trainer.train.sections import Components, section_diff
+from prompt_trainer.train.shared import chars, index_of
+from prompt_trainer.train.support import excerpts
+from prompt_trainer.train.trainer import ADAPTER
+
+#: Quoted evidence items per pull request the reflection reads.
+EXCERPTS = 6
+#: GEPA's state over this adapter: its outputs are small dicts, its data ids list indices.
+State = GEPAState[dict[str, Any], int]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One instance's evaluation, for the reflective dataset (not saved with the state)."""
+
+    instance: Instance
+    scores: tuple[FailureScore, ...]
+
+
+@dataclass
+class SearchAdapter:
+    """The ``GEPAAdapter`` over a target's prompt files (see the module docstring)."""
+
+    layout: Components
+    current: PromptSet
+    instances: dict[str, Instance]
+    clusters: dict[str, Cluster]
+    metric: Metric
+    program: Any
+    budget: Kept
+    metric_lm: Any
+    reflection_lm: Any
+    #: Normalised bullet text -> the evidence ids the reflections cited for it.
+    citations: dict[str, list[str]] = field(default_factory=dict)
+    #: Reflection calls per failure cluster, and the pull requests they were shown.
+    reflected: dict[str, int] = field(default_factory=dict)
+    shown: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    #: Why the search stops early ("" while it may go on), and an LM error to raise after it.
+    stopped: str = ""
+    error: BaseException | None = None
+    _memo: dict[tuple[str, str], tuple[FailureScore, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.propose_new_texts = self.propose
+
+    # -- evaluate ---------------------------------------------------------------------------
+
+    def evaluate(
+        self, batch: list[Instance], candidate: dict[str, str], capture_traces: bool = False
+    ) -> EvaluationBatch[Trace, dict[str, Any]]:
+        diffs = self.diffs(candidate)
+        files = self.files(candidate)
+        key = _hash(candidate)
+        scored: list[tuple[FailureScore, ...]] = []
+        for instance in batch:
+            memo = (key, instance.sample.id)
+            if memo not in self._memo:
+                found = self._score(instance, diffs, files)
+                self._memo[memo] = tuple(found)
+            scored.append(self._memo[memo])
+        return EvaluationBatch(
+            outputs=[output_of(i, list(s)) for i, s in zip(batch, scored, strict=True)],
+            scores=[score_of(list(s)) for s in scored],
+            trajectories=[Trace(i, s) for i, s in zip(batch, scored, strict=True)]
+            if capture_traces
+            else None,
+            objective_scores=[objectives(list(s)) for s in scored],
+        )
+
+    def _score(
+        self, instance: Instance, diffs: list[EditView], files: tuple[PromptFile, ...]
+    ) -> list[FailureScore]:
+        if not diffs:
+            return baseline(instance)
+        with dspy.context(lm=self.metric_lm, adapter=ADAPTER):
+            return self.metric(instance, diffs, files)
+
+    def diffs(self, candidate: Mapping[str, str]) -> list[EditView]:
+        """The candidate's changed components as the judge reads them, ``D1`` first."""
+        return [
+            EditView(
+                ref=f"D{n}",
+                file=self.layout.path_of(name),
+                op=f"edits {self.layout.describe(name)}",
+                diff=section_diff(self.layout.texts[name], candidate[name]),
+            )
+            for n, name in enumerate(self.layout.changed(candidate), start=1)
+        ]
+
+    def files(self, candidate: Mapping[str, str]) -> tuple[PromptFile, ...]:
+        joined = self.layout.joined(candidate)
+        return tuple(PromptFile(path=p, content=t) for p, t in joined.items())
+
+    # -- reflect ----------------------------------------------------------------------------
+
+    def make_reflective_dataset(
+        self,
+        candidate: dict[str, str],
+        eval_batch: EvaluationBatch[Trace, dict[str, Any]],
+        components_to_update: list[str],
+    ) -> dict[str, list[dict[str, Any]]]:
+        records = [self.record(t).model_dump(mode="json") for t in eval_batch.trajectories or []]
+        return {name: records for name in components_to_update}
+
+    def record(self, trace: Trace) -> FeedbackRecord:
+        instance = trace.instance
+        views = {instance.view.id: instance.view}
+        cited = [e for f in instance.failures for e in f.evidence]
+        return FeedbackRecord(
+            pull_request=instance.sample.id,
+            title=instance.view.title,
+            failures=[self._failure(f.ref, f.cluster, f.label) for f in instance.failures],
+            evidence=excerpts(views, cited, limit=EXCERPTS),
+            score=score_of(list(trace.scores)),
+            feedback="; ".join(_said(s) for s in trace.scores),
+        )
+
+    def _failure(self, ref: str, cluster: str, label: str) -> str:
+        known = self.clusters.get(cluster)
+        return f"{ref} {label}" + (f" [seen in {known.support}]" if known else "")
+
+    def propose(
+        self,
+        candidate: dict[str, str],
+        reflective_dataset: Mapping[str, Sequence[Mapping[str, Any]]],
+        components_to_update: list[str],
+    ) -> dict[str, str]:
+        """New texts for the components GEPA chose (an empty answer when the budget refuses,
+        or after an LM error: both stop the search)."""
+        proposed: dict[str, str] = {}
+        for name in components_to_update:
+            records = [FeedbackRecord.model_validate(r) for r in reflective_dataset.get(name, [])]
+            if not records or self.stopped or self.error is not None:
+                break
+            text = self._revised(name, candidate, records)
+            if text is not None and text != candidate[name]:
+                proposed[name] = text
+        return proposed
+
+    def _revised(
+        self, name: str, candidate: dict[str, str], records: list[FeedbackRecord]
+    ) -> str | None:
+        files = self.context(candidate)
+        if not self.budget.allows(input_chars=[chars(*records, *files, candidate[name])]):
+            self.stopped = "the budget refused the next reflection call"
+            return None
+        known = self.instances
+        shown = [known[r.pull_request] for r in records if r.pull_request in known]
+        try:
+            with dspy.context(lm=self.reflection_lm, adapter=ADAPTER):
+                revised = revise(
+                    self.program, self.budget, part=name, current=candidate[name],
+                    files=files, records=records, known=index_of([i.view for i in shown]),
+                )  # fmt: skip
+        except Exception as exc:  # GEPA swallows a proposer's errors: kept, raised after
+            self.error = exc
+            return None
+        self._count(shown)
+        if revised is None:
+            self.notes.append(f"{name}: the reflection's answer was unreadable")
+            return None
+        for bullet, ids in revised.citations.items():
+            self.citations[bullet] = list(dict.fromkeys([*self.citations.get(bullet, []), *ids]))
+        self.notes += [f"{name}: {d}" for d in revised.dropped]
+        return revised.text
+
+    def _count(self, shown: list[Instance]) -> None:
+        for cluster in dict.fromkeys(f.cluster for i in shown for f in i.failures):
+            self.reflected[cluster] = self.reflected.get(cluster, 0) + 1
+        self.shown = list(dict.fromkeys([*self.shown, *(i.sample.id for i in shown)]))
+
+    def context(self, candidate: Mapping[str, str]) -> list[PromptText]:
+        """The candidate's files (capped), as the reflection reads them for context."""
+        files = self.files(candidate)
+        main = next(f for f in files if f.path == self.current.main.path)
+        return current_prompts(self.current.model_copy(update={"main": main, "files": files}))
+
+    # -- state kept with GEPA's ------------------------------------------------------------
+
+    def get_adapter_state(self) -> dict[str, Any]:
+        return {
+            "citations": {k: list(v) for k, v in self.citations.items()},
+            "reflected": dict(self.reflected),
+            "shown": list(self.shown),
+            "notes": list(self.notes),
+        }
+
+    def set_adapter_state(self, state: dict[str, Any]) -> None:
+        cited = state.get("citations", {})
+        self.citations = {str(k): [str(i) for i in v] for k, v in cited.items()}
+        self.reflected = {str(k): int(v) for k, v in state.get("reflected", {}).items()}
+        self.shown = [str(s) for s in state.get("shown", [])]
+        self.notes = [str(n) for n in state.get("notes", [])]
+
+
+def _said(score: FailureScore) -> str:
+    """``F1: prevents (D1: names quantize, as E2 asks)``, as the reflection reads it."""
+    return f"{score.failure.ref}: {score.verdict}" + (f" ({score.why})" if score.why else "")
+
+
+def _hash(candidate: Mapping[str, str]) -> str:
+    return hashlib.sha256(json.dumps(sorted(candidate.items())).encode()).hexdigest()
+
+
+# -- GEPA's strategies, as this project chooses them ------------------------------------------
+
+
+@dataclass
+class ClusterBatches:
+    """Minibatches of the newest pull requests of one failure cluster each: iteration ``i``
+    takes cluster ``i mod K`` (in rank order), its ``i div K``-th batch of ``size``."""
+
+    members: list[list[int]]
+    size: int
+
+    def next_minibatch_ids(self, loader: DataLoader[int, Instance], state: State) -> list[int]:
+        turn = max(state.i, 0)
+        ids = self.members[turn % len(self.members)]
+        if len(ids) <= self.size:
+            return list(ids)
+        start = (turn // len(self.members) * self.size) % len(ids)
+        return (ids + ids)[start : start + self.size]
+
+
+@dataclass
+class RelevantPart:
+    """The component the minibatch's failures share the most words with; ties, and no shared
+    word at all, in turn (GEPA's round robin)."""
+
+    layout: Components
+
+    def __call__(
+        self,
+        state: State,
+        trajectories: list[Any],
+        subsample_scores: list[float],
+        candidate_idx: int,
+        candidate: dict[str, str],
+    ) -> list[str]:
+        names = list(state.list_of_named_predictors)
+        turn = state.named_predictor_id_to_update_next_for_program_candidate[candidate_idx]
+        state.named_predictor_id_to_update_next_for_program_candidate[candidate_idx] = (
+            turn + 1
+        ) % len(names)
+        wanted = words_of(*(text for t in trajectories for text in _failure_texts(t.instance)))
+        order = names[turn:] + names[:turn]
+        best = max(order, key=lambda n: overlap(wanted, words_of(candidate[n])))
+        return [best]
+
+
+def _failure_texts(instance: Instance) -> list[str]:
+    """The labels of an instance's failures and the quoted evidence that shows them."""
+    cited = [e for f in instance.failures for e in f.evidence]
+    views = {instance.view.id: instance.view}
+    return [*(f.label for f in instance.failures), *(e.text for e in excerpts(views, cited))]
+
+
+@dataclass
+class SeededPareto:
+    """GEPA's Pareto candidate selection, its random choice seeded by the iteration."""
+
+    seed: int = 0
+
+    def select_candidate_idx(self, state: State) -> int:
+        rng = random.Random(f"{self.seed}:{state.i}")  # noqa: S311 - a choice, not a secret
+        return int(
+            select_program_candidate_from_pareto_front(
+                state.get_pareto_front_mapping(), state.per_program_tracked_scores, rng
+            )
+        )
+
+
+@dataclass
+class BudgetStop:
+    """Stops the search before an iteration its budgets cannot pay for: ``step`` metric calls
+    at most (the minibatch twice, the validation set) within ``max_metric_calls`` (GEPA's own
+    stopper checks only that some are left), ``least`` LM calls (a reflection, the minibatch,
+    the validation set) within the run's budget; or once the adapter stopped or failed."""
+
+    adapter: SearchAdapter
+    least: int
+    step: int
+    max_metric_calls: int
+
+    def __call__(self, gepa_state: State) -> bool:
+        if self.adapter.stopped or self.adapter.error is not None:
+            return True
+        if gepa_state.total_num_evals + self.step > self.max_metric_calls:
+            return True
+        if not self.adapter.budget.allows(calls=self.least):
+            self.adapter.stopped = (
+                f"the budget has no room for another iteration (up to {self.least} calls)"
+            )
+            return True
+        return False
+
+
+@dataclass
+class FileLog:
+    """GEPA's log, to a file in its state directory (GEPA's own logger tees stdout)."""
+
+    path: Path
+
+    def log(self, message: str) -> None:
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(f"{message}\n")
