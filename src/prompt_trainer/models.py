@@ -661,6 +661,8 @@ class Replayed(Record):
 
     passed: bool | None
     feedback: str = ""
+    #: The replay's money (``replay.max_usd``) is spent: the search ends here.
+    exhausted: bool = False
 
 
 class FrontEntry(Record):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 
 from prompt_trainer import evaluate, propose, render
 from prompt_trainer.collect.step import collect_run
@@ -24,7 +25,7 @@ from prompt_trainer.loop.lock import busy_message, exclusive
 from prompt_trainer.loop.runs import training_inputs
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.memory import Memory, memory_for, merge_outcomes
-from prompt_trainer.models import PromptSet, Rejection, Sample
+from prompt_trainer.models import PromptFile, PromptSet, Rejection, Replayed, Sample
 from prompt_trainer.render import ProposalView
 from prompt_trainer.render.links import repo_links
 from prompt_trainer.settings import LLMSettings, Settings, Target
@@ -33,6 +34,7 @@ from prompt_trainer.targets import current_prompt_sets
 from prompt_trainer.train.projection import keyless
 
 Log = Callable[[str], None]
+Replayer = Callable[[tuple[PromptFile, ...], Sample], Replayed]
 
 
 def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
@@ -155,7 +157,7 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
 ) -> TargetResult:
     """Train one target and check its candidate, then write and propose it (``publish``)."""
     # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
-    from prompt_trainer.train.step import train_target  # noqa: PLC0415
+    from prompt_trainer.train.step import Search, train_target  # noqa: PLC0415
 
     training = ctx.settings.config.training
     strategy, run = ctx.options.strategy or training.strategy_for(target), ctx.options.run
@@ -169,6 +171,7 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
             rejected=rejected, log=ctx.log, memory=memory, inputs=inputs,
             stored=run.stored_candidate(target.name, inputs) if run else None,
             keep=partial(run.save_candidate, inputs=inputs, body="", gate=()) if run else None,
+            search=Search(*search_state(ctx, target), *replay_metric(ctx, target, strategy)),
         )  # fmt: skip
     except NotEnoughEvidence as exc:
         ctx.log(exc.diagnostics())
@@ -187,6 +190,27 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
         merges=tuple(merge_outcomes(memory.entries)),
     )  # fmt: skip
     return publish(ctx, target, view, inputs=trained.inputs)
+
+
+def search_state(ctx: Context, target: Target) -> tuple[Path | None, tuple[Path, ...]]:
+    """Where the ``gepa`` strategy keeps the target's search (in the run's directory), and
+    where earlier runs kept theirs."""
+    return ctx.options.run.search_dirs(target.name) if ctx.options.run else (None, ())
+
+
+def replay_metric(ctx: Context, target: Target, strategy: str) -> tuple[Replayer | None, str]:
+    """``training.gepa.metric: replay``'s replay of one task where the agent may run (None and
+    why not elsewhere: the judge scores instead)."""
+    settings = ctx.settings
+    if strategy != "gepa" or settings.config.training.gepa.metric != "replay":
+        return None, ""
+    if ctx.options.replay_skipped:
+        return None, "the agent replays only on workflow_dispatch and schedule runs"
+    if not settings.config.replay.agent_command or not settings.config.replay.test_command:
+        return None, "replay.agent_command and replay.test_command are not both set"
+    from prompt_trainer.replay import replayer  # noqa: PLC0415 - only with metric: replay
+
+    return replayer(settings, target, log=ctx.log), ""
 
 
 def publish(ctx: Context, target: Target, view: ProposalView, *, inputs: str) -> TargetResult:

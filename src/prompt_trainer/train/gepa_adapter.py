@@ -82,6 +82,8 @@ class SearchAdapter:
     layout: Components
     current: PromptSet
     instances: dict[str, Instance]
+    #: The validation set's pull requests (a scoring of one is restored on resume too).
+    validation: dict[str, Instance]
     clusters: dict[str, Cluster]
     metric: Metric
     program: Any
@@ -237,11 +239,17 @@ class SearchAdapter:
     # -- state kept with GEPA's ------------------------------------------------------------
 
     def get_adapter_state(self) -> dict[str, Any]:
+        """What the adapter keeps with GEPA's state (plain data): the citations, the
+        reflections counted, and every scoring made, so a resumed search asks none again."""
         return {
             "citations": {k: list(v) for k, v in self.citations.items()},
             "reflected": dict(self.reflected),
             "shown": list(self.shown),
             "notes": list(self.notes),
+            "scored": {
+                f"{key}\n{sample}": [[s.failure.ref, s.score, s.verdict, s.why] for s in found]
+                for (key, sample), found in self._memo.items()
+            },
         }
 
     def set_adapter_state(self, state: dict[str, Any]) -> None:
@@ -250,6 +258,24 @@ class SearchAdapter:
         self.reflected = {str(k): int(v) for k, v in state.get("reflected", {}).items()}
         self.shown = [str(s) for s in state.get("shown", [])]
         self.notes = [str(n) for n in state.get("notes", [])]
+        for memo, found in state.get("scored", {}).items():
+            key, _, sample = str(memo).partition("\n")
+            scores = self._restored(sample, found)
+            if scores is not None:
+                self._memo[(key, sample)] = scores
+
+    def _restored(self, sample: str, found: list[list[Any]]) -> tuple[FailureScore, ...] | None:
+        """Scorings of ``sample`` as saved, or None when its failures are not these."""
+        instance = self.instances.get(sample) or self.validation.get(sample)
+        if instance is None:
+            return None
+        failures = {f.ref: f for f in instance.failures}
+        if sorted(failures) != sorted(str(f[0]) for f in found):
+            return None
+        return tuple(
+            FailureScore(failures[str(ref)], float(score), str(verdict), str(why))
+            for ref, score, verdict, why in found
+        )
 
 
 def _said(score: FailureScore) -> str:

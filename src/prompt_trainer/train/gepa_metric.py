@@ -158,6 +158,8 @@ class ReplayMetric:
         self, instance: Instance, diffs: list[EditView], files: tuple[PromptFile, ...]
     ) -> list[FailureScore]:
         done = self.replay(files, instance.sample)
+        if done.exhausted:
+            raise BudgetSpent(done.feedback)
         if done.passed is None:
             verdict, score = "not replayed", 0.0
         else:

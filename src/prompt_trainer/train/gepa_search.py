@@ -104,6 +104,7 @@ def gepa_search(
     kept = Kept(budget, KEEP)
     adapter = SearchAdapter(
         layout=layout, current=request.current, instances={i.sample.id: i for i in train},
+        validation={i.sample.id: i for i in val},
         clusters={c.id: c for c in [*evidence.clusters, *clusters]},
         metric=_metric(request, kept), program=reviser(), budget=kept,
         metric_lm=metric_lm, reflection_lm=reflection_lm,

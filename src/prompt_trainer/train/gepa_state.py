@@ -38,6 +38,11 @@ SAFE = {
     "collections": {"defaultdict", "OrderedDict", "Counter"},
     "copyreg": {"_reconstructor"},
     "gepa.core.state": {"CachedEvaluation", "EvaluationCache", "ValsetEvaluation"},
+    # The evaluation cache pickles as ``EvaluationCache[RolloutOutput, DataId]``: an item
+    # lookup on the class with GEPA's two type variables.
+    "_operator": {"getitem"},
+    "gepa.core.adapter": {"RolloutOutput"},
+    "gepa.core.data_loader": {"DataId"},
 }
 
 
