@@ -17,7 +17,7 @@ from prompt_trainer.models import Candidate
 from prompt_trainer.settings import Target
 from prompt_trainer.store import open_ledger
 from prompt_trainer.targets import LocalSource, load_prompt_set
-from tests.scripted import JUNK, FIXES, judge_fixes, junk_revision, lenient, revise
+from tests.scripted import FIXES, JUNK, judge_fixes, junk_revision, lenient, revise
 from tests.servers.llm import FakeLLM, Reply, by_signature
 from tests.synthetic import six_clusters
 
