@@ -96,8 +96,9 @@ def fix_of(text: str) -> tuple[str, str] | None:
 
 def revise(request: Request) -> str:
     """A careful reflection (``ReviseSection``): for each pull request of the feedback whose
-    failure belongs in this part, one bullet that names the fix, citing that PR's evidence; the
-    part unchanged (and ``[]``) when none belongs here."""
+    failure belongs in this part (its section, or any in the text before the first heading),
+    one bullet that names the fix, citing that PR's evidence; the part unchanged (and ``[]``)
+    when none belongs here."""
     part = sections(request)
     current = part["current_text"]
     added: list[str] = []
@@ -105,7 +106,8 @@ def revise(request: Request) -> str:
     for record in json.loads(part["feedback"]):
         said = " ".join([*record["failures"], *(e["text"] for e in record["evidence"])])
         found = fix_of(said)
-        if found and current.startswith(found[1]) and found[0] not in current + "".join(added):
+        here = current.startswith(found[1]) or not current.startswith("## ") if found else False
+        if found and here and found[0] not in current + "".join(added):
             added.append(found[0])
             cited.append({"bullet": found[0], "evidence": [e["id"] for e in record["evidence"]]})
     text = current.rstrip("\n") + "".join(f"\n- {rule}" for rule in added) + "\n"
@@ -150,3 +152,25 @@ def judge_fixes(lenient: bool = False) -> Callable[[Request], str]:
         return chat_adapter_reply(effects=effects)
 
     return reply
+
+
+def curate_fixes(request: Request) -> str:
+    """A curation (``Curate``) writing, for each cluster it is shown whose kind it knows, the
+    bullet a careful model writes, in its section, citing the cluster's quoted evidence."""
+    edits = []
+    for cluster in field(request, "clusters"):
+        said = " ".join([cluster["label"], *(e["text"] for e in cluster.get("evidence", []))])
+        found = fix_of(said)
+        if found is None:
+            continue
+        edits.append(
+            {
+                "op": "add",
+                "target_text": found[1],
+                "new_text": found[0],
+                "cluster": cluster["id"],
+                "evidence": [e["id"] for e in cluster.get("evidence", [])][:3],
+                "reason": "It recurs.",
+            }
+        )
+    return chat_adapter_reply(edits=edits, analysis_summary="One edit per kind that recurs.")

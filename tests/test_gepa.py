@@ -308,3 +308,20 @@ def test_a_saved_state_that_names_anything_but_data_is_discarded_not_loaded(
     assert not ran.exists()
     made = candidate(checkout)
     assert made.search is not None and not made.search.resumed
+
+
+def test_training_max_calls_caps_every_call_and_the_search_ends_cleanly_with_what_it_found(
+    tmp_path: Path, llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = repo(tmp_path / "repo", max_calls=20, metric_calls=200)
+    monkeypatch.chdir(root)
+    script(llm)
+    assert train(llm) == 0
+    found = candidate(root)
+    assert len(llm.requests) <= 20
+    assert found.search is not None and found.search.stopped
+    assert found.search.metric_calls < 200
+    notes = found.analysis_summary
+    assert "gepa: stopped early: " in notes and "training.max_calls" not in found.no_change
+    # the held-out evaluation kept its calls: it ran after the search
+    assert found.evaluation is not None and found.evaluation.calls > 0

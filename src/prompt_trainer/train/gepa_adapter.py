@@ -113,11 +113,13 @@ class SearchAdapter:
         files = self.files(candidate)
         key = _hash(candidate)
         scored: list[tuple[FailureScore, ...]] = []
+        asked = 0
         for instance in batch:
             memo = (key, instance.sample.id)
             if memo not in self._memo:
                 found = self._score(instance, diffs, files)
                 self._memo[memo] = tuple(found)
+                asked += 1 if diffs else 0
             scored.append(self._memo[memo])
         return EvaluationBatch(
             outputs=[output_of(i, list(s)) for i, s in zip(batch, scored, strict=True)],
@@ -126,6 +128,9 @@ class SearchAdapter:
             if capture_traces
             else None,
             objective_scores=[objectives(list(s)) for s in scored],
+            # what GEPA counts of a minibatch: the scorings that asked the metric (those of the
+            # current prompts, and any made before, cost nothing)
+            num_metric_calls=asked,
         )
 
     def _score(

@@ -68,6 +68,7 @@ from prompt_trainer.train.gepa_metric import (
 from prompt_trainer.train.gepa_reflect import reviser
 from prompt_trainer.train.gepa_result import analysis, search_notes, summarize, winner_edits
 from prompt_trainer.train.gepa_state import key, state_dir
+from prompt_trainer.train.judging import MAX_VALIDATION
 from prompt_trainer.train.plan import Evidence
 from prompt_trainer.train.sections import Components, components
 from prompt_trainer.train.shared import Budget, index_of, unchanged
@@ -98,7 +99,7 @@ def gepa_search(
         )
         budget.notes[:0] = evidence.describe("gepa")
         return unchanged(request, budget, evidence, why)
-    val = instances(request, validation, clusters) or train
+    val = instances(request, validation, clusters) or newest_of_each(train)
     _enough(request, len(val))
     layout = components(request.current)
     kept = Kept(budget, KEEP)
@@ -138,6 +139,17 @@ def instances(
         view = fit_budget(evidence_view(sample), request.max_evidence_tokens)
         found.append(Instance(sample, view, failures))
     return found
+
+
+def newest_of_each(train: list[Instance]) -> list[Instance]:
+    """Without held-out PRs to validate on, the newest training PR of each failure cluster
+    (the training set is in cluster rank order, newest first), at most ``MAX_VALIDATION``."""
+    firsts: dict[str, str] = {}
+    for instance in train:
+        for failure in instance.failures:
+            firsts.setdefault(failure.cluster, instance.sample.id)
+    chosen = set(list(dict.fromkeys(firsts.values()))[:MAX_VALIDATION])
+    return [i for i in train if i.sample.id in chosen]
 
 
 def _enough(request: TrainRequest, validation: int) -> None:

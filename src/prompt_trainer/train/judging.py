@@ -22,8 +22,14 @@ from dataclasses import dataclass, field, replace
 
 from prompt_trainer.errors import NotEnoughEvidence
 from prompt_trainer.evaluate.effects import edit_targets
-from prompt_trainer.evaluate.heldout import Plan, evaluation_calls, plan_held_out
-from prompt_trainer.evaluate.split import split_by_time
+from prompt_trainer.evaluate.heldout import (
+    KEEP,
+    Plan,
+    evaluation_calls,
+    held_out_failures,
+    plan_held_out,
+)
+from prompt_trainer.evaluate.split import split_by_time, when
 from prompt_trainer.measure.clusters import Cluster, cluster_samples
 from prompt_trainer.models import Candidate, HeldOutResult, Sample
 from prompt_trainer.train.judge import Share, judge_edits
@@ -34,8 +40,10 @@ from prompt_trainer.train.trainer import TrainRequest
 #: Calls a candidate's training needs at the least (a reflection, the curation, the check):
 #: the evaluation's share never leaves training less.
 TRAINING_FLOOR = 3
-#: GEPA's validation set holds at least this many held-out pull requests (when there are).
+#: GEPA's validation set holds at least this many held-out pull requests (when there are), and
+#: at most that many.
 MIN_VALIDATION = 3
+MAX_VALIDATION = 8
 
 
 @dataclass
@@ -122,19 +130,22 @@ def _per_edit(request: TrainRequest, budget: Budget) -> Parts:
     )
 
 
-def validation_size(max_calls: int) -> int:
-    """Held-out pull requests GEPA validates every kept candidate on: a tenth of
-    ``max_calls``, at least ``MIN_VALIDATION``."""
-    return max(MIN_VALIDATION, max_calls // 10)
+def validation_size(clusters: int) -> int:
+    """Held-out pull requests GEPA validates every kept candidate on: one per failure cluster,
+    at least ``MIN_VALIDATION``, at most ``MAX_VALIDATION`` (every kept candidate costs that
+    many metric calls). Not a share of the budget: a run with a larger budget continues the
+    same search (``train.gepa_state``)."""
+    return min(MAX_VALIDATION, max(MIN_VALIDATION, clusters))
 
 
 def _search(request: TrainRequest, budget: Budget) -> Parts:
-    """GEPA's split: held-out failures per cluster (``plan_held_out``) within the evaluation's
-    share of ``max_calls`` plus ``validation_size``; the newest of each cluster in turn become
-    GEPA's validation set (``elect_on``, scored by its metric on every kept candidate), the
-    others and the PRs without a problem are the per-edit evaluation's (``report_on``), which
-    played no part in choosing the candidate. With ``holdout: 0`` GEPA validates on its
-    training set and nothing is evaluated."""
+    """GEPA's split. The per-edit evaluation holds out failures first, as for the other
+    strategies (``plan_held_out`` within the evaluation's share: ``report_on``, which plays no
+    part in choosing the candidate). GEPA's validation set (``elect_on``, scored by its metric
+    on every kept candidate) is then the newest training PR of each failure cluster in turn,
+    from the clusters that keep ``KEEP`` PRs to train on without it, at most
+    ``validation_size``. With too few PRs for that (or ``holdout: 0``) it is empty: GEPA then
+    validates on its training set."""
     clusters = cluster_samples(request.samples, target=request.target.name)
     if request.holdout <= 0:
         return Parts(list(request.samples), Plan(list(request.samples)), Plan([]), clusters)
@@ -144,44 +155,51 @@ def _search(request: TrainRequest, budget: Budget) -> Parts:
         clusters,
         max_calls=request.max_calls,
         judged=request.memory.judged,
-        calls=share + validation_size(request.max_calls),
+        calls=share,
     )
-    chosen = _validation(plan, clusters, validation_size(request.max_calls))
+    size = validation_size(sum(1 for c in clusters if c.prs > 1))
+    chosen = _validation(plan.training, clusters, size)
     ids = {s.id for s in chosen}
-    report = [s for s in plan.held_out if s.id not in ids]
-    parts = Parts(
-        plan.training,
-        _part(plan, chosen, []),
-        replace(_part(plan, report[:share], plan.checked), max_calls=share),
+    training = [s for s in plan.training if s.id not in ids]
+    failures = tuple(f for s in chosen for f in held_out_failures(s, clusters))
+    return Parts(
+        training,
+        Plan(training, held_out=chosen, failures=failures),
+        replace(plan, training=training),
         clusters,
-        Share(budget, cap=share) if request.judge != "pairwise" else None,
+        Share(budget, cap=plan.max_calls) if request.judge != "pairwise" else None,
     )
-    spare = report[share:]  # held out beyond the evaluation's share: they train
-    return replace(parts, training=[*parts.training, *spare]) if spare else parts
 
 
-def _validation(plan: Plan, clusters: list[Cluster], size: int) -> list[Sample]:
-    """Up to ``size`` held-out samples with a failure, the newest of each cluster in turn."""
+def _validation(training: list[Sample], clusters: list[Cluster], size: int) -> list[Sample]:
+    """Up to ``size`` training PRs with a failure, the newest of each cluster in turn, each
+    leaving every cluster it shows ``KEEP`` PRs to train on."""
+    left = {c.id: sum(1 for s in training if s.id in c.samples) for c in clusters}
     chosen: list[Sample] = []
-    while len(chosen) < size:
-        fresh: list[Sample] = []
+    grew = True
+    while len(chosen) < size and grew:
+        grew = False
         for cluster in clusters:
-            found = _newest_of(plan, cluster, [*chosen, *fresh])
-            fresh += [found] if found is not None else []
-        if not fresh:
-            break
-        chosen += fresh[: size - len(chosen)]
+            found = next(
+                (
+                    s
+                    for s in _newest_first(training)
+                    if s.id in cluster.samples
+                    and s not in chosen
+                    and all(left[c.id] > KEEP for c in clusters if s.id in c.samples)
+                ),
+                None,
+            )
+            if found is not None and len(chosen) < size:
+                chosen.append(found)
+                grew = True
+                for c in clusters:
+                    left[c.id] -= 1 if found.id in c.samples else 0
     return chosen
 
 
-def _newest_of(plan: Plan, cluster: Cluster, chosen: list[Sample]) -> Sample | None:
-    """The first held-out sample with a failure of ``cluster`` not chosen yet."""
-    for sample in plan.held_out:
-        if sample not in chosen and any(
-            f.cluster == cluster.id for f in plan.failures_of(sample.id)
-        ):
-            return sample
-    return None
+def _newest_first(samples: list[Sample]) -> list[Sample]:
+    return sorted(samples, key=lambda s: (when(s), s.id), reverse=True)
 
 
 def _halves(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
