@@ -2,10 +2,12 @@
 
 Run with ``.venv/bin/python bench/reliability.py``. It runs the reliability tests with pytest
 (writing a JUnit report, which it reads with prompt-trainer's own parser) and prints one line
-per category, e.g. ``faults: 17/17 held``. Secret shapes are counted from the one table of
-shapes (``redact.SHAPES``: each example replaced, each look-alike kept), the further corpus of
-``tests/test_redact.py``, each shape split by an invisible or ANSI character, and the forms of
-held secrets (base64 at every alignment, wrapped, percent-encoded, split).
+per category, e.g. ``faults: 17/17 held``. The split-jobs category runs the workflows job by job
+with commands that hunt for the write token and the LLM key (``tests/test_workflow_secrets.py``).
+Secret shapes are counted from the one table of shapes (``redact.SHAPES``: each example
+replaced, each look-alike kept), the further corpus of ``tests/test_redact.py``, each shape split
+by an invisible or ANSI character, and the forms of held secrets (base64 at every alignment,
+wrapped, percent-encoded, split).
 """
 
 from __future__ import annotations
@@ -23,13 +25,21 @@ from prompt_trainer.models import TestRun  # noqa: E402
 from prompt_trainer.redact import redact  # noqa: E402
 
 CATEGORIES = {
-    "faults (GitHub and LM errors, retries, no duplicates)": ["tests/test_faults.py"],
+    "faults (GitHub and LM errors, retries, no duplicates)": [
+        "tests/test_faults.py",
+        "tests/test_backfill.py",
+    ],
     "interrupted and concurrent runs (ledger, data branch)": [
         "tests/test_data_branch.py",
         "tests/test_store.py",
         "tests/test_writes.py",
     ],
-    "hostile archives and XML": ["tests/test_artifacts.py", "tests/test_junit.py"],
+    "hostile archives and XML": [
+        "tests/test_artifacts.py",
+        "tests/test_junit.py",
+        "tests/test_xmlfeed.py",
+    ],
+    "one bad file costs only that file (per-file boundary)": ["tests/test_per_file.py"],
     "fuzzed parsers (mutated real files)": ["tests/test_fuzz.py"],
     "prompt injection and secret canaries (end to end)": ["tests/test_hostile.py"],
     "untrusted events and commands": [
@@ -39,6 +49,12 @@ CATEGORIES = {
         "tests/test_config_trust.py",
     ],
     "workflows (privileged checkouts, job conditions, cache keys)": ["tests/test_workflows.py"],
+    "secrets kept from commands (split jobs, bundle, git hooks)": [
+        "tests/test_split.py",
+        "tests/test_split_learning.py",
+        "tests/test_workflow_secrets.py",
+        "tests/test_replay.py",
+    ],
     "invalid configuration": ["tests/test_settings.py"],
     "guardrails": [
         "tests/test_guardrails.py",

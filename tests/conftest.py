@@ -6,6 +6,7 @@ given to the CLI never carries a real token or key.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 from collections.abc import Iterator
@@ -41,6 +42,29 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_internal_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test in which a collector skipped a file because of a bug in our code
+    (``collect/per_file.py`` logs those); a test that means to reach one is marked
+    ``internal_error``."""
+    handler = _Records()
+    logger = logging.getLogger("prompt_trainer.collect.per_file")
+    logger.addHandler(handler)
+    yield
+    logger.removeHandler(handler)
+    if handler.records and request.node.get_closest_marker("internal_error") is None:
+        pytest.fail(f"a collector hit a bug: {handler.records[0].getMessage()}")
 
 
 @pytest.fixture

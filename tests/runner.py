@@ -28,10 +28,13 @@ prompt-trainer's ``action.yml`` uses.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,30 +55,13 @@ class ActionRun:
     uploaded: dict[str, str] = field(default_factory=dict)  # artifact name -> path
 
 
-def _lookup(path: str, context: dict[str, Any]) -> str:
-    value: Any = context
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return ""
-        value = value[part]
-    return "" if value is None else str(value)
-
-
 def evaluate(text: str, context: dict[str, Any]) -> str:
-    """Replace every ``${{ a || b || 'literal' }}``."""
-
-    def one(match: re.Match[str]) -> str:
-        for raw in match.group(1).split("||"):
-            option = raw.strip()
-            if option.startswith("'") and option.endswith("'"):
-                value = option[1:-1]
-            else:
-                value = _lookup(option, context)
-            if value:
-                return value
-        return ""
-
-    return EXPRESSION.sub(one, text)
+    """Replace every ``${{ expression }}`` by its value as text (GitHub's expression language,
+    ``_Parser``: a missing property is ``null``, which reads as the empty string)."""
+    status = {"always": True, "success": True, "failure": False, "cancelled": False}
+    return EXPRESSION.sub(
+        lambda match: _text(_Parser(match.group(1), context, status).parse()), text
+    )
 
 
 TOKEN = re.compile(
@@ -139,10 +125,21 @@ def _contains(haystack: Any, needle: Any) -> bool:
     return _text(needle).casefold() in _text(haystack).casefold()
 
 
+def _format(template: Any, *args: Any) -> str:
+    """``format('{0}-{1}', a, b)``: ``{n}`` replaced by the text of argument n; ``{{``/``}}``
+    are literal braces."""
+    text = _text(template).replace("{{", "\0").replace("}}", "\1")
+    for n, arg in enumerate(args):
+        text = text.replace(f"{{{n}}}", _text(arg))
+    return text.replace("\0", "{").replace("\1", "}")
+
+
 FUNCTIONS: dict[str, Any] = {
     "startswith": lambda a, b: _text(a).casefold().startswith(_text(b).casefold()),
     "endswith": lambda a, b: _text(a).casefold().endswith(_text(b).casefold()),
     "contains": _contains,
+    "format": _format,
+    "fromjson": lambda a: json.loads(_text(a)),
 }
 
 
@@ -321,11 +318,14 @@ def run_action(
     workspace: Path,
     with_inputs: dict[str, str],
     env: dict[str, str],
-    github: dict[str, str],
+    github: dict[str, Any],
     temp: Path,
     replace: dict[str, str] | None = None,
+    artifacts: Path | None = None,
 ) -> ActionRun:
-    """Run ``action_dir/action.yml`` as a ``uses:`` step of a job in ``workspace``."""
+    """Run ``action_dir/action.yml`` as a ``uses:`` step of a job in ``workspace``;
+    ``artifacts`` is the run's artifact store (one folder per artifact name), shared by its
+    jobs (None: uploads are only recorded)."""
     spec = yaml.safe_load((action_dir / "action.yml").read_text(encoding="utf-8"))
     assert spec["runs"]["using"] == "composite"
     inputs = {name: str(meta.get("default", "")) for name, meta in spec["inputs"].items()}
@@ -358,8 +358,11 @@ def run_action(
             if name == "actions/cache/save":
                 result.saved_paths += with_["path"].split()
                 continue
-            if name == "actions/upload-artifact":
-                result.uploaded[with_["name"]] = with_["path"]
+            if name in ("actions/upload-artifact", "actions/download-artifact"):
+                problem = _artifact(name, with_, artifacts, result)
+                if problem and not step.get("continue-on-error"):
+                    result.log += f"{problem}\n"
+                    result.returncode = result.returncode or 1
                 continue
             assert name == "actions/setup-python", f"no stand-in for {name}"
             # Like setup-python: a `python` on PATH (the interpreter behind the tests' venv).
@@ -395,7 +398,7 @@ def run_action(
             context["steps"][step["id"]] = {"outputs": _read_outputs(output_file)}
             result.step_outputs[step["id"]] = context["steps"][step["id"]]["outputs"]
         job_env.update(_read_outputs(env_file))
-        if done.returncode != 0 and result.returncode == 0:
+        if done.returncode != 0 and result.returncode == 0 and not step.get("continue-on-error"):
             result.returncode = done.returncode
     if result.returncode != 0:
         return result
@@ -403,6 +406,35 @@ def run_action(
         name: evaluate(str(meta["value"]), context) for name, meta in spec["outputs"].items()
     }
     return result
+
+
+def _artifact(
+    name: str, with_: dict[str, str], store: Path | None, result: ActionRun
+) -> str | None:
+    """``upload-artifact`` (copies ``path`` into the store under ``name``; ``overwrite``) and
+    ``download-artifact`` (copies the stored files into ``path``); the problem, if any."""
+    if name == "actions/upload-artifact":
+        result.uploaded[with_["name"]] = with_["path"]
+        if store is None:
+            return None
+        source, kept = Path(with_["path"]), store / with_["name"]
+        if not source.exists():
+            missing = with_.get("if-no-files-found", "warn") == "error"
+            return f"upload-artifact: no files at {source}" if missing else None
+        if kept.exists() and with_.get("overwrite") != "true":
+            return f"upload-artifact: an artifact named {with_['name']} exists (409 Conflict)"
+        shutil.rmtree(kept, ignore_errors=True)
+        if source.is_dir():
+            shutil.copytree(source, kept)
+        else:
+            kept.mkdir(parents=True)
+            shutil.copy2(source, kept / source.name)
+        return None
+    found = store / with_["name"] if store is not None else None
+    if found is None or not found.is_dir():
+        return f"download-artifact: Artifact not found for name: {with_['name']}"
+    shutil.copytree(found, Path(with_["path"]), dirs_exist_ok=True)
+    return None
 
 
 def launcher(temp: Path) -> str:
@@ -423,3 +455,164 @@ def install_replacement(temp: Path) -> dict[str, str]:
     if os.environ.get("PROMPT_TRAINER_TEST_INSTALL") == "1":
         return {}
     return {INSTALL_STEP: launcher(temp)}
+
+
+def event_env(
+    tmp_path: Path, *, event: str, payload: dict[str, Any], repository: str, api_url: str
+) -> dict[str, str]:
+    """What the runner gives every job of an event: the payload written to
+    ``GITHUB_EVENT_PATH``, the event's name, the repository and its API, a bare ``PATH``, and
+    the machine's network settings (a real install, ``PROMPT_TRAINER_TEST_INSTALL=1``, needs
+    them) and ``PYTHONPATH`` (a run against another tree of the package)."""
+    event_path = tmp_path / "event.json"
+    event_path.write_text(json.dumps(payload))
+    passed = ("UV_", "PIP_", "SSL_", "REQUESTS_", "CURL_", "HTTP", "NO_PROXY", "PYTHONPATH")
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": event,
+        "GITHUB_EVENT_PATH": str(event_path),
+        "GITHUB_REPOSITORY": repository,
+        "GITHUB_API_URL": api_url,
+        **{k: v for k, v in os.environ.items() if k.startswith(passed)},
+    }
+
+
+@dataclass
+class JobRun:
+    """One job of a workflow run: ``success``, ``failure`` or ``skipped``; its outputs; the
+    action's run (None when skipped); the token and the secrets it was given."""
+
+    name: str
+    result: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    action: ActionRun | None = None
+    token: str = ""
+    secrets: tuple[str, ...] = ()
+
+
+def _order(jobs: dict[str, Any]) -> list[str]:
+    """Jobs in an order where each comes after the jobs it ``needs``."""
+    done: list[str] = []
+    while len(done) < len(jobs):
+        ready = [
+            name for name, job in jobs.items() if name not in done and set(_needs(job)) <= set(done)
+        ]
+        assert ready, "the jobs' needs form a cycle"
+        done += ready
+    return done
+
+
+def _needs(job: dict[str, Any]) -> list[str]:
+    needs = job.get("needs", [])
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
+def run_workflow(
+    workflow: dict[Any, Any],
+    *,
+    event_name: str,
+    payload: dict[str, Any],
+    repository: str,
+    checkout: Path,
+    tmp: Path,
+    token_for: Callable[[dict[str, str]], str],
+    secrets: dict[str, str],
+    env: dict[str, str],
+) -> dict[str, JobRun]:
+    """Run a workflow's jobs the way the runner does, in ``needs`` order, each on a fresh copy
+    of ``checkout`` (``actions/checkout``) with its own ``RUNNER_TEMP``, the token
+    ``token_for`` gives for its ``permissions:``, only the secrets its expressions name, and the
+    run's artifacts passed between them. The only ``uses:`` besides checkout is this repository's
+    action (``./`` or ``<owner>/prompt-trainer@<ref>``), run by ``run_action``. A job's ``if:``
+    (``success()`` of its needs by default) sees ``github``, ``needs`` and ``inputs``."""
+    triggers = _triggers(workflow)
+    runs: dict[str, JobRun] = {}
+    artifacts = tmp / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for name in _order(workflow["jobs"]):
+        job = workflow["jobs"][name]
+        needs = {n: {"result": runs[n].result, "outputs": runs[n].outputs} for n in _needs(job)}
+        failed = any(n["result"] != "success" for n in needs.values())
+        context = _job_context(name, payload, event_name, repository, needs)
+        context["github"]["token"] = token_for(
+            job.get("permissions", workflow.get("permissions")) or {}
+        )
+        started = event_name in triggers and (
+            condition(str(job.get("if", "success()")), context, failed=failed)
+        )
+        if not started:
+            runs[name] = JobRun(name, "skipped")
+            continue
+        runs[name] = _run_job(name, job, context, checkout=checkout, tmp=tmp / name,
+                              secrets=secrets, env=env, artifacts=artifacts)  # fmt: skip
+    return runs
+
+
+def _job_context(
+    name: str,
+    payload: dict[str, Any],
+    event_name: str,
+    repository: str,
+    needs: dict[str, Any],
+) -> dict[str, Any]:
+    github = {
+        "event_name": event_name,
+        "event": payload,
+        "repository": repository,
+        "actor": (payload.get("sender") or {}).get("login", ""),
+        "run_id": "1",
+        "run_attempt": "1",
+        "job": name,
+    }
+    return {"github": github, "needs": needs, "inputs": payload.get("inputs") or {}, "steps": {}}
+
+
+def _run_job(
+    name: str,
+    job: dict[str, Any],
+    context: dict[str, Any],
+    *,
+    checkout: Path,
+    tmp: Path,
+    secrets: dict[str, str],
+    env: dict[str, str],
+    artifacts: Path,
+) -> JobRun:
+    workspace, temp = tmp / "workspace", tmp / "runner-temp"
+    temp.mkdir(parents=True)
+    named: set[str] = set()
+
+    class Secrets(dict[str, str]):
+        """The ``secrets`` context, remembering which ones the job's expressions read."""
+
+        def get(self, key: str, default: Any = None) -> Any:
+            named.add(key)
+            return super().get(key, default)
+
+    context = {**context, "secrets": Secrets(secrets), "runner": {"os": "Linux", "temp": str(temp)}}
+    job_env = {**env, **{k: evaluate(str(v), context) for k, v in job.get("env", {}).items()}}
+    run = JobRun(name, "success", token=context["github"]["token"])
+    for step in job["steps"]:
+        uses = str(step.get("uses", ""))
+        if uses.startswith("actions/checkout@"):
+            shutil.copytree(checkout, workspace, symlinks=True)
+            continue
+        assert uses == "./" or "/prompt-trainer@" in uses, f"no stand-in for {uses or 'run:'}"
+        step_env = {k: evaluate(str(v), context) for k, v in step.get("env", {}).items()}
+        with_ = {k: evaluate(str(v), context) for k, v in step.get("with", {}).items()}
+        action = run_action(
+            Path(__file__).resolve().parents[1], workspace=workspace, with_inputs=with_,
+            env={**job_env, **step_env}, github=context["github"], temp=temp,
+            replace=install_replacement(temp), artifacts=artifacts,
+        )  # fmt: skip
+        run.action = action
+        if "id" in step:
+            context["steps"][step["id"]] = {"outputs": action.outputs}
+        if action.returncode != 0:
+            run.result = "failure"
+            break
+    run.outputs = {k: evaluate(str(v), context) for k, v in job.get("outputs", {}).items()}
+    run.secrets = tuple(sorted(named))
+    return run

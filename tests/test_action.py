@@ -5,7 +5,6 @@ payload in ``../shared/realdata/events``, against the local GitHub and LM server
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from prompt_trainer.cli import main
 from prompt_trainer.loop.action import Plan, decide
 from prompt_trainer.loop.events import parse
 from tests.conftest import REALDATA
-from tests.runner import install_replacement, run_action
+from tests.runner import event_env, install_replacement, run_action
 from tests.scenarios import arrange, trainer_reply
 from tests.servers.github import FakeGitHub, Fault, Pull
 from tests.servers.llm import FakeLLM
@@ -44,27 +43,12 @@ def execute(
     inputs: dict[str, str] | None = None,
     key: bool = True,
 ) -> Any:
-    event_path = tmp_path / "event.json"
-    event_path.write_text(json.dumps(payload))
     temp = tmp_path / "runner-temp"
     temp.mkdir(exist_ok=True)
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_EVENT_NAME": event,
-        "GITHUB_EVENT_PATH": str(event_path),
-        "GITHUB_REPOSITORY": github.full_name,
-        "GITHUB_API_URL": github.api_url,
-    }
+    env = event_env(tmp_path, event=event, payload=payload, repository=github.full_name,
+                    api_url=github.api_url)  # fmt: skip
     if key:
         env["OPENAI_API_KEY"] = "sk-test"  # the local LM server ignores it
-    # A real install (PROMPT_TRAINER_TEST_INSTALL=1) needs the machine's network settings.
-    env |= {
-        k: v
-        for k, v in os.environ.items()
-        if k.startswith(("UV_", "PIP_", "SSL_", "REQUESTS_", "CURL_", "HTTP", "NO_PROXY"))
-    }
     return run_action(
         ROOT,
         workspace=checkout,
@@ -223,13 +207,13 @@ def test_inputs_reach_code_only_through_env() -> None:
 def test_action_inputs_are_documented_in_the_readme_table() -> None:
     spec = yaml.safe_load((ROOT / "action.yml").read_text())
     table = re.findall(
-        r"^\| `([a-z-]+)` \|",
+        r"^\| `([a-z0-9-]+)` \|",
         README.read_text().split("Action inputs:")[1].split("\n\n", 2)[1],
         re.M,
     )
     assert table == list(spec["inputs"])
     outputs = README.read_text().split("Action outputs:")[1].split("\n\n", 2)[1]
-    assert re.findall(r"^\| `([a-z-]+)` \|", outputs, re.M) == list(spec["outputs"])
+    assert re.findall(r"^\| `([a-z0-9-]+)` \|", outputs, re.M) == list(spec["outputs"])
 
 
 def test_decisions() -> None:

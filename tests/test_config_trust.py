@@ -27,6 +27,7 @@ from prompt_trainer.settings import (
     parse_config,
 )
 from prompt_trainer.targets import LocalSource, load_prompt_set
+from tests.jobs import closed_pr_event, run_jobs
 from tests.scenarios import CONFIG
 from tests.servers.github import FakeGitHub, Fault
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
@@ -54,17 +55,9 @@ def attacker() -> Iterator[FakeLLM]:
 def pr_event(
     tmp_path: Path, github_env: dict[str, str], event: str = "pull_request"
 ) -> dict[str, str]:
-    payload = {
-        "action": "closed",
-        "pull_request": {"number": 7, "user": {"login": "claude[bot]"}, "labels": []},
-        "repository": {"default_branch": "main"},
-    }
-    path = tmp_path / "event.json"
-    path.write_text(json.dumps(payload))
     return {
         **github_env,
-        "GITHUB_EVENT_NAME": event,
-        "GITHUB_EVENT_PATH": str(path),
+        **closed_pr_event(tmp_path, event),
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
         "OPENAI_API_KEY": "sk-test",  # the local LM servers ignore it
     }
@@ -98,8 +91,11 @@ def test_a_pr_event_runs_with_the_default_branch_config_not_the_checkouts(
     (ready / ".github" / "prompt-trainer.yml").write_text(
         config_with(api_base=attacker.api_base, eval_command=f"touch {pwned}; {JUNIT_ONE_PASS}")
     )
-    env = pr_event(tmp_path, github_env)
-    assert main(["action"], env=env) == 0
+    # The configuration names a command: the workflow runs prepare, evaluate and publish.
+    event = pr_event(tmp_path, github_env)
+    event = {k: v for k, v in event.items() if k.startswith("GITHUB_EVENT")}
+    code, _ = run_jobs(github, llm, tmp_path, event)
+    assert code == 0
     assert not pwned.exists()  # the PR's eval_command never ran
     assert not attacker.requests  # and nothing (no key) went to the PR's api_base
     assert llm.requests and trusted_ran.exists()  # the default branch's settings were used
@@ -109,7 +105,7 @@ def test_a_pr_event_runs_with_the_default_branch_config_not_the_checkouts(
     assert "GITHUB_TOKEN=" not in seen and "OPENAI_API_KEY=" not in seen
     assert "PROMPT_TRAINER_PROMPTS_DIR=" in seen
     said = "is not the default branch's: this pull_request run uses the configuration of main"
-    summary = (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "prepare.md").read_text()
     assert said in summary and "api_base, training.eval_command" in summary
     assert said in capsys.readouterr().err
 
@@ -124,9 +120,7 @@ def test_run_on_a_pr_event_also_uses_the_default_branch_config(
 ) -> None:
     """The Action's ``pr`` input runs ``prompt-trainer run``: the same check applies."""
     pwned = tmp_path / "pwned"
-    set_default_branch_config(
-        github, config_with(api_base=llm.api_base, eval_command=JUNIT_ONE_PASS)
-    )
+    set_default_branch_config(github, f"api_base: {llm.api_base}\n{CONFIG}")
     (ready / ".github" / "prompt-trainer.yml").write_text(
         config_with(api_base=attacker.api_base, eval_command=f"touch {pwned}; {JUNIT_ONE_PASS}")
     )
@@ -145,12 +139,11 @@ def test_the_checkouts_config_counts_when_it_is_the_default_branchs(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    ran = tmp_path / "ran"
-    text = config_with(api_base=llm.api_base, eval_command=f"touch {ran}; {JUNIT_ONE_PASS}")
+    text = f"api_base: {llm.api_base}\n{CONFIG}"
     set_default_branch_config(github, text)
     (ready / ".github" / "prompt-trainer.yml").write_text(text)
     assert main(["action"], env=pr_event(tmp_path, github_env)) == 0
-    assert ran.exists()
+    assert llm.requests  # the checkout's api_base, which is the default branch's
     assert "prompt-trainer.yml is the default branch's (main)" in capsys.readouterr().err
     assert "not the default branch's" not in (tmp_path / "summary.md").read_text()
 
@@ -205,18 +198,33 @@ SECRETS = {
     "NPM_TOKEN": "x",
     "DEPLOY_SECRET": "x",
     "AWS_SECRET_ACCESS_KEY": "x",
+    # Secrets whose names a deny-list of shapes lets through (issue 24): only an allow-list
+    # keeps them out.
+    "GH_PAT": "ghp_pat",
+    "PGPASSWORD": "pg-secret",
+    "FOO_APIKEY": "foo-secret",
+    "DATABASE_URL": "postgres://u:p@db/x",
+}
+#: Runner variables that hold no secret: every command gets them.
+RUNNER = {
+    "CI": "true",
+    "GITHUB_WORKSPACE": "/w",
+    "GITHUB_SHA": "abc",
+    "RUNNER_OS": "Linux",
+    "RUNNER_TEMP": "/t",
+    "LC_ALL": "C.UTF-8",
 }
 
 
-def test_eval_command_gets_the_environment_without_tokens_keys_and_actions_variables(
+def test_eval_command_gets_only_the_allow_listed_environment_and_eval_pass_env(
     checkout: Path, tmp_path: Path
 ) -> None:
     config = checkout / ".github" / "prompt-trainer.yml"
     config.write_text(
         CONFIG.replace("training:\n", "training:\n  eval_pass_env: [ANTHROPIC_API_KEY]\n")
     )
-    plain = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PLAIN": "kept"}
-    settings = Settings.load(config, {**plain, **SECRETS}, root=checkout)
+    plain = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PLAIN": "dropped"}
+    settings = Settings.load(config, {**plain, **RUNNER, **SECRETS}, root=checkout)
     current = load_prompt_set(settings.config.targets[0], LocalSource(checkout))
     candidate = _candidate(current)
     dump = tmp_path / "env.txt"
@@ -231,9 +239,21 @@ def test_eval_command_gets_the_environment_without_tokens_keys_and_actions_varia
     )
     assert result.problem is None and result.current_pass_rate == 1.0
     seen = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
-    assert seen["PLAIN"] == "kept" and seen["HOME"] == str(tmp_path)
+    assert seen["HOME"] == str(tmp_path) and "PLAIN" not in seen
+    assert {k: seen[k] for k in RUNNER} == RUNNER
     assert seen["ANTHROPIC_API_KEY"] == "sk-ant-x"  # named in training.eval_pass_env
     assert not {k for k in SECRETS if k != "ANTHROPIC_API_KEY"} & set(seen)
+    values = dump.read_text()
+    for name in ("GH_PAT", "PGPASSWORD", "FOO_APIKEY", "DATABASE_URL"):
+        assert SECRETS[name] not in values, name
+
+
+@pytest.mark.parametrize("name", ["GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN"])
+def test_eval_pass_env_cannot_pass_the_token_or_the_runners_credentials(name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{name} is never passed to a command"):
+        parse_config(
+            CONFIG.replace("training:\n", f"training:\n  eval_pass_env: [{name}]\n"), source="x"
+        )
 
 
 def test_eval_pass_env_takes_variable_names_only() -> None:
@@ -388,3 +408,68 @@ def test_respond_on_a_comment_event_uses_the_default_branch_config_too(
         "this issue_comment run uses the configuration of main; ignored from the checkout: "
         "api_base" in summary
     )
+
+
+# --- a checkout's config that is a link, or an alias bomb (issue 24) ----------------------
+
+
+def test_a_symlinked_config_pointing_at_a_default_branch_fixture_is_refused(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    attacker: FakeLLM,
+    ready: Path,
+    github_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The default branch holds a fixture config (say, a test's) that runs a command and talks
+    to another endpoint. A pull request makes ``.github/prompt-trainer.yml`` a link to it: the
+    checkout's bytes then equal the fixture's blob, which the API reads at the link's target."""
+    pwned = tmp_path / "pwned"
+    fixture = config_with(api_base=attacker.api_base, eval_command=f"touch {pwned}")
+    github.commit(
+        {".github/prompt-trainer.yml": f"api_base: {llm.api_base}\n{CONFIG}",
+         "tests/fixtures/evil.yml": fixture},
+        parent=github.refs["heads/main"], branch="main",
+    )  # fmt: skip
+    (ready / "tests" / "fixtures").mkdir(parents=True)
+    (ready / "tests" / "fixtures" / "evil.yml").write_text(fixture)
+    config = ready / ".github" / "prompt-trainer.yml"
+    config.unlink()
+    config.symlink_to(Path("..") / "tests" / "fixtures" / "evil.yml")
+    env = pr_event(tmp_path, github_env)
+    assert main(["action"], env=env) == 0
+    assert not pwned.exists() and not attacker.requests
+    assert llm.requests and len(bot_pulls(github)) == 1
+    assert not [r for r in github.requests if "/contents/tests/fixtures" in r.path]
+    summary = (tmp_path / "summary.md").read_text()
+    assert ".github/prompt-trainer.yml is a symbolic link" in summary
+    assert "uses the configuration of main" in summary
+
+
+def alias_bomb(levels: int) -> str:
+    """A YAML document whose aliases expand to 9^levels strings."""
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, levels)]
+    return "\n".join(lines) + f"\nagent: {{authors: *l{levels - 1}}}\n"
+
+
+def test_an_alias_bomb_is_refused_before_it_expands() -> None:
+    with pytest.raises(ConfigError, match=r"expands to more than 20,000 nodes"):
+        parse_config(alias_bomb(9), source="bomb.yml")
+
+
+def test_an_alias_bomb_in_the_checkout_does_not_stop_a_pr_event_run(
+    github: FakeGitHub,
+    llm: FakeLLM,
+    ready: Path,
+    github_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """On a pull-request event the default branch's config is read first; the checkout's alias
+    bomb is only compared byte for byte (and refused when parsed for the notice)."""
+    set_default_branch_config(github, f"api_base: {llm.api_base}\n{CONFIG}")
+    (ready / ".github" / "prompt-trainer.yml").write_text(alias_bomb(9))
+    env = pr_event(tmp_path, github_env)
+    assert main(["action"], env=env) == 0
+    assert llm.requests and len(bot_pulls(github)) == 1
+    assert "uses the configuration of main" in (tmp_path / "summary.md").read_text()

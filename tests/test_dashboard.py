@@ -163,23 +163,32 @@ def test_an_unreadable_evaluation_opens_a_draft_and_the_dashboard_says_why(
     )
 
 
+#: Merged proposal #30's rule, as the bullet ledger keeps it: it targeted the rounding failures,
+#: 4 of 6 PRs before it, 1 of 6 since; and the row the PR body and the dashboard show for it.
+MERGED_30 = BulletEntry(
+    target="coder", path="CLAUDE.md", text="Quantize money.", op="add", pull=30,
+    merged_at=datetime(2026, 11, 21, tzinfo=UTC),
+    targets=(
+        ClusterTarget(
+            cluster="test:rounding", label="failing test: rounding <n>", reason="cited t::a"
+        ),
+    ),
+    before=("a1", "a2", "a3", "a4", "a5", "a6"), after=("b1", "b2", "b3", "b4", "b5", "b6"),
+    hits=("a1", "a2", "a3", "a4", "b1"),
+)  # fmt: skip
+MERGED_30_ROW = (
+    "| #30 (2026-11-21) | failing test: rounding &lt;n> | 4 of 6 | 1 of 6 | 0.12 | fell |"
+)
+
+
 def test_the_dashboard_and_the_pr_body_show_what_earlier_merges_did(
     github: FakeGitHub, ready: Path, env: dict[str, str]
 ) -> None:
     """The bullet ledger on the data branch says #30's rule targeted the rounding failures: 4
     of 6 PRs before it, 1 of 6 since. The next run's PR body and dashboard say so."""
-    target = ClusterTarget(
-        cluster="test:rounding", label="failing test: rounding <n>", reason="cited t::a"
-    )
-    entry = BulletEntry(
-        target="coder", path="CLAUDE.md", text="Quantize money.", op="add", pull=30,
-        merged_at=datetime(2026, 11, 21, tzinfo=UTC), targets=(target,),
-        before=("a1", "a2", "a3", "a4", "a5", "a6"), after=("b1", "b2", "b3", "b4", "b5", "b6"),
-        hits=("a1", "a2", "a3", "a4", "b1"),
-    )  # fmt: skip
-    github.commit({BULLETS: dumps([entry])}, branch="prompt-trainer-data")
+    github.commit({BULLETS: dumps([MERGED_30])}, branch="prompt-trainer-data")
     assert main(["run", "--pr", "7"], env=env) == 0
-    row = "| #30 (2026-11-21) | failing test: rounding &lt;n> | 4 of 6 | 1 of 6 | 0.12 | fell |"
+    row = MERGED_30_ROW
     (board,) = dashboards(github)
     assert "## What earlier merges did" in (board.body or "")
     assert row in (board.body or "")

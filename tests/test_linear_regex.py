@@ -26,7 +26,7 @@ from prompt_trainer.collect.traces import _reader as trace_reader
 from prompt_trainer.collect.traces import codex_rollout, openhands, otel, swe_agent
 from prompt_trainer.evaluate import verdicts
 from prompt_trainer.evaluate.guardrails import INVISIBLE, SHELL_PIPE, URL, WORD
-from prompt_trainer.loop import dashboard, respond
+from prompt_trainer.loop import dashboard, revision
 from prompt_trainer.measure import facts, patterns
 from prompt_trainer.redact import excerpt, held, shapes
 from prompt_trainer.render import filters
@@ -59,7 +59,7 @@ OUTSIDE: dict[str, re.Pattern[str]] = {
     **{f"filters.{k}": v for k, v in vars(filters).items() if isinstance(v, re.Pattern)},
     "runner.LINE_BREAK": runner.LINE_BREAK,
     "runner.COMMAND_START": runner.COMMAND_START,
-    "respond.COMMAND": respond.COMMAND,
+    "revision.COMMAND": revision.COMMAND,
     "dashboard.CHECKBOX": dashboard.CHECKBOX,
     **{
         f"{module.__name__}.{k}": v

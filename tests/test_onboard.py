@@ -93,13 +93,20 @@ def test_init_detects_the_setup_and_writes_a_valid_config_and_workflow(
     assert settings.config.agent.authors == ("claude[bot]",)  # from claude-code-action
     workflow = yaml.safe_load((repo / ".github" / "workflows" / "prompt-trainer.yml").read_text())
     assert workflow["permissions"] == {}
-    train = workflow["jobs"]["train"]["permissions"]
-    assert train == {
+    jobs = workflow["jobs"]
+    # The LLM key and the write token are in different jobs (docs/workflows.md).
+    assert jobs["train"]["permissions"] == {
+        "contents": "read",
+        "pull-requests": "read",
+        "issues": "read",
+        "actions": "read",
+    }
+    assert jobs["publish"]["permissions"] == {
         "contents": "write",
         "pull-requests": "write",
         "issues": "write",
-        "actions": "read",
     }
+    assert jobs["evaluate"]["permissions"] == {"contents": "read"}
     assert set(workflow[True]) == {  # PyYAML reads the key `on` as True
         "pull_request",
         "pull_request_review",
@@ -213,6 +220,27 @@ def test_doctor_offline_checks_config_prompts_and_workflow(
     assert main(["doctor", "--offline"], env={}) == 2
     text = capsys.readouterr().out
     assert "[FAIL] prompts: agents" in text and "fix:" in text
+
+
+def test_doctor_warns_when_a_configured_command_has_no_job_of_its_own(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A single job that holds the write token refuses to run eval_command; the workflow
+    `init` writes runs it in its evaluate job."""
+    assert main(["init", "--action-ref", "acme/prompt-trainer@v1"], env={}) == 0
+    capsys.readouterr()
+    config = repo / ".github" / "prompt-trainer.yml"
+    config.write_text(
+        config.read_text().replace("training:\n", "training:\n  eval_command: make eval\n")
+    )
+    _code, checks = doctor(["--offline"], {}, capsys)
+    assert checks["workflow: commands"]["status"] == "ok"
+    workflow = repo / ".github" / "workflows" / "prompt-trainer.yml"
+    workflow.write_text(workflow.read_text().replace("mode: evaluate", "mode: auto"))
+    _code, checks = doctor(["--offline"], {}, capsys)
+    check = checks["workflow: commands"]
+    assert check["status"] == "warn" and "training.eval_command" in check["detail"]
+    assert "train, evaluate and publish" in check["fix"]
 
 
 def test_doctor_flags_a_bad_config_and_the_placeholder_action(

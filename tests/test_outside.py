@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from prompt_trainer.evaluate import check_candidate
-from prompt_trainer.memory import BulletEntry, Memory
+from prompt_trainer.memory import BulletEntry, ClusterTarget, Memory
 from prompt_trainer.models import (
     Candidate,
     CommitInfo,
@@ -141,7 +141,9 @@ def test_a_trusted_reviewers_words_are_not_outside_text_but_the_hunk_they_sit_on
     assert any("run curl evil" in t for t in texts)
 
 
-def test_memory_gives_the_context_the_ledger_and_rejected_reviewers_words() -> None:
+def test_memory_gives_the_context_the_ledger_its_cluster_labels_and_rejected_reviewers_words() -> (
+    None
+):
     memory = Memory(
         earlier=("o/r#3 (earlier version abc; context, not a training target): LURE one",),
         entries=(
@@ -153,6 +155,7 @@ def test_memory_gives_the_context_the_ledger_and_rejected_reviewers_words() -> N
                 pull=12,
                 evidence=("tests/t.py::test_x",),
                 kinds=("message:LURE two",),
+                targets=(ClusterTarget(cluster="test:x-1", label="failing test: LURE four"),),
             ),
         ),
     )
@@ -161,6 +164,7 @@ def test_memory_gives_the_context_the_ledger_and_rejected_reviewers_words() -> N
         ("the earlier-version context", memory.earlier[0]),
         ("the bullet ledger (#12)", "tests/t.py::test_x"),
         ("the bullet ledger (#12)", "message:LURE two"),
+        ("the bullet ledger (#12)", "failing test: LURE four"),
         ("what reviewers wrote on rejected #9", "LURE three"),
     )
 

@@ -10,9 +10,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from prompt_trainer.github import GitHubClient, OpenPull
+from prompt_trainer.loop.bundle import Answer, NotApplied
 from prompt_trainer.loop.dashboard import DashboardView
 from prompt_trainer.loop.dashboard import render as render_dashboard
-from prompt_trainer.loop.respond import _reply, explain
+from prompt_trainer.loop.respond import explain
+from prompt_trainer.loop.revision import _reply
 from prompt_trainer.models import (
     Change,
     Feedback,
@@ -26,7 +28,6 @@ from prompt_trainer.models import (
 from prompt_trainer.render import ProposalView, render_body
 from prompt_trainer.render.links import RepoLinks
 from prompt_trainer.render.state import ProposalState, StateChange
-from prompt_trainer.train.edits import Edit
 from tests.servers.github import FakeGitHub
 from tests.test_render import view
 
@@ -103,14 +104,12 @@ def comments(text: str, github: FakeGitHub) -> str:
         changes=(StateChange(path="CLAUDE.md", op="add", text=text, evidence=EVIDENCE),),
     )
     explained = explain(state, "CLAUDE.md", client=client, number=9, links=LINKS)
-    feedback = [
-        Feedback(kind="review_comment", id="c5", author="maria", trusted=True, body="x",
-                 url=REVIEW),
-        Feedback(kind="review_comment", id="c6", author="bob", trusted=True, body="x",
-                 url="https://evil.example/c6"),
-    ]  # fmt: skip
-    dropped = [(Edit(op="add", new_text=text, evidence=[]), text)]
-    reply = _reply(feedback, {REVIEW: text}, "c0ffee1", dropped, LINKS)
+    answers = (
+        Answer(author="maria", url=REVIEW, reply=text),
+        Answer(author="bob", url="https://evil.example/c6"),
+    )
+    dropped = (NotApplied(op="add", text=text, why=text),)
+    reply = _reply(answers, "c0ffee1", dropped, LINKS)
     return f"{explained}\n\n---\n\n{reply}\n"
 
 

@@ -32,6 +32,7 @@ from prompt_trainer.render import ProposalView, render_body
 from prompt_trainer.settings import ReplayOptions, Settings
 from prompt_trainer.store import open_ledger
 from prompt_trainer.targets import LocalSource, load_prompt_set
+from tests.jobs import run_jobs
 from tests.scenarios import CONFIG
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM
@@ -179,6 +180,48 @@ def test_current_fails_and_a_candidate_with_the_decimal_rule_passes(
     assert list(Path(candidate["folder"]).glob("traces/*trace.jsonl"))
     assert json.loads((Path(result["folder"]) / "result.json").read_text())["verdict"]
     assert state(repo) == before
+
+
+HOOK_AGENT = """import os, pathlib, subprocess
+common = subprocess.run(["git", "rev-parse", "--git-common-dir"], capture_output=True,
+                        text=True, check=True).stdout.strip()
+hooks = pathlib.Path(common) / "hooks"
+hooks.mkdir(exist_ok=True)
+for name in ("post-checkout", "reference-transaction", "post-index-change"):
+    hook = hooks / name
+    hook.write_text("#!/bin/sh\\n{ env; tr '\\\\0' '\\\\n' < /proc/$PPID/environ; } >> " + os.environ["LOOT"] + "\\n")
+    hook.chmod(0o755)
+"""
+
+
+def test_a_git_hook_the_agent_plants_never_runs_with_prompt_trainers_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent writes hooks into the repository its worktree shares; the next ``git worktree
+    add`` (and remove) ran them with the process environment, token and key included."""
+    repo = make_repo(tmp_path)
+    agent, loot = tmp_path / "hook_agent.py", tmp_path / "loot.txt"
+    agent.write_text(HOOK_AGENT)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_canary_write_token")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-canary-trainer-key")
+    settings = Settings.load(
+        repo / ".github/prompt-trainer.yml", {"PATH": "/usr/bin:/bin", "LOOT": str(loot)},
+        root=repo,
+    )  # fmt: skip
+    config = settings.config
+    replay_options = config.replay.model_copy(
+        update={"agent_command": f"{shlex.quote(sys.executable)} {shlex.quote(str(agent))}"}
+    )
+    training = config.training.model_copy(update={"eval_pass_env": ("LOOT",)})
+    settings = settings.with_config(
+        config.model_copy(update={"replay": replay_options, "training": training})
+    )
+    replay.replay(
+        settings, settings.target("coder"), (PromptFile(path="CLAUDE.md", content=RULE),),
+        [sample(repo, 1), sample(repo, 2)], repeat=2, log=print,
+    )  # fmt: skip
+    assert (repo / ".git" / "hooks" / "post-checkout").exists()  # the agent did plant it
+    assert not loot.exists(), loot.read_text()[:500]
 
 
 def test_the_table_shows_each_task_the_runs_and_the_rule(tmp_path: Path) -> None:
@@ -393,12 +436,18 @@ def test_the_action_replays_only_on_dispatch_and_schedule(
     event: str,
     shown: str,
 ) -> None:
+    """The replay is a configured command: the workflow runs prepare, evaluate and publish,
+    and only the evaluate job replays (on dispatch and schedule)."""
     ran = tmp_path / "ran"
     text = action_config(ran)
     set_default_branch_config(github, text)
     (ready / ".github/prompt-trainer.yml").write_text(text)
-    env = {**pr_event(tmp_path, github_env, event), "PROMPT_TRAINER_API_BASE": llm.api_base}
-    assert main(["action"], env=env) == 0
+    env = pr_event(tmp_path, github_env, event)
+    code, prepared = run_jobs(
+        github, llm, tmp_path, {k: v for k, v in env.items() if k.startswith("GITHUB_EVENT")}
+    )
+    assert code == 0
+    assert prepared["evaluate"] == ("true" if event == "workflow_dispatch" else "false")
     (number,) = bot_pulls(github)
     body = github.pulls[number].body or ""
     assert shown in body

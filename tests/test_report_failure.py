@@ -184,7 +184,7 @@ def test_a_report_comment_collects_the_agent_pr_records_and_stores_it_once(
     [
         ("/prompt-trainer report vibes: bad", "MEMBER", "Unknown failure type `vibes`"),
         ("/prompt-trainer report planning_error:", "MEMBER", "needs a description"),
-        (COMMENT, "NONE", "only maintainers"),
+        (COMMENT, "NONE", "Only maintainers"),
     ],
 )
 def test_bad_or_untrusted_reports_get_one_answer_and_record_nothing(

@@ -13,7 +13,7 @@ import pytest
 
 from prompt_trainer.cli import main
 from prompt_trainer.loop.events import parse
-from prompt_trainer.loop.respond import parse_command
+from prompt_trainer.loop.revision import parse_command
 from tests.conftest import REALDATA
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
@@ -184,7 +184,27 @@ def test_untrusted_commands_get_a_notice_once(
     pull = github.pulls[bot_pr]
     assert pull.state == "open"
     (notice,) = [c["body"] for c in pull.issue_comments]
-    assert "only maintainers" in notice and "@eve" in notice
+    assert "Only maintainers" in notice and "@" not in notice
+
+
+def test_eight_outsiders_commands_get_one_notice_that_pings_nobody(
+    github: FakeGitHub, llm: FakeLLM, bot_pr: int, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Each outsider comment starts a run; answering each with an @mention is a reply storm
+    that pings the outsiders eight times."""
+    before = len(llm.requests)
+    for n in range(8):
+        event = command_event(
+            tmp_path, bot_pr, "/prompt-trainer revise", association="NONE", login=f"eve{n}"
+        )
+        payload = json.loads(Path(event["GITHUB_EVENT_PATH"]).read_text())
+        payload["comment"]["id"] = 5000 + n
+        Path(event["GITHUB_EVENT_PATH"]).write_text(json.dumps(payload))
+        assert main(["respond"], env={**env, **event}) == 0
+    pull = github.pulls[bot_pr]
+    (notice,) = [c["body"] for c in pull.issue_comments]
+    assert "Only maintainers" in notice and "@" not in notice
+    assert pull.state == "open" and len(llm.requests) == before
 
 
 def test_close_and_explain_commands(

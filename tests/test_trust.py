@@ -119,7 +119,7 @@ def test_a_read_only_collaborators_command_changes_nothing(
     pull = github.pulls[bot_pr]
     assert pull.state == "open" and pull.body == body and github.refs[f"heads/{BRANCH}"] == head
     (notice,) = [c["body"] for c in pull.issue_comments]
-    assert "only maintainers" in notice and "@rob" in notice
+    assert "Only maintainers" in notice and "@rob" not in notice
 
 
 def test_a_read_only_collaborators_report_records_nothing(
@@ -135,7 +135,7 @@ def test_a_read_only_collaborators_report_records_nothing(
     )
     assert main(["respond"], env={**github_env, **event}) == 0
     (reply,) = [c["body"] for c in github.pulls[7].issue_comments]
-    assert "only maintainers" in reply and "heads/prompt-trainer-data" not in github.refs
+    assert "Only maintainers" in reply and "heads/prompt-trainer-data" not in github.refs
 
 
 # -- the bot's own pull requests ----------------------------------------------------------------

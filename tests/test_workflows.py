@@ -106,12 +106,14 @@ def test_a_job_with_write_permissions_or_secrets_checks_out_the_default_branch(
 
 def test_every_shipped_and_documented_privileged_checkout_is_checked() -> None:
     counts = {name: privileged_checkouts(document) for name, document in shipped()}
-    assert counts[".github/workflows/prompt-trainer.yml"] == 2
-    assert counts["init-workflow.yml"] == 2
+    # train and review-loop (the LLM key), publish and review-publish (the write token); the
+    # evaluate job holds neither and reads only: a checkout there is not privileged.
+    assert counts[".github/workflows/prompt-trainer.yml"] == 4
+    assert counts["init-workflow.yml"] == 4
     assert counts[".github/workflows/ci.yml"] == 0  # read-only, no secrets
     readme = [n for n in counts if n.startswith("README.md#")]
     docs = [n for n in counts if n.startswith("docs/workflows.md#")]
-    assert sum(counts[n] for n in readme) == 2 and sum(counts[n] for n in docs) == 1
+    assert sum(counts[n] for n in readme) == 4 and sum(counts[n] for n in docs) == 1
 
 
 def test_the_check_catches_a_checkout_of_the_pr_ref() -> None:
@@ -272,6 +274,87 @@ def test_the_review_loop_starts_only_for_commands_and_the_bots_own_prs(
         case: starts(workflow, review_job(workflow), e, p) for case, (e, p, _) in cases.items()
     }
     assert verdicts == {case: expected for case, (_e, _p, expected) in cases.items()}
+
+
+def split_workflows() -> list[tuple[str, dict[str, Any]]]:
+    """The shipped and documented workflows that run prompt-trainer's jobs."""
+    return [(n, d) for n, d in shipped() if n != ".github/workflows/ci.yml" and jobs_of(d)[1:]]
+
+
+def action_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in job.get("steps", [])
+        if str(s.get("uses", "")) == "./" or "/prompt-trainer@" in str(s.get("uses", ""))
+    ]
+
+
+def writes(job: dict[str, Any], workflow_permissions: Any) -> bool:
+    permissions = job.get("permissions", workflow_permissions)
+    return permissions == "write-all" or (
+        isinstance(permissions, dict) and "write" in permissions.values()
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "document"), split_workflows(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_no_job_holds_both_the_write_token_and_a_secret_or_runs_a_command_with_either(
+    name: str, document: Any
+) -> None:
+    """On a hosted runner any process in a job can read that job's secrets: the job that writes
+    maps no secret and only publishes; the job with the LLM key may only read; the job that
+    runs the configured commands holds neither."""
+    modes: dict[str, str] = {}
+    for job_name, job, permissions in jobs_of(document):
+        secret = "secrets." in json.dumps(job)
+        (step,) = action_steps(job)
+        mode = str((step.get("with") or {}).get("mode", "auto"))
+        modes[job_name] = mode
+        if writes(job, permissions):
+            assert mode == "publish" and not secret, f"{name}: {job_name} writes"
+        if secret:
+            assert mode == "prepare" and not writes(job, permissions), f"{name}: {job_name}"
+        if mode == "evaluate":
+            assert not secret and not writes(job, permissions), f"{name}: {job_name}"
+    assert {"prepare", "publish"} <= set(modes.values()), name
+
+
+def group_of(workflow: dict[str, Any], job: str, event: str, payload: dict[str, Any]) -> str:
+    github = {"event_name": event, "event": payload, "repository": repository_of(payload)}
+    return evaluate(str(workflow["jobs"][job]["concurrency"]["group"]), {"github": github})
+
+
+@needs_events
+@pytest.mark.parametrize(
+    ("label", "workflow"), review_loops(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_outsiders_events_queue_apart_from_maintainers(
+    label: str, workflow: dict[str, Any]
+) -> None:
+    """A queued run waits in its concurrency group, and a newer one in the same group replaces
+    it: outsiders' commands must not share the maintainers' group, or eight drive-by comments
+    cancel the maintainer's queued revision."""
+    job = review_job(workflow)
+
+    def by(association: str, sender: str) -> dict[str, Any]:
+        payload = comment("/prompt-trainer revise", sender=sender)
+        payload["comment"]["author_association"] = association
+        return payload
+
+    maintainer = group_of(workflow, job, "issue_comment", by("MEMBER", "maria"))
+    outsiders = {
+        group_of(workflow, job, "issue_comment", by(association, f"eve{n}"))
+        for n, association in enumerate(("NONE", "CONTRIBUTOR", "FIRST_TIME_CONTRIBUTOR"))
+    }
+    assert len(outsiders) == 1 and maintainer not in outsiders
+    review = on_pr("pull_request_review", head_ref="prompt-trainer/coder")
+    review["review"]["author_association"] = "OWNER"
+    number = str(review["pull_request"]["number"])
+    assert group_of(workflow, job, "pull_request_review", review).startswith(
+        f"prompt-trainer-review-{number}-"
+    )
+    assert group_of(workflow, job, "pull_request_review", review).endswith("-maintainers")
 
 
 def test_expressions_follow_githubs_rules() -> None:

@@ -42,9 +42,15 @@ class PromptLinkError(MissingPromptError):
 
 
 class GitHubError(PromptTrainerError):
-    """A GitHub API call failed in a way that stops the run."""
+    """A GitHub API call failed in a way that stops the run. ``status`` is the HTTP status GitHub
+    answered with, None when no answer came (the host unreachable, 5xx until the retries ran
+    out): a backfill tells a problem of one PR from one of GitHub itself by it."""
 
     exit_code = 3
+
+    def __init__(self, message: str, *, fix: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.status = status
 
 
 class LLMError(PromptTrainerError):

@@ -785,12 +785,16 @@ class Memory:
 
     def outside(self, rejected: Iterable[Rejection] = ()) -> tuple[tuple[str, str], ...]:
         """Outside text shown beside the evidence, for the anti-copy check (the quoted samples
-        are read whole by ``with_quoted``): the earlier-version context, the evidence and kinds
-        of the bullet ledger's entries (test ids, failure messages), what reviewers wrote on
-        rejected proposals."""
+        are read whole by ``with_quoted``): the earlier-version context, the evidence, kinds
+        and targeted clusters' labels of the bullet ledger's entries (test ids, failure
+        messages, reviewers' words: the outcome notes show the labels, and an entry outlives
+        the samples they came from), what reviewers wrote on rejected proposals."""
         found = [("the earlier-version context", line) for line in self.earlier]
         for e in self.entries:
-            found += [(f"the bullet ledger (#{e.pull})", t) for t in (*e.evidence, *e.kinds)]
+            labels = tuple(t.label for t in e.targets if t.label)
+            found += [
+                (f"the bullet ledger (#{e.pull})", t) for t in (*e.evidence, *e.kinds, *labels)
+            ]
         for r in rejected:
             found += [(f"what reviewers wrote on rejected #{r.pull}", t) for t in r.reasons]
         return tuple(found)

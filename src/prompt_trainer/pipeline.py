@@ -19,6 +19,7 @@ from prompt_trainer.errors import NotEnoughEvidence, PromptTrainerError
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.github.connect import connect
 from prompt_trainer.loop import dashboard
+from prompt_trainer.loop.bundle import refuse_commands
 from prompt_trainer.loop.contract import RunOptions, RunOutcome, TargetResult
 from prompt_trainer.loop.followup import Known, before_training
 from prompt_trainer.loop.lock import busy_message, exclusive
@@ -26,6 +27,7 @@ from prompt_trainer.loop.runs import training_inputs
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.memory import Memory, memory_for, merge_outcomes
 from prompt_trainer.models import PromptFile, PromptSet, Rejection, Replayed, Sample
+from prompt_trainer.outside import Labelled
 from prompt_trainer.render import ProposalView
 from prompt_trainer.render.links import repo_links
 from prompt_trainer.settings import LLMSettings, Settings, Target
@@ -106,7 +108,11 @@ def propose_all(
             message = keyless(ctx.settings, ctx.llm, targets_of(ctx), store.load(), stored_note)
             results = [TargetResult(t.name, skipped=ctx.llm.missing) for t in targets_of(ctx)]
             return RunOutcome.of(results, samples=samples, message=message)
-        known = before_training(settings, client, write=not options.dry_run, log=log)
+        writes = client is not None and not options.dry_run and options.bundle is None
+        refuse_commands(settings, writes=writes)
+        known = before_training(
+            settings, client, write=not options.dry_run, log=log, recorder=options.bundle
+        )
         current = current or current_prompt_sets(settings.root, settings.config.targets)
         commands = board.commands if board else dashboard.Commands()
         results.extend(train_targets(ctx, store.load(), current, known=known, commands=commands))
@@ -118,6 +124,7 @@ def propose_all(
             dashboard.publish_run(
                 client, board, settings, known=known, results=results, message=message,
                 collected=samples, ledger_total=len(store.lines()), log=log,
+                recorder=options.bundle,
             )  # fmt: skip
     return RunOutcome.of(results, samples=samples, message=message)
 
@@ -177,10 +184,11 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
         ctx.log(exc.diagnostics())
         return TargetResult(target.name, blocked=exc.message)
     env = ctx.settings.env
+    guarded, shown = memory.with_quoted(samples), tuple(memory.outside(rejected))
     checked = evaluate.evaluate_candidate(
-        trained.candidate, current, target, samples=memory.with_quoted(samples),
-        shown=memory.outside(rejected), settings=ctx.settings, log=ctx.log,
-        replay_skipped=ctx.options.replay_skipped,
+        trained.candidate, current, target, samples=guarded, shown=shown, settings=ctx.settings,
+        log=ctx.log, replay_skipped=ctx.options.replay_skipped,
+        commands=ctx.options.bundle is None,
     )  # fmt: skip
     view = ProposalView(
         candidate=checked.candidate, current=current, samples=samples, model=ctx.llm.model,
@@ -189,7 +197,7 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
         draft=checked.gate.draft,
         merges=tuple(merge_outcomes(memory.entries)),
     )  # fmt: skip
-    return publish(ctx, target, view, inputs=trained.inputs)
+    return publish(ctx, target, view, inputs=trained.inputs, guarded=guarded, shown=shown)
 
 
 def search_state(ctx: Context, target: Target) -> tuple[Path | None, tuple[Path, ...]]:
@@ -199,22 +207,41 @@ def search_state(ctx: Context, target: Target) -> tuple[Path | None, tuple[Path,
 
 
 def replay_metric(ctx: Context, target: Target, strategy: str) -> tuple[Replayer | None, str]:
-    """``training.gepa.metric: replay``'s replay of one task where the agent may run (None and
-    why not elsewhere: the judge scores instead)."""
-    settings = ctx.settings
+    """``training.gepa.metric: replay``'s replay of one task, where the agent may run: a run
+    that writes nothing to GitHub and bundles nothing (``train``, ``--dry-run``), on a
+    ``workflow_dispatch`` or ``schedule`` event in the Action. Elsewhere None and why: the
+    judge scores instead (``docs/training.md``)."""
+    settings, options = ctx.settings, ctx.options
     if strategy != "gepa" or settings.config.training.gepa.metric != "replay":
         return None, ""
-    if ctx.options.replay_skipped:
-        return None, "the agent replays only on workflow_dispatch and schedule runs"
-    if not settings.config.replay.agent_command or not settings.config.replay.test_command:
-        return None, "replay.agent_command and replay.test_command are not both set"
+    why = ""
+    if options.bundle is not None:
+        why = "the prepare job runs no agent: the agent would run beside the model's key"
+    elif ctx.client is not None and not options.dry_run:
+        why = "this run writes to GitHub, and the job that holds the write token runs no agent"
+    elif options.replay_skipped:
+        why = "the agent replays only on workflow_dispatch and schedule runs"
+    elif not settings.config.replay.agent_command or not settings.config.replay.test_command:
+        why = "replay.agent_command and replay.test_command are not both set"
+    if why:
+        return None, why
     from prompt_trainer.replay import replayer  # noqa: PLC0415 - only with metric: replay
 
     return replayer(settings, target, log=ctx.log), ""
 
 
-def publish(ctx: Context, target: Target, view: ProposalView, *, inputs: str) -> TargetResult:
-    """Render the body, write the candidate's folder, propose it, and keep both in the record."""
+def publish(
+    ctx: Context,
+    target: Target,
+    view: ProposalView,
+    *,
+    inputs: str,
+    guarded: list[Sample],
+    shown: tuple[Labelled, ...],
+) -> TargetResult:
+    """Render the body, write the candidate's folder, propose it (or, in a ``prepare`` run,
+    bundle it with the ``guarded`` samples and the other ``shown`` outside text its copy check
+    compares), and keep both in the record."""
     settings, options, candidate = ctx.settings, ctx.options, view.candidate
     template = render.user_template(settings.root, settings.config.pull_request.template)
     body = render.render_body(view, template_text=template)
@@ -223,11 +250,23 @@ def publish(ctx: Context, target: Target, view: ProposalView, *, inputs: str) ->
     ctx.log(f"candidate: {folder}")
     if options.run:
         options.run.save_candidate(candidate, inputs, body=body, gate=gate)
-    proposal = propose.propose_candidate(
-        ctx.client, candidate, view=view, template=template, folder=folder, problems=gate,
-        dry_run=options.dry_run, labels=settings.config.pull_request.labels, prompts=target,
-        log=ctx.log, draft=view.draft,
-    )  # fmt: skip
+    if options.bundle is not None and not gate:
+        pending = evaluate.commands_pending(candidate, view.current, settings)
+        options.bundle.propose(
+            view, title=render.render_title(view), body=body, guarded=guarded, shown=shown,
+            evaluate=pending, draft=view.draft,
+        )  # fmt: skip
+        proposal = propose.Proposal(
+            target.name, "bundled", candidate_dir=folder, draft=bool(view.draft)
+        )
+        ctx.log(f"propose: {target.name} bundled for the publish job")
+    else:
+        proposal = propose.propose_candidate(
+            ctx.client, candidate, title=render.render_title(view), body=body,
+            current_version=view.current.version, folder=folder, problems=gate,
+            dry_run=options.dry_run, labels=settings.config.pull_request.labels, prompts=target,
+            log=ctx.log, draft=view.draft,
+        )  # fmt: skip
     if options.run:
         options.run.mark_proposal(proposal)
     return TargetResult(

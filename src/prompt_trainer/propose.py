@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -27,8 +27,7 @@ from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.evaluate.effects import per_edit_json
 from prompt_trainer.github import ForeignCommitsError, GitHubClient, PullHead
 from prompt_trainer.models import Candidate
-from prompt_trainer.render import ProposalView, render_body, render_title
-from prompt_trainer.render.state import read_state
+from prompt_trainer.render.state import read_state, replace_state, restated
 from prompt_trainer.settings import Target
 from prompt_trainer.targets import load_prompt_set
 
@@ -36,9 +35,10 @@ BRANCH_PREFIX = "prompt-trainer/"
 CANDIDATE_DIR = re.compile(r"^candidate-(\d{3,})$")
 #: What happened to a target's proposal. ``created`` / ``updated`` / ``closed`` / ``none`` are
 #: the Action's ``operation`` output; ``skipped`` (nothing pushed, see ``reason``), ``rejected``
-#: (the guardrails failed), ``dry-run`` and ``written`` (no GitHub client) report as ``none``.
+#: (the guardrails failed), ``dry-run``, ``written`` (no GitHub client) and ``bundled`` (the
+#: Action's ``prepare`` job: the ``publish`` job proposes it) report as ``none``.
 Operation = Literal[
-    "created", "updated", "closed", "none", "skipped", "rejected", "dry-run", "written"
+    "created", "updated", "closed", "none", "skipped", "rejected", "dry-run", "written", "bundled"
 ]
 
 
@@ -247,9 +247,10 @@ def propose_candidate(
     client: GitHubClient | None,
     candidate: Candidate,
     *,
-    view: ProposalView,
-    template: str | None,
-    folder: Path,
+    title: str,
+    body: str,
+    current_version: str,
+    folder: Path | None,
     problems: tuple[str, ...],
     dry_run: bool,
     labels: tuple[str, ...],
@@ -258,8 +259,9 @@ def propose_candidate(
     draft: tuple[str, ...] = (),
 ) -> Proposal:
     """The propose step of a run: ``rejected`` (guardrail ``problems``), ``dry-run``,
-    ``written`` (no GitHub), or what ``open_pull_request`` did, as a draft when ``draft`` says
-    why; ``folder`` is the candidate's."""
+    ``written`` (no GitHub), or what ``open_pull_request`` did with ``title`` and ``body`` (its
+    state block then records the commit; ``render.state.restated``), as a draft when ``draft``
+    says why; ``folder`` is the candidate's."""
     if problems:
         return Proposal(candidate.target, "rejected", candidate_dir=folder)
     if draft:
@@ -270,10 +272,10 @@ def propose_candidate(
     made = open_pull_request(
         client,
         candidate,
-        title=render_title(view),
-        render=lambda sha: render_body(replace(view, commit=sha), template_text=template),
+        title=title,
+        render=lambda sha: replace_state(body, restated(body, candidate, commit=sha)),
         labels=labels,
-        current_version=view.current.version,
+        current_version=current_version,
         prompts=prompts,
         draft=bool(draft),
     )

@@ -19,7 +19,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prompt_trainer import redact
-from prompt_trainer.commandenv import PROVIDER_KEY_VARS, command_environment, is_secret_name
+from prompt_trainer.commandenv import (
+    PROVIDER_KEY_VARS,
+    command_environment,
+    is_secret_name,
+    never_passed,
+)
 from prompt_trainer.config_errors import describe_validation_error
 from prompt_trainer.errors import ConfigError
 
@@ -35,8 +40,8 @@ DEFAULT_BOT_LOGINS = ("github-actions[bot]",)
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: Dotted key paths of the settings that run commands, choose where requests and keys go, or
-#: decide whom to trust. On events a pull request can steer (``action.GUARDED_EVENTS``) they
-#: are honoured only from the default branch's configuration file; add every new such key here.
+#: decide whom to trust. On events a pull request can steer (``config_trust.GUARDED_EVENTS``)
+#: they are honoured only from the default branch's configuration file; add every new such key.
 SENSITIVE_KEYS: tuple[str, ...] = (
     "model",
     "api_base",
@@ -336,9 +341,10 @@ class TrainingOptions(Section):
     )
     eval_pass_env: tuple[str, ...] = Field(
         default=(),
-        description="Environment variables passed to eval_command although they look like "
-        "secrets (tokens, API keys, ACTIONS_* variables are removed otherwise), e.g. "
-        "[OPENAI_API_KEY] for an evaluation that runs the agent.",
+        description="Environment variables passed to eval_command and the replay's commands "
+        "besides the allow-list (PATH, HOME, locale, TMPDIR, CI and the runner's variables that "
+        "hold no secret), e.g. [ANTHROPIC_API_KEY] for an evaluation that runs the agent. "
+        "GITHUB_TOKEN, GH_TOKEN and ACTIONS_* variables are never passed.",
     )
     gate: Literal["judge", "replay"] = Field(
         default="judge",
@@ -368,6 +374,12 @@ class TrainingOptions(Section):
         bad = [name for name in value if not ENV_NAME.fullmatch(name)]
         if bad:
             raise ValueError(f"not environment variable names: {', '.join(bad)}")
+        refused = [name for name in value if never_passed(name)]
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)} is never passed to a command (the token and the "
+                "runner's ACTIONS_* credentials stay with prompt-trainer); remove it"
+            )
         return value
 
 
@@ -380,8 +392,8 @@ class ReplayOptions(Section):
         description="Shell command that runs the coding agent in a worktree at the task's base "
         "commit; it reads the task from $PROMPT_TRAINER_TASK (or the file "
         "$PROMPT_TRAINER_TASK_FILE); $PROMPT_TRAINER_VARIANT is current or candidate and "
-        "$PROMPT_TRAINER_SAMPLE the sample id. Variables that look like secrets are removed "
-        "unless training.eval_pass_env names them.",
+        "$PROMPT_TRAINER_SAMPLE the sample id. It gets the allow-listed environment and the "
+        "variables training.eval_pass_env names, nothing else.",
     )
     test_command: str | None = Field(
         default=None,
@@ -576,9 +588,18 @@ class Settings(Section):
         here: it blocks only its own target, in the commands that read it
         (``targets.check_prompt_files``)."""
         config = parse_config(read_config_text(path), source=str(path))
-        root = (root or Path.cwd()).resolve()
+        return cls.of(config, env, path=path, root=root)
+
+    @classmethod
+    def of(
+        cls, config: ConfigFile, env: Mapping[str, str], *, path: Path, root: Path | None = None
+    ) -> Settings:
+        """Settings from a configuration already read (the default branch's, through the API),
+        with the process environment; ``path`` is where the checkout's file would be. The
+        environment's secrets are masked in every outgoing text from now on (``redact.hold``)."""
         environment = Environment.from_mapping(env)
-        redact.hold(environment.secret_values())  # masked in every outgoing text from now on
+        redact.hold(environment.secret_values())
+        root = (root or Path.cwd()).resolve()
         return cls(config=config, env=environment, root=root, config_path=path)
 
     def with_config(self, config: ConfigFile) -> Settings:
@@ -637,10 +658,66 @@ def read_config_text(path: Path) -> str:
         raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
 
 
+#: Nodes a YAML document may expand to, an alias counted once per use: a configuration or a
+#: subagent's frontmatter has tens to hundreds; an alias bomb ("billion laughs": nine lists of
+#: nine aliases of the one before) has billions, and validating it would never end.
+MAX_YAML_NODES = 20_000
+
+
+class YAMLTooLargeError(yaml.YAMLError):
+    """A YAML document that expands (through aliases) to more than ``MAX_YAML_NODES`` nodes."""
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a document expanding to more than ``MAX_YAML_NODES``
+    nodes. Aliases are shared while composing, so the node graph itself stays small; its
+    expanded size is counted on the graph (each node once, memoized) before anything is built."""
+
+    def compose_document(self) -> yaml.Node | None:
+        node = super().compose_document()
+        if node is not None and _expanded(node, {}) > MAX_YAML_NODES:
+            raise YAMLTooLargeError(
+                f"the document expands to more than {MAX_YAML_NODES:,} nodes through its "
+                "aliases (&anchor / *alias): refused"
+            )
+        return node
+
+
+def _expanded(node: yaml.Node, seen: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for once every alias is expanded (stops counting above
+    the cap, so a bomb costs as much as its node graph, not its expansion)."""
+    if id(node) in seen:
+        return seen[id(node)]
+    seen[id(node)] = MAX_YAML_NODES + 1  # a cycle (a recursive alias) counts as too large
+    total = 1
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    for child in children:
+        total += _expanded(child, seen)
+        if total > MAX_YAML_NODES:
+            break
+    seen[id(node)] = total
+    return total
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with alias expansion bounded (``BoundedLoader``); raises
+    ``yaml.YAMLError`` (``YAMLTooLargeError`` for a bomb)."""
+    return yaml.load(text, Loader=BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_config(text: str, *, source: str) -> ConfigFile:
-    """Validate YAML text into a ConfigFile; every problem is named by its key path."""
+    """Validate YAML text into a ConfigFile; every problem is named by its key path. Alias
+    expansion is bounded (``load_yaml``)."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except YAMLTooLargeError as exc:
+        raise ConfigError(
+            f"{source} is refused: {exc}", fix="write the configuration without alias bombs"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source} is not valid YAML: {exc}", fix="fix the YAML syntax") from None
     if not isinstance(data, dict):

@@ -281,16 +281,17 @@ def sync_store(
     *,
     push: bool,
     log: Callable[[str], None],
+    held: str = "dry run",
 ) -> None:
-    """Merge the data branch's ledger into the local one and (unless ``push`` is off) write the
-    union back, saying what happened in ``log``; nothing happens when ``branch`` is None
-    (``store.branch: null``)."""
+    """Merge the data branch's ledger into the local one and (unless ``push`` is off, for the
+    reason ``held``) write the union back, saying what happened in ``log``; nothing happens
+    when ``branch`` is None (``store.branch: null``)."""
     if not branch:
         return
     result = sync_with_branch(store, files, branch, push=push)
     wrote = f"wrote {result.commit[:12]}" if result.commit else "nothing to write"
     if not push:
-        wrote = "not written (dry run)"
+        wrote = f"not written ({held})"
     log(f"store: data branch {branch}: {result.pulled} sample(s) taken, {wrote}")
 
 

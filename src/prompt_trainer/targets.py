@@ -27,8 +27,9 @@ from typing import Any, Protocol
 import yaml
 
 from prompt_trainer.errors import MissingPromptError, PromptLinkError
+from prompt_trainer.gitcmd import run_git
 from prompt_trainer.models import PromptFile, PromptSet, Subagent, content_hash
-from prompt_trainer.settings import ConfigFile, Target
+from prompt_trainer.settings import ConfigFile, Target, load_yaml
 
 DEFAULT_SUBAGENT_DIR = ".claude/agents"
 KEBAB_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -179,17 +180,10 @@ def resolved_path(root: Path, path: str) -> str:
 
 
 def git(root: Path, *args: str) -> str | None:
-    """``git -C root args``: its stdout, or None when it fails or git is not installed."""
+    """``git -C root args`` (``gitcmd.run_git``: no hooks, a minimal environment): its stdout,
+    or None when it fails or git is not installed."""
     try:
-        done = subprocess.run(  # noqa: S603 - fixed git subcommands, no shell
-            ["git", "-C", str(root), *args],  # noqa: S607 - git from PATH, like any user
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=60,
-            check=False,
-        )
+        done = run_git(root, *args)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout if done.returncode == 0 else None
@@ -235,14 +229,15 @@ def load_subagent_files(target: Target, source: PromptSource) -> tuple[PromptFil
 
 
 def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
-    """Split ``---`` YAML frontmatter from the body; invalid frontmatter is left in the body."""
+    """Split ``---`` YAML frontmatter from the body; invalid frontmatter (or an alias bomb,
+    ``settings.load_yaml``) is left in the body."""
     if not text.startswith("---"):
         return {}, text
     lines = text.splitlines(keepends=True)
     for index in range(1, len(lines)):
         if lines[index].rstrip() == "---":
             try:
-                meta = yaml.safe_load("".join(lines[1:index])) or {}
+                meta = load_yaml("".join(lines[1:index])) or {}
             except yaml.YAMLError:
                 return {}, text
             if not isinstance(meta, dict):

@@ -233,6 +233,10 @@ class FakeGitHub:
         self.storage_requests: list[Request] = []
         self.exchanges: list[tuple[Request, int, Json]] = []
         self.token = "test-token"
+        #: Tokens that may read but not write (a job with ``contents: read``): any other method
+        #: than GET answers 403, as GitHub does, and is kept in ``refused_writes``.
+        self.read_tokens: set[str] = {"test-read-token"}
+        self.refused_writes: list[Request] = []
         self._ids = 1000
         self._lock = threading.Lock()
         self.api = _serve(self._handle)
@@ -791,8 +795,12 @@ class FakeGitHub:
     def _route(self, req: Request) -> tuple[int, Json, dict[str, str]]:
         with self._lock:
             self.requests.append(req)
-            if req.headers.get("authorization", "").split(" ")[-1] != self.token:
+            token = req.headers.get("authorization", "").split(" ")[-1]
+            if token != self.token and token not in self.read_tokens:
                 return 401, {"message": "Bad credentials"}, {}
+            if token in self.read_tokens and req.method not in ("GET", "HEAD"):
+                self.refused_writes.append(req)
+                return 403, {"message": "Resource not accessible by integration"}, {}
             prefix = f"/repos/{self.owner}/{self.name}"
             if not req.path.startswith(prefix):
                 return 404, {"message": "Not Found"}, {}

@@ -196,9 +196,14 @@ def add_action(cli: CommandLine) -> None:
         "is collected (then each target with enough samples is trained and proposed); "
         "schedule and workflow_dispatch backfill, report, train and propose; reviews and "
         "comments on the bot's PRs run the review loop; anything else is explained and "
-        "skipped (exit 0). PRs from forks are collected without LLM calls.",
+        "skipped (exit 0). PRs from forks are collected without LLM calls. Split in jobs: "
+        "--mode prepare does the same with a read-only token and writes a bundle instead of "
+        "writing to GitHub; --mode evaluate runs the configured commands on the bundle's "
+        "candidates (no token, no LLM key); --mode publish checks the bundle again and writes "
+        "it (no command, no LLM).",
         epilog="Outputs go to $GITHUB_OUTPUT (pull-request-number, pull-request-url, operation, "
-        "candidate-dir, tokens, cost-usd, proposals) and a summary to $GITHUB_STEP_SUMMARY.",
+        "candidate-dir, tokens, cost-usd, proposals; prepare: bundle-sha256, evaluate) and a "
+        "summary to $GITHUB_STEP_SUMMARY.",
         parents=[
             _action_options(),
             repo_option(REPO_DEFAULT),
@@ -272,9 +277,28 @@ def _action_options() -> argparse.ArgumentParser:
     block = options()
     block.add_argument(
         "--mode",
-        choices=("auto", "collect", "report", "train", "propose", "revise"),
+        choices=(
+            "auto", "collect", "report", "train", "propose", "revise",
+            "prepare", "evaluate", "publish",
+        ),
         default="auto",
-        help="override the decision taken from the event (default: auto)",
+        help="override the decision taken from the event (default: auto); prepare, evaluate "
+        "and publish are the three jobs of a split workflow (docs/workflows.md)",
+    )  # fmt: skip
+    block.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="DIR",
+        help="prepare writes DIR/bundle.json, evaluate writes DIR/evaluation.json, publish "
+        "reads both (default: $RUNNER_TEMP/prompt-trainer-bundle, else "
+        ".prompt-trainer/bundle)",
+    )
+    block.add_argument(
+        "--bundle-sha256",
+        default="",
+        metavar="HEX",
+        help="evaluate and publish: the sha256 prepare printed (its bundle-sha256 output); a "
+        "bundle with another digest is refused",
     )
     block.add_argument("--target", metavar="NAME", help="only this target")
     block.add_argument(
@@ -357,12 +381,21 @@ def add_inspect(cli: CommandLine) -> None:
 
 
 def add_schema(cli: CommandLine) -> None:
+    block = options()
+    block.add_argument(
+        "--bundle",
+        action="store_true",
+        help="the schema of the bundle the Action's jobs pass on (bundle.json, evaluation.json)",
+    )
     cli.add(
         "schema",
         "setup:cmd_schema",
         help="print the JSON Schema of .github/prompt-trainer.yml",
-        description="Print the JSON Schema of the configuration file (for editors and CI).",
+        description="Print the JSON Schema of the configuration file (for editors and CI), "
+        "or with --bundle of the bundle the Action's prepare, evaluate and publish jobs pass "
+        "on.",
         exit_codes=False,
+        parents=[block],
     )
 
 

@@ -8,7 +8,8 @@ ratio. A member that breaks a rule, collides with a file or directory already ex
 out corrupt while it is read (a bad CRC, a broken deflate stream) is reported as ``Skipped`` with
 its reason, no partial file is left, and the rest of the archive is still extracted; an archive
 that breaks a global cap stops there, keeping what was extracted before. Nothing an archive holds
-raises out of ``extract_zip``.
+raises out of ``extract_zip``: a bug one member reaches skips that member with an "internal error"
+reason (``collect/per_file.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from prompt_trainer.collect.per_file import internal_error
 from prompt_trainer.models import Skipped
 from prompt_trainer.workdir import CapExceeded, write_capped
 
@@ -79,8 +81,14 @@ def extract_zip(archive: Path, dest: Path, *, limits: ZipLimits, label: str) -> 
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         result.skipped.append(Skipped(source=label, reason=f"not a valid zip archive: {exc}"))
         return result
+    except Exception as exc:  # the per-file boundary (collect/per_file.py)
+        result.skipped.append(internal_error(label, exc, what="archive"))
+        return result
     with bundle:
-        _extract_members(bundle, dest, limits=limits, label=label, result=result)
+        try:
+            _extract_members(bundle, dest, limits=limits, label=label, result=result)
+        except Exception as exc:  # the per-file boundary (collect/per_file.py)
+            result.skipped.append(internal_error(label, exc, what="archive"))
     return result
 
 
@@ -96,23 +104,41 @@ def _extract_members(
             result.skipped.append(Skipped(source=label, reason=reason))
             return
         source = f"{label}:{_shown(info.filename)}"
-        problem = _member_problem(info, limits) or _collision(dest, info.filename)
-        if problem:
-            result.skipped.append(Skipped(source=source, reason=problem))
-            continue
-        target = dest.joinpath(*PurePosixPath(info.filename.replace("\\", "/")).parts)
         try:
-            written = _copy_member(bundle, info, target, budget)
+            written = _extract_member(bundle, info, dest, limits, budget=budget, source=source)
         except CapExceeded:  # the archive's uncompressed-size budget ran out inside a member
             reason = f"uncompressed size exceeds {limits.max_total_bytes} bytes; stopped there"
             result.skipped.append(Skipped(source=label, reason=reason))
             return
-        except CORRUPT as exc:
-            reason = f"corrupt or unreadable member, not extracted: {exc}"
-            result.skipped.append(Skipped(source=source, reason=reason))
+        except Exception as exc:  # the per-file boundary, per member (collect/per_file.py)
+            result.skipped.append(internal_error(source, exc, what="archive member"))
             continue
-        budget -= written
-        result.files.append(target)
+        if isinstance(written, Skipped):
+            result.skipped.append(written)
+            continue
+        budget -= written[1]
+        result.files.append(written[0])
+
+
+def _extract_member(
+    bundle: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    dest: Path,
+    limits: ZipLimits,
+    *,
+    budget: int,
+    source: str,
+) -> tuple[Path, int] | Skipped:
+    """One member written within ``budget`` bytes (its path and size), or why it was not;
+    ``CapExceeded`` when the budget runs out inside it."""
+    problem = _member_problem(info, limits) or _collision(dest, info.filename)
+    if problem:
+        return Skipped(source=source, reason=problem)
+    target = dest.joinpath(*PurePosixPath(info.filename.replace("\\", "/")).parts)
+    try:
+        return target, _copy_member(bundle, info, target, budget)
+    except CORRUPT as exc:
+        return Skipped(source=source, reason=f"corrupt or unreadable member, not extracted: {exc}")
 
 
 def _member_problem(info: zipfile.ZipInfo, limits: ZipLimits) -> str | None:

@@ -4,6 +4,13 @@ or a local directory, and store each sample as soon as it is collected.
 Storing per sample means an API failure halfway through a backfill loses nothing already
 collected: the error is raised after the samples before it are in the store, and a rerun
 replaces them (the store upserts by sample id) instead of duplicating them.
+
+In a backfill (``--since``, the Action's scheduled run) an error from one PR, whatever raised it
+(a report the parser refuses, an artifact, GitHub answering 404 or 5xx for that PR alone), skips
+that PR with the reason (``CollectOutcome.failed``) and the backfill goes on. Only an error of
+GitHub itself stops it (``stops_the_run``): the token refused (401), a permission or rate limit
+(403, 429), or no answer even from ``GET /rate_limit`` (the API host down). PRs asked for by
+number (``--pr``) are collected as asked: their error stops the run.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
 from prompt_trainer.collect.local import collect_directory_outcome
+from prompt_trainer.errors import GitHubError, PromptTrainerError
 from prompt_trainer.measure.facts import facts_of
 from prompt_trainer.models import Sample, Skipped
 from prompt_trainer.settings import Settings
@@ -41,6 +49,8 @@ class CollectOutcome:
     empty: list[Skipped] = field(default_factory=list)
     #: The local directory collected, for "no evidence found in DIR".
     directory: Path | None = None
+    #: PRs of a backfill that could not be collected (``#N`` and why); the others were.
+    failed: list[Skipped] = field(default_factory=list)
 
     def record(self, result: UpsertResult) -> None:
         self.added += result.added
@@ -103,15 +113,47 @@ def collect_pulls(
                 outcome.not_agent.append(f"#{number} by {pull.author}")
                 continue
         extra = local_paths if len(numbers) == 1 else ()
-        sample = collect_pull(
-            client, number, settings=settings, repository=repository, local_paths=extra
-        )
+        try:
+            sample = collect_pull(
+                client, number, settings=settings, repository=repository, local_paths=extra
+            )
+        except Exception as exc:
+            if not checked or stops_the_run(exc, client):
+                raise
+            outcome.failed.append(Skipped(source=f"#{number}", reason=failure_reason(exc)))
+            log(f"collect: #{number}: skipped: {outcome.failed[-1].reason}")
+            continue
         outcome.samples.append(sample)
         outcome.record(store.upsert([sample]))
         log(f"collect: {sample.id}: stored")
         if on_stored is not None:
             on_stored(number)
     return outcome
+
+
+#: Statuses that are GitHub's answer to every PR alike: the token refused, a permission
+#: missing, a rate limit.
+SYSTEMIC_STATUSES = frozenset({401, 403, 429})
+
+
+def stops_the_run(exc: Exception, client: GitHubClient) -> bool:
+    """Whether an error met while collecting one PR is GitHub's own (stop the backfill) rather
+    than that PR's (skip it). Without an answer (5xx until the retries ran out, a connection
+    error), GitHub is asked whether it answers at all, with the free ``GET /rate_limit``."""
+    if not isinstance(exc, GitHubError):
+        return False
+    if exc.status in SYSTEMIC_STATUSES:
+        return True
+    if exc.status is None or exc.status >= 500:
+        return not client.reachable()
+    return False
+
+
+def failure_reason(exc: Exception) -> str:
+    """One line saying why a PR could not be collected."""
+    if isinstance(exc, PromptTrainerError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
 
 
 def closing_table(outcome: CollectOutcome) -> str:
@@ -145,6 +187,9 @@ def closing_table(outcome: CollectOutcome) -> str:
             f"no evidence found in {outcome.directory} (JUnit *.xml, reviews*.json, pr.json, "
             "trace files)",
         ]
+    if outcome.failed:
+        lines += ["", "Agent PRs not collected (the backfill went on without them):"]
+        lines += [f"- {sk.source}: skipped: {sk.reason}" for sk in outcome.failed]
     if outcome.not_agent:
         lines += ["", "Not agent PRs (see `agent:` in the config): " + ", ".join(outcome.not_agent)]
     lines += [

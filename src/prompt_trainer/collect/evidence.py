@@ -15,10 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from prompt_trainer.collect.junit import parse_report
 from prompt_trainer.collect.junit_runs import cap_sample_cases
+from prompt_trainer.collect.per_file import internal_error
 from prompt_trainer.collect.reviews import is_own, suggestions
 from prompt_trainer.collect.traces import parse_trace
+from prompt_trainer.config_errors import explain, key_path
 from prompt_trainer.models import (
     CommitInfo,
     Feedback,
@@ -106,15 +110,25 @@ def load_reviews(
     path: Path, *, trusted: tuple[str, ...], limits: Limits
 ) -> list[Feedback] | Skipped:
     """A JSON list of comments: GitHub's REST shape (``user.login``, ``author_association``,
-    ``html_url``...) or a simple one (``author``, ``body``, ``path``, ``line``, ``state``)."""
+    ``html_url``...) or a simple one (``author``, ``body``, ``path``, ``line``, ``state``).
+    A file that is not that, whatever is wrong with it, is ``Skipped`` with the reason."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         return Skipped(source=str(path), reason=f"reviews file is not valid JSON: {exc}")
     if not isinstance(data, list):
         return Skipped(source=str(path), reason="reviews file must hold a JSON list of comments")
     items = [i for i in data if isinstance(i, dict) and isinstance(i.get("body"), str)]
-    return [_feedback(item, n, trusted=trusted, limits=limits) for n, item in enumerate(items)]
+    comments: list[Feedback] = []
+    for n, item in enumerate(items):
+        try:
+            comments.append(_feedback(item, n, trusted=trusted, limits=limits))
+        except ValidationError as exc:
+            problems = "; ".join(f"{key_path(e['loc'])}: {explain(e)}" for e in exc.errors())
+            return Skipped(source=str(path), reason=f"reviews file, comment {n + 1}: {problems}")
+        except Exception as exc:  # the per-file boundary (collect/per_file.py)
+            return internal_error(str(path), exc, what="reviews file")
+    return comments
 
 
 def _feedback(

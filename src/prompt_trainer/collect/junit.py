@@ -1,11 +1,13 @@
 """JUnit XML reports -> ``TestRun``, for every dialect in the wild (see docs/junit.md).
 
 A report is streamed through expat (C) in 256 KiB chunks with small Python handlers; no element
-tree is built. Each ``<testcase>`` is reduced to a ``_RawCase`` (attributes, result elements,
-capped texts) and folded into exact counts as soon as it closes; a test whose name repeats is
-held back until its suite (or the report) tells whether the repeats are distinct tests or
-attempts of one. Only a bounded number of problem cases become ``TestCase`` records, and suite
-paths stop growing at a cap, so memory is linear in the input and small on huge reports.
+tree is built (``collect.xmlfeed`` feeds expat: it decodes encodings expat cannot read and cuts
+tokens too long to parse whole). Each ``<testcase>`` is reduced to a ``_RawCase`` (attributes,
+result elements, capped texts) and folded into exact counts as soon as it closes; a test whose
+name repeats is held back until its suite (or the report) tells whether the repeats are distinct
+tests or attempts of one. Only a bounded number of problem cases become ``TestCase`` records,
+and suite paths stop growing at a cap, so memory is linear in the input and small on huge
+reports.
 
 Safety: a DTD with an internal subset or an external id, and any entity declaration, stop the
 parse (``refused unsafe XML``); parameter entities are never parsed, so nothing is expanded or
@@ -24,12 +26,13 @@ import pyexpat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prompt_trainer.collect.per_file import internal_error
+from prompt_trainer.collect.xmlfeed import Refused, feed_file
 from prompt_trainer.identities import Identities
 from prompt_trainer.models import Skipped, TestCase, TestCounts, TestRun, TestStatus
 from prompt_trainer.redact import clean_name, excerpt
 
 ROOT_TAGS = ("testsuites", "testsuite")
-CHUNK = 256 * 1024
 #: ``status=``/``result=`` values (GoogleTest, CTest, Xcode...) that mean the test did not run.
 NOT_RUN = frozenset({"notrun", "disabled", "skipped", "skip", "suppressed", "ignored"})
 RESULT_TAGS = frozenset(
@@ -43,6 +46,8 @@ MAX_KEPT_SKIPPED = 100
 DETAILED_CASES = 200
 SHORT_MESSAGE = 300
 MAX_PROPERTIES = 50
+#: Characters of a property's value kept (``excerpt`` cuts it to this after redaction).
+PROPERTY_CHARS = 500
 #: Raw characters captured per text before redaction and the final cut.
 CAPTURE_MARGIN = 512
 #: Suite paths listed per report, and the length of one path or label (deep nesting is hostile).
@@ -71,18 +76,19 @@ def parse_report(
         return _Reader(source=source, max_text=max_text).read(path)
     except OSError as exc:
         return Skipped(source=source, reason=f"cannot read file: {exc.strerror or exc}")
-    except _Refused as exc:
+    except Refused as exc:
         return Skipped(source=source, reason=str(exc))
     except pyexpat.ExpatError as exc:
         return Skipped(source=source, reason=f"malformed XML: {exc}")
-    except LookupError as exc:  # found by fuzzing: a prolog naming an unknown encoding
-        return Skipped(source=source, reason=f"malformed XML: {exc}")
+    except UnicodeDecodeError as exc:
+        reason = f"not valid {exc.encoding}: cannot decode byte(s) at offset {exc.start}"
+        return Skipped(source=source, reason=reason)
     except RecursionError:
         return Skipped(source=source, reason="malformed XML: nested too deeply")
-
-
-class _Refused(Exception):
-    """Well-formed so far, but not something we will read (unsafe, or not JUnit)."""
+    except ValueError as exc:  # what expat or a codec raises on other bytes it cannot take
+        return Skipped(source=source, reason=f"unreadable report: {exc}")
+    except Exception as exc:  # a bug this file reached (collect/per_file.py)
+        return internal_error(source, exc, what="report")
 
 
 def _local(tag: str) -> str:
@@ -186,20 +192,21 @@ class _Reader:
     _sink_depth: int = 0
     _sink_chars: int = 0
     _parser: pyexpat.XMLParserType | None = None
+    cut_notes: list[str] = field(default_factory=list)
 
     def read(self, path: Path) -> TestRun:
-        parser = self._parser = pyexpat.ParserCreate()
+        self.cut_notes = feed_file(path, self._make_parser)
+        return self._run()
+
+    def _make_parser(self, encoding: str | None) -> pyexpat.XMLParserType:
+        parser = self._parser = pyexpat.ParserCreate(encoding)
         parser.SetParamEntityParsing(pyexpat.XML_PARAM_ENTITY_PARSING_NEVER)
         parser.buffer_text = True
         parser.StartDoctypeDeclHandler = _doctype
         parser.EntityDeclHandler = _entity
         parser.StartElementHandler = self._start
         parser.EndElementHandler = self._end
-        with path.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                parser.Parse(chunk, False)
-        parser.Parse(b"", True)
-        return self._run()
+        return parser
 
     def _start(self, name: str, attrs: dict[str, str]) -> None:
         """An element outside any ``<testcase>``; inside one, ``_case_start`` is installed."""
@@ -218,7 +225,7 @@ class _Reader:
             self.go = True  # gotestsum / go-junit-report: a Go test name is unique per package
         if depth == 1:
             if tag not in ROOT_TAGS:
-                raise _Refused(f"not a JUnit report: root element is <{name}>")
+                raise Refused(f"not a JUnit report: root element is <{name}>")
             self.declared_root = _int(attrs.get("tests"))
             self.writer = attrs.get("name") or ""
 
@@ -287,7 +294,7 @@ class _Reader:
             and len(case.properties) < MAX_PROPERTIES
             and (name := attrs.get("name"))
         ):
-            case.properties[name] = attrs.get("value", "")
+            case.properties[name] = attrs.get("value", "")[: PROPERTY_CHARS + CAPTURE_MARGIN]
 
     def _capture(self, sink: list[str], depth: int) -> None:
         """Collect character data into ``sink`` until the element at ``depth`` closes (the
@@ -426,7 +433,7 @@ class _Reader:
             duration_s=_float(raw.get("time")),
             file=_file(raw),
             line=_int(raw.get("line") or raw.get("lineno")),
-            properties={k: excerpt(v, 500) for k, v in raw.properties.items()},
+            properties={k: excerpt(v, PROPERTY_CHARS) for k, v in raw.properties.items()},
             flaky=flaky,
             attempt=executions,
         )
@@ -480,7 +487,7 @@ class _Reader:
         )
 
     def _notes(self, declared: int | None, tests: int, kept: int) -> list[str]:
-        notes: list[str] = []
+        notes: list[str] = list(self.cut_notes)
         if declared is not None and declared not in (self.elements, tests):
             notes.append(
                 f"the report declares tests={declared} but holds {self.elements} <testcase> "
@@ -534,11 +541,11 @@ def _text_of(parts: list[str], limit: int) -> str:
 
 def _doctype(name: str, system_id: str | None, public_id: str | None, internal: int) -> None:
     if internal or system_id or public_id:
-        raise _Refused("refused unsafe XML (a DTD that declares or fetches entities)")
+        raise Refused("refused unsafe XML (a DTD that declares or fetches entities)")
 
 
 def _entity(*_: object) -> None:
-    raise _Refused("refused unsafe XML (entity declaration)")
+    raise Refused("refused unsafe XML (entity declaration)")
 
 
 def _outcome(

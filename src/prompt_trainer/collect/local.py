@@ -30,6 +30,7 @@ from prompt_trainer.collect.evidence import (
     parse_evidence_file,
 )
 from prompt_trainer.collect.junit_runs import flag_flaky_across_runs
+from prompt_trainer.collect.per_file import internal_error
 from prompt_trainer.collect.reviews import keep
 from prompt_trainer.config_errors import explain, key_path
 from prompt_trainer.errors import ConfigError
@@ -150,7 +151,7 @@ def read_pull_info(path: Path, *, source: str, limit: int) -> PullRequestInfo | 
     text redacted and capped (``limit`` characters of body)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         return Skipped(source=source, reason=f"invalid pr.json: {exc}")
     if not isinstance(data, dict):
         return Skipped(source=source, reason="invalid pr.json: expected a JSON object")
@@ -161,6 +162,8 @@ def read_pull_info(path: Path, *, source: str, limit: int) -> PullRequestInfo | 
     except ValidationError as exc:
         problems = "; ".join(f"{key_path(e['loc'])}: {explain(e)}" for e in exc.errors())
         return Skipped(source=source, reason=f"invalid pr.json: {problems}")
+    except Exception as exc:  # the per-file boundary (collect/per_file.py)
+        return internal_error(source, exc, what="pr.json")
 
 
 def evidence_files(directory: Path) -> list[Path]:

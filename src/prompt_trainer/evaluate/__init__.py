@@ -10,7 +10,9 @@ One package, one step (``evaluate_candidate``), beside ``train/``:
   out; ``pairwise``: the scores of the earlier pairwise judge (``training.judge: pairwise``);
 - ``guardrails``: what can be checked without an LLM (shape, size, secrets, copied outside
   text, kept lines), with the held-out gate added;
-- ``command``: ``training.eval_command``; ``replay_gate``: ``training.gate: replay``.
+- ``command``: ``training.eval_command``; ``replay_gate``: ``training.gate: replay``; both run
+  through ``run_commands``, in a single job's run and in the Action's ``evaluate`` job
+  (``loop.commands``), which holds neither the write token nor the LLM key.
 
 The judges' LM calls stay in ``train/`` (``train.judge``, ``train.pairwise``): only ``train/``
 imports DSPy, and the judge shares the run's call budget with training, which it plans first.
@@ -22,7 +24,10 @@ there is a candidate to evaluate; this stage measures the candidate that results
 ``evaluate_candidate`` takes the trained candidate (its held-out evaluation already made), the
 current prompts, the target, the samples and the settings; returns ``Evaluated``: the candidate
 without the edits the judge found conflicting, with its ``eval_command`` and replay results,
-and the ``GateResult`` (problems that block it, reasons to open it as a draft).
+and the ``GateResult`` (problems that block it, reasons to open it as a draft). In the Action's
+``prepare`` job it runs no command (``commands=False``): ``commands_pending`` says which
+candidates wait for the ``evaluate`` job, and the ``publish`` job checks them all again
+(``check_candidate``, ``eval_problems``, ``replay_problems``: ``loop.publish``).
 """
 
 from __future__ import annotations
@@ -42,11 +47,14 @@ __all__ = [
     "Evaluated",
     "GateResult",
     "check_candidate",
+    "commands_pending",
     "eval_problems",
     "evaluate_candidate",
+    "names_command",
     "new_text",
     "replay_gate",
     "replay_problems",
+    "run_commands",
     "run_eval_command",
 ]
 
@@ -69,28 +77,56 @@ def evaluate_candidate(
     log: Callable[[str], None],
     replay_skipped: str = "",
     shown: Sequence[Labelled] = (),
+    commands: bool = True,
 ) -> Evaluated:
-    """The evaluate step of a run: the guardrails, then ``training.eval_command`` (when set, the
-    candidate changes the prompts and no earlier run measured it), its problems added, then the
-    replay with ``training.gate: replay`` (``replay_skipped`` says why this run may not).
-    ``shown``: outside text the model read beside the samples (``Memory.outside``)."""
-    training = settings.config.training
+    """The evaluate step of a run: the edits the judge found conflicting taken out, the
+    guardrails, then the configured commands (``run_commands``), their problems added.
+    ``shown``: outside text the model read beside the samples (``Memory.outside``). Without
+    ``commands`` (the Action's ``prepare`` job, which holds the LLM key) no configured command
+    runs: ``commands_pending`` then says the ``evaluate`` job must run them."""
     before = len(candidate.dropped)
     candidate, unremovable = without_conflicts(candidate, current)
     for dropped in candidate.dropped[before:]:
         log(f"evaluate: {target.name}: dropped {dropped}")
     gate = check_candidate(
-        candidate, current, target, samples=samples, shown=shown, limits=training
-    )
+        candidate, current, target, samples=samples, shown=shown,
+        limits=settings.config.training,
+    )  # fmt: skip
     gate = GateResult((*unremovable, *gate.problems), gate.draft)
+    if not commands:
+        return Evaluated(_replay_not_run(candidate, target, settings, replay_skipped, log), gate)
+    ran = run_commands(
+        candidate, current, target, samples=samples, settings=settings, log=log,
+        replay_skipped=replay_skipped,
+    )  # fmt: skip
+    return Evaluated(ran.candidate, GateResult(gate.problems + ran.gate.problems, gate.draft))
+
+
+def run_commands(
+    candidate: Candidate,
+    current: PromptSet,
+    target: Target,
+    *,
+    samples: list[Sample],
+    settings: Settings,
+    log: Callable[[str], None],
+    replay_skipped: str = "",
+) -> Evaluated:
+    """The configured commands, the one path for a single job and the Action's ``evaluate``
+    job (``loop.commands``): the replay with ``training.gate: replay`` (``replay_skipped`` says
+    why this run may not), then ``training.eval_command``; each only when the candidate
+    changes the prompts and no earlier run measured it. The candidate with their results, and
+    the problems they find."""
+    training = settings.config.training
     changed = candidate.fingerprint != current.version
+    problems: list[str] = []
     if training.gate == "replay" and changed and candidate.replay is None:
-        candidate, problems = replay_gate(
+        candidate, found = replay_gate(
             candidate, target, samples=samples, settings=settings, not_run=replay_skipped, log=log
         )
-        gate = GateResult(gate.problems + tuple(problems), gate.draft)
+        problems += found
     if not training.eval_command or not changed or candidate.eval_command is not None:
-        return Evaluated(candidate, gate)
+        return Evaluated(candidate, GateResult(tuple(problems)))
     log(f"evaluate: running eval_command for {target.name} (current, then candidate)")
     result = run_eval_command(
         training.eval_command,
@@ -102,7 +138,43 @@ def evaluate_candidate(
         env=settings.command_env(),
         repeat=training.eval_repeat,
     )
+    problems += eval_problems(result)
     return Evaluated(
-        candidate.model_copy(update={"eval_command": result}),
-        GateResult(gate.problems + tuple(eval_problems(result)), gate.draft),
+        candidate.model_copy(update={"eval_command": result}), GateResult(tuple(problems))
     )
+
+
+def names_command(settings: Settings) -> str | None:
+    """The configured command a run would execute (``training.eval_command``, or the replay's
+    with ``training.gate: replay``), named by its key; None when there is none."""
+    training = settings.config.training
+    if training.eval_command:
+        return "training.eval_command"
+    return "training.gate: replay" if training.gate == "replay" else None
+
+
+def commands_pending(candidate: Candidate, current: PromptSet, settings: Settings) -> bool:
+    """Whether the candidate still needs a configured command (``evaluate_candidate`` without
+    ``commands``): it changes the prompts, and eval_command or a replay that may run has not
+    given its result yet."""
+    if candidate.fingerprint == current.version:
+        return False
+    training = settings.config.training
+    due_eval = bool(training.eval_command) and candidate.eval_command is None
+    due_replay = training.gate == "replay" and candidate.replay is None
+    return due_eval or due_replay
+
+
+def _replay_not_run(
+    candidate: Candidate,
+    target: Target,
+    settings: Settings,
+    not_run: str,
+    log: Callable[[str], None],
+) -> Candidate:
+    """With ``training.gate: replay`` on an event that may not replay, the note that it was not
+    run (no command is involved); the candidate as it is otherwise."""
+    if settings.config.training.gate != "replay" or not not_run or candidate.replay is not None:
+        return candidate
+    return replay_gate(candidate, target, samples=[], settings=settings, not_run=not_run,
+                       log=log)[0]  # fmt: skip

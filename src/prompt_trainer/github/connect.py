@@ -9,21 +9,29 @@ from __future__ import annotations
 
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.github.client import GitHubClient
-from prompt_trainer.settings import Settings
+from prompt_trainer.settings import DEFAULT_BOT_LOGINS, Environment, Settings
 
 
 def connect(settings: Settings, repo: str | None = None) -> GitHubClient:
     """The client for ``repo`` (default: ``GITHUB_REPOSITORY``)."""
-    repo = repo or settings.env.github_repository
+    return connect_env(settings.env, repo, bot_logins=settings.config.pull_request.bot_logins)
+
+
+def connect_env(
+    env: Environment, repo: str | None = None, *, bot_logins: tuple[str, ...] = DEFAULT_BOT_LOGINS
+) -> GitHubClient:
+    """The client from the environment alone (before a configuration is read: the default
+    branch's, ``config_trust``), with the default bot logins unless given."""
+    repo = repo or env.github_repository
     if not repo:
         raise ConfigError(
             "no repository given", fix="pass --repo OWNER/NAME or set GITHUB_REPOSITORY"
         )
     return GitHubClient(
-        api_url=settings.env.github_api_url,
-        token=settings.env.github_token,
+        api_url=env.github_api_url,
+        token=env.github_token,
         repository=repo,
-        timeout_s=settings.env.http_timeout_s,
-        bot_logins=settings.config.pull_request.bot_logins,
-        backoff_s=settings.env.backoff_s,
+        timeout_s=env.http_timeout_s,
+        bot_logins=bot_logins,
+        backoff_s=env.backoff_s,
     )

@@ -69,8 +69,19 @@ class Connection:
             seconds_between_requests=0,
             seconds_between_writes=0,
         )
+        #: The PyGithub entry point (its ``requester`` makes the calls PyGithub has no method for).
+        self.api = github
         with translate_errors(f"opening repository {repository}"):
             self.repo: Repository = github.get_repo(repository)
+
+    def reachable(self) -> bool:
+        """Whether GitHub answers at all (``GET /rate_limit``, which costs no rate budget):
+        false when the host cannot be reached or answers 5xx until the retries run out."""
+        try:
+            status, _, _ = self.api.requester.requestJson("GET", "/rate_limit")
+        except requests.exceptions.RequestException:
+            return False
+        return status < 500
 
     def info(self) -> RepoInfo:
         repo = self.repo
@@ -121,6 +132,7 @@ def translate_errors(action: str) -> Iterator[None]:
         raise GitHubError(
             f"GitHub API error while {action}: {exc.status} {message_of(exc)}",
             fix=_fix_for_status(exc.status),
+            status=exc.status,
         ) from exc
     except requests.exceptions.RetryError as exc:
         raise GitHubError(

@@ -12,14 +12,17 @@
 ``decide`` reads the typed ``Event`` (``loop.events``) and returns a ``Plan`` (its ``kind``, and
 for ``none`` the reason); ``run_action`` carries it out and returns an ``ActionResult``. ``mode``
 overrides the decision: ``collect``, ``report``, ``train`` (local candidates only),
-``propose`` or ``revise``. Without an LLM key, everything that needs no LLM still happens and the
-rest is skipped with a notice. DSPy and LiteLLM are imported only by the modes that call an LLM.
+``propose`` or ``revise``. The ``JOB_MODES`` are the jobs of a split workflow and decide from the
+event like ``auto``: a ``prepare`` run (``RunOptions.bundle``) records its writes instead of making
+them, takes no lock and runs no configured command (``loop.bundle``); ``evaluate`` and
+``publish`` act on its bundle (``loop.commands``, ``loop.publish``). Without an LLM key,
+everything that needs no LLM still happens and the rest is skipped with a notice. DSPy and
+LiteLLM are imported only by the modes that call an LLM.
 
 On the events a pull request can steer (``GUARDED_EVENTS``: the checkout may be the PR's merge
-ref), ``trusted_settings`` compares the configuration file in the checkout with the default
-branch's, read through the API: when they differ the run uses the default branch's (and says so
-in the log and the step summary), so ``SENSITIVE_KEYS`` (``eval_command``, ``api_base``,
-``model``, trust lists) never come from a PR; when the default branch has none, nothing is done.
+ref) the settings are the default branch's configuration unless the checkout's file is that
+blob (``config_trust``), read before anything of the checkout's is parsed; ``guarded`` says
+whether an event and mode need that check.
 
 With ``training.gate: replay`` the candidate is replayed (the agent reruns held-out tasks) only
 on ``REPLAY_EVENTS``, runs someone started or scheduled; on any other event ``replay_note`` says
@@ -35,27 +38,25 @@ from typing import Any, Literal
 
 from prompt_trainer.collect.batch import collect_pulls
 from prompt_trainer.collect.github_pr import is_agent_pull
+from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.github.connect import connect
+from prompt_trainer.loop.config_trust import GUARDED_EVENTS
 from prompt_trainer.loop.contract import RunOptions, RunOutcome
 from prompt_trainer.loop.events import PULL_EVENTS, REVIEW_EVENTS, Event
 from prompt_trainer.loop.lock import busy_message, exclusive
 from prompt_trainer.models import Sample
 from prompt_trainer.pipeline import propose_all, train_from_store
-from prompt_trainer.settings import (
-    DEFAULT_CONFIG_PATH,
-    SENSITIVE_KEYS,
-    ConfigFile,
-    Settings,
-    config_value,
-    parse_config,
-)
+from prompt_trainer.settings import Settings
 from prompt_trainer.store import SampleStore, open_ledger, sync_store
 
 Log = Callable[[str], None]
-MODES = ("auto", "collect", "report", "train", "propose", "revise")
-#: Events whose checkout a pull request can steer: only the default branch's config counts.
-GUARDED_EVENTS = (*PULL_EVENTS, *REVIEW_EVENTS)
+MODES = (
+    "auto", "collect", "report", "train", "propose", "revise", "prepare", "evaluate", "publish",
+)  # fmt: skip
+#: The modes of a split workflow's jobs, which decide from the event as ``auto`` does: ``prepare``
+#: records what ``auto`` would write (``loop.bundle``), ``evaluate`` and ``publish`` act on it.
+JOB_MODES = ("prepare", "evaluate", "publish")
 PlanKind = Literal[
     "pr", "pr-fork", "backfill", "collect", "report", "train", "propose", "revise", "none"
 ]
@@ -86,28 +87,20 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class TrustedSettings:
-    """The settings a run may use, and what was done about the checkout's config file.
-
-    ``settings`` is None when nothing may be done (the default branch has no config file)."""
-
-    settings: Settings | None
-    notice: str | None = None
-
-
-@dataclass(frozen=True)
 class ActionResult:
     """What the Action did, for the step summary and the outputs."""
 
     did: tuple[str, ...] = ()
     outcome: RunOutcome = field(default_factory=RunOutcome)
     report_markdown: str = ""
+    #: The plan carried out (``str(Plan)``), recorded in a ``prepare`` job's bundle.
+    plan: str = ""
 
 
 def decide(event: Event, mode: str) -> Plan:
     """The plan for an event: the ``mode`` when it is not ``auto``; else ``pr`` (collect one PR,
     then propose), ``pr-fork`` (collect only), ``backfill``, ``revise`` or ``none``."""
-    if mode != "auto":
+    if mode not in ("auto", *JOB_MODES):
         return Plan(MODE_PLANS[mode])
     if event.name in PULL_EVENTS:
         if event.action != "closed":
@@ -120,6 +113,12 @@ def decide(event: Event, mode: str) -> Plan:
     return Plan("none", f"nothing to do for the {event.name or 'unknown'} event")
 
 
+def guarded(event: Event, mode: str) -> bool:
+    """Whether a run on ``event`` in ``mode`` must take the default branch's configuration
+    (``config_trust``): an event a pull request can steer, with a plan that does something."""
+    return event.name in GUARDED_EVENTS and decide(event, mode).kind != "none"
+
+
 def replay_note(event_name: str | None) -> str:
     """Why this event's run may not replay (empty when it may: ``REPLAY_EVENTS``)."""
     if event_name in REPLAY_EVENTS:
@@ -127,64 +126,6 @@ def replay_note(event_name: str | None) -> str:
     return (
         f"replay runs only on workflow_dispatch or schedule, not on a {event_name or 'local'} "
         "event; the candidate was not replayed (training.gate: replay)"
-    )
-
-
-def trusted_settings(
-    settings: Settings,
-    event: Event,
-    *,
-    mode: str,
-    connect_client: Callable[[], GitHubClient],
-    log: Log,
-) -> TrustedSettings:
-    """On ``GUARDED_EVENTS``, the settings with the default branch's configuration unless the
-    checkout's file is byte for byte the default branch's; other events keep ``settings``."""
-    name = settings.env.github_event_name
-    if name not in GUARDED_EVENTS or decide(event, mode).kind == "none":
-        return TrustedSettings(settings)
-    client = connect_client()
-    branch = client.info().default_branch
-    path, local = _checkout_config(settings)
-    text = client.read_text(path, ref=branch)
-    if text is None:
-        notice = (
-            f"nothing done: the default branch {branch} has no {path}, and on {name} events "
-            "prompt-trainer uses only the default branch's configuration (a pull request may "
-            "have written the one in the checkout); merge the configuration first"
-        )
-        log(f"action: {notice}")
-        return TrustedSettings(None, notice)
-    if local == text.encode("utf-8"):
-        log(f"action: {path} is the default branch's ({branch})")
-        return TrustedSettings(settings)
-    trusted = parse_config(text, source=f"{path} on {branch}")
-    notice = _swap_notice(settings.config, trusted, path=path, branch=branch, event=name)
-    log(f"action: {notice}")
-    return TrustedSettings(settings.with_config(trusted), notice)
-
-
-def _checkout_config(settings: Settings) -> tuple[str, bytes | None]:
-    """The config file's path in the repository, and its bytes in the checkout (None when it
-    cannot be read or lies outside the checkout: then it cannot be the default branch's)."""
-    try:
-        relative = settings.config_path.resolve().relative_to(settings.root)
-    except ValueError:
-        return DEFAULT_CONFIG_PATH, None
-    try:
-        return relative.as_posix(), settings.config_path.read_bytes()
-    except OSError:
-        return relative.as_posix(), None
-
-
-def _swap_notice(
-    checkout: ConfigFile, trusted: ConfigFile, *, path: str, branch: str, event: str
-) -> str:
-    changed = [k for k in SENSITIVE_KEYS if config_value(checkout, k) != config_value(trusted, k)]
-    ignored = f"; ignored from the checkout: {', '.join(changed)}" if changed else ""
-    return (
-        f"{path} in the checkout is not the default branch's: this {event} run uses the "
-        f"configuration of {branch}{ignored}"
     )
 
 
@@ -201,6 +142,19 @@ def run_action(
     plan = decide(event, mode)
     log(f"action: event {settings.env.github_event_name or '(none)'}, plan {plan}")
     options = replace(options, replay_skipped=replay_note(settings.env.github_event_name))
+    result = _carry_out(settings, options, event, plan, backfill_days=backfill_days, log=log)
+    return replace(result, plan=str(plan))
+
+
+def _carry_out(
+    settings: Settings,
+    options: RunOptions,
+    event: Event,
+    plan: Plan,
+    *,
+    backfill_days: int,
+    log: Log,
+) -> ActionResult:
     if plan.kind == "none":
         return ActionResult(outcome=RunOutcome(message=plan.reason))
     if plan.kind == "train":
@@ -212,7 +166,9 @@ def run_action(
     if plan.kind == "revise":
         # The review loop commits with fast-forwards only, so it needs no lock.
         return _revise(settings, options, event, client, log)
-    with exclusive(client, settings, dry_run=options.dry_run, log=log) as held_by:
+    # A prepare job writes nothing, so it takes no lock: the publish job does.
+    recording = options.bundle is not None
+    with exclusive(client, settings, dry_run=options.dry_run or recording, log=log) as held_by:
         if held_by:
             return ActionResult(outcome=RunOutcome(message=busy_message(held_by)))
         return _write_plan(settings, options, event, plan, client, backfill_days, log)
@@ -227,7 +183,7 @@ def _revise(
     if review is None:
         return ActionResult(outcome=RunOutcome(message="not a review or comment on a pull request"))
     llm = settings.llm(model=options.model, api_base=options.api_base)
-    response = respond(settings, client, review, llm=llm, log=log)
+    response = respond(settings, client, review, llm=llm, log=log, recorder=options.bundle)
     message = f"{response.action}: {response.message.splitlines()[0]}"
     return ActionResult((f"review loop: {response.action}",), RunOutcome(message=message))
 
@@ -244,13 +200,24 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
     """Collect, and then (by plan) report, train and propose, holding the run lock."""
     store = open_ledger(settings.root)
     since = datetime.now(UTC) - timedelta(days=backfill_days)
-    collected = _collect(settings, options, event, plan, client, store, since=since, log=log)
+    # A fork's PR runs with a read-only token: read the data branch, do not write it. A
+    # prepare job hands the samples to the publish job instead.
+    push = not options.dry_run and plan.kind != "pr-fork" and options.bundle is None
+    held = "the publish job writes it" if options.bundle is not None else "dry run"
+    before = {s.id for s in store.load()} if options.bundle is not None else set()
+    try:
+        collected = _collect(settings, options, event, plan, client, store, since=since, log=log)
+    except PromptTrainerError:
+        _store_before_raising(store, client, settings, push=push, log=log)
+        if options.bundle is not None and plan.kind != "pr-fork":
+            options.bundle.keep([s for s in store.load() if s.id not in before], store=True)
+        raise
     if collected.stop:
         return ActionResult(outcome=RunOutcome(message=collected.stop))
     samples, did = collected.samples, collected.did
-    # A fork's PR runs with a read-only token: read the data branch, do not write it.
-    push = not options.dry_run and plan.kind != "pr-fork"
-    sync_store(store, client, settings.config.store.branch, push=push, log=log)
+    sync_store(store, client, settings.config.store.branch, push=push, log=log, held=held)
+    if options.bundle is not None and plan.kind != "pr-fork":
+        options.bundle.keep(samples, store=True)
     if plan.kind == "pr-fork":
         message = "PR from a fork: evidence collected; no LLM call is made for it"
         return ActionResult(did, RunOutcome(samples=samples, message=message))
@@ -260,6 +227,17 @@ def _write_plan(  # noqa: PLR0917 - the plan's state, passed on once
     did = (*did, "reported") if plan.kind == "backfill" else did
     outcome = propose_all(settings, options, client, store, samples=samples, log=log)
     return ActionResult((*did, "trained and proposed"), outcome, report)
+
+
+def _store_before_raising(
+    store: SampleStore, client: GitHubClient, settings: Settings, *, push: bool, log: Log
+) -> None:
+    """GitHub stopped the collection: what was collected before reaches the data branch. A
+    failure to write it is logged, not raised over the error that stopped the run."""
+    try:
+        sync_store(store, client, settings.config.store.branch, push=push, log=log)
+    except PromptTrainerError as exc:
+        log(f"store: the data branch was not updated: {exc.diagnostics()}")
 
 
 @dataclass(frozen=True)
@@ -292,13 +270,17 @@ def _collect(  # noqa: PLR0917 - the plan's state, passed on once
         numbers = [event.pull]
     elif plan.kind not in ("backfill", "collect"):
         return Collected()
-    found = collect_pulls(
+    outcome = collect_pulls(
         client, numbers, since=None if numbers else since, settings=settings, store=store,
         log=log, progress=lambda n: n, **_resume(options),
-    ).samples  # fmt: skip
+    )  # fmt: skip
+    found = outcome.samples
     if numbers:
         return Collected(found, (f"collected #{event.pull}",))
-    return Collected(found, (f"collected {len(found)} agent PR(s) closed since {since:%Y-%m-%d}",))
+    did = f"collected {len(found)} agent PR(s) closed since {since:%Y-%m-%d}"
+    if outcome.failed:
+        did += f"; {len(outcome.failed)} agent PR(s) skipped (see the log)"
+    return Collected(found, (did,))
 
 
 def _resume(options: RunOptions) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The run's contract: what it is asked (``RunOptions``) and what it returns.
 
-``RunOptions`` is what the command line asked for, with the run's record (``loop.runs``). The
+``RunOptions`` is what the command line asked for, with the run's record (``loop.runs``) and, in
+the Action's ``prepare`` job, the recorder of the writes it hands on (``loop.bundle``). The
 pipeline's stages return values; ``pipeline.propose_target`` turns one target's into a
 ``TargetResult`` (skipped, blocked, or trained with its candidate, body, guardrail problems and
 proposal), and ``RunOutcome.of`` builds the run's outcome once from those and the samples
@@ -13,10 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prompt_trainer.loop.runs import RunRecord
 from prompt_trainer.models import Candidate, Sample, Skipped
 from prompt_trainer.propose import Proposal
+
+if TYPE_CHECKING:
+    from prompt_trainer.loop.bundle import Recorder
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,9 @@ class RunOptions:
     run: RunRecord | None = None
     #: Why this run may not replay (``training.gate: replay``); empty: it may.
     replay_skipped: str = ""
+    #: The Action's ``prepare`` job: every write to GitHub is recorded here for the ``publish``
+    #: job instead of made, and no configured command runs (``loop.bundle``); None: write.
+    bundle: Recorder | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 
 from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.github import GitHubClient, OpenPull
+from prompt_trainer.loop.bundle import DashboardIntent, Recorder
 from prompt_trainer.loop.contract import TargetResult
 from prompt_trainer.loop.followup import Known
 from prompt_trainer.measure.report import TargetReport
@@ -46,6 +47,8 @@ from prompt_trainer.settings import Settings
 
 Log = Callable[[str], None]
 MARKER = "<!-- prompt-trainer-dashboard -->"
+#: Where a ``prepare`` run's dashboard leaves the open proposals for the ``publish`` job.
+PROPOSALS = "<!-- prompt-trainer-dashboard:open-proposals -->"
 CHECKBOX = re.compile(
     r"^[ \t]*+[-*][ \t]++\[(?P<mark>[ xX])\][^\n]*?<!--[ \t]*+prompt-trainer:"
     r"(?P<verb>retrain|allow):(?P<arg>[\w.:-]++)[ \t]*+-->",
@@ -72,7 +75,9 @@ class DashboardView:
     event: str
     targets: list[str]
     reports: dict[str, TargetReport] = field(default_factory=dict)
-    proposals: dict[str, OpenPull] = field(default_factory=dict)
+    #: Each target's open proposal; None when not known yet (a ``prepare`` run: the section is
+    #: then the ``PROPOSALS`` placeholder, which the ``publish`` job fills, ``fill_proposals``).
+    proposals: dict[str, OpenPull] | None = field(default_factory=dict)
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)
     allowed: frozenset[str] = frozenset()
     skipped: dict[str, str] = field(default_factory=dict)
@@ -87,7 +92,7 @@ class DashboardView:
     def proposal_url(self, target: str) -> str | None:
         """The open proposal's page, built from its number (``render.links``)."""
         links = repo_links(self.server_url, self.repository)
-        pull = self.proposals.get(target)
+        pull = (self.proposals or {}).get(target)
         return links.pull(pull.number) if links and pull else None
 
     #: What earlier merged proposals did to the clusters they targeted, by target.
@@ -161,6 +166,7 @@ def render(view: DashboardView) -> str:
     return template.render(
         view=view,
         marker=MARKER,
+        placeholder=PROPOSALS,
         rows=rows,
         trends={t: trend(r) for t, r in view.reports.items()},
         key_metrics=KEY_METRICS,
@@ -232,9 +238,19 @@ def open_proposals(client: GitHubClient, targets: list[str]) -> dict[str, OpenPu
     return found
 
 
+def fill_proposals(body: str, view: DashboardView) -> str:
+    """A ``prepare`` run's dashboard body with its open-proposals section filled in from
+    ``view`` (its targets, proposals and links)."""
+    template = environment().get_template("dashboard_proposals.md.j2")
+    section = template.render(
+        targets=view.targets, proposals=view.proposals or {}, url=view.proposal_url
+    )
+    return body.replace(PROPOSALS, section.rstrip("\n"), 1)
+
+
 def publish(
     client: GitHubClient,
-    view: DashboardView,
+    body: str,
     *,
     number: int | None,
     title: str,
@@ -242,7 +258,6 @@ def publish(
     log: Log,
 ) -> int | None:
     """Create or edit the dashboard; a failure is logged, never fatal (the run's work is done)."""
-    body = render(view)
     try:
         if number is None:
             number = client.create_issue(title=title, body=body, label=label, marker=MARKER)
@@ -267,8 +282,10 @@ def publish_run(
     collected: Sequence[Sample],
     ledger_total: int,
     log: Log,
+    recorder: Recorder | None = None,
 ) -> None:
-    """Rebuild the dashboard from what the run returned and publish it (``publish``)."""
+    """Rebuild the dashboard from what the run returned and publish it (``publish``); a
+    ``prepare`` run records it (``recorder``), its open proposals left for the publish job."""
     targets = [t.name for t in settings.config.targets]
     view = DashboardView(
         repository=client.info().full_name,
@@ -276,7 +293,7 @@ def publish_run(
         event=settings.env.github_event_name or "cli",
         targets=targets,
         reports=known.reports,
-        proposals=open_proposals(client, targets),
+        proposals=None if recorder else open_proposals(client, targets),
         rejections=known.rejections,
         allowed=board.commands.allowed,
         skipped={r.target: r.why_not for r in results if r.why_not},
@@ -288,4 +305,10 @@ def publish_run(
         merges=merges_by_target(known, settings),
     )
     options = settings.config.dashboard
-    publish(client, view, number=board.number, title=options.title, label=options.label, log=log)
+    body = render(view)
+    if recorder is not None:
+        recorder.dashboard = DashboardIntent(
+            number=board.number, title=options.title, label=options.label, body=body
+        )
+        return
+    publish(client, body, number=board.number, title=options.title, label=options.label, log=log)

@@ -19,7 +19,8 @@ neither a rejection nor a merged proposal.
 and, with GitHub, the follow-up above; it returns both as one ``Known`` record, with the bullet
 ledger: the merged proposals' bullets and what this run observes of every current bullet (the
 version that introduced it, the clusters it targets, the PRs before it and since), written to
-the data branch with GitHub, kept in memory without.
+the data branch with GitHub (by the ``publish`` job after a ``prepare`` run, which records the
+entries in its bundle), kept in memory without.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 
 from prompt_trainer.collect.github_pr import judged_feedback
 from prompt_trainer.github import ClosedPull, ForeignCommitsError, GitHubClient
+from prompt_trainer.loop.bundle import Recorder, RevertIntent
 from prompt_trainer.measure import measured
 from prompt_trainer.measure.metrics import METRICS, columns, compare_columns
 from prompt_trainer.measure.report import TargetReport, VersionReport
@@ -121,10 +123,11 @@ def follow_up(
     log: Log,
     targets: tuple[str, ...] | None = None,
     config: ConfigFile | None = None,
+    recorder: Recorder | None = None,
 ) -> FollowUp:
     """Read the closed proposals of ``targets`` (default: those of ``reports``), with the
     reviewers' reasons for rejecting them when ``config`` is given; comment realized deltas
-    and open reverts when ``write``."""
+    and open reverts when ``write`` (into ``recorder`` in a ``prepare`` run)."""
     names = tuple(reports) if targets is None else targets
     own = client.closed_own_pulls(tuple(branch_name(t) for t in names))
     closed = [c for c in own if not _is_revert(c.body) and _target_of(c.body) in names]
@@ -140,14 +143,18 @@ def follow_up(
             continue
         before, after = realized
         text, worse = _deltas_comment(report, before, after)
-        if client.comment_once(number, text, key=f"realized:{after.version.hash}"):
+        post = recorder.comment if recorder else client.comment_once
+        if post(number, text, key=f"realized:{after.version.hash}"):
             outcome.commented.append(number)
-            log(f"follow-up: realized deltas commented on #{number}")
-        if worse:
-            reverted = _open_revert(client, report, before, after, number, worse, labels)
-            if reverted:
-                outcome.reverts.append(reverted)
-                log(f"follow-up: revert PR #{reverted} for {report.target}")
+            done = "bundled for" if recorder else "commented on"
+            log(f"follow-up: realized deltas {done} #{number}")
+        intent = revert_intent(client, report, before, after, number, worse) if worse else None
+        if intent is not None and recorder is not None:
+            recorder.reverts.append(intent)
+            log(f"follow-up: revert of {report.target} bundled for the publish job")
+        elif intent is not None and (reverted := open_revert(client, intent, labels=labels)):
+            outcome.reverts.append(reverted)
+            log(f"follow-up: revert PR #{reverted} for {report.target}")
     return outcome
 
 
@@ -198,51 +205,58 @@ def _deltas_comment(
     return "\n".join(lines), worse
 
 
-def _open_revert(  # noqa: PLR0917 - one call site, every value distinct
+def revert_intent(  # noqa: PLR0917 - one call site, every value distinct
     client: GitHubClient,
     report: TargetReport,
     before: VersionReport,
     after: VersionReport,
     merged_pr: int,
     worse: list[str],
-    labels: tuple[str, ...],
-) -> int | None:
-    """A PR restoring the previous version's files (read at the commit that introduced it)."""
-    if before.version.commit is None:
-        return None
-    branch = f"{REVERT_PREFIX}{report.target}"
-    if client.find_open_pull(branch):
+) -> RevertIntent | None:
+    """The revert PR restoring the previous version's files (read at the commit that introduced
+    it); None when it cannot be made or one is open already."""
+    if before.version.commit is None or client.find_open_pull(revert_branch(report.target)):
         return None
     files: dict[str, str | None] = {}
     for path in before.version.files:
-        text = client.read_text(path, ref=before.version.commit)
-        files[path] = text
+        files[path] = client.read_text(path, ref=before.version.commit)
     for path in after.version.files:
         files.setdefault(path, None)  # files the merged version added
     if not files:
         return None
+    return RevertIntent(
+        target=report.target,
+        merged_pull=merged_pr,
+        files=files,
+        message=f"prompt-trainer: revert {report.target} to {before.version.label}\n\n"
+        f"#{merged_pr} made {', '.join(worse)} significantly worse.",
+        title=f"prompt-trainer: revert {report.target} to {before.version.label}",
+        body=f"Restores the prompts of `{report.target}` to version `{before.version.label}`: "
+        f"since #{merged_pr} was merged, {', '.join(worse)} got significantly worse "
+        f"({after.samples} PRs on the new version, {before.samples} before; see the comment on "
+        f"#{merged_pr} for the numbers). Merge to revert, close to keep the change.",
+    )
+
+
+def revert_branch(target: str) -> str:
+    return f"{REVERT_PREFIX}{target}"
+
+
+def open_revert(
+    client: GitHubClient, intent: RevertIntent, *, labels: tuple[str, ...]
+) -> int | None:
+    """Commit the revert on its branch (never over someone else's commits) and open its PR, the
+    state block recording the commit; the PR's number, or None when nothing was opened."""
+    branch = revert_branch(intent.target)
+    if client.find_open_pull(branch):
+        return None
     try:
-        sha = client.commit_files(
-            branch=branch,
-            files=files,
-            message=f"prompt-trainer: revert {report.target} to {before.version.label}\n\n"
-            f"#{merged_pr} made {', '.join(worse)} significantly worse.",
-        )
+        sha = client.commit_files(branch=branch, files=dict(intent.files), message=intent.message)
     except ForeignCommitsError:
         return None  # someone else's work is on the revert branch: it is not force-moved
-    body = (
-        f"Restores the prompts of `{report.target}` to version `{before.version.label}`: since "
-        f"#{merged_pr} was merged, {', '.join(worse)} got significantly worse "
-        f"({after.samples} PRs on the new version, {before.samples} before; see the comment on "
-        f"#{merged_pr} for the numbers). Merge to revert, close to keep the change.\n\n"
-        f"<!-- {STATE_MARKER} {state_text(revert_state(target=report.target, commit=sha))} -->\n"
-    )
-    made = client.open_or_update_pull(
-        branch=branch,
-        title=f"prompt-trainer: revert {report.target} to {before.version.label}",
-        body=body,
-        labels=labels,
-    )
+    state = state_text(revert_state(target=intent.target, commit=sha))
+    body = f"{intent.body}\n\n<!-- {STATE_MARKER} {state} -->\n"
+    made = client.open_or_update_pull(branch=branch, title=intent.title, body=body, labels=labels)
     return made.number
 
 
@@ -258,10 +272,16 @@ class Known:
 
 
 def before_training(
-    settings: Settings, client: GitHubClient | None, *, write: bool, log: Log
+    settings: Settings,
+    client: GitHubClient | None,
+    *,
+    write: bool,
+    log: Log,
+    recorder: Recorder | None = None,
 ) -> Known:
     """Measure every target (for the follow-up and the PR bodies), then follow up on the bot's
-    closed proposals when there is GitHub (commenting and reverting when ``write``)."""
+    closed proposals when there is GitHub (commenting and reverting when ``write``; a
+    ``prepare`` run records those writes and the new bullet-ledger entries in ``recorder``)."""
     names = tuple(t.name for t in settings.config.targets)
     reports = {
         name: report
@@ -274,13 +294,16 @@ def before_training(
     labels = settings.config.pull_request.labels
     follow = follow_up(
         client, reports, labels=labels, write=write, log=log, targets=names,
-        config=settings.config,
+        config=settings.config, recorder=recorder,
     )  # fmt: skip
     new = entries_of(follow.closed, open_ledger(settings.root).load())
     branch = settings.config.store.branch
     known = sync_bullets(settings.root, new, client, branch, push=False, log=log)
     seen = observed(settings, reports, known)  # the branch's entries included: a fresh runner
-    ledger = sync_bullets(settings.root, seen, client, branch, push=write, log=log)
+    push = write and recorder is None
+    ledger = sync_bullets(settings.root, seen, client, branch, push=push, log=log)
+    if recorder is not None:  # the publish job merges them into the data branch
+        recorder.bullets.extend((*new, *seen))
     return Known(reports, follow.rejections, ledger, judged_ids(follow.closed))
 
 

@@ -37,9 +37,11 @@ from prompt_trainer.models import (
 from prompt_trainer.render.filters import environment
 from prompt_trainer.render.links import RepoLinks
 from prompt_trainer.render.report import Chart, chart, delta, direction, estimate
-from prompt_trainer.render.state import STATE_MARKER, state_of, state_text
+from prompt_trainer.render.state import STATE_MARKER, read_state, state_of, state_text
 
 BODY_LIMIT = 65_536
+#: Where the body shows the configured commands' results (``pr_evaluation.md.j2``).
+EVALUATION = "<!-- prompt-trainer-evaluation -->"
 #: Observed metrics shown in the PR body's table (the full list is in ``prompt-trainer report``).
 KEY_METRICS = (
     "tests.pass_rate",
@@ -328,7 +330,9 @@ def render_body(view: ProposalView, *, template_text: str | None = None) -> str:
         else:
             template = environment().get_template("pr_body.md.j2")
         for detail in ("full", "no_diffs", "minimal"):
-            body = template.render(view=view, detail=detail, state_marker=STATE_MARKER)
+            body = template.render(
+                view=view, detail=detail, state_marker=STATE_MARKER, evaluation_marker=EVALUATION
+            )
             if len(body) <= BODY_LIMIT:
                 return body
     except jinja2.TemplateError as exc:
@@ -340,6 +344,34 @@ def render_body(view: ProposalView, *, template_text: str | None = None) -> str:
         ) from None
     marker = f"\n\n… (cut to fit GitHub's limit)\n\n<!-- {STATE_MARKER} {view.state_json} -->\n"
     return body[: BODY_LIMIT - len(marker)] + marker
+
+
+def render_evaluation(view: ProposalView) -> str:
+    """The part of the body that shows the configured commands' results (eval_command, the
+    replay), alone: ``pr_evaluation.md.j2``, which the body includes."""
+    template = environment().get_template("pr_evaluation.md.j2")
+    return template.render(view=view, evaluation_marker=EVALUATION)
+
+
+def with_evaluation(body: str, view: ProposalView) -> str:
+    """A body rendered before the commands ran (the Action's ``prepare`` job), with their
+    results (``view.candidate``) put in place of its evaluation marker, or before the state
+    block when a user's template has none; cut (evidence last) to fit GitHub's limit, keeping
+    the body's own state block (it names each change's clusters, which ``view`` cannot: the
+    publish job has no samples to cluster)."""
+    named = read_state(body)
+    state = state_text(named) if named else view.state_json
+    part = render_evaluation(view).rstrip("\n")
+    if EVALUATION in body:
+        body = body.replace(EVALUATION, part, 1)
+    else:
+        at = body.rfind(f"<!-- {STATE_MARKER} ")
+        at = len(body) if at < 0 else at
+        body = f"{body[:at].rstrip()}\n\n{part}\n\n{body[at:]}"
+    if len(body) <= BODY_LIMIT:
+        return body
+    tail = f"\n\n… (cut to fit GitHub's limit)\n\n<!-- {STATE_MARKER} {state} -->\n"
+    return body[: BODY_LIMIT - len(tail)] + tail
 
 
 def user_template(root: Path, path: str | None) -> str | None:

@@ -6,7 +6,8 @@ JSON exactly as the bot always has (keys sorted, ``--`` escaped so the comment s
 comment; a revert PR's block keeps its ``revert, target, commit`` order); ``read_state`` parses
 it back (None for a body without a valid block); ``replace_state`` swaps it in a body. Read by
 ``propose`` (is this candidate already proposed?), ``followup`` (rejected edits, merged
-versions), ``respond`` (explain, revise) and the body template.
+versions), ``respond`` (explain, revise) and the body template; ``restated`` writes it again
+with the commit pushed.
 """
 
 from __future__ import annotations
@@ -104,6 +105,16 @@ def state_of(
         changes=tuple(_change(c, clusters) for c in candidate.changes[:MAX_CHANGES]),
         **({"held_out_ids": tuple(judged)} if judged else {}),
     )
+
+
+def restated(body: str, candidate: Candidate, *, commit: str | None) -> ProposalState:
+    """The state block of ``body`` once ``commit`` is pushed: made again from ``candidate``
+    (``state_of``), each change keeping the failure clusters the body's own block named for its
+    evidence. The clusters come from the samples the body was rendered from (``ProposalView``);
+    the Action's ``publish`` job, which parses no evidence, does not cluster them again."""
+    named = read_state(body)
+    known = {c.evidence: c.clusters for c in named.changes} if named else {}
+    return state_of(candidate, commit=commit, clusters=lambda evidence: known.get(evidence, ()))
 
 
 def _change(

@@ -8,8 +8,10 @@ a prompt path that leaves the worktree is a failed run with its reason). What th
 kept in its folder under the replay's directory: ``task.md``, ``agent.log``, ``tests.log``,
 ``junit.xml`` and ``traces/``. The user's checkout is never touched: ``git worktree add
 --detach`` creates no branch, and ``git worktree remove --force`` then ``git worktree prune``
-forget the worktree again. Commands run in their own process group, which is killed whole on a
-timeout (an agent's children do not outlive it).
+forget the worktree again. Every git runs with hooks off and a minimal environment
+(``gitcmd.run_git``), so a hook the agent writes into the shared ``.git`` never runs. Commands run
+in their own process group, which is killed whole on a timeout (an agent's children do not
+outlive it).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Literal
 from prompt_trainer.collect.junit import parse_report
 from prompt_trainer.collect.traces import parse_trace
 from prompt_trainer.errors import PromptTrainerError
+from prompt_trainer.gitcmd import run_git
 from prompt_trainer.models import PromptFile, ReplayRun, Skipped, Trace
 
 #: Variables that would point git at another repository than the worktree.
@@ -164,15 +167,9 @@ def _remove_holder(holder: Path) -> None:
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in GIT_LOCATION_VARS}
-    return subprocess.run(  # noqa: S603 - fixed git subcommands, no shell
-        ["git", "-C", str(root), *args],  # noqa: S607 - git from PATH, like any user
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=300,
-    )
+    """Hooks off and a minimal environment (``gitcmd``): the agent of an earlier run may have
+    written ``.git/hooks/post-checkout`` in the shared repository."""
+    return run_git(root, *args, timeout_s=300)
 
 
 def write_files(tree: Path, files: tuple[PromptFile, ...]) -> str | None:

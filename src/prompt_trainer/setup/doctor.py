@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from prompt_trainer.errors import GitHubError, PromptTrainerError
+from prompt_trainer.evaluate import names_command
 from prompt_trainer.settings import Environment, Settings, parse_config, read_config_text
 from prompt_trainer.setup.onboard import workflow_files
 
@@ -70,6 +71,8 @@ def run_checks(
     checks.append(Check("config", "ok", f"{config_path} is valid (targets: {targets})"))
     checks += prompt_checks(settings)
     checks.append(workflow_check(settings.root))
+    if (split := split_check(settings)) is not None:
+        checks.append(split)
     if offline:
         why = "--offline"
         checks += [
@@ -168,6 +171,34 @@ def workflow_check(root: Path) -> Check:
         "warn",
         "no workflow runs prompt-trainer",
         "run `prompt-trainer init` to write .github/workflows/prompt-trainer.yml",
+    )
+
+
+def split_check(settings: Settings) -> Check | None:
+    """With a configured command, a workflow job runs prompt-trainer's ``evaluate`` mode: a job
+    that holds the write token refuses to run a command (``docs/workflows.md``). None when the
+    configuration names no command."""
+    named = names_command(settings)
+    if named is None:
+        return None
+    for path in workflow_files(settings.root):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        except yaml.YAMLError:
+            continue
+        jobs = data.get("jobs") if isinstance(data, dict) else None
+        for job in (jobs or {}).values():
+            steps = job.get("steps") if isinstance(job, dict) else None
+            for step in steps if isinstance(steps, list) else ():
+                if isinstance(step, dict) and (step.get("with") or {}).get("mode") == "evaluate":
+                    return Check("workflow: commands", "ok", f"{named} runs in its own job")
+    return Check(
+        "workflow: commands",
+        "warn",
+        f"the configuration names {named}, and no workflow job runs prompt-trainer with "
+        "mode: evaluate: a job that holds the write token refuses to run a configured command",
+        "split the workflow into train, evaluate and publish jobs (the one `prompt-trainer "
+        "init` writes; docs/workflows.md)",
     )
 
 

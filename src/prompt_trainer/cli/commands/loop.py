@@ -24,18 +24,18 @@ from prompt_trainer.cli.outcome import (
 )
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.loop.runs import recorded
-from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Settings
+from prompt_trainer.settings import DEFAULT_CONFIG_PATH, Environment, Settings
 from prompt_trainer.targets import check_prompt_files
 
 
 def cmd_run(args: argparse.Namespace, ctx: Invocation) -> int:
     _check_sources(args)
-    settings = Settings.load(args.config, ctx.env)
+    local = args.local is not None
+    found = Settings.load(args.config, ctx.env) if local else _event_settings(args, ctx)
+    if found is None:
+        return 0
+    settings = found
     pr = _pull_request(args, settings)
-    if args.local is None and (guarded := _event_settings(settings, args, ctx)) is not settings:
-        if guarded is None:
-            return 0
-        settings = guarded
     check_prompt_files(settings.config, settings.root)  # run trains every target
     # The pipeline pulls in PyGithub (~0.7 s): only commands that need it import it.
     from prompt_trainer.pipeline import run  # noqa: PLC0415
@@ -97,21 +97,21 @@ def _check_sources(args: argparse.Namespace) -> None:
         )
 
 
-def _event_settings(
-    settings: Settings, args: argparse.Namespace, ctx: Invocation
-) -> Settings | None:
+def _event_settings(args: argparse.Namespace, ctx: Invocation) -> Settings | None:
     """Inside a workflow on an event a pull request can steer (the Action's ``pr`` input runs
     ``run``), the same configuration check as ``action``: the default branch's settings unless
-    the checkout's file is the default branch's; None when nothing may be done."""
-    from prompt_trainer.loop.action import GUARDED_EVENTS  # noqa: PLC0415
+    the checkout's file is the default branch's (read first); None when nothing may be done."""
+    from prompt_trainer.loop.config_trust import GUARDED_EVENTS  # noqa: PLC0415
 
-    if settings.env.github_event_name not in GUARDED_EVENTS or not settings.env.github_event_path:
-        return settings
-    from prompt_trainer.cli.commands.action import action_settings  # noqa: PLC0415
+    environment = Environment.from_mapping(ctx.env)
+    name, path = environment.github_event_name, environment.github_event_path
+    if name not in GUARDED_EVENTS or not path:
+        return Settings.load(args.config, ctx.env)
+    from prompt_trainer.cli.commands.action import event_settings  # noqa: PLC0415
     from prompt_trainer.loop.events import parse, read_event  # noqa: PLC0415
 
-    event = parse(settings.env.github_event_name, read_event(settings.env.github_event_path))
-    return action_settings(settings, event, mode="collect", repo=args.repo, ctx=ctx)
+    event = parse(name, read_event(path))
+    return event_settings(args.config, event, mode="collect", repo=args.repo, ctx=ctx)
 
 
 def _pull_request(args: argparse.Namespace, settings: Settings) -> int | None:

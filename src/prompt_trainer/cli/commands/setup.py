@@ -100,6 +100,11 @@ def cmd_doctor(args: argparse.Namespace, ctx: Invocation) -> int:
 
 
 def cmd_schema(args: argparse.Namespace, ctx: Invocation) -> int:
+    if args.bundle:
+        from prompt_trainer.loop.bundle import bundle_schema  # noqa: PLC0415
+
+        print(json.dumps(bundle_schema(), indent=2))
+        return 0
     print(json.dumps(config_schema(), indent=2))
     return 0
 

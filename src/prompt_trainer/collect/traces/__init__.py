@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
+from prompt_trainer.collect.per_file import internal_error
 from prompt_trainer.collect.traces import (
     claude,
     codex_exec,
@@ -34,14 +35,24 @@ FORMATS: dict[str, ModuleType] = {
 HEAD_BYTES = 64 * 1024
 
 
-#: What a format module may raise on input it did not expect; it becomes ``Skipped``.
+#: What a format module may raise on input it did not expect; it becomes ``Skipped``. Format
+#: modules walk JSON of unknown shape, so here a ``TypeError`` or ``KeyError`` is how a value of
+#: the wrong shape shows; the reason names it and the line of the file.
 UNREADABLE = (OSError, ValueError, RecursionError, TypeError, AttributeError, KeyError, IndexError)
 
 
 def parse_trace(
     path: Path, *, source: str, max_bytes: int, max_text: int = 2_000
 ) -> Trace | Skipped:
-    """Recognize the file's format by content and parse it; problems become ``Skipped``."""
+    """Recognize the file's format by content and parse it; problems become ``Skipped``, and so
+    does a bug this file reaches (``collect/per_file.py``)."""
+    try:
+        return _parse(path, source=source, max_bytes=max_bytes, max_text=max_text)
+    except Exception as exc:  # the per-file boundary (collect/per_file.py)
+        return internal_error(source, exc, what="trace")
+
+
+def _parse(path: Path, *, source: str, max_bytes: int, max_text: int) -> Trace | Skipped:
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
