@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from prompt_trainer.cli import main
-from prompt_trainer.models import Candidate
+from prompt_trainer.models import Candidate, Feedback, TestCase, TestRun
 from prompt_trainer.settings import Target
 from prompt_trainer.store import open_ledger
 from prompt_trainer.targets import LocalSource, load_prompt_set
-from tests.scripted import FIXES, JUNK, judge_fixes, junk_revision, lenient, revise
-from tests.servers.llm import FakeLLM, Reply, by_signature
+from tests.scripted import FIXES, JUNK, judge_fixes, junk_revision, lenient, revise, sections
+from tests.servers.llm import FakeLLM, Reply, by_signature, chat_adapter_reply
 from tests.synthetic import six_clusters
 
 MAIN = (
@@ -325,3 +325,97 @@ def test_training_max_calls_caps_every_call_and_the_search_ends_cleanly_with_wha
     assert "gepa: stopped early: " in notes and "training.max_calls" not in found.no_change
     # the held-out evaluation kept its calls: it ran after the search
     assert found.evaluation is not None and found.evaluation.calls > 0
+
+
+# -- metric: replay ------------------------------------------------------------------------------
+
+
+def replay_repo(tmp_path: Path, *, replay: bool = True) -> Path:
+    """``tests.test_replay``'s repository (its agent writes exact Decimal code only when the
+    prompt file it finds says Decimal), three PRs whose float totals failed the test and a
+    trusted reviewer asked for Decimal, GEPA with the replay metric."""
+    from tests.test_replay import git, make_repo, sample  # noqa: PLC0415
+
+    repo = make_repo(tmp_path)
+    config = json.loads((repo / ".github/prompt-trainer.yml").read_text())
+    config["training"] = {
+        "strategy": "gepa", "holdout": 0.5, "gepa": {"metric": "replay", "max_metric_calls": 12},
+    }  # fmt: skip
+    if not replay:
+        del config["replay"]
+    (repo / ".github/prompt-trainer.yml").write_text(json.dumps(config))
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "gepa")
+    failed = TestRun(
+        source="junit.xml",
+        cases=(
+            TestCase(
+                classname="test_money",
+                name="test_the_total_is_exact",
+                status="failed",
+                message="AssertionError: assert 0.30000000000000004 == Decimal('0.30')",
+            ),
+        ),  # fmt: skip
+    )
+    stored = []
+    for n in (1, 2, 3):
+        said = Feedback(
+            kind="review_comment", id=f"c{n}", author="maria", trusted=True,
+            body="Money must be Decimal, never float.",
+            url=f"https://github.com/acme/widgets/pull/{n}#discussion_r{n}",
+        )  # fmt: skip
+        made = sample(repo, n).model_copy(update={"test_runs": (failed,), "feedback": (said,)})
+        stored.append(made)
+    open_ledger(repo).upsert(stored)
+    return repo
+
+
+def decimal_rule(request: dict[str, Any]) -> str:
+    """A reflection that adds the Decimal rule, citing the failing test."""
+    part = sections(request)
+    feedback = json.loads(part["feedback"])
+    rule = "Use `Decimal` for money in `money.py`, never `float`."
+    return chat_adapter_reply(
+        new_text=part["current_text"].rstrip("\n") + f"\n- {rule}\n",
+        citations=[{"bullet": rule, "evidence": [feedback[0]["evidence"][0]["id"]]}],
+    )
+
+
+def test_the_replay_metric_scores_candidates_by_rerunning_the_agent_and_the_tests(
+    tmp_path: Path, llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = replay_repo(tmp_path)
+    monkeypatch.chdir(repo)
+    script(llm, reflect=decimal_rule)
+    assert train(llm) == 0
+    found = candidate(repo)
+    assert found.search is not None and found.search.metric == "replay"
+    assert [c.text for c in found.changes] == [
+        "Use `Decimal` for money in `money.py`, never `float`."
+    ]
+    # the agent ran in worktrees with the candidate's file (the current prompts are never
+    # replayed: their failures are known), and with it the tests passed
+    runs = sorted((repo / ".prompt-trainer" / "replay").glob("*-coder-gepa/*/candidate-*"))
+    assert runs
+    for run in runs:
+        assert "agent candidate acme/widgets#" in (run / "agent.log").read_text()
+        assert 'failures="0"' in (run / "junit.xml").read_text()
+    assert found.search.front[0].score == 1.0 > found.search.front[0].current
+    # the metric asked no model: the judge's calls are the held-out evaluation's only
+    assert found.evaluation is not None
+    assert sum(kind(r) == "judge" for r in llm.requests) == found.evaluation.calls
+
+
+def test_without_replay_commands_the_judge_scores_and_the_run_says_why(
+    tmp_path: Path, llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = replay_repo(tmp_path, replay=False)
+    monkeypatch.chdir(repo)
+    script(llm, reflect=decimal_rule, judge=judge_fixes())
+    assert train(llm) == 0
+    found = candidate(repo)
+    assert found.search is not None and found.search.metric == "judge"
+    assert (
+        "gepa: metric replay not run: replay.agent_command and replay.test_command are not both "
+        "set; the judge scored"
+    ) in found.analysis_summary
+    assert not (repo / ".prompt-trainer" / "replay").exists()

@@ -371,11 +371,22 @@ class BudgetStop:
     least: int
     step: int
     max_metric_calls: int
+    #: Iterations without a new candidate after which the search has converged (every
+    #: cluster's minibatch had its turns); scorings made before cost nothing, so without this
+    #: a search whose candidates are all perfect on their minibatches would never end.
+    patience: int = 12
 
     def __call__(self, gepa_state: State) -> bool:
         if self.adapter.stopped or self.adapter.error is not None:
             return True
         if gepa_state.total_num_evals + self.step > self.max_metric_calls:
+            return True
+        found = [t["i"] for t in gepa_state.full_program_trace if "new_program_idx" in t]
+        if gepa_state.i - max(found, default=0) >= self.patience:
+            self.adapter.stopped = (
+                f"converged: no new candidate in {self.patience} iterations (every failure "
+                "cluster's minibatches had their turn)"
+            )
             return True
         if not self.adapter.budget.allows(calls=self.least):
             self.adapter.stopped = (

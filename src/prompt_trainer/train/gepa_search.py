@@ -196,7 +196,9 @@ def _optimize(
             batch_sampler=ClusterBatches(members, MINIBATCH), module_selector=RelevantPart(layout),
             perfect_score=1.0, skip_perfect_score=True, use_merge=False,
             max_metric_calls=request.gepa.max_metric_calls,
-            stop_callbacks=[BudgetStop(adapter, least, step, request.gepa.max_metric_calls)],
+            stop_callbacks=[
+                BudgetStop(adapter, least, step, request.gepa.max_metric_calls, 2 * len(members))
+            ],
             logger=FileLog(folder / "gepa.log"),
             run_dir=str(folder), cache_evaluation=True, track_best_outputs=False,
             display_progress_bar=False, raise_on_exception=True, seed=0,
