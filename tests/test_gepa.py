@@ -354,7 +354,7 @@ def replay_repo(tmp_path: Path, *, replay: bool = True) -> Path:
                 status="failed",
                 message="AssertionError: assert 0.30000000000000004 == Decimal('0.30')",
             ),
-        ),  # fmt: skip
+        ),
     )
     stored = []
     for n in (1, 2, 3):
