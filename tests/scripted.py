@@ -72,6 +72,8 @@ lenient = checker(lambda _: True)
 #: Per kind of failure: words of its failure or evidence (lowercase), the bullet a careful model
 #: writes for it, and the section it belongs in.
 FIXES = (
+    (("incompatible return",), "Run `mypy invoices` and fix every error before opening the PR.",
+     "## Workflow"),
     (("decimal",), 'Round money with `quantize(Decimal("0.01"), ROUND_HALF_UP)`; never `float`.',
      "## Money"),
     (("second", "apiclient"),
@@ -81,8 +83,6 @@ FIXES = (
      "## HTTP"),
     (("no such column", "migration"),
      "After changing a model, run `python manage.py makemigrations invoices`.", "## Workflow"),
-    (("incompatible return",), "Run `mypy invoices` and fix every error before opening the PR.",
-     "## Workflow"),
     (("ruff", "unsorted"), "Run `ruff check --fix` before pushing.", "## Workflow"),
 )  # fmt: skip
 JUNK = "Always be careful and write correct code."
@@ -96,7 +96,8 @@ def fix_of(text: str) -> tuple[str, str] | None:
 
 def revise(request: Request) -> str:
     """A careful reflection (``ReviseSection``): for each pull request of the feedback whose
-    failure belongs in this part (its section, or any in the text before the first heading),
+    failure belongs in this part (its section, or any in the main file's text before its first
+    ``##`` heading, which starts with the title),
     one bullet that names the fix, citing that PR's evidence; the part unchanged (and ``[]``)
     when none belongs here."""
     part = sections(request)
@@ -106,7 +107,7 @@ def revise(request: Request) -> str:
     for record in json.loads(part["feedback"]):
         said = " ".join([*record["failures"], *(e["text"] for e in record["evidence"])])
         found = fix_of(said)
-        here = current.startswith(found[1]) or not current.startswith("## ") if found else False
+        here = current.startswith((found[1], "# ")) if found else False
         if found and here and found[0] not in current + "".join(added):
             added.append(found[0])
             cited.append({"bullet": found[0], "evidence": [e["id"] for e in record["evidence"]]})

@@ -14,16 +14,17 @@ a metric, the reflection's program and the LMs; gives GEPA (``gepa.optimize``) w
   ``train.support.excerpts``), the score and the judge's words.
 - ``propose_new_texts``: ``train.gepa_reflect.revise`` on the part GEPA chose, under the budget;
   the evidence each changed bullet cites is kept (``citations``, saved with GEPA's state).
-  GEPA catches a proposer's exceptions and goes on; an LM error is therefore kept in ``error``,
-  stops the search (``BudgetStop``) and is raised after it.
+  GEPA catches a proposer's exceptions and goes on; an LM error is therefore kept in ``error``
+  and raised by ``BudgetStop`` before GEPA saves the iteration as done.
 
 and the strategies it plugs in: ``ClusterBatches`` (each minibatch is the newest pull requests of
 one failure cluster, the clusters in rank order, every cluster before any gets a second batch:
 issue 25's "reflect on every kind of failure, newest first"), ``RelevantPart`` (the component
 whose words the minibatch's failures share most, ties in turn), ``SeededPareto`` (GEPA's Pareto
 selection with a random generator seeded by the iteration, so a resumed search makes the same
-choices as one never interrupted) and ``BudgetStop`` (stops before an iteration the budget cannot
-pay for, or after a refused call or an error).
+choices as one never interrupted) and ``BudgetStop`` (stops before an iteration the budgets
+cannot pay for, or once the search has converged; ends it by raising after a refused call or an
+LM error inside an iteration, so that iteration is not saved as done).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from prompt_trainer.evaluate.per_edit import EditView, PromptText, current_promp
 from prompt_trainer.measure.clusters import Cluster, overlap, words_of
 from prompt_trainer.models import PromptFile, PromptSet
 from prompt_trainer.train.gepa_metric import (
+    BudgetSpent,
     FailureScore,
     Instance,
     Kept,
@@ -96,8 +98,11 @@ class SearchAdapter:
     reflected: dict[str, int] = field(default_factory=dict)
     shown: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    #: Why the search stops early ("" while it may go on), and an LM error to raise after it.
+    #: Why the search stops early ("" while it may go on); why the budget refused a reflection
+    #: in the middle of an iteration, and an LM error there (both end the search before GEPA
+    #: saves that iteration: ``BudgetStop``).
     stopped: str = ""
+    refused: str = ""
     error: BaseException | None = None
     _memo: dict[tuple[str, str], tuple[FailureScore, ...]] = field(default_factory=dict)
 
@@ -196,7 +201,7 @@ class SearchAdapter:
         proposed: dict[str, str] = {}
         for name in components_to_update:
             records = [FeedbackRecord.model_validate(r) for r in reflective_dataset.get(name, [])]
-            if not records or self.stopped or self.error is not None:
+            if not records or self.refused or self.error is not None:
                 break
             text = self._revised(name, candidate, records)
             if text is not None and text != candidate[name]:
@@ -208,7 +213,7 @@ class SearchAdapter:
     ) -> str | None:
         files = self.context(candidate)
         if not self.budget.allows(input_chars=[chars(*records, *files, candidate[name])]):
-            self.stopped = "the budget refused the next reflection call"
+            self.refused = "the budget refused the next reflection call"
             return None
         known = self.instances
         shown = [known[r.pull_request] for r in records if r.pull_request in known]
@@ -377,8 +382,13 @@ class BudgetStop:
     patience: int = 12
 
     def __call__(self, gepa_state: State) -> bool:
-        if self.adapter.stopped or self.adapter.error is not None:
-            return True
+        """Whether to stop before the next iteration; raises when the last one was cut short
+        (an LM error, a refused reflection), so GEPA does not save it as done: its state stays
+        as saved when that iteration began, and a resumed search makes it again."""
+        if self.adapter.error is not None:
+            raise self.adapter.error
+        if self.adapter.refused:
+            raise BudgetSpent(self.adapter.refused)
         if gepa_state.total_num_evals + self.step > self.max_metric_calls:
             return True
         found = [t["i"] for t in gepa_state.full_program_trace if "new_program_idx" in t]

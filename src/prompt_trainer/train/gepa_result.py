@@ -40,7 +40,8 @@ def front(
     state: State, clusters: Mapping[str, Cluster], val: Sequence[Instance]
 ) -> list[FrontEntry]:
     """Per failure cluster of the validation set: the best candidate there (the one with the
-    best average among those tied), its score and the current prompts'."""
+    best average among those tied; 0, the current prompts, when none beats them), its score and
+    the current prompts'."""
     base = state.prog_candidate_objective_scores[0]
     averages = state.program_full_scores_val_set
     counts: dict[str, int] = {}
@@ -48,15 +49,16 @@ def front(
         counts[failure.cluster] = counts.get(failure.cluster, 0) + 1
     entries = []
     for cluster, programs in state.program_at_pareto_front_objectives.items():
-        best = min(programs, key=lambda p: (-averages[p], p))
+        score, current = state.objective_pareto_front[cluster], base.get(cluster, 0.0)
+        best = min(programs, key=lambda p: (-averages[p], p)) if score > current else 0
         known = clusters.get(cluster)
         entries.append(
             FrontEntry(
                 cluster=cluster,
                 label=known.label if known else cluster,
                 candidate=int(best),
-                score=float(state.objective_pareto_front[cluster]),
-                current=float(base.get(cluster, 0.0)),
+                score=float(score),
+                current=float(current),
                 failures=counts.get(cluster, 0),
             )
         )

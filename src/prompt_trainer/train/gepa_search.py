@@ -113,8 +113,6 @@ def gepa_search(
     search = key(request, layout, train, val, minibatch=MINIBATCH)
     with state_dir(request, search) as (folder, resumed):
         state = _optimize(request, adapter, layout, train=train, val=val, folder=folder)
-    if adapter.error is not None:
-        raise adapter.error
     _account(evidence, adapter)
     budget.notes[:0] = evidence.describe("gepa")
     summary = summarize(request, state, adapter, val=val, resumed=resumed, clusters=clusters)
