@@ -56,6 +56,8 @@ SENSITIVE_KEYS: tuple[str, ...] = (
     "pull_request.bot_logins",
     "artifacts.workflows",
     "training.gate",
+    "training.gepa.metric",
+    "training.gepa.reflection_model",
     "replay.agent_command",
     "replay.test_command",
     "replay.trace_glob",
