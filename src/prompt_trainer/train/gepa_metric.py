@@ -29,14 +29,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import dspy
-
 from prompt_trainer.evaluate.per_edit import EditView, PromptText, failure_views
-from prompt_trainer.evaluate.verdicts import Reading, parse_verdicts
+from prompt_trainer.evaluate.verdicts import Reading
 from prompt_trainer.models import HeldOutFailure, PromptFile, Sample
-from prompt_trainer.train.judge import JUDGE_TOKENS, JudgeEdits
+from prompt_trainer.train.judge import judge_one, judge_program
 from prompt_trainer.train.shared import Budget, chars
-from prompt_trainer.train.trainer import Replayer, ask, load_instructions
+from prompt_trainer.train.trainer import Replayer
 from prompt_trainer.train.views import EvidenceSample
 
 #: What each verdict earns a failure.
@@ -99,8 +97,7 @@ class JudgeMetric:
     budget: Kept
 
     def __post_init__(self) -> None:
-        instructions = load_instructions("judge_edits.md")
-        self.program = dspy.Predict(JudgeEdits.with_instructions(instructions))
+        self.program = judge_program()
 
     def __call__(
         self, instance: Instance, diffs: list[EditView], files: tuple[PromptFile, ...]
@@ -109,20 +106,14 @@ class JudgeMetric:
         size = chars(instance.view, *shown, *diffs, *self.current)
         if not self.budget.allows(input_chars=[size]):
             raise BudgetSpent(_refused(self.budget.budget))
-        answer = ask(
-            self.program,
-            self.budget,
-            max_tokens=JUDGE_TOKENS,
-            pull_request=instance.view,
-            current_prompts=self.current,
-            failures=shown,
+        answer = judge_one(
+            self.program, self.budget, view=instance.view, files=self.current, failures=shown,
             edits=diffs,
-        )
+        )  # fmt: skip
         if answer is None:
             why = "the judge's answer could not be read; scored 0"
             return [FailureScore(f, 0.0, "unreadable", why) for f in instance.failures]
-        read, _ = parse_verdicts(answer.effects, edits=len(diffs), failures=[f.ref for f in shown])
-        return [_scored(f, read) for f in instance.failures]
+        return [_scored(f, answer[0]) for f in instance.failures]
 
 
 def _scored(failure: HeldOutFailure, read: list[Reading]) -> FailureScore:
