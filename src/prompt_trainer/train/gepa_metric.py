@@ -113,23 +113,26 @@ class JudgeMetric:
         if answer is None:
             why = "the judge's answer could not be read; scored 0"
             return [FailureScore(f, 0.0, "unreadable", why) for f in instance.failures]
-        return [_scored(f, answer[0]) for f in instance.failures]
+        return [_scored(f, answer[0], diffs) for f in instance.failures]
 
 
-def _scored(failure: HeldOutFailure, read: list[Reading]) -> FailureScore:
-    """A failure's best verdict over the components; 0 when one conflicts."""
+def _scored(failure: HeldOutFailure, read: list[Reading], diffs: list[EditView]) -> FailureScore:
+    """A failure's best verdict over the changed parts; 0 when one conflicts."""
     mine = [r for r in read if r.failure == failure.ref]
     conflicts = [r for r in read if r.verdict == "conflicts" and r.failure in ("", failure.ref)]
     if conflicts:
-        return FailureScore(failure, 0.0, "conflicts", _said(conflicts[0]))
+        return FailureScore(failure, 0.0, "conflicts", _said(conflicts[0], diffs))
     if not mine:
         return FailureScore(failure, 0.0, "no verdict", "the judge gave no verdict for it")
     best = max(mine, key=lambda r: SCORES[r.verdict])
-    return FailureScore(failure, SCORES[best.verdict], best.verdict, _said(best))
+    return FailureScore(failure, SCORES[best.verdict], best.verdict, _said(best, diffs))
 
 
-def _said(reading: Reading) -> str:
-    return f"D{reading.edit}" + (f": {reading.why}" if reading.why else "")
+def _said(reading: Reading, diffs: list[EditView]) -> str:
+    """The judge's words on the part it judged, named as the reflection knows it (the judge's
+    ``D1`` means nothing there): ``section ## Money: names quantize``."""
+    part = diffs[reading.edit - 1].op.removeprefix("edits ") if reading.edit <= len(diffs) else ""
+    return ": ".join(p for p in (part, reading.why) if p)
 
 
 def _refused(budget: Budget) -> str:

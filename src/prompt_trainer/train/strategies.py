@@ -139,6 +139,11 @@ def _searched(request: TrainRequest, lm: Any, budget: Budget) -> Candidate:
     judged on the other, which played no part in choosing it."""
     parts = hold_out(request, budget, search=True)
     fitted, evidence = _fitted(request, parts)
+    if request.candidates > 1:
+        budget.notes.append(
+            f"training.candidates={request.candidates} does not apply to gepa: its search makes "
+            "and keeps its own candidates"
+        )
     reflection_lm = lm
     chosen = request.reflection_llm
     if chosen is not None and chosen.model != request.llm.model:
