@@ -47,16 +47,7 @@ from prompt_trainer.train.budget import fit_budget
 from prompt_trainer.train.check import vet_edits
 from prompt_trainer.train.evidence import evidence_view
 from prompt_trainer.train.evolve import applied
-from prompt_trainer.train.gepa_adapter import (
-    BudgetStop,
-    ClusterBatches,
-    FileLog,
-    RelevantPart,
-    SearchAdapter,
-    SeededPareto,
-    State,
-    Trace,
-)
+from prompt_trainer.train.gepa_adapter import SearchAdapter, State, Trace
 from prompt_trainer.train.gepa_metric import (
     BudgetSpent,
     Instance,
@@ -68,6 +59,13 @@ from prompt_trainer.train.gepa_metric import (
 from prompt_trainer.train.gepa_reflect import reviser
 from prompt_trainer.train.gepa_result import analysis, search_notes, summarize, winner_edits
 from prompt_trainer.train.gepa_state import key, state_dir
+from prompt_trainer.train.gepa_strategies import (
+    BudgetStop,
+    ClusterBatches,
+    FileLog,
+    RelevantPart,
+    SeededPareto,
+)
 from prompt_trainer.train.judging import MAX_VALIDATION
 from prompt_trainer.train.plan import Evidence
 from prompt_trainer.train.sections import Components, components
