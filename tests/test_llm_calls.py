@@ -157,6 +157,26 @@ def test_a_context_length_400_on_the_check_loses_the_check_and_the_rule_decides(
     assert NEW_RULE in (candidate(local) / "CLAUDE.md").read_text()
 
 
+def test_an_endpoint_that_goes_down_mid_run_stops_the_run_after_three_lost_calls(
+    local: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One 5xx that outlives its retries is that call's loss; three calls in a row lost to the
+    endpoint's own failure mean it is down: the run stops (exit 4) instead of losing every call
+    left and proposing what the losses leave."""
+
+    def then_down(request: dict[str, Any]) -> str:
+        llm.status = 500  # every request from now on
+        return any_signature(request)
+
+    llm.script = [then_down]
+    args = ["train", "--api-base", llm.api_base, "--model", MODEL]
+    assert main(args, env={"PROMPT_TRAINER_BACKOFF_S": "0"}) == 4
+    assert len(llm.requests) == 1 + 3 * 3  # three calls after the first, each with 2 retries
+    err = capsys.readouterr().err
+    assert "prompt-trainer: error: the LLM call failed" in err and "scripted failure" in err
+    assert not candidate(local).exists()
+
+
 def test_an_unreadable_answer_is_asked_again_on_a_rerun_not_served_from_the_cache(
     local: Path, llm: FakeLLM
 ) -> None:

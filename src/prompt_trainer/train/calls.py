@@ -27,7 +27,8 @@ unknown model), which ``trainer.translate_llm_errors`` turns into an ``LLMError`
 - **Retries.** Rate limits, 5xx and dropped connections are retried ``retries`` times with the
   caller's backoff (or the provider's Retry-After). A time-out is not: a slow model is as slow
   the second time, so the call is lost with the fix (``training.llm_timeout_s``), and the
-  abandoned request's connection is closed by the client (the server stops generating).
+  abandoned request's connection is closed by the client (the server stops generating). Three
+  calls in a row lost to the endpoint's own failures (``DOWN_AFTER``) stop the run: it is down.
   Every request sent counts against the budget, failed ones included (``failed``).
 """
 
@@ -73,6 +74,9 @@ MAX_RETRY_WAIT_S = 60.0
 CONTEXT_CHARS_PER_TOKEN = 3
 #: Tokens per message for the chat template's framing.
 MESSAGE_FRAMING_TOKENS = 8
+#: Calls in a row the endpoint itself fails (time-outs, 5xx, rate limits) after which it is
+#: taken as down and the run stops, rather than lose every call left (``systemic``).
+DOWN_AFTER = 3
 #: The least room for an answer worth asking for.
 MIN_ANSWER_TOKENS = 256
 #: The provider declared for OpenAI-compatible servers (``max_tokens`` on the wire).
@@ -166,6 +170,8 @@ class CallingLM(dspy.LM):  # type: ignore[misc]
         self.lost: list[str] = []
         #: Requests the endpoint answered in this run (cached answers are not asked).
         self.answered = 0
+        #: Calls in a row the endpoint itself failed (``systemic``: ``DOWN_AFTER`` is down).
+        self.down = 0
         #: The last request: its cache key and messages (``forget_last``, the repair request).
         self.last_key: dict[str, Any] | None = None
         self.last_messages: list[dict[str, Any]] = []
@@ -189,7 +195,7 @@ class CallingLM(dspy.LM):  # type: ignore[misc]
     def copy(self, **kwargs: Any) -> CallingLM:
         """A copy (another candidate's LM) that starts with no failures and no losses."""
         copied: CallingLM = super().copy(**kwargs)
-        copied.failed, copied.lost = 0, []
+        copied.failed, copied.lost, copied.down = 0, [], 0
         return copied
 
     def forget_last(self) -> None:
@@ -227,6 +233,17 @@ class CallingLM(dspy.LM):  # type: ignore[misc]
         return min(cap, room)
 
     def _send(self, *args: Any, **kwargs: Any) -> Any:
+        """One request with its retries; ``down`` counts the calls in a row that the endpoint
+        itself failed (``endpoint_failure``), and an answer resets it."""
+        try:
+            outputs = self._attempts(*args, **kwargs)
+        except Exception as exc:
+            self.down = self.down + 1 if endpoint_failure(exc) else 0
+            raise
+        self.down = 0
+        return outputs
+
+    def _attempts(self, *args: Any, **kwargs: Any) -> Any:
         for attempt in range(self.retries + 1):
             try:
                 outputs = super().__call__(*args, **kwargs)
@@ -295,13 +312,24 @@ def timed_out(exc: BaseException) -> bool:
     return False
 
 
-def systemic(exc: BaseException, *, answered: int) -> bool:
+def endpoint_failure(exc: BaseException) -> bool:
+    """A failure of the endpoint itself, not of one request: a time-out, a 5xx, a dropped
+    connection or a rate limit that outlived the retries."""
+    if isinstance(exc, CallLost):
+        return exc.timed_out
+    return isinstance(exc, LMTransportError | LMServerError | LMRateLimitError | LMTimeoutError)
+
+
+def systemic(exc: BaseException, *, answered: int, down: int = 0) -> bool:
     """Whether an LM failure stops the run rather than one call: the key or the billing
     refused, the endpoint unreachable, an unknown model, a configuration DSPy refuses; and a
     time-out, a 5xx or a rate limit that outlived the retries before the endpoint answered
-    anything in this run (``answered`` = 0): the endpoint is down or far too slow, and every
-    call would wait for nothing. Any other failure of a call (a 400 such as a context length
-    exceeded; a time-out or a 5xx once the endpoint has answered) is that call's loss."""
+    anything in this run (``answered`` = 0), or for the ``DOWN_AFTER``-th call in a row
+    (``down``): the endpoint is down or far too slow, and every call left would wait for
+    nothing and be lost. Any other failure of a call (a 400 such as a context length exceeded;
+    a time-out or a 5xx once the endpoint has answered, now and then) is that call's loss."""
+    if endpoint_failure(exc) and down >= DOWN_AFTER:
+        return True
     if isinstance(exc, CallLost):
         return exc.timed_out and not answered
     if isinstance(exc, LMTransportError | LMServerError | LMRateLimitError | LMTimeoutError):

@@ -116,6 +116,11 @@ def _bullet_blocks(lines: list[str]) -> list[tuple[int, int, str]]:
     return blocks
 
 
+def bullet_lines(text: str) -> set[int]:
+    """The indices of the lines of ``text`` that belong to a bullet (continuation lines too)."""
+    return {n for a, b, _ in _bullet_blocks(text.split("\n")) for n in range(a, b)}
+
+
 def bullets(text: str) -> list[str]:
     """The bullets of a file, each as one line of text (continuation lines joined)."""
     lines = text.split("\n")

@@ -28,7 +28,7 @@ again. So every request the trainer sends is counted by the budget.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -50,11 +50,12 @@ from prompt_trainer.models import (
     PromptFile,
     PromptSet,
     Rejection,
+    Replayed,
     Sample,
     Subagent,
     TokenUsage,
 )
-from prompt_trainer.settings import LLMSettings, Target
+from prompt_trainer.settings import GepaOptions, LLMSettings, Target
 from prompt_trainer.targets import render_subagent, subagent_name_problem, subagent_path
 from prompt_trainer.train.budget import fit_request
 from prompt_trainer.train.calls import (
@@ -62,6 +63,7 @@ from prompt_trainer.train.calls import (
     CallingLM,
     CallLost,
     build_calling_lm,
+    endpoint_failure,
     routed_model,
     systemic,
     timed_out,
@@ -93,7 +95,12 @@ CALL_NAMES = {
     "candidate_main_prompt": "the rewrite",
     "score_a": "the pairwise judge",
     "effects": "the held-out judge",
+    "new_text": "a GEPA reflection",
 }
+
+
+#: A replay of one pull request's task with a candidate's files (``training.gepa.metric: replay``).
+Replayer = Callable[[tuple[PromptFile, ...], Sample], Replayed]
 
 
 class SubagentSpec(BaseModel):
@@ -146,6 +153,18 @@ class TrainRequest:
     #: What realized outcomes say of each current bullet (helpful/harmful counts), shown to
     #: reflections and the curation; () when nothing is known yet.
     bullet_outcomes: tuple[BulletOutcome, ...] = ()
+    #: The ``gepa`` strategy's options (``training.gepa``) and its reflection model's settings
+    #: (None: the training model).
+    gepa: GepaOptions = field(default_factory=GepaOptions)
+    reflection_llm: LLMSettings | None = None
+    #: Where GEPA keeps its state (None: a temporary directory, nothing to resume), and the
+    #: same directories of earlier runs, newest first, a search with the same inputs resumes.
+    state_dir: Path | None = None
+    earlier_states: tuple[Path, ...] = ()
+    #: ``training.gepa.metric: replay``: the caller's replay of one task with a candidate's
+    #: files (None where the agent may not run; ``replay_note`` says why).
+    replayer: Replayer | None = None
+    replay_note: str = ""
 
 
 def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:
@@ -204,11 +223,20 @@ class _Unlimited:
         return True
 
 
-def ask(program: Any, budget: Any, *, max_tokens: int = MAX_OUTPUT_TOKENS, **inputs: Any) -> Any:
+def ask(
+    program: Any,
+    budget: Any,
+    *,
+    max_tokens: int = MAX_OUTPUT_TOKENS,
+    lose_outages: bool = True,
+    **inputs: Any,
+) -> Any:
     """One call of ``program`` under ``dspy.context``; on an unreadable answer, one repair
     request if ``budget.allows()`` it. None when the call gave nothing usable: unreadable, or
     failed (``train.calls``); the loss is noted in ``budget.notes`` and on the LM. A systemic
-    failure (the key refused, the endpoint unreachable) raises."""
+    failure (the key refused, the endpoint unreachable or down) raises; so does any failure of
+    the endpoint (a time-out, a 5xx) when ``lose_outages`` is off, for a caller that would
+    otherwise record the loss as a result (GEPA's metric, whose scores are saved to resume)."""
     lm = dspy.settings.lm
     where = call_name(program) + about(inputs)
     try:
@@ -222,7 +250,7 @@ def ask(program: Any, budget: Any, *, max_tokens: int = MAX_OUTPUT_TOKENS, **inp
             )
         return _repair(program, exc, problem, max_tokens=max_tokens, budget=budget, where=where)
     except Exception as exc:
-        if not _lm_failure(exc) or systemic(exc, answered=getattr(lm, "answered", 0)):
+        if _stops(exc, lm, lose_outages=lose_outages):
             raise
         return _lost(lm, budget, where, why_lost(exc))
 
@@ -250,8 +278,8 @@ def call_name(program: Any) -> str:
 def about(inputs: dict[str, Any]) -> str:
     """What a call was about, for its loss note: the held-out PR a judge read (``sample``,
     ``pull_request``), the cluster and the samples a reflection read, the edits a check read
-    (the rules a merge pass read), the clusters a curation read, the samples the root causes
-    or the rewrite read."""
+    (the rules a merge pass read), the clusters a curation read, the section a GEPA reflection
+    rewrites, the samples the root causes or the rewrite read."""
     sample = getattr(inputs.get("sample") or inputs.get("pull_request"), "id", None)
     if sample:
         return f" on {sample}"
@@ -260,6 +288,9 @@ def about(inputs: dict[str, Any]) -> str:
     listed = f" ({', '.join(shown[:4])}{', ...' if len(shown) > 4 else ''})" if shown else ""
     if cluster:
         return f" on cluster {cluster}{listed}"
+    part = inputs.get("part")
+    if isinstance(part, str) and part:
+        return f" on {part[:120]}"
     proposed = inputs.get("proposed")
     if isinstance(proposed, list):
         what = "rule(s)" if all(isinstance(p, str) for p in proposed) else "edit(s)"
@@ -267,6 +298,16 @@ def about(inputs: dict[str, Any]) -> str:
     if isinstance(inputs.get("clusters"), list):
         return f" over {len(inputs['clusters'])} cluster(s)"
     return f" on {len(shown)} sample(s){listed}" if shown else ""
+
+
+def _stops(exc: Exception, lm: Any, *, lose_outages: bool) -> bool:
+    """Whether a call's failure goes up rather than being that call's loss: not an LM failure
+    at all (a bug), one of the endpoint as a whole (``calls.systemic``), or, without
+    ``lose_outages``, any failure of the endpoint (``calls.endpoint_failure``)."""
+    answered, down = getattr(lm, "answered", 0), getattr(lm, "down", 0)
+    if not _lm_failure(exc) or systemic(exc, answered=answered, down=down):
+        return True
+    return not lose_outages and endpoint_failure(exc)
 
 
 def _lm_failure(exc: Exception) -> bool:
@@ -305,7 +346,7 @@ def _repair(
     try:
         outputs = lm(messages=messages, max_tokens=max_tokens)
     except Exception as failed:
-        if not _lm_failure(failed) or systemic(failed, answered=getattr(lm, "answered", 0)):
+        if _stops(failed, lm, lose_outages=True):
             raise
         why = f"unreadable answer ({problem}); the repair request failed: {why_lost(failed)}"
         return _lost(lm, budget, where, why)
