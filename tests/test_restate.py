@@ -173,6 +173,26 @@ def test_a_restating_add_is_dropped_when_another_edit_changes_its_bullet() -> No
     )
 
 
+def test_a_rewording_of_the_same_bullet_does_not_stop_its_sharpening() -> None:
+    """The answer rewords B4 and says it again with `mypy`: the rewording is dropped, so the
+    add may sharpen B4."""
+    reword = Edit(
+        op="modify",
+        target_text="B4",
+        new_text="Keep functions small and typed, and run `ruff check` before you push.",
+        evidence=["t"],
+    )
+    add = Edit(
+        op="add",
+        new_text="Keep functions small and typed: run `ruff check` and `mypy` before you push.",
+        evidence=["t"],
+    )
+    out = unrestated([reword, add], prompt_set(EXAMPLE))
+    assert [e for e, _ in out.dropped] == [reword]
+    (sharpened,) = out.edits
+    assert sharpened.new_text == f"{BASIC[3]} Run `ruff check` and `mypy` before you push."
+
+
 def test_revise_keeps_a_rewording_a_maintainer_asked_for() -> None:
     reword = Edit(
         op="modify",

@@ -56,6 +56,7 @@ appended, against the file's bullets and the rules appended before them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -85,10 +86,13 @@ MIN_SHARED = 2
 MIN_WORD = 4
 
 _SPAN = re.compile(r"`([^`]*)`")
-_PATH = re.compile(
-    r"(?:[\w.*-]*[\w*-]/)+[\w.*-]*"
-    r"|\b[\w-]+\.(?:py|js|ts|tsx|go|rs|java|rb|md|json|ya?ml|toml|sh|cfg|ini|sql|txt)\b"
-)
+#: A path (``invoices/vat.py``, ``tests/``, ``/api/v1/``), or a run of name characters that
+#: ends in a file's extension (``api_client.py``, ``*.spec.ts``). Each starts only where its run
+#: starts and never gives back what it read, so a long run in a model's text is read once
+#: (``tests/test_linear_regex.py``).
+_PATH = re.compile(r"(?<![\w.*/-])/?(?:[\w.*-]++/)+[\w.*-]*+")
+_RUN = re.compile(r"(?<![\w.*-])[\w.*-]++")
+_FILE = re.compile(r"\.(?:py|js|ts|tsx|go|rs|java|rb|md|json|ya?ml|toml|sh|cfg|ini|sql|txt)$")
 _FLAG = re.compile(r"(?<![\w-])--?[a-z][\w-]*")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"\d+(?:\.\d+)*")
@@ -133,6 +137,7 @@ class Said:
         return self.shared >= MIN_SHARED and self.rest >= RESTATES and self.share >= SHARPENS
 
 
+@functools.lru_cache(maxsize=4096)
 def terms(text: str) -> Terms:
     """The content words and names of ``text``: code (in backticks, or code-like: a path, a
     ``snake_case`` or ``CamelCase`` name, a call, a flag) gives names, the rest words."""
@@ -156,6 +161,8 @@ def _names(code: str) -> dict[str, str]:
     """Paths, flags, identifiers (two characters or more) and numbers of a piece of code."""
     found = [p.strip("./") for p in _PATH.findall(code)]
     code = _PATH.sub(" ", code)
+    found += [r.strip(".") for r in _RUN.findall(code) if _FILE.search(r)]
+    code = _RUN.sub(lambda m: " " if _FILE.search(m.group(0)) else m.group(0), code)
     found += _FLAG.findall(code)
     code = _FLAG.sub(" ", code)
     found += [i for i in _IDENT.findall(code) if len(i) >= 2] + _NUMBER.findall(code)
@@ -201,22 +208,24 @@ def _name_said(name: str, theirs: Terms, pool: frozenset[str]) -> bool:
 def nearest(text: str, bullets: Sequence[str]) -> tuple[int, Said] | None:
     """The bullet (its number, from 1) that says most of ``text``, sharing ``MIN_SHARED`` or
     more of its terms; None when none does."""
-    scored = [(said(text, b), n) for n, b in enumerate(bullets, start=1)]
-    scored = [(s, n) for s, n in scored if s.shared >= MIN_SHARED]
-    if not scored:
-        return None
-    best, number = max(scored, key=lambda sn: (sn[0].share, sn[0].shared, -sn[1]))
-    return number, best
+    return _most(
+        [
+            (n, s)
+            for n, b in enumerate(bullets, start=1)
+            if (s := said(text, b)).shared >= MIN_SHARED
+        ]
+    )
 
 
 def restated(text: str, bullets: Sequence[str]) -> tuple[int, Said] | None:
     """The bullet that ``text`` restates (``Said.restates``; the one that says most of it),
     or None."""
-    found = [(s, n) for n, b in enumerate(bullets, start=1) if (s := said(text, b)).restates]
-    if not found:
-        return None
-    best, number = max(found, key=lambda sn: (sn[0].share, sn[0].shared, -sn[1]))
-    return number, best
+    return _most([(n, s) for n, b in enumerate(bullets, start=1) if (s := said(text, b)).restates])
+
+
+def _most(found: list[tuple[int, Said]]) -> tuple[int, Said] | None:
+    """The bullet that says most (then the most terms, then the first)."""
+    return max(found, key=lambda ns: (ns[1].share, ns[1].shared, -ns[0]), default=None)
 
 
 def same_substance(before: str, after: str) -> bool:
@@ -250,23 +259,25 @@ def unrestated(edits: Iterable[Edit], current: PromptSet, *, rewording: bool = F
     """Apply the rule to the edits of one answer (``current``: the files the model saw).
     ``rewording``: keep a ``modify`` that only rewords its bullet (a maintainer asked for it)."""
     edits = list(edits)
+    verdicts: dict[int, Edit | str] = {
+        n: _modify(e, current) if e.op == "modify" and not rewording else e
+        for n, e in enumerate(edits)
+        if e.op != "add"
+    }
+    changed = {
+        t for v in verdicts.values() if isinstance(v, Edit) and (t := _target(v, current))
+    }  # the bullets other edits of the answer change or remove
     out = Restated()
-    changed = {t for e in edits if e.op in ("modify", "remove") and (t := _target(e, current))}
-    for edit in edits:
-        if edit.op == "add":
-            verdict = _add(edit, current, changed)
-        elif edit.op == "modify" and not rewording:
-            verdict = _modify(edit, current)
-        else:
-            verdict = edit
+    for n, edit in enumerate(edits):
+        verdict = verdicts[n] if n in verdicts else _add(edit, current, changed)
         if isinstance(verdict, str):
             out.dropped.append((edit, verdict))
             continue
         if verdict is not edit:
-            appended = verdict.new_text[len(verdict.target_text) :].strip()
+            tail = verdict.new_text[len(verdict.target_text) :].strip()
             out.sharpened.append(
                 f"add {edit.new_text[:120]!r} restates {_target_name(verdict, current)}: sent "
-                f"on as a modify of it that appends {appended!r}"
+                f"on as a modify of it that appends {tail!r}"
             )
         out.edits.append(verdict)
     return out
@@ -274,6 +285,8 @@ def unrestated(edits: Iterable[Edit], current: PromptSet, *, rewording: bool = F
 
 def _target(edit: Edit, current: PromptSet) -> tuple[str, int] | None:
     """(path, number) of the bullet a ``modify`` or ``remove`` names, if it names one."""
+    if edit.op not in ("modify", "remove"):
+        return None
     content = content_of(edit, current)
     place = locate(content.split("\n"), edit.target_text) if content else "no file"
     if isinstance(place, str):
@@ -347,7 +360,7 @@ def sentences(text: str) -> list[str]:
             not code
             and char in ".;:"
             and text[n + 1 : n + 2].isspace()
-            and not _ABBREVIATION.search(text[start : n + 1])
+            and not _ABBREVIATION.search(text[max(start, n - 5) : n + 1])
         ):
             pieces.append(text[start : n + 1])
             start = n + 1
@@ -369,14 +382,14 @@ def restating(rules: Sequence[str], content: str) -> list[str]:
     for a rule that restates nothing."""
     existing = bullets(content)
     kept: list[str] = []
-    said: list[str] = []
+    what: list[str] = []
     for rule in rules:
         found = restated(rule, [*existing, *kept])
         if found is None:
             kept.append(rule)
-            said.append("")
+            what.append("")
         elif found[0] <= len(existing):
-            said.append(f"B{found[0]}")
+            what.append(f"B{found[0]}")
         else:
-            said.append(f"the rule {kept[found[0] - len(existing) - 1][:80]!r}")
-    return said
+            what.append(f"the rule {kept[found[0] - len(existing) - 1][:80]!r}")
+    return what
