@@ -14,6 +14,9 @@ the default 4,000 tokens) is searched for the fact's needles; printed: facts rec
 local OpenAI-compatible server of the test suite (scripted replies, no network), with the
 evaluation's share of the calls and input tokens and each edit's held-out result. Target:
 ``evolve`` over 10 samples in at most 25 calls.
+(3) ``evolve`` on copies of the example's PRs (10, 30, 100; ``--baseline`` compares a revision).
+(4) ``evolve`` and ``gepa`` on the same stored PRs (30 and 100 of six kinds): calls by kind,
+tokens, clusters reflected on and given an edit, GEPA's search, each edit's held-out result.
 """
 
 from __future__ import annotations
@@ -565,6 +568,101 @@ def learning(baseline: str | None) -> None:
                 )
 
 
+# -- (4) evolve and gepa on the same stored samples ---------------------------------------------
+
+SECTIONED = (
+    "# Working on the invoice service\n\n- The service lives in `invoices/`.\n\n"
+    "## Money\n\n- Money is `Decimal` end to end.\n\n"
+    "## HTTP\n\n- The billing API's client is `invoices/api_client.py`.\n\n"
+    "## Workflow\n\n- Write tests with pytest under `tests/`.\n"
+)
+
+
+def strategy_run(strategy: str, n: int, *, max_calls: int, metric_calls: int) -> dict[str, Any]:
+    """``strategy`` on ``n`` synthetic PRs of six kinds (``tests.synthetic``) against the local
+    LM server with careful scripted answers (a reflection and a curation that write the fix
+    for each kind they are shown, a discerning per-failure judge): what it cost and found."""
+    from tests.scripted import curate_fixes, judge_fixes, revise  # noqa: PLC0415
+    from tests.synthetic import six_clusters  # noqa: PLC0415
+
+    from prompt_trainer.settings import GepaOptions  # noqa: PLC0415
+
+    main_file = PromptFile(path="CLAUDE.md", content=SECTIONED)
+    current = PromptSet(target="coder", main=main_file, files=(main_file,))
+    stored = [
+        s.model_copy(update={"prompt_versions": {"coder": current.version}})
+        for s in six_clusters(n)
+    ]
+    llm = FakeLLM()
+    llm.script = [  # type: ignore[list-item]
+        by_signature(effects=judge_fixes(), new_text=revise, root_cause=reflect,
+                     verdicts=lenient, edits=curate_fixes)
+    ]  # fmt: skip
+    try:
+        with tempfile.TemporaryDirectory() as cache:
+            request = TrainRequest(
+                target=Target(name="coder", main="CLAUDE.md"), current=current, samples=stored,
+                llm=LLMSettings(model="openai/gpt-4.1", api_base=llm.api_base),
+                cache_dir=Path(cache), max_calls=max_calls, holdout=0.3,
+                gepa=GepaOptions(max_metric_calls=metric_calls), state_dir=Path(cache) / "s",
+            )  # fmt: skip
+            (candidate,) = train(request, strategy)
+    finally:
+        llm.close()
+    return {"requests": llm.requests, "candidate": candidate}
+
+
+def compare(n: int, runs: list[tuple[str, int, int]]) -> None:
+    """One line per (strategy, max_calls, max_metric_calls) on the same ``n`` PRs."""
+    for strategy, max_calls, metric_calls in runs:
+        run = strategy_run(strategy, n, max_calls=max_calls, metric_calls=metric_calls)
+        candidate = run["candidate"]
+        kinds: dict[str, int] = {}
+        for request in run["requests"]:
+            name = gepa_kind(request)
+            kinds[name] = kinds.get(name, 0) + 1
+        clusters = candidate.clusters
+        reflected = sum(1 for c in clusters if c.reflected)
+        edited = len({c.cluster for c in candidate.changes})
+        budget = f"max_calls {max_calls}" + (
+            f", max_metric_calls {metric_calls}" if strategy == "gepa" else ""
+        )
+        search = candidate.search
+        found = (
+            f"; search: {search.tried} tried, {search.kept} kept, {search.metric_calls} metric "
+            f"calls, {len(search.winners)} winner(s)"
+            if search
+            else ""
+        )
+        print(
+            f"{n:3} PRs {strategy:6} ({budget}): {len(run['requests'])} calls "
+            f"({', '.join(f'{v} {k}' for k, v in kinds.items())}), "
+            f"{candidate.usage.input_tokens:,} input + {candidate.usage.output_tokens:,} output "
+            f"tokens; clusters reflected on {reflected}/{len(clusters)}, with an edit "
+            f"{edited}/{len(clusters)}{found}\n{'':8}"
+            + "; ".join(edit_results(candidate) or ["no edit"])
+        )
+
+
+def gepa_kind(request: dict[str, Any]) -> str:
+    """reflect (a cluster or a section), curate, check, judge (metric or held-out)."""
+    system = str(request["messages"][0]["content"]).split("Your output fields are:")[-1]
+    for name, what in (("effects", "judge"), ("new_text", "reflect"), ("root_cause", "reflect"),
+                       ("edits", "curate"), ("verdicts", "check")):  # fmt: skip
+        if f"[[ ## {name} ## ]]" in system:
+            return what
+    return "other"
+
+
+def evolve_and_gepa() -> None:
+    print(
+        "\n(4) evolve and gepa on the same stored PRs (six kinds of failure, tests/synthetic.py),"
+        " a main file with sections; careful scripted answers, a discerning judge"
+    )
+    for n in (30, 100):
+        compare(n, [("evolve", 25, 0), ("evolve", 100, 0), ("gepa", 100, 60), ("gepa", 200, 150)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -589,6 +687,7 @@ def main() -> None:
         print(f"(1) skipped: {args.traces} not found")
     calls_per_strategy()
     learning(args.baseline)
+    evolve_and_gepa()
 
 
 if __name__ == "__main__":

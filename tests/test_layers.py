@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "prompt_trainer"
 UPPER = ("prompt_trainer.loop", "prompt_trainer.pipeline", "prompt_trainer.cli")
 #: The top-level module of a dependency, and the one room that may import it.
-OWNERS = {"dspy": "train/", "github": "github/", "jinja2": "render/"}
+OWNERS = {"dspy": "train/", "gepa": "train/", "github": "github/", "jinja2": "render/"}
 
 
 def imports(path: Path) -> list[str]:

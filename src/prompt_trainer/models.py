@@ -654,6 +654,52 @@ class Rejection(Record):
     reasons: tuple[str, ...] = ()
 
 
+class Replayed(Record):
+    """One replay of a pull request's task with a candidate's prompt files, for GEPA's
+    ``replay`` metric: whether the tests passed (None: it could not run) and what to reflect on
+    (the failing tests, or why it could not run)."""
+
+    passed: bool | None
+    feedback: str = ""
+    #: The replay's money (``replay.max_usd``) is spent: the search ends here.
+    exhausted: bool = False
+
+
+class FrontEntry(Record):
+    """One failure cluster of GEPA's Pareto front: the candidate that scores best on its
+    validation failures (0 is the current prompts), that score and the current prompts'."""
+
+    cluster: str
+    label: str
+    candidate: int
+    score: float
+    current: float
+    failures: int
+
+
+class SearchSummary(Record):
+    """What GEPA's search did (strategy ``gepa``), for the PR body and the run's notes."""
+
+    metric: str
+    #: Candidates GEPA proposed and scored on a minibatch; those it kept (the current
+    #: prompts included); iterations.
+    tried: int
+    kept: int
+    iterations: int
+    #: GEPA's metric calls (across resumed runs) and its budget; reflection calls.
+    metric_calls: int
+    max_metric_calls: int
+    reflections: int = 0
+    #: Pull requests scored on every kept candidate (GEPA's validation set).
+    validation: int = 0
+    front: tuple[FrontEntry, ...] = ()
+    #: The candidates whose edits make the proposal (the front's winners).
+    winners: tuple[int, ...] = ()
+    #: Where the search resumed from ("" for a new one), and why it stopped before its budget.
+    resumed: str = ""
+    stopped: str = ""
+
+
 class Candidate(Record):
     """A proposed prompt set for one target, with the analysis that motivated it."""
 
@@ -675,6 +721,10 @@ class Candidate(Record):
     #: Why the candidate changes nothing ("" when it changes something): "3 clusters, none
     #: with enough support".
     no_change: str = ""
+    #: The strategy that made it (``evolve``, ``rules``, ``rewrite``, ``gepa``; "" before it
+    #: was recorded), and for ``gepa`` what its search did.
+    strategy: str = ""
+    search: SearchSummary | None = None
 
     @property
     def fingerprint(self) -> str:

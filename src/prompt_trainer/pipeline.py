@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 
 from prompt_trainer import evaluate, propose, render
 from prompt_trainer.collect.step import collect_run
@@ -25,7 +26,7 @@ from prompt_trainer.loop.lock import busy_message, exclusive
 from prompt_trainer.loop.runs import training_inputs
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.memory import Memory, memory_for, merge_outcomes
-from prompt_trainer.models import PromptSet, Rejection, Sample
+from prompt_trainer.models import PromptFile, PromptSet, Rejection, Replayed, Sample
 from prompt_trainer.outside import Labelled
 from prompt_trainer.render import ProposalView
 from prompt_trainer.render.links import repo_links
@@ -35,6 +36,7 @@ from prompt_trainer.targets import current_prompt_sets
 from prompt_trainer.train.projection import keyless
 
 Log = Callable[[str], None]
+Replayer = Callable[[tuple[PromptFile, ...], Sample], Replayed]
 
 
 def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
@@ -162,9 +164,10 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
 ) -> TargetResult:
     """Train one target and check its candidate, then write and propose it (``publish``)."""
     # DSPy takes ~1 s to import: only the modes that call an LLM pay for it.
-    from prompt_trainer.train.step import train_target  # noqa: PLC0415
+    from prompt_trainer.train.step import Search, train_target  # noqa: PLC0415
 
-    strategy, run = ctx.options.strategy or target.strategy, ctx.options.run
+    training = ctx.settings.config.training
+    strategy, run = ctx.options.strategy or training.strategy_for(target), ctx.options.run
     inputs = training_inputs(
         current, samples, llm=ctx.llm, strategy=strategy, target=target,
         options=ctx.settings.config.training,
@@ -175,6 +178,7 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
             rejected=rejected, log=ctx.log, memory=memory, inputs=inputs,
             stored=run.stored_candidate(target.name, inputs) if run else None,
             keep=partial(run.save_candidate, inputs=inputs, body="", gate=()) if run else None,
+            search=Search(*search_state(ctx, target), *replay_metric(ctx, target, strategy)),
         )  # fmt: skip
     except NotEnoughEvidence as exc:
         ctx.log(exc.diagnostics())
@@ -194,6 +198,36 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
         merges=tuple(merge_outcomes(memory.entries)),
     )  # fmt: skip
     return publish(ctx, target, view, inputs=trained.inputs, guarded=guarded, shown=shown)
+
+
+def search_state(ctx: Context, target: Target) -> tuple[Path | None, tuple[Path, ...]]:
+    """Where the ``gepa`` strategy keeps the target's search (in the run's directory), and
+    where earlier runs kept theirs."""
+    return ctx.options.run.search_dirs(target.name) if ctx.options.run else (None, ())
+
+
+def replay_metric(ctx: Context, target: Target, strategy: str) -> tuple[Replayer | None, str]:
+    """``training.gepa.metric: replay``'s replay of one task, where the agent may run: a run
+    that writes nothing to GitHub and bundles nothing (``train``, ``--dry-run``), on a
+    ``workflow_dispatch`` or ``schedule`` event in the Action. Elsewhere None and why: the
+    judge scores instead (``docs/training.md``)."""
+    settings, options = ctx.settings, ctx.options
+    if strategy != "gepa" or settings.config.training.gepa.metric != "replay":
+        return None, ""
+    why = ""
+    if options.bundle is not None:
+        why = "the prepare job runs no agent: the agent would run beside the model's key"
+    elif ctx.client is not None and not options.dry_run:
+        why = "this run writes to GitHub, and the job that holds the write token runs no agent"
+    elif options.replay_skipped:
+        why = "the agent replays only on workflow_dispatch and schedule runs"
+    elif not settings.config.replay.agent_command or not settings.config.replay.test_command:
+        why = "replay.agent_command and replay.test_command are not both set"
+    if why:
+        return None, why
+    from prompt_trainer.replay import replayer  # noqa: PLC0415 - only with metric: replay
+
+    return replayer(settings, target, log=ctx.log), ""
 
 
 def publish(

@@ -56,6 +56,8 @@ SENSITIVE_KEYS: tuple[str, ...] = (
     "pull_request.bot_logins",
     "artifacts.workflows",
     "training.gate",
+    "training.gepa.metric",
+    "training.gepa.reflection_model",
     "replay.agent_command",
     "replay.test_command",
     "replay.trace_glob",
@@ -92,6 +94,10 @@ class ArtifactGlobs(Section):
     )
 
 
+#: The training strategies (``train.strategies``; the CLI's choices list them too).
+Strategy = Literal["evolve", "rules", "rewrite", "gepa"]
+
+
 class Target(Section):
     """A set of prompt files trained together: a main prompt and optional subagents."""
 
@@ -101,10 +107,9 @@ class Target(Section):
         default=None, description="Directory of subagent .md files (YAML frontmatter)."
     )
     max_subagents: int = Field(default=5, ge=0, le=50)
-    strategy: Literal["evolve", "rules", "rewrite"] = Field(
-        default="evolve",
-        description="evolve: reflect per sample, then itemized edits; rules: root causes become "
-        "rules under '## Learned rules'; rewrite: one call returns whole files.",
+    strategy: Strategy | None = Field(
+        default=None,
+        description="This target's strategy; unset: training.strategy (evolve by default).",
     )
 
     @field_validator("name")
@@ -228,8 +233,42 @@ class DashboardOptions(Section):
     )
 
 
+class GepaOptions(Section):
+    """The ``gepa`` strategy: GEPA's reflective Pareto search over the prompt files' sections."""
+
+    max_metric_calls: int = Field(
+        default=60,
+        ge=0,
+        description="GEPA's budget: candidate scorings (one candidate on one pull request) the "
+        "search may make, counted across resumed runs; those of the current prompts count too, "
+        "though they need no LM call. training.max_calls and max_usd still cap every LM call.",
+    )
+    reflection_model: str | None = Field(
+        default=None,
+        description="The LiteLLM model id that rewrites a section from the feedback (its key "
+        "is read like the training model's); unset: the training model.",
+    )
+    metric: Literal["judge", "replay"] = Field(
+        default="judge",
+        description="How a candidate is scored on a pull request: judge (the per-edit judge's "
+        "question: would an agent following these prompts have avoided this failure?) or "
+        "replay (the agent reruns the PR's task with the candidate's prompts and the tests "
+        "decide; needs replay.agent_command and replay.test_command, and runs only where the "
+        "agent may run: see docs/training.md; elsewhere the judge scores, and the run says why).",
+    )
+
+
 class TrainingOptions(Section):
     """How much evidence a candidate needs and how much a run may spend."""
+
+    strategy: Strategy = Field(
+        default="evolve",
+        description="evolve: reflect per failure cluster, then itemized edits; rules: root "
+        "causes become rules under '## Learned rules'; rewrite: one call returns whole files; "
+        "gepa: GEPA's reflective Pareto search over the prompt files' sections (see "
+        "training.gepa). targets[].strategy overrides it per target.",
+    )
+    gepa: GepaOptions = GepaOptions()
 
     min_samples: int = Field(
         default=1, ge=1, description="Samples of the current version needed before training."
@@ -326,6 +365,10 @@ class TrainingOptions(Section):
         "other value turns it on: failures are held out per kind, newest first, as the "
         "evaluation budget (40% of max_calls) allows, keeping two PRs of each kind to train on.",
     )
+
+    def strategy_for(self, target: Target) -> Strategy:
+        """The target's own strategy, else ``training.strategy``."""
+        return target.strategy or self.strategy
 
     @field_validator("eval_pass_env")
     @classmethod

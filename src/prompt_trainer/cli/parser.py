@@ -233,8 +233,8 @@ def add_train(cli: CommandLine) -> None:
     train.add_argument("--target", metavar="NAME", help="only this target (default: all)")
     train.add_argument(
         "--strategy",
-        choices=("evolve", "rules", "rewrite"),
-        help="override targets[].strategy from the config",
+        choices=("evolve", "rules", "rewrite", "gepa"),
+        help="override targets[].strategy and training.strategy from the config",
     )
     cli.add(
         "train",
@@ -245,9 +245,11 @@ def add_train(cli: CommandLine) -> None:
         ".prompt-trainer/candidates/<target>/candidate-NNN/ with the candidate files, "
         "analysis.md, body.md, candidate.json and evaluation.json. Nothing is written to "
         "GitHub.",
-        epilog="strategies: evolve (default) reflects on each sample with a problem, then turns "
+        epilog="strategies: evolve (default) reflects on each failure cluster, then turns "
         "the reflections into itemized edits; rules appends preventive rules under "
-        "'## Learned rules'; rewrite returns whole files in one call.",
+        "'## Learned rules'; rewrite returns whole files in one call; gepa runs GEPA's "
+        "reflective Pareto search over the prompt files' sections (a larger budget: "
+        "training.max_calls, training.gepa.max_metric_calls; see docs/training.md).",
         parents=[train, cli.llm, cli.config],
     )
 

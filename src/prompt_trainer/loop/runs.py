@@ -126,6 +126,18 @@ class RunRecord:
         except ValueError:
             return None
 
+    def search_dirs(self, target: str) -> tuple[Path, tuple[Path, ...]]:
+        """Where the ``gepa`` strategy keeps ``target``'s search state in this run, and the
+        same directories of earlier runs, newest first (a search with the same inputs resumes
+        from there: ``train.gepa_state``)."""
+        mine = self.path / "targets" / target / "search"
+        earlier = [
+            path / "targets" / target / "search"
+            for path in sorted(_run_dirs(self.path.parent), reverse=True)
+            if path != self.path
+        ]
+        return mine, tuple(p for p in earlier if p.is_dir())
+
     def collected(self) -> frozenset[int]:
         """The PRs this run (or the run it resumes) already collected and stored."""
         steps = self.status.get("steps") or {}

@@ -33,7 +33,15 @@ from prompt_trainer import workdir
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.evaluate.split import split_by_time, when
 from prompt_trainer.measure.stats import sign_test, sign_verdict
-from prompt_trainer.models import PromptFile, ReplayResult, ReplayRun, ReplayTask, Sample, Skipped
+from prompt_trainer.models import (
+    PromptFile,
+    Replayed,
+    ReplayResult,
+    ReplayRun,
+    ReplayTask,
+    Sample,
+    Skipped,
+)
 from prompt_trainer.replay.runner import Commands, Job, run_job
 from prompt_trainer.settings import Settings, Target
 from prompt_trainer.targets import GitSource, LocalSource, load_prompt_set
@@ -208,6 +216,40 @@ def replay(
     )
     workdir.atomic_write(folder / "result.json", json.dumps(to_json(result), indent=2) + "\n")
     return result
+
+
+def replayer(
+    settings: Settings, target: Target, *, log: Log
+) -> Callable[[tuple[PromptFile, ...], Sample], Replayed]:
+    """GEPA's ``replay`` metric (``training.gepa.metric: replay``): one run of the agent on a
+    stored sample's task, from its base commit, with a candidate's files; the tests decide.
+    Its runs are kept under ``.prompt-trainer/replay/<timestamp>-<target>-gepa/``; once the
+    traces report ``replay.max_usd``, no more runs are made."""
+    root, options = settings.root, settings.config.replay
+    commands = commands_of(settings)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = workdir.replay_dir(root) / f"{stamp}-{target.name}-gepa"
+    spent: list[float] = []
+
+    def one(files: tuple[PromptFile, ...], sample: Sample) -> Replayed:
+        if options.max_usd is not None and sum(spent) >= options.max_usd:
+            why = f"replay.max_usd={options.max_usd} spent (${sum(spent):.2f} traced)"
+            return Replayed(passed=None, feedback=why, exhausted=True)
+        why = _unusable(sample, root)
+        if why:
+            return Replayed(passed=None, feedback=f"not replayed: {why}")
+        job = Job(
+            sample=sample.id, task=task_text(sample), base_sha=sample.pull.base_sha or "",
+            variant="candidate", repeat=len(spent) + 1, files=files,
+            folder=folder / _slug(sample.id) / f"candidate-{len(spent) + 1}",
+        )  # fmt: skip
+        log(f"replay: {sample.id} with a GEPA candidate")
+        run = run_job(root, job, commands)
+        spent.append(run.cost_usd or 0.0)
+        said = f"the tests passed ({run.tests} ran)" if run.passed else run.reason
+        return Replayed(passed=run.passed, feedback=f"replayed from {job.base_sha[:12]}: {said}")
+
+    return one
 
 
 def _jobs(

@@ -113,6 +113,11 @@ def bullet_spans(text: str) -> list[tuple[int, int]]:
     return [(a, b) for a, b, _ in _bullet_blocks(text.split("\n"))]
 
 
+def bullet_lines(text: str) -> set[int]:
+    """The indices of the lines of ``text`` that belong to a bullet (continuation lines too)."""
+    return {n for a, b, _ in _bullet_blocks(text.split("\n")) for n in range(a, b)}
+
+
 def bullets(text: str) -> list[str]:
     """The bullets of a file, each as one line of text (continuation lines joined)."""
     lines = text.split("\n")

@@ -129,7 +129,7 @@ def evolve(request: TrainRequest, evidence: Evidence, budget: Budget) -> Candida
     )
     summary = str(answer.analysis_summary)
     dropped = unreadable + refused
-    return _applied(request, budget, evidence, vetted=vetted, dropped=dropped, summary=summary)
+    return applied(request, budget, evidence, vetted=vetted, dropped=dropped, summary=summary)
 
 
 def context_only(earlier: tuple[str, ...], evidence: Evidence) -> list[str]:
@@ -138,7 +138,7 @@ def context_only(earlier: tuple[str, ...], evidence: Evidence) -> list[str]:
     return [line for line in earlier if line.split(" ", 1)[0] not in evidence.shown]
 
 
-def _applied(
+def applied(
     request: TrainRequest,
     budget: Budget,
     evidence: Evidence,

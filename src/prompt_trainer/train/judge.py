@@ -27,7 +27,7 @@ from prompt_trainer.evaluate.per_edit import (
     edit_views,
     failure_views,
 )
-from prompt_trainer.evaluate.verdicts import parse_verdicts
+from prompt_trainer.evaluate.verdicts import Reading, parse_verdicts
 from prompt_trainer.models import Candidate, EditVerdict, HeldOutResult, PromptSet, Sample
 from prompt_trainer.train.budget import fit_budget
 from prompt_trainer.train.evidence import EvidenceSample, evidence_view
@@ -131,7 +131,7 @@ def judge_edits(
             f"evaluation; training.max_usd={share.budget.max_usd}) does not allow them",
         )
     share.begin()
-    program = dspy.Predict(JudgeEdits.with_instructions(load_instructions("judge_edits.md")))
+    program = judge_program()
     verdicts: list[EditVerdict] = []
     unreadable: list[str] = []
     items: list[str] = []
@@ -141,21 +141,11 @@ def judge_edits(
             items.append(f"{sample.id}: not asked, the evaluation's share of the budget is spent")
             continue
         expected += len(edits) * max(len(failures), 1)
-        answer = ask(
-            program,
-            share,
-            max_tokens=JUDGE_TOKENS,
-            pull_request=view,
-            current_prompts=files,
-            failures=failures,
-            edits=edits,
-        )
+        answer = judge_one(program, share, view=view, files=files, failures=failures, edits=edits)
         if answer is None:
             unreadable.append(sample.id)
             continue
-        read, problems = parse_verdicts(
-            answer.effects, edits=len(edits), failures=[f.ref for f in failures]
-        )
+        read, problems = answer
         verdicts += _verdicts(sample, read)
         items += [f"{sample.id}: {p}" for p in problems]
     calls = share.end()
@@ -175,6 +165,36 @@ def judge_edits(
         ),
         clusters=plan.clusters,
     )
+
+
+def judge_program() -> Any:
+    return dspy.Predict(JudgeEdits.with_instructions(load_instructions("judge_edits.md")))
+
+
+def judge_one(
+    program: Any,
+    budget: Any,
+    *,
+    view: EvidenceSample,
+    files: list[PromptText],
+    failures: list[FailureView],
+    edits: list[EditView],
+) -> tuple[list[Reading], list[str]] | None:
+    """One ``JudgeEdits`` call on one pull request, its answer read item by item (and why
+    items were left out); None when it stays unreadable. GEPA's metric asks it too
+    (``train.gepa_metric``)."""
+    answer = ask(
+        program,
+        budget,
+        max_tokens=JUDGE_TOKENS,
+        pull_request=view,
+        current_prompts=files,
+        failures=failures,
+        edits=edits,
+    )
+    if answer is None:
+        return None
+    return parse_verdicts(answer.effects, edits=len(edits), failures=[f.ref for f in failures])
 
 
 def _verdicts(sample: Sample, read: list[Any]) -> list[EditVerdict]:

@@ -22,8 +22,14 @@ from dataclasses import dataclass, field, replace
 
 from prompt_trainer.errors import NotEnoughEvidence
 from prompt_trainer.evaluate.effects import edit_targets
-from prompt_trainer.evaluate.heldout import Plan, evaluation_calls, plan_held_out
-from prompt_trainer.evaluate.split import split_by_time
+from prompt_trainer.evaluate.heldout import (
+    KEEP,
+    Plan,
+    evaluation_calls,
+    held_out_failures,
+    plan_held_out,
+)
+from prompt_trainer.evaluate.split import split_by_time, when
 from prompt_trainer.measure.clusters import Cluster, cluster_samples
 from prompt_trainer.models import Candidate, HeldOutResult, Sample
 from prompt_trainer.train.judge import Share, judge_edits
@@ -34,6 +40,10 @@ from prompt_trainer.train.trainer import TrainRequest
 #: Calls a candidate's training needs at the least (a reflection, the curation, the check):
 #: the evaluation's share never leaves training less.
 TRAINING_FLOOR = 3
+#: GEPA's validation set holds at least this many held-out pull requests (when there are), and
+#: at most that many.
+MIN_VALIDATION = 3
+MAX_VALIDATION = 8
 
 
 @dataclass
@@ -54,9 +64,10 @@ class Parts:
         return len(part.held_out) + len(part.checked)
 
 
-def hold_out(request: TrainRequest, budget: Budget) -> Parts:
-    """Split ``request.samples`` for ``request.judge``; raise ``NotEnoughEvidence`` when
-    held-out evaluation is asked for and fewer than two samples exist."""
+def hold_out(request: TrainRequest, budget: Budget, *, search: bool = False) -> Parts:
+    """Split ``request.samples`` for ``request.judge`` (for GEPA's ``search``: its validation
+    set and the evaluation's part, ``_search``); raise ``NotEnoughEvidence`` when held-out
+    evaluation is asked for and fewer than two samples exist."""
     if request.holdout > 0 and len(request.samples) < 2:
         raise NotEnoughEvidence(
             f"{request.target.name}: held-out evaluation needs at least 2 samples of the current "
@@ -64,6 +75,11 @@ def hold_out(request: TrainRequest, budget: Budget) -> Parts:
             fix="collect more agent PRs (prompt-trainer collect --since ...), or set "
             "training.holdout: 0 to propose without held-out evaluation",
         )
+    if search:
+        parts = _search(request, budget)
+        reserve = parts.calls(parts.report_on)
+        budget.reserved = reserve if reserve < request.max_calls else 0
+        return parts
     parts = _pairwise(request) if request.judge == "pairwise" else _per_edit(request, budget)
     n = request.candidates
     reserve = parts.calls(parts.elect_on) * n + parts.calls(parts.report_on)
@@ -112,6 +128,78 @@ def _per_edit(request: TrainRequest, budget: Budget) -> Parts:
         clusters,
         share,
     )
+
+
+def validation_size(clusters: int) -> int:
+    """Held-out pull requests GEPA validates every kept candidate on: one per failure cluster,
+    at least ``MIN_VALIDATION``, at most ``MAX_VALIDATION`` (every kept candidate costs that
+    many metric calls). Not a share of the budget: a run with a larger budget continues the
+    same search (``train.gepa_state``)."""
+    return min(MAX_VALIDATION, max(MIN_VALIDATION, clusters))
+
+
+def _search(request: TrainRequest, budget: Budget) -> Parts:
+    """GEPA's split. The per-edit evaluation holds out failures first, as for the other
+    strategies (``plan_held_out`` within the evaluation's share: ``report_on``, which plays no
+    part in choosing the candidate). GEPA's validation set (``elect_on``, scored by its metric
+    on every kept candidate) is then the newest training PR of each failure cluster in turn,
+    from the clusters that keep ``KEEP`` PRs to train on without it, at most
+    ``validation_size``. With too few PRs for that (or ``holdout: 0``) it is empty: GEPA then
+    validates on its training set."""
+    clusters = cluster_samples(request.samples, target=request.target.name)
+    if request.holdout <= 0:
+        return Parts(list(request.samples), Plan(list(request.samples)), Plan([]), clusters)
+    share = evaluation_calls(request.max_calls)
+    plan = plan_held_out(
+        request.samples,
+        clusters,
+        max_calls=request.max_calls,
+        judged=request.memory.judged,
+        calls=share,
+    )
+    size = validation_size(sum(1 for c in clusters if c.prs > 1))
+    chosen = _validation(plan.training, clusters, size)
+    ids = {s.id for s in chosen}
+    training = [s for s in plan.training if s.id not in ids]
+    failures = tuple(f for s in chosen for f in held_out_failures(s, clusters))
+    return Parts(
+        training,
+        Plan(training, held_out=chosen, failures=failures),
+        replace(plan, training=training),
+        clusters,
+        Share(budget, cap=plan.max_calls) if request.judge != "pairwise" else None,
+    )
+
+
+def _validation(training: list[Sample], clusters: list[Cluster], size: int) -> list[Sample]:
+    """Up to ``size`` training PRs with a failure, the newest of each cluster in turn, each
+    leaving every cluster it shows ``KEEP`` PRs to train on."""
+    left = {c.id: sum(1 for s in training if s.id in c.samples) for c in clusters}
+    chosen: list[Sample] = []
+    grew = True
+    while len(chosen) < size and grew:
+        grew = False
+        for cluster in clusters:
+            found = next(
+                (
+                    s
+                    for s in _newest_first(training)
+                    if s.id in cluster.samples
+                    and s not in chosen
+                    and all(left[c.id] > KEEP for c in clusters if s.id in c.samples)
+                ),
+                None,
+            )
+            if found is not None and len(chosen) < size:
+                chosen.append(found)
+                grew = True
+                for c in clusters:
+                    left[c.id] -= 1 if found.id in c.samples else 0
+    return chosen
+
+
+def _newest_first(samples: list[Sample]) -> list[Sample]:
+    return sorted(samples, key=lambda s: (when(s), s.id), reverse=True)
 
 
 def _halves(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:

@@ -34,6 +34,8 @@ EDITS_TOKENS = 300
 #: Tokens one answer takes (a reflection, a list of edits, two judge scores).
 OUTPUT_TOKENS = 600
 PRICE_TABLE = "model_prices_and_context_window_backup.json"
+#: Metric calls of one GEPA iteration, about: the minibatch twice and a small validation set.
+GEPA_CALLS_PER_ITERATION = 9
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ def project(
     training, judged = _split(samples, options)
     prompt = sum(len(f.content) for f in current.files) // 4 + FRAMING_TOKENS
     train_views = [_tokens(s, options) for s in training]
-    calls, tokens = _strategy(target.strategy, train_views, prompt, options.max_evidence_tokens)
+    strategy = options.strategy_for(target)
+    calls, tokens = _strategy(strategy, train_views, prompt, options)
     if options.judge == "pairwise":  # both orders, both prompt sets
         calls += 2 * len(judged)
         tokens += sum(2 * (_tokens(s, options) + 2 * prompt) for s in judged)
@@ -101,14 +104,29 @@ def _tokens(sample: Sample, options: TrainingOptions) -> int:
     return estimate_tokens(fit_budget(evidence_view(sample), options.max_evidence_tokens))
 
 
-def _strategy(strategy: str, views: list[int], prompt: int, max_evidence: int) -> tuple[int, int]:
+def _strategy(
+    strategy: str, views: list[int], prompt: int, options: TrainingOptions
+) -> tuple[int, int]:
     """(calls, input tokens) of the strategy's own calls on the training samples' views."""
     if strategy == "evolve":  # one reflection per sample, then one curation of them all
         return len(views) + 1, sum(v + prompt for v in views) + prompt + 200 * len(views)
-    shared = min(sum(views), 2 * max_evidence)  # one call shows every sample, in a shared cap
+    if strategy == "gepa":  # every metric call may be asked, a reflection per minibatch
+        return _search(views, prompt, options.gepa.max_metric_calls)
+    shared = min(sum(views), 2 * options.max_evidence_tokens)  # one call shows every sample
     if strategy == "rules":  # root causes, then the merge pass
         return 2, shared + 2 * prompt
     return 1, shared + 2 * prompt  # rewrite: the files in, the files out
+
+
+def _search(views: list[int], prompt: int, metric_calls: int) -> tuple[int, int]:
+    """GEPA's calls at most: each metric call one judge call (a view, the prompts, the diffs),
+    and one reflection per iteration (about ``GEPA_CALLS_PER_ITERATION`` metric calls each)."""
+    if not views:
+        return 0, 0
+    view = sum(views) // len(views)
+    reflections = max(1, metric_calls // GEPA_CALLS_PER_ITERATION)
+    judge = metric_calls * (view + prompt + EDITS_TOKENS)
+    return metric_calls + reflections, judge + reflections * (3 * view + 2 * prompt)
 
 
 def price_per_token(model: str) -> tuple[float, float] | None:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from prompt_trainer import propose, workdir
 from prompt_trainer.memory import Memory
 from prompt_trainer.models import Candidate, PromptSet, Rejection, Sample
 from prompt_trainer.settings import LLMSettings, Settings, Target
 from prompt_trainer.train.strategies import train
-from prompt_trainer.train.trainer import TrainRequest
+from prompt_trainer.train.trainer import Replayer, TrainRequest
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ def train_target(
     inputs: str = "",
     stored: Candidate | None = None,
     keep: Callable[[Candidate], None] | None = None,
+    search: Search | None = None,
 ) -> Trained:
     """The elected candidate for ``target``: ``stored`` when an interrupted run trained it on
     the same ``inputs``, else a new one, handed to ``keep``."""
@@ -70,12 +73,39 @@ def train_target(
         rejected=rejected,
         rejected_threshold=budget.rejected_evidence_threshold,
         memory=memory or Memory(),
+        **_search_fields(settings, llm, search or Search()),
     )
     candidate, *others = train(request, strategy)
     if keep is not None:
         keep(candidate)
     _keep_others(others, settings, log=log)
     return Trained(candidate, inputs)
+
+
+@dataclass(frozen=True)
+class Search:
+    """What the ``gepa`` strategy needs from the caller: where this run keeps its search state
+    and where earlier runs kept theirs (``loop.runs.RunRecord.search_dirs``), and, for
+    ``training.gepa.metric: replay``, the replay of one task (None where the agent may not run;
+    ``replay_note`` says why)."""
+
+    state_dir: Path | None = None
+    earlier: tuple[Path, ...] = ()
+    replayer: Replayer | None = None
+    replay_note: str = ""
+
+
+def _search_fields(settings: Settings, llm: LLMSettings, search: Search) -> dict[str, Any]:
+    gepa = settings.config.training.gepa
+    chosen = gepa.reflection_model
+    return {
+        "gepa": gepa,
+        "reflection_llm": settings.llm(model=chosen, api_base=llm.api_base) if chosen else None,
+        "state_dir": search.state_dir,
+        "earlier_states": search.earlier,
+        "replayer": search.replayer,
+        "replay_note": search.replay_note,
+    }
 
 
 def _keep_others(

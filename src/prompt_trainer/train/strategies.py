@@ -51,6 +51,7 @@ import dspy
 from prompt_trainer.errors import LLMError
 from prompt_trainer.models import Candidate
 from prompt_trainer.train.evolve import evolve
+from prompt_trainer.train.gepa_search import gepa_search
 from prompt_trainer.train.judging import Parts, elect, election_note, hold_out, judged
 from prompt_trainer.train.plan import Evidence, gather
 from prompt_trainer.train.rewrite import rewrite
@@ -66,6 +67,9 @@ from prompt_trainer.train.trainer import (
 )
 from prompt_trainer.train.views import BulletOutcome
 
+#: The strategies ``train`` runs (``settings.Strategy``).
+STRATEGIES = ("evolve", "rules", "rewrite", "gepa")
+
 
 def train(request: TrainRequest, strategy: str) -> list[Candidate]:
     """Run ``strategy`` (``evolve``, ``rules`` or ``rewrite``) on the samples not held out
@@ -78,27 +82,16 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
     With several candidates the held-out set is split in two: every candidate is judged on the
     first part and the best is elected there; the elected one is reported on the second part,
     which played no part in electing it (no winner's curse)."""
-    if strategy not in ("evolve", "rules", "rewrite"):
-        raise LLMError(f"unknown strategy {strategy!r}", fix="use evolve, rules or rewrite")
+    if strategy not in STRATEGIES:
+        raise LLMError(f"unknown strategy {strategy!r}", fix=f"use {', '.join(STRATEGIES)}")
     n = request.candidates
     lm = build_lm(request.llm, cache_dir=request.cache_dir)
     budget = Budget(request.max_calls, request.max_usd, [lm], model=request.llm.model)
+    if strategy == "gepa":
+        return [_searched(request, lm, budget)]
     parts = hold_out(request, budget)
-    training, elect_on, report_on = parts.training, parts.elect_on, parts.report_on
-    held_out = [*elect_on.held_out, *elect_on.checked, *report_on.held_out, *report_on.checked]
-    hidden = [s.id for s in held_out]
-    fitted = replace(
-        request,
-        samples=training,
-        history=request.memory.history(request.current, hidden=hidden),
-        bullet_outcomes=outcome_views(request, hidden),
-    )
-    evidence = gather(
-        training,
-        request.memory.stored,
-        request.current,
-        hidden=frozenset(hidden),
-    )
+    elect_on, report_on = parts.elect_on, parts.report_on
+    fitted, evidence = _fitted(request, parts)
     found: list[Candidate] = []
     with translate_llm_errors(request.llm):
         for attempt in range(n):
@@ -120,7 +113,50 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
             with dspy.context(lm=lm, adapter=ADAPTER):
                 ranked[0] = _reported(request, ranked[0], budget, parts, made=len(ranked))
     usage = budget.spent()
-    return [c.model_copy(update={"usage": usage}) for c in ranked]
+    return [c.model_copy(update={"usage": usage, "strategy": strategy}) for c in ranked]
+
+
+def _fitted(request: TrainRequest, parts: Parts) -> tuple[TrainRequest, Evidence]:
+    """The request on the training part (the held-out samples hidden from the history and the
+    outcomes), and the evidence gathered from it."""
+    elect_on, report_on = parts.elect_on, parts.report_on
+    held_out = [*elect_on.held_out, *elect_on.checked, *report_on.held_out, *report_on.checked]
+    hidden = [s.id for s in held_out]
+    fitted = replace(
+        request,
+        samples=parts.training,
+        history=request.memory.history(request.current, hidden=hidden),
+        bullet_outcomes=outcome_views(request, hidden),
+    )
+    evidence = gather(
+        parts.training, request.memory.stored, request.current, hidden=frozenset(hidden)
+    )
+    return fitted, evidence
+
+
+def _searched(request: TrainRequest, lm: Any, budget: Budget) -> Candidate:
+    """GEPA's search (``train.gepa_search``), validated on one held-out part, its candidate
+    judged on the other, which played no part in choosing it."""
+    parts = hold_out(request, budget, search=True)
+    fitted, evidence = _fitted(request, parts)
+    if request.candidates > 1:
+        budget.notes.append(
+            f"training.candidates={request.candidates} does not apply to gepa: its search makes "
+            "and keeps its own candidates"
+        )
+    reflection_lm = lm
+    chosen = request.reflection_llm
+    if chosen is not None and chosen.model != request.llm.model:
+        reflection_lm = build_lm(chosen, cache_dir=request.cache_dir)
+        budget.lms.append(reflection_lm)
+    with translate_llm_errors(request.llm), dspy.context(lm=lm, adapter=ADAPTER):
+        candidate = gepa_search(
+            fitted, evidence, budget, validation=parts.elect_on.held_out,
+            clusters=parts.clusters, metric_lm=lm, reflection_lm=reflection_lm,
+        )  # fmt: skip
+        budget.reserved = 0
+        candidate = judged(request, candidate, parts.report_on, budget, parts)
+    return candidate.model_copy(update={"usage": budget.spent(), "strategy": "gepa"})
 
 
 def _reported(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -48,12 +48,13 @@ from prompt_trainer.models import (
     PromptFile,
     PromptSet,
     Rejection,
+    Replayed,
     Sample,
     Subagent,
     TokenUsage,
 )
 from prompt_trainer.redact import mask_held
-from prompt_trainer.settings import LLMSettings, Target
+from prompt_trainer.settings import GepaOptions, LLMSettings, Target
 from prompt_trainer.targets import render_subagent, subagent_name_problem, subagent_path
 from prompt_trainer.train.budget import fit_request
 from prompt_trainer.train.edits import numbered, unnumbered
@@ -73,6 +74,10 @@ REPAIR = (
     "Your answer above could not be read: {problem}. Answer again, complete and shorter, with "
     "every output field in the [[ ## field ## ]] format and nothing else."
 )
+
+
+#: A replay of one pull request's task with a candidate's files (``training.gepa.metric: replay``).
+Replayer = Callable[[tuple[PromptFile, ...], Sample], Replayed]
 
 
 class SubagentSpec(BaseModel):
@@ -125,6 +130,18 @@ class TrainRequest:
     #: What realized outcomes say of each current bullet (helpful/harmful counts), shown to
     #: reflections and the curation; () when nothing is known yet.
     bullet_outcomes: tuple[BulletOutcome, ...] = ()
+    #: The ``gepa`` strategy's options (``training.gepa``) and its reflection model's settings
+    #: (None: the training model).
+    gepa: GepaOptions = field(default_factory=GepaOptions)
+    reflection_llm: LLMSettings | None = None
+    #: Where GEPA keeps its state (None: a temporary directory, nothing to resume), and the
+    #: same directories of earlier runs, newest first, a search with the same inputs resumes.
+    state_dir: Path | None = None
+    earlier_states: tuple[Path, ...] = ()
+    #: ``training.gepa.metric: replay``: the caller's replay of one task with a candidate's
+    #: files (None where the agent may not run; ``replay_note`` says why).
+    replayer: Replayer | None = None
+    replay_note: str = ""
 
 
 def load_instructions(name: str = INSTRUCTIONS_FILE) -> str:
