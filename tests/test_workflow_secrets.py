@@ -8,6 +8,7 @@ may be in what they collect, and the run still proposes."""
 
 from __future__ import annotations
 
+import secrets
 import shlex
 import subprocess
 from datetime import UTC, datetime
@@ -28,8 +29,10 @@ from tests.servers.llm import FakeLLM
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The write token the server accepts, and the trainer's key: neither may reach a command.
-WRITE_TOKEN = "ghs_WRITEcanary0123456789abcdefABCDEF"
-LLM_KEY = "sk-TRAINERcanary-0123456789abcdef"
+#: Fresh in each test process: the attack reads every ``/proc/*/environ`` it can, which on a
+#: machine shared with another run of this suite includes that run's jobs and their canaries.
+WRITE_TOKEN = f"ghs_WRITEcanary{secrets.token_hex(11)}"
+LLM_KEY = f"sk-TRAINERcanary-{secrets.token_hex(8)}"
 READ_TOKEN = "test-read-token"
 JUNIT = 'printf \'<testsuite tests="1"><testcase name="a"/></testsuite>\' > "$PROMPT_TRAINER_JUNIT"'
 #: What a hostile command does: everything it can read, and hooks for the next git checkout.

@@ -55,6 +55,13 @@ STOPWORDS = frozenset(
     still such test tests than thank thanks that that's their them then there these they think
     this those used using very want wants were what when where which while will with would
     your yours
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+#: Words a review comment uses around its point (ordinals, "thing", "issue", "never"), left out
+#: of its keywords beside ``STOPWORDS``; only there: in a rule or a failure, "never", "always"
+#: and "different" say something (``clusters.words_of`` and ``train.restate`` keep them).
+REVIEW_FILLER = frozenset(
+    """
     first second third fourth fifth sixth seventh eighth ninth tenth last next previous
     three four five seven eight nine once twice
     actually agree almost always another anyway around away back best better bits case cases
@@ -110,7 +117,7 @@ def keywords(text: str, limit: int = 8) -> tuple[str, ...]:
 
 def _keep(raw: str, found: list[str]) -> None:
     word = raw.strip("-_")
-    if len(word) >= 4 and word not in STOPWORDS and word not in found:
+    if len(word) >= 4 and word not in STOPWORDS and word not in REVIEW_FILLER and word not in found:
         found.append(word)
 
 
