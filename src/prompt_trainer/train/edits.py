@@ -107,6 +107,11 @@ def _bullet_blocks(lines: list[str]) -> list[tuple[int, int, str]]:
     return blocks
 
 
+def bullet_spans(text: str) -> list[tuple[int, int]]:
+    """(first line, end line exclusive) of every bullet of ``text``, continuation lines in."""
+    return [(a, b) for a, b, _ in _bullet_blocks(text.split("\n"))]
+
+
 def bullet_lines(text: str) -> set[int]:
     """The indices of the lines of ``text`` that belong to a bullet (continuation lines too)."""
     return {n for a, b, _ in _bullet_blocks(text.split("\n")) for n in range(a, b)}
