@@ -236,6 +236,7 @@ def replay_metric(ctx: Context, target: Target, strategy: str) -> tuple[Replayer
     elif not settings.config.replay.agent_command or not settings.config.replay.test_command:
         why = "replay.agent_command and replay.test_command are not both set"
     if why:
+        ctx.log(f"train: {target.name}: gepa metric replay not run: {why}; the judge scores")
         return None, why
     from prompt_trainer.replay import replayer  # noqa: PLC0415 - only with metric: replay
 
