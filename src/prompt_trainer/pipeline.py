@@ -229,12 +229,12 @@ def replay_metric(ctx: Context, target: Target, strategy: str) -> tuple[Replayer
     why = ""
     if options.replay_skipped:
         why = "the agent replays only on workflow_dispatch and schedule runs"
+    elif not settings.config.replay.agent_command or not settings.config.replay.test_command:
+        why = "replay.agent_command and replay.test_command are not both set"
     elif options.bundle is not None:
         why = "the prepare job runs no agent: the agent would run beside the model's key"
     elif ctx.client is not None and not options.dry_run:
         why = "this run writes to GitHub, and the job that holds the write token runs no agent"
-    elif not settings.config.replay.agent_command or not settings.config.replay.test_command:
-        why = "replay.agent_command and replay.test_command are not both set"
     if why:
         ctx.log(f"train: {target.name}: gepa metric replay not run: {why}; the judge scores")
         return None, why
