@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +22,12 @@ import yaml
 
 from prompt_trainer.cli import main
 from prompt_trainer.models import (
-    Feedback,
     PromptFile,
-    PullRequestInfo,
-    Sample,
     TestCase,
-    TestRun,
     content_hash,
 )
-from prompt_trainer.settings import parse_config
-from prompt_trainer.targets import LocalSource, load_prompt_set
 from tests.jobs import job_env
-from tests.runner import JobRun, event_env, run_workflow
+from tests.runner import JobRun
 from tests.scenarios import CONFIG, MAIN_PROMPT, SUBAGENT, arrange
 from tests.scripted import lenient, sections
 from tests.servers.github import FakeGitHub
@@ -46,8 +39,9 @@ from tests.test_workflow_secrets import (
     WRITE_TOKEN,
     assert_nothing_leaked,
     checkout_with,
-    git,
+    execute,
     proposed,
+    replay_tasks,
     workflows,
 )
 
@@ -92,32 +86,14 @@ def search_config(tmp_path: Path, llm: FakeLLM, **gepa: Any) -> tuple[str, Path]
     return yaml.safe_dump(data), loot
 
 
-def stored_tasks(github: FakeGitHub, checkout: Path, numbers: range = range(21, 27)) -> None:
-    """Agent PRs of the current prompts on the data branch, their base commit in the clone:
-    each computed money with float, the test failed, a trusted reviewer asked for Decimal."""
-    config = parse_config((checkout / ".github/prompt-trainer.yml").read_text(), source="x")
-    version = load_prompt_set(config.targets[0], LocalSource(checkout)).version
-    sha = git(checkout, "rev-parse", "HEAD")
+def stored_tasks(github: FakeGitHub, checkout: Path) -> None:
+    """Six agent PRs of the current prompts on the data branch, their base commit in the
+    clone: each computed money with float, the test failed, a trusted reviewer asked for
+    Decimal; the task's body holds ``OUTSIDE``."""
     failed = TestCase(classname="test_money", name="test_total", status="failed",
                       message="AssertionError: assert 0.30000000000000004 == Decimal('0.30')")  # fmt: skip
-    lines = []
-    for n in numbers:
-        closed = datetime(2026, 11, n, tzinfo=UTC)
-        said = Feedback(
-            kind="review_comment", id=f"c{n}", author="maria", trusted=True,
-            body="Money must be Decimal, never float.",
-            url=f"https://github.com/{github.full_name}/pull/{n}#discussion_r{n}",
-        )  # fmt: skip
-        pull = PullRequestInfo(number=n, title=f"Add the fee total {n}", body=OUTSIDE,
-                               base_sha=sha, closed_at=closed)  # fmt: skip
-        sample = Sample(
-            id=f"{github.full_name}#{n}", pull=pull, prompt_versions={"coder": version},
-            collected_at=closed, test_runs=(TestRun(source="junit.xml", cases=(failed,)),),
-            feedback=(said,),
-        )  # fmt: skip
-        lines.append(sample.model_dump_json())
-    github.commit({".prompt-trainer/samples.jsonl": "\n".join(lines) + "\n"},
-                  branch="prompt-trainer-data")  # fmt: skip
+    replay_tasks(github, checkout, numbers=range(21, 27), failed=failed, body=OUTSIDE,
+                 review="Money must be Decimal, never float.")  # fmt: skip
 
 
 def decimal_rule(request: dict[str, Any]) -> str:
@@ -163,20 +139,9 @@ def dispatch(
     payload: dict[str, Any] = DISPATCH,
     **hook: Any,
 ) -> dict[str, JobRun]:
-    env = event_env(tmp_path, event=event, payload=payload, repository=github.full_name,
-                    api_url=github.api_url)  # fmt: skip
-    env["PROMPT_TRAINER_BACKOFF_S"] = "0"
-
-    def token_for(permissions: dict[str, str]) -> str:
-        writes = any(permissions.get(s) == "write" for s in ("contents", "pull-requests", "issues"))
-        return WRITE_TOKEN if writes else READ_TOKEN
-
-    return run_workflow(
-        with_agent_key(workflow), event_name=event, payload=payload,
-        repository=github.full_name, checkout=checkout, tmp=tmp_path / "run",
-        token_for=token_for, env=env,
-        secrets={"OPENAI_API_KEY": LLM_KEY, "AGENT_OPENAI_API_KEY": AGENT_KEY}, **hook,
-    )  # fmt: skip
+    """The workflow run on ``event``, the evaluate job mapping the agent's key."""
+    return execute(with_agent_key(workflow), github, checkout, tmp_path, event=event,
+                   payload=payload, secrets={"AGENT_OPENAI_API_KEY": AGENT_KEY}, **hook)  # fmt: skip
 
 
 @pytest.fixture
