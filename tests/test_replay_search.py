@@ -29,7 +29,7 @@ from prompt_trainer.models import (
 from tests.jobs import job_env
 from tests.runner import JobRun
 from tests.scenarios import CONFIG, MAIN_PROMPT, SUBAGENT, arrange
-from tests.scripted import lenient, sections
+from tests.scripted import JUNK, lenient, sections
 from tests.servers.github import FakeGitHub
 from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
 from tests.test_workflow_secrets import (
@@ -97,12 +97,18 @@ def stored_tasks(github: FakeGitHub, checkout: Path) -> None:
 
 
 def decimal_rule(request: dict[str, Any]) -> str:
-    """A reflection adding the Decimal rule to the part it is shown, citing its feedback."""
+    """A reflection adding the Decimal rule to the part it is shown, citing its feedback, and a
+    platitude citing the PR's task, as models do: the replay passes with both (the agent only
+    needs the rule), so only the support rule can take the platitude out."""
     part = sections(request)
     feedback = json.loads(part["feedback"])
+    task = f"{feedback[0]['pull_request']}:task"
     return chat_adapter_reply(
-        new_text=part["current_text"].rstrip("\n") + f"\n- {RULE}\n",
-        citations=[{"bullet": RULE, "evidence": [feedback[0]["evidence"][0]["id"]]}],
+        new_text=part["current_text"].rstrip("\n") + f"\n- {RULE}\n- {JUNK}\n",
+        citations=[
+            {"bullet": RULE, "evidence": [feedback[0]["evidence"][0]["id"]]},
+            {"bullet": JUNK, "evidence": [task]},
+        ],
     )
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.errors import ConfigError
+from prompt_trainer.loop.action import replay_note
 from prompt_trainer.loop.bundle import Bundle, Searched, SearchIntent
-from prompt_trainer.loop.replay_search import reflection_key, reflection_llm
+from prompt_trainer.loop.replay_search import reflection_key, reflection_llm, run_search
 from prompt_trainer.loop.searched import held_out_reason, rebuilt
 from prompt_trainer.models import (
     Candidate,
@@ -219,3 +220,17 @@ def test_a_reflection_key_that_eval_pass_env_does_not_name_is_refused() -> None:
     mapped = settings_with(config + "  eval_pass_env: [ANTHROPIC_API_KEY]\n",
                            {"ANTHROPIC_API_KEY": "sk-ant-agent"})  # fmt: skip
     assert reflection_llm(mapped).api_key == "sk-ant-agent"
+
+
+def test_the_evaluate_job_runs_no_search_on_an_event_that_may_not_replay() -> None:
+    """Defence in depth: a bundle that carried a search on a pull-request event (the prepare
+    job plans none there) gets no agent run and no model call, and says why."""
+    made, planned = bundle()
+    said: list[str] = []
+    found = run_search(
+        settings_with("  gepa: {metric: replay}\n"), made, planned,
+        not_run=replay_note("pull_request"), log=said.append,
+    )  # fmt: skip
+    assert found.candidate is None
+    assert "not on a pull_request event" in found.not_run
+    assert "GEPA's replay-scored search was not run" in found.not_run and said
