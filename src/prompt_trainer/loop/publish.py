@@ -20,6 +20,12 @@ written:
   verdicts of ``eval_command`` and the replay from the evaluate job's results; a candidate
   the configuration would evaluate with a command and that has no result is not proposed; a
   candidate the gate (the prepare job's or this job's) marks a draft opens as a draft;
+- a candidate the evaluate job's replay-scored search made (``Evaluation.searched``, for a
+  ``SearchIntent`` of the bundle) is outside data: it is rebuilt from what can be checked
+  against the bundle (``loop.searched``: its digest and content hash, the target's files, only
+  its listed changes, each cited and supported by the plan's training pull requests, a held-out
+  replay of the plan's held-out tasks), passes every check above, and is opened as a draft whose
+  body this job renders;
 - a close, a revision or a revert touches only the bot's own pull requests and the target's
   prompt files, and a revision passes the guardrails again;
 - the dashboard written is the one the bot finds by its marker, whatever number the bundle says.
@@ -51,18 +57,11 @@ from prompt_trainer.loop.contract import RunOptions, RunOutcome
 from prompt_trainer.loop.followup import open_revert
 from prompt_trainer.loop.lock import busy_message, exclusive
 from prompt_trainer.loop.revision import apply_revision, proposed_at, revision_problems
-from prompt_trainer.loop.searched import DRAFT, held_out_reason, rebuilt
+from prompt_trainer.loop.searched import DRAFT, held_out_reason, rebuilt, rendered
 from prompt_trainer.memory import sync_bullets
 from prompt_trainer.models import Candidate, PromptSet
 from prompt_trainer.propose import Proposal, own_target, propose_candidate
-from prompt_trainer.render import (
-    ProposalView,
-    render_body,
-    render_title,
-    user_template,
-    with_evaluation,
-)
-from prompt_trainer.render.links import repo_links
+from prompt_trainer.render import ProposalView, with_evaluation
 from prompt_trainer.settings import Settings, Target
 from prompt_trainer.store import keep_samples, open_ledger
 from prompt_trainer.targets import LocalSource, load_prompt_set
@@ -280,15 +279,8 @@ def _propose_searched(
         _refuse(name, problems, log=log, done=done)
         return
     draft = tuple(dict.fromkeys((DRAFT, *held_out_reason(made.candidate), *checked.draft)))
-    view = ProposalView(
-        candidate=made.candidate, current=current, samples=made.samples,
-        model=training.gepa.reflection_model or "", draft=draft, replay_search=True,
-        links=repo_links(settings.env.github_server_url, settings.env.github_repository),
-    )  # fmt: skip
-    template = user_template(settings.root, settings.config.pull_request.template)
-    body = render_body(view, template_text=template)
-    opened = Opened(made.candidate, target, current, title=render_title(view), body=body,
-                    draft=draft)  # fmt: skip
+    title, body = rendered(settings, made, current, draft=draft)
+    opened = Opened(made.candidate, target, current, title=title, body=body, draft=draft)
     _open(client, opened, labels=settings.config.pull_request.labels, dry_run=dry_run, log=log,
           done=done)  # fmt: skip
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from prompt_trainer import workdir
 from prompt_trainer.errors import ConfigError, NotEnoughEvidence, PromptTrainerError
+from prompt_trainer.evaluate import run_commands
 from prompt_trainer.loop.bundle import Bundle, Recorder, Searched, SearchIntent
 from prompt_trainer.loop.contract import TargetResult
 from prompt_trainer.memory import Memory
@@ -207,8 +208,6 @@ def _commands(
 ) -> Searched:
     """The configured commands on the candidate (``training.eval_command``; the held-out
     replay above is its replay), then the candidate bound to its content hash."""
-    from prompt_trainer.evaluate import run_commands  # noqa: PLC0415
-
     ran = run_commands(found, intent.current, target, samples=[], settings=settings, log=log)
     done = ran.candidate
     return Searched(target=target.name, fingerprint=done.fingerprint, candidate=done)

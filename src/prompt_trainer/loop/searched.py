@@ -27,8 +27,9 @@ samples, the commands' verdicts) and opens it as a draft. The rebuilt candidate'
 written here; nothing the evaluate job wrote as prose reaches the body except through the
 template's escaping (an edit's reason, a replay run's reason).
 
-Takes the settings' target, the bundle, its ``SearchIntent`` and the evaluate job's
-``Searched``; returns ``Rebuilt``. No DSPy, no command, no GitHub.
+Takes the bundle, its ``SearchIntent``, the evaluate job's ``Searched`` and this checkout's
+prompts; returns ``Rebuilt``, which ``rendered`` turns into the draft's title and body. No DSPy,
+no command, no GitHub.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ from prompt_trainer.models import (
     TokenUsage,
     content_hash,
 )
+from prompt_trainer.render import ProposalView, render_body, render_title, user_template
+from prompt_trainer.render.links import repo_links
+from prompt_trainer.settings import Settings
 from prompt_trainer.train.edits import Edit, bullet_spans, bullets, normalize, rejected_reason
 from prompt_trainer.train.evidence import evidence_ids, evidence_view
 from prompt_trainer.train.plan import Evidence, gather
@@ -334,6 +338,21 @@ def held_out_reason(candidate: Candidate) -> tuple[str, ...]:
 
 
 # -- what the body says --------------------------------------------------------------------------
+
+
+def rendered(
+    settings: Settings, made: Rebuilt, current: PromptSet, *, draft: tuple[str, ...]
+) -> tuple[str, str]:
+    """The title and body the publish job renders for the rebuilt candidate (the template's
+    escaping applies to every field it shows): where it was made, its held-out replay."""
+    view = ProposalView(
+        candidate=made.candidate, current=current, samples=made.samples,
+        model=settings.config.training.gepa.reflection_model or "", draft=draft,
+        replay_search=True,
+        links=repo_links(settings.env.github_server_url, settings.env.github_repository),
+    )  # fmt: skip
+    template = user_template(settings.root, settings.config.pull_request.template)
+    return render_title(view), render_body(view, template_text=template)
 
 
 def _summary(search: SearchSummary | None, clusters: Sequence[Cluster]) -> SearchSummary | None:
