@@ -12,7 +12,14 @@ import pytest
 
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.loop.action import replay_note
-from prompt_trainer.loop.bundle import Bundle, Searched, SearchIntent
+from prompt_trainer.loop.bundle import (
+    Bundle,
+    Evaluation,
+    Searched,
+    SearchIntent,
+    read_evaluation,
+    write_evaluation,
+)
 from prompt_trainer.loop.replay_search import reflection_key, reflection_llm, run_search
 from prompt_trainer.loop.searched import held_out_reason, rebuilt
 from prompt_trainer.models import (
@@ -234,3 +241,15 @@ def test_the_evaluate_job_runs_no_search_on_an_event_that_may_not_replay() -> No
     assert found.candidate is None
     assert "not on a pull_request event" in found.not_run
     assert "GEPA's replay-scored search was not run" in found.not_run and said
+
+
+def test_the_evaluate_jobs_results_leave_it_with_its_keys_masked(tmp_path: Path) -> None:
+    """The agent's key is held by the evaluate job alone: what it writes for the publish job
+    (which shows reasons in the PR body and the dashboard) has it masked."""
+    settings_with("  holdout: 0.5\n", {"ANTHROPIC_API_KEY": "sk-ant-agentSECRET0123456789"})
+    said = "the model answered 401 for sk-ant-agentSECRET0123456789"
+    write_evaluation(tmp_path, Evaluation(bundle_sha256="a" * 64,
+                                          searched=(Searched(target="coder", not_run=said),)))  # fmt: skip
+    found = read_evaluation(tmp_path, sha256="a" * 64)
+    assert found is not None and "agentSECRET" not in found.searched[0].not_run
+    assert "[REDACTED" in found.searched[0].not_run

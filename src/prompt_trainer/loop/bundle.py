@@ -53,6 +53,7 @@ from prompt_trainer.models import (
     ReplayResult,
     Sample,
 )
+from prompt_trainer.redact import mask_held
 from prompt_trainer.render import ProposalView
 from prompt_trainer.render.state import ProposalState
 from prompt_trainer.settings import Settings
@@ -408,7 +409,9 @@ def read_bundle(folder: Path, *, sha256: str) -> Bundle:
 
 
 def write_evaluation(folder: Path, evaluation: Evaluation) -> None:
-    atomic_write(folder / EVALUATION_FILE, evaluation.model_dump_json())
+    """``folder/evaluation.json``, every value this job holds masked (the agent's key, which
+    only this job may hold: the publish job could not mask it in what it shows)."""
+    atomic_write(folder / EVALUATION_FILE, mask_held(evaluation.model_dump_json()))
 
 
 def read_evaluation(folder: Path, *, sha256: str) -> Evaluation | None:
