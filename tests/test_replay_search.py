@@ -216,24 +216,27 @@ def test_without_a_model_for_the_evaluate_job_the_run_stops_before_training_sayi
 
 def evaluated(
     tmp_path: Path, server: FakeGitHub, llm: FakeLLM, workflow: dict[Any, Any]
-) -> tuple[Path, str, Path]:
-    """prepare and evaluate as the runner runs them (stopped before publish): a folder with the
-    bundle and the genuine evaluation, the bundle's digest, and the checkout."""
+) -> tuple[Path, str, Path, dict[str, JobRun]]:
+    """The workflow run, a hostile process of the evaluate job rewriting its evaluation (an
+    uncited edit) before the publish job reads it: a folder with the bundle and the genuine
+    evaluation, the bundle's digest, the checkout and the jobs."""
     checkout = start(tmp_path, server, llm)
     kept = tmp_path / "kept"
 
-    def keep(job: JobRun, artifacts: Path) -> bool:
-        if job.name != "evaluate":
-            return True
-        kept.mkdir()
-        for name in ("prompt-trainer-bundle", "prompt-trainer-evaluation"):
-            for file in (artifacts / name).iterdir():
-                shutil.copy(file, kept / file.name)
-        return False
+    def tamper(job: JobRun, artifacts: Path) -> bool:
+        if job.name == "evaluate":
+            kept.mkdir()
+            for name in ("prompt-trainer-bundle", "prompt-trainer-evaluation"):
+                for file in (artifacts / name).iterdir():
+                    shutil.copy(file, kept / file.name)
+            genuine = json.loads((kept / "evaluation.json").read_text())
+            path = artifacts / "prompt-trainer-evaluation" / "evaluation.json"
+            path.write_text(json.dumps(rewritten(genuine, "uncited edit")))
+        return True
 
-    runs = dispatch(workflow, server, checkout, tmp_path, after_job=keep)
-    assert "publish" not in runs and runs["evaluate"].result == "success", logs(runs)
-    return kept, runs["train"].outputs["bundle-sha256"], checkout
+    runs = dispatch(workflow, server, checkout, tmp_path, after_job=tamper)
+    assert runs["evaluate"].result == "success", logs(runs)
+    return kept, runs["train"].outputs["bundle-sha256"], checkout, runs
 
 
 def publish_with(
@@ -309,7 +312,13 @@ def test_publish_refuses_an_evaluation_rewritten_in_the_evaluate_job_and_opens_t
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    kept, digest, checkout = evaluated(tmp_path, server, llm, workflows()[0][1])
+    """Any process of the evaluate job (the agent included) can rewrite ``evaluation.json``:
+    the run's publish job refuses an uncited edit; then the publish job, on the same bundle,
+    refuses each other rewrite (its fingerprint recomputed, so only what it says can refuse
+    it), and opens the genuine candidate as a draft."""
+    kept, digest, checkout, runs = evaluated(tmp_path, server, llm, workflows()[0][1])
+    # the run's own publish job read the rewritten artifact: refused, nothing opened
+    assert REFUSALS["uncited edit"] in logs(runs)["publish"] and not proposed(server)
     genuine = json.loads((kept / "evaluation.json").read_text())
     assert genuine["searched"][0]["candidate"]["changes"][0]["text"] == RULE
     for how, reason in REFUSALS.items():
