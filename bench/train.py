@@ -335,26 +335,38 @@ def calls_per_strategy() -> None:
 # -- (3) learning from failure clusters -------------------------------------------------------
 
 #: Evidence ids the scripted curation looks for in what it is shown, per kind of failure, and
-#: the edit a model would write for it.
+#: the edit a model would write for it: for the rounding failures, the rule B2 already states
+#: said again with the test that catches it (it sharpens B2); for the second client, B1
+#: sharpened with the client the reviewers rejected; for the timeouts, a new rule.
 KNOWN_FIXES = (
     (
         ("tests.test_fees::test_invoice_total_rounding", "tests.test_fees::test_late_fee_rounding"),
-        "Money is `Decimal` end to end: parse with `Decimal(str)`, round with "
-        '`quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)`; never `float` or `round()`.',
+        {"op": "add", "new_text": 'Money is `Decimal` end to end: parse with `Decimal(str)`, '
+         'round with `quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)`; never `float` or '
+         "`round()`. Run `pytest tests/test_fees.py` before you push."},
     ),
     (
         ("tests.test_billing::test_sync_uses_api_client",
          "tests.test_fees::test_late_fee_uses_billing_client"),
-        "Add billing calls to `ApiClient` in `invoices/api_client.py`; never a second client.",
+        {"op": "modify", "target_text": "B1", "new_text": "The service lives in `invoices/`; its "
+         "HTTP client for the billing API is `invoices/api_client.py`. Extend `ApiClient` for new "
+         "billing calls; never create a second HTTP client. A `BillingHttpClient` in "
+         "`invoices/billing.py` or `invoices/payments.py` is such a second client."},
     ),
     (
         ("tests.test_api_client::test_timeout_is_retried",),
-        "Call the billing API through `ApiClient`'s retry wrapper; it retries timeouts.",
+        {"op": "add", "new_text": "Call the billing API through `ApiClient`'s retry wrapper; it "
+         "retries timeouts."},
     ),
 )  # fmt: skip
 CAREFUL = "Always be careful and write correct code."
+#: The rule B2 states, said again: the reflex of a model that saw B2 ignored.
+B2_AGAIN = (
+    'Money is `Decimal` end to end: parse with `Decimal(str)`, round with `quantize(Decimal("0.01"), '
+    "rounding=ROUND_HALF_UP)`; never `float` or `round()`."
+)
 START = datetime(2026, 11, 1, tzinfo=UTC)
-DECIMAL_FOR_TIMEOUT = "Parse amounts with `Decimal(str)`, never `float`."
+DECIMAL_FOR_TIMEOUT = "Store VAT rates as `Decimal` constants in `invoices/vat.py`."
 
 
 def old_reflect(request: dict[str, Any]) -> str:
@@ -370,14 +382,17 @@ def old_reflect(request: dict[str, Any]) -> str:
 
 
 def model_curation(request: dict[str, Any]) -> str:
-    """One edit per kind of failure whose evidence it is shown, citing it, and two junk edits a
-    model also writes: a platitude citing a PR's task, a Decimal rule citing the timeout."""
+    """One edit per kind of failure whose evidence it is shown, citing it, and three junk edits
+    a model also writes: B2 said again, a platitude citing a PR's task, a Decimal rule citing
+    the timeout."""
     text = user_text(request)
     edits = [
-        {"op": "add", "new_text": edit, "evidence": [next(i for i in ids if i in text)]}
+        {**edit, "evidence": [next(i for i in ids if i in text)]}
         for ids, edit in KNOWN_FIXES
         if any(i in text for i in ids)
     ]
+    if KNOWN_FIXES[0][0][0] in text:
+        edits.append({"op": "add", "new_text": B2_AGAIN, "evidence": [KNOWN_FIXES[0][0][0]]})
     shown = re.findall(r"(local:pr-\d+)", text)
     if shown:
         edits.append({"op": "add", "new_text": CAREFUL, "evidence": [f"{shown[0]}:task"]})
@@ -448,11 +463,21 @@ def learning_run(n: int, holdout: float = 0.3) -> dict[str, Any]:
         llm.close()
     return {
         "requests": llm.requests,
-        "changes": [c.text for c in candidate.changes],
+        "changes": [_change(c.op, c.text, c.replaces) for c in candidate.changes],
         "dropped": list(candidate.dropped),
         "trained_on": list(candidate.sample_ids),
         "evaluation": edit_results(candidate),
     }
+
+
+def _change(op: str, text: str, replaces: str) -> str:
+    """A kept edit as the "kept" column shows it: a modify that keeps its bullet and appends
+    to it as ``sharpened: +<what it appends>``."""
+    old = re.sub(r"^[-*+] ", "", " ".join(replaces.split()))
+    new = " ".join(text.split())
+    if op in ("modify", "refine_rule") and old and new.startswith(old):
+        return f"sharpened: +{new[len(old) :].strip()}"
+    return text
 
 
 def kind(request: dict[str, Any]) -> str:

@@ -30,7 +30,7 @@ from prompt_trainer.loop import dashboard, revision
 from prompt_trainer.measure import facts, patterns
 from prompt_trainer.redact import excerpt, held, shapes
 from prompt_trainer.render import filters
-from prompt_trainer.train import evidence
+from prompt_trainer.train import evidence, restate, support
 
 # The standard library's own regular-expression parser and compiler, for the lint (private
 # modules typeshed does not describe).
@@ -61,6 +61,8 @@ OUTSIDE: dict[str, re.Pattern[str]] = {
     "runner.COMMAND_START": runner.COMMAND_START,
     "revision.COMMAND": revision.COMMAND,
     "dashboard.CHECKBOX": dashboard.CHECKBOX,
+    **{f"restate.{k}": v for k, v in vars(restate).items() if isinstance(v, re.Pattern)},
+    "support.CODE": support.CODE,
     **{
         f"{module.__name__}.{k}": v
         for module in (codex_rollout, openhands, otel, swe_agent, trace_reader)
@@ -154,6 +156,10 @@ def test_no_pattern_applied_to_outside_text_has_adjacent_overlapping_runs(name: 
 PINNED = [
     (facts._PATH, "a-src/app.py", 2),
     (facts._PATH, "v1.src/app.py", 3),
+    (restate._PATH, "a-src/app.py", 2),
+    (support.CODE, "a-src/app", 2),
+    (restate._PATH, "api/v1/", 4),
+    (restate._RUN, "test-fees.py", 5),
 ]
 
 

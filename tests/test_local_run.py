@@ -15,11 +15,15 @@ from tests.servers.llm import FakeLLM, by_signature, chat_adapter_reply
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic"
 
 
+#: A bullet the rewrite adds that no bullet of the example says yet.
+NEW_BULLET = "Never write a `BillingHttpClient`; every billing call goes through the one client."
+
+
 def reply(request: dict[str, object]) -> str:
     return chat_adapter_reply(
-        candidate_main_prompt="# Working on the invoice service\n\n- Extend `ApiClient`.\n",
+        candidate_main_prompt=f"# Working on the invoice service\n\n- {NEW_BULLET}\n",
         candidate_subagents=[],
-        analysis_summary="- new: Extend `ApiClient` (#9001, review-comment-9001).",
+        analysis_summary=f"- new: {NEW_BULLET} (#9001, review-comment-9001).",
     )
 
 
@@ -53,7 +57,7 @@ def test_local_run_writes_numbered_candidates(
     # The rewrite dropped all five bullets citing no evidence: every removal is put back, and
     # evaluation.json says so; its new bullet cites the second-HTTP-client review and is added.
     before = (example / "CLAUDE.md").read_text()
-    assert (first / "CLAUDE.md").read_text() == before + "- Extend `ApiClient`.\n"
+    assert (first / "CLAUDE.md").read_text() == before + f"- {NEW_BULLET}\n"
     dropped = json.loads((first / "evaluation.json").read_text())["dropped"]
     assert len(dropped) == 5
     assert all("cites no evidence id" in d and d.endswith("(kept as it was)") for d in dropped)

@@ -363,7 +363,7 @@ def test_the_merge_pass_retires_a_learned_rule_that_evidence_shows_wrong(
     claude = example / "CLAUDE.md"
     claude.write_text(claude.read_text() + "\n## Learned rules\n\n- Round money with `round()`.\n")
     assert main(["collect", "--local", "evidence"], env={}) == 0  # samples of this version
-    rule = "Add billing calls to `ApiClient`; never create another HTTP client."
+    rule = "Register each new billing endpoint as a method on `ApiClient`, tested in `tests/`."
 
     def rules(request: dict[str, object]) -> str:
         item = {"category": "integration_error", "rule": rule, "when": "billing", "why": "x"}

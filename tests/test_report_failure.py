@@ -90,8 +90,11 @@ def test_the_trainer_reads_reported_failures_and_may_cite_them(example: Path, ll
         return chat_adapter_reply(
             edits=[
                 {
-                    "op": "add",
-                    "new_text": "Extend `ApiClient` for billing calls; never add a second client.",
+                    "op": "modify",
+                    "target_text": "B1",
+                    "new_text": "The service lives in `invoices/`; its HTTP client for the billing "
+                    "API is `invoices/api_client.py`. Extend `ApiClient` for new billing calls; "
+                    "never create a second HTTP client, not even in `invoices/payments.py`.",
                     "evidence": [failure_id],
                 }
             ],

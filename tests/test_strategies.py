@@ -30,6 +30,7 @@ from prompt_trainer.train import train
 from prompt_trainer.train.budget import fit_budget
 from prompt_trainer.train.edits import Edit, add_learned_rules, apply_edits
 from prompt_trainer.train.evidence import estimate_tokens, evidence_view
+from prompt_trainer.train.restate import restating
 from prompt_trainer.train.trainer import TrainRequest
 from tests.conftest import REALDATA
 from tests.scripted import lenient, reflect
@@ -126,14 +127,14 @@ def test_edits_without_evidence_or_place_are_dropped_with_the_reason() -> None:
 
 
 def test_learned_rules_are_appended_once_and_not_repeated() -> None:
-    text, added, skipped = add_learned_rules(
-        MAIN, ["Write tests with pytest!", "Reuse `ApiClient` for billing calls."]
-    )
-    assert added == ["Reuse `ApiClient` for billing calls."] and skipped == [
-        "Write tests with pytest!"
-    ]
+    rules = ["Write tests with pytest!", "Reuse `ApiClient` for billing calls."]
+    said = restating(rules, MAIN)
+    assert said == ["B2", ""]
+    text, added = add_learned_rules(MAIN, [r for r, s in zip(rules, said, strict=True) if not s])
+    assert added == ["Reuse `ApiClient` for billing calls."]
     assert text == MAIN + "\n## Learned rules\n\n- Reuse `ApiClient` for billing calls.\n"
-    again, added, _ = add_learned_rules(text, ["Quantize money to cents."])
+    assert restating(["Reuse the `ApiClient` for billing calls."], text) == ["B4"]
+    again, _ = add_learned_rules(text, ["Quantize money to cents."])
     assert again == text.rstrip("\n") + "\n- Quantize money to cents.\n"
 
 
@@ -186,6 +187,11 @@ def test_fit_budget_is_a_hard_cap_that_cuts_the_lowest_ranks_first_and_says_so()
 # -- strategies end to end ------------------------------------------------------------------
 
 ROUNDING = "tests.test_fees::test_invoice_total_rounding"
+#: A rule for the second-HTTP-client failures that B1 does not already say.
+NEW_CLIENT_RULE = (
+    "Register each new billing endpoint as a method on `ApiClient` with a test in "
+    "`tests/test_api_client.py`; never create another HTTP client."
+)
 
 
 def curate(request: dict[str, object]) -> str:
@@ -325,13 +331,22 @@ def test_max_calls_stops_cleanly_and_says_what_was_done(example: Path, llm: Fake
 
 
 def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: FakeLLM) -> None:
-    """Four rules: a new one for the second HTTP client; one the merge pass finds said by B2;
-    a test rule citing the rounding failure it has nothing to do with (dropped by the support
-    rule, before the merge pass sees it); one citing an untrusted comment (not evidence)."""
+    """Five rules: a new one for the second HTTP client; one that only says B1 again (dropped
+    before anything else: the agent ignored B1, another bullet would not help); one the merge
+    pass finds said by B2 (in words the rule's measure does not catch); a test rule citing the rounding failure it has nothing to do with
+    (dropped by the support rule, before the merge pass sees it); one citing an untrusted
+    comment (not evidence)."""
 
     def rules(request: dict[str, object]) -> str:
         return chat_adapter_reply(
             rules=[
+                {
+                    "category": "integration_error",
+                    "rule": NEW_CLIENT_RULE,
+                    "when": "calling the billing API",
+                    "why": "PR 104 added a second client",
+                    "evidence": ["https://github.com/example/invoices/pull/104#discussion_r10400"],
+                },
                 {
                     "category": "integration_error",
                     "rule": "Add billing calls to `ApiClient`; never create another HTTP client.",
@@ -341,14 +356,14 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
                 },
                 {
                     "category": "wrong_pattern",
-                    "rule": "Round money with `quantize(Decimal('0.01'), ROUND_HALF_UP)`.",
+                    "rule": "Keep every amount exact to the cent with `Decimal` arithmetic.",
                     "when": "money",
                     "why": "rounding tests fail",
                     "evidence": [ROUNDING],
                 },
                 {
                     "category": "test_failure",
-                    "rule": "Write tests with pytest under `tests/`, mirroring the module you change.",
+                    "rule": "Give each pytest test a docstring, as in `tests/test_api_client.py`.",
                     "when": "always",
                     "why": "x",
                     "evidence": [ROUNDING],
@@ -365,8 +380,8 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
         )
 
     def merge(request: dict[str, object]) -> str:
-        assert "N2: Round money with" in user_text(request)
-        assert "Write tests with pytest" not in user_text(request).split("rules_file")[0]
+        assert "N2: Keep every amount exact" in user_text(request)
+        assert "Give each pytest test" not in user_text(request).split("rules_file")[0]
         return chat_adapter_reply(
             decisions=[
                 {"rule": "N1", "action": "add", "bullet": ""},
@@ -382,8 +397,7 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
     assert len(llm.requests) == 3  # the root causes, the check, then one merge pass
     after = (candidate_dir(example) / "CLAUDE.md").read_text()
     assert after == before + (
-        "\n## Learned rules\n\n"
-        "- Add billing calls to `ApiClient`; never create another HTTP client. "
+        f"\n## Learned rules\n\n- {NEW_CLIENT_RULE} "
         "(when: calling the billing API; why: PR 104 added a second client)\n"
     )
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
@@ -391,38 +405,51 @@ def test_rules_strategy_appends_new_rules_with_evidence(example: Path, llm: Fake
     assert evaluation["changes"][0]["cluster"].startswith("test:attributeerror-module-has-no-")
     assert evaluation["changes"][0]["support"].startswith("2 PRs, 1 trusted request")
     dropped = evaluation["dropped"]
+    assert (
+        "rule 'Add billing calls to `ApiClient`; never create another HTTP client.': restates "
+        "CLAUDE.md B1; the agent ignored B1 — sharpen it (modify) instead" in dropped
+    )
     assert any("already said by B2 (merge pass)" in d for d in dropped)
-    assert any("Write tests with pytest" in d and "not about what it cites" in d for d in dropped)
+    assert any("Give each pytest test" in d and "not about what it cites" in d for d in dropped)
     assert any("Approve every PR." in d and "cites no evidence" in d for d in dropped)
 
 
-def test_a_rule_that_sharpens_a_bullet_replaces_it_instead_of_repeating_it(
+def test_a_rule_that_restates_a_bullet_sharpens_it_or_is_dropped(
     example: Path, llm: FakeLLM
 ) -> None:
-    """A Decimal rule shares few words with the Decimal bullet (word overlap 0.3): the merge
-    pass says it replaces B2, so B2 is refined and nothing is appended."""
-    rule = "Never compute money with float; use `Decimal(str)` and `quantize`."
+    """Two Decimal rules, as a model writes them when the agent ignored B2: one says B2 again
+    (dropped: B2 already says it), one says it again for `invoices/vat.py` (B2 keeps its lines
+    and gains that sentence); nothing is appended and the merge pass is not asked."""
+    again = "Never compute money with float; use `Decimal(str)` and `quantize`."
+    sharper = "Amounts are `Decimal` in `invoices/vat.py` too: never `float` there."
 
     def rules(request: dict[str, object]) -> str:
-        item = {"category": "wrong_pattern", "rule": rule, "when": "money", "why": "float"}
+        item = {"category": "wrong_pattern", "when": "money", "why": "float"}
         return chat_adapter_reply(
-            rules=[{**item, "evidence": ["#9002"]}, {"rule": "no category", "evidence": ["#9002"]}],
-            analysis_summary="One money rule.",
+            rules=[
+                {**item, "rule": again, "evidence": ["#9002"]},
+                {**item, "rule": sharper, "evidence": ["#9002"]},
+                {"rule": "no category", "evidence": ["#9002"]},
+            ],
+            analysis_summary="Money rules.",
         )
 
-    def merge(request: dict[str, object]) -> str:
-        return chat_adapter_reply(decisions=[{"rule": "N1", "action": "replaces", "bullet": "B2"}])
-
     holdout_off(example)
-    llm.script = [by_signature(rules=rules, decisions=merge, verdicts=lenient)]
+    llm.script = [by_signature(rules=rules, verdicts=lenient)]
+    before = (example / "CLAUDE.md").read_text()
     assert main(["train", "--strategy", "rules", "--api-base", llm.api_base], env={}) == 0
+    assert len(llm.requests) == 2  # the root causes and the check: no merge pass
     after = (candidate_dir(example) / "CLAUDE.md").read_text()
-    assert "## Learned rules" not in after
-    assert f"- {rule} (when: money; why: float)\n- Write tests" in after
-    assert "ROUND_HALF_UP" not in after  # the old B2 is gone
+    b2 = """`.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)`, never with `float` or `round()`.\n"""
+    assert after == before.replace(b2, b2 + "  Amounts are `Decimal` in `invoices/vat.py` too.\n")
     evaluation = json.loads((candidate_dir(example) / "evaluation.json").read_text())
     assert [c["op"] for c in evaluation["changes"]] == ["refine_rule"]
-    assert evaluation["dropped"][0].startswith("rule item 2: category field required")
+    assert evaluation["changes"][0]["cluster"].startswith("test:assertionerror-assert-")
+    assert evaluation["dropped"][0].startswith("rule item 3: category field required")
+    assert (
+        f"rule {again!r}: restates CLAUDE.md B2; the agent ignored B2 — sharpen it (modify) "
+        "instead" in evaluation["dropped"]
+    )
 
 
 def test_too_few_samples_of_the_current_version_proposes_nothing(

@@ -1,16 +1,18 @@
 """The batched check: one call asks, per proposed edit, whether the cited items show the failure
-it addresses and whether it names something specific to this repository.
+it addresses, whether it names something specific to this repository, and whether it only says
+again what a bullet already says.
 
-``vet_edits`` is what every strategy runs on its edits: first the deterministic support rule
-(``train.support``), then this check on the edits that passed it, each shown with its cited
-evidence quoted (``Excerpt``) and its cluster's label; it returns the edits kept (with their
-cluster) and why each other was dropped. One ``CheckEdits`` call per curation
+``vet_edits`` is what every strategy runs on its edits: first the rule against restating a
+bullet (``train.restate``), then the deterministic support rule (``train.support``), then this
+check on the edits that passed both, each shown with its cited evidence quoted (``Excerpt``),
+its cluster's label and, for an add, the bullet closest to it; it returns the edits kept (with
+their cluster) and why each other was dropped. One ``CheckEdits`` call per curation
 (instructions: ``prompts/check.md``); the answer is read item by item (``{"edit": "D1",
-"shows_failure": ..., "specific": ..., "reason": ...}``): an edit the answer gives no readable
-verdict for is dropped ("the check gave no verdict"). When the answer stays unreadable, or the
-budget has no call left, every edit keeps the deterministic rule's verdict and the run's notes
-say it was not checked. A lenient checker that says yes to everything therefore lets nothing
-through that the deterministic rule drops.
+"shows_failure": ..., "specific": ..., "restates": ..., "reason": ...}``, ``restates`` may be
+left out): an edit the answer gives no readable verdict for is dropped ("the check gave no
+verdict"). When the answer stays unreadable, or the budget has no call left, every edit keeps
+the deterministic rules' verdict and the run's notes say it was not checked. A lenient checker
+that says yes to everything therefore lets nothing through that the deterministic rules drop.
 """
 
 from __future__ import annotations
@@ -21,8 +23,16 @@ from typing import Any
 import dspy
 
 from prompt_trainer.models import PromptSet
-from prompt_trainer.train.edits import Edit, EvidenceIndex, by_text, load_list
+from prompt_trainer.train.edits import (
+    Edit,
+    EvidenceIndex,
+    bullets,
+    by_text,
+    content_of,
+    load_list,
+)
 from prompt_trainer.train.plan import Evidence
+from prompt_trainer.train.restate import nearest, unrestated
 from prompt_trainer.train.shared import Budget, chars
 from prompt_trainer.train.support import Supported, excerpts, support_of
 from prompt_trainer.train.trainer import ask, load_instructions
@@ -44,6 +54,8 @@ class EditToCheck(View):
     file: str = ""
     #: The existing bullet a ``modify`` or ``remove`` changes.
     bullet: str = ""
+    #: For an ``add``: the existing bullet of its file that says most of what it says.
+    closest: str = ""
     new_text: str = ""
     #: The failure the edit says it addresses.
     cluster: str
@@ -59,7 +71,7 @@ class CheckEdits(dspy.Signature):  # type: ignore[misc]
     )
     verdicts: str = dspy.OutputField(
         desc='a JSON list, one object per edit: {"edit": "D1", "shows_failure": true or false, '
-        '"specific": true or false, "reason": one sentence}'
+        '"specific": true or false, "restates": true or false, "reason": one sentence}'
     )
 
 
@@ -97,6 +109,8 @@ def read_verdicts(answer: Any, keys: list[str]) -> dict[str, str | None]:
             found[key] = f"the check: the cited items do not show this failure ({reason})"
         elif not named:
             found[key] = f"the check: names nothing specific to this repository ({reason})"
+        elif _flag(item.get("restates")):
+            found[key] = f"the check: says again what a bullet already says ({reason})"
         else:
             found[key] = None
     return {k: found.get(k, "the check gave no verdict for it") for k in keys} | found
@@ -125,11 +139,14 @@ def vet_edits(
     current: PromptSet,
     budget: Budget,
 ) -> tuple[list[Vetted], list[str]]:
-    """The edits that pass the support rule and then the batched check, and why each other was
-    dropped (``<op> '<text>': <why>``)."""
+    """The edits that pass the rule against restating a bullet (``train.restate``: a restating
+    add may go on as a ``modify`` that sharpens it), the support rule and then the batched
+    check, and why each other was dropped (``<op> '<text>': <why>``)."""
     passed: list[Vetted] = []
-    dropped: list[str] = []
-    for edit in edits:
+    restated = unrestated(edits, current)
+    budget.notes += restated.sharpened
+    dropped = [f"{e.op} {edit_text(e)[:120]!r}: {why}" for e, why in restated.dropped]
+    for edit in restated.edits:
         cited = known.cited(edit.evidence)
         text = edit_text(by_text(edit, current))  # a removal: the bullet's text, not "B3"
         if not cited:
@@ -170,7 +187,18 @@ def to_check(key: str, vetted: Vetted, evidence: Evidence, current: PromptSet) -
         op=edit.op,
         file=edit.file,
         bullet=bullet[:400],
+        closest=closest(edit, current)[:400],
         new_text=edit_text(edit)[:800] if edit.op != "remove" else "",
         cluster=vetted.supported.cluster.label,
         evidence=excerpts(evidence.views, edit.evidence, limit=EXCERPTS_PER_EDIT),
     )
+
+
+def closest(edit: Edit, current: PromptSet) -> str:
+    """For an ``add``, the bullet of its file that says most of it (``B3: <text>``), if one
+    shares two or more of its words and names (``train.restate.nearest``)."""
+    if edit.op != "add":
+        return ""
+    existing = bullets(content_of(edit, current))
+    found = nearest(edit.new_text, existing)
+    return f"B{found[0]}: {existing[found[0] - 1]}" if found else ""

@@ -34,7 +34,7 @@ from prompt_trainer.targets import render_subagent, subagent_name_problem, subag
 LEARNED_RULES = "## Learned rules"
 BULLET = re.compile(r"^(\s*)([-*+]|\d+[.)])\s+(.*)$")
 WORDS = re.compile(r"[a-z0-9]+")
-DUPLICATE = 0.7  # word-set overlap (Jaccard) at which a new rule repeats an existing bullet
+DUPLICATE = 0.7  # word-set overlap (Jaccard) at which an edit repeats a rejected one
 #: A quote this many words long or longer names the one bullet it is a prefix of.
 PREFIX_WORDS = 5
 BULLET_ID = re.compile(r"^\[?B(\d+)\]?(?:[\s:.)\]-]+|$)", re.IGNORECASE)
@@ -108,7 +108,8 @@ def _bullet_blocks(lines: list[str]) -> list[tuple[int, int, str]]:
 
 
 def bullet_spans(text: str) -> list[tuple[int, int]]:
-    """(first line, end line exclusive) of every bullet of ``text``, continuation lines in."""
+    """(first line, end line exclusive) of every bullet of ``text``, continuation lines in, in
+    order: ``B3`` is the third."""
     return [(a, b) for a, b, _ in _bullet_blocks(text.split("\n"))]
 
 
@@ -176,6 +177,37 @@ def _prefix(wanted: str, found: str) -> bool:
 def _find(lines: list[str], text: str) -> tuple[int, int] | None:
     place = locate(lines, text)
     return None if isinstance(place, str) else place
+
+
+def _replacement(block: list[str], new_text: str) -> list[str]:
+    """What a ``modify`` writes in place of a bullet's lines: the bullet extended when
+    ``new_text`` only appends to its text (``appended``), else one line."""
+    extended = appended(block, new_text)
+    if extended is not None:
+        return extended
+    indent, marker = _marker(block[0])
+    return [f"{indent}{marker} {_one_line(new_text)}"]
+
+
+def appended(block: list[str], new_text: str) -> list[str] | None:
+    """The lines of a bullet (``block``: its first line and continuation lines) with what
+    ``new_text`` appends to its text, the bullet's lines kept as they are (trailing spaces
+    aside; a sentence mark may close its last line): a one-line bullet's line is extended, a
+    longer bullet gets a continuation line indented like its others. None when ``new_text`` is
+    not the bullet's text followed by more (a space or a sentence mark, then words)."""
+    match = BULLET.match(block[0])
+    if match is None:
+        return None
+    text = " ".join([match.group(3).strip(), *(ln.strip() for ln in block[1:])])
+    new = _one_line(new_text)
+    rest = new[len(text) :] if new.startswith(text) else ""
+    if not re.match(r"[.;,:]? \S", rest):
+        return None
+    if len(block) == 1:
+        return [block[0].rstrip() + rest]
+    mark, rest = rest.split(" ", 1)
+    indent = block[1][: len(block[1]) - len(block[1].lstrip())]
+    return [*block[:-1], block[-1].rstrip() + mark, indent + rest]
 
 
 def _marker(line: str) -> tuple[str, str]:
@@ -396,8 +428,7 @@ def _apply(edit: Edit, current: PromptSet, target: Target, files: dict[str, str]
         if isinstance(place, str):
             return f"{place} in {path}: {edit.target_text[:80]!r}"
         start, end = place
-        indent, marker = _marker(lines[start])
-        replacement = [f"{indent}{marker} {new}"] if edit.op == "modify" else []
+        replacement = _replacement(lines[start:end], edit.new_text) if edit.op == "modify" else []
         lines = lines[:start] + replacement + lines[end:]
     files[path] = "\n".join(lines)
     return None
@@ -407,14 +438,23 @@ def by_text(edit: Edit, current: PromptSet) -> Edit:
     """``edit`` with a ``B3`` target replaced by that bullet's text in the unedited file."""
     if not BULLET_ID.match(edit.target_text.strip().lstrip("-*+ ")):
         return edit
-    files = {f.path: f.content for f in current.files}
-    path = _path(edit.file, files) or current.main.path
-    lines = files.get(path, "").split("\n")
+    lines = content_of(edit, current).split("\n")
     place = locate(lines, edit.target_text)
     if isinstance(place, str):
         return edit
     text = "\n".join(lines[place[0] : place[1]])
     return edit.model_copy(update={"target_text": text})
+
+
+def path_of(edit: Edit, current: PromptSet) -> str:
+    """The path of the prompt file ``edit`` is about (the main file when it names none)."""
+    return _path(edit.file, {f.path: f.content for f in current.files}) or current.main.path
+
+
+def content_of(edit: Edit, current: PromptSet) -> str:
+    """The unedited text of the prompt file ``edit`` is about ("" for a file that is not one)."""
+    path = path_of(edit, current)
+    return next((f.content for f in current.files if f.path == path), "")
 
 
 def _path(name: str, files: Mapping[str, str]) -> str:
@@ -563,32 +603,23 @@ def summary_ids(
     return index.cited(t.rstrip(".:") for ln in lines for t in TOKEN.findall(ln))
 
 
-def add_learned_rules(text: str, rules: Iterable[str]) -> tuple[str, list[str], list[str]]:
-    """Append rules under the ``## Learned rules`` section (created at the end when missing),
-    skipping any that repeat a bullet already in the file. Returns the text, the rules added
-    and the rules skipped as duplicates."""
+def add_learned_rules(text: str, rules: Iterable[str]) -> tuple[str, list[str]]:
+    """Append rules under the ``## Learned rules`` section (created at the end when missing).
+    Returns the text and the rules added, each on one line. (Whether a rule restates a bullet
+    is ``train.restate``'s to say, before.)"""
     lines = text.split("\n")
-    existing = [set(found.split()) for _, _, found in _bullet_blocks(lines)]
-    added: list[str] = []
-    skipped: list[str] = []
-    for rule in rules:
-        words = set(normalize(rule).split())
-        if not words or any(_jaccard(words, old) >= DUPLICATE for old in existing):
-            skipped.append(rule)
-            continue
-        existing.append(words)
-        added.append(_one_line(rule))
+    added = [_one_line(rule) for rule in rules if _one_line(rule)]
     if not added:
-        return text, added, skipped
+        return text, added
     heading = next((n for n, ln in enumerate(lines) if ln.strip() == LEARNED_RULES), None)
     if heading is None:
         while lines and not lines[-1].strip():
             lines = lines[:-1]
         lines += ["", LEARNED_RULES, ""] + [f"- {rule}" for rule in added] + [""]
-        return "\n".join(lines), added, skipped
+        return "\n".join(lines), added
     for rule in added:
         lines = _after_section(lines, heading, rule)
-    return "\n".join(lines), added, skipped
+    return "\n".join(lines), added
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:

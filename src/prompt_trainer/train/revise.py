@@ -3,7 +3,9 @@ trusted review comments (with their suggestion blocks) into itemized edits of th
 bot's branch, each citing the comment it answers, and a reply per comment. Instructions:
 ``prompts/revise.md``. Both lists are read item by item (``train.edits.parse_edits``, and
 ``read_replies``): an item with a wrong type or a missing field is dropped with its reason
-(``Revision.unreadable``) and the others apply."""
+(``Revision.unreadable``) and the others apply. An ``add`` that restates a bullet of its file is
+dropped, or sharpens that bullet when it names something new (``train.restate``), and the
+maintainer reads why; a ``modify`` that only rewords stays (a maintainer may ask for that)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from prompt_trainer.models import Feedback, PromptSet, TokenUsage
 from prompt_trainer.settings import LLMSettings, Target
 from prompt_trainer.train.edits import EditResult, apply_edits, load_list, parse_edits
+from prompt_trainer.train.restate import unrestated
 from prompt_trainer.train.shared import PromptFileView, prompt_files
 from prompt_trainer.train.trainer import build_lm, load_instructions, translate_llm_errors, usage_of
 
@@ -94,7 +97,9 @@ def revise(
         answer = program(prompt_files=prompt_files(proposed), review=notes)
     ids = {n.id for n in notes}
     edits, unreadable = parse_edits(answer.edits)
-    result = apply_edits(proposed, target, edits, evidence_ids=ids)
+    restated = unrestated(edits, proposed, rewording=True)
+    result = apply_edits(proposed, target, restated.edits, evidence_ids=ids)
+    result.dropped[:0] = restated.dropped
     replies, bad = read_replies(answer.replies, ids)
     return Revision(
         result=result, replies=replies, usage=usage_of(lm), unreadable=tuple(unreadable + bad)

@@ -4,10 +4,13 @@ Takes a ``TrainRequest``, the run's ``Evidence`` (``train.plan``) and the ``Budg
 ``Candidate``. One ``RootCauses`` call over the samples with a problem, the newest of each
 failure cluster first (``Evidence.spread``), returns categorized root causes, each with a
 preventive rule (rule, when, why) and its evidence; every rule must pass the support rule and
-the batched check (``train.check.vet_edits``); one ``MergeRules`` pass says for each rule kept
-whether a bullet already says it (dropped), it sharpens a bullet (refined in place) or it is new
-(appended under "## Learned rules" in the main file); it may retire a learned rule, citing
-problem evidence of a current cluster (``learned_rule`` says which bullets it may retire).
+the batched check (``train.check.vet_edits``; a rule that restates a bullet is dropped, or
+sharpens that bullet when it names something new: ``train.restate``); one ``MergeRules`` pass
+says for each rule kept whether a bullet already says it (dropped), it sharpens a bullet
+(refined in place) or it is new (appended under "## Learned rules" in the main file, unless it
+restates a bullet or a rule before it, ``restate.restating``); it may retire a learned rule,
+citing problem evidence of a current cluster (``learned_rule`` says which bullets it may
+retire).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from prompt_trainer.train.evidence import (
     resolve_refs,
 )
 from prompt_trainer.train.plan import Evidence
+from prompt_trainer.train.restate import restating
 from prompt_trainer.train.shared import (
     Budget,
     candidate,
@@ -137,21 +141,29 @@ def rules(request: TrainRequest, evidence: Evidence, budget: Budget) -> Candidat
     vetted, refused_rules = vet_edits(
         [e for _, e in rules], known=known, evidence=evidence, current=current, budget=budget
     )
-    dropped += [f"rule {d.removeprefix('add ')}" for d in refused_rules]
-    kept = {v.edit.new_text: v for v in vetted}
+    dropped += [f"rule {d.split(' ', 1)[1]}" for d in refused_rules]
+    # A rule that restated a bullet and named something new sharpens that bullet instead.
+    sharpened = [v for v in vetted if v.edit.op == "modify"]
+    kept = {v.edit.new_text: v for v in vetted if v.edit.op == "add"}
     cited = [(r, kept[e.new_text]) for r, e in rules if e.new_text in kept]
     texts = [f"{r.rule} (when: {r.when.rstrip('.')}; why: {r.why.rstrip('.')})" for r, _ in cited]
     merged = _merge(request, texts, [tuple(v.edit.evidence) for _, v in cited], budget)
     retire = _supported_retirements(merged, evidence, known, current)
-    refined = apply_edits(current, request.target, merged.refine + retire, evidence_ids=known)
+    refine = merged.refine + retire + [v.edit for v in sharpened]
+    refined = apply_edits(current, request.target, refine, evidence_ids=known)
     dropped += merged.dropped + [
         f"rule {e.new_text or e.target_text!r}: {why}" for e, why in refined.dropped
     ]
     keep = [n for n, t in enumerate(texts) if t in merged.add]
     cited, texts = [cited[n] for n in keep], [texts[n] for n in keep]
-    text, added, repeated = add_learned_rules(refined.files[current.main.path], texts)
-    dropped += [f"rule {r!r}: repeats an existing rule" for r in repeated]
-    support = {v.edit.evidence[0]: v for _, v in cited if v.edit.evidence}
+    said = restating([r.rule for r, _ in cited], refined.files[current.main.path])
+    dropped += [f"rule {t!r}: restates {what}" for t, what in zip(texts, said, strict=True) if what]
+    cited = [c for c, what in zip(cited, said, strict=True) if not what]
+    texts = [t for t, what in zip(texts, said, strict=True) if not what]
+    text, added = add_learned_rules(refined.files[current.main.path], texts)
+    support = {
+        v.edit.evidence[0]: v for v in [*(v for _, v in cited), *sharpened] if v.edit.evidence
+    }
     changes = [
         Change(
             path=current.main.path,

@@ -47,11 +47,12 @@ from prompt_trainer.train.views import (
 #: Characters of one quoted item.
 EXCERPT_CHARS = 300
 #: Code-like text: `backticks`, a path or file name, snake_case, CamelCase, a call, a dotted
-#: name, a --flag, an UPPER_CASE constant.
+#: name, a --flag, an UPPER_CASE constant. A path starts only where its run starts (from every
+#: ``-`` or ``.`` of a long run it was read again: quadratic).
 CODE = re.compile(
     r"`[^`]+`"
     r"|\b[A-Za-z_]\w+\.[A-Za-z_]\w+"
-    r"|\b[\w.-]+/[\w./-]+"
+    r"|(?<![\w.-])[\w.-]++/[\w./-]+"
     r"|\b\w+\.(?:py|js|ts|tsx|go|rs|java|rb|md|json|ya?ml|toml|sh|cfg|ini|sql|txt)\b"
     r"|\b[a-z0-9]+_[a-z0-9_]+\b"
     r"|\b[A-Z][a-z0-9]+[A-Z]\w*"
