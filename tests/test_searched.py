@@ -253,3 +253,17 @@ def test_the_evaluate_jobs_results_leave_it_with_its_keys_masked(tmp_path: Path)
     found = read_evaluation(tmp_path, sha256="a" * 64)
     assert found is not None and "agentSECRET" not in found.searched[0].not_run
     assert "[REDACTED" in found.searched[0].not_run
+
+
+def test_an_add_that_restates_a_bullet_and_a_modify_that_changes_nothing_are_refused() -> None:
+    """The rule against restating a bullet (``train.restate``), as the search applies it."""
+    cited = ("test_money::test_total",)
+    again = "Write the tests with pytest."
+    restating = searched(MAIN + f"- {again}\n",
+                         (Change(path="CLAUDE.md", op="add", text=again, evidence=cited),))  # fmt: skip
+    assert any("restates CLAUDE.md B2" in p for p in problems(restating)), problems(restating)
+    reworded = "Keep the functions small."
+    same = searched(MAIN.replace("Keep functions small.", reworded),
+                    (Change(path="CLAUDE.md", op="modify", text=reworded,
+                            replaces="Keep functions small.", evidence=cited),))  # fmt: skip
+    assert any("changes nothing substantive" in p for p in problems(same)), problems(same)

@@ -17,8 +17,10 @@ candidate from the parts it can check against the trusted bundle (the prepare jo
 4. **Cited and supported**: every change cites evidence ids of the training pull requests of
    the prepare job's plan only (never a validation or held-out one, never an id the bundle does
    not hold), and passes the support rule (``train.support.support_of``) on the evidence
-   gathered from the bundle's samples, and is not an edit people rejected repeated without new
-   evidence (``train.edits.rejected_reason``). Its cluster and support are recomputed here.
+   gathered from the bundle's samples, does not restate a bullet of its file nor change one
+   without substance (``train.restate.unrestated``), and is not an edit people rejected
+   repeated without new evidence (``train.edits.rejected_reason``). Its cluster and support
+   are recomputed here.
 5. **Held out**: its held-out replay names only the plan's held-out tasks.
 
 The caller then runs every check a prepared candidate passes (``evaluate.candidate_check``:
@@ -58,6 +60,7 @@ from prompt_trainer.settings import Settings
 from prompt_trainer.train.edits import Edit, bullet_spans, bullets, normalize, rejected_reason
 from prompt_trainer.train.evidence import evidence_ids, evidence_view
 from prompt_trainer.train.plan import Evidence, gather
+from prompt_trainer.train.restate import unrestated
 from prompt_trainer.train.support import Supported, support_of
 
 #: Why every such candidate is a draft, as its pull request says.
@@ -299,12 +302,31 @@ def _supported(
             f"it cites {foreign[0][:120]!r}, which is no evidence id of the training pull "
             "requests the prepare job bundled"
         )
+    restates = _restates(change, intent.current)
+    if restates:
+        return restates
     # What the rule compares is the edit's text (the new bullet, or the one removed).
     edit = Edit(op="add", new_text=change.text, evidence=list(change.evidence))
     repeated = rejected_reason(edit, change.evidence, intent.rejected, threshold=threshold)
     if repeated:
         return repeated
     return support_of(change.text, change.evidence, evidence, named=change.cluster, op=change.op)
+
+
+def _restates(change: Change, current: PromptSet) -> str | None:
+    """Why the rule against restating a bullet (``train.restate``) refuses the change: an add
+    that restates a bullet of its file (which the search would have dropped, or sent on as a
+    sharpening of that bullet), a modify that changes nothing substantive."""
+    if change.op not in ("add", "modify"):
+        return None
+    edit = Edit(op=change.op, file=change.path, new_text=change.text,
+                target_text=change.replaces, evidence=list(change.evidence))  # fmt: skip
+    found = unrestated([edit], current)
+    if found.dropped:
+        return found.dropped[0][1]
+    if found.edits != [edit]:
+        return f"{found.sharpened[0] if found.sharpened else 'it restates a bullet'}, not an add"
+    return None
 
 
 def _held_out(intent: SearchIntent, replay: ReplayResult | None) -> list[str]:
