@@ -16,6 +16,7 @@ import shlex
 import shutil
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 import yaml
@@ -46,7 +47,7 @@ from tests.test_workflow_secrets import (
 )
 
 #: The agent's own key: the evaluate job holds it (the user maps it there), the trainer's never.
-AGENT_KEY = "sk-AGENTcanary-fedcba9876543210"
+AGENT_KEY = f"sk-AGENTcanary-{uuid4().hex[:16]}"
 RULE = "Use `Decimal` for money in `money.py`, never `float`."
 #: Outside text in every stored task's body (the agent reads it as its task): a copy of it in a
 #: candidate is refused.

@@ -13,6 +13,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 import yaml
@@ -28,8 +29,10 @@ from tests.servers.llm import FakeLLM
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The write token the server accepts, and the trainer's key: neither may reach a command.
-WRITE_TOKEN = "ghs_WRITEcanary0123456789abcdefABCDEF"
-LLM_KEY = "sk-TRAINERcanary-0123456789abcdef"
+#: Unique to this test process: the attack reads every /proc/*/environ it can, which on a shared
+#: machine includes other test runs' jobs holding canaries of their own.
+WRITE_TOKEN = f"ghs_WRITEcanary{uuid4().hex[:22]}"
+LLM_KEY = f"sk-TRAINERcanary-{uuid4().hex[:16]}"
 READ_TOKEN = "test-read-token"
 JUNIT = 'printf \'<testsuite tests="1"><testcase name="a"/></testsuite>\' > "$PROMPT_TRAINER_JUNIT"'
 #: What a hostile command does: everything it can read, and hooks for the next git checkout.
