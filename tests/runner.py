@@ -520,13 +520,17 @@ def run_workflow(
     token_for: Callable[[dict[str, str]], str],
     secrets: dict[str, str],
     env: dict[str, str],
+    after_job: Callable[[JobRun, Path], bool] | None = None,
 ) -> dict[str, JobRun]:
     """Run a workflow's jobs the way the runner does, in ``needs`` order, each on a fresh copy
     of ``checkout`` (``actions/checkout``) with its own ``RUNNER_TEMP``, the token
     ``token_for`` gives for its ``permissions:``, only the secrets its expressions name, and the
     run's artifacts passed between them. The only ``uses:`` besides checkout is this repository's
     action (``./`` or ``<owner>/prompt-trainer@<ref>``), run by ``run_action``. A job's ``if:``
-    (``success()`` of its needs by default) sees ``github``, ``needs`` and ``inputs``."""
+    (``success()`` of its needs by default) sees ``github``, ``needs`` and ``inputs``.
+    ``after_job`` sees each job that ran and the run's artifact store (one folder per artifact,
+    which it may change, as any job of the run could); when it returns False the run stops
+    there (the jobs left are not in the result)."""
     triggers = _triggers(workflow)
     runs: dict[str, JobRun] = {}
     artifacts = tmp / "artifacts"
@@ -547,6 +551,8 @@ def run_workflow(
             continue
         runs[name] = _run_job(name, job, context, checkout=checkout, tmp=tmp / name,
                               secrets=secrets, env=env, artifacts=artifacts)  # fmt: skip
+        if after_job is not None and not after_job(runs[name], artifacts):
+            break
     return runs
 
 

@@ -246,6 +246,40 @@ def test_doctor_warns_when_a_configured_command_has_no_job_of_its_own(
     assert "train, evaluate and publish" in check["fix"]
 
 
+def test_doctor_says_what_gepas_replay_metric_needs_in_the_evaluate_job(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The replay-scored search runs in the evaluate job: its reflection model must be named,
+    its key named in training.eval_pass_env, and mapped in that job's env."""
+    assert main(["init", "--action-ref", "acme/prompt-trainer@v1"], env={}) == 0
+    capsys.readouterr()
+    config = repo / ".github" / "prompt-trainer.yml"
+    start = config.read_text()
+    config.write_text(
+        start.replace("training:\n", "training:\n  strategy: gepa\n  gepa: {metric: replay}\n")
+        + "replay:\n  agent_command: claude -p task\n  test_command: make test\n"
+    )
+    check = doctor(["--offline"], {}, capsys)[1]["gepa: replay metric"]
+    assert check["status"] == "fail"
+    assert "training.gepa.reflection_model is not set" in check["detail"]
+    config.write_text(
+        config.read_text().replace(
+            "gepa: {metric: replay}",
+            "gepa: {metric: replay, reflection_model: anthropic/claude-sonnet-4-5}\n"
+            "  eval_pass_env: [ANTHROPIC_API_KEY]",
+        )
+    )
+    check = doctor(["--offline"], {}, capsys)[1]["gepa: replay metric"]
+    assert check["status"] == "warn" and "maps ANTHROPIC_API_KEY" in check["detail"]
+    workflow = repo / ".github" / "workflows" / "prompt-trainer.yml"
+    workflow.write_text(
+        workflow.read_text().replace("        # env:\n        #   ", "        env:\n          ")
+    )
+    check = doctor(["--offline"], {}, capsys)[1]["gepa: replay metric"]
+    assert check["status"] == "ok", check
+    assert "anthropic/claude-sonnet-4-5 on ANTHROPIC_API_KEY" in check["detail"]
+
+
 def test_doctor_flags_a_bad_config_and_the_placeholder_action(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

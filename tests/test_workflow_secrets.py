@@ -8,17 +8,17 @@ may be in what they collect, and the run still proposes."""
 
 from __future__ import annotations
 
-import secrets
 import shlex
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 import yaml
 
-from prompt_trainer.models import PullRequestInfo, Sample, TestCase, TestRun
+from prompt_trainer.models import Feedback, PullRequestInfo, Sample, TestCase, TestRun
 from prompt_trainer.settings import parse_config
 from prompt_trainer.setup.onboard import render_workflow
 from prompt_trainer.targets import LocalSource, load_prompt_set
@@ -29,10 +29,10 @@ from tests.servers.llm import FakeLLM
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The write token the server accepts, and the trainer's key: neither may reach a command.
-#: Fresh in each test process: the attack reads every ``/proc/*/environ`` it can, which on a
-#: machine shared with another run of this suite includes that run's jobs and their canaries.
-WRITE_TOKEN = f"ghs_WRITEcanary{secrets.token_hex(11)}"
-LLM_KEY = f"sk-TRAINERcanary-{secrets.token_hex(8)}"
+#: Unique to this test process: the attack reads every /proc/*/environ it can, which on a shared
+#: machine includes other test runs' jobs holding canaries of their own.
+WRITE_TOKEN = f"ghs_WRITEcanary{uuid4().hex[:22]}"
+LLM_KEY = f"sk-TRAINERcanary-{uuid4().hex[:16]}"
 READ_TOKEN = "test-read-token"
 JUNIT = 'printf \'<testsuite tests="1"><testcase name="a"/></testsuite>\' > "$PROMPT_TRAINER_JUNIT"'
 #: What a hostile command does: everything it can read, and hooks for the next git checkout.
@@ -107,7 +107,12 @@ def execute(
     *,
     event: str,
     payload: dict[str, Any],
+    secrets: dict[str, str] | None = None,
+    **hook: Any,
 ) -> dict[str, JobRun]:
+    """The workflow run on ``event``: the write token for jobs with write permissions, a
+    read token for the others, the trainer's key as the secret ``OPENAI_API_KEY`` (and any
+    other ``secrets``); ``hook``: ``run_workflow``'s ``after_job``."""
     env = event_env(tmp_path, event=event, payload=payload, repository=github.full_name,
                     api_url=github.api_url)  # fmt: skip
     env["PROMPT_TRAINER_BACKOFF_S"] = "0"
@@ -119,7 +124,7 @@ def execute(
     return run_workflow(
         workflow, event_name=event, payload=payload, repository=github.full_name,
         checkout=checkout, tmp=tmp_path / "run", token_for=token_for,
-        secrets={"OPENAI_API_KEY": LLM_KEY}, env=env,
+        secrets={"OPENAI_API_KEY": LLM_KEY, **(secrets or {})}, env=env, **hook,
     )  # fmt: skip
 
 
@@ -171,23 +176,37 @@ def test_eval_command_reads_neither_the_write_token_nor_the_llm_key(
     assert not server.refused_writes  # the read-only jobs never tried to write
 
 
-def replay_tasks(github: FakeGitHub, checkout: Path) -> None:
-    """Four stored agent PRs whose base commit is in the clone, so the replay runs the agent;
-    each failed the same test (a failure cluster of two PRs once half is held out, which
-    supports the trained edit)."""
+#: The failure of ``replay_tasks``' pull requests unless a test asks for another.
+ROUNDING = TestCase(classname="tests.test_fees", name="test_rounding", status="failed",
+                    message="assert 10.004 == 10.00")  # fmt: skip
+
+
+def replay_tasks(
+    github: FakeGitHub,
+    checkout: Path,
+    *,
+    numbers: range = range(21, 25),
+    failed: TestCase = ROUNDING,
+    body: str = "Add the fee.",
+    review: str = "",
+) -> None:
+    """Stored agent PRs (four by default) whose base commit is in the clone, so the replay
+    runs the agent; each failed the same test (a failure cluster of two PRs once half is held
+    out, which supports the trained edit), and with ``review`` a trusted reviewer said so."""
     settings = parse_config((checkout / ".github/prompt-trainer.yml").read_text(), source="x")
     version = load_prompt_set(settings.targets[0], LocalSource(checkout)).version
     sha = git(checkout, "rev-parse", "HEAD")
-    failed = TestCase(classname="tests.test_fees", name="test_rounding", status="failed",
-                      message="assert 10.004 == 10.00")  # fmt: skip
     lines = []
-    for n in (21, 22, 23, 24):
+    for n in numbers:
         closed = datetime(2026, 11, n, tzinfo=UTC)
-        pull = PullRequestInfo(number=n, title=f"Task {n}", body="Add the fee.", base_sha=sha,
+        pull = PullRequestInfo(number=n, title=f"Task {n}", body=body, base_sha=sha,
                                closed_at=closed)  # fmt: skip
         runs = (TestRun(source="junit.xml", cases=(failed,)),)
+        said = (Feedback(kind="review_comment", id=f"c{n}", author="maria", trusted=True,
+                         body=review, url=f"https://github.com/{github.full_name}/pull/{n}"
+                         f"#discussion_r{n}"),) if review else ()  # fmt: skip
         sample = Sample(id=f"{github.full_name}#{n}", pull=pull, prompt_versions={"coder": version},
-                        collected_at=closed, test_runs=runs)  # fmt: skip
+                        collected_at=closed, test_runs=runs, feedback=said)  # fmt: skip
         lines.append(sample.model_dump_json())
     github.commit({".prompt-trainer/samples.jsonl": "\n".join(lines) + "\n"},
                   branch="prompt-trainer-data")  # fmt: skip

@@ -23,6 +23,11 @@ from prompt_trainer.loop.bundle import refuse_commands
 from prompt_trainer.loop.contract import RunOptions, RunOutcome, TargetResult
 from prompt_trainer.loop.followup import Known, before_training
 from prompt_trainer.loop.lock import busy_message, exclusive
+from prompt_trainer.loop.replay_search import (
+    bundle_search,
+    require_reflection_key,
+    searched_in_evaluate,
+)
 from prompt_trainer.loop.runs import training_inputs
 from prompt_trainer.measure.report import TargetReport
 from prompt_trainer.memory import Memory, memory_for, merge_outcomes
@@ -110,6 +115,7 @@ def propose_all(
             return RunOutcome.of(results, samples=samples, message=message)
         writes = client is not None and not options.dry_run and options.bundle is None
         refuse_commands(settings, writes=writes)
+        require_reflection_key(settings, options, targets_of(ctx))
         known = before_training(
             settings, client, write=not options.dry_run, log=log, recorder=options.bundle
         )
@@ -168,6 +174,11 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
 
     training = ctx.settings.config.training
     strategy, run = ctx.options.strategy or training.strategy_for(target), ctx.options.run
+    if ctx.options.bundle is not None and searched_in_evaluate(ctx.settings, ctx.options, strategy):
+        return bundle_search(
+            ctx.settings, target, current, samples, rejected, memory, llm=ctx.llm,
+            recorder=ctx.options.bundle, log=ctx.log,
+        )  # fmt: skip
     inputs = training_inputs(
         current, samples, llm=ctx.llm, strategy=strategy, target=target,
         options=ctx.settings.config.training,
@@ -207,23 +218,25 @@ def search_state(ctx: Context, target: Target) -> tuple[Path | None, tuple[Path,
 
 
 def replay_metric(ctx: Context, target: Target, strategy: str) -> tuple[Replayer | None, str]:
-    """``training.gepa.metric: replay``'s replay of one task, where the agent may run: a run
-    that writes nothing to GitHub and bundles nothing (``train``, ``--dry-run``), on a
-    ``workflow_dispatch`` or ``schedule`` event in the Action. Elsewhere None and why: the
-    judge scores instead (``docs/training.md``)."""
+    """``training.gepa.metric: replay``'s replay of one task, where the agent may run beside
+    this process: a run that writes nothing to GitHub and bundles nothing (``train``,
+    ``--dry-run``), on a ``workflow_dispatch`` or ``schedule`` event in the Action (a prepare
+    job hands such a search to the evaluate job: ``loop.replay_search``). Elsewhere None and
+    why: the judge scores instead (``docs/training.md``)."""
     settings, options = ctx.settings, ctx.options
     if strategy != "gepa" or settings.config.training.gepa.metric != "replay":
         return None, ""
     why = ""
-    if options.bundle is not None:
-        why = "the prepare job runs no agent: the agent would run beside the model's key"
-    elif ctx.client is not None and not options.dry_run:
-        why = "this run writes to GitHub, and the job that holds the write token runs no agent"
-    elif options.replay_skipped:
+    if options.replay_skipped:
         why = "the agent replays only on workflow_dispatch and schedule runs"
     elif not settings.config.replay.agent_command or not settings.config.replay.test_command:
         why = "replay.agent_command and replay.test_command are not both set"
+    elif options.bundle is not None:
+        why = "the prepare job runs no agent: the agent would run beside the model's key"
+    elif ctx.client is not None and not options.dry_run:
+        why = "this run writes to GitHub, and the job that holds the write token runs no agent"
     if why:
+        ctx.log(f"train: {target.name}: gepa metric replay not run: {why}; the judge scores")
         return None, why
     from prompt_trainer.replay import replayer  # noqa: PLC0415 - only with metric: replay
 

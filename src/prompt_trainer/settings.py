@@ -292,15 +292,20 @@ class GepaOptions(Section):
     reflection_model: str | None = Field(
         default=None,
         description="The LiteLLM model id that rewrites a section from the feedback (its key "
-        "is read like the training model's); unset: the training model.",
+        "is read like the training model's); unset: the training model. With metric replay in "
+        "the Action's split jobs it is required: the search runs in the evaluate job, which "
+        "holds no trainer key, so name this model's key in training.eval_pass_env and map it "
+        "there (docs/workflows.md).",
     )
     metric: Literal["judge", "replay"] = Field(
         default="judge",
         description="How a candidate is scored on a pull request: judge (the per-edit judge's "
         "question: would an agent following these prompts have avoided this failure?) or "
         "replay (the agent reruns the PR's task with the candidate's prompts and the tests "
-        "decide; needs replay.agent_command and replay.test_command, and runs only where the "
-        "agent may run: see docs/training.md; elsewhere the judge scores, and the run says why).",
+        "decide; needs replay.agent_command and replay.test_command; in the Action it runs in "
+        "the evaluate job on workflow_dispatch and schedule, with training.gepa."
+        "reflection_model, and its candidate is opened as a draft; locally in a run that "
+        "writes nothing; elsewhere the judge scores, and the run says why: docs/training.md).",
     )
 
 

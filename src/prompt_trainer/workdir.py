@@ -10,7 +10,9 @@ the directory to ``.gitignore``):
 - ``backfill.json``: the backfill's cursor and the ETags of what each PR was read from (``store``);
 - ``index.sqlite`` and ``versions.json``: the measure stage's index and version-hash cache;
 - ``cache/``: DSPy's disk cache (``train``);
-- ``runs/<timestamp>/``: one directory per run (``runs``);
+- ``runs/<timestamp>/``: one directory per run (``runs``); ``runs/evaluate-search/<target>/``:
+  the Action's evaluate job's GEPA search state (``loop.replay_search``; cached with ``runs/``,
+  so a re-run of that job resumes its search);
 - ``candidates/<target>/candidate-NNN/``: every candidate written (``propose``);
 - ``replay/<timestamp>-<target>/``: what each replay kept (``replay``: the agent's output, the
   tests' output and report, the traces, ``result.json``).
@@ -55,6 +57,12 @@ def cache_dir(root: Path) -> Path:
 
 def runs_dir(root: Path) -> Path:
     return base_dir(root) / "runs"
+
+
+def evaluate_search_dir(root: Path, target: str) -> Path:
+    """Where the evaluate job keeps a target's replay-scored GEPA search (not a run's
+    directory: ``runs`` neither lists nor prunes it)."""
+    return runs_dir(root) / "evaluate-search" / target
 
 
 def candidates_dir(root: Path, target: str) -> Path:

@@ -27,7 +27,8 @@ without the edits the judge found conflicting, with its ``eval_command`` and rep
 and the ``GateResult`` (problems that block it, reasons to open it as a draft). In the Action's
 ``prepare`` job it runs no command (``commands=False``): ``commands_pending`` says which
 candidates wait for the ``evaluate`` job, and the ``publish`` job checks them all again
-(``check_candidate``, ``eval_problems``, ``replay_problems``: ``loop.publish``).
+(``candidate_check``: ``check_candidate``, ``eval_problems``, ``replay_problems``, and the
+commands that must have run; ``loop.publish``, ``loop.searched``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from prompt_trainer.settings import Settings, Target
 __all__ = [
     "Evaluated",
     "GateResult",
+    "candidate_check",
     "check_candidate",
     "commands_pending",
     "eval_problems",
@@ -163,6 +165,37 @@ def commands_pending(candidate: Candidate, current: PromptSet, settings: Setting
     due_eval = bool(training.eval_command) and candidate.eval_command is None
     due_replay = training.gate == "replay" and candidate.replay is None
     return due_eval or due_replay
+
+
+def candidate_check(
+    settings: Settings,
+    target: Target,
+    candidate: Candidate,
+    *,
+    current: PromptSet,
+    samples: list[Sample],
+    shown: Sequence[tuple[str, str]] = (),
+) -> GateResult:
+    """Every check a candidate passes before it is proposed, made again with this job's
+    configuration: the guardrails (against ``current`` and the outside text of ``samples`` and
+    ``shown``), the held-out gate (``training.require_improvement``: problems, or reasons to
+    open a draft), and the verdicts of the configured commands, which must have run."""
+    training = settings.config.training
+    checked = check_candidate(
+        candidate, current, target, samples=samples, shown=shown, limits=training
+    )
+    problems = list(checked.problems)
+    if candidate.eval_command is not None:
+        problems += eval_problems(candidate.eval_command)
+    if candidate.replay is not None:
+        problems += replay_problems(candidate.replay)
+    if commands_pending(candidate, current, settings):
+        problems.append(
+            f"not evaluated: the configuration names {names_command(settings)}, and "
+            "the evaluate job gave no result for this candidate (run it between prepare and "
+            "publish: docs/workflows.md)"
+        )
+    return GateResult(tuple(problems), checked.draft)
 
 
 def _replay_not_run(

@@ -12,7 +12,11 @@ passwordless sudo), so the work is split by where the secrets are (``docs/workfl
   with them.
 - ``evaluate`` (no token, no key; only when the configuration names a command): runs
   ``training.eval_command`` and the replay for each candidate of the bundle and writes
-  ``evaluation.json``: results only, keyed by the candidate's content hash.
+  ``evaluation.json``: results only, keyed by the candidate's content hash. For a target with
+  ``training.gepa.metric: replay`` it runs GEPA's search itself (``SearchIntent``: the prepare
+  job's plan), scored by replaying the agent, with the reflection model whose key
+  ``training.eval_pass_env`` names, and returns its candidate (``Searched``): outside data that
+  ``publish`` checks like any other (``loop.searched``) and opens only as a draft.
 - ``publish`` (write token, no key): reads both files again through these models (schema,
   sizes), re-checks every candidate against its own configuration (``loop.publish``) and makes
   the writes. It runs no command, calls no model and parses no evidence itself.
@@ -45,7 +49,15 @@ from prompt_trainer.config_errors import describe_validation_error
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.evaluate import names_command
 from prompt_trainer.memory import BulletEntry
-from prompt_trainer.models import Candidate, EvalCommandResult, PromptSet, ReplayResult, Sample
+from prompt_trainer.models import (
+    Candidate,
+    EvalCommandResult,
+    PromptSet,
+    Rejection,
+    ReplayResult,
+    Sample,
+)
+from prompt_trainer.redact import mask_held
 from prompt_trainer.render import ProposalView
 from prompt_trainer.render.state import ProposalState
 from prompt_trainer.settings import Settings
@@ -102,6 +114,33 @@ class ProposalIntent(Part):
     #: evaluation, no edit shown to work under ``training.require_improvement: draft``); the
     #: publish job opens it as a draft for these reasons and for its own check's.
     draft: tuple[str, ...] = Field(default=(), max_length=20)
+
+
+class SearchIntent(Part):
+    """A target whose GEPA search the evaluate job runs, scored by replaying the agent
+    (``training.gepa.metric: replay`` on ``workflow_dispatch`` or ``schedule``): the prepare
+    job's plan (``train.gepa_remote.SearchPlan``) as ids of the bundle's samples, the prompts it
+    starts from, and what the checks of its candidate read (``loop.searched``)."""
+
+    target: str
+    current: PromptSet
+    #: Every sample of the current prompts the plan was made from, and its parts.
+    samples: tuple[str, ...] = Field(max_length=10_000)
+    training: tuple[str, ...] = Field(max_length=10_000)
+    validation: tuple[str, ...] = Field(default=(), max_length=100)
+    #: Never shown to the search: replayed with its candidate (the held-out verdict).
+    held_out: tuple[str, ...] = Field(default=(), max_length=10_000)
+    earlier: tuple[str, ...] = Field(default=(), max_length=10_000)
+    #: The supported failure clusters the plan found (the evaluate job must find the same).
+    clusters: tuple[str, ...] = Field(default=(), max_length=1_000)
+    #: Edits people rejected (the search does not repeat one without new evidence).
+    rejected: tuple[Rejection, ...] = Field(default=(), max_length=1_000)
+    #: The samples whose outside text the copy guard reads (with those the history quotes),
+    #: and the other outside text shown beside them (``Memory.outside``).
+    guarded: tuple[str, ...] = Field(default=(), max_length=10_000)
+    shown: tuple[tuple[str, str], ...] = Field(default=(), max_length=10_000)
+    #: The plan's notes: the failure clusters, supported or left out and why.
+    notes: tuple[str, ...] = Field(default=(), max_length=100)
 
 
 class RevertIntent(Part):
@@ -192,6 +231,8 @@ class Bundle(Part):
     store: tuple[str, ...] = Field(default=(), max_length=10_000)
     bullets: tuple[BulletEntry, ...] = Field(default=(), max_length=10_000)
     proposals: tuple[ProposalIntent, ...] = Field(default=(), max_length=100)
+    #: Targets whose replay-scored GEPA search the evaluate job runs.
+    searches: tuple[SearchIntent, ...] = Field(default=(), max_length=100)
     comments: tuple[CommentIntent, ...] = Field(default=(), max_length=500)
     closes: tuple[int, ...] = Field(default=(), max_length=100)
     reverts: tuple[RevertIntent, ...] = Field(default=(), max_length=100)
@@ -219,15 +260,15 @@ class Bundle(Part):
     @property
     def empty(self) -> bool:
         """Nothing to write (the event asked for nothing, or nothing was found)."""
-        writes = (self.store, self.bullets, self.proposals, self.comments, self.closes,
-                  self.reverts)  # fmt: skip
+        writes = (self.store, self.bullets, self.proposals, self.searches, self.comments,
+                  self.closes, self.reverts)  # fmt: skip
         single = (self.revision, self.dashboard, self.backfill)
         return not any(writes) and all(w is None for w in single)
 
     @property
     def evaluate(self) -> bool:
-        """Whether a candidate waits for the evaluate job's commands."""
-        return any(p.evaluate for p in self.proposals)
+        """Whether a candidate waits for the evaluate job's commands, or a search for it."""
+        return any(p.evaluate for p in self.proposals) or bool(self.searches)
 
     def samples_of(self, ids: Iterable[str]) -> list[Sample]:
         """The bundle's samples with these ids, in the bundle's order."""
@@ -244,6 +285,17 @@ class CommandResult(Part):
     replay: ReplayResult | None = None
 
 
+class Searched(Part):
+    """What the evaluate job's replay-scored search gave for one target (``SearchIntent``):
+    its candidate, with the held-out replay and the commands' results, bound to its content
+    hash, or why there is none. Outside data: ``loop.searched`` checks all of it again."""
+
+    target: str
+    fingerprint: str = Field(default="", pattern=r"^(?:[0-9a-f]{12})?$")
+    candidate: Candidate | None = None
+    not_run: str = Field(default="", max_length=4_000)
+
+
 class Evaluation(Part):
     """What the evaluate job found, for the bundle whose sha256 is ``bundle_sha256``."""
 
@@ -251,6 +303,11 @@ class Evaluation(Part):
     version: Literal[1] = 1
     bundle_sha256: str = Field(pattern=SHA256)
     results: tuple[CommandResult, ...] = Field(default=(), max_length=100)
+    searched: tuple[Searched, ...] = Field(default=(), max_length=100)
+
+    def searched_of(self, target: str) -> Searched | None:
+        """The replay-scored search's result for this target, if any (the first)."""
+        return next((s for s in self.searched if s.target == target), None)
 
     def of(self, candidate: Candidate) -> CommandResult | None:
         """The result for this candidate (same target, same files), if any."""
@@ -273,6 +330,7 @@ class Recorder:
     store: list[str] = field(default_factory=list)
     bullets: list[BulletEntry] = field(default_factory=list)
     proposals: list[ProposalIntent] = field(default_factory=list)
+    searches: list[SearchIntent] = field(default_factory=list)
     comments: list[CommentIntent] = field(default_factory=list)
     closes: list[int] = field(default_factory=list)
     reverts: list[RevertIntent] = field(default_factory=list)
@@ -313,6 +371,11 @@ class Recorder:
         )  # fmt: skip
         self.proposals.append(intent)
 
+    def search(self, intent: SearchIntent, samples: Iterable[Sample]) -> None:
+        """Record a search for the evaluate job, with the ``samples`` its ids name."""
+        self.keep(samples, store=False)
+        self.searches.append(intent)
+
     def bundle(self, **fields: Any) -> Bundle:
         """The frozen bundle: what was recorded plus ``fields`` (repository, plan, config ...)."""
         return Bundle(
@@ -320,6 +383,7 @@ class Recorder:
             store=tuple(self.store),
             bullets=tuple(self.bullets),
             proposals=tuple(self.proposals),
+            searches=tuple(self.searches),
             comments=tuple(self.comments),
             closes=tuple(self.closes),
             reverts=tuple(self.reverts),
@@ -384,7 +448,9 @@ def read_bundle(folder: Path, *, sha256: str) -> Bundle:
 
 
 def write_evaluation(folder: Path, evaluation: Evaluation) -> None:
-    atomic_write(folder / EVALUATION_FILE, evaluation.model_dump_json())
+    """``folder/evaluation.json``, every value this job holds masked (the agent's key, which
+    only this job may hold: the publish job could not mask it in what it shows)."""
+    atomic_write(folder / EVALUATION_FILE, mask_held(evaluation.model_dump_json()))
 
 
 def read_evaluation(folder: Path, *, sha256: str) -> Evaluation | None:

@@ -11,6 +11,11 @@ takes too. The commands get the allow-listed environment only
 (``Settings.command_env``), and nothing they write is trusted beyond these results: the
 ``publish`` job reads the candidates from the bundle, whose digest a job output carries, and
 takes only the results from here (escaped where the PR body shows them).
+
+A target whose GEPA search is scored by replay (``loop.bundle.SearchIntent``) gets its search
+run here (``loop.replay_search.run_search``), on ``workflow_dispatch`` and ``schedule`` only,
+with the reflection model whose key ``training.eval_pass_env`` names; its candidate goes back
+in ``Evaluation.searched``, which the ``publish`` job checks as outside data (``loop.searched``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Callable
 
 from prompt_trainer.evaluate import run_commands
 from prompt_trainer.loop.bundle import Bundle, CommandResult, Evaluation
+from prompt_trainer.loop.replay_search import run_search
 from prompt_trainer.settings import Settings
 
 Log = Callable[[str], None]
@@ -44,6 +50,10 @@ def evaluate_bundle(
             eval_command=done.eval_command, replay=done.replay,
         )  # fmt: skip
         results.append(result)
-    if not results:
+    searched = tuple(
+        run_search(settings, bundle, intent, not_run=replay_skipped, log=log)
+        for intent in bundle.searches
+    )
+    if not results and not searched:
         log("evaluate: no candidate in the bundle waits for a configured command")
-    return Evaluation(bundle_sha256=sha256.lower(), results=tuple(results))
+    return Evaluation(bundle_sha256=sha256.lower(), results=tuple(results), searched=searched)

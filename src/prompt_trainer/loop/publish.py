@@ -22,6 +22,12 @@ written:
   verdicts of ``eval_command`` and the replay from the evaluate job's results; a candidate
   the configuration would evaluate with a command and that has no result is not proposed; a
   candidate the gate (the prepare job's or this job's) marks a draft opens as a draft;
+- a candidate the evaluate job's replay-scored search made (``Evaluation.searched``, for a
+  ``SearchIntent`` of the bundle) is outside data: it is rebuilt from what can be checked
+  against the bundle (``loop.searched``: its digest and content hash, the target's files, only
+  its listed changes, each cited and supported by the plan's training pull requests, a held-out
+  replay of the plan's held-out tasks), passes every check above, and is opened as a draft whose
+  body this job renders;
 - a close, a revision or a revert touches only the bot's own pull requests and the target's
   prompt files, and a revision passes the guardrails again;
 - the dashboard written is the one the bot finds by its marker, whatever number the bundle says.
@@ -31,7 +37,7 @@ All writes happen under the run lock, like any writing run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -42,13 +48,20 @@ from prompt_trainer.github import GitHubClient
 from prompt_trainer.github.connect import connect
 from prompt_trainer.loop import dashboard
 from prompt_trainer.loop.action import ActionResult
-from prompt_trainer.loop.bundle import Bundle, Evaluation, ProposalIntent, RevisionIntent
+from prompt_trainer.loop.bundle import (
+    Bundle,
+    Evaluation,
+    ProposalIntent,
+    RevisionIntent,
+    SearchIntent,
+)
 from prompt_trainer.loop.contract import RunOptions, RunOutcome
 from prompt_trainer.loop.followup import open_revert
 from prompt_trainer.loop.lock import busy_message, exclusive
 from prompt_trainer.loop.revision import apply_revision, proposed_at, revision_problems
+from prompt_trainer.loop.searched import DRAFT, held_out_reason, rebuilt, rendered
 from prompt_trainer.memory import sync_bullets
-from prompt_trainer.models import Candidate, PromptSet, Sample
+from prompt_trainer.models import Candidate, PromptSet
 from prompt_trainer.propose import Proposal, own_target, propose_candidate
 from prompt_trainer.render import ProposalView, with_evaluation
 from prompt_trainer.settings import Settings, Target
@@ -69,6 +82,8 @@ class Published:
     refused: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Why a proposal was opened as a draft.
     drafts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Why a target whose search ran in the evaluate job has nothing to propose.
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def publish_bundle(
@@ -100,12 +115,20 @@ def publish_bundle(
         gate_failures={**bundle.outcome.gate_failures, **done.refused},
         blocked=dict(bundle.outcome.blocked),
         message=bundle.outcome.message,
-        skipped_targets={**bundle.outcome.skipped_targets,
-                         **{t: "; ".join(p) for t, p in done.refused.items()}},
+        skipped_targets=_skipped(bundle, done),
         drafts=done.drafts,
     )  # fmt: skip
     did = (*bundle.outcome.did, *done.did)
     return ActionResult(did, outcome, bundle.outcome.report_markdown)
+
+
+def _skipped(bundle: Bundle, done: Published) -> dict[str, str]:
+    """Why each target was not proposed: the prepare job's reasons, overridden by this job's
+    (a search the evaluate job ran), without those this job proposed."""
+    proposed = {p.target for p in done.proposals if p.operation != "rejected"}
+    refused = {t: "; ".join(p) for t, p in done.refused.items()}
+    found = {**bundle.outcome.skipped_targets, **done.skipped, **refused}
+    return {t: why for t, why in found.items() if t not in proposed}
 
 
 def _publish(
@@ -132,6 +155,9 @@ def _publish(
             done.did.append(f"opened revert PR #{made}")
     for intent in bundle.proposals:
         _propose(settings, client, bundle, intent, evaluation, dry_run=dry_run, log=log, done=done)
+    for search in bundle.searches:
+        _propose_searched(settings, client, bundle, search, evaluation, dry_run=dry_run, log=log,
+                          done=done)  # fmt: skip
     if bundle.revision is not None and not dry_run:
         _revise(settings, client, bundle.revision, log=log, done=done)
     if bundle.dashboard is not None and not dry_run:
@@ -197,72 +223,121 @@ def _propose(
     """One bundled candidate: the evaluate job's results added, every check again, then the
     pull request (or the reasons it is not proposed)."""
     candidate, name = intent.candidate, intent.candidate.target
-    target = next((t for t in settings.config.targets if t.name == name), None)
+    target = _target(settings, name, done)
     if target is None:
-        done.refused[name] = (f"no target {name!r} in this job's configuration",)
         return
     result = evaluation.of(candidate) if evaluation else None
     if result is not None:
         update = {"eval_command": result.eval_command, "replay": result.replay}
         candidate = candidate.model_copy(update=update)
     current = load_prompt_set(target, LocalSource(settings.root))
-    checked = candidate_check(settings, target, candidate, current=current,
-                              samples=bundle.samples_of(intent.samples),
-                              shown=intent.shown)  # fmt: skip
-    problems = checked.problems
-    if problems:
-        log(f"publish: {name} not proposed: {'; '.join(problems)}")
-        done.did.append(f"{name}: not proposed: {'; '.join(problems)}")
-        done.refused[name] = problems
-        done.proposals.append(Proposal(name, "rejected", reason="; ".join(problems)))
+    checked = evaluate.candidate_check(settings, target, candidate, current=current,
+                                       samples=bundle.samples_of(intent.samples),
+                                       shown=intent.shown)  # fmt: skip
+    if checked.problems:
+        _refuse(name, checked.problems, log=log, done=done)
         return
     body = intent.body
     if result is not None:
         view = ProposalView(candidate=candidate, current=intent.current, samples=[], model="")
         body = with_evaluation(body, view)
     draft = tuple(dict.fromkeys((*intent.draft, *checked.draft)))
+    opened = Opened(candidate, target, current, title=intent.title, body=body, draft=draft)
+    _open(client, opened, labels=settings.config.pull_request.labels, dry_run=dry_run, log=log,
+          done=done)  # fmt: skip
+
+
+def _propose_searched(
+    settings: Settings,
+    client: GitHubClient,
+    bundle: Bundle,
+    intent: SearchIntent,
+    evaluation: Evaluation | None,
+    *,
+    dry_run: bool,
+    log: Log,
+    done: Published,
+) -> None:
+    """A target whose search ran in the evaluate job: its candidate, outside data, rebuilt and
+    checked again (``loop.searched``, then every check a prepared candidate passes), then
+    opened as a draft whose body the publish job renders."""
+    name = intent.target
+    target = _target(settings, name, done)
+    if target is None:
+        return
+    found = evaluation.searched_of(name) if evaluation else None
+    if found is None or found.candidate is None:
+        said = found.not_run if found else "the evaluate job gave no result for it"
+        why = f"GEPA's replay-scored search in the evaluate job gave no candidate: {said}"
+        log(f"publish: {name}: {' '.join(why.split())[:1_000]}")
+        done.skipped[name] = " ".join(why.split())[:1_000]
+        return
+    current = load_prompt_set(target, LocalSource(settings.root))
+    training = settings.config.training
+    made = rebuilt(intent, found, bundle=bundle, current=current,
+                   threshold=training.rejected_evidence_threshold)  # fmt: skip
+    checked = evaluate.candidate_check(settings, target, made.candidate, current=current,
+                                       samples=bundle.samples_of(intent.guarded),
+                                       shown=intent.shown)  # fmt: skip
+    problems = (*made.problems, *checked.problems)
+    if problems:
+        _refuse(name, problems, log=log, done=done)
+        return
+    draft = tuple(dict.fromkeys((DRAFT, *held_out_reason(made.candidate), *checked.draft)))
+    title, body = rendered(settings, made, current, draft=draft)
+    opened = Opened(made.candidate, target, current, title=title, body=body, draft=draft)
+    _open(client, opened, labels=settings.config.pull_request.labels, dry_run=dry_run, log=log,
+          done=done)  # fmt: skip
+
+
+def _target(settings: Settings, name: str, done: Published) -> Target | None:
+    target = next((t for t in settings.config.targets if t.name == name), None)
+    if target is None:
+        done.refused[name] = (f"no target {name!r} in this job's configuration",)
+    return target
+
+
+def _refuse(name: str, problems: tuple[str, ...], *, log: Log, done: Published) -> None:
+    log(f"publish: {name} not proposed: {'; '.join(problems)}")
+    done.did.append(f"{name}: not proposed: {'; '.join(problems)}")
+    done.refused[name] = problems
+    done.proposals.append(Proposal(name, "rejected", reason="; ".join(problems)))
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A checked candidate and what its pull request shows."""
+
+    candidate: Candidate
+    target: Target
+    current: PromptSet
+    title: str
+    body: str
+    draft: tuple[str, ...]
+
+
+def _open(
+    client: GitHubClient,
+    opened: Opened,
+    *,
+    labels: tuple[str, ...],
+    dry_run: bool,
+    log: Log,
+    done: Published,
+) -> None:
+    """Open (or update) the candidate's pull request, as a draft when it has reasons to."""
+    candidate, name = opened.candidate, opened.candidate.target
     proposal = propose_candidate(
-        client, candidate, title=intent.title, body=body, current_version=current.version,
-        folder=None, problems=(), dry_run=dry_run, labels=settings.config.pull_request.labels,
-        prompts=target, log=log, draft=draft,
+        client, candidate, title=opened.title, body=opened.body,
+        current_version=opened.current.version, folder=None, problems=(), dry_run=dry_run,
+        labels=labels, prompts=opened.target, log=log, draft=opened.draft,
     )  # fmt: skip
-    if draft:
-        done.drafts[name] = draft
+    if opened.draft:
+        done.drafts[name] = opened.draft
     done.proposals.append(proposal)
     done.candidates.append(candidate)
-    done.bodies[name] = body
+    done.bodies[name] = opened.body
     done.did.append(f"{name}: {proposal.operation}")
-
-
-def candidate_check(
-    settings: Settings,
-    target: Target,
-    candidate: Candidate,
-    *,
-    current: PromptSet,
-    samples: list[Sample],
-    shown: Sequence[tuple[str, str]] = (),
-) -> evaluate.GateResult:
-    """Every check a candidate passes before it is proposed, made again with this job's
-    configuration: the guardrails (against ``current`` and the outside text of ``samples`` and
-    ``shown``), the held-out gate (``training.require_improvement``: problems, or reasons to
-    open a draft), and the verdicts of the configured commands, which must have run."""
-    training = settings.config.training
-    checked = evaluate.check_candidate(
-        candidate, current, target, samples=samples, shown=shown, limits=training
-    )
-    problems = list(checked.problems)
-    if candidate.eval_command is not None:
-        problems += evaluate.eval_problems(candidate.eval_command)
-    if candidate.replay is not None:
-        problems += evaluate.replay_problems(candidate.replay)
-    if evaluate.commands_pending(candidate, current, settings):
-        problems.append(
-            f"not evaluated: the configuration names {evaluate.names_command(settings)}, and "
-            "the evaluate job gave no result for this candidate (run it between prepare and "
-            "publish: docs/workflows.md)"
-        )
-    return evaluate.GateResult(tuple(problems), checked.draft)
 
 
 def _revise(

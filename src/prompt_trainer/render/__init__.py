@@ -125,6 +125,9 @@ class ProposalView:
     links: RepoLinks | None = None
     #: Why the pull request is opened as a draft (empty: ready for review).
     draft: tuple[str, ...] = ()
+    #: Made by GEPA's replay-scored search in the Action's evaluate job (``loop.searched``):
+    #: the body says where, and that its held-out evaluation is the replay's.
+    replay_search: bool = False
 
     def own(self, url: str | None) -> str | None:
         """``url`` rebuilt when it is a page of this repository, else None (shown as text)."""

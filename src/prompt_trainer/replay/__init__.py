@@ -177,15 +177,19 @@ def replay(
     *,
     tasks: int | None = None,
     repeat: int | None = None,
+    holdout: float | None = None,
     log: Log,
 ) -> ReplayResult:
-    """Replay the chosen tasks with both variants and compare them (see the module docstring)."""
+    """Replay the chosen tasks with both variants and compare them (see the module docstring).
+    ``holdout`` replaces ``training.holdout`` (0: ``samples`` are the held-out tasks already,
+    as GEPA's replay-scored search hands them over)."""
     options, root = settings.config.replay, settings.root
     commands = commands_of(settings)
     version = load_prompt_set(target, LocalSource(root)).version
     chosen, skipped = select_tasks(
         samples, target.name, version, root=root,
-        holdout=settings.config.training.holdout, limit=options.tasks if tasks is None else tasks,
+        holdout=settings.config.training.holdout if holdout is None else holdout,
+        limit=options.tasks if tasks is None else tasks,
     )  # fmt: skip
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     folder = workdir.replay_dir(root) / f"{stamp}-{target.name}"

@@ -15,7 +15,7 @@ have evidence artifacts.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -67,6 +67,8 @@ def run_checks(
     if (split := split_check(settings)) is not None:
         checks.append(split)
     checks += upload_checks(settings.root, settings.config)
+    if (search := replay_search_check(settings)) is not None:
+        checks.append(search)
     if offline:
         why = "--offline"
         checks += [
@@ -184,7 +186,61 @@ def split_check(settings: Settings) -> Check | None:
     named = names_command(settings)
     if named is None:
         return None
-    for path in workflow_files(settings.root):
+    if next(_evaluate_steps(settings.root), None) is not None:
+        return Check("workflow: commands", "ok", f"{named} runs in its own job")
+    return Check(
+        "workflow: commands",
+        "warn",
+        f"the configuration names {named}, and no workflow job runs prompt-trainer with "
+        "mode: evaluate: a job that holds the write token refuses to run a configured command",
+        "split the workflow into train, evaluate and publish jobs (the one `prompt-trainer "
+        "init` writes; docs/workflows.md)",
+    )
+
+
+def replay_search_check(settings: Settings) -> Check | None:
+    """With ``training.gepa.metric: replay`` and a target on strategy ``gepa``: the search runs
+    in the Action's evaluate job, whose model is ``training.gepa.reflection_model`` on a key
+    ``training.eval_pass_env`` names and that job's env maps. None otherwise."""
+    from prompt_trainer.loop.replay_search import reflection_key, replay_metric  # noqa: PLC0415
+
+    training = settings.config.training
+    if training.gepa.metric != "replay" or all(
+        training.strategy_for(t) != "gepa" for t in settings.config.targets
+    ):
+        return None
+    name = "gepa: replay metric"
+    if not replay_metric(settings):
+        return Check(name, "warn", "training.gepa.metric is replay, and replay.agent_command "
+                     "and replay.test_command are not both set: the judge scores instead",
+                     "set both (docs/replay.md has recipes)")  # fmt: skip
+    try:
+        var = reflection_key(settings)
+    except PromptTrainerError as exc:
+        return Check(name, "fail", exc.message, exc.fix or "")
+    if not _maps_in_evaluate(settings.root, var):
+        return Check(name, "warn", f"no workflow job with mode: evaluate maps {var}: the "
+                     "replay-scored search would have no key for its reflection model",
+                     f"add `{var}: ${{{{ secrets.<the agent's key> }}}}` to the env of that "
+                     "job's prompt-trainer step (docs/workflows.md)")  # fmt: skip
+    model = training.gepa.reflection_model
+    return Check(name, "ok", f"the evaluate job searches with {model} on {var} (mapped "
+                 "there; keep it a key of the agent's, not the trainer's)")  # fmt: skip
+
+
+def _maps_in_evaluate(root: Path, var: str) -> bool:
+    """Whether a workflow job running ``mode: evaluate`` maps ``var`` (job or step env)."""
+    for job, step in _evaluate_steps(root):
+        envs = (job.get("env"), step.get("env"))
+        if any(isinstance(e, dict) and var in e for e in envs):
+            return True
+    return False
+
+
+def _evaluate_steps(root: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each job of the repository's workflows with a step that runs ``mode: evaluate``, and
+    that step."""
+    for path in workflow_files(root):
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
         except yaml.YAMLError:
@@ -194,15 +250,7 @@ def split_check(settings: Settings) -> Check | None:
             steps = job.get("steps") if isinstance(job, dict) else None
             for step in steps if isinstance(steps, list) else ():
                 if isinstance(step, dict) and (step.get("with") or {}).get("mode") == "evaluate":
-                    return Check("workflow: commands", "ok", f"{named} runs in its own job")
-    return Check(
-        "workflow: commands",
-        "warn",
-        f"the configuration names {named}, and no workflow job runs prompt-trainer with "
-        "mode: evaluate: a job that holds the write token refuses to run a configured command",
-        "split the workflow into train, evaluate and publish jobs (the one `prompt-trainer "
-        "init` writes; docs/workflows.md)",
-    )
+                    yield job, step
 
 
 def _missing_permissions(text: str) -> list[str]:

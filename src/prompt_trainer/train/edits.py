@@ -117,8 +117,8 @@ def _bullet_blocks(lines: list[str]) -> list[tuple[int, int, str]]:
 
 
 def bullet_spans(text: str) -> list[tuple[int, int]]:
-    """(first line, end line exclusive) of every bullet of ``text``, in order: ``B3`` is the
-    third."""
+    """(first line, end line exclusive) of every bullet of ``text``, continuation lines in, in
+    order: ``B3`` is the third."""
     return [(a, b) for a, b, _ in _bullet_blocks(text.split("\n"))]
 
 

@@ -54,11 +54,40 @@ def train_target(
     """The elected candidate for ``target``: ``stored`` when an interrupted run trained it on
     the same ``inputs``, else a new one, handed to ``keep``."""
     log(f"train: {target.name} with {llm.model} ({strategy}) on {len(samples)} sample(s)")
-    budget = settings.config.training
     if stored is not None:
         log(f"train: {target.name}: reusing the candidate the earlier attempt of this run trained")
         return Trained(stored, inputs)
-    request = TrainRequest(
+    request = train_request(
+        settings, target, current, samples, llm=llm, rejected=rejected, memory=memory,
+        search=search,
+    )  # fmt: skip
+    candidate, *others = train(request, strategy)
+    for note in candidate.lost:
+        log(f"train: {target.name}: {note}")
+    if candidate.lost:
+        log(f"train: {target.name}: {len(candidate.lost)} LLM call(s) lost; the analysis and "
+            "the PR body list them")  # fmt: skip
+    if keep is not None:
+        keep(candidate)
+    _keep_others(others, settings, log=log)
+    return Trained(candidate, inputs)
+
+
+def train_request(
+    settings: Settings,
+    target: Target,
+    current: PromptSet,
+    samples: list[Sample],
+    *,
+    llm: LLMSettings,
+    rejected: tuple[Rejection, ...] = (),
+    memory: Memory | None = None,
+    search: Search | None = None,
+) -> TrainRequest:
+    """What ``train`` is asked for one target: the samples, the model, the budgets and the
+    options of ``training``, and the search's state and replay (``Search``)."""
+    budget = settings.config.training
+    return TrainRequest(
         target=target,
         current=current,
         samples=samples,
@@ -75,16 +104,6 @@ def train_target(
         memory=memory or Memory(),
         **_search_fields(settings, llm, search or Search()),
     )
-    candidate, *others = train(request, strategy)
-    for note in candidate.lost:
-        log(f"train: {target.name}: {note}")
-    if candidate.lost:
-        log(f"train: {target.name}: {len(candidate.lost)} LLM call(s) lost; the analysis and "
-            "the PR body list them")  # fmt: skip
-    if keep is not None:
-        keep(candidate)
-    _keep_others(others, settings, log=log)
-    return Trained(candidate, inputs)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
         return [_searched(request, lm, budget)]
     parts = hold_out(request, budget)
     elect_on, report_on = parts.elect_on, parts.report_on
-    fitted, evidence = _fitted(request, parts)
+    fitted, evidence = fitted_request(request, parts)
     found: list[Candidate] = []
     with translate_llm_errors(request.llm):
         for attempt in range(n):
@@ -120,7 +120,7 @@ def train(request: TrainRequest, strategy: str) -> list[Candidate]:
     ]
 
 
-def _fitted(request: TrainRequest, parts: Parts) -> tuple[TrainRequest, Evidence]:
+def fitted_request(request: TrainRequest, parts: Parts) -> tuple[TrainRequest, Evidence]:
     """The request on the training part (the held-out samples hidden from the history and the
     outcomes), and the evidence gathered from it."""
     elect_on, report_on = parts.elect_on, parts.report_on
@@ -142,7 +142,7 @@ def _searched(request: TrainRequest, lm: Any, budget: Budget) -> Candidate:
     """GEPA's search (``train.gepa_search``), validated on one held-out part, its candidate
     judged on the other, which played no part in choosing it."""
     parts = hold_out(request, budget, search=True)
-    fitted, evidence = _fitted(request, parts)
+    fitted, evidence = fitted_request(request, parts)
     if request.candidates > 1:
         budget.notes.append(
             f"training.candidates={request.candidates} does not apply to gepa: its search makes "

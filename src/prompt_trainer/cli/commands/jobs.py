@@ -71,6 +71,9 @@ def write_prepared(
     folder = bundle_folder(args, settings.root)
     digest = write_bundle(folder, bundle)
     waits = "; the evaluate job runs the configured commands" if bundle.evaluate else ""
+    if bundle.searches:
+        names = ", ".join(s.target for s in bundle.searches)
+        waits += f" and GEPA's replay-scored search for {names}"
     ctx.console.progress(
         f"prepare: bundle {folder / 'bundle.json'} (sha256 {digest}): {len(bundle.store)} "
         f"sample(s) to store, {len(bundle.proposals)} proposal(s){waits}"
@@ -94,6 +97,11 @@ def evaluate_job(args: argparse.Namespace, ctx: Invocation, *, event_name: str |
     )  # fmt: skip
     write_evaluation(folder, evaluation)
     said = f"evaluated {len(evaluation.results)} candidate(s) with the configured commands"
+    for found in evaluation.searched:
+        done = f"candidate {found.fingerprint}" if found.candidate else "no candidate"
+        said += f"; GEPA's replay-scored search for {found.target}: {done}"
+        if found.not_run:
+            ctx.runner.annotate("warning", found.not_run, title="prompt-trainer evaluate")
     ctx.console.progress(f"evaluate: {said}")
     ctx.runner.summary(f"**prompt-trainer** ({event_name or 'no event'}, evaluate): {said}.\n\n")
     return 0
@@ -101,10 +109,12 @@ def evaluate_job(args: argparse.Namespace, ctx: Invocation, *, event_name: str |
 
 def publish_job(
     args: argparse.Namespace, ctx: Invocation, settings: Settings, options: RunOptions
-) -> tuple[ActionResult | None, PrepareFailed | None]:
+) -> tuple[ActionResult | None, PromptTrainerError | None]:
     """Check the bundle (and the evaluate job's results) again and write it; no result when
     there is nothing to write (no bundle: the prepare job failed before writing one, and says
-    why itself), and the prepare job's failure to raise once this job has reported."""
+    why itself), and the error to raise once this job has reported: the prepare job's, or why
+    the evaluate job's results were refused (another bundle's, invalid: the bundle's evidence
+    is stored all the same, and nothing waiting for those results is proposed)."""
     from prompt_trainer.loop.bundle import BUNDLE_FILE, read_bundle, read_evaluation  # noqa: PLC0415
     from prompt_trainer.loop.publish import publish_bundle  # noqa: PLC0415
 
@@ -113,9 +123,14 @@ def publish_job(
         ctx.console.progress(f"publish: nothing to publish: no {folder / BUNDLE_FILE}")
         return None, None
     bundle = read_bundle(folder, sha256=args.bundle_sha256)
-    evaluation = read_evaluation(folder, sha256=args.bundle_sha256)
+    refused: PromptTrainerError | None = None
+    try:
+        evaluation = read_evaluation(folder, sha256=args.bundle_sha256)
+    except PromptTrainerError as exc:
+        ctx.console.progress(f"publish: the evaluate job's results are refused: {exc.message}")
+        evaluation, refused = None, exc
     failed = bundle.outcome.failure
-    failure = PrepareFailed(failed, bundle.outcome.exit_code) if failed else None
+    failure = PrepareFailed(failed, bundle.outcome.exit_code) if failed else refused
     if bundle.empty:
         ctx.console.progress(f"publish: nothing to write ({bundle.outcome.message or 'empty'})")
         return None, failure
