@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from tests.servers.github_limits import RateLimit, SecondaryLimit, etag_of
-from tests.servers.sockets import wait_for_hangup
+from tests.servers.sockets import QuietServer, wait_for_hangup
 
 Json = Any
 #: What ``_handle`` returns for a request whose client hung up: nothing is sent (nginx's 499).
@@ -1481,7 +1481,7 @@ def _serve(handle: Callable[[Request], tuple[int, Json, dict[str, str]]]) -> Thr
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = QuietServer(("127.0.0.1", 0), Handler)
     # A short poll interval: shutdown() waits for the loop to notice, 0.5 s by default.
     server.daemon_threads = True
     threading.Thread(

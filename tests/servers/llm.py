@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.servers.sockets import wait_for_hangup
+from tests.servers.sockets import QuietServer, wait_for_hangup
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ class FakeLLM:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = QuietServer(("127.0.0.1", 0), Handler)
         # A short poll interval: shutdown() waits for the loop to notice, 0.5 s by default.
         server.daemon_threads = True
         threading.Thread(

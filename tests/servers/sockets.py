@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import select
 import socket
+import sys
 import threading
+from http.server import ThreadingHTTPServer
+from socketserver import BaseRequestHandler
 
 
 def hung_up(connection: socket.socket) -> bool:
@@ -34,3 +37,25 @@ def wait_for_hangup(connection: socket.socket, *, limit_s: float, stop: threadin
         stop.wait(0.01)
         waited += 0.01
     return False
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A ``ThreadingHTTPServer`` that keeps a handler's exception instead of printing it.
+
+    ``socketserver`` prints the traceback of any exception in a handler thread to stderr. A
+    client that gives up (a time-out, a closed pipe) makes the handler's write fail after the
+    test that caused it may have ended, so the traceback landed in the next test's captured
+    stderr and failed a test asserting that its own output held none. The exception is kept in
+    ``errors`` (address and exception) for a test that wants to see it.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.errors: list[tuple[object, BaseException]] = []
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        error = sys.exception()
+        if error is not None:
+            self.errors.append((client_address, error))
