@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from prompt_trainer.bullets import bullets
 from prompt_trainer.cli import main
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.loop.followup import observed
@@ -23,7 +24,6 @@ from prompt_trainer.measure.outcomes import (
 from prompt_trainer.measure.versions import GitHistory, HashCache, Version, resolve_versions
 from prompt_trainer.memory import BulletEntry, bullets_path, outcome_of, sync_bullets
 from prompt_trainer.settings import Settings, Target
-from prompt_trainer.train.edits import bullets
 from tests import test_measure
 from tests.conftest import EXAMPLE
 from tests.servers.github import FakeGitHub

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from prompt_trainer.bullets import bullets
 from prompt_trainer.models import Candidate, Feedback, PromptFile, PromptSet
 from prompt_trainer.settings import LLMSettings, Target
 from prompt_trainer.train import TrainRequest, train
-from prompt_trainer.train.edits import Edit, apply_edits, bullets
+from prompt_trainer.train.edits import Edit, apply_edits
 from prompt_trainer.train.restate import restated, same_substance, sentences, unrestated
 from prompt_trainer.train.revise import revise
 from tests.scripted import lenient, proposed, reflect

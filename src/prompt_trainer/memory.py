@@ -52,6 +52,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from prompt_trainer import workdir
+from prompt_trainer.bullets import PREFIX_WORDS, bullets, normalize
 from prompt_trainer.errors import GitHubError
 from prompt_trainer.github.records import ClosedPull
 from prompt_trainer.measure.clusters import Cluster, cluster_samples
@@ -71,7 +72,6 @@ from prompt_trainer.measure.versions import Version
 from prompt_trainer.models import PromptSet, Record, Rejection, Sample
 from prompt_trainer.render.state import read_state
 from prompt_trainer.store import SYNC_ATTEMPTS, BranchFiles
-from prompt_trainer.train.edits import PREFIX_WORDS, bullets, normalize
 from prompt_trainer.train.evidence import normalised
 
 BULLETS = workdir.DIRNAME + "/bullets.jsonl"  # the same relative path on the data branch

@@ -40,6 +40,7 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from prompt_trainer.bullets import bullet_spans, bullets, normalize
 from prompt_trainer.loop.bundle import Bundle, Searched, SearchIntent
 from prompt_trainer.measure.clusters import Cluster
 from prompt_trainer.models import (
@@ -57,7 +58,7 @@ from prompt_trainer.models import (
 from prompt_trainer.render import ProposalView, render_body, render_title, user_template
 from prompt_trainer.render.links import repo_links
 from prompt_trainer.settings import Settings
-from prompt_trainer.train.edits import Edit, bullet_spans, bullets, normalize, rejected_reason
+from prompt_trainer.train.edits import Edit, rejected_reason
 from prompt_trainer.train.evidence import evidence_ids, evidence_view
 from prompt_trainer.train.plan import Evidence, gather
 from prompt_trainer.train.restate import unrestated

@@ -33,11 +33,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from prompt_trainer.bullets import normalize
 from prompt_trainer.measure.clusters import Cluster, Problem
 from prompt_trainer.measure.stats import fisher_exact
 from prompt_trainer.measure.versions import Version
 from prompt_trainer.models import Sample
-from prompt_trainer.train.edits import normalize
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
+from prompt_trainer.bullets import bullets, normalize
 from prompt_trainer.models import CommitRef, PromptSet
 from prompt_trainer.settings import Target
 from prompt_trainer.targets import (
@@ -33,7 +34,6 @@ from prompt_trainer.targets import (
     load_prompt_set,
     resolved_path,
 )
-from prompt_trainer.train.edits import bullets, normalize
 from prompt_trainer.workdir import atomic_write
 
 WORKING_TREE = "working-tree"

@@ -23,11 +23,11 @@ from typing import Any
 
 import dspy
 
+from prompt_trainer.bullets import bullets
 from prompt_trainer.models import PromptSet
 from prompt_trainer.train.edits import (
     Edit,
     EvidenceIndex,
-    bullets,
     by_text,
     content_of,
     load_list,

@@ -29,17 +29,21 @@ from typing import Any, Literal
 import json_repair
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from prompt_trainer.bullets import (
+    BULLET,
+    PREFIX_WORDS,
+    bullet_blocks,
+    bullets,
+    names_bullet,
+    normalize,
+)
 from prompt_trainer.models import PromptFile, PromptSet, Rejection, Subagent
 from prompt_trainer.prompt_kinds import frontmatter_lines, scope_of
 from prompt_trainer.settings import Target
 from prompt_trainer.targets import render_subagent, subagent_name_problem, subagent_path
 
 LEARNED_RULES = "## Learned rules"
-BULLET = re.compile(r"^(\s*)([-*+]|\d+[.)])\s+(.*)$")
-WORDS = re.compile(r"[a-z0-9]+")
 DUPLICATE = 0.7  # word-set overlap (Jaccard) at which an edit repeats a rejected one
-#: A quote this many words long or longer names the one bullet it is a prefix of.
-PREFIX_WORDS = 5
 BULLET_ID = re.compile(r"^\[?B(\d+)\]?(?:[\s:.)\]-]+|$)", re.IGNORECASE)
 HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*)$")
 
@@ -81,66 +85,11 @@ class EditResult:
     dropped: list[tuple[Edit, str]] = field(default_factory=list)
 
 
-def normalize(text: str) -> str:
-    return " ".join(WORDS.findall(text.lower()))
-
-
-def _front(lines: list[str]) -> int:
-    """Lines of YAML frontmatter at the top (never bullets, headings or anchors: the edits
-    leave frontmatter byte-identical, so ``applyTo``, ``globs`` or a skill's ``name`` stay)."""
-    return frontmatter_lines("\n".join(lines))
-
-
-def _bullet_blocks(lines: list[str]) -> list[tuple[int, int, str]]:
-    """(first line, end line exclusive, normalized text) of every bullet after the
-    frontmatter, continuation lines (more indented, non-blank, not a bullet) included."""
-    blocks = []
-    n = _front(lines)
-    while n < len(lines):
-        match = BULLET.match(lines[n])
-        if not match:
-            n += 1
-            continue
-        indent = len(match.group(1))
-        end = n + 1
-        while (
-            end < len(lines)
-            and lines[end].strip()
-            and not BULLET.match(lines[end])
-            and len(lines[end]) - len(lines[end].lstrip()) > indent
-        ):
-            end += 1
-        text = " ".join([match.group(3), *(ln.strip() for ln in lines[n + 1 : end])])
-        blocks.append((n, end, normalize(text)))
-        n = end
-    return blocks
-
-
-def bullet_spans(text: str) -> list[tuple[int, int]]:
-    """(first line, end line exclusive) of every bullet of ``text``, continuation lines in, in
-    order: ``B3`` is the third."""
-    return [(a, b) for a, b, _ in _bullet_blocks(text.split("\n"))]
-
-
-def bullet_lines(text: str) -> set[int]:
-    """The indices of the lines of ``text`` that belong to a bullet (continuation lines too)."""
-    return {n for a, b, _ in _bullet_blocks(text.split("\n")) for n in range(a, b)}
-
-
-def bullets(text: str) -> list[str]:
-    """The bullets of a file, each as one line of text (continuation lines joined)."""
-    lines = text.split("\n")
-    return [
-        " ".join(BULLET.sub(r"\3", ln).strip() for ln in lines[a:b])
-        for a, b, _ in _bullet_blocks(lines)
-    ]
-
-
 def numbered(text: str) -> str:
     """The file as the model sees it: each bullet's first line carries its id, ``- [B1] ...``
     (numbered per file, in order), so an edit can name the bullet exactly."""
     lines = text.split("\n")
-    for n, (start, _, _) in enumerate(_bullet_blocks(lines), start=1):
+    for n, (start, _, _) in enumerate(bullet_blocks(lines), start=1):
         match = BULLET.match(lines[start])
         if match:
             lines[start] = f"{match.group(1)}{match.group(2)} [B{n}] {match.group(3)}"
@@ -157,7 +106,7 @@ def locate(lines: list[str], text: str) -> tuple[int, int] | str:
     """The (first, end) lines of the one bullet that ``text`` names, or why there is none: a
     ``B3`` id, else equal after normalisation (whole bullet or its first line), else a unique
     prefix of at least ``PREFIX_WORDS`` words."""
-    blocks = _bullet_blocks(lines)
+    blocks = bullet_blocks(lines)
     by_id = BULLET_ID.match(text.strip().lstrip("-*+ "))
     if by_id:
         n = int(by_id.group(1))
@@ -170,17 +119,13 @@ def locate(lines: list[str], text: str) -> tuple[int, int] | str:
     firsts = [normalize(BULLET.sub(r"\3", lines[a])) for a, _, _ in blocks]
     for matches in (
         [b for b, first in zip(blocks, firsts, strict=True) if wanted in (b[2], first)],
-        [b for b in blocks if len(wanted.split()) >= PREFIX_WORDS and _prefix(wanted, b[2])],
+        [b for b in blocks if names_bullet(wanted, b[2])],
     ):
         if len(matches) == 1:
             return matches[0][:2]
         if len(matches) > 1:
             return f"the quote matches {len(matches)} bullets"
     return "bullet not found"
-
-
-def _prefix(wanted: str, found: str) -> bool:
-    return found == wanted or found.startswith(wanted + " ")
 
 
 def _find(lines: list[str], text: str) -> tuple[int, int] | None:
@@ -541,13 +486,11 @@ def _insert(lines: list[str], anchor: str, new: str) -> list[str]:
 def _heading(lines: list[str], anchor: str) -> int | None:
     """The one heading line that ``anchor`` names, ``#``s, case and marks ignored."""
     wanted = normalize(HEADING.sub(r"\1", anchor.strip()))
+    front = frontmatter_lines("\n".join(lines))
     found = [
         n
         for n, ln in enumerate(lines)
-        if n >= _front(lines)
-        and (m := HEADING.match(ln))
-        and wanted
-        and normalize(m.group(1)) == wanted
+        if n >= front and (m := HEADING.match(ln)) and wanted and normalize(m.group(1)) == wanted
     ]
     return found[0] if len(found) == 1 else None
 

@@ -28,8 +28,9 @@ from typing import Any
 
 import dspy
 
+from prompt_trainer.bullets import normalize
 from prompt_trainer.evaluate.per_edit import PromptText
-from prompt_trainer.train.edits import EvidenceIndex, load_list, normalize, unnumbered
+from prompt_trainer.train.edits import EvidenceIndex, load_list, unnumbered
 from prompt_trainer.train.sections import heading_of
 from prompt_trainer.train.shared import cited_ids
 from prompt_trainer.train.trainer import ask, load_instructions

@@ -19,17 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from prompt_trainer.bullets import PREFIX_WORDS, bullet_lines, normalize
 from prompt_trainer.measure.clusters import Cluster
 from prompt_trainer.models import FrontEntry, SearchSummary
-from prompt_trainer.train.edits import (
-    HEADING,
-    PREFIX_WORDS,
-    Edit,
-    EvidenceIndex,
-    bullet_lines,
-    diff_edits,
-    normalize,
-)
+from prompt_trainer.train.edits import HEADING, Edit, EvidenceIndex, diff_edits
 from prompt_trainer.train.gepa_adapter import SearchAdapter, State
 from prompt_trainer.train.gepa_metric import Instance, ReplayMetric
 from prompt_trainer.train.sections import Components

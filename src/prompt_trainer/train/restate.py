@@ -61,18 +61,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from prompt_trainer.bullets import bullet_spans, bullets
 from prompt_trainer.measure.clusters import GENERIC, overlap
 from prompt_trainer.measure.facts import STOPWORDS
 from prompt_trainer.models import PromptSet
-from prompt_trainer.train.edits import (
-    Edit,
-    appended,
-    bullet_spans,
-    bullets,
-    content_of,
-    locate,
-    path_of,
-)
+from prompt_trainer.train.edits import Edit, appended, content_of, locate, path_of
 from prompt_trainer.train.support import CODE
 
 #: Share of an add's terms (besides names the bullet lacks) its bullet must say for the add to

@@ -22,6 +22,7 @@ from typing import Any
 import dspy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from prompt_trainer.bullets import bullets
 from prompt_trainer.models import Candidate, Change, FailureType, PromptSet
 from prompt_trainer.train.budget import fit_request
 from prompt_trainer.train.check import Vetted, vet_edits
@@ -32,7 +33,6 @@ from prompt_trainer.train.edits import (
     EvidenceIndex,
     add_learned_rules,
     apply_edits,
-    bullets,
     by_text,
     files_of,
     load_list,
