@@ -46,8 +46,8 @@ evidence gives the same ids on every machine and run. Clusters are ranked by dis
 their newest occurrence. A cluster is ``supported`` (an edit for it may be proposed) when it was
 seen in ``MIN_PRS`` or more PRs or a trusted reviewer explicitly asked for the change.
 
-The trace's loops and terminal error come from ``train.trace_events`` (no DSPy), so that the ids
-are those the view shows.
+The trace's loops and terminal error come from ``measure.trace_marks``, which the evidence view
+(``train.trace_events``) reads too, so that the ids are those the view shows.
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ from prompt_trainer.measure.facts import (
     normalize_message,
 )
 from prompt_trainer.measure.patterns import message_heads, theme_of
+from prompt_trainer.measure.trace_marks import loops, terminal
 from prompt_trainer.models import Feedback, Sample
-from prompt_trainer.train.trace_events import loops, terminal
 
 MACHINE = ("test", "suite", "error", "trace")
 PEOPLE = ("review", "reported", "fix")

@@ -25,9 +25,9 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
+from prompt_trainer.measure.trace_marks import cap as _cap
 from prompt_trainer.models import CommitInfo, Feedback, Sample, TestCase
 from prompt_trainer.train.trace_events import MESSAGE_CHARS, events, summary, terminal
-from prompt_trainer.train.trace_events import cap as _cap
 from prompt_trainer.train.views import (
     ChangedFile,
     Event,

@@ -2,44 +2,42 @@
 
 From a ``Trace`` (a bounded selection of steps, see ``collect.traces``): its terminal error (a
 max-iteration stop, an abort), error steps with the step before, loops (the same tool call
-``LOOP_TIMES`` or more times), the final result or, without one, the last message, the first and
+``LOOP_TIMES`` or more times; these two from ``measure.trace_marks``, which the failure clusters
+read too), the final result or, without one, the last message, the first and
 last requests a person made, the edits it made and its last tool calls, each as an ``Event``
 with the id ``trace:<source>#<step>``.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 
+from prompt_trainer.measure import trace_marks as marks
+from prompt_trainer.measure.trace_marks import CONTEXT_CHARS, cap
 from prompt_trainer.models import Trace, TraceStep
 from prompt_trainer.train.views import Event, TraceSummary
 
-#: Characters of a step's text, and of the context around it.
+#: Characters of a step's text (those of the context around it: ``trace_marks.CONTEXT_CHARS``).
 MESSAGE_CHARS = 500
-CONTEXT_CHARS = 200
 MAX_EDITS = 10
 #: The agent's last tool calls shown (when not already shown as an error, a loop or an edit).
 CLOSING_CALLS = 3
-#: The same tool call this many times in a row of kept steps is a loop.
-LOOP_TIMES = 3
-LOOP_KEY_CHARS = 120
 #: Tool names (lower case, as a substring) that change files.
 EDIT_TOOLS = ("edit", "write", "patch", "create", "replace")
 
 
-def cap(text: str, chars: int) -> str:
-    """``text`` cut to ``chars`` characters, marked with an ellipsis."""
-    return text if len(text) <= chars else text[: chars - 1] + "…"
-
-
 def terminal(trace: Trace) -> list[Event]:
     """The run's own end in error (a max-iteration stop, an abort), when the format says."""
-    if not trace.is_error:
-        return []
-    last_error = next((s for s in reversed(trace.steps) if s.is_error), None)
-    text = trace.result or (last_error.text if last_error else "") or "the run ended in error"
-    return [Event(id=f"trace:{trace.source}#end", kind="terminal_error", text=cap(text, 500))]
+    return [_event(mark) for mark in marks.terminal(trace)]
+
+
+def loops(trace: Trace) -> list[Event]:
+    """The same tool call made ``LOOP_TIMES`` or more times (``measure.trace_marks.loops``)."""
+    return [_event(mark) for mark in marks.loops(trace)]
+
+
+def _event(mark: marks.Mark) -> Event:
+    return Event(id=mark.id, kind=mark.kind, tool=mark.tool, text=mark.text, times=mark.times)
 
 
 def events(trace: Trace, notes: list[str]) -> list[Event]:
@@ -80,31 +78,6 @@ def _closing(trace: Trace, shown: set[str]) -> list[Event]:
     """The last ``CLOSING_CALLS`` tool calls not shown otherwise: what the agent did last."""
     calls = _tool_calls(trace, kind="call", chars=CONTEXT_CHARS)
     return [c for c in calls if c.id not in shown][-CLOSING_CALLS:]
-
-
-def loops(trace: Trace) -> list[Event]:
-    """The same tool call (tool and the start of its input: a retried edit of one file with
-    other replacement text is the same call) made ``LOOP_TIMES`` or more times."""
-    calls = [
-        (n, (s.tool, (s.tool_input or "")[:LOOP_KEY_CHARS]))
-        for n, s in enumerate(trace.steps)
-        if s.role == "assistant" and s.tool
-    ]
-    counted = Counter(key for _, key in calls)
-    first: dict[tuple[str | None, str], int] = {}
-    for n, key in calls:
-        first.setdefault(key, n)
-    return [
-        Event(
-            id=f"trace:{trace.source}#{first[key]}",
-            kind="loop",
-            tool=key[0],
-            text=cap(key[1], CONTEXT_CHARS),
-            times=times,
-        )
-        for key, times in counted.most_common(5)
-        if times >= LOOP_TIMES
-    ]
 
 
 def _last_words(trace: Trace, notes: list[str]) -> list[Event]:
