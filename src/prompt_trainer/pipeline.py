@@ -52,9 +52,11 @@ def run(settings: Settings, options: RunOptions, log: Log) -> RunOutcome:
             return RunOutcome(message=busy_message(held_by))
         current = current_prompt_sets(settings.root, settings.config.targets)
         versions = {name: prompt_set.version for name, prompt_set in current.items()}
+        run = options.run
         samples = collect_run(
             settings, client, local=options.local, pr=options.pr, evidence=options.evidence,
-            versions=versions, run=options.run, log=log,
+            versions=versions, collected=run.collected() if run else frozenset(),
+            keep=run.mark_collected if run else None, log=log,
         )  # fmt: skip
         if not samples:
             return RunOutcome(message="nothing to train: no samples were collected")

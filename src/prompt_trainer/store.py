@@ -16,7 +16,8 @@ run moved the branch in between, it reads again, merges again and retries, so co
 never lose each other's samples. When both sides hold a sample, the one collected last wins.
 ``sync_store`` is that merge as a run does it: skipped without a data branch, logged;
 ``keep_samples`` is the run's store step (add the samples, then sync).
-``training_samples`` picks the stored samples a target trains on: those of its current prompts.
+``training_samples`` picks the stored samples a target trains on: those of its current prompts;
+``find_sample`` the latest stored sample of one PR.
 
 Beside the ledger, ``backfill.json`` (``backfill_state.BackfillState``: a backfill's cursor and
 the ETags of what each PR was read from) travels with it: the same path on the data branch,
@@ -368,6 +369,16 @@ def sync_store(
     if not push:
         wrote = f"not written ({held})"
     log(f"store: data branch {branch}: {result.pulled} sample(s) taken, {wrote}")
+
+
+def find_sample(samples: list[Sample], number: int) -> Sample | None:
+    """The latest stored sample of PR ``number`` (GitHub or ``--local`` ``pr-N`` directories)."""
+    matches = [
+        s
+        for s in samples
+        if s.pull.number == number or s.id.endswith((f"#{number}", f":pr-{number}"))
+    ]
+    return matches[-1] if matches else None
 
 
 def training_samples(

@@ -1,9 +1,11 @@
 """Collect stage, as the first step of ``prompt-trainer run``: this run's samples.
 
 Takes the settings, the evidence source (a ``--local`` directory, or one PR through the GitHub
-client, with its ``--evidence`` files), the current prompt versions and the run's record
-(``loop.runs``) when it keeps one. Returns the samples: the directory's, the stored sample of a
-PR the resumed run collected already, the PR's (nothing when it is not the agent's). Raises
+client, with its ``--evidence`` files), the current prompt versions and what the run's record
+knows, passed down by the caller (``collected``: the PRs a resumed run collected already;
+``keep``: where to record each PR collected). This module does not reach up into ``loop/``: the
+record is the loop's. Returns the samples: the directory's, the stored sample of a PR the
+resumed run collected already, the PR's (nothing when it is not the agent's). Raises
 ``ConfigError`` when there is no source.
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
 from prompt_trainer.collect.local import collect_directory_outcome
@@ -20,10 +21,7 @@ from prompt_trainer.github import GitHubClient
 from prompt_trainer.measure.facts import facts_of
 from prompt_trainer.models import Sample
 from prompt_trainer.settings import Settings
-from prompt_trainer.store import open_ledger
-
-if TYPE_CHECKING:
-    from prompt_trainer.loop.runs import RunRecord
+from prompt_trainer.store import find_sample, open_ledger
 
 
 def collect_run(
@@ -34,15 +32,17 @@ def collect_run(
     pr: int | None,
     evidence: tuple[Path, ...],
     versions: dict[str, str],
-    run: RunRecord | None,
+    collected: frozenset[int] = frozenset(),
+    keep: Callable[[int, str], None] | None = None,
     log: Callable[[str], None],
 ) -> list[Sample]:
-    """Local evidence, or the one PR asked for (if it is the agent's); each one logged."""
+    """Local evidence, or the one PR asked for (if it is the agent's); each one logged and
+    handed to ``keep`` (its PR number and sample id) when it has a number."""
     if local:
         samples = _local(local, settings=settings, versions=versions, log=log)
     elif client is None or pr is None:
         raise ConfigError("no evidence source", fix="pass --pr N (GitHub) or --local DIR")
-    elif run and pr in run.collected() and (stored := _stored(settings, pr)):
+    elif pr in collected and (stored := find_sample(open_ledger(settings.root).load(), pr)):
         log(f"collect: #{pr} was collected by the resumed run; using the stored sample")
         samples = [stored]
     else:
@@ -56,8 +56,8 @@ def collect_run(
         )
         samples = [sample]
     for sample in samples:
-        if run and sample.pull.number is not None:
-            run.mark(f"collect:#{sample.pull.number}", sample=sample.id)
+        if keep is not None and sample.pull.number is not None:
+            keep(sample.pull.number, sample.id)
         tests = sum(r.tests for r in sample.test_runs)
         trusted = facts_of(sample).comments
         log(
@@ -78,9 +78,3 @@ def _local(
     for left in [*found.empty, *found.ignored]:
         log(f"collect: {left.source} not stored: {left.reason}")
     return found.samples
-
-
-def _stored(settings: Settings, pr: int) -> Sample | None:
-    from prompt_trainer.loop.failures import find_sample  # noqa: PLC0415 - the loop's helper
-
-    return find_sample(open_ledger(settings.root).load(), pr)

@@ -7,5 +7,6 @@ the operations around them: ``events`` (webhook payloads -> one typed ``Event``)
 ``dashboard`` (the dashboard issue), ``followup`` (closed proposals -> rejections), ``runs``
 (the run directories and resume), ``lock`` (the repository's run lock), ``failures``
 (reported failures as evidence) and ``contract`` (what a run is asked and returns). The stages
-import nothing from here but the run record's type (for resuming) and ``find_sample``.
+import nothing from here: what a step needs of the run's record (what a resumed run collected
+or trained already, where to record a step) is passed down by ``pipeline``.
 """

@@ -22,7 +22,7 @@ from typing import get_args
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.models import FailureReport, FailureType, Sample
 from prompt_trainer.redact import excerpt
-from prompt_trainer.store import SampleStore
+from prompt_trainer.store import SampleStore, find_sample
 
 FAILURE_TYPES: tuple[str, ...] = get_args(FailureType)
 USAGE = (
@@ -62,16 +62,6 @@ def parse_report(argument: str, rest: str = "") -> ParsedReport | str:
     if not description.strip():
         return f"The report needs a description. {USAGE}"
     return ParsedReport(type=parsed, description=description.strip(), context=rest.strip())
-
-
-def find_sample(samples: list[Sample], number: int) -> Sample | None:
-    """The latest stored sample of PR ``number`` (GitHub or ``--local`` ``pr-N`` directories)."""
-    matches = [
-        s
-        for s in samples
-        if s.pull.number == number or s.id.endswith((f"#{number}", f":pr-{number}"))
-    ]
-    return matches[-1] if matches else None
 
 
 def record(

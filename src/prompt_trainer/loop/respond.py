@@ -31,7 +31,7 @@ from prompt_trainer.collect.github_pr import collect_pull, is_agent_pull
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.loop.bundle import Recorder
 from prompt_trainer.loop.events import ReviewEvent
-from prompt_trainer.loop.failures import find_sample, parse_report, record
+from prompt_trainer.loop.failures import parse_report, record
 from prompt_trainer.loop.revision import Response, Writes, parse_command, revise_pull
 from prompt_trainer.propose import branch_name, own_target
 from prompt_trainer.render.filters import inline, span
@@ -41,7 +41,7 @@ from prompt_trainer.render.state import (
     read_state,
 )
 from prompt_trainer.settings import LLMSettings, Settings
-from prompt_trainer.store import open_ledger, sync_store
+from prompt_trainer.store import find_sample, open_ledger, sync_store
 
 Log = Callable[[str], None]
 

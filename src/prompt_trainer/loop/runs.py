@@ -71,6 +71,10 @@ class RunRecord:
         self.status.setdefault("steps", {})[step] = {"at": _now_text(), **info}
         self._save()
 
+    def mark_collected(self, number: int, sample_id: str) -> None:
+        """Record PR ``number``'s ``collect:#<number>`` step (``collected`` reads them back)."""
+        self.mark(f"collect:#{number}", sample=sample_id)
+
     def mark_proposal(self, proposal: Proposal) -> None:
         """Record the target's ``propose:<target>`` step with what was done."""
         info = {"operation": proposal.operation, "number": proposal.number, "url": proposal.url}
