@@ -49,7 +49,7 @@ OUTSIDE: dict[str, re.Pattern[str]] = {
     **{f"facts.{k}": v for k, v in vars(facts).items() if isinstance(v, re.Pattern)},
     "patterns._TOKEN": patterns._TOKEN,
     "evidence.ACCEPTING": evidence.ACCEPTING,
-    **{f"evidence._NOISE#{n}": p for n, (p, _) in enumerate(evidence._NOISE)},
+    **{f"facts._KEY_NOISE#{n}": p for n, (p, _) in enumerate(facts._KEY_NOISE)},
     "evaluate.WORD": WORD,
     "evaluate.URL": URL,
     "evaluate.INVISIBLE": INVISIBLE,

@@ -99,6 +99,26 @@ def normalize_message(text: str) -> str:
     return _SPACE.sub(" ", line).strip()[:MESSAGE_CHARS]
 
 
+#: What varies between failing tests of one cause, for ``message_key``.
+_KEY_NOISE = (
+    (re.compile(r"0x[0-9a-fA-F]+"), "0x…"),
+    (re.compile(r"\d+(\.\d+)?"), "N"),
+    (re.compile(r"\s+"), " "),
+)
+
+
+def message_key(message: str) -> str:
+    """A failure message without what varies between tests of one cause (numbers, addresses):
+    the key failing tests are grouped by in the evidence view (``train.evidence``) and the
+    ``message:`` kind of a bullet's evidence in the bullet ledger (``memory``, kept on the data
+    branch: this function's output is stored, so it does not change). Not
+    ``normalize_message``, whose output the clusters' ids are made from."""
+    first = next((line for line in message.splitlines() if line.strip()), "")
+    for pattern, replacement in _KEY_NOISE:
+        first = pattern.sub(replacement, first)
+    return first.strip()[:200]
+
+
 def keywords(text: str, limit: int = 8) -> tuple[str, ...]:
     """Distinct content words of a review comment (code blocks dropped), lowercased: the code
     identifiers it names first (``ApiClient``, ``parse_total``, ``money.total``, a `span`), then

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
+from prompt_trainer.measure.facts import message_key
 from prompt_trainer.measure.trace_marks import cap as _cap
 from prompt_trainer.models import CommitInfo, Feedback, Sample, TestCase
 from prompt_trainer.train.trace_events import MESSAGE_CHARS, events, summary, terminal
@@ -217,27 +218,13 @@ def _review(item: Feedback, replies: list[Feedback]) -> ReviewNote:
 
 # -- failing tests, grouped ---------------------------------------------------------------------
 
-_NOISE = (
-    (re.compile(r"0x[0-9a-fA-F]+"), "0x…"),
-    (re.compile(r"\d+(\.\d+)?"), "N"),
-    (re.compile(r"\s+"), " "),
-)
-
-
-def normalised(message: str) -> str:
-    """A failure message without what varies between tests of one cause (numbers, addresses)."""
-    first = next((line for line in message.splitlines() if line.strip()), "")
-    for pattern, replacement in _NOISE:
-        first = pattern.sub(replacement, first)
-    return first.strip()[:200]
-
 
 def group_failures(cases: Iterable[TestCase]) -> list[FailureGroup]:
     """Failed and erroring tests grouped by status and normalised message, largest first; an
     error of a whole file or suite has the status ``suite error``."""
     groups: dict[tuple[str, str], list[TestCase]] = {}
     for case in cases:
-        key = (_status(case), normalised(case.message or case.text))
+        key = (_status(case), message_key(case.message or case.text))
         groups.setdefault(key, []).append(case)
     ordered = sorted(groups.values(), key=lambda g: -len(g))
     return [
