@@ -240,3 +240,75 @@ def test_the_replayed_agent_reads_neither_secret_and_its_git_hooks_never_run(
     assert len(proposed(server)) == 1, logs
     body = server.pulls[proposed(server)[0]].body or ""
     assert "Replay (the agent reran held-out tasks" in body
+
+
+def single_job(dry_run: str) -> dict[Any, Any]:
+    """One job with the write token and the trainer's key (the setup for repositories that
+    configure no command), its ``dry-run`` input as given."""
+    write = {"contents": "write", "pull-requests": "write", "issues": "write", "actions": "read"}
+    steps = [
+        {"uses": "actions/checkout@v4",
+         "with": {"ref": "main", "persist-credentials": False, "fetch-depth": 0}},
+        {"uses": "./", "with": {"mode": "auto", "dry-run": dry_run},
+         "env": {"OPENAI_API_KEY": "${{ secrets.OPENAI_API_KEY }}"}},
+    ]  # fmt: skip
+    job = {"runs-on": "ubuntu-latest", "permissions": write, "steps": steps}
+    return {"on": {"pull_request": {"types": ["closed"]}}, "permissions": {},
+            "jobs": {"prompt-trainer": job}}  # fmt: skip
+
+
+def test_a_dry_run_in_a_single_job_with_the_secrets_trains_but_runs_no_command(
+    server: FakeGitHub, llm: FakeLLM, tmp_path: Path
+) -> None:
+    """``dry-run: "true"`` in the job that holds the write token and the trainer's key: the
+    command would read both from ``/proc/$PPID/environ``, so it is not run; the run still
+    trains and says why the candidate was not evaluated and how to split the jobs."""
+    arrange(server)
+    llm.script = [trainer_reply]
+    config, loot = attack_config(tmp_path, llm)
+    server.commit({".github/prompt-trainer.yml": config}, parent=server.refs["heads/main"],
+                  branch="main")  # fmt: skip
+    payload = {
+        "action": "closed",
+        "pull_request": {"number": 7, "user": {"login": "claude[bot]"}, "labels": []},
+        "repository": {"default_branch": "main", "full_name": server.full_name},
+        "sender": {"login": "maria"},
+    }
+    runs = execute(single_job("true"), server, checkout_with(tmp_path, config), tmp_path,
+                   event="pull_request", payload=payload)  # fmt: skip
+    run = runs["prompt-trainer"]
+    log = run.action.log if run.action else ""
+    assert not loot.exists(), "a configured command ran beside the write token and the key"
+    assert run.result == "success", log
+    assert "not evaluated: training.eval_command not run: this process holds GITHUB_TOKEN" in log
+    assert "OPENAI_API_KEY" in log and "docs/workflows.md" in log
+    assert llm.requests  # it trained
+    assert not proposed(server) and not server.refused_writes
+
+
+@pytest.mark.parametrize(
+    ("label", "workflow"), workflows(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_the_publish_job_neither_restores_nor_saves_the_cache(
+    server: FakeGitHub, llm: FakeLLM, tmp_path: Path, label: str, workflow: dict[Any, Any]
+) -> None:
+    """Any process of an earlier job of the run can save a cache entry under the publish job's
+    key (the evaluate job's commands can read the runner's cache token): the job that writes
+    reads only the bundle, and still proposes."""
+    arrange(server)
+    llm.script = [trainer_reply]
+    config, _ = attack_config(tmp_path, llm)
+    server.commit({".github/prompt-trainer.yml": config}, parent=server.refs["heads/main"],
+                  branch="main")  # fmt: skip
+    payload = {
+        "action": "closed",
+        "pull_request": {"number": 7, "user": {"login": "claude[bot]"}, "labels": []},
+        "repository": {"default_branch": "main", "full_name": server.full_name},
+        "sender": {"login": "maria"},
+    }
+    runs = execute(workflow, server, checkout_with(tmp_path, config), tmp_path,
+                   event="pull_request", payload=payload)  # fmt: skip
+    actions = {name: run.action for name, run in runs.items() if run.action}
+    assert ".prompt-trainer/cache" in actions["train"].cached_paths
+    assert not actions["publish"].cached_paths and not actions["publish"].saved_paths
+    assert len(proposed(server)) == 1

@@ -19,7 +19,7 @@ from prompt_trainer.errors import NotEnoughEvidence, PromptTrainerError
 from prompt_trainer.github import GitHubClient
 from prompt_trainer.github.connect import connect
 from prompt_trainer.loop import dashboard
-from prompt_trainer.loop.bundle import refuse_commands
+from prompt_trainer.loop.bundle import commands_barred, refuse_commands
 from prompt_trainer.loop.contract import RunOptions, RunOutcome, TargetResult
 from prompt_trainer.loop.followup import Known, before_training
 from prompt_trainer.loop.lock import busy_message, exclusive
@@ -90,6 +90,8 @@ class Context:
     client: GitHubClient | None
     llm: LLMSettings
     log: Log
+    #: Why no configured command may run in this process (``commands_barred``), or "".
+    barred: str = ""
 
 
 def propose_all(
@@ -108,7 +110,7 @@ def propose_all(
     dashboard's commands first and publish it last, also when the run fails."""
     board = dashboard.open_board(client, settings, dry_run=options.dry_run, log=log)
     llm = settings.llm(model=options.model, api_base=options.api_base)
-    ctx = Context(settings, options, client, llm, log)
+    ctx = Context(settings, options, client, llm, log, barred=commands_barred(settings))
     known, results, message = Known(), list[TargetResult](), ""
     try:
         if not ctx.llm.available:
@@ -198,11 +200,15 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
         return TargetResult(target.name, blocked=exc.message)
     env = ctx.settings.env
     guarded, shown = memory.with_quoted(samples), tuple(memory.outside(rejected))
+    # A prepare run (``bundle``) leaves the commands to the evaluate job; a barred one skips them.
+    barred = ctx.barred if ctx.options.bundle is None else ""
     checked = evaluate.evaluate_candidate(
         trained.candidate, current, target, samples=guarded, shown=shown, settings=ctx.settings,
-        log=ctx.log, replay_skipped=ctx.options.replay_skipped,
-        commands=ctx.options.bundle is None,
+        log=ctx.log, replay_skipped=ctx.options.replay_skipped or barred,
+        commands=ctx.options.bundle is None and not barred,
     )  # fmt: skip
+    if barred:
+        checked = not_evaluated(ctx, target, checked, current)
     view = ProposalView(
         candidate=checked.candidate, current=current, samples=samples, model=ctx.llm.model,
         skipped=[sk for s in samples for sk in s.skipped], gate_problems=checked.gate.problems,
@@ -211,6 +217,20 @@ def propose_target(  # noqa: PLR0917 - one target's inputs, in stage order
         merges=tuple(merge_outcomes(memory.entries)),
     )  # fmt: skip
     return publish(ctx, target, view, inputs=trained.inputs, guarded=guarded, shown=shown)
+
+
+def not_evaluated(
+    ctx: Context, target: Target, checked: evaluate.Evaluated, current: PromptSet
+) -> evaluate.Evaluated:
+    """A candidate whose configured command this process may not run (``ctx.barred``): not
+    proposed, with the command named and why, in the log and among its gate problems."""
+    if not evaluate.commands_pending(checked.candidate, current, ctx.settings):
+        return checked
+    named = evaluate.names_command(ctx.settings)
+    problem = f"not evaluated: {named} not run: {ctx.barred}"
+    ctx.log(f"evaluate: {target.name}: {problem}")
+    gate = evaluate.GateResult((*checked.gate.problems, problem), checked.gate.draft)
+    return evaluate.Evaluated(checked.candidate, gate)
 
 
 def search_state(ctx: Context, target: Target) -> tuple[Path | None, tuple[Path, ...]]:
@@ -222,9 +242,10 @@ def search_state(ctx: Context, target: Target) -> tuple[Path | None, tuple[Path,
 def replay_metric(ctx: Context, target: Target, strategy: str) -> tuple[Replayer | None, str]:
     """``training.gepa.metric: replay``'s replay of one task, where the agent may run beside
     this process: a run that writes nothing to GitHub and bundles nothing (``train``,
-    ``--dry-run``), on a ``workflow_dispatch`` or ``schedule`` event in the Action (a prepare
-    job hands such a search to the evaluate job: ``loop.replay_search``). Elsewhere None and
-    why: the judge scores instead (``docs/training.md``)."""
+    ``--dry-run``), on a ``workflow_dispatch`` or ``schedule`` event, and outside a runner or
+    holding no secret there (``commands_barred``; in the Action a prepare job hands such a
+    search to the evaluate job: ``loop.replay_search``). Elsewhere None and why: the judge
+    scores instead (``docs/training.md``)."""
     settings, options = ctx.settings, ctx.options
     if strategy != "gepa" or settings.config.training.gepa.metric != "replay":
         return None, ""
@@ -237,6 +258,8 @@ def replay_metric(ctx: Context, target: Target, strategy: str) -> tuple[Replayer
         why = "the prepare job runs no agent: the agent would run beside the model's key"
     elif ctx.client is not None and not options.dry_run:
         why = "this run writes to GitHub, and the job that holds the write token runs no agent"
+    elif ctx.barred:
+        why = ctx.barred
     if why:
         ctx.log(f"train: {target.name}: gepa metric replay not run: {why}; the judge scores")
         return None, why

@@ -7,18 +7,20 @@ and for the candidate, ``training.eval_repeat`` times each, in the environment i
 ``training.eval_pass_env`` names them); the prompt files are written under
 ``$PROMPT_TRAINER_PROMPTS_DIR`` at their repository paths and the command writes JUnit XML to
 ``$PROMPT_TRAINER_JUNIT``. Its pass-rate delta is authoritative (``eval_problems``): a drop
-larger than the run-to-run spread blocks.
+larger than the run-to-run spread blocks. Each run is a process group of its own
+(``shellcmd.run_in_group``), killed whole on a timeout and when the command ends: a background
+child it leaves does not outlive it.
 """
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from prompt_trainer.collect.junit import parse_report
 from prompt_trainer.models import Candidate, EvalCommandResult, PromptFile, PromptSet, Skipped
+from prompt_trainer.shellcmd import run_in_group
 
 
 def run_eval_command(
@@ -81,26 +83,18 @@ def _one_eval(
             "PROMPT_TRAINER_PROMPTS_DIR": str(prompts),
             "PROMPT_TRAINER_JUNIT": str(junit),
         }
+        output = Path(tmp) / "output.log"
         try:
-            done = subprocess.run(  # noqa: S603 - the repository's own configured command
-                ["bash", "-c", command],  # noqa: S607
-                cwd=root,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return f"eval_command timed out after {timeout_s} s"
+            with output.open("wb") as out:
+                code = run_in_group(command, cwd=root, env=env, out=out, timeout_s=timeout_s)
         except OSError as exc:
             return f"eval_command could not start: {exc}"
+        if code is None:
+            return f"eval_command timed out after {timeout_s} s"
         if not junit.exists():
-            tail = (done.stderr or done.stdout).strip()[-300:]
-            return (
-                f"eval_command exited {done.returncode} without writing $PROMPT_TRAINER_JUNIT"
-                + (f": {tail}" if tail else "")
-            )
+            tail = _tail(output)
+            missing = f"eval_command exited {code} without writing $PROMPT_TRAINER_JUNIT"
+            return f"{missing}: {tail}" if tail else missing
         report = parse_report(
             junit, source="eval_command", max_bytes=max_report_bytes, max_text=200
         )
@@ -111,6 +105,13 @@ def _one_eval(
     # has one did not pass it: each counts as one more test that did not pass
     ran = counts["tests"] - counts["skipped"] + report.suite_errors
     return (counts["passed"] / ran if ran else None), ran
+
+
+def _tail(output: Path) -> str:
+    """The last 300 characters the command printed (both streams), read from the end."""
+    with output.open("rb") as f:
+        f.seek(max(0, output.stat().st_size - 1200))
+        return f.read().decode("utf-8", "replace").strip()[-300:]
 
 
 def eval_problems(result: EvalCommandResult) -> list[str]:

@@ -509,6 +509,34 @@ def bundle_schema() -> dict[str, Any]:
     return ordered
 
 
+def commands_barred(settings: Settings, *, keys: bool = True) -> str:
+    """Why this process may run no configured command (``training.eval_command``, the replay
+    and its ``setup_command``, GEPA's replay metric), or "" when it may: on a GitHub Actions
+    runner, a process that holds the GitHub token (or, with ``keys``, an LLM provider key)
+    runs none, dry run or not, since the command could read them from ``/proc/$PPID/environ``.
+    The Action's ``evaluate`` job holds neither and is the place for them.
+
+    Outside a runner (a developer's shell) the commands run: the token and the keys there are
+    the shell's own, which every process the user starts can read already, so a separate
+    process would protect nothing. On a runner the jobs are what keeps secrets apart.
+
+    A single job that would write refuses before training (``refuse_commands``); a dry run, or
+    one that writes nothing, trains and shows its candidate with the command "not run" and why,
+    and the candidate is not proposed: someone trying ``dry-run: true`` first wants to see what
+    the run would train and what to change, not an error before any of it."""
+    env = settings.env
+    if env.variables.get("GITHUB_ACTIONS") != "true":
+        return ""
+    held = (["GITHUB_TOKEN"] if env.github_token else []) + (sorted(env.api_keys) if keys else [])
+    if not held:
+        return ""
+    return (
+        f"this process holds {', '.join(held)}, which a command it starts could read from "
+        "/proc/$PPID/environ; split the jobs so the commands run in the evaluate job, which "
+        "holds neither (see docs/workflows.md, 'Three jobs when you configure a command')"
+    )
+
+
 def refuse_commands(settings: Settings, *, writes: bool) -> None:
     """A run that writes to GitHub itself never runs a configured command: the command could
     read the token (and the LLM key) from this process (``/proc/<pid>/environ``). Such a run

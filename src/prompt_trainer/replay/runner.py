@@ -14,16 +14,14 @@ kept in its folder under the replay's directory: ``task.md``, ``setup.log``, ``a
 worktree add --detach`` creates no branch, and ``git worktree remove --force`` then ``git
 worktree prune`` forget the worktree again. Every git runs with hooks off and a minimal environment
 (``gitcmd.run_git``), so a hook the agent writes into the shared ``.git`` never runs. Commands run
-in their own process group, which is killed whole on a timeout (an agent's children do not
-outlive it).
+in their own process group, which is killed whole on a timeout and when the command ends (an
+agent's children do not outlive it: ``shellcmd``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -39,6 +37,7 @@ from prompt_trainer.errors import PromptTrainerError
 from prompt_trainer.gitcmd import run_git
 from prompt_trainer.models import PromptFile, ReplayRun, Skipped, Trace
 from prompt_trainer.replay.reuse import reuse_node_modules
+from prompt_trainer.shellcmd import run_in_group
 
 #: Variables that would point git at another repository than the worktree.
 GIT_LOCATION_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR")
@@ -229,37 +228,16 @@ def run_command(
     command: str, *, cwd: Path, env: Mapping[str, str], log: Path, timeout_s: int
 ) -> str | None:
     """Run ``command`` with bash in ``cwd``, output (both streams) to ``log``; None when it
-    exits 0, else why not. On a timeout its whole process group is killed."""
+    exits 0, else why not. Its whole process group is killed on a timeout and when it ends
+    (``shellcmd.run_in_group``)."""
     with log.open("wb") as out:
         try:
-            process = subprocess.Popen(  # noqa: S603 - the repository's own configured command
-                ["bash", "-c", command],  # noqa: S607
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            code = run_in_group(command, cwd=cwd, env=env, out=out, timeout_s=timeout_s)
         except OSError as exc:
             return f"could not start: {exc}"
-        try:
-            code = process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            return f"timed out after {timeout_s} s (replay.timeout_s)"
-        except BaseException:  # Ctrl-C or a kill of the replay: the agent goes with it
-            _kill_group(process)
-            raise
+    if code is None:
+        return f"timed out after {timeout_s} s (replay.timeout_s)"
     return None if code == 0 else f"exited {code}"
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        process.kill()
-    process.wait()
 
 
 def keep_traces(tree: Path, folder: Path, commands: Commands) -> list[Trace]:
