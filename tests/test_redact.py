@@ -166,6 +166,11 @@ ASSIGNMENTS = [
     "_auth = " + b64("npm:s3cr3t"),
     "GOOGLE_APPLICATION_CREDENTIALS=/home/runner/gcp.json",
     "registry_auth: Zm9vOmJhcg",
+    # Endings a deny-list of words missed (issue 24's review).
+    "FOO_APIKEY=Zx81kq0PmW3vT7yB",
+    "DB_PASS=Zx81kq0PmW3vT7yB",
+    "SENTRY_DSN=https://0123456789abcdef@o42.ingest.sentry.io/7",
+    "DATABASE_URL=postgres://app:Zx81kq0PmW3vT7yB@db.internal:5432/x",
 ]
 
 
@@ -289,6 +294,10 @@ def test_credentials_in_urls() -> None:
         "restore-keys: linux-pip-",
         "secrets: inherit",
         "PWD=/home/runner/work",
+        "PASSTHROUGH=enabled",
+        "BYPASS_CACHE=always",
+        "DSN_TIMEOUT_MS=5000",
+        "API_URL=https://api.example.com/v1",
         "sha256%3De3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     ],
 )
@@ -364,13 +373,24 @@ def test_settings_hold_the_token_the_key_and_every_variable_named_like_a_secret(
         "PGPASSWORD": "pg-" + "Passw0rd" * 2,
         "GH_PAT": "pat-" + "Acc3ss" * 3,
         "MY_SERVICE_SECRET": "s-" + "Shh1" * 5,
+        "FOO_APIKEY": "Zx81kq0PmW3vT7yB",
+        "DB_PASS": "Pq72mz0RnW3vT8xC",
+        "MYSQL_PWD": "Mq72mz0RnW3vT8xD",
+        "SENTRY_DSN": "https://0123456789abcdef@o42.ingest.sentry.io/7",
+        "DATABASE_URL": "postgres://app:Dz72mz0RnW3vT8xE@db.internal:5432/x",
         "HOME": "/home/runner/work",
+        "PASSTHROUGH": "enabled-for-all",
+        "BYPASS_CACHE": "always-on-here",
+        "API_URL": "https://api.example.com/v1",
     }
+    kept = {"HOME", "PASSTHROUGH", "BYPASS_CACHE", "API_URL"}
     try:
         Settings.load(config, env, root=tmp_path)
         for name, value in env.items():
             masked = redact(f"{name} is {value}") == f"{name} is {value}"
-            assert masked is (name == "HOME"), name
+            assert masked is (name in kept), name
+        # the password of a URL's userinfo is held apart from the URL too
+        assert redact("psql with Dz72mz0RnW3vT8xE") == "psql with [REDACTED:held-secret]"
         assert mask_held("pg-" + "Passw0rd" * 2) == "[REDACTED:held-secret]"
     finally:
         hold(())

@@ -86,6 +86,23 @@ def test_utf_7_is_refused_with_the_reason(tmp_path: Path) -> None:
     assert "refused UTF-7" in result.reason and "UTF-8" in result.reason
 
 
+@pytest.mark.parametrize(
+    "encoding", ["rot13", "base64", "zlib", "quopri", "bz2", "hex", "uu", "unicode_escape", "idna"]
+)
+def test_a_codec_that_is_no_character_set_is_refused_with_the_reason(
+    tmp_path: Path, encoding: str
+) -> None:
+    """``codecs.lookup`` knows these too; read with them, a report ended in an internal error
+    (or, with ``unicode_escape``, spelled markup as ``\\x3c``)."""
+    path = tmp_path / "r.xml"
+    path.write_bytes(report(encoding, "t").encode("utf-8"))
+
+    result = parse(path)
+
+    assert isinstance(result, Skipped)
+    assert "is a transform" in result.reason and "write the report as UTF-8" in result.reason
+
+
 def test_bytes_that_are_not_in_the_declared_encoding_name_their_offset(tmp_path: Path) -> None:
     path = tmp_path / "r.xml"
     path.write_bytes(report("Shift_JIS", "QQ").encode("shift_jis").replace(b"QQ", b"\x81\x20", 1))

@@ -73,7 +73,10 @@ NEVER_PREFIXES = ("ACTIONS_",)
 #: masks by value in every outgoing text (``redact.hold``).
 SECRET_NAMES = ("GITHUB_TOKEN", "GH_TOKEN")
 SECRET_PREFIXES = ("ACTIONS_",)
-SECRET_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_CREDENTIALS")
+SECRET_SUFFIXES = (
+    "_API_KEY", "APIKEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_PASS", "_PWD", "_DSN",
+    "_CREDENTIALS",
+)  # fmt: skip
 
 
 def is_secret_name(name: str) -> bool:

@@ -560,7 +560,9 @@ class Environment(Section):
             for name, value in self.variables.items()
             if is_secret_name(name) or redact.looks_like_secret_name(name)
         ]
-        return tuple(v for v in (self.github_token, *self.api_keys.values(), *named) if v)
+        in_urls = [part for value in self.variables.values() for part in _url_credentials(value)]
+        held = (self.github_token, *self.api_keys.values(), *named, *in_urls)
+        return tuple(v for v in held if v)
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Environment:
@@ -585,6 +587,20 @@ class Environment(Section):
             api_keys={k: v for k, v in env.items() if k.endswith("_API_KEY") and v},
             variables=dict(env),
         )
+
+
+#: A URL whose userinfo holds a password (``postgres://app:pw@db/x``), whatever its variable's
+#: name (``DATABASE_URL``, ``BROKER``).
+_USERINFO = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]{0,30}+://[^/\s:@]{0,256}+:(?P<pw>[^/\s@]{1,256}+)@"
+)
+
+
+def _url_credentials(value: str) -> tuple[str, ...]:
+    """A value that is a URL with a password in its userinfo: the whole value and the password
+    (held apart, so the password alone is masked too); nothing for any other value."""
+    found = _USERINFO.match(value)
+    return (value, found.group("pw")) if found else ()
 
 
 def _server_of(api_url: str) -> str:

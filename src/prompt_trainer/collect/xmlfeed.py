@@ -10,7 +10,9 @@ fast path: nearly every report is UTF-8). Any other encoding Python knows (UTF-1
 Shift_JIS, EUC-JP, GBK, Big5, windows-1252...) is decoded here, incrementally, and handed to expat
 as UTF-8 with the declaration overridden; pyexpat alone raises ``ValueError`` on multi-byte
 encodings and misreads stateful ones. UTF-7 is refused: it spells ``<`` as ``+ADw-``, so markup can
-hide from every reader that does not decode it.
+hide from every reader that does not decode it. So are codecs that are not a character set
+(``base64``, ``zlib``, ``rot13``, ``quopri``, ``unicode_escape``, ``idna``): Python's
+``codecs.lookup`` knows them, and decoding with them ended in an internal error.
 
 Long tokens. Expat 2.5 re-scans an unfinished token from its start each time more input arrives,
 so one 99 MB attribute fed in 256 KiB chunks costs quadratic time (118 s measured). After each
@@ -37,6 +39,9 @@ MAX_TOKEN = 1024 * 1024
 HEAD = 1024
 #: Python's names of the encodings expat decodes itself.
 NATIVE = frozenset({"utf-8", "iso8859-1", "ascii"})
+#: Codecs Python counts as text encodings that are no document's character set: escapes that
+#: spell markup other readers do not see (``\x3c``), and transforms of names.
+NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"})
 BOMS: tuple[tuple[bytes, str], ...] = (
     (b"\x00\x00\xfe\xff", "utf-32"),
     (b"\xff\xfe\x00\x00", "utf-32"),
@@ -100,9 +105,16 @@ def _transcoding(head: bytes) -> str | None:
         return None
     declared = found.group(1).decode("ascii")
     try:
-        name = codecs.lookup(declared).name
+        info = codecs.lookup(declared)
     except LookupError:
         raise Refused(f"unknown encoding {declared!r} declared in the XML prolog") from None
+    name = info.name
+    if not info._is_text_encoding or name in NOT_CHARSETS:  # no public flag says it
+        raise Refused(
+            f"refused the encoding {declared!r} declared in the XML prolog: it is a transform "
+            "(base64, zlib, rot13, escapes), not the character set of a document; write the "
+            "report as UTF-8"
+        )
     if name == "utf-7":
         raise Refused(
             "refused UTF-7 encoded XML (it can spell markup that other readers do not see); "

@@ -112,10 +112,12 @@ NOT_SECRET_NAMES: Final = frozenset(
         "PAGE_TOKEN",
     }
 )
-#: Last words that make a name a secret's on their own (``PGPASSWORD``, ``client_secret``), and
-#: those that need a word before them (``GH_PAT``, ``MYSQL_PWD``, ``NPM_AUTH``; not ``PWD``).
-SECRET_ENDINGS: Final = ("PASSWORD", "PASSWD", "SECRET", "CREDENTIALS", "CREDENTIAL")
-SECRET_WORDS: Final = frozenset({"KEY", "TOKEN", "PAT", "PWD", "AUTH"})
+#: Last words that make a name a secret's on their own (``PGPASSWORD``, ``client_secret``,
+#: ``FOO_APIKEY``), and those that need a word before them (``GH_PAT``, ``MYSQL_PWD``,
+#: ``NPM_AUTH``, ``DB_PASS``, ``SENTRY_DSN``; not ``PWD``, and not ``PASSTHROUGH`` or
+#: ``BYPASS_CACHE``, whose last word is another).
+SECRET_ENDINGS: Final = ("PASSWORD", "PASSWD", "SECRET", "CREDENTIALS", "CREDENTIAL", "APIKEY")
+SECRET_WORDS: Final = frozenset({"KEY", "TOKEN", "PAT", "PWD", "PASS", "AUTH", "DSN"})
 
 
 def looks_like_secret_name(name: str) -> bool:
@@ -553,13 +555,13 @@ SHAPES: tuple[Shape, ...] = (
         re.compile(
             r"(?i)(?P<pre>(?<![A-Za-z0-9_.\-])"
             r"(?P<name>[A-Za-z0-9_.\-]{0,60}?"
-            r"(?:TOKEN|KEY|SECRET|PASSWORD|PASSWD|PWD|PAT|AUTH|CREDENTIALS?))"
+            r"(?:TOKEN|KEY|SECRET|PASSWORD|PASSWD|PASS|PWD|PAT|AUTH|CREDENTIALS?|DSN))"
             r"\\?\"?'?\s*+(?:[=:]|%3D|%3A)\s*+)"
             r"(?P<value>\\?\"[^\"\n\\]{4,}+\\?\"|'[^'\n]{4,}+'|[^\s\"',;&]{4,}+)"
         ),
         "PGPASSWORD=hunter2-hunter2",
         "max_tokens=4096 and TOKEN_COUNT=12",
-        ("token", "key", "secret", "pass", "pwd", "pat", "auth", "credential"),
+        ("token", "key", "secret", "pass", "pwd", "pat", "auth", "credential", "dsn"),
         check=secret_assignment,
     ),
 )
