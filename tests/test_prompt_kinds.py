@@ -27,7 +27,7 @@ from prompt_trainer.models import (
     TestRun,
     TokenUsage,
 )
-from prompt_trainer.prompt_kinds import Scope, glob_matches, kind_of, scope_of
+from prompt_trainer.prompt_kinds import Scope, frontmatter, glob_matches, kind_of, scope_of
 from prompt_trainer.settings import Settings, Target, parse_config
 from prompt_trainer.targets import LocalSource, load_prompt_set, parse_subagent, subagent_path
 from prompt_trainer.train.edits import Edit, EvidenceIndex, apply_edits, numbered
@@ -93,6 +93,21 @@ NESTED = "# API package\n\n- Run `npm test -w packages/api` before pushing.\n"
 )
 def test_every_prompt_file_kind_is_told_by_its_path(path: str, kind: str) -> None:
     assert kind_of(path) == kind
+
+
+def test_an_alias_bomb_in_a_prompt_files_frontmatter_is_refused_before_it_expands() -> None:
+    """A rules file's ``applyTo`` whose aliases stand for 9^5 globs (and 9^8 in the document):
+    read as no frontmatter, not expanded (``settings.load_yaml``'s node cap)."""
+    lines = ['l0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 9)]
+    bomb = "---\n" + "\n".join(lines) + "\napplyTo: *l5\n---\nUse the API client.\n"
+    refused = frontmatter(bomb) == {}  # (not in the assert: pytest would print the expansion)
+    assert refused
+    assert scope_of(".github/instructions/x.instructions.md", bomb) is None
+    assert frontmatter("---\napplyTo: &g src/**\nglobs: *g\n---\n") == {
+        "applyTo": "src/**",
+        "globs": "src/**",
+    }  # a plain alias still reads
 
 
 def test_scopes_come_from_apply_to_globs_and_the_nested_files_directory() -> None:

@@ -37,6 +37,8 @@ from typing import Any
 
 import yaml
 
+from prompt_trainer.settings import load_yaml
+
 #: Kind -> frontmatter keys a file of that kind must keep.
 REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     "claude-subagent": ("name", "description"),
@@ -116,13 +118,14 @@ def _glob_list(value: Any) -> tuple[str, ...]:
 
 
 def frontmatter(text: str) -> dict[str, Any]:
-    """The YAML frontmatter of ``text`` as a mapping ({} when there is none or it is invalid)."""
+    """The YAML frontmatter of ``text`` as a mapping ({} when there is none, it is invalid, or
+    it expands past ``settings.MAX_YAML_NODES`` through aliases: ``settings.load_yaml``)."""
     block = frontmatter_block(text)
     if block is None:
         return {}
     try:
-        meta = yaml.safe_load(block.strip().strip("-").strip() or "{}")
-    except yaml.YAMLError:
+        meta = load_yaml(block.strip().strip("-").strip() or "{}")
+    except yaml.YAMLError:  # invalid, or an alias bomb (``settings.YAMLTooLargeError``)
         return {}
     return meta if isinstance(meta, dict) else {}
 
