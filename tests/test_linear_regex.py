@@ -26,10 +26,12 @@ from prompt_trainer.collect.traces import _reader as trace_reader
 from prompt_trainer.collect.traces import codex_rollout, openhands, otel, swe_agent
 from prompt_trainer.evaluate import verdicts
 from prompt_trainer.evaluate.guardrails import INVISIBLE, SHELL_PIPE, URL, WORD
+from prompt_trainer.github import fetch
 from prompt_trainer.loop import dashboard, revision
 from prompt_trainer.measure import facts, patterns
 from prompt_trainer.redact import excerpt, held, shapes
 from prompt_trainer.render import filters
+from prompt_trainer.setup import prompt_files
 from prompt_trainer.train import evidence, restate, support
 
 # The standard library's own regular-expression parser and compiler, for the lint (private
@@ -160,6 +162,8 @@ PINNED = [
     (support.CODE, "a-src/app", 2),
     (restate._PATH, "api/v1/", 4),
     (restate._RUN, "test-fees.py", 5),
+    (verdicts.SEPARATOR, "prevents   - it says so", 10),
+    (verdicts.SEPARATOR, "prevents   because it says so", 10),
 ]
 
 
@@ -192,3 +196,81 @@ def test_excerpt_reads_a_window_of_any_text(monkeypatch: pytest.MonkeyPatch) -> 
     shown = excerpt(text, 2_000)
     assert seen == [2_000 + redact_module.WINDOW_MARGIN]  # the input bound
     assert shown.endswith(f"… [{len(text) - 1_980} chars cut]")  # counted as before
+
+
+#: Patterns of text from outside that the run-restart lint below must find (as they were).
+RESTARTING = {
+    "verdicts.SEPARATOR": r"\s+[-–—]\s+|:\s|\.\s|;\s|,\s|\s+because\s+",
+    "prompt_files.LINK": r"\]\(\s*<?([^)\s>#]+)>?(?:#[^)]*)?\s*\)",
+    "fetch.NEXT_LINK": r'<([^>]+)>;\s*rel="next"',
+}
+#: Module-level patterns of the setup and GitHub adapters that read text from outside too (a
+#: repository's prompt files, a server's Link header).
+OUTSIDE_TOO: dict[str, re.Pattern[str]] = {
+    "prompt_files.LINK": prompt_files.LINK,
+    "fetch.NEXT_LINK": fetch.NEXT_LINK,
+}
+
+
+def restarting_runs(pattern: str | re.Pattern[str]) -> list[str]:
+    """An unbounded repeat that a search can enter again from inside its own run, and that must
+    then be followed by a character the run cannot hold: on a long run without it, every start
+    inside the run reads to the run's end (``\\s+-`` on spaces, ``<[^>]+>`` on ``<<<<``,
+    ``\\](\\S+\\)`` on ``](](](``). Checked per top-level alternative; a lookaround before the
+    repeat pins the start (``PINNED`` checks those)."""
+    source = pattern if isinstance(pattern, str) else pattern.pattern
+    flags = 0 if isinstance(pattern, str) else pattern.flags
+    parsed = _parser.parse(source, flags)
+    items = _flat(parsed)
+    branches = [items]
+    if len(items) == 1 and items[0][0] == _constants.BRANCH:
+        branches = [_flat(b) for b in items[0][1][1]]
+    return [found for branch in branches if (found := _restart(branch, parsed.state))]
+
+
+def _restart(items: list[Any], state: Any) -> str:
+    prefix: list[frozenset[str]] = []
+    for n, (op, av) in enumerate(items):
+        if op in EMPTY:
+            return ""  # a lookaround before the run pins where it may start
+        one = op in (*REPEATS, _constants.POSSESSIVE_REPEAT) and _one_char(av[2])
+        if one and av[1] == UNBOUNDED:
+            run = _chars(av[2])
+            after = _required_after(items[n + 1 :], state)
+            spelled = all(chars & run for chars in prefix)  # a start inside the run can match
+            if spelled and after and not (after & run):
+                return f"{op.name} of {sorted(run)[:5]}..."
+            if av[0] > 0:
+                prefix.append(run)
+            continue
+        if one and av[0] == 0:
+            continue  # optional: a start need not spell it
+        single = _parser.SubPattern(state, [(op, av)])
+        if single.getwidth() != (1, 1):
+            return ""
+        prefix.append(_chars(single))
+    return ""
+
+
+def _required_after(items: list[Any], state: Any) -> frozenset[str]:
+    """The characters of the first required one-character element after a run."""
+    for op, av in items:
+        if op in (*REPEATS, _constants.POSSESSIVE_REPEAT) and av[0] == 0:
+            continue
+        if op in EMPTY:
+            continue
+        if op in (*REPEATS, _constants.POSSESSIVE_REPEAT):
+            return _chars(av[2]) if _one_char(av[2]) else frozenset()
+        single = _parser.SubPattern(state, [(op, av)])
+        return _chars(single) if single.getwidth() == (1, 1) else frozenset()
+    return frozenset()
+
+
+@pytest.mark.parametrize("name", sorted(RESTARTING))
+def test_the_restart_lint_finds_the_shapes_that_were_quadratic(name: str) -> None:
+    assert restarting_runs(RESTARTING[name]), name
+
+
+@pytest.mark.parametrize("name", sorted(OUTSIDE | OUTSIDE_TOO))
+def test_no_pattern_applied_to_outside_text_restarts_inside_its_own_run(name: str) -> None:
+    assert restarting_runs((OUTSIDE | OUTSIDE_TOO)[name]) == [], name

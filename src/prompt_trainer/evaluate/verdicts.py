@@ -55,7 +55,9 @@ NEGATED = re.compile(
     re.I,
 )
 #: What separates a line's verdict from its reason, and what leads up to the verdict.
-SEPARATOR = re.compile(r"\s+[-–—]\s+|:\s|\.\s|;\s|,\s|\s+because\s+")
+#: Starts only where a run of spaces starts (``(?<!\s)``), which it reads once: unpinned, each
+#: space of a long run was a start that read the run to its end (quadratic in judge output).
+SEPARATOR = re.compile(r"(?<!\s)\s++[-–—]\s+|:\s|\.\s|;\s|,\s|(?<!\s)\s++because\s+")
 PUNCTUATION = re.compile(r"^[\W_]*")
 WORDS: tuple[tuple[Effect, re.Pattern[str]], ...] = (
     ("conflicts", re.compile(r"\b(?:conflict\w*|contradict\w*|break\w*|harm\w*|hurts?|worse)\b")),

@@ -28,7 +28,8 @@ from github.Requester import Requester
 
 from prompt_trainer.github.connection import PER_PAGE, Connection, translate_errors
 
-NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
+#: The URL holds no ``<``, so a run of ``<`` is read once, not once per ``<`` (quadratic).
+NEXT_LINK = re.compile(r'<([^<>]++)>;\s*rel="next"')
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,9 @@ SKIPPED_DIRS = frozenset(
      "target", "__pycache__", ".next", ".turbo", "coverage"}
 )  # fmt: skip
 #: A Markdown link's target: ``[text](path)``.
-LINK = re.compile(r"\]\(\s*<?([^)\s>#]+)>?(?:#[^)]*)?\s*\)")
+#: A target holds no ``(`` and a fragment no ``(``, ``[`` or ``]``, so no start of a link lies
+#: inside another's target: a run of ``](`` is read once, not once per start (quadratic).
+LINK = re.compile(r"\]\(\s*+<?([^()\s>#]++)>?(?:#[^()\[\]]*+)?\s*\)")
 
 
 @dataclass(frozen=True)
