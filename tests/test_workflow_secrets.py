@@ -147,14 +147,11 @@ def server(github: FakeGitHub) -> FakeGitHub:
     return github
 
 
-@pytest.mark.parametrize(
-    ("label", "workflow"), workflows(), ids=lambda v: v if isinstance(v, str) else ""
-)
-def test_eval_command_reads_neither_the_write_token_nor_the_llm_key(
-    server: FakeGitHub, llm: FakeLLM, tmp_path: Path, label: str, workflow: dict[Any, Any]
-) -> None:
-    """A closed agent PR: its evidence trains a candidate, and ``eval_command`` (steered by that
-    candidate) looks for every secret of the process that started it and of any other."""
+def closed_agent_pr(
+    server: FakeGitHub, llm: FakeLLM, tmp_path: Path, workflow: dict[Any, Any]
+) -> tuple[dict[str, JobRun], Path]:
+    """``workflow`` run on a closed agent PR whose evidence trains a candidate, with the
+    attacking ``eval_command`` configured; the jobs and the attack's loot file."""
     arrange(server)
     llm.script = [trainer_reply]
     config, loot = attack_config(tmp_path, llm)
@@ -168,6 +165,18 @@ def test_eval_command_reads_neither_the_write_token_nor_the_llm_key(
     }
     runs = execute(workflow, server, checkout_with(tmp_path, config), tmp_path,
                    event="pull_request", payload=payload)  # fmt: skip
+    return runs, loot
+
+
+@pytest.mark.parametrize(
+    ("label", "workflow"), workflows(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_eval_command_reads_neither_the_write_token_nor_the_llm_key(
+    server: FakeGitHub, llm: FakeLLM, tmp_path: Path, label: str, workflow: dict[Any, Any]
+) -> None:
+    """A closed agent PR: its evidence trains a candidate, and ``eval_command`` (steered by that
+    candidate) looks for every secret of the process that started it and of any other."""
+    runs, loot = closed_agent_pr(server, llm, tmp_path, workflow)
     assert_nothing_leaked(loot)
     assert runs["train"].token == READ_TOKEN and runs["train"].secrets == ("OPENAI_API_KEY",)
     assert runs["evaluate"].result == "success" and not runs["evaluate"].secrets
@@ -263,19 +272,7 @@ def test_a_dry_run_in_a_single_job_with_the_secrets_trains_but_runs_no_command(
     """``dry-run: "true"`` in the job that holds the write token and the trainer's key: the
     command would read both from ``/proc/$PPID/environ``, so it is not run; the run still
     trains and says why the candidate was not evaluated and how to split the jobs."""
-    arrange(server)
-    llm.script = [trainer_reply]
-    config, loot = attack_config(tmp_path, llm)
-    server.commit({".github/prompt-trainer.yml": config}, parent=server.refs["heads/main"],
-                  branch="main")  # fmt: skip
-    payload = {
-        "action": "closed",
-        "pull_request": {"number": 7, "user": {"login": "claude[bot]"}, "labels": []},
-        "repository": {"default_branch": "main", "full_name": server.full_name},
-        "sender": {"login": "maria"},
-    }
-    runs = execute(single_job("true"), server, checkout_with(tmp_path, config), tmp_path,
-                   event="pull_request", payload=payload)  # fmt: skip
+    runs, loot = closed_agent_pr(server, llm, tmp_path, single_job("true"))
     run = runs["prompt-trainer"]
     log = run.action.log if run.action else ""
     assert not loot.exists(), "a configured command ran beside the write token and the key"
@@ -295,19 +292,7 @@ def test_the_publish_job_neither_restores_nor_saves_the_cache(
     """Any process of an earlier job of the run can save a cache entry under the publish job's
     key (the evaluate job's commands can read the runner's cache token): the job that writes
     reads only the bundle, and still proposes."""
-    arrange(server)
-    llm.script = [trainer_reply]
-    config, _ = attack_config(tmp_path, llm)
-    server.commit({".github/prompt-trainer.yml": config}, parent=server.refs["heads/main"],
-                  branch="main")  # fmt: skip
-    payload = {
-        "action": "closed",
-        "pull_request": {"number": 7, "user": {"login": "claude[bot]"}, "labels": []},
-        "repository": {"default_branch": "main", "full_name": server.full_name},
-        "sender": {"login": "maria"},
-    }
-    runs = execute(workflow, server, checkout_with(tmp_path, config), tmp_path,
-                   event="pull_request", payload=payload)  # fmt: skip
+    runs, _ = closed_agent_pr(server, llm, tmp_path, workflow)
     actions = {name: run.action for name, run in runs.items() if run.action}
     assert ".prompt-trainer/cache" in actions["train"].cached_paths
     assert not actions["publish"].cached_paths and not actions["publish"].saved_paths
