@@ -56,6 +56,7 @@ CATEGORIES = {
         "tests/test_workflow_secrets.py",
         "tests/test_replay.py",
         "tests/test_replay_js.py",
+        "tests/test_eval_command_group.py",
     ],
     "invalid configuration": ["tests/test_settings.py"],
     "guardrails": [
