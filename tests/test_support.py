@@ -235,3 +235,36 @@ def test_junk_that_echoes_only_the_review_url_or_the_top_folder_is_dropped_under
     assert "is not about what it cites" in dropped_for(candidate, PULL_JUNK)
     assert "names nothing specific to this repository" in dropped_for(candidate, STYLE_JUNK)
     assert "names nothing specific to this repository" in dropped_for(candidate, SCOPE_JUNK)
+
+
+TWICE = "Return `Decimal` from every function in `invoices/fees.py`; run `mypy invoices` first."
+
+
+def test_a_rule_the_answer_adds_twice_is_kept_once_with_the_reason(
+    llm: FakeLLM, tmp_path: Path
+) -> None:
+    """The same bullet for two clusters (a rounding failure, a mypy error), both supported."""
+    clusters = cluster_samples(samples())
+    (rounding,) = [c for c in clusters if "Decimal(<str>)" in c.label]
+    (mypy,) = [c for c in clusters if "Incompatible return value" in c.label]
+
+    def twice(request: dict[str, Any]) -> str:
+        edits = [
+            {"op": "add", "new_text": TWICE, "cluster": rounding.id, "evidence": [ROUNDING_TEST],
+             "reason": "Floats."},
+            {"op": "add", "new_text": TWICE, "cluster": mypy.id,
+             "evidence": sorted(mypy.evidence())[-1:], "reason": "Type errors."},
+        ]  # fmt: skip
+        return chat_adapter_reply(edits=json.dumps(edits), analysis_summary="One rule, twice.")
+
+    stored = samples()
+    llm.script = [by_signature(root_cause=reflect, edits=twice, verdicts=lenient)]
+    request = TrainRequest(
+        target=TARGET, current=CURRENT, samples=stored, holdout=0, cache_dir=tmp_path / "cache",
+        llm=LLMSettings(model="openai/gpt-4.1", api_base=llm.api_base),
+        memory=Memory(stored=tuple(stored)),
+    )  # fmt: skip
+    (candidate,) = train(request, "evolve")
+    assert [c.text for c in candidate.changes] == [TWICE]
+    assert candidate.files[0].content.count(TWICE) == 1
+    assert f"restates {TWICE[:80]!r}, which this answer adds too" in dropped_for(candidate, TWICE)

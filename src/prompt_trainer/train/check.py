@@ -34,7 +34,7 @@ from prompt_trainer.train.edits import (
     scope_refusal,
 )
 from prompt_trainer.train.plan import Evidence
-from prompt_trainer.train.restate import nearest, unrestated
+from prompt_trainer.train.restate import nearest, once, unrestated
 from prompt_trainer.train.shared import Budget, chars
 from prompt_trainer.train.support import Supported, excerpts, support_of
 from prompt_trainer.train.trainer import ask, load_instructions
@@ -145,14 +145,18 @@ def vet_edits(
     budget: Budget,
 ) -> tuple[list[Vetted], list[str]]:
     """The edits that pass the rule against restating a bullet (``train.restate``: a restating
-    add may go on as a ``modify`` that sharpens it), the path scope (``edits.scope_refusal``),
+    add may go on as a ``modify`` that sharpens it; an add restating one an earlier add of the
+    answer writes is dropped, ``restate.once``), the path scope (``edits.scope_refusal``),
     the support rule and then the batched check, and why each other was dropped (``<op>
     '<text>': <why>``)."""
     passed: list[Vetted] = []
     restated = unrestated(edits, current)
     budget.notes += restated.sharpened
-    dropped = [f"{e.op} {edit_text(e)[:120]!r}: {why}" for e, why in restated.dropped]
-    for edit in restated.edits:
+    new = once(restated.edits, current)
+    dropped = [
+        f"{e.op} {edit_text(e)[:120]!r}: {why}" for e, why in (*restated.dropped, *new.dropped)
+    ]
+    for edit in new.edits:
         cited = known.cited(edit.evidence)
         text = edit_text(by_text(edit, current))  # a removal: the bullet's text, not "B3"
         if not cited:
