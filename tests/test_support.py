@@ -202,6 +202,8 @@ def test_nothing_supported_is_a_no_change_that_says_why(
 PULL_JUNK = "Double-check your work for errors before opening the pull request."
 STYLE_JUNK = "Follow the existing code style in `invoices/`."
 SCOPE_JUNK = "Keep changes small and focused; touch only files under `invoices/`."
+#: "check" is in the review's `ruff check --fix`, but as a word of prose it names nothing.
+PUSH_JUNK = "Double-check your work before pushing the pull request."
 
 
 def test_junk_that_echoes_only_the_review_url_or_the_top_folder_is_dropped_under_a_lenient_checker(
@@ -218,6 +220,8 @@ def test_junk_that_echoes_only_the_review_url_or_the_top_folder_is_dropped_under
              "evidence": [ROUNDING_TEST, f"{REPO}/29#discussion_r291"], "reason": "It recurs."},
             {"op": "add", "new_text": STYLE_JUNK, "evidence": [migration], "reason": "It recurs."},
             {"op": "add", "new_text": SCOPE_JUNK, "evidence": [migration], "reason": "It recurs."},
+            {"op": "add", "new_text": PUSH_JUNK, "evidence": [f"{REPO}/28#discussion_r281"],
+             "reason": "It recurs."},
             {"op": "add", "target_text": "B3", "new_text": GOOD_MIGRATION,
              "evidence": [migration], "reason": "A reviewer asked for it."},
         ]  # fmt: skip
@@ -235,6 +239,7 @@ def test_junk_that_echoes_only_the_review_url_or_the_top_folder_is_dropped_under
     assert "is not about what it cites" in dropped_for(candidate, PULL_JUNK)
     assert "names nothing specific to this repository" in dropped_for(candidate, STYLE_JUNK)
     assert "names nothing specific to this repository" in dropped_for(candidate, SCOPE_JUNK)
+    assert "names nothing specific to this repository" in dropped_for(candidate, PUSH_JUNK)
 
 
 TWICE = "Return `Decimal` from every function in `invoices/fees.py`; run `mypy invoices` first."

@@ -296,8 +296,9 @@ def may_work(edit: EditEvaluation, judge_rate: float | None) -> bool:
     """Effective; or too few to judge, preventing a failure of its kind, where the judge
     discriminated: it prevents its own kind more often than the other kinds it was asked about
     (never when it "prevents" all of those), or, without other kinds of its own, more often
-    than the judge said "prevents" to other kinds over the run (``judge_rate``; with no other
-    kind asked about anywhere, nothing shows the judge discriminates, and it does not count)."""
+    than the judge said "prevents" to other kinds over the run (``judge_rate``). With no other
+    kind held out at all, nothing measures the judge: it counts, as the data cannot say more
+    (the pull request says "too few to judge")."""
     if edit.outcome == "effective":
         return True
     if edit.outcome != "too few to judge" or edit.prevented == 0:
@@ -305,7 +306,7 @@ def may_work(edit: EditEvaluation, judge_rate: float | None) -> bool:
     own = edit.prevented / edit.own
     if edit.others:
         return edit.other_prevented < edit.others and own > edit.other_prevented / edit.others
-    return judge_rate is not None and own > judge_rate
+    return judge_rate is None or own > judge_rate
 
 
 def not_effective(edit: EditEvaluation) -> bool:

@@ -189,32 +189,15 @@ def problems_of(sample: Sample) -> list[Problem]:
 
 def words_of(*texts: str) -> frozenset[str]:
     """Content words of ``texts``: identifiers lowercased whole and split at ``_`` and at
-    capitals, at least four letters, without stopwords and words common in any failure, and
-    never from a URL or a host name (``without_urls``)."""
+    capitals, at least four letters, without stopwords and words common in any failure."""
     return frozenset().union(*(_text_words(t) for t in texts))
-
-
-#: A URL (``https://github.com/example/invoices/pull/29#discussion_r291``), or a host name
-#: (``billing.example.com:443``): where something is, not what it is about. A review's id, a
-#: host in a time-out's message, name the repository, the forge and the service, so their words
-#: would tie any edit to any evidence.
-URL = re.compile(
-    r"\b[a-z][a-z0-9+.-]*://\S+"
-    r"|(?<![\w.@/-])(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|app|cloud|internal)\b(?::\d+)?",
-    re.IGNORECASE,
-)
-
-
-def without_urls(text: str) -> str:
-    """``text`` with every URL and host name replaced by a space."""
-    return URL.sub(" ", text)
 
 
 @functools.lru_cache(maxsize=8192)
 def _text_words(text: str) -> frozenset[str]:
     """``words_of`` one text (failure messages repeat across thousands of samples: cached)."""
     found: set[str] = set()
-    for token in _IDENT.findall(without_urls(text)):
+    for token in _IDENT.findall(text):
         parts = {token, *token.split("_")}
         parts |= {c for p in list(parts) for c in _CAMEL.findall(p)}
         found |= {w for p in parts if len(w := p.lower().strip("_")) >= 4}

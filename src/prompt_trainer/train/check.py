@@ -145,18 +145,15 @@ def vet_edits(
     budget: Budget,
 ) -> tuple[list[Vetted], list[str]]:
     """The edits that pass the rule against restating a bullet (``train.restate``: a restating
-    add may go on as a ``modify`` that sharpens it; an add restating one an earlier add of the
-    answer writes is dropped, ``restate.once``), the path scope (``edits.scope_refusal``),
-    the support rule and then the batched check, and why each other was dropped (``<op>
+    add may go on as a ``modify`` that sharpens it), the path scope (``edits.scope_refusal``),
+    the support rule (then an add restating one an earlier supported add of the answer writes
+    is dropped: ``restate.once``) and the batched check, and why each other was dropped (``<op>
     '<text>': <why>``)."""
     passed: list[Vetted] = []
     restated = unrestated(edits, current)
     budget.notes += restated.sharpened
-    new = once(restated.edits, current)
-    dropped = [
-        f"{e.op} {edit_text(e)[:120]!r}: {why}" for e, why in (*restated.dropped, *new.dropped)
-    ]
-    for edit in new.edits:
+    dropped = [f"{e.op} {edit_text(e)[:120]!r}: {why}" for e, why in restated.dropped]
+    for edit in restated.edits:
         cited = known.cited(edit.evidence)
         text = edit_text(by_text(edit, current))  # a removal: the bullet's text, not "B3"
         if not cited:
@@ -170,6 +167,7 @@ def vet_edits(
             continue
         update = {"evidence": list(cited), "cluster": verdict.cluster.id}
         passed.append(Vetted(edit.model_copy(update=update), verdict))
+    passed = _once(passed, current, dropped)
     items = [to_check(f"D{n}", v, evidence, current) for n, v in enumerate(passed, start=1)]
     verdicts = check_edits(items, budget)
     if verdicts is None:
@@ -182,6 +180,15 @@ def vet_edits(
         else:
             kept.append(vetted)
     return kept, dropped
+
+
+def _once(passed: list[Vetted], current: PromptSet, dropped: list[str]) -> list[Vetted]:
+    """``passed`` without an add restating one an earlier passed add writes (``restate.once``),
+    after the support rule, so the copy kept is one the evidence supports."""
+    single = once([v.edit for v in passed], current)
+    dropped += [f"{e.op} {edit_text(e)[:120]!r}: {why}" for e, why in single.dropped]
+    kept = {id(e) for e in single.edits}
+    return [v for v in passed if id(v.edit) in kept]
 
 
 def edit_text(edit: Edit) -> str:

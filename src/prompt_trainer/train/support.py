@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from prompt_trainer.measure.clusters import Cluster, overlap, without_urls, words_of
+from prompt_trainer.measure.clusters import Cluster, overlap, words_of
 from prompt_trainer.train.evidence import EvidenceSample, cited_items
 from prompt_trainer.train.plan import Evidence
 from prompt_trainer.train.views import (
@@ -65,6 +65,23 @@ CODE = re.compile(
     r"|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b"
 )
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A URL (``https://github.com/example/invoices/pull/29#discussion_r291``) or a host name
+#: (``billing.example.com:443``): where something is, not what it is about. A review's URL
+#: names the forge, the repository and "pull"; a host in a time-out's message names the service.
+URL = re.compile(
+    r"\b[a-z][a-z0-9+.-]*://\S+"
+    r"|(?<![\w.@/-])(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|app|cloud|internal)\b(?::\d+)?",
+    re.IGNORECASE,
+)
+#: Words of everyday prose that commands write too (``check`` of `ruff check --fix`, ``pull``
+#: and ``request`` of a URL): an edit that says one of them names nothing by it.
+PROSE = frozenset(
+    """
+    check fix run test tests build install format lint update start stop remove open close
+    commit push pull request review merge clean help list show init sync make write read
+    work code error errors change changes file files before after always never each every
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
 
 
 @dataclass(frozen=True)
@@ -97,7 +114,7 @@ def support_of(
             "of its kind or a trusted reviewer's explicit request"
         )
     shown = excerpt_texts(evidence.views, cited)
-    if not related(text, shown, cluster):
+    if not related(text, shown, _own_words(cluster, evidence)):
         return f"is not about what it cites: shares no word with {cluster.label} or its evidence"
     if op != "remove" and not specific(text, [*shown, *_cluster_texts(cluster, evidence)]):
         return "names nothing specific to this repository (a path, an identifier, a command)"
@@ -128,17 +145,26 @@ def what_it_cites(cited: Sequence[str]) -> str:
     return ", ".join(dict.fromkeys(kinds)) or "nothing"
 
 
-def related(text: str, evidence: Iterable[str], cluster: Cluster) -> bool:
-    """Whether ``text`` shares a content word with the cited items or the cluster's problems
-    (their own words, never their labels: "failing test:", "review:" are no evidence)."""
-    mine = words_of(text)
-    theirs = words_of(*evidence) | frozenset(w for p in cluster.problems for w in p.words)
-    return overlap(mine, theirs) > 0
+def related(text: str, evidence: Iterable[str], own: frozenset[str]) -> bool:
+    """Whether ``text`` shares a content word with the cited items or the cluster's problems'
+    own words (``_own_words``; never their labels: "failing test:", "review:" are no
+    evidence)."""
+    return overlap(words_of(text), words_of(*evidence) | own) > 0
+
+
+def _own_words(cluster: Cluster, evidence: Evidence) -> frozenset[str]:
+    """The content words of the cluster's problems, but those that its evidence writes only
+    inside a URL or a host name (``billing`` of ``billing.example.com`` in a time-out)."""
+    said = [f"{_subject(e.id)} {e.text}" for e in excerpts(evidence.views, cluster.evidence())]
+    where = words_of(*(m.group(0) for t in said for m in URL.finditer(t)))
+    only_there = where - words_of(*(without_urls(t) for t in said))
+    return frozenset(w for p in cluster.problems for w in p.words) - only_there
 
 
 def specific(text: str, evidence: Iterable[str]) -> bool:
     """Whether ``text`` names something of this repository: code-like text, or a word the
-    evidence writes as code (``Decimal`` of ``Decimal('10.00')``). What a URL says does not
+    evidence writes as code (``Decimal`` of ``Decimal('10.00')``) other than a word of
+    everyday prose (``PROSE``: "double-check" is not `ruff check`). What a URL says does not
     count (a review's URL names the forge, the repository and "pull"), nor does a bare top
     folder (`invoices/`, or `invoices` where a path starts with it): it is where everything of
     the repository lives, so "Follow the code style in `invoices/`." names nothing."""
@@ -155,7 +181,7 @@ def specific(text: str, evidence: Iterable[str]) -> bool:
         for w in _WORD.findall(m)
     }
     words = {w.lower() for w in _WORD.findall(mine) if len(w) >= 4}
-    return bool((words & coded) - tops)
+    return bool((words & coded) - tops - PROSE)
 
 
 def _top(match: str) -> str:
@@ -178,6 +204,11 @@ def excerpt_texts(views: Mapping[str, EvidenceSample], cited: Iterable[str]) -> 
     "failed test"), whose words would tie any edit to any evidence; URLs and host names in
     the text are left out too (``without_urls``)."""
     return [without_urls(f"{_subject(e.id)} {e.text}") for e in excerpts(views, cited)]
+
+
+def without_urls(text: str) -> str:
+    """``text`` with every URL and host name replaced by a space."""
+    return URL.sub(" ", text)
 
 
 def _subject(full: str) -> str:
