@@ -85,9 +85,9 @@ def curate(request: dict[str, Any]) -> str:
     return chat_adapter_reply(edits=body, analysis_summary="Seven edits.")
 
 
-def run(llm: FakeLLM, tmp: Path, check: Any) -> Candidate:
+def run(llm: FakeLLM, tmp: Path, check: Any, edits: Any = curate) -> Candidate:
     stored = samples()
-    llm.script = [by_signature(root_cause=reflect, edits=curate, verdicts=check)]
+    llm.script = [by_signature(root_cause=reflect, edits=edits, verdicts=check)]
     request = TrainRequest(
         target=TARGET, current=CURRENT, samples=stored, holdout=0, cache_dir=tmp / "cache",
         llm=LLMSettings(model="openai/gpt-4.1", api_base=llm.api_base),
@@ -227,14 +227,7 @@ def test_junk_that_echoes_only_the_review_url_or_the_top_folder_is_dropped_under
         ]  # fmt: skip
         return chat_adapter_reply(edits=json.dumps(edits), analysis_summary="Four rules.")
 
-    stored = samples()
-    llm.script = [by_signature(root_cause=reflect, edits=junk, verdicts=lenient)]
-    request = TrainRequest(
-        target=TARGET, current=CURRENT, samples=stored, holdout=0, cache_dir=tmp_path / "cache",
-        llm=LLMSettings(model="openai/gpt-4.1", api_base=llm.api_base),
-        memory=Memory(stored=tuple(stored)),
-    )  # fmt: skip
-    (candidate,) = train(request, "evolve")
+    candidate = run(llm, tmp_path, lenient, junk)
     assert [c.text for c in candidate.changes] == [GOOD_MIGRATION]
     assert "is not about what it cites" in dropped_for(candidate, PULL_JUNK)
     assert "names nothing specific to this repository" in dropped_for(candidate, STYLE_JUNK)
@@ -262,14 +255,7 @@ def test_a_rule_the_answer_adds_twice_is_kept_once_with_the_reason(
         ]  # fmt: skip
         return chat_adapter_reply(edits=json.dumps(edits), analysis_summary="One rule, twice.")
 
-    stored = samples()
-    llm.script = [by_signature(root_cause=reflect, edits=twice, verdicts=lenient)]
-    request = TrainRequest(
-        target=TARGET, current=CURRENT, samples=stored, holdout=0, cache_dir=tmp_path / "cache",
-        llm=LLMSettings(model="openai/gpt-4.1", api_base=llm.api_base),
-        memory=Memory(stored=tuple(stored)),
-    )  # fmt: skip
-    (candidate,) = train(request, "evolve")
+    candidate = run(llm, tmp_path, lenient, twice)
     assert [c.text for c in candidate.changes] == [TWICE]
     assert candidate.files[0].content.count(TWICE) == 1
     assert f"restates {TWICE[:80]!r}, which this answer adds too" in dropped_for(candidate, TWICE)
