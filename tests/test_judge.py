@@ -219,11 +219,11 @@ def test_a_judge_that_says_prevents_to_everything_gets_not_effective_and_nothing
     assert not result["guardrails"]["passed"]
     (problem,) = result["guardrails"]["problems"]
     assert problem.startswith(
-        "held-out: no edit prevents held-out failures of its kind more often than those of "
-        "other kinds (8 held-out failure(s) of their kinds; D1: prevents 4 of 4"
+        "held-out: judge lenient: said prevents to 8 of 8 failures of other kinds, so no edit is "
+        "shown to prevent failures of its kind (D1: prevents 4 of 4"
     )
     assert problem.endswith("training.require_improvement is on")
-    assert "candidate rejected by guardrails: held-out: no edit prevents" in capsys.readouterr().err
+    assert "candidate rejected by guardrails: held-out: judge lenient" in capsys.readouterr().err
 
 
 def test_under_require_improvement_draft_an_unproven_candidate_is_opened_as_a_draft(
@@ -237,7 +237,7 @@ def test_under_require_improvement_draft_an_unproven_candidate_is_opened_as_a_dr
     assert result["guardrails"]["passed"]
     err = capsys.readouterr().err
     assert "coder: written (draft)" in err
-    assert "coder: opened as a draft: held-out: no edit prevents" in err
+    assert "coder: opened as a draft: held-out: judge lenient: said prevents to 8 of 8" in err
 
 
 def test_an_edit_the_judge_says_conflicts_with_a_pr_that_went_well_is_dropped(

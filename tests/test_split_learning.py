@@ -135,13 +135,15 @@ def test_a_candidate_the_gate_drafts_is_opened_as_a_draft_by_the_publish_job(
     script(llm, judged_as(lambda diff, failure: "prevents"))
     digest = prepare(github, llm, tmp_path, invoices)
     (intent,) = read_bundle(tmp_path / "bundle", sha256=digest).proposals
-    assert intent.draft and intent.draft[0].startswith("held-out: no edit prevents")
+    assert intent.draft and intent.draft[0].startswith(
+        "held-out: judge lenient: said prevents to 8 of 8"
+    )
     fresh_runner()
     publish(github, tmp_path, invoices, digest)
     (pull,) = proposals(github)
     assert pull.draft
     assert "> [!NOTE]\n> Opened as a draft" in (pull.body or "")
-    assert "Opened as a draft:\n\n- `coder`: held-out: no edit prevents" in (
+    assert "Opened as a draft:\n\n- `coder`: held-out: judge lenient: said prevents to 8 of 8" in (
         dashboard(github).body or ""
     )
     assert "coder: created" in (tmp_path / "publish.md").read_text()
@@ -177,7 +179,7 @@ def test_under_require_improvement_the_publish_job_refuses_what_the_evaluation_r
     publish(github, tmp_path, invoices, digest)
     assert not proposals(github)
     summary = (tmp_path / "publish.md").read_text()
-    assert "held-out: no edit prevents held-out failures of its kind" in summary
+    assert "held-out: judge lenient: said prevents to 8 of 8 failures of other kinds" in summary
     assert "training.require_improvement is on" in summary
 
 

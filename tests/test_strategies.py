@@ -546,7 +546,7 @@ def test_max_usd_stops_before_the_next_call_would_exceed_it(
     assert "$0.0" in capsys.readouterr().err
 
 
-VAGUER = "Read the money code in `invoices/` twice."
+VAGUER = "Read the money code in `invoices/fees.py` twice."
 
 
 def test_several_candidates_elect_the_best_by_held_out_score(example: Path, llm: FakeLLM) -> None:
@@ -632,7 +632,7 @@ def curate_like_a_model(request: dict[str, object]) -> str:
         {
             "op": "add",
             "target_text": API_CLIENT_FIRST_LINE,
-            "new_text": "Search `invoices/` for an existing client before adding one.",
+            "new_text": "Search `invoices/api_client.py` for an existing client before adding one.",
             "evidence": ["discussion_r9001"],
         },
         {"op": "replace", "target_text": "B4", "new_text": "x", "evidence": [ROUNDING]},
@@ -662,7 +662,10 @@ def test_a_paraphrase_and_a_first_line_quote_apply_and_a_bad_item_costs_only_its
     assert evaluation["dropped"] == [
         "item 3: unknown op 'replace' (use add, modify, remove or add_subagent)"
     ]
-    assert "never create a second HTTP client.\n- Search `invoices/` for an existing" in after
+    assert (
+        "never create a second HTTP client.\n- Search `invoices/api_client.py` for an existing"
+        in after
+    )
     assert "- Money is `Decimal`: parse with `Decimal(str)`; run" in after
     assert "never with `float` or `round()`" in before and "never with `float`" not in after
     curate_request = next(r for r in llm.requests if "[[ ## edits ## ]]" in json.dumps(r))

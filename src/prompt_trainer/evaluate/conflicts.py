@@ -1,28 +1,38 @@
-"""Evaluate stage: an edit the per-edit judge says conflicts with a held-out PR is taken out.
+"""Evaluate stage: an edit the per-edit judge says conflicts with a held-out PR is taken out,
+and so is one measured not effective beside an edit that carries the candidate.
 
 Takes the candidate (with its per-edit evaluation) and the current prompt set; returns the
 candidate without the conflicting edits, each listed under ``dropped`` with the PR and the
-judge's reason, and the problems of any edit that could not be taken out (the candidate is then
-not proposed: a conflicting edit is never left in silently). Each change is reverted in place,
-by its kind: an added bullet is removed, a modified one gets its old lines back byte for byte, a
-removed one is put back after the line that preceded it, a new subagent file goes; a heading the
-edits added that no longer heads anything goes with its last rule, and a file that is back to
-its current text is exactly that text.
+judge's reason, and without the not-effective ones (``dropped_edits``), each listed with its
+held-out result; and the problems of any edit that could not be taken out (the candidate is then
+not proposed: an edit is never left in silently). Each change is reverted in place, by its kind:
+an added bullet is removed, a modified one gets its old lines back byte for byte, a removed one
+is put back after the line that preceded it, a new subagent file goes; a heading the edits added
+that no longer heads anything goes with its last rule, and a file that is back to its current
+text is exactly that text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prompt_trainer.models import Candidate, Change, PromptFile, PromptSet
+from prompt_trainer.evaluate.effects import leniency, may_work, not_effective, other_rate
+from prompt_trainer.models import (
+    Candidate,
+    Change,
+    EditEvaluation,
+    HeldOutResult,
+    PromptFile,
+    PromptSet,
+)
 from prompt_trainer.train.edits import HEADING, locate
 
 
 def without_conflicts(candidate: Candidate, current: PromptSet) -> tuple[Candidate, list[str]]:
-    """The candidate without the edits the judge says conflict with a held-out PR, and the
+    """The candidate without the edits the judge says conflict with a held-out PR, nor those
+    measured not effective beside an edit that carries it (``dropped_edits``), and the
     problems of any that could not be taken out (the candidate is then not proposed)."""
-    result = candidate.evaluation
-    drop = {e.edit: e for e in (result.edits if result else ()) if e.outcome == "conflicts"}
+    drop = dropped_edits(candidate.evaluation)
     if not drop:
         return candidate, []
     files = {f.path: f.content for f in candidate.files}
@@ -32,8 +42,15 @@ def without_conflicts(candidate: Candidate, current: PromptSet) -> tuple[Candida
         if n not in drop:
             continue
         problem = _revert(change, before, files)
-        where = drop[n].conflicts[0] if drop[n].conflicts else ""
-        if problem:
+        edit = drop[n]
+        where = edit.conflicts[0] if edit.conflicts else ""
+        if edit.outcome != "conflicts":
+            why = f"is not effective on held-out failures ({edit.summary})"
+            if problem:
+                problems.append(f"D{n} {why} and {problem}")
+            else:
+                notes.append(f"D{n} {change.op} {change.text[:80]!r}: {why.removeprefix('is ')}")
+        elif problem:
             problems.append(f"D{n} conflicts with a held-out PR ({where}) and {problem}")
         else:
             notes.append(f"D{n} {change.op} {change.text[:80]!r}: conflicts with {where}")
@@ -45,6 +62,22 @@ def without_conflicts(candidate: Candidate, current: PromptSet) -> tuple[Candida
             "dropped": (*candidate.dropped, *notes),
         }
     ), problems
+
+
+def dropped_edits(result: HeldOutResult | None) -> dict[int, EditEvaluation]:
+    """Edit number -> its result, for each edit to take out: those that conflict, and, when
+    another edit carries the candidate (``effects.may_work``) and the judge was not lenient,
+    those measured not effective (``effects.not_effective``): a ready pull request carries no
+    edit the evaluation found useless beside one it found useful."""
+    edits = result.edits if result else ()
+    drop = {e.edit: e for e in edits if e.outcome == "conflicts"}
+    rest = [e for e in edits if e.edit not in drop]
+    if result is None or leniency(result) is not None:
+        return drop
+    rate = other_rate(rest)
+    if any(may_work(e, rate) for e in rest if not not_effective(e)):
+        drop |= {e.edit: e for e in rest if not_effective(e)}
+    return drop
 
 
 def _revert(change: Change, before: Mapping[str, str], files: dict[str, str]) -> str | None:

@@ -25,9 +25,14 @@ Else ``effective`` when p < ``ALPHA``, ``not effective`` otherwise. A judge that
 remaining edits prevents a held-out failure, when ``MIN_OWN`` or more held-out failures of their
 clusters exist, is not proposed (``true``) or opened as a draft (``draft``). "Prevents" means
 effective; an edit too few to judge counts when the judge says it prevents one failure of its
-kind (the data cannot say more), one decided not effective does not. An unreadable evaluation
-(fewer than half of the verdicts asked for could be read) always opens a draft, never a ready
-PR. The pairwise judge's "worse" verdict blocks (or drafts) as before.
+kind *and* discriminated (``may_work``: its own kind more often than the other kinds it was
+asked about, or, without those, than the judge's rate on other kinds over the run). A judge
+that said "prevents" to ``LENIENT_MIN`` or more failures of other kinds, and to
+``LENIENT_SHARE`` of them, is lenient (``leniency``): nothing it says shows an edit works, and
+the candidate is held or drafted the same way. An unreadable evaluation (fewer than half of the
+verdicts asked for could be read) always opens a draft, never a ready PR. The pairwise judge's
+"worse" verdict blocks (or drafts) as before. ``not_effective`` says which edits
+``evaluate.conflicts`` takes out of a candidate that another edit carries.
 """
 
 from __future__ import annotations
@@ -54,6 +59,13 @@ MIN_OWN = 3
 ALPHA = 0.05
 #: Below this share of readable verdicts the evaluation is unreadable.
 READABLE_SHARE = 0.5
+#: The judge is lenient when it said "prevents" to at least this many held-out failures of
+#: other kinds than the edit's (over all edits) ...
+LENIENT_MIN = 3
+#: ... and to at least this share of them ("all or nearly all").
+LENIENT_SHARE = 0.9
+#: A p-value this close to 1 is 1 (the test's sum of probabilities is not exact).
+P_ONE = 1 - 1e-9
 
 
 def edit_targets(
@@ -240,26 +252,70 @@ def _pairwise_reason(result: HeldOutResult) -> str | None:
 
 
 def _per_edit_reason(result: HeldOutResult) -> str | None:
-    """Why no edit is shown to work, when ``MIN_OWN`` or more held-out failures of their kinds
-    exist: no edit is effective, and none too few to judge prevents even one of them (an edit
-    whose design cannot decide, but which the judge says prevents a failure of its kind, is
-    proposed with that label: the data cannot say more)."""
+    """Why no edit is shown to work: the judge was lenient (``lenient``), or, when ``MIN_OWN``
+    or more held-out failures of their kinds exist, no edit is effective and none too few to
+    judge prevents one of them while the judge discriminated (``may_work``)."""
     kept = [e for e in result.edits if e.outcome != "conflicts"]
-    if not kept or any(_may_work(e) for e in kept):
+    each = "; ".join(f"D{e.edit}: {e.summary} ({e.outcome})" for e in kept)
+    lenient = leniency(result)
+    if lenient is not None:
+        return f"held-out: {lenient}, so no edit is shown to prevent failures of its kind ({each})"
+    rate = other_rate(kept)
+    if not kept or any(may_work(e, rate) for e in kept):
         return None
     own = len({(f.sample, f.ref) for f in result.failures for e in kept if f.cluster in e.clusters})
     if own < MIN_OWN:
         return None
-    each = "; ".join(f"D{e.edit}: {e.summary} ({e.outcome})" for e in kept)
     return (
         f"held-out: no edit prevents held-out failures of its kind more often than those of "
         f"other kinds ({own} held-out failure(s) of their kinds; {each})"
     )
 
 
-def _may_work(edit: EditEvaluation) -> bool:
-    return edit.outcome == "effective" or (
-        edit.outcome == "too few to judge" and edit.prevented > 0
+def leniency(result: HeldOutResult) -> str | None:
+    """``judge lenient: said prevents to 16 of 16 failures of other kinds`` when, over all
+    edits that do not conflict, the judge said "prevents" to ``LENIENT_MIN`` or more held-out
+    failures of kinds the edit does not target, and to ``LENIENT_SHARE`` or more of them."""
+    kept = [e for e in result.edits if e.outcome != "conflicts"]
+    said = sum(e.other_prevented for e in kept)
+    asked = sum(e.others for e in kept)
+    if said < LENIENT_MIN or said < LENIENT_SHARE * asked:
+        return None
+    return f"judge lenient: said prevents to {said} of {asked} failures of other kinds"
+
+
+def other_rate(edits: Sequence[EditEvaluation]) -> float | None:
+    """How often the judge said "prevents" to failures of other kinds, over ``edits`` (None
+    when it was never asked about one): the judge's leniency, the baseline an edit without
+    other kinds of its own is compared against."""
+    asked = sum(e.others for e in edits)
+    return sum(e.other_prevented for e in edits) / asked if asked else None
+
+
+def may_work(edit: EditEvaluation, judge_rate: float | None) -> bool:
+    """Effective; or too few to judge, preventing a failure of its kind, where the judge
+    discriminated: it prevents its own kind more often than the other kinds it was asked about
+    (never when it "prevents" all of those), or, without other kinds of its own, more often
+    than the judge said "prevents" to other kinds over the run (``judge_rate``). With no other
+    kind held out at all, nothing measures the judge: it counts, as the data cannot say more
+    (the pull request says "too few to judge")."""
+    if edit.outcome == "effective":
+        return True
+    if edit.outcome != "too few to judge" or edit.prevented == 0:
+        return False
+    own = edit.prevented / edit.own
+    if edit.others:
+        return edit.other_prevented < edit.others and own > edit.other_prevented / edit.others
+    return judge_rate is None or own > judge_rate
+
+
+def not_effective(edit: EditEvaluation) -> bool:
+    """Measured not to work: prevents none of ``MIN_OWN`` or more held-out failures of its
+    kind, or decided with p = 1 (it prevents its kind no more often than any other)."""
+    if edit.outcome == "conflicts":
+        return False
+    return (edit.own >= MIN_OWN and edit.prevented == 0) or (
+        edit.outcome == "not effective" and edit.p_value is not None and edit.p_value > P_ONE
     )
 
 

@@ -176,6 +176,18 @@ class ProposalView:
         return [e for e in (result.edits if result else ()) if e.outcome == "conflicts"]
 
     @property
+    def ineffective(self) -> list[EditEvaluation]:
+        """Edits measured not effective and taken out of the candidate beside one that carries
+        it (``evaluate.conflicts.dropped_edits``): judged, but no longer among its changes."""
+        result = self.candidate.evaluation
+        kept = {(c.path, c.op, c.text) for c in self.candidate.changes}
+        return [
+            e
+            for e in (result.edits if result else ())
+            if e.outcome != "conflicts" and (e.path, e.op, e.text) not in kept
+        ]
+
+    @property
     def metric_rows(self) -> list[MetricRow]:
         comparison = self.report.comparison if self.report else None
         if comparison is None or self.report is None:

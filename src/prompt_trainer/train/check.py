@@ -34,7 +34,7 @@ from prompt_trainer.train.edits import (
     scope_refusal,
 )
 from prompt_trainer.train.plan import Evidence
-from prompt_trainer.train.restate import nearest, unrestated
+from prompt_trainer.train.restate import nearest, once, unrestated
 from prompt_trainer.train.shared import Budget, chars
 from prompt_trainer.train.support import Supported, excerpts, support_of
 from prompt_trainer.train.trainer import ask, load_instructions
@@ -146,7 +146,8 @@ def vet_edits(
 ) -> tuple[list[Vetted], list[str]]:
     """The edits that pass the rule against restating a bullet (``train.restate``: a restating
     add may go on as a ``modify`` that sharpens it), the path scope (``edits.scope_refusal``),
-    the support rule and then the batched check, and why each other was dropped (``<op>
+    the support rule (then an add restating one an earlier supported add of the answer writes
+    is dropped: ``restate.once``) and the batched check, and why each other was dropped (``<op>
     '<text>': <why>``)."""
     passed: list[Vetted] = []
     restated = unrestated(edits, current)
@@ -166,6 +167,7 @@ def vet_edits(
             continue
         update = {"evidence": list(cited), "cluster": verdict.cluster.id}
         passed.append(Vetted(edit.model_copy(update=update), verdict))
+    passed = _once(passed, current, dropped)
     items = [to_check(f"D{n}", v, evidence, current) for n, v in enumerate(passed, start=1)]
     verdicts = check_edits(items, budget)
     if verdicts is None:
@@ -178,6 +180,15 @@ def vet_edits(
         else:
             kept.append(vetted)
     return kept, dropped
+
+
+def _once(passed: list[Vetted], current: PromptSet, dropped: list[str]) -> list[Vetted]:
+    """``passed`` without an add restating one an earlier passed add writes (``restate.once``),
+    after the support rule, so the copy kept is one the evidence supports."""
+    single = once([v.edit for v in passed], current)
+    dropped += [f"{e.op} {edit_text(e)[:120]!r}: {why}" for e, why in single.dropped]
+    kept = {id(e) for e in single.edits}
+    return [v for v in passed if id(v.edit) in kept]
 
 
 def edit_text(edit: Edit) -> str:

@@ -1,6 +1,6 @@
 """The ``gepa`` strategy: GEPA's reflective Pareto search over the sections of the prompt files.
 
-Takes a ``TrainRequest``, the run's ``Evidence`` (``train.plan``), the ``Budget``, the held-out
+Takes a ``TrainRequest``, the run's ``Evidence`` (``train.plan``), the ``Budget``, the training
 pull requests GEPA validates on (``train.judging._search``) and the LMs; returns a ``Candidate``.
 The search is the ``gepa`` package's own (``gepa.optimize``) through its adapter interface
 (``train.gepa_adapter``): candidate selection from the Pareto front, minibatch acceptance, the
@@ -10,8 +10,11 @@ metric-call budget and the state it saves to resume. This module sets it up and 
    (``train.sections``): GEPA improves one at a time and the others stay byte-identical.
 2. **Training set**: the pull requests of the current prompts that show a problem of a
    supported failure cluster, each with its failures; minibatches are the newest of one cluster.
-   **Validation set**: the held-out failures (at least one cluster's each, when held out), or
-   the training set with ``training.holdout: 0``. The Pareto front is kept per failure cluster.
+   **Validation set**: training pull requests set aside from the minibatches, the newest of
+   each failure cluster that can spare one (``train.judging._search``), not the held-out
+   failures: those are kept for the per-edit evaluation, so the candidate GEPA chooses is
+   measured on pull requests that played no part in choosing it. With too few pull requests, or
+   ``training.holdout: 0``, it is the training set. The Pareto front is kept per failure cluster.
 3. **Budget**: ``training.gepa.max_metric_calls`` (GEPA's count, across resumed runs) and the
    run's ``max_calls``/``max_usd``, checked before every call with the evaluation's calls and
    the check's kept back; a refused call ends the search with what it found.

@@ -50,6 +50,10 @@ are dropped; at 0.9, 20 of the 34 restatements; at a share of 0.5 for new names,
 paraphrases: "list the tests you ran in the PR description") is left to the check call, which
 is shown the closest bullet and asked whether the edit restates it.
 
+``once`` applies it among the adds of one answer: an add that restates a bullet an earlier add
+of the answer writes in the same file is dropped (``check.vet_edits`` runs it after
+``unrestated``).
+
 ``restating`` applies the same measure to the ``rules`` strategy's learned rules before they are
 appended, against the file's bullets and the rules appended before them.
 """
@@ -273,6 +277,26 @@ def unrestated(edits: Iterable[Edit], current: PromptSet, *, rewording: bool = F
                 f"on as a modify of it that appends {tail!r}"
             )
         out.edits.append(verdict)
+    return out
+
+
+def once(edits: Iterable[Edit], current: PromptSet) -> Restated:
+    """The edits without an ``add`` that restates (``Said.restates``) a bullet an earlier
+    ``add`` of the same answer writes in the same file: the first is kept, the other dropped
+    with the reason. A search that rewrites two sections (``gepa``) or a curation that answers
+    two clusters with one rule would otherwise write the rule twice."""
+    out = Restated()
+    written: dict[str, list[str]] = {}
+    for edit in edits:
+        if edit.op == "add":
+            earlier = written.setdefault(path_of(edit, current), [])
+            found = restated(edit.new_text, earlier)
+            if found is not None:
+                first = earlier[found[0] - 1]
+                out.dropped.append((edit, f"restates {first[:80]!r}, which this answer adds too"))
+                continue
+            earlier.append(edit.new_text)
+        out.edits.append(edit)
     return out
 
 

@@ -12,11 +12,14 @@ or subagent a ``rewrite`` adds) must:
    by one trusted reviewer (changes requested, a suggestion, a reported failure). A cluster that
    no longer occurs under the current prompts supports nothing;
 3. be about what it cites: share a content word (identifiers split, a word and its longer
-   form alike: ``measure.clusters.words_of``, ``overlap``) with the cited items or with its
-   cluster's problems; a Decimal rule citing a timeout test does not;
+   form alike: ``measure.clusters.words_of``, ``overlap``) with what the cited items say or
+   with its cluster's problems' own words, never with an item's URL, author or kind, nor a
+   cluster's label (``excerpt_texts``); a Decimal rule citing a timeout test does not;
 4. name something specific to this repository (``add``/``modify``/``add_subagent``): a path, an
    identifier, a command or flag in code form, or a word the cluster's evidence writes as code
-   (``Decimal`` of ``Decimal('10.00')``); "Always be careful and write correct code." does not.
+   (``Decimal`` of ``Decimal('10.00')``), outside any URL and other than a bare top folder;
+   "Always be careful and write correct code." and "Follow the code style in `invoices/`." do
+   not.
 
 These hold whatever a model says; the batched check (``train.check``) asks the model the same
 questions on top. ``excerpts`` quotes cited items (capped) for the curation and the check. No DSPy.
@@ -62,6 +65,23 @@ CODE = re.compile(
     r"|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b"
 )
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A URL (``https://github.com/example/invoices/pull/29#discussion_r291``) or a host name
+#: (``billing.example.com:443``): where something is, not what it is about. A review's URL
+#: names the forge, the repository and "pull"; a host in a time-out's message names the service.
+URL = re.compile(
+    r"\b[a-z][a-z0-9+.-]*://\S+"
+    r"|(?<![\w.@/-])(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|app|cloud|internal)\b(?::\d+)?",
+    re.IGNORECASE,
+)
+#: Words of everyday prose that commands write too (``check`` of `ruff check --fix`, ``pull``
+#: and ``request`` of a URL): an edit that says one of them names nothing by it.
+PROSE = frozenset(
+    """
+    check fix run test tests build install format lint update start stop remove open close
+    commit push pull request review merge clean help list show init sync make write read
+    work code error errors change changes file files before after always never each every
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
 
 
 @dataclass(frozen=True)
@@ -94,7 +114,7 @@ def support_of(
             "of its kind or a trusted reviewer's explicit request"
         )
     shown = excerpt_texts(evidence.views, cited)
-    if not related(text, [*shown, *(p.label for p in cluster.problems)], cluster):
+    if not related(text, shown, _own_words(cluster, evidence)):
         return f"is not about what it cites: shares no word with {cluster.label} or its evidence"
     if op != "remove" and not specific(text, [*shown, *_cluster_texts(cluster, evidence)]):
         return "names nothing specific to this repository (a path, an identifier, a command)"
@@ -125,28 +145,78 @@ def what_it_cites(cited: Sequence[str]) -> str:
     return ", ".join(dict.fromkeys(kinds)) or "nothing"
 
 
-def related(text: str, evidence: Iterable[str], cluster: Cluster) -> bool:
-    """Whether ``text`` shares a content word with the cited items or the cluster's problems."""
-    mine = words_of(text)
-    theirs = words_of(*evidence) | frozenset(w for p in cluster.problems for w in p.words)
-    return overlap(mine, theirs) > 0
+def related(text: str, evidence: Iterable[str], own: frozenset[str]) -> bool:
+    """Whether ``text`` shares a content word with the cited items or the cluster's problems'
+    own words (``_own_words``; never their labels: "failing test:", "review:" are no
+    evidence)."""
+    return overlap(words_of(text), words_of(*evidence) | own) > 0
+
+
+def _own_words(cluster: Cluster, evidence: Evidence) -> frozenset[str]:
+    """The content words of the cluster's problems, but those that its evidence writes only
+    inside a URL or a host name (``billing`` of ``billing.example.com`` in a time-out)."""
+    said = [f"{_subject(e.id)} {e.text}" for e in excerpts(evidence.views, cluster.evidence())]
+    where = words_of(*(m.group(0) for t in said for m in URL.finditer(t)))
+    only_there = where - words_of(*(without_urls(t) for t in said))
+    return frozenset(w for p in cluster.problems for w in p.words) - only_there
 
 
 def specific(text: str, evidence: Iterable[str]) -> bool:
     """Whether ``text`` names something of this repository: code-like text, or a word the
-    evidence writes as code (``Decimal`` of ``Decimal('10.00')``)."""
-    if CODE.search(text):
+    evidence writes as code (``Decimal`` of ``Decimal('10.00')``) other than a word of
+    everyday prose (``PROSE``: "double-check" is not `ruff check`). What a URL says does not
+    count (a review's URL names the forge, the repository and "pull"), nor does a bare top
+    folder (`invoices/`, or `invoices` where a path starts with it): it is where everything of
+    the repository lives, so "Follow the code style in `invoices/`." names nothing."""
+    quoted = [without_urls(e) for e in evidence]
+    mine = without_urls(text)
+    tops = {_top(m) for t in (mine, *quoted) for m in CODE.findall(t) if "/" in m}
+    if any(not _bare_folder(m, tops) for m in CODE.findall(mine)):
         return True
-    coded = {w.lower() for e in evidence for m in CODE.findall(e) for w in _WORD.findall(m)}
-    return bool({w.lower() for w in _WORD.findall(text) if len(w) >= 4} & coded)
+    coded = {
+        w.lower()
+        for e in quoted
+        for m in CODE.findall(e)
+        if not _bare_folder(m, tops)
+        for w in _WORD.findall(m)
+    }
+    words = {w.lower() for w in _WORD.findall(mine) if len(w) >= 4}
+    return bool((words & coded) - tops - PROSE)
+
+
+def _top(match: str) -> str:
+    """The first folder of a path (``invoices`` of `invoices/billing.py`), lowercased."""
+    return match.strip("`").removeprefix("./").split("/", 1)[0].lower()
+
+
+def _bare_folder(match: str, tops: set[str]) -> bool:
+    """A code match that is only a top folder: `invoices/`, `./src/`, or `invoices` itself."""
+    bare = match.strip("`").strip().removeprefix("./").rstrip("/")
+    return "/" not in bare and ("/" in match or bare.lower() in tops)
 
 
 # -- quoting the evidence ------------------------------------------------------------------------
 
 
 def excerpt_texts(views: Mapping[str, EvidenceSample], cited: Iterable[str]) -> list[str]:
-    """The quoted text of each cited item (with its id), for the word checks."""
-    return [f"{e.id} {e.what} {e.text}" for e in excerpts(views, cited)]
+    """What each cited item says, for the word checks: its text, and a failing test's name or
+    a human fix's path; never its URL (a review's id), its author or its kind ("review by",
+    "failed test"), whose words would tie any edit to any evidence; URLs and host names in
+    the text are left out too (``without_urls``)."""
+    return [without_urls(f"{_subject(e.id)} {e.text}") for e in excerpts(views, cited)]
+
+
+def without_urls(text: str) -> str:
+    """``text`` with every URL and host name replaced by a space."""
+    return URL.sub(" ", text)
+
+
+def _subject(full: str) -> str:
+    """What an evidence id says about the problem: a test id's names (``classname::name``), a
+    fix's path (``commit:<sha>:<path>``); nothing for a URL, a trace step or a task."""
+    if full.startswith("commit:"):
+        return full.split(":", 2)[-1]
+    return full if "::" in full and "://" not in full else ""
 
 
 def excerpts(
