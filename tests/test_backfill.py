@@ -445,3 +445,24 @@ def test_a_split_backfill_stopped_at_the_budget_goes_on_at_the_next_run_and_read
     split_run(github, clone, tmp_path, event)
     assert not counted(github)["GET /pulls/{n}/reviews"]
     assert sum(r.status == 304 for r in github.requests) >= 60
+
+
+def test_a_dry_run_backfill_writes_nothing_locally_or_on_github(
+    github: FakeGitHub, clone: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    agent_pulls(github, 3, artifacts_every=1)
+
+    def files() -> dict[str, bytes]:
+        return {
+            p.relative_to(clone).as_posix(): p.read_bytes()
+            for p in clone.rglob("*")
+            if p.is_file() and ".git/" not in p.as_posix() and "/runs/" not in p.as_posix()
+        }  # the run's own log (.prompt-trainer/runs/, listed by `runs`) is not evidence
+
+    before, refs = files(), dict(github.refs)
+    assert main(["collect", "--since", "2020-01-01", "--dry-run"], env=env) == 0
+    out = capsys.readouterr().out
+    assert files() == before
+    assert [r for r in github.requests if r.method != "GET"] == [] and github.refs == refs
+    assert out.count("octo-org/agent-repo#") == 3  # what it would collect, in the table
+    assert "Dry run: nothing was written" in out
