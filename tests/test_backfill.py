@@ -466,3 +466,24 @@ def test_a_dry_run_backfill_writes_nothing_locally_or_on_github(
     assert [r for r in github.requests if r.method != "GET"] == [] and github.refs == refs
     assert out.count("octo-org/agent-repo#") == 3  # what it would collect, in the table
     assert "Dry run: nothing was written" in out
+
+
+def test_a_budget_below_the_reserve_at_the_start_lists_nothing_and_writes_nothing(
+    github: FakeGitHub, clone: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another job spent most of the hour: 150 requests left against a reserve of 200. The
+    backfill no longer lists the closed PRs and the window's runs first (49 requests spent,
+    left below the reserve): it stops before listing and says why."""
+    github.rate.limit = 1000
+    agent_pulls(github, 30, artifacts_every=1)
+    github.rate.next_window()
+    github.rate.used = 1000 - 150
+    github.requests.clear()
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    captured = capsys.readouterr()
+    listed = [r.path for r in github.requests if r.path.endswith(("/pulls", "/actions/runs"))]
+    assert listed == []
+    assert "stopping at the rate budget before listing (" in captured.err
+    assert "200 kept for this run's writes" in captured.err
+    assert github.rate.remaining >= 130  # opening the repository and the data branch only
+    assert not (clone / ".prompt-trainer" / "samples.jsonl").exists()
