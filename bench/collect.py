@@ -1,6 +1,7 @@
 """Collect benchmark: GitHub requests per PR of a backfill, beside the code before issue 28.
 
-Run with ``.venv/bin/python bench/collect.py [--prs 50] [--baseline REV] [--shallow]``. Builds
+Run with ``.venv/bin/python bench/collect.py [--prs 50] [--other-runs N] [--baseline REV]
+[--shallow]``. Builds
 ``--prs`` merged agent PRs on the local GitHub server (``tests/servers/github.py``; each with a
 comment and a CI run whose JUnit artifact it downloads, ``tests.scenarios.agent_pulls``), runs
 ``prompt-trainer collect --since`` on them in a fresh process with this tree's code, then the
@@ -10,7 +11,9 @@ per PR, by endpoint (artifact downloads apart, as the goal of at most 8 per PR c
 a second backfill over the same unchanged PRs costs (the ETags' 304s cost nothing), and the
 hours of ``GITHUB_TOKEN`` budget (1,000 requests an hour) a 500-PR backfill needs, extrapolated
 from the run. The checkout is a git clone holding the PRs' base commit (prompt files read from
-local history); ``--shallow`` leaves the history out, as ``actions/checkout`` does by default.
+local history); ``--shallow`` leaves the history out, as ``actions/checkout`` does by default;
+``--other-runs N`` adds N workflow runs of no agent PR (pushes to main, other PRs) to the
+window, which the backfill lists too.
 """
 
 from __future__ import annotations
@@ -58,25 +61,31 @@ def main() -> None:
     parser.add_argument("--prs", type=int, default=50)
     parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with")
     parser.add_argument("--shallow", action="store_true", help="a checkout without history")
+    parser.add_argument("--other-runs", type=int, default=0, help="N non-agent runs")
     args = parser.parse_args()
-    current = measure(ROOT / "src", prs=args.prs, shallow=args.shallow)
+    others = args.other_runs
+    current = measure(ROOT / "src", prs=args.prs, shallow=args.shallow, others=others)
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "baseline"
         git(ROOT, "worktree", "add", "--detach", "--quiet", str(tree), args.baseline)
         try:
-            before = measure(tree / "src", prs=args.prs, shallow=args.shallow)
+            before = measure(tree / "src", prs=args.prs, shallow=args.shallow, others=others)
         finally:
             git(ROOT, "worktree", "remove", "--force", str(tree))
     report(before, current, prs=args.prs, baseline=args.baseline)
 
 
-def measure(src: Path, *, prs: int, shallow: bool) -> Measured:
-    """Two backfills of ``prs`` PRs with the code in ``src``, against a fresh local server."""
+def measure(src: Path, *, prs: int, shallow: bool, others: int = 0) -> Measured:
+    """Two backfills of ``prs`` PRs with the code in ``src``, against a fresh local server
+    that also holds ``others`` runs of no agent PR."""
     github = FakeGitHub()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             checkout = make_checkout(Path(tmp) / "repo", github, shallow=shallow)
             agent_pulls(github, prs, artifacts_every=1)
+            for i in range(others):  # pushes to main, other PRs: in the window, matching none
+                day, hour = 1 + i % 12, i % 24
+                github.add_run(f"{i:040x}", [], created_at=f"2026-10-{day:02d}T{hour:02d}:00:00Z")
             collect(src, checkout, github)
             first = by_endpoint(github)
             github.requests.clear()

@@ -297,15 +297,21 @@ def test_a_budget_spent_by_another_job_stops_the_backfill_before_github_refuses(
 def test_a_rate_limit_github_answers_anyway_stops_the_backfill_with_its_cursor(
     github: FakeGitHub, clone: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A secondary limit on one PR's reads that retries do not outlast: that PR is not done,
-    the backfill stops there (exit 0) and the next run collects it."""
+    """A secondary limit on one PR's reads that asks for a longer wait than MAX_RATE_WAIT_S:
+    that PR is not done, the backfill stops there at once (exit 0) and the next run collects
+    it."""
     pulls = agent_pulls(github, 4)
     secondary = "You have exceeded a secondary rate limit. Please wait a few minutes."
     path = rf"/pulls/{pulls[1].number}/files"
-    github.faults.append(Fault("GET", path, 403, times=4, message=secondary))
+    github.faults.append(
+        Fault("GET", path, 403, times=1, message=secondary, headers={"Retry-After": "900"})
+    )
     assert main(["collect", "--since", "2020-01-01"], env=env) == 0
     out = capsys.readouterr().out
-    assert "Backfill: collected 2 of 4 PRs; continuing at the next run (GitHub kept refusing" in out
+    assert "Backfill: collected 2 of 4 PRs; continuing at the next run (GitHub API error" in out
+    assert (
+        sum(1 for r in github.requests if r.path.endswith(path)) == 1
+    )  # not retried: past the cap
     assert main(["collect", "--since", "2020-01-01"], env=env) == 0
     assert "Backfill: all 4 agent PR(s) done." in capsys.readouterr().out
     assert sorted(s["pull"]["number"] for s in stored(clone)) == [p.number for p in pulls]
@@ -332,9 +338,9 @@ def test_a_budget_spent_to_the_last_request_fails_the_run_and_keeps_the_samples_
 def test_a_secondary_rate_limit_is_waited_out_as_github_asks(
     github: FakeGitHub, clone: Path, env: dict[str, str]
 ) -> None:
+    # The secondary limit trips once, on a write of the data branch (a POST, which GitHub did
+    # not carry out): it is sent again after ``Retry-After``, and nothing is written twice.
     agent_pulls(github, 3)
-    """The secondary limit trips once, on a write of the data branch (a POST, which GitHub did
-    not carry out): it is sent again after ``Retry-After``, and nothing is written twice."""
     github.secondary = SecondaryLimit(points=40, retry_after=1)
     assert main(["collect", "--since", "2020-01-01"], env=env) == 0
     assert github.secondary.refused == 1  # hit once, waited out (Retry-After), not hit again
@@ -439,3 +445,45 @@ def test_a_split_backfill_stopped_at_the_budget_goes_on_at_the_next_run_and_read
     split_run(github, clone, tmp_path, event)
     assert not counted(github)["GET /pulls/{n}/reviews"]
     assert sum(r.status == 304 for r in github.requests) >= 60
+
+
+def test_a_dry_run_backfill_writes_nothing_locally_or_on_github(
+    github: FakeGitHub, clone: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    agent_pulls(github, 3, artifacts_every=1)
+
+    def files() -> dict[str, bytes]:
+        return {
+            p.relative_to(clone).as_posix(): p.read_bytes()
+            for p in clone.rglob("*")
+            if p.is_file() and ".git/" not in p.as_posix() and "/runs/" not in p.as_posix()
+        }  # the run's own log (.prompt-trainer/runs/, listed by `runs`) is not evidence
+
+    before, refs = files(), dict(github.refs)
+    assert main(["collect", "--since", "2020-01-01", "--dry-run"], env=env) == 0
+    out = capsys.readouterr().out
+    assert files() == before
+    assert [r for r in github.requests if r.method != "GET"] == [] and github.refs == refs
+    assert out.count("octo-org/agent-repo#") == 3  # what it would collect, in the table
+    assert "Dry run: nothing was written" in out
+
+
+def test_a_budget_below_the_reserve_at_the_start_lists_nothing_and_writes_nothing(
+    github: FakeGitHub, clone: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another job spent most of the hour: 150 requests left against a reserve of 200. The
+    backfill no longer lists the closed PRs and the window's runs first (49 requests spent,
+    left below the reserve): it stops before listing and says why."""
+    github.rate.limit = 1000
+    agent_pulls(github, 30, artifacts_every=1)
+    github.rate.next_window()
+    github.rate.used = 1000 - 150
+    github.requests.clear()
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    captured = capsys.readouterr()
+    listed = [r.path for r in github.requests if r.path.endswith(("/pulls", "/actions/runs"))]
+    assert listed == []
+    assert "stopping at the rate budget before listing (" in captured.err
+    assert "200 kept for this run's writes" in captured.err
+    assert github.rate.remaining >= 130  # opening the repository and the data branch only
+    assert not (clone / ".prompt-trainer" / "samples.jsonl").exists()

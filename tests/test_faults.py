@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from prompt_trainer.cli import main
+from prompt_trainer.collect.backfill import rate_limited
+from prompt_trainer.errors import GitHubError
 from prompt_trainer.github import GitHubClient
+from prompt_trainer.github.connection import Connection, translate_errors
 from tests.scenarios import make_zip
 from tests.servers.github import Artifact, FakeGitHub, Fault
 from tests.servers.llm import FakeLLM, chat_adapter_reply
@@ -53,21 +56,86 @@ def test_a_secondary_rate_limit_with_retry_after_waits_and_goes_on(
     assert hits(github, "GET", "/pulls/7/comments") == 2  # one retry, after the wait
 
 
-def test_an_exhausted_primary_rate_limit_waits_for_the_reset(
-    github: FakeGitHub, ready: Path, env: dict[str, str]
-) -> None:
-    reset = str(int(time.time()) + 1)
+@pytest.mark.parametrize("status", [403, 429])
+def test_an_exhausted_primary_rate_limit_is_not_retried_and_says_when_the_budget_resets(
+    github: FakeGitHub, ready: Path, env: dict[str, str], status: int,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """GitHub: no request succeeds before X-RateLimit-Reset, so none is sent (PyGithub's
+    retry slept until the reset on a 403 and retried a 429 at once)."""
+    reset = int(time.time()) + 1800
     github.faults.append(
         Fault(
             "GET",
-            r"/pulls/7",
-            403,
-            headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset},
+            r"/pulls/7$",
+            status,
+            times=10,
+            headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
             message="API rate limit exceeded for installation ID 1.",
         )
     )
-    assert main(["run", "--pr", "7"], env=env) == 0
-    assert len(bot_pulls(github)) == 1
+    assert main(["collect", "--pr", "7"], env=env) == 3
+    err = capsys.readouterr().err
+    assert hits(github, "GET", "/pulls/7") == 1
+    assert "rate limit is spent while reading pull request #7" in err
+    assert f"the budget resets at {time.strftime('%H:%M', time.gmtime(reset))} UTC" in err
+
+
+def connection(github: FakeGitHub, waits: list[float]) -> Connection:
+    return Connection(
+        api_url=github.api_url, token=github.token, repository=github.full_name,
+        backoff_s=0, sleep=waits.append,
+    )  # fmt: skip
+
+
+def read_pulls(conn: Connection) -> None:
+    with translate_errors("reading pulls"):
+        conn.api.requester.requestJsonAndCheck("GET", f"{conn.repo.url}/pulls")
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_a_secondary_rate_limit_without_retry_after_waits_a_minute_then_longer_then_stops(
+    github: FakeGitHub, status: int
+) -> None:
+    """GitHub: without Retry-After, wait at least one minute, then back off exponentially;
+    past MAX_RATE_WAIT_S the error goes up (a backfill stops with its cursor)."""
+    waits: list[float] = []
+    conn = connection(github, waits)
+    github.faults.append(
+        Fault("GET", r"/pulls$", status, times=10,
+              message="You have exceeded a secondary rate limit. Please wait a few minutes.")
+    )  # fmt: skip
+    with pytest.raises(GitHubError) as caught:
+        read_pulls(conn)
+    assert waits == [60.0, 120.0]  # the next, 240 s, is past MAX_RATE_WAIT_S: stop
+    assert hits(github, "GET", "/pulls") == 3
+    assert caught.value.status == status and rate_limited(caught.value)
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_a_secondary_rate_limit_with_retry_after_waits_exactly_that(
+    github: FakeGitHub, status: int
+) -> None:
+    waits: list[float] = []
+    conn = connection(github, waits)
+    github.faults.append(
+        Fault("GET", r"/pulls$", status, times=1, headers={"Retry-After": "7"},
+              message="You have exceeded a secondary rate limit.")
+    )  # fmt: skip
+    read_pulls(conn)
+    assert waits == [7.0] and hits(github, "GET", "/pulls") == 2
+
+
+def test_a_403_that_is_no_rate_limit_is_not_retried(github: FakeGitHub) -> None:
+    waits: list[float] = []
+    conn = connection(github, waits)
+    github.faults.append(
+        Fault("GET", r"/pulls$", 403, times=10, message="Resource not accessible by integration")
+    )
+    with pytest.raises(GitHubError) as caught:
+        read_pulls(conn)
+    assert waits == [] and hits(github, "GET", "/pulls") == 1
+    assert not rate_limited(caught.value)
 
 
 def test_a_502_after_github_created_the_pr_makes_no_duplicate(

@@ -272,6 +272,27 @@ def _ground_truth(entry: dict[str, Any]) -> dict[str, int]:
     return mapped
 
 
+def _assert_deviation(name: str, result: TestRun | Skipped) -> None:
+    """Each documented deviation exactly as ``DEVIATIONS`` says it, not merely "skipped or
+    noted": a change in how we read the file is a reviewed change of this test."""
+    if name == "mikepenz/junit-web-test/expected.xml":
+        assert isinstance(result, Skipped) and result.reason.startswith("malformed XML: not well-")
+        return
+    assert isinstance(result, TestRun), DEVIATIONS[name]
+    counts = result.counts()
+    if name == "enricomi/no-cases-but-tests.xml":
+        assert counts["tests"] == 0 and result.suite_errors == 0
+        assert result.notes == (
+            "the report declares tests=6 but holds 0 <testcase> element(s); the elements were "
+            "counted",
+        )
+    else:  # mikepenz/flaky_retries/flaky_success_first.xml
+        assert {k: counts[k] for k in ("tests", "passed", "failed", "errors", "flaky")} == {
+            "tests": 3, "passed": 1, "failed": 1, "errors": 1, "flaky": 0,
+        }  # fmt: skip
+        assert result.notes == ("1 test name(s) repeat; read per docs/junit.md",)
+
+
 def _ours(run: TestRun) -> dict[str, int]:
     counts = run.counts()
     return {**counts, "failed+errors": counts["failed"] + counts["errors"]}
@@ -286,7 +307,7 @@ def test_real_reports_match_ground_truth(entry: dict[str, Any]) -> None:
     result = parse_report(REALDATA / "junit" / name, source=name, max_bytes=10_000_000)
     counted = entry.get("counted")
     if name in DEVIATIONS:
-        assert isinstance(result, Skipped) or result.notes, DEVIATIONS[name]
+        _assert_deviation(name, result)
         return
     if not isinstance(counted, dict):  # the curator's parse failed: we must refuse it too
         assert isinstance(result, Skipped)

@@ -172,6 +172,60 @@ def test_node_cancelled_tests_are_cancelled_not_failed(tmp_path: Path) -> None:
     }
 
 
+NODE_TOTALS = (
+    "\t<!-- tests 3 -->\n\t<!-- suites 0 -->\n\t<!-- pass 2 -->\n\t<!-- fail {fail} -->\n"
+    "\t<!-- cancelled {cancelled} -->\n\t<!-- skipped 0 -->\n\t<!-- todo 0 -->\n"
+    "\t<!-- duration_ms 83.1 -->\n"
+)
+
+
+def test_a_node_parent_whose_own_failure_the_report_drops_is_a_suite_error_from_nodes_totals(
+    tmp_path: Path,
+) -> None:
+    """node writes a test with subtests as a <testsuite> and drops its own failure; its
+    totals, the comments under the root, still count it."""
+    run = parse(
+        tmp_path,
+        '<testsuites>\n\t<testsuite name="parent" tests="1" failures="0">'
+        '<testcase name="child ok" classname="test"/></testsuite>\n'
+        '\t<testcase name="plain ok" classname="test"/>\n'
+        + NODE_TOTALS.format(fail=1, cancelled=0)
+        + "</testsuites>",
+    )
+
+    assert counts(run)["failed"] == 0 and run.suite_errors == 1
+    (error,) = run.cases
+    assert error.suite_error and error.status == "error"
+    assert error.message.startswith("node reports 1 failure(s) not in the report")
+
+
+def test_node_totals_that_match_the_failing_elements_add_nothing(tmp_path: Path) -> None:
+    run = parse(
+        tmp_path,
+        '<testsuites>\n\t<testcase name="fails" classname="test">'
+        '<failure type="testCodeFailure" message="1 == 2"/></testcase>\n'
+        '\t<testcase name="cut" classname="test"><failure type="cancelledByParent" '
+        'message="cancelled"/></testcase>\n'
+        + NODE_TOTALS.format(fail=1, cancelled=1)
+        + "</testsuites>",
+    )
+
+    assert counts(run)["failed"] == 1 and counts(run)["cancelled"] == 1
+    assert run.suite_errors == 0
+
+
+def test_a_comment_inside_a_suite_is_the_users_diagnostic_not_nodes_totals(
+    tmp_path: Path,
+) -> None:
+    run = parse(
+        tmp_path,
+        '<testsuites><testsuite name="s"><!-- fail 3 --><testcase name="a" classname="test"/>'
+        "</testsuite><!-- not a total --></testsuites>",
+    )
+
+    assert run.suite_errors == 0 and counts(run)["tests"] == 1
+
+
 def test_pytest_writes_a_teardown_error_after_a_failure_as_one_more_element_of_one_test(
     tmp_path: Path,
 ) -> None:

@@ -102,6 +102,8 @@ def test_the_new_suites_say_how_they_were_made_and_count_everything() -> None:
         "jest-junit-retries",
         "vitest-retry",
         "node-test-cancelled",
+        "node-test-parent-failure",
+        "jest-junit-import-error",
         "jasmine-afterall",
         "pytest-xdist-reruns",
         "surefire-reruns",

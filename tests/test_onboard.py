@@ -454,7 +454,10 @@ def test_init_diff_makes_each_test_tool_write_junit_and_uploads_unique_names(
     runs = {name: [s.get("run", "") for s in job["steps"]] for name, job in jobs.items()}
     assert "python -m pytest --junitxml=test-results/junit.xml -q tests/" in runs["test"][3]
     assert runs["test"][2] == "pip install pytest"  # installing is not running
-    assert runs["js"][0] == "npx jest --reporters=default --reporters=jest-junit --ci"
+    assert runs["js"][0] == (
+        "JEST_JUNIT_REPORT_TEST_SUITE_ERRORS=true npx jest --reporters=default "
+        "--reporters=jest-junit --ci"
+    )
     assert "--reporter=junit --outputFile.junit=test-results/junit.xml" in runs["vite"][0]
     assert runs["go"][0].startswith("go run gotest.tools/gotestsum@v1.12.0 --junitfile")
     assert runs["go"][0].endswith("-- -race ./...")

@@ -19,7 +19,7 @@ from prompt_trainer.cli import main
 from prompt_trainer.collect.junit import parse_report
 from prompt_trainer.models import TestRun
 from prompt_trainer.settings import Settings
-from prompt_trainer.setup.javascript import JsPlan, plan_line
+from prompt_trainer.setup.javascript import JsPlan, junit_command, plan_line
 from tests.servers.github import FakeGitHub, Fault, Pull
 
 DATA = Path(__file__).parent / "data" / "js"
@@ -144,7 +144,10 @@ def test_init_on_a_jest_repository_with_a_matrix_and_claude_code(
     repo = fixture_repo(tmp_path, "jest-app", monkeypatch)
     assert main(["init", "--offline", "--action-ref", "acme/prompt-trainer@v1"], env={}) == 0
     out, err = capsys.readouterr()
-    assert "+      - run: npm test -- --reporters=default --reporters=jest-junit\n" in out
+    assert (
+        "+      - run: JEST_JUNIT_REPORT_TEST_SUITE_ERRORS=true npm test -- --reporters=default "
+        "--reporters=jest-junit\n" in out
+    )
     assert (
         "> jest --reporters=default --reporters=jest-junit\n"
         in (DATA / "reports" / "jest" / "summary.txt").read_text()
@@ -163,7 +166,11 @@ def test_init_on_a_jest_repository_with_a_matrix_and_claude_code(
         ),
     )
     assert settings.config.agent.authors == ("claude[bot]",)  # claude-code-action runs
-    assert statuses(capsys)["uploads: traces"]["status"] == "warn"
+    before = statuses(capsys)
+    assert before["uploads: traces"]["status"] == "warn"
+    # package.json names jest-junit, nothing turns reportTestSuiteErrors on yet
+    assert before["jest-junit: suite errors"]["status"] == "warn"
+    assert "JEST_JUNIT_REPORT_TEST_SUITE_ERRORS=true" in before["jest-junit: suite errors"]["fix"]
     apply(repo, out)
     valid_workflows(repo)
     checks = statuses(capsys)
@@ -171,6 +178,7 @@ def test_init_on_a_jest_repository_with_a_matrix_and_claude_code(
         "ok",
         "ok",
     )
+    assert checks["jest-junit: suite errors"]["status"] == "ok"
     jest = report(DATA / "reports" / "jest" / "junit.xml").counts()
     assert (jest["tests"], jest["failed"], jest["skipped"]) == (7, 2, 1)
 
@@ -282,8 +290,41 @@ def test_each_runner_gets_the_flags_its_documentation_gives(
     tmp_path: Path, script: str, more: dict[str, object], flags: str, note: str | None
 ) -> None:
     plan = planned(package(tmp_path, {"test": script}, **more), "npm test")
-    assert plan.line == f"npm test -- {flags}"
+    env = "JEST_JUNIT_REPORT_TEST_SUITE_ERRORS=true " if "jest-junit" in flags else ""
+    assert plan.line == f"{env}npm test -- {flags}"
     assert plan.notes == ([note] if note else [])
+
+
+def test_every_jest_suggestion_reports_a_test_file_that_fails_to_import(tmp_path: Path) -> None:
+    """jest-junit leaves a file that fails to import out of its report unless
+    ``reportTestSuiteErrors`` is on (``tests/data/junit/jest-junit-import-error``): a PR whose
+    only breakage is an import would read green. Each form of the suggestion sets it, and the
+    reports the suggested commands wrote on ``jest-app`` with such a file read its error."""
+    root = package(tmp_path / "flags", {"test": "jest"}, devDependencies={"jest": "^30"})
+    flags = planned(root, "      - run: cd web && npm test\n").line
+    assert flags == (
+        "      - run: cd web && JEST_JUNIT_REPORT_TEST_SUITE_ERRORS=true npm test -- "
+        "--reporters=default --reporters=jest-junit\n"
+    )
+    assert planned(root, "npm run test").line.startswith(
+        "JEST_JUNIT_REPORT_TEST_SUITE_ERRORS=true "
+    )
+    own = package(tmp_path / "own", {"test": "jest && node check.js"})
+    (_, new) = planned(own, "npm test").edits["package.json"]
+    assert json.loads(new)["scripts"]["test:junit"].startswith(
+        "JEST_JUNIT_REPORT_TEST_SUITE_ERRORS=true jest "
+    )
+    assert (junit_command(root) or "").startswith(
+        "JEST_JUNIT_REPORT_TEST_SUITE_ERRORS=true JEST_JUNIT_OUTPUT_FILE="
+    )
+    config = (DATA / "reports" / "jest-config-import-error" / "jest.config.js").read_text()
+    assert "reportTestSuiteErrors: 'true'" in config
+    for folder in ("jest-import-error", "jest-config-import-error"):
+        summary = (DATA / "reports" / folder / "summary.txt").read_text()
+        assert "Test Suites: 2 failed, 2 total" in summary  # one file fails to import
+        run = parse_report(DATA / "reports" / folder / "junit.xml", source="j", max_bytes=10**7)
+        assert isinstance(run, TestRun) and run.suite_errors == 1, folder
+        assert run.counts()["failed"] == 2  # "Tests: 2 failed, 1 skipped, 4 passed, 7 total"
 
 
 def test_vitest_behind_another_script_gets_the_junit_reporter_in_its_config(
@@ -331,14 +372,15 @@ def test_jest_config_or_package_json_jest_key_gets_jest_junit(tmp_path: Path) ->
     _, new = planned(root, "npm test").edits["jest.config.js"]
     assert new.splitlines()[2] == (
         "  reporters: process.env.GITHUB_ACTIONS ? ['default', ['jest-junit', { outputName: "
-        "'junit.xml', addFileAttribute: 'true', classNameTemplate: '{filepath}' }]] : "
-        "['default'],"
+        "'junit.xml', addFileAttribute: 'true', classNameTemplate: '{filepath}', "
+        "reportTestSuiteErrors: 'true' }]] : ['default'],"
     )
     keyed = package(tmp_path / "b", {"test": "jest; echo done"},
                     jest={"testEnvironment": "node"}, devDependencies={"jest": "^30"})  # fmt: skip
     plan = planned(keyed, "npm test")
     old, new = plan.edits["package.json"]
     assert json.loads(new)["jest"]["reporters"][1][0] == "jest-junit"
+    assert json.loads(new)["jest"]["reporters"][1][1]["reportTestSuiteErrors"] == "true"
     assert json.loads(new)["scripts"] == json.loads(old)["scripts"]
     assert "package.json's jest key cannot test for CI: add junit.xml to .gitignore" in plan.notes
 

@@ -200,15 +200,23 @@ class SampleStore:
 
 
 class PreviewStore(SampleStore):
-    """A dry run's ledger: it starts as ``store``'s lines and takes upserts in memory, so the
-    counts are those a real run would print, and nothing is written."""
+    """A dry run's ledger: it starts as ``store``'s lines and backfill state and takes upserts
+    and states in memory, so the counts are those a real run would print, and nothing is
+    written."""
 
     def __init__(self, store: SampleStore) -> None:
         super().__init__(store.path)
         self._lines = store.lines()
+        self._state = store.state()
 
     def lines(self) -> list[str]:
         return list(self._lines)
+
+    def state(self) -> BackfillState:
+        return self._state
+
+    def save_state(self, state: BackfillState) -> None:
+        self._state = state
 
     def write_lines(self, lines: Iterable[str]) -> None:
         self._lines = list(lines)

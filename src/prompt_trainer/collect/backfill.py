@@ -10,7 +10,9 @@ prompt files once (from the checkout's git history when it has them). A PR an ea
 read is not read again when the listing and the runs say what they said and every read answers
 304 to its stored ETag (free): its stored sample stands.
 
-The budget: before each PR, the requests GitHub says are left (``X-RateLimit-Remaining``) must
+The budget: before listing anything, the requests left must cover one PR (``FIRST_COST``) with
+``limits.rate_reserve`` to spare, else the backfill stops at once with its cursor; before each
+PR, the requests GitHub says are left (``X-RateLimit-Remaining``) must
 cover the dearest PR of this run so far with ``limits.rate_reserve`` to spare for the run's own
 writes. When they do not, or GitHub answers a rate limit anyway (the budget is the repository's,
 shared with other jobs), the backfill stops and keeps a ``Cursor`` (the PRs done) in the state,
@@ -129,7 +131,13 @@ def backfill(
     that no run of this backfill did yet, while the budget lasts."""
     if settings.config.store.branch:  # the stored samples and the state, before reading GitHub
         sync_with_branch(store, client, settings.config.store.branch, push=False, state=True)
-    run = Pass.open(store.state(), since)
+    state = store.state()
+    run = Pass.open(state, since)
+    early = _too_poor_to_list(client, settings, run, state.cursor.total if state.cursor else 0)
+    if early is not None:
+        log(f"collect: stopping at the rate budget before listing ({early.reason})")
+        store.save_state(run.state(early))
+        return Backfilled(not_agent=[], total=early.total, cursor=early)
     closed = client.closed_pulls_since(run.since)
     agent = {p.number: p for p in closed if p.number and is_agent_pull(p, settings.config.agent)}
     result = Backfilled(
@@ -172,6 +180,24 @@ def _each(
         if count % SAVE_EVERY == 0:
             work.store.save_state(run.state(run.cursor(result.total, "")))
     return None
+
+
+def _too_poor_to_list(
+    client: GitHubClient, settings: Settings, run: Pass, total: int
+) -> Cursor | None:
+    """A cursor when the budget left cannot pay for even one PR (``FIRST_COST``) and keep
+    ``limits.rate_reserve``: the listings (closed PRs, workflow runs) are then not made at all,
+    since what they cost would be spent for nothing."""
+    rate = client.rate()
+    reserve = settings.config.limits.rate_reserve
+    if rate is None or rate.remaining - FIRST_COST >= reserve:
+        return None
+    reason = (
+        f"{rate.remaining} of {rate.limit} requests left until {rate.reset_at:%H:%M} UTC; "
+        f"{reserve} kept for this run's writes (limits.rate_reserve) and one PR costs about "
+        f"{FIRST_COST}"
+    )
+    return run.cursor(max(total, len(run.done)), reason)
 
 
 def _say_what(log: Log, run: Pass, total: int, resumed: frozenset[int]) -> None:

@@ -160,6 +160,7 @@ class Reader:
         "live",
         "max_text",
         "modes",
+        "node_totals",
         "parser",
         "pending",
         "plain",
@@ -213,6 +214,8 @@ class Reader:
         self.go = False
         #: Surefire's rerun elements were seen: repeated names are distinct tests.
         self.reruns = False
+        #: node's totals, from the comments its JUnit reporter writes under the root.
+        self.node_totals: dict[str, int] = {}
         self.declared_root: int | None = None
         self.declared_sum: int | None = None
         self.stack: list[Suite] = []
@@ -242,6 +245,7 @@ class Reader:
         parser.EntityDeclHandler = _entity
         parser.StartElementHandler = self._start
         parser.EndElementHandler = self._end
+        parser.CommentHandler = self._comment
         return parser
 
     # --- handlers -------------------------------------------------------------------------
@@ -293,6 +297,14 @@ class Reader:
             self._end_capture()
         elif depth == self.suite_depth:
             self._close_suite()
+
+    def _comment(self, data: str) -> None:
+        """node's totals (``<!-- fail 1 -->``), which its reporter writes as the root's last
+        children; a comment anywhere else is the user's (``t.diagnostic``) and not read."""
+        if self.depth == 1 and len(self.node_totals) < len(writers.NODE_TOTALS):
+            total = writers.node_total(data)
+            if total is not None:
+                self.node_totals[total[0]] = total[1]
 
     def _text(self, data: str) -> None:
         sink = self.sink
@@ -510,7 +522,23 @@ class Reader:
                 self._count(attempt, 1)
             if all(a.status != PASSED for a in settled):
                 failing.add(key)
+        self._node_missing()
         return failing
+
+    def _node_missing(self) -> None:
+        """A suite error when node's totals count failures no element holds: its reporter
+        writes a test with subtests as a ``<testsuite>`` and drops the test's own failure."""
+        counts = self.counts
+        message = writers.node_missing(
+            self.node_totals, counts[FAILED] + counts[ERROR] + counts[CANCELLED]
+        )
+        if message is None:
+            return
+        attrs = {"name": writers.NODE_MISSING, "classname": "node --test"}
+        result = Result("error", {"message": message, "type": "notInReport"})
+        attempt = Attempt(ERROR, raw=RawCase(attrs), result=result)
+        attempt.suite_error = True
+        self._count(attempt, 1)
 
     def _read_group(self, group: list[Attempt], mode: bool | None) -> list[Attempt]:
         """The elements of one repeated identity: attempts of one test, or distinct tests.

@@ -12,6 +12,7 @@ was read in the writer's source and checked on a report the tool wrote (``tests/
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 VITEST = "vitest"
@@ -35,6 +36,12 @@ JEST_SUITE_FAILED = "Test suite failed to run"
 #: ``lib/internal/test_runner/test.js``: cancelled by its parent, timed out, aborted), which its
 #: JUnit reporter writes as ``<failure type=...>`` and its summary counts as ``cancelled``.
 NODE_CANCELLED = frozenset({"cancelledByParent", "testTimeoutFailure", "testAborted"})
+#: node's totals, which its JUnit reporter writes as comments under the root, after the
+#: elements (the harness's ``test:diagnostic`` events at nesting 0: ``<!-- fail 1 -->``).
+NODE_TOTALS = ("tests", "suites", "pass", "fail", "cancelled", "skipped", "todo", "duration_ms")
+NODE_TOTAL = re.compile(r"\s*(tests|suites|pass|fail|cancelled|skipped|todo) (\d{1,9})\s*")
+#: The name of the suite error that stands for failures node counts and the report lacks.
+NODE_MISSING = "node reports failures not in the report"
 #: pytest's ``<error message=...>`` for a teardown that failed (``_pytest/junitxml.py``).
 PYTEST_TEARDOWN = 'failed on teardown with "'
 
@@ -77,3 +84,27 @@ def is_suite_error(
 def describes_of(name: str) -> list[str]:
     """The describe blocks a Vitest test's name lists (``a > b > test`` -> ``a``, ``b``)."""
     return name.split(VITEST_PATH)[:-1]
+
+
+def node_total(comment: str) -> tuple[str, int] | None:
+    """One of node's totals from a comment under the root (``fail 1``), or None."""
+    found = NODE_TOTAL.fullmatch(comment)
+    return (found.group(1), int(found.group(2))) if found else None
+
+
+def node_missing(totals: Mapping[str, int], failing: int) -> str | None:
+    """Why a node report needs a suite error: node's ``fail`` + ``cancelled`` exceed the
+    failing elements (``failing``), because its JUnit reporter writes a test with subtests as
+    a ``<testsuite>`` and drops the test's own result; None when they agree or when the
+    report has no totals (not node's, or cut short)."""
+    if "fail" not in totals:
+        return None
+    fail, cancelled = totals["fail"], totals.get("cancelled", 0)
+    missing = fail + cancelled - failing
+    if missing <= 0:
+        return None
+    return (
+        f"node reports {missing} failure(s) not in the report (its totals say fail {fail}, "
+        f"cancelled {cancelled}; the report holds {failing} failing test(s)): a test with "
+        "subtests is written as a <testsuite> without its own result"
+    )

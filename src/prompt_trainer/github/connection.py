@@ -5,9 +5,14 @@ Takes the API URL, a token and ``owner/name``; gives the other ``github/`` modul
 ``translate_errors``, which turns PyGithub and ``requests`` failures into a ``GitHubError`` that
 names a fix. PyGithub's default retry re-sends POSTs and waits without backoff; this connection
 retries only idempotent methods, with exponential backoff (``backoff_s``, from the caller), a
-bounded number of times; a Retry-After or rate-limit reset from GitHub is honoured whatever the
-backoff, and a write GitHub refused at a secondary limit with ``Retry-After`` is sent again
-after the wait (it was not carried out). The rate budget: ``rate`` is what the last answers'
+bounded number of times. Rate limits follow GitHub's documented rules ("Best practices for
+using the REST API"): a primary limit (403 or 429 with ``X-RateLimit-Remaining: 0``) is never
+retried, since no request succeeds before ``X-RateLimit-Reset``: it raises at once, and a
+backfill stops with its cursor and says when the budget resets; a secondary limit waits its
+``Retry-After``, or without one at least a minute (``SECONDARY_WAIT_S``), doubling each time,
+and raises once the wait would pass ``MAX_RATE_WAIT_S``. A write GitHub refused at a
+secondary limit is sent again after the wait (it was not carried out). Waits go through
+``sleep``, which tests replace. The rate budget: ``rate`` is what the last answers'
 ``X-RateLimit-*`` headers said (``observe_rate`` notes those of calls made outside PyGithub),
 ``rate_limit`` asks ``GET /rate_limit`` (free), ``reachable`` tells the API host down from one
 failing call. Lists are asked for 100 to a page. Also here: the rules every module shares for who
@@ -19,13 +24,15 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
 from github.Repository import Repository
+from github.Requester import Requester
 from urllib3.util.retry import Retry
 
 from prompt_trainer.errors import GitHubError
@@ -40,15 +47,91 @@ PER_PAGE = 100
 BACKOFF_S = 0.5
 
 
+#: A secondary rate limit without ``Retry-After``: GitHub says to wait at least a minute, then
+#: longer after each refusal (exponentially).
+SECONDARY_WAIT_S = 60.0
+#: The longest wait for a rate limit before giving up (the backfill then stops with its cursor).
+MAX_RATE_WAIT_S = 120.0
+RATE_STATUSES = (403, 429)
+
+
 class _Retry(GithubRetry):
-    """PyGithub's retry, which also re-sends a write GitHub refused at a secondary rate limit
-    with ``Retry-After`` (403 or 429): GitHub did not carry it out, so sending it again after
-    the wait cannot make it twice. Any other write is still never re-sent blindly."""
+    """PyGithub's retry with GitHub's rate-limit rules (the module docstring). PyGithub's own
+    ``increment`` reads only 403s (a 429 falls through to plain urllib3, which retries it at
+    once) and retries a primary limit by sleeping until the reset; this one decides every
+    403 and 429 itself. Waits go through ``sleeper``."""
+
+    def __init__(self, *, sleeper: Callable[[float], None] = time.sleep, **kwargs: Any) -> None:
+        self.sleeper = sleeper
+        super().__init__(**kwargs)
+
+    def new(self, **kw: Any) -> _Retry:
+        kw.setdefault("sleeper", self.sleeper)
+        return super().new(**kw)
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        if has_retry_after and status_code in (403, 429) and self.total:
-            return True
+        if has_retry_after and status_code in RATE_STATUSES and self.total:
+            return True  # a write refused at a secondary limit was not carried out
         return bool(super().is_retry(method, status_code, has_retry_after))
+
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Retry:
+        if response is None or response.status not in RATE_STATUSES:
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+        kind, content = _rate_limit_kind(response, url)
+        if kind is None:
+            if response.status == 403:  # a permission, not a limit: never retried
+                raise Requester.createException(response.status, response.headers, content)
+            return Retry.increment(self, method, url, response, error, _pool, _stacktrace)
+        if kind == "primary":
+            raise Requester.createException(response.status, response.headers, content)
+        retry = Retry.increment(self, method, url, response, error, _pool, _stacktrace)
+        wait = self._secondary_wait(response)
+        if wait > MAX_RATE_WAIT_S:
+            raise Requester.createException(response.status, response.headers, content)
+        retry.get_backoff_time = lambda: wait  # type: ignore[method-assign]
+        return retry
+
+    def _secondary_wait(self, response: Any) -> float:
+        """``Retry-After``, else ``secondary_rate_wait`` doubled per earlier refusal."""
+        after = self.get_retry_after(response)
+        if after is not None:
+            return float(after)
+        earlier: int = sum(1 for h in self.history if h.status in RATE_STATUSES)
+        base: float = self.secondary_rate_wait
+        return base * 2.0**earlier
+
+    def sleep(self, response: Any = None) -> None:
+        """Wait before the next try: the backoff set for a rate limit, else urllib3's."""
+        after = self.get_retry_after(response) if response is not None else None
+        wait = after if after is not None else self.get_backoff_time()
+        if wait > 0:
+            self.sleeper(wait)
+
+
+def _rate_limit_kind(response: Any, url: str | None) -> tuple[str | None, Any]:
+    """Whether a 403/429 is GitHub's primary limit (``X-RateLimit-Remaining: 0``, or its
+    message), its secondary limit (``Retry-After`` or the message), or neither; and the body."""
+    try:
+        content: Any = json.loads(GithubRetry.get_content(response, url or ""))
+    except ValueError:
+        content = {}
+    message = str(content.get("message", "")) if isinstance(content, dict) else ""
+    if Requester.isPrimaryRateLimitError(message) or (
+        response.headers.get("X-RateLimit-Remaining") == "0"
+        and not Requester.isSecondaryRateLimitError(message)
+    ):
+        return "primary", content
+    if Requester.isSecondaryRateLimitError(message) or "Retry-After" in response.headers:
+        return "secondary", content
+    return None, content
 
 
 class Connection:
@@ -64,6 +147,8 @@ class Connection:
         timeout_s: int = TIMEOUT_S,
         bot_logins: tuple[str, ...] = DEFAULT_BOT_LOGINS,
         backoff_s: float = BACKOFF_S,
+        secondary_wait_s: float = SECONDARY_WAIT_S,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.token = token
@@ -74,12 +159,13 @@ class Connection:
         retry = _Retry(
             total=RETRIES,
             backoff_factor=backoff_s,
-            # 5xx and 429 (GithubRetry adds 403, for secondary rate limits); Retry-After is
-            # honoured. Only idempotent methods: a POST is never re-sent blindly.
+            # 5xx and 429 (GithubRetry adds 403); _Retry decides which 403/429 is a limit
+            # worth waiting for. Only idempotent methods: a POST is never re-sent blindly.
             status_forcelist=[*range(500, 600), 429],
             allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
-            secondary_rate_wait=10 * backoff_s,  # without Retry-After; 5 s by default
-            max_rate_limit_wait=120,
+            secondary_rate_wait=secondary_wait_s,
+            max_rate_limit_wait=MAX_RATE_WAIT_S,
+            sleeper=sleep,
         )
         github = Github(
             base_url=self.api_url,
@@ -199,11 +285,7 @@ def translate_errors(action: str) -> Iterator[None]:
     try:
         yield
     except GithubException as exc:
-        raise GitHubError(
-            f"GitHub API error while {action}: {exc.status} {message_of(exc)}",
-            fix=_fix_for_status(exc.status),
-            status=exc.status,
-        ) from exc
+        raise _api_error(action, exc) from exc
     except requests.exceptions.RetryError as exc:
         reason = exc.args[0].reason if exc.args and hasattr(exc.args[0], "reason") else exc
         raise _retries_ran_out(action, str(reason)) from exc
@@ -212,6 +294,29 @@ def translate_errors(action: str) -> Iterator[None]:
             f"cannot reach the GitHub API while {action}: {exc}",
             fix="check GITHUB_API_URL and the network; retry the run",
         ) from exc
+
+
+def _api_error(action: str, exc: GithubException) -> GitHubError:
+    """The error GitHub answered; a spent budget says when it resets."""
+    headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
+    reset = headers.get("x-ratelimit-reset", "")
+    if exc.status in RATE_STATUSES and headers.get("x-ratelimit-remaining") == "0":
+        when = (
+            f"; the budget resets at {datetime.fromtimestamp(int(reset), UTC):%H:%M} UTC"
+            if reset.isdigit()
+            else ""
+        )
+        return GitHubError(
+            f"GitHub's rate limit is spent while {action} ({exc.status} {message_of(exc)}){when}",
+            fix="nothing succeeds before the reset, so nothing was retried; a backfill goes on "
+            "from its cursor at the next run (another job may share the token's budget)",
+            status=exc.status,
+        )
+    return GitHubError(
+        f"GitHub API error while {action}: {exc.status} {message_of(exc)}",
+        fix=_fix_for_status(exc.status),
+        status=exc.status,
+    )
 
 
 def _retries_ran_out(action: str, reason: str) -> GitHubError:

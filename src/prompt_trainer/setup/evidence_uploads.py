@@ -8,6 +8,10 @@ version) in a workflow ``artifacts.workflows`` admits, whose ``name`` (``artifac
 matches a glob; an expression in the name (``junit-${{ matrix.node }}``) matches as any text.
 A missing upload is a warning (reviews are still collected) whose fix names what
 ``prompt-trainer init`` would change: the file, the job, the test command and the step.
+``jest-junit: suite errors`` warns when the workflows, ``package.json`` or ``jest.config.*``
+use jest-junit and none turns on ``reportTestSuiteErrors``, without which a test file that
+fails to import is left out of the report (a text search: cheap, and a false warning costs a
+line).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import yaml
 
 from prompt_trainer.settings import ConfigFile
 from prompt_trainer.setup.checks import Check
+from prompt_trainer.setup.javascript import JEST_SUITE_ERRORS
 from prompt_trainer.setup.onboard import evidence_workflows, workflow_files
 from prompt_trainer.setup.workflow_edits import upload_diff
 
@@ -97,7 +102,37 @@ def upload_checks(root: Path, config: ConfigFile) -> list[Check]:
                 "agents such as Copilot's upload no trace",
             )
         )
-    return checks
+    return checks + _jest_suite_errors(root)
+
+
+def _jest_suite_errors(root: Path) -> list[Check]:
+    """``jest-junit: suite errors``, when some file configures jest-junit (see the module
+    docstring); nothing when none does."""
+    configs = [*workflow_files(root), root / "package.json", *sorted(root.glob("jest.config.*"))]
+    texts = {}
+    for path in configs:
+        try:
+            texts[path.relative_to(root).as_posix()] = path.read_text(errors="replace")
+        except OSError:
+            continue
+    using = [name for name, text in texts.items() if "jest-junit" in text]
+    if not using:
+        return []
+    name = "jest-junit: suite errors"
+    if any(
+        "reportTestSuiteErrors" in t or JEST_SUITE_ERRORS.split("=")[0] in t for t in texts.values()
+    ):
+        return [Check(name, "ok", "reportTestSuiteErrors is on")]
+    detail = (
+        f"{', '.join(using)} use jest-junit without reportTestSuiteErrors (off by default): a "
+        "test file that fails to import is left out of the report, and a PR whose only "
+        "breakage is an import reads green"
+    )
+    fix = (
+        f"put {JEST_SUITE_ERRORS} before the test command in the workflow, or "
+        "reportTestSuiteErrors: 'true' among jest-junit's options (docs/workflows.md)"
+    )
+    return [Check(name, "warn", detail, fix)]
 
 
 def _check(

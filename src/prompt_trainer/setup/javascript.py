@@ -13,7 +13,10 @@ few levels, through ``cross-env``, ``c8``/``nyc`` and variable assignments). The
   pnpm and yarn pass a ``--`` on to the script, which would end the runner's options, so they
   get none). Vitest ``--reporter=default --reporter=github-actions --reporter=junit
   --outputFile.junit=junit.xml`` (naming reporters replaces Vitest's defaults, which include the
-  GitHub annotations), Jest ``--reporters=default --reporters=jest-junit`` (``junit.xml``),
+  GitHub annotations), Jest ``--reporters=default --reporters=jest-junit`` (``junit.xml``;
+  the command prefixed with ``JEST_JUNIT_REPORT_TEST_SUITE_ERRORS=true``, without which
+  jest-junit leaves a test file that fails to import out of the report, so a PR whose only
+  breakage is an import would read green),
   Mocha ``--reporter mocha-junit-reporter --reporter-options mochaFile=junit.xml`` (or, with
   Mocha 12, which that reporter does not support yet, Mocha's own ``xunit`` reporter), node's
   runner ``--test-reporter=spec --test-reporter-destination=stdout --test-reporter=junit
@@ -57,6 +60,11 @@ RUNNERS = ("vitest", "jest", "mocha", "node", "bun")
 #: Words that wrap the runner's command in a script: dropped before the runner is named.
 WRAPPERS = frozenset({"cross-env", "c8", "nyc", "npx", "dotenv", "env", "time", "tsx"})
 MONOREPO_TOOLS = frozenset({"turbo", "nx", "lerna", "wireit", "ultra", "rush"})
+#: jest-junit's ``reportTestSuiteErrors`` (default off): a test file that fails to import is
+#: written as an error instead of being left out (``tests/data/junit/jest-junit-import-error``).
+JEST_SUITE_ERRORS = "JEST_JUNIT_REPORT_TEST_SUITE_ERRORS=true"
+#: What ends the simple command before a position in a shell line (or a YAML ``run:`` key).
+COMMAND_START = re.compile(r"&&|\|\||;|\||\brun:|^\s*-?")
 
 
 @dataclass(frozen=True)
@@ -215,6 +223,8 @@ def plan_line(root: Path, line: str, folder: str) -> JsPlan | str | None:
     if _appendable(found):
         flags = _flags(found.name, package)
         plan.line = _append(line, match, flags, separator=match.group("pm") == "npm")
+        if found.name == "jest":
+            plan.line = with_env(plan.line, match.start(), JEST_SUITE_ERRORS)
         return plan
     if found.name in ("vitest", "jest") and _config_edit(root, package, found.name, plan):
         plan.notes.append(f"{_reach(found)}: its config writes {REPORT} on GitHub Actions")
@@ -296,6 +306,16 @@ def _append(line: str, match: re.Match[str], flags: str, *, separator: bool) -> 
     return f"{line[:cut]}{' --' if dash else ''} {flags}{line[cut:]}"
 
 
+def with_env(line: str, at: int, assignment: str) -> str:
+    """``line`` with ``assignment`` (``NAME=value``) before the simple command that holds
+    position ``at``, so that the variable reaches that command only (bash, sh)."""
+    start = 0
+    for found in COMMAND_START.finditer(line[:at]):
+        start = found.end()
+    start += len(line[start:at]) - len(line[start:at].lstrip())
+    return f"{line[:start]}{assignment} {line[start:]}"
+
+
 def _own_script(package: Package, runner: Runner, match: re.Match[str], plan: JsPlan) -> JsPlan:
     """A ``<script>:junit`` script: the script's text with the runner's flags, run instead."""
     first = runner.via[-1]
@@ -303,6 +323,8 @@ def _own_script(package: Package, runner: Runner, match: re.Match[str], plan: Js
     flags = _flags(runner.name, package)
     if runner.name == "node":
         command = re.sub(r"(?<!\S)--test(?!\S)", f"--test {flags}", runner.command, count=1)
+    elif runner.name == "jest":
+        command = f"{JEST_SUITE_ERRORS} {runner.command} {flags}"
     else:
         command = f"{runner.command} {flags}"
     name = f"{runner.via[0]}:junit"
@@ -360,7 +382,7 @@ def junit_command(root: Path, folder: str = "") -> str | None:
         flags = f"--reporter mocha-junit-reporter --reporter-options mochaFile={out}"
     if found.name == "node" and not _no_paths(found):
         return None
-    prefix = f"JEST_JUNIT_OUTPUT_FILE={out} " if found.name == "jest" else ""
+    prefix = f"{JEST_SUITE_ERRORS} JEST_JUNIT_OUTPUT_FILE={out} " if found.name == "jest" else ""
     dash = " --" if pm == "npm" else ""
     return f"{prefix}{pm} test{dash} {flags}"
 

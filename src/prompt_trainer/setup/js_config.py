@@ -83,11 +83,14 @@ def config_edit(
 
 JEST_JSON = (
     '"reporters": ["default", ["jest-junit", {"outputName": "junit.xml", '
-    '"addFileAttribute": "true", "classNameTemplate": "{filepath}"}]],'
+    '"addFileAttribute": "true", "classNameTemplate": "{filepath}", '
+    '"reportTestSuiteErrors": "true"}]],'
 )
 ADD_REPORTER = {
     "vitest": "add 'junit' to them, and outputFile: { junit: 'junit.xml' }",
-    "jest": "add ['jest-junit', { outputName: 'junit.xml' }] to them",
+    "jest": (
+        "add ['jest-junit', { outputName: 'junit.xml', reportTestSuiteErrors: 'true' }] to them"
+    ),
 }
 #: The line that opens a Jest config object in a JavaScript or TypeScript file.
 JEST_OBJECT = (
@@ -121,7 +124,8 @@ def _jest_lines(text: str, *, json_file: bool) -> str | None:
     line = (
         f"reporters: process.env.GITHUB_ACTIONS ? [{q}default{q}, [{q}jest-junit{q}, "
         f"{{ outputName: {q}{REPORT}{q}, addFileAttribute: {q}true{q}, "
-        f"classNameTemplate: {q}{{filepath}}{q} }}]] : [{q}default{q}],"
+        f"classNameTemplate: {q}{{filepath}}{q}, reportTestSuiteErrors: {q}true{q} }}]] : "
+        f"[{q}default{q}],"
     )
     return _insert_after(text, JEST_OBJECT, [line])
 

@@ -38,6 +38,8 @@ class Runner:
     replacement: str | None
     path: str
     note: str = ""
+    #: ``NAME=value`` set for the tool's command only (before it on the line).
+    env: str = ""
 
 
 #: In order of preference; the first whose pattern matches a job's ``run:`` text is used.
@@ -57,6 +59,7 @@ RUNNERS = (
         "jest --reporters=default --reporters=jest-junit",
         "junit.xml",
         "jest-junit writes ./junit.xml; add it: npm install --save-dev jest-junit",
+        javascript.JEST_SUITE_ERRORS,
     ),
     Runner(re.compile(r"\bgo test\b"), GOTESTSUM, "test-results/"),
     Runner(
@@ -326,6 +329,9 @@ def _test_command(lines: list[str], job: _Job, root: Path) -> _TestCommand | str
                 line = lines[n]
                 if runner.replacement is not None:
                     line = runner.pattern.sub(runner.replacement, line, count=1)
+                if runner.env:
+                    at = runner.pattern.search(line)
+                    line = javascript.with_env(line, at.start() if at else 0, runner.env)
                 notes = (runner.note,) if runner.note else ()
                 return _TestCommand(n, line, runner.path, notes)
     why: str | None = None

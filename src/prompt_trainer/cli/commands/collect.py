@@ -49,6 +49,8 @@ def cmd_collect(args: argparse.Namespace, ctx: Invocation) -> int:
             print(f"Dry run: nothing was written ({store.path} is unchanged).")
         return 0
     client = connect(settings, args.repo)
+    if args.dry_run:  # nothing anywhere: the ledger and the backfill state stay as they are
+        store = PreviewStore(store)
     # collect writes only the data branch: with none (or a dry run) there is nothing to lock.
     writes = not args.dry_run and bool(settings.config.store.branch)
     with exclusive(client, settings, dry_run=not writes, log=progress) as held_by:
@@ -107,6 +109,8 @@ def _collect_pulls(
             console.progress(f"store: the data branch was not updated: {exc.diagnostics()}")
     record.write_json("outcome.json", {"collected": [s.id for s in outcome.samples]})
     print(closing_table(outcome))
+    if args.dry_run:
+        print(f"Dry run: nothing was written ({store.path} and the data branch are unchanged).")
     return 0
 
 
