@@ -498,6 +498,17 @@ def other_runs(github: FakeGitHub, count: int) -> None:
         github.add_run(f"{i:040x}", [], created_at=f"2026-10-{1 + i % 12:02d}T{i % 24:02d}:00:00Z")
 
 
+def busy_hour(github: FakeGitHub, *, left: int) -> None:
+    """300 agent PRs and 2,000 other runs; a token of 1,000 requests an hour of which another
+    job left ``left``; the server's request log cleared."""
+    github.rate.limit = 1000
+    agent_pulls(github, 300, artifacts_every=1)
+    other_runs(github, 2000)
+    github.rate.next_window()
+    github.rate.used = 1000 - left
+    github.requests.clear()
+
+
 def runs_pages(github: FakeGitHub) -> list[dict[str, list[str]]]:
     """The queries of the ``GET /actions/runs`` pages the server served, in order."""
     return [r.query for r in github.requests if r.path.endswith("/actions/runs") and r.counted]
@@ -509,12 +520,7 @@ def test_the_reviewers_scenario_spends_nothing_below_the_reserve_and_writes_only
     """300 agent PRs and 2,000 other runs in the window; another job left 150 requests of the
     hour against a reserve of 200. Neither listing is made; the data branch gets the cursor and
     its reason, no sample."""
-    github.rate.limit = 1000
-    agent_pulls(github, 300, artifacts_every=1)
-    other_runs(github, 2000)
-    github.rate.next_window()
-    github.rate.used = 1000 - 150
-    github.requests.clear()
+    busy_hour(github, left=150)
     assert main(["collect", "--since", "2020-01-01"], env=env) == 0
     err = capsys.readouterr().err
     reads = [r for r in github.requests if r.method == "GET" and r.counted]
@@ -536,12 +542,7 @@ def test_a_budget_that_cannot_pay_the_runs_listing_stops_after_its_first_page_an
     2,300 runs (``total_count`` on the first page: 34 requests with its parts) do not. The
     backfill stops before the second page with the cursor and how much the listing needs; the
     next hour's run does it all, nothing lost."""
-    github.rate.limit = 1000
-    agent_pulls(github, 300, artifacts_every=1)
-    other_runs(github, 2000)
-    github.rate.next_window()
-    github.rate.used = 1000 - 230
-    github.requests.clear()
+    busy_hour(github, left=230)
     assert main(["collect", "--since", "2020-01-01"], env=env) == 0
     out = capsys.readouterr().out
     assert len(runs_pages(github)) == 1

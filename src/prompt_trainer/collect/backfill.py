@@ -2,24 +2,25 @@
 resumable across runs (``collect --since``, the Action's scheduled and dispatched runs).
 
 Takes the GitHub client, the settings, the store and the date; stores each PR's sample as it is
-collected and returns what it did (``Backfilled``). What it reads, it reads once: the data
-branch's ledger and state (``store.BackfillState``) first, the closed PRs 100 to a request (each
-PR as the listing gave it: no ``GET /pulls/{n}``), the workflow runs of the whole time span once
-(``RunWindow``, matched to each PR by head commit, event, branch and title), each base commit's
-prompt files once (from the checkout's git history when it has them). A PR an earlier backfill
-read is not read again when the listing and the runs say what they said and every read answers
-304 to its stored ETag (free): its stored sample stands.
+collected and returns what it did (``Backfilled``). What it reads, it reads once: the data branch's
+ledger and state (``store.BackfillState``) first, the closed PRs 100 to a request (each PR as the
+listing gave it: no ``GET /pulls/{n}``), the workflow runs of the time span of the PRs left to do
+once (``RunWindow``, none without PRs; matched to each PR by head commit, event, branch and title),
+each base commit's prompt files once (from the checkout's git history when it has them). A PR an
+earlier backfill read is not read again when the listing and the runs say what they said and every
+read answers 304 to its stored ETag (free): its stored sample stands.
 
-The budget: before listing anything, the requests left must cover one PR (``FIRST_COST``) with
-``limits.rate_reserve`` to spare, else the backfill stops at once with its cursor; before each
-PR, the requests GitHub says are left (``X-RateLimit-Remaining``) must
-cover the dearest PR of this run so far with ``limits.rate_reserve`` to spare for the run's own
-writes. When they do not, or GitHub answers a rate limit anyway (the budget is the repository's,
-shared with other jobs), the backfill stops and keeps a ``Cursor`` (the PRs done) in the state,
-which the store writes to the data branch with the samples; the next run lists the PRs closed
-since the same date again and goes on with those not done. An error from one PR skips it with
-the reason (``failure_reason``); one of GitHub itself (``stops_the_run``) goes up after the
-cursor is saved.
+The budget: before each page of a listing (``Budget``), the requests left must cover the pages it
+still expects (the runs' ``total_count``, the closed PRs' pace) and one PR (``FIRST_COST``) with
+``limits.rate_reserve`` to spare, else the backfill stops before the request with its cursor and
+what the listing needs; before each PR, the requests GitHub says are left
+(``X-RateLimit-Remaining``) must cover the dearest PR of this run so far with
+``limits.rate_reserve`` to spare for the run's own writes. When they do not, or GitHub answers a
+rate limit anyway (the budget is the repository's, shared with other jobs), the backfill stops and
+keeps a ``Cursor`` (the PRs done) in the state, which the store writes to the data branch with the
+samples; the next run lists the PRs closed since the same date again and goes on with those not
+done. An error from one PR skips it with the reason (``failure_reason``); one of GitHub itself
+(``stops_the_run``) goes up after the cursor is saved.
 """
 
 from __future__ import annotations
