@@ -13,7 +13,9 @@ hours of ``GITHUB_TOKEN`` budget (1,000 requests an hour) a 500-PR backfill need
 from the run. The checkout is a git clone holding the PRs' base commit (prompt files read from
 local history); ``--shallow`` leaves the history out, as ``actions/checkout`` does by default;
 ``--other-runs N`` adds N workflow runs of no agent PR (pushes to main, other PRs) to the
-window, which the backfill lists too.
+window, which the backfill lists too. For this tree's code it also prints a resumed pass: a
+backfill whose budget another job cuts half-way (it stops with its cursor), then the next run
+(a fresh hour) that goes on from the cursor: its requests per PR it collected.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from tests.scenarios import (  # noqa: E402
     agent_pulls,
     clone_on_server,
 )
-from tests.servers.github import FakeGitHub  # noqa: E402
+from tests.servers.github import FakeGitHub, Hook  # noqa: E402
 
 #: The code before the budgeted backfill (issue 28): what the numbers are compared with.
 BASELINE = "72cc58e"
@@ -54,6 +56,8 @@ class Measured:
     first: Counter[str]
     again: int
     answered_304: int
+    #: The resumed pass: its counted requests and the PRs it read (None: not measured).
+    resumed: tuple[int, int] | None = None
 
 
 def main() -> None:
@@ -64,7 +68,7 @@ def main() -> None:
     parser.add_argument("--other-runs", type=int, default=0, help="N non-agent runs")
     args = parser.parse_args()
     others = args.other_runs
-    current = measure(ROOT / "src", prs=args.prs, shallow=args.shallow, others=others)
+    current = measure(ROOT / "src", prs=args.prs, shallow=args.shallow, others=others, resume=True)
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "baseline"
         git(ROOT, "worktree", "add", "--detach", "--quiet", str(tree), args.baseline)
@@ -75,17 +79,16 @@ def main() -> None:
     report(before, current, prs=args.prs, baseline=args.baseline)
 
 
-def measure(src: Path, *, prs: int, shallow: bool, others: int = 0) -> Measured:
+def measure(
+    src: Path, *, prs: int, shallow: bool, others: int = 0, resume: bool = False
+) -> Measured:
     """Two backfills of ``prs`` PRs with the code in ``src``, against a fresh local server
-    that also holds ``others`` runs of no agent PR."""
+    that also holds ``others`` runs of no agent PR; with ``resume``, the resumed pass too."""
     github = FakeGitHub()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             checkout = make_checkout(Path(tmp) / "repo", github, shallow=shallow)
-            agent_pulls(github, prs, artifacts_every=1)
-            for i in range(others):  # pushes to main, other PRs: in the window, matching none
-                day, hour = 1 + i % 12, i % 24
-                github.add_run(f"{i:040x}", [], created_at=f"2026-10-{day:02d}T{hour:02d}:00:00Z")
+            scenario(github, prs, others)
             collect(src, checkout, github)
             first = by_endpoint(github)
             github.requests.clear()
@@ -94,7 +97,44 @@ def measure(src: Path, *, prs: int, shallow: bool, others: int = 0) -> Measured:
             answered_304 = sum(r.status == 304 for r in github.requests)
     finally:
         github.close()
-    return Measured(first, again, answered_304)
+    resumed = resumed_pass(src, prs=prs, shallow=shallow, others=others) if resume else None
+    return Measured(first, again, answered_304, resumed)
+
+
+def scenario(github: FakeGitHub, prs: int, others: int) -> list[int]:
+    """``prs`` agent PRs and ``others`` runs of none of them; the PR numbers, newest first
+    (the order a backfill takes them in)."""
+    pulls = agent_pulls(github, prs, artifacts_every=1)
+    for i in range(others):  # pushes to main, other PRs: in the window, matching none
+        day, hour = 1 + i % 12, i % 24
+        github.add_run(f"{i:040x}", [], created_at=f"2026-10-{day:02d}T{hour:02d}:00:00Z")
+    return [p.number for p in reversed(pulls)]
+
+
+def resumed_pass(src: Path, *, prs: int, shallow: bool, others: int) -> tuple[int, int]:
+    """A backfill whose budget another job spends half-way (down to the reserve and 5), then
+    the next run an hour later, from the cursor: that run's counted requests and the PRs it
+    read."""
+    github = FakeGitHub()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            checkout = make_checkout(Path(tmp) / "repo", github, shallow=shallow)
+            newest_first = scenario(github, prs, others)
+
+            def another_job_spends_it() -> None:
+                github.rate.used = github.rate.limit - RESERVE - 5
+
+            half = newest_first[prs // 2]
+            github.hooks.append(Hook("GET", rf"/pulls/{half}/files", another_job_spends_it))
+            collect(src, checkout, github)
+            github.rate.next_window()
+            github.requests.clear()
+            collect(src, checkout, github)
+            spent = sum(r.counted for r in github.requests)
+            read = sum(r.path.endswith("/reviews") and r.counted for r in github.requests)
+    finally:
+        github.close()
+    return spent, read
 
 
 def make_checkout(root: Path, github: FakeGitHub, *, shallow: bool) -> Path:
@@ -163,6 +203,12 @@ def report(before: Measured, after: Measured, *, prs: int, baseline: str) -> Non
             + f"; the same backfill again, nothing changed: {measured.again} requests "
             f"({measured.answered_304} answered 304, free)"
         )
+        if measured.resumed is not None:
+            spent, read = measured.resumed
+            print(
+                f"{name}, resumed pass (the budget cut half-way, the next run goes on): "
+                f"{spent} requests for {read} PRs = {spent / max(read, 1):.2f} per PR"
+            )
 
 
 def git(root: Path, *args: str) -> str:

@@ -359,8 +359,8 @@ def test_a_window_of_more_than_a_thousand_runs_is_listed_in_parts(
     """GitHub lists at most 1,000 runs for a ``created`` filter: the window is split until each
     part fits, so the oldest PR's run, past the first thousand, is found."""
     (oldest, *_) = agent_pulls(github, 2, artifacts_every=1)
-    for n in range(1100):  # other branches' CI, newer than the PR's run
-        when = f"2026-10-{2 + n // 100:02d}T{n % 24:02d}:{n % 60:02d}:00Z"
+    for n in range(1100):  # other branches' CI while the PRs were open, newer than their runs
+        when = f"2026-10-01T{1 + n % 22:02d}:{n % 60:02d}:{n // 60 % 60:02d}Z"
         github.add_run("0" * 40, [], conclusion="success", created_at=when)
     assert main(["collect", "--since", "2020-01-01"], env=env) == 0
     (sample,) = [s for s in stored(clone) if s["id"].endswith(f"#{oldest.number}")]
@@ -487,3 +487,124 @@ def test_a_budget_below_the_reserve_at_the_start_lists_nothing_and_writes_nothin
     assert "200 kept for this run's writes" in captured.err
     assert github.rate.remaining >= 130  # opening the repository and the data branch only
     assert not (clone / ".prompt-trainer" / "samples.jsonl").exists()
+
+
+# -- the listings within the budget: their cost checked before they are made -------------------
+
+
+def other_runs(github: FakeGitHub, count: int) -> None:
+    """``count`` runs of no agent PR (pushes to main, other PRs) over the PRs' twelve days."""
+    for i in range(count):
+        github.add_run(f"{i:040x}", [], created_at=f"2026-10-{1 + i % 12:02d}T{i % 24:02d}:00:00Z")
+
+
+def busy_hour(github: FakeGitHub, *, left: int) -> None:
+    """300 agent PRs and 2,000 other runs; a token of 1,000 requests an hour of which another
+    job left ``left``; the server's request log cleared."""
+    github.rate.limit = 1000
+    agent_pulls(github, 300, artifacts_every=1)
+    other_runs(github, 2000)
+    github.rate.next_window()
+    github.rate.used = 1000 - left
+    github.requests.clear()
+
+
+def runs_pages(github: FakeGitHub) -> list[dict[str, list[str]]]:
+    """The queries of the ``GET /actions/runs`` pages the server served, in order."""
+    return [r.query for r in github.requests if r.path.endswith("/actions/runs") and r.counted]
+
+
+def test_the_reviewers_scenario_spends_nothing_below_the_reserve_and_writes_only_the_cursor(
+    github: FakeGitHub, clone: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """300 agent PRs and 2,000 other runs in the window; another job left 150 requests of the
+    hour against a reserve of 200. Neither listing is made; the data branch gets the cursor and
+    its reason, no sample."""
+    busy_hour(github, left=150)
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    err = capsys.readouterr().err
+    reads = [r for r in github.requests if r.method == "GET" and r.counted]
+    assert not [r.path for r in reads if r.path.endswith(("/pulls", "/actions/runs"))]
+    # 150 less the 6 reads that open the repository and the data branch.
+    assert "listing the closed PRs needs at least 1 more request; 144 of 1000 requests" in err
+    assert github.rate.refused == 0
+    branch = github.files_at("prompt-trainer-data")
+    assert not branch.get(".prompt-trainer/samples.jsonl", "").strip()  # no sample
+    cursor = state_on_branch(github)["cursor"]
+    assert cursor["done"] == [] and "limits.rate_reserve" in cursor["reason"]
+    assert not (clone / ".prompt-trainer" / "samples.jsonl").exists()
+
+
+def test_a_budget_that_cannot_pay_the_runs_listing_stops_after_its_first_page_and_says_why(
+    github: FakeGitHub, clone: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """230 requests left against a reserve of 200: the closed PRs (3 pages) fit, the window's
+    2,300 runs (``total_count`` on the first page: 34 requests with its parts) do not. The
+    backfill stops before the second page with the cursor and how much the listing needs; the
+    next hour's run does it all, nothing lost."""
+    busy_hour(github, left=230)
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    out = capsys.readouterr().out
+    assert len(runs_pages(github)) == 1
+    assert re.search(r"listing the workflow runs needs about 3\d more requests; 22\d of", out)
+    assert "the budget resets at " in out and "collected 0 of 300 PRs" in out
+    assert github.rate.remaining >= 200 - 10  # what was spent below the reserve: the writes
+    assert state_on_branch(github)["cursor"]["total"] == 300
+    github.rate.limit = 5000
+    github.rate.next_window()
+    assert main(["collect", "--since", "2020-01-01", "-q"], env=env) == 0
+    assert len({s["id"] for s in stored(clone)}) == 300 and github.rate.refused == 0
+
+
+def test_a_resumed_backfill_lists_only_the_runs_of_the_prs_it_has_left(
+    github: FakeGitHub, clone: Path, env: dict[str, str]
+) -> None:
+    """A backfill cut half-way by another job: the next run lists the runs from a day before the
+    earliest of the PRs left opened to a day after the latest of them closed, not the whole
+    original window again."""
+    pulls = agent_pulls(github, 300, artifacts_every=1)
+    other_runs(github, 2000)
+    first_pass = 0
+
+    def another_job_spends_it() -> None:
+        nonlocal first_pass
+        first_pass = len(runs_pages(github))
+        github.rate.used = github.rate.limit - 205
+
+    github.hooks.append(Hook("GET", rf"/pulls/{pulls[150].number}/files", another_job_spends_it))
+    assert main(["collect", "--since", "2020-01-01", "-q"], env=env) == 0
+    left = [p for p in pulls if p.number not in state_on_branch(github)["cursor"]["done"]]
+    assert len(left) == 150  # the oldest, closed an hour apart from 2026-10-01 00:00
+    github.rate.next_window()
+    github.requests.clear()
+    assert main(["collect", "--since", "2020-01-01", "-q"], env=env) == 0
+    assert state_on_branch(github)["cursor"] is None
+    pages = runs_pages(github)
+    # Opened a day before they closed, and a day's lead for an issue; a day after the last.
+    top = pages[0]["created"][0]
+    assert top == "2026-09-29T00:00:00Z..2026-10-08T05:00:00Z"
+    assert first_pass >= 25 and len(pages) <= 16  # 2,300 runs (27 pages) then; ~1,350 now
+    reads = Counter(r.path for r in github.requests if r.path.endswith("/reviews"))
+    assert len(reads) == 150 and set(reads.values()) == {1}
+
+
+def test_a_resumed_backfill_with_no_pr_left_to_do_lists_no_workflow_runs(
+    github: FakeGitHub, clone: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The one PR the cursor left was reopened meanwhile (no longer closed since the date):
+    nothing is left to do, so the window's runs are not listed at all."""
+    oldest, middle, newest = agent_pulls(github, 3, artifacts_every=1)
+
+    def another_job_spends_it() -> None:
+        github.rate.used = github.rate.limit - 205
+
+    github.hooks.append(Hook("GET", rf"/pulls/{middle.number}/files", another_job_spends_it))
+    assert main(["collect", "--since", "2020-01-01", "-q"], env=env) == 0
+    assert sorted(state_on_branch(github)["cursor"]["done"]) == [middle.number, newest.number]
+    oldest.state = "open"
+    github.rate.next_window()
+    github.requests.clear()
+    assert main(["collect", "--since", "2020-01-01"], env=env) == 0
+    assert runs_pages(github) == []
+    assert "Backfill: all 2 agent PR(s) done." in capsys.readouterr().out
+    assert state_on_branch(github)["cursor"] is None

@@ -2,24 +2,25 @@
 resumable across runs (``collect --since``, the Action's scheduled and dispatched runs).
 
 Takes the GitHub client, the settings, the store and the date; stores each PR's sample as it is
-collected and returns what it did (``Backfilled``). What it reads, it reads once: the data
-branch's ledger and state (``store.BackfillState``) first, the closed PRs 100 to a request (each
-PR as the listing gave it: no ``GET /pulls/{n}``), the workflow runs of the whole time span once
-(``RunWindow``, matched to each PR by head commit, event, branch and title), each base commit's
-prompt files once (from the checkout's git history when it has them). A PR an earlier backfill
-read is not read again when the listing and the runs say what they said and every read answers
-304 to its stored ETag (free): its stored sample stands.
+collected and returns what it did (``Backfilled``). What it reads, it reads once: the data branch's
+ledger and state (``store.BackfillState``) first, the closed PRs 100 to a request (each PR as the
+listing gave it: no ``GET /pulls/{n}``), the workflow runs of the time span of the PRs left to do
+once (``RunWindow``, none without PRs; matched to each PR by head commit, event, branch and title),
+each base commit's prompt files once (from the checkout's git history when it has them). A PR an
+earlier backfill read is not read again when the listing and the runs say what they said and every
+read answers 304 to its stored ETag (free): its stored sample stands.
 
-The budget: before listing anything, the requests left must cover one PR (``FIRST_COST``) with
-``limits.rate_reserve`` to spare, else the backfill stops at once with its cursor; before each
-PR, the requests GitHub says are left (``X-RateLimit-Remaining``) must
-cover the dearest PR of this run so far with ``limits.rate_reserve`` to spare for the run's own
-writes. When they do not, or GitHub answers a rate limit anyway (the budget is the repository's,
-shared with other jobs), the backfill stops and keeps a ``Cursor`` (the PRs done) in the state,
-which the store writes to the data branch with the samples; the next run lists the PRs closed
-since the same date again and goes on with those not done. An error from one PR skips it with
-the reason (``failure_reason``); one of GitHub itself (``stops_the_run``) goes up after the
-cursor is saved.
+The budget: before each page of a listing (``Budget``), the requests left must cover the pages it
+still expects (the runs' ``total_count``, the closed PRs' pace) and one PR (``FIRST_COST``) with
+``limits.rate_reserve`` to spare, else the backfill stops before the request with its cursor and
+what the listing needs; before each PR, the requests GitHub says are left
+(``X-RateLimit-Remaining``) must cover the dearest PR of this run so far with
+``limits.rate_reserve`` to spare for the run's own writes. When they do not, or GitHub answers a
+rate limit anyway (the budget is the repository's, shared with other jobs), the backfill stops and
+keeps a ``Cursor`` (the PRs done) in the state, which the store writes to the data branch with the
+samples; the next run lists the PRs closed since the same date again and goes on with those not
+done. An error from one PR skips it with the reason (``failure_reason``); one of GitHub itself
+(``stops_the_run``) goes up after the cursor is saved.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from prompt_trainer.backfill_state import BackfillState, Cursor, PullState
 from prompt_trainer.collect.github_pr import (
+    AFTER_CLOSE,
     ISSUE_LEAD,
     PromptVersions,
     collect_pull,
@@ -133,12 +135,12 @@ def backfill(
         sync_with_branch(store, client, settings.config.store.branch, push=False, state=True)
     state = store.state()
     run = Pass.open(state, since)
-    early = _too_poor_to_list(client, settings, run, state.cursor.total if state.cursor else 0)
-    if early is not None:
-        log(f"collect: stopping at the rate budget before listing ({early.reason})")
-        store.save_state(run.state(early))
-        return Backfilled(not_agent=[], total=early.total, cursor=early)
-    closed = client.closed_pulls_since(run.since)
+    budget = Budget(client, settings.config.limits.rate_reserve)
+    try:
+        closed = client.closed_pulls_since(run.since, afford=budget.listing("the closed PRs"))
+    except TooDear as short:
+        total = max(state.cursor.total if state.cursor else 0, len(run.done))
+        return _stop_listing(store, run, Backfilled(not_agent=[], total=total), short, log)
     agent = {p.number: p for p in closed if p.number and is_agent_pull(p, settings.config.agent)}
     result = Backfilled(
         not_agent=[f"#{p.number} by {p.author}" for p in closed if p.number not in agent],
@@ -146,7 +148,13 @@ def backfill(
     )
     todo = {n: p for n, p in agent.items() if n not in run.done | skip}
     _say_what(log, run, result.total, skip & set(agent))
-    work = Work(client, settings, store, _window(client, list(todo.values()), run.since), log)
+    try:
+        window = _window(
+            client, list(todo.values()), run.since, budget.listing("the workflow runs")
+        )
+    except TooDear as short:
+        return _stop_listing(store, run, result, short, log)
+    work = Work(client, settings, store, window, log)
     try:
         result.cursor = _each(work, todo, run, result, progress=progress, on_stored=on_stored)
     except Exception:
@@ -182,22 +190,50 @@ def _each(
     return None
 
 
-def _too_poor_to_list(
-    client: GitHubClient, settings: Settings, run: Pass, total: int
-) -> Cursor | None:
-    """A cursor when the budget left cannot pay for even one PR (``FIRST_COST``) and keep
-    ``limits.rate_reserve``: the listings (closed PRs, workflow runs) are then not made at all,
-    since what they cost would be spent for nothing."""
-    rate = client.rate()
-    reserve = settings.config.limits.rate_reserve
-    if rate is None or rate.remaining - FIRST_COST >= reserve:
-        return None
-    reason = (
-        f"{rate.remaining} of {rate.limit} requests left until {rate.reset_at:%H:%M} UTC; "
-        f"{reserve} kept for this run's writes (limits.rate_reserve) and one PR costs about "
-        f"{FIRST_COST}"
-    )
-    return run.cursor(max(total, len(run.done)), reason)
+class TooDear(Exception):
+    """A listing's next pages would leave less than one PR and ``limits.rate_reserve``; raised
+    by ``Budget``'s check before the request and caught in ``backfill`` (it never leaves this
+    module, so it is not a ``PromptTrainerError``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The check a backfill's listings ask before each page: the requests GitHub says are left
+    must pay the pages still expected and one PR (``FIRST_COST``) with the reserve to spare;
+    a listing that cannot be finished and followed by a PR is not begun."""
+
+    client: GitHubClient
+    reserve: int
+
+    def listing(self, what: str) -> Callable[[int], None]:
+        def afford(pages: int) -> None:
+            rate = self.client.rate()
+            if rate is None or rate.remaining - pages - FIRST_COST >= self.reserve:
+                return
+            raise TooDear(
+                f"listing {what} needs "
+                + ("at least 1 more request" if pages == 1 else f"about {pages} more requests")
+                + f"; {rate.remaining} of {rate.limit} requests left, the budget resets "
+                f"at {rate.reset_at:%H:%M} UTC; {self.reserve} kept for this run's writes "
+                f"(limits.rate_reserve) and one PR costs about {FIRST_COST}"
+            )
+
+        return afford
+
+
+def _stop_listing(
+    store: SampleStore, run: Pass, result: Backfilled, short: TooDear, log: Log
+) -> Backfilled:
+    """Stop before a listing the budget cannot pay: the cursor (the PRs done so far) and the
+    reason kept, nothing else written."""
+    result.cursor = run.cursor(result.total, short.reason)
+    log(f"collect: stopping at the rate budget before listing ({short.reason})")
+    store.save_state(run.state(result.cursor))
+    return result
 
 
 def _say_what(log: Log, run: Pass, total: int, resumed: frozenset[int]) -> None:
@@ -212,15 +248,21 @@ def _say_what(log: Log, run: Pass, total: int, resumed: frozenset[int]) -> None:
 
 
 def _window(
-    client: GitHubClient, pulls: list[PullRequestInfo], since: datetime
+    client: GitHubClient,
+    pulls: list[PullRequestInfo],
+    since: datetime,
+    afford: Callable[[int], None],
 ) -> RunWindow | None:
-    """Every run created since the earliest of ``pulls`` opened (a day before, for agents
-    started from an issue), at most ``MAX_WINDOW_LEAD`` before ``since``; None without PRs."""
+    """Every run created while ``pulls`` (the PRs still to do) were open: from a day before the
+    earliest opened (for agents started from an issue), at most ``MAX_WINDOW_LEAD`` before
+    ``since``, to ``AFTER_CLOSE`` after the latest closed. None without PRs: nothing listed."""
     opened = [p.created_at for p in pulls if p.created_at is not None]
     if not opened:
         return None
     start = max(min(opened) - ISSUE_LEAD, since - MAX_WINDOW_LEAD)
-    return client.run_window(start, datetime.now(UTC))
+    closed = [p.closed_at for p in pulls if p.closed_at is not None]
+    end = max(closed) + AFTER_CLOSE if len(closed) == len(pulls) else datetime.now(UTC)
+    return client.run_window(start, end, afford=afford)
 
 
 class Work:

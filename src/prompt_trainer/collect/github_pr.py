@@ -280,6 +280,9 @@ def clean_feedback(item: Feedback, limit: int) -> Feedback:
 COMMENT_EVENTS = ("issue_comment", "pull_request_review_comment", "pull_request_review", "issues")
 #: How long before the PR opened an agent started from an issue may have started.
 ISSUE_LEAD = timedelta(days=1)
+#: How long after a PR closed a run of it may still start (a workflow on its ``closed`` event,
+#: one another run's ``workflow_run`` starts): a backfill's window reaches this far past them.
+AFTER_CLOSE = timedelta(days=1)
 
 
 #: Events whose runs are on the PR's branch (a review of it), the others on the default branch.
@@ -301,11 +304,12 @@ def started_for(pull: PullRequestInfo) -> Callable[[str, str, str], bool]:
 
 def covers(window: RunWindow | None, pull: PullRequestInfo) -> bool:
     """Whether ``window`` holds every run of ``pull``'s time span (from a day before it opened,
-    for an agent started from an issue)."""
+    for an agent started from an issue, to ``AFTER_CLOSE`` after it closed)."""
     return (
         window is not None
         and pull.created_at is not None
-        and window.covers(pull.created_at - ISSUE_LEAD)
+        and pull.closed_at is not None
+        and window.covers(pull.created_at - ISSUE_LEAD, pull.closed_at + AFTER_CLOSE)
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,26 +40,60 @@ REDIRECTS = (301, 302, 303, 307, 308)
 MAX_DOWNLOAD_WAIT_S = 60
 
 
-def run_window(conn: Connection, since: datetime, until: datetime) -> RunWindow:
+def run_window(
+    conn: Connection, since: datetime, until: datetime, *, afford: fetch.Afford | None = None
+) -> RunWindow:
     """Every workflow run of the repository created in ``since..until``, listed once for a
     backfill (100 per request) instead of once per PR and event. GitHub lists at most 1,000
-    runs for a filtered query, so a window holding more is split in halves until each fits."""
-    return RunWindow(since=since, until=until, runs=tuple(_created_in(conn, since, until)))
+    runs for a filtered query, so a window holding more is split in halves until each fits.
+    ``afford`` is asked before each page with the pages still expected: after the first page,
+    from the ``total_count`` it gives (``listing_cost``)."""
+    pages = _Pages(afford)
+    return RunWindow(since=since, until=until, runs=tuple(_created_in(conn, since, until, pages)))
 
 
-def _created_in(conn: Connection, since: datetime, until: datetime) -> list[WorkflowRun]:
+@dataclass
+class _Pages:
+    """The pages a run window's listing expects still to read, and the check before each."""
+
+    afford: fetch.Afford | None
+    left: int = 1
+
+    def next(self) -> None:
+        if self.afford is not None:
+            self.afford(max(1, self.left))
+        self.left -= 1
+
+
+def listing_cost(total: int) -> int:
+    """The requests listing ``total`` runs takes: 100 a page, and when they are over
+    ``MAX_LISTED``, a first page for each part the window is split into (about twice as many
+    parts as thousands, as the runs do not fall evenly into halves)."""
+    pages = max(1, -(-total // PER_PAGE))
+    if total <= MAX_LISTED:
+        return pages
+    parts = 2 * -(-total // MAX_LISTED)
+    return pages + 2 * parts - 1
+
+
+def _created_in(
+    conn: Connection, since: datetime, until: datetime, pages: _Pages
+) -> list[WorkflowRun]:
     params: dict[str, str | int] = {"created": _window(since, until), "per_page": PER_PAGE}
     url: str | None = fetch.path_with(_runs_path(conn), params)
     found: list[WorkflowRun] = []
     first = True
     while url is not None:
+        pages.next()
         answer = fetch.get(conn, url, action="listing the workflow runs", log=False)
         data = answer.data if isinstance(answer.data, dict) else {}
         total = data.get("total_count")
+        if first and isinstance(total, int):  # this part's cost, once its size is known
+            pages.left = max(pages.left, listing_cost(total) - 1)
         if first and isinstance(total, int) and total > MAX_LISTED and until - since > SPLIT_MIN:
             middle = since + (until - since) / 2
-            return _created_in(conn, since, middle) + _created_in(
-                conn, middle + timedelta(seconds=1), until
+            return _created_in(conn, since, middle, pages) + _created_in(
+                conn, middle + timedelta(seconds=1), until, pages
             )
         found += [_run(r) for r in data.get("workflow_runs") or [] if isinstance(r, dict)]
         first, url = False, answer.next_url
@@ -107,9 +142,9 @@ def event_runs(
     the default branch's commit, not the PR's head, so ``commit_runs`` never finds their
     traces; the run's event, branch and title, within the PR's lifetime, do. Runs from forks and
     of unlisted ``workflows`` are left out as there. Read from ``window`` when it covers
-    ``since``, else one query per event.
+    ``since..until``, else one query per event.
     """
-    if window is not None and window.covers(since):
+    if window is not None and window.covers(since, until):
         runs = [r for r in window.runs if r.event in events and _within(r, since, until)]
     else:
         runs = []

@@ -73,8 +73,10 @@ class GitHubClient(Connection):
     def pull(self, number: int) -> PullRequestInfo:
         return pulls.pull(self, number)
 
-    def closed_pulls_since(self, since: datetime) -> list[PullRequestInfo]:
-        return pulls.closed_pulls_since(self, since)
+    def closed_pulls_since(
+        self, since: datetime, *, afford: fetch.Afford | None = None
+    ) -> list[PullRequestInfo]:
+        return pulls.closed_pulls_since(self, since, afford=afford)
 
     def pull_head(self, number: int) -> PullHead:
         return pulls.pull_head(self, number)
@@ -220,8 +222,10 @@ class GitHubClient(Connection):
 
     # -- workflow runs and artifacts (``actions``) -------------------------------------------
 
-    def run_window(self, since: datetime, until: datetime) -> RunWindow:
-        return actions.run_window(self, since, until)
+    def run_window(
+        self, since: datetime, until: datetime, *, afford: fetch.Afford | None = None
+    ) -> RunWindow:
+        return actions.run_window(self, since, until, afford=afford)
 
     def commit_runs(
         self, sha: str, *, workflows: tuple[str, ...] = (), window: RunWindow | None = None

@@ -13,16 +13,20 @@ conditional request for something unchanged, and a 304 does not count against th
 A list of several pages has no single ETag: it is logged without one, and a PR read from one is
 read again in full the next time. The first answer that did change is kept (``Connection.memo``)
 so collecting the PR again does not ask for it twice.
+
+A listing a backfill makes under its rate budget asks an ``Afford`` before each page with the
+pages it still expects to read; the caller's check raises to stop it before the request.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from github.Requester import Requester
 
@@ -30,6 +34,10 @@ from prompt_trainer.github.connection import PER_PAGE, Connection, translate_err
 
 #: The URL holds no ``<``, so a run of ``<`` is read once, not once per ``<`` (quadratic).
 NEXT_LINK = re.compile(r'<([^<>]++)>;\s*rel="next"')
+LAST_LINK = re.compile(r'<([^<>]++)>;\s*rel="last"')
+#: Asked before a listing reads a page, with the pages it expects still to read (this one
+#: included, at least 1); raises to stop the listing before the request (a backfill's budget).
+Afford = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class Answer:
     data: Any
     etag: str | None = None
     next_url: str | None = None
+    #: The number of the list's last page (``Link: rel="last"``), when GitHub said it.
+    last_page: int | None = None
 
 
 def path_with(path: str, params: dict[str, str | int] | None = None) -> str:
@@ -81,8 +91,17 @@ def _request(
             return Answer(status, None)
         if status >= 400:
             raise Requester.createException(status, answered, data or {})
-    found = NEXT_LINK.search(str(answered.get("link") or ""))
-    return Answer(status, data, answered.get("etag"), found.group(1) if found else None)
+    link = str(answered.get("link") or "")
+    found = NEXT_LINK.search(link)
+    next_url = found.group(1) if found else None
+    return Answer(status, data, answered.get("etag"), next_url, _page_number(LAST_LINK, link))
+
+
+def _page_number(pattern: re.Pattern[str], link: str) -> int | None:
+    """The ``page`` parameter of the ``Link`` header's URL that ``pattern`` finds."""
+    found = pattern.search(link)
+    pages = parse_qs(urlsplit(found.group(1)).query).get("page", []) if found else []
+    return int(pages[0]) if pages and pages[0].isdigit() else None
 
 
 def _json(text: str, status: int) -> Any:

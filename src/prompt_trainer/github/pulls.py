@@ -31,23 +31,46 @@ def pull(conn: Connection, number: int) -> PullRequestInfo:
     return pull_info(answer.data)
 
 
-def closed_pulls_since(conn: Connection, since: datetime) -> list[PullRequestInfo]:
+def closed_pulls_since(
+    conn: Connection, since: datetime, *, afford: fetch.Afford | None = None
+) -> list[PullRequestInfo]:
     """Pull requests closed (merged or not) at or after ``since``, newest update first, each with
     its body: everything a backfill needs of them, at 100 per request.
 
     Listed by last update, descending, so the walk stops at the first page that reaches a PR
     updated before ``since``: a PR closed after ``since`` was necessarily updated after it too.
+    ``afford`` is asked before each page with the pages still expected (``pages_left``).
     """
     found: list[PullRequestInfo] = []
     params: dict[str, str | int] = {"state": "closed", "sort": "updated", "direction": "desc"}
     url: str | None = fetch.path_with(_pulls(conn), {**params, "per_page": PER_PAGE})
+    updated: list[datetime] = []
+    left, read = 1, 0
     while url is not None:
+        if afford is not None:
+            afford(max(1, left))
         answer = fetch.get(conn, url, action="listing closed pull requests", log=False)
         pulls = [pull_info(d) for d in answer.data or [] if isinstance(d, dict)]
         found += [p for p in pulls if p.closed_at is not None and p.closed_at >= since]
-        updated = [timestamp(d.get("updated_at")) for d in answer.data or [] if isinstance(d, dict)]
-        url = None if any(u is not None and u < since for u in updated) else answer.next_url
+        page = [timestamp(d.get("updated_at")) for d in answer.data or [] if isinstance(d, dict)]
+        updated += [u for u in page if u is not None]
+        read += 1
+        url = None if any(u < since for u in updated) else answer.next_url
+        left = pages_left(updated, since, read=read, last=answer.last_page)
     return found
+
+
+def pages_left(updated: list[datetime], since: datetime, *, read: int, last: int | None) -> int:
+    """How many more pages of closed PRs, newest update first, reach ``since``: at the pace of
+    the pages read so far (``updated``: every PR's last update on them), and at most to the
+    list's ``last`` page when GitHub said which it is. GitHub does not count the PRs a listing
+    holds, so this is an estimate; the walk asks again before each page."""
+    bound = None if last is None else max(0, last - read)
+    if len(updated) < 2 or max(updated) <= min(updated):
+        return 1 if bound is None else bound
+    per_page = (max(updated) - min(updated)) / read
+    pace = -(-(min(updated) - since) // per_page)
+    return int(pace) if bound is None else min(int(pace), bound)
 
 
 def recent_pull_authors(conn: Connection, *, limit: int) -> list[PullAuthor]:

@@ -141,6 +141,7 @@ class RunWindow(Record):
     until: datetime
     runs: tuple[WorkflowRun, ...] = ()
 
-    def covers(self, since: datetime) -> bool:
-        """Whether every run created from ``since`` until the window's end is in it."""
-        return self.since <= since
+    def covers(self, since: datetime, until: datetime | None = None) -> bool:
+        """Whether every run created from ``since`` until ``until`` (the window's end when
+        None) is in it."""
+        return self.since <= since and (until is None or until <= self.until)
