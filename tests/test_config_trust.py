@@ -17,6 +17,7 @@ from diskcache import FanoutCache  # type: ignore[import-untyped]
 
 from prompt_trainer import evaluate
 from prompt_trainer.cli import main
+from prompt_trainer.commandenv import command_environment
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.loop.runs import training_inputs
 from prompt_trainer.settings import (
@@ -235,7 +236,9 @@ def test_eval_command_gets_only_the_allow_listed_environment_and_eval_pass_env(
         root=checkout,
         timeout_s=60,
         max_report_bytes=1_000_000,
-        env=settings.command_env(),
+        # The filter itself: on this runner Settings.command_env refuses outright, since the
+        # process holds secrets (tests/test_command_gate.py); off a runner it is this filter.
+        env=command_environment(settings.env, passed=settings.config.training.eval_pass_env),
     )
     assert result.problem is None and result.current_pass_rate == 1.0
     seen = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)

@@ -13,8 +13,8 @@ from prompt_trainer.cli import main
 from prompt_trainer.collect.backfill import rate_limited
 from prompt_trainer.errors import GitHubError
 from prompt_trainer.github import GitHubClient
-from prompt_trainer.github.connection import Connection, translate_errors
-from tests.scenarios import make_zip
+from prompt_trainer.github.connection import Connection, resets_at, translate_errors
+from tests.scenarios import arrange, make_zip
 from tests.servers.github import Artifact, FakeGitHub, Fault
 from tests.servers.llm import FakeLLM, chat_adapter_reply
 
@@ -136,6 +136,87 @@ def test_a_403_that_is_no_rate_limit_is_not_retried(github: FakeGitHub) -> None:
         read_pulls(conn)
     assert waits == [] and hits(github, "GET", "/pulls") == 1
     assert not rate_limited(caught.value)
+
+
+SECONDARY = "You have exceeded a secondary rate limit."
+
+
+def post_comment(conn: Connection) -> None:
+    with translate_errors("commenting"):
+        conn.api.requester.requestJsonAndCheck(
+            "POST", f"{conn.repo.url}/issues/7/comments", input={"body": "hi"}
+        )
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_a_write_answered_with_retry_after_but_no_secondary_limit_message_is_not_sent_again(
+    github: FakeGitHub, status: int
+) -> None:
+    """The comment was written (a gateway answered after GitHub did it): re-sending it would
+    post it twice. Only GitHub's documented secondary-limit message says it was refused."""
+    arrange(github)
+    before = len(github.pulls[7].issue_comments)
+    waits: list[float] = []
+    conn = connection(github, waits)
+    github.faults.append(
+        Fault("POST", r"/issues/7/comments$", status, after=True, headers={"Retry-After": "1"},
+              message="Too Many Requests")
+    )  # fmt: skip
+    with pytest.raises(GitHubError) as caught:
+        post_comment(conn)
+    assert hits(github, "POST", "/issues/7/comments") == 1 and waits == []
+    assert len(github.pulls[7].issue_comments) == before + 1 and caught.value.status == status
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_a_write_refused_at_githubs_secondary_limit_is_sent_again_after_the_wait(
+    github: FakeGitHub, status: int
+) -> None:
+    arrange(github)
+    before = len(github.pulls[7].issue_comments)
+    waits: list[float] = []
+    conn = connection(github, waits)
+    github.faults.append(
+        Fault("POST", r"/issues/7/comments$", status, headers={"Retry-After": "3"},
+              message=SECONDARY)
+    )  # fmt: skip
+    post_comment(conn)
+    assert hits(github, "POST", "/issues/7/comments") == 2 and waits == [3.0]
+    assert len(github.pulls[7].issue_comments) == before + 1
+
+
+@pytest.mark.parametrize("header", ["0", "soon", "-5"])
+def test_an_unusable_retry_after_counts_as_absent_and_waits_at_least_a_minute(
+    github: FakeGitHub, header: str
+) -> None:
+    """``Retry-After: 0`` was retried at once (four requests in a burst); ``soon`` or ``-5``
+    became "cannot reach the GitHub API" with no status, so a backfill skipped the PR instead of
+    stopping at the limit."""
+    waits: list[float] = []
+    conn = connection(github, waits)
+    github.faults.append(
+        Fault("GET", r"/pulls$", 429, times=10, headers={"Retry-After": header},
+              message=SECONDARY)
+    )  # fmt: skip
+    with pytest.raises(GitHubError) as caught:
+        read_pulls(conn)
+    assert waits == [60.0, 120.0] and hits(github, "GET", "/pulls") == 3
+    assert caught.value.status == 429 and rate_limited(caught.value)
+
+
+def test_a_spent_budget_whose_reset_has_passed_says_it_resets_now(github: FakeGitHub) -> None:
+    waits: list[float] = []
+    conn = connection(github, waits)
+    past = int(time.time()) - 3600
+    github.faults.append(
+        Fault("GET", r"/pulls$", 403, times=1, message="API rate limit exceeded for installation ID 1.",
+              headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(past)})
+    )  # fmt: skip
+    with pytest.raises(GitHubError) as caught:
+        read_pulls(conn)
+    assert "the budget resets now" in caught.value.message
+    later = time.strftime("at %H:%M UTC", time.gmtime(past + 7200))
+    assert resets_at(past + 7200, now=past) == later
 
 
 def test_a_502_after_github_created_the_pr_makes_no_duplicate(

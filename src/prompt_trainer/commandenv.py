@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from prompt_trainer.redact.shapes import looks_like_secret_name
+
 if TYPE_CHECKING:
     from prompt_trainer.settings import Environment
 
@@ -89,6 +91,55 @@ def is_secret_name(name: str) -> bool:
         or upper.startswith(SECRET_PREFIXES)
         or upper.endswith(SECRET_SUFFIXES)
         or "SECRET" in upper
+    )
+
+
+#: How to run the configured commands on a runner: in a job that holds no secret.
+SPLIT_JOBS = (
+    "split the jobs so the commands run in the evaluate job, which holds no secret (see "
+    "docs/workflows.md, 'Three jobs when you configure a command')"
+)
+
+
+def on_runner(variables: Mapping[str, str]) -> bool:
+    """A CI runner: ``GITHUB_ACTIONS`` or ``CI`` is ``true`` or ``1`` (any case). There, jobs
+    are what keeps secrets apart; in a developer's shell every process can read them already."""
+    return any(
+        variables.get(name, "").strip().lower() in ("true", "1")
+        for name in ("GITHUB_ACTIONS", "CI")
+    )
+
+
+def held_secrets(variables: Mapping[str, str], *, passed: tuple[str, ...] = ()) -> list[str]:
+    """The names of the non-empty variables that may hold a credential (``is_secret_name`` or
+    ``redact.looks_like_secret_name``: ``GH_TOKEN``, ``GITHUB_PAT``, ``AZURE_OPENAI_KEY``,
+    ``AWS_SECRET_ACCESS_KEY``, ``ACTIONS_ID_TOKEN_REQUEST_TOKEN``), except those ``passed``
+    names on purpose (``training.eval_pass_env``; never the token or ``ACTIONS_*``). An
+    ``ACTIONS_*`` name counts when it names a credential (``..._TOKEN``), not the runner's
+    URLs and switches (``ACTIONS_ID_TOKEN_REQUEST_URL``, ``ACTIONS_STEP_DEBUG``). Names only."""
+    held = []
+    for name, value in variables.items():
+        if not value or (name in passed and not never_passed(name)):
+            continue
+        if name.upper().startswith(NEVER_PREFIXES) and not looks_like_secret_name(name):
+            continue
+        if is_secret_name(name) or looks_like_secret_name(name):
+            held.append(name)
+    return sorted(held)
+
+
+def barred(variables: Mapping[str, str], *, passed: tuple[str, ...] = ()) -> str:
+    """Why a process with these ``variables`` may run no configured command, or "" when it
+    may: on a runner (``on_runner``), the secrets it holds (``held_secrets``), which a command it
+    starts could read from ``/proc/$PPID/environ``."""
+    if not on_runner(variables):
+        return ""
+    held = held_secrets(variables, passed=passed)
+    if not held:
+        return ""
+    return (
+        f"this process holds {', '.join(held)}, which a command it starts could read from "
+        "/proc/$PPID/environ"
     )
 
 

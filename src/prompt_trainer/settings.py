@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from prompt_trainer import redact
 from prompt_trainer.commandenv import (
     PROVIDER_KEY_VARS,
+    SPLIT_JOBS,
+    barred,
     command_environment,
     is_secret_name,
     never_passed,
@@ -704,7 +706,17 @@ class Settings(Section):
         return self.model_copy(update={"config": config})
 
     def command_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """``command_environment`` with the variables ``training.eval_pass_env`` names."""
+        """``command_environment`` with the variables ``training.eval_pass_env`` names. Every
+        configured command gets its environment here, so this is where a process that holds a
+        secret on a runner (``commandenv.barred``) refuses to start one, whichever entry point
+        asked (``prompt-trainer replay``, the evaluate job, a single job, GEPA's replay metric)."""
+        why = barred(self.env.variables, passed=self.config.training.eval_pass_env)
+        if why:
+            raise ConfigError(
+                f"no configured command runs here: {why}",
+                fix=f"{SPLIT_JOBS}; run `prompt-trainer replay` in such a job too, or name "
+                "a variable the command needs on purpose in training.eval_pass_env",
+            )
         return command_environment(self.env, passed=self.config.training.eval_pass_env, extra=extra)
 
     def llm(self, *, model: str | None = None, api_base: str | None = None) -> LLMSettings:

@@ -9,9 +9,11 @@ bounded number of times. Rate limits follow GitHub's documented rules ("Best pra
 using the REST API"): a primary limit (403 or 429 with ``X-RateLimit-Remaining: 0``) is never
 retried, since no request succeeds before ``X-RateLimit-Reset``: it raises at once, and a
 backfill stops with its cursor and says when the budget resets; a secondary limit waits its
-``Retry-After``, or without one at least a minute (``SECONDARY_WAIT_S``), doubling each time,
-and raises once the wait would pass ``MAX_RATE_WAIT_S``. A write GitHub refused at a
-secondary limit is sent again after the wait (it was not carried out). Waits go through
+``Retry-After``, or without a usable one (absent, 0, negative, unreadable) at least a minute
+(``SECONDARY_WAIT_S``), doubling each time, and raises once the wait would pass
+``MAX_RATE_WAIT_S``. A write (POST, PATCH, ...) is sent again only after GitHub's documented
+secondary-limit message (the write was refused, not carried out); any other 403/429 on a write,
+``Retry-After`` or not, is raised, since the write may have happened. Waits go through
 ``sleep``, which tests replace. The rate budget: ``rate`` is what the last answers'
 ``X-RateLimit-*`` headers said (``observe_rate`` notes those of calls made outside PyGithub),
 ``rate_limit`` asks ``GET /rate_limit`` (free), ``reachable`` tells the API host down from one
@@ -33,6 +35,7 @@ import requests
 from github import Auth, Github, GithubException, GithubRetry
 from github.Repository import Repository
 from github.Requester import Requester
+from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from prompt_trainer.errors import GitHubError
@@ -70,8 +73,8 @@ class _Retry(GithubRetry):
         return super().new(**kw)
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        if has_retry_after and status_code in RATE_STATUSES and self.total:
-            return True  # a write refused at a secondary limit was not carried out
+        if status_code in RATE_STATUSES and self.total:
+            return True  # ``increment`` reads the answer and decides (or raises)
         return bool(super().is_retry(method, status_code, has_retry_after))
 
     def increment(  # type: ignore[override]
@@ -86,6 +89,11 @@ class _Retry(GithubRetry):
         if response is None or response.status not in RATE_STATUSES:
             return super().increment(method, url, response, error, _pool, _stacktrace)
         kind, content = _rate_limit_kind(response, url)
+        if not self._is_method_retryable(method or "") and kind != "secondary":
+            # A write is sent again only after GitHub's documented secondary-limit refusal (it
+            # was not carried out); a 403/429 that merely carries Retry-After (a proxy, a
+            # gateway that answered after GitHub wrote) may hide a write that happened.
+            raise Requester.createException(response.status, response.headers, content)
         if kind is None:
             if response.status == 403:  # a permission, not a limit: never retried
                 raise Requester.createException(response.status, response.headers, content)
@@ -100,25 +108,41 @@ class _Retry(GithubRetry):
         return retry
 
     def _secondary_wait(self, response: Any) -> float:
-        """``Retry-After``, else ``secondary_rate_wait`` doubled per earlier refusal."""
-        after = self.get_retry_after(response)
+        """A usable ``Retry-After`` (a positive number of seconds or a date ahead), else
+        ``secondary_rate_wait`` doubled per earlier refusal: ``Retry-After: 0``, a negative
+        or unreadable one counts as absent, and GitHub says to wait at least a minute then."""
+        after = _usable_retry_after(self, response)
         if after is not None:
-            return float(after)
+            return after
         earlier: int = sum(1 for h in self.history if h.status in RATE_STATUSES)
         base: float = self.secondary_rate_wait
         return base * 2.0**earlier
 
     def sleep(self, response: Any = None) -> None:
-        """Wait before the next try: the backoff set for a rate limit, else urllib3's."""
-        after = self.get_retry_after(response) if response is not None else None
+        """Wait before the next try: the wait ``increment`` set for a rate limit, else a
+        usable ``Retry-After`` (a 503's), else urllib3's backoff."""
+        limited = response is not None and response.status in RATE_STATUSES
+        after = None if limited or response is None else _usable_retry_after(self, response)
         wait = after if after is not None else self.get_backoff_time()
         if wait > 0:
             self.sleeper(wait)
 
 
+def _usable_retry_after(retry: Retry, response: Any) -> float | None:
+    """``Retry-After`` in seconds when it is a positive number or a date ahead; None when
+    absent, zero, negative or unreadable (``soon``)."""
+    try:
+        after = retry.get_retry_after(response)
+    except InvalidHeader:
+        return None
+    return float(after) if after is not None and after > 0 else None
+
+
 def _rate_limit_kind(response: Any, url: str | None) -> tuple[str | None, Any]:
     """Whether a 403/429 is GitHub's primary limit (``X-RateLimit-Remaining: 0``, or its
-    message), its secondary limit (``Retry-After`` or the message), or neither; and the body."""
+    message), its secondary limit by its documented message (``secondary``: the request was
+    refused, not carried out), one that only carries ``Retry-After`` (``retry-after``: waited
+    for, but a write is not sent again), or neither; and the body."""
     try:
         content: Any = json.loads(GithubRetry.get_content(response, url or ""))
     except ValueError:
@@ -129,8 +153,10 @@ def _rate_limit_kind(response: Any, url: str | None) -> tuple[str | None, Any]:
         and not Requester.isSecondaryRateLimitError(message)
     ):
         return "primary", content
-    if Requester.isSecondaryRateLimitError(message) or "Retry-After" in response.headers:
+    if Requester.isSecondaryRateLimitError(message):
         return "secondary", content
+    if "Retry-After" in response.headers:
+        return "retry-after", content
     return None, content
 
 
@@ -301,11 +327,7 @@ def _api_error(action: str, exc: GithubException) -> GitHubError:
     headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
     reset = headers.get("x-ratelimit-reset", "")
     if exc.status in RATE_STATUSES and headers.get("x-ratelimit-remaining") == "0":
-        when = (
-            f"; the budget resets at {datetime.fromtimestamp(int(reset), UTC):%H:%M} UTC"
-            if reset.isdigit()
-            else ""
-        )
+        when = f"; the budget resets {resets_at(int(reset))}" if reset.isdigit() else ""
         return GitHubError(
             f"GitHub's rate limit is spent while {action} ({exc.status} {message_of(exc)}){when}",
             fix="nothing succeeds before the reset, so nothing was retried; a backfill goes on "
@@ -317,6 +339,14 @@ def _api_error(action: str, exc: GithubException) -> GitHubError:
         fix=_fix_for_status(exc.status),
         status=exc.status,
     )
+
+
+def resets_at(epoch: int, now: float | None = None) -> str:
+    """When an ``X-RateLimit-Reset`` comes: ``at 14:05 UTC``, or ``now`` when it has passed
+    (a clock behind GitHub's, or an answer read late)."""
+    if epoch <= (time.time() if now is None else now):
+        return "now"
+    return f"at {datetime.fromtimestamp(epoch, UTC):%H:%M} UTC"
 
 
 def _retries_ran_out(action: str, reason: str) -> GitHubError:

@@ -45,6 +45,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prompt_trainer.backfill_state import BackfillState
+from prompt_trainer.commandenv import SPLIT_JOBS, barred
 from prompt_trainer.config_errors import describe_validation_error
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.evaluate import names_command
@@ -509,12 +510,14 @@ def bundle_schema() -> dict[str, Any]:
     return ordered
 
 
-def commands_barred(settings: Settings, *, keys: bool = True) -> str:
+def commands_barred(settings: Settings) -> str:
     """Why this process may run no configured command (``training.eval_command``, the replay
-    and its ``setup_command``, GEPA's replay metric), or "" when it may: on a GitHub Actions
-    runner, a process that holds the GitHub token (or, with ``keys``, an LLM provider key)
-    runs none, dry run or not, since the command could read them from ``/proc/$PPID/environ``.
-    The Action's ``evaluate`` job holds neither and is the place for them.
+    and its ``setup_command``, GEPA's replay metric), or "" when it may: on a CI runner
+    (``GITHUB_ACTIONS`` or ``CI`` true), a process that holds a secret (``commandenv.held_secrets``:
+    the token, ``GH_TOKEN``, a PAT, a provider key, ``AWS_SECRET_ACCESS_KEY``, the runner's
+    ``ACTIONS_*_TOKEN``s; not those ``training.eval_pass_env`` passes on purpose) runs none, dry
+    run or not, since the command could read them from ``/proc/$PPID/environ``. The Action's
+    ``evaluate`` job holds none and is the place for them.
 
     Outside a runner (a developer's shell) the commands run: the token and the keys there are
     the shell's own, which every process the user starts can read already, so a separate
@@ -523,18 +526,11 @@ def commands_barred(settings: Settings, *, keys: bool = True) -> str:
     A single job that would write refuses before training (``refuse_commands``); a dry run, or
     one that writes nothing, trains and shows its candidate with the command "not run" and why,
     and the candidate is not proposed: someone trying ``dry-run: true`` first wants to see what
-    the run would train and what to change, not an error before any of it."""
-    env = settings.env
-    if env.variables.get("GITHUB_ACTIONS") != "true":
-        return ""
-    held = (["GITHUB_TOKEN"] if env.github_token else []) + (sorted(env.api_keys) if keys else [])
-    if not held:
-        return ""
-    return (
-        f"this process holds {', '.join(held)}, which a command it starts could read from "
-        "/proc/$PPID/environ; split the jobs so the commands run in the evaluate job, which "
-        "holds neither (see docs/workflows.md, 'Three jobs when you configure a command')"
-    )
+    the run would train and what to change, not an error before any of it. Whatever the caller,
+    ``Settings.command_env`` refuses the same way (every configured command gets its
+    environment there)."""
+    why = barred(settings.env.variables, passed=settings.config.training.eval_pass_env)
+    return f"{why}; {SPLIT_JOBS}" if why else ""
 
 
 def refuse_commands(settings: Settings, *, writes: bool) -> None:

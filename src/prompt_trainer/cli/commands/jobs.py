@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prompt_trainer.cli.console import Invocation
-from prompt_trainer.errors import PromptTrainerError
+from prompt_trainer.commandenv import held_secrets, on_runner
+from prompt_trainer.errors import ConfigError, PromptTrainerError
 from prompt_trainer.settings import Settings, parse_config
 from prompt_trainer.workdir import base_dir
 
@@ -91,6 +92,7 @@ def evaluate_job(args: argparse.Namespace, ctx: Invocation, *, event_name: str |
     bundle = read_bundle(folder, sha256=args.bundle_sha256)
     config = parse_config(bundle.config, source=f"the configuration in {folder / 'bundle.json'}")
     settings = Settings.of(config, ctx.env, path=args.config)
+    refuse_held_secrets(settings)
     evaluation = evaluate_bundle(
         settings, bundle, sha256=args.bundle_sha256, replay_skipped=replay_note(event_name),
         log=ctx.console.progress,
@@ -105,6 +107,27 @@ def evaluate_job(args: argparse.Namespace, ctx: Invocation, *, event_name: str |
     ctx.console.progress(f"evaluate: {said}")
     ctx.runner.summary(f"**prompt-trainer** ({event_name or 'no event'}, evaluate): {said}.\n\n")
     return 0
+
+
+def refuse_held_secrets(settings: Settings) -> None:
+    """The evaluate job runs commands steered from outside (a PR's task, candidates trained on
+    outside evidence) that can reach the network: it must hold no secret beyond those
+    ``training.eval_pass_env`` hands them on purpose (at most two of outside input, secrets
+    and a way out). ``action.yml`` blanks the token; a secret a workflow maps in its
+    workflow-level ``env:`` (an ``OPENAI_API_KEY``, a ``GH_TOKEN`` PAT) reaches this job too,
+    so it stops here, before any command, naming the variables (never their values)."""
+    variables = settings.env.variables
+    held = held_secrets(variables, passed=settings.config.training.eval_pass_env)
+    if not held or not on_runner(variables):
+        return
+    raise ConfigError(
+        f"the evaluate job holds {', '.join(held)}, which the configured commands it runs "
+        "could read from /proc/$PPID/environ; no command was run",
+        fix="move these to the env: of the train (prepare) or publish job instead of the "
+        "workflow's or the evaluate job's env:, or, for a key a command needs on purpose (the "
+        "replayed agent's), name it in training.eval_pass_env (docs/workflows.md, 'Three jobs "
+        "when you configure a command')",
+    )
 
 
 def publish_job(
