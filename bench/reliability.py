@@ -57,6 +57,7 @@ CATEGORIES = {
         "tests/test_replay.py",
         "tests/test_replay_js.py",
         "tests/test_eval_command_group.py",
+        "tests/test_command_gate.py",
     ],
     "invalid configuration": ["tests/test_settings.py"],
     "guardrails": [
