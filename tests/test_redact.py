@@ -171,6 +171,12 @@ ASSIGNMENTS = [
     "DB_PASS=Zx81kq0PmW3vT7yB",
     "SENTRY_DSN=https://0123456789abcdef@o42.ingest.sentry.io/7",
     "DATABASE_URL=postgres://app:Zx81kq0PmW3vT7yB@db.internal:5432/x",
+    "passphrase=correct-horse-battery",
+    "DB_PASSPHRASE=correct-horse-battery",
+    # A weak word's value that could be a secret is still hidden.
+    "DB_PASS=Truex81kq0PmW",
+    "MYSQL_PWD=hunter2x",
+    "use_pat: ghp-not-a-known-shape",
 ]
 
 
@@ -297,6 +303,18 @@ def test_credentials_in_urls() -> None:
         "PASSTHROUGH=enabled",
         "BYPASS_CACHE=always",
         "DSN_TIMEOUT_MS=5000",
+        # Flags, counters and code after PASS/PWD/DSN/PAT/AUTH (issue 24's third review).
+        "should_pass = True",
+        "all_pass: true",
+        "render_pass = device.create_render_pass(desc)",
+        "expected_pass=1234 got 1200",
+        "first_pass: compute_layout()",
+        "sentry_dsn: None",
+        "current_pwd = os.getcwd()",
+        "OLD_PWD=/home/runner/work",
+        "use_pat: false",
+        "jwt_auth: True",
+        "secure_auth: enabled",
         "API_URL=https://api.example.com/v1",
         "sha256%3De3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     ],

@@ -116,7 +116,9 @@ NOT_SECRET_NAMES: Final = frozenset(
 #: ``FOO_APIKEY``), and those that need a word before them (``GH_PAT``, ``MYSQL_PWD``,
 #: ``NPM_AUTH``, ``DB_PASS``, ``SENTRY_DSN``; not ``PWD``, and not ``PASSTHROUGH`` or
 #: ``BYPASS_CACHE``, whose last word is another).
-SECRET_ENDINGS: Final = ("PASSWORD", "PASSWD", "SECRET", "CREDENTIALS", "CREDENTIAL", "APIKEY")
+SECRET_ENDINGS: Final = (
+    "PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "CREDENTIALS", "CREDENTIAL", "APIKEY",
+)  # fmt: skip
 SECRET_WORDS: Final = frozenset({"KEY", "TOKEN", "PAT", "PWD", "PASS", "AUTH", "DSN"})
 
 
@@ -137,13 +139,42 @@ def looks_like_secret_name(name: str) -> bool:
     return "_".join(words[-2:]) not in NOT_SECRET_NAMES
 
 
+#: Last words that say less than ``PASSWORD`` (``should_pass``, ``render_pass``, ``sentry_dsn``,
+#: ``current_pwd``, ``use_pat``, ``jwt_auth`` are flags, counters and code as often as secrets):
+#: their values are hidden only when they could be one (``plain_value``).
+WEAK_WORDS: Final = frozenset({"PASS", "PWD", "DSN", "PAT", "AUTH"})
+#: Values that are literals of a language or a config file, never a secret.
+LITERALS: Final = frozenset(
+    {"true", "false", "none", "null", "nil", "yes", "no", "on", "off", "enabled", "disabled"}
+)
+
+
+def plain_value(name: str, value: str) -> bool:
+    """A value after a weak word (``WEAK_WORDS``) that cannot be a secret: a literal
+    (``True``, ``None``, ``null``), digits only (``expected_pass=1234``), code (holds ``(``:
+    ``device.create_render_pass(desc)``), or after ``PWD`` a path (``OLD_PWD=/home/x``)."""
+    words = _WORD.findall(name)
+    if not words or words[-1].upper() not in WEAK_WORDS:
+        return False
+    bare = value.strip("\\\"'")
+    return (
+        bare.lower() in LITERALS
+        or bare.isdigit()
+        or "(" in bare
+        or (words[-1].upper() == "PWD" and bare.startswith(("/", "~")))
+    )
+
+
 def secret_assignment(match: re.Match[str]) -> bool:
     """The name says it holds a secret, and the value is not a reference (``$TOKEN``,
-    ``${{ secrets.X }}``) nor already redacted."""
-    value = match.group("value")
+    ``${{ secrets.X }}``), nor already redacted, nor plain after a weak word (``plain_value``)."""
+    value, name = match.group("value"), match.group("name")
     reference = value.lstrip("\\\"'").startswith("$")
     return (
-        "[REDACTED:" not in value and not reference and looks_like_secret_name(match.group("name"))
+        "[REDACTED:" not in value
+        and not reference
+        and looks_like_secret_name(name)
+        and not plain_value(name, value)
     )
 
 
@@ -555,7 +586,7 @@ SHAPES: tuple[Shape, ...] = (
         re.compile(
             r"(?i)(?P<pre>(?<![A-Za-z0-9_.\-])"
             r"(?P<name>[A-Za-z0-9_.\-]{0,60}?"
-            r"(?:TOKEN|KEY|SECRET|PASSWORD|PASSWD|PASS|PWD|PAT|AUTH|CREDENTIALS?|DSN))"
+            r"(?:TOKEN|KEY|SECRET|PASSWORD|PASSWD|PASSPHRASE|PASS|PWD|PAT|AUTH|CREDENTIALS?|DSN))"
             r"\\?\"?'?\s*+(?:[=:]|%3D|%3A)\s*+)"
             r"(?P<value>\\?\"[^\"\n\\]{4,}+\\?\"|'[^'\n]{4,}+'|[^\s\"',;&]{4,}+)"
         ),
