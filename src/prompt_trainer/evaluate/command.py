@@ -9,7 +9,8 @@ and for the candidate, ``training.eval_repeat`` times each, in the environment i
 ``$PROMPT_TRAINER_JUNIT``. Its pass-rate delta is authoritative (``eval_problems``): a drop
 larger than the run-to-run spread blocks. Each run is a process group of its own
 (``shellcmd.run_in_group``), killed whole on a timeout and when the command ends: a background
-child it leaves does not outlive it.
+child it leaves in that group does not outlive it (one that starts its own session, ``setsid``,
+does: only the job's end on an ephemeral runner ends it).
 """
 
 from __future__ import annotations
