@@ -113,17 +113,27 @@ def kept(candidate: Candidate) -> set[str]:
     return {c.text for c in candidate.changes}
 
 
+NOT_SPECIFIC = "names nothing specific to this repository"
+NPM_REVIEWS = ["discussion_r31", "discussion_r71"]
+
+
+def keeps_only(
+    llm: FakeLLM, tmp: Path, good: tuple[str, list[str]], junk: tuple[str, list[str]], why: str
+) -> None:
+    """Of the good edit and the junk (text, evidence), only the good one is kept; the junk is
+    dropped for ``why``."""
+    edits = [{"op": "add", "new_text": text, "evidence": cited} for text, cited in (good, junk)]
+    candidate = run_shop(llm, tmp, edits)
+    assert kept(candidate) == {good[0]}
+    assert why in dropped_for(candidate, junk[0])
+
+
 def test_a_folder_a_trusted_reviewer_asks_not_to_commit_is_a_name_the_top_folder_is_not(
     llm: FakeLLM, tmp_path: Path
 ) -> None:
     dist = "Never commit the build output in `dist/`; CI builds it."
     style = "Commit only what you built, in the code style of `src/`."
-    candidate = run_shop(llm, tmp_path, [
-        {"op": "add", "new_text": dist, "evidence": ["discussion_r81"]},
-        {"op": "add", "new_text": style, "evidence": ["discussion_r81"]},
-    ])  # fmt: skip
-    assert kept(candidate) == {dist}
-    assert "names nothing specific to this repository" in dropped_for(candidate, style)
+    keeps_only(llm, tmp_path, (dist, ["discussion_r81"]), (style, ["discussion_r81"]), NOT_SPECIFIC)
 
 
 def test_a_failure_without_words_is_tied_to_the_reviewers_words_on_the_same_pr(
@@ -134,12 +144,9 @@ def test_a_failure_without_words_is_tied_to_the_reviewers_words_on_the_same_pr(
         "multiply prices as floats."
     )
     unrelated = "Run `npm test` locally before pushing; CI runs the same suite."
-    candidate = run_shop(llm, tmp_path, [
-        {"op": "add", "new_text": cents, "evidence": [DISCOUNT]},
-        {"op": "add", "new_text": unrelated, "evidence": [DISCOUNT]},
-    ])  # fmt: skip
-    assert kept(candidate) == {cents}
-    assert "is not about what it cites" in dropped_for(candidate, unrelated)
+    keeps_only(
+        llm, tmp_path, (cents, [DISCOUNT]), (unrelated, [DISCOUNT]), "is not about what it cites"
+    )
 
 
 def test_a_command_the_reviewer_writes_in_prose_is_specific_and_check_or_pull_are_not(
@@ -147,28 +154,18 @@ def test_a_command_the_reviewer_writes_in_prose_is_specific_and_check_or_pull_ar
 ) -> None:
     npm = "Run npm test locally before pushing."
     vague = "Double-check your changes locally before pushing the pull request."
-    candidate = run_shop(llm, tmp_path, [
-        {"op": "add", "new_text": npm, "evidence": ["discussion_r31", "discussion_r71"]},
-        {"op": "add", "new_text": vague, "evidence": ["discussion_r31", "discussion_r71"]},
-    ])  # fmt: skip
-    assert kept(candidate) == {npm}
-    assert "names nothing specific to this repository" in dropped_for(candidate, vague)
+    keeps_only(llm, tmp_path, (npm, NPM_REVIEWS), (vague, NPM_REVIEWS), NOT_SPECIFIC)
 
 
-def test_backticks_around_a_prompt_file_or_an_everyday_word_name_nothing(
-    llm: FakeLLM, tmp_path: Path
-) -> None:
+def test_backticks_around_a_prompt_file_name_nothing(llm: FakeLLM, tmp_path: Path) -> None:
     agents = "Re-read `AGENTS.md` before pushing."
     good = "Run `npm test` locally before pushing; CI runs the same suite."
-    candidate = run_shop(llm, tmp_path, [
-        {"op": "add", "new_text": agents, "evidence": ["discussion_r31"]},
-        {"op": "add", "new_text": good, "evidence": ["discussion_r31", "discussion_r71"]},
-    ])  # fmt: skip
-    assert kept(candidate) == {good}
-    assert "names nothing specific to this repository" in dropped_for(candidate, agents)
+    keeps_only(llm, tmp_path, (good, NPM_REVIEWS), (agents, ["discussion_r31"]), NOT_SPECIFIC)
 
 
-def test_backticked_junk_on_the_python_repository_is_dropped(llm: FakeLLM, tmp_path: Path) -> None:
+def test_backticks_around_an_everyday_word_or_the_prompt_file_name_nothing(
+    llm: FakeLLM, tmp_path: Path
+) -> None:
     junk = [
         "Always write good `tests` for rounding.",
         "Read `CLAUDE.md` carefully before rounding anything.",
@@ -179,7 +176,7 @@ def test_backticked_junk_on_the_python_repository_is_dropped(llm: FakeLLM, tmp_p
     ))  # fmt: skip
     assert kept(candidate) == {good}
     for text in junk:
-        assert "names nothing specific to this repository" in dropped_for(candidate, text)
+        assert NOT_SPECIFIC in dropped_for(candidate, text)
 
 
 def test_the_command_before_an_agent_error_is_what_the_error_is_about(
