@@ -13,9 +13,10 @@ or subagent a ``rewrite`` adds) must:
    no longer occurs under the current prompts supports nothing;
 3. be about what it cites: share a content word (identifiers split, a word and its longer
    form alike: ``measure.clusters.words_of``, ``overlap``) with what the cited items say, with
-   its cluster's problems' own words, or with the other problems of the cited PRs (a vitest
-   message ``expected 89.99000000000001 to be 89.99`` has no words; the reviewer's "use the
-   cents helpers in src/money.ts" on the same PR has), never with an item's URL, author or
+   its cluster's problems' own words, or with the other problems of the cited PRs whose cluster
+   comes with this one in 2 or more PRs (a vitest message ``expected 89.99000000000001 to be
+   89.99`` has no words; the reviewer's "use the cents helpers in src/money.ts" on the same
+   PRs has), never with an item's URL, author or
    kind, nor a cluster's label (``excerpt_texts``); a Decimal rule citing a timeout test does
    not;
 4. name something specific to this repository (``add``/``modify``/``add_subagent``): a path, an
@@ -110,6 +111,10 @@ TOOLS = frozenset(
 PHRASE_ONLY = frozenset({"go", "make", "just", "node", "bundle", "mix", "black"})
 
 
+#: PRs two clusters must share for the other's words to tell what this one is about.
+TOGETHER = 2
+
+
 @dataclass(frozen=True)
 class Supported:
     """The cluster an edit addresses, and its support as text."""
@@ -147,10 +152,12 @@ def support_of(
             "of its kind or a trusted reviewer's explicit request"
         )
     shown = excerpt_texts(evidence.views, cited)
-    if not related(text, shown, _own_words(cluster, evidence, cited, everywhere)):
+    paths = _paths(evidence)
+    own = _own_words(cluster, evidence, cited, everywhere, top_folders(paths))
+    if not related(text, shown, own):
         return f"is not about what it cites: shares no word with {cluster.label} or its evidence"
     quoted = [*shown, *_cluster_texts(cluster, evidence)]
-    if op != "remove" and not specific(text, quoted, paths=_paths(evidence), prompts=prompts):
+    if op != "remove" and not specific(text, quoted, paths=paths, prompts=prompts):
         return "names nothing specific to this repository (a path, an identifier, a command)"
     return Supported(cluster)
 
@@ -201,22 +208,34 @@ def related(text: str, evidence: Iterable[str], own: frozenset[str]) -> bool:
 
 
 def _own_words(
-    cluster: Cluster, evidence: Evidence, cited: Sequence[str], everywhere: Sequence[Cluster]
+    cluster: Cluster,
+    evidence: Evidence,
+    cited: Sequence[str],
+    everywhere: Sequence[Cluster],
+    tops: set[str],
 ) -> frozenset[str]:
     """The content words of the cluster's problems and of the other problems of the PRs the
-    cited items are of (a reviewer's words beside a failure with none: they are about the same
-    change), but those that their evidence writes only inside a URL or a host name (``billing``
-    of ``billing.example.com`` in a time-out)."""
+    cited items are of, of a cluster seen with this one in ``TOGETHER`` or more PRs (a
+    reviewer's words beside a failure with none, every time it fails: they are about the same
+    thing; a problem that once shared a PR with it is not), but those that their evidence
+    writes only inside a URL or a host name (``billing`` of ``billing.example.com`` in a
+    time-out). The other problems' words never include a top folder (``tops``: `invoices` of
+    `invoices/reminders.py` says where, not what)."""
     prs = {p.sample_id for c in everywhere for p in c.problems if set(p.evidence) & set(cited)}
-    problems = [
-        *cluster.problems,
-        *(p for c in everywhere if c.id != cluster.id for p in c.problems if p.sample_id in prs),
+    mine = {p.sample_id for p in cluster.problems}
+    beside = [
+        c
+        for c in everywhere
+        if c.id != cluster.id and len(mine & {p.sample_id for p in c.problems}) >= TOGETHER
     ]
+    others = [p for c in beside for p in c.problems if p.sample_id in prs]
+    problems = [*cluster.problems, *others]
     ids = {e for p in problems for e in p.evidence}
     said = [f"{_subject(e.id)} {e.text}" for e in excerpts(evidence.views, ids)]
     where = words_of(*(m.group(0) for t in said for m in URL.finditer(t)))
     only_there = where - words_of(*(without_urls(t) for t in said))
-    return frozenset(w for p in problems for w in p.words) - only_there
+    theirs = frozenset(w for p in others for w in p.words) - tops
+    return (frozenset(w for p in cluster.problems for w in p.words) | theirs) - only_there
 
 
 def specific(
