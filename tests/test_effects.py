@@ -7,6 +7,7 @@ import pytest
 
 from prompt_trainer.evaluate.effects import (
     Asked,
+    Gate,
     decide,
     edit_targets,
     held_out_gate,
@@ -92,14 +93,56 @@ def test_a_judge_that_says_prevents_to_everything_makes_every_edit_not_effective
     assert gate.draft == ()
 
 
-def test_partly_counts_as_not_prevented_and_is_reported() -> None:
+def test_partly_counts_as_prevented_and_is_reported() -> None:
     found = failures(4, 4)
-    answer = {"rounding": "partly", "client": "irrelevant"}
-    first, _ = result(judged(found, answer), found).edits
+    verdicts = judged(found, {"rounding": "prevents", "client": "irrelevant"})
+    verdicts[0] = verdicts[0].model_copy(update={"verdict": "partly"})
+    first, _ = result(verdicts, found).edits
+    # [[4, 0], [0, 4]]: one-sided p = 1 / C(8, 4) = 0.014, as with four "prevents"
     assert first.summary == (
-        "prevents 0 of 4 held-out failures of its kind, 4 partly (other kinds: 0 of 4), p = 1"
+        "prevents or partly prevents 4 of 4 held-out failures of its kind "
+        "(1 partly; other kinds: 0 of 4), p = 0.014"
+    )
+    assert (first.prevented, first.partly, first.outcome) == (4, 1, "effective")
+
+
+def test_partly_on_other_kinds_counts_against_the_edit_and_as_leniency() -> None:
+    found = failures(4, 4)
+    hedging = judged(found, {"rounding": "prevents", "client": "partly"})
+    evaluated = result(hedging, found)
+    first = evaluated.edits[0]
+    assert first.summary == (
+        "prevents or partly prevents 4 of 4 held-out failures of its kind "
+        "(other kinds: 4 of 4, 4 partly), p = 1"
     )
     assert first.outcome == "not effective"
+    (problem,) = held_out_gate(with_result(evaluated), TrainingOptions()).problems
+    assert problem.startswith("held-out: judge lenient: said prevents to 4 of 8 failures")
+
+
+def test_a_judge_that_says_prevents_to_half_the_other_kinds_is_lenient() -> None:
+    found = failures(4, 4)
+    verdicts = judged(found, {"rounding": "prevents", "client": "irrelevant"})
+    # edit 2 (the client rule) "prevents" 2 of the 4 rounding failures too: 2 of 8 is not lenient
+    twice = [
+        v.model_copy(update={"verdict": "prevents"}) if v.edit == 2 and v.sample in ("s0", "s1")
+        else v
+        for v in verdicts
+    ]  # fmt: skip
+    assert held_out_gate(with_result(result(twice, found)), TrainingOptions()) == Gate()
+    # ... to 4 of the 8 other-kind failures over both edits: half, lenient
+    half = [
+        v.model_copy(update={"verdict": "prevents"}) if v.edit == 2 and v.sample in found_ids(found)
+        else v
+        for v in verdicts
+    ]  # fmt: skip
+    (problem,) = held_out_gate(with_result(result(half, found)), TrainingOptions()).problems
+    assert problem.startswith("held-out: judge lenient: said prevents to 4 of 8 failures")
+
+
+def found_ids(found: list[HeldOutFailure]) -> set[str]:
+    """The samples of the rounding failures."""
+    return {f.sample for f in found if f.cluster == "rounding"}
 
 
 @pytest.mark.parametrize(

@@ -191,6 +191,33 @@ def test_twenty_prs_give_each_edit_a_decided_result_within_40_percent_of_the_bud
     assert "**2 of 2 edit(s) effective**" in body
 
 
+def test_a_judge_that_says_partly_to_one_failure_of_each_kind_still_finds_both_edits_effective(
+    twenty: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hedged: set[str] = set()
+
+    def hedging(diff: str, failure: str) -> str:
+        """``discerning``, but "partly" the first time it sees each edit on its own kind."""
+        said = discerning(diff, failure)
+        edit = "quantize" if "quantize" in diff else "ApiClient"
+        if said == "prevents" and edit not in hedged:
+            hedged.add(edit)
+            return "partly"
+        return said
+
+    script(llm, judged_as(hedging))
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    result = evaluation(twenty)
+    # [[3 + 1 partly, 0], [0, 4]]: the same table as four "prevents", p = 1/C(8, 4)
+    assert [e["summary"] for e in result["edits"]] == [
+        "prevents or partly prevents 4 of 4 held-out failures of its kind "
+        "(1 partly; other kinds: 0 of 4), p = 0.014"
+    ] * 2
+    assert [e["outcome"] for e in result["edits"]] == ["effective", "effective"]
+    assert result["guardrails"]["passed"]
+    assert "coder: written" in capsys.readouterr().err
+
+
 def test_the_judge_sees_each_edit_as_a_diff_and_the_failures_of_one_pr(
     twenty: Path, llm: FakeLLM
 ) -> None:

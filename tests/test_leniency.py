@@ -87,6 +87,32 @@ def test_a_lenient_judge_cannot_carry_a_candidate_on_an_edit_too_few_to_judge(
     assert "candidate rejected by guardrails: held-out: judge lenient" in capsys.readouterr().err
 
 
+def test_a_judge_that_says_prevents_to_most_other_kinds_is_lenient_and_the_junk_is_not_written(
+    few: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A judge that says "prevents" to three failures in four, and a vague money rule: it used to
+    pass as "too few to judge" with 5 of 6 other kinds "prevented" (below 90%)."""
+    junk = "Be careful with money values in `invoices/billing.py` and double-check totals."
+    asked = iter(range(1000))
+
+    def mostly(diff: str, failure: str) -> str:
+        return "irrelevant" if next(asked) % 4 == 3 else "prevents"
+
+    def one(request: dict[str, Any]) -> str:
+        edit = {"op": "add", "new_text": junk, "evidence": [ROUNDING], "reason": "rounding"}
+        return chat_adapter_reply(edits=[edit], analysis_summary="One rule.")
+
+    script(llm, judged_as(mostly), one)
+    assert main(["train", "--api-base", llm.api_base], env={}) == 0
+    result = evaluation(few)
+    (edit,) = result["edits"]
+    assert edit["text"] == junk and edit["outcome"] == "too few to judge"
+    assert edit["other_prevented"] >= 3 and edit["other_prevented"] < edit["others"]
+    (problem,) = result["guardrails"]["problems"]
+    assert problem.startswith("held-out: judge lenient: said prevents to ")
+    assert "candidate rejected by guardrails: held-out: judge lenient" in capsys.readouterr().err
+
+
 def test_a_lenient_judge_under_require_improvement_draft_opens_a_draft_saying_so(
     few: Path, llm: FakeLLM, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -508,13 +508,16 @@ class EditEvaluation(Record):
     text: str
     #: The failure clusters the edit targets (through the evidence it cites).
     clusters: tuple[str, ...] = ()
-    #: Held-out failures of its kind: how many, how many it prevents, partly prevents.
+    #: Held-out failures of its kind: how many, how many it prevents or partly prevents (the
+    #: test counts both), and how many of those only partly.
     own: int = 0
     prevented: int = 0
     partly: int = 0
-    #: Held-out failures of other kinds, and how many the judge says it prevents.
+    #: Held-out failures of other kinds, how many the judge says it prevents or partly
+    #: prevents, and how many of those only partly.
     others: int = 0
     other_prevented: int = 0
+    other_partly: int = 0
     #: "<sample>: why" for every held-out PR where the judge says it conflicts.
     conflicts: tuple[str, ...] = ()
     #: One-sided Fisher's exact test: prevents its own kind more often than others.
@@ -523,12 +526,16 @@ class EditEvaluation(Record):
 
     @property
     def summary(self) -> str:
-        """``prevents 5 of 6 held-out failures of its kind (other kinds: 0 of 6), p = 0.0076``."""
+        """``prevents 5 of 6 held-out failures of its kind (other kinds: 0 of 6), p = 0.0076``;
+        with a "partly" on either side, ``prevents or partly prevents 4 of 4 held-out failures
+        of its kind (1 partly; other kinds: 0 of 4), p = 0.014``."""
         noun = "failure" if self.own == 1 else "failures"
-        partly = f", {self.partly} partly" if self.partly else ""
+        verb = "prevents or partly prevents" if self.partly or self.other_partly else "prevents"
+        partly = f"{self.partly} partly; " if self.partly else ""
+        other_partly = f", {self.other_partly} partly" if self.other_partly else ""
         text = (
-            f"prevents {self.prevented} of {self.own} held-out {noun} of its kind{partly} "
-            f"(other kinds: {self.other_prevented} of {self.others})"
+            f"{verb} {self.prevented} of {self.own} held-out {noun} of its kind "
+            f"({partly}other kinds: {self.other_prevented} of {self.others}{other_partly})"
         )
         if self.p_value is not None and self.outcome in ("effective", "not effective"):
             text += f", p = {self.p_value:.2g}"

@@ -12,7 +12,10 @@ goes to Fisher's exact test, **one-sided**: the question is directional (does th
 its own kind *more* often than others?), and an edit that "prevents" other kinds more often is
 not effective either way, so the other tail answers nothing we act on; one-sided also halves the
 failures a decision needs (3 of 3 against 0 of 3 reaches p = 0.05 one-sided, 0.1 two-sided).
-"partly" counts as not prevented (and is reported); unreadable pairs are left out.
+"partly" counts as prevented, on both sides of the table: a judge that hedges on one failure of an
+edit's kind has not said the edit fails there, and a "partly" on another kind is leniency all the
+same (the other-kinds column still controls it, and ``leniency`` counts it); the line says
+"prevents or partly prevents" and how many were partly. Unreadable pairs are left out.
 
 **Outcomes.** ``conflicts``: the judge says the edit conflicts with a held-out PR (with or
 without a problem): it is dropped (``evaluate.conflicts``). ``too few to judge``: fewer than
@@ -62,8 +65,9 @@ READABLE_SHARE = 0.5
 #: The judge is lenient when it said "prevents" to at least this many held-out failures of
 #: other kinds than the edit's (over all edits) ...
 LENIENT_MIN = 3
-#: ... and to at least this share of them ("all or nearly all").
-LENIENT_SHARE = 0.9
+#: ... and to at least this share of them: an edit should not help other kinds at all, so a
+#: judge that says it does to half of them cannot tell an edit that works from one that does not.
+LENIENT_SHARE = 0.5
 #: A p-value this close to 1 is 1 (the test's sum of probabilities is not exact).
 P_ONE = 1 - 1e-9
 
@@ -124,7 +128,7 @@ def tally(
                 f"{v.sample}: {v.why or 'conflicts'}" for v in mine if v.verdict == "conflicts"
             )
         )
-        counts = (len(own), _count(own, "prevents"), len(other), _count(other, "prevents"))
+        counts = (len(own), _helped(own), len(other), _helped(other))
         outcome, p = decide(*counts, conflicts=bool(conflicts))
         results.append(
             EditEvaluation(
@@ -138,6 +142,7 @@ def tally(
                 partly=_count(own, "partly"),
                 others=counts[2],
                 other_prevented=counts[3],
+                other_partly=_count(other, "partly"),
                 conflicts=conflicts,
                 p_value=p,
                 outcome=outcome,
@@ -148,6 +153,11 @@ def tally(
 
 def _count(verdicts: Sequence[EditVerdict], effect: str) -> int:
     return sum(v.verdict == effect for v in verdicts)
+
+
+def _helped(verdicts: Sequence[EditVerdict]) -> int:
+    """How many the judge says the edit prevents or partly prevents."""
+    return sum(v.verdict in ("prevents", "partly") for v in verdicts)
 
 
 @dataclass(frozen=True)
@@ -273,9 +283,10 @@ def _per_edit_reason(result: HeldOutResult) -> str | None:
 
 
 def leniency(result: HeldOutResult) -> str | None:
-    """``judge lenient: said prevents to 16 of 16 failures of other kinds`` when, over all
-    edits that do not conflict, the judge said "prevents" to ``LENIENT_MIN`` or more held-out
-    failures of kinds the edit does not target, and to ``LENIENT_SHARE`` or more of them."""
+    """``judge lenient: said prevents to 5 of 6 failures of other kinds`` when, over all
+    edits that do not conflict, the judge said "prevents" or "partly" to ``LENIENT_MIN`` or more
+    held-out failures of kinds the edit does not target, and to ``LENIENT_SHARE`` or more of
+    them."""
     kept = [e for e in result.edits if e.outcome != "conflicts"]
     said = sum(e.other_prevented for e in kept)
     asked = sum(e.others for e in kept)

@@ -62,7 +62,7 @@ from prompt_trainer.train.edits import Edit, rejected_reason
 from prompt_trainer.train.evidence import evidence_ids, evidence_view
 from prompt_trainer.train.plan import Evidence, gather
 from prompt_trainer.train.restate import unrestated
-from prompt_trainer.train.support import Supported, support_of
+from prompt_trainer.train.support import Supported, prompt_paths, support_of
 
 #: Why every such candidate is a draft, as its pull request says.
 DRAFT = (
@@ -311,7 +311,14 @@ def _supported(
     repeated = rejected_reason(edit, change.evidence, intent.rejected, threshold=threshold)
     if repeated:
         return repeated
-    return support_of(change.text, change.evidence, evidence, named=change.cluster, op=change.op)
+    return support_of(
+        change.text,
+        change.evidence,
+        evidence,
+        named=change.cluster,
+        op=change.op,
+        prompts=prompt_paths(intent.current),
+    )
 
 
 def _restates(change: Change, current: PromptSet) -> str | None:

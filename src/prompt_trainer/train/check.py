@@ -36,7 +36,7 @@ from prompt_trainer.train.edits import (
 from prompt_trainer.train.plan import Evidence
 from prompt_trainer.train.restate import nearest, once, unrestated
 from prompt_trainer.train.shared import Budget, chars
-from prompt_trainer.train.support import Supported, excerpts, support_of
+from prompt_trainer.train.support import Supported, excerpts, prompt_paths, support_of
 from prompt_trainer.train.trainer import ask, load_instructions
 from prompt_trainer.train.views import Excerpt, View
 
@@ -160,7 +160,7 @@ def vet_edits(
             dropped.append(f"{edit.op} {text[:120]!r}: cites no evidence id from the samples")
             continue
         verdict = scope_refusal(edit, current, known, cited) or support_of(
-            text, cited, evidence, named=edit.cluster, op=edit.op
+            text, cited, evidence, named=edit.cluster, op=edit.op, prompts=prompt_paths(current)
         )
         if isinstance(verdict, str):
             dropped.append(f"{edit.op} {text[:120]!r}: {verdict}")

@@ -178,6 +178,10 @@ def _one_line(text: str) -> str:
     return BULLET.sub(r"\3", " ".join(text.split()))
 
 
+#: What separates evidence ids a model writes in one string (``"E1, E2"``, ``"E1; E2"``).
+SEPARATORS = re.compile(r"[\s,;]+")
+
+
 class EvidenceIndex:
     """The evidence ids of a run, and the other forms a model cites them in.
 
@@ -226,9 +230,16 @@ class EvidenceIndex:
         return None
 
     def cited(self, evidence: Iterable[str]) -> tuple[str, ...]:
-        """The full ids that ``evidence`` names, each once, in order."""
-        found = (self.resolve(e) for e in evidence if isinstance(e, str))
+        """The full ids that ``evidence`` names, each once, in order. An item that names no id
+        whole is read as several, split like a string of them (``SEPARATORS``): a model writes
+        ``["tests.test_fees::test_total, discussion_r221"]`` too. A whole match comes first, so
+        a test id with spaces (``src/a.test.ts::cart > applies discount``) stays one."""
+        found = [full for e in evidence if isinstance(e, str) for full in self._named(e)]
         return tuple(dict.fromkeys(e for e in found if e))
+
+    def _named(self, cited: str) -> list[str | None]:
+        whole = self.resolve(cited)
+        return [whole] if whole else [self.resolve(p) for p in SEPARATORS.split(cited)]
 
 
 def _number(text: str) -> str | None:
@@ -309,7 +320,7 @@ def _edit(item: object) -> Edit | str:
         return f"not an object: {str(item)[:60]!r}"
     data = {FIELD_ALIASES.get(k, k): v for k, v in item.items() if isinstance(k, str)}
     if isinstance(data.get("evidence"), str):
-        data["evidence"] = [e for e in re.split(r"[\s,;]+", data["evidence"]) if e]
+        data["evidence"] = [e for e in SEPARATORS.split(data["evidence"]) if e]
     op = data.get("op")
     if op not in REQUIRED:
         return f"unknown op {op!r} (use add, modify, remove or add_subagent)"

@@ -12,14 +12,21 @@ or subagent a ``rewrite`` adds) must:
    by one trusted reviewer (changes requested, a suggestion, a reported failure). A cluster that
    no longer occurs under the current prompts supports nothing;
 3. be about what it cites: share a content word (identifiers split, a word and its longer
-   form alike: ``measure.clusters.words_of``, ``overlap``) with what the cited items say or
-   with its cluster's problems' own words, never with an item's URL, author or kind, nor a
-   cluster's label (``excerpt_texts``); a Decimal rule citing a timeout test does not;
+   form alike: ``measure.clusters.words_of``, ``overlap``) with what the cited items say, with
+   its cluster's problems' own words, or with the other problems of the cited PRs whose cluster
+   comes with this one in 2 or more PRs (a vitest message ``expected 89.99000000000001 to be
+   89.99`` has no words; the reviewer's "use the cents helpers in src/money.ts" on the same
+   PRs has), never with an item's URL, author or
+   kind, nor a cluster's label (``excerpt_texts``); a Decimal rule citing a timeout test does
+   not;
 4. name something specific to this repository (``add``/``modify``/``add_subagent``): a path, an
-   identifier, a command or flag in code form, or a word the cluster's evidence writes as code
-   (``Decimal`` of ``Decimal('10.00')``), outside any URL and other than a bare top folder;
-   "Always be careful and write correct code." and "Follow the code style in `invoices/`." do
-   not.
+   identifier, a command or flag in code form, a word the cluster's evidence writes as code
+   (``Decimal`` of ``Decimal('10.00')``), or a command line tool the evidence writes (``tsc``,
+   ``npm test``: ``TOOLS``), outside any URL and other than a bare top folder; a `backticked`
+   span counts only when it is code by the other forms or the evidence writes it, never when
+   it is a prompt file of the target (`CLAUDE.md`) or a bare everyday word (`tests`, `git`).
+   "Always be careful and write correct code.", "Follow the code style in `invoices/`." and
+   "Always write good `tests` for rounding." do not.
 
 These hold whatever a model says; the batched check (``train.check``) asks the model the same
 questions on top. ``excerpts`` quotes cited items (capped) for the curation and the check. No DSPy.
@@ -34,7 +41,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from prompt_trainer.measure.clusters import Cluster, overlap, words_of
-from prompt_trainer.train.evidence import EvidenceSample, cited_items
+from prompt_trainer.models import PromptSet
+from prompt_trainer.train.evidence import EvidenceSample, cited_items, evidence_paths
 from prompt_trainer.train.plan import Evidence
 from prompt_trainer.train.views import (
     ChangedFile,
@@ -82,6 +90,29 @@ PROSE = frozenset(
     work code error errors change changes file files before after always never each every
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
+#: Words that name nothing of one repository even in backticks: every repository has them.
+EVERYWHERE = PROSE | frozenset(
+    """
+    git github gitlab ci pr prs repo repository main master branch branches tests types
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+#: Command line tools: an edit that names one the evidence writes (``Run npm test locally``, a
+#: reviewer's "please run npm test") names a command even without backticks. The tools whose
+#: name is also an everyday word (``make``, ``go``, ``just``, ``node``) count only as a phrase
+#: the evidence writes too (``make lint``, ``go test``: ``PHRASE_ONLY``).
+TOOLS = frozenset(
+    """
+    npm npx pnpm yarn bun deno node tsc eslint prettier vitest jest mocha playwright cypress
+    go gofmt golangci cargo rustfmt clippy make cmake ctest bazel just gradle mvn dotnet
+    pip uv tox nox poetry pdm hatch ruff mypy pyright pytest flake8 black isort pylint
+    bundle rake rspec rubocop composer phpunit mix docker kubectl helm terraform
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+PHRASE_ONLY = frozenset({"go", "make", "just", "node", "bundle", "mix", "black"})
+
+
+#: PRs two clusters must share for the other's words to tell what this one is about.
+TOGETHER = 2
 
 
 @dataclass(frozen=True)
@@ -96,11 +127,18 @@ class Supported:
 
 
 def support_of(
-    text: str, cited: Sequence[str], evidence: Evidence, *, named: str = "", op: str = "add"
+    text: str,
+    cited: Sequence[str],
+    evidence: Evidence,
+    *,
+    named: str = "",
+    op: str = "add",
+    prompts: Iterable[str] = (),
 ) -> Supported | str:
     """The cluster that supports an edit writing ``text`` and citing ``cited`` (full ids), or
     why it is dropped. ``named`` is the cluster id the model gave, used when its cited problem
-    evidence belongs to it."""
+    evidence belongs to it; ``prompts`` are the target's prompt file paths (naming one is not
+    naming something of the repository)."""
     everywhere = [*evidence.clusters, *(c for c, _ in evidence.left_out)]
     owners = {c.id: c for c in everywhere if c.evidence() & set(cited)}
     if not owners:
@@ -114,11 +152,28 @@ def support_of(
             "of its kind or a trusted reviewer's explicit request"
         )
     shown = excerpt_texts(evidence.views, cited)
-    if not related(text, shown, _own_words(cluster, evidence)):
+    paths = _paths(evidence)
+    own = _own_words(cluster, evidence, cited, everywhere, top_folders(paths))
+    if not related(text, shown, own):
         return f"is not about what it cites: shares no word with {cluster.label} or its evidence"
-    if op != "remove" and not specific(text, [*shown, *_cluster_texts(cluster, evidence)]):
+    quoted = [*shown, *_cluster_texts(cluster, evidence)]
+    if op != "remove" and not specific(text, quoted, paths=paths, prompts=prompts):
         return "names nothing specific to this repository (a path, an identifier, a command)"
     return Supported(cluster)
+
+
+def prompt_paths(current: PromptSet) -> tuple[str, ...]:
+    """The target's prompt file paths, for ``support_of``."""
+    return tuple(dict.fromkeys([current.main.path, *(f.path for f in current.files)]))
+
+
+def _paths(evidence: Evidence) -> list[str]:
+    """The paths the run's evidence is about or writes (a test's file, a reviewed file, a path
+    in an error message), where the repository's top folders are read from."""
+    views = list(evidence.views.values())
+    about = [p for found in evidence_paths(views).values() for p in found]
+    said = (without_urls(describe(item)[1]) for v in views for item in cited_items(v))
+    return about + [m for text in said for m in CODE.findall(text) if "/" in m]
 
 
 def _cluster_texts(cluster: Cluster, evidence: Evidence) -> list[str]:
@@ -152,26 +207,55 @@ def related(text: str, evidence: Iterable[str], own: frozenset[str]) -> bool:
     return overlap(words_of(text), words_of(*evidence) | own) > 0
 
 
-def _own_words(cluster: Cluster, evidence: Evidence) -> frozenset[str]:
-    """The content words of the cluster's problems, but those that its evidence writes only
-    inside a URL or a host name (``billing`` of ``billing.example.com`` in a time-out)."""
-    said = [f"{_subject(e.id)} {e.text}" for e in excerpts(evidence.views, cluster.evidence())]
+def _own_words(
+    cluster: Cluster,
+    evidence: Evidence,
+    cited: Sequence[str],
+    everywhere: Sequence[Cluster],
+    tops: set[str],
+) -> frozenset[str]:
+    """The content words of the cluster's problems and of the other problems of the PRs the
+    cited items are of, of a cluster seen with this one in ``TOGETHER`` or more PRs (a
+    reviewer's words beside a failure with none, every time it fails: they are about the same
+    thing; a problem that once shared a PR with it is not), but those that their evidence
+    writes only inside a URL or a host name (``billing`` of ``billing.example.com`` in a
+    time-out). The other problems' words never include a top folder (``tops``: `invoices` of
+    `invoices/reminders.py` says where, not what)."""
+    prs = {p.sample_id for c in everywhere for p in c.problems if set(p.evidence) & set(cited)}
+    mine = {p.sample_id for p in cluster.problems}
+    beside = [
+        c
+        for c in everywhere
+        if c.id != cluster.id and len(mine & {p.sample_id for p in c.problems}) >= TOGETHER
+    ]
+    others = [p for c in beside for p in c.problems if p.sample_id in prs]
+    problems = [*cluster.problems, *others]
+    ids = {e for p in problems for e in p.evidence}
+    said = [f"{_subject(e.id)} {e.text}" for e in excerpts(evidence.views, ids)]
     where = words_of(*(m.group(0) for t in said for m in URL.finditer(t)))
     only_there = where - words_of(*(without_urls(t) for t in said))
-    return frozenset(w for p in cluster.problems for w in p.words) - only_there
+    theirs = frozenset(w for p in others for w in p.words) - tops
+    return (frozenset(w for p in cluster.problems for w in p.words) | theirs) - only_there
 
 
-def specific(text: str, evidence: Iterable[str]) -> bool:
-    """Whether ``text`` names something of this repository: code-like text, or a word the
-    evidence writes as code (``Decimal`` of ``Decimal('10.00')``) other than a word of
-    everyday prose (``PROSE``: "double-check" is not `ruff check`). What a URL says does not
-    count (a review's URL names the forge, the repository and "pull"), nor does a bare top
-    folder (`invoices/`, or `invoices` where a path starts with it): it is where everything of
-    the repository lives, so "Follow the code style in `invoices/`." names nothing."""
+def specific(
+    text: str, evidence: Iterable[str], *, paths: Iterable[str] = (), prompts: Iterable[str] = ()
+) -> bool:
+    """Whether ``text`` names something of this repository: code-like text (``_names``), a word
+    the evidence writes as code (``Decimal`` of ``Decimal('10.00')``) other than a word of
+    everyday prose (``PROSE``: "double-check" is not `ruff check`), or a command line tool the
+    evidence writes (``_tool_written``). What a URL says does not count (a review's URL names
+    the forge, the repository and "pull"), nor does a bare top folder (`invoices/`, or
+    `invoices` where a path starts with it): it is where everything of the repository lives, so
+    "Follow the code style in `invoices/`." names nothing. The top folders are read from the
+    evidence's paths with something after the slash (``paths``: the files the run's evidence
+    is about) and never from the edit's own text: `dist/`, which a reviewer asks not to commit
+    and no file of the evidence lives in, is a name."""
     quoted = [without_urls(e) for e in evidence]
     mine = without_urls(text)
-    tops = {_top(m) for t in (mine, *quoted) for m in CODE.findall(t) if "/" in m}
-    if any(not _bare_folder(m, tops) for m in CODE.findall(mine)):
+    tops = top_folders([*paths, *(m for t in quoted for m in CODE.findall(t))])
+    own = {n.lower() for p in prompts for n in (p, p.rsplit("/", 1)[-1])}
+    if any(_names(m, tops, own, quoted) for m in CODE.findall(mine)):
         return True
     coded = {
         w.lower()
@@ -181,18 +265,61 @@ def specific(text: str, evidence: Iterable[str]) -> bool:
         for w in _WORD.findall(m)
     }
     words = {w.lower() for w in _WORD.findall(mine) if len(w) >= 4}
-    return bool((words & coded) - tops - PROSE)
+    return bool((words & coded) - tops - PROSE) or _tool_written(mine, quoted)
 
 
-def _top(match: str) -> str:
-    """The first folder of a path (``invoices`` of `invoices/billing.py`), lowercased."""
-    return match.strip("`").removeprefix("./").split("/", 1)[0].lower()
+def _names(match: str, tops: set[str], own: set[str], quoted: Sequence[str]) -> bool:
+    """Whether one code match of an edit names something: not a bare top folder; a backticked
+    span only when its inside is code by the other forms of ``CODE`` or written by the evidence,
+    and is neither one of the target's prompt files nor a word every repository has
+    (``EVERYWHERE``): `tests`, `git`, `AGENTS.md` name nothing."""
+    if _bare_folder(match, tops):
+        return False
+    if not match.startswith("`"):
+        return True
+    inner = match.strip("`").strip()
+    if inner.lower() in own or inner.lower() in EVERYWHERE:
+        return False
+    return any(not _bare_folder(m, tops) for m in CODE.findall(inner)) or _written(inner, quoted)
+
+
+def _written(phrase: str, quoted: Sequence[str]) -> bool:
+    """Whether the evidence writes ``phrase`` whole (case aside)."""
+    pattern = re.compile(rf"(?<![\w.-]){re.escape(phrase)}(?![\w-])", re.IGNORECASE)
+    return any(pattern.search(e) for e in quoted)
+
+
+def _tool_written(mine: str, quoted: Sequence[str]) -> bool:
+    """Whether the edit names a command line tool (``TOOLS``) the evidence writes: the tool
+    itself (``tsc``, ``npm``), or for a tool whose name is an everyday word, the command it
+    is part of, as the evidence writes it (``make lint``, ``go test``)."""
+    words = _WORD.findall(mine)
+    for n, word in enumerate(words):
+        tool = word.lower()
+        if tool not in TOOLS:
+            continue
+        if tool not in PHRASE_ONLY and _written(tool, quoted):
+            return True
+        if n + 1 < len(words) and _written(f"{word} {words[n + 1]}", quoted):
+            return True
+    return False
+
+
+def top_folders(paths: Iterable[str]) -> set[str]:
+    """The first folders of the paths with something after the slash (``invoices`` of
+    ``invoices/billing.py``; nothing of ``dist/``), lowercased."""
+    found = set()
+    for path in paths:
+        top, _, rest = path.strip("`").removeprefix("./").partition("/")
+        if top and rest.strip("/"):
+            found.add(top.lower())
+    return found
 
 
 def _bare_folder(match: str, tops: set[str]) -> bool:
     """A code match that is only a top folder: `invoices/`, `./src/`, or `invoices` itself."""
     bare = match.strip("`").strip().removeprefix("./").rstrip("/")
-    return "/" not in bare and ("/" in match or bare.lower() in tops)
+    return "/" not in bare and bare.lower() in tops
 
 
 # -- quoting the evidence ------------------------------------------------------------------------
@@ -273,7 +400,8 @@ def describe(item: BaseModel) -> tuple[str, str]:
         return f"review by {item.author}{where}{state}", said
     if isinstance(item, Event):
         tool = f" ({item.tool})" if item.tool else ""
-        return f"agent {item.kind.replace('_', ' ')}{tool}", item.text
+        after = f"after {item.before}: " if item.before else ""  # the command that failed
+        return f"agent {item.kind.replace('_', ' ')}{tool}", after + item.text
     if isinstance(item, FixPatch):
         return f"human fix by {item.author}: {item.path}", item.diff or item.note or ""
     if isinstance(item, ReportedFailure):
