@@ -139,7 +139,7 @@ def barred(variables: Mapping[str, str], *, passed: tuple[str, ...] = ()) -> str
         return ""
     return (
         f"this process holds {', '.join(held)}, which a command it starts could read from "
-        "/proc/$PPID/environ"
+        "/proc/$PPID/environ on this CI runner (GITHUB_ACTIONS or CI is true)"
     )
 
 

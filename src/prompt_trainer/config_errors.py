@@ -12,6 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+#: The fix of an invalid configuration: where each key is described.
+CONFIG_FIX = (
+    "correct the keys listed above: the README's 'Configuration' section describes each key, "
+    "and `prompt-trainer schema` prints the JSON Schema"
+)
+
 
 def describe_validation_error(exc: ValidationError, *, source: str) -> str:
     """One line per problem: the key path, the value found, and what to write instead."""
@@ -39,5 +45,7 @@ def explain(error: Mapping[str, Any]) -> str:
         )
     if kind == "missing":
         return "required key is missing; add it"
+    if kind == "value_error":  # our own validators' sentences, without pydantic's prefix
+        msg = msg.removeprefix("Value error, ")
     shown = repr(value) if len(repr(value)) < 80 else repr(value)[:77] + "..."
     return f"{msg} (got {shown})"

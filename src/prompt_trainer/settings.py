@@ -27,7 +27,7 @@ from prompt_trainer.commandenv import (
     is_secret_name,
     never_passed,
 )
-from prompt_trainer.config_errors import describe_validation_error
+from prompt_trainer.config_errors import CONFIG_FIX, describe_validation_error
 from prompt_trainer.errors import ConfigError
 from prompt_trainer.limits import (
     MAX_ARTIFACT_BYTES,
@@ -714,8 +714,8 @@ class Settings(Section):
         if why:
             raise ConfigError(
                 f"no configured command runs here: {why}",
-                fix=f"{SPLIT_JOBS}; run `prompt-trainer replay` in such a job too, or name "
-                "a variable the command needs on purpose in training.eval_pass_env",
+                fix=f"{SPLIT_JOBS}; run `prompt-trainer replay` in a job of its own whose env: "
+                "maps only the agent's key, named in training.eval_pass_env (docs/replay.md)",
             )
         return command_environment(self.env, passed=self.config.training.eval_pass_env, extra=extra)
 
@@ -828,7 +828,10 @@ def parse_config(text: str, *, source: str) -> ConfigFile:
             f"{source} is refused: {exc}", fix="write the configuration without alias bombs"
         ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source} is not valid YAML: {exc}", fix="fix the YAML syntax") from None
+        raise ConfigError(
+            f"{source} is not valid YAML: {exc}",
+            fix="fix the YAML syntax at the line and column shown",
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source} must be a YAML mapping, got {type(data).__name__}",
@@ -837,7 +840,7 @@ def parse_config(text: str, *, source: str) -> ConfigFile:
     try:
         return ConfigFile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, source=source)) from None
+        raise ConfigError(describe_validation_error(exc, source=source), fix=CONFIG_FIX) from None
 
 
 def config_schema() -> dict[str, Any]:

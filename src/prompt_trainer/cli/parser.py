@@ -168,7 +168,12 @@ def add_collect(cli: CommandLine) -> None:
             _collect_sources(),
             cli.repo,
             cli.evidence,
-            flag("--dry-run", "write nothing to GitHub: the data branch is read but not written"),
+            flag(
+                "--dry-run",
+                "write nothing, on GitHub or locally (the data branch is read, the ledger and "
+                "backfill.json stay as they were; only the run log is kept): print what would "
+                "be collected",
+            ),
             cli.config,
         ],
     )
@@ -184,7 +189,8 @@ def _collect_sources() -> argparse.ArgumentParser:
         "--since",
         metavar="YYYY-MM-DD",
         type=since_date,
-        help="every agent PR closed (merged or not) since this date",
+        help="every agent PR closed (merged or not) since this date, within the token's rate "
+        "budget: a backfill stopped by it keeps a cursor and goes on from there the next time",
     )
     source.add_argument(
         "--local",
@@ -290,7 +296,9 @@ def _action_options() -> argparse.ArgumentParser:
             "prepare", "evaluate", "publish",
         ),
         default="auto",
-        help="override the decision taken from the event (default: auto); prepare, evaluate "
+        help="override the decision taken from the event (default: auto): collect (store "
+        "the evidence only), report (measure the store), train (candidates written locally), "
+        "propose (collect, train and propose), revise (the review loop); prepare, evaluate "
         "and publish are the three jobs of a split workflow (docs/workflows.md)",
     )  # fmt: skip
     block.add_argument(
@@ -492,8 +500,10 @@ def add_replay(cli: CommandLine) -> None:
         "report has tests and no failures. Prints a paired comparison per task with an exact "
         "sign test. Your checkout and branches are not touched; what the runs leave is kept "
         "under .prompt-trainer/replay/.",
-        epilog="See docs/replay.md for agent recipes (Claude Code, Codex, a DSPy agent) and "
-        "their cost.",
+        epilog="On a CI runner (GITHUB_ACTIONS or CI true) it refuses to start while the "
+        "process holds a secret training.eval_pass_env does not name (GITHUB_TOKEN, an API "
+        "key): run it in a job that maps only the agent's key. See docs/replay.md for agent "
+        "recipes (Claude Code, Codex, a DSPy agent) and their cost.",
         parents=[replay, flag("--json", "print the result as one JSON object"), cli.config],
     )
 
