@@ -136,6 +136,13 @@ def test_a_folder_a_trusted_reviewer_asks_not_to_commit_is_a_name_the_top_folder
     keeps_only(llm, tmp_path, (dist, ["discussion_r81"]), (style, ["discussion_r81"]), NOT_SPECIFIC)
 
 
+def test_a_folder_written_without_backticks_is_a_name_too(llm: FakeLLM, tmp_path: Path) -> None:
+    """Models often write a folder bare, with its slash and nothing after it: `dist/` then."""
+    dist = "Do not commit built files under dist/ - CI builds them."
+    style = "Commit only what you built, in the code style of src/ - keep it tidy."
+    keeps_only(llm, tmp_path, (dist, ["discussion_r81"]), (style, ["discussion_r81"]), NOT_SPECIFIC)
+
+
 def test_a_failure_without_words_is_tied_to_the_reviewers_words_on_the_same_pr(
     llm: FakeLLM, tmp_path: Path
 ) -> None:

@@ -63,7 +63,7 @@ EXCERPT_CHARS = 300
 CODE = re.compile(
     r"`[^`]+`"
     r"|\b[A-Za-z_]\w+\.[A-Za-z_]\w+"
-    r"|(?<![\w.-])[\w.-]++/[\w./-]+"
+    r"|(?<![\w.-])[\w.-]++/[\w./-]*"
     r"|\b\w+\.(?:py|js|ts|tsx|go|rs|java|rb|md|json|ya?ml|toml|sh|cfg|ini|sql|txt)\b"
     r"|\b[a-z0-9]+_[a-z0-9_]+\b"
     r"|\b[A-Z][a-z0-9]+[A-Z]\w*"
