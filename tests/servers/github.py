@@ -633,11 +633,18 @@ class FakeGitHub:
             },
         }
 
-    def run_json(self, run_id: int, head_sha: str) -> Json:
+    def run_json(self, run_id: int, head_sha: str, repos: dict[str, Json] | None = None) -> Json:
+        """A run's JSON; ``repos`` keeps the repositories' JSON across the runs of one answer
+        (built once, not once a run: a listing of thousands of runs stays fast)."""
         url = f"{self.repo_url}/actions/runs/{run_id}"
         head_repo, workflow_name, workflow_path = self.run_origin.get(
             run_id, (self.full_name, "CI", ".github/workflows/ci.yml")
         )
+        repos = {} if repos is None else repos
+        if self.full_name not in repos:
+            repos[self.full_name] = self.repo_json()
+        if head_repo not in repos:
+            repos[head_repo] = self.fork_json(head_repo)
         return {
             "id": run_id,
             "name": workflow_name,
@@ -660,8 +667,8 @@ class FakeGitHub:
             "check_suite_url": f"{self.repo_url}/check-suites/1",
             "workflow_url": f"{self.repo_url}/actions/workflows/1",
             "head_commit": None,
-            "repository": self.repo_json(),
-            "head_repository": self.fork_json(head_repo),
+            "repository": repos[self.full_name],
+            "head_repository": repos[head_repo],
             "run_attempt": self.run_meta.get(run_id, ("failure", 1))[1],
             "pull_requests": [],
             "created_at": self.run_created.get(run_id, NOW),
@@ -1271,7 +1278,8 @@ class FakeGitHub:
         """Newest first; with a filter GitHub returns at most 1,000 runs (``total_count`` still
         counts them all)."""
         head = req.query.get("head_sha", [None])[0]
-        runs = [self.run_json(i, s) for i, s, _ in self.runs if head in (None, s)]
+        repos: dict[str, Json] = {}
+        runs = [self.run_json(i, s, repos) for i, s, _ in self.runs if head in (None, s)]
         runs = self._runs_by_event(req, runs)
         runs.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
         filtered = any(k in req.query for k in RUN_FILTERS)
